@@ -1,0 +1,36 @@
+"""Errors that end a command with a clear message and a documented exit code (never a traceback)."""
+
+from __future__ import annotations
+
+# Exit codes, documented in the README.
+EXIT_OK = 0
+EXIT_NOT_FULLY_SCORED = 1
+EXIT_BAD_INPUT = 2
+EXIT_JUDGE_UNAVAILABLE = 3
+
+
+class EvaluatorError(Exception):
+    """Base class: carries the exit code the CLI should use."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInput(EvaluatorError):
+    """The user's file, option or rubric is unusable; the message says which and why."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class JudgeUnavailable(EvaluatorError):
+    """A configured model cannot be used: unreachable, unknown, or the credentials are refused.
+
+    Never answered by falling back to the baseline judge: the user asked for a model.
+    """
+
+    exit_code = EXIT_JUDGE_UNAVAILABLE
+
+
+class StoreError(EvaluatorError):
+    """The DuckDB file cannot be opened or written (locked by another writer, not a database...)."""
+
+    exit_code = EXIT_BAD_INPUT
