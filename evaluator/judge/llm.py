@@ -1,0 +1,145 @@
+"""The LLM judge: prompt -> model -> parse/validate/evidence-check -> bounded repair -> results.
+
+A dimension that never validates becomes `unscored` with the reason and the raw replies kept in
+the exchanges; there is no default score anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from evaluator.judge.base import JudgeOutput
+from evaluator.judge.llm_adapter import CallFailed, LiteLLMAdapter, ModelConfig
+from evaluator.judge.parse import DimensionParse, EvidenceIndex, extract_json, validate_dimensions
+from evaluator.judge.prompt import output_schema, prompt_version, render, render_repair
+from evaluator.models import DimensionResult, Exchange, Flag, JudgeInfo, Transcript, Usage
+from evaluator.rubrics import Dimension, Rubric
+
+
+class LLMJudge:
+    """Judge through any litellm model; one request per transcript unless the rubric asks per dimension."""
+
+    def __init__(self, config: ModelConfig, repair_attempts: int = 2, adapter: LiteLLMAdapter | None = None):
+        self.config = config
+        self.repair_attempts = repair_attempts
+        self.adapter = adapter or LiteLLMAdapter(config)
+
+    def info(self) -> JudgeInfo:
+        return JudgeInfo(
+            kind="llm", model=self.config.model, prompt_version=prompt_version(),
+            params={**self.config.sampling(), "repair_attempts": self.repair_attempts},
+        )
+
+    async def judge(self, transcript: Transcript, rubric: Rubric) -> JudgeOutput:
+        groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
+        index = EvidenceIndex.of(transcript)
+        parts = await asyncio.gather(*(self._judge_group(transcript, rubric, g, index) for g in groups))
+        out = JudgeOutput(dimensions=[])
+        by_id: dict[str, DimensionResult] = {}
+        for part in parts:
+            for d in part.dimensions:
+                by_id[d.id] = d
+            out.exchanges += part.exchanges
+            out.flags += part.flags
+            out.usage = out.usage.add(part.usage)
+        out.dimensions = [by_id[d.id] for d in rubric.dimensions]
+        for n, ex in enumerate(out.exchanges, 1):
+            ex.attempt = n
+        if self.adapter.fallbacks:
+            out.flags.append(Flag(kind="response_format_fallback", detail="; ".join(self.adapter.fallbacks)))
+        reasons = {d.reason for d in out.dimensions if d.status == "unscored"}
+        if reasons and len(reasons) == 1 and all(d.status == "unscored" for d in out.dimensions):
+            out.reason = reasons.pop()
+        return out
+
+    async def _judge_group(
+        self, transcript: Transcript, rubric: Rubric, dims: list[Dimension], index: EvidenceIndex
+    ) -> JudgeOutput:
+        context = self.adapter.context_tokens()
+        rendered = render(transcript, rubric, dims, context, reserve_tokens=self.config.max_tokens)
+        schema = output_schema(rubric, dims)
+        messages: list[dict[str, Any]] = list(rendered.messages)
+        accepted: dict[str, DimensionParse] = {}
+        last: dict[str, DimensionParse] = {}
+        exchanges: list[Exchange] = []
+        usage = Usage()
+        flags = [Flag(kind="truncated", detail=w) for w in rendered.warnings]
+        pending = list(dims)
+        failure: str | None = None
+        call_failed = False
+        for attempt in range(1 + self.repair_attempts):
+            try:
+                result = await self.adapter.complete(messages, schema)
+            except CallFailed as e:
+                exchanges.append(Exchange(
+                    attempt=attempt + 1, purpose="initial" if attempt == 0 else "repair",
+                    dimensions=[d.id for d in pending], response_format=e.response_format,
+                    request_messages=list(messages), error=str(e), latency_ms=e.latency_ms,
+                    transport_attempts=e.attempts,
+                ))
+                usage = usage.add(Usage(calls=e.attempts, cost_usd=None if self.config.input_cost_per_token is None else 0.0, latency_ms=e.latency_ms))
+                failure = f"model call failed: {e}"
+                call_failed = True
+                break
+            obj, parse_error = extract_json(result.text)
+            errors: list[str] = []
+            if parse_error:
+                errors.append(parse_error + (" (the reply was cut off: finish_reason=length)" if result.finish_reason == "length" else ""))
+                parsed = {}
+            else:
+                parsed = validate_dimensions(obj, rubric, pending, index)
+                for dim_id, dp in parsed.items():
+                    last[dim_id] = dp
+                    if dp.error is None:
+                        accepted[dim_id] = dp
+                    else:
+                        errors.append(dp.error)
+            exchanges.append(Exchange(
+                attempt=attempt + 1, purpose="initial" if attempt == 0 else "repair",
+                dimensions=[d.id for d in pending], response_format=result.response_format,
+                request_messages=list(messages), raw_response=result.text, parsed=obj, errors=errors,
+                prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                cost_usd=result.cost_usd, latency_ms=result.latency_ms,
+                transport_attempts=result.transport_attempts,
+            ))
+            usage = usage.add(Usage(
+                calls=result.transport_attempts, prompt_tokens=result.prompt_tokens or 0,
+                completion_tokens=result.completion_tokens or 0, cost_usd=result.cost_usd,
+                latency_ms=result.latency_ms,
+            ))
+            pending = [d for d in dims if d.id not in accepted]
+            if not pending:
+                break
+            failure = "; ".join(errors)
+            messages = messages + [
+                {"role": "assistant", "content": result.text or ""},
+                {"role": "user", "content": render_repair(errors, pending, rendered.tag)},
+            ]
+        results: list[DimensionResult] = []
+        dropped_total = 0
+        for d in dims:
+            dp = accepted.get(d.id)
+            if dp is None:
+                prev = last.get(d.id)
+                results.append(DimensionResult(
+                    id=d.id, status="unscored",
+                    reason=(failure if call_failed or not (prev and prev.error) else prev.error)
+                    or "no valid answer",
+                    rationale=prev.reasoning if prev else "",
+                    dropped_evidence=prev.dropped if prev else [],
+                ))
+                continue
+            dropped_total += len(dp.dropped)
+            results.append(DimensionResult(
+                id=d.id,
+                status="not_observed" if dp.score == "not_observed" else "scored",
+                score=None if dp.score == "not_observed" else int(dp.score),  # type: ignore[arg-type]
+                rationale=dp.reasoning, evidence=dp.evidence, dropped_evidence=dp.dropped,
+            ))
+        if dropped_total:
+            flags.append(Flag(kind="evidence_dropped",
+                              detail=f"{dropped_total} quote(s) not found in the transcript or code were dropped"))
+        if len(exchanges) > 1 and any(e.purpose == "repair" for e in exchanges):
+            flags.append(Flag(kind="repaired", detail=f"{len(exchanges) - 1} repair request(s) for {', '.join(d.id for d in dims)}"))
+        return JudgeOutput(dimensions=results, exchanges=exchanges, usage=usage, flags=flags)

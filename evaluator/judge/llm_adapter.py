@@ -1,0 +1,275 @@
+"""The one place that knows litellm: one chat call with one retry policy and format fallback.
+
+Why this shape:
+- litellm and the openai SDK both retry by default, and they stack (see shared STACK-NOTES). We turn
+  both off per call and own a single tenacity policy: exponential backoff with jitter, bounded, and
+  honouring Retry-After on 429/503.
+- Local servers differ in structured-output support. We start with `json_schema`, fall back to
+  `json_object`, then to prompt-only JSON (repaired by the parser), and remember the fallback for
+  the rest of the run.
+- Authentication errors and unknown models fail fast as JudgeUnavailable: retrying cannot help.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import SecretStr
+
+from evaluator.errors import BadInput, JudgeUnavailable
+
+FORMAT_MODES = ("json_schema", "json_object", "none")
+
+
+@dataclass
+class ModelConfig:
+    """Everything about the model call that changes the result is in `sampling()` (-> cache key)."""
+
+    model: str
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    temperature: float = 0.0
+    max_tokens: int = 4096
+    seed: int | None = None
+    timeout: float = 120.0
+    max_retries: int = 4
+    retry_initial_wait: float = 1.0
+    retry_max_wait: float = 60.0
+    context_tokens: int | None = None
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+
+    def sampling(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
+
+
+@dataclass
+class CallResult:
+    text: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    latency_ms: float
+    transport_attempts: int
+    response_format: str
+    error: str | None = None
+    finish_reason: str | None = None
+
+
+class CallFailed(Exception):
+    """Transient errors outlasted the retry policy; the judgment records it as unscored."""
+
+    def __init__(self, message: str, attempts: int, latency_ms: float, response_format: str):
+        super().__init__(message)
+        self.attempts = attempts
+        self.latency_ms = latency_ms
+        self.response_format = response_format
+
+
+def _litellm():
+    """Import litellm lazily (4-5 s) and without its network fetch of the price map."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds from a Retry-After header on the error's HTTP response, if the provider sent one."""
+    headers: Any = None
+    response = getattr(exc, "response", None)
+    if response is not None:
+        headers = getattr(response, "headers", None)
+    headers = headers or getattr(exc, "litellm_response_headers", None) or getattr(exc, "headers", None)
+    if not headers:
+        return None
+    try:
+        value = headers.get("retry-after") or headers.get("Retry-After")
+    except AttributeError:
+        return None
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+        except (TypeError, ValueError):
+            return None
+
+
+def _format_rejected(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(k in text for k in ("response_format", "json_schema", "json_object", "response format", "schema"))
+
+
+class LiteLLMAdapter:
+    """Calls one model through litellm. Holds the run's structured-output mode once degraded."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.format_mode = "json_schema"
+        self.fallbacks: list[str] = []
+        self._ll = _litellm()
+
+    # -- classification ------------------------------------------------------------------------
+    def _transient(self, exc: BaseException) -> bool:
+        ll = self._ll
+        transient = (ll.RateLimitError, ll.InternalServerError, ll.ServiceUnavailableError, ll.Timeout,
+                     ll.APIConnectionError, ll.BadGatewayError)
+        return isinstance(exc, transient) and not isinstance(exc, self._fatal_types())
+
+    def _fatal_types(self) -> tuple[type[BaseException], ...]:
+        ll = self._ll
+        return (ll.AuthenticationError, ll.PermissionDeniedError, ll.NotFoundError)
+
+    def _unavailable(self, exc: BaseException) -> JudgeUnavailable:
+        ll = self._ll
+        model = self.config.model
+        if isinstance(exc, ll.AuthenticationError):
+            return JudgeUnavailable(
+                f"the provider refused the credentials for {model} (authentication error). Set the "
+                "provider's key (e.g. OPENAI_API_KEY, ANTHROPIC_API_KEY) or EVALUATOR_API_KEY."
+            )
+        if isinstance(exc, ll.PermissionDeniedError):
+            return JudgeUnavailable(f"the provider denied access to {model} (permission denied).")
+        if isinstance(exc, ll.NotFoundError):
+            return JudgeUnavailable(f"model {model} was not found at the provider: check --model / EVALUATOR_MODEL.")
+        return JudgeUnavailable(f"cannot use model {model}: {_short(exc)}")
+
+    # -- the call ------------------------------------------------------------------------------
+    def _kwargs(self, messages: list[dict[str, Any]], schema: dict[str, Any]) -> dict[str, Any]:
+        c = self.config
+        kwargs: dict[str, Any] = dict(
+            model=c.model, messages=messages, temperature=c.temperature, max_tokens=c.max_tokens,
+            timeout=c.timeout, num_retries=0, max_retries=0,
+        )
+        if c.seed is not None:
+            kwargs["seed"] = c.seed
+        if c.api_base:
+            kwargs["api_base"] = c.api_base
+        if c.api_key is not None:
+            kwargs["api_key"] = c.api_key.get_secret_value()
+        elif c.api_base and c.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+            kwargs["api_key"] = "not-needed"  # local OpenAI-compatible servers ignore it; the SDK insists
+        if c.input_cost_per_token is not None:
+            kwargs["input_cost_per_token"] = c.input_cost_per_token
+            kwargs["output_cost_per_token"] = c.output_cost_per_token or 0.0
+        if self.format_mode == "json_schema":
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "judgment", "strict": True, "schema": schema},
+            }
+        elif self.format_mode == "json_object":
+            kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    def _cost(self, response: Any) -> float | None:
+        hidden = getattr(response, "_hidden_params", None) or {}
+        cost = hidden.get("response_cost")
+        if cost is not None:
+            return float(cost)
+        try:
+            return float(self._ll.completion_cost(completion_response=response))
+        except Exception:  # unknown price: report unknown, never zero
+            return None
+
+    def _degrade(self, exc: BaseException) -> bool:
+        """Step down one structured-output mode after the server rejected the current one."""
+        ll = self._ll
+        rejected = isinstance(exc, (ll.BadRequestError, ll.UnsupportedParamsError)) and _format_rejected(exc)
+        if not rejected or self.format_mode == "none":
+            return False
+        old = self.format_mode
+        self.format_mode = FORMAT_MODES[FORMAT_MODES.index(old) + 1]
+        self.fallbacks.append(f"{old} -> {self.format_mode}: {_short(exc)}")
+        return True
+
+    async def complete(self, messages: list[dict[str, Any]], schema: dict[str, Any]) -> CallResult:
+        """One logical call: retried on transient errors, stepped down on format rejection."""
+        from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
+        from tenacity.wait import wait_exponential_jitter
+
+        ll = self._ll
+        c = self.config
+        backoff = wait_exponential_jitter(initial=c.retry_initial_wait, max=c.retry_max_wait, jitter=c.retry_initial_wait)
+
+        def wait(state) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            after = _retry_after(exc) if exc else None
+            if after is not None:
+                return min(after, c.retry_max_wait)
+            return backoff(state)
+
+        attempts = 0
+        started = time.perf_counter()
+        while True:
+            try:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(self._transient), wait=wait,
+                    stop=stop_after_attempt(c.max_retries + 1), reraise=False,
+                ):
+                    with attempt:
+                        attempts += 1
+                        response = await ll.acompletion(**self._kwargs(messages, schema))
+            except RetryError as e:
+                exc = e.last_attempt.exception()
+                latency = (time.perf_counter() - started) * 1000
+                if isinstance(exc, ll.APIConnectionError) and not isinstance(exc, ll.Timeout):
+                    raise JudgeUnavailable(
+                        f"model {c.model} is unreachable{f' at {c.api_base}' if c.api_base else ''} "
+                        f"after {attempts} attempts: {_short(exc)}"
+                    ) from None
+                raise CallFailed(f"{type(exc).__name__} after {attempts} attempts: {_short(exc)}",
+                                 attempts, latency, self.format_mode) from None
+            except Exception as exc:  # non-transient: degrade format, or fail fast
+                if self._degrade(exc):
+                    continue
+                if isinstance(exc, self._fatal_types()):
+                    raise self._unavailable(exc) from None
+                if isinstance(exc, ll.BadRequestError) and "provider" in str(exc).lower():
+                    raise BadInput(
+                        f"litellm cannot route model '{c.model}': prefix it with its provider, e.g. "
+                        "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1"
+                    ) from None
+                if isinstance(exc, (ll.APIError, ll.BadRequestError)) or isinstance(exc, ll.exceptions.OpenAIError):
+                    raise CallFailed(f"{type(exc).__name__}: {_short(exc)}", attempts,
+                                     (time.perf_counter() - started) * 1000, self.format_mode) from None
+                raise
+            break
+        latency = (time.perf_counter() - started) * 1000
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        return CallResult(
+            text=getattr(choice.message, "content", None),
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            cost_usd=self._cost(response),
+            latency_ms=latency,
+            transport_attempts=attempts,
+            response_format=self.format_mode,
+            finish_reason=getattr(choice, "finish_reason", None),
+        )
+
+    def context_tokens(self) -> int:
+        """The model's input window from litellm's bundled map, else a safe 16k for unknown models."""
+        if self.config.context_tokens:
+            return self.config.context_tokens
+        try:
+            info = self._ll.get_model_info(self.config.model)
+            return int(info.get("max_input_tokens") or info.get("max_tokens") or 16000)
+        except Exception:
+            return 16000
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,201 @@
+"""Judge prompts: versioned template files rendered with the rubric and the fenced transcript.
+
+The prompt version is a hash of the template files, so editing a prompt changes every cache key
+that depends on it. Long transcripts are cut deliberately here (keep the opening and the end of the
+round, drop the middle) and the cut is reported, never silent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from evaluator.errors import BadInput
+from evaluator.models import Transcript
+from evaluator.rubrics import Dimension, Rubric
+from evaluator.safety import fence, fence_tag
+
+PROMPT_FILES = ("judge_system.md", "judge_user.md.j2", "repair_user.md.j2")
+PROMPT_NAME = "judge-v1"
+MIN_TRANSCRIPT_TOKENS = 500
+CHARS_PER_TOKEN = 3.2  # conservative (real English/code tokenises at ~3.5-4.5 chars per token)
+
+
+@lru_cache(maxsize=None)
+def _template_text(name: str) -> str:
+    return resources.files("evaluator.prompts").joinpath(name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def prompt_version() -> str:
+    h = hashlib.sha256()
+    for name in PROMPT_FILES:
+        h.update(name.encode() + b"\0" + _template_text(name).encode() + b"\0")
+    return f"{PROMPT_NAME}@{h.hexdigest()[:12]}"
+
+
+@lru_cache(maxsize=None)
+def _template(name: str):
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    return env.from_string(_template_text(name))
+
+
+def estimate_tokens(text: str) -> int:
+    return int(len(text) / CHARS_PER_TOKEN) + 1
+
+
+# ---------------------------------------------------------------- output schema (from the rubric)
+
+def score_values(rubric: Rubric, dim: Dimension) -> tuple[Any, ...]:
+    values: tuple[Any, ...] = tuple(rubric.scale.levels)
+    return values + ("not_observed",) if dim.allow_not_observed else values
+
+
+def dimension_model(rubric: Rubric, dim: Dimension) -> type[BaseModel]:
+    """Reasoning before score (field order is the generation order), score limited to the scale."""
+    return create_model(
+        f"Dimension_{dim.id}",
+        __config__=ConfigDict(extra="forbid"),
+        reasoning=(str, Field(description="2-4 sentences: what the candidate did, against the anchors")),
+        score=(Literal[score_values(rubric, dim)], Field(description="the anchor level that fits best")),  # type: ignore[valid-type]
+        evidence=(list[str], Field(description="1-3 verbatim quotes from the transcript or code")),
+    )
+
+
+def output_model(rubric: Rubric, dims: list[Dimension]) -> type[BaseModel]:
+    fields = {d.id: (dimension_model(rubric, d), ...) for d in dims}
+    dims_model = create_model("Dimensions", __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
+    return create_model("Judgment", __config__=ConfigDict(extra="forbid"), dimensions=(dims_model, ...))
+
+
+def output_schema(rubric: Rubric, dims: list[Dimension]) -> dict[str, Any]:
+    """JSON schema fit for OpenAI strict structured outputs (all fields required, no extras)."""
+    return output_model(rubric, dims).model_json_schema()
+
+
+def example_output(rubric: Rubric, dims: list[Dimension]) -> str:
+    example = {
+        "dimensions": {
+            d.id: {
+                "reasoning": "...",
+                "score": f"<one of {', '.join(map(str, score_values(rubric, d)))}>",
+                "evidence": ["<verbatim quote>"],
+            }
+            for d in dims
+        }
+    }
+    return json.dumps(example, indent=2)
+
+
+# ---------------------------------------------------------------- rendering
+
+@dataclass
+class Rendered:
+    messages: list[dict[str, str]]
+    tag: str
+    truncation: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _turn_line(t) -> str:
+    stamp = f"[{t.timestamp}] " if t.timestamp else ""
+    return f"[{t.id}] {stamp}{t.speaker} ({t.role}): {t.text}"
+
+
+def _fit_turns(transcript: Transcript, budget_tokens: int) -> tuple[list[str], list[str]]:
+    """Keep the opening (problem, plan, invariants) and the end (final code, tests, wrap-up) of the
+    round when it does not fit; the middle is where dropping costs least. Returns (lines, omitted ids)."""
+    lines = [_turn_line(t) for t in transcript.turns]
+    costs = [estimate_tokens(line) for line in lines]
+    if sum(costs) <= budget_tokens:
+        return lines, []
+    head_budget, tail_budget = budget_tokens * 0.4, budget_tokens * 0.6
+    head, used = [], 0
+    for i, c in enumerate(costs):
+        if used + c > head_budget:
+            break
+        head.append(i)
+        used += c
+    tail, used = [], 0
+    for i in range(len(costs) - 1, (head[-1] if head else -1), -1):
+        if used + costs[i] > tail_budget:
+            break
+        tail.append(i)
+        used += costs[i]
+    keep = set(head) | set(tail)
+    omitted = [transcript.turns[i].id for i in range(len(lines)) if i not in keep]
+    out, marker_done = [], False
+    for i, line in enumerate(lines):
+        if i in keep:
+            out.append(line)
+        elif not marker_done:
+            out.append(f"[... {len(omitted)} turn(s) omitted here ({omitted[0]}-{omitted[-1]}): too long for the model's context ...]")
+            marker_done = True
+    return out, omitted
+
+
+def render(
+    transcript: Transcript, rubric: Rubric, dims: list[Dimension], context_tokens: int, reserve_tokens: int
+) -> Rendered:
+    """Build the judge messages for these dimensions, fitting the transcript into the context."""
+    tag = fence_tag(transcript.content_hash)
+    system = _template_text("judge_system.md")
+    common = dict(
+        rubric=rubric, dimensions=dims, example=example_output(rubric, dims), tag=tag,
+        n_turns=len(transcript.turns), n_code=len(transcript.code_files),
+        dimension_list=", ".join(f"`{d.id}`" for d in dims),
+    )
+    skeleton = _template("judge_user.md.j2").render(transcript_block="", code_blocks=[], omitted="", **common)
+    budget = context_tokens - reserve_tokens - estimate_tokens(system + skeleton) - 200
+    if budget < MIN_TRANSCRIPT_TOKENS:
+        raise BadInput(
+            f"a {context_tokens}-token context leaves no room for the transcript after the rubric and "
+            f"{reserve_tokens} tokens reserved for the answer; raise --context-tokens or lower --max-tokens"
+        )
+    warnings: list[str] = []
+    truncation: dict[str, Any] | None = None
+    code_blocks: list[str] = []
+    code_budget = max(budget // 2, 0)
+    for cf in transcript.code_files:
+        content = cf.content
+        cost = estimate_tokens(content)
+        if cost > code_budget:
+            keep_chars = max(int(code_budget * CHARS_PER_TOKEN), 0)
+            content = content[:keep_chars] + f"\n[... {len(cf.content) - keep_chars} characters of {cf.name} omitted ...]"
+            warnings.append(f"code file {cf.name} cut to fit the model's context ({keep_chars} of {len(cf.content)} characters kept)")
+            truncation = {**(truncation or {}), "code_files_cut": [*(truncation or {}).get("code_files_cut", []), cf.name]}
+        code_budget = max(code_budget - estimate_tokens(content), 0)
+        budget -= estimate_tokens(content)
+        code_blocks.append(fence("CODE", f"file={cf.name}", content, tag))
+    lines, omitted = _fit_turns(transcript, max(budget, 0))
+    omitted_note = ""
+    if omitted:
+        omitted_note = f"{len(omitted)} of {len(transcript.turns)} turns ({omitted[0]}-{omitted[-1]}) were left out."
+        warnings.append(
+            f"transcript too long for a {context_tokens}-token context: {omitted_note} "
+            "The opening and the end of the round were kept."
+        )
+        truncation = {**(truncation or {}), "omitted_turns": omitted, "context_tokens": context_tokens}
+    label = f"source={transcript.source.rsplit('/', 1)[-1]}"
+    user = _template("judge_user.md.j2").render(
+        transcript_block=fence("TRANSCRIPT", label, "\n\n".join(lines), tag),
+        code_blocks=code_blocks, omitted=omitted_note, **common,
+    )
+    return Rendered(
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+        tag=tag, truncation=truncation, warnings=warnings,
+    )
+
+
+def render_repair(errors: list[str], dims: list[Dimension], tag: str) -> str:
+    return _template("repair_user.md.j2").render(
+        errors=errors, dimension_list=", ".join(f"`{d.id}`" for d in dims), tag=tag
+    )
