@@ -1,0 +1,99 @@
+"""Present a judgment: one JSON document for programs, a rich table for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evaluator.errors import EXIT_NOT_FULLY_SCORED, EXIT_OK
+from evaluator.pipeline import EvaluateResult
+
+SCHEMA_VERSION = 1
+
+
+def exit_code(result: EvaluateResult) -> int:
+    return EXIT_OK if result.judgment.status == "scored" else EXIT_NOT_FULLY_SCORED
+
+
+def to_document(result: EvaluateResult) -> dict[str, Any]:
+    """The documented `--format json` shape (README: "JSON output")."""
+    j, t, r = result.judgment, result.transcript, result.rubric
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": j.status,
+        "reason": j.reason,
+        "transcript": {
+            "source": t.source, "hash": t.content_hash, "title": t.title, "candidate": t.candidate,
+            "exercise": t.exercise, "date": t.session_date, "turns": len(t.turns),
+            "code_files": [cf.name for cf in t.code_files], "metadata": t.metadata,
+        },
+        "rubric": {"id": r.id, "version": r.version, "title": r.title, "scale": [r.scale.min, r.scale.max]},
+        "judge": {"kind": j.judge.kind, "model": j.judge.model, "prompt_version": j.judge.prompt_version,
+                  "params": j.judge.params, "note": j.judge.note},
+        "dimensions": [
+            {
+                "id": d.id, "name": r.dimension(d.id).name, "score": d.score, "status": d.status,
+                "evidence": [e.model_dump() for e in d.evidence], "rationale": d.rationale,
+                "reason": d.reason, "dropped_evidence": d.dropped_evidence,
+            }
+            for d in j.dimensions
+        ],
+        "flags": sorted({f.kind for f in j.flags}),
+        "flag_details": [f.model_dump() for f in j.flags],
+        "warnings": j.warnings + [f.detail for f in j.flags if f.kind == "truncated"],
+        "truncation": j.truncation,
+        "usage": {**j.usage.model_dump(), "wall_seconds": round(result.wall_seconds, 3)},
+        "cache": {"key": j.cache_key, "hit": result.cached},
+        "store": {"db": result.db_path, "judgment_id": result.judgment_id},
+    }
+
+
+_STATUS_STYLE = {"scored": "green", "partial": "yellow", "unscored": "red"}
+
+
+def render_terminal(result: EvaluateResult, console) -> None:
+    """A readable table: dimension, score or status, one quote, rationale; then flags and usage."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    j, r = result.judgment, result.rubric
+    for notice in result.notices:
+        console.print(f"[dim]{escape(notice)}[/dim]")
+    t = result.transcript
+    who = " · ".join(str(x) for x in (t.candidate, t.exercise, t.session_date) if x)
+    console.print(
+        f"[bold]{escape(t.source)}[/bold]{'  ' + escape(who) if who else ''}\n"
+        f"rubric [cyan]{escape(r.version)}[/cyan] · judge [cyan]{escape(j.judge.kind)}"
+        f"{' ' + escape(j.judge.model) if j.judge.model else ''}[/cyan] · "
+        f"status [{_STATUS_STYLE[j.status]}]{j.status}[/{_STATUS_STYLE[j.status]}]"
+    )
+    table = Table(show_lines=True, expand=True)
+    table.add_column("dimension", style="bold", no_wrap=True)
+    table.add_column("score", justify="center", no_wrap=True)
+    table.add_column("evidence", ratio=2)
+    table.add_column("rationale", ratio=3)
+    for d in j.dimensions:
+        if d.status == "scored":
+            score = f"{d.score}/{r.scale.max}"
+        elif d.status == "not_observed":
+            score = "[dim]not observed[/dim]"
+        else:
+            score = "[red]unscored[/red]"
+        quote = d.evidence[0] if d.evidence else None
+        ev = f"“{escape(quote.quote)}” [dim]({escape(quote.source or '?')})[/dim]" if quote else "[dim]—[/dim]"
+        more = f" [dim]+{len(d.evidence) - 1} more[/dim]" if len(d.evidence) > 1 else ""
+        why = escape(d.rationale) if d.status != "unscored" else f"[red]{escape(d.reason or '')}[/red]"
+        table.add_row(escape(d.id), score, ev + more, why)
+    console.print(table)
+    for f in j.flags:
+        console.print(f"[yellow]flag[/yellow] {escape(f.kind)}: {escape(f.detail)}"
+                      f"{f' [dim]({escape(f.source)})[/dim]' if f.source else ''}")
+    for w in j.warnings:
+        console.print(f"[yellow]warning[/yellow] {escape(w)}")
+    u = j.usage
+    cost = "unknown" if u.cost_usd is None else f"${u.cost_usd:.4f}"
+    cached = " (cached: no calls made)" if result.cached else ""
+    stored = f" · stored in {escape(result.db_path)}" if result.db_path and not result.cached else ""
+    console.print(
+        f"[dim]usage: {u.calls} call(s), {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
+        f"cost {cost}, {result.wall_seconds:.2f}s{cached}{stored}[/dim]"
+    )

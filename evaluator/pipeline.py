@@ -1,0 +1,203 @@
+"""The library entry points the CLI calls: choose a judge, judge one transcript, store the result.
+
+`judge_transcript` is the reusable async core (the cohort runner will call it many times at once);
+`evaluate_file` is the whole single-transcript job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from evaluator.errors import BadInput
+from evaluator.ingest import load_transcript
+from evaluator.judge.base import Judge
+from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Transcript, Usage
+from evaluator.rubrics import Rubric, select_rubric
+from evaluator.safety import detect_injection
+
+BASELINE_NOTICE = (
+    "No model configured: using the offline baseline judge (deterministic text signals, not an LLM). "
+    "Set --model or EVALUATOR_MODEL to judge with a model."
+)
+
+
+@dataclass
+class JudgeOptions:
+    """How to judge. `model=None` selects the offline baseline judge."""
+
+    model: str | None = None
+    api_base: str | None = None
+    api_key: str | None = None
+    temperature: float = 0.0
+    max_tokens: int = 4096
+    seed: int | None = None
+    timeout: float = 120.0
+    retries: int = 4
+    retry_initial_wait: float = 1.0
+    retry_max_wait: float = 60.0
+    repair_attempts: int = 2
+    context_tokens: int | None = None
+
+    @classmethod
+    def from_env(cls, **given) -> "JudgeOptions":
+        """Explicit options win; EVALUATOR_MODEL / EVALUATOR_API_BASE / EVALUATOR_API_KEY fill the gaps."""
+        given = {k: v for k, v in given.items() if v is not None}
+        given.setdefault("model", os.environ.get("EVALUATOR_MODEL") or None)
+        given.setdefault("api_base", os.environ.get("EVALUATOR_API_BASE") or None)
+        given.setdefault("api_key", os.environ.get("EVALUATOR_API_KEY") or None)
+        return cls(**given)
+
+
+@dataclass
+class EvaluateRequest:
+    transcript: Path
+    code: list[Path] = field(default_factory=list)
+    rubric: str | None = None
+    judge: JudgeOptions = field(default_factory=JudgeOptions)
+    db: Path | None = None
+    store: bool = True
+    force: bool = False
+
+
+@dataclass
+class EvaluateResult:
+    judgment: Judgment
+    transcript: Transcript
+    rubric: Rubric
+    cached: bool = False
+    judgment_id: str | None = None
+    db_path: str | None = None
+    wall_seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)
+
+
+def build_judge(options: JudgeOptions) -> Judge:
+    if not options.model:
+        from evaluator.judge.baseline import BaselineJudge
+
+        return BaselineJudge()
+    if options.api_base and not options.api_base.startswith(("http://", "https://")):
+        raise BadInput(f"--api-base must be an http(s) URL, got {options.api_base!r}")
+    for name, value in (("timeout", options.timeout), ("max-tokens", options.max_tokens)):
+        if value <= 0:
+            raise BadInput(f"--{name} must be positive, got {value}")
+    if options.retries < 0 or options.repair_attempts < 0:
+        raise BadInput("--retries and --repair-attempts cannot be negative")
+    from evaluator.judge.llm import LLMJudge
+    from evaluator.judge.llm_adapter import ModelConfig
+
+    config = ModelConfig(
+        model=options.model, api_base=options.api_base,
+        api_key=SecretStr(options.api_key) if options.api_key else None,
+        temperature=options.temperature, max_tokens=options.max_tokens, seed=options.seed,
+        timeout=options.timeout, max_retries=options.retries, retry_initial_wait=options.retry_initial_wait,
+        retry_max_wait=options.retry_max_wait, context_tokens=options.context_tokens,
+    )
+    return LLMJudge(config, repair_attempts=options.repair_attempts)
+
+
+def cache_key(transcript: Transcript, rubric: Rubric, info: JudgeInfo) -> str:
+    """Content hash of everything that changes the result: transcript and code, rubric version,
+    prompt version, judge kind and model, sampling parameters."""
+    payload = {
+        "transcript": transcript.content_hash, "rubric": rubric.version, "prompt": info.prompt_version,
+        "judge": info.kind, "model": info.model, "params": info.params,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge) -> Judgment:
+    """Run a judge and assemble the Judgment: status, flags (injection, dropped evidence), warnings."""
+    info = judge.info()
+    output = await judge.judge(transcript, rubric)
+    flags = detect_injection(transcript, rubric.dimension_ids) + output.flags
+    if not transcript.speakers_recognised:
+        flags.append(Flag(kind="speakers_unrecognised", detail="no speaker labels: judged as one block"))
+    truncation = None
+    for f in output.flags:
+        if f.kind == "truncated":
+            truncation = {"detail": f.detail}
+    return Judgment(
+        status=Judgment.status_of(output.dimensions),
+        transcript_hash=transcript.content_hash,
+        source=transcript.source,
+        rubric_id=rubric.id,
+        rubric_version=rubric.version,
+        judge=info,
+        dimensions=output.dimensions,
+        flags=flags,
+        warnings=list(transcript.warnings),
+        usage=output.usage,
+        exchanges=output.exchanges,
+        cache_key=cache_key(transcript, rubric, info),
+        reason=output.reason,
+        truncation=truncation,
+    )
+
+
+def judgment_from_record(record: dict, info: JudgeInfo) -> Judgment:
+    """Rebuild a Judgment from a stored row (cache hit): this run made no calls."""
+    return Judgment(
+        status=record["status"], transcript_hash=record["transcript_hash"], source=record["source"],
+        rubric_id=record["rubric_id"], rubric_version=record["rubric_version"], judge=info,
+        dimensions=[
+            DimensionResult(
+                id=d["id"], status=d["status"], score=d["score"], rationale=d["rationale"],
+                evidence=[Evidence(**e) for e in d["evidence"]], dropped_evidence=d["dropped_evidence"],
+                reason=d["reason"],
+            )
+            for d in record["dimensions"]
+        ],
+        flags=[Flag(**f) for f in record["flags"] or []], warnings=record["warnings"] or [],
+        usage=Usage(cost_usd=0.0), cache_key=record["cache_key"], reason=record["reason"],
+        truncation=record["truncation"],
+    )
+
+
+def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
+    """Judge one transcript file end to end and (unless told not to) store the judgment."""
+    started = time.perf_counter()
+    transcript = load_transcript(request.transcript, request.code)
+    rubric = select_rubric(request.rubric, transcript.exercise)
+    judge = build_judge(request.judge)
+    info = judge.info()
+    notices = [BASELINE_NOTICE] if info.kind == "baseline" else []
+    store = None
+    if request.store:
+        from evaluator.store.db import Store, default_db_path
+
+        store = Store(request.db or default_db_path())
+    try:
+        key = cache_key(transcript, rubric, info)
+        if store is not None and not request.force:
+            record = store.find_cached(key)
+            if record is not None:
+                return EvaluateResult(
+                    judgment=judgment_from_record(record, info), transcript=transcript, rubric=rubric,
+                    cached=True, judgment_id=record["id"], db_path=str(store.path),
+                    wall_seconds=time.perf_counter() - started,
+                    notices=notices + [f"Reused the stored judgment {record['id'][:8]} (same transcript, rubric, "
+                                       "prompt, model and parameters); --force to judge again."],
+                )
+        judgment = asyncio.run(judge_transcript(transcript, rubric, judge))
+        judgment_id = None
+        if store is not None:
+            run_id = store.start_run(command="evaluate", judge_info=info, rubric=rubric)
+            judgment_id = store.save_judgment(run_id, judgment, transcript, rubric)
+            store.finish_run(run_id, judgment.status)
+        return EvaluateResult(
+            judgment=judgment, transcript=transcript, rubric=rubric, judgment_id=judgment_id,
+            db_path=str(store.path) if store else None, wall_seconds=time.perf_counter() - started,
+            notices=notices,
+        )
+    finally:
+        if store is not None:
+            store.close()

@@ -1,0 +1,205 @@
+"""The DuckDB store: migrations on open, one transaction per judgment, lookups by cache key.
+
+DuckDB allows one writer process per file (STACK-NOTES): a locked file is reported as a clear
+StoreError naming the file, never a traceback, and nothing already stored is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from evaluator.errors import StoreError
+from evaluator.models import Judgment, Transcript
+from evaluator.rubrics import Rubric
+from evaluator.store.migrations import MIGRATIONS
+
+DEFAULT_DB = "evaluator.duckdb"
+
+
+def default_db_path() -> Path:
+    """$EVALUATOR_DB, else ./evaluator.duckdb (visible, per-project, like .coverage)."""
+    return Path(os.environ.get("EVALUATOR_DB") or DEFAULT_DB)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=str)
+
+
+class Store:
+    """A connection to one DuckDB file, migrated to the latest schema."""
+
+    def __init__(self, path: Path | str, read_only: bool = False) -> None:
+        import duckdb
+
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise StoreError(f"no database at {self.path}: nothing has been stored there yet")
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create the folder for {self.path}: {e.strerror}") from None
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as e:
+            msg = str(e)
+            if "lock" in msg.lower():
+                raise StoreError(
+                    f"{self.path} is in use by another process (DuckDB allows one writer at a time); "
+                    "wait for it to finish or use another --db"
+                ) from None
+            raise StoreError(f"cannot open {self.path} as a DuckDB database: {msg.splitlines()[0]}") from None
+        except duckdb.Error as e:
+            raise StoreError(f"cannot open {self.path} as a DuckDB database: {str(e).splitlines()[0]}") from None
+        if not read_only:
+            self.migrate()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema --------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply every migration not yet recorded; returns the names applied now."""
+        import duckdb
+
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+        )
+        done = {r[0] for r in self.con.execute("SELECT name FROM schema_migrations").fetchall()}
+        applied = []
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            try:
+                self.con.execute("BEGIN TRANSACTION")
+                self.con.execute(sql)
+                self.con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, _now()])
+                self.con.execute("COMMIT")
+            except duckdb.Error as e:
+                self.con.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: migration {name} failed: {str(e).splitlines()[0]}") from None
+            applied.append(name)
+        return applied
+
+    def applied_migrations(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+
+    # -- runs ----------------------------------------------------------------------------------
+    def start_run(self, *, command: str, judge_info: Any, rubric: Rubric, cohort: str | None = None) -> str:
+        run_id = str(uuid.uuid4())
+        self.con.execute(
+            "INSERT INTO runs (id, started_at, command, cohort, judge_kind, model, prompt_version, params,"
+            " rubric_id, rubric_version, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [run_id, _now(), command, cohort, judge_info.kind, judge_info.model, judge_info.prompt_version,
+             _json(judge_info.params), rubric.id, rubric.version, "running"],
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self.con.execute("UPDATE runs SET finished_at = ?, status = ? WHERE id = ?", [_now(), status, run_id])
+
+    # -- judgments -----------------------------------------------------------------------------
+    def save_judgment(self, run_id: str, judgment: Judgment, transcript: Transcript, rubric: Rubric) -> str:
+        """Write the judgment, its dimensions and every exchange in one transaction."""
+        import duckdb
+
+        jid = str(uuid.uuid4())
+        con = self.con
+        try:
+            con.execute("BEGIN TRANSACTION")
+            meta = transcript.metadata
+            con.execute(
+                "INSERT INTO transcripts (hash, source, title, candidate, exercise, session_date, round, metadata,"
+                " n_turns, n_code_files, speakers_recognised, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                [transcript.content_hash, transcript.source, transcript.title, transcript.candidate,
+                 transcript.exercise, transcript.session_date,
+                 None if meta.get("round") is None else str(meta.get("round")), _json(meta),
+                 len(transcript.turns), len(transcript.code_files), transcript.speakers_recognised, _now()],
+            )
+            con.execute(
+                "INSERT INTO rubric_versions (version, rubric_id, title, definition, created_at)"
+                " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                [rubric.version, rubric.id, rubric.title, rubric.model_dump_json(), _now()],
+            )
+            j = judgment
+            con.execute(
+                "INSERT INTO judgments (id, run_id, transcript_hash, source, rubric_id, rubric_version, judge_kind,"
+                " model, prompt_version, params, cache_key, status, reason, flags, warnings, truncation, calls,"
+                " prompt_tokens, completion_tokens, cost_usd, latency_ms, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [jid, run_id, j.transcript_hash, j.source, j.rubric_id, j.rubric_version, j.judge.kind,
+                 j.judge.model, j.judge.prompt_version, _json(j.judge.params), j.cache_key, j.status, j.reason,
+                 _json([f.model_dump() for f in j.flags]), _json(j.warnings), _json(j.truncation),
+                 j.usage.calls, j.usage.prompt_tokens, j.usage.completion_tokens, j.usage.cost_usd,
+                 j.usage.latency_ms, _now()],
+            )
+            con.executemany(
+                "INSERT INTO dimension_scores VALUES (?,?,?,?,?,?,?,?,?)",
+                [[jid, d.id, i, d.status, d.score, d.rationale, _json([e.model_dump() for e in d.evidence]),
+                  _json(d.dropped_evidence), d.reason] for i, d in enumerate(j.dimensions)],
+            )
+            if j.exchanges:
+                con.executemany(
+                    "INSERT INTO exchanges (id, judgment_id, attempt, purpose, dimensions, response_format,"
+                    " request_messages, raw_response, parsed, errors, prompt_tokens, completion_tokens, cost_usd,"
+                    " latency_ms, transport_attempts, error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [[str(uuid.uuid4()), jid, e.attempt, e.purpose, _json(e.dimensions), e.response_format,
+                      _json(e.request_messages), e.raw_response, _json(e.parsed), _json(e.errors), e.prompt_tokens,
+                      e.completion_tokens, e.cost_usd, e.latency_ms, e.transport_attempts, e.error, _now()]
+                     for e in j.exchanges],
+                )
+            con.execute("COMMIT")
+        except duckdb.Error as e:
+            con.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: could not store the judgment: {str(e).splitlines()[0]}") from None
+        return jid
+
+    def find_cached(self, cache_key: str) -> dict[str, Any] | None:
+        """The newest fully scored judgment for this cache key, as stored (None if there is none).
+
+        Only `scored` judgments are reused: a partial or failed one is worth another try.
+        """
+        row = self.con.execute(
+            "SELECT id FROM judgments WHERE cache_key = ? AND status = 'scored' ORDER BY created_at DESC LIMIT 1",
+            [cache_key],
+        ).fetchone()
+        return self.load_judgment(row[0]) if row else None
+
+    def load_judgment(self, judgment_id: str) -> dict[str, Any]:
+        cols = [d[0] for d in self.con.execute("SELECT * FROM judgments LIMIT 0").description]
+        row = self.con.execute("SELECT * FROM judgments WHERE id = ?", [judgment_id]).fetchone()
+        record = dict(zip(cols, row))
+        dims = self.con.execute(
+            "SELECT dimension_id, status, score, rationale, evidence, dropped_evidence, reason"
+            " FROM dimension_scores WHERE judgment_id = ? ORDER BY position",
+            [judgment_id],
+        ).fetchall()
+        record["dimensions"] = [
+            {"id": d[0], "status": d[1], "score": d[2], "rationale": d[3] or "",
+             "evidence": json.loads(d[4] or "[]"), "dropped_evidence": json.loads(d[5] or "[]"), "reason": d[6]}
+            for d in dims
+        ]
+        for key in ("flags", "warnings", "params", "truncation"):
+            record[key] = json.loads(record[key]) if record.get(key) else None
+        return record
+
+    def count(self, table: str) -> int:
+        if table not in {"transcripts", "rubric_versions", "runs", "judgments", "dimension_scores", "exchanges"}:
+            raise ValueError(table)
+        return self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
