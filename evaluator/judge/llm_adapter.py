@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
@@ -125,7 +125,15 @@ class LiteLLMAdapter:
         ll = self._ll
         transient = (ll.RateLimitError, ll.InternalServerError, ll.ServiceUnavailableError, ll.Timeout,
                      ll.APIConnectionError, ll.BadGatewayError)
+        if self._format_rejection(exc):
+            return False  # a server refusing our response_format will refuse it again: step down instead
         return isinstance(exc, transient) and not isinstance(exc, self._fatal_types())
+
+    def _format_rejection(self, exc: BaseException) -> bool:
+        """400 (most servers) or 500 (llama-cpp-python 0.3.x) naming the response format we sent."""
+        ll = self._ll
+        kinds = (ll.BadRequestError, ll.UnsupportedParamsError, ll.InternalServerError)
+        return self.format_mode != "none" and isinstance(exc, kinds) and _format_rejected(exc)
 
     def _fatal_types(self) -> tuple[type[BaseException], ...]:
         ll = self._ll
@@ -184,9 +192,7 @@ class LiteLLMAdapter:
 
     def _degrade(self, exc: BaseException) -> bool:
         """Step down one structured-output mode after the server rejected the current one."""
-        ll = self._ll
-        rejected = isinstance(exc, (ll.BadRequestError, ll.UnsupportedParamsError)) and _format_rejected(exc)
-        if not rejected or self.format_mode == "none":
+        if not self._format_rejection(exc):
             return False
         old = self.format_mode
         self.format_mode = FORMAT_MODES[FORMAT_MODES.index(old) + 1]

@@ -103,4 +103,47 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_cohorts",
+        """
+        CREATE TABLE cohorts (
+            name VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            description VARCHAR
+        );
+        -- Which transcripts belong to a cohort, with the manifest's metadata (it wins over front matter).
+        CREATE TABLE cohort_members (
+            cohort VARCHAR NOT NULL,
+            transcript_hash VARCHAR NOT NULL,
+            source VARCHAR,
+            candidate VARCHAR,
+            exercise VARCHAR,
+            session_date VARCHAR,
+            added_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (cohort, transcript_hash)
+        );
+        -- One row per input of a cohort run: judged, cached, failed (with the error) or skipped.
+        CREATE TABLE run_items (
+            run_id VARCHAR NOT NULL,
+            item VARCHAR NOT NULL,
+            source VARCHAR,
+            transcript_hash VARCHAR,
+            status VARCHAR NOT NULL,
+            judgment_id VARCHAR,
+            error VARCHAR,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (run_id, item)
+        );
+        ALTER TABLE runs ADD COLUMN total INTEGER;
+        ALTER TABLE runs ADD COLUMN scored INTEGER;
+        ALTER TABLE runs ADD COLUMN partial INTEGER;
+        ALTER TABLE runs ADD COLUMN unscored INTEGER;
+        ALTER TABLE runs ADD COLUMN cached INTEGER;
+        ALTER TABLE runs ADD COLUMN failed INTEGER;
+        ALTER TABLE runs ADD COLUMN calls INTEGER;
+        ALTER TABLE runs ADD COLUMN prompt_tokens BIGINT;
+        ALTER TABLE runs ADD COLUMN completion_tokens BIGINT;
+        ALTER TABLE runs ADD COLUMN cost_usd DOUBLE;
+        """,
+    ),
 ]
