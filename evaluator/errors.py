@@ -7,6 +7,8 @@ EXIT_OK = 0
 EXIT_NOT_FULLY_SCORED = 1
 EXIT_BAD_INPUT = 2
 EXIT_JUDGE_UNAVAILABLE = 3
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70  # a bug in evaluator (EX_SOFTWARE)
 
 
 class EvaluatorError(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -18,6 +19,8 @@ import yaml
 from evaluator.errors import BadInput
 from evaluator.models import CodeBlock, CodeFile, Transcript, Turn
 
+_PRINTABLE_CONTROLS = bytes(b for b in range(256) if not (b < 32 and b not in (9, 10, 12, 13)))
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~20x faster when present
 MAX_FILE_BYTES = 5_000_000
 MAX_CODE_FILE_BYTES = 500_000
 MAX_INVALID_UTF8_RATIO = 0.02
@@ -43,7 +46,8 @@ _LABEL = re.compile(
     r"(?:\s+|$)(?P<rest>.*)$"
 )
 _FENCE = re.compile(r"^\s*(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+#.\-]*)")
-_CODE_REF = re.compile(r"(?<![\w/.-])([\w][\w\-./]*\.(?:py|ipynb|js|ts|go|rs|java|rb|sql|sh|txt|json|yaml|yml|toml))\b")
+_CODE_SUFFIX = re.compile(r"\.(?:py|ipynb|js|ts|go|rs|java|rb|sql|sh|txt|json|yaml|yml|toml)\b")
+_NAME_CHAR = re.compile(r"[\w\-./]")
 _LANG_BY_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go", ".rs": "rust",
                    ".java": "java", ".rb": "ruby", ".sql": "sql", ".sh": "bash", ".json": "json",
                    ".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".txt": None, ".ipynb": "json"}
@@ -59,7 +63,7 @@ def decode_text(data: bytes, what: str) -> tuple[str, list[str]]:
     sample = data[:65536]
     if b"\x00" in sample:
         raise BadInput(f"{what}: looks like a binary file (contains NUL bytes), expected UTF-8 text")
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13, 12))
+    controls = len(sample.translate(None, _PRINTABLE_CONTROLS))
     if controls > max(8, len(sample) // 100):
         raise BadInput(f"{what}: looks like a binary file ({controls} control bytes), expected UTF-8 text")
     try:
@@ -106,7 +110,7 @@ def split_front_matter(text: str) -> tuple[dict, str, int, list[str]]:
     body = text[4 + end.end() :].lstrip("\n")
     start_line = text[: len(text) - len(body)].count("\n") + 1
     try:
-        meta = yaml.safe_load(raw) or {}
+        meta = yaml.load(raw, Loader=_YAML_LOADER) or {}
     except yaml.YAMLError as e:
         return {}, text, 1, [f"front matter is not valid YAML ({e.__class__.__name__}); read as text"]
     if not isinstance(meta, dict):
@@ -224,13 +228,14 @@ def parse_turns(body: str, meta: dict, first_line: int = 1) -> tuple[list[Turn],
     if preamble and re.sub(r"^#+ .*$", "", preamble, flags=re.M).strip():
         turns.append(Turn(id="t0", index=0, speaker="(preamble)", role="unknown", text=preamble,
                           code_blocks=_code_blocks(preamble), line=first_line))
+    offset = len(turns)  # a preamble turn is t0; speaker turns are t1, t2, ...
     for n, (i, m) in enumerate(starts):
         end = starts[n + 1][0] if n + 1 < len(starts) else len(lines)
         text = "\n".join([m.group("rest")] + lines[i + 1 : end]).strip()
         name = m.group("name").strip()
         speaker = {"q": "Interviewer", "a": "Candidate"}.get(name.lower(), name)
         turns.append(Turn(
-            id=f"t{len([t for t in turns if t.id != 't0']) + 1}",
+            id=f"t{len(turns) - offset + 1}",
             index=len(turns),
             speaker=speaker,
             role=accepted[name],  # type: ignore[arg-type]
@@ -257,8 +262,14 @@ def load_code_file(path: Path) -> tuple[CodeFile, list[str]]:
 def referenced_code_files(text: str, directory: Path, exclude: Path) -> list[Path]:
     """Files named in the transcript that exist next to it (e.g. 'see lru_cache.py')."""
     found: list[Path] = []
-    for name in dict.fromkeys(_CODE_REF.findall(text)):
-        p = (directory / name)
+    names = []
+    for m in _CODE_SUFFIX.finditer(text):  # find the suffix, then walk back over the name: fast on long text
+        start = m.start()
+        while start > 0 and _NAME_CHAR.match(text[start - 1]):
+            start -= 1
+        names.append(text[start : m.end()].strip("./-"))
+    for name in dict.fromkeys(n for n in names if n and not n.startswith(".")):
+        p = directory / name
         try:
             if p.is_file() and p.resolve() != exclude.resolve() and directory.resolve() in p.resolve().parents:
                 found.append(p)
@@ -275,14 +286,32 @@ def content_hash(text: str, code_files: list[CodeFile]) -> str:
     return h.hexdigest()
 
 
-def load_transcript(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()) -> Transcript:
-    """Read and parse one transcript with its code files. Raises BadInput with a clear message."""
+@dataclass
+class Source:
+    """A transcript file read and hashed but not yet split into turns: enough for a cache lookup,
+    which is why batch runs can skip the (costlier) turn parsing of already-judged transcripts."""
+
+    path: Path
+    text: str
+    metadata: dict
+    body: str
+    body_line: int
+    code_files: list[CodeFile]
+    warnings: list[str]
+    content_hash: str
+
+    @property
+    def exercise(self) -> str | None:
+        value = self.metadata.get("exercise")
+        return None if value is None else str(value)
+
+
+def read_source(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()) -> Source:
+    """Read a transcript and its code files (given, or named in the text and found beside it)."""
     path = Path(path)
     text, warnings = read_text_file(path, MAX_FILE_BYTES, "transcript")
     meta, body, body_line, fm_warnings = split_front_matter(text)
     warnings += fm_warnings
-    turns, recognised, turn_warnings = parse_turns(body, meta, body_line)
-    warnings += turn_warnings
     code_files: list[CodeFile] = []
     seen: set[Path] = set()
     referenced = referenced_code_files(text, path.parent, path)
@@ -299,16 +328,27 @@ def load_transcript(path: Path | str, code_paths: list[Path] | tuple[Path, ...] 
             raise
         code_files.append(cf)
         warnings += w
-    title_match = re.search(r"^#\s+(.+)$", body, flags=re.M)
-    title = meta.get("title") or (title_match.group(1).strip() if title_match else None)
+    return Source(path, text, meta, body, body_line, code_files, warnings, content_hash(text, code_files))
+
+
+def parse_source(source: Source) -> Transcript:
+    """Split a read transcript into turns."""
+    turns, recognised, turn_warnings = parse_turns(source.body, source.metadata, source.body_line)
+    title_match = re.search(r"^#\s+(.+)$", source.body, flags=re.M)
+    title = source.metadata.get("title") or (title_match.group(1).strip() if title_match else None)
     return Transcript(
-        source=str(path),
+        source=str(source.path),
         title=str(title) if title else None,
-        metadata=meta,
+        metadata=source.metadata,
         turns=turns,
-        code_files=code_files,
-        content_hash=content_hash(text, code_files),
-        warnings=warnings,
-        raw_text=text,
+        code_files=source.code_files,
+        content_hash=source.content_hash,
+        warnings=source.warnings + turn_warnings,
+        raw_text=source.text,
         speakers_recognised=recognised,
     )
+
+
+def load_transcript(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()) -> Transcript:
+    """Read and parse one transcript with its code files. Raises BadInput with a clear message."""
+    return parse_source(read_source(path, code_paths))

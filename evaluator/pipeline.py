@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -22,6 +23,9 @@ from evaluator.judge.base import Judge
 from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Transcript, Usage
 from evaluator.rubrics import Rubric, select_rubric
 from evaluator.safety import detect_injection
+
+if TYPE_CHECKING:
+    from evaluator.judge.ratelimit import RateLimiter
 
 BASELINE_NOTICE = (
     "No model configured: using the offline baseline judge (deterministic text signals, not an LLM). "
@@ -45,6 +49,8 @@ class JudgeOptions:
     retry_max_wait: float = 60.0
     repair_attempts: int = 2
     context_tokens: int | None = None
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
 
     @classmethod
     def from_env(cls, **given) -> "JudgeOptions":
@@ -79,7 +85,8 @@ class EvaluateResult:
     notices: list[str] = field(default_factory=list)
 
 
-def build_judge(options: JudgeOptions) -> Judge:
+def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> Judge:
+    """The offline baseline when no model is configured, else the LLM judge (with shared rate limits)."""
     if not options.model:
         from evaluator.judge.baseline import BaselineJudge
 
@@ -92,7 +99,7 @@ def build_judge(options: JudgeOptions) -> Judge:
     if options.retries < 0 or options.repair_attempts < 0:
         raise BadInput("--retries and --repair-attempts cannot be negative")
     from evaluator.judge.llm import LLMJudge
-    from evaluator.judge.llm_adapter import ModelConfig
+    from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
 
     config = ModelConfig(
         model=options.model, api_base=options.api_base,
@@ -100,15 +107,16 @@ def build_judge(options: JudgeOptions) -> Judge:
         temperature=options.temperature, max_tokens=options.max_tokens, seed=options.seed,
         timeout=options.timeout, max_retries=options.retries, retry_initial_wait=options.retry_initial_wait,
         retry_max_wait=options.retry_max_wait, context_tokens=options.context_tokens,
+        input_cost_per_token=options.input_cost_per_token, output_cost_per_token=options.output_cost_per_token,
     )
-    return LLMJudge(config, repair_attempts=options.repair_attempts)
+    return LLMJudge(config, repair_attempts=options.repair_attempts, adapter=LiteLLMAdapter(config, limiter))
 
 
-def cache_key(transcript: Transcript, rubric: Rubric, info: JudgeInfo) -> str:
-    """Content hash of everything that changes the result: transcript and code, rubric version,
-    prompt version, judge kind and model, sampling parameters."""
+def cache_key(content_hash: str, rubric: Rubric, info: JudgeInfo) -> str:
+    """Content hash of everything that changes the result: transcript and code (`content_hash`),
+    rubric version, prompt version, judge kind and model, sampling parameters."""
     payload = {
-        "transcript": transcript.content_hash, "rubric": rubric.version, "prompt": info.prompt_version,
+        "transcript": content_hash, "rubric": rubric.version, "prompt": info.prompt_version,
         "judge": info.kind, "model": info.model, "params": info.params,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -137,7 +145,7 @@ async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge)
         warnings=list(transcript.warnings),
         usage=output.usage,
         exchanges=output.exchanges,
-        cache_key=cache_key(transcript, rubric, info),
+        cache_key=cache_key(transcript.content_hash, rubric, info),
         reason=output.reason,
         truncation=truncation,
     )
@@ -176,7 +184,7 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
 
         store = Store(request.db or default_db_path())
     try:
-        key = cache_key(transcript, rubric, info)
+        key = cache_key(transcript.content_hash, rubric, info)
         if store is not None and not request.force:
             record = store.find_cached(key)
             if record is not None:

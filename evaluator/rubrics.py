@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from evaluator.errors import BadInput
 
 DEFAULT_RUBRIC_ID = "default"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ID = r"^[a-z][a-z0-9_]*$"
 
 
@@ -139,7 +141,7 @@ class Rubric(BaseModel):
                 raise ValueError(f"dimension '{d.id}': " + "; ".join(parts))
         return self
 
-    @property
+    @cached_property
     def version(self) -> str:
         """Content hash of the resolved definition: any edit that changes judging changes it."""
         payload = self.model_dump(mode="json", exclude={"source"})
@@ -179,7 +181,7 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
 
 def read_rubric_file(path: Path) -> RubricFile:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except FileNotFoundError:
         raise BadInput(f"{path}: rubric file not found") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
@@ -233,16 +235,26 @@ def _resolve(files: dict[str, tuple[Path, RubricFile]], rid: str, chain: tuple[s
 
 
 def load_rubric_files(directory: Path | None = None) -> dict[str, tuple[Path, RubricFile]]:
+    """Every rubric file in the folder, read once per change (keyed on names, sizes and mtimes):
+    a cohort selects a rubric per transcript and must not re-parse YAML each time."""
     directory = directory or rubrics_dir()
     if not directory.is_dir():
         raise BadInput(f"rubrics directory not found: {directory}")
+    paths = sorted(directory.glob("*.y*ml"))
+    signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    return dict(_read_files(signature))
+
+
+@lru_cache(maxsize=16)
+def _read_files(signature: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, tuple[Path, RubricFile]], ...]:
     files: dict[str, tuple[Path, RubricFile]] = {}
-    for path in sorted(directory.glob("*.y*ml")):
+    for name, _, _ in signature:
+        path = Path(name)
         rf = read_rubric_file(path)
         if rf.id in files:
             raise BadInput(f"{path}: rubric id '{rf.id}' is already defined in {files[rf.id][0]}")
         files[rf.id] = (path, rf)
-    return files
+    return tuple(files.items())
 
 
 def load_all(directory: Path | None = None) -> list[Rubric]:

@@ -10,40 +10,42 @@ from typing import Annotated, Optional
 import typer
 
 from evaluator.cli import DEFAULT_COMMAND, app, console, fail
-from evaluator.errors import EXIT_BAD_INPUT, EvaluatorError
+from evaluator.cli import options as opt
+from evaluator.errors import EvaluatorError
 
 
 @app.command(DEFAULT_COMMAND)
 def judge_cmd(
     transcript: Annotated[Path, typer.Argument(help="Markdown transcript of the round.")],
     code: Annotated[Optional[list[Path]], typer.Option("--code", "-c", help="Code file submitted with the round (repeatable).")] = None,
-    rubric: Annotated[Optional[str], typer.Option(help="Rubric id or YAML path (default: from the transcript's exercise, else 'default').")] = None,
-    model: Annotated[Optional[str], typer.Option(help="litellm model, e.g. openai/gpt-4o-mini, ollama/llama3.1 [env: EVALUATOR_MODEL]. None: offline baseline judge.")] = None,
-    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server, Ollama, vLLM... [env: EVALUATOR_API_BASE]")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
-    max_tokens: Annotated[int, typer.Option(help="Cap on the judge's reply tokens.")] = 4096,
-    seed: Annotated[Optional[int], typer.Option(help="Sampling seed, where the provider supports it.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds before one model request times out.")] = 120.0,
-    retries: Annotated[int, typer.Option(help="Retries of a model request on 429, 5xx, timeouts, dropped connections.")] = 4,
-    retry_wait: Annotated[float, typer.Option(help="First backoff wait in seconds (doubles, with jitter; Retry-After wins).")] = 1.0,
-    repair_attempts: Annotated[int, typer.Option(help="Times to ask the model again after invalid output.")] = 2,
-    context_tokens: Annotated[Optional[int], typer.Option(help="The model's context window, if litellm does not know it (unknown: 16000).")] = None,
-    db: Annotated[Optional[Path], typer.Option(help="DuckDB file [env: EVALUATOR_DB; default ./evaluator.duckdb].")] = None,
+    rubric: opt.Rubric = None,
+    model: opt.Model = None,
+    api_base: opt.ApiBase = None,
+    temperature: opt.Temperature = 0.0,
+    max_tokens: opt.MaxTokens = 4096,
+    seed: opt.Seed = None,
+    timeout: opt.Timeout = 120.0,
+    retries: opt.Retries = 4,
+    retry_wait: opt.RetryWait = 1.0,
+    repair_attempts: opt.RepairAttempts = 2,
+    context_tokens: opt.ContextTokens = None,
+    price_in: opt.PriceIn = None,
+    price_out: opt.PriceOut = None,
+    db: opt.Db = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not write to the database.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Judge again even if this exact judgment is stored.")] = False,
-    output_format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    force: opt.Force = False,
+    output_format: opt.Format = "table",
 ) -> None:
     """Judge one transcript: a score per rubric dimension, backed by quotes."""
-    if output_format not in ("table", "json"):
-        fail(ValueError(f"--format must be 'table' or 'json', got {output_format!r}"), EXIT_BAD_INPUT)
+    opt.check_format(output_format)
     from evaluator.output import exit_code, render_terminal, to_document
-    from evaluator.pipeline import EvaluateRequest, JudgeOptions, evaluate_file
+    from evaluator.pipeline import EvaluateRequest, evaluate_file
 
     try:
-        options = JudgeOptions.from_env(
+        options = opt.judge_options(
             model=model, api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
-            timeout=timeout, retries=retries, retry_initial_wait=retry_wait, repair_attempts=repair_attempts,
-            context_tokens=context_tokens,
+            timeout=timeout, retries=retries, retry_wait=retry_wait, repair_attempts=repair_attempts,
+            context_tokens=context_tokens, price_in=price_in, price_out=price_out,
         )
         result = evaluate_file(EvaluateRequest(
             transcript=transcript, code=list(code or []), rubric=rubric, judge=options, db=db,

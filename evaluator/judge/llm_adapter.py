@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from evaluator.errors import BadInput, JudgeUnavailable
+from evaluator.judge.ratelimit import RateLimiter
 
 FORMAT_MODES = ("json_schema", "json_object", "none")
 
@@ -114,8 +115,9 @@ def _format_rejected(exc: BaseException) -> bool:
 class LiteLLMAdapter:
     """Calls one model through litellm. Holds the run's structured-output mode once degraded."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, limiter: "RateLimiter | None" = None) -> None:
         self.config = config
+        self.limiter = limiter
         self.format_mode = "json_schema"
         self.fallbacks: list[str] = []
         self._ll = _litellm()
@@ -212,8 +214,13 @@ class LiteLLMAdapter:
             exc = state.outcome.exception() if state.outcome else None
             after = _retry_after(exc) if exc else None
             if after is not None:
-                return min(after, c.retry_max_wait)
+                after = min(after, c.retry_max_wait)
+                if self.limiter:
+                    self.limiter.pause(after)  # every worker backs off, not just this one
+                return after
             return backoff(state)
+
+        estimate = self.estimate_tokens(messages)
 
         attempts = 0
         started = time.perf_counter()
@@ -225,6 +232,8 @@ class LiteLLMAdapter:
                 ):
                     with attempt:
                         attempts += 1
+                        if self.limiter:
+                            await self.limiter.acquire(estimate)
                         response = await ll.acompletion(**self._kwargs(messages, schema))
             except RetryError as e:
                 exc = e.last_attempt.exception()
@@ -254,6 +263,9 @@ class LiteLLMAdapter:
         latency = (time.perf_counter() - started) * 1000
         choice = response.choices[0]
         usage = getattr(response, "usage", None)
+        if self.limiter and usage is not None:
+            actual = (getattr(usage, "prompt_tokens", 0) or 0) + (getattr(usage, "completion_tokens", 0) or 0)
+            self.limiter.settle(estimate, actual)
         return CallResult(
             text=getattr(choice.message, "content", None),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
@@ -264,6 +276,13 @@ class LiteLLMAdapter:
             response_format=self.format_mode,
             finish_reason=getattr(choice, "finish_reason", None),
         )
+
+    def estimate_tokens(self, messages: list[dict[str, Any]]) -> int:
+        """Tokens a request will use, for the tpm limiter before the provider tells us: the prompt
+        (conservative chars/3.2) plus an expected reply of ~1,000 tokens, capped at max_tokens.
+        The limiter is corrected with the real usage once the reply arrives."""
+        chars = sum(len(str(m.get("content") or "")) for m in messages)
+        return int(chars / 3.2) + min(self.config.max_tokens, 1000)
 
     def context_tokens(self) -> int:
         """The model's input window from litellm's bundled map, else a safe 16k for unknown models."""

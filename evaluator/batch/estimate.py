@@ -1,0 +1,133 @@
+"""What a cohort will cost before it runs: tokens from the actual prompts, price from litellm's map.
+
+An unknown price is reported as unknown (None), never as zero. Completion tokens are an estimate
+(~180 per dimension: reasoning, score, quotes), said so in the output.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from evaluator.errors import EvaluatorError
+from evaluator.pipeline import JudgeOptions, build_judge, cache_key
+
+if TYPE_CHECKING:
+    from evaluator.batch.runner import CohortRequest, CohortSummary
+    from evaluator.models import Transcript
+    from evaluator.rubrics import Rubric
+
+COMPLETION_TOKENS_PER_DIMENSION = 180
+COMPLETION_TOKENS_OVERHEAD = 40
+
+
+def _litellm():
+    from evaluator.judge.llm_adapter import _litellm as load
+
+    return load()
+
+
+def price_known(options: JudgeOptions) -> bool:
+    return price(options, 1000, 1000) is not None
+
+
+def price(options: JudgeOptions, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """USD for this many tokens: explicit --price-in/--price-out, else litellm's bundled map, else None."""
+    if options.input_cost_per_token is not None:
+        return prompt_tokens * options.input_cost_per_token + completion_tokens * (options.output_cost_per_token or 0.0)
+    if not options.model:
+        return 0.0
+    try:
+        p, c = _litellm().cost_per_token(
+            model=options.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+        return float(p) + float(c)
+    except Exception:  # litellm raises assorted errors for unmapped models
+        return None
+
+
+def _count_tokens(options: JudgeOptions, messages: list[dict[str, str]]) -> int:
+    from evaluator.judge.prompt import estimate_tokens
+
+    try:
+        return int(_litellm().token_counter(model=options.model, messages=messages))
+    except Exception:
+        return sum(estimate_tokens(m["content"]) for m in messages)
+
+
+def estimate_judgment(transcript: "Transcript", rubric: "Rubric", options: JudgeOptions) -> dict[str, Any]:
+    """Prompt tokens counted on the real rendered prompt(s); one call per group of dimensions."""
+    if not options.model:
+        return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    from evaluator.judge.prompt import render
+
+    groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
+    context = options.context_tokens or _context_tokens(options.model)
+    prompt = completion = 0
+    for dims in groups:
+        rendered = render(transcript, rubric, dims, context, reserve_tokens=options.max_tokens)
+        prompt += _count_tokens(options, rendered.messages)
+        completion += min(options.max_tokens, COMPLETION_TOKENS_OVERHEAD + COMPLETION_TOKENS_PER_DIMENSION * len(dims))
+    return {"calls": len(groups), "prompt_tokens": prompt, "completion_tokens": completion,
+            "cost_usd": price(options, prompt, completion)}
+
+
+def _context_tokens(model: str) -> int:
+    try:
+        info = _litellm().get_model_info(model)
+        return int(info.get("max_input_tokens") or info.get("max_tokens") or 16000)
+    except Exception:
+        return 16000
+
+
+def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
+    """Dry run: read every item, skip what the store already has, estimate the rest. No model call,
+    no write (the store is opened read-only, and only if it exists)."""
+    import time
+
+    from evaluator.batch.inputs import iter_items
+    from evaluator.batch.runner import CohortSummary
+    from evaluator.ingest import parse_source, read_source
+    from evaluator.rubrics import select_rubric
+    from evaluator.store.db import Store, default_db_path
+
+    started = time.perf_counter()
+    info = build_judge(request.judge).info()
+    db_path = request.db or default_db_path()
+    store = Store(db_path, read_only=True) if db_path.exists() and not request.force else None
+    summary = CohortSummary(cohort=request.cohort, dry_run=True, judge=info.model_dump(), db=str(db_path))
+    est = {"to_judge": 0, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+           "completion_tokens_note": f"estimated at ~{COMPLETION_TOKENS_PER_DIMENSION} tokens per dimension"}
+    rubrics: dict[str | None, Any] = {}
+    seen: set[str] = set()
+    try:
+        for item in iter_items(request.path):
+            summary.total += 1
+            try:
+                if item.error:
+                    raise EvaluatorError(item.error)
+                source = read_source(item.path, item.code)
+                source.metadata = {**source.metadata, **item.overrides}
+                rkey = None if request.rubric else source.exercise
+                if rkey not in rubrics:
+                    rubrics[rkey] = select_rubric(request.rubric, source.exercise)
+                rubric = rubrics[rkey]
+                key = cache_key(source.content_hash, rubric, info)
+                if key in seen or (store is not None and store.cached_ids([key])):
+                    summary.cached += 1
+                    continue
+                seen.add(key)
+                e = estimate_judgment(parse_source(source), rubric, request.judge)
+            except EvaluatorError as err:
+                summary.failed += 1
+                summary.failures.append({"item": item.key, "source": str(item.path), "error": str(err)})
+                continue
+            est["to_judge"] += 1
+            for k in ("calls", "prompt_tokens", "completion_tokens"):
+                est[k] += e[k]
+            est["cost_usd"] = None if est["cost_usd"] is None or e["cost_usd"] is None else est["cost_usd"] + e["cost_usd"]
+    finally:
+        if store is not None:
+            store.close()
+    summary.estimate = est
+    summary.wall_seconds = round(time.perf_counter() - started, 3)
+    return summary

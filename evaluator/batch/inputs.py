@@ -1,0 +1,105 @@
+"""Cohort inputs: a folder of transcripts or a manifest (CSV or JSONL), streamed one item at a time.
+
+A manifest row names a transcript `path` (relative to the manifest) and may give `candidate`,
+`date`, `exercise` (these win over the transcript's front matter) and `code` files (separated by
+`;` in CSV, a list in JSONL). A row that points at a missing file is still yielded, with its error,
+so the run records it and carries on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evaluator.errors import BadInput
+
+OVERRIDES = ("candidate", "date", "exercise")
+MANIFEST_SUFFIXES = {".csv", ".jsonl", ".ndjson"}
+SKIP_NAMES = {"readme.md", "changelog.md", "license.md"}
+
+
+@dataclass
+class BatchItem:
+    """One transcript to judge; `key` identifies it within the input (stable across re-runs)."""
+
+    key: str
+    path: Path
+    code: list[Path] = field(default_factory=list)
+    overrides: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def iter_items(path: Path) -> Iterator[BatchItem]:
+    """Stream the items of a folder or manifest without loading them all."""
+    if not path.exists():
+        raise BadInput(f"cohort input not found: {path}")
+    if path.is_dir():
+        yield from _iter_folder(path)
+    elif path.suffix.lower() in MANIFEST_SUFFIXES:
+        yield from _iter_manifest(path)
+    else:
+        raise BadInput(f"{path}: expected a folder of .md transcripts or a manifest (.csv, .jsonl)")
+
+
+def _iter_folder(folder: Path) -> Iterator[BatchItem]:
+    found = False
+    for p in sorted(folder.rglob("*.md")):
+        if p.name.lower() in SKIP_NAMES or any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        found = True
+        yield BatchItem(key=str(p.relative_to(folder)), path=p)
+    if not found:
+        raise BadInput(f"{folder}: no .md transcripts found")
+
+
+def _row_item(manifest: Path, line: int, row: dict) -> BatchItem:
+    raw_path = row.get("path") or row.get("transcript") or row.get("file")
+    key = f"{manifest.name}:{line}"
+    if not raw_path or not str(raw_path).strip():
+        return BatchItem(key=key, path=manifest, error=f"{manifest}:{line}: no 'path' given")
+    p = Path(str(raw_path).strip())
+    p = p if p.is_absolute() else manifest.parent / p
+    code_field = row.get("code") or []
+    if isinstance(code_field, str):
+        code_field = [c for c in (x.strip() for x in code_field.replace("|", ";").split(";")) if c]
+    code = [(c if Path(c).is_absolute() else manifest.parent / c) for c in map(Path, code_field)]
+    overrides = {k: str(row[k]).strip() for k in OVERRIDES if row.get(k) not in (None, "")}
+    item = BatchItem(key=f"{manifest.name}:{line}:{raw_path}", path=p, code=code, overrides=overrides)
+    missing = [str(x) for x in [p, *code] if not x.is_file()]
+    if missing:
+        item.error = f"{manifest}:{line}: file not found: {', '.join(missing)}"
+    return item
+
+
+def _iter_manifest(manifest: Path) -> Iterator[BatchItem]:
+    try:
+        handle = manifest.open(encoding="utf-8-sig", newline="")
+    except OSError as e:
+        raise BadInput(f"cannot read manifest {manifest}: {e.strerror}") from None
+    with handle:
+        if manifest.suffix.lower() == ".csv":
+            reader = csv.DictReader(handle)
+            header = [h.strip().lower() for h in (reader.fieldnames or [])]
+            if not {"path", "transcript", "file"} & set(header):
+                raise BadInput(f"{manifest}: the CSV header needs a 'path' column (found: {', '.join(header) or 'none'})")
+            reader.fieldnames = header
+            for row in reader:
+                yield _row_item(manifest, reader.line_num, row)
+            return
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield BatchItem(key=f"{manifest.name}:{line_no}", path=manifest,
+                                error=f"{manifest}:{line_no}: not valid JSON ({e.msg})")
+                continue
+            if not isinstance(row, dict):
+                yield BatchItem(key=f"{manifest.name}:{line_no}", path=manifest,
+                                error=f"{manifest}:{line_no}: expected a JSON object per line")
+                continue
+            yield _row_item(manifest, line_no, {str(k).lower(): v for k, v in row.items()})

@@ -1,0 +1,407 @@
+"""Score a cohort: a bounded async worker pool over a stream of transcripts, with a content-addressed
+cache, shared rate limits, a cost budget, and group-committed writes that survive any kill.
+
+Shape of a run (one process, the only DuckDB writer):
+    producer: read + hash items in chunks -> one cache lookup per chunk -> cached items recorded,
+              the rest queued (bounded queue: memory stays flat however large the cohort)
+    workers (--concurrency): parse, check the budget, judge, hand the result to the writer
+    writer:   every ~second, one transaction with every finished judgment and item status
+The database is opened per session and closed again, so `evaluate report --serve` can read between
+sessions (DuckDB admits one process at a time). A SIGKILL loses only in-flight judgments; re-running
+the same command finds the committed ones in the cache and judges the rest, so nothing is lost and
+nothing is judged twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from evaluator.batch.inputs import BatchItem, iter_items
+from evaluator.batch.summary import dimension_summary
+from evaluator.errors import BadInput, EvaluatorError, JudgeUnavailable
+from evaluator.ingest import Source, parse_source, read_source
+from evaluator.judge.base import Judge
+from evaluator.models import Judgment, Transcript
+from evaluator.pipeline import JudgeOptions, build_judge, cache_key, judge_transcript
+from evaluator.rubrics import Rubric, select_rubric
+from evaluator.store.db import Store, default_db_path, open_store
+
+CHUNK = 256
+DB_WAIT_SECONDS = 30.0
+
+
+@dataclass
+class CohortRequest:
+    path: Path
+    cohort: str
+    judge: JudgeOptions = field(default_factory=JudgeOptions)
+    rubric: str | None = None
+    db: Path | None = None
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: float | None = None
+    force: bool = False
+    dry_run: bool = False
+    max_cost: float | None = None
+    flush_seconds: float = 1.0
+
+
+class Counters(BaseModel):
+    """Live and final counts. `scored` includes `cached` (reused judgments that were fully scored)."""
+
+    total: int = 0
+    scored: int = 0
+    partial: int = 0
+    unscored: int = 0
+    cached: int = 0
+    failed: int = 0
+    skipped: int = 0
+    in_flight: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.scored + self.partial + self.unscored + self.failed + self.skipped
+
+
+class CohortSummary(Counters):
+    cohort: str
+    run_id: str | None = None
+    status: str = "completed"
+    message: str | None = None
+    judge: dict[str, Any] = Field(default_factory=dict)
+    db: str | None = None
+    wall_seconds: float = 0.0
+    dimensions: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    failures: list[dict[str, Any]] = Field(default_factory=list)
+    skipped_items: list[str] = Field(default_factory=list)
+    dry_run: bool = False
+    estimate: dict[str, Any] | None = None
+
+
+@dataclass
+class _Prepared:
+    item: BatchItem
+    source: Source
+    rubric: Rubric
+    key: str
+    estimate_usd: float = 0.0
+
+
+class _StoreLink:
+    """Serialised short DB sessions, run in a thread so the event loop keeps the calls flowing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = asyncio.Lock()
+
+    def _session(self, fn: Callable[[Store], Any]) -> Any:
+        with open_store(self.path, wait_seconds=DB_WAIT_SECONDS) as store:
+            return fn(store)
+
+    async def run(self, fn: Callable[[Store], Any]) -> Any:
+        async with self.lock:
+            return await asyncio.to_thread(self._session, fn)
+
+
+class CohortRunner:
+    def __init__(self, request: CohortRequest, progress: Callable[[Counters], None] | None = None) -> None:
+        if request.concurrency < 1:
+            raise BadInput("--concurrency must be at least 1")
+        if not request.cohort.strip():
+            raise BadInput("--cohort needs a name")
+        self.req = request
+        self.progress = progress
+        self.counters = Counters()
+        self.failures: list[dict[str, Any]] = []
+        self.skipped: list[str] = []
+        self._rubrics: dict[str | None, Rubric] = {}
+        limiter = None
+        if request.rpm or request.tpm:
+            from evaluator.judge.ratelimit import RateLimiter
+
+            limiter = RateLimiter(request.rpm, request.tpm)
+        self.judge: Judge = build_judge(request.judge, limiter)
+        self.info = self.judge.info()
+        self.link = _StoreLink(request.db or default_db_path())
+        self.pending_judgments: list[tuple[str, Judgment, Transcript, Rubric]] = []
+        self.pending_items: list[dict[str, Any]] = []
+        self.pending_members: dict[tuple[str, str], dict[str, Any]] = {}
+        self.duplicates: dict[str, list[tuple[BatchItem, Source]]] = {}
+        self.budget_exhausted = False
+        self.spent = 0.0
+        self.reserved = 0.0
+        self.abort: EvaluatorError | None = None
+        self.seen_keys: dict[str, str] = {}
+        self.run_id = str(uuid.uuid4())
+        self.run_started = False
+        self.rubric_hint = select_rubric(request.rubric, None) if request.rubric else None
+        if request.max_cost is not None and self.info.kind == "llm":
+            from evaluator.batch.estimate import price_known
+
+            if not price_known(request.judge):
+                raise BadInput(
+                    f"--max-cost needs the model's price, and litellm has none for {request.judge.model}: "
+                    "give --price-in and --price-out (USD per million tokens)"
+                )
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _notify(self) -> None:
+        if self.progress:
+            self.progress(self.counters)
+
+    def _rubric_for(self, exercise: str | None) -> Rubric:
+        key = None if self.req.rubric else exercise
+        if key not in self._rubrics:
+            self._rubrics[key] = select_rubric(self.req.rubric, exercise)
+        return self._rubrics[key]
+
+    def _prepare(self, item: BatchItem) -> _Prepared:
+        if item.error:
+            raise BadInput(item.error)
+        source = read_source(item.path, item.code)
+        if item.overrides:
+            source.metadata = {**source.metadata, **item.overrides}
+        rubric = self._rubric_for(source.exercise)
+        return _Prepared(item, source, rubric, cache_key(source.content_hash, rubric, self.info))
+
+    def _record(self, item: BatchItem, status: str, source: Source | None = None,
+                judgment_id: str | None = None, error: str | None = None) -> None:
+        self.pending_items.append({
+            "item": item.key, "source": str(item.path), "status": status, "error": error,
+            "transcript_hash": source.content_hash if source else None, "judgment_id": judgment_id,
+        })
+        if source is not None:
+            meta = source.metadata
+            self.pending_members[(self.req.cohort, source.content_hash)] = {
+                "cohort": self.req.cohort, "transcript_hash": source.content_hash, "source": str(item.path),
+                "candidate": _str(meta.get("candidate")), "exercise": _str(meta.get("exercise")),
+                "session_date": _str(meta.get("date")),
+            }
+
+    def _fail(self, item: BatchItem, error: str, source: Source | None = None, key: str | None = None) -> None:
+        copies = [(item, source)] + (self.duplicates.pop(key, []) if key else [])
+        for it, src in copies:
+            self.counters.failed += 1
+            self.failures.append({"item": it.key, "source": str(it.path), "error": error})
+            self._record(it, "failed", source=src, error=error)
+
+    # -- database sessions ---------------------------------------------------------------------
+    def _ensure_run(self, store: Store) -> None:
+        """The run row is written in the first session that needs it (one DB session fewer)."""
+        if not self.run_started:
+            store.start_run(command="cohort", judge_info=self.info, rubric=self.rubric_hint,
+                            cohort=self.req.cohort, run_id=self.run_id)
+            self.run_started = True
+
+    def _take_pending(self) -> Callable[[Store], Any]:
+        """Detach what is pending and return the session step that writes it in one transaction."""
+        judgments, self.pending_judgments = self.pending_judgments, []
+        items, self.pending_items = self.pending_items, []
+        members, self.pending_members = list(self.pending_members.values()), {}
+        totals, run_id = self._totals(), self.run_id
+        ids = [j[0] for j in judgments]
+        rows = [j[1:] for j in judgments]
+
+        def write(store: Store) -> None:
+            self._ensure_run(store)
+            if rows or items:
+                store.save_batch(run_id, rows, items, members, totals, ids=ids)
+
+        return write
+
+    async def _flush(self) -> None:
+        if self.pending_items or self.pending_judgments:
+            await self.link.run(self._take_pending())
+
+    def _totals(self) -> dict[str, Any]:
+        c = self.counters
+        return {"total": c.total, "scored": c.scored, "partial": c.partial, "unscored": c.unscored,
+                "cached": c.cached, "failed": c.failed + c.skipped, "calls": c.calls,
+                "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens, "cost_usd": c.cost_usd}
+
+    async def _writer(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.req.flush_seconds)
+            except asyncio.TimeoutError:
+                pass
+            await self._flush()
+
+    # -- producer and workers ------------------------------------------------------------------
+    async def _produce(self, queue: asyncio.Queue, n_workers: int) -> None:
+        chunk: list[_Prepared] = []
+
+        async def lookup() -> None:
+            keys = [p.key for p in chunk]
+
+            def find(store: Store) -> dict:
+                self._ensure_run(store)
+                return {} if self.req.force else store.cached_ids(keys)
+
+            hits = await self.link.run(find)
+            for p in chunk:
+                if p.key in hits:
+                    self.counters.cached += 1
+                    self.counters.scored += 1
+                    self._record(p.item, "cached", source=p.source, judgment_id=hits[p.key][0])
+                elif p.key in self.seen_keys and not self.req.force:
+                    # same content twice in this cohort: judged once, the copy shares the result
+                    self.duplicates.setdefault(p.key, []).append((p.item, p.source))
+                else:
+                    self.seen_keys[p.key] = p.item.key
+                    await queue.put(p)
+            self._notify()
+            chunk.clear()
+
+        for item in iter_items(self.req.path):
+            if self.abort:
+                break
+            self.counters.total += 1
+            try:
+                chunk.append(self._prepare(item))
+            except EvaluatorError as e:
+                self._fail(item, str(e))
+            if len(chunk) >= CHUNK:
+                await lookup()
+        if chunk and not self.abort:
+            await lookup()
+        for _ in range(n_workers):
+            await queue.put(None)
+
+    async def _work(self, queue: asyncio.Queue) -> None:
+        while True:
+            p: _Prepared | None = await queue.get()
+            if p is None:
+                return
+            if self.abort:
+                continue
+            try:
+                transcript = parse_source(p.source)
+                if self.req.max_cost is not None and not self._within_budget(p, transcript):
+                    continue
+                self.counters.in_flight += 1
+                self._notify()
+                try:
+                    judgment = await judge_transcript(transcript, p.rubric, self.judge)
+                finally:
+                    self.counters.in_flight -= 1
+                    self.reserved -= p.estimate_usd
+            except JudgeUnavailable as e:
+                self.abort = e
+                continue
+            except EvaluatorError as e:
+                self._fail(p.item, str(e), p.source, p.key)
+                self._notify()
+                continue
+            except Exception as e:  # isolation: one transcript's surprise never stops the cohort
+                self._fail(p.item, f"internal error: {type(e).__name__}: {e}", p.source, p.key)
+                self._notify()
+                continue
+            self._account(judgment)
+            jid = str(uuid.uuid4())
+            self.pending_judgments.append((jid, judgment, transcript, p.rubric))
+            self._record(p.item, judgment.status, p.source, judgment_id=jid)
+            for dup, source in self.duplicates.pop(p.key, []):
+                self.counters.cached += 1
+                setattr(self.counters, judgment.status, getattr(self.counters, judgment.status) + 1)
+                self._record(dup, judgment.status, source, judgment_id=jid, error=f"same content as {p.item.key}")
+            self._notify()
+
+    def _within_budget(self, p: _Prepared, transcript: Transcript) -> bool:
+        from evaluator.batch.estimate import estimate_judgment
+
+        est = estimate_judgment(transcript, p.rubric, self.req.judge)
+        p.estimate_usd = est["cost_usd"] or 0.0
+        if self.budget_exhausted or self.spent + self.reserved + p.estimate_usd > self.req.max_cost:  # type: ignore[operator]
+            # once one judgment would overrun the budget, start no more: predictable, and says what is left
+            self.budget_exhausted = True
+            for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
+                self.counters.skipped += 1
+                self.skipped.append(it.key)
+                self._record(it, "skipped", source=src,
+                             error=f"not started: spent ${self.spent:.4f} + estimated ${p.estimate_usd:.4f} "
+                                   f"would exceed --max-cost ${self.req.max_cost:.4f}")
+            self._notify()
+            return False
+        self.reserved += p.estimate_usd
+        return True
+
+    def _account(self, j: Judgment) -> None:
+        c = self.counters
+        setattr(c, j.status, getattr(c, j.status) + 1)
+        c.calls += j.usage.calls
+        c.prompt_tokens += j.usage.prompt_tokens
+        c.completion_tokens += j.usage.completion_tokens
+        if c.cost_usd is not None:
+            c.cost_usd = None if j.usage.cost_usd is None else c.cost_usd + j.usage.cost_usd
+        self.spent += j.usage.cost_usd or 0.0
+
+    # -- the run -------------------------------------------------------------------------------
+    async def run(self) -> CohortSummary:
+        started = time.perf_counter()
+        status, message = "completed", None
+        queue: asyncio.Queue = asyncio.Queue(maxsize=self.req.concurrency * 2)
+        stop = asyncio.Event()
+        writer = asyncio.create_task(self._writer(stop))
+        workers = [asyncio.create_task(self._work(queue)) for _ in range(self.req.concurrency)]
+        try:
+            await self._produce(queue, len(workers))
+            await asyncio.gather(*workers)
+        except asyncio.CancelledError:  # Ctrl-C: keep everything finished so far, then report
+            status, message = "interrupted", "interrupted: finished judgments are stored; run again to resume"
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            stop.set()
+            await asyncio.gather(writer, return_exceptions=True)
+        if self.abort:
+            status, message = "aborted", str(self.abort)
+        if self.skipped:
+            message = (message + "; " if message else "") + (
+                f"--max-cost reached: {len(self.skipped)} transcript(s) left unjudged")
+        summary = CohortSummary(
+            **self.counters.model_dump(), cohort=self.req.cohort, run_id=self.run_id, status=status,
+            message=message, judge=self.info.model_dump(), db=str(self.link.path),
+            failures=self.failures, skipped_items=self.skipped,
+        )
+        summary.in_flight = 0
+        run_id, write = self.run_id, self._take_pending()
+
+        def finish(store: Store) -> dict:
+            write(store)
+            store.finish_run(run_id, status)
+            rows = store.con.execute(
+                "SELECT d.dimension_id, d.status, d.score FROM run_items ri"
+                " JOIN dimension_scores d ON d.judgment_id = ri.judgment_id"
+                " WHERE ri.run_id = ? ORDER BY ri.item, d.position", [run_id]).fetchall()
+            return dimension_summary(rows)
+
+        summary.dimensions = await self.link.run(finish)
+        summary.wall_seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def score_cohort(request: CohortRequest, progress: Callable[[Counters], None] | None = None) -> CohortSummary:
+    """Score (or, with dry_run, estimate) a cohort. The one library call behind `evaluate cohort`."""
+    if request.dry_run:
+        from evaluator.batch.estimate import estimate_cohort
+
+        return estimate_cohort(request)
+    return asyncio.run(CohortRunner(request, progress).run())

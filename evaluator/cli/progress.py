@@ -1,0 +1,79 @@
+"""Rich progress bar and end-of-run summary for cohort runs (presentation only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+
+
+class CohortProgress:
+    """A live bar on stderr: done, cached, failed, in flight, ETA, tokens and cost so far.
+
+    Silent when stderr is not a terminal (CI logs, pipes), so JSON output stays clean."""
+
+    def __init__(self, console, enabled: bool = True) -> None:
+        self.console = console
+        self.enabled = enabled and console.is_terminal
+        self.progress = None
+        self.task = None
+
+    def __enter__(self) -> "CohortProgress":
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]judging[/bold]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("{task.fields[detail]}"), console=self.console, transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("cohort", total=None, detail="")
+        return self
+
+    def update(self, c: Any) -> None:
+        if not self.progress:
+            return
+        cost = "cost ?" if c.cost_usd is None else f"${c.cost_usd:.4f}"
+        detail = (f"cached {c.cached} · failed {c.failed} · in flight {c.in_flight} · "
+                  f"{c.prompt_tokens + c.completion_tokens:,} tok · {cost}")
+        self.progress.update(self.task, completed=c.done, total=c.total or None, detail=detail)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.stop()
+
+
+def render_summary(s: Any, console) -> None:
+    from rich.table import Table
+
+    if s.dry_run:
+        e = s.estimate or {}
+        cost = "unknown (no price for this model: give --price-in/--price-out)" if e.get("cost_usd") is None else f"${e['cost_usd']:.4f}"
+        console.print(f"[bold]dry run[/bold] · cohort {escape(s.cohort)} · {s.total} transcript(s): "
+                      f"{s.cached} already judged, {e.get('to_judge', 0)} to judge, {s.failed} unreadable")
+        console.print(f"estimate: {e.get('calls', 0)} call(s), {e.get('prompt_tokens', 0):,} prompt tokens, "
+                      f"~{e.get('completion_tokens', 0):,} completion tokens ({escape(e.get('completion_tokens_note', ''))}), cost {cost}")
+    else:
+        judge = s.judge.get("kind", "?") + (f" {s.judge['model']}" if s.judge.get("model") else "")
+        console.print(f"[bold]cohort {escape(s.cohort)}[/bold] · run {escape((s.run_id or '')[:8])} · judge {escape(judge)} · {s.status}")
+        console.print(f"{s.total} transcript(s): [green]{s.scored} scored[/green] ({s.cached} from cache), "
+                      f"[yellow]{s.partial} partial[/yellow], [red]{s.unscored} unscored, {s.failed} failed[/red]"
+                      f"{f', {s.skipped} skipped (budget)' if s.skipped else ''}")
+        if s.dimensions:
+            t = Table(title="per dimension (scored judgments)")
+            for col in ("dimension", "n", "mean", "median", "distribution", "not observed", "unscored"):
+                t.add_column(col)
+            for dim, d in s.dimensions.items():
+                dist = " ".join(f"{k}:{v}" for k, v in d["distribution"].items()) or "-"
+                t.add_row(escape(dim), str(d["count"]), "-" if d["mean"] is None else f"{d['mean']:.2f}",
+                          "-" if d["median"] is None else str(d["median"]), dist, str(d["not_observed"]), str(d["unscored"]))
+            console.print(t)
+        for f in s.failures[:20]:
+            console.print(f"[red]failed[/red] {escape(f['item'])}: {escape(f['error'])}")
+        if len(s.failures) > 20:
+            console.print(f"[red]... and {len(s.failures) - 20} more failures (see --format json)[/red]")
+        cost = "unknown" if s.cost_usd is None else f"${s.cost_usd:.4f}"
+        console.print(f"[dim]{s.calls} model call(s), {s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion "
+                      f"tokens, cost {cost}, {s.wall_seconds:.1f}s · stored in {escape(s.db or '')}[/dim]")
+    if s.message:
+        console.print(f"[yellow]{escape(s.message)}[/yellow]")
