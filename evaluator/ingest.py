@@ -100,7 +100,7 @@ def read_text_file(path: Path, limit: int, what: str) -> tuple[str, list[str]]:
 
 
 def split_front_matter(text: str) -> tuple[dict, str, int, list[str]]:
-    """Return (metadata, body, body_start_line, warnings). Broken YAML is kept as text with a warning."""
+    """Return (metadata, body, body_start_line, warnings). Broken YAML is dropped with a warning."""
     if not text.startswith("---\n"):
         return {}, text, 1, []
     end = re.search(r"^(---|\.\.\.)\s*$", text[4:], flags=re.M)
@@ -109,12 +109,16 @@ def split_front_matter(text: str) -> tuple[dict, str, int, list[str]]:
     raw = text[4 : 4 + end.start()]
     body = text[4 + end.end() :].lstrip("\n")
     start_line = text[: len(text) - len(body)].count("\n") + 1
+    # A broken block is still front matter, not speech: drop it from the body (so `candidate: X` is
+    # never read as a turn) and say so.
     try:
         meta = yaml.load(raw, Loader=_YAML_LOADER) or {}
     except yaml.YAMLError as e:
-        return {}, text, 1, [f"front matter is not valid YAML ({e.__class__.__name__}); read as text"]
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark is not None else ""
+        return {}, body, start_line, [f"front matter is not valid YAML{where}; its metadata was ignored"]
     if not isinstance(meta, dict):
-        return {}, text, 1, ["front matter is not a mapping; read as text"]
+        return {}, body, start_line, ["front matter is not a YAML mapping; its metadata was ignored"]
     meta = {str(k): (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in meta.items()}
     return meta, body, start_line, []
 
@@ -188,7 +192,8 @@ def _code_blocks(text: str) -> list[CodeBlock]:
         m = _FENCE.match(line)
         if fence is None and m:
             fence, lang, buf = m.group("fence"), (m.group("lang") or None), []
-        elif fence is not None and m and m.group("fence")[0] == fence[0] and not m.group("lang"):
+        elif (fence is not None and m and m.group("fence")[0] == fence[0]
+              and len(m.group("fence")) >= len(fence) and not m.group("lang")):
             blocks.append(CodeBlock(language=lang, code="\n".join(buf)))
             fence = None
         elif fence is not None:

@@ -195,9 +195,9 @@ def read_rubric_file(path: Path) -> RubricFile:
 
 
 def _resolve(files: dict[str, tuple[Path, RubricFile]], rid: str, chain: tuple[str, ...] = ()) -> Rubric:
-    if rid in chain:
-        raise BadInput(f"rubric '{rid}': circular extends chain {' -> '.join(chain + (rid,))}")
     path, rf = files[rid]
+    if rid in chain:
+        raise BadInput(f"{path}: extends: circular chain {' -> '.join(chain + (rid,))}")
     dims: list[dict] = []
     base: Rubric | None = None
     if rf.extends:
@@ -206,6 +206,9 @@ def _resolve(files: dict[str, tuple[Path, RubricFile]], rid: str, chain: tuple[s
         base = _resolve(files, rf.extends, chain + (rid,))
         dims = [d.model_dump() for d in base.dimensions]
     by_id = {d["id"]: d for d in dims}
+    own = [p.id for p in rf.dimensions]
+    for dup in sorted({i for i in own if own.count(i) > 1}):
+        raise BadInput(f"{path}: dimensions: id '{dup}' appears more than once")
     for patch in rf.dimensions:
         given = patch.model_dump(exclude_unset=True)
         if patch.id in by_id:

@@ -9,6 +9,7 @@ the first argument is not a known command (STACK-NOTES: a callback would swallow
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Optional
 
@@ -17,6 +18,8 @@ import typer
 from typer.core import TyperGroup
 
 
+
+from evaluator.errors import EXIT_INTERNAL
 
 DEFAULT_COMMAND = "judge"
 
@@ -75,8 +78,20 @@ def run() -> None:
     except KeyboardInterrupt:
         console(stderr=True).print("[red]interrupted[/red]")
         sys.exit(130)
+    except Exception as e:  # a bug of ours: say so plainly; the traceback only on request
+        if os.environ.get("EVALUATOR_DEBUG"):
+            raise
+        from rich.markup import escape
+
+        console(stderr=True).print(
+            f"[red]internal error:[/red] {escape(type(e).__name__)}: {escape(str(e))}\n"
+            "This is a bug in evaluator, not in your input. Run again with EVALUATOR_DEBUG=1 for the "
+            "traceback and please report it."
+        )
+        sys.exit(EXIT_INTERNAL)
 
 
 # Register the command modules (each imports only typer at import time).
 from evaluator.cli import judge as _judge_commands  # noqa: E402,F401
 from evaluator.cli import rubrics as _rubrics_commands  # noqa: E402,F401
+from evaluator.cli import cohort as _cohort_commands  # noqa: E402,F401

@@ -68,6 +68,7 @@ class LLMJudge:
         pending = list(dims)
         failure: str | None = None
         call_failed = False
+        cut_off = False
         for attempt in range(1 + self.repair_attempts):
             try:
                 result = await self.adapter.complete(messages, schema)
@@ -78,15 +79,14 @@ class LLMJudge:
                     request_messages=list(messages), error=str(e), latency_ms=e.latency_ms,
                     transport_attempts=e.attempts,
                 ))
-                usage = usage.add(Usage(calls=e.attempts, cost_usd=None if self.config.input_cost_per_token is None else 0.0, latency_ms=e.latency_ms))
+                usage = usage.add(Usage(calls=e.attempts, cost_usd=0.0, latency_ms=e.latency_ms))  # errors are not billed
                 failure = f"model call failed: {e}"
                 call_failed = True
                 break
             obj, parse_error = extract_json(result.text)
             errors: list[str] = []
             if parse_error:
-                errors.append(parse_error + (" (the reply was cut off: finish_reason=length)" if result.finish_reason == "length" else ""))
-                parsed = {}
+                errors.append(parse_error)
             else:
                 parsed = validate_dimensions(obj, rubric, pending, index)
                 for dim_id, dp in parsed.items():
@@ -109,6 +109,10 @@ class LLMJudge:
                 latency_ms=result.latency_ms,
             ))
             pending = [d for d in dims if d.id not in accepted]
+            cut_off = result.finish_reason == "length"
+            if pending and cut_off:
+                errors.append(f"the reply was cut off at the {self.config.max_tokens}-token limit "
+                              "(finish_reason=length): answer more briefly, or raise --max-tokens")
             if not pending:
                 break
             failure = "; ".join(errors)
@@ -124,8 +128,10 @@ class LLMJudge:
                 prev = last.get(d.id)
                 results.append(DimensionResult(
                     id=d.id, status="unscored",
-                    reason=(failure if call_failed or not (prev and prev.error) else prev.error)
-                    or "no valid answer",
+                    reason=((failure if call_failed or not (prev and prev.error) else prev.error)
+                            or "no valid answer")
+                    + (f" (the last reply was cut off at the {self.config.max_tokens}-token limit: raise --max-tokens)"
+                       if cut_off and not call_failed else ""),
                     rationale=prev.reasoning if prev else "",
                     dropped_evidence=prev.dropped if prev else [],
                 ))

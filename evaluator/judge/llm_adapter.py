@@ -87,12 +87,16 @@ def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     if response is not None:
         headers = getattr(response, "headers", None)
-    headers = headers or getattr(exc, "litellm_response_headers", None) or getattr(exc, "headers", None)
+    # litellm keeps the provider's headers in `litellm_response_headers`; `response.headers` is a stub
+    headers = getattr(exc, "litellm_response_headers", None) or headers or getattr(exc, "headers", None)
     if not headers:
         return None
     try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(float(ms) / 1000, 0.0)
         value = headers.get("retry-after") or headers.get("Retry-After")
-    except AttributeError:
+    except (AttributeError, ValueError):
         return None
     if value is None:
         return None
@@ -120,6 +124,7 @@ class LiteLLMAdapter:
         self.limiter = limiter
         self.format_mode = "json_schema"
         self.fallbacks: list[str] = []
+        self._context: int | None = None
         self._ll = _litellm()
 
     # -- classification ------------------------------------------------------------------------
@@ -136,6 +141,22 @@ class LiteLLMAdapter:
         ll = self._ll
         kinds = (ll.BadRequestError, ll.UnsupportedParamsError, ll.InternalServerError)
         return self.format_mode != "none" and isinstance(exc, kinds) and _format_rejected(exc)
+
+    def _connection_error(self, exc: BaseException | None) -> bool:
+        """Nothing answered (refused, reset, DNS): litellm wraps some of these as InternalServerError
+        ("Connection error."), so look down the exception chain for the transport's own error."""
+        import httpx
+
+        ll = self._ll
+        seen = 0
+        while exc is not None and seen < 8:
+            if isinstance(exc, ll.Timeout) or isinstance(exc, httpx.TimeoutException):
+                return False
+            if isinstance(exc, (ll.APIConnectionError, httpx.ConnectError, httpx.RemoteProtocolError, ConnectionError)):
+                return True
+            exc = exc.__cause__ or exc.__context__
+            seen += 1
+        return False
 
     def _fatal_types(self) -> tuple[type[BaseException], ...]:
         ll = self._ll
@@ -170,9 +191,6 @@ class LiteLLMAdapter:
             kwargs["api_key"] = c.api_key.get_secret_value()
         elif c.api_base and c.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
             kwargs["api_key"] = "not-needed"  # local OpenAI-compatible servers ignore it; the SDK insists
-        if c.input_cost_per_token is not None:
-            kwargs["input_cost_per_token"] = c.input_cost_per_token
-            kwargs["output_cost_per_token"] = c.output_cost_per_token or 0.0
         if self.format_mode == "json_schema":
             kwargs["response_format"] = {
                 "type": "json_schema",
@@ -182,15 +200,15 @@ class LiteLLMAdapter:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
-    def _cost(self, response: Any) -> float | None:
+    def _cost(self, response: Any, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
+        """USD for one reply: the user's prices if given (computed here: passing them to litellm would
+        register the model in its process-wide price table), else litellm's, else unknown (None)."""
+        c = self.config
+        if c.input_cost_per_token is not None:
+            return (prompt_tokens or 0) * c.input_cost_per_token + (completion_tokens or 0) * (c.output_cost_per_token or 0.0)
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
-        if cost is not None:
-            return float(cost)
-        try:
-            return float(self._ll.completion_cost(completion_response=response))
-        except Exception:  # unknown price: report unknown, never zero
-            return None
+        return None if cost is None else float(cost)  # litellm leaves it None for unmapped models
 
     def _degrade(self, exc: BaseException) -> bool:
         """Step down one structured-output mode after the server rejected the current one."""
@@ -208,7 +226,7 @@ class LiteLLMAdapter:
 
         ll = self._ll
         c = self.config
-        backoff = wait_exponential_jitter(initial=c.retry_initial_wait, max=c.retry_max_wait, jitter=c.retry_initial_wait)
+        backoff = wait_exponential_jitter(multiplier=c.retry_initial_wait, max=c.retry_max_wait, jitter=c.retry_initial_wait)
 
         def wait(state) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -238,7 +256,7 @@ class LiteLLMAdapter:
             except RetryError as e:
                 exc = e.last_attempt.exception()
                 latency = (time.perf_counter() - started) * 1000
-                if isinstance(exc, ll.APIConnectionError) and not isinstance(exc, ll.Timeout):
+                if self._connection_error(exc):
                     raise JudgeUnavailable(
                         f"model {c.model} is unreachable{f' at {c.api_base}' if c.api_base else ''} "
                         f"after {attempts} attempts: {_short(exc)}"
@@ -263,14 +281,16 @@ class LiteLLMAdapter:
         latency = (time.perf_counter() - started) * 1000
         choice = response.choices[0]
         usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", None) or None  # litellm reports 0 when the server sent none
+        completion_tokens = getattr(usage, "completion_tokens", None) or None
         if self.limiter and usage is not None:
             actual = (getattr(usage, "prompt_tokens", 0) or 0) + (getattr(usage, "completion_tokens", 0) or 0)
             self.limiter.settle(estimate, actual)
         return CallResult(
             text=getattr(choice.message, "content", None),
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
-            cost_usd=self._cost(response),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=self._cost(response, prompt_tokens, completion_tokens),
             latency_ms=latency,
             transport_attempts=attempts,
             response_format=self.format_mode,
@@ -288,11 +308,13 @@ class LiteLLMAdapter:
         """The model's input window from litellm's bundled map, else a safe 16k for unknown models."""
         if self.config.context_tokens:
             return self.config.context_tokens
-        try:
-            info = self._ll.get_model_info(self.config.model)
-            return int(info.get("max_input_tokens") or info.get("max_tokens") or 16000)
-        except Exception:
-            return 16000
+        if self._context is None:
+            try:
+                info = self._ll.get_model_info(self.config.model)
+                self._context = int(info.get("max_input_tokens") or info.get("max_tokens") or 16000)
+            except Exception:  # litellm raises for models its map does not know
+                self._context = 16000
+        return self._context
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

@@ -59,29 +59,47 @@ def score_values(rubric: Rubric, dim: Dimension) -> tuple[Any, ...]:
     return values + ("not_observed",) if dim.allow_not_observed else values
 
 
+_MODELS: dict[tuple, Any] = {}
+
+
+def _memo(key: tuple, build):
+    """Pydantic model classes and schemas cost milliseconds to build: make each once per rubric version."""
+    if key not in _MODELS:
+        _MODELS[key] = build()
+    return _MODELS[key]
+
+
 def dimension_model(rubric: Rubric, dim: Dimension) -> type[BaseModel]:
     """Reasoning before score (field order is the generation order), score limited to the scale."""
-    return create_model(
+    return _memo(("dim", rubric.version, dim.id), lambda: create_model(
         f"Dimension_{dim.id}",
         __config__=ConfigDict(extra="forbid"),
         reasoning=(str, Field(description="2-4 sentences: what the candidate did, against the anchors")),
         score=(Literal[score_values(rubric, dim)], Field(description="the anchor level that fits best")),  # type: ignore[valid-type]
         evidence=(list[str], Field(description="1-3 verbatim quotes from the transcript or code")),
-    )
+    ))
 
 
 def output_model(rubric: Rubric, dims: list[Dimension]) -> type[BaseModel]:
-    fields = {d.id: (dimension_model(rubric, d), ...) for d in dims}
-    dims_model = create_model("Dimensions", __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
-    return create_model("Judgment", __config__=ConfigDict(extra="forbid"), dimensions=(dims_model, ...))
+    def build() -> type[BaseModel]:
+        fields = {d.id: (dimension_model(rubric, d), ...) for d in dims}
+        dims_model = create_model("Dimensions", __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
+        return create_model("Judgment", __config__=ConfigDict(extra="forbid"), dimensions=(dims_model, ...))
+
+    return _memo(("out", rubric.version, tuple(d.id for d in dims)), build)
 
 
 def output_schema(rubric: Rubric, dims: list[Dimension]) -> dict[str, Any]:
     """JSON schema fit for OpenAI strict structured outputs (all fields required, no extras)."""
-    return output_model(rubric, dims).model_json_schema()
+    return _memo(("schema", rubric.version, tuple(d.id for d in dims)),
+                 lambda: output_model(rubric, dims).model_json_schema())
 
 
 def example_output(rubric: Rubric, dims: list[Dimension]) -> str:
+    return _memo(("example", rubric.version, tuple(d.id for d in dims)), lambda: _example(rubric, dims))
+
+
+def _example(rubric: Rubric, dims: list[Dimension]) -> str:
     example = {
         "dimensions": {
             d.id: {

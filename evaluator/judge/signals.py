@@ -1,9 +1,8 @@
-"""Text signals for the offline baseline judge: how a transcript is cut into quotable pieces, and
-the pattern tables the baseline scores with.
+"""Text signals for the offline baseline judge: the pattern tables it scores with, and the small
+detectors that find those signals in a transcript view (see `segment.py` for how the view is cut).
 
 Everything here is plain data or small pure functions so that a reader can see exactly what the
-baseline looks for. Every quote the baseline emits is a slice of a turn's text or of a code line,
-so it survives the quote verifier unchanged.
+baseline looks for; the scoring policy itself lives in `baseline.py`.
 """
 
 from __future__ import annotations
@@ -11,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from functools import lru_cache
 
-from evaluator.models import Transcript
+from evaluator.judge.segment import Piece, View
 
-MAX_QUOTE = 200
 _I = re.IGNORECASE
 
 # --------------------------------------------------------------------------------------------
-# Signal tables. Every entry is a regex (matched case-insensitively). Editing any of them changes
+# Signal tables. Entries are regexes, matched case-insensitively unless noted. Editing any of them changes
 # TABLES_HASH and therefore the baseline's prompt_version, i.e. the cache key.
 # --------------------------------------------------------------------------------------------
 
@@ -82,8 +80,9 @@ EDGE_CATEGORIES = [
      r"\bexpir\w*|\bmonotonic\(|\btime\.time\(|\bnow\s*(>=|>|-)|\bttl\b"),
     ("timeouts", r"\btime ?outs?\b|\btimed out\b|\bhangs?\b|\bslow (model|call|api|tool)\b",
      r"\btimeout\s*=|\bTimeoutError\b|\bwait_for\(|\btimeout\b"),
-    ("failures / errors", r"\b(api|model|tool|network|llm|provider|embedder|call) (errors?|failures?|fails|is down|raises)\b|"
-     r"\brate[- ]limited\b|\b429\b|\b5\d\d (errors?|responses?)\b|\b(4|5)xx\b|\bpartial failure\b",
+    ("failures / errors", r"\b(api|model|tool|network|llm|provider|embedder|call) "
+     r"(errors?|failures?|fails|is down|raises)\b|\brate[- ]limited\b|\b429\b|\b5\d\d (errors?|responses?)\b|"
+     r"\b(4|5)xx\b|\bpartial failure\b",
      r"\bexcept\b|\bretr(y|ies)\b|\bbackoff\b|\bstatus(_code)?\s*(==|in|>=)"),
     ("malformed input", r"\bmalformed\b|\binvalid (json|input|format|arguments?|response|output)\b|"
      r"\bunparse?able\b|\bbad (input|json|arguments?)\b|\bgarbage\b|\bwrong type\b|\bschema\b",
@@ -97,13 +96,14 @@ EDGE_CATEGORIES = [
      r"\bparallel (requests|calls|writers)\b", r"\bLock\(|\bwith self\._?lock\b|\bSemaphore\("),
     ("oversized input", r"\b(very |too )?(large|huge|long) (input|document|context|prompt|file)s?\b|"
      r"\boverflow\w*|\b(exceeds?|over) the (context|token) (window|limit|budget)\b|\btoo (long|many tokens)\b|"
-     r"\b(context|token) budget\b",
+     r"\b(context|token) budget\b|\btruncat\w*|\bcut off\b|\bhits? max_tokens\b",
      r"\btruncat\w*|\[:\s*max\w*\]|\bmax_tokens\b|\bbudget\b"),
-    ("at capacity / full", r"\boff[- ]by[- ]one\b|\b(exactly )?at (the )?(capacity|limit)\b|\bwhen (it'?s |the \w+ is )?"
-     r"full\b|\bfull (cache|bucket|queue)\b|\bexactly (equal to )?(the )?(capacity|limit)\b|\bevict\w*",
+    ("at capacity / full", r"\boff[- ]by[- ]one\b|\b(exactly )?at (the )?(capacity|limit)\b|"
+     r"\bwhen (it'?s |the \w+ is )?full\b|\bfull (cache|bucket|queue)\b|"
+     r"\bexactly (equal to )?(the )?(capacity|limit)\b|\bevict\w*",
      r"(>=|>|==)\s*self\.\w*(capacity|limit|max)\w*|\bpopitem\(|\bevict\w*"),
-    ("single element", r"\b(only )?(one|a single) (item|element|document|entry|chunk|request)\b|\bcapacity (of )?1\b",
-     r"==\s*1\b"),
+    ("single element", r"\bcapacity (of |= ?)?1\b|\bsingle[- ](item|element|document|entry|chunk)\b|"
+     r"\b(only|just) (one|a single) (item|element|document|entry|chunk)\b", r"==\s*1\b"),
     ("non-terminating loop", r"\binfinite loops?\b|\bnever (terminat|finish|stop)\w*|\bmax(imum)? "
      r"(steps|iterations|turns)\b|\bloops? forever\b|\bstep (limit|budget)\b",
      r"\bmax_(steps|iter\w*|turns)\b|\bfor \w+ in range\("),
@@ -136,8 +136,9 @@ PREMATURE_CODE = [
      r"\bconcurrent\.futures\b|\bThreadPool\w*", r"thread|concurren|parallel|lock|race|multiple (workers|processes)"),
     ("asyncio", r"\bimport asyncio\b|\basyncio\.|\basync def\b", r"async|concurren|parallel|await|non-?blocking"),
     ("caching layer", r"@(functools\.)?(lru_cache|cache|cached)\b|\bredis\b|\bmemcache", r"cach|memo|redis"),
-    ("abstraction layers", r"\bABC\b|@abstractmethod|\bclass \w*(Factory|Registry|Plugin|Strategy|Manager"
-     r"Base|Interface|Observer)\b|\bmetaclass\s*=|\bregister_plugin\b", r"extensib|plugin|pluggable|swap|"
+    ("abstraction layers", r"\bABC\b|@abstractmethod|\bclass \w*(Factory|Registry|Plugin|Strategy|Manager|"
+     r"Base|Interface|Observer|Backend)\b|\bmetaclass\s*=|\bregister_plugin\b|\braise NotImplementedError\b",
+     r"extensib|plugin|pluggable|swap|"
      r"interface|abstract|multiple (backends|providers|stores)"),
 ]
 PREMATURE_PROSE = [
@@ -145,7 +146,7 @@ PREMATURE_PROSE = [
     r"enterprise[- ]grade|plugin (system|architecture)|fully generic|framework|extensible design|pluggable)\b",
     r"\b(add|use|build|set up) (a |an )?(cache|caching layer|message queue|thread pool|worker pool|factory|"
     r"registry|abstract base class)\b.{0,30}\b(up ?front|from the start|right away|first)\b",
-    r"\bfrom the start\b",
+    r"\bfrom the start\b", r"\b(we'?ll|we will) probably (want|need)\b",
 ]
 LARGE_FIRST_BLOCK = 60  # non-blank lines in the first code block before it looks like a big-bang design
 SMALL_FIRST_BLOCK = 30  # a first block this small, followed by more blocks, counts as building in steps
@@ -154,13 +155,19 @@ SMALL_FIRST_BLOCK = 30  # a first block this small, followed by more blocks, cou
 MISTAKE_CANDIDATE = [
     r"\b(a|the|that'?s a|there'?s a|found a|my|this is a|have a) bug\b", r"\b(is|was|that'?s|it'?s|i'?m|i was|"
     r"got (it|that)|had (it|that)) wrong\b", r"\b(my )?mistake\b", r"\b(oops|whoops)\b",
-    r"\b(that|this|it|the test|test|the assert\w*) (fails|failed|breaks|broke|errors?|crashes|crashed)\b",
+    r"\b(that|this|it|the test|test|the assert\w*) (fails|failed|breaks|broke|errors?|crashes|crashed)"
+    r"(?=[.!,;:]|$| (now|again|here|too|with|on line)\b)", r"\bthat'?s (bad|not (right|fine|good))\b",
     r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|overlooked|mixed up)\b", r"\bmy bad\b",
     r"\bdoesn'?t (work|pass)\b", r"\b(oh|ah),? (wait|no)\b", r"\bI never (append|add|delete|remove|call|check)\w*\b",
-    r"\btest_\w+` (fails|failed)\b", r"\b(fails|failed)\b.{0,20}\bError\b",
+    r"\btest_?\w*`? (fails|failed|is failing|errors)\b", r"\b(fails|failed)\b.{0,20}\bError\b",
 ]
-MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bAssertionError\b", r"\bFAILED\b",
-                  r"\b\d+ failed\b", r"^\s*E\s+\w+Error\b", r"\b(Key|Type|Index|Attribute|Value|Name)Error\b:"]
+# Failing output pasted into the round (case-sensitive; shaped like output, so `except ValueError:` is not).
+MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bFAILED\b", r"\b\d+ failed\b",
+                  r"^\s*E\s+\w*(Error|assert)\b", r"^`?\s*\w+(Error|Exception): \S", r"`\w+(Error|Exception): "]
+# A "failure" the candidate caused on purpose, to check a test or a claim, is not a mistake.
+INTENTIONAL = [r"\bsanity check\b", r"\bon purpose\b", r"\bdeliberately\b", r"\bas expected\b",
+               r"\bwhich is (the|what|exactly) .{0,40}\b(described|expected|predicted|wanted)\b",
+               r"\bto (check|prove|show) (that )?the test\b"]
 MISTAKE_INTERVIEWER = [r"\bthere'?s a bug\b", r"\bthat'?s (not right|wrong|incorrect)\b",
                        r"\b(that|this|it) (doesn'?t|does not|won'?t|will not) work\b",
                        r"\bthe test (fails|failed|is failing)\b", r"\blook (again|closely) at\b"]
@@ -169,22 +176,32 @@ PROBE_INTERVIEWER = [r"\bwhat happens (if|when|to)\b", r"\bis that right\b", r"\
                      r"\bwhat about\b", r"\bwhat if\b", r"\bwalk me through\b", r"\bdoes it\?", r"\bwhat does\b"]
 ACKNOWLEDGE = [r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|overlooked)\b", r"\bmy bad\b",
                r"\b(a|that'?s a|there'?s a) bug\b", r"\b(oops|whoops)\b", r"\bthat'?s wrong\b",
-               r"\b(ah|oh),? (no|wait|I see)\b", r"\bit (would|will) (break|fail|crash)\b", r"\bI never\b"]
+               r"\b(ah|oh),? (no|wait|I see|right)\b", r"\bit (would|will) (break|fail|crash)\b", r"\bI never\b",
+               r"\bI didn'?t think (about|of) that\b"]
+# An admission phrased as a reply to someone else's finding: the mistake was not self-noticed.
+HINTED = [r"\bgood catch\b", r"\byou'?re right\b", r"\bfair point\b", r"\bas you (said|say|pointed out)\b"]
 # Words that make a "that fails" sentence hypothetical rather than an admission.
 HYPOTHETICAL = [r"\b(if|when|whether|in case|unless|could|might|would|avoid|prevent|otherwise|so that)\b"]
-RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (problem|issue|bug|cause|mistake) (is|was)\b",
-                  r"\bI (forgot|missed|didn'?t|never)\b", r"\bthe reason\b", r"\bcaused by\b", r"\bso the\b.{0,60}\bdisagree"]
+# A sentence opening like this makes the next one hypothetical too ("If I pick 10... That breaks it.").
+SUPPOSITION = r"^(if|suppose|say|imagine|assume|had)\b"
+RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistake) (is|was)\b",
+                  r"\bI see (it|the (problem|issue|bug))\b", r"\bthat'?s (why|because)\b", r"\bwhich (means|is why)\b",
+                  r"\bmy \w+( \w+)? (is|was|does|doesn'?t|didn'?t|stops|only)\b",
+                  r"\bI (forgot|missed|didn'?t|never)\b", r"\bthe reason\b", r"\bcaused by\b",
+                  r"\bso the\b.{0,60}\bdisagree", r"\b(mistake|bug|problem|issue)( here)?:",
+                  r"\bwhat I (want|need|meant) (is|was)\b"]
 RECOVERY_RESET = [r"\bstep back\b", r"\b(smaller|simpler|minimal) (version|case|example|input)\b",
                   r"\blet me (re-?think|reconsider|slow down|trace|walk through|re-?read|check)\b",
-                  r"\bback to\b", r"\bby hand\b", r"\btrace (it|this|through)\b"]
+                  r"\bback to\b", r"\bby hand\b", r"\btrace (it|this|through)\b", r"\bre-?trac\w+\b"]
 RECOVERY_FIX = [r"\bfix(ed|ing)?\b", r"\bchang(e|ed|ing) .{1,40}\bto\b", r"\bswap(ped)?\b", r"\bcorrect(ed)?\b",
                 r"\bbecomes\b", r"\bI'?ll (add|append|make|move|use)\b"]
 RECOVERY_VERIFIED = [r"\btests? (now |all |both )?(pass|passes|passed|passing)\b",
                      r"\b(now|all|both)( \w+)? (tests )?(pass|passes|passing)\b", r"\bnow (it )?works\b",
-                     r"\bgreen\b", r"\b\d+ passed\b", r"\bworks now\b", r"\brunning (it )?again\b"]
+                     r"\bgreen\b", r"\b\d+ passed\b", r"\bworks now\b", r"\brunning (it )?again\b",
+                     r"\bpass(es|ed)? now\b", r"\b(that|it|this one) passes\b"]
 PANIC = [("lost", r"\bI'?m (so |completely |totally )?(lost|confused|stuck)\b|\bno idea\b|"
           r"\bnot sure what'?s (going on|happening|wrong)\b|\bI don'?t know what'?s (wrong|happening)\b"),
-         ("distress", r"\bnervous\b|\boh no\b|\bpanick?\w*\b|\bfreaking out\b"),
+         ("distress", r"\bnervous\b|\bflustered\b|\boh no\b|\bpanick?\w*\b|\bfreaking out\b"),
          ("rewrite everything", r"\b(rewrite|redo|scrap|throw away|start over)\b.{0,20}\b(everything|it all|"
           r"the whole thing|from scratch)\b"),
          ("giving up", r"\bI give up\b|\blet'?s (just )?move on\b|\bskip (it|this)\b"),
@@ -206,25 +223,49 @@ COST_QUANTITIES = [
 ]
 COST_TRADEOFF = [r"\binstead of\b", r"\btrade-?offs?\b", r"\bcheaper\b", r"\bat the cost of\b",
                  r"\bin exchange for\b", r"\bworth (it|the)\b", r"\b(versus|vs\.?)\b", r"\bsaves?\b",
-                 r"\bonly if\b", r"\bamortiz\w*\b", r"\bbatch(ed|ing|es)?\b", r"\bcache (the )?(embeddings|results|responses)\b",
+                 r"\bonly if\b", r"\bamortiz\w*\b", r"\bbatch(ed|ing|es)?\b",
+                 r"\bcache (the )?(embeddings|results|responses)\b",
                  r"\bskip(s|ping)? the (model|llm|call)\b", r"\b(avoid|save) (a|the|an extra) (model |llm )?call\b"]
 COST_TOPIC = [r"\b(cost|costs|latency|tokens?|expensive|cheap|budget|throughput|performance|efficien\w*|"
               r"scal\w+|fast|slow)\b"]
 # An interviewer turn that asks about cost: answers to it are "prompted".
-COST_PROMPT = [r"\b(cost|costs|complexity|expensive|latency|tokens?|how many (calls|requests|tokens)|numbers|"
+COST_PROMPT = [r"\bhow (many|much|often|long|big|large|fast|slow)\b|\broughly\b",
+               r"\b(cost|costs|complexity|expensive|latency|tokens?|numbers|"
                r"memory|how fast|big-?o)\b|\bO\("]
 
+# Words ignored when matching an invariant's terms against assert lines; synonyms folded together.
+INVARIANT_STOPWORDS = sorted(set("""the and must always never hold holds that this with every should will have has than
+more less equal equals invariant exceed exceeds are for from our its into only each all any least most not which
+when after before self true false none need want make sure guarantee guaranteed stay stays remain
+remains""".split()))
+INVARIANT_SYNONYMS = {"size": "len", "length": "len", "count": "len", "number": "len"}
+CHECK_LINE = r"^(assert\b|if\b.*:\s*raise\b|raise\b)"  # an assert, or a guard that raises
+NEGATION = r"\b(don'?t|do not|no need|not|without|never|avoid|instead of)\b"  # "we don't need sharding"
+
 TABLES = {
-    "invariant": [INVARIANT_CUES, RELATIONS, ENTITIES, INVARIANT_HOLLOW, INVARIANT_USE],
+    "invariant": [INVARIANT_CUES, RELATIONS, ENTITIES, INVARIANT_HOLLOW, INVARIANT_USE, INVARIANT_STOPWORDS,
+                  INVARIANT_SYNONYMS, CHECK_LINE],
     "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW],
-    "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, LARGE_FIRST_BLOCK,
-                  SMALL_FIRST_BLOCK],
-    "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, MISTAKE_INTERVIEWER, PROBE_INTERVIEWER, ACKNOWLEDGE,
-                 HYPOTHETICAL, RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX, RECOVERY_VERIFIED, PANIC],
+    "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
+                  LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
+    "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, PROBE_INTERVIEWER,
+                 ACKNOWLEDGE, HINTED, HYPOTHETICAL, SUPPOSITION, RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX,
+                 RECOVERY_VERIFIED, PANIC],
     "cost_awareness": [COST_QUANTITIES, COST_TRADEOFF, COST_TOPIC, COST_PROMPT],
 }
-TABLES_HASH = hashlib.sha256(json.dumps(TABLES, sort_keys=True).encode()).hexdigest()[:10]
 
+
+def tables_hash(tables: dict = TABLES) -> str:
+    """Short content hash of the signal tables: part of the baseline's prompt_version (cache key)."""
+    return hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()[:10]
+
+
+TABLES_HASH = tables_hash()
+
+
+# --------------------------------------------------------------------------------------------
+# The tables compiled, and cached matchers over them.
+# --------------------------------------------------------------------------------------------
 
 def compile_all(patterns: list[str]) -> list[re.Pattern[str]]:
     """One case-insensitive alternation per table: a single scan per sentence keeps the judge fast.
@@ -232,141 +273,168 @@ def compile_all(patterns: list[str]) -> list[re.Pattern[str]]:
     return [re.compile("|".join(f"(?:{p})" for p in patterns), _I | re.MULTILINE)] if patterns else []
 
 
-# --------------------------------------------------------------------------------------------
-# Cutting a transcript into quotable pieces.
-# --------------------------------------------------------------------------------------------
-
-_FENCE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?(^[ \t]*\1[ \t]*$|\Z)", re.DOTALL | re.MULTILINE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[`A-Z0-9])")
-_LEAD = re.compile(r"^(\s*([-*+>]|\d+[.)])\s+)+")
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A quotable unit: a sentence of prose or one line of code. `pos` orders pieces in time:
-    (turn position, character offset); attached code files sort after every turn."""
-
-    source: str
-    text: str
-    pos: tuple[int, int]
-    role: str  # "candidate" | "interviewer"
-    kind: str  # "prose" | "code" | "comment"
-    context: str = ""  # for code: "impl", "test" or "module"
-
-
-@dataclass
-class View:
-    """The transcript as the baseline sees it: candidate and interviewer prose, and code lines."""
-
-    candidate: list[Piece]
-    interviewer: list[Piece]
-    code: list[Piece]
-    first_code_pos: tuple[int, int] | None
-    turn_count: int
-    block_sizes: list[int] = field(default_factory=list)  # non-blank lines per candidate code block
+# Each table as one combined regex; the few tables whose parts carry labels are also kept apart.
+P = {name: compile_all(table) for name, table in {
+    "cues": INVARIANT_CUES, "relations": RELATIONS, "entities": ENTITIES, "inv_hollow": INVARIANT_HOLLOW,
+    "inv_use": INVARIANT_USE, "edge_hollow": EDGE_HOLLOW, "scope": RESTRAINT_SCOPE, "defer": RESTRAINT_DEFER,
+    "prem_prose": PREMATURE_PROSE, "mistake_c": MISTAKE_CANDIDATE, "mistake_i": MISTAKE_INTERVIEWER,
+    "probe": PROBE_INTERVIEWER, "ack": ACKNOWLEDGE, "hypo": HYPOTHETICAL, "cause": RECOVERY_CAUSE,
+    "intentional": INTENTIONAL, "supposition": [SUPPOSITION], "hinted": HINTED,
+    "reset": RECOVERY_RESET, "fix": RECOVERY_FIX, "verified": RECOVERY_VERIFIED,
+    "tradeoff": COST_TRADEOFF, "topic": COST_TOPIC, "cost_prompt": COST_PROMPT,
+    "quant": [p for _, p in COST_QUANTITIES], "edge_prose": [p for _, p, _ in EDGE_CATEGORIES]}.items()}
+P["output"] = [re.compile("|".join(MISTAKE_OUTPUT), re.MULTILINE)]  # case matters: FAILED, KeyError:
+EDGE = [(label, re.compile(prose, _I), re.compile(code, _I)) for label, prose, code in EDGE_CATEGORIES]
+# Code patterns are case-sensitive (`ABC` the class, not the string "abc").
+PREMATURE = [(label, re.compile(code), re.compile(why, _I)) for label, code, why in PREMATURE_CODE]
+PANIC_RX = [(label, re.compile(p, _I)) for label, p in PANIC]
+QUANT = [(label, re.compile(p, _I)) for label, p in COST_QUANTITIES]
+STOPWORDS = set(INVARIANT_STOPWORDS)
+CHECK_RX = re.compile(CHECK_LINE)
+NEGATED = re.compile(NEGATION, _I)
 
 
-def _sentences(text: str, start: int) -> list[tuple[int, str]]:
-    """Split a prose span into (offset, sentence) pairs; every sentence is a slice of `text`."""
-    out: list[tuple[int, str]] = []
-    for line_match in re.finditer(r"[^\n]+", text):
-        line, base = line_match.group(), start + line_match.start()
-        cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(line)] + [len(line)]
-        for a, b in zip(cuts, cuts[1:]):
-            raw = line[a:b]
-            lead = _LEAD.match(raw)
-            skip = lead.end() if lead else 0
-            sentence = raw[skip:].strip()
-            if len(re.sub(r"\W", "", sentence)) >= 3:
-                out.append((base + a + skip, sentence))
+@lru_cache(maxsize=1 << 16)
+def find(table: str, text: str) -> re.Match[str] | None:
+    """First match of a signal table in a text. Cached: pure, and several scorers ask the same thing."""
+    return P[table][0].search(text)
+
+
+@lru_cache(maxsize=1 << 14)
+def labels(text: str) -> tuple[str, ...]:
+    """Edge-case categories a sentence (or a test's name) mentions."""
+    return tuple(label for label, prose_rx, _ in EDGE if prose_rx.search(text))
+
+
+@lru_cache(maxsize=1 << 14)
+def kinds(text: str) -> frozenset[str]:
+    """Kinds of quantity (big-O, tokens, calls, ...) in a text; one combined scan gates the rest."""
+    return frozenset(label for label, rx in QUANT if rx.search(text)) if find("quant", text) else frozenset()
+
+
+def distinct(pieces: list[Piece]) -> list[Piece]:
+    """Drop repeats of the same sentence (compared without case and punctuation), keeping the first."""
+    seen: set[str] = set()
+    out = []
+    for p in pieces:
+        key = re.sub(r"\W+", " ", p.text.lower()).strip()
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
     return out
 
 
-def _code_lines(code: str, source: str, pos: tuple[int, int]) -> list[Piece]:
-    """Lines of a code block, tagged with whether they sit in a test function, another function,
-    or at module level (module-level asserts behave like a test script)."""
-    pieces: list[Piece] = []
-    scope, scope_indent = "module", -1
-    for i, line in enumerate(code.splitlines()):
-        stripped = line.strip()
-        if not stripped:
+def hits(pieces: list[Piece], table: str) -> list[Piece]:
+    """Pieces matching a table, without repeats of the same sentence."""
+    return distinct([p for p in pieces if find(table, p.text)])
+
+
+# --------------------------------------------------------------------------------------------
+# Detectors: the signals each scorer weighs, found in a transcript view.
+# --------------------------------------------------------------------------------------------
+
+def terms(text: str) -> set[str]:
+    """Content words of a statement or code line (4-letter stems, `size`/`len` folded), used to tell
+    whether an assert checks the property an invariant talks about."""
+    words = re.findall(r"[a-z]+", text.lower().replace("_", " ").replace(".", " "))
+    return {INVARIANT_SYNONYMS.get(w, w)[:4] for w in words if len(w) >= 3 and w not in STOPWORDS}
+
+
+def checks(code: list[Piece]) -> list[Piece]:
+    """Assert lines and `if ...: raise` guards (an `if` line directly followed by a raise)."""
+    out = []
+    for prev, cur in zip([None, *code], code):
+        if cur.kind != "code":
             continue
-        indent = len(line) - len(line.lstrip())
-        if scope != "module" and indent <= scope_indent and not stripped.startswith(("@", ")", "]")):
-            scope, scope_indent = "module", -1
-        m = re.match(r"(async\s+)?def\s+(\w+)", stripped)
-        if m and scope == "module":
-            scope = "test" if m.group(2).startswith("test") else "impl"
-            scope_indent = indent
-        elif re.match(r"class\s+Test", stripped) and scope == "module":
-            scope, scope_indent = "test", indent
-        kind = "comment" if stripped.startswith("#") else "code"
-        pieces.append(Piece(source, stripped[:MAX_QUOTE], (pos[0], pos[1] + i), "candidate", kind, scope))
-        if kind == "code" and "#" in stripped and not re.search(r"[\"'][^\"']*#", stripped):
-            comment = stripped[stripped.index("#"):].strip()
-            pieces.append(Piece(source, comment[:MAX_QUOTE], (pos[0], pos[1] + i), "candidate", "comment", scope))
-    return pieces
+        if CHECK_RX.match(cur.text) and not cur.text.startswith("raise"):
+            out.append(cur)
+        elif cur.text.startswith("raise") and prev is not None and prev.text.startswith(("if ", "elif ")):
+            out.append(prev)
+    return out
 
 
-def build_view(transcript: Transcript) -> View:
-    """Cut the transcript into candidate prose, interviewer prose and candidate code lines.
-
-    If the speakers were not recognised (one "unknown" block), or no turn is marked as the
-    candidate's, every non-interviewer turn is treated as the candidate's."""
-    turns = sorted(transcript.turns, key=lambda t: t.index)
-    has_candidate = any(t.role == "candidate" for t in turns)
-    cand_roles = {"candidate"} if transcript.speakers_recognised and has_candidate else {"candidate", "unknown"}
-    view = View([], [], [], None, len(turns))
-    for n, turn in enumerate(turns):
-        role = "candidate" if turn.role in cand_roles else "interviewer" if turn.role == "interviewer" else None
-        if role is None:
-            continue
-        fences = list(_FENCE.finditer(turn.text))
-        cursor = 0
-        spans = [(f.start(), f.end()) for f in fences] + [(len(turn.text), len(turn.text))]
-        for a, b in spans:
-            for off, sentence in _sentences(turn.text[cursor:a], cursor):
-                (view.candidate if role == "candidate" else view.interviewer).append(
-                    Piece(turn.id, sentence, (n, off), role, "prose"))
-            cursor = b
-        if role != "candidate":
-            continue
-        blocks = [b.code for b in turn.code_blocks]
-        if not blocks:  # fall back to the fences themselves when ingest did not extract blocks
-            blocks = [re.sub(r"\A[^\n]*\n|\n?[ \t]*(```|~~~)[ \t]*\Z", "", f.group()) for f in fences]
-        for k, code in enumerate(blocks):
-            off = fences[k].start() if k < len(fences) else len(turn.text)
-            if view.first_code_pos is None:
-                view.first_code_pos = (n, off)
-            view.block_sizes.append(sum(1 for ln in code.splitlines() if ln.strip()))
-            view.code.extend(_code_lines(code, turn.id, (n, off)))
-    for k, f in enumerate(transcript.code_files):
-        view.code.extend(_code_lines(f.content, f.name, (len(turns) + k, 0)))
-    return view
+def before_code(piece: Piece, view: View) -> bool:
+    """Whether a prose statement came before the candidate's first code block."""
+    if piece.kind != "prose":
+        return False
+    if view.first_code_pos is not None:
+        return piece.pos < view.first_code_pos
+    # Only attached files: timing is unknown, so credit statements in the first third of the talk.
+    return bool(view.code) and piece.pos[0] < max(1, view.turn_count // 3)
 
 
-def clip(text: str, start: int = 0, end: int = 0) -> str:
-    """A verbatim slice of `text` of at most MAX_QUOTE characters, centred on [start, end)."""
-    if len(text) <= MAX_QUOTE:
-        return text
-    a = max(0, min(start - 60, len(text) - MAX_QUOTE))
-    b = min(len(text), a + MAX_QUOTE)
-    if a > 0 and " " in text[a:a + 30]:
-        a = text.index(" ", a) + 1
-    if b < len(text) and " " in text[b - 30:b]:
-        b = text.rindex(" ", a, b)
-    return text[a:b].strip()
+def premature(view: View) -> list[tuple[str, Piece, bool]]:
+    """Unrequested concurrency, caching or abstraction layers: (label, line, in the first code?).
+    Justified when the interviewer mentioned the need before the line appears."""
+    first_turn = view.first_code_pos[0] if view.first_code_pos else None
+    found = []
+    for label, code_re, why_re in PREMATURE:
+        line = next((p for p in view.code if p.kind == "code" and code_re.search(p.text)), None)
+        asked = line is not None and any(i.pos < line.pos and why_re.search(i.text) for i in view.interviewer)
+        if line is not None and not asked:
+            found.append((label, line, first_turn is None or line.pos[0] == first_turn))
+    return found
 
 
-def first_hit(patterns: list[re.Pattern[str]], text: str) -> re.Match[str] | None:
-    for p in patterns:
-        m = p.search(text)
-        if m:
-            return m
-    return None
+def big_talk(view: View) -> list[Piece]:
+    """Heavyweight designs proposed in prose, unless negated just before ("we don't need sharding")
+    or explicitly deferred ("a plugin system later, if we need it")."""
+    out = []
+    for p in hits(view.candidate, "prem_prose"):
+        m = find("prem_prose", p.text)
+        if m and not NEGATED.search(p.text[max(0, m.start() - 25):m.start()]) and not find("defer", p.text):
+            out.append(p)
+    return out
 
 
-def quote_of(piece: Piece, patterns: list[re.Pattern[str]] | None = None) -> str:
-    """The quotable part of a piece, centred on the first matching pattern when it is long."""
-    m = first_hit(patterns, piece.text) if patterns else None
-    return clip(piece.text, m.start(), m.end()) if m else clip(piece.text)
+def admits(piece: Piece, before: Piece | None) -> bool:
+    """A candidate admission of a mistake, not a hypothetical ("if the call fails, we retry"; "If I
+    pick 10... That breaks it.") nor a failure caused on purpose ("as a sanity check ... it fails")."""
+    m = find("mistake_c", piece.text)
+    if m is None or find("hypo", piece.text[: m.start()]) or find("intentional", piece.text):
+        return False
+    return not (before is not None and before.pos[0] == piece.pos[0] and find("supposition", before.text))
+
+
+def mistakes(view: View) -> list[Piece]:
+    """Admissions, failing output, interviewer corrections, and interviewer probes that the
+    candidate's next turn acknowledges ("what happens if..." -> "oh, good catch")."""
+    found = [p for p, before in zip(view.candidate, [None, *view.candidate]) if admits(p, before)]
+    found += [p for p in view.candidate + view.interviewer if find("output", p.text)]
+    found += [p for p in view.code if p.pos[0] < view.turn_count and find("output", p.text)]
+    found += [p for p in view.interviewer if find("mistake_i", p.text)]
+    for probe in (p for p in view.interviewer if find("probe", p.text)):
+        reply_turn = min((c.pos[0] for c in view.candidate if c.pos[0] > probe.pos[0]), default=None)
+        if any(c.pos[0] == reply_turn and find("ack", c.text) for c in view.candidate):
+            found.append(probe)
+    return sorted(distinct(found), key=lambda p: p.pos)
+
+
+def episodes(view: View, signals: list[Piece]) -> list[tuple[list[Piece], int]]:
+    """Group mistake signals into episodes: a mistake plus the candidate's next two turns (its own
+    turn and the reply, or the two replies to an interviewer's correction)."""
+    cand_turns = sorted({p.pos[0] for p in view.candidate}
+                        | {p.pos[0] for p in view.code if p.pos[0] < view.turn_count})
+    groups: list[tuple[list[Piece], int]] = []
+    for m in signals:
+        following = [t for t in cand_turns if t >= m.pos[0]][:2] or [m.pos[0]]
+        if groups and m.pos[0] <= groups[-1][1]:
+            groups[-1] = (groups[-1][0] + [m], max(groups[-1][1], following[-1]))
+        else:
+            groups.append(([m], following[-1]))
+    return groups
+
+
+def prompted_turns(view: View) -> dict[int, bool]:
+    """For each turn position: was the latest interviewer turn before it a question about cost
+    (a cost word and a question mark in the same turn; "both operations should be O(1)" is a spec)?"""
+    asks: dict[int, list[bool]] = {}
+    for p in view.interviewer:
+        flags = asks.setdefault(p.pos[0], [False, False])
+        flags[0] |= bool(find("cost_prompt", p.text))
+        flags[1] |= p.text.rstrip().endswith("?")
+    out, last = {}, False
+    for n in range(view.turn_count):
+        out[n] = last
+        last = all(asks[n]) if n in asks else last
+    return out

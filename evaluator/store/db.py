@@ -35,6 +35,35 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=str)
 
 
+# Column order of the rows save_batch builds, and what a conflicting key means for each table.
+_COLUMNS: dict[str, list[str]] = {
+    "transcripts": ["hash", "source", "title", "candidate", "exercise", "session_date", "round", "metadata",
+                    "n_turns", "n_code_files", "speakers_recognised", "first_seen"],
+    "rubric_versions": ["version", "rubric_id", "title", "definition", "created_at"],
+    "judgments": ["id", "run_id", "transcript_hash", "source", "rubric_id", "rubric_version", "judge_kind", "model",
+                  "prompt_version", "params", "cache_key", "status", "reason", "flags", "warnings", "truncation",
+                  "calls", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "created_at"],
+    "dimension_scores": ["judgment_id", "dimension_id", "position", "status", "score", "rationale", "evidence",
+                         "dropped_evidence", "reason"],
+    "exchanges": ["id", "judgment_id", "attempt", "purpose", "dimensions", "response_format", "request_messages",
+                  "raw_response", "parsed", "errors", "prompt_tokens", "completion_tokens", "cost_usd",
+                  "latency_ms", "transport_attempts", "error", "created_at"],
+    "run_items": ["run_id", "item", "source", "transcript_hash", "status", "judgment_id", "error", "updated_at"],
+    "cohort_members": ["cohort", "transcript_hash", "source", "candidate", "exercise", "session_date", "added_at"],
+}
+_CONFLICT = {
+    "transcripts": "ON CONFLICT DO NOTHING",
+    "rubric_versions": "ON CONFLICT DO NOTHING",
+    "judgments": "", "dimension_scores": "", "exchanges": "",
+    "run_items": "ON CONFLICT (run_id, item) DO UPDATE SET source = excluded.source, transcript_hash ="
+                 " excluded.transcript_hash, status = excluded.status, judgment_id = excluded.judgment_id,"
+                 " error = excluded.error, updated_at = excluded.updated_at",
+    "cohort_members": "ON CONFLICT (cohort, transcript_hash) DO UPDATE SET source = excluded.source,"
+                      " candidate = excluded.candidate, exercise = excluded.exercise,"
+                      " session_date = excluded.session_date",
+}
+
+
 class StoreLocked(StoreError):
     """Another process holds the DuckDB file (one writer at a time)."""
 
@@ -166,31 +195,47 @@ class Store:
         import duckdb
 
         ids = list(ids) if ids is not None else [str(uuid.uuid4()) for _ in judgments]
+        now = _now()
+        rows: dict[str, list[list[Any]]] = {t: [] for t in _COLUMNS}
+        seen_transcripts: set[str] = set()
+        seen_rubrics: set[str] = set()
+        for jid, (j, transcript, rubric) in zip(ids, judgments):
+            if transcript.content_hash not in seen_transcripts:
+                seen_transcripts.add(transcript.content_hash)
+                meta = transcript.metadata
+                rows["transcripts"].append([
+                    transcript.content_hash, transcript.source, transcript.title, transcript.candidate,
+                    transcript.exercise, transcript.session_date,
+                    None if meta.get("round") is None else str(meta.get("round")), _json(meta),
+                    len(transcript.turns), len(transcript.code_files), transcript.speakers_recognised, now])
+            if rubric.version not in seen_rubrics:
+                seen_rubrics.add(rubric.version)
+                rows["rubric_versions"].append([rubric.version, rubric.id, rubric.title, rubric.model_dump_json(), now])
+            rows["judgments"].append([
+                jid, run_id, j.transcript_hash, j.source, j.rubric_id, j.rubric_version, j.judge.kind,
+                j.judge.model, j.judge.prompt_version, _json(j.judge.params), j.cache_key, j.status, j.reason,
+                _json([f.model_dump() for f in j.flags]), _json(j.warnings), _json(j.truncation),
+                j.usage.calls, j.usage.prompt_tokens, j.usage.completion_tokens, j.usage.cost_usd,
+                j.usage.latency_ms, now])
+            rows["dimension_scores"] += [
+                [jid, d.id, pos, d.status, d.score, d.rationale, _json([e.model_dump() for e in d.evidence]),
+                 _json(d.dropped_evidence), d.reason] for pos, d in enumerate(j.dimensions)]
+            rows["exchanges"] += [
+                [str(uuid.uuid4()), jid, e.attempt, e.purpose, _json(e.dimensions), e.response_format,
+                 _json(e.request_messages), e.raw_response, _json(e.parsed), _json(e.errors), e.prompt_tokens,
+                 e.completion_tokens, e.cost_usd, e.latency_ms, e.transport_attempts, e.error, now]
+                for e in j.exchanges]
+        rows["run_items"] = [
+            [run_id, it["item"], it.get("source"), it.get("transcript_hash"), it["status"], it.get("judgment_id"),
+             it.get("error"), now] for it in items]
+        rows["cohort_members"] = [
+            [m["cohort"], m["transcript_hash"], m.get("source"), m.get("candidate"), m.get("exercise"),
+             m.get("session_date"), now] for m in members]
         con = self.con
         try:
             con.execute("BEGIN TRANSACTION")
-            for jid, (judgment, transcript, rubric) in zip(ids, judgments):
-                self._insert_judgment(jid, run_id, judgment, transcript, rubric)
-            now = _now()
-            if items:
-                con.executemany(
-                    "INSERT INTO run_items (run_id, item, source, transcript_hash, status, judgment_id, error,"
-                    " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (run_id, item) DO UPDATE SET"
-                    " source = excluded.source, transcript_hash = excluded.transcript_hash,"
-                    " status = excluded.status, judgment_id = excluded.judgment_id, error = excluded.error,"
-                    " updated_at = excluded.updated_at",
-                    [[run_id, it["item"], it.get("source"), it.get("transcript_hash"), it["status"],
-                      it.get("judgment_id"), it.get("error"), now] for it in items],
-                )
-            if members:
-                con.executemany(
-                    "INSERT INTO cohort_members (cohort, transcript_hash, source, candidate, exercise, session_date,"
-                    " added_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (cohort, transcript_hash) DO UPDATE SET"
-                    " source = excluded.source, candidate = excluded.candidate, exercise = excluded.exercise,"
-                    " session_date = excluded.session_date",
-                    [[m["cohort"], m["transcript_hash"], m.get("source"), m.get("candidate"), m.get("exercise"),
-                      m.get("session_date"), now] for m in members],
-                )
+            for table, table_rows in rows.items():
+                self._insert_rows(table, table_rows)
             if run_totals:
                 cols = ", ".join(f"{k} = ?" for k in run_totals)
                 con.execute(f"UPDATE runs SET {cols} WHERE id = ?", [*run_totals.values(), run_id])
@@ -200,49 +245,21 @@ class Store:
             raise StoreError(f"{self.path}: could not store the judgments: {str(e).splitlines()[0]}") from None
         return ids
 
-    def _insert_judgment(self, jid: str, run_id: str, j: Judgment, transcript: Transcript, rubric: Rubric) -> None:
-        con = self.con
-        meta = transcript.metadata
-        con.execute(
-            "INSERT INTO transcripts (hash, source, title, candidate, exercise, session_date, round, metadata,"
-            " n_turns, n_code_files, speakers_recognised, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT DO NOTHING",
-            [transcript.content_hash, transcript.source, transcript.title, transcript.candidate,
-             transcript.exercise, transcript.session_date,
-             None if meta.get("round") is None else str(meta.get("round")), _json(meta),
-             len(transcript.turns), len(transcript.code_files), transcript.speakers_recognised, _now()],
-        )
-        con.execute(
-            "INSERT INTO rubric_versions (version, rubric_id, title, definition, created_at)"
-            " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-            [rubric.version, rubric.id, rubric.title, rubric.model_dump_json(), _now()],
-        )
-        con.execute(
-            "INSERT INTO judgments (id, run_id, transcript_hash, source, rubric_id, rubric_version, judge_kind,"
-            " model, prompt_version, params, cache_key, status, reason, flags, warnings, truncation, calls,"
-            " prompt_tokens, completion_tokens, cost_usd, latency_ms, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [jid, run_id, j.transcript_hash, j.source, j.rubric_id, j.rubric_version, j.judge.kind,
-             j.judge.model, j.judge.prompt_version, _json(j.judge.params), j.cache_key, j.status, j.reason,
-             _json([f.model_dump() for f in j.flags]), _json(j.warnings), _json(j.truncation),
-             j.usage.calls, j.usage.prompt_tokens, j.usage.completion_tokens, j.usage.cost_usd,
-             j.usage.latency_ms, _now()],
-        )
-        con.executemany(
-            "INSERT INTO dimension_scores VALUES (?,?,?,?,?,?,?,?,?)",
-            [[jid, d.id, i, d.status, d.score, d.rationale, _json([e.model_dump() for e in d.evidence]),
-              _json(d.dropped_evidence), d.reason] for i, d in enumerate(j.dimensions)],
-        )
-        if j.exchanges:
-            con.executemany(
-                "INSERT INTO exchanges (id, judgment_id, attempt, purpose, dimensions, response_format,"
-                " request_messages, raw_response, parsed, errors, prompt_tokens, completion_tokens, cost_usd,"
-                " latency_ms, transport_attempts, error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [[str(uuid.uuid4()), jid, e.attempt, e.purpose, _json(e.dimensions), e.response_format,
-                  _json(e.request_messages), e.raw_response, _json(e.parsed), _json(e.errors), e.prompt_tokens,
-                  e.completion_tokens, e.cost_usd, e.latency_ms, e.transport_attempts, e.error, _now()]
-                 for e in j.exchanges],
+    def _insert_rows(self, table: str, rows: list[list[Any]]) -> None:
+        """One INSERT per table from a DataFrame: ~100x cheaper than executemany row by row."""
+        if not rows:
+            return
+        import pandas as pd
+
+        columns = _COLUMNS[table]
+        frame = pd.DataFrame(rows, columns=columns, dtype=object)
+        self.con.register("_batch_rows", frame)
+        try:
+            self.con.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM _batch_rows {_CONFLICT[table]}"
             )
+        finally:
+            self.con.unregister("_batch_rows")
 
     def cached_ids(self, cache_keys: list[str]) -> dict[str, tuple[str, str]]:
         """cache_key -> (judgment id, status) of the newest fully scored judgment, for many keys at once."""

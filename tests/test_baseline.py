@@ -1,0 +1,503 @@
+"""The offline baseline judge: substance over keywords, verbatim quotes, schema, determinism.
+
+Hand-built transcripts pin each dimension's behaviour; the sample transcripts (when present) check
+that strong rounds outscore weak and hollow ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from evaluator.judge.base import Judge, JudgeOutput
+from evaluator.judge.baseline import BaselineJudge, map_score
+from evaluator.judge.parse import EvidenceIndex
+from evaluator.models import CodeBlock, CodeFile, DimensionResult, Transcript, Turn
+from evaluator.rubrics import Dimension, Rubric, Scale
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "transcripts"
+BUILTIN = ["invariant", "edge_cases", "restraint", "recovery", "cost_awareness"]
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+def transcript(*turns: tuple[str, str], code_files: dict[str, str] | None = None,
+               recognised: bool = True) -> Transcript:
+    """Turns as (role, text); fenced code in a turn's text also becomes its code_blocks, as ingest does."""
+    built = []
+    for i, (role, text) in enumerate(turns):
+        blocks = [CodeBlock(language=m.group(1) or None, code=m.group(2))
+                  for m in re.finditer(r"```(\w*)\n(.*?)\n```", text, re.S)]
+        built.append(Turn(id=f"t{i + 1}", index=i, speaker=role.title(), role=role, text=text,  # type: ignore[arg-type]
+                          code_blocks=blocks))
+    files = [CodeFile(name=n, path=n, content=c, language="python") for n, c in (code_files or {}).items()]
+    return Transcript(source="hand.md", turns=built, code_files=files, content_hash="h",
+                      raw_text="\n\n".join(t for _, t in turns), speakers_recognised=recognised)
+
+
+def dim(dim_id: str, *, allow_not_observed: bool = False, signals: list[str] | None = None,
+        scale: tuple[int, int] = (1, 5)) -> Dimension:
+    return Dimension(id=dim_id, name=dim_id, question=f"{dim_id}?",
+                     anchors={i: f"level {i}" for i in range(scale[0], scale[1] + 1)},
+                     allow_not_observed=allow_not_observed, baseline_signals=signals or [])
+
+
+def rubric(*dims: Dimension, scale: tuple[int, int] = (1, 5)) -> Rubric:
+    return Rubric(id="t", title="t", scale=Scale(min=scale[0], max=scale[1]), dimensions=list(dims))
+
+
+DEFAULT = rubric(*(dim(d, allow_not_observed=(d == "recovery")) for d in BUILTIN))
+
+
+def judge(t: Transcript, r: Rubric = DEFAULT) -> JudgeOutput:
+    return asyncio.run(BaselineJudge().judge(t, r))
+
+
+def result(t: Transcript, dim_id: str, r: Rubric = DEFAULT) -> DimensionResult:
+    return next(d for d in judge(t, r).dimensions if d.id == dim_id)
+
+
+def assert_verbatim(t: Transcript, out: JudgeOutput) -> None:
+    """Every quote is a verbatim substring of the turn or code file it names, short, and placeable by
+    the pipeline's quote verifier at 100%."""
+    places = {turn.id: [turn.text, *(b.code for b in turn.code_blocks)] for turn in t.turns}
+    places.update({f.name: [f.content] for f in t.code_files})
+    index = EvidenceIndex.of(t)
+    for d in out.dimensions:
+        assert len(d.evidence) <= 3, d.id
+        for ev in d.evidence:
+            assert ev.source in places, (d.id, ev)
+            assert any(ev.quote in text for text in places[ev.source]), (d.id, ev.quote)
+            assert 0 < len(ev.quote) <= 200, (d.id, ev.quote)
+            located = index.locate(ev.quote)
+            assert located is not None and located.match == 100.0, (d.id, ev.quote)
+
+
+# --------------------------------------------------------------------------------------------
+# hand-built rounds
+# --------------------------------------------------------------------------------------------
+
+HOLLOW = transcript(
+    ("interviewer", "Implement an LRU cache with get and put."),
+    ("candidate", "Great question. I think the invariant is really important here, and correctness matters. "
+                  "I'll handle all the edge cases carefully. Cost and latency matter a lot, tokens are expensive, "
+                  "so I'd be efficient. There are trade-offs, of course."),
+    ("interviewer", "What exactly must be true?"),
+    ("candidate", "The system always behaves correctly and stays in a consistent state. Edge cases are key."),
+)
+
+LRU_CODE = """\
+class LRU:
+    def __init__(self, capacity):
+        if capacity < 0:
+            raise ValueError("capacity must be >= 0")
+        self.capacity = capacity
+        self.data = OrderedDict()
+
+    def get(self, key):
+        if key not in self.data:
+            return None
+        self.data.move_to_end(key)
+        return self.data[key]
+
+    def put(self, key, value):
+        if self.capacity == 0:
+            return
+        if key in self.data:
+            self.data.move_to_end(key)
+        self.data[key] = value
+        if len(self.data) > self.capacity:
+            self.data.popitem(last=False)
+        assert len(self.data) <= self.capacity
+"""
+
+LRU_TESTS = """\
+def test_capacity_zero_stores_nothing():
+    c = LRU(0)
+    c.put("a", 1)
+    assert c.get("a") is None
+
+def test_missing_key_returns_none():
+    assert LRU(2).get("nope") is None
+
+def test_duplicate_put_updates_value():
+    c = LRU(2)
+    c.put("a", 1)
+    c.put("a", 2)
+    assert c.get("a") == 2 and len(c.data) <= c.capacity
+"""
+
+STRONG = transcript(
+    ("interviewer", "Implement an LRU cache with get and put, both O(1)."),
+    ("candidate", "Before any code, the invariant: the cache never holds more than `capacity` entries, "
+                  "and the dict order is the recency order, least recent first.\n"
+                  "I'll start with a plain OrderedDict, the simplest version that is correct, and add TTL later "
+                  "if we need it.\n"
+                  "Edge cases: capacity 0 stores nothing; a missing key returns None; putting a duplicate key "
+                  "updates it in place; negative capacity raises ValueError."),
+    ("candidate", "```python\n" + LRU_CODE + "```"),
+    ("candidate", "get and put are O(1): one dict lookup and one move_to_end. Memory is O(capacity), "
+                  "about 100 bytes per entry, so 1 million entries is roughly 100 MB. "
+                  "Using OrderedDict instead of a hand-written linked list trades a little speed for less code, "
+                  "which is worth it at this size."),
+    ("candidate", "Tests:\n```python\n" + LRU_TESTS + "```"),
+)
+
+
+def test_output_schema_order_usage_and_info():
+    out = judge(STRONG)
+    assert [d.id for d in out.dimensions] == BUILTIN
+    assert out.usage.calls == 0 and out.usage.prompt_tokens == 0 and out.usage.completion_tokens == 0
+    assert out.usage.cost_usd == 0.0 and out.exchanges == []
+    info = BaselineJudge().info()
+    assert isinstance(BaselineJudge(), Judge)
+    assert info.kind == "baseline" and info.model is None
+    assert re.fullmatch(r"baseline-v1\+[0-9a-f]{10}\.\d+", info.prompt_version)
+    assert info.note and info.note.startswith("Offline baseline judge") and "not an LLM" in info.note
+    for d in out.dimensions:
+        if d.id == "recovery":  # no mistake in this round
+            assert d.status == "not_observed" and d.score is None and d.rationale
+        else:
+            assert d.status == "scored" and 1 <= d.score <= 5 and d.rationale and d.evidence
+
+
+def test_hollow_keywords_score_low():
+    out = {d.id: d for d in judge(HOLLOW).dimensions}
+    assert out["invariant"].score <= 2
+    assert out["edge_cases"].score <= 2
+    assert out["cost_awareness"].score <= 2
+    assert "no concrete" in out["edge_cases"].rationale or "names no" in out["edge_cases"].rationale.lower()
+
+
+def test_strong_round_scores_high_with_reasons():
+    out = {d.id: d for d in judge(STRONG).dimensions}
+    assert out["invariant"].score == 5, out["invariant"].rationale
+    assert out["edge_cases"].score >= 4, out["edge_cases"].rationale
+    assert out["restraint"].score >= 4, out["restraint"].rationale
+    assert out["cost_awareness"].score >= 4, out["cost_awareness"].rationale
+    assert out["recovery"].status == "not_observed" and out["recovery"].score is None
+    inv = out["invariant"]
+    assert "before any code" in inv.rationale
+    assert any("never holds more than" in e.quote for e in inv.evidence)
+    assert any(e.quote.startswith("assert len(self.data) <= self.capacity") for e in inv.evidence)
+    assert "capacity 0" in out["edge_cases"].rationale or "zero" in out["edge_cases"].rationale
+
+
+# ---------------------------------------------------------------------------------------- invariant
+
+def test_invariant_stated_after_code_and_never_used_is_middling():
+    t = transcript(("candidate", "```python\ndef f(xs):\n    return sorted(xs)\n```"),
+                   ("candidate", "The output must always be sorted in increasing order and have the same length "
+                                 "as the input."))
+    r = result(t, "invariant")
+    assert r.score == 3 and "none before the first code" in r.rationale
+
+
+def test_invariant_supplied_by_interviewer_caps_at_two():
+    t = transcript(("interviewer", "The invariant is that size never exceeds capacity. Use it."),
+                   ("candidate", "Right, size never exceeds capacity."),
+                   ("candidate", "```python\nx = 1\n```"))
+    assert result(t, "invariant").score == 2
+
+
+def test_invariant_with_only_asserts_is_low():
+    t = transcript(("candidate", "```python\ndef push(q, x):\n    q.append(x)\n    assert len(q) <= 10\n```"))
+    r = result(t, "invariant")
+    assert r.score == 2 and "no invariant is stated" in r.rationale
+
+
+# --------------------------------------------------------------------------------------- edge cases
+
+def test_edge_cases_named_handled_and_tested():
+    t = transcript(
+        ("candidate", "Boundary cases for top_k: an empty corpus, k = 0, and k larger than the number of documents."),
+        ("candidate", "```python\ndef top_k(docs, k):\n    if not docs or k <= 0:\n        return []\n"
+                      "    return sorted(docs)[:min(k, len(docs))]\n```"),
+        ("candidate", "```python\ndef test_empty_corpus():\n    assert top_k([], 3) == []\n\n"
+                      "def test_k_larger_than_corpus():\n    assert top_k([1], 5) == [1]\n\n"
+                      "def test_k_zero():\n    assert top_k([1], 0) == []\n```"))
+    r = result(t, "edge_cases")
+    assert r.score >= 4, r.rationale
+    assert "3 boundary case" in r.rationale and "covered by a test" in r.rationale
+
+
+def test_edge_cases_named_but_not_handled_is_capped():
+    t = transcript(("candidate", "Edge cases: an empty list, duplicates, and unicode input."),
+                   ("candidate", "```python\ndef f(xs):\n    return xs[0]\n```"))
+    r = result(t, "edge_cases")
+    assert r.score <= 3 and "0 handled" in r.rationale
+
+
+def test_edge_cases_raised_only_by_interviewer_do_not_count():
+    t = transcript(("interviewer", "What happens with an empty input?"),
+                   ("candidate", "An empty input would just return nothing, it's fine."))
+    r = result(t, "edge_cases")
+    assert r.score == 2 and "interviewer raised" in r.rationale
+
+
+# ---------------------------------------------------------------------------------------- restraint
+
+THREADED = ("```python\nimport threading\n\nclass Cache:\n    def __init__(self):\n"
+            "        self.lock = threading.Lock()\n```")
+
+
+def test_restraint_penalises_unrequested_concurrency_even_with_simple_talk():
+    t = transcript(("interviewer", "Write a cache."),
+                   ("candidate", "I'll keep it simple and start with a dict."),
+                   ("candidate", THREADED))
+    r = result(t, "restraint")
+    assert r.score <= 2 and "threads/locks" in r.rationale and "contradicted" in r.rationale
+    assert r.evidence[0].quote == "import threading"
+
+
+def test_restraint_does_not_penalise_requested_concurrency():
+    t = transcript(("interviewer", "Write a cache that is safe with multiple threads."),
+                   ("candidate", "Then the simplest correct version is one lock around each method."),
+                   ("candidate", THREADED))
+    r = result(t, "restraint")
+    assert r.score >= 4 and "threads/locks" not in r.rationale
+
+
+def test_restraint_without_code_is_capped():
+    t = transcript(("candidate", "I'd start with the simplest version and add caching later if we need it."))
+    assert result(t, "restraint").score <= 3
+
+
+# ----------------------------------------------------------------------------------------- recovery
+
+def test_recovery_not_observed_or_neutral_without_mistake():
+    t = transcript(("candidate", "If the model call fails we retry once, so nothing breaks."),
+                   ("candidate", "```python\nx = 1\n```"))
+    assert result(t, "recovery").status == "not_observed"
+    neutral = result(t, "recovery", rubric(dim("recovery", allow_not_observed=False)))
+    assert neutral.status == "scored" and neutral.score == 3 and "No mistake" in neutral.rationale
+
+
+def test_recovery_named_fixed_and_rechecked():
+    t = transcript(
+        ("candidate", "```python\ndef put(self, k, v):\n    self.order.append(k)\n```\nLet me run the tests."),
+        ("candidate", "test_eviction fails. The bug is that I never delete the evicted key from the dict, "
+                      "because eviction only touches the list."),
+        ("candidate", "```python\ndef _drop(self, k):\n    self.order.remove(k)\n    del self.data[k]\n```\n"
+                      "Running again, all tests pass now."))
+    r = result(t, "recovery")
+    assert r.score == 5, r.rationale
+    assert "noticed it themselves" in r.rationale
+    assert any("fails" in e.quote for e in r.evidence)
+
+
+def test_hypothetical_and_deliberate_failures_are_not_mistakes():
+    t = transcript(
+        ("candidate", "If I pick capacity 10 and refill 1 per second, the first minute sees 70 requests. "
+                      "That breaks the invariant, so I size it to 60."),
+        ("candidate", "As a sanity check I ran the test with the wrong rate, and it fails with 69 requests, "
+                      "which is the overshoot I described."),
+        ("candidate", "```python\ntry:\n    x = int(s)\nexcept ValueError:\n    raise AssertionError('bad')\n```"))
+    assert result(t, "recovery").status == "not_observed"
+
+
+def test_recovery_after_interviewer_probe_that_candidate_acknowledges():
+    t = transcript(("interviewer", "What happens if the key is already in the cache?"),
+                   ("candidate", "Oh, good catch: I append a second node. The bug is that put never checks the dict "
+                                 "first.\n```python\nif key in self.map:\n    self._unlink(self.map[key])\n```"),
+                   ("candidate", "Now the re-put test passes."))
+    r = result(t, "recovery")
+    assert r.score == 4, r.rationale
+    assert "after a hint or question" in r.rationale
+
+
+def test_recovery_panic_scores_low():
+    t = transcript(("interviewer", "There's a bug in put: the test fails."),
+                   ("candidate", "Sorry. I'm lost, I have no idea what's wrong. Sorry, I'm so nervous."),
+                   ("interviewer", "Okay, let's move on."))
+    r = result(t, "recovery")
+    assert r.score == 1 and "panic" in r.rationale
+
+
+# ------------------------------------------------------------------------------------ cost awareness
+
+def test_cost_quantified_tradeoff_scores_high():
+    t = transcript(("candidate", "Each question costs one embedding call plus one LLM call, about 1,500 tokens and "
+                                 "roughly 800 ms."),
+                   ("candidate", "Batching the embeddings 64 at a time instead of one call per chunk cuts 10,000 "
+                                 "calls to 157."))
+    r = result(t, "cost_awareness")
+    assert r.score >= 4, r.rationale
+    assert "calls" in r.rationale and "tokens" in r.rationale
+
+
+def test_cost_numbers_only_when_asked_cap_at_three():
+    t = transcript(("interviewer", "What's the time complexity?"),
+                   ("candidate", "It's O(n log n) because of the sort."))
+    r = result(t, "cost_awareness")
+    assert r.score == 3 and "only when the interviewer asks" in r.rationale
+
+
+# ------------------------------------------------------------------ custom dimensions, scales, speakers
+
+def test_unknown_dimension_without_signals_is_unscored():
+    out = judge(STRONG, rubric(dim("communication"), dim("invariant")))
+    comm = out.dimensions[0]
+    assert comm.status == "unscored" and comm.score is None and "no built-in signals" in comm.reason
+    assert out.dimensions[1].status == "scored"
+
+
+def test_unknown_dimension_with_baseline_signals_counts_statements():
+    r = rubric(dim("clarifying", signals=[r"\?$", r"\bdo you want\b"]))
+    t = transcript(("candidate", "Is the TTL per entry? Does get extend it?"),
+                   ("candidate", "Do you want the list written out, or is OrderedDict fine?"))
+    out = judge(t, r)
+    d = out.dimensions[0]
+    assert d.status == "scored" and d.score == 4 and "3 distinct" in d.rationale
+    assert 1 <= len(d.evidence) <= 3
+    assert_verbatim(t, out)
+    none = judge(transcript(("candidate", "Here is the code.")), r).dimensions[0]
+    assert none.score == 1
+
+
+@pytest.mark.parametrize("scale", [(0, 10), (1, 3), (1, 5), (0, 4)])
+def test_scores_are_mapped_onto_the_rubric_scale(scale):
+    r = rubric(*(dim(d, allow_not_observed=(d == "recovery"), scale=scale) for d in BUILTIN), scale=scale)
+    for t in (STRONG, HOLLOW):
+        for d in judge(t, r).dimensions:
+            if d.status == "scored":
+                assert scale[0] <= d.score <= scale[1]
+    assert map_score(1, *scale) == scale[0] and map_score(5, *scale) == scale[1]
+    assert [map_score(s, 0, 10) for s in range(1, 6)] == [0, 3, 5, 8, 10]
+    assert [map_score(s, 1, 3) for s in range(1, 6)] == [1, 2, 2, 3, 3]
+
+
+def test_unrecognised_speakers_are_all_treated_as_candidate():
+    text = ("Q: implement it. A: Before coding, the invariant: the queue never holds more than `limit` items.\n"
+            "```python\ndef push(q, x, limit):\n    q.append(x)\n    assert len(q) <= limit\n```")
+    t = transcript(("unknown", text), recognised=False)
+    out = judge(t)
+    inv = next(d for d in out.dimensions if d.id == "invariant")
+    assert inv.score >= 4
+    assert any(f.kind == "baseline_assumption" for f in out.flags)
+    assert_verbatim(t, out)
+
+
+def test_interviewer_text_is_not_credited_to_the_candidate():
+    t = transcript(("interviewer", "Note each query is one LLM call of about 2,000 tokens, O(n) in the corpus."),
+                   ("candidate", "Okay."))
+    assert result(t, "cost_awareness").score == 1
+
+
+# -------------------------------------------------------------------- quotes, determinism, speed
+
+@pytest.mark.parametrize("t", [HOLLOW, STRONG], ids=["hollow", "strong"])
+def test_quotes_are_verbatim(t):
+    assert_verbatim(t, judge(t))
+
+
+def test_prompt_version_tracks_the_signal_tables():
+    from evaluator.judge import signals
+
+    changed = {**signals.TABLES, "cost_awareness": [*signals.TABLES["cost_awareness"], [r"\bgpu\b"]]}
+    assert signals.tables_hash(changed) != signals.tables_hash() == signals.TABLES_HASH
+    assert signals.TABLES_HASH in BaselineJudge().info().prompt_version
+
+
+def test_deterministic():
+    a = judge(STRONG).model_dump()
+    b = asyncio.run(BaselineJudge().judge(STRONG, DEFAULT)).model_dump()
+    assert a == b
+    assert BaselineJudge().info() == BaselineJudge().info()
+
+
+def test_long_sentences_are_clipped_verbatim():
+    long = ("The cache never holds more than `capacity` entries, " + "and this is a very long aside " * 12
+            + "which keeps going.")
+    t = transcript(("candidate", long), ("candidate", "```python\nassert len(c) <= capacity\n```"))
+    out = judge(t)
+    assert_verbatim(t, out)
+
+
+def test_code_submitted_as_a_file_is_read_and_quoted_by_file_name():
+    code = LRU_CODE + "\n\n" + LRU_TESTS
+    t = transcript(("interviewer", "LRU cache, please."),
+                   ("candidate", "The invariant: the cache never holds more than `capacity` entries. "
+                                 "Edge cases: capacity 0, a missing key, a duplicate key. The code is in lru.py."),
+                   ("interviewer", "Thanks."), ("candidate", "Done."), ("interviewer", "Bye."), ("candidate", "Bye."),
+                   code_files={"lru.py": code})
+    out = {d.id: d for d in judge(t).dimensions}
+    assert out["invariant"].score >= 4, out["invariant"].rationale
+    assert any(e.source == "lru.py" for e in out["invariant"].evidence)
+    assert out["edge_cases"].score >= 4, out["edge_cases"].rationale
+    assert_verbatim(t, judge(t))
+
+
+# --------------------------------------------------------------------------------------------
+# sample transcripts (written by other helpers; skipped until present)
+# --------------------------------------------------------------------------------------------
+
+def _sample(name: str):
+    path = SAMPLES / name
+    if not path.exists():
+        pytest.skip(f"transcripts/{name} not present")
+    from evaluator.ingest import load_transcript
+    from evaluator.rubrics import select_rubric
+
+    t = load_transcript(path)
+    return t, select_rubric(None, t.exercise, directory=REPO / "rubrics")
+
+
+def _mean(out: JudgeOutput, dims: list[str] = BUILTIN) -> float:
+    scores = [d.score for d in out.dimensions if d.id in dims and d.status == "scored"]
+    return sum(scores) / len(scores)
+
+
+def test_samples_quotes_verbatim_and_fast():
+    paths = sorted(SAMPLES.glob("*.md"))
+    if not paths:
+        pytest.skip("no sample transcripts yet")
+    from evaluator.ingest import load_transcript
+    from evaluator.rubrics import select_rubric
+
+    for path in paths:
+        t = load_transcript(path)
+        r = select_rubric(None, t.exercise, directory=REPO / "rubrics")
+        start = time.perf_counter()
+        out = judge(t, r)
+        elapsed = time.perf_counter() - start
+        assert [d.id for d in out.dimensions] == r.dimension_ids
+        assert_verbatim(t, out)
+        assert elapsed < 1.0, f"{path.name}: {elapsed:.2f}s (target is well under 50 ms)"
+
+
+STRONG_SAMPLES = ("lru_ttl_cache.md", "rag_pipeline.md", "retry_rate_limiter.md", "time_kv_store.md")
+WEAK_SAMPLES = ("cosine_topk.md", "hollow_keywords.md", "streaming_dedupe.md")
+
+
+def _present(names: tuple[str, ...]) -> list:
+    return [_sample(n) for n in names if (SAMPLES / n).exists()]
+
+
+def test_strong_samples_outscore_weak_and_hollow():
+    strong, weak = _present(STRONG_SAMPLES), _present(WEAK_SAMPLES)
+    if not strong or not weak:
+        pytest.skip("strong or weak sample transcripts not present yet")
+    strong_mean = sum(_mean(judge(t, r)) for t, r in strong) / len(strong)
+    weak_mean = sum(_mean(judge(t, r)) for t, r in weak) / len(weak)
+    assert strong_mean >= weak_mean + 1.5, (strong_mean, weak_mean)
+    assert min(_mean(judge(t, r)) for t, r in strong) > max(_mean(judge(t, r)) for t, r in weak)
+    for t, r in strong:
+        for d in judge(t, r).dimensions:
+            if d.id in BUILTIN and d.status == "scored" and d.id != "recovery":
+                assert d.score >= 4, (t.source, d.id, d.rationale)
+
+
+def test_hollow_sample_gets_no_credit_for_buzzwords():
+    t, r = _sample("hollow_keywords.md")
+    out = {d.id: d for d in judge(t, r).dimensions}
+    assert out["invariant"].score <= 2
+    assert out["edge_cases"].score <= 2
+    assert out["restraint"].score <= 2

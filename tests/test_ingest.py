@@ -1,0 +1,419 @@
+"""Ingest: every transcript format we accept, and every way a file can be unusable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evaluator.errors import BadInput
+from evaluator.ingest import load_transcript
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = sorted((REPO / "transcripts").glob("*.md"))
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "round.md") -> Path:
+    p = tmp_path / name
+    if isinstance(text, str):
+        p.write_text(text, encoding="utf-8", newline="")
+    else:
+        p.write_bytes(text)
+    return p
+
+
+def load(tmp_path: Path, text: str | bytes, name: str = "round.md", **kw):
+    return load_transcript(write(tmp_path, text, name), **kw)
+
+
+def spoken(t) -> list[tuple[str, str]]:
+    """(role, text) of the speaker turns, preamble excluded."""
+    return [(x.role, x.text) for x in t.turns if x.id != "t0"]
+
+
+# --------------------------------------------------------------------------------------------
+# front matter
+# --------------------------------------------------------------------------------------------
+
+FRONT = """---
+candidate: Dana Smith
+date: 2025-03-14
+exercise: lru_ttl_cache
+round: 2
+interviewer: Priya Nair
+language: python
+tags: [cache, python]
+---
+
+Interviewer: Hi Dana. Build an LRU cache.
+
+Candidate: Sure. First the invariant.
+"""
+
+
+def test_front_matter_fields(tmp_path):
+    t = load(tmp_path, FRONT)
+    assert t.candidate == "Dana Smith"
+    assert t.exercise == "lru_ttl_cache"
+    assert t.metadata["round"] == 2
+    # a YAML date becomes an ISO string (JSON/DuckDB friendly), not a datetime.date
+    assert t.metadata["date"] == "2025-03-14"
+    assert isinstance(t.metadata["date"], str)
+    assert t.session_date == "2025-03-14"
+    # extra keys are kept
+    assert t.metadata["language"] == "python"
+    assert t.metadata["tags"] == ["cache", "python"]
+    assert t.metadata["interviewer"] == "Priya Nair"
+    assert t.warnings == []
+    assert spoken(t) == [("interviewer", "Hi Dana. Build an LRU cache."),
+                         ("candidate", "Sure. First the invariant.")]
+    # the front matter is not a turn
+    assert all("exercise:" not in x.text for x in t.turns)
+
+
+def test_front_matter_datetime_becomes_iso_string(tmp_path):
+    t = load(tmp_path, "---\ndate: 2025-03-14 10:30:00\n---\nInterviewer: hi\n\nCandidate: hello\n")
+    assert isinstance(t.metadata["date"], str)
+    assert t.metadata["date"].startswith("2025-03-14")
+
+
+def test_broken_front_matter_warns_and_still_parses(tmp_path):
+    text = "---\ncandidate: Dana\ndate: 2025-03-14\ntags: [unclosed\n---\n\nInterviewer: hi\n\nCandidate: hello\n"
+    t = load(tmp_path, text)
+    assert t.metadata == {}
+    assert any("front matter" in w for w in t.warnings)
+    assert t.speakers_recognised
+    roles = [(x.role, x.text) for x in t.turns if x.role in ("interviewer", "candidate")]
+    # The body's turns are parsed; the broken YAML block must not become a candidate turn
+    # (its 'candidate: Dana' line would otherwise put metadata into the candidate's mouth).
+    assert roles == [("interviewer", "hi"), ("candidate", "hello")]
+
+
+def test_unclosed_front_matter_warns(tmp_path):
+    t = load(tmp_path, "---\ncandidate: Dana\n\nInterviewer: hi\n\nCandidate: hello\n")
+    assert any("never closed" in w for w in t.warnings)
+    assert ("interviewer", "hi") in spoken(t)
+
+
+# --------------------------------------------------------------------------------------------
+# speaker styles
+# --------------------------------------------------------------------------------------------
+
+STYLES = {
+    "bold_inside": "**Interviewer:** Q one.\n\n**Candidate:** A one.\n\n**Interviewer:** Q two.\n\n**Candidate:** A two.\n",
+    "bold_outside": "**Interviewer**: Q one.\n\n**Candidate**: A one.\n\n**Interviewer**: Q two.\n\n**Candidate**: A two.\n",
+    "plain": "Interviewer: Q one.\n\nCandidate: A one.\n\nInterviewer: Q two.\n\nCandidate: A two.\n",
+    "q_a": "Q: Q one.\n\nA: A one.\n\nQ: Q two.\n\nA: A two.\n",
+    "bracket_ts": "[00:00:05] Interviewer: Q one.\n\n[00:03:12] Candidate: A one.\n\n[00:04:00] Interviewer: Q two.\n\n[00:05:10] Candidate: A two.\n",
+    "paren_ts": "(00:00:05) Interviewer: Q one.\n\n(00:03:12) Candidate: A one.\n\n(00:04:00) Interviewer: Q two.\n\n(00:05:10) Candidate: A two.\n",
+    "name_role": "Priya (interviewer): Q one.\n\nSam (candidate): A one.\n\nPriya (interviewer): Q two.\n\nSam (candidate): A two.\n",
+    "no_blank_lines": "Interviewer: Q one.\nCandidate: A one.\nInterviewer: Q two.\nCandidate: A two.\n",
+}
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_speaker_styles(tmp_path, style):
+    t = load(tmp_path, STYLES[style])
+    assert t.speakers_recognised
+    assert t.warnings == []
+    assert [x.id for x in t.turns] == ["t1", "t2", "t3", "t4"]
+    assert spoken(t) == [("interviewer", "Q one."), ("candidate", "A one."),
+                         ("interviewer", "Q two."), ("candidate", "A two.")]
+
+
+def test_timestamps_kept(tmp_path):
+    t = load(tmp_path, STYLES["bracket_ts"])
+    assert [x.timestamp for x in t.turns] == ["00:00:05", "00:03:12", "00:04:00", "00:05:10"]
+    t = load(tmp_path, STYLES["paren_ts"], name="p.md")
+    assert t.turns[1].timestamp == "00:03:12"
+
+
+def test_q_a_speakers_named_by_role(tmp_path):
+    t = load(tmp_path, STYLES["q_a"])
+    assert [x.speaker for x in t.turns[:2]] == ["Interviewer", "Candidate"]
+
+
+def test_name_with_role_keeps_name(tmp_path):
+    t = load(tmp_path, STYLES["name_role"])
+    assert [x.speaker for x in t.turns[:2]] == ["Priya", "Sam"]
+
+
+def test_names_resolved_through_front_matter(tmp_path):
+    text = (
+        "---\ninterviewer: Priya\ncandidate: Ana Ruiz\n---\n"
+        "Priya: Tell me about chunking.\n\n"
+        "Ana Ruiz: I'd split on headings first.\n\n"
+        "Priya: Why?\n\n"
+        "Ana: Because sections are coherent.\n"
+    )
+    t = load(tmp_path, text)
+    assert t.warnings == []
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer", "candidate"]
+    assert t.turns[1].speaker == "Ana Ruiz"
+
+
+def test_front_matter_name_used_only_once_is_still_a_speaker(tmp_path):
+    # a name from the front matter is trusted even when it labels a single turn
+    text = "---\ninterviewer: Priya\ncandidate: Sam\n---\nPriya: Go ahead.\n\nSam: Done.\n"
+    t = load(tmp_path, text)
+    assert spoken(t) == [("interviewer", "Go ahead."), ("candidate", "Done.")]
+
+
+def test_unknown_name_takes_the_other_role(tmp_path):
+    t = load(tmp_path, "Interviewer: Q one.\n\nBob: A one.\n\nInterviewer: Q two.\n\nBob: A two.\n")
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer", "candidate"]
+    assert t.warnings == []
+    t = load(tmp_path, "Alice: Q one.\n\nCandidate: A one.\n\nAlice: Q two.\n\nCandidate: A two.\n", name="b.md")
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer", "candidate"]
+
+
+def test_two_unknown_names_guessed_with_warning(tmp_path):
+    t = load(tmp_path, "Alice: Q one.\n\nBob: A one.\n\nAlice: Q two.\n\nBob: A two.\n")
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer", "candidate"]
+    assert any("guessed" in w for w in t.warnings)
+
+
+# --------------------------------------------------------------------------------------------
+# turn bodies
+# --------------------------------------------------------------------------------------------
+
+BODY = """Interviewer: Write an LRU cache with O(1) get and put.
+
+Candidate: First paragraph: the invariant.
+
+Second paragraph of the same turn.
+
+```python
+class LRU:
+    def get(self, key):
+        pass
+Note: this looks like a label but is inside a code block
+Interviewer: so is this
+```
+
+Note: the dict and the list always hold the same keys.
+Complexity: O(1) for both operations.
+Time: O(1)
+Example: get(1) returns 1
+
+Interviewer: Good.
+
+Candidate: Thanks.
+"""
+
+
+def test_multi_paragraph_turn_with_code_block(tmp_path):
+    t = load(tmp_path, BODY)
+    assert [x.id for x in t.turns] == ["t1", "t2", "t3", "t4"]
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer", "candidate"]
+    body = t.turns[1].text
+    assert body.startswith("First paragraph: the invariant.")
+    assert "Second paragraph of the same turn." in body
+    assert "Note: this looks like a label but is inside a code block" in body
+    assert "Interviewer: so is this" in body
+    # prose lines that look like labels stay in the turn
+    assert "Note: the dict and the list always hold the same keys." in body
+    assert "Complexity: O(1) for both operations." in body
+    assert "Example: get(1) returns 1" in body
+    assert [b.language for b in t.turns[1].code_blocks] == ["python"]
+    code = t.turns[1].code_blocks[0].code
+    assert "class LRU:" in code and "Note: this looks like a label" in code
+    assert t.turns[2].text == "Good."
+
+
+def test_tilde_fence_also_protects_labels(tmp_path):
+    text = "Interviewer: go\n\nCandidate: here\n\n~~~\nCandidate: not a turn\nNote: nor this\n~~~\n\nInterviewer: ok\n"
+    t = load(tmp_path, text)
+    assert len(t.turns) == 3
+    assert "Candidate: not a turn" in t.turns[1].text
+
+
+def test_longer_fence_contains_a_shorter_one(tmp_path):
+    """CommonMark: a ```` fence is closed only by a fence at least as long; the inner ``` is code."""
+    text = ("Interviewer: show me the README\n\nCandidate: here\n\n````markdown\n```python\nx = 1\n```\n"
+            "Candidate: still inside the outer fence\n````\n\nInterviewer: ok\n")
+    t = load(tmp_path, text)
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer"]
+    assert [b.language for b in t.turns[1].code_blocks] == ["markdown"]
+    assert t.turns[1].code_blocks[0].code == "```python\nx = 1\n```\nCandidate: still inside the outer fence"
+
+
+def test_turn_lines_point_into_the_file(tmp_path):
+    t = load(tmp_path, FRONT)
+    lines = FRONT.split("\n")
+    for turn in t.turns:
+        assert lines[turn.line - 1].split(":")[0] in ("Interviewer", "Candidate")
+
+
+def test_stable_ids_and_hash(tmp_path):
+    a = load(tmp_path, BODY, name="a.md")
+    (tmp_path / "other").mkdir()
+    b = load(tmp_path / "other", BODY, name="renamed.md")
+    assert [x.id for x in a.turns] == [x.id for x in b.turns] == ["t1", "t2", "t3", "t4"]
+    assert a.content_hash == b.content_hash
+    assert len(a.content_hash) == 64
+    c = load(tmp_path, BODY.replace("Thanks.", "Thanks!"), name="c.md")
+    assert c.content_hash != a.content_hash
+
+
+def test_preamble_heading_is_not_a_turn(tmp_path):
+    t = load(tmp_path, "# Round 1: LRU cache\n\nInterviewer: hi\n\nCandidate: hello\n")
+    assert t.title == "Round 1: LRU cache"
+    assert [x.id for x in t.turns] == ["t1", "t2"]
+
+
+def test_no_speakers_is_one_block_with_warning(tmp_path):
+    text = "We talked about caches.\nThe candidate proposed a dict plus a linked list.\n"
+    t = load(tmp_path, text)
+    assert t.speakers_recognised is False
+    assert len(t.turns) == 1
+    assert t.turns[0].id == "t1"
+    assert t.turns[0].role == "unknown"
+    assert "linked list" in t.turns[0].text
+    assert any("no speaker" in w for w in t.warnings)
+
+
+# --------------------------------------------------------------------------------------------
+# code files
+# --------------------------------------------------------------------------------------------
+
+REFS = "Interviewer: Show me the code.\n\nCandidate: It's in cache.py, see cache.py for the tests too.\n"
+
+
+def test_code_option_attaches_file(tmp_path):
+    code = tmp_path / "solution.py"
+    code.write_text("def f():\n    return 1\n")
+    t = load(tmp_path, STYLES["plain"], code_paths=[code])
+    assert [(c.name, c.language) for c in t.code_files] == [("solution.py", "python")]
+    assert "return 1" in t.code_files[0].content
+
+
+def test_missing_code_option_is_bad_input(tmp_path):
+    with pytest.raises(BadInput, match="nope.py"):
+        load(tmp_path, STYLES["plain"], code_paths=[tmp_path / "nope.py"])
+
+
+def test_code_referenced_by_name_is_attached(tmp_path):
+    (tmp_path / "cache.py").write_text("class Cache: ...\n")
+    t = load(tmp_path, REFS)
+    assert [c.name for c in t.code_files] == ["cache.py"]
+
+
+def test_referenced_name_that_does_not_exist_is_ignored(tmp_path):
+    t = load(tmp_path, REFS)
+    assert t.code_files == []
+    assert t.warnings == []
+
+
+def test_referenced_and_explicit_same_file_attached_once(tmp_path):
+    code = tmp_path / "cache.py"
+    code.write_text("class Cache: ...\n")
+    t = load(tmp_path, REFS, code_paths=[code])
+    assert [c.name for c in t.code_files] == ["cache.py"]
+
+
+def test_reference_outside_the_folder_is_not_attached(tmp_path):
+    sub = tmp_path / "round"
+    sub.mkdir()
+    (tmp_path / "secret.py").write_text("TOKEN = 'x'\n")
+    t = load(sub, "Interviewer: code?\n\nCandidate: see ../secret.py\n")
+    assert t.code_files == []
+
+
+def test_hash_changes_when_code_changes(tmp_path):
+    code = tmp_path / "cache.py"
+    code.write_text("class Cache: ...\n")
+    p = write(tmp_path, REFS)
+    h1 = load_transcript(p).content_hash
+    assert load_transcript(p).content_hash == h1
+    code.write_text("class Cache:\n    pass\n")
+    h2 = load_transcript(p).content_hash
+    assert h2 != h1
+    # explicit --code attachment too
+    other = tmp_path / "extra.py"
+    other.write_text("x = 1\n")
+    h3 = load_transcript(p, [other]).content_hash
+    other.write_text("x = 2\n")
+    assert load_transcript(p, [other]).content_hash != h3
+    assert h3 != h2
+
+
+# --------------------------------------------------------------------------------------------
+# bad input and encodings
+# --------------------------------------------------------------------------------------------
+
+def test_missing_file(tmp_path):
+    with pytest.raises(BadInput, match="not found"):
+        load_transcript(tmp_path / "absent.md")
+
+
+def test_directory(tmp_path):
+    with pytest.raises(BadInput, match="directory"):
+        load_transcript(tmp_path)
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\t\n  \n", "\ufeff\n \n".encode()])
+def test_empty_or_whitespace(tmp_path, data):
+    with pytest.raises(BadInput, match="empty"):
+        load(tmp_path, data)
+
+
+def test_binary_png(tmp_path):
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256)) * 4
+    with pytest.raises(BadInput, match="binary"):
+        load(tmp_path, png, name="shot.md")
+
+
+def test_a_few_invalid_utf8_bytes_decode_with_warning(tmp_path):
+    data = "Interviewer: hi\n\nCandidate: caf\xe9 and na\xefve\n".encode("latin-1")
+    t = load(tmp_path, data)
+    assert any("invalid UTF-8" in w for w in t.warnings)
+    assert "\ufffd" in t.turns[1].text
+    assert [x.role for x in t.turns] == ["interviewer", "candidate"]
+
+
+def test_mostly_invalid_utf8_is_bad_input(tmp_path):
+    data = b"\xff\xfe\xfa\xc3" * 300 + b"\nInterviewer: hi\nCandidate: yo\n"
+    with pytest.raises(BadInput, match="UTF-8"):
+        load(tmp_path, data)
+
+
+def test_utf8_bom(tmp_path):
+    t = load(tmp_path, "\ufeff" + FRONT)
+    assert t.candidate == "Dana Smith"  # front matter still recognised after the BOM
+    assert not t.raw_text.startswith("\ufeff")
+    assert t.warnings == []
+    assert t.content_hash == load(tmp_path, FRONT, name="plain.md").content_hash
+
+
+def test_crlf_line_endings(tmp_path):
+    crlf = FRONT.replace("\n", "\r\n") + "\r\nMore of the same turn.\r\n"
+    lf = FRONT + "\nMore of the same turn.\n"
+    t = load(tmp_path, crlf.encode())
+    u = load(tmp_path, lf.encode(), name="lf.md")
+    assert "\r" not in t.raw_text
+    assert all("\r" not in x.text for x in t.turns)
+    assert t.candidate == "Dana Smith"
+    assert spoken(t) == spoken(u)
+    assert t.turns[-1].text.endswith("More of the same turn.")
+    assert t.content_hash == u.content_hash
+
+
+# --------------------------------------------------------------------------------------------
+# the sample transcripts
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", SAMPLES, ids=[p.name for p in SAMPLES])
+def test_samples_parse_cleanly(path):
+    t = load_transcript(path)
+    assert len(t.turns) >= 10
+    roles = {x.role for x in t.turns}
+    assert {"interviewer", "candidate"} <= roles
+    assert t.speakers_recognised
+    assert t.warnings == []
+    ids = [x.id for x in t.turns if x.id != "t0"]
+    assert ids == [f"t{i}" for i in range(1, len(ids) + 1)]
+
+
+def test_samples_exist():
+    assert len(SAMPLES) >= 3
