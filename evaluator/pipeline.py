@@ -126,6 +126,7 @@ async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge)
     """Run a judge and assemble the Judgment: status, flags (injection, dropped evidence), warnings."""
     info = judge.info()
     output = await judge.judge(transcript, rubric)
+    _locate_evidence(transcript, output.dimensions)
     flags = detect_injection(transcript, rubric.dimension_ids) + output.flags
     if not transcript.speakers_recognised:
         flags.append(Flag(kind="speakers_unrecognised", detail="no speaker labels: judged as one block"))
@@ -149,6 +150,27 @@ async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge)
         reason=output.reason,
         truncation=truncation,
     )
+
+
+def _locate_evidence(transcript: Transcript, dimensions: list[DimensionResult]) -> None:
+    """Every quote, from any judge, is checked against the transcript and code with the same rules;
+    the LLM judge has done it already (match set), the baseline's quotes get their place filled in."""
+    from evaluator.judge.parse import EvidenceIndex
+
+    index = None
+    for d in dimensions:
+        unchecked = [e for e in d.evidence if e.match is None]
+        if not unchecked:
+            continue
+        index = index or EvidenceIndex.of(transcript)
+        kept = []
+        for e in d.evidence:
+            found = index.locate(e.quote) if e.match is None else e
+            if found is None:
+                d.dropped_evidence.append(e.quote)
+            else:
+                kept.append(Evidence(quote=e.quote, source=e.source or found.source, match=found.match))
+        d.evidence = kept
 
 
 def judgment_from_record(record: dict, info: JudgeInfo) -> Judgment:
