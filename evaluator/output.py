@@ -81,9 +81,16 @@ def render_terminal(result: EvaluateResult, console) -> None:
         quote = d.evidence[0] if d.evidence else None
         ev = f"“{escape(quote.quote)}” [dim]({escape(quote.source or '?')})[/dim]" if quote else "[dim]—[/dim]"
         more = f" [dim]+{len(d.evidence) - 1} more[/dim]" if len(d.evidence) > 1 else ""
-        why = escape(d.rationale) if d.status != "unscored" else f"[red]{escape(d.reason or '')}[/red]"
+        if d.status != "unscored":
+            why = escape(d.rationale)
+        elif j.reason and d.reason == j.reason:
+            why = "[red]see below[/red]"  # one shared failure is printed once, not per dimension
+        else:
+            why = f"[red]{escape(d.reason or '')}[/red]"
         table.add_row(escape(d.id), score, ev + more, why)
     console.print(table)
+    if j.reason:
+        console.print(f"[red]unscored:[/red] {escape(j.reason)}")
     for f in j.flags:
         console.print(f"[yellow]flag[/yellow] {escape(f.kind)}: {escape(f.detail)}"
                       f"{f' [dim]({escape(f.source)})[/dim]' if f.source else ''}")

@@ -45,7 +45,8 @@ app = typer.Typer(
 def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # Messages on stderr are never hard-wrapped (paths and notices stay greppable in logs).
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
 def fail(err: Exception, code: int) -> None:
@@ -95,3 +96,4 @@ def run() -> None:
 from evaluator.cli import judge as _judge_commands  # noqa: E402,F401
 from evaluator.cli import rubrics as _rubrics_commands  # noqa: E402,F401
 from evaluator.cli import cohort as _cohort_commands  # noqa: E402,F401
+from evaluator.cli import labels as _labels_commands  # noqa: E402,F401

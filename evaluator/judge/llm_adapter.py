@@ -130,6 +130,8 @@ class LiteLLMAdapter:
     # -- classification ------------------------------------------------------------------------
     def _transient(self, exc: BaseException) -> bool:
         ll = self._ll
+        if _missing_credentials(exc):
+            return False
         transient = (ll.RateLimitError, ll.InternalServerError, ll.ServiceUnavailableError, ll.Timeout,
                      ll.APIConnectionError, ll.BadGatewayError)
         if self._format_rejection(exc):
@@ -165,7 +167,12 @@ class LiteLLMAdapter:
     def _unavailable(self, exc: BaseException) -> JudgeUnavailable:
         ll = self._ll
         model = self.config.model
-        if isinstance(exc, ll.AuthenticationError):
+        if _missing_credentials(exc) and "invalid" not in str(exc).lower():
+            return JudgeUnavailable(
+                f"no API key for {model}: set the provider's key (e.g. OPENAI_API_KEY, ANTHROPIC_API_KEY), "
+                "or EVALUATOR_API_KEY for an OpenAI-compatible server."
+            )
+        if isinstance(exc, ll.AuthenticationError) or _missing_credentials(exc):
             return JudgeUnavailable(
                 f"the provider refused the credentials for {model} (authentication error). Set the "
                 "provider's key (e.g. OPENAI_API_KEY, ANTHROPIC_API_KEY) or EVALUATOR_API_KEY."
@@ -266,7 +273,7 @@ class LiteLLMAdapter:
             except Exception as exc:  # non-transient: degrade format, or fail fast
                 if self._degrade(exc):
                     continue
-                if isinstance(exc, self._fatal_types()):
+                if isinstance(exc, self._fatal_types()) or _missing_credentials(exc):
                     raise self._unavailable(exc) from None
                 if isinstance(exc, ll.BadRequestError) and "provider" in str(exc).lower():
                     raise BadInput(
@@ -315,6 +322,17 @@ class LiteLLMAdapter:
             except Exception:  # litellm raises for models its map does not know
                 self._context = 16000
         return self._context
+
+
+_CREDENTIAL_HINTS = ("missing credentials", "api key", "api_key", "no auth credentials")
+
+
+def _missing_credentials(exc: BaseException) -> bool:
+    """Providers' SDKs report a missing key as assorted errors (the openai SDK's even arrives as a
+    litellm InternalServerError): retrying cannot help, the user must set the key."""
+    text = str(exc).lower()
+    return any(h in text for h in _CREDENTIAL_HINTS) and any(
+        w in text for w in ("missing", "must be", "not set", "not provided", "environment variable", "invalid"))
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
