@@ -146,4 +146,75 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN cost_usd DOUBLE;
         """,
     ),
+    (
+        "0003_labels_calibration",
+        """
+        -- One row per `labels import`: which file (and its sha256), so a label can always be traced back.
+        CREATE TABLE label_imports (
+            id VARCHAR PRIMARY KEY,
+            imported_at TIMESTAMP NOT NULL,
+            source_file VARCHAR NOT NULL,
+            file_sha256 VARCHAR NOT NULL,
+            file_format VARCHAR NOT NULL,
+            layout VARCHAR NOT NULL,
+            n_rows INTEGER NOT NULL,
+            n_labels INTEGER NOT NULL,
+            raters JSON
+        );
+        -- Human labels. status keeps 'not_observed' and 'missing' (an empty cell) distinct from scores;
+        -- score is NULL unless status = 'scored'. A later import supersedes an earlier one for the same
+        -- (transcript, rater, dimension); nothing is updated in place.
+        CREATE TABLE human_labels (
+            import_id VARCHAR NOT NULL,
+            line INTEGER NOT NULL,
+            transcript_hash VARCHAR NOT NULL,
+            transcript_ref VARCHAR NOT NULL,
+            source VARCHAR,
+            rater VARCHAR NOT NULL,
+            dimension_id VARCHAR NOT NULL,
+            rubric_id VARCHAR NOT NULL,
+            rubric_version VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            score DOUBLE,
+            PRIMARY KEY (import_id, transcript_hash, rater, dimension_id)
+        );
+        CREATE INDEX human_labels_transcript ON human_labels (transcript_hash);
+        -- A fitted calibration: which judge (kind, model, prompt version) and rubric versions it is valid
+        -- for, the settings, the labels it was fitted on. Raw judge scores are never overwritten.
+        CREATE TABLE calibrations (
+            id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            judge_kind VARCHAR NOT NULL,
+            model VARCHAR,
+            prompt_version VARCHAR NOT NULL,
+            rubric_versions JSON NOT NULL,
+            settings JSON NOT NULL,
+            label_imports JSON,
+            n_transcripts INTEGER NOT NULL
+        );
+        -- Per dimension and method (identity, isotonic, multi_ridge): parameters as JSON (no pickles),
+        -- cross-validated before/after metrics, whether it was the one chosen, and any warning.
+        CREATE TABLE calibration_maps (
+            calibration_id VARCHAR NOT NULL,
+            dimension_id VARCHAR NOT NULL,
+            method VARCHAR NOT NULL,
+            chosen BOOLEAN NOT NULL,
+            n INTEGER NOT NULL,
+            params JSON,
+            cv JSON,
+            warning VARCHAR,
+            PRIMARY KEY (calibration_id, dimension_id, method)
+        );
+        -- Calibrated scores beside the raw ones, for every stored judgment the calibration applies to.
+        CREATE TABLE calibrated_scores (
+            calibration_id VARCHAR NOT NULL,
+            judgment_id VARCHAR NOT NULL,
+            dimension_id VARCHAR NOT NULL,
+            method VARCHAR NOT NULL,
+            raw_score DOUBLE,
+            calibrated_score DOUBLE,
+            PRIMARY KEY (calibration_id, judgment_id, dimension_id)
+        );
+        """,
+    ),
 ]

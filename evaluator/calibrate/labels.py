@@ -1,0 +1,351 @@
+"""Read and validate score files: human labels, or any judge's scores, in CSV or JSONL.
+
+Two layouts are accepted because raters work both ways:
+- long: one row per (transcript, rater, dimension, score);
+- wide: one row per (transcript, rater), one column (or JSON key) per dimension.
+
+Every problem is collected with its line number before anything is stored, so a file is imported
+whole or not at all: a half-imported label set would silently change every agreement number.
+Validation is a pure function of the rows and of how each transcript reference resolved, so it is
+tested without a database or files.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from evaluator.calibrate.records import HumanLabel, LabelStatus, ScaleSpec
+from evaluator.errors import BadInput
+
+MAX_LABEL_FILE_BYTES = 50_000_000
+MAX_PROBLEMS_SHOWN = 40
+
+# Column names people actually use, mapped to ours.
+ALIASES = {
+    "transcript": "transcript", "transcript_id": "transcript", "transcript_hash": "transcript", "file": "transcript",
+    "id": "transcript",
+    "rater": "rater", "rater_id": "rater", "annotator": "rater", "labeller": "rater", "labeler": "rater",
+    "dimension": "dimension", "dimension_id": "dimension",
+    "score": "score", "label": "score", "value": "score",
+}
+IGNORED_COLUMNS = {"note", "notes", "comment", "comments", "rationale"}
+MISSING_TOKENS = {"", "na", "n/a", "-", "missing", "null", "none", "?"}
+NOT_OBSERVED_TOKENS = {"not_observed", "not observed", "not-observed", "notobserved", "n/o", "no_obs"}
+
+
+class RawRow(BaseModel):
+    """One (transcript, rater, dimension, cell) as written, with the line it came from."""
+
+    line: int
+    transcript: str
+    rater: str
+    dimension: str
+    cell: Any = None
+
+
+class Problem(BaseModel):
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line is not None else self.message
+
+
+class ScoreFile(BaseModel):
+    """A parsed file: rows plus what is needed to trace an import back to it."""
+
+    path: str
+    file_format: Literal["csv", "jsonl"]
+    layout: Literal["long", "wide", "mixed"]
+    sha256: str
+    n_records: int
+    rows: list[RawRow]
+
+
+class TranscriptMatch(BaseModel):
+    """What a transcript reference resolved to, and what its labels are checked against."""
+
+    key: str = Field(description="content hash (store) or the reference itself (plain files)")
+    source: str | None = None
+    rubric_id: str | None = None
+    rubric_version: str | None = None
+    scale: ScaleSpec | None = None
+    dimensions: dict[str, bool] | None = Field(
+        None, description="dimension id -> allows 'not observed'; None accepts any dimension"
+    )
+
+
+class ValidatedLabel(HumanLabel):
+    """A label ready to store: the resolved transcript plus the reference as written."""
+
+    transcript_ref: str
+    source: str | None = None
+    rubric_id: str | None = None
+    rubric_version: str | None = None
+
+
+def problems_error(path: str, problems: list[Problem], what: str = "nothing was imported") -> BadInput:
+    """One BadInput listing every problem (capped), sorted by line."""
+    ordered = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+    shown = [f"  {p}" for p in ordered[:MAX_PROBLEMS_SHOWN]]
+    more = len(ordered) - len(shown)
+    if more > 0:
+        shown.append(f"  ... and {more} more")
+    noun = "problem" if len(ordered) == 1 else "problems"
+    return BadInput(f"{path}: {len(ordered)} {noun}; {what}:\n" + "\n".join(shown))
+
+
+def parse_cell(cell: Any) -> tuple[LabelStatus, float | None]:
+    """A score cell -> (status, score). Empty means missing; 'not_observed' is its own status.
+
+    Raises ValueError with a message fit for the user when the cell is neither.
+    """
+    if cell is None:
+        return "missing", None
+    if isinstance(cell, bool):
+        raise ValueError(f"score {cell!r} is not a number")  # noqa: TRY004 - callers report ValueError per line
+    if isinstance(cell, (int, float)):
+        value = float(cell)
+    else:
+        text = str(cell).strip().lower()
+        if text in MISSING_TOKENS:
+            return "missing", None
+        if text in NOT_OBSERVED_TOKENS:
+            return "not_observed", None
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"score {str(cell).strip()!r} is not a number, 'not_observed' or empty") from None
+    if not math.isfinite(value):
+        raise ValueError(f"score {cell!r} is not a finite number")
+    return "scored", value
+
+
+def _decode(path: Path) -> tuple[str, str]:
+    if not path.exists():
+        raise BadInput(f"{path}: file not found")
+    if path.is_dir():
+        raise BadInput(f"{path}: is a directory, expected a CSV or JSONL file")
+    size = path.stat().st_size
+    if size > MAX_LABEL_FILE_BYTES:
+        raise BadInput(f"{path}: {size:,} bytes, over the {MAX_LABEL_FILE_BYTES:,}-byte limit")
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    if b"\x00" in data[:65536]:
+        raise BadInput(f"{path}: looks like a binary file, expected CSV or JSONL text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not valid UTF-8 (first bad byte at offset {e.start}); re-save it as UTF-8") from None
+    if not text.strip():
+        raise BadInput(f"{path}: file is empty")
+    return text, sha
+
+
+def _canonical(name: str) -> str:
+    key = name.strip().lower()
+    return ALIASES.get(key, key)
+
+
+def _rows_from_record(
+    line: int, record: dict[str, Any], need_rater: bool, problems: list[Problem], default_rater: str
+) -> tuple[list[RawRow], str]:
+    """Turn one long- or wide-form record into rows; report what is missing."""
+    rec = {_canonical(str(k)): v for k, v in record.items()}
+    transcript = rec.get("transcript")
+    if transcript is None or not str(transcript).strip():
+        problems.append(Problem(line=line, message="no transcript given"))
+        return [], "long" if "dimension" in rec else "wide"
+    transcript = str(transcript).strip()
+    rater = rec.get("rater")
+    if rater is None or not str(rater).strip():
+        if need_rater:
+            problems.append(Problem(line=line, message="no rater given"))
+            return [], "long" if "dimension" in rec else "wide"
+        rater = default_rater
+    rater = str(rater).strip()
+    if "dimension" in rec:
+        dimension = rec.get("dimension")
+        if dimension is None or not str(dimension).strip():
+            problems.append(Problem(line=line, message="no dimension given"))
+            return [], "long"
+        if "score" not in rec:
+            problems.append(Problem(line=line, message="no score field (use an empty value for a missing label)"))
+            return [], "long"
+        return [RawRow(line=line, transcript=transcript, rater=rater, dimension=str(dimension).strip(),
+                       cell=rec.get("score"))], "long"
+    scores = rec.get("scores")
+    if isinstance(scores, dict):
+        cells = {str(k).strip(): v for k, v in scores.items()}
+    else:
+        cells = {k: v for k, v in rec.items() if k not in {"transcript", "rater", "score", "scores"}
+                 and k not in IGNORED_COLUMNS}
+    if not cells:
+        problems.append(Problem(line=line, message="no dimension columns (long form needs transcript, rater, "
+                                                    "dimension, score; wide form one column per dimension)"))
+        return [], "wide"
+    return [RawRow(line=line, transcript=transcript, rater=rater, dimension=dim, cell=cell)
+            for dim, cell in cells.items()], "wide"
+
+
+def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater: str = "judge") -> ScoreFile:
+    """Parse a CSV (header row) or JSONL (one object a line) file into rows with line numbers.
+
+    Structural problems (bad JSON, ragged CSV rows, missing columns) are all reported at once.
+    """
+    path = Path(path)
+    text, sha = _decode(path)
+    problems: list[Problem] = []
+    rows: list[RawRow] = []
+    layouts: set[str] = set()
+    n_records = 0
+    is_jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"} or text.lstrip().startswith("{")
+    if is_jsonl:
+        fmt: Literal["csv", "jsonl"] = "jsonl"
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            n_records += 1
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(Problem(line=number, message=f"not valid JSON: {e.msg}"))
+                continue
+            if not isinstance(record, dict):
+                problems.append(Problem(line=number, message="expected a JSON object"))
+                continue
+            got, layout = _rows_from_record(number, record, need_rater, problems, default_rater)
+            rows.extend(got)
+            layouts.add(layout)
+    else:
+        fmt = "csv"
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            header = next(reader)
+        except csv.Error as e:
+            raise BadInput(f"{path}: line 1: not valid CSV: {e}") from None
+        names = [_canonical(h) for h in header]
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise BadInput(f"{path}: line 1: column(s) {', '.join(dupes)} appear more than once")
+        if "transcript" not in names:
+            raise BadInput(f"{path}: line 1: no 'transcript' column (found: {', '.join(header)})")
+        if need_rater and "rater" not in names:
+            raise BadInput(f"{path}: line 1: no 'rater' column: human labels need a rater id on every row")
+        if "dimension" in names and "score" not in names:
+            raise BadInput(f"{path}: line 1: long form needs a 'score' column beside 'dimension'")
+        try:
+            for values in reader:
+                number = reader.line_num
+                if not values or all(not v.strip() for v in values):
+                    continue
+                n_records += 1
+                if len(values) != len(names):
+                    problems.append(Problem(line=number, message=f"{len(values)} fields, the header has {len(names)}"))
+                    continue
+                record = {h: (v if v.strip() else None) for h, v in zip(header, values)}
+                got, layout = _rows_from_record(number, record, need_rater, problems, default_rater)
+                rows.extend(got)
+                layouts.add(layout)
+        except csv.Error as e:
+            problems.append(Problem(line=reader.line_num, message=f"not valid CSV: {e}"))
+    if problems:
+        raise problems_error(str(path), problems, "nothing was read")
+    if not rows:
+        raise BadInput(f"{path}: no labels found (only a header?)")
+    layout = layouts.pop() if len(layouts) == 1 else "mixed"
+    return ScoreFile(path=str(path), file_format=fmt, layout=layout, sha256=sha, n_records=n_records, rows=rows)
+
+
+def validate_rows(
+    rows: list[RawRow], resolve: Callable[[str], TranscriptMatch | str]
+) -> tuple[list[ValidatedLabel], list[Problem]]:
+    """Check every row against its transcript's rubric: known transcript and dimension, score on the
+    scale, 'not observed' only where the dimension allows it, no duplicate (transcript, rater, dimension).
+
+    `resolve` maps a transcript reference to a match, or to an error message; it is called once per
+    distinct reference. Returns the labels and every problem found (import only if there are none).
+    """
+    resolved: dict[str, TranscriptMatch | str] = {}
+    problems: list[Problem] = []
+    labels: list[ValidatedLabel] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    reported_refs: set[str] = set()
+    for row in rows:
+        if row.transcript not in resolved:
+            resolved[row.transcript] = resolve(row.transcript)
+        match = resolved[row.transcript]
+        if isinstance(match, str):
+            if row.transcript not in reported_refs:
+                reported_refs.add(row.transcript)
+                problems.append(Problem(line=row.line, message=match))
+            continue
+        if match.dimensions is not None and row.dimension not in match.dimensions:
+            problems.append(Problem(
+                line=row.line,
+                message=f"unknown dimension '{row.dimension}' for {row.transcript} (rubric {match.rubric_id}: "
+                        f"{', '.join(match.dimensions)})"))
+            continue
+        key = (match.key, row.rater, row.dimension)
+        if key in seen:
+            problems.append(Problem(
+                line=row.line,
+                message=f"duplicate label for {row.transcript} / rater {row.rater} / {row.dimension} "
+                        f"(first given on line {seen[key]})"))
+            continue
+        seen[key] = row.line  # even if this row is invalid: a second row for it is still a duplicate
+        try:
+            status, score = parse_cell(row.cell)
+        except ValueError as e:
+            problems.append(Problem(line=row.line, message=f"{row.dimension}: {e}"))
+            continue
+        if status == "scored" and match.scale is not None and not (match.scale.min <= score <= match.scale.max):
+            problems.append(Problem(
+                line=row.line,
+                message=f"{row.dimension}: score {score:g} is outside the scale {match.scale.min}-{match.scale.max}"))
+            continue
+        if status == "not_observed" and match.dimensions is not None and not match.dimensions[row.dimension]:
+            problems.append(Problem(
+                line=row.line,
+                message=f"{row.dimension}: 'not observed' is not allowed for this dimension "
+                        "(the rubric asks for a score; the bottom of the scale if never addressed)"))
+            continue
+        labels.append(ValidatedLabel(
+            transcript=match.key, transcript_ref=row.transcript, source=match.source, rater=row.rater,
+            dimension=row.dimension, status=status, score=score, line=row.line, rubric_id=match.rubric_id,
+            rubric_version=match.rubric_version,
+        ))
+    return labels, problems
+
+
+def plain_resolver(scale: ScaleSpec | None) -> Callable[[str], TranscriptMatch]:
+    """For two plain files: a transcript is whatever id the files use; any dimension is accepted."""
+    return lambda ref: TranscriptMatch(key=ref, source=None, scale=scale, dimensions=None)
+
+
+def load_plain(path: Path | str, *, kind: Literal["judge", "human"], scale: ScaleSpec | None) -> list[ValidatedLabel]:
+    """Read a plain score file (no store, no rubric) and validate it; BadInput lists every problem."""
+    parsed = read_score_file(path, need_rater=(kind == "human"), default_rater=kind)
+    labels, problems = validate_rows(parsed.rows, plain_resolver(scale))
+    if kind == "judge":
+        by_item: dict[tuple[str, str], int] = {}
+        for label in labels:
+            item = (label.transcript, label.dimension)
+            if item in by_item:
+                problems.append(Problem(line=label.line, message=(
+                    f"second judge score for {label.transcript} / {label.dimension} (first on line {by_item[item]}); "
+                    "a judge file holds one score per transcript and dimension")))
+            else:
+                by_item[item] = label.line or 0
+    if problems:
+        raise problems_error(str(path), problems, "nothing was read")
+    return labels

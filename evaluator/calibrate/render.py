@@ -1,0 +1,115 @@
+"""Terminal tables for agreement and calibration reports (rich). JSON comes from the models."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from evaluator.calibrate.agreement import AgreementReport, MetricSet
+from evaluator.calibrate.calibration import CalibrationResult
+
+_COLUMNS = [("n", "n"), ("exact", "exact"), ("within_one", "±1"), ("qwk", "QWK"), ("krippendorff_alpha", "α"),
+            ("spearman", "ρ"), ("kendall", "τ"), ("pearson", "r"), ("mae", "MAE"), ("bias", "bias")]  # RMSE and intervals: --format json
+
+
+def _fmt(value: float | None, ci: tuple[float, float] | None = None, show_ci: bool = False) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:.2f}"
+    if show_ci and ci is not None:
+        text += f" [dim][{ci[0]:.2f}, {ci[1]:.2f}][/dim]"
+    return text
+
+
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "–" if ci is None else f"{ci[0]:.2f}–{ci[1]:.2f}"
+
+
+def _row(label: str, m: MetricSet) -> list[str]:
+    return [label, str(m.n)] + [_fmt(getattr(m, name)) for name, _ in _COLUMNS[1:]]
+
+
+def _metric_table(title: str) -> Table:
+    table = Table(title=title, title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    table.add_column("dimension", no_wrap=True)
+    for _, header in _COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True, min_width=4)
+    return table
+
+
+_CI_COLUMNS = [("qwk", "QWK"), ("krippendorff_alpha", "α ord"), ("spearman", "ρ"), ("mae", "MAE"), ("bias", "bias")]
+
+
+def render_agreement(report: AgreementReport, console: Console) -> None:
+    judge = report.judge.label if report.judge else "judge file"
+    table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human})")
+    for dim, d in report.dimensions.items():
+        table.add_row(*_row(dim, d.judge_vs_human))
+    table.add_row(*_row("[bold]overall[/bold]", report.overall.judge_vs_human))
+    console.print(table)
+    cis = Table(title=f"95% intervals (bootstrap over transcripts, {report.n_bootstrap} resamples; all in --format json)",
+                title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    cis.add_column("dimension", no_wrap=True)
+    for _, header in _CI_COLUMNS:
+        cis.add_column(header, justify="right", no_wrap=True)
+    for dim, d in [*report.dimensions.items(), ("[bold]overall[/bold]", report.overall)]:
+        cis.add_row(dim, *[_ci(getattr(d.judge_vs_human, f"{name}_ci")) for name, _ in _CI_COLUMNS])
+    console.print(cis)
+    if report.overall.human_human is not None:
+        hh = _metric_table(f"Human vs human: the ceiling (raters {', '.join(report.overall.raters)})")
+        for dim, d in report.dimensions.items():
+            if d.human_human is not None:
+                hh.add_row(*_row(dim, d.human_human))
+        hh.add_row(*_row("[bold]overall[/bold]", report.overall.human_human))
+        console.print(hh)
+    s = report.overall.statuses
+    console.print(f"not observed: both {s.both_not_observed}, judge only {s.judge_not_observed_human_scored}, "
+                  f"human only {s.human_not_observed_judge_scored}; no judge score {s.no_judge_score}, "
+                  f"no human label {s.no_human_label} (outside the score statistics)")
+    cm = report.overall.confusion
+    conf = Table(title="Confusion, overall (rows human, columns judge)", title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    conf.add_column("h\\j")
+    for level in cm.labels:
+        conf.add_column(str(level), justify="right")
+    for level, row in zip(cm.labels, cm.matrix):
+        conf.add_row(str(level), *[str(v) if v else "·" for v in row])
+    console.print(conf)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+
+
+def render_calibration(result: CalibrationResult, console: Console, stored: bool, n_calibrated: int) -> None:
+    judge = result.judge.label if result.judge else "judge file"
+    table = Table(title=f"Calibration {result.id} ({escape(judge)}): held-out agreement, "
+                        f"{result.settings.folds}-fold cross-validation", title_justify="left", pad_edge=False,
+                  box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    for col in ("dimension", "n", "method", "MAE", "95% CI", "exact", "QWK", "ρ", "use"):
+        table.add_column(col, justify="left" if col in ("dimension", "method", "use") else "right", no_wrap=True)
+    for dim, c in result.dimensions.items():
+        if c.status == "refused":
+            table.add_row(dim, str(c.n), f"[yellow]refused: n < {result.settings.min_labels}[/yellow]", "", "", "", "",
+                          "", "")
+            continue
+        for m in c.maps:
+            after = m.cv.after
+            label = {"identity": "raw", "isotonic": "isotonic", "multi_ridge": "multi"}[m.method]
+            table.add_row(dim if m.method == "identity" else "", str(m.n), label, _fmt(after.mae), _ci(after.mae_ci),
+                          _fmt(after.exact, show_ci=False), _fmt(after.qwk, show_ci=False),
+                          _fmt(after.spearman, show_ci=False),
+                          "[green]✓[/green]" if m.chosen else "")
+    console.print(table)
+    for dim, c in result.dimensions.items():
+        iso, multi = c.map("isotonic"), c.map("multi_ridge")
+        if iso and multi:
+            better = multi.cv.after.mae < iso.cv.after.mae - 1e-9
+            console.print(f"{dim}: multi-signal {'beats' if better else 'does not beat'} the per-dimension map "
+                          f"(held-out MAE {multi.cv.after.mae:.2f} vs {iso.cv.after.mae:.2f})")
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(w)}")
+    if stored:
+        console.print(f"stored as {result.id}; calibrated scores written beside raw ones for {n_calibrated} "
+                      "judgment(s) (`evaluate calibrated` lists them)")
+    else:
+        console.print("[dim]plain files: the calibration is reported, not stored[/dim]")

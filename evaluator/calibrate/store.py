@@ -1,0 +1,277 @@
+"""Every SQL statement of the calibrate package: labels in, judge scores and labels out, calibrations.
+
+Tables come from migration 0003_labels_calibration. Writes are append-only: an import or a
+calibration adds rows; nothing here updates or deletes, and raw judge scores are only read.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
+
+from pydantic import BaseModel
+
+from evaluator.calibrate.calibration import (
+    CalibrationMap,
+    CalibrationResult,
+    calibrate_judgment,
+)
+from evaluator.calibrate.labels import ScoreFile, ValidatedLabel
+from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore
+from evaluator.errors import BadInput, StoreError
+from evaluator.store.db import Store
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class StoredTranscript(BaseModel):
+    hash: str
+    source: str | None
+    exercise: str | None
+
+
+class ImportRecord(BaseModel):
+    id: str
+    imported_at: datetime
+    source_file: str
+    file_sha256: str
+    n_labels: int
+    raters: list[str]
+
+
+class JudgeSelection(BaseModel):
+    """Which stored judgments to compare: a run (id or prefix), a model ('baseline' = offline judge), a rubric id."""
+
+    run: str | None = None
+    model: str | None = None
+    rubric: str | None = None
+
+
+# -- transcripts ---------------------------------------------------------------------------------
+def stored_transcripts_by_hash(store: Store, prefix: str) -> list[StoredTranscript]:
+    rows = store.con.execute(
+        "SELECT hash, source, exercise FROM transcripts WHERE hash LIKE ? || '%' ORDER BY hash", [prefix.lower()]
+    ).fetchall()
+    return [StoredTranscript(hash=r[0], source=r[1], exercise=r[2]) for r in rows]
+
+
+def stored_transcripts_by_name(store: Store, name: str) -> list[StoredTranscript]:
+    """Stored transcripts whose source path, file name or stem equals `name`."""
+    rows = store.con.execute("SELECT hash, source, exercise FROM transcripts ORDER BY first_seen").fetchall()
+    out = []
+    for h, source, exercise in rows:
+        if source is None:
+            continue
+        p = PurePath(source)
+        if name in (source, p.name, p.stem):
+            out.append(StoredTranscript(hash=h, source=source, exercise=exercise))
+    return out
+
+
+# -- labels ----------------------------------------------------------------------------------------
+def find_import_by_sha(store: Store, sha: str) -> ImportRecord | None:
+    row = store.con.execute(
+        "SELECT id, imported_at, source_file, file_sha256, n_labels, raters FROM label_imports"
+        " WHERE file_sha256 = ? ORDER BY imported_at DESC LIMIT 1", [sha]).fetchone()
+    return None if row is None else ImportRecord(id=row[0], imported_at=row[1], source_file=row[2],
+                                                 file_sha256=row[3], n_labels=row[4], raters=json.loads(row[5]))
+
+
+def insert_labels(store: Store, parsed: ScoreFile, labels: list[ValidatedLabel]) -> ImportRecord:
+    """Write one import and all its labels in one transaction: all or nothing."""
+    import duckdb
+
+    record = ImportRecord(id=str(uuid.uuid4()), imported_at=_now(), source_file=str(Path(parsed.path)),
+                          file_sha256=parsed.sha256, n_labels=len(labels),
+                          raters=sorted({label.rater for label in labels}))
+    con = store.con
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "INSERT INTO label_imports (id, imported_at, source_file, file_sha256, file_format, layout, n_rows,"
+            " n_labels, raters) VALUES (?,?,?,?,?,?,?,?,?)",
+            [record.id, record.imported_at, record.source_file, parsed.sha256, parsed.file_format, parsed.layout,
+             parsed.n_records, len(labels), json.dumps(record.raters)])
+        con.executemany(
+            "INSERT INTO human_labels (import_id, line, transcript_hash, transcript_ref, source, rater, dimension_id,"
+            " rubric_id, rubric_version, status, score) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [[record.id, lb.line, lb.transcript, lb.transcript_ref, lb.source, lb.rater, lb.dimension, lb.rubric_id,
+              lb.rubric_version, lb.status, lb.score] for lb in labels])
+        con.execute("COMMIT")
+    except duckdb.Error as e:
+        con.execute("ROLLBACK")
+        raise StoreError(f"{store.path}: could not store the labels (nothing imported): {str(e).splitlines()[0]}") from None
+    return record
+
+
+_CURRENT_LABELS = """
+    SELECT l.transcript_hash, l.rater, l.dimension_id, l.status, l.score, l.line, l.import_id
+    FROM human_labels l JOIN label_imports i ON i.id = l.import_id
+    QUALIFY row_number() OVER (PARTITION BY l.transcript_hash, l.rater, l.dimension_id
+                               ORDER BY i.imported_at DESC, i.id DESC) = 1
+"""
+
+
+def current_labels(store: Store, raters: list[str] | None = None) -> tuple[list[HumanLabel], list[str]]:
+    """The newest label per (transcript, rater, dimension) across imports, and the import ids used."""
+    rows = store.con.execute(_CURRENT_LABELS).fetchall()
+    labels = [HumanLabel(transcript=r[0], rater=r[1], dimension=r[2], status=r[3], score=r[4], line=r[5])
+              for r in rows if not raters or r[1] in raters]
+    imports = sorted({r[6] for r in rows if not raters or r[1] in raters})
+    return labels, imports
+
+
+def label_summary(store: Store) -> list[dict]:
+    """Per import: file, when, raters, and counts by status."""
+    rows = store.con.execute(
+        "SELECT i.id, i.imported_at, i.source_file, i.raters, count(l.line),"
+        " count(DISTINCT l.transcript_hash), sum(CASE WHEN l.status = 'scored' THEN 1 ELSE 0 END),"
+        " sum(CASE WHEN l.status = 'not_observed' THEN 1 ELSE 0 END),"
+        " sum(CASE WHEN l.status = 'missing' THEN 1 ELSE 0 END)"
+        " FROM label_imports i LEFT JOIN human_labels l ON l.import_id = i.id"
+        " GROUP BY ALL ORDER BY i.imported_at").fetchall()
+    return [{"id": r[0], "imported_at": r[1].isoformat(sep=" ", timespec="seconds"), "file": r[2],
+             "raters": json.loads(r[3]), "labels": r[4], "transcripts": r[5], "scored": int(r[6] or 0),
+             "not_observed": int(r[7] or 0), "missing": int(r[8] or 0)} for r in rows]
+
+
+# -- judge scores ----------------------------------------------------------------------------------------
+def _selected_judgments_sql(sel: JudgeSelection) -> tuple[str, list]:
+    where, params = ["j.status IN ('scored', 'partial')"], []
+    if sel.run:
+        where.append("j.run_id LIKE ? || '%'")
+        params.append(sel.run)
+    if sel.model:
+        if sel.model == "baseline":
+            where.append("j.judge_kind = 'baseline'")
+        else:
+            where.append("j.model = ?")
+            params.append(sel.model)
+    if sel.rubric:
+        where.append("j.rubric_id = ?")
+        params.append(sel.rubric)
+    return " AND ".join(where), params
+
+
+def judge_scores(store: Store, sel: JudgeSelection) -> tuple[list[JudgeScore], JudgeIdentity, list[dict]]:
+    """The newest matching judgment per transcript, its dimension scores, the judge it came from, and
+    the rubric definitions involved. Several judges matching at once is an error: their scores are not
+    comparable, so the user must choose (--model, --run)."""
+    where, params = _selected_judgments_sql(sel)
+    judges = store.con.execute(
+        f"SELECT j.judge_kind, j.model, j.prompt_version, count(*) FROM judgments j WHERE {where}"
+        " GROUP BY ALL ORDER BY count(*) DESC", params).fetchall()
+    if not judges:
+        what = ", ".join(f"{k}={v}" for k, v in sel.model_dump().items() if v) or "any"
+        raise BadInput(f"{store.path}: no stored scored judgments match ({what}); judge some transcripts first "
+                       "(evaluate TRANSCRIPT.md --db ...)")
+    if len(judges) > 1:
+        listing = "; ".join(f"{m or k} (prompt {p}): {n} judgments" for k, m, p, n in judges)
+        raise BadInput(f"judgments from several judges match: {listing}. Choose one with --model "
+                       "(a model name, or 'baseline') or --run")
+    kind, model, prompt = judges[0][:3]
+    rows = store.con.execute(
+        f"""
+        WITH latest AS (
+            SELECT j.id, j.transcript_hash, j.rubric_version FROM judgments j WHERE {where}
+            QUALIFY row_number() OVER (PARTITION BY j.transcript_hash ORDER BY j.created_at DESC, j.id DESC) = 1
+        )
+        SELECT l.id, l.transcript_hash, l.rubric_version, d.dimension_id, d.status, d.score
+        FROM latest l JOIN dimension_scores d ON d.judgment_id = l.id
+        ORDER BY l.transcript_hash, d.position
+        """, params).fetchall()
+    scores = [JudgeScore(transcript=r[1], dimension=r[3], judgment_id=r[0],
+                         status=r[4] if r[4] in ("scored", "not_observed") else "missing",
+                         score=r[5] if r[4] == "scored" else None) for r in rows]
+    versions = sorted({r[2] for r in rows})
+    rubrics = [json.loads(r[0]) for r in store.con.execute(
+        "SELECT definition FROM rubric_versions WHERE version IN (SELECT unnest(?::VARCHAR[])) ORDER BY version",
+        [versions]).fetchall()]
+    identity = JudgeIdentity(judge_kind=kind, model=model, prompt_version=prompt, rubric_versions=versions)
+    return scores, identity, rubrics
+
+
+# -- calibrations ----------------------------------------------------------------------------------------
+def save_calibration(store: Store, result: CalibrationResult) -> int:
+    """Store the calibration, its maps, and calibrated scores beside the raw ones for every stored
+    judgment it applies to (same judge, prompt and a rubric version it was fitted on). Returns how many
+    judgments got calibrated scores. Saving the same calibration twice is a no-op."""
+    import duckdb
+
+    if result.judge is None:
+        raise BadInput("a calibration from plain files has no judge identity and is not stored")
+    con = store.con
+    if con.execute("SELECT 1 FROM calibrations WHERE id = ?", [result.id]).fetchone():
+        return 0
+    j = result.judge
+    chosen = {d: c.map(c.chosen) for d, c in result.dimensions.items() if c.status == "fitted"}
+    targets = con.execute(
+        "SELECT j.id, d.dimension_id, d.status, d.score FROM judgments j JOIN dimension_scores d"
+        " ON d.judgment_id = j.id WHERE j.judge_kind = ? AND j.model IS NOT DISTINCT FROM ? AND j.prompt_version = ?"
+        " AND j.rubric_version IN (SELECT unnest(?::VARCHAR[])) ORDER BY j.id, d.position",
+        [j.judge_kind, j.model, j.prompt_version, j.rubric_versions]).fetchall()
+    raw_by_judgment: dict[str, dict[str, float | None]] = {}
+    for jid, dim, status, score in targets:
+        raw_by_judgment.setdefault(jid, {})[dim] = float(score) if status == "scored" and score is not None else None
+    calibrated_rows = []
+    for jid, raw in raw_by_judgment.items():
+        calibrated = calibrate_judgment({d: m for d, m in chosen.items() if m is not None}, raw)
+        for dim, value in calibrated.items():
+            if dim in chosen:
+                calibrated_rows.append([result.id, jid, dim, chosen[dim].method, raw[dim], value])
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "INSERT INTO calibrations (id, created_at, judge_kind, model, prompt_version, rubric_versions, settings,"
+            " label_imports, n_transcripts) VALUES (?,?,?,?,?,?,?,?,?)",
+            [result.id, _now(), j.judge_kind, j.model, j.prompt_version, json.dumps(j.rubric_versions),
+             result.settings.model_dump_json(), json.dumps(result.label_imports), result.n_transcripts])
+        map_rows = [[result.id, d, m.method, m.chosen, m.n, json.dumps(m.params) if m.params is not None else None,
+                     m.cv.model_dump_json() if m.cv else None, m.warning]
+                    for d, c in result.dimensions.items() for m in c.maps]
+        if map_rows:
+            con.executemany("INSERT INTO calibration_maps VALUES (?,?,?,?,?,?,?,?)", map_rows)
+        if calibrated_rows:
+            con.executemany("INSERT INTO calibrated_scores VALUES (?,?,?,?,?,?)", calibrated_rows)
+        con.execute("COMMIT")
+    except duckdb.Error as e:
+        con.execute("ROLLBACK")
+        raise StoreError(f"{store.path}: could not store the calibration: {str(e).splitlines()[0]}") from None
+    return len(raw_by_judgment)
+
+
+def latest_calibration_maps(store: Store, judge: JudgeIdentity, rubric_version: str) -> tuple[str, dict[str, CalibrationMap]] | None:
+    """The newest calibration valid for this judge and rubric version, as its chosen maps."""
+    row = store.con.execute(
+        "SELECT id FROM calibrations WHERE judge_kind = ? AND model IS NOT DISTINCT FROM ? AND prompt_version = ?"
+        " AND list_contains(CAST(rubric_versions AS VARCHAR[]), ?) ORDER BY created_at DESC, id DESC LIMIT 1",
+        [judge.judge_kind, judge.model, judge.prompt_version, rubric_version]).fetchone()
+    if row is None:
+        return None
+    maps = store.con.execute(
+        "SELECT dimension_id, method, n, params, warning FROM calibration_maps WHERE calibration_id = ? AND chosen",
+        [row[0]]).fetchall()
+    return row[0], {m[0]: CalibrationMap(dimension=m[0], method=m[1], n=m[2], chosen=True,
+                                          params=json.loads(m[3]) if m[3] else None, warning=m[4]) for m in maps}
+
+
+def calibrated_rows(store: Store, calibration: str | None = None) -> list[dict]:
+    """Raw beside calibrated scores per stored judgment and dimension, from the newest calibration
+    (or the one named)."""
+    if calibration is None:
+        row = store.con.execute("SELECT id FROM calibrations ORDER BY created_at DESC, id DESC LIMIT 1").fetchone()
+        if row is None:
+            raise BadInput(f"{store.path}: no calibration stored yet; run `evaluate calibrate` first")
+        calibration = row[0]
+    elif not store.con.execute("SELECT 1 FROM calibrations WHERE id = ?", [calibration]).fetchone():
+        raise BadInput(f"{store.path}: no calibration with id {calibration}")
+    rows = store.con.execute(
+        "SELECT c.calibration_id, j.source, c.judgment_id, c.dimension_id, c.method, c.raw_score, c.calibrated_score"
+        " FROM calibrated_scores c JOIN judgments j ON j.id = c.judgment_id WHERE c.calibration_id = ?"
+        " ORDER BY j.source, c.judgment_id, c.dimension_id", [calibration]).fetchall()
+    return [{"calibration": r[0], "source": r[1], "judgment_id": r[2], "dimension": r[3], "method": r[4],
+             "raw": r[5], "calibrated": r[6]} for r in rows]

@@ -1,0 +1,217 @@
+"""`evaluate labels import|list`, `agreement`, `calibrate`, `calibrated`, `align`: parse, call, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evaluator.cli import app, console, fail
+from evaluator.errors import EXIT_BAD_INPUT, EvaluatorError
+
+labels_app = typer.Typer(help="Import and list human labels.", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+DbOpt = Annotated[Path | None, typer.Option(help="DuckDB file [env: EVALUATOR_DB; default ./evaluator.duckdb].")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
+RunOpt = Annotated[str | None, typer.Option(help="Judge run id (or prefix) to compare.")]
+ModelOpt = Annotated[str | None, typer.Option(help="Judge model to compare ('baseline' for the offline judge).")]
+RubricOpt = Annotated[str | None, typer.Option(help="Only judgments made with this rubric id.")]
+RaterOpt = Annotated[list[str] | None, typer.Option("--rater", help="Only these raters' labels (repeatable).")]
+JudgeFileOpt = Annotated[Path | None, typer.Option("--judge", help="Plain judge score file (CSV/JSONL: transcript, dimension, score).")]
+HumanFileOpt = Annotated[Path | None, typer.Option("--human", help="Plain human label file (CSV/JSONL: transcript, rater, dimension, score).")]
+ScaleOpt = Annotated[str | None, typer.Option(help="Scale of plain files, e.g. 1-5 (default: inferred from the scores).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for bootstrap and fold assignment (results are reproducible).")]
+
+
+def _check_format(output_format: str) -> None:
+    if output_format not in ("table", "json"):
+        fail(ValueError(f"--format must be 'table' or 'json', got {output_format!r}"), EXIT_BAD_INPUT)
+
+
+def _source(db, run, model, rubric, rater, judge_file, human_file, scale):
+    from evaluator.calibrate.service import ScoreSource
+    from evaluator.calibrate.store import JudgeSelection
+
+    return ScoreSource(db=db, selection=JudgeSelection(run=run, model=model, rubric=rubric), judge_file=judge_file,
+                       human_file=human_file, scale=scale, raters=list(rater or []))
+
+
+@labels_app.command("import")
+def labels_import(
+    file: Annotated[Path, typer.Argument(help="CSV or JSONL, long (transcript,rater,dimension,score) or wide form.")],
+    rubric: Annotated[str | None, typer.Option(help="Rubric id or YAML path (default: per transcript, as the judge picks it).")] = None,
+    transcripts: Annotated[list[Path] | None, typer.Option("--transcripts", help="Folder to find transcripts named in the file (repeatable).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Import human labels: all rows or none; every problem reported with its line number."""
+    from evaluator.calibrate.service import ImportRequest, import_labels
+
+    try:
+        s = import_labels(ImportRequest(file=file, db=db, rubric=rubric, transcripts_dirs=list(transcripts or [])))
+    except EvaluatorError as e:
+        fail(e, e.exit_code)
+        return
+    if s.already_imported:
+        console().print(f"{file}: already imported as {s.record.id[:8]} on {s.record.imported_at:%Y-%m-%d %H:%M} "
+                        f"({s.record.n_labels} labels); nothing to do")
+        return
+    console().print(f"imported {s.record.n_labels} labels from {file} into {s.db_path}: {s.transcripts} transcripts, "
+                    f"raters {', '.join(s.record.raters)}; {s.scored} scored, {s.not_observed} not observed, "
+                    f"{s.missing} missing (import {s.record.id[:8]})")
+
+
+@labels_app.command("list")
+def labels_list(db: DbOpt = None, output_format: FormatOpt = "table") -> None:
+    """List label imports with counts by status."""
+    _check_format(output_format)
+    from rich.table import Table
+
+    from evaluator.calibrate.service import list_labels
+
+    try:
+        rows = list_labels(db)
+    except EvaluatorError as e:
+        fail(e, e.exit_code)
+        return
+    if output_format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table()
+    for col in ("import", "when", "file", "raters", "transcripts", "scored", "not observed", "missing"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["id"][:8], r["imported_at"], r["file"], ", ".join(r["raters"]), str(r["transcripts"]),
+                      str(r["scored"]), str(r["not_observed"]), str(r["missing"]))
+    console().print(table)
+
+
+@app.command("agreement")
+def agreement_cmd(
+    db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None, rater: RaterOpt = None,
+    judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals (0: none).")] = 1000,
+    seed: SeedOpt = 0, output_format: FormatOpt = "table",
+) -> None:
+    """Judge-human agreement per dimension and overall, with intervals and the human-human ceiling."""
+    _check_format(output_format)
+    from evaluator.calibrate.render import render_agreement
+    from evaluator.calibrate.service import AgreementRequest, run_agreement
+
+    if not 0 <= bootstrap <= 100_000:
+        fail(ValueError(f"--bootstrap must be between 0 and 100000, got {bootstrap}"), EXIT_BAD_INPUT)
+    try:
+        report = run_agreement(AgreementRequest(
+            source=_source(db, run, model, rubric, rater, judge_file, human_file, scale), n_bootstrap=bootstrap,
+            seed=seed))
+    except EvaluatorError as e:
+        fail(e, e.exit_code)
+        return
+    if output_format == "json":
+        for note in report.notes:
+            console(stderr=True).print(f"[dim]note: {note}[/dim]")
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        render_agreement(report, console())
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None, rater: RaterOpt = None,
+    judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None,
+    folds: Annotated[int, typer.Option(help="k for k-fold cross-validation.")] = 5,
+    min_labels: Annotated[int, typer.Option(help="Refuse to fit a dimension with fewer labelled transcripts.")] = 10,
+    multi: Annotated[bool, typer.Option("--multi/--no-multi", help="Also fit a multi-signal model on all judge dimensions.")] = True,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for held-out intervals.")] = 500,
+    seed: SeedOpt = 0, output_format: FormatOpt = "table",
+) -> None:
+    """Fit a monotone map from judge to human scores per dimension, cross-validated; store it (store mode)."""
+    _check_format(output_format)
+    from pydantic import ValidationError
+
+    from evaluator.calibrate.calibration import CalibrationSettings
+    from evaluator.calibrate.render import render_calibration
+    from evaluator.calibrate.service import CalibrateRequest, run_calibration
+
+    try:
+        settings = CalibrationSettings(folds=folds, min_labels=min_labels, seed=seed, multi_signal=multi,
+                                       n_bootstrap=bootstrap)
+    except ValidationError as e:
+        err = e.errors()[0]
+        fail(ValueError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}"), EXIT_BAD_INPUT)
+        return
+    try:
+        out = run_calibration(CalibrateRequest(
+            source=_source(db, run, model, rubric, rater, judge_file, human_file, scale), settings=settings))
+    except EvaluatorError as e:
+        fail(e, e.exit_code)
+        return
+    if output_format == "json":
+        for w in out.result.warnings:
+            console(stderr=True).print(f"[yellow]warning:[/yellow] {w}")
+        doc = out.result.model_dump(mode="json")
+        doc.update(stored=out.stored, judgments_calibrated=out.judgments_calibrated)
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        render_calibration(out.result, console(), out.stored, out.judgments_calibrated)
+
+
+@app.command("calibrated")
+def calibrated_cmd(
+    db: DbOpt = None,
+    calibration: Annotated[str | None, typer.Option(help="Calibration id (default: the newest).")] = None,
+    output_format: FormatOpt = "table",
+) -> None:
+    """Show calibrated scores beside the raw judge scores (raw scores are never changed)."""
+    _check_format(output_format)
+    from rich.table import Table
+
+    from evaluator.calibrate.service import calibrated_scores
+
+    try:
+        rows = calibrated_scores(db, calibration)
+    except EvaluatorError as e:
+        fail(e, e.exit_code)
+        return
+    if output_format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title=f"calibration {rows[0]['calibration'] if rows else calibration or ''}", title_justify="left")
+    for col in ("transcript", "dimension", "raw", "calibrated", "method"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["source"] or r["judgment_id"][:8], r["dimension"],
+                      "–" if r["raw"] is None else f"{r['raw']:g}",
+                      "–" if r["calibrated"] is None else f"{r['calibrated']:.2f}", r["method"])
+    console().print(table)
+
+
+@app.command("align")
+def align_cmd(
+    model: Annotated[str | None, typer.Option(help="litellm model of the LLM judge to align [env: EVALUATOR_MODEL].")] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL [env: EVALUATOR_API_BASE].")] = None,
+    dimension: Annotated[list[str] | None, typer.Option("--dimension", help="Dimension(s) to align (default: all labelled).")] = None,
+    examples: Annotated[int, typer.Option(help="Few-shot examples per dimension.")] = 4,
+    holdout: Annotated[float, typer.Option(help="Fraction of labelled transcripts held out for before/after.")] = 0.4,
+    out: Annotated[Path, typer.Option(help="Folder for the aligned prompts.")] = Path("aligned_prompts"),
+    timeout: Annotated[float, typer.Option(help="Seconds before one model request times out.")] = 120.0,
+    db: DbOpt = None, rater: RaterOpt = None, seed: SeedOpt = 0, output_format: FormatOpt = "table",
+) -> None:
+    """Align an LLM judge with human labels using ragas (optional extra: pip install 'evaluator[ragas]')."""
+    _check_format(output_format)
+    from evaluator.calibrate.align import AlignRequest, render_align, run_align
+
+    try:
+        result = run_align(AlignRequest(model=model, api_base=api_base, dimensions=list(dimension or []),
+                                        examples=examples, holdout=holdout, out=out, timeout=timeout, db=db,
+                                        raters=list(rater or []), seed=seed))
+    except EvaluatorError as e:
+        fail(e, e.exit_code)
+        return
+    if output_format == "json":
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    else:
+        render_align(result, console())
