@@ -97,3 +97,4 @@ from evaluator.cli import judge as _judge_commands  # noqa: E402,F401
 from evaluator.cli import rubrics as _rubrics_commands  # noqa: E402,F401
 from evaluator.cli import cohort as _cohort_commands  # noqa: E402,F401
 from evaluator.cli import labels as _labels_commands  # noqa: E402,F401
+from evaluator.cli import report as _report_commands  # noqa: E402,F401

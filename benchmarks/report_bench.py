@@ -1,0 +1,77 @@
+"""Benchmark: build the HTML report over 10,000 judgments and print the numbers.
+
+    python benchmarks/report_bench.py [--judgments 10000] [--db PATH] [--keep]
+
+The store is generated once through `Store.save_judgment` (the real write path: ~70 ms a judgment
+with DuckDB 2.0, so the first run spends minutes writing) and cached in benchmarks/.cache/ (git-ignored,
+*.duckdb); later runs reuse it. Prints: generation time (first run), build time, pages written, report
+size, the largest page and the median judgment page. No assertions: targets are read by people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from evaluator.report.build import build_report
+from evaluator.report.queries import Filters
+from evaluator.report.synthetic import SyntheticSpec, generate
+from evaluator.store.db import Store
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judgments", type=int, default=10_000)
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the built report and print its path")
+    args = parser.parse_args()
+    sessions = 40
+    candidates = max(1, args.judgments // sessions)
+    db = args.db or Path(__file__).parent / ".cache" / f"report_bench_{candidates * sessions}.duckdb"
+    if not db.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+        partial = db.with_suffix(".partial.duckdb")
+        partial.unlink(missing_ok=True)
+        print(f"generating {candidates * sessions} judgments through Store.save_judgment into {db} ...", flush=True)
+        t0 = time.perf_counter()
+        with Store(partial) as store:
+            written = generate(store, SyntheticSpec(candidates=candidates, sessions_per_candidate=sessions,
+                                                    cohorts=("spring-2026", "summer-2026", "autumn-2026", "winter-2026"),
+                                                    days_between=5))
+        partial.rename(db)
+        print(f"generated: {written} in {time.perf_counter() - t0:.1f} s")
+    out = Path(tempfile.mkdtemp(prefix="report-bench-"))
+    t0 = time.perf_counter()
+    result = build_report(db, out / "report", Filters())
+    build_s = time.perf_counter() - t0
+    files = [p for p in (out / "report").rglob("*.html")]
+    sizes = [p.stat().st_size for p in files]
+    judgment_sizes = [p.stat().st_size for p in (out / "report" / "judgment").glob("*.html")]
+    total = sum(p.stat().st_size for p in (out / "report").rglob("*") if p.is_file())
+    largest = max(files, key=lambda p: p.stat().st_size)
+    print(f"judgments in report:     {result.judgments}")
+    print(f"build time:              {build_s:.2f} s")
+    for stage, seconds in result.timings.items():
+        print(f"  {stage:<22} {seconds:.2f} s")
+    print(f"html pages:              {len(files)}")
+    print(f"report size:             {total / 1e6:.1f} MB (of which plotly.min.js "
+          f"{(out / 'report' / 'assets' / 'plotly.min.js').stat().st_size / 1e6:.1f} MB, shared by every page)")
+    print(f"largest page:            {largest.relative_to(out / 'report')} {max(sizes) / 1e3:.0f} kB")
+    if judgment_sizes:
+        print(f"median judgment page:    {statistics.median(judgment_sizes) / 1e3:.1f} kB")
+    if args.keep:
+        print(f"report kept at {out / 'report' / 'index.html'}")
+    else:
+        shutil.rmtree(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""Page rendering shared by the static report and the server: links, contexts, Jinja templates.
+
+A view is `render_<view>(con, schema, filters, links, ...)` -> HTML. Queries come from `queries`,
+charts from `charts`; this module only shapes rows for the templates. Templates autoescape every
+value; nothing taken from a transcript, code file or model reply is ever marked safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from evaluator.report import charts
+from evaluator.report import queries as q
+from evaluator.report.queries import Filters, Schema
+
+PAGE_SIZE = 100
+
+
+# -- links -----------------------------------------------------------------------------------------
+
+
+def slug(value: str) -> str:
+    """A file-name-safe, collision-free name for any string (candidate and cohort names are free text)."""
+    base = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:40] or "x"
+    return f"{base}-{hashlib.sha1(value.encode()).hexdigest()[:8]}"
+
+
+def safe_id(value: str) -> str:
+    return value if re.fullmatch(r"[A-Za-z0-9-]{1,64}", value) else slug(value)
+
+
+@dataclass
+class Links:
+    """Where each view lives: relative files for the static report, query URLs for the server."""
+
+    static: bool
+    depth: int = 0
+    filters: Filters = field(default_factory=Filters)
+
+    def _root(self) -> str:
+        return "../" * self.depth
+
+    def _url(self, path: str, **params: Any) -> str:
+        merged = {**self.filters.active(), **{k: v for k, v in params.items() if v is not None}}
+        return path + (("?" + urlencode(merged)) if merged else "")
+
+    def at(self, depth: int) -> Links:
+        return Links(self.static, depth, self.filters)
+
+    def overview(self, cohort: str | None = None) -> str:
+        if self.static:
+            return self._root() + (f"cohort/{slug(cohort)}.html" if cohort else "index.html")
+        base = Filters(**{**self.filters.__dict__, "cohort": cohort})
+        return Links(False, 0, base)._url("/")
+
+    def candidate(self, name: str) -> str:
+        if self.static:
+            return self._root() + f"candidate/{slug(name)}.html"
+        return self._url("/candidate", name=name)
+
+    def judgment(self, judgment_id: str) -> str:
+        if self.static:
+            return self._root() + f"judgment/{safe_id(judgment_id)}.html"
+        return self._url("/judgment", id=judgment_id)
+
+    def judgments(self, page: int = 1) -> str:
+        if self.static:
+            return self._root() + f"judgments/{page}.html"
+        return self._url("/judgments", page=page if page > 1 else None)
+
+    def quality(self) -> str:
+        return self._root() + "quality.html" if self.static else self._url("/quality")
+
+    def cost(self) -> str:
+        return self._root() + "cost.html" if self.static else self._url("/cost")
+
+    def asset(self, name: str) -> str:
+        return self._root() + f"assets/{name}" if self.static else f"/assets/{name}"
+
+
+# -- templates -------------------------------------------------------------------------------------
+
+
+def _fmt_num(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def _fmt_cost(value: Any) -> str:
+    if value is None:
+        return "unknown"
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def _fmt_pct(value: Any) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _fmt_date(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("evaluator.report", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(num=_fmt_num, cost=_fmt_cost, pct=_fmt_pct, date=_fmt_date, json=charts.embed_json,
+                       short=lambda v, n=12: (str(v)[:n] + "…") if v and len(str(v)) > n else (v or ""))
+    return env
+
+
+@dataclass
+class Site:
+    """What every page's frame needs: the navigation, the filter choices, how it was made."""
+
+    links: Links
+    options: dict[str, Any]
+    filters: Filters
+    names: dict[str, dict[str, Any]]
+    db: str
+    built_at: str
+    serve: bool
+
+    def frame(self, active: str, title: str) -> dict[str, Any]:
+        return {"links": self.links, "options": self.options, "filters": self.filters,
+                "active_filters": self.filters.active(), "active": active, "title": title, "db": self.db,
+                "built_at": self.built_at, "serve": self.serve, "names": self.names, "slug": slug}
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def dim_name(names: dict[str, dict[str, Any]], dim_id: str) -> str:
+    return names.get(dim_id, {}).get("name", dim_id)
+
+
+# -- views -----------------------------------------------------------------------------------------
+
+
+def render_overview(con, schema: Schema, site: Site, cohort: str | None = None) -> str:
+    f = Filters(**{**site.filters.__dict__, "cohort": cohort}) if cohort is not None else site.filters
+    scale = q.score_scale(con, schema, f)
+    totals = q.overview_totals(con, schema, f)
+    dist = q.dimension_distribution(con, schema, f)
+    heat = q.heatmap(con, schema, f)
+    cands = q.candidates_summary(con, schema, f)
+    links = site.links
+    cand_links = {c["candidate"]: links.candidate(c["candidate"]) for c in cands}
+    return render(
+        "overview.html", **site.frame("overview", cohort or "All cohorts"), cohort=cohort, totals=totals,
+        scale=scale, distribution=dist, weakest=q.weakest_dimensions(con, schema, f),
+        coverage=q.coverage(con, schema, f), candidates=cands,
+        dist_chart=charts.distribution(dist, site.names, scale) if dist else None,
+        heat_chart=charts.heatmap(heat, site.names, scale, cand_links) if heat else None,
+    )
+
+
+def series_palette(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """A stable colour per series, in order of first appearance."""
+    palette: dict[str, str] = {}
+    for r in sorted(rows, key=lambda r: (r["session_date"], r["created_at"])):
+        if r["series"] not in palette:
+            palette[r["series"]] = charts.SERIES_COLORS[len(palette) % len(charts.SERIES_COLORS)]
+    return palette
+
+
+def render_candidate(site: Site, name: str, trend: list[dict[str, Any]], sessions: list[dict[str, Any]],
+                     changes: list[dict[str, Any]], scale: tuple[int, int]) -> str:
+    links = site.links
+    palette = series_palette(trend)
+    judgment_links = {r["judgment_id"]: links.judgment(r["judgment_id"]) for r in trend}
+    dims: dict[str, list[dict[str, Any]]] = {}
+    for r in trend:
+        dims.setdefault(r["dimension_id"], []).append(r)
+    panels = []
+    for dim_id, pts in dims.items():
+        latest = pts[-1]
+        same_series = [p for p in pts if p["series"] == latest["series"]]
+        delta = latest["score"] - same_series[0]["score"] if len(same_series) > 1 else None
+        panels.append({"id": dim_id, "name": dim_name(site.names, dim_id), "latest": latest["score"],
+                       "delta": delta, "n": len(pts), "breaks": sum(p["is_break"] for p in pts),
+                       "calibrated": latest.get("calibrated"),
+                       "chart": charts.trend(pts, palette, scale, judgment_links)})
+    return render(
+        "candidate.html", **site.frame("candidate", name), name=name, panels=panels, sessions=sessions,
+        palette=palette, improvements=[c for c in changes if c["kind"] == "improvement"],
+        regressions=[c for c in changes if c["kind"] == "regression"],
+        has_calibration=any(r.get("calibrated") is not None for r in trend),
+    )
+
+
+def render_candidate_live(con, schema: Schema, site: Site, name: str) -> str:
+    f = site.filters
+    return render_candidate(site, name, q.candidate_trend(con, schema, f, name),
+                            q.candidate_sessions(con, schema, f, name), q.candidate_changes(con, schema, f, name),
+                            q.score_scale(con, schema, f))
+
+
+def render_judgments(con, schema: Schema, site: Site, page: int, data: dict[str, Any] | None = None) -> str:
+    data = data or q.judgments_page(con, schema, site.filters, page, PAGE_SIZE)
+    return render("judgments.html", **site.frame("judgments", "Judgments"), data=data)
+
+
+def render_judgment(site: Site, detail: dict[str, Any], transcript_view: dict[str, Any], scale: tuple[int, int]) -> str:
+    colors = charts.score_colors(*scale)
+    return render("judgment.html", **site.frame("judgment", detail.get("title") or detail["source"] or detail["id"]),
+                  j=detail, tv=transcript_view, scale=scale, colors=colors)
+
+
+def render_quality(con, schema: Schema, site: Site) -> str:
+    f = site.filters
+    data = q.judge_quality(con, schema, f)
+    scale = q.score_scale(con, schema, f)
+    curves = []
+    for dim_id in sorted({r["dimension_id"] for r in data["curve"]} | {r["dimension_id"] for r in data["calibrated_curve"]}):
+        curves.append({"id": dim_id, "name": dim_name(site.names, dim_id),
+                       "chart": charts.calibration_curve([r for r in data["curve"] if r["dimension_id"] == dim_id],
+                                                         data["calibrated_curve"], dim_id, scale)})
+    return render("quality.html", **site.frame("quality", "Judge quality"), data=data, curves=curves,
+                  agreement_chart=charts.agreement(data["agreement"], data["ceiling"], site.names) if data["agreement"] else None)
+
+
+def render_cost(con, schema: Schema, site: Site) -> str:
+    f = site.filters
+    runs = q.cost_by_run(con, schema, f)
+    by_cohort = q.cost_by(con, schema, f, "cohort")
+    by_model = q.cost_by(con, schema, f, "model")
+    by_month = q.cost_by(con, schema, f, "month")
+    total = {k: sum((r[k] or 0) for r in by_model) for k in ("judgments", "calls", "prompt_tokens", "completion_tokens", "cost_usd")}
+    total["cost_unknown"] = sum(r["cost_unknown"] for r in by_model)
+    total["runs"] = len({r["run_id"] for r in runs})
+    paid = any((r["cost_usd"] or 0) > 0 for r in runs)
+    return render("cost.html", **site.frame("cost", "Cost"), runs=runs, by_cohort=by_cohort, by_model=by_model,
+                  by_month=by_month, total=total,
+                  runs_chart=charts.cost_runs(runs) if paid else None,
+                  cohort_chart=charts.cost_groups(by_cohort) if paid else None)
+
+
+def render_message(site: Site, title: str, message: str, status: str = "") -> str:
+    return render("message.html", **site.frame("", title), message=message, status=status)
+
+
+# -- transcript with evidence ----------------------------------------------------------------------
+
+
+def _spans(text: str, quotes: list[tuple[str, str]]) -> list[tuple[int, int, str]]:
+    """(start, end, key) of each quote found in text: exact, then case-insensitive, then fuzzy."""
+    from rapidfuzz import fuzz
+
+    found = []
+    lowered = text.lower()
+    for quote, key in quotes:
+        qt = quote.strip().strip('"“”').strip()
+        if not qt:
+            continue
+        i = text.find(qt)
+        if i < 0:
+            i = lowered.find(qt.lower())
+        if i >= 0:
+            found.append((i, i + len(qt), key))
+            continue
+        if len(qt) >= 8:
+            al = fuzz.partial_ratio_alignment(qt, text, score_cutoff=85)
+            if al is not None and al.dest_end > al.dest_start:
+                found.append((al.dest_start, al.dest_end, key))
+    return sorted(found)
+
+
+def segments(text: str, quotes: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Split text into plain and highlighted segments; overlapping quotes merge into one mark that
+    carries every key. The template escapes each segment's text."""
+    spans = _spans(text, quotes)
+    if not spans:
+        return [{"text": text, "keys": []}]
+    bounds = sorted({0, len(text)} | {s for s, _, _ in spans} | {e for _, e, _ in spans})
+    out: list[dict[str, Any]] = []
+    for a, b in pairwise(bounds):
+        keys = [k for s, e, k in spans if s <= a and b <= e]
+        if out and out[-1]["keys"] == keys:
+            out[-1]["text"] += text[a:b]
+        else:
+            out.append({"text": text[a:b], "keys": keys})
+    return out
+
+
+def transcript_view(detail: dict[str, Any], loader: Callable[[str, str], Any]) -> dict[str, Any]:
+    """The transcript and code of a judgment with evidence highlighted, if the file still exists with
+    the same content; else the reason it cannot be shown (the evidence quotes are listed anyway)."""
+    path = detail.get("transcript_source") or detail.get("source")
+    transcript, problem = loader(path, detail["transcript_hash"]) if path else (None, "no source path stored")
+    evidence: list[dict[str, Any]] = []
+    for d in detail["dims"]:
+        for k, e in enumerate(d["evidence"]):
+            evidence.append({"dim": d["id"], "key": f"{d['id']}-{k}", "quote": e.get("quote") or "",
+                             "source": e.get("source"), "match": e.get("match")})
+    by_dim: dict[str, list[dict[str, Any]]] = {}
+    for e in evidence:
+        by_dim.setdefault(e["dim"], []).append(e)
+    if transcript is None:
+        return {"available": False, "problem": problem, "evidence": evidence, "by_dim": by_dim, "found": {}}
+    flagged = {fl.get("source") for fl in (detail.get("flags") or []) if isinstance(fl, dict)}
+    code_names = {cf.name for cf in transcript.code_files}
+    turn_ids = {t.id for t in transcript.turns}
+    turns = []
+    for t in transcript.turns:
+        # a quote is looked for in the turn it names; one naming no known turn or file, in every turn
+        quotes = [(e["quote"], e["key"]) for e in evidence
+                  if e["source"] == t.id or e["source"] not in turn_ids | code_names]
+        turns.append({"id": t.id, "speaker": t.speaker, "role": t.role, "timestamp": t.timestamp,
+                      "segments": segments(t.text, quotes), "flagged": t.id in flagged})
+    code = []
+    for cf in transcript.code_files:
+        quotes = [(e["quote"], e["key"]) for e in evidence if e["source"] == cf.name]
+        code.append({"name": cf.name, "language": cf.language, "segments": segments(cf.content, quotes)})
+    first_mark: dict[str, str] = {}
+    for block_id, segs in [(t["id"], t["segments"]) for t in turns] + [(c["name"], c["segments"]) for c in code]:
+        for s in segs:
+            s["anchors"] = [k for k in s["keys"] if k not in first_mark]
+            for key in s["anchors"]:
+                first_mark[key] = block_id
+    return {"available": True, "turns": turns, "code": code, "evidence": evidence, "by_dim": by_dim, "found": first_mark,
+            "warnings": transcript.warnings}
+
+
+class TranscriptLoader:
+    """Load a transcript from its stored path only if its content hash still matches (memoised)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], tuple[Any, str | None]] = {}
+
+    def __call__(self, path: str, expected_hash: str) -> tuple[Any, str | None]:
+        key = (path, expected_hash)
+        if key not in self._cache:
+            self._cache[key] = self._load(path, expected_hash)
+        return self._cache[key]
+
+    @staticmethod
+    def _load(path: str, expected_hash: str) -> tuple[Any, str | None]:
+        from evaluator.errors import EvaluatorError
+        from evaluator.ingest import load_transcript
+
+        p = Path(path)
+        if not p.is_file():
+            return None, f"the transcript file {path} is not on this machine any more"
+        try:
+            t = load_transcript(p)
+        except EvaluatorError as e:
+            return None, f"the transcript file {path} cannot be read now: {e}"
+        if t.content_hash != expected_hash:
+            return None, (f"the transcript file {path} (or a code file it names) has changed since it was judged, "
+                          "so quotes could point at the wrong text")
+        return t, None

@@ -1,0 +1,579 @@
+"""Aggregation queries behind every report view: pure functions of (connection, filters) -> rows.
+
+All counting, averaging, windowing and trend-break detection happens here, in DuckDB SQL; Python
+only shapes the result rows for the templates. Every function reads, none writes.
+
+The judgments in scope are described once (`_scope_sql`): a judgment's cohort is its run's cohort or
+its transcript's cohort membership, and a cohort manifest's candidate/exercise/date override the
+transcript's front matter. Views that show scores use the *latest* judgment per transcript, rubric
+version and judge model (a forced re-run replaces, it does not double count); the cost view counts
+every judgment, because every call was paid for.
+
+Tables added by later migrations (cohorts, run_items, human labels, calibrations) are optional:
+`Schema` records which exist, and a view whose data is missing says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from datetime import date
+from typing import Any
+
+UNKNOWN_CANDIDATE = "(unknown)"
+NO_EXERCISE = "(none)"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the report covers. Every field is optional; `rubric_version` also matches a prefix."""
+
+    cohort: str | None = None
+    candidate: str | None = None
+    exercise: str | None = None
+    since: date | None = None
+    until: date | None = None
+    rubric_version: str | None = None
+    model: str | None = None
+
+    def active(self) -> dict[str, str]:
+        return {f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) not in (None, "")}
+
+    def without(self, *names: str) -> Filters:
+        return Filters(**{f.name: (None if f.name in names else getattr(self, f.name)) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Which tables and columns this database has (older stores lack the later migrations)."""
+
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def has(self, table: str, *columns: str) -> bool:
+        return table in self.tables and all(c in self.tables[table] for c in columns)
+
+
+def read_schema(con) -> Schema:
+    rows = con.execute(
+        "SELECT table_name, list(column_name ORDER BY ordinal_position) FROM information_schema.columns"
+        " WHERE table_schema = 'main' GROUP BY table_name"
+    ).fetchall()
+    return Schema({r[0]: tuple(r[1]) for r in rows})
+
+
+def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+# -- the judgments in scope ---------------------------------------------------------------------
+
+
+def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, list[Any]]:
+    """CTEs ending in `judged`: one row per judgment in scope with its effective metadata."""
+    params: list[Any] = []
+    has_members = schema.has("cohort_members", "cohort", "transcript_hash", "candidate", "exercise", "session_date")
+    if f.cohort is not None:
+        if has_members:
+            member_join = "LEFT JOIN cohort_members cm ON cm.cohort = ? AND cm.transcript_hash = j.transcript_hash"
+            params.append(f.cohort)
+            cohort_where = "WHERE r.cohort = ? OR cm.cohort IS NOT NULL"
+        else:
+            member_join = "LEFT JOIN (SELECT NULL::VARCHAR AS cohort, NULL::VARCHAR AS candidate," \
+                          " NULL::VARCHAR AS exercise, NULL::VARCHAR AS session_date) cm ON false"
+            cohort_where = "WHERE r.cohort = ?"
+        params.append(f.cohort)
+        scoped = f"""
+            SELECT j.*, ?::VARCHAR AS cohort, cm.candidate AS m_candidate, cm.exercise AS m_exercise,
+                   cm.session_date AS m_date, r.started_at AS run_started
+            FROM judgments j LEFT JOIN runs r ON r.id = j.run_id {member_join} {cohort_where}"""
+        params.insert(0, f.cohort)
+    else:
+        if has_members:
+            member_join = ("LEFT JOIN cohort_members cm ON cm.transcript_hash = j.transcript_hash"
+                           " AND (r.cohort IS NULL OR cm.cohort = r.cohort)")
+        else:
+            member_join = "LEFT JOIN (SELECT NULL::VARCHAR AS cohort, NULL::VARCHAR AS candidate," \
+                          " NULL::VARCHAR AS exercise, NULL::VARCHAR AS session_date," \
+                          " NULL::VARCHAR AS transcript_hash) cm ON false"
+        scoped = f"""
+            SELECT j.*, coalesce(r.cohort, cm.cohort) AS cohort, cm.candidate AS m_candidate,
+                   cm.exercise AS m_exercise, cm.session_date AS m_date, r.started_at AS run_started
+            FROM judgments j LEFT JOIN runs r ON r.id = j.run_id {member_join}
+            QUALIFY row_number() OVER (PARTITION BY j.id ORDER BY cm.cohort NULLS LAST) = 1"""
+    where, wparams = [], []
+    if f.candidate is not None:
+        where.append("candidate = ?")
+        wparams.append(f.candidate)
+    if f.exercise is not None:
+        where.append("exercise = ?")
+        wparams.append(f.exercise)
+    if f.since is not None:
+        where.append("session_date >= ?")
+        wparams.append(f.since)
+    if f.until is not None:
+        where.append("session_date <= ?")
+        wparams.append(f.until)
+    if f.rubric_version is not None:
+        where.append("starts_with(rubric_version, ?)")
+        wparams.append(f.rubric_version)
+    if f.model is not None:
+        where.append("model = ?")
+        wparams.append(f.model)
+    where_sql = ("WHERE " + " AND ".join(where)) if where else ""
+    qualify = ("QUALIFY row_number() OVER (PARTITION BY transcript_hash, rubric_version, model"
+               " ORDER BY created_at DESC, id) = 1") if latest else ""
+    sql = f"""
+    WITH scoped AS ({scoped}),
+    base AS (
+        SELECT s.id, s.run_id, s.transcript_hash, s.source, s.rubric_id, s.rubric_version, s.judge_kind,
+               coalesce(s.model, s.judge_kind) AS model, s.prompt_version, s.status, s.reason, s.flags,
+               coalesce(s.calls, 0) AS calls, coalesce(s.prompt_tokens, 0) AS prompt_tokens,
+               coalesce(s.completion_tokens, 0) AS completion_tokens, s.cost_usd, s.latency_ms,
+               s.created_at, s.cohort, s.run_started, t.title,
+               coalesce(s.m_candidate, t.candidate, '{UNKNOWN_CANDIDATE}') AS candidate,
+               coalesce(s.m_exercise, t.exercise, '{NO_EXERCISE}') AS exercise,
+               coalesce(try_cast(left(coalesce(s.m_date, t.session_date), 10) AS DATE),
+                        CAST(s.created_at AS DATE)) AS session_date
+        FROM scoped s LEFT JOIN transcripts t ON t.hash = s.transcript_hash
+    ),
+    judged AS (SELECT * FROM base {where_sql} {qualify})
+    """
+    return sql, params + wparams
+
+
+def _dims_cte() -> str:
+    """`dims`: every dimension score of a judgment in scope, with the dimension's rubric order."""
+    return """,
+    dims AS (
+        SELECT j.*, d.dimension_id, d.position, d.status AS dim_status, d.score, d.reason AS dim_reason
+        FROM judged j JOIN dimension_scores d ON d.judgment_id = j.id
+    )"""
+
+
+# -- filter choices and names ---------------------------------------------------------------------
+
+
+def filter_options(con, schema: Schema) -> dict[str, Any]:
+    """Distinct values for each filter, over the whole store."""
+    sql, params = _scope_sql(schema, Filters(), latest=False)
+    row = con.execute(sql + """
+        SELECT list(DISTINCT candidate ORDER BY candidate), list(DISTINCT exercise ORDER BY exercise),
+               list(DISTINCT rubric_version ORDER BY rubric_version), list(DISTINCT model ORDER BY model),
+               min(session_date), max(session_date), count(*)
+        FROM judged""", params).fetchone()
+    cohorts: list[str] = []
+    if schema.has("cohorts", "name"):
+        cohorts += [r[0] for r in con.execute("SELECT name FROM cohorts").fetchall()]
+    if schema.has("cohort_members", "cohort"):
+        cohorts += [r[0] for r in con.execute("SELECT DISTINCT cohort FROM cohort_members").fetchall()]
+    cohorts += [r[0] for r in con.execute("SELECT DISTINCT cohort FROM runs WHERE cohort IS NOT NULL").fetchall()]
+    rubric_rows = _rows(con, "SELECT version, rubric_id, title, created_at FROM rubric_versions ORDER BY created_at")
+    return {
+        "cohort": sorted(set(cohorts)),
+        "candidate": row[0] or [], "exercise": row[1] or [], "rubric_version": row[2] or [],
+        "model": row[3] or [], "min_date": row[4], "max_date": row[5], "judgments": row[6],
+        "rubrics": rubric_rows,
+    }
+
+
+def dimension_names(con) -> dict[str, dict[str, Any]]:
+    """dimension id -> {name, min, max} from the newest rubric version that defines it."""
+    rows = con.execute("""
+        WITH d AS (
+            SELECT created_at,
+                   unnest(from_json(definition -> '$.dimensions', '[{"id":"VARCHAR","name":"VARCHAR"}]')) AS dim,
+                   coalesce(CAST(definition ->> '$.scale.min' AS INTEGER), 1) AS smin,
+                   coalesce(CAST(definition ->> '$.scale.max' AS INTEGER), 5) AS smax
+            FROM rubric_versions
+        )
+        SELECT dim.id, arg_max(dim.name, created_at), arg_max(smin, created_at), arg_max(smax, created_at)
+        FROM d GROUP BY dim.id""").fetchall()
+    return {r[0]: {"name": r[1] or r[0], "min": r[2], "max": r[3]} for r in rows}
+
+
+def score_scale(con, schema: Schema, f: Filters) -> tuple[int, int]:
+    """The widest scale among the rubric versions in scope (default 1-5)."""
+    sql, params = _scope_sql(schema, f)
+    row = con.execute(sql + """
+        SELECT min(coalesce(CAST(rv.definition ->> '$.scale.min' AS INTEGER), 1)),
+               max(coalesce(CAST(rv.definition ->> '$.scale.max' AS INTEGER), 5))
+        FROM (SELECT DISTINCT rubric_version FROM judged) v JOIN rubric_versions rv ON rv.version = v.rubric_version
+        """, params).fetchone()
+    return (row[0] if row and row[0] is not None else 1, row[1] if row and row[1] is not None else 5)
+
+
+# -- cohort overview ---------------------------------------------------------------------------------
+
+
+def overview_totals(con, schema: Schema, f: Filters) -> dict[str, Any]:
+    sql, params = _scope_sql(schema, f)
+    return _rows(con, sql + """
+        SELECT count(*) AS judgments, count(DISTINCT transcript_hash) AS transcripts,
+               count(DISTINCT candidate) AS candidates, count(DISTINCT exercise) AS exercises,
+               count(*) FILTER (WHERE status = 'scored') AS scored,
+               count(*) FILTER (WHERE status = 'partial') AS partial,
+               count(*) FILTER (WHERE status = 'unscored') AS unscored,
+               count(DISTINCT rubric_version) AS rubric_versions, count(DISTINCT model) AS models,
+               list(DISTINCT model ORDER BY model) AS model_list,
+               list(DISTINCT rubric_version ORDER BY rubric_version) AS version_list,
+               min(session_date) AS first_date, max(session_date) AS last_date,
+               sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown
+        FROM judged""", params)[0]
+
+
+def dimension_distribution(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
+    """One row per dimension: counts per score level, mean, and how many were not scored."""
+    sql, params = _scope_sql(schema, f)
+    return _rows(con, sql + _dims_cte() + """
+        SELECT dimension_id, min(position) AS position,
+               count(*) FILTER (WHERE dim_status = 'scored') AS n_scored,
+               count(*) FILTER (WHERE dim_status = 'not_observed') AS n_not_observed,
+               count(*) FILTER (WHERE dim_status = 'unscored') AS n_unscored,
+               avg(score) FILTER (WHERE dim_status = 'scored') AS mean,
+               stddev_samp(score) FILTER (WHERE dim_status = 'scored') AS sd,
+               median(score) FILTER (WHERE dim_status = 'scored') AS median,
+               histogram(score) FILTER (WHERE dim_status = 'scored') AS counts
+        FROM dims GROUP BY dimension_id ORDER BY position, dimension_id""", params)
+
+
+def heatmap(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
+    """Mean score per candidate and dimension (scored dimensions only)."""
+    sql, params = _scope_sql(schema, f)
+    return _rows(con, sql + _dims_cte() + """
+        SELECT candidate, dimension_id, min(position) AS position, avg(score) AS mean, count(score) AS n
+        FROM dims WHERE dim_status = 'scored'
+        GROUP BY candidate, dimension_id ORDER BY candidate, position""", params)
+
+
+def weakest_dimensions(con, schema: Schema, f: Filters, low: int = 2) -> list[dict[str, Any]]:
+    """Dimensions by ascending mean, with the share of scores at or below `low`, and how many
+    candidates have that dimension as their own weakest."""
+    sql, params = _scope_sql(schema, f)
+    return _rows(con, sql + _dims_cte() + """,
+        per_cand AS (
+            SELECT candidate, dimension_id, avg(score) AS m FROM dims WHERE dim_status = 'scored'
+            GROUP BY candidate, dimension_id
+        ),
+        cand_weakest AS (
+            SELECT candidate, arg_min(dimension_id, m) AS dimension_id FROM per_cand GROUP BY candidate
+        )
+        SELECT d.dimension_id, avg(d.score) AS mean, count(d.score) AS n,
+               avg(CASE WHEN d.score <= ? THEN 1.0 ELSE 0.0 END) AS share_low,
+               (SELECT count(*) FROM cand_weakest w WHERE w.dimension_id = d.dimension_id) AS weakest_for
+        FROM dims d WHERE d.dim_status = 'scored'
+        GROUP BY d.dimension_id ORDER BY mean ASC, share_low DESC LIMIT 5""", params + [low])
+
+
+def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
+    """Judgments by status, unscored dimensions and judgments grouped by reason, failed cohort items."""
+    sql, params = _scope_sql(schema, f)
+    by_status = _rows(con, sql + "SELECT status, count(*) AS n FROM judged GROUP BY status ORDER BY n DESC", params)
+    dim_reasons = _rows(con, sql + _dims_cte() + """
+        SELECT dimension_id, coalesce(dim_reason, '(no reason given)') AS reason, count(*) AS n
+        FROM dims WHERE dim_status = 'unscored' GROUP BY ALL ORDER BY n DESC, dimension_id LIMIT 20""", params)
+    judgment_reasons = _rows(con, sql + """
+        SELECT status, coalesce(reason, '(no reason given)') AS reason, count(*) AS n
+        FROM judged WHERE status <> 'scored' GROUP BY ALL ORDER BY n DESC LIMIT 20""", params)
+    failed_items: list[dict[str, Any]] = []
+    if schema.has("run_items", "run_id", "status", "error"):
+        cohort_clause, cparams = "", []
+        if f.cohort is not None:
+            cohort_clause, cparams = "AND r.cohort = ?", [f.cohort]
+        failed_items = _rows(con, f"""
+            SELECT i.status, coalesce(i.error, '(no error recorded)') AS reason, count(*) AS n
+            FROM run_items i JOIN runs r ON r.id = i.run_id
+            WHERE i.status NOT IN ('judged', 'cached', 'scored') {cohort_clause}
+            GROUP BY ALL ORDER BY n DESC LIMIT 20""", cparams)
+    return {"by_status": by_status, "dimension_reasons": dim_reasons,
+            "judgment_reasons": judgment_reasons, "failed_items": failed_items}
+
+
+def candidates_summary(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
+    """Per candidate: sessions, date range, mean score, mean of the latest session, weakest dimension."""
+    sql, params = _scope_sql(schema, f)
+    return _rows(con, sql + _dims_cte() + """,
+        per_judgment AS (
+            SELECT id, candidate, session_date, created_at, avg(score) AS mean FROM dims
+            WHERE dim_status = 'scored' GROUP BY id, candidate, session_date, created_at
+        ),
+        per_dim AS (
+            SELECT candidate, dimension_id, avg(score) AS m FROM dims WHERE dim_status = 'scored'
+            GROUP BY candidate, dimension_id
+        )
+        SELECT j.candidate, count(DISTINCT j.transcript_hash) AS sessions, count(*) AS judgments,
+               min(j.session_date) AS first_date, max(j.session_date) AS last_date,
+               (SELECT avg(mean) FROM per_judgment p WHERE p.candidate = j.candidate) AS mean,
+               (SELECT arg_max(mean, (session_date, created_at)) FROM per_judgment p
+                 WHERE p.candidate = j.candidate) AS latest_mean,
+               (SELECT arg_min(dimension_id, m) FROM per_dim d WHERE d.candidate = j.candidate) AS weakest
+        FROM judged j GROUP BY j.candidate ORDER BY j.candidate""", params)
+
+
+# -- candidate ------------------------------------------------------------------------------------
+
+
+def _calibration_cte(schema: Schema) -> str | None:
+    """`calib`: the newest stored calibration of each judgment's dimension score (migration 0003's
+    calibrated_scores), with a 95% half-width of 1.96 x the RMSE of calibrated vs human scores on the
+    labelled transcripts of that calibration and dimension (in-sample, so if anything optimistic).
+    None when the calibration tables are absent."""
+    if not schema.has("calibrated_scores", "calibration_id", "judgment_id", "dimension_id", "calibrated_score") \
+            or not schema.has("calibrations", "id", "created_at"):
+        return None
+    labels = labels_source(schema)
+    spread = f""",
+    calib_err AS (
+        SELECT cs.calibration_id, cs.dimension_id, count(*) AS n,
+               1.96 * sqrt(avg(power(cs.calibrated_score - l.human, 2))) AS half_width
+        FROM calibrated_scores cs JOIN judgments jj ON jj.id = cs.judgment_id
+        JOIN ({labels["sql"]}) l ON l.transcript_hash = jj.transcript_hash AND l.dimension_id = cs.dimension_id
+        WHERE l.human IS NOT NULL AND cs.calibrated_score IS NOT NULL
+        GROUP BY ALL
+    )""" if labels else """,
+    calib_err AS (SELECT NULL::VARCHAR AS calibration_id, NULL::VARCHAR AS dimension_id, 0 AS n,
+                         NULL::DOUBLE AS half_width WHERE false)"""
+    return spread + """,
+    calib AS (
+        SELECT cs.judgment_id, cs.dimension_id, cs.calibrated_score AS calibrated, cs.method,
+               e.half_width, e.n
+        FROM calibrated_scores cs JOIN calibrations c ON c.id = cs.calibration_id
+        LEFT JOIN calib_err e ON e.calibration_id = cs.calibration_id AND e.dimension_id = cs.dimension_id
+        WHERE cs.calibrated_score IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY cs.judgment_id, cs.dimension_id ORDER BY c.created_at DESC) = 1
+    )"""
+
+
+def candidate_trend(con, schema: Schema, f: Filters, candidate: str | None = None) -> list[dict[str, Any]]:
+    """One row per scored dimension of each judgment, in time order, with its series (rubric version
+    and judge model) and `is_break` where the series differs from the previous point of the same
+    candidate and dimension. Calibrated score and interval where human labels allow it."""
+    f2 = Filters(**{**f.__dict__, "candidate": candidate}) if candidate is not None else f
+    sql, params = _scope_sql(schema, f2)
+    calib = _calibration_cte(schema)
+    calib_cols = ("c.calibrated, c.half_width AS calibrated_half_width, c.n AS calibration_n" if calib
+                  else "NULL::DOUBLE AS calibrated, NULL::DOUBLE AS calibrated_half_width, NULL::INTEGER AS calibration_n")
+    calib_join = "LEFT JOIN calib c ON c.judgment_id = d.id AND c.dimension_id = d.dimension_id" if calib else ""
+    return _rows(con, sql + _dims_cte() + (calib or "") + f""",
+        points AS (
+            SELECT d.candidate, d.dimension_id, d.position, d.id AS judgment_id, d.session_date, d.created_at,
+                   d.exercise, d.title, d.score, d.rubric_version, d.model,
+                   d.rubric_version || ' · ' || d.model AS series, {calib_cols}
+            FROM dims d {calib_join} WHERE d.dim_status = 'scored'
+        )
+        SELECT *,
+               coalesce(series <> lag(series) OVER w, false) AS is_break,
+               lag(rubric_version) OVER w AS prev_rubric_version, lag(model) OVER w AS prev_model
+        FROM points
+        WINDOW w AS (PARTITION BY candidate, dimension_id ORDER BY session_date, created_at, judgment_id)
+        ORDER BY candidate, position, session_date, created_at, judgment_id""", params)
+
+
+def candidate_sessions(con, schema: Schema, f: Filters, candidate: str | None = None) -> list[dict[str, Any]]:
+    """The judgments of a candidate (or all), newest first, with mean score and flag count."""
+    f2 = Filters(**{**f.__dict__, "candidate": candidate}) if candidate is not None else f
+    sql, params = _scope_sql(schema, f2)
+    return _rows(con, sql + _dims_cte() + """
+        SELECT id, candidate, session_date, created_at, exercise, title, source, status, rubric_version, model,
+               cohort, cost_usd, calls, coalesce(json_array_length(flags), 0) AS n_flags,
+               avg(score) FILTER (WHERE dim_status = 'scored') AS mean,
+               count(*) FILTER (WHERE dim_status = 'scored') AS n_scored, count(*) AS n_dims
+        FROM dims GROUP BY ALL
+        ORDER BY candidate, session_date DESC, created_at DESC""", params)
+
+
+def candidate_changes(con, schema: Schema, f: Filters, candidate: str | None = None, top: int = 5) -> list[dict[str, Any]]:
+    """Biggest session-to-session changes per dimension, only within one series (a rubric or model
+    change is a break: scores either side are not compared)."""
+    f2 = Filters(**{**f.__dict__, "candidate": candidate}) if candidate is not None else f
+    sql, params = _scope_sql(schema, f2)
+    return _rows(con, sql + _dims_cte() + """,
+        steps AS (
+            SELECT candidate, dimension_id, id AS judgment_id, session_date, score,
+                   lag(score) OVER w AS prev_score, lag(session_date) OVER w AS prev_date,
+                   score - lag(score) OVER w AS delta
+            FROM dims WHERE dim_status = 'scored'
+            WINDOW w AS (PARTITION BY candidate, dimension_id, rubric_version, model
+                         ORDER BY session_date, created_at, id)
+        ),
+        ranked AS (
+            SELECT *, CASE WHEN delta > 0 THEN 'improvement' ELSE 'regression' END AS kind,
+                   row_number() OVER (PARTITION BY candidate, delta > 0 ORDER BY abs(delta) DESC, session_date DESC) AS rk
+            FROM steps WHERE delta IS NOT NULL AND delta <> 0
+        )
+        SELECT candidate, kind, dimension_id, judgment_id, prev_date, session_date, prev_score, score, delta
+        FROM ranked WHERE rk <= ? ORDER BY candidate, kind, abs(delta) DESC, session_date DESC""", params + [top])
+
+
+# -- judgments ------------------------------------------------------------------------------------
+
+
+def judgments_page(con, schema: Schema, f: Filters, page: int = 1, size: int | None = 100) -> dict[str, Any]:
+    """A page of judgments in scope (newest session first) and the total count; `size=None` returns
+    every row at once (the static build slices it into pages itself)."""
+    sql, params = _scope_sql(schema, f)
+    total = con.execute(sql + "SELECT count(*) FROM judged", params).fetchone()[0]
+    limit = "" if size is None else f"LIMIT {int(size)} OFFSET {(max(1, page) - 1) * int(size)}"
+    rows = _rows(con, sql + _dims_cte() + f"""
+        SELECT id, candidate, session_date, created_at, exercise, title, status, rubric_version, model, cohort,
+               cost_usd, coalesce(json_array_length(flags), 0) AS n_flags,
+               avg(score) FILTER (WHERE dim_status = 'scored') AS mean
+        FROM dims GROUP BY ALL ORDER BY session_date DESC, created_at DESC, id {limit}""", params)
+    size = size or max(1, total)
+    return {"rows": rows, "total": total, "page": page, "size": size, "pages": max(1, -(-total // size))}
+
+
+def judgment_ids(con, schema: Schema, f: Filters) -> list[str]:
+    sql, params = _scope_sql(schema, f)
+    return [r[0] for r in con.execute(sql + "SELECT id FROM judged ORDER BY id", params).fetchall()]
+
+
+def judgment_details(con, schema: Schema, ids: list[str]) -> list[dict[str, Any]]:
+    """Everything the judgment view shows, for many judgments in one query (dimensions as a list)."""
+    if not ids:
+        return []
+    sql, params = _scope_sql(schema, Filters(), latest=False)
+    rows = _rows(con, sql + """,
+        dims AS (
+            SELECT judgment_id, list({'id': dimension_id, 'status': status, 'score': score,
+                                      'rationale': rationale, 'evidence': evidence,
+                                      'dropped_evidence': dropped_evidence, 'reason': reason} ORDER BY position) AS dims
+            FROM dimension_scores WHERE judgment_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY judgment_id
+        )
+        SELECT j.*, jj.warnings, jj.truncation, jj.params, jj.cache_key, r.command AS run_command,
+               r.started_at AS run_started_at, tr.n_turns, tr.n_code_files, tr.speakers_recognised,
+               tr.source AS transcript_source, coalesce(d.dims, []) AS dims
+        FROM judged j JOIN judgments jj ON jj.id = j.id LEFT JOIN runs r ON r.id = j.run_id
+        LEFT JOIN transcripts tr ON tr.hash = j.transcript_hash LEFT JOIN dims d ON d.judgment_id = j.id
+        WHERE j.id IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY j.id""", params + [ids, ids])
+    for r in rows:
+        for key in ("flags", "warnings", "truncation", "params"):
+            r[key] = json.loads(r[key]) if isinstance(r.get(key), str) and r[key] else (r.get(key) or None)
+        for d in r["dims"]:
+            d["evidence"] = json.loads(d["evidence"]) if d.get("evidence") else []
+            d["dropped_evidence"] = json.loads(d["dropped_evidence"]) if d.get("dropped_evidence") else []
+    return rows
+
+
+# -- judge quality --------------------------------------------------------------------------------
+
+def labels_source(schema: Schema) -> dict[str, Any] | None:
+    """The current human labels (migration 0003) as (transcript_hash, dimension_id, rater, human):
+    scored labels only, a later import superseding an earlier one for the same transcript, rater and
+    dimension. None when the store has no labels table."""
+    if not schema.has("human_labels", "transcript_hash", "rater", "dimension_id", "status", "score", "import_id"):
+        return None
+    if schema.has("label_imports", "id", "imported_at"):
+        order = "(SELECT imported_at FROM label_imports li WHERE li.id = h.import_id) DESC, h.import_id DESC"
+    else:
+        order = "h.import_id DESC"
+    return {"table": "human_labels", "sql": f"""
+        SELECT transcript_hash, dimension_id, rater, human FROM (
+            SELECT h.transcript_hash, h.dimension_id, h.rater,
+                   CASE WHEN h.status = 'scored' THEN h.score END AS human
+            FROM human_labels h
+            QUALIFY row_number() OVER (PARTITION BY h.transcript_hash, h.rater, h.dimension_id ORDER BY {order}) = 1
+        ) WHERE human IS NOT NULL"""}
+
+
+def _wilson(k: str, n: str, prefix: str = "") -> str:
+    """SQL for the 95% Wilson interval (`lo`, `hi`) of k successes in n trials."""
+    z = 1.96
+    centre = f"(({k}) + {z * z / 2}) / (({n}) + {z * z})"
+    half = f"({z} * sqrt(({k}) * (({n}) - ({k})) / ({n}) + {z * z / 4}) / (({n}) + {z * z}))"
+    return f"greatest(0, {centre} - {half}) AS {prefix}lo, least(1, {centre} + {half}) AS {prefix}hi"
+
+
+def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
+    """Agreement of judge scores with human labels per dimension (exact and within one point, with 95%
+    Wilson intervals), the human-human ceiling, and calibration curves (judge score -> mean human)."""
+    source = labels_source(schema)
+    result: dict[str, Any] = {"labels": source, "n_labels": 0, "agreement": [], "ceiling": [], "curve": [],
+                              "calibrations": [], "calibrated_curve": [], "has_calibration_tables": False}
+    if schema.has("calibrations", "id", "created_at", "model", "judge_kind") and schema.has("calibration_maps"):
+        result["has_calibration_tables"] = True
+        result["calibrations"] = _rows(con, """
+            SELECT c.id, c.created_at, coalesce(c.model, c.judge_kind) AS model, c.prompt_version,
+                   c.rubric_versions, c.n_transcripts, m.dimension_id, m.method, m.n, m.cv, m.warning
+            FROM calibrations c JOIN calibration_maps m ON m.calibration_id = c.id AND m.chosen
+            ORDER BY c.created_at DESC, m.dimension_id LIMIT 200""")
+        if schema.has("calibrated_scores", "calibration_id", "raw_score", "calibrated_score"):
+            # The newest calibration's map, read off the scores it produced: raw -> calibrated.
+            result["calibrated_curve"] = _rows(con, """
+                WITH newest AS (SELECT id FROM calibrations ORDER BY created_at DESC LIMIT 1)
+                SELECT dimension_id, raw_score AS judge, avg(calibrated_score) AS calibrated, count(*) AS n
+                FROM calibrated_scores WHERE calibration_id IN (SELECT id FROM newest)
+                  AND raw_score IS NOT NULL AND calibrated_score IS NOT NULL
+                GROUP BY ALL ORDER BY dimension_id, judge""")
+    if source is None:
+        return result
+    result["n_labels"] = con.execute(f"SELECT count(*) FROM ({source['sql']})").fetchone()[0]
+    sql, params = _scope_sql(schema, f)
+    pairs = sql + _dims_cte() + f""",
+        labels AS ({source["sql"]}),
+        pairs AS (
+            SELECT d.dimension_id, d.model, d.score AS judge, l.human, l.rater
+            FROM dims d JOIN labels l ON l.transcript_hash = d.transcript_hash AND l.dimension_id = d.dimension_id
+            WHERE d.dim_status = 'scored' AND l.human IS NOT NULL
+        )"""
+    result["agreement"] = _rows(con, pairs + f"""
+        SELECT dimension_id, model, n, exact, within1, mae, {_wilson('k_exact', 'n')},
+               {_wilson('k_within', 'n', 'within1_')}
+        FROM (
+            SELECT dimension_id, model, count(*) AS n,
+                   count(*) FILTER (WHERE judge = human) AS k_exact,
+                   avg(CASE WHEN judge = human THEN 1.0 ELSE 0.0 END) AS exact,
+                   avg(CASE WHEN abs(judge - human) <= 1 THEN 1.0 ELSE 0.0 END) AS within1,
+                   avg(abs(judge - human)) AS mae,
+                   count(*) FILTER (WHERE abs(judge - human) <= 1) AS k_within
+            FROM pairs GROUP BY dimension_id, model
+        )
+        ORDER BY dimension_id, model""", params)
+    # The ceiling: two different humans on the same transcript and dimension (labels only, any judge).
+    result["ceiling"] = _rows(con, f"""
+        WITH labels AS ({source["sql"]}),
+        hh AS (
+            SELECT a.dimension_id, a.human AS h1, b.human AS h2
+            FROM labels a JOIN labels b ON a.transcript_hash = b.transcript_hash
+             AND a.dimension_id = b.dimension_id AND a.rater < b.rater
+            WHERE a.human IS NOT NULL AND b.human IS NOT NULL
+        )
+        SELECT dimension_id, n, exact, {_wilson('k', 'n')}
+        FROM (SELECT dimension_id, count(*) AS n, count(*) FILTER (WHERE h1 = h2) AS k,
+                     avg(CASE WHEN h1 = h2 THEN 1.0 ELSE 0.0 END) AS exact FROM hh GROUP BY dimension_id)
+        ORDER BY dimension_id""")
+    result["curve"] = _rows(con, pairs + """
+        SELECT dimension_id, model, judge, count(*) AS n, avg(human) AS mean_human,
+               coalesce(1.96 * stddev_samp(human) / sqrt(count(*)), 0) AS half_width
+        FROM pairs GROUP BY ALL ORDER BY dimension_id, model, judge""", params)
+    return result
+
+
+# -- cost ---------------------------------------------------------------------------------------------
+
+
+def cost_by_run(con, schema: Schema, f: Filters, limit: int = 200) -> list[dict[str, Any]]:
+    """Calls, tokens and cost per run (every judgment counts: each call was paid for)."""
+    sql, params = _scope_sql(schema, f, latest=False)
+    return _rows(con, sql + """
+        SELECT j.run_id, any_value(r.started_at) AS started_at, any_value(r.command) AS command,
+               any_value(j.cohort) AS cohort, any_value(j.model) AS model, any_value(r.status) AS status,
+               count(*) AS judgments, sum(j.calls) AS calls, sum(j.prompt_tokens) AS prompt_tokens,
+               sum(j.completion_tokens) AS completion_tokens, sum(j.cost_usd) AS cost_usd,
+               count(*) FILTER (WHERE j.cost_usd IS NULL) AS cost_unknown, avg(j.latency_ms) AS mean_latency_ms
+        FROM judged j LEFT JOIN runs r ON r.id = j.run_id
+        GROUP BY j.run_id ORDER BY started_at DESC NULLS LAST LIMIT ?""", params + [limit])
+
+
+def cost_by(con, schema: Schema, f: Filters, key: str) -> list[dict[str, Any]]:
+    """Totals grouped by cohort, model or month."""
+    expr = {"cohort": "coalesce(cohort, '(no cohort)')", "model": "model",
+            "month": "strftime(CAST(created_at AS DATE), '%Y-%m')"}[key]
+    sql, params = _scope_sql(schema, f, latest=False)
+    return _rows(con, sql + f"""
+        SELECT {expr} AS key, count(DISTINCT run_id) AS runs, count(*) AS judgments, sum(calls) AS calls,
+               sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,
+               sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown
+        FROM judged GROUP BY 1 ORDER BY 1""", params)

@@ -1,0 +1,309 @@
+"""The report in a real browser: Debian's headless Chromium driven by Python playwright.
+
+Loads the static report from disk and the served pages: no console errors, every chart drawn with
+data, cohort -> candidate -> judgment navigation, a transcript crafted to inject script runs nothing,
+and the server keeps answering while another process writes to the store. Screenshots go to
+test-artifacts/ (git-ignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from evaluator.ingest import load_transcript
+from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Usage
+from evaluator.pipeline import EvaluateRequest, evaluate_file
+from evaluator.report import build
+from evaluator.report.synthetic import SyntheticSpec, generate
+from evaluator.rubrics import select_rubric
+from evaluator.store.db import Store
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                                                                "(CI installs it: apt-get install chromium)")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+EVIL_NAME = "Eve <img src=x onerror=\"window.__xss='name'\">"
+EVIL_TRANSCRIPT = """---
+candidate: "Eve <img src=x onerror=\\"window.__xss='name'\\">"
+interviewer: Sam
+exercise: lru_ttl_cache
+date: 2026-02-03
+---
+# Round <script>window.__xss='title'</script>
+
+**Sam (interviewer):** Build an LRU cache. <img src=x onerror="window.__xss='img'">
+
+**Eve (candidate):** The invariant is that the dict and the list hold the same keys. <script>window.__xss='script'</script>
+See [my notes](javascript:window.__xss='link') and <a href="javascript:window.__xss='a'">this</a>.
+
+**Sam (interviewer):** What about capacity zero?
+
+**Eve (candidate):** Capacity zero raises ValueError; I'll test it. </textarea></pre><svg onload="window.__xss='svg'">
+"""
+
+
+def _evil_judgment(transcript, rubric) -> Judgment:
+    """A model reply full of markup: rationale, quotes, flags and the model name."""
+    script = "<script>window.__xss='rationale'</script>"
+    dims = [DimensionResult(id=d.id, status="scored", score=3, rationale=f"{script} {d.name}",
+                            evidence=[Evidence(quote="<script>window.__xss='script'</script>", source="t2", match=100.0)])
+            for d in rubric.dimensions]
+    info = JudgeInfo(kind="llm", model="evil/<img src=x onerror=\"window.__xss='model'\">", prompt_version="judge-v1")
+    return Judgment(status="scored", transcript_hash=transcript.content_hash, source=transcript.source,
+                    rubric_id=rubric.id, rubric_version=rubric.version, judge=info, dimensions=dims,
+                    flags=[Flag(kind="prompt_injection", detail="<b onmouseover=\"window.__xss='flag'\">x</b>", source="t2")],
+                    usage=Usage(calls=1, prompt_tokens=100, completion_tokens=10, cost_usd=0.001),
+                    cache_key="evil-" + transcript.content_hash)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("report-browser")
+    db = root / "store.duckdb"
+    with Store(db) as s:
+        generate(s, SyntheticSpec(candidates=5, sessions_per_candidate=7, transcripts_dir=root / "transcripts"))
+    evil = root / "evil.md"
+    evil.write_text(EVIL_TRANSCRIPT, encoding="utf-8")
+    # The real pipeline (offline baseline judge) on the crafted transcript...
+    # (in its own thread: playwright's sync API may already run an event loop in this one)
+    judged = threading.Thread(target=evaluate_file, args=(EvaluateRequest(transcript=evil, db=db),))
+    judged.start()
+    judged.join()
+    # ...and a judge reply that is itself hostile.
+    transcript = load_transcript(evil)
+    rubric = select_rubric(None, transcript.exercise)
+    with Store(db) as s:
+        run = s.start_run(command="test", judge_info=JudgeInfo(kind="llm", model="evil", prompt_version="judge-v1"),
+                          rubric=rubric, cohort="spring-2026")
+        s.save_judgment(run, _evil_judgment(transcript, rubric), transcript, rubric)
+    return db
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="chromium-profile-"),
+                                                   executable_path=str(CHROMIUM), args=ARGS, headless=True,
+                                                   viewport={"width": 1400, "height": 900})
+        yield ctx
+        ctx.close()
+
+
+class Watched:
+    """A page that records console errors, page errors and any request leaving the machine."""
+
+    def __init__(self, ctx) -> None:
+        self.page = ctx.new_page()
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.external.append(r.url)
+                     if not r.url.startswith(("file://", "http://127.0.0.1", "data:", "about:")) else None)
+
+    def goto(self, url: str) -> None:
+        self.page.goto(url)
+        self.settle()
+
+    def settle(self) -> None:
+        self.page.wait_for_load_state("load")
+        self.page.wait_for_function(
+            "Array.from(document.querySelectorAll('.chart')).every(c => c.getAttribute('data-rendered') === '1')",
+            timeout=20000)
+
+    def charts_with_data(self) -> list[int]:
+        """Per chart: how many data points its traces hold, if drawn as SVG/canvas (0 if empty)."""
+        return self.page.evaluate("""Array.from(document.querySelectorAll('.chart')).map(c => {
+            const drawn = c.querySelector('svg.main-svg') && c.querySelector('.plot-container');
+            if (!drawn || !c.data) return 0;
+            return c.data.reduce((n, t) => n + ((t.z && t.z.length) || (t.y && t.y.length) || 0), 0);
+        })""")
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+    def check_clean(self) -> None:
+        assert self.errors == [], self.errors
+        assert self.external == [], self.external
+        assert self.page.evaluate("window.__xss") is None
+
+
+@pytest.fixture(scope="module")
+def report_dir(store, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("built") / "report"
+    build.build_report(store, out)
+    return out
+
+
+def test_static_report_navigates_cohort_candidate_judgment_offline(browser, report_dir):
+    w = Watched(browser)
+    w.goto((report_dir / "index.html").as_uri())
+    assert w.charts_with_data() and all(n > 0 for n in w.charts_with_data())
+    w.shot("report-overview.png")
+    w.page.click("a.chip.link:text('spring-2026')")
+    w.settle()
+    assert "spring-2026" in w.page.inner_text("h1")
+    assert all(n > 0 for n in w.charts_with_data())
+    w.shot("report-cohort.png")
+    w.page.click("#candidates tbody tr:first-child a")
+    w.settle()
+    assert w.page.get_attribute("body", "data-view") == "candidate"
+    counts = w.charts_with_data()
+    assert len(counts) == 5 and all(n > 0 for n in counts)
+    # trend breaks are drawn: dashed lines and their notes on every dimension's chart
+    assert w.page.locator(".chart .annotation-text:text('rubric changed')").count() == 5
+    w.shot("report-candidate.png")
+    w.page.click("table.tbl tbody tr:first-child td:first-child a")
+    w.page.wait_for_load_state("load")
+    assert w.page.get_attribute("body", "data-view") == "judgment"
+    assert w.page.locator("mark.ev").count() > 0
+    w.page.click("a.quote >> nth=0")
+    assert w.page.locator("mark.ev.pulse").count() > 0
+    w.shot("report-judgment.png")
+    for page in ("quality.html", "cost.html", "judgments/1.html"):
+        w.goto((report_dir / page).as_uri())
+        assert all(n > 0 for n in w.charts_with_data())
+        w.shot(f"report-{page.split('/')[0].replace('.html', '')}.png")
+    w.check_clean()
+
+
+def test_heatmap_click_opens_the_candidate(browser, report_dir):
+    w = Watched(browser)
+    w.goto((report_dir / "index.html").as_uri())
+    cells = w.page.locator(".chart.clickable").first.locator(".nsewdrag").first
+    cells.scroll_into_view_if_needed()
+    box = cells.bounding_box()
+    with w.page.expect_navigation():
+        w.page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.05)
+    assert "/candidate/" in w.page.url
+    w.check_clean()
+
+
+def test_injected_markup_runs_nothing_and_shows_as_text(browser, report_dir):
+    w = Watched(browser)
+    pages_with_evil = [p for p in (report_dir / "judgment").glob("*.html") if "__xss" in p.read_text()]
+    assert len(pages_with_evil) == 2  # the baseline's judgment and the hostile reply
+    for p in pages_with_evil:
+        w.goto(p.as_uri())
+        text = w.page.inner_text("body")
+        assert "<script>window.__xss='script'</script>" in text
+        assert w.page.locator("a[href^='javascript:']").count() == 0
+        assert w.page.locator("main img, main svg[onload], main script").count() == 0
+        if w.page.locator(".alert").count():
+            w.page.hover(".alert >> nth=0")
+        w.check_clean()
+    w.shot("report-injection.png")
+    evil_candidate = next((report_dir / "candidate").glob("eve-img-src-x-onerror-*.html"))
+    w.goto(evil_candidate.as_uri())
+    assert "Eve <img" in w.page.inner_text("h1")
+    w.goto((report_dir / "index.html").as_uri())
+    w.check_clean()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.fixture
+def server(store):
+    from evaluator.report.serve import make_server
+
+    srv = make_server(store, port=0)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_served_views_filters_and_navigation(browser, server):
+    w = Watched(browser)
+    w.goto(server.url)
+    assert all(n > 0 for n in w.charts_with_data())
+    w.shot("serve-overview.png")
+    w.page.select_option("select[name=cohort]", "spring-2026")
+    w.page.wait_for_url("**cohort=spring-2026**")
+    w.settle()
+    assert "spring-2026" in w.page.inner_text("h1")
+    assert "rubric_version=" not in w.page.url  # empty filters are not sent
+    w.page.click("#candidates tbody tr:first-child a")
+    w.settle()
+    assert "cohort=spring-2026" in w.page.url and "/candidate?" in w.page.url
+    assert len(w.charts_with_data()) == 5
+    w.shot("serve-candidate.png")
+    w.page.click("table.tbl tbody tr:first-child td:first-child a")
+    w.settle()
+    assert w.page.get_attribute("body", "data-view") == "judgment"
+    for path in ("/quality", "/cost", "/judgments?page=1"):
+        w.goto(server.url.rstrip("/") + path)
+    w.shot("serve-cost.png")
+    w.check_clean()
+    assert _get(server.url + "?since=yesterday")[0] == 400
+    assert _get(server.url + "nope")[0] == 404
+    req = urllib.request.Request(server.url, method="POST", data=b"x")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 405
+
+
+_WRITER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from evaluator.errors import StoreError
+    from evaluator.store.db import Store
+    from evaluator.report.synthetic import SyntheticSpec, generate
+    db, n = Path(sys.argv[1]), int(sys.argv[2])
+
+    def open_for_write():
+        # the report server's reads lock the file too, for a moment: wait like the cohort writer does
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                return Store(db)
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    for i in range(n):
+        with open_for_write() as s:  # open, write, close per commit, like the cohort writer
+            generate(s, SyntheticSpec(candidates=1, sessions_per_candidate=2, seed=1000 + i, cohorts=("writer",)))
+        time.sleep(0.05)
+    print("done", flush=True)
+""")
+
+
+def test_server_keeps_answering_while_another_process_writes(server, store, tmp_path):
+    before = _get(server.url + "judgments")[1].count("<tr>")
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(store), "6"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    statuses = []
+    try:
+        while writer.poll() is None:
+            for path in ("", "cost", "judgments"):
+                statuses.append(_get(server.url + path)[0])
+    finally:
+        _, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    assert len(statuses) >= 3
+    assert set(statuses) == {200}, statuses
+    status, body = _get(server.url + "?cohort=writer")
+    assert status == 200 and "writer" in body
+    assert _get(server.url + "judgments")[1].count("<tr>") >= before

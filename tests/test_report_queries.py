@@ -1,0 +1,272 @@
+"""Unit tests of the report's DuckDB aggregation queries, the static build and the CLI's checks.
+
+The store is filled by `evaluator.report.synthetic`, which writes through Store.save_judgment only.
+Expected values are recomputed here from the rows as written, independently of the SQL.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections import defaultdict
+from datetime import date
+from itertools import pairwise
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from evaluator.cli import app
+from evaluator.errors import StoreError
+from evaluator.report import build, pages
+from evaluator.report import queries as q
+from evaluator.report.queries import Filters
+from evaluator.report.synthetic import MODELS, SyntheticSpec, generate
+from evaluator.store.db import Store
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("report-q")
+    db = root / "store.duckdb"
+    with Store(db) as store:
+        generate(store, SyntheticSpec(candidates=4, sessions_per_candidate=6, transcripts_dir=root / "transcripts"))
+    return db
+
+
+@pytest.fixture
+def con(store_path):
+    c = duckdb.connect(str(store_path), read_only=True)
+    yield c
+    c.close()
+
+
+def _raw(con) -> list[dict]:
+    """Every scored dimension as stored, with the judgment's metadata (for independent checks)."""
+    cur = con.execute("""
+        SELECT j.id, t.candidate, j.rubric_version, j.model, r.cohort, t.session_date, d.dimension_id, d.status, d.score,
+               j.cost_usd
+        FROM judgments j JOIN transcripts t ON t.hash = j.transcript_hash JOIN runs r ON r.id = j.run_id
+        JOIN dimension_scores d ON d.judgment_id = j.id""")
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def test_overview_totals_and_distribution_match_the_stored_rows(con):
+    schema = q.read_schema(con)
+    raw = _raw(con)
+    totals = q.overview_totals(con, schema, Filters())
+    assert totals["judgments"] == len({r["id"] for r in raw}) == 24
+    assert totals["candidates"] == 4
+    assert totals["rubric_versions"] == 2 and totals["models"] == 2
+    dist = {r["dimension_id"]: r for r in q.dimension_distribution(con, schema, Filters())}
+    for dim, row in dist.items():
+        scored = [r["score"] for r in raw if r["dimension_id"] == dim and r["status"] == "scored"]
+        assert row["n_scored"] == len(scored)
+        assert row["n_unscored"] == sum(1 for r in raw if r["dimension_id"] == dim and r["status"] == "unscored")
+        assert sum(row["counts"].values()) == len(scored)
+        assert row["mean"] == pytest.approx(sum(scored) / len(scored))
+
+
+def test_heatmap_is_the_mean_per_candidate_and_dimension(con):
+    schema = q.read_schema(con)
+    expected = defaultdict(list)
+    for r in _raw(con):
+        if r["status"] == "scored":
+            expected[(r["candidate"], r["dimension_id"])].append(r["score"])
+    cells = q.heatmap(con, schema, Filters())
+    assert len(cells) == len(expected)
+    for c in cells:
+        scores = expected[(c["candidate"], c["dimension_id"])]
+        assert c["n"] == len(scores)
+        assert c["mean"] == pytest.approx(sum(scores) / len(scores))
+    weakest = q.weakest_dimensions(con, schema, Filters())
+    assert [w["mean"] for w in weakest] == sorted(w["mean"] for w in weakest)
+    assert sum(w["weakest_for"] for w in weakest) <= 4
+
+
+def test_trend_marks_a_break_at_every_rubric_or_model_change_and_never_elsewhere(con):
+    schema = q.read_schema(con)
+    rows = q.candidate_trend(con, schema, Filters())
+    by_line = defaultdict(list)
+    for r in rows:
+        by_line[(r["candidate"], r["dimension_id"])].append(r)
+    kinds = set()
+    for points in by_line.values():
+        assert [p["session_date"] for p in points] == sorted(p["session_date"] for p in points)
+        for prev, cur in pairwise(points):
+            changed = (prev["rubric_version"], prev["model"]) != (cur["rubric_version"], cur["model"])
+            assert cur["is_break"] == changed
+            if changed:
+                kinds.add("rubric" if prev["rubric_version"] != cur["rubric_version"] else "model")
+        assert points[0]["is_break"] is False
+    assert kinds == {"rubric", "model"}
+
+
+def test_improvements_and_regressions_never_compare_across_a_break(con):
+    schema = q.read_schema(con)
+    trend = {(r["candidate"], r["dimension_id"], r["judgment_id"]): r for r in q.candidate_trend(con, schema, Filters())}
+    series_of = {k: v["series"] for k, v in trend.items()}
+    changes = q.candidate_changes(con, schema, Filters())
+    assert changes, "the synthetic history has session-to-session changes"
+    for c in changes:
+        assert (c["delta"] > 0) == (c["kind"] == "improvement")
+        points = sorted((v for k, v in trend.items() if k[0] == c["candidate"] and k[1] == c["dimension_id"]),
+                        key=lambda p: (p["session_date"], p["created_at"]))
+        i = next(i for i, p in enumerate(points) if p["judgment_id"] == c["judgment_id"])
+        same = [p for p in points[:i] if p["series"] == series_of[(c["candidate"], c["dimension_id"], c["judgment_id"])]]
+        assert same and same[-1]["score"] == c["prev_score"]
+
+
+def test_filters_narrow_every_query(con):
+    schema = q.read_schema(con)
+    opts = q.filter_options(con, schema)
+    assert opts["cohort"] == ["autumn-2026", "spring-2026"]
+    spring = q.overview_totals(con, schema, Filters(cohort="spring-2026"))
+    autumn = q.overview_totals(con, schema, Filters(cohort="autumn-2026"))
+    assert spring["judgments"] + autumn["judgments"] == 24
+    one = opts["candidate"][0]
+    assert q.overview_totals(con, schema, Filters(candidate=one))["judgments"] == 6
+    assert q.overview_totals(con, schema, Filters(model=MODELS[0]))["models"] == 1
+    version = opts["rubric_version"][0]
+    assert q.overview_totals(con, schema, Filters(rubric_version=version[:12]))["version_list"] == [version]
+    dates = sorted({r["session_date"] for r in _raw(con)})
+    mid = date.fromisoformat(dates[len(dates) // 2])
+    before = q.overview_totals(con, schema, Filters(until=mid))
+    after = q.overview_totals(con, schema, Filters(since=mid))
+    assert before["last_date"] <= mid <= after["first_date"]
+    assert q.judgments_page(con, schema, Filters(candidate=one), 1, 4)["pages"] == 2
+
+
+def test_a_rejudged_session_counts_once_in_scores_but_its_cost_counts_twice(tmp_path):
+    db = tmp_path / "s.duckdb"
+    with Store(db) as store:
+        generate(store, SyntheticSpec(candidates=1, sessions_per_candidate=3, cohorts=()))
+        generate(store, SyntheticSpec(candidates=1, sessions_per_candidate=3, cohorts=()))  # same sessions again
+    with duckdb.connect(str(db), read_only=True) as c:
+        schema = q.read_schema(c)
+        assert c.execute("SELECT count(*) FROM judgments").fetchone()[0] == 6
+        assert q.overview_totals(c, schema, Filters())["judgments"] == 3
+        assert sum(r["judgments"] for r in q.cost_by(c, schema, Filters(), "model")) == 6
+
+
+def test_views_degrade_on_a_store_without_the_later_tables(con):
+    full = q.read_schema(con)
+    old = q.Schema({k: v for k, v in full.tables.items()
+                    if k not in ("cohort_members", "run_items", "human_labels", "calibrations", "calibration_maps",
+                                 "calibrated_scores", "cohorts")})
+    assert q.overview_totals(con, old, Filters())["judgments"] == 24
+    assert q.overview_totals(con, old, Filters(cohort="spring-2026"))["judgments"] == 12
+    assert q.coverage(con, old, Filters())["failed_items"] == []
+    quality = q.judge_quality(con, old, Filters())
+    assert quality["labels"] is None and quality["agreement"] == [] and not quality["has_calibration_tables"]
+    assert all(r["calibrated"] is None for r in q.candidate_trend(con, old, Filters()))
+
+
+def test_agreement_ceiling_and_calibration_from_human_labels(tmp_path, store_path):
+    db = tmp_path / "labelled.duckdb"
+    db.write_bytes(store_path.read_bytes())
+    with Store(db) as store:  # human_labels arrives with migration 0003 (its writer is the labels command)
+        schema = q.read_schema(store.con)
+        if not schema.has("human_labels", "transcript_hash", "rater", "dimension_id", "status", "score", "import_id"):
+            pytest.skip("this checkout has no human_labels table yet (migration 0003)")
+        rows = store.con.execute("""
+            SELECT j.transcript_hash, d.dimension_id, d.score, j.rubric_id, j.rubric_version FROM judgments j
+            JOIN dimension_scores d ON d.judgment_id = j.id WHERE d.status = 'scored' ORDER BY j.id, d.dimension_id
+            LIMIT 40""").fetchall()
+        labels = []
+        for i, (h, dim, score, rid, rv) in enumerate(rows):
+            labels.append(("imp1", i, h, h, "ana", dim, rid, rv, "scored", float(score if i % 2 else min(5, score + 1))))
+            labels.append(("imp1", i, h, h, "ben", dim, rid, rv, "scored", float(score)))
+        store.con.executemany("INSERT INTO human_labels (import_id, line, transcript_hash, transcript_ref, rater,"
+                              " dimension_id, rubric_id, rubric_version, status, score) VALUES (?,?,?,?,?,?,?,?,?,?)", labels)
+    with duckdb.connect(str(db), read_only=True) as c:
+        schema = q.read_schema(c)
+        quality = q.judge_quality(c, schema, Filters())
+        assert quality["n_labels"] == 80
+        pairs = sum(r["n"] for r in quality["agreement"])
+        assert pairs == 80
+        exact = sum(r["exact"] * r["n"] for r in quality["agreement"])
+        expected_exact = sum(1 for i, (_, _, s, _, _) in enumerate(rows) if i % 2 or s == 5) + len(rows)
+        assert exact == pytest.approx(expected_exact)
+        for r in quality["agreement"]:
+            assert 0 <= r["lo"] <= r["exact"] <= r["hi"] <= 1
+        ceiling = sum(r["exact"] * r["n"] for r in quality["ceiling"])
+        assert sum(r["n"] for r in quality["ceiling"]) == 40
+        assert ceiling == pytest.approx(sum(1 for i, (_, _, s, _, _) in enumerate(rows) if i % 2 or s == 5))
+        assert quality["curve"] and all(r["n"] >= 1 for r in quality["curve"])
+
+
+def test_static_build_writes_every_view_and_escapes_names(tmp_path, store_path):
+    out = tmp_path / "report"
+    result = build.build_report(store_path, out)
+    assert result.judgments == 24
+    for rel in ("index.html", "quality.html", "cost.html", "judgments/1.html", "assets/plotly.min.js",
+                "assets/report.css", "assets/report.js"):
+        assert (out / rel).is_file(), rel
+    assert len(list((out / "judgment").glob("*.html"))) == 24
+    assert len(list((out / "candidate").glob("*.html"))) == 4
+    assert len(list((out / "cohort").glob("*.html"))) == 2
+    html = (out / "index.html").read_text()
+    assert "cdn." not in html and "https://" not in html
+    assert 'src="assets/plotly.min.js"' in html
+
+
+def test_no_template_marks_data_safe():
+    templates = Path(pages.__file__).parent / "templates"
+    for t in templates.glob("*.html"):
+        text = t.read_text()
+        assert "|safe" not in text.replace(" ", "") and "autoescape false" not in text, t.name
+
+
+def test_cli_reports_bad_input_with_exit_2_and_builds(tmp_path, store_path):
+    runner = CliRunner()
+    for args, message in [
+        (["report", "--db", str(tmp_path / "missing.duckdb")], "no database"),
+        (["report", "--db", str(store_path), "--since", "March"], "--since must be a date"),
+        (["report", "--db", str(store_path), "--cohort", "nope"], "no cohort named 'nope'"),
+        (["report", "--db", str(store_path), "--since", "2026-05-01", "--until", "2026-01-01"], "is after"),
+        (["report", "--db", str(store_path), "--port", "70000", "--serve"], "--port"),
+        (["report", "--db", str(tmp_path)], "directory"),
+    ]:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        assert message in res.output, (args, res.output)
+        assert "Traceback" not in res.output
+    out = tmp_path / "r"
+    res = runner.invoke(app, ["report", "--db", str(store_path), "--out", str(out), "--cohort", "spring-2026"])
+    assert res.exit_code == 0, res.output
+    assert (out / "index.html").is_file()
+    assert len(list((out / "candidate").glob("*.html"))) == 2
+
+
+_HOLDER = textwrap.dedent("""
+    import sys, time, duckdb
+    con = duckdb.connect(sys.argv[1])
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    con.close()
+""")
+
+
+def test_read_only_open_waits_for_a_writer_then_gives_up_clearly(tmp_path, store_path):
+    db = tmp_path / "locked.duckdb"
+    db.write_bytes(store_path.read_bytes())
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(db), "1.0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        con = build.connect_read_only(db, wait=10)  # waits out the 1 s hold
+        assert con.execute("SELECT count(*) FROM judgments").fetchone()[0] == 24
+        con.close()
+    finally:
+        holder.wait(timeout=30)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(db), "5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreError, match="locked by a writer"):
+            build.connect_read_only(db, wait=0.3)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
