@@ -27,6 +27,7 @@ from evaluator.safety import detect_injection
 if TYPE_CHECKING:
     from evaluator.judge.ratelimit import RateLimiter
 
+STORE_WAIT_SECONDS = 5.0
 BASELINE_NOTICE = (
     "No model configured: using the offline baseline judge (deterministic text signals, not an LLM). "
     "Set --model or EVALUATOR_MODEL to judge with a model."
@@ -202,9 +203,10 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
     notices = [BASELINE_NOTICE] if info.kind == "baseline" else []
     store = None
     if request.store:
-        from evaluator.store.db import Store, default_db_path
+        from evaluator.store.db import default_db_path, open_store
 
-        store = Store(request.db or default_db_path())
+        # wait a little if a report server is reading at this moment (it holds the file briefly)
+        store = open_store(request.db or default_db_path(), wait_seconds=STORE_WAIT_SECONDS)
     try:
         key = cache_key(transcript.content_hash, rubric, info)
         if store is not None and not request.force:
