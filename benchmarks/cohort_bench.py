@@ -76,7 +76,18 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--latency", type=float, default=0.3)
+    ap.add_argument("--memory", metavar="N1,N2", help="instead: peak RSS of fresh processes scoring N1 and N2 "
+                    "transcripts (latency 20 ms), to show memory stays flat as the cohort grows")
     args = ap.parse_args()
+    if args.memory:
+        import subprocess
+
+        for n in args.memory.split(","):
+            out = subprocess.run([sys.executable, __file__, "--n", n, "--concurrency", str(args.concurrency),
+                                  "--latency", "0.02"], capture_output=True, text=True, check=True).stdout
+            rss = next(line for line in out.splitlines() if "peak RSS" in line).split("peak RSS", 1)[1].strip()
+            print(f"N={n:>6}: peak RSS {rss}")
+        return
 
     from evaluator.judge.llm_adapter import _litellm
 
