@@ -83,6 +83,7 @@ class Evidence(BaseModel):
     quote: str
     source: str | None = Field(None, description="turn id (t3) or code file name where it was found")
     match: float | None = Field(None, description="fuzzy match ratio 0-100 (100 = exact after normalising)")
+    role: Role | None = Field(None, description="whose words: the speaker role of the turn (code files: candidate)")
 
 
 class DimensionResult(BaseModel):
@@ -122,6 +123,7 @@ class Exchange(BaseModel):
     response_format: str
     request_messages: list[dict[str, Any]]
     raw_response: str | None = None
+    reasoning: str | None = Field(None, description="a reasoning model's separate thinking, kept for audit")
     parsed: Any = None
     errors: list[str] = Field(default_factory=list)
     prompt_tokens: int | None = None

@@ -170,7 +170,8 @@ def _locate_evidence(transcript: Transcript, dimensions: list[DimensionResult]) 
             if found is None:
                 d.dropped_evidence.append(e.quote)
             else:
-                kept.append(Evidence(quote=e.quote, source=e.source or found.source, match=found.match))
+                kept.append(Evidence(quote=e.quote, source=e.source or found.source, match=found.match,
+                                     role=found.role))
         d.evidence = kept
 
 

@@ -7,9 +7,9 @@ Shape of a run (one process, the only DuckDB writer):
     workers (--concurrency): parse, check the budget, judge, hand the result to the writer
     writer:   every ~second, one transaction with every finished judgment and item status
 The database is opened per session and closed again, so `evaluate report --serve` can read between
-sessions (DuckDB admits one process at a time). A SIGKILL loses only in-flight judgments; re-running
-the same command finds the committed ones in the cache and judges the rest, so nothing is lost and
-nothing is judged twice.
+sessions (DuckDB admits one process at a time). A SIGKILL loses the judgments in flight and those
+finished since the last group commit (about a second's worth); re-running the same command finds the
+committed ones in the cache and judges the rest, so no stored judgment is lost or duplicated.
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ class CohortSummary(Counters):
     wall_seconds: float = 0.0
     dimensions: dict[str, dict[str, Any]] = Field(default_factory=dict)
     failures: list[dict[str, Any]] = Field(default_factory=list)
+    not_scored: list[dict[str, Any]] = Field(
+        default_factory=list, description="judged but partial or unscored: item, status, reason")
+    warnings: list[dict[str, Any]] = Field(default_factory=list, description="item, warning")
     skipped_items: list[str] = Field(default_factory=list)
     dry_run: bool = False
     estimate: dict[str, Any] | None = None
@@ -125,13 +128,14 @@ class CohortRunner:
         self.progress = progress
         self.counters = Counters()
         self.failures: list[dict[str, Any]] = []
+        self.not_scored: list[dict[str, Any]] = []
+        self.warnings: list[dict[str, Any]] = []
         self.skipped: list[str] = []
         self._rubrics: dict[str | None, Rubric] = {}
-        limiter = None
-        if request.rpm or request.tpm:
-            from evaluator.judge.ratelimit import RateLimiter
+        from evaluator.judge.ratelimit import RateLimiter
 
-            limiter = RateLimiter(request.rpm, request.tpm)
+        # always shared, even without rpm/tpm: a Retry-After from the provider pauses every worker
+        limiter = RateLimiter(request.rpm, request.tpm)
         self.judge: Judge = build_judge(request.judge, limiter)
         self.info = self.judge.info()
         self.link = _StoreLink(request.db or default_db_path())
@@ -310,6 +314,7 @@ class CohortRunner:
                 self._notify()
                 continue
             self._account(judgment)
+            self._note(p.item, judgment)
             jid = str(uuid.uuid4())
             self.pending_judgments.append((jid, judgment, transcript, p.rubric))
             self._record(p.item, judgment.status, p.source, judgment_id=jid)
@@ -318,6 +323,15 @@ class CohortRunner:
                 setattr(self.counters, judgment.status, getattr(self.counters, judgment.status) + 1)
                 self._record(dup, judgment.status, source, judgment_id=jid, error=f"same content as {p.item.key}")
             self._notify()
+
+    def _note(self, item: BatchItem, j: Judgment) -> None:
+        """Keep what a reader of the summary must see: why a judgment is not fully scored, and any
+        warning about how the transcript was read (e.g. no speaker labels, cut to fit the context)."""
+        if j.status != "scored":
+            reason = j.reason or next((f"{d.id}: {d.reason}" for d in j.dimensions if d.status == "unscored"), None)
+            self.not_scored.append({"item": item.key, "source": str(item.path), "status": j.status, "reason": reason})
+        notes = list(j.warnings) + [f.detail for f in j.flags if f.kind in ("truncated", "speakers_unrecognised")]
+        self.warnings += [{"item": item.key, "warning": w} for w in dict.fromkeys(notes)]
 
     def _within_budget(self, p: _Prepared, transcript: Transcript) -> bool:
         from evaluator.batch.estimate import estimate_judgment
@@ -352,6 +366,8 @@ class CohortRunner:
     async def run(self) -> CohortSummary:
         started = time.perf_counter()
         status, message = "completed", None
+        # the first write imports pandas (~1 s): do it now, off the loop, so the first commit is not late
+        preload = asyncio.create_task(asyncio.to_thread(__import__, "pandas"))
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.req.concurrency * 2)
         stop = asyncio.Event()
         writer = asyncio.create_task(self._writer(stop))
@@ -366,7 +382,7 @@ class CohortRunner:
             await asyncio.gather(*workers, return_exceptions=True)
         finally:
             stop.set()
-            await asyncio.gather(writer, return_exceptions=True)
+            await asyncio.gather(writer, preload, return_exceptions=True)
         if self.abort:
             status, message = "aborted", str(self.abort)
         if self.skipped:
@@ -375,7 +391,7 @@ class CohortRunner:
         summary = CohortSummary(
             **self.counters.model_dump(), cohort=self.req.cohort, run_id=self.run_id, status=status,
             message=message, judge=self.info.model_dump(), db=str(self.link.path),
-            failures=self.failures, skipped_items=self.skipped,
+            failures=self.failures, not_scored=self.not_scored, warnings=self.warnings, skipped_items=self.skipped,
         )
         summary.in_flight = 0
         run_id, write = self.run_id, self._take_pending()

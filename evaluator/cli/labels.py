@@ -10,12 +10,13 @@ from typing import Annotated
 import typer
 
 from evaluator.cli import app, console, fail
+from evaluator.cli import options as opt
 from evaluator.errors import EXIT_BAD_INPUT, EvaluatorError
 
 labels_app = typer.Typer(help="Import and list human labels.", no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
 
-DbOpt = Annotated[Path | None, typer.Option(help="DuckDB file [env: EVALUATOR_DB; default ./evaluator.duckdb].")]
+DbOpt = opt.Db
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
 RunOpt = Annotated[str | None, typer.Option(help="Judge run id (or prefix) to compare.")]
 ModelOpt = Annotated[str | None, typer.Option(help="Judge model to compare ('baseline' for the offline judge).")]
@@ -191,8 +192,8 @@ def calibrated_cmd(
 
 @app.command("align")
 def align_cmd(
-    model: Annotated[str | None, typer.Option(help="litellm model of the LLM judge to align [env: EVALUATOR_MODEL].")] = None,
-    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL [env: EVALUATOR_API_BASE].")] = None,
+    model: Annotated[str | None, typer.Option(help="litellm model of the LLM judge to align (env: EVALUATOR_MODEL).")] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL (env: EVALUATOR_API_BASE).")] = None,
     dimension: Annotated[list[str] | None, typer.Option("--dimension", help="Dimension(s) to align (default: all labelled).")] = None,
     examples: Annotated[int, typer.Option(help="Few-shot examples per dimension.")] = 4,
     holdout: Annotated[float, typer.Option(help="Fraction of labelled transcripts held out for before/after.")] = 0.4,
@@ -200,7 +201,7 @@ def align_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds before one model request times out.")] = 120.0,
     db: DbOpt = None, rater: RaterOpt = None, seed: SeedOpt = 0, output_format: FormatOpt = "table",
 ) -> None:
-    """Align an LLM judge with human labels using ragas (optional extra: pip install 'evaluator[ragas]')."""
+    """Align an LLM judge with human labels using ragas (optional extra: pip install 'evaluator\\[ragas]')."""
     _check_format(output_format)
     from evaluator.calibrate.align import AlignRequest, render_align, run_align
 

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 Rubric = Annotated[Optional[str], typer.Option(help="Rubric id or YAML path (default: from the transcript's exercise, else 'default').")]
-Model = Annotated[Optional[str], typer.Option(help="litellm model, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1 [env: EVALUATOR_MODEL]. Unset: the offline baseline judge.")]
-ApiBase = Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server, Ollama, vLLM, llama.cpp [env: EVALUATOR_API_BASE].")]
+Model = Annotated[Optional[str], typer.Option(help="litellm model, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1 (env: EVALUATOR_MODEL). Unset: the offline baseline judge.")]
+ApiBase = Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server, Ollama, vLLM, llama.cpp (env: EVALUATOR_API_BASE).")]
 Temperature = Annotated[float, typer.Option(help="Sampling temperature.")]
 MaxTokens = Annotated[int, typer.Option(help="Cap on the judge's reply tokens.")]
 Seed = Annotated[Optional[int], typer.Option(help="Sampling seed, where the provider supports it.")]
@@ -20,7 +20,7 @@ RepairAttempts = Annotated[int, typer.Option(help="Times to ask the model again 
 ContextTokens = Annotated[Optional[int], typer.Option(help="The model's context window when litellm does not know it (unknown: 16000).")]
 PriceIn = Annotated[Optional[float], typer.Option(help="USD per million prompt tokens, for models litellm has no price for.")]
 PriceOut = Annotated[Optional[float], typer.Option(help="USD per million completion tokens.")]
-Db = Annotated[Optional[Path], typer.Option(help="DuckDB file [env: EVALUATOR_DB; default ./evaluator.duckdb].")]
+Db = Annotated[Optional[Path], typer.Option(help="DuckDB file (env: EVALUATOR_DB; default ./evaluator.duckdb).")]
 Force = Annotated[bool, typer.Option("--force", help="Judge again even when this exact judgment is stored.")]
 Format = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
 

@@ -43,6 +43,13 @@ class CohortProgress:
             self.progress.stop()
 
 
+def _listed(console, colour: str, label: str, rows: list[tuple[str, str]], limit: int = 20) -> None:
+    for item, text in rows[:limit]:
+        console.print(f"[{colour}]{label}[/{colour}] {escape(item)}: {escape(text or '')}")
+    if len(rows) > limit:
+        console.print(f"[{colour}]... and {len(rows) - limit} more ({label}; see --format json)[/{colour}]")
+
+
 def render_summary(s: Any, console) -> None:
     from rich.table import Table
 
@@ -50,7 +57,7 @@ def render_summary(s: Any, console) -> None:
         e = s.estimate or {}
         cost = "unknown (no price for this model: give --price-in/--price-out)" if e.get("cost_usd") is None else f"${e['cost_usd']:.4f}"
         console.print(f"[bold]dry run[/bold] · cohort {escape(s.cohort)} · {s.total} transcript(s): "
-                      f"{s.cached} already judged, {e.get('to_judge', 0)} to judge, {s.failed} unreadable")
+                      f"{s.cached} already judged or duplicates, {e.get('to_judge', 0)} to judge, {s.failed} unreadable")
         console.print(f"estimate: {e.get('calls', 0)} call(s), {e.get('prompt_tokens', 0):,} prompt tokens, "
                       f"~{e.get('completion_tokens', 0):,} completion tokens ({escape(e.get('completion_tokens_note', ''))}), cost {cost}")
     else:
@@ -68,10 +75,10 @@ def render_summary(s: Any, console) -> None:
                 t.add_row(escape(dim), str(d["count"]), "-" if d["mean"] is None else f"{d['mean']:.2f}",
                           "-" if d["median"] is None else str(d["median"]), dist, str(d["not_observed"]), str(d["unscored"]))
             console.print(t)
-        for f in s.failures[:20]:
-            console.print(f"[red]failed[/red] {escape(f['item'])}: {escape(f['error'])}")
-        if len(s.failures) > 20:
-            console.print(f"[red]... and {len(s.failures) - 20} more failures (see --format json)[/red]")
+        _listed(console, "red", "failed", [(f["item"], f["error"]) for f in s.failures])
+        _listed(console, "yellow", "not fully scored",
+                [(n["item"], f"{n['status']}: {n['reason'] or 'see the stored judgment'}") for n in s.not_scored])
+        _listed(console, "yellow", "warning", [(w["item"], w["warning"]) for w in s.warnings])
         cost = "unknown" if s.cost_usd is None else f"${s.cost_usd:.4f}"
         console.print(f"[dim]{s.calls} model call(s), {s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion "
                       f"tokens, cost {cost}, {s.wall_seconds:.1f}s · stored in {escape(s.db or '')}[/dim]")

@@ -86,7 +86,7 @@ class LLMJudge:
             obj, parse_error = extract_json(result.text)
             errors: list[str] = []
             if parse_error:
-                errors.append(parse_error)
+                errors.append(f"{parse_error} ({result.error})" if result.error else parse_error)
             else:
                 parsed = validate_dimensions(obj, rubric, pending, index)
                 for dim_id, dp in parsed.items():
@@ -98,7 +98,8 @@ class LLMJudge:
             exchanges.append(Exchange(
                 attempt=attempt + 1, purpose="initial" if attempt == 0 else "repair",
                 dimensions=[d.id for d in pending], response_format=result.response_format,
-                request_messages=list(messages), raw_response=result.text, parsed=obj, errors=errors,
+                request_messages=list(messages), raw_response=result.text, reasoning=result.reasoning,
+                error=result.error, parsed=obj, errors=errors,
                 prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
                 cost_usd=result.cost_usd, latency_ms=result.latency_ms,
                 transport_attempts=result.transport_attempts,

@@ -13,6 +13,7 @@ Why this shape:
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,7 @@ class CallResult:
     response_format: str
     error: str | None = None
     finish_reason: str | None = None
+    reasoning: str | None = None
 
 
 class CallFailed(Exception):
@@ -113,7 +115,29 @@ def _retry_after(exc: BaseException) -> float | None:
 
 def _format_rejected(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return any(k in text for k in ("response_format", "json_schema", "json_object", "response format", "schema"))
+    return any(k in text for k in ("response_format", "json_schema", "json_object", "response format", "schema",
+                                   "unsupported parameter", "not supported"))
+
+
+def _reply_parts(response: Any) -> tuple[str | None, str | None, str | None, str | None]:
+    """(text, reasoning, finish_reason, note) of a reply, tolerating what real servers send:
+    no choices at all, JSON in tool-call arguments instead of content, and reasoning models'
+    separate `reasoning_content` (kept for audit, never parsed as the answer)."""
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        return None, None, None, "the server answered with no choices"
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    text = getattr(message, "content", None)
+    reasoning = getattr(message, "reasoning_content", None)
+    note = None
+    if not text:
+        calls = getattr(message, "tool_calls", None) or []
+        args = [getattr(getattr(c, "function", None), "arguments", None) for c in calls]
+        args = [a for a in args if a]
+        if args:
+            text, note = args[0], "content was empty; the answer was taken from the tool call's arguments"
+    return text, reasoning, getattr(choice, "finish_reason", None), note
 
 
 class LiteLLMAdapter:
@@ -280,28 +304,34 @@ class LiteLLMAdapter:
                         f"litellm cannot route model '{c.model}': prefix it with its provider, e.g. "
                         "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1"
                     ) from None
+                if isinstance(exc, ll.ContextWindowExceededError):
+                    raise CallFailed(
+                        f"the prompt exceeds the model's context window; pass --context-tokens with the "
+                        f"model's real window so the transcript is cut to fit ({_short(exc, 160)})",
+                        attempts, (time.perf_counter() - started) * 1000, self.format_mode) from None
                 if isinstance(exc, (ll.APIError, ll.BadRequestError)) or isinstance(exc, ll.exceptions.OpenAIError):
                     raise CallFailed(f"{type(exc).__name__}: {_short(exc)}", attempts,
                                      (time.perf_counter() - started) * 1000, self.format_mode) from None
                 raise
             break
         latency = (time.perf_counter() - started) * 1000
-        choice = response.choices[0]
         usage = getattr(response, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", None) or None  # litellm reports 0 when the server sent none
         completion_tokens = getattr(usage, "completion_tokens", None) or None
-        if self.limiter and usage is not None:
-            actual = (getattr(usage, "prompt_tokens", 0) or 0) + (getattr(usage, "completion_tokens", 0) or 0)
-            self.limiter.settle(estimate, actual)
+        if self.limiter and (prompt_tokens or completion_tokens):  # no usage reported: keep the estimate
+            self.limiter.settle(estimate, (prompt_tokens or 0) + (completion_tokens or 0))
+        text, reasoning, finish_reason, note = _reply_parts(response)
         return CallResult(
-            text=getattr(choice.message, "content", None),
+            text=text,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=self._cost(response, prompt_tokens, completion_tokens),
             latency_ms=latency,
             transport_attempts=attempts,
             response_format=self.format_mode,
-            finish_reason=getattr(choice, "finish_reason", None),
+            finish_reason=finish_reason,
+            reasoning=reasoning,
+            error=note,
         )
 
     def estimate_tokens(self, messages: list[dict[str, Any]]) -> int:
@@ -336,5 +366,7 @@ def _missing_credentials(exc: BaseException) -> bool:
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
+    """One line of an error, without litellm's repeated class-name prefixes."""
     text = " ".join(str(exc).split())
+    text = re.sub(r"^(litellm\.\w+: )?(\w+Error: )?(OpenAIException - )?", "", text)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -89,14 +89,16 @@ _LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,12}\]\s*)?(\*\*)?[A-Za-z][\w .'-]{0,
 
 @dataclass
 class EvidenceIndex:
-    """Normalised places a quote may come from: each turn and each code file."""
+    """Normalised places a quote may come from: each turn and each code file, with whose words they
+    are. Candidate places come first, so a phrase the candidate repeats is credited to them."""
 
-    places: list[tuple[str, str]]
+    places: list[tuple[str, str, str]]  # (source, role, normalised text)
 
     @classmethod
     def of(cls, transcript: Transcript) -> "EvidenceIndex":
-        places = [(t.id, _norm(t.text)) for t in transcript.turns]
-        places += [(cf.name, _norm(cf.content)) for cf in transcript.code_files]
+        places = [(t.id, t.role, _norm(t.text)) for t in transcript.turns]
+        places += [(cf.name, "candidate", _norm(cf.content)) for cf in transcript.code_files]
+        places.sort(key=lambda p: p[1] == "interviewer")
         return cls(places)
 
     def locate(self, quote: str) -> Evidence | None:
@@ -108,19 +110,19 @@ class EvidenceIndex:
         normed = [_norm(p) for p in parts]
         if sum(len(p) for p in normed) < MIN_QUOTE_CHARS:
             return None
-        for source, text in self.places:
+        for source, role, text in self.places:
             if all(p in text for p in normed):
-                return Evidence(quote=quote.strip(), source=source, match=100.0)
+                return Evidence(quote=quote.strip(), source=source, match=100.0, role=role)
         from rapidfuzz import fuzz
 
-        best: tuple[float, str] | None = None
-        for source, text in self.places:
+        best: tuple[float, str, str] | None = None
+        for source, role, text in self.places:
             scores = [fuzz.partial_ratio(p, text) if len(p) <= len(text) else 0.0 for p in normed]
             score = min(scores)
             if score >= FUZZY_THRESHOLD and (best is None or score > best[0]):
-                best = (score, source)
+                best = (score, source, role)
         if best:
-            return Evidence(quote=quote.strip(), source=best[1], match=round(best[0], 1))
+            return Evidence(quote=quote.strip(), source=best[1], match=round(best[0], 1), role=best[2])
         stripped = _LABEL_PREFIX.sub("", quote, count=1)
         if stripped != quote and stripped.strip():
             return self.locate(stripped)
@@ -180,7 +182,12 @@ def validate_dimensions(
                 result.evidence.append(found)
             else:
                 result.dropped.append(str(quote))
-        if parsed.score != "not_observed" and not result.evidence:
+        if parsed.score != "not_observed" and result.evidence and all(e.role == "interviewer" for e in result.evidence):
+            result.error = (
+                f"dimension `{d.id}`: every quote is the interviewer's words; support the score with what "
+                "the candidate said or wrote"
+            )
+        elif parsed.score != "not_observed" and not result.evidence:
             shown = "; ".join(repr(q[:80]) for q in result.dropped) or "none given"
             result.error = (
                 f"dimension `{d.id}`: the score has no supporting quote that occurs verbatim in the "

@@ -47,7 +47,7 @@ _COLUMNS: dict[str, list[str]] = {
                          "dropped_evidence", "reason"],
     "exchanges": ["id", "judgment_id", "attempt", "purpose", "dimensions", "response_format", "request_messages",
                   "raw_response", "parsed", "errors", "prompt_tokens", "completion_tokens", "cost_usd",
-                  "latency_ms", "transport_attempts", "error", "created_at"],
+                  "latency_ms", "transport_attempts", "error", "created_at", "reasoning"],
     "run_items": ["run_id", "item", "source", "transcript_hash", "status", "judgment_id", "error", "updated_at"],
     "cohort_members": ["cohort", "transcript_hash", "source", "candidate", "exercise", "session_date", "added_at"],
 }
@@ -223,7 +223,7 @@ class Store:
             rows["exchanges"] += [
                 [str(uuid.uuid4()), jid, e.attempt, e.purpose, _json(e.dimensions), e.response_format,
                  _json(e.request_messages), e.raw_response, _json(e.parsed), _json(e.errors), e.prompt_tokens,
-                 e.completion_tokens, e.cost_usd, e.latency_ms, e.transport_attempts, e.error, now]
+                 e.completion_tokens, e.cost_usd, e.latency_ms, e.transport_attempts, e.error, now, e.reasoning]
                 for e in j.exchanges]
         rows["run_items"] = [
             [run_id, it["item"], it.get("source"), it.get("transcript_hash"), it["status"], it.get("judgment_id"),
@@ -236,6 +236,9 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             for table, table_rows in rows.items():
                 self._insert_rows(table, table_rows)
+            for m in members:  # an edited file replaces its old content in the cohort, not joins it
+                con.execute("DELETE FROM cohort_members WHERE cohort = ? AND source = ? AND transcript_hash <> ?",
+                            [m["cohort"], m.get("source"), m["transcript_hash"]])
             if run_totals:
                 cols = ", ".join(f"{k} = ?" for k in run_totals)
                 con.execute(f"UPDATE runs SET {cols} WHERE id = ?", [*run_totals.values(), run_id])

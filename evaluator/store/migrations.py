@@ -217,4 +217,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0004_exchange_reasoning",
+        """
+        -- Reasoning models (DeepSeek-R1, Qwen3, o-series via some servers) return their thinking apart
+        -- from the answer; the audit trail keeps both.
+        ALTER TABLE exchanges ADD COLUMN reasoning VARCHAR;
+        """,
+    ),
 ]

@@ -1,0 +1,656 @@
+"""`evaluate cohort`: concurrency, rate limits, retries, the cache, resume after SIGKILL, dry runs,
+the cost budget, manifests, bad inputs, an unavailable judge and the offline baseline judge.
+
+Real HTTP against the scripted fake server (tests/fakellm.py) through the real litellm client; nothing
+is monkeypatched. The CLI runs in-process with typer's CliRunner (litellm's import is paid once),
+except for the SIGKILL test, which needs a real process to kill. Timing assertions are made on the
+structure of the server's recorded request times (overlap, spacing), never on wall-clock totals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from fakellm import Call, Error, FakeLLM
+from replies import valid
+
+from evaluator.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = sorted((REPO / "transcripts").glob("*.md"))
+MODEL = "openai/test-model"
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No ambient configuration leaks into a test, and nothing is written into the repository."""
+    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_API_KEY", "EVALUATOR_DB",
+                 "EVALUATOR_RUBRICS_DIR", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def make_cohort(folder: Path, n: int, *, tag: str = "", sample: Path | None = None) -> list[Path]:
+    """n transcripts with distinct content: the sample rounds in turn (or one `sample` throughout),
+    each with a unique closing line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        src = sample or SAMPLES[i % len(SAMPLES)]
+        p = folder / f"round_{i:02d}.md"
+        p.write_text(src.read_text(encoding="utf-8") + f"\n\nInterviewer: Thanks, that's time ({tag}{i:02d}).\n",
+                     encoding="utf-8")
+        paths.append(p)
+    return paths
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+def cohort_args(path: Path, db: Path, *extra: str, name: str = "c1", base_url: str | None = None) -> list[str]:
+    args = ["cohort", str(path), "--cohort", name, "--db", str(db), "--format", "json"]
+    if base_url is not None:
+        args += ["--model", MODEL, "--api-base", base_url, "--retry-wait", "0.01", "--timeout", "20"]
+    return [*args, *extra]
+
+
+def cohort(path: Path, db: Path, *extra: str, name: str = "c1", base_url: str | None = None) -> Run:
+    """`evaluate cohort PATH --cohort NAME --db DB --format json [--model ... --api-base URL] ...` in-process."""
+    result = CliRunner().invoke(app, cohort_args(path, db, *extra, name=name, base_url=base_url))
+    exc = result.exception if not isinstance(result.exception, SystemExit) else None
+    return Run(result.exit_code, result.stdout, result.stderr, exc)
+
+
+def query(db: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        cur = con.execute(sql, params or [])
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+    finally:
+        con.close()
+
+
+def scalar(db: Path, sql: str, params: list[Any] | None = None) -> Any:
+    return next(iter(query(db, sql, params)[0].values()))
+
+
+def assert_no_traceback(run: Run) -> None:
+    assert run.exception is None, repr(run.exception)
+    assert "Traceback" not in run.stderr and "Traceback" not in run.stdout
+
+
+def assert_totals_add_up(doc: dict[str, Any]) -> None:
+    assert doc["scored"] + doc["partial"] + doc["unscored"] + doc["failed"] + doc["skipped"] == doc["total"], doc
+    assert doc["cached"] <= doc["scored"]
+
+
+def starts(server: FakeLLM) -> list[float]:
+    return sorted(r.time for r in server.chat_requests)
+
+
+def user_prompt(body: dict[str, Any]) -> str:
+    return next(m["content"] for m in body["messages"] if m["role"] == "user")
+
+
+class Timed:
+    """A `Call` content function that also records when the server finished each request's delay,
+    keyed by the request's prompt (paired with the server's recorded start time afterwards)."""
+
+    def __init__(self) -> None:
+        self.ends: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        with self.lock:
+            self.ends[user_prompt(body)] = time.time()
+        return valid(body)
+
+    def intervals(self, server: FakeLLM) -> list[tuple[float, float]]:
+        """(start, end) on the server for every chat request: the client had it in flight at least then."""
+        return sorted((r.time, self.ends[user_prompt(r.body)]) for r in server.chat_requests)
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals holding at once (checked at every start)."""
+    return max(sum(1 for s, e in intervals if s <= t < e) for t, _ in intervals)
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------------------------ 1. concurrency
+
+def test_concurrency_overlaps_calls_and_concurrency_one_is_sequential(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    timed = Timed()
+    fake_llm.script(Call(timed, delay=0.5))
+    folder = tmp_path / "eight"
+    make_cohort(folder, 8)
+    run = cohort(folder, tmp_path / "a.duckdb", "--concurrency", "4", base_url=fake_llm.base_url)
+
+    assert run.code == 0, run.stderr
+    doc = run.doc
+    assert doc["total"] == doc["scored"] == 8 and doc["calls"] == 8 and doc["status"] == "completed"
+    spans = timed.intervals(fake_llm)
+    assert len(spans) == 8
+    overlap = max_overlap(spans)
+    assert 3 <= overlap <= 4, spans  # really concurrent, and never more than --concurrency
+
+    fake_llm.clear()
+    folder1 = tmp_path / "four"
+    make_cohort(folder1, 4, tag="seq")
+    run = cohort(folder1, tmp_path / "b.duckdb", "--concurrency", "1", base_url=fake_llm.base_url)
+
+    assert run.code == 0, run.stderr
+    assert run.doc["scored"] == run.doc["total"] == 4
+    spans = timed.intervals(fake_llm)
+    assert len(spans) == 4 and max_overlap(spans) == 1
+    for (_, end), (nxt, _) in zip(spans, spans[1:]):
+        assert nxt >= end, spans  # the next request starts only after the previous one was answered
+
+
+# ------------------------------------------------------------------------------------ 2. rate limits
+
+def test_rpm_limit_spaces_requests(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid))
+    folder = tmp_path / "four"
+    make_cohort(folder, 4)
+    run = cohort(folder, tmp_path / "e.duckdb", "--concurrency", "4", "--rpm", "60", base_url=fake_llm.base_url)
+
+    assert run.code == 0, run.stderr
+    assert run.doc["scored"] == 4
+    t = starts(fake_llm)
+    assert len(t) == 4
+    # 60/min = 1/s; the bucket holds one second's worth (one request): no two requests within ~1 s
+    gaps = [b - a for a, b in zip(t, t[1:])]
+    assert all(g >= 0.9 for g in gaps), gaps
+
+
+def _estimated_tokens(body: dict[str, Any]) -> int:
+    """The adapter's pre-request token estimate (llm_adapter.estimate_tokens): chars / 3.2 + the
+    expected reply (min(max_tokens, 1000))."""
+    chars = sum(len(str(m.get("content") or "")) for m in body["messages"])
+    return int(chars / 3.2) + min(body["max_tokens"], 1000)
+
+
+def _probe_tokens(server: FakeLLM, tmp_path: Path, sample: Path) -> int:
+    """One real request for a transcript shaped like the cohort's, to learn its estimated tokens."""
+    make_cohort(tmp_path / "probe", 1, tag="probe", sample=sample)
+    run = cohort(tmp_path / "probe", tmp_path / "probe.duckdb", base_url=server.base_url)
+    assert run.code == 0, run.stderr
+    body = server.chat_requests[-1].body
+    server.clear()
+    return _estimated_tokens(body)
+
+
+@pytest.mark.parametrize("usage", ["reported", "absent"])
+def test_tpm_limit_holds(fake_llm: FakeLLM, tmp_path: Path, usage: str) -> None:
+    """--tpm set so one request is about half the per-second budget.
+
+    The token bucket holds one second's worth (2 requests) and refills at 2 requests' worth per
+    second, so after a burst of two the requests are spaced ~0.5 s: the n-th request (0-based) cannot
+    start before (n - 1) / 2 s after the first. With usage reported equal to the estimate, settling is
+    neutral; with no usage in the reply (some local servers), the limiter knows nothing better than
+    its estimate and must keep counting it (the tokens were spent all the same).
+    """
+    sample = SAMPLES[0]
+    fake_llm.script(Call(valid))
+    est = _probe_tokens(fake_llm, tmp_path, sample)
+    if usage == "reported":
+        fake_llm.script(Call(valid, prompt_tokens=est - 300, completion_tokens=300))  # actual == estimate
+    else:
+        fake_llm.script(Call(valid, usage=False))
+    folder = tmp_path / "six"
+    make_cohort(folder, 6, sample=sample)  # same length: every request is estimated at `est` (+-1)
+    run = cohort(folder, tmp_path / "e.duckdb", "--concurrency", "4", "--tpm", str(est * 2 * 60),
+                 base_url=fake_llm.base_url)
+
+    assert run.code == 0, run.stderr
+    assert run.doc["scored"] == 6
+    t = starts(fake_llm)
+    assert len(t) == 6
+    assert all(abs(_estimated_tokens(r.body) - est) <= 2 for r in fake_llm.chat_requests)
+    assert t[1] - t[0] < 0.4, t  # the documented burst: one second's worth (two requests) at once
+    late = [(n, round(t[n] - t[0], 3)) for n in range(2, 6) if t[n] - t[0] < (n - 1) / 2 - 0.15]
+    assert not late, f"requests started before the token budget allowed: {late}"
+
+
+# ------------------------------------------------------------------------------- 3. 429 / 5xx storms
+
+STORM = [Error(429, headers={"Retry-After": "0"})] * 6 + [Error(500)] * 3 + [Error(503)] * 3
+
+
+@pytest.mark.parametrize("concurrency", [4, 1])
+def test_429_and_5xx_storm_ends_with_every_transcript_accounted_for(
+        fake_llm: FakeLLM, tmp_path: Path, concurrency: int) -> None:
+    fake_llm.script(*STORM, Call(valid))
+    folder = tmp_path / "eight"
+    make_cohort(folder, 8)
+    db = tmp_path / "e.duckdb"
+    run = cohort(folder, db, "--concurrency", str(concurrency), "--retries", "3", base_url=fake_llm.base_url)
+
+    assert_no_traceback(run)
+    doc = run.doc
+    assert doc["total"] == 8 and doc["status"] == "completed"
+    assert_totals_add_up(doc)
+    assert run.code == (0 if doc["scored"] == doc["total"] else 1)
+    n_requests = len(fake_llm.chat_requests)
+    judged = doc["scored"] + doc["partial"]
+    assert n_requests == len(STORM) + judged  # every error was retried or ended a transcript; none lost
+    assert doc["calls"] == n_requests  # every HTTP attempt is counted
+    if concurrency == 1:  # deterministic: 4 attempts each -> 429x4 | 429x2 500x2 | 500 503x3 | then valid
+        assert (doc["scored"], doc["unscored"], doc["failed"]) == (5, 3, 0)
+        assert run.code == 1
+
+    # nothing is lost in the database
+    run_id = doc["run_id"]
+    items = query(db, "SELECT * FROM run_items WHERE run_id = ?", [run_id])
+    assert len(items) == 8
+    assert sum(i["status"] == "unscored" for i in items) == doc["unscored"]
+    judgments = query(db, "SELECT * FROM judgments WHERE run_id = ?", [run_id])
+    assert len(judgments) == doc["scored"] + doc["partial"] + doc["unscored"]
+    for j in judgments:
+        if j["status"] == "unscored":
+            assert "model call failed" in j["reason"] and j["calls"] == 4, j["reason"]
+    runs = query(db, "SELECT * FROM runs WHERE id = ?", [run_id])
+    assert runs[0]["status"] == "completed" and runs[0]["total"] == 8 and runs[0]["scored"] == doc["scored"]
+
+    # a re-run retries exactly the ones that did not score
+    fake_llm.clear()
+    fake_llm.script(Call(valid))
+    again = cohort(folder, db, "--concurrency", str(concurrency), "--retries", "3", base_url=fake_llm.base_url)
+    assert again.code == 0, again.stderr
+    assert len(fake_llm.chat_requests) == 8 - doc["scored"]
+    assert again.doc["scored"] == 8 and again.doc["cached"] == doc["scored"]
+
+
+# ------------------------------------------------------------------------------------------ 4. cache
+
+def test_cache_rerun_edit_force_second_cohort_and_duplicates(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid))
+    folder = tmp_path / "six"
+    paths = make_cohort(folder, 6)
+    db = tmp_path / "e.duckdb"
+    args = ("--concurrency", "3")
+
+    first = cohort(folder, db, *args, base_url=fake_llm.base_url)
+    assert first.code == 0, first.stderr
+    assert first.doc["scored"] == 6 and first.doc["cached"] == 0 and len(fake_llm.chat_requests) == 6
+
+    fake_llm.clear()
+    again = cohort(folder, db, *args, base_url=fake_llm.base_url)
+    assert again.code == 0, again.stderr
+    assert len(fake_llm.chat_requests) == 0
+    assert again.doc["cached"] == again.doc["total"] == again.doc["scored"] == 6 and again.doc["calls"] == 0
+    assert again.doc["dimensions"] == first.doc["dimensions"]  # the summary covers cached judgments too
+
+    fake_llm.clear()
+    paths[2].write_text(paths[2].read_text(encoding="utf-8") + "Candidate: One more thing about the tests.\n",
+                        encoding="utf-8")
+    edited = cohort(folder, db, *args, base_url=fake_llm.base_url)
+    assert edited.code == 0, edited.stderr
+    assert len(fake_llm.chat_requests) == 1
+    assert "One more thing about the tests." in user_prompt(fake_llm.chat_requests[0].body)
+    assert edited.doc["cached"] == 5 and edited.doc["scored"] == 6
+
+    fake_llm.clear()
+    forced = cohort(folder, db, *args, "--force", base_url=fake_llm.base_url)
+    assert forced.code == 0, forced.stderr
+    assert len(fake_llm.chat_requests) == 6 and forced.doc["cached"] == 0 and forced.doc["scored"] == 6
+
+    fake_llm.clear()
+    other = cohort(folder, db, *args, name="c2", base_url=fake_llm.base_url)
+    assert other.code == 0, other.stderr
+    assert len(fake_llm.chat_requests) == 0 and other.doc["cached"] == 6
+    members = query(db, "SELECT cohort, transcript_hash FROM cohort_members")
+    current = {r["transcript_hash"] for r in query(db, "SELECT transcript_hash FROM run_items WHERE run_id = ?",
+                                                   [other.doc["run_id"]])}
+    assert len(current) == 6
+    for name in ("c1", "c2"):
+        assert current <= {m["transcript_hash"] for m in members if m["cohort"] == name}
+    assert len([m for m in members if m["cohort"] == "c2"]) == 6
+
+    # two identical files in one cohort: judged once, both items point at the one judgment
+    fake_llm.clear()
+    dup = tmp_path / "dup"
+    dup.mkdir()
+    text = SAMPLES[1].read_text(encoding="utf-8") + "\n\nInterviewer: Thanks, that's time (dup).\n"
+    (dup / "a.md").write_text(text, encoding="utf-8")
+    (dup / "b.md").write_text(text, encoding="utf-8")
+    twice = cohort(dup, db, *args, name="dup", base_url=fake_llm.base_url)
+    assert twice.code == 0, twice.stderr
+    assert len(fake_llm.chat_requests) == 1
+    assert twice.doc["total"] == twice.doc["scored"] == 2
+    items = query(db, "SELECT item, status, judgment_id FROM run_items WHERE run_id = ?", [twice.doc["run_id"]])
+    assert len(items) == 2 and len({i["judgment_id"] for i in items}) == 1 and items[0]["judgment_id"]
+    assert scalar(db, "SELECT count(*) FROM judgments WHERE run_id = ?", [twice.doc["run_id"]]) == 1
+
+
+# ------------------------------------------------------------------------------- 5. SIGKILL, resume
+
+def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
+        fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """The writer group-commits about every second: kill the process after a commit, mid-run."""
+    n = 16
+    fake_llm.script(Call(valid, delay=0.5))
+    folder = tmp_path / "cohort"
+    make_cohort(folder, n)
+    db = tmp_path / "e.duckdb"
+    args = cohort_args(folder, db, "--concurrency", "2", base_url=fake_llm.base_url)
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.Popen([sys.executable, "-c", "from evaluator.cli import run; run()", *args], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wal = Path(f"{db}.wal")
+
+    def db_state() -> tuple[Any, ...]:
+        return (db.stat().st_size, db.stat().st_mtime_ns, wal.exists()) if db.exists() else ()
+
+    def wait_for(condition, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not condition() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return condition()
+
+    try:
+        # the child pays litellm's import, then opens the db once (run row, cache lookup), then judges
+        assert wait_for(lambda: len(fake_llm.chat_requests) >= 1, 60), "the run did not get going"
+        before = db_state()
+        # the next write to the file is a group commit of finished judgments (the writer flushes ~1/s)
+        assert wait_for(lambda: db_state() != before, 20), "no judgment was committed"
+        wait_for(lambda: not wal.exists(), 2)  # let that session close (it checkpoints the WAL)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    sent_before_kill = len(fake_llm.chat_requests)
+    assert sent_before_kill < n
+
+    # DuckDB replays the killed writer's WAL on the next open: only whole transactions survive
+    committed = scalar(db, "SELECT count(*) FROM judgments WHERE status = 'scored'")
+    assert 1 <= committed <= sent_before_kill
+    assert scalar(db, "SELECT count(*) FROM judgments") == committed
+    # every committed judgment is whole: its dimensions and its exchange landed with it
+    assert scalar(db, "SELECT count(*) FROM judgments j WHERE NOT EXISTS"
+                      " (SELECT 1 FROM exchanges e WHERE e.judgment_id = j.id)") == 0
+    assert scalar(db, "SELECT count(*) FROM judgments j WHERE NOT EXISTS"
+                      " (SELECT 1 FROM dimension_scores d WHERE d.judgment_id = j.id)") == 0
+
+    fake_llm.clear()
+    fake_llm.script(Call(valid))
+    rerun = cohort(folder, db, "--concurrency", "2", base_url=fake_llm.base_url)
+    assert rerun.code == 0, rerun.stderr
+    doc = rerun.doc
+    assert doc["total"] == doc["scored"] == n and doc["status"] == "completed"
+    assert doc["cached"] == committed
+    assert doc["calls"] == len(fake_llm.chat_requests) == n - committed  # no judgment lost, none twice
+
+    rows = query(db, "SELECT cache_key, count(*) AS n FROM judgments WHERE status = 'scored' GROUP BY cache_key")
+    assert len(rows) == n and all(r["n"] == 1 for r in rows)
+    assert len({r["transcript_hash"] for r in query(db, "SELECT transcript_hash FROM judgments")}) == n
+
+
+# ------------------------------------------------------------------------------------------ 6. dry run
+
+def test_dry_run_calls_nothing_writes_nothing_and_estimates(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid))
+    folder = tmp_path / "four"
+    paths = make_cohort(folder, 4)
+    db = tmp_path / "e.duckdb"
+
+    dry = cohort(folder, db, "--dry-run", base_url=fake_llm.base_url)
+    assert dry.code == 0, dry.stderr
+    doc = dry.doc
+    assert doc["dry_run"] is True and doc["total"] == 4 and doc["cached"] == 0
+    est = doc["estimate"]
+    assert est["to_judge"] == 4 and est["calls"] == 4 and est["prompt_tokens"] > 0 and est["completion_tokens"] > 0
+    assert est["cost_usd"] is None  # litellm has no price for openai/test-model: unknown, never 0
+    assert len(fake_llm.chat_requests) == 0
+    assert not db.exists() and not Path(f"{db}.wal").exists()
+
+    priced = cohort(folder, db, "--dry-run", "--price-in", "1", "--price-out", "2", base_url=fake_llm.base_url)
+    assert priced.code == 0, priced.stderr
+    pe = priced.doc["estimate"]
+    assert isinstance(pe["cost_usd"], float) and pe["cost_usd"] > 0
+    assert pe["cost_usd"] == pytest.approx(pe["prompt_tokens"] * 1e-6 + pe["completion_tokens"] * 2e-6)
+
+    # judge two of them for real, then dry-run the four: the two stored ones count as cached
+    two = tmp_path / "two"
+    two.mkdir()
+    for p in paths[:2]:
+        (two / p.name).write_bytes(p.read_bytes())
+    real = cohort(two, db, base_url=fake_llm.base_url)
+    assert real.code == 0, real.stderr
+    assert len(fake_llm.chat_requests) == 2
+    before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.glob("e.duckdb*")}
+
+    fake_llm.clear()
+    again = cohort(folder, db, "--dry-run", "--price-in", "1", "--price-out", "2", base_url=fake_llm.base_url)
+    assert again.code == 0, again.stderr
+    assert again.doc["cached"] == 2 and again.doc["estimate"]["to_judge"] == 2
+    assert again.doc["estimate"]["prompt_tokens"] < pe["prompt_tokens"]
+    assert len(fake_llm.chat_requests) == 0
+    after = {p.name: (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.glob("e.duckdb*")}
+    assert after == before  # the dry run wrote nothing
+    assert scalar(db, "SELECT count(*) FROM runs") == 1
+
+
+# ------------------------------------------------------------------------------------------ 7. budget
+
+def test_max_cost_stops_before_the_budget_is_exceeded(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid))
+    folder = tmp_path / "six"
+    make_cohort(folder, 6, sample=SAMPLES[0])  # same length: the same estimate for each
+    db = tmp_path / "e.duckdb"
+    prices = ("--price-in", "1000", "--price-out", "1000")  # USD per million: a few dollars a judgment
+    dry = cohort(folder, db, "--dry-run", *prices, base_url=fake_llm.base_url)
+    per_judgment = dry.doc["estimate"]["cost_usd"] / 6
+    budget = round(per_judgment * 2.2, 4)
+
+    run = cohort(folder, db, "--concurrency", "2", "--max-cost", str(budget), *prices, base_url=fake_llm.base_url)
+    assert_no_traceback(run)
+    doc = run.doc
+    n = len(fake_llm.chat_requests)
+    assert 1 <= n < 6
+    assert doc["skipped"] == 6 - n > 0 and len(doc["skipped_items"]) == doc["skipped"]
+    judged = {Path(r["source"]).name for r in query(db, "SELECT source FROM judgments")}
+    assert set(doc["skipped_items"]) == {f"round_{i:02d}.md" for i in range(6)} - judged
+    assert "--max-cost" in (doc["message"] or "")
+    assert run.code == 1
+    assert doc["cost_usd"] is not None and 0 < doc["cost_usd"] <= budget
+    assert_totals_add_up(doc)
+    items = query(db, "SELECT status, error FROM run_items WHERE run_id = ?", [doc["run_id"]])
+    skipped = [i for i in items if i["status"] == "skipped"]
+    assert len(skipped) == doc["skipped"] and all("--max-cost" in i["error"] for i in skipped)
+
+
+def test_max_cost_without_a_known_price_is_bad_input(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    folder = tmp_path / "two"
+    make_cohort(folder, 2)
+    run = cohort(folder, tmp_path / "e.duckdb", "--max-cost", "1", base_url=fake_llm.base_url)
+    assert run.code == 2
+    assert_no_traceback(run)
+    assert "--price-in" in run.stderr and "--max-cost" in run.stderr
+    assert len(fake_llm.chat_requests) == 0
+
+
+# ----------------------------------------------------------------------------------------- 8. manifests
+
+def _manifest_folder(tmp_path: Path) -> list[Path]:
+    return make_cohort(tmp_path / "t", 3)
+
+
+def test_csv_manifest_missing_file_is_reported_and_overrides_land_in_members(
+        fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid))
+    paths = _manifest_folder(tmp_path)
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text(
+        "path,candidate,date\n"
+        f"t/{paths[0].name},Ada One,2026-01-05\n"
+        "t/nope.md,Ghost,2026-01-06\n"
+        f"t/{paths[1].name},Bo Two,2026-01-07\n"
+        f"{paths[2]},Cy Three,\n",  # absolute path, no date override
+        encoding="utf-8")
+    db = tmp_path / "e.duckdb"
+    run = cohort(manifest, db, base_url=fake_llm.base_url)
+
+    assert_no_traceback(run)
+    assert run.code == 1
+    doc = run.doc
+    assert doc["total"] == 4 and doc["scored"] == 3 and doc["failed"] == 1
+    assert len(doc["failures"]) == 1
+    f = doc["failures"][0]
+    assert "nope.md" in f["error"] and "not found" in f["error"] and "cohort.csv:3" in f["error"]
+    assert len(fake_llm.chat_requests) == 3
+    members = {m["candidate"]: m for m in query(db, "SELECT * FROM cohort_members WHERE cohort = 'c1'")}
+    assert set(members) == {"Ada One", "Bo Two", "Cy Three"}
+    assert members["Ada One"]["session_date"] == "2026-01-05" and members["Bo Two"]["session_date"] == "2026-01-07"
+    items = query(db, "SELECT status, error FROM run_items WHERE run_id = ?", [doc["run_id"]])
+    assert sorted(i["status"] for i in items) == ["failed", "scored", "scored", "scored"]
+
+
+def test_jsonl_manifest_missing_file_is_reported_and_overrides_land_in_members(
+        fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid))
+    paths = _manifest_folder(tmp_path)
+    manifest = tmp_path / "cohort.jsonl"
+    rows = [
+        {"path": f"t/{paths[0].name}", "candidate": "Ada One", "date": "2026-02-01"},
+        {"path": "t/missing.md", "candidate": "Ghost"},
+        {"path": f"t/{paths[1].name}", "candidate": "Bo Two", "date": "2026-02-03"},
+    ]
+    manifest.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    db = tmp_path / "e.duckdb"
+    run = cohort(manifest, db, name="jl", base_url=fake_llm.base_url)
+
+    assert_no_traceback(run)
+    assert run.code == 1
+    doc = run.doc
+    assert doc["total"] == 3 and doc["scored"] == 2 and doc["failed"] == 1
+    f = doc["failures"][0]
+    assert "missing.md" in f["error"] and "not found" in f["error"] and "cohort.jsonl:2" in f["error"]
+    members = {m["candidate"]: m["session_date"] for m in query(db, "SELECT * FROM cohort_members WHERE cohort = 'jl'")}
+    assert members == {"Ada One": "2026-02-01", "Bo Two": "2026-02-03"}
+
+
+def test_csv_manifest_without_a_path_column_is_bad_input(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    paths = _manifest_folder(tmp_path)
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text(f"name,candidate\nt/{paths[0].name},Ada\n", encoding="utf-8")
+    run = cohort(manifest, tmp_path / "e.duckdb", base_url=fake_llm.base_url)
+    assert run.code == 2
+    assert_no_traceback(run)
+    assert "path" in run.stderr
+    assert len(fake_llm.chat_requests) == 0
+
+
+# ----------------------------------------------------------------------------------- 9. bad inputs
+
+def test_empty_and_binary_files_fail_alone_and_the_rest_is_scored(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid))
+    folder = tmp_path / "mixed"
+    make_cohort(folder, 3)
+    (folder / "empty.md").write_bytes(b"")
+    (folder / "binary.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    db = tmp_path / "e.duckdb"
+    run = cohort(folder, db, base_url=fake_llm.base_url)
+
+    assert_no_traceback(run)
+    assert run.code == 1
+    doc = run.doc
+    assert doc["total"] == 5 and doc["scored"] == 3 and doc["failed"] == 2
+    failures = {f["item"]: f["error"] for f in doc["failures"]}
+    assert set(failures) == {"empty.md", "binary.md"}
+    assert all(e and "internal error" not in e for e in failures.values()), failures
+    assert len(fake_llm.chat_requests) == 3
+    items = {i["item"]: i for i in query(db, "SELECT * FROM run_items WHERE run_id = ?", [doc["run_id"]])}
+    assert items["empty.md"]["status"] == items["binary.md"]["status"] == "failed"
+    assert items["empty.md"]["error"] == failures["empty.md"]
+
+
+# ------------------------------------------------------------------------------ 10. judge unavailable
+
+def test_401_aborts_with_exit_3_and_keeps_finished_judgments(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid), Call(valid), Error(401))  # the 401 repeats for every later request
+    folder = tmp_path / "six"
+    make_cohort(folder, 6)
+    db = tmp_path / "e.duckdb"
+    run = cohort(folder, db, "--concurrency", "1", base_url=fake_llm.base_url)
+
+    assert_no_traceback(run)
+    assert run.code == 3
+    doc = run.doc
+    assert doc["status"] == "aborted" and "authentication" in doc["message"]
+    assert len(fake_llm.chat_requests) == 3  # fails fast: no retry of a 401, nothing started after it
+    assert doc["scored"] == 2
+    assert scalar(db, "SELECT count(*) FROM judgments WHERE status = 'scored'") == 2
+    assert scalar(db, "SELECT status FROM runs WHERE id = ?", [doc["run_id"]]) == "aborted"
+
+    fake_llm.clear()
+    fake_llm.script(Call(valid))
+    again = cohort(folder, db, "--concurrency", "1", base_url=fake_llm.base_url)
+    assert again.code == 0, again.stderr
+    assert again.doc["cached"] == 2 and len(fake_llm.chat_requests) == 4
+
+
+def test_unreachable_server_aborts_with_exit_3(tmp_path: Path) -> None:
+    folder = tmp_path / "three"
+    make_cohort(folder, 3)
+    db = tmp_path / "e.duckdb"
+    run = cohort(folder, db, "--retries", "1", "--timeout", "5",
+                 base_url=f"http://127.0.0.1:{unused_port()}/v1")
+    assert_no_traceback(run)
+    assert run.code == 3
+    assert run.doc["status"] == "aborted" and "unreachable" in run.doc["message"]
+    assert run.doc["scored"] == 0
+
+
+# ----------------------------------------------------------------------------------- 11. baseline judge
+
+def test_baseline_judge_scores_the_sample_folder_and_caches_it(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    n = len(SAMPLES)
+    run = cohort(REPO / "transcripts", db, name="samples")
+    assert_no_traceback(run)
+    assert run.code == 0, run.stderr
+    doc = run.doc
+    assert doc["calls"] == 0 and doc["scored"] == doc["total"] == n and doc["judge"]["kind"] == "baseline"
+    assert doc["dimensions"]
+
+    again = cohort(REPO / "transcripts", db, name="samples")
+    assert again.code == 0, again.stderr
+    assert again.doc["cached"] == again.doc["total"] == n
