@@ -21,7 +21,7 @@ from evaluator.errors import BadInput
 from evaluator.ingest import load_transcript
 from evaluator.judge.base import Judge
 from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Transcript, Usage
-from evaluator.rubrics import Rubric, select_rubric
+from evaluator.rubrics import Rubric, select_rubric_with_warnings
 from evaluator.safety import detect_injection
 
 if TYPE_CHECKING:
@@ -198,7 +198,8 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
     """Judge one transcript file end to end and (unless told not to) store the judgment."""
     started = time.perf_counter()
     transcript = load_transcript(request.transcript, request.code)
-    rubric = select_rubric(request.rubric, transcript.exercise)
+    rubric, rubric_warnings = select_rubric_with_warnings(request.rubric, transcript.exercise)
+    transcript.warnings.extend(rubric_warnings)
     judge = build_judge(request.judge)
     info = judge.info()
     notices = [BASELINE_NOTICE] if info.kind == "baseline" else []

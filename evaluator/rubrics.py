@@ -7,13 +7,15 @@ judgments and calibrations are tied to that version.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -65,7 +67,7 @@ class Dimension(BaseModel):
             try:
                 re.compile(pattern)
             except re.error as e:
-                raise ValueError(f"baseline_signals: bad regex {pattern!r}: {e}") from None
+                raise ValueError(f"bad regex {pattern!r}: {e}") from None
         return v
 
     @field_validator("anchors")
@@ -119,6 +121,9 @@ class Rubric(BaseModel):
     dimensions: list[Dimension]
     extends: str | None = None
     source: str | None = Field(None, exclude=True)
+    extends_builtin: bool = Field(
+        False, exclude=True, description="the base named by `extends` is a built-in rubric, not one in the same folder"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "Rubric":
@@ -159,23 +164,58 @@ class Rubric(BaseModel):
         return [d.id for d in self.dimensions]
 
 
+def builtin_rubrics_dir() -> Path | None:
+    """The rubrics that ship with evaluator: the source checkout's rubrics/, else the copy bundled in the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "rubrics", here / "_bundled" / "rubrics"):
+        if candidate.is_dir() and any(candidate.glob("*.y*ml")):
+            return candidate
+    return None
+
+
 def rubrics_dir() -> Path:
-    """Where rubrics live: $EVALUATOR_RUBRICS_DIR, ./rubrics, the source checkout's, or the bundled copy."""
+    """Where rubrics live: $EVALUATOR_RUBRICS_DIR, ./rubrics, the source checkout's, or the bundled copy.
+
+    A folder other than the built-in one (`builtin_rubrics_dir()`) may still extend the built-in rubrics."""
     env = os.environ.get("EVALUATOR_RUBRICS_DIR")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent
-    for candidate in (Path.cwd() / "rubrics", here.parent / "rubrics", here / "_bundled" / "rubrics"):
-        if candidate.is_dir() and any(candidate.glob("*.y*ml")):
-            return candidate
-    return here.parent / "rubrics"
+    cwd = Path.cwd() / "rubrics"
+    if cwd.is_dir() and any(cwd.glob("*.y*ml")):
+        return cwd
+    return builtin_rubrics_dir() or Path(__file__).resolve().parent.parent / "rubrics"
 
 
-def _format_validation_error(path: Path, err: ValidationError) -> str:
+def _is_builtin_dir(directory: Path) -> bool:
+    builtin = builtin_rubrics_dir()
+    if builtin is None:
+        return False
+    try:
+        return directory.resolve() == builtin.resolve()
+    except OSError:
+        return False
+
+
+def _clean_msg(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
+
+
+def _loc(loc: tuple[Any, ...], dims: Any) -> str:
+    """A pydantic error location, naming a dimension by its id (`dimensions['recovery'].anchors.3`) rather
+    than by its index, which in an extending rubric points into the merged list the user never wrote."""
+    parts = [str(p) for p in loc]
+    if len(loc) >= 2 and loc[0] == "dimensions" and isinstance(loc[1], int) and isinstance(dims, list):
+        i = loc[1]
+        if 0 <= i < len(dims) and isinstance(dims[i], dict) and isinstance(dims[i].get("id"), str):
+            parts = [f"dimensions['{dims[i]['id']}']"] + parts[2:]
+    return ".".join(parts)
+
+
+def _format_validation_error(path: Path, err: ValidationError, dims: Any = None) -> str:
     lines = [f"{path}: invalid rubric"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  - {loc}: {e['msg']}")
+        loc = _loc(tuple(e["loc"]), dims)
+        lines.append(f"  - {loc}: {_clean_msg(e['msg'])}" if loc else f"  - {_clean_msg(e['msg'])}")
     return "\n".join(lines)
 
 
@@ -191,24 +231,121 @@ def read_rubric_file(path: Path) -> RubricFile:
     try:
         return RubricFile.model_validate(data)
     except ValidationError as e:
-        raise BadInput(_format_validation_error(path, e)) from None
+        raise BadInput(_format_validation_error(path, e, data.get("dimensions"))) from None
 
 
-def _resolve(files: dict[str, tuple[Path, RubricFile]], rid: str, chain: tuple[str, ...] = ()) -> Rubric:
-    path, rf = files[rid]
-    if rid in chain:
-        raise BadInput(f"{path}: extends: circular chain {' -> '.join(chain + (rid,))}")
+Files = dict[str, tuple[Path, RubricFile]]
+
+
+class _Layers:
+    """Rubric files in lookup order: the file or folder in use first, the built-in rubrics last.
+
+    Each layer is read only when a lookup reaches it. A rubric's base is looked up from the rubric's own
+    layer onwards, so a user's file wins over a built-in with the same id, a built-in rubric always means
+    what it means in the built-in folder, and a file that extends its own id (`id: default`,
+    `extends: default`) extends the next layer's rubric of that id.
+    """
+
+    def __init__(self) -> None:
+        self._sources: list[tuple[Callable[[], Files], bool]] = []
+        self._loaded: dict[int, Files] = {}
+
+    def add(self, files: Files | Callable[[], Files], builtin: bool = False) -> _Layers:
+        self._sources.append(((lambda: files) if isinstance(files, dict) else files, builtin))
+        return self
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def files(self, i: int) -> Files:
+        if i not in self._loaded:
+            self._loaded[i] = self._sources[i][0]()
+        return self._loaded[i]
+
+    def builtin(self, i: int) -> bool:
+        return self._sources[i][1]
+
+    def find(self, rid: str, start: int = 0) -> tuple[int, Path, RubricFile] | None:
+        for i in range(start, len(self)):
+            files = self.files(i)
+            if rid in files:
+                return (i, *files[rid])
+        return None
+
+    def known(self, start: int = 0) -> tuple[list[str], list[str]]:
+        """(ids in the user's layers, ids only in built-in layers) from `start` on, for error messages."""
+        own: list[str] = []
+        builtin: list[str] = []
+        for i in range(start, len(self)):
+            try:
+                ids = list(self.files(i))
+            except BadInput:
+                continue
+            (builtin if self.builtin(i) else own).extend(r for r in ids if r not in own and r not in builtin)
+        return sorted(own), sorted(builtin)
+
+
+def _layers(directory: Path | None, files: Files | None = None, layers: _Layers | None = None) -> _Layers:
+    """The folder's rubrics (`files`, if already read), then the built-in ones unless the folder is the built-in one."""
+    directory = directory or rubrics_dir()
+    layers = layers or _Layers()
+    is_builtin = _is_builtin_dir(directory)
+    layers.add(files if files is not None else (lambda: load_rubric_files(directory)), builtin=is_builtin)
+    builtin = builtin_rubrics_dir()
+    if builtin is not None and not is_builtin:
+        layers.add(lambda: load_rubric_files(builtin), builtin=True)
+    return layers
+
+
+def _did_you_mean(word: str, candidates: list[str]) -> str:
+    match = difflib.get_close_matches(word, candidates, n=1)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def _known_text(own: list[str], builtin: list[str]) -> str:
+    text = f"known: {', '.join(own) or 'none'}"
+    return text + (f"; built-in: {', '.join(builtin)}" if builtin else "")
+
+
+def _unknown_base(path: Path, rf: RubricFile, layers: _Layers, start: int) -> str:
+    if rf.extends == rf.id:
+        return (f"{path}: extends: '{rf.id}' is this rubric's own id, and there is no built-in rubric "
+                f"'{rf.id}' for it to extend")
+    own, builtin = layers.known(start)
+    return (f"{path}: extends: unknown rubric id '{rf.extends}' ({_known_text(own, builtin)})"
+            + _did_you_mean(rf.extends or "", own + builtin))
+
+
+def _new_dimension_error(path: Path, rf: RubricFile, did: str, missing: list[str], base: Rubric | None) -> str:
+    if base is None:
+        return f"{path}: dimension '{did}' needs name, question and anchors (missing: {', '.join(missing)})"
+    return (f"{path}: dimension '{did}' is not in the base rubric '{rf.extends}', so it needs name, question and "
+            f"anchors" + _did_you_mean(did, base.dimension_ids))
+
+
+def _resolve(layers: _Layers, rid: str, start: int = 0, chain: tuple[tuple[int, str], ...] = ()) -> Rubric:
+    hit = layers.find(rid, start)
+    if hit is None:
+        raise BadInput(f"unknown rubric '{rid}' ({_known_text(*layers.known(start))})")
+    layer, path, rf = hit
+    if (layer, rid) in chain:
+        raise BadInput(f"{path}: extends: circular chain {' -> '.join([c[1] for c in chain] + [rid])}")
     dims: list[dict] = []
     base: Rubric | None = None
+    base_builtin = False
     if rf.extends:
-        if rf.extends not in files:
-            raise BadInput(f"{path}: extends: unknown rubric id '{rf.extends}' (known: {', '.join(sorted(files))})")
-        base = _resolve(files, rf.extends, chain + (rid,))
+        base_start = layer + 1 if rf.extends == rid else layer
+        base_hit = layers.find(rf.extends, base_start)
+        if base_hit is None:
+            raise BadInput(_unknown_base(path, rf, layers, base_start))
+        base = _resolve(layers, rf.extends, base_start, chain + ((layer, rid),))
+        base_builtin = layers.builtin(base_hit[0]) and not layers.builtin(layer)
         dims = [d.model_dump() for d in base.dimensions]
     by_id = {d["id"]: d for d in dims}
     own = [p.id for p in rf.dimensions]
     for dup in sorted({i for i in own if own.count(i) > 1}):
         raise BadInput(f"{path}: dimensions: id '{dup}' appears more than once")
+    problems: list[str] = []
     for patch in rf.dimensions:
         given = patch.model_dump(exclude_unset=True)
         if patch.id in by_id:
@@ -218,8 +355,16 @@ def _resolve(files: dict[str, tuple[Path, RubricFile]], rid: str, chain: tuple[s
             target["anchors"] = anchors
         else:
             new = {k: v for k, v in given.items() if v is not None}
+            missing = [f for f in ("name", "question", "anchors") if not new.get(f)]
+            if missing:
+                problems.append(_new_dimension_error(path, rf, patch.id, missing, base))
             dims.append(new)
             by_id[patch.id] = new
+    if len(problems) == 1:
+        raise BadInput(problems[0])
+    if problems:
+        prefix = f"{path}: "
+        raise BadInput(f"{path}: invalid rubric\n" + "\n".join(f"  - {p.removeprefix(prefix)}" for p in problems))
     try:
         return Rubric(
             id=rf.id,
@@ -232,12 +377,13 @@ def _resolve(files: dict[str, tuple[Path, RubricFile]], rid: str, chain: tuple[s
             dimensions=dims,
             extends=rf.extends,
             source=str(path),
+            extends_builtin=base_builtin,
         )
     except ValidationError as e:
-        raise BadInput(_format_validation_error(path, e)) from None
+        raise BadInput(_format_validation_error(path, e, dims)) from None
 
 
-def load_rubric_files(directory: Path | None = None) -> dict[str, tuple[Path, RubricFile]]:
+def load_rubric_files(directory: Path | None = None) -> Files:
     """Every rubric file in the folder, read once per change (keyed on names, sizes and mtimes):
     a cohort selects a rubric per transcript and must not re-parse YAML each time."""
     directory = directory or rubrics_dir()
@@ -250,7 +396,7 @@ def load_rubric_files(directory: Path | None = None) -> dict[str, tuple[Path, Ru
 
 @lru_cache(maxsize=16)
 def _read_files(signature: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, tuple[Path, RubricFile]], ...]:
-    files: dict[str, tuple[Path, RubricFile]] = {}
+    files: Files = {}
     for name, _, _ in signature:
         path = Path(name)
         rf = read_rubric_file(path)
@@ -260,58 +406,123 @@ def _read_files(signature: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str,
     return tuple(files.items())
 
 
+def _normalise_exercise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _exercise_claims(files: Files) -> dict[str, list[str]]:
+    """Normalised exercise name -> ids of the rubrics that select it (a rubric's own id counts), in file order."""
+    claims: dict[str, list[str]] = {}
+    for rid, (_, rf) in files.items():
+        for key in dict.fromkeys([rid, *(_normalise_exercise(e) for e in rf.exercises)]):
+            if key:
+                claims.setdefault(key, []).append(rid)
+    return claims
+
+
+def _ambiguous(exercise: str, owners: list[str], files: Files) -> str:
+    named = " and ".join(f"'{rid}' ({files[rid][0]})" for rid in owners)
+    return (f"exercise '{exercise}' is claimed by more than one rubric: {named}; "
+            f"an exercise must select one rubric, so remove it from all but one file's exercises")
+
+
+def _claim_conflicts(files: Files) -> list[tuple[Path, str]]:
+    """(file, error) for every rubric that claims an exercise an earlier file already claims."""
+    conflicts: list[tuple[Path, str]] = []
+    for key, owners in _exercise_claims(files).items():
+        for later in owners[1:]:
+            path = files[later][0]
+            conflicts.append((path, f"{path}: " + _ambiguous(key, [owners[0], later], files)))
+    return conflicts
+
+
 def load_all(directory: Path | None = None) -> list[Rubric]:
-    """Every rubric in the directory, resolved. Raises BadInput naming the first bad file and field."""
+    """Every rubric in the directory, resolved. Raises BadInput naming the first bad file and field.
+
+    A base named by `extends` that is not in the folder is looked up among the built-in rubrics."""
     files = load_rubric_files(directory)
-    return [_resolve(files, rid) for rid in files]
+    layers = _layers(directory, files)
+    rubrics = [_resolve(layers, rid) for rid in files]
+    conflicts = _claim_conflicts(files)
+    if conflicts:
+        raise BadInput(conflicts[0][1])
+    return rubrics
 
 
 def check_all(directory: Path | None = None) -> list[tuple[str, str | None]]:
     """Validate every file independently: (path, error or None) per file, so one bad file hides no other."""
     directory = directory or rubrics_dir()
-    results: list[tuple[str, str | None]] = []
-    files: dict[str, tuple[Path, RubricFile]] = {}
+    errors: dict[str, list[str]] = {}
+    files: Files = {}
     if not directory.is_dir():
         raise BadInput(f"rubrics directory not found: {directory}")
     for path in sorted(directory.glob("*.y*ml")):
+        errors[str(path)] = []
         try:
             rf = read_rubric_file(path)
             if rf.id in files:
                 raise BadInput(f"{path}: rubric id '{rf.id}' is already defined in {files[rf.id][0]}")
             files[rf.id] = (path, rf)
         except BadInput as e:
-            results.append((str(path), str(e)))
+            errors[str(path)].append(str(e))
+    layers = _layers(directory, files)
     for rid, (path, _) in files.items():
         try:
-            _resolve(files, rid)
-            results.append((str(path), None))
+            _resolve(layers, rid)
         except BadInput as e:
-            results.append((str(path), str(e)))
-    return sorted(results)
+            errors[str(path)].append(str(e))
+    for path, error in _claim_conflicts(files):
+        errors[str(path)].append(error)
+    return sorted((path, "\n".join(errs) or None) for path, errs in errors.items())
 
 
-def _normalise_exercise(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-
-
-def select_rubric(rubric: str | None, exercise: str | None, directory: Path | None = None) -> Rubric:
-    """`rubric` may be an id or a YAML path; otherwise the exercise picks one; otherwise the default."""
+def select_rubric_with_warnings(
+    rubric: str | None, exercise: str | None, directory: Path | None = None
+) -> tuple[Rubric, list[str]]:
+    """Like `select_rubric`, plus warnings worth showing the user: an exercise that matches no rubric
+    (with the closest exercise name, if any) and so falls back to the default."""
     if rubric and (rubric.endswith((".yaml", ".yml")) or os.sep in rubric):
         path = Path(rubric)
         rf = read_rubric_file(path)
-        files = load_rubric_files(directory) if rf.extends else {}
-        files[rf.id] = (path, rf)
-        return _resolve(files, rf.id)
+        layers = _layers(directory, layers=_Layers().add({rf.id: (path, rf)}))
+        return _resolve(layers, rf.id), []
     files = load_rubric_files(directory)
+    layers = _layers(directory, files)
     if rubric:
         if rubric not in files:
-            raise BadInput(f"unknown rubric '{rubric}' (known: {', '.join(sorted(files))})")
-        return _resolve(files, rubric)
-    if exercise:
-        wanted = _normalise_exercise(exercise)
-        for rid, (_, rf) in files.items():
-            if wanted == rid or wanted in {_normalise_exercise(e) for e in rf.exercises}:
-                return _resolve(files, rid)
+            own, builtin = layers.known()
+            message = f"unknown rubric '{rubric}' ({_known_text(own, builtin)})"
+            hit = layers.find(rubric)
+            if hit is not None:  # only a built-in layer can hold it
+                raise BadInput(f"{message}; '{rubric}' is a built-in rubric but {directory or rubrics_dir()} is the "
+                               f"rubrics folder in use: select it by path ({hit[1]}), or add a file there that "
+                               f"extends it")
+            raise BadInput(message + _did_you_mean(rubric, own + builtin))
+        return _resolve(layers, rubric), []
+    warnings: list[str] = []
+    wanted = _normalise_exercise(exercise) if exercise else ""
+    if exercise and exercise.strip():
+        claims = _exercise_claims(files)
+        owners = claims.get(wanted, [])
+        if len(owners) > 1:
+            raise BadInput(_ambiguous(exercise, owners, files))
+        if owners:
+            return _resolve(layers, owners[0]), []
+        guess = difflib.get_close_matches(wanted, [k for k in claims if k != DEFAULT_RUBRIC_ID], n=1)
+        hint = f" (did you mean {guess[0]}?)" if guess else ""
+        warnings.append(f"exercise '{exercise}' matches no rubric{hint}; using '{DEFAULT_RUBRIC_ID}'")
     if DEFAULT_RUBRIC_ID not in files:
-        raise BadInput(f"no '{DEFAULT_RUBRIC_ID}' rubric in {directory or rubrics_dir()}")
-    return _resolve(files, DEFAULT_RUBRIC_ID)
+        folder = directory or rubrics_dir()
+        message = f"no '{DEFAULT_RUBRIC_ID}' rubric in {folder}"
+        if DEFAULT_RUBRIC_ID in layers.known()[1]:
+            message += (f"; to use the built-in one, add {Path(folder) / (DEFAULT_RUBRIC_ID + '.yaml')} with "
+                        f"`id: {DEFAULT_RUBRIC_ID}`, a `title` and `extends: {DEFAULT_RUBRIC_ID}`")
+        raise BadInput(message)
+    return _resolve(layers, DEFAULT_RUBRIC_ID), warnings
+
+
+def select_rubric(rubric: str | None, exercise: str | None, directory: Path | None = None) -> Rubric:
+    """`rubric` may be an id or a YAML path; otherwise the exercise picks one; otherwise the default.
+
+    See `select_rubric_with_warnings` for the warnings this drops (an exercise that matches no rubric)."""
+    return select_rubric_with_warnings(rubric, exercise, directory)[0]

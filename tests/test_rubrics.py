@@ -10,9 +10,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import evaluator.rubrics as rubrics_module
 from evaluator.cli import app
 from evaluator.errors import BadInput
-from evaluator.rubrics import check_all, load_all, select_rubric
+from evaluator.rubrics import check_all, load_all, load_rubric_files, select_rubric, select_rubric_with_warnings
 
 REPO = Path(__file__).resolve().parent.parent
 RUBRICS = REPO / "rubrics"
@@ -297,6 +298,244 @@ def test_check_all_reports_every_bad_file_independently(tmp_path):
     assert results[str(d / "good.yaml")] is None
     assert "colour" in results[str(d / "bad1.yaml")]
     assert "anchor" in results[str(d / "bad2.yaml")]
+
+
+# --------------------------------------------------------------------------------------------
+# a folder of one's own may extend the built-in rubrics
+# --------------------------------------------------------------------------------------------
+
+def chunker(**over) -> dict:
+    return {"id": "chunker", "title": "Chunker round", "extends": "default", "exercises": ["chunker"],
+            "dimensions": [{"id": "cost_awareness", "anchors": {3: "sharper level 3"}}], **over}
+
+
+def test_own_folder_extends_a_builtin_rubric(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", chunker())
+    r = select_rubric("chunker", None, d)
+    assert r.dimension_ids == DEFAULT_DIMS
+    assert r.dimension("cost_awareness").anchors[3] == "sharper level 3"
+    assert r.extends == "default" and r.extends_builtin
+    assert [x.id for x in load_all(d)] == ["chunker"]  # the built-ins are bases, not members of the folder
+    assert dict(check_all(d)) == {str(d / "chunker.yaml"): None}
+    assert select_rubric(None, "chunker", d).id == "chunker"
+    # the folder is not part of the version: the same as with the base copied into the folder
+    shutil.copy(RUBRICS / "default.yaml", d / "default.yaml")
+    copied = select_rubric("chunker", None, d)
+    assert copied.version == r.version and not copied.extends_builtin
+
+
+def test_env_var_folder_extends_a_builtin_rubric(tmp_path, monkeypatch):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", chunker())
+    monkeypatch.setenv("EVALUATOR_RUBRICS_DIR", str(d))
+    assert select_rubric(None, "chunker").dimension_ids == DEFAULT_DIMS
+    r = invoke("rubrics", "check")
+    assert r.exit_code == 0, r.output
+
+
+def test_selecting_by_path_extends_a_builtin_when_the_folder_lacks_the_base(tmp_path):
+    p = write_rubric(tmp_path / "custom", "chunker.yaml", chunker())
+    other = tmp_path / "other"
+    write_rubric(other, "unrelated.yaml", base_rubric(id="unrelated"))
+    r = select_rubric(str(p), None, other)
+    assert r.dimension_ids == DEFAULT_DIMS and r.extends_builtin
+
+
+def test_files_in_the_folder_win_over_builtins(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "default.yaml", {"id": "default", "title": "Mine", "dimensions": [dim("alpha")]})
+    write_rubric(d, "chunker.yaml", chunker(dimensions=[dim("beta")]))
+    r = select_rubric("chunker", None, d)
+    assert r.dimension_ids == ["alpha", "beta"]
+    assert not r.extends_builtin
+    assert select_rubric(None, None, d).title == "Mine"
+
+
+def test_a_file_extending_its_own_id_extends_the_builtin(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "default.yaml", {"id": "default", "title": "Stricter default", "extends": "default",
+                                     "guidance": "Be strict.",
+                                     "dimensions": [{"id": "recovery", "anchors": {5: "flawless"}}]})
+    write_rubric(d, "chunker.yaml", chunker())
+    builtin = select_rubric("default", None, RUBRICS)
+    mine = select_rubric(None, None, d)
+    assert mine.title == "Stricter default" and mine.extends_builtin
+    assert mine.dimension_ids == DEFAULT_DIMS
+    assert mine.dimension("recovery").anchors[5] == "flawless"
+    assert mine.guidance.endswith("Be strict.") and mine.guidance.startswith(builtin.guidance)
+    # chunker extends the folder's default, which extends the built-in one
+    c = select_rubric("chunker", None, d)
+    assert c.dimension("recovery").anchors[5] == "flawless" and not c.extends_builtin
+    assert all(error is None for _, error in check_all(d))
+
+
+def test_extending_its_own_id_without_a_builtin(tmp_path, monkeypatch):
+    monkeypatch.setattr(rubrics_module, "builtin_rubrics_dir", lambda: None)
+    d = tmp_path / "mydir"
+    write_rubric(d, "a.yaml", base_rubric(id="a", extends="a"))
+    message = only_error(d)
+    assert "a.yaml" in message and "own id" in message
+
+
+def test_unknown_base_lists_the_builtins_and_suggests(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", chunker(extends="defualt"))
+    message = only_error(d)
+    assert "chunker.yaml" in message and "'defualt'" in message
+    assert "built-in: " in message and "did you mean 'default'?" in message
+
+
+def test_unknown_id_in_own_folder_points_at_the_builtin(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", chunker())
+    with pytest.raises(BadInput) as exc:
+        select_rubric("default", None, d)
+    assert "built-in" in str(exc.value) and str(RUBRICS / "default.yaml") in str(exc.value)
+
+
+def test_no_default_in_own_folder_says_how_to_use_the_builtin(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", chunker())
+    with pytest.raises(BadInput, match=r"no 'default' rubric in .*mydir.*extends: default"):
+        select_rubric(None, "rag", d)
+
+
+def test_cli_own_folder_extending_a_builtin(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", chunker())
+    r = invoke("rubrics", "check", "--dir", str(d))
+    assert r.exit_code == 0, r.output
+    r = invoke("rubrics", "list", "--dir", str(d))
+    assert r.exit_code == 0, r.output
+    assert "default (built-in)" in r.output
+    r = invoke("rubrics", "show", "chunker", "--dir", str(d))
+    assert r.exit_code == 0, r.output
+    assert "extends default (built-in)" in r.output
+    # the built-in folder itself does not call its own bases built-in
+    r = invoke("rubrics", "show", "lru_ttl_cache", "--dir", str(RUBRICS))
+    assert "extends default" in r.output and "(built-in)" not in r.output
+
+
+# --------------------------------------------------------------------------------------------
+# one rubric per exercise
+# --------------------------------------------------------------------------------------------
+
+def test_two_rubrics_claiming_an_exercise(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "one.yaml", base_rubric(id="one", exercises=["chunker", "rag_chunker"]))
+    write_rubric(d, "two.yaml", base_rubric(id="two", exercises=["Chunker"]))  # the same once normalised
+    results = dict(check_all(d))
+    assert results[str(d / "one.yaml")] is None
+    error = results[str(d / "two.yaml")]
+    assert error and "'chunker'" in error and "one.yaml" in error and "two.yaml" in error
+    message = only_error(d)
+    assert "one.yaml" in message and "two.yaml" in message
+    with pytest.raises(BadInput) as exc:
+        select_rubric(None, "chunker", d)
+    assert "one.yaml" in str(exc.value) and "two.yaml" in str(exc.value)
+    # an exercise only one of them claims still selects
+    assert select_rubric(None, "rag_chunker", d).id == "one"
+    r = invoke("rubrics", "check", "--dir", str(d))
+    assert r.exit_code == 2 and "two.yaml" in r.output
+
+
+def test_an_exercise_claimed_by_another_rubrics_id(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", base_rubric(id="chunker"))
+    write_rubric(d, "other.yaml", base_rubric(id="other", exercises=["chunker"]))
+    assert dict(check_all(d))[str(d / "other.yaml")] is not None
+    with pytest.raises(BadInput, match="chunker.yaml"):
+        select_rubric(None, "chunker", d)
+
+
+def test_a_conflict_joins_other_errors_in_the_same_file(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "one.yaml", base_rubric(id="one", exercises=["chunker"]))
+    write_rubric(d, "two.yaml", base_rubric(id="two", exercises=["chunker"], dimensions=[dim("alpha", levels=(1, 2))]))
+    results = check_all(d)
+    assert len(results) == 2
+    error = dict(results)[str(d / "two.yaml")]
+    assert "anchor" in error and "one.yaml" in error
+
+
+# --------------------------------------------------------------------------------------------
+# dimension errors name the dimension, not its index in the merged list
+# --------------------------------------------------------------------------------------------
+
+def test_typo_in_a_patched_dimension(tmp_path):
+    d = tmp_path / "mydir"
+    p = write_rubric(d, "chunker.yaml", chunker(dimensions=[{"id": "cost_awarness", "anchors": {3: "x"}}]))
+    assert only_error(d) == (
+        f"{p}: dimension 'cost_awarness' is not in the base rubric 'default', so it needs name, question and "
+        f"anchors; did you mean 'cost_awareness'?")
+    assert dict(check_all(d))[str(p)] == only_error(d)
+
+
+def test_new_dimension_missing_fields_without_a_base(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "r.yaml", base_rubric(dimensions=[{"id": "alpha", "anchors": {1: "a"}}]))
+    message = only_error(d)
+    assert "dimension 'alpha'" in message and "missing: name, question" in message
+    assert "did you mean" not in message
+
+
+def test_several_incomplete_dimensions_are_all_named(tmp_path):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", chunker(dimensions=[{"id": "invariantt", "name": "I"}, {"id": "recovry"}]))
+    message = only_error(d)
+    assert "did you mean 'invariant'?" in message and "did you mean 'recovery'?" in message
+
+
+@pytest.mark.parametrize("patch,needle", [
+    ({"id": "recovery", "baseline_signals": ["(unclosed"]}, "dimensions['recovery'].baseline_signals"),
+    ({"id": "recovery", "anchors": {3: "  "}}, "dimensions['recovery'].anchors"),
+    ({"id": "recovery", "weight": 2}, "dimensions['recovery'].weight"),
+])
+def test_errors_in_an_extending_rubric_name_the_dimension(tmp_path, patch, needle):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", chunker(dimensions=[patch]))
+    message = only_error(d)
+    assert "chunker.yaml" in message and needle in message, message
+    assert not re.search(r"dimensions\.\d", message), message
+    assert "Value error" not in message
+
+
+# --------------------------------------------------------------------------------------------
+# selection warnings
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rubric,exercise,expected,warnings", [
+    (None, "lru_ttl_cache", "lru_ttl_cache", []),
+    (None, "LRU cache", "lru_ttl_cache", []),
+    (None, None, "default", []),
+    (None, "", "default", []),
+    (None, "lru_ttl_cahce", "default",
+     ["exercise 'lru_ttl_cahce' matches no rubric (did you mean lru_ttl_cache?); using 'default'"]),
+    (None, "rate_limiter", "default", ["exercise 'rate_limiter' matches no rubric; using 'default'"]),
+    ("default", "lru_ttl_cahce", "default", []),  # an explicit rubric makes the exercise irrelevant
+])
+def test_select_rubric_with_warnings(rubric, exercise, expected, warnings):
+    r, got = select_rubric_with_warnings(rubric, exercise, RUBRICS)
+    assert (r.id, got) == (expected, warnings)
+    assert select_rubric(rubric, exercise, RUBRICS).version == r.version
+
+
+def test_rubric_files_are_read_once_per_change(tmp_path, monkeypatch):
+    d = tmp_path / "mydir"
+    write_rubric(d, "chunker.yaml", chunker())
+    write_rubric(d, "default.yaml", {"id": "default", "title": "Mine", "extends": "default"})
+    select_rubric(None, None, d)  # warm: the built-in folder may be read here for the first time
+    reads: list[Path] = []
+    real = rubrics_module.read_rubric_file
+    monkeypatch.setattr(rubrics_module, "read_rubric_file", lambda p: reads.append(p) or real(p))
+    for exercise in ["chunker", "rag", None, "chunker"] * 25:
+        select_rubric_with_warnings(None, exercise, d)
+    assert reads == []
+    p = d / "chunker.yaml"
+    p.write_text(p.read_text() + "description: edited\n")
+    load_rubric_files(d)
+    assert d / "chunker.yaml" in reads
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from evaluator.ingest import Source, parse_source, read_source
 from evaluator.judge.base import Judge
 from evaluator.models import Judgment, Transcript
 from evaluator.pipeline import JudgeOptions, build_judge, cache_key, judge_transcript
-from evaluator.rubrics import Rubric, select_rubric
+from evaluator.rubrics import Rubric, select_rubric, select_rubric_with_warnings
 from evaluator.store.db import Store, default_db_path, open_store
 
 CHUNK = 256
@@ -131,7 +131,7 @@ class CohortRunner:
         self.not_scored: list[dict[str, Any]] = []
         self.warnings: list[dict[str, Any]] = []
         self.skipped: list[str] = []
-        self._rubrics: dict[str | None, Rubric] = {}
+        self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
         from evaluator.judge.ratelimit import RateLimiter
 
         # always shared, even without rpm/tpm: a Retry-After from the provider pauses every worker
@@ -165,10 +165,10 @@ class CohortRunner:
         if self.progress:
             self.progress(self.counters)
 
-    def _rubric_for(self, exercise: str | None) -> Rubric:
+    def _rubric_for(self, exercise: str | None) -> tuple[Rubric, list[str]]:
         key = None if self.req.rubric else exercise
         if key not in self._rubrics:
-            self._rubrics[key] = select_rubric(self.req.rubric, exercise)
+            self._rubrics[key] = select_rubric_with_warnings(self.req.rubric, exercise)
         return self._rubrics[key]
 
     def _prepare(self, item: BatchItem) -> _Prepared:
@@ -177,7 +177,8 @@ class CohortRunner:
         source = read_source(item.path, item.code)
         if item.overrides:
             source.metadata = {**source.metadata, **item.overrides}
-        rubric = self._rubric_for(source.exercise)
+        rubric, warnings = self._rubric_for(source.exercise)
+        source.warnings = source.warnings + warnings
         return _Prepared(item, source, rubric, cache_key(source.content_hash, rubric, self.info))
 
     def _record(self, item: BatchItem, status: str, source: Source | None = None,

@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from evaluator.cli import app, console, fail
 from evaluator.errors import EXIT_BAD_INPUT, EvaluatorError
+
+if TYPE_CHECKING:
+    from evaluator.rubrics import Rubric
+
+
+def _extends_label(r: Rubric) -> str:
+    """`default`, or `default (built-in)` when the base is a built-in rubric rather than one in the folder."""
+    if not r.extends:
+        return ""
+    return f"{r.extends} (built-in)" if r.extends_builtin else r.extends
 
 rubrics_app = typer.Typer(help="List, show and validate rubrics.", no_args_is_help=True)
 app.add_typer(rubrics_app, name="rubrics")
@@ -31,10 +41,11 @@ def rubrics_list(
         fail(e, e.exit_code)
         return
     table = Table()
-    for col in ("id", "version", "title", "dimensions", "exercises"):
+    for col in ("id", "version", "title", "extends", "dimensions", "exercises"):
         table.add_column(col)
     for r in rubrics:
-        table.add_row(r.id, r.version, r.title, ", ".join(r.dimension_ids), ", ".join(r.exercises) or "-")
+        table.add_row(r.id, r.version, r.title, _extends_label(r) or "-", ", ".join(r.dimension_ids),
+                      ", ".join(r.exercises) or "-")
     console().print(table)
 
 
@@ -59,7 +70,7 @@ def rubrics_show(
         return
     c = console()
     c.print(f"[bold]{escape(r.title)}[/bold]  [cyan]{escape(r.version)}[/cyan]"
-            f"{'  extends ' + escape(r.extends) if r.extends else ''}")
+            f"{'  extends ' + escape(_extends_label(r)) if r.extends else ''}")
     if r.description:
         c.print(escape(r.description.strip()))
     c.print(f"scale {r.scale.min}-{r.scale.max} · judge mode {r.judge_mode} · exercises: {', '.join(r.exercises) or '-'}")
