@@ -28,7 +28,7 @@ app.add_typer(rubrics_app, name="rubrics")
 
 @rubrics_app.command("list")
 def rubrics_list(
-    directory: Annotated[Optional[Path], typer.Option("--dir", help="Rubrics folder [env: EVALUATOR_RUBRICS_DIR].")] = None,
+    directory: Annotated[Optional[Path], typer.Option("--dir", help="Rubrics folder (env: EVALUATOR_RUBRICS_DIR).")] = None,
 ) -> None:
     """List the rubrics with their versions, dimensions and exercises."""
     from rich.table import Table
