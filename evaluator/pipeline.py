@@ -130,7 +130,8 @@ async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge)
     _locate_evidence(transcript, output.dimensions)
     flags = detect_injection(transcript, rubric.dimension_ids) + output.flags
     if not transcript.speakers_recognised:
-        flags.append(Flag(kind="speakers_unrecognised", detail="no speaker labels: judged as one block"))
+        flags.append(Flag(kind="speakers_unrecognised",
+                          detail="speakers not told apart (no labels, or no candidate): judged as one block"))
     truncation = None
     for f in output.flags:
         if f.kind == "truncated":

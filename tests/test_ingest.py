@@ -174,6 +174,263 @@ def test_two_unknown_names_guessed_with_warning(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+# real-world exports: non-ASCII names, Otter/Zoom, Google Meet, lists, chat quotes
+# --------------------------------------------------------------------------------------------
+
+def test_non_ascii_names_from_front_matter(tmp_path):
+    text = (
+        "---\ncandidate: José Núñez\ninterviewer: Zoë Müller\n---\n"
+        "Zoë Müller: Hola José, build an LRU cache.\n\n"
+        "José Núñez (candidate): Claro. A dict and a linked list.\n\n"
+        "Zoë Müller: Why both?\n\n"
+        "José: O(1) lookup and O(1) reordering.\n"
+    )
+    t = load(tmp_path, text)
+    assert t.speakers_recognised and t.warnings == []
+    assert [(x.role, x.speaker) for x in t.turns] == [
+        ("interviewer", "Zoë Müller"), ("candidate", "José Núñez"),
+        ("interviewer", "Zoë Müller"), ("candidate", "José")]
+    assert t.turns[1].text == "Claro. A dict and a linked list."
+
+
+def test_non_ascii_name_recurring_without_front_matter(tmp_path):
+    text = ("Priya (interviewer): Hi Seán.\n\nSeán O'Brien: Hi.\n\n"
+            "Priya (interviewer): Go on.\n\nSeán O'Brien: Done.\n")
+    t = load(tmp_path, text)
+    assert t.warnings == []
+    assert [(x.role, x.speaker) for x in t.turns] == [
+        ("interviewer", "Priya"), ("candidate", "Seán O'Brien"),
+        ("interviewer", "Priya"), ("candidate", "Seán O'Brien")]
+
+
+def test_names_match_front_matter_across_unicode_forms(tmp_path):
+    # decomposed "Zoë" (e + U+0308) in the body, curly apostrophe, unaccented front matter
+    text = ("---\ncandidate: Zoë\ninterviewer: Sean O'Brien\n---\n"
+            "Seán O’Brien: Hi.\n\nZoe\u0308: Hello.\n")
+    t = load(tmp_path, text)
+    assert t.warnings == []
+    assert [x.role for x in t.turns] == ["interviewer", "candidate"]
+    assert t.turns[0].speaker == "Seán O’Brien"
+
+
+def test_cjk_role_labels(tmp_path):
+    text = "面试官：请实现一个 LRU 缓存。\n\n候选人：好的，用字典加链表。\n\n面试官: 为什么？\n\n候选人: 因为都是 O(1)。\n"
+    t = load(tmp_path, text)
+    assert t.speakers_recognised and t.warnings == []
+    assert spoken(t) == [("interviewer", "请实现一个 LRU 缓存。"), ("candidate", "好的，用字典加链表。"),
+                         ("interviewer", "为什么？"), ("candidate", "因为都是 O(1)。")]
+
+
+OTTER = """Interview with Dana
+Fri, Mar 14, 2025
+
+Speaker 1  00:00:03
+Hi Dana. Build an LRU cache.
+Take your time.
+
+Speaker 2  00:00:10
+Sure, here it is:
+
+```python
+class LRU:
+    pass
+Speaker 1  00:00:11
+```
+
+Speaker 1  00:01:00
+Good.
+
+Speaker 2  00:01:05
+Thanks.
+"""
+
+
+def test_otter_label_lines_with_text_below(tmp_path):
+    t = load(tmp_path, OTTER)
+    assert t.speakers_recognised
+    assert [x.id for x in t.turns] == ["t0", "t1", "t2", "t3", "t4"]
+    assert spoken(t)[0] == ("interviewer", "Hi Dana. Build an LRU cache.\nTake your time.")
+    assert [x.role for x in t.turns[1:]] == ["interviewer", "candidate", "interviewer", "candidate"]
+    assert [x.speaker for x in t.turns[1:3]] == ["Speaker 1", "Speaker 2"]
+    assert [x.timestamp for x in t.turns[1:]] == ["00:00:03", "00:00:10", "00:01:00", "00:01:05"]
+    # the label line inside the code block is code
+    assert [b.language for b in t.turns[2].code_blocks] == ["python"]
+    assert "Speaker 1  00:00:11" in t.turns[2].code_blocks[0].code
+    # unknown Speaker N roles: first speaker taken as interviewer, with the usual warning
+    assert any("guessed" in w and "Speaker 1" in w for w in t.warnings)
+    lines = OTTER.split("\n")
+    assert [lines[x.line - 1] for x in t.turns[1:3]] == ["Speaker 1  00:00:03", "Speaker 2  00:00:10"]
+
+
+def test_otter_roles_from_front_matter_and_role_names(tmp_path):
+    text = ("---\ncandidate: Dana Smith\n---\n"
+            "Interviewer  0:03\nHi Dana.\n\nDana Smith 00:12:40\nHello.\nSecond line.\n\nInterviewer  0:15\nOk.\n")
+    t = load(tmp_path, text)
+    assert t.warnings == []
+    assert spoken(t) == [("interviewer", "Hi Dana."), ("candidate", "Hello.\nSecond line."), ("interviewer", "Ok.")]
+    assert [x.timestamp for x in t.turns] == ["0:03", "00:12:40", "0:15"]
+
+
+def test_otter_speaker_mapped_in_front_matter(tmp_path):
+    text = ("---\ninterviewer: Speaker 1\ncandidate: Speaker 2\n---\n"
+            "Speaker 2  0:01\nCan I ask a question first?\n\nSpeaker 1  0:05\nSure.\n")
+    t = load(tmp_path, text)
+    assert t.warnings == []
+    assert [x.role for x in t.turns] == ["candidate", "interviewer"]
+
+
+def test_zoom_and_teams_label_lines(tmp_path):
+    zoom = ("---\ncandidate: Dana Smith\n---\n[Priya Nair] 10:02:33\nHi.\n\n[Dana Smith] 10:02:40\nHello.\n\n"
+            "[Priya Nair] 10:03:00\nGo on.\n")
+    t = load(tmp_path, zoom)
+    assert spoken(t) == [("interviewer", "Hi."), ("candidate", "Hello."), ("interviewer", "Go on.")]
+    assert t.turns[0].speaker == "Priya Nair"
+    teams = "[10:02 AM] Interviewer\nHi.\n[10:03 AM] Candidate\nHello.\n"
+    t = load(tmp_path, teams, name="teams.md")
+    assert spoken(t) == [("interviewer", "Hi."), ("candidate", "Hello.")]
+    assert t.turns[1].timestamp == "10:03 AM"
+
+
+def test_bare_time_line_in_prose_is_not_a_speaker(tmp_path):
+    text = ("Interviewer: When do we stop?\n\nCandidate: We said:\nMeeting at 10:30\n\nInterviewer: And?\n\n"
+            "Candidate: Again\nMeeting at 10:30\n")
+    t = load(tmp_path, text)
+    assert t.warnings == []
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer", "candidate"]
+    assert t.turns[1].text == "We said:\nMeeting at 10:30"
+
+
+@pytest.mark.parametrize("label", [
+    "{role} (10:02 AM): {text}", "{role} (3:15 p.m.): {text}", "{role} [00:01:02]: {text}",
+    "{role} (00:01:02): {text}", "[10:02 AM] {role}: {text}",
+])
+def test_clock_time_after_the_name_is_a_timestamp(tmp_path, label):
+    text = "\n\n".join(label.format(role=r, text=x) for r, x in
+                       [("Interviewer", "Q one."), ("Candidate", "A one."), ("Interviewer", "Q two.")]) + "\n"
+    t = load(tmp_path, text)
+    assert t.warnings == []
+    assert spoken(t) == [("interviewer", "Q one."), ("candidate", "A one."), ("interviewer", "Q two.")]
+    assert all(x.timestamp for x in t.turns)
+    assert t.turns[0].speaker == "Interviewer"
+
+
+def test_google_meet_names_with_times_resolve_through_front_matter(tmp_path):
+    text = ("---\ninterviewer: Priya Nair\ncandidate: Dana Smith\n---\n"
+            "Priya Nair (10:02 AM): Hi Dana.\n\nDana Smith (10:03 AM): Hi.\n")
+    t = load(tmp_path, text)
+    assert t.warnings == []
+    assert [(x.role, x.speaker, x.timestamp) for x in t.turns] == [
+        ("interviewer", "Priya Nair", "10:02 AM"), ("candidate", "Dana Smith", "10:03 AM")]
+
+
+LISTED = """- Interviewer: Q one.
+* Candidate: A one.
+Interviewer:Q two.
+Candidate：A two, see https://example.com/docs and http://localhost:8080/x
+https://example.com/other
+10:30: standup
+Note:keep the dict and list in sync.
+Complexity: O(1)
+C:\\Users\\dana\\cache.py
+Interviewer：Q three.
+"""
+
+
+def test_list_markers_and_colon_variants(tmp_path):
+    t = load(tmp_path, LISTED)
+    assert t.speakers_recognised and t.warnings == []
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer", "candidate", "interviewer"]
+    assert spoken(t)[:3] == [("interviewer", "Q one."), ("candidate", "A one."), ("interviewer", "Q two.")]
+    answer = t.turns[3].text
+    assert answer.startswith("A two, see https://example.com/docs")
+    for prose in ("https://example.com/other", "10:30: standup", "Note:keep the dict", "Complexity: O(1)",
+                  "C:\\Users\\dana"):
+        assert prose in answer
+    assert t.turns[4].text == "Q three."
+
+
+def test_recurring_list_items_inside_a_turn_stay_prose(tmp_path):
+    text = ("Interviewer: Trade-offs?\n\nCandidate: Two options.\n- Latency: low\n- Memory: bounded\n\n"
+            "Option two:\n- Latency: higher\n- Memory: unbounded\n\nInterviewer: OK.\n\nCandidate: Done.\n")
+    t = load(tmp_path, text)
+    assert t.warnings == []
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer", "candidate"]
+    assert "- Memory: unbounded" in t.turns[1].text
+
+
+def test_chat_written_as_a_list_of_names(tmp_path):
+    text = "- Alice: Q one.\n- Bob: A one.\n- Alice: Q two.\n- Bob: A two.\n"
+    t = load(tmp_path, text)
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer", "candidate"]
+    assert any("guessed" in w for w in t.warnings)
+
+
+QUOTED = """---
+candidate: Sam
+---
+# Chat export
+
+> **interviewer**: Write an LRU cache.
+>
+> **candidate**: Here:
+>
+> ```python
+> Interviewer: not a turn, this is code
+> class LRU:
+>     pass
+> ```
+>
+> > a nested quote stays a quote
+>
+> **interviewer**: Good.
+"""
+
+
+def test_quoted_chat_export(tmp_path):
+    t = load(tmp_path, QUOTED)
+    assert t.speakers_recognised and t.warnings == []
+    assert t.title == "Chat export"
+    assert [x.role for x in t.turns] == ["interviewer", "candidate", "interviewer"]
+    answer = t.turns[1]
+    assert [b.language for b in answer.code_blocks] == ["python"]
+    assert answer.code_blocks[0].code == "Interviewer: not a turn, this is code\nclass LRU:\n    pass"
+    assert "> a nested quote stays a quote" in answer.text
+    assert not any(line.startswith(">") and "```" in line for line in answer.text.split("\n"))
+    # line numbers still point at the labels in the file
+    lines = QUOTED.split("\n")
+    assert [lines[x.line - 1] for x in t.turns] == [
+        "> **interviewer**: Write an LRU cache.", "> **candidate**: Here:", "> **interviewer**: Good."]
+
+
+def test_an_occasional_quote_is_left_alone(tmp_path):
+    text = "Interviewer: Read this:\n\n> the spec says O(1)\n\nCandidate: OK.\n\nInterviewer: Go.\n"
+    t = load(tmp_path, text)
+    assert "> the spec says O(1)" in t.turns[0].text
+
+
+def test_labels_without_a_candidate_are_judged_as_one_block(tmp_path):
+    # only the interviewer is recognised: Seán speaks once and is not in the front matter
+    text = "---\ninterviewer: Priya\n---\nPriya: Build a cache.\n\nSeán: Sure, a dict.\n\nPriya: Why?\n"
+    t = load(tmp_path, text)
+    assert t.speakers_recognised is False
+    assert [(x.id, x.role) for x in t.turns] == [("t1", "unknown")]
+    assert "Sure, a dict." in t.turns[0].text and "Build a cache." in t.turns[0].text
+    assert t.turns[0].line == 4
+    assert t.warnings == [
+        ("speaker labels found (Priya, Seán) but none recognised as the candidate: judged as one block; "
+         "add 'candidate: NAME' front matter or a '(candidate)' label")]
+
+
+def test_every_label_an_interviewer_is_judged_as_one_block(tmp_path):
+    t = load(tmp_path, "Interviewer: Q one.\n\nQuestion: Q two.\n\nInterviewer: Q three.\n")
+    assert t.speakers_recognised is False
+    assert len(t.turns) == 1 and t.turns[0].role == "unknown"
+    assert len(t.warnings) == 1
+    assert "none recognised as the candidate" in t.warnings[0]
+    assert "Interviewer" in t.warnings[0] and "Question" in t.warnings[0]
+
+
+# --------------------------------------------------------------------------------------------
 # turn bodies
 # --------------------------------------------------------------------------------------------
 

@@ -84,7 +84,7 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 
-_LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,12}\]\s*)?(\*\*)?[A-Za-z][\w .'-]{0,30}(\([a-z ]+\))?(\*\*)?:\s*(\*\*)?\s*")
+_LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,12}\]\s*)?(\*\*)?[^\W\d_][\w .'’-]{0,30}(\([^)]{1,20}\))?(\*\*)?[:：]\s*(\*\*)?\s*")
 
 
 @dataclass
