@@ -1,13 +1,15 @@
 """The report in a real browser: Debian's headless Chromium driven by Python playwright.
 
 Loads the static report from disk and the served pages: no console errors, every chart drawn with
-data, cohort -> candidate -> judgment navigation, a transcript crafted to inject script runs nothing,
-and the server keeps answering while another process writes to the store. Screenshots go to
+data, cohort -> candidate -> judgment navigation, a transcript and a judge reply crafted to inject
+script run nothing (in the judgment view report.js draws from data, static and served), the judgment
+page loads no data but its own, and the server keeps answering while another process writes. Screenshots go to
 test-artifacts/ (git-ignored) for people to look at.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tempfile
@@ -118,10 +120,11 @@ class Watched:
         self.settle()
 
     def settle(self) -> None:
+        """Loaded, every chart drawn, and the judgment view (drawn by report.js from its data) drawn."""
         self.page.wait_for_load_state("load")
         self.page.wait_for_function(
-            "Array.from(document.querySelectorAll('.chart')).every(c => c.getAttribute('data-rendered') === '1')",
-            timeout=20000)
+            "Array.from(document.querySelectorAll('.chart, #judgment-view'))"
+            ".every(c => c.getAttribute('data-rendered') === '1')", timeout=20000)
 
     def charts_with_data(self) -> list[int]:
         """Per chart: how many data points its traces hold, if drawn as SVG/canvas (0 if empty)."""
@@ -167,12 +170,20 @@ def test_static_report_navigates_cohort_candidate_judgment_offline(browser, repo
     assert w.page.locator(".chart .annotation-text:text('rubric changed')").count() == 5
     w.shot("report-candidate.png")
     w.page.click("table.tbl tbody tr:first-child td:first-child a")
-    w.page.wait_for_load_state("load")
+    w.settle()
     assert w.page.get_attribute("body", "data-view") == "judgment"
+    assert "/judgment.html?id=" in w.page.url
+    assert w.page.locator(".dim").count() == 5 and w.page.locator(".turn").count() > 0
     assert w.page.locator("mark.ev").count() > 0
     w.page.click("a.quote >> nth=0")
     assert w.page.locator("mark.ev.pulse").count() > 0
+    # the quote's link is a #fragment of the same view: the mark is there and the page is the same judgment
+    assert "#mark-" in w.page.url and w.page.locator(".dim").count() == 5
     w.shot("report-judgment.png")
+    # the breadcrumb leads back to the candidate
+    w.page.click(".eyebrow a >> nth=1")
+    w.settle()
+    assert w.page.get_attribute("body", "data-view") == "candidate"
     for page in ("quality.html", "cost.html", "judgments/1.html"):
         w.goto((report_dir / page).as_uri())
         assert all(n > 0 for n in w.charts_with_data())
@@ -192,25 +203,98 @@ def test_heatmap_click_opens_the_candidate(browser, report_dir):
     w.check_clean()
 
 
+def _judgment_data(report_dir: Path) -> dict[str, str]:
+    """Each judgment's line in the static report's data files (judgment/<n>.js), by id."""
+    lines = {}
+    for p in (report_dir / "judgment").glob("*.js"):
+        for line in p.read_text().splitlines()[1:-1]:
+            m = re.match(r'J\["([A-Za-z0-9-]+)"\] = ', line)
+            assert m, line[:80]
+            lines[m[1]] = line
+    return lines
+
+
+def _evil_ids(report_dir: Path) -> list[str]:
+    """The judgments whose data carries the injection attempts."""
+    return sorted(i for i, line in _judgment_data(report_dir).items() if "__xss" in line)
+
+
+def _assert_inert(w: Watched) -> None:
+    """The hostile strings are on the page as text, and none of them became an element or a link."""
+    text = w.page.inner_text("body")
+    assert "<script>window.__xss='script'</script>" in text
+    assert w.page.locator("[onerror], [onload], [onmouseover], [onclick]").count() == 0
+    hrefs = w.page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
+    assert hrefs and all(h.startswith(("file:///", "http://127.0.0.1:")) for h in hrefs), hrefs
+    assert w.page.locator("main img, main svg, main script, main iframe, main b b").count() == 0
+    if w.page.locator(".alert").count():
+        w.page.hover(".alert >> nth=0")
+    w.check_clean()
+
+
 def test_injected_markup_runs_nothing_and_shows_as_text(browser, report_dir):
     w = Watched(browser)
-    pages_with_evil = [p for p in (report_dir / "judgment").glob("*.html") if "__xss" in p.read_text()]
-    assert len(pages_with_evil) == 2  # the baseline's judgment and the hostile reply
-    for p in pages_with_evil:
-        w.goto(p.as_uri())
-        text = w.page.inner_text("body")
-        assert "<script>window.__xss='script'</script>" in text
-        assert w.page.locator("a[href^='javascript:']").count() == 0
-        assert w.page.locator("main img, main svg[onload], main script").count() == 0
-        if w.page.locator(".alert").count():
-            w.page.hover(".alert >> nth=0")
-        w.check_clean()
+    evil = _evil_ids(report_dir)
+    assert len(evil) == 2  # the baseline's judgment and the hostile reply
+    shell = (report_dir / "judgment.html").as_uri()
+    for judgment_id in evil:
+        w.goto(f"{shell}?id={judgment_id}")
+        assert w.page.locator(".dim").count() == 5
+        _assert_inert(w)
+    # the hostile judge reply: markup in the rationale, quote, flag and model name, all shown as text
+    hostile = next(i for i in evil if "evil/" in _judgment_data(report_dir)[i])
+    w.goto(f"{shell}?id={hostile}")
+    assert "evil/<img src=x onerror=" in w.page.inner_text(".facts")
+    assert "<b onmouseover=" in w.page.inner_text(".alert")
+    assert w.page.locator(".rationale >> text=<script>window.__xss='rationale'</script>").count() == 5
+    assert w.page.locator("mark.ev >> text=<script>window.__xss='script'</script>").count() >= 1
+    _assert_inert(w)
+    w.shot("report-injection-reply.png")
+    w.goto(f"{shell}?id={evil[0] if evil[0] != hostile else evil[1]}")
     w.shot("report-injection.png")
     evil_candidate = next((report_dir / "candidate").glob("eve-img-src-x-onerror-*.html"))
     w.goto(evil_candidate.as_uri())
     assert "Eve <img" in w.page.inner_text("h1")
     w.goto((report_dir / "index.html").as_uri())
     w.check_clean()
+
+
+def test_judgment_page_loads_only_its_own_data_file(browser, report_dir):
+    """The id in the URL picks a data file in judgment/ and nothing else: no path, no other folder,
+    no script from elsewhere; an unknown or malformed id is a "no such judgment" message. Every
+    judgment of the report opens from its data file."""
+    bad_ids = Watched(browser)
+    requested: list[str] = []
+    bad_ids.page.on("request", lambda r: requested.append(r.url))
+    shell = (report_dir / "judgment.html").as_uri()
+    for bad in ("../index", "..%2Findex", "nope", "javascript:alert(1)", "%3Cimg%20src%3Dx%3E", "constructor", ""):
+        requested.clear()
+        bad_ids.goto(f"{shell}?id={bad}")
+        assert "No such judgment" in bad_ids.page.inner_text("main"), bad
+        scripts = [u for u in requested if u.endswith(".js") and "/assets/" not in u]
+        assert all(u.startswith((report_dir / "judgment").as_uri() + "/") for u in scripts), (bad, scripts)
+    bad_ids.goto(shell)
+    assert "No such judgment" in bad_ids.page.inner_text("main")
+    # the well-formed unknown ids ("nope", "constructor") were looked for in their data file, not found
+    bad_ids.check_clean()
+    w = Watched(browser)
+    every = sorted(_judgment_data(report_dir))
+    assert len(every) == 37
+    for judgment_id in every:
+        w.goto(f"{shell}?id={judgment_id}")
+        assert w.page.locator(".dim").count() == 5, judgment_id
+    # a link to a quote opens the judgment with that quote highlighted
+    good = next(i for i, line in sorted(_judgment_data(report_dir).items()) if '"found":["' in line)
+    w.goto(f"{shell}?id={good}")
+    key = w.page.get_attribute("a.quote >> nth=0", "data-key")
+    w.goto(f"{shell}?id={good}#mark-{key}")  # same document: the fragment changes
+    assert w.page.locator("mark.ev.pulse").count() > 0
+    fresh = Watched(browser)  # a new page opened on the quote's link
+    fresh.goto(f"{shell}?id={good}#mark-{key}")
+    assert fresh.page.locator("mark.ev.pulse").count() > 0
+    assert fresh.page.evaluate(f"document.getElementById('mark-{key}').getBoundingClientRect().top") < 900
+    w.check_clean()
+    fresh.check_clean()
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -251,6 +335,8 @@ def test_served_views_filters_and_navigation(browser, server):
     w.page.click("table.tbl tbody tr:first-child td:first-child a")
     w.settle()
     assert w.page.get_attribute("body", "data-view") == "judgment"
+    assert w.page.locator(".dim").count() == 5 and w.page.locator("mark.ev").count() > 0
+    w.shot("serve-judgment.png")
     for path in ("/quality", "/cost", "/judgments?page=1"):
         w.goto(server.url.rstrip("/") + path)
     w.shot("serve-cost.png")
@@ -288,6 +374,15 @@ _WRITER = textwrap.dedent("""
         time.sleep(0.05)
     print("done", flush=True)
 """)
+
+
+def test_served_judgment_with_injected_markup_runs_nothing(browser, server, report_dir):
+    w = Watched(browser)
+    for judgment_id in _evil_ids(report_dir):
+        w.goto(f"{server.url}judgment?id={judgment_id}")
+        assert w.page.locator(".dim").count() == 5
+        _assert_inert(w)
+    assert _get(server.url + "judgment?id=nope")[0] == 404
 
 
 def test_server_keeps_answering_while_another_process_writes(server, store, tmp_path):

@@ -1,11 +1,14 @@
 """Unit tests of the report's DuckDB aggregation queries, the static build and the CLI's checks.
 
-The store is filled by `evaluator.report.synthetic`, which writes through Store.save_judgment only.
+The store is filled by `evaluator.report.synthetic`, which writes through Store.save_batch only.
 Expected values are recomputed here from the rows as written, independently of the SQL.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import subprocess
 import sys
 import textwrap
@@ -206,12 +209,96 @@ def test_static_build_writes_every_view_and_escapes_names(tmp_path, store_path):
     for rel in ("index.html", "quality.html", "cost.html", "judgments/1.html", "assets/plotly.min.js",
                 "assets/report.css", "assets/report.js"):
         assert (out / rel).is_file(), rel
-    assert len(list((out / "judgment").glob("*.html"))) == 24
+    # the judgment view: one shared page, drawing each judgment from the data file that holds it
+    assert (out / "judgment.html").is_file()
+    assert 'data-files="1"' in (out / "judgment.html").read_text()
+    files = sorted((out / "judgment").glob("*.js"))
+    assert [p.name for p in files] == ["0.js"] and result.data_files == pages.data_file_count(24) == 1
+    filed = re.findall(r'^J\["([A-Za-z0-9-]+)"\] = \{', files[0].read_text(), re.MULTILINE)
+    with duckdb.connect(str(store_path), read_only=True) as c:
+        assert sorted(filed) == sorted(pages.safe_id(r[0]) for r in c.execute("SELECT id FROM judgments").fetchall())
     assert len(list((out / "candidate").glob("*.html"))) == 4
     assert len(list((out / "cohort").glob("*.html"))) == 2
     html = (out / "index.html").read_text()
     assert "cdn." not in html and "https://" not in html
     assert 'src="assets/plotly.min.js"' in html
+
+
+def _same(a, b) -> bool:
+    """Equal query results, floats within 1e-9 (a sum's last bits depend on the order DuckDB adds in)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_scope_cache_changes_no_result(store_path):
+    """The static build computes each scope once into a temporary table: every view reads the same."""
+    with duckdb.connect(str(store_path), read_only=True) as plain, \
+            duckdb.connect(str(store_path), read_only=True) as cached:
+        a, b = q.read_schema(plain), q.read_schema(cached, cache_scopes=True)
+        for f in (Filters(), Filters(cohort="spring-2026"), Filters(model=MODELS[1], since=date(2026, 2, 1))):
+            for fn in (q.overview_totals, q.dimension_distribution, q.heatmap, q.candidates_summary, q.coverage,
+                       q.candidate_trend, q.candidate_sessions, q.candidate_changes, q.cost_by_run, q.judgment_ids):
+                expected = fn(plain, a, f)
+                assert expected and _same(expected, fn(cached, b, f)) and _same(expected, fn(cached, b, f)), \
+                    (fn.__name__, f)
+            assert _same(q.judgments_page(plain, a, f, 2, 5), q.judgments_page(cached, b, f, 2, 5))
+        assert len(b.scopes.tables) == 6  # three filters, each latest-only and every judgment (cost)
+
+
+def test_judgment_data_files_hold_every_judgment_once_with_its_data(tmp_path, store_path, monkeypatch):
+    monkeypatch.setattr(pages, "JUDGMENTS_PER_FILE", 5)
+    (tmp_path / "judgment").mkdir()
+    with duckdb.connect(str(store_path), read_only=True) as c:
+        schema = q.read_schema(c, cache_scopes=True)
+        ids = q.judgment_ids(c, schema, Filters())
+        site = build.make_site(c, schema, Filters(), pages.Links(static=True), store_path, serve=False)
+        assert build.write_judgment_data(c, schema, tmp_path, ids, site) == 5
+        stored = {r[0]: r[1:] for r in c.execute(
+            "SELECT j.id, j.status, count(d.dimension_id) FROM judgments j JOIN dimension_scores d ON d.judgment_id = j.id"
+            " GROUP BY ALL").fetchall()}
+    seen = {}
+    for path in sorted((tmp_path / "judgment").glob("*.js")):
+        lines = path.read_text().splitlines()
+        assert lines[0] == "(function (J) {" and lines[-1].startswith("})(window.EvaluatorJudgments = ")
+        for line in lines[1:-1]:
+            m = re.fullmatch(r'J\["([A-Za-z0-9-]+)"\] = (\{.*\});', line)
+            assert m, line[:80]
+            assert pages.data_file_of(m[1], 5) == int(path.stem) and m[1] not in seen
+            seen[m[1]] = json.loads(m[2])
+    assert sorted(seen) == sorted(ids)
+    for jid, data in seen.items():
+        assert (data["j"]["status"], len(data["j"]["dims"])) == stored[jid]
+        assert data["candidate_url"].startswith("candidate/") and data["candidate_url"].endswith(".html")
+        # the transcripts are on disk: shown, with the evidence quotes found and highlighted
+        assert data["t"]["available"] and data["t"]["turns"]
+        quoted = {f"{d['id']}-{k}" for d in data["j"]["dims"] for k, _ in enumerate(d["evidence"])}
+        assert set(data["t"]["found"]) == quoted
+        marks = [seg for turn in data["t"]["turns"] for seg in turn["segments"] if isinstance(seg, dict)]
+        assert {k for seg in marks for k in seg["k"]} == quoted
+
+
+def test_judgment_data_written_by_several_processes_is_the_same(tmp_path, store_path, monkeypatch):
+    """Past PARALLEL_TRANSCRIPTS transcripts to read, the data files are shared out over processes."""
+    serial = build.build_report(store_path, tmp_path / "serial")
+    monkeypatch.setattr(build, "PARALLEL_TRANSCRIPTS", 0)
+    monkeypatch.setattr(pages, "JUDGMENTS_PER_FILE", 5)  # several files to share out
+    monkeypatch.setattr(build.os, "cpu_count", lambda: 2)
+    parallel = build.build_report(store_path, tmp_path / "parallel")
+    monkeypatch.setattr(build, "PARALLEL_TRANSCRIPTS", 10**9)
+    one = build.build_report(store_path, tmp_path / "one")
+    assert serial.data_files == 1 and parallel.data_files == one.data_files == 5
+
+    def data(root: Path) -> dict[str, str]:
+        return dict(sorted(line.split(" = ", 1) for p in (root / "judgment").glob("*.js")
+                           for line in p.read_text().splitlines()[1:-1]))
+
+    assert data(tmp_path / "serial") == data(tmp_path / "parallel") == data(tmp_path / "one")
+    assert sorted(p.name for p in (tmp_path / "parallel" / "judgment").iterdir()) == [f"{n}.js" for n in range(5)]
 
 
 def test_no_template_marks_data_safe():

@@ -42,6 +42,6 @@ def report(request: ReportRequest, announce: Callable[[str], None] = print) -> P
 
     result = build_report(request.db, request.out or default_out(), request.filters)
     index = result.path / "index.html"
-    announce(f"Wrote {result.pages} pages over {result.judgments} judgments to {result.path}/ "
-             f"in {result.timings['total']:.1f} s. Open {index} in a browser (works offline).")
+    announce(f"Wrote {result.pages} pages and {result.data_files} data files ({result.judgments} judgments) "
+             f"to {result.path}/ in {result.timings['total']:.1f} s. Open {index} in a browser (works offline).")
     return index

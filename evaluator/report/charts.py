@@ -30,6 +30,11 @@ def _default(o: Any) -> Any:
     raise TypeError(type(o))
 
 
+def _iso(value: Any) -> Any:
+    """A date as JSON shows it (what `_default` would write, without a callback per value)."""
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
 def embed_json(value: Any) -> str:
     """JSON for a <script type="application/json"> element: nothing in it can end the element."""
     text = json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
@@ -115,12 +120,19 @@ def trend(points: list[dict[str, Any]], series_colors: dict[str, str], scale: tu
     by_series: dict[str, list[dict[str, Any]]] = {}
     for p in points:
         by_series.setdefault(p["series"], []).append(p)
+    labels: dict[Any, str] = {}  # a candidate's points repeat a few exercises and models: escape each once
+
+    def lab(value: Any) -> str:
+        if value not in labels:
+            labels[value] = label(value)
+        return labels[value]
+
     for series, pts in by_series.items():
         color = series_colors.get(series, SERIES_COLORS[0])
         data.append({
             "type": "scatter", "mode": "lines+markers", "name": label(series), "legendgroup": label(series),
-            "x": [p["session_date"] for p in pts], "y": [p["score"] for p in pts],
-            "customdata": [[links[p["judgment_id"]], label(p["exercise"]), label(p["model"])] for p in pts],
+            "x": [_iso(p["session_date"]) for p in pts], "y": [p["score"] for p in pts],
+            "customdata": [[links[p["judgment_id"]], lab(p["exercise"]), lab(p["model"])] for p in pts],
             "line": {"color": color, "width": 2}, "marker": {"size": 8, "color": color},
             "hovertemplate": "%{x}: raw %{y}<br>%{customdata[1]}<br>%{customdata[2]}<extra>click to open</extra>",
         })
@@ -128,7 +140,7 @@ def trend(points: list[dict[str, Any]], series_colors: dict[str, str], scale: tu
         if cal:
             data.append({
                 "type": "scatter", "mode": "markers", "name": label(series) + " (calibrated)",
-                "legendgroup": label(series), "x": [p["session_date"] for p in cal],
+                "legendgroup": label(series), "x": [_iso(p["session_date"]) for p in cal],
                 "y": [round(p["calibrated"], 2) for p in cal],
                 "error_y": {"type": "data", "visible": True, "color": color, "thickness": 1,
                             "array": [round(p["calibrated_half_width"] or 0, 2) for p in cal]},

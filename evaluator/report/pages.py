@@ -8,7 +8,10 @@ value; nothing taken from a transcript, code file or model reply is ever marked 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,14 +33,20 @@ PAGE_SIZE = 100
 # -- links -----------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
 def slug(value: str) -> str:
     """A file-name-safe, collision-free name for any string (candidate and cohort names are free text)."""
     base = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:40] or "x"
     return f"{base}-{hashlib.sha1(value.encode()).hexdigest()[:8]}"
 
 
+SAFE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+@lru_cache(maxsize=1 << 17)
 def safe_id(value: str) -> str:
-    return value if re.fullmatch(r"[A-Za-z0-9-]{1,64}", value) else slug(value)
+    """A judgment id as it appears in file names and URLs (report.js accepts only this alphabet)."""
+    return value if SAFE_ID.fullmatch(value) else slug(value)
 
 
 @dataclass
@@ -70,8 +79,10 @@ class Links:
         return self._url("/candidate", name=name)
 
     def judgment(self, judgment_id: str) -> str:
+        """The judgment view. Static: one page, judgment.html, that draws the judgment named by `?id=`
+        from the data file that holds it (see `data_file_of`)."""
         if self.static:
-            return self._root() + f"judgment/{safe_id(judgment_id)}.html"
+            return self._root() + f"judgment.html?id={safe_id(judgment_id)}"
         return self._url("/judgment", id=judgment_id)
 
     def judgments(self, page: int = 1) -> str:
@@ -118,9 +129,24 @@ def _fmt_date(value: Any) -> str:
     return str(value)
 
 
+class _Environment(Environment):
+    """Jinja, reading `row.name` from a dict by key first. Templates write `r.name` for query rows
+    (dicts); Jinja's own order (attribute, then key) raises and catches an AttributeError for every
+    field, which dominated rendering tables of thousands of rows. Only a dict with a key named like a
+    dict method (`items`, `get`...) would read differently: no query row has one."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("evaluator.report", "templates"),
+    env = _Environment(loader=PackageLoader("evaluator.report", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=_fmt_num, cost=_fmt_cost, pct=_fmt_pct, date=_fmt_date, json=charts.embed_json,
@@ -188,7 +214,7 @@ def render_candidate(site: Site, name: str, trend: list[dict[str, Any]], session
                      changes: list[dict[str, Any]], scale: tuple[int, int]) -> str:
     links = site.links
     palette = series_palette(trend)
-    judgment_links = {r["judgment_id"]: links.judgment(r["judgment_id"]) for r in trend}
+    judgment_links = {jid: links.judgment(jid) for jid in {r["judgment_id"] for r in trend}}
     dims: dict[str, list[dict[str, Any]]] = {}
     for r in trend:
         dims.setdefault(r["dimension_id"], []).append(r)
@@ -221,10 +247,89 @@ def render_judgments(con, schema: Schema, site: Site, page: int, data: dict[str,
     return render("judgments.html", **site.frame("judgments", "Judgments"), data=data)
 
 
-def render_judgment(site: Site, detail: dict[str, Any], transcript_view: dict[str, Any], scale: tuple[int, int]) -> str:
-    colors = charts.score_colors(*scale)
-    return render("judgment.html", **site.frame("judgment", detail.get("title") or detail["source"] or detail["id"]),
-                  j=detail, tv=transcript_view, scale=scale, colors=colors)
+def render_judgment(site: Site, context: dict[str, Any], payload: str | None = None, files: int = 1) -> str:
+    """The judgment view's page; report.js draws the judgment into it. `context` is what every
+    judgment shares (dimension names, score colours, links); `payload` one judgment's JSON
+    (`judgment_payload`), embedded by the server. The static report has one such page,
+    judgment.html, without a payload: it loads the data file (of `files`) that holds the judgment
+    named by its `?id=`. Both travel in attributes, decoded by the HTML parser, never as markup."""
+    title = "Judgment"
+    if payload is not None:
+        j = json.loads(payload)["j"]
+        title = j.get("title") or j.get("source") or j.get("id") or title
+    return render("judgment.html", **site.frame("judgment", title), context=context, payload=payload, files=files)
+
+
+def judgment_context(site: Site, scale: tuple[int, int]) -> dict[str, Any]:
+    return {"names": {k: str(v.get("name", k)) for k, v in site.names.items()},
+            "colors": {str(k): v for k, v in charts.score_colors(*scale).items()},
+            "scale": list(scale), "overview_url": site.links.overview()}
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=charts._default)
+
+
+def _js_text(text: str) -> str:
+    """JSON as a JavaScript literal: only U+2028 and U+2029 differ (line ends in older engines)."""
+    if "\u2028" in text or "\u2029" in text:
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return text
+
+
+def judgment_payload(site: Site, row: q.JudgmentDoc, loader: Callable[[str, str], Any]) -> str:
+    """One judgment's data for report.js, as JSON text: the stored judgment as DuckDB wrote it
+    (`j`), the link to its candidate, and its transcript split into plain and highlighted segments
+    (`t`), or why the transcript cannot be shown."""
+    return (f'{{"candidate_url":{_json_text(site.links.candidate(row.candidate))},'
+            f'"t":{_json_text(transcript_data(row, loader))},"j":{row.doc}}}')
+
+
+JUDGMENTS_PER_FILE = 25  # on average, in the static report's judgment data files
+
+
+def data_file_count(judgments: int) -> int:
+    """How many data files the static report spreads its judgments over (about 25 a file: few files
+    to create, and opening one judgment loads a few dozen kB, not the whole report)."""
+    return max(1, -(-judgments // JUDGMENTS_PER_FILE))
+
+
+def data_file_of(safe: str, files: int) -> int:
+    """Which data file holds the judgment with this safe id: CRC-32 of its (ASCII) characters modulo
+    the number of files. report.js computes the same from the page's ?id=, so links need only the id."""
+    return zlib.crc32(safe.encode("ascii")) % files
+
+
+def judgment_script(entries: list[tuple[str, str]]) -> str:
+    """A static data file, judgment/<n>.js: a script (a page opened from disk may load scripts but
+    not fetch JSON) that files each judgment's JSON (`judgment_payload`) under its safe id."""
+    lines = ["(function (J) {\n"]
+    lines += [f"J[{_json_text(safe)}] = {_js_text(payload)};\n" for safe, payload in entries]
+    lines.append("})(window.EvaluatorJudgments = window.EvaluatorJudgments || Object.create(null));\n")
+    return "".join(lines)
+
+
+def _segments_data(segs: list[dict[str, Any]]) -> list[Any]:
+    """Compact segments: plain text as a string, highlighted text as {t, k: keys, a: anchors}."""
+    return [{"t": s["text"], "k": s["keys"], "a": s["anchors"]} if s["keys"] else s["text"] for s in segs]
+
+
+def transcript_data(row: q.JudgmentDoc, loader: Callable[[str, str], Any]) -> dict[str, Any]:
+    """The transcript of a judgment with its evidence highlighted (see `transcript_view`), or why it
+    is not shown. The judgment's document is only parsed when the transcript can be shown."""
+    transcript, problem = loader(row.path, row.transcript_hash) if row.path else (None, "no source path stored")
+    if transcript is None:
+        return {"available": False, "problem": f"Only the quoted evidence is available: {problem}."}
+    detail = json.loads(row.doc)
+    detail["source"], detail["transcript_hash"] = row.path, row.transcript_hash
+    for d in detail["dims"]:
+        d["evidence"] = d.get("evidence") or []
+    tv = transcript_view(detail, lambda path, expected: (transcript, None))
+    return {"available": True, "found": sorted(tv["found"]),
+            "turns": [{"id": str(t["id"]), "speaker": str(t["speaker"]), "role": str(t["role"] or ""),
+                       "timestamp": str(t["timestamp"]) if t.get("timestamp") else None,
+                       "flagged": bool(t["flagged"]), "segments": _segments_data(t["segments"])} for t in tv["turns"]],
+            "code": [{"name": str(c["name"]), "segments": _segments_data(c["segments"])} for c in tv["code"]]}
 
 
 def render_quality(con, schema: Schema, site: Site) -> str:
@@ -356,12 +461,12 @@ class TranscriptLoader:
 
     @staticmethod
     def _load(path: str, expected_hash: str) -> tuple[Any, str | None]:
+        if not os.path.isfile(path):  # checked first: cheap, and common for a store judged elsewhere
+            return None, f"the transcript file {path} is not on this machine any more"
         from evaluator.errors import EvaluatorError
         from evaluator.ingest import load_transcript
 
         p = Path(path)
-        if not p.is_file():
-            return None, f"the transcript file {path} is not on this machine any more"
         try:
             t = load_transcript(p)
         except EvaluatorError as e:

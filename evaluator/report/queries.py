@@ -1,7 +1,8 @@
 """Aggregation queries behind every report view: pure functions of (connection, filters) -> rows.
 
 All counting, averaging, windowing and trend-break detection happens here, in DuckDB SQL; Python
-only shapes the result rows for the templates. Every function reads, none writes.
+only shapes the result rows for the templates. Every function reads, none writes to the store (a
+`ScopeCache` keeps computed scopes as temporary tables in the connection's own memory).
 
 The judgments in scope are described once (`_scope_sql`): a judgment's cohort is its run's cohort or
 its transcript's cohort membership, and a cohort manifest's candidate/exercise/date override the
@@ -15,10 +16,9 @@ Tables added by later migrations (cohorts, run_items, human labels, calibrations
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 UNKNOWN_CANDIDATE = "(unknown)"
 NO_EXERCISE = "(none)"
@@ -43,22 +43,46 @@ class Filters:
         return Filters(**{f.name: (None if f.name in names else getattr(self, f.name)) for f in fields(self)})
 
 
+class ScopeCache:
+    """Each distinct scope (filters, latest-only or not) computed once, as a temporary table of this
+    connection. The static build runs dozens of views over a handful of scopes: without this, every
+    view would recompute the scope's joins and windows over the whole store. Temporary tables live in
+    the connection's own memory, so this works on a read-only connection and writes nothing to the
+    store; they disappear when the connection closes."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+        self.tables: dict[tuple[Filters, bool], str] = {}
+
+    def table(self, key: tuple[Filters, bool], sql: str, params: list[Any]) -> str:
+        name = self.tables.get(key)
+        if name is None:
+            name = f"report_scope_{len(self.tables)}"
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql} SELECT * FROM judged", params)
+            self.tables[key] = name
+        return name
+
+
 @dataclass(frozen=True)
 class Schema:
-    """Which tables and columns this database has (older stores lack the later migrations)."""
+    """Which tables and columns this database has (older stores lack the later migrations), and,
+    for a connection that runs many views (the static build), the cache of computed scopes."""
 
     tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scopes: ScopeCache | None = field(default=None, compare=False, repr=False)
 
     def has(self, table: str, *columns: str) -> bool:
         return table in self.tables and all(c in self.tables[table] for c in columns)
 
 
-def read_schema(con) -> Schema:
+def read_schema(con, cache_scopes: bool = False) -> Schema:
+    """The store's tables; `cache_scopes` keeps each scope computed on `con` for later queries
+    (only for a connection that sees no writes while it is used, like the static build's)."""
     rows = con.execute(
         "SELECT table_name, list(column_name ORDER BY ordinal_position) FROM information_schema.columns"
         " WHERE table_schema = 'main' GROUP BY table_name"
     ).fetchall()
-    return Schema({r[0]: tuple(r[1]) for r in rows})
+    return Schema({r[0]: tuple(r[1]) for r in rows}, ScopeCache(con) if cache_scopes else None)
 
 
 def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -71,7 +95,11 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]
 
 
 def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, list[Any]]:
-    """CTEs ending in `judged`: one row per judgment in scope with its effective metadata."""
+    """CTEs ending in `judged`: one row per judgment in scope with its effective metadata (read from
+    the scope cache's temporary table when the schema has one)."""
+    if schema.scopes is not None:
+        sql, params = _scope_sql(Schema(schema.tables), f, latest)
+        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), sql, params)})\n", []
     params: list[Any] = []
     has_members = schema.has("cohort_members", "cohort", "transcript_hash", "candidate", "exercise", "session_date")
     if f.cohort is not None:
@@ -91,8 +119,13 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
         params.insert(0, f.cohort)
     else:
         if has_members:
-            member_join = ("LEFT JOIN cohort_members cm ON cm.transcript_hash = j.transcript_hash"
-                           " AND (r.cohort IS NULL OR cm.cohort = r.cohort)")
+            # The membership of the run's cohort, or (no run cohort) the transcript's first cohort by
+            # name: at most one row per judgment ((cohort, transcript_hash) is the key), so no
+            # de-duplication of whole rows afterwards (that cost most of the scope's time).
+            member_join = ("LEFT JOIN (SELECT transcript_hash, min(cohort) AS cohort FROM cohort_members"
+                           " GROUP BY transcript_hash) fm ON r.cohort IS NULL AND fm.transcript_hash = j.transcript_hash"
+                           " LEFT JOIN cohort_members cm ON cm.transcript_hash = j.transcript_hash"
+                           " AND cm.cohort = coalesce(r.cohort, fm.cohort)")
         else:
             member_join = "LEFT JOIN (SELECT NULL::VARCHAR AS cohort, NULL::VARCHAR AS candidate," \
                           " NULL::VARCHAR AS exercise, NULL::VARCHAR AS session_date," \
@@ -100,8 +133,7 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
         scoped = f"""
             SELECT j.*, coalesce(r.cohort, cm.cohort) AS cohort, cm.candidate AS m_candidate,
                    cm.exercise AS m_exercise, cm.session_date AS m_date, r.started_at AS run_started
-            FROM judgments j LEFT JOIN runs r ON r.id = j.run_id {member_join}
-            QUALIFY row_number() OVER (PARTITION BY j.id ORDER BY cm.cohort NULLS LAST) = 1"""
+            FROM judgments j LEFT JOIN runs r ON r.id = j.run_id {member_join}"""
     where, wparams = [], []
     if f.candidate is not None:
         where.append("candidate = ?")
@@ -257,25 +289,25 @@ def weakest_dimensions(con, schema: Schema, f: Filters, low: int = 2) -> list[di
             GROUP BY candidate, dimension_id
         ),
         cand_weakest AS (
-            SELECT candidate, arg_min(dimension_id, m) AS dimension_id FROM per_cand GROUP BY candidate
+            SELECT candidate, arg_min(dimension_id, (m, dimension_id)) AS dimension_id FROM per_cand GROUP BY candidate
         )
         SELECT d.dimension_id, avg(d.score) AS mean, count(d.score) AS n,
                avg(CASE WHEN d.score <= ? THEN 1.0 ELSE 0.0 END) AS share_low,
                (SELECT count(*) FROM cand_weakest w WHERE w.dimension_id = d.dimension_id) AS weakest_for
         FROM dims d WHERE d.dim_status = 'scored'
-        GROUP BY d.dimension_id ORDER BY mean ASC, share_low DESC LIMIT 5""", params + [low])
+        GROUP BY d.dimension_id ORDER BY mean ASC, share_low DESC, d.dimension_id LIMIT 5""", params + [low])
 
 
 def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
     """Judgments by status, unscored dimensions and judgments grouped by reason, failed cohort items."""
     sql, params = _scope_sql(schema, f)
-    by_status = _rows(con, sql + "SELECT status, count(*) AS n FROM judged GROUP BY status ORDER BY n DESC", params)
+    by_status = _rows(con, sql + "SELECT status, count(*) AS n FROM judged GROUP BY status ORDER BY n DESC, status", params)
     dim_reasons = _rows(con, sql + _dims_cte() + """
         SELECT dimension_id, coalesce(dim_reason, '(no reason given)') AS reason, count(*) AS n
-        FROM dims WHERE dim_status = 'unscored' GROUP BY ALL ORDER BY n DESC, dimension_id LIMIT 20""", params)
+        FROM dims WHERE dim_status = 'unscored' GROUP BY ALL ORDER BY n DESC, dimension_id, reason LIMIT 20""", params)
     judgment_reasons = _rows(con, sql + """
         SELECT status, coalesce(reason, '(no reason given)') AS reason, count(*) AS n
-        FROM judged WHERE status <> 'scored' GROUP BY ALL ORDER BY n DESC LIMIT 20""", params)
+        FROM judged WHERE status <> 'scored' GROUP BY ALL ORDER BY n DESC, status, reason LIMIT 20""", params)
     failed_items: list[dict[str, Any]] = []
     if schema.has("run_items", "run_id", "status", "error"):
         cohort_clause, cparams = "", []
@@ -285,7 +317,7 @@ def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
             SELECT i.status, coalesce(i.error, '(no error recorded)') AS reason, count(*) AS n
             FROM run_items i JOIN runs r ON r.id = i.run_id
             WHERE i.status NOT IN ('judged', 'cached', 'scored') {cohort_clause}
-            GROUP BY ALL ORDER BY n DESC LIMIT 20""", cparams)
+            GROUP BY ALL ORDER BY n DESC, i.status, reason LIMIT 20""", cparams)
     return {"by_status": by_status, "dimension_reasons": dim_reasons,
             "judgment_reasons": judgment_reasons, "failed_items": failed_items}
 
@@ -305,9 +337,9 @@ def candidates_summary(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
         SELECT j.candidate, count(DISTINCT j.transcript_hash) AS sessions, count(*) AS judgments,
                min(j.session_date) AS first_date, max(j.session_date) AS last_date,
                (SELECT avg(mean) FROM per_judgment p WHERE p.candidate = j.candidate) AS mean,
-               (SELECT arg_max(mean, (session_date, created_at)) FROM per_judgment p
+               (SELECT arg_max(mean, (session_date, created_at, id)) FROM per_judgment p
                  WHERE p.candidate = j.candidate) AS latest_mean,
-               (SELECT arg_min(dimension_id, m) FROM per_dim d WHERE d.candidate = j.candidate) AS weakest
+               (SELECT arg_min(dimension_id, (m, dimension_id)) FROM per_dim d WHERE d.candidate = j.candidate) AS weakest
         FROM judged j GROUP BY j.candidate ORDER BY j.candidate""", params)
 
 
@@ -348,26 +380,28 @@ def _calibration_cte(schema: Schema) -> str | None:
 def candidate_trend(con, schema: Schema, f: Filters, candidate: str | None = None) -> list[dict[str, Any]]:
     """One row per scored dimension of each judgment, in time order, with its series (rubric version
     and judge model) and `is_break` where the series differs from the previous point of the same
-    candidate and dimension. Calibrated score and interval where human labels allow it."""
+    candidate and dimension. Calibrated score and interval where human labels allow it. Only what the
+    trend charts use, `session_date` as ISO text (as the charts write it): the static build fetches
+    one row per scored dimension of the whole store, so every column costs."""
     f2 = Filters(**{**f.__dict__, "candidate": candidate}) if candidate is not None else f
     sql, params = _scope_sql(schema, f2)
     calib = _calibration_cte(schema)
-    calib_cols = ("c.calibrated, c.half_width AS calibrated_half_width, c.n AS calibration_n" if calib
-                  else "NULL::DOUBLE AS calibrated, NULL::DOUBLE AS calibrated_half_width, NULL::INTEGER AS calibration_n")
+    calib_cols = ("c.calibrated, c.half_width AS calibrated_half_width" if calib
+                  else "NULL::DOUBLE AS calibrated, NULL::DOUBLE AS calibrated_half_width")
     calib_join = "LEFT JOIN calib c ON c.judgment_id = d.id AND c.dimension_id = d.dimension_id" if calib else ""
     return _rows(con, sql + _dims_cte() + (calib or "") + f""",
         points AS (
             SELECT d.candidate, d.dimension_id, d.position, d.id AS judgment_id, d.session_date, d.created_at,
-                   d.exercise, d.title, d.score, d.rubric_version, d.model,
+                   d.exercise, d.score, d.rubric_version, d.model,
                    d.rubric_version || ' · ' || d.model AS series, {calib_cols}
             FROM dims d {calib_join} WHERE d.dim_status = 'scored'
         )
-        SELECT *,
+        SELECT * EXCLUDE (position) REPLACE (CAST(session_date AS VARCHAR) AS session_date),
                coalesce(series <> lag(series) OVER w, false) AS is_break,
                lag(rubric_version) OVER w AS prev_rubric_version, lag(model) OVER w AS prev_model
         FROM points
         WINDOW w AS (PARTITION BY candidate, dimension_id ORDER BY session_date, created_at, judgment_id)
-        ORDER BY candidate, position, session_date, created_at, judgment_id""", params)
+        ORDER BY candidate, position, points.session_date, created_at, judgment_id""", params)
 
 
 def candidate_sessions(con, schema: Schema, f: Filters, candidate: str | None = None) -> list[dict[str, Any]]:
@@ -385,7 +419,8 @@ def candidate_sessions(con, schema: Schema, f: Filters, candidate: str | None = 
 
 def candidate_changes(con, schema: Schema, f: Filters, candidate: str | None = None, top: int = 5) -> list[dict[str, Any]]:
     """Biggest session-to-session changes per dimension, only within one series (a rubric or model
-    change is a break: scores either side are not compared)."""
+    change is a break: scores either side are not compared). Ties are broken by date, dimension and
+    judgment, so the same store always lists the same changes."""
     f2 = Filters(**{**f.__dict__, "candidate": candidate}) if candidate is not None else f
     sql, params = _scope_sql(schema, f2)
     return _rows(con, sql + _dims_cte() + """,
@@ -399,11 +434,12 @@ def candidate_changes(con, schema: Schema, f: Filters, candidate: str | None = N
         ),
         ranked AS (
             SELECT *, CASE WHEN delta > 0 THEN 'improvement' ELSE 'regression' END AS kind,
-                   row_number() OVER (PARTITION BY candidate, delta > 0 ORDER BY abs(delta) DESC, session_date DESC) AS rk
+                   row_number() OVER (PARTITION BY candidate, delta > 0
+                                      ORDER BY abs(delta) DESC, session_date DESC, dimension_id, judgment_id) AS rk
             FROM steps WHERE delta IS NOT NULL AND delta <> 0
         )
         SELECT candidate, kind, dimension_id, judgment_id, prev_date, session_date, prev_score, score, delta
-        FROM ranked WHERE rk <= ? ORDER BY candidate, kind, abs(delta) DESC, session_date DESC""", params + [top])
+        FROM ranked WHERE rk <= ? ORDER BY candidate, kind, rk""", params + [top])
 
 
 # -- judgments ------------------------------------------------------------------------------------
@@ -429,32 +465,47 @@ def judgment_ids(con, schema: Schema, f: Filters) -> list[str]:
     return [r[0] for r in con.execute(sql + "SELECT id FROM judged ORDER BY id", params).fetchall()]
 
 
-def judgment_details(con, schema: Schema, ids: list[str]) -> list[dict[str, Any]]:
-    """Everything the judgment view shows, for many judgments in one query (dimensions as a list)."""
+class JudgmentDoc(NamedTuple):
+    """One judgment for the judgment view: `doc` is its JSON text (fields as stored, dates formatted
+    as the pages show them, dimensions with their evidence), `path` and `transcript_hash` say where
+    its transcript was read from and what it hashed to."""
+
+    id: str
+    candidate: str
+    path: str | None
+    transcript_hash: str
+    doc: str
+
+
+def judgment_docs(con, schema: Schema, ids: list[str]) -> list[JudgmentDoc]:
+    """Everything the judgment view shows, for many judgments in one query. DuckDB writes each
+    judgment as one JSON document (flags, warnings and evidence are stored as JSON already), which
+    the static build writes out as is: no per-field conversion to Python and back."""
     if not ids:
         return []
     sql, params = _scope_sql(schema, Filters(), latest=False)
-    rows = _rows(con, sql + """,
+    rows = con.execute(sql + """,
+        wanted AS (SELECT unnest(?::VARCHAR[]) AS id),
         dims AS (
             SELECT judgment_id, list({'id': dimension_id, 'status': status, 'score': score,
-                                      'rationale': rationale, 'evidence': evidence,
-                                      'dropped_evidence': dropped_evidence, 'reason': reason} ORDER BY position) AS dims
-            FROM dimension_scores WHERE judgment_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY judgment_id
+                                      'rationale': rationale, 'evidence': CAST(evidence AS JSON),
+                                      'dropped_evidence': CAST(dropped_evidence AS JSON), 'reason': reason}
+                                     ORDER BY position) AS dims
+            FROM dimension_scores WHERE judgment_id IN (SELECT id FROM wanted) GROUP BY judgment_id
         )
-        SELECT j.*, jj.warnings, jj.truncation, jj.params, jj.cache_key, r.command AS run_command,
-               r.started_at AS run_started_at, tr.n_turns, tr.n_code_files, tr.speakers_recognised,
-               tr.source AS transcript_source, coalesce(d.dims, []) AS dims
-        FROM judged j JOIN judgments jj ON jj.id = j.id LEFT JOIN runs r ON r.id = j.run_id
+        SELECT j.id, j.candidate, coalesce(tr.source, j.source), j.transcript_hash, to_json({
+            'id': j.id, 'title': j.title, 'source': j.source, 'candidate': j.candidate, 'exercise': j.exercise,
+            'session_date': CAST(j.session_date AS VARCHAR), 'cohort': j.cohort, 'status': j.status,
+            'reason': j.reason, 'flags': CAST(j.flags AS JSON), 'warnings': CAST(jj.warnings AS JSON),
+            'model': j.model, 'judge_kind': j.judge_kind, 'prompt_version': j.prompt_version,
+            'rubric_version': j.rubric_version, 'calls': j.calls, 'prompt_tokens': j.prompt_tokens,
+            'completion_tokens': j.completion_tokens, 'cost_usd': j.cost_usd,
+            'created_at': strftime(j.created_at, '%Y-%m-%d %H:%M'), 'dims': coalesce(d.dims, [])})
+        FROM judged j JOIN judgments jj ON jj.id = j.id
         LEFT JOIN transcripts tr ON tr.hash = j.transcript_hash LEFT JOIN dims d ON d.judgment_id = j.id
-        WHERE j.id IN (SELECT unnest(?::VARCHAR[]))
-        ORDER BY j.id""", params + [ids, ids])
-    for r in rows:
-        for key in ("flags", "warnings", "truncation", "params"):
-            r[key] = json.loads(r[key]) if isinstance(r.get(key), str) and r[key] else (r.get(key) or None)
-        for d in r["dims"]:
-            d["evidence"] = json.loads(d["evidence"]) if d.get("evidence") else []
-            d["dropped_evidence"] = json.loads(d["dropped_evidence"]) if d.get("dropped_evidence") else []
-    return rows
+        WHERE j.id IN (SELECT id FROM wanted)
+        ORDER BY j.id""", params + [ids]).fetchall()
+    return [JudgmentDoc(*r) for r in rows]
 
 
 # -- judge quality --------------------------------------------------------------------------------

@@ -139,13 +139,14 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/candidate" and first("name"):
                 return HTTPStatus.OK, pages.render_candidate_live(con, schema, site, first("name")), {}
             if path == "/judgment" and first("id"):
-                details = q.judgment_details(con, schema, [first("id")])
-                if not details:
+                docs = q.judgment_docs(con, schema, [first("id")])
+                if not docs:
                     return HTTPStatus.NOT_FOUND, pages.render_message(site, "No such judgment",
                                                                       f"No judgment with id {first('id')} in the store."), {}
-                scale = q.score_scale(con, schema, Filters())
-                view = pages.transcript_view(details[0], pages.TranscriptLoader())
-                return HTTPStatus.OK, pages.render_judgment(site, details[0], view, scale), {}
+                # the static report's page and script, with this judgment's data embedded
+                context = pages.judgment_context(site, q.score_scale(con, schema, Filters()))
+                return HTTPStatus.OK, pages.render_judgment(site, context, pages.judgment_payload(
+                    site, docs[0], pages.TranscriptLoader())), {}
             if path == "/judgments":
                 try:
                     page = max(1, int(first("page") or 1))

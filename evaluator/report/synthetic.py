@@ -1,9 +1,10 @@
 """Synthetic judgment history for report tests, demos and the benchmark.
 
-Everything goes through `Store.start_run` / `Store.save_judgment`, exactly as real judgments do:
-no SQL here. Candidates improve (or not) over dated sessions, grouped in cohorts; part-way through
-the rubric is revised and the judge model changes, so the trend views have real breaks to mark. A few
-dimensions are unscored (with reasons), a few sessions carry a prompt-injection flag.
+Everything goes through `Store.start_run` / `Store.save_batch`, the store's own write path (a cohort
+run writes the same way, many judgments a transaction): no SQL here. Candidates improve (or not)
+over dated sessions, grouped in cohorts; part-way through the rubric is revised and the judge model
+changes, so the trend views have real breaks to mark. A few dimensions are unscored (with reasons),
+a few sessions carry a prompt-injection flag.
 
 With `transcripts_dir`, each session is also written as a Markdown transcript and ingested with the
 real parser, so the judgment view can show the text with its evidence highlighted.
@@ -37,6 +38,7 @@ LAST_NAMES = ["Okafor", "Haddad", "Li", "Novak", "Eze", "Rahman", "Petrov", "Sat
               "Weber", "Silva", "Adeyemi", "Farouk", "Iyer", "Byrne", "Costa", "Nieminen", "Shah"]
 EXERCISES = ["lru_ttl_cache", "rag_pipeline", "agent_loop", "cosine_topk"]
 MODELS = ["openai/gpt-4o-mini", "anthropic/claude-3-5-haiku"]
+BATCH = 500  # judgments a transaction (Store.save_batch): one commit each, not one per judgment
 
 _SAY = {
     "invariant": ["The invariant is that the map and the list always hold the same keys.",
@@ -151,6 +153,7 @@ def generate(store: Store, spec: SyntheticSpec | None = None) -> dict[str, int]:
     switch_model_at = total_sessions // 3
     switch_rubric_at = (2 * total_sessions) // 3
     runs: dict[tuple[str, str, str], str] = {}
+    pending: dict[str, list[tuple[Judgment, Transcript, Rubric]]] = {}  # per run, written BATCH at a time
     written = {"judgments": 0, "runs": 0, "candidates": len(names)}
     for ci, name in enumerate(names):
         cohort = spec.cohorts[ci % len(spec.cohorts)] if spec.cohorts else None
@@ -184,8 +187,16 @@ def generate(store: Store, spec: SyntheticSpec | None = None) -> dict[str, int]:
                 runs[key] = store.start_run(command="cohort" if cohort else "evaluate", judge_info=info,
                                             rubric=rubric, cohort=cohort)
                 written["runs"] += 1
-            store.save_judgment(runs[key], judgment, transcript, rubric)
-            written["judgments"] += 1
+            batch = pending.setdefault(runs[key], [])
+            batch.append((judgment, transcript, rubric))
+            if len(batch) >= BATCH:
+                store.save_batch(runs[key], batch)
+                written["judgments"] += len(batch)
+                batch.clear()
+    for run_id, batch in pending.items():
+        if batch:
+            store.save_batch(run_id, batch)
+            written["judgments"] += len(batch)
     for run_id in runs.values():
         store.finish_run(run_id, "finished")
     return written

@@ -1,11 +1,24 @@
 /* evaluator report: draws the plotly charts from each .chart element's data-spec (JSON in an
    attribute, so the HTML parser decodes it and nothing in it can become markup), follows chart clicks
-   to relative links only, and highlights the evidence a quote link points at. No network. */
+   to links within the report only, draws the judgment view from its data and highlights the evidence
+   a quote link points at. No network.
+
+   The judgment view is built with createElement and text nodes only: no string from the data is ever
+   parsed as HTML (no innerHTML), and links are set only if they stay within the report. */
 (function () {
   "use strict";
+
+  /* A link that stays in this report: same scheme and host once resolved (so no javascript:, data:,
+     //elsewhere, /\elsewhere, or a scheme hidden behind spaces or tabs). */
   function isRelative(url) {
-    return typeof url === "string" && url.length > 0 && !/^[a-zA-Z][a-zA-Z0-9+.\-]*:/.test(url) && url.indexOf("//") !== 0;
+    if (typeof url !== "string" || url.length === 0 || /^[a-zA-Z][a-zA-Z0-9+.\-]*:/.test(url) ||
+        /^[\/\\]{2}/.test(url)) { return false; }
+    try {
+      var u = new URL(url, document.baseURI);
+      return u.protocol === location.protocol && u.host === location.host;
+    } catch (e) { return false; }
   }
+
   function draw(el) {
     var spec;
     try { spec = JSON.parse(el.getAttribute("data-spec")); } catch (e) { el.textContent = "This chart's data could not be read."; return; }
@@ -43,8 +56,271 @@
       m.classList.toggle("pulse", keys.indexOf(key) >= 0);
     });
   }
-  document.querySelectorAll("a.quote[data-key]").forEach(function (a) {
-    a.addEventListener("click", function () { pulse(a.getAttribute("data-key")); });
+  function wireQuotes(root) {
+    root.querySelectorAll("a.quote[data-key]").forEach(function (a) {
+      a.addEventListener("click", function () { pulse(a.getAttribute("data-key")); });
+    });
+  }
+
+  /* -- the judgment view ------------------------------------------------------------------------ */
+
+  function add(parent, children) {
+    if (children === null || children === undefined || children === false) { return parent; }
+    if (!Array.isArray(children)) { children = [children]; }
+    children.forEach(function (c) {
+      if (c === null || c === undefined || c === false) { return; }
+      if (Array.isArray(c)) { add(parent, c); return; }
+      parent.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    });
+    return parent;
+  }
+  function h(tag, cls, children) {
+    var el = document.createElement(tag);
+    if (cls) { el.className = cls; }
+    return add(el, children);
+  }
+  function a(href, cls, children) {
+    var el = h("a", cls, children);
+    if (typeof href === "string" && (href.charAt(0) === "#" || isRelative(href))) { el.setAttribute("href", href); }
+    return el;
+  }
+  function empty(title, text) {
+    return h("div", "empty", [h("div", "empty-title", title), h("div", "empty-text", text)]);
+  }
+  /* The templates' number, cost and flag formats (pages.py: _fmt_num, _fmt_cost). */
+  function num(v, digits) {
+    if (v === null || v === undefined) { return "–"; }
+    var opts = digits === undefined ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+    return Number(v).toLocaleString("en-US", opts);
+  }
+  function cost(v) {
+    if (v === null || v === undefined) { return "unknown"; }
+    return "$" + (v < 1 ? num(v, 4) : num(v, 2));
+  }
+  function str(v, dflt) { return v === null || v === undefined || v === "" ? dflt : String(v); }
+  function capitalize(s) { return s.charAt(0).toUpperCase() + s.slice(1).toLowerCase(); }
+
+  function pill(d, ctx) {
+    if (d.status === "scored" && d.score !== null && d.score !== undefined) {
+      var p = h("span", "pill", String(d.score));
+      var colors = ctx.colors || {};
+      var color = Object.prototype.hasOwnProperty.call(colors, String(d.score)) ? colors[String(d.score)] : "#9ca3af";
+      p.style.background = /^#[0-9a-fA-F]{3,8}$/.test(color) ? color : "#9ca3af";
+      return p;
+    }
+    if (d.status === "not_observed") { var na = h("span", "pill na", "n/o"); na.title = "not observed"; return na; }
+    var bad = h("span", "pill bad", "–");
+    bad.title = "unscored";
+    return bad;
+  }
+  /* Text with its evidence highlighted: plain segments are strings, highlighted ones {t, k, a}. */
+  function segments(parent, segs, titled) {
+    (segs || []).forEach(function (s) {
+      if (typeof s === "string") { parent.appendChild(document.createTextNode(s)); return; }
+      (s.a || []).forEach(function (key) {
+        var anchor = h("span", "anchor");
+        anchor.id = "mark-" + key;
+        parent.appendChild(anchor);
+      });
+      var mark = h("mark", "ev", s.t);
+      mark.setAttribute("data-keys", (s.k || []).join(" "));
+      if (titled) { mark.title = (s.k || []).join(", "); }
+      parent.appendChild(mark);
+    });
+  }
+  function flagGroups(flags) {
+    var groups = {}, kinds = [];
+    (Array.isArray(flags) ? flags : []).forEach(function (fl) {
+      if (!fl || typeof fl !== "object") { return; }
+      var kind = str(fl.kind, "");
+      if (!Object.prototype.hasOwnProperty.call(groups, kind)) { groups[kind] = []; kinds.push(kind); }
+      groups[kind].push(fl);
+    });
+    kinds.sort();
+    return kinds.map(function (kind) { return { kind: kind, items: groups[kind] }; });
+  }
+
+  /* payload: {j: the stored judgment, t: its transcript view, candidate_url}; ctx: what all share. */
+  function renderJudgment(view, payload, ctx) {
+    var j = payload.j, t = payload.t || {};
+    var names = ctx.names || {};
+    var found = {};
+    (t.found || []).forEach(function (k) { found[k] = true; });
+    var frag = document.createDocumentFragment();
+    frag.appendChild(h("div", "titlerow", h("div", null, [
+      h("div", "eyebrow", [a(ctx.overview_url, null, "Overview"), " › ", a(payload.candidate_url, null, str(j.candidate, "")), " › Judgment"]),
+      h("h1", null, str(j.title, str(j.exercise, ""))),
+      h("div", "sub", [str(j.session_date, "–"), " · ", str(j.exercise, ""), " · ", h("span", "badge st-" + str(j.status, ""), str(j.status, "")),
+                       j.reason ? [" ", h("span", "muted", String(j.reason))] : null])
+    ])));
+
+    flagGroups(j.flags).forEach(function (g) {
+      var list = h("ul", "flaglist");
+      g.items.forEach(function (fl) {
+        add(list, h("li", null, [str(fl.detail, ""), fl.source ? [" ", a("#turn-" + fl.source, null, String(fl.source))] : null]));
+      });
+      frag.appendChild(h("div", "alert " + (g.kind.indexOf("inject") >= 0 ? "danger" : "warn"), [
+        h("b", null, capitalize((g.kind || "flag").replace(/_/g, " "))), g.items.length > 1 ? " (" + g.items.length + ")" : null, list]));
+    });
+
+    var calls = j.calls || 0;
+    var facts = [
+      ["Judge", str(j.model, ""), "(" + str(j.judge_kind, "–") + ", prompt " + str(j.prompt_version, "–") + ")"],
+      ["Rubric", str(j.rubric_version, ""), null, "mono"],
+      ["Cost", cost(j.cost_usd), calls + " call" + (calls !== 1 ? "s" : "") + " · " + num(j.prompt_tokens) + " + " + num(j.completion_tokens) + " tokens"],
+      ["Cohort", str(j.cohort, "–")],
+      ["Judged", str(j.created_at, "–")],
+      ["Source", str(j.source, ""), null, "mono"]
+    ];
+    var factBox = h("section", "facts");
+    facts.forEach(function (f) {
+      add(factBox, h("div", null, [h("span", null, f[0]), h("b", f[3] || null, f[1]), f[2] ? [" ", h("span", "muted", f[2])] : null]));
+    });
+    frag.appendChild(factBox);
+
+    var scale = ctx.scale || [1, 5];
+    var scores = h("section", "card scores", h("h2", null, ["Scores ", h("span", "muted small", "scale " + scale[0] + "–" + scale[1])]));
+    (j.dims || []).forEach(function (d) {
+      var dim = h("div", "dim", h("div", "dim-head", [pill(d, ctx), h("span", "dim-name",
+        Object.prototype.hasOwnProperty.call(names, d.id) ? names[d.id] : str(d.id, ""))]));
+      dim.id = "dim-" + d.id;
+      if (d.status === "unscored") { add(dim, h("div", "reason", "Unscored: " + str(d.reason, "no reason given"))); }
+      if (d.rationale) { add(dim, h("p", "rationale", String(d.rationale))); }
+      var evidence = Array.isArray(d.evidence) ? d.evidence : [];
+      if (evidence.length) {
+        var ul = h("ul", "evidence");
+        evidence.forEach(function (e, k) {
+          e = e || {};
+          var key = d.id + "-" + k, text = "“" + str(e.quote, "") + "”", quote;
+          if (t.available && found[key]) {
+            quote = a("#mark-" + key, "quote", text);
+            quote.setAttribute("data-key", key);
+          } else {
+            quote = h("span", "quote", text);
+          }
+          var match = typeof e.match === "number" && e.match < 100 ? " · " + num(e.match, 0) + "% match" : null;
+          add(ul, h("li", null, [quote, " ", h("span", "muted small", [
+            str(e.source, "unlocated"), match, t.available && !found[key] ? " · not found in the current text" : null])]));
+        });
+        add(dim, ul);
+      }
+      var dropped = Array.isArray(d.dropped_evidence) ? d.dropped_evidence : [];
+      if (dropped.length) {
+        var box = h("div", "dropped", "Quotes the judge gave that are not in the transcript (dropped): ");
+        dropped.forEach(function (q, i) {
+          add(box, [h("span", "strike", "“" + str(q, "") + "”"), i < dropped.length - 1 ? ", " : null]);
+        });
+        add(dim, box);
+      }
+      add(scores, dim);
+    });
+    if (Array.isArray(j.warnings) && j.warnings.length) {
+      var warnings = h("ul", "plain");
+      j.warnings.forEach(function (w) { add(warnings, h("li", null, typeof w === "string" ? w : JSON.stringify(w))); });
+      add(scores, [h("h3", null, "Warnings"), warnings]);
+    }
+
+    var transcript = h("section", "card transcript", h("h2", null, "Transcript"));
+    if (!t.available) {
+      add(transcript, empty("Transcript not shown", str(t.problem, "The transcript is not available.")));
+    } else {
+      var turns = h("div", "turns");
+      (t.turns || []).forEach(function (turn) {
+        var head = h("div", "turn-head", [h("span", "speaker", turn.speaker), h("span", "muted small", [
+          turn.id, turn.timestamp ? " · " + turn.timestamp : null,
+          turn.flagged ? [" · ", h("span", "badge flag", "flagged")] : null])]);
+        var text = h("div", "turn-text");
+        segments(text, turn.segments, true);
+        var box = h("div", "turn role-" + turn.role + (turn.flagged ? " flagged" : ""), [head, text]);
+        box.id = "turn-" + turn.id;
+        add(turns, box);
+      });
+      add(transcript, turns);
+      (t.code || []).forEach(function (c) {
+        var title = h("h3", "code-title", c.name);
+        title.id = "code-" + c.name;
+        var pre = h("pre", "code");
+        segments(pre, c.segments, false);
+        add(transcript, [title, pre]);
+      });
+    }
+    frag.appendChild(h("div", "judgment-grid", [scores, transcript]));
+
+    view.textContent = "";
+    view.appendChild(frag);
+    document.title = str(j.title, str(j.source, str(j.id, "Judgment"))) + " · evaluator report";
+    wireQuotes(view);
+    view.setAttribute("data-rendered", "1");
+  }
+
+  /* The page's #fragment (a quote, turn or dimension) did not exist when the page loaded: go there now. */
+  function showHash() {
+    var target = null;
+    try { target = location.hash.length > 1 && document.getElementById(decodeURIComponent(location.hash.slice(1))); } catch (e) { return; }
+    if (target) { target.scrollIntoView(); }
+  }
+
+  function notFound(view, id) {
+    view.textContent = "";
+    view.appendChild(h("div", "titlerow", h("div", null, [h("div", "eyebrow", "Judgment"), h("h1", null, "No such judgment")])));
+    view.appendChild(empty("No such judgment in this report", id
+      ? "This report has no judgment with id " + id + ": it may have been built with other filters."
+      : "The link names no judgment: open one from a candidate page or the list of judgments."));
+    view.setAttribute("data-rendered", "1");
+  }
+
+  /* Which data file holds a judgment: CRC-32 of its id modulo the number of files, as the build
+     (pages.data_file_of, zlib.crc32) computed it. Ids are ASCII letters, digits and dashes. */
+  var CRC_TABLE = (function () {
+    var table = [];
+    for (var n = 0; n < 256; n++) {
+      var c = n;
+      for (var k = 0; k < 8; k++) { c = c & 1 ? 0xEDB88320 ^ (c >>> 1) : c >>> 1; }
+      table.push(c >>> 0);
+    }
+    return table;
+  })();
+  function crc32(text) {
+    var c = 0xFFFFFFFF;
+    for (var i = 0; i < text.length; i++) { c = CRC_TABLE[(c ^ text.charCodeAt(i)) & 0xFF] ^ (c >>> 8); }
+    return (c ^ 0xFFFFFFFF) >>> 0;
+  }
+
+  var view = document.getElementById("judgment-view");
+  if (view) {
+    var ctx = {};
+    try { ctx = JSON.parse(view.getAttribute("data-context") || "{}"); } catch (e) { ctx = {}; }
+    var show = function (payload) {
+      renderJudgment(view, payload, ctx);
+      showHash();
+      if (location.hash.indexOf("#mark-") === 0) { pulse(location.hash.slice(6)); }
+    };
+    var embedded = view.getAttribute("data-judgment");
+    if (embedded) {
+      show(JSON.parse(embedded));
+    } else {
+      var id = new URLSearchParams(location.search).get("id");
+      var base = view.getAttribute("data-base") || "";
+      var files = parseInt(view.getAttribute("data-files") || "", 10);
+      if (!id || !/^[A-Za-z0-9-]{1,64}$/.test(id) || !/^[a-z]+\/$/.test(base) || !(files >= 1)) {
+        notFound(view, id);
+      } else {
+        var script = document.createElement("script");
+        script.src = base + (crc32(id) % files) + ".js";
+        script.onload = function () {
+          var all = window.EvaluatorJudgments;
+          if (all && Object.prototype.hasOwnProperty.call(all, id)) { show(all[id]); } else { notFound(view, id); }
+        };
+        script.onerror = function () { notFound(view, id); };
+        document.body.appendChild(script);
+      }
+    }
+  } else {
+    wireQuotes(document);
+    if (location.hash.indexOf("#mark-") === 0) { pulse(location.hash.slice(6)); }
+  }
+  /* back and forward between quotes, or a quote's link opened on the same page */
+  window.addEventListener("hashchange", function () {
+    if (location.hash.indexOf("#mark-") === 0) { pulse(location.hash.slice(6)); }
   });
-  if (location.hash.indexOf("#mark-") === 0) { pulse(location.hash.slice(6)); }
 })();
