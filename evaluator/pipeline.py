@@ -127,15 +127,17 @@ async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge)
     """Run a judge and assemble the Judgment: status, flags (injection, dropped evidence), warnings."""
     info = judge.info()
     output = await judge.judge(transcript, rubric)
-    _locate_evidence(transcript, output.dimensions)
+    dropped = _locate_evidence(transcript, output.dimensions)
+    if dropped:
+        output.flags.append(Flag(kind="evidence_dropped",
+                                 detail=f"{dropped} quote(s) not found in the transcript or code were dropped"))
     flags = detect_injection(transcript, rubric.dimension_ids) + output.flags
     if not transcript.speakers_recognised:
         flags.append(Flag(kind="speakers_unrecognised",
                           detail="speakers not told apart (no labels, or no candidate): judged as one block"))
-    truncation = None
-    for f in output.flags:
-        if f.kind == "truncated":
-            truncation = {"detail": f.detail}
+    truncation = output.truncation
+    if truncation is not None:
+        truncation = {**truncation, "detail": "; ".join(f.detail for f in output.flags if f.kind == "truncated")}
     return Judgment(
         status=Judgment.status_of(output.dimensions),
         transcript_hash=transcript.content_hash,
@@ -154,12 +156,13 @@ async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge)
     )
 
 
-def _locate_evidence(transcript: Transcript, dimensions: list[DimensionResult]) -> None:
+def _locate_evidence(transcript: Transcript, dimensions: list[DimensionResult]) -> int:
     """Every quote, from any judge, is checked against the transcript and code with the same rules;
     the LLM judge has done it already (match set), the baseline's quotes get their place filled in."""
     from evaluator.judge.parse import EvidenceIndex
 
     index = None
+    dropped = 0
     for d in dimensions:
         unchecked = [e for e in d.evidence if e.match is None]
         if not unchecked:
@@ -170,10 +173,12 @@ def _locate_evidence(transcript: Transcript, dimensions: list[DimensionResult]) 
             found = index.locate(e.quote) if e.match is None else e
             if found is None:
                 d.dropped_evidence.append(e.quote)
+                dropped += 1
             else:
                 kept.append(Evidence(quote=e.quote, source=e.source or found.source, match=found.match,
                                      role=found.role))
         d.evidence = kept
+    return dropped
 
 
 def judgment_from_record(record: dict, info: JudgeInfo) -> Judgment:
@@ -204,35 +209,34 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
     judge = build_judge(request.judge)
     info = judge.info()
     notices = [BASELINE_NOTICE] if info.kind == "baseline" else []
-    store = None
+    key = cache_key(transcript.content_hash, rubric, info)
+    db_path = None
     if request.store:
         from evaluator.store.db import default_db_path, open_store
 
-        # wait a little if a report server is reading at this moment (it holds the file briefly)
-        store = open_store(request.db or default_db_path(), wait_seconds=STORE_WAIT_SECONDS)
-    try:
-        key = cache_key(transcript.content_hash, rubric, info)
-        if store is not None and not request.force:
-            record = store.find_cached(key)
-            if record is not None:
-                return EvaluateResult(
-                    judgment=judgment_from_record(record, info), transcript=transcript, rubric=rubric,
-                    cached=True, judgment_id=record["id"], db_path=str(store.path),
-                    wall_seconds=time.perf_counter() - started,
-                    notices=notices + [f"Reused the stored judgment {record['id'][:8]} (same transcript, rubric, "
-                                       "prompt, model and parameters); --force to judge again."],
-                )
-        judgment = asyncio.run(judge_transcript(transcript, rubric, judge))
-        judgment_id = None
-        if store is not None:
+        db_path = request.db or default_db_path()
+        # The store is opened twice, briefly: to look up the cache (and to fail before paying for a
+        # call if the file is unusable), then to save. Holding it while the model thinks would lock
+        # out a cohort writer or a report server for the whole call.
+        with open_store(db_path, wait_seconds=STORE_WAIT_SECONDS) as store:
+            record = None if request.force else store.find_cached(key)
+        if record is not None:
+            return EvaluateResult(
+                judgment=judgment_from_record(record, info), transcript=transcript, rubric=rubric,
+                cached=True, judgment_id=record["id"], db_path=str(db_path),
+                wall_seconds=time.perf_counter() - started,
+                notices=notices + [f"Reused the stored judgment {record['id'][:8]} (same transcript, rubric, "
+                                   "prompt, model and parameters); --force to judge again."],
+            )
+    judgment = asyncio.run(judge_transcript(transcript, rubric, judge))
+    judgment_id = None
+    if db_path is not None:
+        with open_store(db_path, wait_seconds=STORE_WAIT_SECONDS) as store:
             run_id = store.start_run(command="evaluate", judge_info=info, rubric=rubric)
             judgment_id = store.save_judgment(run_id, judgment, transcript, rubric)
             store.finish_run(run_id, judgment.status)
-        return EvaluateResult(
-            judgment=judgment, transcript=transcript, rubric=rubric, judgment_id=judgment_id,
-            db_path=str(store.path) if store else None, wall_seconds=time.perf_counter() - started,
-            notices=notices,
-        )
-    finally:
-        if store is not None:
-            store.close()
+    return EvaluateResult(
+        judgment=judgment, transcript=transcript, rubric=rubric, judgment_id=judgment_id,
+        db_path=str(db_path) if db_path else None, wall_seconds=time.perf_counter() - started,
+        notices=notices,
+    )

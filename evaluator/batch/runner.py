@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from evaluator.batch.inputs import BatchItem, iter_items
 from evaluator.batch.summary import dimension_summary
-from evaluator.errors import BadInput, EvaluatorError, JudgeUnavailable
+from evaluator.errors import BadInput, EvaluatorError, JudgeUnavailable, StoreError
 from evaluator.ingest import Source, parse_source, read_source
 from evaluator.judge.base import Judge
 from evaluator.models import Judgment, Transcript
@@ -115,15 +115,30 @@ class _StoreLink:
 
     async def run(self, fn: Callable[[Store], Any]) -> Any:
         async with self.lock:
-            return await asyncio.to_thread(self._session, fn)
+            session = asyncio.ensure_future(asyncio.to_thread(self._session, fn))
+            try:
+                return await asyncio.shield(session)
+            except asyncio.CancelledError:  # Ctrl-C: the thread still writes; keep the lock until it ends
+                await asyncio.gather(session, return_exceptions=True)
+                raise
+
+
+def validate(request: CohortRequest) -> None:
+    """Options checked once, for real runs and dry runs alike (bad values are exit 2, not a crash)."""
+    if request.concurrency < 1:
+        raise BadInput("--concurrency must be at least 1")
+    if not request.cohort.strip():
+        raise BadInput("--cohort needs a name")
+    for name, value in (("--rpm", request.rpm), ("--tpm", request.tpm)):
+        if value is not None and value <= 0:
+            raise BadInput(f"{name} must be positive, got {value:g}")
+    if request.max_cost is not None and request.max_cost < 0:
+        raise BadInput(f"--max-cost cannot be negative, got {request.max_cost:g}")
 
 
 class CohortRunner:
     def __init__(self, request: CohortRequest, progress: Callable[[Counters], None] | None = None) -> None:
-        if request.concurrency < 1:
-            raise BadInput("--concurrency must be at least 1")
-        if not request.cohort.strip():
-            raise BadInput("--cohort needs a name")
+        validate(request)
         self.req = request
         self.progress = progress
         self.counters = Counters()
@@ -149,6 +164,8 @@ class CohortRunner:
         self.abort: EvaluatorError | None = None
         self.seen_keys: dict[str, str] = {}
         self.run_id = str(uuid.uuid4())
+        self.write_error: StoreError | None = None
+        self.finished: dict[str, tuple[str, str]] = {}  # cache key -> (judgment id, status) judged this run
         self.run_started = False
         self.rubric_hint = select_rubric(request.rubric, None) if request.rubric else None
         if request.max_cost is not None and self.info.kind == "llm":
@@ -210,11 +227,13 @@ class CohortRunner:
                             cohort=self.req.cohort, run_id=self.run_id)
             self.run_started = True
 
-    def _take_pending(self) -> Callable[[Store], Any]:
-        """Detach what is pending and return the session step that writes it in one transaction."""
+    def _take_pending(self) -> tuple[Callable[[Store], Any], Callable[[], None]]:
+        """Detach what is pending; return the session step that writes it in one transaction, and
+        an undo that puts it back at the front (so a failed write loses nothing)."""
         judgments, self.pending_judgments = self.pending_judgments, []
         items, self.pending_items = self.pending_items, []
-        members, self.pending_members = list(self.pending_members.values()), {}
+        member_map, self.pending_members = self.pending_members, {}
+        members = list(member_map.values())
         totals, run_id = self._totals(), self.run_id
         ids = [j[0] for j in judgments]
         rows = [j[1:] for j in judgments]
@@ -224,11 +243,25 @@ class CohortRunner:
             if rows or items:
                 store.save_batch(run_id, rows, items, members, totals, ids=ids)
 
-        return write
+        def undo() -> None:
+            self.pending_judgments[:0] = judgments
+            self.pending_items[:0] = items
+            self.pending_members = {**member_map, **self.pending_members}
+
+        return write, undo
 
     async def _flush(self) -> None:
-        if self.pending_items or self.pending_judgments:
-            await self.link.run(self._take_pending())
+        """Group-commit what is pending. A failed write (e.g. the file held by another process past
+        the wait) keeps the rows for the next attempt and is remembered for the final status."""
+        if not (self.pending_items or self.pending_judgments):
+            return
+        write, undo = self._take_pending()
+        try:
+            await self.link.run(write)
+            self.write_error = None
+        except StoreError as e:
+            undo()
+            self.write_error = e
 
     def _totals(self) -> dict[str, Any]:
         c = self.counters
@@ -261,6 +294,11 @@ class CohortRunner:
                     self.counters.cached += 1
                     self.counters.scored += 1
                     self._record(p.item, "cached", source=p.source, judgment_id=hits[p.key][0])
+                elif p.key in self.finished and not self.req.force:
+                    jid, status = self.finished[p.key]  # the original already finished in this run
+                    self._count_duplicate(status)
+                    self._record(p.item, status, p.source, judgment_id=jid,
+                                 error=f"same content as {self.seen_keys[p.key]}")
                 elif p.key in self.seen_keys and not self.req.force:
                     # same content twice in this cohort: judged once, the copy shares the result
                     self.duplicates.setdefault(p.key, []).append((p.item, p.source))
@@ -319,11 +357,15 @@ class CohortRunner:
             jid = str(uuid.uuid4())
             self.pending_judgments.append((jid, judgment, transcript, p.rubric))
             self._record(p.item, judgment.status, p.source, judgment_id=jid)
+            self.finished[p.key] = (jid, judgment.status)
             for dup, source in self.duplicates.pop(p.key, []):
-                self.counters.cached += 1
-                setattr(self.counters, judgment.status, getattr(self.counters, judgment.status) + 1)
+                self._count_duplicate(judgment.status)
                 self._record(dup, judgment.status, source, judgment_id=jid, error=f"same content as {p.item.key}")
             self._notify()
+
+    def _count_duplicate(self, status: str) -> None:
+        self.counters.cached += 1
+        setattr(self.counters, status, getattr(self.counters, status) + 1)
 
     def _note(self, item: BatchItem, j: Judgment) -> None:
         """Keep what a reader of the summary must see: why a judgment is not fully scored, and any
@@ -338,7 +380,8 @@ class CohortRunner:
         from evaluator.batch.estimate import estimate_judgment
 
         est = estimate_judgment(transcript, p.rubric, self.req.judge)
-        p.estimate_usd = est["cost_usd"] or 0.0
+        # reserve the worst case: the first call plus every repair (each re-sends the prompt)
+        p.estimate_usd = (est["cost_usd"] or 0.0) * (1 + self.req.judge.repair_attempts)
         if self.budget_exhausted or self.spent + self.reserved + p.estimate_usd > self.req.max_cost:  # type: ignore[operator]
             # once one judgment would overrun the budget, start no more: predictable, and says what is left
             self.budget_exhausted = True
@@ -346,7 +389,7 @@ class CohortRunner:
                 self.counters.skipped += 1
                 self.skipped.append(it.key)
                 self._record(it, "skipped", source=src,
-                             error=f"not started: spent ${self.spent:.4f} + estimated ${p.estimate_usd:.4f} "
+                             error=f"not started: spent ${self.spent:.4f} + worst case ${p.estimate_usd:.4f} "
                                    f"would exceed --max-cost ${self.req.max_cost:.4f}")
             self._notify()
             return False
@@ -384,9 +427,15 @@ class CohortRunner:
         finally:
             stop.set()
             await asyncio.gather(writer, preload, return_exceptions=True)
+        for key, copies in self.duplicates.items():  # originals that never finished (abort, interrupt)
+            for it, src in copies:
+                self.counters.skipped += 1
+                self.skipped.append(it.key)
+                self._record(it, "skipped", src, error="not judged: the run stopped before its identical original")
+        self.duplicates.clear()
         if self.abort:
             status, message = "aborted", str(self.abort)
-        if self.skipped:
+        if self.budget_exhausted:
             message = (message + "; " if message else "") + (
                 f"--max-cost reached: {len(self.skipped)} transcript(s) left unjudged")
         summary = CohortSummary(
@@ -395,7 +444,7 @@ class CohortRunner:
             failures=self.failures, not_scored=self.not_scored, warnings=self.warnings, skipped_items=self.skipped,
         )
         summary.in_flight = 0
-        run_id, write = self.run_id, self._take_pending()
+        run_id, (write, _) = self.run_id, self._take_pending()
 
         def finish(store: Store) -> dict:
             write(store)
@@ -406,7 +455,7 @@ class CohortRunner:
                 " WHERE ri.run_id = ? ORDER BY ri.item, d.position", [run_id]).fetchall()
             return dimension_summary(rows)
 
-        summary.dimensions = await self.link.run(finish)
+        summary.dimensions = await self.link.run(finish)  # a StoreError here ends the command (exit 2)
         summary.wall_seconds = round(time.perf_counter() - started, 3)
         return summary
 
@@ -417,6 +466,7 @@ def _str(value: Any) -> str | None:
 
 def score_cohort(request: CohortRequest, progress: Callable[[Counters], None] | None = None) -> CohortSummary:
     """Score (or, with dry_run, estimate) a cohort. The one library call behind `evaluate cohort`."""
+    validate(request)
     if request.dry_run:
         from evaluator.batch.estimate import estimate_cohort
 

@@ -6,7 +6,7 @@ Async so that the cohort runner can overlap many judgments; a single transcript 
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,7 @@ class JudgeOutput(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     flags: list[Flag] = Field(default_factory=list)
     reason: str | None = None
+    truncation: dict[str, Any] | None = Field(None, description="what was cut to fit the context (turn ids, files)")
 
 
 @runtime_checkable

@@ -28,20 +28,30 @@ class LLMJudge:
     def info(self) -> JudgeInfo:
         return JudgeInfo(
             kind="llm", model=self.config.model, prompt_version=prompt_version(),
-            params={**self.config.sampling(), "repair_attempts": self.repair_attempts},
+            # everything that changes the result goes into the cache key: sampling, where the model is
+            # served (two local servers may serve different weights under one name) and the context
+            # size (it decides which turns a long transcript keeps)
+            params={**self.config.sampling(), "api_base": self.config.api_base,
+                    "context_tokens": self.adapter.context_tokens()},
         )
 
     async def judge(self, transcript: Transcript, rubric: Rubric) -> JudgeOutput:
         groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
         index = EvidenceIndex.of(transcript)
-        parts = await asyncio.gather(*(self._judge_group(transcript, rubric, g, index) for g in groups))
+        try:
+            async with asyncio.TaskGroup() as tg:  # one failing group cancels the others: no orphan calls
+                tasks = [tg.create_task(self._judge_group(transcript, rubric, g, index)) for g in groups]
+        except ExceptionGroup as eg:  # callers expect the error itself (e.g. JudgeUnavailable)
+            raise eg.exceptions[0] from None
+        parts = [t.result() for t in tasks]
         out = JudgeOutput(dimensions=[])
         by_id: dict[str, DimensionResult] = {}
         for part in parts:
             for d in part.dimensions:
                 by_id[d.id] = d
             out.exchanges += part.exchanges
-            out.flags += part.flags
+            out.flags += [f for f in part.flags if f not in out.flags]  # per-dimension groups repeat cuts
+            out.truncation = out.truncation or part.truncation
             out.usage = out.usage.add(part.usage)
         out.dimensions = [by_id[d.id] for d in rubric.dimensions]
         for n, ex in enumerate(out.exchanges, 1):
@@ -149,4 +159,5 @@ class LLMJudge:
                               detail=f"{dropped_total} quote(s) not found in the transcript or code were dropped"))
         if len(exchanges) > 1 and any(e.purpose == "repair" for e in exchanges):
             flags.append(Flag(kind="repaired", detail=f"{len(exchanges) - 1} repair request(s) for {', '.join(d.id for d in dims)}"))
-        return JudgeOutput(dimensions=results, exchanges=exchanges, usage=usage, flags=flags)
+        return JudgeOutput(dimensions=results, exchanges=exchanges, usage=usage, flags=flags,
+                           truncation=rendered.truncation)

@@ -152,21 +152,21 @@ class LiteLLMAdapter:
         self._ll = _litellm()
 
     # -- classification ------------------------------------------------------------------------
-    def _transient(self, exc: BaseException) -> bool:
+    def _transient(self, exc: BaseException, sent_mode: str) -> bool:
         ll = self._ll
-        if _missing_credentials(exc):
+        if _missing_credentials(exc) or _quota_exhausted(exc):
             return False
         transient = (ll.RateLimitError, ll.InternalServerError, ll.ServiceUnavailableError, ll.Timeout,
                      ll.APIConnectionError, ll.BadGatewayError)
-        if self._format_rejection(exc):
+        if self._format_rejection(exc, sent_mode):
             return False  # a server refusing our response_format will refuse it again: step down instead
         return isinstance(exc, transient) and not isinstance(exc, self._fatal_types())
 
-    def _format_rejection(self, exc: BaseException) -> bool:
+    def _format_rejection(self, exc: BaseException, sent_mode: str) -> bool:
         """400 (most servers) or 500 (llama-cpp-python 0.3.x) naming the response format we sent."""
         ll = self._ll
         kinds = (ll.BadRequestError, ll.UnsupportedParamsError, ll.InternalServerError)
-        return self.format_mode != "none" and isinstance(exc, kinds) and _format_rejected(exc)
+        return sent_mode != "none" and isinstance(exc, kinds) and _format_rejected(exc)
 
     def _connection_error(self, exc: BaseException | None) -> bool:
         """Nothing answered (refused, reset, DNS): litellm wraps some of these as InternalServerError
@@ -174,11 +174,20 @@ class LiteLLMAdapter:
         import httpx
 
         ll = self._ll
+        transport = (httpx.ConnectError, httpx.RemoteProtocolError, ConnectionError)
+        try:
+            import aiohttp
+
+            transport += (aiohttp.ClientConnectionError,)
+        except ImportError:  # pragma: no cover - litellm's default transport brings it
+            pass
+        # litellm maps *any* unmapped error to APIConnectionError, so its class proves nothing: only
+        # the transport's own error further down the chain says that nothing answered.
         seen = 0
         while exc is not None and seen < 8:
             if isinstance(exc, ll.Timeout) or isinstance(exc, httpx.TimeoutException):
                 return False
-            if isinstance(exc, (ll.APIConnectionError, httpx.ConnectError, httpx.RemoteProtocolError, ConnectionError)):
+            if isinstance(exc, transport):
                 return True
             exc = exc.__cause__ or exc.__context__
             seen += 1
@@ -203,12 +212,14 @@ class LiteLLMAdapter:
             )
         if isinstance(exc, ll.PermissionDeniedError):
             return JudgeUnavailable(f"the provider denied access to {model} (permission denied).")
+        if _quota_exhausted(exc):
+            return JudgeUnavailable(f"the provider says the quota for {model} is exhausted (insufficient_quota).")
         if isinstance(exc, ll.NotFoundError):
             return JudgeUnavailable(f"model {model} was not found at the provider: check --model / EVALUATOR_MODEL.")
         return JudgeUnavailable(f"cannot use model {model}: {_short(exc)}")
 
     # -- the call ------------------------------------------------------------------------------
-    def _kwargs(self, messages: list[dict[str, Any]], schema: dict[str, Any]) -> dict[str, Any]:
+    def _kwargs(self, messages: list[dict[str, Any]], schema: dict[str, Any], mode: str) -> dict[str, Any]:
         c = self.config
         kwargs: dict[str, Any] = dict(
             model=c.model, messages=messages, temperature=c.temperature, max_tokens=c.max_tokens,
@@ -220,14 +231,15 @@ class LiteLLMAdapter:
             kwargs["api_base"] = c.api_base
         if c.api_key is not None:
             kwargs["api_key"] = c.api_key.get_secret_value()
-        elif c.api_base and c.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+        elif c.api_base and c.model.startswith("openai/"):
+            # never send the user's real OPENAI_API_KEY to another host; EVALUATOR_API_KEY is for that
             kwargs["api_key"] = "not-needed"  # local OpenAI-compatible servers ignore it; the SDK insists
-        if self.format_mode == "json_schema":
+        if mode == "json_schema":
             kwargs["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "judgment", "strict": True, "schema": schema},
             }
-        elif self.format_mode == "json_object":
+        elif mode == "json_object":
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
@@ -236,18 +248,21 @@ class LiteLLMAdapter:
         register the model in its process-wide price table), else litellm's, else unknown (None)."""
         c = self.config
         if c.input_cost_per_token is not None:
+            if prompt_tokens is None and completion_tokens is None:
+                return None  # the server reported no usage: the cost is unknown, not zero
             return (prompt_tokens or 0) * c.input_cost_per_token + (completion_tokens or 0) * (c.output_cost_per_token or 0.0)
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
         return None if cost is None else float(cost)  # litellm leaves it None for unmapped models
 
-    def _degrade(self, exc: BaseException) -> bool:
-        """Step down one structured-output mode after the server rejected the current one."""
-        if not self._format_rejection(exc):
+    def _degrade(self, exc: BaseException, sent_mode: str) -> bool:
+        """After the server rejected the mode a request was sent with, step down once (concurrent
+        requests rejected for the same mode must not step down again) and ask to retry."""
+        if not self._format_rejection(exc, sent_mode):
             return False
-        old = self.format_mode
-        self.format_mode = FORMAT_MODES[FORMAT_MODES.index(old) + 1]
-        self.fallbacks.append(f"{old} -> {self.format_mode}: {_short(exc)}")
+        if self.format_mode == sent_mode:
+            self.format_mode = FORMAT_MODES[FORMAT_MODES.index(sent_mode) + 1]
+            self.fallbacks.append(f"{sent_mode} -> {self.format_mode}: {_short(exc)}")
         return True
 
     async def complete(self, messages: list[dict[str, Any]], schema: dict[str, Any]) -> CallResult:
@@ -272,18 +287,20 @@ class LiteLLMAdapter:
         estimate = self.estimate_tokens(messages)
 
         attempts = 0
+        sent = [self.format_mode]
         started = time.perf_counter()
         while True:
             try:
                 async for attempt in AsyncRetrying(
-                    retry=retry_if_exception(self._transient), wait=wait,
+                    retry=retry_if_exception(lambda e: self._transient(e, sent[0])), wait=wait,
                     stop=stop_after_attempt(c.max_retries + 1), reraise=False,
                 ):
                     with attempt:
                         attempts += 1
                         if self.limiter:
                             await self.limiter.acquire(estimate)
-                        response = await ll.acompletion(**self._kwargs(messages, schema))
+                        sent[0] = self.format_mode  # this request's mode (others may step it down meanwhile)
+                        response = await ll.acompletion(**self._kwargs(messages, schema, sent[0]))
             except RetryError as e:
                 exc = e.last_attempt.exception()
                 latency = (time.perf_counter() - started) * 1000
@@ -295,11 +312,11 @@ class LiteLLMAdapter:
                 raise CallFailed(f"{type(exc).__name__} after {attempts} attempts: {_short(exc)}",
                                  attempts, latency, self.format_mode) from None
             except Exception as exc:  # non-transient: degrade format, or fail fast
-                if self._degrade(exc):
+                if self._degrade(exc, sent[0]):
                     continue
-                if isinstance(exc, self._fatal_types()) or _missing_credentials(exc):
+                if isinstance(exc, self._fatal_types()) or _missing_credentials(exc) or _quota_exhausted(exc):
                     raise self._unavailable(exc) from None
-                if isinstance(exc, ll.BadRequestError) and "provider" in str(exc).lower():
+                if isinstance(exc, ll.BadRequestError) and "llm provider not provided" in str(exc).lower():
                     raise BadInput(
                         f"litellm cannot route model '{c.model}': prefix it with its provider, e.g. "
                         "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1"
@@ -328,7 +345,7 @@ class LiteLLMAdapter:
             cost_usd=self._cost(response, prompt_tokens, completion_tokens),
             latency_ms=latency,
             transport_attempts=attempts,
-            response_format=self.format_mode,
+            response_format=sent[0],
             finish_reason=finish_reason,
             reasoning=reasoning,
             error=note,
@@ -352,6 +369,11 @@ class LiteLLMAdapter:
             except Exception:  # litellm raises for models its map does not know
                 self._context = 16000
         return self._context
+
+
+def _quota_exhausted(exc: BaseException) -> bool:
+    """OpenAI's 429 `insufficient_quota` is not a rate limit: waiting will not help."""
+    return "insufficient_quota" in str(exc).lower()
 
 
 _CREDENTIAL_HINTS = ("missing credentials", "api key", "api_key", "no auth credentials")
