@@ -113,13 +113,15 @@ def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> 
     return LLMJudge(config, repair_attempts=options.repair_attempts, adapter=LiteLLMAdapter(config, limiter))
 
 
-def cache_key(content_hash: str, rubric: Rubric, info: JudgeInfo) -> str:
+def cache_key(content_hash: str, rubric: Rubric, info: JudgeInfo, extra: dict | None = None) -> str:
     """Content hash of everything that changes the result: transcript and code (`content_hash`),
     rubric version, prompt version, judge kind and model, sampling parameters."""
     payload = {
         "transcript": content_hash, "rubric": rubric.version, "prompt": info.prompt_version,
         "judge": info.kind, "model": info.model, "params": info.params,
     }
+    if extra:  # e.g. a manifest's candidate override, which changes who is read as the candidate
+        payload["extra"] = extra
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -111,7 +111,7 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
                 if rkey not in rubrics:
                     rubrics[rkey] = select_rubric(request.rubric, source.exercise)
                 rubric = rubrics[rkey]
-                key = cache_key(source.content_hash, rubric, info)
+                key = cache_key(source.content_hash, rubric, info, item.overrides)
                 if key in seen or (store is not None and store.cached_ids([key])):
                     summary.cached += 1
                     continue

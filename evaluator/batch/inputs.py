@@ -65,6 +65,9 @@ def _row_item(manifest: Path, line: int, row: dict) -> BatchItem:
     code_field = row.get("code") or []
     if isinstance(code_field, str):
         code_field = [c for c in (x.strip() for x in code_field.replace("|", ";").split(";")) if c]
+    if not isinstance(code_field, list) or not all(isinstance(c, str) for c in code_field):
+        return BatchItem(key=key, path=manifest,
+                         error=f"{manifest}:{line}: 'code' must be a file name or a list of file names")
     code = [(c if Path(c).is_absolute() else manifest.parent / c) for c in map(Path, code_field)]
     overrides = {k: str(row[k]).strip() for k in OVERRIDES if row.get(k) not in (None, "")}
     item = BatchItem(key=f"{manifest.name}:{line}:{raw_path}", path=p, code=code, overrides=overrides)
@@ -75,6 +78,15 @@ def _row_item(manifest: Path, line: int, row: dict) -> BatchItem:
 
 
 def _iter_manifest(manifest: Path) -> Iterator[BatchItem]:
+    try:
+        yield from _read_manifest(manifest)
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{manifest}: not UTF-8 text (byte {e.start}); re-save the manifest as UTF-8") from None
+    except csv.Error as e:
+        raise BadInput(f"{manifest}: not a valid CSV file: {e}") from None
+
+
+def _read_manifest(manifest: Path) -> Iterator[BatchItem]:
     try:
         handle = manifest.open(encoding="utf-8-sig", newline="")
     except OSError as e:

@@ -196,7 +196,7 @@ class CohortRunner:
             source.metadata = {**source.metadata, **item.overrides}
         rubric, warnings = self._rubric_for(source.exercise)
         source.warnings = source.warnings + warnings
-        return _Prepared(item, source, rubric, cache_key(source.content_hash, rubric, self.info))
+        return _Prepared(item, source, rubric, cache_key(source.content_hash, rubric, self.info, item.overrides))
 
     def _record(self, item: BatchItem, status: str, source: Source | None = None,
                 judgment_id: str | None = None, error: str | None = None) -> None:

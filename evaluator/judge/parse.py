@@ -20,6 +20,7 @@ from evaluator.judge.prompt import dimension_model
 
 MIN_QUOTE_CHARS = 8
 FUZZY_THRESHOLD = 90.0
+FUZZY_MIN_CHARS = 40  # below this a 90% match can flip the meaning ("most" for "least"): exact only
 _FENCED = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
 _NOT_OBSERVED = {"not_observed", "not observed", "notobserved", "n/a", "na", "not applicable"}
 
@@ -102,31 +103,50 @@ class EvidenceIndex:
         return cls(places)
 
     def locate(self, quote: str) -> Evidence | None:
-        """Exact after normalising (case, whitespace, punctuation), else a close fuzzy match; a quote
-        split by an ellipsis must have every part present in the same place."""
+        """Exact after normalising (case, whitespace, punctuation), else a close fuzzy match for long
+        quotes only. A quote split by an ellipsis needs every part (each at least two words) present,
+        in order, in the same place: "the ... cache ... zero" is not evidence."""
         parts = [p for p in re.split(r"\.\.\.|…", quote) if _norm(p)]
         if not parts:
             return None
         normed = [_norm(p) for p in parts]
         if sum(len(p) for p in normed) < MIN_QUOTE_CHARS:
             return None
+        if len(normed) > 1 and any(len(p.split()) < 2 for p in normed):
+            return None
         for source, role, text in self.places:
-            if all(p in text for p in normed):
+            if _in_order(normed, text):
                 return Evidence(quote=quote.strip(), source=source, match=100.0, role=role)
+        if len(normed) > 1 or len(normed[0]) < FUZZY_MIN_CHARS:
+            return self._without_label(quote)  # short or split quotes must match exactly
         from rapidfuzz import fuzz
 
         best: tuple[float, str, str] | None = None
         for source, role, text in self.places:
-            scores = [fuzz.partial_ratio(p, text) if len(p) <= len(text) else 0.0 for p in normed]
-            score = min(scores)
+            score = fuzz.partial_ratio(normed[0], text) if len(normed[0]) <= len(text) else 0.0
             if score >= FUZZY_THRESHOLD and (best is None or score > best[0]):
                 best = (score, source, role)
         if best:
             return Evidence(quote=quote.strip(), source=best[1], match=round(best[0], 1), role=best[2])
+        return self._without_label(quote)
+
+    def _without_label(self, quote: str) -> Evidence | None:
+        """Models sometimes keep the speaker label ("Dana (candidate): ..."): try again without it."""
         stripped = _LABEL_PREFIX.sub("", quote, count=1)
         if stripped != quote and stripped.strip():
             return self.locate(stripped)
         return None
+
+
+def _in_order(parts: list[str], text: str) -> bool:
+    """Every part occurs word-aligned in `text`, each after the previous one."""
+    pos = 0
+    for part in parts:
+        m = re.search(r"(?<!\w)" + re.escape(part) + r"(?!\w)", text[pos:])
+        if not m:
+            return False
+        pos += m.end()
+    return True
 
 
 # ---------------------------------------------------------------- validation

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -34,9 +35,15 @@ def _template_text(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def prompt_version() -> str:
+    """Hash of the template files and of the code that lays the transcript into them (this module and
+    the fencing in safety.py): a change to either changes what the model sees, so it changes the key."""
+    from evaluator import safety
+
     h = hashlib.sha256()
     for name in PROMPT_FILES:
         h.update(name.encode() + b"\0" + _template_text(name).encode() + b"\0")
+    for module_file in (__file__, safety.__file__):
+        h.update(Path(module_file).read_bytes())
     return f"{PROMPT_NAME}@{h.hexdigest()[:12]}"
 
 

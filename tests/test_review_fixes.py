@@ -1,0 +1,58 @@
+"""Regression tests for problems found in review: concurrency races, loose evidence, bad options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakellm import Call, FakeLLM
+from replies import valid
+from test_cohort import _clean_env, cohort, make_cohort  # noqa: F401  (_clean_env: autouse env isolation)
+
+from evaluator.ingest import load_transcript
+from evaluator.judge.parse import EvidenceIndex
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_concurrent_rejections_of_json_schema_step_down_once(tmp_path: Path) -> None:
+    """Eight requests in flight all rejected for json_schema must move to json_object, not past it."""
+    folder = tmp_path / "ten"
+    make_cohort(folder, 10)
+    with FakeLLM(reject_json_schema=True) as server:
+        server.script(Call(valid, delay=0.2))
+        run = cohort(folder, tmp_path / "e.duckdb", "--concurrency", "8", "--retries", "0",
+                     base_url=server.base_url)
+        modes = [(r.body.get("response_format") or {}).get("type") for r in server.chat_requests]
+    assert run.code == 0, run.doc
+    assert run.doc["scored"] == 10
+    assert "text" not in modes and None not in modes  # never fell past json_object
+    assert modes.count("json_object") == 10
+
+
+def test_evidence_needs_real_words_in_order() -> None:
+    t = load_transcript(REPO / "transcripts" / "lru_ttl_cache.md")
+    index = EvidenceIndex.of(t)
+    words = next(turn for turn in t.turns if turn.role == "candidate" and len(turn.text.split()) > 30).text.split()
+    first, second = " ".join(words[2:9]), " ".join(words[14:20])
+    assert index.locate(f"{first} ... {second}") is not None
+    assert index.locate(f"{second} ... {first}") is None  # out of order
+    assert index.locate("the ... cache ... zero") is None  # word salad held together by ellipses
+    short = " ".join(words[2:6])
+    flipped = short.replace(words[3], words[3][::-1], 1)
+    assert index.locate(flipped) is None  # short quotes must match exactly, no fuzzy tolerance
+
+
+def test_bad_rate_options_are_bad_input_even_in_a_dry_run(tmp_path: Path) -> None:
+    folder = tmp_path / "two"
+    make_cohort(folder, 2)
+    for extra in (("--rpm", "0"), ("--tpm", "-5"), ("--dry-run", "--rpm", "0"), ("--max-cost", "-1")):
+        run = cohort(folder, tmp_path / "e.duckdb", *extra)
+        assert run.code == 2, (extra, run.stderr)
+        assert "internal error" not in run.stderr
+
+
+def test_manifest_in_another_encoding_is_bad_input(tmp_path: Path) -> None:
+    manifest = tmp_path / "roster.csv"
+    manifest.write_bytes("path,candidate\nround.md,Jos\xe9\n".encode("cp1252"))
+    run = cohort(manifest, tmp_path / "e.duckdb")
+    assert run.code == 2 and "UTF-8" in run.stderr
