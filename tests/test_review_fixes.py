@@ -56,3 +56,20 @@ def test_manifest_in_another_encoding_is_bad_input(tmp_path: Path) -> None:
     manifest.write_bytes("path,candidate\nround.md,Jos\xe9\n".encode("cp1252"))
     run = cohort(manifest, tmp_path / "e.duckdb")
     assert run.code == 2 and "UTF-8" in run.stderr
+
+
+def test_an_edited_file_replaces_its_old_content_in_the_cohort(tmp_path: Path) -> None:
+    import duckdb
+
+    folder = tmp_path / "three"
+    paths = make_cohort(folder, 3)
+    db = tmp_path / "e.duckdb"
+    assert cohort(folder, db).code == 0
+    paths[0].write_text(paths[0].read_text() + "\nCandidate: One more thought on the invariant.\n")
+    assert cohort(folder, db).code == 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT source, count(*) FROM cohort_members WHERE cohort = 'c1' GROUP BY source").fetchall()
+    finally:
+        con.close()
+    assert len(rows) == 3 and all(n == 1 for _, n in rows)

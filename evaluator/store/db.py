@@ -236,9 +236,7 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             for table, table_rows in rows.items():
                 self._insert_rows(table, table_rows)
-            for m in members:  # an edited file replaces its old content in the cohort, not joins it
-                con.execute("DELETE FROM cohort_members WHERE cohort = ? AND source = ? AND transcript_hash <> ?",
-                            [m["cohort"], m.get("source"), m["transcript_hash"]])
+
             if run_totals:
                 cols = ", ".join(f"{k} = ?" for k in run_totals)
                 con.execute(f"UPDATE runs SET {cols} WHERE id = ?", [*run_totals.values(), run_id])
@@ -258,6 +256,10 @@ class Store:
         frame = pd.DataFrame(rows, columns=columns, dtype=object)
         self.con.register("_batch_rows", frame)
         try:
+            if table == "cohort_members":  # an edited file replaces its old content in the cohort
+                self.con.execute(
+                    "DELETE FROM cohort_members m USING _batch_rows b WHERE m.cohort = b.cohort"
+                    " AND m.source = b.source AND m.transcript_hash <> b.transcript_hash")
             self.con.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM _batch_rows {_CONFLICT[table]}"
             )
