@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from evaluator.errors import BadInput
 from evaluator.ingest import load_transcript
 from evaluator.judge.base import Judge
+from evaluator.judge.llm_adapter import ModelConfig
 from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Transcript, Usage
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 from evaluator.safety import detect_injection
@@ -35,23 +36,12 @@ BASELINE_NOTICE = (
 
 
 @dataclass
-class JudgeOptions:
-    """How to judge. `model=None` selects the offline baseline judge."""
+class JudgeOptions(ModelConfig):
+    """How to judge: the model call's settings (one definition, in the adapter) plus the repair
+    budget. `model=None` selects the offline baseline judge."""
 
-    model: str | None = None
-    api_base: str | None = None
-    api_key: str | None = None
-    temperature: float = 0.0
-    max_tokens: int = 4096
-    seed: int | None = None
-    timeout: float = 120.0
-    retries: int = 4
-    retry_initial_wait: float = 1.0
-    retry_max_wait: float = 60.0
+    model: str | None = None  # type: ignore[assignment]
     repair_attempts: int = 2
-    context_tokens: int | None = None
-    input_cost_per_token: float | None = None
-    output_cost_per_token: float | None = None
 
     @classmethod
     def from_env(cls, **given) -> "JudgeOptions":
@@ -59,8 +49,8 @@ class JudgeOptions:
         given = {k: v for k, v in given.items() if v is not None}
         given.setdefault("model", os.environ.get("EVALUATOR_MODEL") or None)
         given.setdefault("api_base", os.environ.get("EVALUATOR_API_BASE") or None)
-        given.setdefault("api_key", os.environ.get("EVALUATOR_API_KEY") or None)
-        return cls(**given)
+        key = given.pop("api_key", None) or os.environ.get("EVALUATOR_API_KEY") or None
+        return cls(**given, api_key=SecretStr(key) if key else None)
 
 
 @dataclass
@@ -97,20 +87,12 @@ def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> 
     for name, value in (("timeout", options.timeout), ("max-tokens", options.max_tokens)):
         if value <= 0:
             raise BadInput(f"--{name} must be positive, got {value}")
-    if options.retries < 0 or options.repair_attempts < 0:
+    if options.max_retries < 0 or options.repair_attempts < 0:
         raise BadInput("--retries and --repair-attempts cannot be negative")
     from evaluator.judge.llm import LLMJudge
-    from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
+    from evaluator.judge.llm_adapter import LiteLLMAdapter
 
-    config = ModelConfig(
-        model=options.model, api_base=options.api_base,
-        api_key=SecretStr(options.api_key) if options.api_key else None,
-        temperature=options.temperature, max_tokens=options.max_tokens, seed=options.seed,
-        timeout=options.timeout, max_retries=options.retries, retry_initial_wait=options.retry_initial_wait,
-        retry_max_wait=options.retry_max_wait, context_tokens=options.context_tokens,
-        input_cost_per_token=options.input_cost_per_token, output_cost_per_token=options.output_cost_per_token,
-    )
-    return LLMJudge(config, repair_attempts=options.repair_attempts, adapter=LiteLLMAdapter(config, limiter))
+    return LLMJudge(options, repair_attempts=options.repair_attempts, adapter=LiteLLMAdapter(options, limiter))
 
 
 def cache_key(content_hash: str, rubric: Rubric, info: JudgeInfo, extra: dict | None = None) -> str:

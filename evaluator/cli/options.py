@@ -32,7 +32,7 @@ def judge_options(*, model, api_base, temperature, max_tokens, seed, timeout, re
 
     return JudgeOptions.from_env(
         model=model, api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
-        timeout=timeout, retries=retries, retry_initial_wait=retry_wait, repair_attempts=repair_attempts,
+        timeout=timeout, max_retries=retries, retry_initial_wait=retry_wait, repair_attempts=repair_attempts,
         context_tokens=context_tokens,
         input_cost_per_token=None if price_in is None else price_in / 1e6,
         output_cost_per_token=None if price_out is None and price_in is None else (price_out or 0.0) / 1e6,
