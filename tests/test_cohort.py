@@ -26,6 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fakellm import Call, Error, FakeLLM
+from test_llm_judge import query  # one read-only query helper for the suites
 from replies import valid
 
 from evaluator.cli import app
@@ -84,16 +85,6 @@ def cohort(path: Path, db: Path, *extra: str, name: str = "c1", base_url: str | 
     result = CliRunner().invoke(app, cohort_args(path, db, *extra, name=name, base_url=base_url))
     exc = result.exception if not isinstance(result.exception, SystemExit) else None
     return Run(result.exit_code, result.stdout, result.stderr, exc)
-
-
-def query(db: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cur = con.execute(sql, params or [])
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
-    finally:
-        con.close()
 
 
 def scalar(db: Path, sql: str, params: list[Any] | None = None) -> Any:
