@@ -65,11 +65,60 @@ def run_once(folder: Path, db: Path, base_url: str, concurrency: int, cohort: st
     return summary, time.perf_counter() - t0, time.process_time() - cpu0
 
 
+def client_floor(folder: Path, base_url: str, n: int, concurrency: int) -> dict[str, tuple[float, float]]:
+    """The same N requests (the harness's real prompts and response_format), C at a time, sent by the
+    bare clients with nothing of ours around them: what the client stack alone allows on this machine.
+    Returns {client: (wall seconds, CPU ms per request)}."""
+    import asyncio
+
+    from evaluator.ingest import parse_source, read_source
+    from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
+    from evaluator.judge.prompt import output_schema, render
+    from evaluator.rubrics import select_rubric_with_warnings
+
+    adapter = LiteLLMAdapter(ModelConfig(model="openai/bench-model", api_base=base_url, timeout=30))
+    requests = []
+    for path in sorted(folder.glob("*.md"))[:n]:
+        source = read_source(path, [])
+        rubric = select_rubric_with_warnings(None, source.exercise)[0]
+        messages = render(parse_source(source), rubric, rubric.dimensions, adapter.context_tokens(), 4096).messages
+        requests.append(adapter._kwargs(messages, output_schema(rubric, rubric.dimensions), "json_schema"))
+
+    def timed(send) -> tuple[float, float]:
+        async def run() -> tuple[float, float]:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(kwargs: dict) -> None:
+                async with gate:
+                    await send(kwargs)
+
+            await send(requests[0])  # connection set-up and lazy first-call work, not timed
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(one(k) for k in requests))
+            return time.perf_counter() - t0, (time.process_time() - cpu0) / len(requests) * 1000
+
+        return asyncio.run(run())
+
+    import openai
+
+    sdk: list[openai.AsyncOpenAI] = []
+
+    def sdk_send(kwargs: dict):
+        if not sdk:  # one client per run, like the harness's
+            sdk.append(openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0))
+        body = {k: v for k, v in kwargs.items() if k not in ("api_base", "api_key", "num_retries", "max_retries")}
+        return sdk[0].chat.completions.create(**{**body, "model": "bench-model"})
+
+    return {"litellm.acompletion": timed(lambda kw: adapter._ll.acompletion(**kw)), "openai SDK": timed(sdk_send)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--latency", type=float, default=0.3)
+    ap.add_argument("--floor", action="store_true", help="also time the same requests sent by the bare "
+                    "clients (litellm, the openai SDK) with nothing of ours around them: the ceiling for the harness")
     ap.add_argument("--memory", metavar="N1,N2", help="instead: peak RSS of fresh processes scoring N1 and N2 "
                     "transcripts (latency 20 ms), to show memory stays flat as the cohort grows")
     args = ap.parse_args()
@@ -85,7 +134,13 @@ def main() -> None:
 
     from evaluator.judge.llm_adapter import _litellm
 
-    _litellm()  # import once, outside the timed region (4-5 s, paid once per process)
+    # one-time imports, paid once per process, are kept out of the timed region: litellm and the
+    # client stack it loads (4-5 s), and pandas, which the store's writes use (~0.5 s)
+    t_import = time.perf_counter()
+    _litellm()
+    import pandas  # noqa: F401
+
+    t_import = time.perf_counter() - t_import
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     ctx = mp.get_context("spawn")
@@ -101,6 +156,7 @@ def main() -> None:
         main_cpu = run_once.main_thread_cpu
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cached, cached_wall, _ = run_once(folder, db, base_url, args.concurrency, "bench")
+        floor = client_floor(folder, base_url, args.n, args.concurrency) if args.floor else {}
         stop.set()
         server_requests = ports.get(timeout=30)
     server.join(timeout=10)
@@ -115,6 +171,10 @@ def main() -> None:
     print(f"  harness CPU         {cpu / n * 1000:.1f} ms per judgment ({cpu:.2f} s total; "
           f"event-loop thread {main_cpu:.2f} s = {main_cpu / wall * 100:.0f}% of the wall time)")
     print(f"  peak RSS            {rss_after:.0f} MiB (after importing litellm: {rss_before:.0f} MiB)")
+    for client, (floor_wall, floor_cpu) in floor.items():
+        print(f"  floor: {client:<19} {floor_wall:.2f} s   throughput ratio {ideal / floor_wall:.2f}   "
+              f"CPU {floor_cpu:.1f} ms per request (bare client, same requests)")
+    print(f"  one-time imports    {t_import:.2f} s (litellm, its client stack, pandas; not in the timed runs)")
     print(f"  cached re-run       {cached_wall:.3f} s = {cached_wall / wall * 100:.1f}% of the first run, "
           f"{cached.calls} calls, {cached.cached} cached")
 
