@@ -7,6 +7,11 @@ transcript; harness CPU time per judgment; peak memory; the cached re-run's time
 The fake server runs in its own process so its CPU does not count as the harness's. Targets (2-core
 machine, N=200, C=16, L=300 ms): throughput >= 0.9 of ideal; 1.0 call per transcript; a cached
 re-run makes 0 calls in < 5% of the first run's time. Numbers only: nothing here asserts.
+
+    python benchmarks/cohort_bench.py --floor
+
+also sends the same requests with the bare clients (litellm in 1, 2 and 4 processes; the openai SDK),
+nothing of ours around them: the ceiling any harness built on that client can reach on this machine.
 """
 
 from __future__ import annotations
@@ -65,12 +70,8 @@ def run_once(folder: Path, db: Path, base_url: str, concurrency: int, cohort: st
     return summary, time.perf_counter() - t0, time.process_time() - cpu0
 
 
-def client_floor(folder: Path, base_url: str, n: int, concurrency: int) -> dict[str, tuple[float, float]]:
-    """The same N requests (the harness's real prompts and response_format), C at a time, sent by the
-    bare clients with nothing of ours around them: what the client stack alone allows on this machine.
-    Returns {client: (wall seconds, CPU ms per request)}."""
-    import asyncio
-
+def floor_requests(folder: Path, base_url: str, n: int) -> list[dict]:
+    """The harness's real requests for the cohort: its prompts, response_format and call options."""
     from evaluator.ingest import parse_source, read_source
     from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
     from evaluator.judge.prompt import output_schema, render
@@ -83,33 +84,74 @@ def client_floor(folder: Path, base_url: str, n: int, concurrency: int) -> dict[
         rubric = select_rubric_with_warnings(None, source.exercise)[0]
         messages = render(parse_source(source), rubric, rubric.dimensions, adapter.context_tokens(), 4096).messages
         requests.append(adapter._kwargs(messages, output_schema(rubric, rubric.dimensions), "json_schema"))
+    return requests
 
-    def timed(send) -> tuple[float, float]:
-        async def run() -> tuple[float, float]:
-            gate = asyncio.Semaphore(concurrency)
 
-            async def one(kwargs: dict) -> None:
-                async with gate:
-                    await send(kwargs)
+def floor_client(client: str, requests: list[dict], concurrency: int, ready, go, results) -> None:
+    """One process of the floor measurement: warm up, say ready, wait for `go`, send `requests` C at
+    a time with the bare client, report (end time, CPU seconds)."""
+    import asyncio
 
-            await send(requests[0])  # connection set-up and lazy first-call work, not timed
-            cpu0, t0 = time.process_time(), time.perf_counter()
-            await asyncio.gather(*(one(k) for k in requests))
-            return time.perf_counter() - t0, (time.process_time() - cpu0) / len(requests) * 1000
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if client == "litellm":
+        from evaluator.judge.llm_adapter import _litellm
 
-        return asyncio.run(run())
+        litellm = _litellm()
 
-    import openai
+        def send(kwargs: dict):
+            return litellm.acompletion(**kwargs)
+    else:
+        import openai
 
-    sdk: list[openai.AsyncOpenAI] = []
+        sdk: list[openai.AsyncOpenAI] = []
 
-    def sdk_send(kwargs: dict):
-        if not sdk:  # one client per run, like the harness's
-            sdk.append(openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0))
-        body = {k: v for k, v in kwargs.items() if k not in ("api_base", "api_key", "num_retries", "max_retries")}
-        return sdk[0].chat.completions.create(**{**body, "model": "bench-model"})
+        def send(kwargs: dict):
+            if not sdk:  # one client per event loop, like the harness's
+                sdk.append(openai.AsyncOpenAI(base_url=kwargs["api_base"], api_key="not-needed", max_retries=0))
+            body = {k: v for k, v in kwargs.items() if k not in ("api_base", "api_key", "num_retries", "max_retries")}
+            return sdk[0].chat.completions.create(**{**body, "model": "bench-model"})
 
-    return {"litellm.acompletion": timed(lambda kw: adapter._ll.acompletion(**kw)), "openai SDK": timed(sdk_send)}
+    async def run() -> float:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(kwargs: dict) -> None:
+            async with gate:
+                await send(kwargs)
+
+        await send(requests[0])  # connection set-up and lazy first-call work, not timed
+        ready.put(os.getpid())
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        cpu0 = time.process_time()
+        await asyncio.gather(*(one(k) for k in requests))
+        return time.process_time() - cpu0
+
+    cpu = asyncio.run(run())
+    results.put((time.time(), cpu))
+
+
+def client_floor(folder: Path, base_url: str, n: int, concurrency: int) -> list[tuple[str, float, float]]:
+    """The same N requests, C in flight in all, sent by the bare clients with nothing of ours around
+    them: what the client stack alone allows on this machine, in one process and spread over several
+    (processes share C and the requests evenly). Returns (label, wall seconds, CPU ms per request)."""
+    requests = floor_requests(folder, base_url, n)
+    ctx = mp.get_context("spawn")  # fresh processes: imports are paid before `go`, outside the timing
+    out = []
+    for client, processes in (("litellm", 1), ("litellm", 2), ("litellm", 4), ("openai", 1)):
+        ready, go, results = ctx.Queue(), ctx.Event(), ctx.Queue()
+        children = [ctx.Process(target=floor_client, daemon=True, args=(
+            client, requests[k::processes], concurrency // processes, ready, go, results)) for k in range(processes)]
+        for child in children:
+            child.start()
+        for _ in children:
+            ready.get(timeout=120)
+        t0 = time.time()
+        go.set()
+        ends = [results.get(timeout=300) for _ in children]
+        for child in children:
+            child.join(timeout=30)
+        label = f"{'litellm.acompletion' if client == 'litellm' else 'openai SDK'} x{processes} process{'es' if processes > 1 else ''}"
+        out.append((label, max(e for e, _ in ends) - t0, sum(c for _, c in ends) / len(requests) * 1000))
+    return out
 
 
 def main() -> None:
@@ -156,7 +198,7 @@ def main() -> None:
         main_cpu = run_once.main_thread_cpu
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cached, cached_wall, _ = run_once(folder, db, base_url, args.concurrency, "bench")
-        floor = client_floor(folder, base_url, args.n, args.concurrency) if args.floor else {}
+        floor = client_floor(folder, base_url, args.n, args.concurrency) if args.floor else []
         stop.set()
         server_requests = ports.get(timeout=30)
     server.join(timeout=10)
@@ -171,9 +213,9 @@ def main() -> None:
     print(f"  harness CPU         {cpu / n * 1000:.1f} ms per judgment ({cpu:.2f} s total; "
           f"event-loop thread {main_cpu:.2f} s = {main_cpu / wall * 100:.0f}% of the wall time)")
     print(f"  peak RSS            {rss_after:.0f} MiB (after importing litellm: {rss_before:.0f} MiB)")
-    for client, (floor_wall, floor_cpu) in floor.items():
-        print(f"  floor: {client:<19} {floor_wall:.2f} s   throughput ratio {ideal / floor_wall:.2f}   "
-              f"CPU {floor_cpu:.1f} ms per request (bare client, same requests)")
+    for label, floor_wall, floor_cpu in floor:
+        print(f"  floor: {label:<33} {floor_wall:.2f} s   ratio {ideal / floor_wall:.2f}   "
+              f"CPU {floor_cpu:.1f} ms per request")
     print(f"  one-time imports    {t_import:.2f} s (litellm, its client stack, pandas; not in the timed runs)")
     print(f"  cached re-run       {cached_wall:.3f} s = {cached_wall / wall * 100:.1f}% of the first run, "
           f"{cached.calls} calls, {cached.cached} cached")
