@@ -611,6 +611,14 @@ def test_401_aborts_with_exit_3_and_keeps_finished_judgments(fake_llm: FakeLLM, 
     assert doc["scored"] == 2
     assert scalar(db, "SELECT count(*) FROM judgments WHERE status = 'scored'") == 2
     assert scalar(db, "SELECT status FROM runs WHERE id = ?", [doc["run_id"]]) == "aborted"
+    # what was left is listed, read or not: the summary and the store say what a re-run will judge
+    assert doc["total"] == 6 and doc["skipped"] == 4 and doc["failed"] == 0, doc
+    assert_totals_add_up(doc)
+    left = query(db, "SELECT item, status, error FROM run_items WHERE run_id = ? AND status = 'skipped'",
+                 [doc["run_id"]])
+    assert len(left) == 4 and sorted(r["item"] for r in left) == sorted(doc["skipped_items"])
+    assert all("aborted" in r["error"] and "authentication" in r["error"] for r in left), left
+    assert scalar(db, "SELECT total FROM runs WHERE id = ?", [doc["run_id"]]) == 6
 
     fake_llm.clear()
     fake_llm.script(Call(valid))

@@ -309,16 +309,17 @@ class CohortRunner:
             chunk.clear()
 
         for item in iter_items(self.req.path):
-            if self.abort:
-                break
             self.counters.total += 1
+            if self.abort:  # judge unavailable: list what is left (cheap, nothing is read) so the
+                self._skip(item, None, self._abort_note())  # summary says what a re-run will judge
+                continue
             try:
                 chunk.append(self._prepare(item))
             except EvaluatorError as e:
                 self._fail(item, str(e))
             if len(chunk) >= CHUNK:
                 await lookup()
-        if chunk and not self.abort:
+        if chunk:  # already read: cache hits still count, the rest reach a worker (which skips them on abort)
             await lookup()
         for _ in range(n_workers):
             await queue.put(None)
@@ -329,6 +330,8 @@ class CohortRunner:
             if p is None:
                 return
             if self.abort:
+                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
+                    self._skip(it, src, self._abort_note())
                 continue
             try:
                 transcript = parse_source(p.source)
@@ -342,7 +345,10 @@ class CohortRunner:
                     self.counters.in_flight -= 1
                     self.reserved -= p.estimate_usd
             except JudgeUnavailable as e:
-                self.abort = e
+                self.abort = self.abort or e
+                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
+                    self._skip(it, src, self._abort_note())
+                self._notify()
                 continue
             except EvaluatorError as e:
                 self._fail(p.item, str(e), p.source, p.key)
@@ -362,6 +368,16 @@ class CohortRunner:
                 self._count_duplicate(judgment.status)
                 self._record(dup, judgment.status, source, judgment_id=jid, error=f"same content as {p.item.key}")
             self._notify()
+
+    def _skip(self, item: BatchItem, source: Source | None, why: str) -> None:
+        """Not judged by this run (budget reached, judge unavailable, stopped first): recorded with
+        the reason, so the summary and the store say what a re-run will still judge."""
+        self.counters.skipped += 1
+        self.skipped.append(item.key)
+        self._record(item, "skipped", source=source, error=why)
+
+    def _abort_note(self) -> str:
+        return f"not judged: the run was aborted ({self.abort})"
 
     def _count_duplicate(self, status: str) -> None:
         self.counters.cached += 1
@@ -386,11 +402,8 @@ class CohortRunner:
             # once one judgment would overrun the budget, start no more: predictable, and says what is left
             self.budget_exhausted = True
             for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
-                self.counters.skipped += 1
-                self.skipped.append(it.key)
-                self._record(it, "skipped", source=src,
-                             error=f"not started: spent ${self.spent:.4f} + worst case ${p.estimate_usd:.4f} "
-                                   f"would exceed --max-cost ${self.req.max_cost:.4f}")
+                self._skip(it, src, f"not started: spent ${self.spent:.4f} + worst case ${p.estimate_usd:.4f} "
+                                    f"would exceed --max-cost ${self.req.max_cost:.4f}")
             self._notify()
             return False
         self.reserved += p.estimate_usd
@@ -429,9 +442,7 @@ class CohortRunner:
             await asyncio.gather(writer, preload, return_exceptions=True)
         for key, copies in self.duplicates.items():  # originals that never finished (abort, interrupt)
             for it, src in copies:
-                self.counters.skipped += 1
-                self.skipped.append(it.key)
-                self._record(it, "skipped", src, error="not judged: the run stopped before its identical original")
+                self._skip(it, src, "not judged: the run stopped before its identical original")
         self.duplicates.clear()
         if self.abort:
             status, message = "aborted", str(self.abort)

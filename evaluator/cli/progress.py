@@ -65,7 +65,10 @@ def render_summary(s: Any, console) -> None:
         console.print(f"[bold]cohort {escape(s.cohort)}[/bold] · run {escape((s.run_id or '')[:8])} · judge {escape(judge)} · {s.status}")
         console.print(f"{s.total} transcript(s): [green]{s.scored} scored[/green] ({s.cached} from cache), "
                       f"[yellow]{s.partial} partial[/yellow], [red]{s.unscored} unscored, {s.failed} failed[/red]"
-                      f"{f', {s.skipped} skipped (budget)' if s.skipped else ''}")
+                      f"{f', {s.skipped} not judged' if s.skipped else ''}")
+        if s.skipped:
+            console.print(f"[yellow]{s.skipped} transcript(s) not judged by this run[/yellow] "
+                          f"({escape(s.message or 'the run stopped first')}): run the same command again to judge them.")
         if s.dimensions:
             t = Table(title="per dimension (scored judgments)")
             for col in ("dimension", "n", "mean", "median", "distribution", "not observed", "unscored"):
