@@ -399,12 +399,17 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
     assert scalar(db, "SELECT count(*) FROM judgments j WHERE NOT EXISTS"
                       " (SELECT 1 FROM dimension_scores d WHERE d.judgment_id = j.id)") == 0
 
+    # the killed run is not shown as running forever: its process is gone
+    killed = json.loads(CliRunner().invoke(app, ["runs", "--db", str(db), "--format", "json"]).stdout)
+    assert [r["status"] for r in killed] == ["killed"] and killed[0]["pid"] == proc.pid
+
     fake_llm.clear()
     fake_llm.script(Call(valid))
     rerun = cohort(folder, db, "--concurrency", "2", base_url=fake_llm.base_url)
     assert rerun.code == 0, rerun.stderr
     doc = rerun.doc
     assert doc["total"] == doc["scored"] == n and doc["status"] == "completed"
+    assert scalar(db, "SELECT status FROM runs WHERE id = ?", [killed[0]["id"]]) == "killed"  # now recorded
     assert doc["cached"] == committed
     assert doc["calls"] == len(fake_llm.chat_requests) == n - committed  # no judgment lost, none twice
 

@@ -412,3 +412,65 @@ def test_default_command_is_judge(tmp_path):
         doc["usage"].pop("wall_seconds")
         doc["usage"].pop("latency_ms", None)
     assert da == db_
+
+
+# ------------------------------------------------------------------------------------ runs listing
+
+def test_runs_lists_newest_first_with_counts_and_filters_by_cohort(tmp_path):
+    db = tmp_path / "runs.duckdb"
+    judge_json(db)
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("a.md", "b.md"):
+        (folder / name).write_text(LRU.read_text(encoding="utf-8") + f"\n\nInterviewer: thanks ({name}).\n",
+                                   encoding="utf-8")
+    assert invoke("cohort", folder, "--cohort", "spring", "--db", db, "--format", "json").exit_code == 0
+
+    runs = json.loads(invoke("runs", "--db", db, "--format", "json").stdout)
+    assert [r["command"] for r in runs] == ["cohort", "evaluate"]  # newest first
+    assert runs[0]["cohort"] == "spring" and runs[0]["status"] == "completed"
+    assert (runs[0]["total"], runs[0]["scored"]) == (2, 2)
+    assert runs[0]["pid"] == os.getpid() and runs[0]["host"]  # the owner is recorded
+    only = json.loads(invoke("runs", "--db", db, "--cohort", "spring", "-f", "json").stdout)
+    assert [r["id"] for r in only] == [runs[0]["id"]]
+    assert json.loads(invoke("runs", "--db", db, "--limit", "1", "-f", "json").stdout)[0]["id"] == runs[0]["id"]
+    table = flat(invoke("runs", "--db", db).stdout)
+    assert runs[0]["id"][:8] in table and "completed" in table and "2/2" in table and "spring" in table
+
+
+def test_runs_bad_input_is_a_clear_error(tmp_path):
+    missing = invoke("runs", "--db", tmp_path / "none.duckdb")
+    assert missing.exit_code == 2 and "no database" in flat(missing.stderr)
+    db = tmp_path / "runs.duckdb"
+    judge_json(db)
+    bad = invoke("runs", "--db", db, "--limit", "0")
+    assert bad.exit_code == 2 and "--limit" in flat(bad.stderr)
+
+
+def test_a_running_run_whose_process_died_is_killed_and_older_databases_still_list(tmp_path):
+    from evaluator.store.runs import effective_status, recent_runs, this_host
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = int(dead.stdout)  # that process has exited
+    assert effective_status("running", dead_pid, this_host()) == "killed"
+    assert effective_status("running", os.getpid(), this_host()) == "running"  # this process is alive
+    assert effective_status("running", dead_pid, "another-host") == "running"  # cannot be checked from here
+    assert effective_status("completed", dead_pid, this_host()) == "completed"
+
+    db = tmp_path / "runs.duckdb"
+    judge_json(db)
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE runs SET status = 'running', finished_at = NULL, pid = ?", [dead_pid])
+    con.close()
+    assert [r["status"] for r in recent_runs(db)] == ["killed"]  # read-only listing: the truth, stored or not
+    judge_json(db, "--force")  # the next run records it
+    stored = dict(query(db, "SELECT status, count(*) FROM runs GROUP BY status"))
+    assert stored == {"killed": 1, "scored": 1}  # a single-transcript run ends with its judgment's status
+
+    con = duckdb.connect(str(db))  # a database written before the owner columns existed
+    con.execute("ALTER TABLE runs DROP COLUMN pid")
+    con.execute("ALTER TABLE runs DROP COLUMN host")
+    con.close()
+    listed = recent_runs(db)
+    assert len(listed) == 2 and all(r["pid"] is None for r in listed)

@@ -70,3 +70,27 @@ def cohort_cmd(
         raise typer.Exit(EXIT_INTERRUPTED)
     complete = summary.dry_run and summary.failed == 0 or summary.scored == summary.total
     raise typer.Exit(EXIT_OK if complete else EXIT_NOT_FULLY_SCORED)
+
+
+@app.command("runs")
+def runs_cmd(
+    cohort: Annotated[Optional[str], typer.Option("--cohort", help="Only this cohort's runs.")] = None,
+    limit: Annotated[int, typer.Option(help="How many of the newest runs.")] = 20,
+    db: opt.Db = None,
+    output_format: opt.Format = "table",
+) -> None:
+    """List the newest runs: when, status (a run whose process died shows as killed), judge, counts, cost."""
+    opt.check_format(output_format)
+    from evaluator.store.runs import recent_runs
+
+    try:
+        runs = recent_runs(db, cohort=cohort, limit=limit)
+    except EvaluatorError as e:
+        fail(e, e.exit_code)
+        return
+    if output_format == "json":
+        sys.stdout.write(json.dumps(runs, indent=2, default=str, ensure_ascii=False) + "\n")
+        return
+    from evaluator.cli.progress import render_runs
+
+    render_runs(runs, console())

@@ -87,3 +87,32 @@ def render_summary(s: Any, console) -> None:
                       f"tokens, cost {cost}, {s.wall_seconds:.1f}s · stored in {escape(s.db or '')}[/dim]")
     if s.message:
         console.print(f"[yellow]{escape(s.message)}[/yellow]")
+
+
+def render_runs(runs: list[dict[str, Any]], console) -> None:
+    """`evaluate runs` as a table (newest first); --format json has every column."""
+    from rich import box
+    from rich.table import Table
+
+    if not runs:
+        console.print("no runs stored yet")
+        return
+    colours = {"completed": "green", "running": "cyan", "interrupted": "yellow", "aborted": "red", "killed": "red"}
+    t = Table(title="runs (newest first)", box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+    numeric = ("scored", "other", "cached", "cost")
+    for col in ("run", "started (UTC)", "status", *numeric, "cohort", "judge"):
+        t.add_column(col, no_wrap=col not in ("cohort", "judge"), justify="right" if col in numeric else "left",
+                     overflow="fold")
+
+    def n(value: Any) -> str:
+        return "-" if value is None else str(value)
+
+    for r in runs:
+        status = r["status"] or "?"
+        judge = r["judge_kind"] + (f" {r['model']}" if r["model"] else "")
+        other = None if r["total"] is None else r["total"] - (r["scored"] or 0)  # partial, unscored, failed, skipped
+        cost = "-" if r["cost_usd"] is None else "$0" if not r["cost_usd"] else f"${r['cost_usd']:.4f}"
+        t.add_row(r["id"][:8], f"{r['started_at']:%m-%d %H:%M}", f"[{colours.get(status, 'white')}]{escape(status)}[/]",
+                  f"{n(r['scored'])}/{n(r['total'])}", n(other), n(r["cached"]), cost,
+                  escape(r["cohort"] or "-"), escape(judge))
+    console.print(t)

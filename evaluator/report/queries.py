@@ -607,15 +607,22 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
 
 def cost_by_run(con, schema: Schema, f: Filters, limit: int = 200) -> list[dict[str, Any]]:
     """Calls, tokens and cost per run (every judgment counts: each call was paid for)."""
+    from evaluator.store.runs import effective_status
+
     sql, params = _scope_sql(schema, f, latest=False)
-    return _rows(con, sql + """
+    owner = ("any_value(r.pid) AS pid, any_value(r.host) AS host" if schema.has("runs", "pid", "host")
+             else "NULL AS pid, NULL AS host")
+    rows = _rows(con, sql + f"""
         SELECT j.run_id, any_value(r.started_at) AS started_at, any_value(r.command) AS command,
-               any_value(j.cohort) AS cohort, any_value(j.model) AS model, any_value(r.status) AS status,
+               any_value(j.cohort) AS cohort, any_value(j.model) AS model, any_value(r.status) AS status, {owner},
                count(*) AS judgments, sum(j.calls) AS calls, sum(j.prompt_tokens) AS prompt_tokens,
                sum(j.completion_tokens) AS completion_tokens, sum(j.cost_usd) AS cost_usd,
                count(*) FILTER (WHERE j.cost_usd IS NULL) AS cost_unknown, avg(j.latency_ms) AS mean_latency_ms
         FROM judged j LEFT JOIN runs r ON r.id = j.run_id
         GROUP BY j.run_id ORDER BY started_at DESC NULLS LAST LIMIT ?""", params + [limit])
+    for row in rows:  # a run whose process died shows as killed, not running (store/runs.py)
+        row["status"] = effective_status(row["status"], row.pop("pid"), row.pop("host"))
+    return rows
 
 
 def cost_by(con, schema: Schema, f: Filters, key: str) -> list[dict[str, Any]]:

@@ -154,17 +154,20 @@ class Store:
     # -- runs ----------------------------------------------------------------------------------
     def start_run(self, *, command: str, judge_info: Any, rubric: Rubric | None, cohort: str | None = None,
                   run_id: str | None = None) -> str:
+        from evaluator.store.runs import mark_killed, this_host
+
         run_id = run_id or str(uuid.uuid4())
+        mark_killed(self.con)  # an earlier run on this host whose process died is not 'running'
         if cohort:
             self.con.execute(
                 "INSERT INTO cohorts (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", [cohort, _now()]
             )
         self.con.execute(
             "INSERT INTO runs (id, started_at, command, cohort, judge_kind, model, prompt_version, params,"
-            " rubric_id, rubric_version, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " rubric_id, rubric_version, status, pid, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [run_id, _now(), command, cohort, judge_info.kind, judge_info.model, judge_info.prompt_version,
              _json(judge_info.params), rubric.id if rubric else None, rubric.version if rubric else None,
-             "running"],
+             "running", os.getpid(), this_host()],
         )
         return run_id
 

@@ -225,4 +225,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE exchanges ADD COLUMN reasoning VARCHAR;
         """,
     ),
+    (
+        "0005_run_owner",
+        """
+        -- Which process runs a run, so a run whose process died (SIGKILL, power loss) is shown as
+        -- 'killed' instead of 'running' forever. Older rows have NULLs: they are left as they are.
+        ALTER TABLE runs ADD COLUMN pid INTEGER;
+        ALTER TABLE runs ADD COLUMN host VARCHAR;
+        """,
+    ),
 ]
