@@ -107,8 +107,10 @@ def cache_key(content_hash: str, rubric: Rubric, info: JudgeInfo, extra: dict | 
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge) -> Judgment:
-    """Run a judge and assemble the Judgment: status, flags (injection, dropped evidence), warnings."""
+async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge,
+                           key_extra: dict | None = None) -> Judgment:
+    """Run a judge and assemble the Judgment: status, flags (injection, dropped evidence), warnings.
+    `key_extra`: what else changed the result (a manifest's candidate override), for the cache key."""
     info = judge.info()
     output = await judge.judge(transcript, rubric)
     dropped = _locate_evidence(transcript, output.dimensions)
@@ -134,7 +136,7 @@ async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge)
         warnings=list(transcript.warnings),
         usage=output.usage,
         exchanges=output.exchanges,
-        cache_key=cache_key(transcript.content_hash, rubric, info),
+        cache_key=cache_key(transcript.content_hash, rubric, info, key_extra),
         reason=output.reason,
         truncation=truncation,
     )

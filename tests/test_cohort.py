@@ -540,6 +540,34 @@ def test_csv_manifest_missing_file_is_reported_and_overrides_land_in_members(
     assert sorted(i["status"] for i in items) == ["failed", "scored", "scored", "scored"]
 
 
+def test_manifest_overrides_are_cached_by_what_they_change(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """A candidate override changes whose words are judged: it is in the cache key, so a re-run of the
+    same manifest is all cache hits, and the plain file is a different judgment. A date override
+    changes nothing that is judged: fixing a date never pays for a judgment again."""
+    fake_llm.script(Call(valid))
+    paths = _manifest_folder(tmp_path)
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text(f"path,candidate,date\nt/{paths[0].name},Ada One,2026-01-05\nt/{paths[1].name},,\n",
+                        encoding="utf-8")
+    db = tmp_path / "e.duckdb"
+    first = cohort(manifest, db, base_url=fake_llm.base_url)
+    assert first.code == 0 and first.doc["calls"] == 2, first.stderr
+    again = cohort(manifest, db, base_url=fake_llm.base_url)
+    assert again.code == 0 and again.doc["calls"] == 0 and again.doc["cached"] == 2, again.doc
+    assert len(fake_llm.chat_requests) == 2  # nothing paid twice
+
+    manifest.write_text(f"path,candidate,date\nt/{paths[0].name},Ada One,2026-03-09\nt/{paths[1].name},,\n",
+                        encoding="utf-8")
+    redated = cohort(manifest, db, base_url=fake_llm.base_url)
+    assert redated.doc["calls"] == 0 and redated.doc["cached"] == 2, redated.doc
+    date = scalar(db, "SELECT session_date FROM cohort_members WHERE candidate = 'Ada One'")
+    assert date == "2026-03-09"  # the new date is recorded all the same
+
+    # the folder: paths[0] without the override (judged anew), paths[1] (cached), paths[2] (never judged)
+    plain = cohort(tmp_path / "t", db, name="plain", base_url=fake_llm.base_url)
+    assert plain.doc["calls"] == 2 and plain.doc["cached"] == 1, plain.doc
+
+
 def test_jsonl_manifest_missing_file_is_reported_and_overrides_land_in_members(
         fake_llm: FakeLLM, tmp_path: Path) -> None:
     fake_llm.script(Call(valid))

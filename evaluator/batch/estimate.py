@@ -84,7 +84,7 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
     no write (the store is opened read-only, and only if it exists)."""
     import time
 
-    from evaluator.batch.inputs import iter_items
+    from evaluator.batch.inputs import iter_items, key_extra
     from evaluator.batch.runner import CohortSummary
     from evaluator.ingest import parse_source, read_source
     from evaluator.rubrics import select_rubric
@@ -111,7 +111,7 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
                 if rkey not in rubrics:
                     rubrics[rkey] = select_rubric(request.rubric, source.exercise)
                 rubric = rubrics[rkey]
-                key = cache_key(source.content_hash, rubric, info, item.overrides)
+                key = cache_key(source.content_hash, rubric, info, key_extra(item.overrides))
                 if key in seen or (store is not None and store.cached_ids([key])):
                     summary.cached += 1
                     continue

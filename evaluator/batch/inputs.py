@@ -17,6 +17,7 @@ from pathlib import Path
 from evaluator.errors import BadInput
 
 OVERRIDES = ("candidate", "date", "exercise")
+JUDGED_OVERRIDES = ("candidate",)  # see key_extra
 MANIFEST_SUFFIXES = {".csv", ".jsonl", ".ndjson"}
 SKIP_NAMES = {"readme.md", "changelog.md", "license.md"}
 
@@ -75,6 +76,14 @@ def _row_item(manifest: Path, line: int, row: dict) -> BatchItem:
     if missing:
         item.error = f"{manifest}:{line}: file not found: {', '.join(missing)}"
     return item
+
+
+def key_extra(overrides: dict[str, str]) -> dict[str, str] | None:
+    """The manifest overrides that change a judgment, so they belong in its cache key: the candidate's
+    name decides whose words are judged. The date does not change it, and the exercise only picks the
+    rubric, whose version is in the key already: a date fix never pays for a judgment again."""
+    extra = {k: overrides[k] for k in JUDGED_OVERRIDES if k in overrides}
+    return extra or None
 
 
 def _iter_manifest(manifest: Path) -> Iterator[BatchItem]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from evaluator.batch.inputs import BatchItem, iter_items
+from evaluator.batch.inputs import BatchItem, iter_items, key_extra
 from evaluator.batch.summary import dimension_summary
 from evaluator.errors import BadInput, EvaluatorError, JudgeUnavailable, StoreError
 from evaluator.ingest import Source, parse_source, read_source
@@ -196,7 +196,7 @@ class CohortRunner:
             source.metadata = {**source.metadata, **item.overrides}
         rubric, warnings = self._rubric_for(source.exercise)
         source.warnings = source.warnings + warnings
-        return _Prepared(item, source, rubric, cache_key(source.content_hash, rubric, self.info, item.overrides))
+        return _Prepared(item, source, rubric, cache_key(source.content_hash, rubric, self.info, key_extra(item.overrides)))
 
     def _record(self, item: BatchItem, status: str, source: Source | None = None,
                 judgment_id: str | None = None, error: str | None = None) -> None:
@@ -340,7 +340,7 @@ class CohortRunner:
                 self.counters.in_flight += 1
                 self._notify()
                 try:
-                    judgment = await judge_transcript(transcript, p.rubric, self.judge)
+                    judgment = await judge_transcript(transcript, p.rubric, self.judge, key_extra(p.item.overrides))
                 finally:
                     self.counters.in_flight -= 1
                     self.reserved -= p.estimate_usd
