@@ -27,9 +27,11 @@ class JudgeUnavailable(EvaluatorError):
     """A configured model cannot be used: unreachable, unknown, or the credentials are refused.
 
     Never answered by falling back to the baseline judge: the user asked for a model.
+    `requests`: requests the provider answered with the refusal (they count as calls made).
     """
 
     exit_code = EXIT_JUDGE_UNAVAILABLE
+    requests = 0
 
 
 class StoreError(EvaluatorError):

@@ -89,6 +89,11 @@ def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> 
             raise BadInput(f"--{name} must be positive, got {value}")
     if options.max_retries < 0 or options.repair_attempts < 0:
         raise BadInput("--retries and --repair-attempts cannot be negative")
+    for name, value in (("price-in", options.input_cost_per_token), ("price-out", options.output_cost_per_token)):
+        if value is not None and value < 0:
+            raise BadInput(f"--{name} cannot be negative, got {value * 1e6:g} USD per million tokens")
+    if options.context_tokens is not None and options.context_tokens <= 0:
+        raise BadInput(f"--context-tokens must be positive, got {options.context_tokens}")
     from evaluator.judge.llm import LLMJudge
     from evaluator.judge.llm_adapter import LiteLLMAdapter
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from fakellm import Call, Error, FakeLLM
+from fakellm import Call, Error, FakeLLM, Reply
 from test_llm_judge import query  # one read-only query helper for the suites
 from replies import valid
 
@@ -346,18 +346,23 @@ def test_cache_rerun_edit_force_second_cohort_and_duplicates(fake_llm: FakeLLM, 
 
 # ------------------------------------------------------------------------------- 5. SIGKILL, resume
 
+def start_cohort_process(fake_llm: FakeLLM, tmp_path: Path, n: int) -> tuple[Path, Path, subprocess.Popen]:
+    """A cohort of n in a real `evaluate` process (to be killed or interrupted), --concurrency 2."""
+    folder, db = tmp_path / "cohort", tmp_path / "e.duckdb"
+    make_cohort(folder, n)
+    args = cohort_args(folder, db, "--concurrency", "2", base_url=fake_llm.base_url)
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.Popen([sys.executable, "-c", "from evaluator.cli import run; run()", *args], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return folder, db, proc
+
+
 def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
         fake_llm: FakeLLM, tmp_path: Path) -> None:
     """The writer group-commits about every second: kill the process after a commit, mid-run."""
     n = 16
     fake_llm.script(Call(valid, delay=0.5))
-    folder = tmp_path / "cohort"
-    make_cohort(folder, n)
-    db = tmp_path / "e.duckdb"
-    args = cohort_args(folder, db, "--concurrency", "2", base_url=fake_llm.base_url)
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    proc = subprocess.Popen([sys.executable, "-c", "from evaluator.cli import run; run()", *args], cwd=tmp_path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    folder, db, proc = start_cohort_process(fake_llm, tmp_path, n)
     wal = Path(f"{db}.wal")
 
     def db_state() -> tuple[Any, ...]:
@@ -418,6 +423,41 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
     assert len({r["transcript_hash"] for r in query(db, "SELECT transcript_hash FROM judgments")}) == n
 
 
+def test_ctrl_c_mid_run_lists_what_was_left_and_resumes(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) to a real process: finished judgments are kept, the rest (in flight, queued,
+    never read) is listed as skipped, so `total` is the whole cohort; the re-run judges the rest."""
+    n = 12
+    fake_llm.script(Call(valid, delay=0.4))
+    folder, db, proc = start_cohort_process(fake_llm, tmp_path, n)
+    try:
+        deadline = time.monotonic() + 60
+        while len(fake_llm.chat_requests) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    doc = json.loads(out)
+    assert doc["status"] == "interrupted" and doc["total"] == n, doc
+    assert doc["skipped"] > 0 and doc["scored"] + doc["skipped"] == n, doc
+    assert_totals_add_up(doc)
+    left = query(db, "SELECT item, error FROM run_items WHERE run_id = ? AND status = 'skipped'", [doc["run_id"]])
+    assert sorted(r["item"] for r in left) == sorted(doc["skipped_items"])
+    assert all("interrupted" in r["error"] for r in left)
+    assert scalar(db, "SELECT count(*) FROM judgments") == doc["scored"]
+
+    fake_llm.clear()
+    fake_llm.script(Call(valid))
+    rerun = cohort(folder, db, "--concurrency", "2", base_url=fake_llm.base_url)
+    assert rerun.code == 0 and rerun.doc["cached"] == doc["scored"]
+    assert len(fake_llm.chat_requests) == n - doc["scored"]
+
+
 # ------------------------------------------------------------------------------------------ 6. dry run
 
 def test_dry_run_calls_nothing_writes_nothing_and_estimates(fake_llm: FakeLLM, tmp_path: Path) -> None:
@@ -466,32 +506,77 @@ def test_dry_run_calls_nothing_writes_nothing_and_estimates(fake_llm: FakeLLM, t
 # ------------------------------------------------------------------------------------------ 7. budget
 
 def test_max_cost_stops_before_the_budget_is_exceeded(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """A judgment starts only if its worst case fits beside what is spent and what the judgments in
+    flight could still cost; one that does not fit waits for them. So the budget is never exceeded
+    and how much is judged does not depend on --concurrency."""
     fake_llm.script(Call(valid))
     folder = tmp_path / "six"
     make_cohort(folder, 6, sample=SAMPLES[0])  # same length: the same estimate for each
-    db = tmp_path / "e.duckdb"
-    prices = ("--price-in", "1000", "--price-out", "1000")  # USD per million: a few dollars a judgment
-    dry = cohort(folder, db, "--dry-run", *prices, base_url=fake_llm.base_url)
-    per_judgment = dry.doc["estimate"]["cost_usd"] / 6
-    worst_case = per_judgment * 3  # the first call and two repairs are reserved before a judgment starts
-    budget = round(worst_case * 2.2, 4)
+    prices = ("--price-in", "1000", "--price-out", "1000")  # USD per million: dollars a judgment
+    dry = cohort(folder, tmp_path / "dry.duckdb", "--dry-run", *prices, base_url=fake_llm.base_url)
+    typical, worst = dry.doc["estimate"]["cost_usd"] / 6, dry.doc["estimate"]["worst_case_usd"] / 6
+    assert worst > 3 * typical  # replies up to --max-tokens, and every repair re-sends the conversation
+    budget = round(worst + 2.5 * typical, 4)  # room for about three judgments' real spend, never two worst cases
 
-    run = cohort(folder, db, "--concurrency", "2", "--max-cost", str(budget), *prices, base_url=fake_llm.base_url)
-    assert_no_traceback(run)
+    judged = {}
+    for concurrency in ("1", "4"):
+        fake_llm.clear()
+        db = tmp_path / f"c{concurrency}.duckdb"
+        run = cohort(folder, db, "--concurrency", concurrency, "--max-cost", str(budget), *prices,
+                     base_url=fake_llm.base_url)
+        assert_no_traceback(run)
+        doc = run.doc
+        n = len(fake_llm.chat_requests)
+        judged[concurrency] = n
+        assert 1 <= n < 6 and doc["skipped"] == 6 - n and len(doc["skipped_items"]) == doc["skipped"]
+        names = {Path(r["source"]).name for r in query(db, "SELECT source FROM judgments")}
+        assert set(doc["skipped_items"]) == {f"round_{i:02d}.md" for i in range(6)} - names
+        assert "--max-cost" in (doc["message"] or "") and run.code == 1
+        assert doc["cost_usd"] is not None and 0 < doc["cost_usd"] <= budget
+        assert_totals_add_up(doc)
+        items = query(db, "SELECT status, error FROM run_items WHERE run_id = ?", [doc["run_id"]])
+        skipped = [i for i in items if i["status"] == "skipped"]
+        assert len(skipped) == doc["skipped"] and all("--max-cost" in i["error"] for i in skipped)
+    assert judged["1"] == judged["4"] == 3, judged  # the same with one request at a time or four
+
+
+def test_max_cost_holds_when_every_reply_is_long_and_broken(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """The worst case really is one: replies that fail to parse, each --max-tokens long, repaired
+    twice, still never take the spend past the budget."""
+    fake_llm.script(Reply("this is not json at all", completion_tokens=4096))
+    folder = tmp_path / "four"
+    make_cohort(folder, 4, sample=SAMPLES[0])
+    prices = ("--price-in", "1000", "--price-out", "1000")
+    dry = cohort(folder, tmp_path / "dry.duckdb", "--dry-run", *prices, base_url=fake_llm.base_url)
+    worst = dry.doc["estimate"]["worst_case_usd"] / 4
+    budget = round(worst * 1.5, 4)
+    run = cohort(folder, tmp_path / "e.duckdb", "--concurrency", "4", "--max-cost", str(budget), *prices,
+                 base_url=fake_llm.base_url)
     doc = run.doc
-    n = len(fake_llm.chat_requests)
-    assert 1 <= n < 6
-    assert doc["skipped"] == 6 - n > 0 and len(doc["skipped_items"]) == doc["skipped"]
-    judged = {Path(r["source"]).name for r in query(db, "SELECT source FROM judgments")}
-    assert set(doc["skipped_items"]) == {f"round_{i:02d}.md" for i in range(6)} - judged
-    assert "--max-cost" in (doc["message"] or "")
-    assert run.code == 1
-    assert doc["cost_usd"] is not None and 0 < doc["cost_usd"] <= budget
-    assert n <= 2  # two worst cases fit the budget, a third would not
-    assert_totals_add_up(doc)
-    items = query(db, "SELECT status, error FROM run_items WHERE run_id = ?", [doc["run_id"]])
-    skipped = [i for i in items if i["status"] == "skipped"]
-    assert len(skipped) == doc["skipped"] and all("--max-cost" in i["error"] for i in skipped)
+    assert doc["unscored"] >= 1 and doc["calls"] == 3 * doc["unscored"]  # the first call and two repairs each
+    assert doc["cost_usd"] <= budget, (doc["cost_usd"], budget)
+    assert doc["skipped"] == 4 - doc["unscored"] > 0
+
+
+def test_dry_run_says_when_the_estimate_exceeds_max_cost(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    folder = tmp_path / "two"
+    make_cohort(folder, 2)
+    prices = ("--price-in", "1000", "--price-out", "1000")
+    dry = cohort(folder, tmp_path / "e.duckdb", "--dry-run", "--max-cost", "0.01", *prices, base_url=fake_llm.base_url)
+    assert dry.code == 0 and "exceeds --max-cost" in dry.doc["message"]
+    assert len(fake_llm.chat_requests) == 0
+
+
+@pytest.mark.parametrize("flags", [("--price-in", "-1"), ("--price-in", "1", "--price-out", "-2"),
+                                   ("--context-tokens", "0")])
+def test_negative_prices_and_a_zero_context_are_bad_input(fake_llm: FakeLLM, tmp_path: Path, flags) -> None:
+    folder = tmp_path / "one"
+    make_cohort(folder, 1)
+    for extra in ((), ("--dry-run",)):
+        run = cohort(folder, tmp_path / "e.duckdb", *flags, *extra, base_url=fake_llm.base_url)
+        assert_no_traceback(run)
+        assert run.code == 2 and flags[-2] in run.stderr, run.stderr
+    assert len(fake_llm.chat_requests) == 0 and not (tmp_path / "e.duckdb").exists()
 
 
 def test_max_cost_without_a_known_price_is_bad_input(fake_llm: FakeLLM, tmp_path: Path) -> None:
@@ -641,6 +726,7 @@ def test_401_aborts_with_exit_3_and_keeps_finished_judgments(fake_llm: FakeLLM, 
     doc = run.doc
     assert doc["status"] == "aborted" and "authentication" in doc["message"]
     assert len(fake_llm.chat_requests) == 3  # fails fast: no retry of a 401, nothing started after it
+    assert doc["calls"] == 3  # the refused request was made too
     assert doc["scored"] == 2
     assert scalar(db, "SELECT count(*) FROM judgments WHERE status = 'scored'") == 2
     assert scalar(db, "SELECT status FROM runs WHERE id = ?", [doc["run_id"]]) == "aborted"

@@ -1,7 +1,8 @@
 """What a cohort will cost before it runs: tokens from the actual prompts, price from litellm's map.
 
 An unknown price is reported as unknown (None), never as zero. Completion tokens are an estimate
-(~180 per dimension: reasoning, score, quotes), said so in the output.
+(~180 per dimension: reasoning, score, quotes), said so in the output. The worst case (every repair
+made, every reply as long as --max-tokens) is what --max-cost reserves before a judgment starts.
 """
 
 from __future__ import annotations
@@ -71,6 +72,28 @@ def estimate_judgment(transcript: "Transcript", rubric: "Rubric", options: Judge
             "cost_usd": price(options, prompt, completion)}
 
 
+REPAIR_MESSAGE_TOKENS = 600  # a repair request: the errors found and what to resend (generous)
+
+
+def worst_case_usd(transcript: "Transcript", rubric: "Rubric", options: JudgeOptions) -> float | None:
+    """The most one judgment can cost, for --max-cost: every allowed repair is made, every reply is
+    as long as --max-tokens, and each repair re-sends the conversation so far (the prompt, the earlier
+    replies and the repair requests). None when the price is unknown."""
+    if not options.model:
+        return 0.0
+    from evaluator.judge.prompt import render
+
+    groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
+    context = options.context_tokens or _context_tokens(options.model)
+    attempts, reply = 1 + options.repair_attempts, options.max_tokens
+    prompt = completion = 0
+    for dims in groups:
+        first = _count_tokens(options, render(transcript, rubric, dims, context, reserve_tokens=reply).messages)
+        prompt += attempts * first + (reply + REPAIR_MESSAGE_TOKENS) * attempts * (attempts - 1) // 2
+        completion += attempts * reply
+    return price(options, prompt, completion)
+
+
 def _context_tokens(model: str) -> int:
     try:
         info = _litellm().get_model_info(model)
@@ -96,6 +119,7 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
     store = Store(db_path, read_only=True) if db_path.exists() and not request.force else None
     summary = CohortSummary(cohort=request.cohort, dry_run=True, judge=info.model_dump(), db=str(db_path))
     est = {"to_judge": 0, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+           "worst_case_usd": 0.0,
            "completion_tokens_note": f"estimated at ~{COMPLETION_TOKENS_PER_DIMENSION} tokens per dimension"}
     rubrics: dict[str | None, Any] = {}
     seen: set[str] = set()
@@ -116,7 +140,9 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
                     summary.cached += 1
                     continue
                 seen.add(key)
-                e = estimate_judgment(parse_source(source), rubric, request.judge)
+                transcript = parse_source(source)
+                e = estimate_judgment(transcript, rubric, request.judge)
+                e["worst_case_usd"] = worst_case_usd(transcript, rubric, request.judge)
             except EvaluatorError as err:
                 summary.failed += 1
                 summary.failures.append({"item": item.key, "source": str(item.path), "error": str(err)})
@@ -124,10 +150,18 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
             est["to_judge"] += 1
             for k in ("calls", "prompt_tokens", "completion_tokens"):
                 est[k] += e[k]
-            est["cost_usd"] = None if est["cost_usd"] is None or e["cost_usd"] is None else est["cost_usd"] + e["cost_usd"]
+            for k in ("cost_usd", "worst_case_usd"):
+                est[k] = None if est[k] is None or e[k] is None else est[k] + e[k]
     finally:
         if store is not None:
             store.close()
     summary.estimate = est
+    if request.max_cost is not None and est["cost_usd"] is not None and est["cost_usd"] > request.max_cost:
+        summary.message = (f"the estimate (${est['cost_usd']:.4f}) exceeds --max-cost ${request.max_cost:.4f}: "
+                           "the run will leave part of the cohort unjudged")
+    elif request.max_cost is not None and est["worst_case_usd"] is not None and est["worst_case_usd"] > request.max_cost:
+        summary.message = (f"the estimate fits --max-cost ${request.max_cost:.4f}, but the worst case "
+                           f"(${est['worst_case_usd']:.4f}: every repair made, every reply --max-tokens long) "
+                           "does not: judgments start only while their worst case fits, so some may be left")
     summary.wall_seconds = round(time.perf_counter() - started, 3)
     return summary

@@ -36,6 +36,7 @@ from evaluator.store.db import Store, default_db_path, open_store
 
 CHUNK = 256
 DB_WAIT_SECONDS = 30.0
+INTERRUPTED = "not judged: the run was interrupted"
 
 
 @dataclass
@@ -99,7 +100,7 @@ class _Prepared:
     source: Source
     rubric: Rubric
     key: str
-    estimate_usd: float = 0.0
+    estimate_usd: float | None = None  # its worst case, reserved while it runs (--max-cost only)
 
 
 class _StoreLink:
@@ -159,6 +160,8 @@ class CohortRunner:
         self.pending_members: dict[tuple[str, str], dict[str, Any]] = {}
         self.duplicates: dict[str, list[tuple[BatchItem, Source]]] = {}
         self.budget_exhausted = False
+        self.budget_changed = asyncio.Condition()
+        self.reservations = 0  # judgments in flight holding a worst-case reservation
         self.spent = 0.0
         self.reserved = 0.0
         self.abort: EvaluatorError | None = None
@@ -167,6 +170,9 @@ class CohortRunner:
         self.write_error: StoreError | None = None
         self.finished: dict[str, tuple[str, str]] = {}  # cache key -> (judgment id, status) judged this run
         self.run_started = False
+        self._items = iter_items(request.path)  # one pass over the inputs, shared by producer and interrupt
+        self._chunk: list[_Prepared] = []
+        self.accounted: set[str] = set()  # items with a run_items row (or one pending)
         self.rubric_hint = select_rubric(request.rubric, None) if request.rubric else None
         if request.max_cost is not None and self.info.kind == "llm":
             from evaluator.batch.estimate import price_known
@@ -200,6 +206,7 @@ class CohortRunner:
 
     def _record(self, item: BatchItem, status: str, source: Source | None = None,
                 judgment_id: str | None = None, error: str | None = None) -> None:
+        self.accounted.add(item.key)
         self.pending_items.append({
             "item": item.key, "source": str(item.path), "status": status, "error": error,
             "transcript_hash": source.content_hash if source else None, "judgment_id": judgment_id,
@@ -279,7 +286,7 @@ class CohortRunner:
 
     # -- producer and workers ------------------------------------------------------------------
     async def _produce(self, queue: asyncio.Queue, n_workers: int) -> None:
-        chunk: list[_Prepared] = []
+        chunk = self._chunk  # read, not yet looked up (kept on self so an interrupt can list it)
 
         async def lookup() -> None:
             keys = [p.key for p in chunk]
@@ -308,7 +315,7 @@ class CohortRunner:
             self._notify()
             chunk.clear()
 
-        for item in iter_items(self.req.path):
+        for item in self._items:
             self.counters.total += 1
             if self.abort:  # judge unavailable: list what is left (cheap, nothing is read) so the
                 self._skip(item, None, self._abort_note())  # summary says what a re-run will judge
@@ -335,16 +342,22 @@ class CohortRunner:
                 continue
             try:
                 transcript = parse_source(p.source)
-                if self.req.max_cost is not None and not self._within_budget(p, transcript):
+                if self.req.max_cost is not None and not await self._within_budget(p, transcript):
                     continue
                 self.counters.in_flight += 1
                 self._notify()
                 try:
                     judgment = await judge_transcript(transcript, p.rubric, self.judge, key_extra(p.item.overrides))
+                    self._account(judgment)  # spent before the reservation goes: the budget never looks freer
                 finally:
                     self.counters.in_flight -= 1
-                    self.reserved -= p.estimate_usd
+                    await self._release(p)
+            except asyncio.CancelledError:  # Ctrl-C while this one was being judged
+                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
+                    self._skip(it, src, INTERRUPTED)
+                raise
             except JudgeUnavailable as e:
+                self.counters.calls += e.requests
                 self.abort = self.abort or e
                 for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
                     self._skip(it, src, self._abort_note())
@@ -358,7 +371,6 @@ class CohortRunner:
                 self._fail(p.item, f"internal error: {type(e).__name__}: {e}", p.source, p.key)
                 self._notify()
                 continue
-            self._account(judgment)
             self._note(p.item, judgment)
             jid = str(uuid.uuid4())
             self.pending_judgments.append((jid, judgment, transcript, p.rubric))
@@ -376,6 +388,23 @@ class CohortRunner:
         self.skipped.append(item.key)
         self._record(item, "skipped", source=source, error=why)
 
+    def _list_unjudged(self, queue: asyncio.Queue) -> None:
+        """After an interrupt: what was read but not started, and what was never read (listing the
+        rest is cheap: nothing is opened), recorded as skipped, so `total` is the whole cohort."""
+        waiting = list(self._chunk)
+        while not queue.empty():
+            p = queue.get_nowait()
+            if p is not None:
+                waiting.append(p)
+        for p in waiting:
+            if p.item.key not in self.accounted:
+                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
+                    self._skip(it, src, INTERRUPTED)
+        self._chunk.clear()
+        for item in self._items:
+            self.counters.total += 1
+            self._skip(item, None, INTERRUPTED)
+
     def _abort_note(self) -> str:
         return f"not judged: the run was aborted ({self.abort})"
 
@@ -392,22 +421,40 @@ class CohortRunner:
         notes = list(j.warnings) + [f.detail for f in j.flags if f.kind in ("truncated", "speakers_unrecognised")]
         self.warnings += [{"item": item.key, "warning": w} for w in dict.fromkeys(notes)]
 
-    def _within_budget(self, p: _Prepared, transcript: Transcript) -> bool:
-        from evaluator.batch.estimate import estimate_judgment
+    async def _within_budget(self, p: _Prepared, transcript: Transcript) -> bool:
+        """Start a judgment only if its worst case fits beside what is spent and what the judgments in
+        flight could still cost (their worst cases are reserved). One that does not fit waits for those
+        to finish, since most cost far less than their worst case; if it still does not fit with
+        nothing in flight, the budget is exhausted and no more judgments start (what is left is listed).
+        So --max-cost is never exceeded, and how much gets judged does not depend on --concurrency."""
+        from evaluator.batch.estimate import worst_case_usd
 
-        est = estimate_judgment(transcript, p.rubric, self.req.judge)
-        # reserve the worst case: the first call plus every repair (each re-sends the prompt)
-        p.estimate_usd = (est["cost_usd"] or 0.0) * (1 + self.req.judge.repair_attempts)
-        if self.budget_exhausted or self.spent + self.reserved + p.estimate_usd > self.req.max_cost:  # type: ignore[operator]
-            # once one judgment would overrun the budget, start no more: predictable, and says what is left
-            self.budget_exhausted = True
-            for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
-                self._skip(it, src, f"not started: spent ${self.spent:.4f} + worst case ${p.estimate_usd:.4f} "
-                                    f"would exceed --max-cost ${self.req.max_cost:.4f}")
-            self._notify()
-            return False
-        self.reserved += p.estimate_usd
-        return True
+        worst = worst_case_usd(transcript, p.rubric, self.req.judge) or 0.0
+        async with self.budget_changed:
+            while not self.budget_exhausted and self.spent + self.reserved + worst > self.req.max_cost:  # type: ignore[operator]
+                if not self.reservations:  # nothing in flight will free any budget
+                    self.budget_exhausted = True
+                    break
+                await self.budget_changed.wait()
+            if self.budget_exhausted:
+                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
+                    self._skip(it, src, f"not started: spent ${self.spent:.4f} + worst case ${worst:.4f} "
+                                        f"would exceed --max-cost ${self.req.max_cost:.4f}")
+                self._notify()
+                return False
+            p.estimate_usd = worst
+            self.reserved += worst
+            self.reservations += 1
+            return True
+
+    async def _release(self, p: _Prepared) -> None:
+        """The judgment is over (its spend is counted): free its reservation for those waiting."""
+        if self.req.max_cost is not None and p.estimate_usd is not None:
+            async with self.budget_changed:
+                self.reserved = max(self.reserved - p.estimate_usd, 0.0) if self.reservations > 1 else 0.0
+                self.reservations -= 1
+                p.estimate_usd = None
+                self.budget_changed.notify_all()
 
     def _account(self, j: Judgment) -> None:
         c = self.counters
@@ -437,6 +484,7 @@ class CohortRunner:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            self._list_unjudged(queue)
         finally:
             stop.set()
             await asyncio.gather(writer, preload, return_exceptions=True)

@@ -60,6 +60,11 @@ def render_summary(s: Any, console) -> None:
                       f"{s.cached} already judged or duplicates, {e.get('to_judge', 0)} to judge, {s.failed} unreadable")
         console.print(f"estimate: {e.get('calls', 0)} call(s), {e.get('prompt_tokens', 0):,} prompt tokens, "
                       f"~{e.get('completion_tokens', 0):,} completion tokens ({escape(e.get('completion_tokens_note', ''))}), cost {cost}")
+        if e.get("worst_case_usd"):
+            console.print(f"worst case ${e['worst_case_usd']:.4f} (every repair made, every reply --max-tokens "
+                          "long): what --max-cost reserves while a judgment runs")
+        if s.message:
+            console.print(f"[yellow]{escape(s.message)}[/yellow]")
     else:
         judge = s.judge.get("kind", "?") + (f" {s.judge['model']}" if s.judge.get("model") else "")
         console.print(f"[bold]cohort {escape(s.cohort)}[/bold] · run {escape((s.run_id or '')[:8])} · judge {escape(judge)} · {s.status}")

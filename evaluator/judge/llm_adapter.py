@@ -324,7 +324,9 @@ class LiteLLMAdapter:
                 if self._degrade(exc, sent[0]):
                     continue
                 if isinstance(exc, self._fatal_types()) or _missing_credentials(exc) or _quota_exhausted(exc):
-                    raise self._unavailable(exc) from None
+                    refused = self._unavailable(exc)
+                    refused.requests = attempts  # the provider answered them (with a refusal): they count
+                    raise refused from None
                 if isinstance(exc, ll.BadRequestError) and "llm provider not provided" in str(exc).lower():
                     raise BadInput(
                         f"litellm cannot route model '{c.model}': prefix it with its provider, e.g. "
