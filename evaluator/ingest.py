@@ -26,7 +26,18 @@ from evaluator.errors import BadInput
 from evaluator.models import CodeBlock, CodeFile, Transcript, Turn
 
 _PRINTABLE_CONTROLS = bytes(b for b in range(256) if not (b < 32 and b not in (9, 10, 12, 13)))
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~20x faster when present
+_YAML_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~20x faster when present
+
+
+class _YAML_LOADER(_YAML_BASE):  # type: ignore[misc,valid-type]
+    """Safe YAML that leaves dates as text: `date: 2026-02-30` is then a warning (session_date),
+    not a ValueError from YAML's own date constructor."""
+
+
+_YAML_LOADER.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _YAML_BASE.yaml_implicit_resolvers.items()
+}
 MAX_FILE_BYTES = 5_000_000
 MAX_CODE_FILE_BYTES = 500_000
 MAX_INVALID_UTF8_RATIO = 0.02
@@ -174,7 +185,7 @@ def split_front_matter(text: str) -> tuple[dict, str, int, list[str]]:
     # never read as a turn) and say so.
     try:
         meta = yaml.load(raw, Loader=_YAML_LOADER) or {}
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError, TypeError) as e:  # constructors raise plain errors too
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
         return {}, body, start_line, [f"front matter is not valid YAML{where}; its metadata was ignored"]
@@ -437,12 +448,37 @@ class Source:
         return None if value is None else str(value)
 
 
+def session_date(value: object) -> str | None:
+    """A session date as YYYY-MM-DD, from a YAML date, a datetime or an ISO string (2026-03-01,
+    20260301, 2026-03-01T10:00); None when it is not a real date (2026-02-30, "last week")."""
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    for parse in (dt.date.fromisoformat, lambda t: dt.datetime.fromisoformat(t).date()):
+        try:
+            return parse(text).isoformat()
+        except ValueError:
+            continue
+    return None
+
+
 def read_source(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()) -> Source:
     """Read a transcript and its code files (given, or named in the text and found beside it)."""
     path = Path(path)
     text, warnings = read_text_file(path, MAX_FILE_BYTES, "transcript")
     meta, body, body_line, fm_warnings = split_front_matter(text)
     warnings += fm_warnings
+    if meta.get("date") is not None:  # trends are drawn by date: a wrong one is dropped, and said so
+        date = session_date(meta["date"])
+        if date is None:
+            warnings.append(f"front matter date {str(meta['date'])!r} is not a date (YYYY-MM-DD): ignored")
+            meta = {k: v for k, v in meta.items() if k != "date"}
+        else:
+            meta = {**meta, "date": date}
     code_files: list[CodeFile] = []
     seen: set[Path] = set()
     referenced = referenced_code_files(text, path.parent, path)

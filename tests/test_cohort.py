@@ -653,6 +653,29 @@ def test_manifest_overrides_are_cached_by_what_they_change(fake_llm: FakeLLM, tm
     assert plain.doc["calls"] == 2 and plain.doc["cached"] == 1, plain.doc
 
 
+def test_manifest_dates_are_checked_and_normalised(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """Trends are drawn by date: a manifest date that is not a real date fails its row, clearly; a
+    compact or timestamped ISO date is stored as YYYY-MM-DD; a bad front-matter date is dropped."""
+    fake_llm.script(Call(valid))
+    paths = _manifest_folder(tmp_path)
+    text = paths[2].read_text(encoding="utf-8")
+    paths[2].write_text(text.replace("\ndate: ", "\ndate: 2026-02-30 # was ", 1), encoding="utf-8")
+    manifest = tmp_path / "cohort.jsonl"
+    rows = [{"path": f"t/{paths[0].name}", "candidate": "Ada One", "date": 20260301},
+            {"path": f"t/{paths[1].name}", "candidate": "Bo Two", "date": "not-a-date"},
+            {"path": f"t/{paths[2].name}", "candidate": "Cy Three"}]
+    manifest.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    db = tmp_path / "e.duckdb"
+    run = cohort(manifest, db, base_url=fake_llm.base_url)
+    assert_no_traceback(run)
+    doc = run.doc
+    assert run.code == 1 and doc["failed"] == 1 and doc["scored"] == 2
+    assert "not-a-date" in doc["failures"][0]["error"] and "YYYY-MM-DD" in doc["failures"][0]["error"]
+    dates = {m["candidate"]: m["session_date"] for m in query(db, "SELECT * FROM cohort_members")}
+    assert dates == {"Ada One": "2026-03-01", "Cy Three": None}
+    assert any("2026-02-30" in w["warning"] and "not a date" in w["warning"] for w in doc["warnings"]), doc["warnings"]
+
+
 def test_jsonl_manifest_missing_file_is_reported_and_overrides_land_in_members(
         fake_llm: FakeLLM, tmp_path: Path) -> None:
     fake_llm.script(Call(valid))

@@ -77,6 +77,16 @@ def test_front_matter_datetime_becomes_iso_string(tmp_path):
     assert t.metadata["date"].startswith("2025-03-14")
 
 
+@pytest.mark.parametrize("raw, expected", [("2026-02-30", None), ("last week", None), ("20260301", "2026-03-01"),
+                                           ('"2026-03-01T10:00:00"', "2026-03-01")])
+def test_front_matter_date_is_checked_not_a_crash(tmp_path, raw, expected):
+    """YAML's own date constructor raised ValueError on 2026-02-30 (an internal error, exit 70):
+    dates are read as text and checked; a wrong one is dropped with a warning, the rest is kept."""
+    t = load(tmp_path, f"---\ncandidate: Dana\ndate: {raw}\n---\nInterviewer: hi\n\nCandidate: hello\n")
+    assert t.candidate == "Dana" and t.session_date == expected
+    assert any("not a date" in w for w in t.warnings) == (expected is None)
+
+
 def test_broken_front_matter_warns_and_still_parses(tmp_path):
     text = "---\ncandidate: Dana\ndate: 2025-03-14\ntags: [unclosed\n---\n\nInterviewer: hi\n\nCandidate: hello\n"
     t = load(tmp_path, text)

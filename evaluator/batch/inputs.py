@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.errors import BadInput
+from evaluator.ingest import session_date
 
 OVERRIDES = ("candidate", "date", "exercise")
 JUDGED_OVERRIDES = ("candidate",)  # see key_extra
@@ -71,6 +72,12 @@ def _row_item(manifest: Path, line: int, row: dict) -> BatchItem:
                          error=f"{manifest}:{line}: 'code' must be a file name or a list of file names")
     code = [(c if Path(c).is_absolute() else manifest.parent / c) for c in map(Path, code_field)]
     overrides = {k: str(row[k]).strip() for k in OVERRIDES if row.get(k) not in (None, "")}
+    if "date" in overrides:
+        date = session_date(overrides["date"])
+        if date is None:
+            return BatchItem(key=key, path=p, error=f"{manifest}:{line}: date {overrides['date']!r} is not a "
+                                                    "date (use YYYY-MM-DD)")
+        overrides["date"] = date
     item = BatchItem(key=f"{manifest.name}:{line}:{raw_path}", path=p, code=code, overrides=overrides)
     missing = [str(x) for x in [p, *code] if not x.is_file()]
     if missing:
