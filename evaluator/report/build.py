@@ -11,6 +11,11 @@ build (10,000 judgments: 14 of 22 s); DuckDB writes each judgment's JSON, which 
 that, and files of 25 judgments spare the file system 10,000 file creations (on a busy machine these
 alone took seconds). Opening a judgment loads the small shell page and one data file (no chart library).
 
+The report is built in a new hidden folder beside `--out` and moved into place only when complete:
+a failed build leaves an earlier report as it was. An existing `--out` folder is replaced only if it
+is empty or an earlier report, known by the MARKER file every report holds; anything else (a file,
+a folder of other things, a report from before the marker) is refused with a message, never deleted.
+
 The store is opened read-only, and retried briefly while a writer holds it (DuckDB lets no other
 process in while one writes). Each scope of judgments is computed once into a temporary table of the
 build's connection (`queries.ScopeCache`), and pages over many judgments are built from a few
@@ -23,6 +28,7 @@ import multiprocessing
 import os
 import shutil
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -39,6 +45,9 @@ from evaluator.report import queries as q
 from evaluator.report.queries import Filters
 
 LOCK_WAIT_SECONDS = 5.0
+MARKER = ".evaluate-report"  # in every report folder: the one sign that `--out` may replace it
+MARKER_TEXT = ("This folder is a report written by `evaluate report`. Building a report with --out pointing here "
+               "again replaces this whole folder, so keep nothing else in it.\n")
 
 
 @dataclass
@@ -207,17 +216,76 @@ def write_candidate_pages(con, schema: q.Schema, root: Path, filters: Filters, s
     return len(sessions)
 
 
+def check_out(out: Path) -> None:
+    """Refuse (BadInput) an `--out` that building the report must not replace: a file, a symbolic
+    link, or a folder that is neither empty nor an earlier report (one holding MARKER). Nothing of
+    the user's is ever deleted: a report from an older evaluate, which has no marker, is refused too."""
+    if out.is_symlink():
+        raise BadInput(f"--out {out} is a symbolic link; the report replaces the folder it writes, so give a "
+                       "folder path that is not a link (or choose another --out)")
+    if not out.exists():
+        parent = next((a for a in out.parents if a.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise BadInput(f"--out {out}: {parent} is a file, not a folder: choose another --out")
+        return
+    if not out.is_dir():
+        raise BadInput(f"--out {out} is a file, not a folder: choose another --out")
+    try:
+        if (out / MARKER).is_file() or not any(out.iterdir()):
+            return
+    except OSError as e:
+        raise BadInput(f"cannot read the --out folder {out}: {e.strerror or e}") from None
+    older = (" It has an index.html but no marker: if it is a report written by an older evaluate, "
+             "delete it yourself once (reports written from now on carry the marker).") if (out / "index.html").exists() else ""
+    raise BadInput(f"--out {out} is not empty and is not an earlier report (it has no {MARKER} marker file). "
+                   f"A report replaces its whole folder, so nothing was written: choose another --out, or delete "
+                   f"{out} yourself if nothing in it is needed.{older}")
+
+
+def _new_folder(parent: Path, name: str) -> Path:
+    """A new, uniquely named hidden folder in `parent` (created, with the usual permissions)."""
+    path = parent / f".{name}.{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    return path
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Put the finished report `tmp` at `out`, replacing an earlier report there (checked again: the
+    folder may have changed during the build). The earlier report is moved aside first and deleted
+    last, so at no moment is there neither report."""
+    old = None
+    if out.exists() or out.is_symlink():
+        check_out(out)
+        if any(out.iterdir()):
+            old = out.parent / f".{out.name}.replaced-{uuid.uuid4().hex[:12]}"
+            out.rename(old)
+        else:
+            out.rmdir()
+    try:
+        tmp.rename(out)
+    except OSError as e:
+        if old is not None and not out.exists():
+            old.rename(out)
+        raise BadInput(f"cannot move the finished report into {out}: {e.strerror or e}") from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def build_report(db: Path, out: Path, filters: Filters | None = None) -> BuildResult:
-    """Write the whole report into `out` (created; replaced if it is an earlier report).
+    """Write the whole report into `out`: created, or replaced if it is empty or an earlier report
+    (`check_out`); built beside it and moved into place only when complete.
 
     One process: a second one, writing the candidate pages, took the 10,000-judgment build from
     4.5 s to 3.9-5.5 s on a busy 2-core machine, for 40% more CPU time (each process computes the
     scopes again, DuckDB's threads contend); not worth the complication."""
     filters = filters or Filters()
     clock = _Clock()
-    if out.exists() and not (out / "index.html").exists() and any(out.iterdir()):
-        raise BadInput(f"{out} exists and is not an earlier report: choose another --out")
+    given, out = out, Path(os.path.abspath(out))
+    if out.parent == out:
+        raise BadInput(f"--out {given} is the root folder: choose a folder for the report")
+    check_out(out)
     con = connect_read_only(db)
+    tmp: Path | None = None
     try:
         schema = q.read_schema(con, cache_scopes=True)
         check_store(schema, db)
@@ -225,11 +293,14 @@ def build_report(db: Path, out: Path, filters: Filters | None = None) -> BuildRe
         site = make_site(con, schema, filters, links, db, serve=False)
         validate_filters(site.options, filters)
         deep = pages.Site(**{**site.__dict__, "links": links.at(1)})
-        tmp = out.with_name(out.name + ".building")
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _new_folder(out.parent, f"{out.name}.building")
+        except OSError as e:
+            raise BadInput(f"cannot create the report folder {given}: {e.strerror or e}") from None
+        (tmp / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         for sub in ("assets", "cohort", "candidate", "judgment", "judgments"):
-            (tmp / sub).mkdir(parents=True, exist_ok=True)
+            (tmp / sub).mkdir()
         for name in ASSETS:
             (tmp / "assets" / name).write_bytes(asset_bytes(name))
         written = 0
@@ -264,12 +335,13 @@ def build_report(db: Path, out: Path, filters: Filters | None = None) -> BuildRe
         write("judgment.html", pages.render_judgment(site, context, files=pages.data_file_count(len(ids))))
         data_files = write_judgment_data(con, schema, tmp, ids, site)
         clock.lap("judgment data")
+        _swap_in(tmp, out)
+    except BaseException:
+        if tmp is not None:  # a failed or interrupted build leaves no half-written folder behind
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     finally:
         con.close()
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)
     clock.lap("total", since_start=True)
-    return BuildResult(path=out, judgments=len(ids), pages=written, data_files=data_files, timings=clock.wall,
+    return BuildResult(path=given, judgments=len(ids), pages=written, data_files=data_files, timings=clock.wall,
                        cpu=clock.cpu)

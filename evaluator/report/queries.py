@@ -6,9 +6,13 @@ only shapes the result rows for the templates. Every function reads, none writes
 
 The judgments in scope are described once (`_scope_sql`): a judgment's cohort is its run's cohort or
 its transcript's cohort membership, and a cohort manifest's candidate/exercise/date override the
-transcript's front matter. Views that show scores use the *latest* judgment per transcript, rubric
-version and judge model (a forced re-run replaces, it does not double count); the cost view counts
-every judgment, because every call was paid for.
+transcript's front matter. Views that show scores use one judgment per transcript, rubric version
+and judge model, the *best* one (`BEST_FIRST`): scored before partial before unscored, the latest
+within a status. A forced re-run replaces, it does not double count; a later failed attempt (a
+rate-limited run that left everything unscored) does not hide an earlier score. Failed attempts stay
+listed with the judgments that were not fully scored (`coverage`). Cost counts every judgment,
+because every call was paid for, each in one cohort (`_paid_sql`: the cost page and the
+overview's cost card).
 
 Tables added by later migrations (cohorts, run_items, human labels, calibrations) are optional:
 `Schema` records which exist, and a view whose data is missing says so instead of failing.
@@ -94,9 +98,16 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]
 # -- the judgments in scope ---------------------------------------------------------------------
 
 
+# Which judgment of a (transcript, rubric version, judge model) the score views use: the best status
+# (scored, then partial, then unscored), the latest within a status. Only here.
+BEST_FIRST = ("CASE status WHEN 'scored' THEN 0 WHEN 'partial' THEN 1 ELSE 2 END, created_at DESC, id")
+
+
 def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, list[Any]]:
     """CTEs ending in `judged`: one row per judgment in scope with its effective metadata (read from
-    the scope cache's temporary table when the schema has one)."""
+    the scope cache's temporary table when the schema has one). With `latest` (the score views),
+    only the judgment `BEST_FIRST` chooses per transcript, rubric version and judge model; without,
+    every judgment (cost, failed attempts)."""
     if schema.scopes is not None:
         sql, params = _scope_sql(Schema(schema.tables), f, latest)
         return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), sql, params)})\n", []
@@ -155,7 +166,7 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
         wparams.append(f.model)
     where_sql = ("WHERE " + " AND ".join(where)) if where else ""
     qualify = ("QUALIFY row_number() OVER (PARTITION BY transcript_hash, rubric_version, model"
-               " ORDER BY created_at DESC, id) = 1") if latest else ""
+               f" ORDER BY {BEST_FIRST}) = 1") if latest else ""
     sql = f"""
     WITH scoped AS ({scoped}),
     base AS (
@@ -240,8 +251,9 @@ def score_scale(con, schema: Schema, f: Filters) -> tuple[int, int]:
 
 
 def overview_totals(con, schema: Schema, f: Filters) -> dict[str, Any]:
+    """Counts over the judgments the scores use; the cost over every judgment made (`cost_total`)."""
     sql, params = _scope_sql(schema, f)
-    return _rows(con, sql + """
+    totals = _rows(con, sql + """
         SELECT count(*) AS judgments, count(DISTINCT transcript_hash) AS transcripts,
                count(DISTINCT candidate) AS candidates, count(DISTINCT exercise) AS exercises,
                count(*) FILTER (WHERE status = 'scored') AS scored,
@@ -250,9 +262,11 @@ def overview_totals(con, schema: Schema, f: Filters) -> dict[str, Any]:
                count(DISTINCT rubric_version) AS rubric_versions, count(DISTINCT model) AS models,
                list(DISTINCT model ORDER BY model) AS model_list,
                list(DISTINCT rubric_version ORDER BY rubric_version) AS version_list,
-               min(session_date) AS first_date, max(session_date) AS last_date,
-               sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown
+               min(session_date) AS first_date, max(session_date) AS last_date
         FROM judged""", params)[0]
+    cost = cost_total(con, schema, f)
+    totals["cost_usd"], totals["cost_unknown"] = cost["cost_usd"], cost["cost_unknown"]
+    return totals
 
 
 def dimension_distribution(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
@@ -305,9 +319,18 @@ def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
     dim_reasons = _rows(con, sql + _dims_cte() + """
         SELECT dimension_id, coalesce(dim_reason, '(no reason given)') AS reason, count(*) AS n
         FROM dims WHERE dim_status = 'unscored' GROUP BY ALL ORDER BY n DESC, dimension_id, reason LIMIT 20""", params)
-    judgment_reasons = _rows(con, sql + """
-        SELECT status, coalesce(reason, '(no reason given)') AS reason, count(*) AS n
-        FROM judged WHERE status <> 'scored' GROUP BY ALL ORDER BY n DESC, status, reason LIMIT 20""", params)
+    # Every attempt that was not fully scored, also one a better judgment of the same transcript,
+    # rubric version and model replaced in the scores (`superseded`): failures stay visible.
+    every, every_params = _scope_sql(schema, f, latest=False)
+    judgment_reasons = _rows(con, every + f""",
+        ranked AS (
+            SELECT status, reason, row_number() OVER (PARTITION BY transcript_hash, rubric_version, model
+                                                      ORDER BY {BEST_FIRST}) > 1 AS superseded
+            FROM judged
+        )
+        SELECT status, coalesce(reason, '(no reason given)') AS reason, count(*) AS n,
+               count(*) FILTER (WHERE superseded) AS superseded
+        FROM ranked WHERE status <> 'scored' GROUP BY ALL ORDER BY n DESC, status, reason LIMIT 20""", every_params)
     failed_items: list[dict[str, Any]] = []
     if schema.has("run_items", "run_id", "status", "error"):
         cohort_clause, cparams = "", []
@@ -605,11 +628,22 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
 # -- cost ---------------------------------------------------------------------------------------------
 
 
+def _paid_sql(schema: Schema, f: Filters) -> tuple[str, list[Any]]:
+    """CTEs ending in `paid`: every judgment in scope (each call was paid for, re-runs and failed
+    attempts included), each counted in exactly one cohort: its run's cohort, else its transcript's
+    first cohort by name. With a cohort filter, only the judgments counted in that cohort, so that a
+    cohort's cost is the same figure wherever it shows (cost page, filtered or not; cohort page)."""
+    sql, params = _scope_sql(schema, f.without("cohort"), latest=False)
+    if f.cohort is None:
+        return sql + ", paid AS (SELECT * FROM judged)\n", params
+    return sql + ", paid AS (SELECT * FROM judged WHERE cohort = ?)\n", params + [f.cohort]
+
+
 def cost_by_run(con, schema: Schema, f: Filters, limit: int = 200) -> list[dict[str, Any]]:
     """Calls, tokens and cost per run (every judgment counts: each call was paid for)."""
     from evaluator.store.runs import effective_status
 
-    sql, params = _scope_sql(schema, f, latest=False)
+    sql, params = _paid_sql(schema, f)
     owner = ("any_value(r.pid) AS pid, any_value(r.host) AS host" if schema.has("runs", "pid", "host")
              else "NULL AS pid, NULL AS host")
     rows = _rows(con, sql + f"""
@@ -618,20 +652,30 @@ def cost_by_run(con, schema: Schema, f: Filters, limit: int = 200) -> list[dict[
                count(*) AS judgments, sum(j.calls) AS calls, sum(j.prompt_tokens) AS prompt_tokens,
                sum(j.completion_tokens) AS completion_tokens, sum(j.cost_usd) AS cost_usd,
                count(*) FILTER (WHERE j.cost_usd IS NULL) AS cost_unknown, avg(j.latency_ms) AS mean_latency_ms
-        FROM judged j LEFT JOIN runs r ON r.id = j.run_id
+        FROM paid j LEFT JOIN runs r ON r.id = j.run_id
         GROUP BY j.run_id ORDER BY started_at DESC NULLS LAST LIMIT ?""", params + [limit])
     for row in rows:  # a run whose process died shows as killed, not running (store/runs.py)
         row["status"] = effective_status(row["status"], row.pop("pid"), row.pop("host"))
     return rows
 
 
+def cost_total(con, schema: Schema, f: Filters) -> dict[str, Any]:
+    """Calls and cost of every judgment in scope (`_paid_sql`): the overview's cost card, the same
+    figure as the cost page's row for the cohort (or its total)."""
+    sql, params = _paid_sql(schema, f)
+    return _rows(con, sql + """
+        SELECT count(*) AS judgments, coalesce(sum(calls), 0) AS calls, sum(cost_usd) AS cost_usd,
+               count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown
+        FROM paid""", params)[0]
+
+
 def cost_by(con, schema: Schema, f: Filters, key: str) -> list[dict[str, Any]]:
     """Totals grouped by cohort, model or month."""
     expr = {"cohort": "coalesce(cohort, '(no cohort)')", "model": "model",
             "month": "strftime(CAST(created_at AS DATE), '%Y-%m')"}[key]
-    sql, params = _scope_sql(schema, f, latest=False)
+    sql, params = _paid_sql(schema, f)
     return _rows(con, sql + f"""
         SELECT {expr} AS key, count(DISTINCT run_id) AS runs, count(*) AS judgments, sum(calls) AS calls,
                sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,
                sum(cost_usd) AS cost_usd, count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown
-        FROM judged GROUP BY 1 ORDER BY 1""", params)
+        FROM paid GROUP BY 1 ORDER BY 1""", params)

@@ -1,0 +1,289 @@
+"""The report never destroys what is not its own, and a failed attempt never hides a score.
+
+- `evaluate report --out DIR` replaces DIR only when it is empty or an earlier report (the marker
+  file `.evaluate-report`); anything else, a file included, is a clean exit-2 refusal that leaves the
+  folder byte for byte as it was. A build that fails part-way leaves the earlier report untouched.
+- Per transcript, rubric version and judge model the score views use the best judgment (scored,
+  then partial, then unscored; the latest within a status): a later rate-limited run that left
+  everything unscored, in another cohort, does not replace the scores. The failed attempts stay
+  listed in the coverage table, and the cohort page's cost card is the cost page's figure.
+
+The stores are written through `Store.start_run` / `Store.save_batch`, as the real runs write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from evaluator.cli import app
+from evaluator.errors import BadInput
+from evaluator.models import (
+    DimensionResult,
+    JudgeInfo,
+    Judgment,
+    Transcript,
+    Turn,
+    Usage,
+)
+from evaluator.report import build, pages
+from evaluator.report import queries as q
+from evaluator.report.queries import Filters
+from evaluator.rubrics import select_rubric
+from evaluator.store.db import Store
+
+MODEL = "openai/gpt-4o-mini"
+RATE_LIMITED = "the judge was rate limited (429) after 3 attempts"
+
+
+def _transcript(candidate: str, day: str) -> Transcript:
+    text = f"session of {candidate} on {day}"
+    return Transcript(source=f"sessions/{candidate.lower()}.md", title=f"lru cache with {candidate}",
+                      metadata={"candidate": candidate, "exercise": "lru_ttl_cache", "date": day},
+                      turns=[Turn(id="t1", index=0, speaker=candidate, role="candidate", text=text)],
+                      content_hash=hashlib.sha256(text.encode()).hexdigest(), raw_text=text)
+
+
+def _judgment(transcript: Transcript, rubric, kind: str, cost: float | None) -> Judgment:
+    """`kind`: scored (every dimension), partial (the first one unscored) or unscored (none scored)."""
+    dims = []
+    for i, d in enumerate(rubric.dimensions):
+        if kind == "unscored" or (kind == "partial" and i == 0):
+            dims.append(DimensionResult(id=d.id, status="unscored", reason=RATE_LIMITED))
+        else:
+            dims.append(DimensionResult(id=d.id, status="scored", score=2 + i % 3, rationale="matches the anchors"))
+    status = Judgment.status_of(dims)
+    assert status == kind
+    return Judgment(status=status, reason=None if status == "scored" else RATE_LIMITED,
+                    transcript_hash=transcript.content_hash, source=transcript.source, rubric_id=rubric.id,
+                    rubric_version=rubric.version, judge=JudgeInfo(kind="llm", model=MODEL, prompt_version="judge-v1"),
+                    dimensions=dims, usage=Usage(calls=1, prompt_tokens=1000, completion_tokens=100, cost_usd=cost),
+                    cache_key=f"{transcript.content_hash}-{kind}")
+
+
+def _members(cohort: str, transcripts: list[Transcript]) -> list[dict]:
+    return [{"cohort": cohort, "transcript_hash": t.content_hash, "source": t.source, "candidate": t.candidate,
+             "exercise": t.exercise, "session_date": t.session_date} for t in transcripts]
+
+
+@pytest.fixture(scope="module")
+def retried_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """Cohort `demo` judged Ada and Bo fully and Cy partially (paid $0.0645 in all); then cohort
+    `retry`, over the same transcripts and with the same judge, hit a rate limit and left every
+    judgment unscored (billed $0.0020 in all, one price unknown). Returns the store and the ids of
+    the judgments by name; their times are set so that the failed attempts are later."""
+    db = tmp_path_factory.mktemp("report-retried") / "store.duckdb"
+    rubric = select_rubric("default", None)
+    ada, bo, cy = _transcript("Ada", "2026-03-02"), _transcript("Bo", "2026-03-03"), _transcript("Cy", "2026-03-04")
+    info = JudgeInfo(kind="llm", model=MODEL, prompt_version="judge-v1")
+    with Store(db) as store:
+        demo = store.start_run(command="cohort", judge_info=info, rubric=rubric, cohort="demo")
+        first = store.save_batch(demo, [(_judgment(ada, rubric, "scored", 0.03), ada, rubric),
+                                        (_judgment(bo, rubric, "scored", 0.0245), bo, rubric),
+                                        (_judgment(cy, rubric, "partial", 0.01), cy, rubric)],
+                                 members=_members("demo", [ada, bo, cy]))
+        store.finish_run(demo, "finished")
+        retry = store.start_run(command="cohort", judge_info=info, rubric=rubric, cohort="retry")
+        second = store.save_batch(retry, [(_judgment(ada, rubric, "unscored", 0.002), ada, rubric),
+                                          (_judgment(bo, rubric, "unscored", None), bo, rubric),
+                                          (_judgment(cy, rubric, "unscored", 0.0), cy, rubric)],
+                                  members=_members("retry", [ada, bo, cy]))
+        store.finish_run(retry, "failed")
+        ids = dict(zip(["ada", "bo", "cy", "ada_failed", "bo_failed", "cy_failed"], first + second))
+        for day, jid in enumerate(first + second, start=1):  # the failed attempts are the latest
+            store.con.execute("UPDATE judgments SET created_at = ? WHERE id = ?", [f"2026-03-{day:02d} 12:00:00", jid])
+    return db, ids
+
+
+def test_a_later_failed_attempt_does_not_replace_a_better_judgment(retried_store):
+    db, ids = retried_store
+    best = {ids["ada"], ids["bo"], ids["cy"]}
+    failed = {ids["ada_failed"], ids["bo_failed"], ids["cy_failed"]}
+    with duckdb.connect(str(db), read_only=True) as con:
+        schema = q.read_schema(con)
+        for f in (Filters(), Filters(cohort="demo"), Filters(cohort="retry"), Filters(candidate="Ada")):
+            assert set(q.judgment_ids(con, schema, f)) <= best, f
+            assert {r["id"] for r in q.judgments_page(con, schema, f, 1, None)["rows"]} <= best, f
+            assert {r["id"] for r in q.candidate_sessions(con, schema, f)} <= best, f
+            assert {r["judgment_id"] for r in q.candidate_trend(con, schema, f)} <= best, f
+        for f in (Filters(), Filters(cohort="demo")):
+            totals = q.overview_totals(con, schema, f)
+            assert (totals["judgments"], totals["scored"], totals["partial"], totals["unscored"]) == (3, 2, 1, 0), f
+            n_dims = len(select_rubric("default", None).dimensions)
+            dist = q.dimension_distribution(con, schema, f)
+            assert sum(r["n_scored"] for r in dist) == 2 * n_dims + (n_dims - 1)
+            assert {r["candidate"] for r in q.heatmap(con, schema, f)} == {"Ada", "Bo", "Cy"}
+            summary = {r["candidate"]: r for r in q.candidates_summary(con, schema, f)}
+            assert all(summary[c]["mean"] is not None for c in ("Ada", "Bo", "Cy"))
+            trend_ids = {r["judgment_id"] for r in q.candidate_trend(con, schema, f)}
+            assert trend_ids == best
+            coverage = q.coverage(con, schema, f)
+            assert {r["status"]: r["n"] for r in coverage["by_status"]} == {"scored": 2, "partial": 1}
+            # the failed attempts are still listed where failures are, marked as replaced
+            reasons = {(r["status"], r["reason"]): r for r in coverage["judgment_reasons"]}
+            assert reasons[("unscored", RATE_LIMITED)]["n"] == 3
+            assert reasons[("unscored", RATE_LIMITED)]["superseded"] == 3
+            assert (reasons[("partial", RATE_LIMITED)]["n"], reasons[("partial", RATE_LIMITED)]["superseded"]) == (1, 0)
+        # every judgment is still in the store and in the cost views
+        assert con.execute("SELECT count(*) FROM judgments").fetchone()[0] == 6
+        assert sum(r["judgments"] for r in q.cost_by(con, schema, Filters(), "cohort")) == len(best | failed)
+
+
+def test_a_forced_rerun_with_the_same_status_still_replaces_the_earlier_one(tmp_path):
+    db = tmp_path / "s.duckdb"
+    rubric = select_rubric("default", None)
+    t = _transcript("Dee", "2026-04-01")
+    info = JudgeInfo(kind="llm", model=MODEL, prompt_version="judge-v1")
+    with Store(db) as store:
+        run = store.start_run(command="evaluate", judge_info=info, rubric=rubric)
+        older = store.save_judgment(run, _judgment(t, rubric, "scored", 0.01), t, rubric)
+        newer = store.save_judgment(run, _judgment(t, rubric, "scored", 0.01), t, rubric)
+        store.con.execute("UPDATE judgments SET created_at = '2026-04-01 10:00' WHERE id = ?", [older])
+        store.con.execute("UPDATE judgments SET created_at = '2026-04-02 10:00' WHERE id = ?", [newer])
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert q.judgment_ids(con, q.read_schema(con), Filters()) == [newer]
+
+
+def _cost_row(html: str, key: str) -> str:
+    """The Cost cell of the cost page's row for `key` in the 'By cohort' table."""
+    table = html.split("<h2>By cohort</h2>", 1)[1]
+    m = re.search(rf"<tr><td>{re.escape(key)}</td>(?:<td class=\"r\">[^<]*</td>){{5}}<td class=\"r\">([^<]*)</td></tr>",
+                  table)
+    assert m, key
+    return m[1]
+
+
+def _cost_card(html: str) -> tuple[str, str]:
+    """The overview's cost card: the figure and its label."""
+    m = re.search(r'<div class="kpi-n">([^<]*)</div><div class="kpi-l">(judge cost[^<]*)</div>', html)
+    assert m
+    return m[1], m[2]
+
+
+def test_the_cohort_cost_card_is_the_cost_pages_figure(retried_store, tmp_path):
+    db, _ = retried_store
+    with duckdb.connect(str(db), read_only=True) as con:
+        schema = q.read_schema(con)
+        by_cohort = {r["key"]: r for r in q.cost_by(con, schema, Filters(), "cohort")}
+        assert by_cohort["demo"]["cost_usd"] == pytest.approx(0.0645)
+        for cohort in ("demo", "retry"):
+            totals = q.overview_totals(con, schema, Filters(cohort=cohort))
+            assert totals["cost_usd"] == pytest.approx(by_cohort[cohort]["cost_usd"])
+            assert totals["cost_unknown"] == by_cohort[cohort]["cost_unknown"]
+        overall = q.overview_totals(con, schema, Filters())
+        assert overall["cost_usd"] == pytest.approx(sum(r["cost_usd"] or 0 for r in by_cohort.values()))
+        assert overall["cost_unknown"] == 1
+    out = tmp_path / "report"
+    build.build_report(db, out)
+    cost_html = (out / "cost.html").read_text()
+    for cohort, figure, unknown in (("demo", "$0.0645", ""), ("retry", "$0.0020", " (1 unknown)")):
+        page = (out / "cohort" / f"{pages.slug(cohort)}.html").read_text()
+        assert _cost_row(cost_html, cohort) == figure
+        card, label = _cost_card(page)
+        assert card == figure and label.endswith(f"every call{unknown}"), (cohort, card, label)
+    # the failed attempts show in the coverage table of the cohort page, marked as replaced
+    demo = (out / "cohort" / f"{pages.slug('demo')}.html").read_text()
+    assert RATE_LIMITED in demo and "3 replaced by a better judgment" in demo
+    # a report of the one cohort says the same: the other cohort's calls are not counted in it
+    only = tmp_path / "only-demo"
+    build.build_report(db, only, Filters(cohort="demo"))
+    cost_html = (only / "cost.html").read_text()
+    assert _cost_row(cost_html, "demo") == "$0.0645" and "<td>retry</td>" not in cost_html
+    assert _cost_card((only / "index.html").read_text())[0] == "$0.0645"
+    assert _cost_card((only / "cohort" / f"{pages.slug('demo')}.html").read_text())[0] == "$0.0645"
+
+
+# -- --out: never delete what is not a report ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_store(retried_store) -> Path:
+    return retried_store[0]
+
+
+def _snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file and folder under root (hidden ones included) with its bytes: byte-for-byte equality."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def _report(db: Path, out: Path) -> object:
+    return CliRunner().invoke(app, ["report", "--db", str(db), "--out", str(out)])
+
+
+@pytest.mark.parametrize("with_index", [True, False])
+def test_a_folder_of_other_files_is_refused_and_left_untouched(tmp_path, small_store, with_index):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("important\n")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "data.bin").write_bytes(bytes(range(256)))
+    if with_index:
+        (folder / "index.html").write_text("<html>mine</html>\n")
+    before, siblings = _snapshot(tmp_path), sorted(p.name for p in tmp_path.iterdir())
+    res = _report(small_store, folder)
+    assert res.exit_code == 2, res.output
+    assert "not an earlier report" in res.output and str(folder) in res.output and "choose another --out" in res.output
+    assert ("older evaluate" in res.output) == with_index
+    assert "Traceback" not in res.output and "internal error" not in res.output
+    assert _snapshot(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == siblings  # no temporary folder left beside it
+
+
+def test_out_pointing_at_a_file_is_a_clean_exit_2(tmp_path, small_store):
+    afile = tmp_path / "afile.txt"
+    afile.write_text("keep me\n")
+    res = _report(small_store, afile)
+    assert res.exit_code == 2, res.output
+    assert "is a file, not a folder" in res.output and "internal error" not in res.output
+    res = _report(small_store, afile / "report")
+    assert res.exit_code == 2, res.output
+    assert "is a file, not a folder" in res.output
+    assert afile.read_text() == "keep me\n" and sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt"]
+
+
+def test_an_earlier_report_is_replaced_and_an_empty_folder_used(tmp_path, small_store):
+    out = tmp_path / "report"
+    assert _report(small_store, out).exit_code == 0
+    assert (out / build.MARKER).is_file() and (out / "index.html").is_file()
+    (out / "candidate" / "stale.html").write_text("from an earlier report")
+    res = _report(small_store, out)
+    assert res.exit_code == 0, res.output
+    assert not (out / "candidate" / "stale.html").exists()
+    assert (out / build.MARKER).is_file() and (out / "index.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # nothing left beside it
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = _report(small_store, empty)
+    assert res.exit_code == 0, res.output
+    assert (empty / "index.html").is_file() and (empty / build.MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "report"]
+
+
+def test_a_failed_build_leaves_the_earlier_report_as_it_was(tmp_path, small_store, monkeypatch):
+    out = tmp_path / "report"
+    build.build_report(small_store, out)
+    before = _snapshot(out)
+
+    def broken(*args, **kwargs):
+        raise BadInput("the cost page cannot be drawn")
+
+    monkeypatch.setattr(pages, "render_cost", broken)
+    with pytest.raises(BadInput, match="cost page"):
+        build.build_report(small_store, out)
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # the half-built folder is gone
+
+
+def test_a_symbolic_link_is_refused(tmp_path, small_store):
+    target = tmp_path / "target"
+    target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    res = _report(small_store, tmp_path / "link")
+    assert res.exit_code == 2 and "symbolic link" in res.output, res.output
+    assert list(target.iterdir()) == []
