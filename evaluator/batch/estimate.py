@@ -155,7 +155,10 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
     finally:
         if store is not None:
             store.close()
+    for k in ("cost_usd", "worst_case_usd"):  # no float noise (0.07730000000000001) in what users read
+        est[k] = None if est[k] is None else round(est[k], 8)
     summary.estimate = est
+    summary.status = "estimated"
     if request.max_cost is not None and est["cost_usd"] is not None and est["cost_usd"] > request.max_cost:
         summary.message = (f"the estimate (${est['cost_usd']:.4f}) exceeds --max-cost ${request.max_cost:.4f}: "
                            "the run will leave part of the cohort unjudged")

@@ -79,7 +79,7 @@ class Counters(BaseModel):
 class CohortSummary(Counters):
     cohort: str
     run_id: str | None = None
-    status: str = "completed"
+    status: str = "completed"  # interrupted, aborted; "estimated" for a dry run
     message: str | None = None
     judge: dict[str, Any] = Field(default_factory=dict)
     db: str | None = None
@@ -503,6 +503,8 @@ class CohortRunner:
             failures=self.failures, not_scored=self.not_scored, warnings=self.warnings, skipped_items=self.skipped,
         )
         summary.in_flight = 0
+        if summary.cost_usd is not None:
+            summary.cost_usd = round(summary.cost_usd, 8)  # no float noise in what users read
         run_id, (write, _) = self.run_id, self._take_pending()
 
         def finish(store: Store) -> dict:

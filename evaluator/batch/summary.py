@@ -25,9 +25,14 @@ def dimension_summary(rows: Iterable[tuple[str, str, int | None]]) -> dict[str, 
         out[dim] = {
             "count": len(values),
             "mean": round(statistics.fmean(values), 3) if values else None,
-            "median": statistics.median(values) if values else None,
+            "median": _number(statistics.median(values)) if values else None,
             "distribution": {str(k): v for k, v in sorted(Counter(values).items())},
             "not_observed": statuses[dim]["not_observed"],
             "unscored": statuses[dim]["unscored"],
         }
     return out
+
+
+def _number(value: float) -> int | float:
+    """4.0 -> 4 (a median of whole scores is whole unless two middle values differ: then 3.5)."""
+    return int(value) if float(value).is_integer() else value
