@@ -357,6 +357,17 @@ def test_429_retry_after_is_honoured(fake_llm: FakeLLM, tmp_path: Path) -> None:
     assert len(exchanges) == 1 and exchanges[0]["transport_attempts"] == 2 and exchanges[0]["error"] is None
 
 
+def test_a_retry_after_longer_than_the_run_waits_stops_clearly(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """An hour's Retry-After (an hourly quota) is not shortened to our 60 s maximum and retried
+    against the provider's word: the judge is unavailable (exit 3), said plainly, at once."""
+    fake_llm.script(Error(429, headers={"Retry-After": "3600"}))
+    run = evaluate(fake_llm.base_url, tmp_path)
+    assert run.code == 3, run.stderr
+    assert "3600" in run.stderr and "Retry-After" in run.stderr and "again later" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(fake_llm.chat_requests) == 1
+
+
 # ------------------------------------------------------------------------------------------ 9. 5xx
 
 def test_500_then_valid_is_scored(fake_llm: FakeLLM, tmp_path: Path) -> None:

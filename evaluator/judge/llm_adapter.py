@@ -287,7 +287,13 @@ class LiteLLMAdapter:
             exc = state.outcome.exception() if state.outcome else None
             after = _retry_after(exc) if exc else None
             if after is not None:
-                after = min(after, c.retry_max_wait)
+                if after > c.retry_max_wait:  # e.g. an hourly or daily quota: retrying sooner is refused
+                    stop = JudgeUnavailable(
+                        f"the provider asks to wait {after:.0f} s before the next request (Retry-After), longer "
+                        f"than the {c.retry_max_wait:.0f} s this run waits: stopped; finished judgments are kept, "
+                        "run the same command again later")
+                    stop.requests = attempts
+                    raise stop
                 if self.limiter:
                     self.limiter.pause(after)  # every worker backs off, not just this one
                 return after
