@@ -245,6 +245,25 @@ def test_db_locked_by_another_process(tmp_path):
     assert again["store"]["judgment_id"] == first["store"]["judgment_id"]
 
 
+def test_a_cohort_waiting_for_a_held_database_says_so_then_finishes(tmp_path):
+    """The file is held by another process for a few seconds: the cohort says it is waiting (not a
+    silent terminal), then runs once the file is free."""
+    db = tmp_path / "shared.duckdb"
+    judge_json(db)
+    holder = LOCKER.replace("time.sleep(60)", "time.sleep(6)")  # the notice comes after 2 s of waiting
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(db)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        r = invoke("cohort", REPO / "transcripts", "--cohort", "waited", "--db", db, "--format", "json")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert r.exit_code == 0, r.output
+    assert "held by another process: waiting" in flat(r.stderr)
+    assert json.loads(r.stdout)["total"] == len(list((REPO / "transcripts").glob("*.md")))
+
+
 # --------------------------------------------------------------------------------------------
 # bad input through the CLI
 # --------------------------------------------------------------------------------------------

@@ -106,12 +106,13 @@ class _Prepared:
 class _StoreLink:
     """Serialised short DB sessions, run in a thread so the event loop keeps the calls flowing."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, notice: Callable[[str], None] | None = None) -> None:
         self.path = path
         self.lock = asyncio.Lock()
+        self.notice = notice
 
     def _session(self, fn: Callable[[Store], Any]) -> Any:
-        with open_store(self.path, wait_seconds=DB_WAIT_SECONDS) as store:
+        with open_store(self.path, wait_seconds=DB_WAIT_SECONDS, on_wait=self.notice) as store:
             return fn(store)
 
     async def run(self, fn: Callable[[Store], Any]) -> Any:
@@ -138,7 +139,8 @@ def validate(request: CohortRequest) -> None:
 
 
 class CohortRunner:
-    def __init__(self, request: CohortRequest, progress: Callable[[Counters], None] | None = None) -> None:
+    def __init__(self, request: CohortRequest, progress: Callable[[Counters], None] | None = None,
+                 notice: Callable[[str], None] | None = None) -> None:
         validate(request)
         self.req = request
         self.progress = progress
@@ -154,7 +156,7 @@ class CohortRunner:
         limiter = RateLimiter(request.rpm, request.tpm)
         self.judge: Judge = build_judge(request.judge, limiter)
         self.info = self.judge.info()
-        self.link = _StoreLink(request.db or default_db_path())
+        self.link = _StoreLink(request.db or default_db_path(), notice)
         self.pending_judgments: list[tuple[str, Judgment, Transcript, Rubric]] = []
         self.pending_items: list[dict[str, Any]] = []
         self.pending_members: dict[tuple[str, str], dict[str, Any]] = {}
@@ -525,11 +527,14 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def score_cohort(request: CohortRequest, progress: Callable[[Counters], None] | None = None) -> CohortSummary:
-    """Score (or, with dry_run, estimate) a cohort. The one library call behind `evaluate cohort`."""
+def score_cohort(request: CohortRequest, progress: Callable[[Counters], None] | None = None,
+                 notice: Callable[[str], None] | None = None) -> CohortSummary:
+    """Score (or, with dry_run, estimate) a cohort. The one library call behind `evaluate cohort`.
+    `progress` gets the live counts; `notice` gets one-line messages worth showing at once (e.g. the
+    database is held by another process and the run is waiting for it)."""
     validate(request)
     if request.dry_run:
         from evaluator.batch.estimate import estimate_cohort
 
         return estimate_cohort(request)
-    return asyncio.run(CohortRunner(request, progress).run())
+    return asyncio.run(CohortRunner(request, progress, notice).run())

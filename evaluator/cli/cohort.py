@@ -56,7 +56,7 @@ def cohort_cmd(
             rpm=rpm, tpm=tpm, force=force, dry_run=dry_run, max_cost=max_cost,
         )
         with CohortProgress(console(stderr=True), enabled=not dry_run) as progress:
-            summary = score_cohort(request, progress.update)
+            summary = score_cohort(request, progress.update, progress.notice)
     except EvaluatorError as e:
         fail(e, e.exit_code)
         return

@@ -38,6 +38,10 @@ class CohortProgress:
                   f"{c.prompt_tokens + c.completion_tokens:,} tok · {cost}")
         self.progress.update(self.task, completed=c.done, total=c.total or None, detail=detail)
 
+    def notice(self, message: str) -> None:
+        """A one-line message shown at once, above the bar (or plainly when there is no bar)."""
+        self.console.print(f"[yellow]{escape(message)}[/yellow]")
+
     def __exit__(self, *exc: object) -> None:
         if self.progress:
             self.progress.stop()

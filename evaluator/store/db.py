@@ -12,7 +12,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from evaluator.errors import StoreError
 from evaluator.models import Judgment, Transcript
@@ -68,17 +68,28 @@ class StoreLocked(StoreError):
     """Another process holds the DuckDB file (one writer at a time)."""
 
 
-def open_store(path: Path | str, read_only: bool = False, wait_seconds: float = 0.0) -> "Store":
+NOTICE_AFTER_SECONDS = 2.0
+
+
+def open_store(path: Path | str, read_only: bool = False, wait_seconds: float = 0.0,
+               on_wait: "Callable[[str], None] | None" = None) -> "Store":
     """Open, retrying while another process briefly holds the file (a report server reading, a
-    cohort writer flushing): both sides hold the file only for short sessions."""
-    deadline = time.monotonic() + wait_seconds
+    cohort writer flushing): both sides hold the file only for short sessions. A wait longer than
+    a couple of seconds is told through `on_wait` once, so nobody stares at a silent terminal."""
+    started = time.monotonic()
+    deadline = started + wait_seconds
     delay = 0.02
+    told = False
     while True:
         try:
             return Store(path, read_only=read_only)
         except StoreLocked:
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 raise
+            if on_wait and not told and now - started >= NOTICE_AFTER_SECONDS:
+                on_wait(f"{path} is held by another process: waiting up to {wait_seconds:.0f} s for it")
+                told = True
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
