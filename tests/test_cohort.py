@@ -620,6 +620,9 @@ def test_csv_manifest_missing_file_is_reported_and_overrides_land_in_members(
     assert len(fake_llm.chat_requests) == 3
     members = {m["candidate"]: m for m in query(db, "SELECT * FROM cohort_members WHERE cohort = 'c1'")}
     assert set(members) == {"Ada One", "Bo Two", "Cy Three"}
+    # the overrides are this cohort's: the transcript rows every cohort shares keep the files' own names
+    front = {m["candidate"] for m in query(db, "SELECT candidate FROM transcripts")}
+    assert front.isdisjoint(members) and len(front) == 3, front
     assert members["Ada One"]["session_date"] == "2026-01-05" and members["Bo Two"]["session_date"] == "2026-01-07"
     items = query(db, "SELECT status, error FROM run_items WHERE run_id = ?", [doc["run_id"]])
     assert sorted(i["status"] for i in items) == ["failed", "scored", "scored", "scored"]

@@ -101,6 +101,7 @@ class _Prepared:
     rubric: Rubric
     key: str
     estimate_usd: float | None = None  # its worst case, reserved while it runs (--max-cost only)
+    file_metadata: dict[str, Any] | None = None  # the file's own front matter, when a manifest overrides it
 
 
 class _StoreLink:
@@ -200,11 +201,13 @@ class CohortRunner:
         if item.error:
             raise BadInput(item.error)
         source = read_source(item.path, item.code)
-        if item.overrides:
-            source.metadata = {**source.metadata, **item.overrides}
+        file_metadata = None
+        if item.overrides:  # the judge reads the transcript with them (whose words are the candidate's)
+            file_metadata, source.metadata = source.metadata, {**source.metadata, **item.overrides}
         rubric, warnings = self._rubric_for(source.exercise)
         source.warnings = source.warnings + warnings
-        return _Prepared(item, source, rubric, cache_key(source.content_hash, rubric, self.info, key_extra(item.overrides)))
+        key = cache_key(source.content_hash, rubric, self.info, key_extra(item.overrides))
+        return _Prepared(item, source, rubric, key, file_metadata=file_metadata)
 
     def _record(self, item: BatchItem, status: str, source: Source | None = None,
                 judgment_id: str | None = None, error: str | None = None) -> None:
@@ -374,6 +377,10 @@ class CohortRunner:
                 self._notify()
                 continue
             self._note(p.item, judgment)
+            if p.file_metadata is not None:
+                # overrides belong to this cohort's membership (stored with it), not to the transcript
+                # row every cohort and report shares
+                transcript.metadata = p.file_metadata
             jid = str(uuid.uuid4())
             self.pending_judgments.append((jid, judgment, transcript, p.rubric))
             self._record(p.item, judgment.status, p.source, judgment_id=jid)
