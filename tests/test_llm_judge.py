@@ -180,6 +180,15 @@ def test_fenced_json_with_chatter_and_trailing_comma_is_repaired_locally(fake_ll
     assert exchanges[0]["errors"] == []
 
 
+def test_json_followed_by_prose_with_braces_is_read_without_a_repair(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """From the first brace to the last is not the object when the chatter after it has a brace of
+    its own: the first complete object is the answer (no repair calls paid for it)."""
+    fake_llm.script(answer_with(lambda text: text + "\n\nI hope this helps! Overall a strong candidate {really}."))
+    run = evaluate(fake_llm.base_url, tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.doc["status"] == "scored" and len(fake_llm.chat_requests) == 1
+
+
 # --------------------------------------------------------------------------- 3. missing dimension
 
 def test_missing_dimension_is_asked_again_and_then_scored(fake_llm: FakeLLM, tmp_path: Path) -> None:

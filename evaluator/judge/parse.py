@@ -42,6 +42,15 @@ def extract_json(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
             continue
         if isinstance(value, dict):
             return value, None
+    # a whole object followed by prose that has braces of its own ("... a strong candidate {really}"):
+    # the first complete object from the first brace is the answer, the rest is chatter
+    if start != -1:
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text, start)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return value, None
     import json_repair
 
     for chunk in candidates:
