@@ -218,6 +218,8 @@ def test_missing_dimension_is_asked_again_and_then_scored(fake_llm: FakeLLM, tmp
     assert any("cost_awareness" in err and "missing" in err for err in exchanges[0]["errors"])
     assert exchanges[1]["dimensions"] == ["cost_awareness"] and exchanges[1]["errors"] == []
     assert exchanges[1]["prompt_tokens"] > exchanges[0]["prompt_tokens"]
+    repaired = [f["detail"] for f in run.doc["flag_details"] if f["kind"] == "repaired"]
+    assert repaired == ["1 repair request(s) for cost_awareness"]  # what was asked again, not the whole rubric
 
 
 # ------------------------------------------------------------------------ 4. out-of-range score
@@ -269,6 +271,8 @@ def test_invented_quotes_are_dropped_and_a_dimension_without_real_evidence_ends_
     assert [e["quote"] for e in invariant["evidence"]] == [candidate_quotes(fake_llm.chat_requests[0].body)[0]]
     assert invariant["dropped_evidence"] == [INVENTED]
     assert "evidence_dropped" in doc["flags"]
+    dropped = [f["detail"] for f in doc["flag_details"] if f["kind"] == "evidence_dropped"]
+    assert dropped == ["2 quote(s) not found in the transcript or code were dropped"]  # unscored dims count too
     restraint = run.dim("restraint")
     assert restraint["score"] is None
     assert "restraint" in restraint["reason"] and "verbatim" in restraint["reason"]

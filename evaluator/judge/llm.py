@@ -137,6 +137,7 @@ class LLMJudge:
             dp = accepted.get(d.id)
             if dp is None:
                 prev = last.get(d.id)
+                dropped_total += len(prev.dropped) if prev else 0
                 results.append(DimensionResult(
                     id=d.id, status="unscored",
                     reason=((failure if call_failed or not (prev and prev.error) else prev.error)
@@ -158,6 +159,7 @@ class LLMJudge:
             flags.append(Flag(kind="evidence_dropped",
                               detail=f"{dropped_total} quote(s) not found in the transcript or code were dropped"))
         if len(exchanges) > 1 and any(e.purpose == "repair" for e in exchanges):
-            flags.append(Flag(kind="repaired", detail=f"{len(exchanges) - 1} repair request(s) for {', '.join(d.id for d in dims)}"))
+            asked = dict.fromkeys(dim for e in exchanges if e.purpose == "repair" for dim in e.dimensions)
+            flags.append(Flag(kind="repaired", detail=f"{len(exchanges) - 1} repair request(s) for {', '.join(asked)}"))
         return JudgeOutput(dimensions=results, exchanges=exchanges, usage=usage, flags=flags,
                            truncation=rendered.truncation)
