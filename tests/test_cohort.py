@@ -423,9 +423,11 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
     assert len({r["transcript_hash"] for r in query(db, "SELECT transcript_hash FROM judgments")}) == n
 
 
-def test_ctrl_c_mid_run_lists_what_was_left_and_resumes(fake_llm: FakeLLM, tmp_path: Path) -> None:
-    """SIGINT (Ctrl-C) to a real process: finished judgments are kept, the rest (in flight, queued,
-    never read) is listed as skipped, so `total` is the whole cohort; the re-run judges the rest."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_mid_run_lists_what_was_left_and_resumes(fake_llm: FakeLLM, tmp_path: Path, sig) -> None:
+    """SIGINT (Ctrl-C) or SIGTERM (`timeout`, `kill`, a CI job) to a real process: finished judgments
+    are kept, the rest (in flight, queued, never read) is listed as skipped, so `total` is the whole
+    cohort; the re-run judges the rest."""
     n = 12
     fake_llm.script(Call(valid, delay=0.4))
     folder, db, proc = start_cohort_process(fake_llm, tmp_path, n)
@@ -434,7 +436,7 @@ def test_ctrl_c_mid_run_lists_what_was_left_and_resumes(fake_llm: FakeLLM, tmp_p
         while len(fake_llm.chat_requests) < 3 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert proc.poll() is None, "the run finished before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -456,6 +458,22 @@ def test_ctrl_c_mid_run_lists_what_was_left_and_resumes(fake_llm: FakeLLM, tmp_p
     rerun = cohort(folder, db, "--concurrency", "2", base_url=fake_llm.base_url)
     assert rerun.code == 0 and rerun.doc["cached"] == doc["scored"]
     assert len(fake_llm.chat_requests) == n - doc["scored"]
+
+
+def test_a_second_run_on_the_same_database_warns_that_both_may_pay(tmp_path: Path) -> None:
+    """Each run checks the store before judging, so two at once may both judge a transcript they
+    share: the second one says so (the first one's row is 'running' and its process alive)."""
+    import duckdb
+
+    db = tmp_path / "e.duckdb"
+    first = cohort(REPO / "transcripts", db, name="first")
+    assert first.code == 0
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE runs SET status = 'running', finished_at = NULL")  # as if it were still going
+    con.close()
+    second = cohort(REPO / "transcripts", db, "--force", name="second")
+    assert second.code == 0
+    assert "another run is in progress" in " ".join(second.stderr.split()) and "cohort first" in second.stderr
 
 
 # ------------------------------------------------------------------------------------------ 6. dry run

@@ -235,9 +235,16 @@ class CohortRunner:
     def _ensure_run(self, store: Store) -> None:
         """The run row is written in the first session that needs it (one DB session fewer)."""
         if not self.run_started:
+            from evaluator.store.runs import other_live_runs
+
             store.start_run(command="cohort", judge_info=self.info, rubric=self.rubric_hint,
                             cohort=self.req.cohort, run_id=self.run_id)
             self.run_started = True
+            others = other_live_runs(store.con, self.run_id)
+            if others and self.link.notice:  # each run checks the store before judging: two at once
+                who = ", ".join(f"cohort {o['cohort'] or '-'} (pid {o['pid']})" for o in others)  # may both pay
+                self.link.notice(f"another run is in progress on this database ({who}): a transcript both "
+                                 "runs need may be judged by each; let it finish first to reuse its judgments")
 
     def _take_pending(self) -> tuple[Callable[[Store], Any], Callable[[], None]]:
         """Detach what is pending; return the session step that writes it in one transaction, and
@@ -479,6 +486,7 @@ class CohortRunner:
     async def run(self) -> CohortSummary:
         started = time.perf_counter()
         status, message = "completed", None
+        stop_on_sigterm = _on_sigterm(asyncio.current_task())  # `timeout`, `kill`, a CI job: like Ctrl-C
         # the first write imports pandas (~1 s): do it now, off the loop, so the first commit is not late
         preload = asyncio.create_task(asyncio.to_thread(__import__, "pandas"))
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.req.concurrency * 2)
@@ -495,6 +503,7 @@ class CohortRunner:
             await asyncio.gather(*workers, return_exceptions=True)
             self._list_unjudged(queue)
         finally:
+            stop_on_sigterm()
             stop.set()
             await asyncio.gather(writer, preload, return_exceptions=True)
         for key, copies in self.duplicates.items():  # originals that never finished (abort, interrupt)
@@ -528,6 +537,19 @@ class CohortRunner:
         summary.dimensions = await self.link.run(finish)  # a StoreError here ends the command (exit 2)
         summary.wall_seconds = round(time.perf_counter() - started, 3)
         return summary
+
+
+def _on_sigterm(task: "asyncio.Task | None") -> Callable[[], None]:
+    """SIGTERM cancels the run like Ctrl-C does (finished work kept, the rest listed); returns the
+    undo. Where signal handlers cannot be set (not the main thread, Windows), nothing changes."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        return lambda: None
+    return lambda: loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _str(value: Any) -> str | None:

@@ -67,8 +67,6 @@ def render_summary(s: Any, console) -> None:
         if e.get("worst_case_usd"):
             console.print(f"worst case ${e['worst_case_usd']:.4f} (every repair made, every reply --max-tokens "
                           "long): what --max-cost reserves while a judgment runs")
-        if s.message:
-            console.print(f"[yellow]{escape(s.message)}[/yellow]")
     else:
         judge = s.judge.get("kind", "?") + (f" {s.judge['model']}" if s.judge.get("model") else "")
         console.print(f"[bold]cohort {escape(s.cohort)}[/bold] · run {escape((s.run_id or '')[:8])} · judge {escape(judge)} · {s.status}")
@@ -76,8 +74,8 @@ def render_summary(s: Any, console) -> None:
                       f"[yellow]{s.partial} partial[/yellow], [red]{s.unscored} unscored, {s.failed} failed[/red]"
                       f"{f', {s.skipped} not judged' if s.skipped else ''}")
         if s.skipped:
-            console.print(f"[yellow]{s.skipped} transcript(s) not judged by this run[/yellow] "
-                          f"({escape(s.message or 'the run stopped first')}): run the same command again to judge them.")
+            console.print(f"[yellow]{s.skipped} transcript(s) not judged by this run[/yellow] (why: below): "
+                          "run the same command again to judge them.")
         if s.dimensions:
             t = Table(title="per dimension (scored judgments)")
             for col in ("dimension", "n", "mean", "median", "distribution", "not observed", "unscored"):

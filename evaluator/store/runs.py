@@ -56,6 +56,15 @@ def mark_killed(con: Any) -> int:
     return len(dead)
 
 
+def other_live_runs(con: Any, run_id: str) -> list[dict[str, Any]]:
+    """Runs other than `run_id` still in progress on this database (their process is alive, or on
+    another host where that cannot be checked)."""
+    rows = con.execute("SELECT id, cohort, pid, host FROM runs WHERE status = 'running' AND id <> ?",
+                       [run_id]).fetchall()
+    return [{"id": r[0], "cohort": r[1], "pid": r[2], "host": r[3]} for r in rows
+            if effective_status("running", r[2], r[3]) == "running"]
+
+
 def recent_runs(db: Any = None, cohort: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """`evaluate runs`: the newest runs in a database, read-only (a cohort writer may be running).
 
