@@ -181,11 +181,12 @@ def test_the_cohort_cost_card_is_the_cost_pages_figure(retried_store, tmp_path):
     out = tmp_path / "report"
     build.build_report(db, out)
     cost_html = (out / "cost.html").read_text()
-    for cohort, figure, unknown in (("demo", "$0.0645", ""), ("retry", "$0.0020", " (1 unknown)")):
+    # an unknown price is not a zero: the retry cohort's figure is a lower bound
+    for cohort, figure, unknown in (("demo", "$0.0645", ""), ("retry", "at least $0.0020", " (1 with unknown price)")):
         page = (out / "cohort" / f"{pages.slug(cohort)}.html").read_text()
         assert _cost_row(cost_html, cohort) == figure
         card, label = _cost_card(page)
-        assert card == figure and label.endswith(f"every call{unknown}"), (cohort, card, label)
+        assert card == figure and label.endswith(f"every judgment{unknown}"), (cohort, card, label)
     # the failed attempts show in the coverage table of the cohort page, marked as replaced
     demo = (out / "cohort" / f"{pages.slug('demo')}.html").read_text()
     assert RATE_LIMITED in demo and "3 replaced by a better judgment" in demo
@@ -287,3 +288,150 @@ def test_a_symbolic_link_is_refused(tmp_path, small_store):
     res = _report(small_store, tmp_path / "link")
     assert res.exit_code == 2 and "symbolic link" in res.output, res.output
     assert list(target.iterdir()) == []
+
+
+# -- every link of the static report points at a page it wrote ----------------------------------------
+
+
+_HREF = re.compile(r'\b(?:href|src)="([^"]*)"')
+_CANDIDATE_URL = re.compile(r'"candidate_url":"([^"]*)"')
+
+
+def _broken_links(root: Path) -> list[str]:
+    """Every relative href/src of every written .html file (and each judgment data file's candidate
+    link, relative to judgment.html) that names no written file. Anchors, query strings and
+    external schemes are ignored."""
+    broken = []
+    targets = [(page, page.parent, _HREF.findall(page.read_text(encoding="utf-8"))) for page in root.rglob("*.html")]
+    targets += [(data, root, _CANDIDATE_URL.findall(data.read_text(encoding="utf-8")))
+                for data in (root / "judgment").glob("*.js")]
+    for page, base, urls in targets:
+        for url in urls:
+            url = url.replace("&amp;", "&").split("#", 1)[0].split("?", 1)[0]
+            if not url or re.match(r"^[a-z][a-z0-9+.-]*:", url, re.IGNORECASE) or url.startswith("//"):
+                continue
+            if not (base / url).resolve().is_file():
+                broken.append(f"{page.relative_to(root)} -> {url}")
+    assert targets, "no pages written"
+    return broken
+
+
+@pytest.fixture(scope="module")
+def renamed_store(tmp_path_factory) -> Path:
+    """Cohort c1 judged two transcripts as their front matter names them (Ben Okafor and another);
+    cohort c2's manifest names agent_loop.md's candidate Benjamin Okafor. Offline baseline judge."""
+    tmp = tmp_path_factory.mktemp("report-renamed")
+    folder = tmp / "transcripts"
+    folder.mkdir()
+    repo = Path(__file__).resolve().parents[1] / "transcripts"
+    for name in ("agent_loop.md", "cosine_topk.md"):
+        (folder / name).write_text((repo / name).read_text(encoding="utf-8"), encoding="utf-8")
+    db = tmp / "store.duckdb"
+    manifest = tmp / "manifest.csv"
+    manifest.write_text(f"path,candidate\n{folder / 'agent_loop.md'},Benjamin Okafor\n", encoding="utf-8")
+    runner = CliRunner()
+    for args in (["cohort", str(folder), "--cohort", "c1"], ["cohort", str(manifest), "--cohort", "c2"]):
+        res = runner.invoke(app, [*args, "--db", str(db)])
+        assert res.exit_code == 0, res.output
+    return db
+
+
+@pytest.mark.parametrize("filters", [Filters(), Filters(cohort="c1"), Filters(cohort="c2")], ids=["all", "c1", "c2"])
+def test_every_link_of_the_static_report_resolves(renamed_store, tmp_path, filters):
+    out = tmp_path / "report"
+    build.build_report(renamed_store, out, filters)
+    assert _broken_links(out) == []
+    if filters.cohort in (None, "c1"):  # the c1 page links to the name c1 gives the candidate
+        c1 = (out / "cohort" / f"{pages.slug('c1')}.html").read_text()
+        assert f"candidate/{pages.slug('Ben Okafor')}.html" in c1
+        assert (out / "candidate" / f"{pages.slug('Ben Okafor')}.html").is_file()
+
+
+# -- coverage: what was not judged, why, and what replaced it ----------------------------------------
+
+
+def _dims_unscored_without_judgment_reason(transcript: Transcript, rubric, cost: float | None) -> Judgment:
+    j = _judgment(transcript, rubric, "unscored", cost)
+    return j.model_copy(update={"reason": None})
+
+
+@pytest.fixture(scope="module")
+def rerun_store(tmp_path_factory) -> Path:
+    """Cohort `c`, run twice. First run: Ada scored, Bo failed (file not found), Cy skipped (empty),
+    Dee unscored with no judgment-level reason (each dimension rate limited). Second run (later):
+    Bo judged (scored), Cy skipped again, Ada cached, Dee unscored again. Every price unknown."""
+    db = tmp_path_factory.mktemp("report-rerun") / "store.duckdb"
+    rubric = select_rubric("default", None)
+    ada, bo, dee = _transcript("Ada", "2026-05-01"), _transcript("Bo", "2026-05-02"), _transcript("Dee", "2026-05-04")
+    info = JudgeInfo(kind="llm", model=MODEL, prompt_version="judge-v1")
+    with Store(db) as store:
+        first = store.start_run(command="cohort", judge_info=info, rubric=rubric, cohort="c")
+        ids = store.save_batch(first, [(_judgment(ada, rubric, "scored", None), ada, rubric),
+                                       (_dims_unscored_without_judgment_reason(dee, rubric, None), dee, rubric)],
+                               members=_members("c", [ada, dee]))
+        store.save_batch(first, [], items=[
+            {"item": "ada.md", "status": "scored", "judgment_id": ids[0], "transcript_hash": ada.content_hash},
+            {"item": "bo.md", "status": "failed", "error": "file not found"},
+            {"item": "cy.md", "status": "skipped", "error": "empty transcript"},
+            {"item": "dee.md", "status": "unscored", "judgment_id": ids[1], "transcript_hash": dee.content_hash}])
+        store.finish_run(first, "finished")
+        second = store.start_run(command="cohort", judge_info=info, rubric=rubric, cohort="c")
+        ids2 = store.save_batch(second, [(_judgment(bo, rubric, "scored", None), bo, rubric),
+                                         (_dims_unscored_without_judgment_reason(dee, rubric, None), dee, rubric)],
+                                members=_members("c", [bo, dee]))
+        store.save_batch(second, [], items=[
+            {"item": "ada.md", "status": "cached", "judgment_id": ids[0]},
+            {"item": "bo.md", "status": "scored", "judgment_id": ids2[0]},
+            {"item": "cy.md", "status": "skipped", "error": "empty transcript"},
+            {"item": "dee.md", "status": "unscored", "judgment_id": ids2[1]}])
+        store.finish_run(second, "finished")
+        store.con.execute("UPDATE runs SET started_at = ? WHERE id = ?", ["2026-05-01 10:00:00", first])
+        store.con.execute("UPDATE runs SET started_at = ? WHERE id = ?", ["2026-05-02 10:00:00", second])
+    return db
+
+
+def test_coverage_lists_only_inputs_whose_latest_run_did_not_judge_them(rerun_store):
+    with duckdb.connect(str(rerun_store), read_only=True) as con:
+        schema = q.read_schema(con)
+        for f in (Filters(), Filters(cohort="c")):
+            items = q.coverage(con, schema, f)["failed_items"]
+            # not the judgments made (scored, unscored), not Bo (judged later), Cy once, not twice
+            assert [(r["status"], r["reason"], r["n"]) for r in items] == [("skipped", "empty transcript", 1)], f
+
+
+def test_a_judgment_without_its_own_reason_is_described_by_its_dimensions(rerun_store):
+    with duckdb.connect(str(rerun_store), read_only=True) as con:
+        reasons = q.coverage(con, q.read_schema(con), Filters(cohort="c"))["judgment_reasons"]
+    assert [(r["status"], r["reason"], r["n"]) for r in reasons] == [("unscored", RATE_LIMITED, 2)]
+    # the later attempt has the same status: it is not "a better judgment"
+    assert reasons[0]["superseded"] == 0
+
+
+def test_replaced_counts_only_replacements_by_a_better_status(retried_store):
+    db, _ = retried_store
+    with duckdb.connect(str(db), read_only=True) as con:
+        reasons = {(r["status"], r["reason"]): r for r in q.coverage(con, q.read_schema(con), Filters())["judgment_reasons"]}
+    # Ada's and Bo's failed attempts lost to scored ones, Cy's to a partial one: all three better
+    assert reasons[("unscored", RATE_LIMITED)]["superseded"] == 3
+    assert reasons[("partial", RATE_LIMITED)]["superseded"] == 0
+
+
+# -- cost: an unknown price is unknown, never zero ---------------------------------------------------------
+
+
+def test_unknown_prices_show_as_unknown_not_zero(rerun_store, retried_store, tmp_path):
+    out = tmp_path / "report"
+    build.build_report(rerun_store, out)
+    for page in (out / "cost.html", out / "index.html", out / "cohort" / f"{pages.slug('c')}.html"):
+        html = page.read_text()
+        assert "$0.0000" not in html and "unknown" in html, page.name
+    cost_html = (out / "cost.html").read_text()
+    assert re.search(r'<div class="kpi-n">unknown</div><div class="kpi-l">total \(4 with unknown price\)', cost_html)
+    assert _cost_row(cost_html, "c") == "unknown"
+    assert _cost_card((out / "index.html").read_text()) == ("unknown", "judge cost, every judgment (4 with unknown price)")
+    # some prices known: a lower bound, and the mean only over the known ones (0.0665 over 5)
+    mixed = tmp_path / "mixed"
+    build.build_report(retried_store[0], mixed)
+    cost_html = (mixed / "cost.html").read_text()
+    assert '<div class="kpi-n">at least $0.0665</div><div class="kpi-l">total (1 with unknown price)' in cost_html
+    assert '<div class="kpi-n">$0.0133</div><div class="kpi-l">per judgment with a known price (5)' in cost_html

@@ -183,14 +183,16 @@ def _write_data_files(root: Path, site: pages.Site, files: list[tuple[int, list[
     return len(files)
 
 
-def write_judgment_data(con, schema: q.Schema, root: Path, ids: list[str], site: pages.Site) -> int:
+def write_judgment_data(con, schema: q.Schema, root: Path, ids: list[str], site: pages.Site,
+                        filters: Filters | None = None) -> int:
     """The judgments' data files, judgment/<n>.js (`pages.data_file_count` of them, each judgment in
     the one `pages.data_file_of` names), drawn by the shared judgment.html. DuckDB writes each
     judgment's JSON, 5,000 judgments a query. Reading and parsing the transcripts (about 1 ms each)
     is then most of the work: with PARALLEL_TRANSCRIPTS of them or more on disk, the files are shared
-    out over up to 4 processes. Returns the number of files."""
+    out over up to 4 processes. `filters`: the scope `ids` come from, so each judgment's candidate link
+    uses the name its candidate page was written under. Returns the number of files."""
     files = pages.data_file_count(len(ids))
-    rows = [row for chunk in _chunks(ids, 5000) for row in q.judgment_docs(con, schema, chunk)]
+    rows = [row for chunk in _chunks(ids, 5000) for row in q.judgment_docs(con, schema, chunk, filters)]
     by_file: dict[int, list[q.JudgmentDoc]] = defaultdict(list)
     for row in rows:
         by_file[pages.data_file_of(pages.safe_id(row.id), files)].append(row)
@@ -204,16 +206,19 @@ def write_judgment_data(con, schema: q.Schema, root: Path, ids: list[str], site:
         return sum(pool.map(_write_data_files, repeat(root), repeat(site), [work[i::workers] for i in range(workers)]))
 
 
-def write_candidate_pages(con, schema: q.Schema, root: Path, filters: Filters, site: pages.Site) -> int:
-    """candidate/<slug>.html for every candidate in scope: three whole-store queries, partitioned."""
+def write_candidate_pages(con, schema: q.Schema, root: Path, filters: Filters, site: pages.Site,
+                          only: set[str] | None = None) -> set[str]:
+    """candidate/<slug>.html for every candidate in scope (or only those named in `only`): three
+    whole-store queries, partitioned. Returns the names written."""
     scale = q.score_scale(con, schema, filters)
     trend = _group(q.candidate_trend(con, schema, filters), "candidate")
     sessions = _group(q.candidate_sessions(con, schema, filters), "candidate")
     changes = _group(q.candidate_changes(con, schema, filters), "candidate")
-    for name, rows in sessions.items():
-        html = pages.render_candidate(site, name, trend.get(name, []), rows, changes.get(name, []), scale)
+    names = set(sessions) if only is None else set(sessions) & only
+    for name in names:
+        html = pages.render_candidate(site, name, trend.get(name, []), sessions[name], changes.get(name, []), scale)
         _write_file(f"{root}/candidate/{pages.slug(name)}.html", html)
-    return len(sessions)
+    return names
 
 
 def check_out(out: Path) -> None:
@@ -318,7 +323,16 @@ def build_report(db: Path, out: Path, filters: Filters | None = None) -> BuildRe
         write("cost.html", pages.render_cost(con, schema, site))
         clock.lap("overview, quality, cost")
 
-        written += write_candidate_pages(con, schema, tmp, filters, deep)
+        # One page per candidate name that any page links to. A cohort manifest may name a transcript's
+        # candidate differently per cohort (cohort_members.candidate), so a cohort page can link to a
+        # name the whole scope does not use: that name's page shows it as that cohort names it.
+        candidates = write_candidate_pages(con, schema, tmp, filters, deep)
+        for cohort in cohorts:
+            cohort_filters = Filters(**{**filters.__dict__, "cohort": cohort})
+            missing = set(q.candidate_names(con, schema, cohort_filters)) - candidates
+            if missing:
+                candidates |= write_candidate_pages(con, schema, tmp, cohort_filters, deep, only=missing)
+        written += len(candidates)
         clock.lap("candidate pages")
 
         everything = q.judgments_page(con, schema, filters, 1, None)
@@ -333,7 +347,7 @@ def build_report(db: Path, out: Path, filters: Filters | None = None) -> BuildRe
         ids = q.judgment_ids(con, schema, filters)
         context = pages.judgment_context(site, q.score_scale(con, schema, filters))
         write("judgment.html", pages.render_judgment(site, context, files=pages.data_file_count(len(ids))))
-        data_files = write_judgment_data(con, schema, tmp, ids, site)
+        data_files = write_judgment_data(con, schema, tmp, ids, site, filters)
         clock.lap("judgment data")
         _swap_in(tmp, out)
     except BaseException:

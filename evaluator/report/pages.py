@@ -117,6 +117,14 @@ def _fmt_cost(value: Any) -> str:
     return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
 
 
+def _fmt_cost_of(value: Any, unknown: int | None = 0) -> str:
+    """A sum of costs of which `unknown` were not priced: an unknown price is never a zero, so the
+    sum is "unknown" when none is known and "at least $X" when only some are."""
+    if not unknown:
+        return _fmt_cost(value)
+    return "unknown" if value is None else f"at least {_fmt_cost(value)}"
+
+
 def _fmt_pct(value: Any) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
@@ -149,7 +157,8 @@ def environment() -> Environment:
     env = _Environment(loader=PackageLoader("evaluator.report", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=_fmt_num, cost=_fmt_cost, pct=_fmt_pct, date=_fmt_date, json=charts.embed_json,
+    env.filters.update(num=_fmt_num, cost=_fmt_cost, cost_of=_fmt_cost_of, pct=_fmt_pct, date=_fmt_date,
+                       json=charts.embed_json,
                        short=lambda v, n=12: (str(v)[:n] + "…") if v and len(str(v)) > n else (v or ""))
     return env
 
@@ -351,8 +360,14 @@ def render_cost(con, schema: Schema, site: Site) -> str:
     by_cohort = q.cost_by(con, schema, f, "cohort")
     by_model = q.cost_by(con, schema, f, "model")
     by_month = q.cost_by(con, schema, f, "month")
-    total = {k: sum((r[k] or 0) for r in by_model) for k in ("judgments", "calls", "prompt_tokens", "completion_tokens", "cost_usd")}
+    total = {k: sum((r[k] or 0) for r in by_model) for k in ("judgments", "calls", "prompt_tokens", "completion_tokens")}
+    # Unknown prices are not zeros: the total is over the known costs (None if none is known), and
+    # the mean per judgment only over the judgments whose cost is known.
+    known = [r["cost_usd"] for r in by_model if r["cost_usd"] is not None]
+    total["cost_usd"] = sum(known) if known else None
     total["cost_unknown"] = sum(r["cost_unknown"] for r in by_model)
+    total["cost_known"] = total["judgments"] - total["cost_unknown"]
+    total["cost_per_judgment"] = total["cost_usd"] / total["cost_known"] if total["cost_known"] and known else None
     total["runs"] = len({r["run_id"] for r in runs})
     paid = any((r["cost_usd"] or 0) > 0 for r in runs)
     return render("cost.html", **site.frame("cost", "Cost"), runs=runs, by_cohort=by_cohort, by_model=by_model,

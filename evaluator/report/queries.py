@@ -12,7 +12,8 @@ within a status. A forced re-run replaces, it does not double count; a later fai
 rate-limited run that left everything unscored) does not hide an earlier score. Failed attempts stay
 listed with the judgments that were not fully scored (`coverage`). Cost counts every judgment,
 because every call was paid for, each in one cohort (`_paid_sql`: the cost page and the
-overview's cost card).
+overview's cost card). An unknown price (cost_usd NULL) is never counted as zero: sums are over the
+known costs, with the number of unknown ones beside them, and the pages show "unknown" or "at least".
 
 Tables added by later migrations (cohorts, run_items, human labels, calibrations) are optional:
 `Schema` records which exist, and a view whose data is missing says so instead of failing.
@@ -313,34 +314,56 @@ def weakest_dimensions(con, schema: Schema, f: Filters, low: int = 2) -> list[di
 
 
 def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
-    """Judgments by status, unscored dimensions and judgments grouped by reason, failed cohort items."""
+    """Judgments by status, unscored dimensions and judgments grouped by reason, cohort inputs that
+    were not judged."""
     sql, params = _scope_sql(schema, f)
     by_status = _rows(con, sql + "SELECT status, count(*) AS n FROM judged GROUP BY status ORDER BY n DESC, status", params)
     dim_reasons = _rows(con, sql + _dims_cte() + """
         SELECT dimension_id, coalesce(dim_reason, '(no reason given)') AS reason, count(*) AS n
         FROM dims WHERE dim_status = 'unscored' GROUP BY ALL ORDER BY n DESC, dimension_id, reason LIMIT 20""", params)
-    # Every attempt that was not fully scored, also one a better judgment of the same transcript,
-    # rubric version and model replaced in the scores (`superseded`): failures stay visible.
+    # Every attempt that was not fully scored, also one that a judgment of a better status (scored >
+    # partial > unscored) of the same transcript, rubric version and model replaced in the scores
+    # (`superseded`): failures stay visible. A judgment stored without a reason of its own is
+    # described by its unscored dimensions' reasons (the most common one).
     every, every_params = _scope_sql(schema, f, latest=False)
+    rank = "CASE status WHEN 'scored' THEN 0 WHEN 'partial' THEN 1 ELSE 2 END"
     judgment_reasons = _rows(con, every + f""",
+        dim_reason AS (
+            SELECT judgment_id, count(DISTINCT reason) AS n_reasons,
+                   arg_max(reason, (n, reason)) AS reason
+            FROM (SELECT judgment_id, reason, count(*) AS n FROM dimension_scores
+                  WHERE status = 'unscored' AND reason IS NOT NULL
+                    AND judgment_id IN (SELECT id FROM judged WHERE status <> 'scored' AND reason IS NULL)
+                  GROUP BY ALL)
+            GROUP BY judgment_id
+        ),
         ranked AS (
-            SELECT status, reason, row_number() OVER (PARTITION BY transcript_hash, rubric_version, model
-                                                      ORDER BY {BEST_FIRST}) > 1 AS superseded
-            FROM judged
+            SELECT j.status,
+                   coalesce(j.reason, CASE WHEN d.n_reasons > 1 THEN d.reason || ' (and other reasons: see the dimensions)'
+                                           ELSE d.reason END, '(no reason given)') AS reason,
+                   min({rank}) OVER (PARTITION BY j.transcript_hash, j.rubric_version, j.model) < {rank} AS superseded
+            FROM judged j LEFT JOIN dim_reason d ON d.judgment_id = j.id
         )
-        SELECT status, coalesce(reason, '(no reason given)') AS reason, count(*) AS n,
-               count(*) FILTER (WHERE superseded) AS superseded
+        SELECT status, reason, count(*) AS n, count(*) FILTER (WHERE superseded) AS superseded
         FROM ranked WHERE status <> 'scored' GROUP BY ALL ORDER BY n DESC, status, reason LIMIT 20""", every_params)
     failed_items: list[dict[str, Any]] = []
-    if schema.has("run_items", "run_id", "status", "error"):
+    if schema.has("run_items", "run_id", "item", "status", "error", "updated_at"):
+        # Each input of a cohort counts once, as its latest run left it: an input that failed once
+        # and was judged by a later run is not listed, and a re-run does not count it twice.
         cohort_clause, cparams = "", []
         if f.cohort is not None:
             cohort_clause, cparams = "AND r.cohort = ?", [f.cohort]
         failed_items = _rows(con, f"""
-            SELECT i.status, coalesce(i.error, '(no error recorded)') AS reason, count(*) AS n
-            FROM run_items i JOIN runs r ON r.id = i.run_id
-            WHERE i.status NOT IN ('judged', 'cached', 'scored') {cohort_clause}
-            GROUP BY ALL ORDER BY n DESC, i.status, reason LIMIT 20""", cparams)
+            WITH latest AS (
+                SELECT i.status, i.error
+                FROM run_items i JOIN runs r ON r.id = i.run_id
+                WHERE r.cohort IS NOT NULL {cohort_clause}
+                QUALIFY row_number() OVER (PARTITION BY r.cohort, i.item
+                                           ORDER BY r.started_at DESC, i.updated_at DESC, r.id DESC) = 1
+            )
+            SELECT status, coalesce(error, '(no error recorded)') AS reason, count(*) AS n
+            FROM latest WHERE status IN ('failed', 'skipped')
+            GROUP BY ALL ORDER BY n DESC, status, reason LIMIT 20""", cparams)
     return {"by_status": by_status, "dimension_reasons": dim_reasons,
             "judgment_reasons": judgment_reasons, "failed_items": failed_items}
 
@@ -364,6 +387,12 @@ def candidates_summary(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
                  WHERE p.candidate = j.candidate) AS latest_mean,
                (SELECT arg_min(dimension_id, (m, dimension_id)) FROM per_dim d WHERE d.candidate = j.candidate) AS weakest
         FROM judged j GROUP BY j.candidate ORDER BY j.candidate""", params)
+
+
+def candidate_names(con, schema: Schema, f: Filters) -> list[str]:
+    """The candidates in scope, by the names this scope gives them (pages link to these names)."""
+    sql, params = _scope_sql(schema, f)
+    return [r[0] for r in con.execute(sql + "SELECT DISTINCT candidate FROM judged ORDER BY 1", params).fetchall()]
 
 
 # -- candidate ------------------------------------------------------------------------------------
@@ -500,13 +529,17 @@ class JudgmentDoc(NamedTuple):
     doc: str
 
 
-def judgment_docs(con, schema: Schema, ids: list[str]) -> list[JudgmentDoc]:
+def judgment_docs(con, schema: Schema, ids: list[str], f: Filters | None = None) -> list[JudgmentDoc]:
     """Everything the judgment view shows, for many judgments in one query. DuckDB writes each
     judgment as one JSON document (flags, warnings and evidence are stored as JSON already), which
-    the static build writes out as is: no per-field conversion to Python and back."""
+    the static build writes out as is: no per-field conversion to Python and back.
+
+    With `f` (the static build: `ids` are that scope's), each judgment's candidate and cohort are
+    read as that scope names them, so its candidate link is to a page the build writes; without,
+    any judgment in the store is found, named as the unfiltered views name it."""
     if not ids:
         return []
-    sql, params = _scope_sql(schema, Filters(), latest=False)
+    sql, params = _scope_sql(schema, f, latest=True) if f is not None else _scope_sql(schema, Filters(), latest=False)
     rows = con.execute(sql + """,
         wanted AS (SELECT unnest(?::VARCHAR[]) AS id),
         dims AS (
