@@ -106,7 +106,7 @@ def render_runs(runs: list[dict[str, Any]], console) -> None:
         return
     colours = {"completed": "green", "running": "cyan", "interrupted": "yellow", "aborted": "red", "killed": "red"}
     t = Table(title="runs (newest first)", box=None, padding=(0, 1), pad_edge=False, header_style="bold")
-    numeric = ("scored", "other", "cached", "cost")
+    numeric = ("scored", "other", "cost")  # cached, calls and tokens: --format json
     for col in ("run", "started (UTC)", "status", *numeric, "cohort", "judge"):
         t.add_column(col, no_wrap=col not in ("cohort", "judge"), justify="right" if col in numeric else "left",
                      overflow="fold")
@@ -120,6 +120,6 @@ def render_runs(runs: list[dict[str, Any]], console) -> None:
         other = None if r["total"] is None else r["total"] - (r["scored"] or 0)  # partial, unscored, failed, skipped
         cost = "-" if r["cost_usd"] is None else "$0" if not r["cost_usd"] else f"${r['cost_usd']:.4f}"
         t.add_row(r["id"][:8], f"{r['started_at']:%m-%d %H:%M}", f"[{colours.get(status, 'white')}]{escape(status)}[/]",
-                  f"{n(r['scored'])}/{n(r['total'])}", n(other), n(r["cached"]), cost,
+                  f"{n(r['scored'])}/{n(r['total'])}", n(other), cost,
                   escape(r["cohort"] or "-"), escape(judge))
     console.print(t)
