@@ -349,8 +349,7 @@ class CohortRunner:
             if p is None:
                 return
             if self.abort:
-                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
-                    self._skip(it, src, self._abort_note())
+                self._skip_copies(p, self._abort_note())
                 continue
             try:
                 transcript = parse_source(p.source)
@@ -365,14 +364,12 @@ class CohortRunner:
                     self.counters.in_flight -= 1
                     await self._release(p)
             except asyncio.CancelledError:  # Ctrl-C while this one was being judged
-                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
-                    self._skip(it, src, INTERRUPTED)
+                self._skip_copies(p, INTERRUPTED)
                 raise
             except JudgeUnavailable as e:
                 self.counters.calls += e.requests
                 self.abort = self.abort or e
-                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
-                    self._skip(it, src, self._abort_note())
+                self._skip_copies(p, self._abort_note())
                 self._notify()
                 continue
             except EvaluatorError as e:
@@ -404,6 +401,11 @@ class CohortRunner:
         self.skipped.append(item.key)
         self._record(item, "skipped", source=source, error=why)
 
+    def _skip_copies(self, p: _Prepared, why: str) -> None:
+        """Skip a prepared item and the identical copies waiting on its result."""
+        for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
+            self._skip(it, src, why)
+
     def _list_unjudged(self, queue: asyncio.Queue) -> None:
         """After an interrupt: what was read but not started, and what was never read (listing the
         rest is cheap: nothing is opened), recorded as skipped, so `total` is the whole cohort."""
@@ -414,8 +416,7 @@ class CohortRunner:
                 waiting.append(p)
         for p in waiting:
             if p.item.key not in self.accounted:
-                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
-                    self._skip(it, src, INTERRUPTED)
+                self._skip_copies(p, INTERRUPTED)
         self._chunk.clear()
         for item in self._items:
             self.counters.total += 1
@@ -453,9 +454,8 @@ class CohortRunner:
                     break
                 await self.budget_changed.wait()
             if self.budget_exhausted:
-                for it, src in [(p.item, p.source)] + self.duplicates.pop(p.key, []):
-                    self._skip(it, src, f"not started: spent ${self.spent:.4f} + worst case ${worst:.4f} "
-                                        f"would exceed --max-cost ${self.req.max_cost:.4f}")
+                self._skip_copies(p, f"not started: spent ${self.spent:.4f} + worst case ${worst:.4f} "
+                                     f"would exceed --max-cost ${self.req.max_cost:.4f}")
                 self._notify()
                 return False
             p.estimate_usd = worst
