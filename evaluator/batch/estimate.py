@@ -55,43 +55,30 @@ def _count_tokens(options: JudgeOptions, messages: list[dict[str, str]]) -> int:
         return sum(estimate_tokens(m["content"]) for m in messages)
 
 
-def estimate_judgment(transcript: "Transcript", rubric: "Rubric", options: JudgeOptions) -> dict[str, Any]:
-    """Prompt tokens counted on the real rendered prompt(s); one call per group of dimensions."""
-    if not options.model:
-        return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-    from evaluator.judge.prompt import render
-
-    groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
-    context = options.context_tokens or _context_tokens(options.model)
-    prompt = completion = 0
-    for dims in groups:
-        rendered = render(transcript, rubric, dims, context, reserve_tokens=options.max_tokens)
-        prompt += _count_tokens(options, rendered.messages)
-        completion += min(options.max_tokens, COMPLETION_TOKENS_OVERHEAD + COMPLETION_TOKENS_PER_DIMENSION * len(dims))
-    return {"calls": len(groups), "prompt_tokens": prompt, "completion_tokens": completion,
-            "cost_usd": price(options, prompt, completion)}
-
-
 REPAIR_MESSAGE_TOKENS = 600  # a repair request: the errors found and what to resend (generous)
 
 
-def worst_case_usd(transcript: "Transcript", rubric: "Rubric", options: JudgeOptions) -> float | None:
-    """The most one judgment can cost, for --max-cost: every allowed repair is made, every reply is
-    as long as --max-tokens, and each repair re-sends the conversation so far (the prompt, the earlier
-    replies and the repair requests). None when the price is unknown."""
+def estimate_judgment(transcript: "Transcript", rubric: "Rubric", options: JudgeOptions) -> dict[str, Any]:
+    """Prompt tokens counted on the real rendered prompt(s), one call per group of dimensions; the
+    expected cost and the worst case, which --max-cost reserves: every allowed repair is made, every
+    reply is as long as --max-tokens, and each repair re-sends the conversation so far (the prompt,
+    the earlier replies and the repair requests). A cost is None when the price is unknown."""
     if not options.model:
-        return 0.0
+        return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "worst_case_usd": 0.0}
     from evaluator.judge.prompt import render
 
     groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
     context = options.context_tokens or _context_tokens(options.model)
     attempts, reply = 1 + options.repair_attempts, options.max_tokens
-    prompt = completion = 0
+    prompt = completion = worst_prompt = 0
     for dims in groups:
         first = _count_tokens(options, render(transcript, rubric, dims, context, reserve_tokens=reply).messages)
-        prompt += attempts * first + (reply + REPAIR_MESSAGE_TOKENS) * attempts * (attempts - 1) // 2
-        completion += attempts * reply
-    return price(options, prompt, completion)
+        prompt += first
+        completion += min(reply, COMPLETION_TOKENS_OVERHEAD + COMPLETION_TOKENS_PER_DIMENSION * len(dims))
+        worst_prompt += attempts * first + (reply + REPAIR_MESSAGE_TOKENS) * attempts * (attempts - 1) // 2
+    return {"calls": len(groups), "prompt_tokens": prompt, "completion_tokens": completion,
+            "cost_usd": price(options, prompt, completion),
+            "worst_case_usd": price(options, worst_prompt, attempts * reply * len(groups))}
 
 
 def _context_tokens(model: str) -> int:
@@ -140,9 +127,7 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
                     summary.cached += 1
                     continue
                 seen.add(key)
-                transcript = parse_source(source)
-                e = estimate_judgment(transcript, rubric, request.judge)
-                e["worst_case_usd"] = worst_case_usd(transcript, rubric, request.judge)
+                e = estimate_judgment(parse_source(source), rubric, request.judge)
             except EvaluatorError as err:
                 summary.failed += 1
                 summary.failures.append({"item": item.key, "source": str(item.path), "error": str(err)})

@@ -444,9 +444,9 @@ class CohortRunner:
         to finish, since most cost far less than their worst case; if it still does not fit with
         nothing in flight, the budget is exhausted and no more judgments start (what is left is listed).
         So --max-cost is never exceeded, and how much gets judged does not depend on --concurrency."""
-        from evaluator.batch.estimate import worst_case_usd
+        from evaluator.batch.estimate import estimate_judgment
 
-        worst = worst_case_usd(transcript, p.rubric, self.req.judge) or 0.0
+        worst = estimate_judgment(transcript, p.rubric, self.req.judge)["worst_case_usd"] or 0.0
         async with self.budget_changed:
             while not self.budget_exhausted and self.spent + self.reserved + worst > self.req.max_cost:  # type: ignore[operator]
                 if not self.reservations:  # nothing in flight will free any budget
