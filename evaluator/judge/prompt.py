@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from evaluator.errors import BadInput
+from evaluator.judge.transport import CHARS_PER_TOKEN, estimate_tokens
 from evaluator.models import Transcript
 from evaluator.rubrics import Dimension, Rubric
 from evaluator.safety import fence, fence_tag
@@ -25,7 +26,6 @@ from evaluator.safety import fence, fence_tag
 PROMPT_FILES = ("judge_system.md", "judge_user.md.j2", "repair_user.md.j2")
 PROMPT_NAME = "judge-v1"
 MIN_TRANSCRIPT_TOKENS = 500
-CHARS_PER_TOKEN = 3.2  # conservative (real English/code tokenises at ~3.5-4.5 chars per token)
 
 
 @lru_cache(maxsize=None)
@@ -53,10 +53,6 @@ def _template(name: str):
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     return env.from_string(_template_text(name))
-
-
-def estimate_tokens(text: str) -> int:
-    return int(len(text) / CHARS_PER_TOKEN) + 1
 
 
 # ---------------------------------------------------------------- output schema (from the rubric)
