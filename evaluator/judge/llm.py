@@ -12,10 +12,22 @@ from typing import Any
 from evaluator.judge.base import JudgeOutput
 from evaluator.judge.distribution import score_distribution
 from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
-from evaluator.judge.parse import DimensionParse, EvidenceIndex, extract_json, validate_dimensions
+from evaluator.judge.parse import (
+    DimensionParse,
+    EvidenceIndex,
+    extract_json,
+    validate_dimensions,
+)
 from evaluator.judge.prompt import output_schema, prompt_version, render, render_repair
 from evaluator.judge.transport import CallFailed, CallResult, ChatTransport
-from evaluator.models import DimensionResult, Exchange, Flag, JudgeInfo, Transcript, Usage
+from evaluator.models import (
+    DimensionResult,
+    Exchange,
+    Flag,
+    JudgeInfo,
+    Transcript,
+    Usage,
+)
 from evaluator.rubrics import Dimension, Rubric
 
 
