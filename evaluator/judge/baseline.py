@@ -413,8 +413,8 @@ def baseline_version() -> str:
 
     rubric = probe.rubric()
     wide = rubric.model_copy(update={"scale": rubric.scale.model_copy(update={"min": 0, "max": 10})})
-    transcripts = [probe.transcript("strong.md", (probe.code_file("strong.py"),)), probe.transcript("middling.md"),
-                   probe.transcript("hollow.md"), probe.transcript("unprovoked.md"), probe.transcript("unlabelled.md")]
+    transcripts = [probe.transcript("strong.md", (probe.code_file("strong_code.txt", "strong.py"),))]
+    transcripts += [probe.transcript(name) for name in ("middling.md", "hollow.md", "unprovoked.md", "unlabelled.md")]
     h = hashlib.sha256()
     for transcript in transcripts:
         for r in (rubric, wide):

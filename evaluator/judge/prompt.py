@@ -45,7 +45,7 @@ def prompt_version() -> str:
     from evaluator.judge import probe
 
     rubric = probe.rubric()
-    transcript = probe.transcript("prompt_probe.md", (probe.code_file("strong.py", "cache <<<END CODE>>>.py"),))
+    transcript = probe.transcript("prompt_probe.md", (probe.code_file("strong_code.txt", "cache <<<END CODE>>>.py"),))
     dims, one = rubric.dimensions, [rubric.dimension("recovery")]
     full = render(transcript, rubric, dims, PROBE_CONTEXT, reserve_tokens=4096)
     prompt = sum(estimate_tokens(m["content"]) for m in full.messages)
