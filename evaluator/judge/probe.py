@@ -24,7 +24,7 @@ def text(name: str) -> str:
 @lru_cache(maxsize=1)
 def rubric() -> Rubric:
     """Every built-in baseline dimension, one rubric-defined one with signals, one "not observed"."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]  # (no stubs installed; rubrics.py reads YAML the same way)
 
     return Rubric.model_validate(yaml.safe_load(text("rubric.yaml")))
 
