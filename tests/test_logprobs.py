@@ -175,7 +175,7 @@ def test_a_first_digit_that_may_start_a_longer_level_is_unknown_unless_numbers_a
 
 
 @pytest.mark.parametrize("text, dim, note", [
-    ('```json\n{"a": {"score": 4,}}\n```', "a", "not plain JSON"),
+    ('```json\n{"a": {"score": 4,}}\n```', "a", "had to be repaired"),
     ('{"a": {"score": "not_observed"}}', "a", "not a scale level"),
     ('{"b": {"score": 4}}', "a", "no score for this dimension"),
 ])
@@ -191,6 +191,12 @@ def test_quoted_scores_list_items_and_tokens_that_carry_the_lead() -> None:
     toks[i - 1:i + 1] = [TokenLogprob('"3', math.log(0.8), [('"3', math.log(0.8)), ('"4', math.log(0.2))])]
     dist = score_distribution(text, toks, "a", [1, 2, 3, 4, 5], 2)
     assert dist.probs == {1: None, 2: None, 3: pytest.approx(0.8), 4: pytest.approx(0.2), 5: None}
+
+
+def test_a_fenced_reply_with_chatter_and_braces_before_it_is_read() -> None:
+    text = 'Here it is {as asked}:\n```json\n{"a": {"score": 4}}\n```'
+    dist = score_distribution(text, tokens(text, {index_of(text, "4"): {"4": 0.5, "5": 0.5}}), "a", [1, 2, 3, 4, 5], 5)
+    assert dist.probs is not None and dist.probs[4] == 0.5 and dist.expected == 4.5
 
 
 def test_tokens_that_do_not_spell_the_reply_are_refused() -> None:

@@ -41,12 +41,25 @@ class ScoreDistribution:
     note: str | None = None
 
 
+MAX_STARTS = 20  # braces tried as the start of the answer's object (chatter before it may hold some)
+
+
 def value_spans(text: str) -> dict[tuple[Any, ...], tuple[int, int]] | None:
-    """Character span of every scalar value in the first JSON object of `text`, by path
-    (("dimensions", "invariant", "score") -> (start, end)); None if the text is not plain JSON."""
+    """Character span of every scalar value of the first well-formed JSON object in `text` (a markdown
+    fence or chatter around it is fine), by path (("dimensions", "invariant", "score") -> (start,
+    end)); None if there is none (the reply had to be repaired)."""
     start = text.find("{")
-    if start < 0:
-        return None
+    for _ in range(MAX_STARTS):
+        if start < 0:
+            return None
+        spans = _spans_from(text, start)
+        if spans is not None:
+            return spans
+        start = text.find("{", start + 1)
+    return None
+
+
+def _spans_from(text: str, start: int) -> dict[tuple[Any, ...], tuple[int, int]] | None:
     spans: dict[tuple[Any, ...], tuple[int, int]] = {}
     decoder = json.JSONDecoder()
 
@@ -178,7 +191,7 @@ def score_distribution(text: str | None, tokens: list[TokenLogprob] | None, dim_
         return ScoreDistribution(note="the log-probability tokens do not spell the reply")
     spans = value_spans(text)
     if spans is None:
-        return ScoreDistribution(note="the reply is not plain JSON (it was repaired): the score's position is unknown")
+        return ScoreDistribution(note="the reply's JSON had to be repaired: the score's position is unknown")
     span = _score_span(spans, text, dim_id)
     if span is None:
         return ScoreDistribution(note="no score for this dimension in the reply's JSON")
