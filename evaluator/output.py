@@ -77,6 +77,8 @@ def render_terminal(result: EvaluateResult, console) -> None:
     for d in j.dimensions:
         if d.status == "scored":
             score = f"{d.score}/{r.scale.max}"
+            if d.expected_score is not None:  # --logprobs: the probability-weighted score beside it
+                score += f"\n[dim]E {d.expected_score:.2f}[/dim]"
         elif d.status == "not_observed":
             score = "[dim]not observed[/dim]"
         else:
