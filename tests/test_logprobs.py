@@ -117,8 +117,9 @@ def test_a_server_that_sends_no_logprobs_gives_a_reason_not_a_guess(fake_llm: Fa
         assert d["distribution_note"] == "the server returned no log-probabilities for this reply"
 
 
-def test_a_server_that_rejects_logprobs_is_not_asked_again(fake_llm: FakeLLM, tmp_path: Path) -> None:
-    fake_llm.script(Error(400, "logprobs is not supported by this server"), scripted_reply())
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_server_that_rejects_logprobs_is_not_asked_again(fake_llm: FakeLLM, tmp_path: Path, status: int) -> None:
+    fake_llm.script(Error(status, "logprobs is not supported by this server"), scripted_reply())
     run = evaluate(fake_llm.base_url, tmp_path, "--logprobs", "5")
 
     assert run.code == 0, run.stderr

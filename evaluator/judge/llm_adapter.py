@@ -247,16 +247,15 @@ class LiteLLMAdapter:
     def format_mode(self, mode: str) -> None:
         self._format_mode = mode
 
-
     # -- classification ------------------------------------------------------------------------
-    def _transient(self, exc: BaseException, sent_mode: str) -> bool:
+    def _transient(self, exc: BaseException, sent_mode: str, sent_top: int = 0) -> bool:
         ll = self._ll
         if _missing_credentials(exc) or _quota_exhausted(exc):
             return False
         transient = (ll.RateLimitError, ll.InternalServerError, ll.ServiceUnavailableError, ll.Timeout,
                      ll.APIConnectionError, ll.BadGatewayError, RequestTimeout)
-        if self._format_rejection(exc, sent_mode):
-            return False  # a server refusing our response_format will refuse it again: step down instead
+        if self._format_rejection(exc, sent_mode) or self._logprobs_rejection(exc, sent_top):
+            return False  # a server refusing a parameter will refuse it again: step down instead
         return isinstance(exc, transient) and not isinstance(exc, self._fatal_types())
 
     def _format_rejection(self, exc: BaseException, sent_mode: str) -> bool:
@@ -264,6 +263,12 @@ class LiteLLMAdapter:
         ll = self._ll
         kinds = (ll.BadRequestError, ll.UnsupportedParamsError, ll.InternalServerError)
         return sent_mode != "none" and isinstance(exc, kinds) and _format_rejected(exc)
+
+    def _logprobs_rejection(self, exc: BaseException, sent_top: int) -> bool:
+        """An error naming the log-probability parameters we sent (400, or 500 like format rejections)."""
+        ll = self._ll
+        kinds = (ll.BadRequestError, ll.UnsupportedParamsError, ll.InternalServerError)
+        return bool(sent_top) and isinstance(exc, kinds) and _logprobs_rejected(exc)
 
     def _connection_error(self, exc: BaseException | None) -> bool:
         """Nothing answered (refused, reset, DNS): litellm wraps some of these as InternalServerError
@@ -368,9 +373,7 @@ class LiteLLMAdapter:
 
     def _refuse_logprobs(self, exc: BaseException, sent_top: int) -> bool:
         """A server that rejects the log-probability parameters is not asked for them again."""
-        ll = self._ll
-        if not sent_top or not isinstance(exc, (ll.BadRequestError, ll.UnsupportedParamsError)) \
-                or not _logprobs_rejected(exc):
+        if not self._logprobs_rejection(exc, sent_top):
             return False
         if not self._logprobs_refused:
             self._logprobs_refused = True
@@ -413,7 +416,7 @@ class LiteLLMAdapter:
         while True:
             try:
                 async for attempt in AsyncRetrying(
-                    retry=retry_if_exception(lambda e: self._transient(e, sent[0])), wait=wait,
+                    retry=retry_if_exception(lambda e: self._transient(e, sent[0], sent_top[0])), wait=wait,
                     stop=stop_after_attempt(c.max_retries + 1), reraise=False,
                 ):
                     with attempt:
