@@ -94,6 +94,11 @@ class DimensionResult(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     dropped_evidence: list[str] = Field(default_factory=list, description="quotes not found in the transcript")
     reason: str | None = Field(None, description="why the dimension is unscored")
+    distribution: dict[int, float | None] | None = Field(
+        None, description="probability of each scale level at the score's token (from log-probabilities, "
+                          "renormalised over the levels); a null level is unknown (not among the alternatives)")
+    expected_score: float | None = Field(None, description="probability-weighted score (G-Eval) over `distribution`")
+    distribution_note: str | None = Field(None, description="why there is no distribution, or what it lacks")
 
 
 class Usage(BaseModel):

@@ -34,6 +34,9 @@ def to_document(result: EvaluateResult) -> dict[str, Any]:
                 "id": d.id, "name": r.dimension(d.id).name, "score": d.score, "status": d.status,
                 "evidence": [e.model_dump() for e in d.evidence], "rationale": d.rationale,
                 "reason": d.reason, "dropped_evidence": d.dropped_evidence,
+                # --logprobs: probability per scale level at the score's token, and the weighted score
+                "distribution": None if d.distribution is None else {str(k): v for k, v in d.distribution.items()},
+                "expected_score": d.expected_score, "distribution_note": d.distribution_note,
             }
             for d in j.dimensions
         ],
@@ -74,6 +77,8 @@ def render_terminal(result: EvaluateResult, console) -> None:
     for d in j.dimensions:
         if d.status == "scored":
             score = f"{d.score}/{r.scale.max}"
+            if d.expected_score is not None:  # --logprobs: the probability-weighted score beside it
+                score += f"\n[dim]E {d.expected_score:.2f}[/dim]"
         elif d.status == "not_observed":
             score = "[dim]not observed[/dim]"
         else:

@@ -49,6 +49,11 @@ class JudgeOptions(ModelConfig):
         given = {k: v for k, v in given.items() if v is not None}
         given.setdefault("model", os.environ.get("EVALUATOR_MODEL") or None)
         given.setdefault("api_base", os.environ.get("EVALUATOR_API_BASE") or None)
+        if "logprobs" not in given and os.environ.get("EVALUATOR_LOGPROBS"):
+            try:
+                given["logprobs"] = int(os.environ["EVALUATOR_LOGPROBS"])
+            except ValueError:
+                raise BadInput(f"EVALUATOR_LOGPROBS must be a whole number, got {os.environ['EVALUATOR_LOGPROBS']!r}") from None
         key = given.pop("api_key", None) or os.environ.get("EVALUATOR_API_KEY") or None
         return cls(**given, api_key=SecretStr(key) if key else None)
 
@@ -92,6 +97,8 @@ def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> 
     for name, value in (("price-in", options.input_cost_per_token), ("price-out", options.output_cost_per_token)):
         if value is not None and value < 0:
             raise BadInput(f"--{name} cannot be negative, got {value * 1e6:g} USD per million tokens")
+    if not 0 <= options.logprobs <= 20:
+        raise BadInput(f"--logprobs must be between 0 (off) and 20 alternatives per token, got {options.logprobs}")
     if options.context_tokens is not None and options.context_tokens <= 0:
         raise BadInput(f"--context-tokens must be positive, got {options.context_tokens}")
     from evaluator.judge.llm import LLMJudge
@@ -181,7 +188,8 @@ def judgment_from_record(record: dict, info: JudgeInfo) -> Judgment:
             DimensionResult(
                 id=d["id"], status=d["status"], score=d["score"], rationale=d["rationale"],
                 evidence=[Evidence(**e) for e in d["evidence"]], dropped_evidence=d["dropped_evidence"],
-                reason=d["reason"],
+                reason=d["reason"], distribution=d.get("distribution"), expected_score=d.get("expected_score"),
+                distribution_note=d.get("distribution_note"),
             )
             for d in record["dimensions"]
         ],

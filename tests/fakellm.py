@@ -19,6 +19,15 @@ repeated, or with ``repeat_last=False`` the server answers 500 "fakellm: script 
     completion_tokens = ceil(len(content) / 4), total_tokens = their sum. ``prompt_tokens=`` /
     ``completion_tokens=`` override one figure; ``usage=`` a dict replaces the block, ``usage=False`` omits it.
     A plain ``str`` step is shorthand for ``Reply(str)``.
+    ``drip=`` (seconds): send the headers at once, then the body one byte every ``drip`` seconds (a
+    server that trickles: each read succeeds, so only a total deadline ends the request).
+    ``logprobs=``: when the request asks for ``logprobs``, answer with OpenAI's
+    ``choices[0].logprobs = {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}]}``.
+    ``True`` tokenises the content (``split_tokens``: runs of letters, single digits or digit groups, spaces,
+    punctuation) with every token certain; a list of ``(token, {alternative: probability})`` gives the
+    tokens (they must spell the content) and the alternatives at each (the token's own probability is
+    its entry, else 1); a callable ``fn(tokens) -> that list`` edits the default tokenisation.
+    ``top_logprobs`` in the request caps the alternatives. A request without ``logprobs`` gets ``null``.
 ``Call(fn, finish_reason="stop", delay=0, ...)``
     ``fn(request_body: dict) -> str`` builds the content from the request (e.g. quote the prompt).
     Otherwise like ``Reply``. A plain callable step is shorthand for ``Call(fn)``.
@@ -63,6 +72,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import struct
 import threading
@@ -83,6 +93,7 @@ __all__ = [
     "Reply",
     "Step",
     "approx_tokens",
+    "split_tokens",
 ]
 
 # What llama-cpp-python 0.3.x's server says for response_format.type == "json_schema": FastAPI's
@@ -109,6 +120,8 @@ class Reply:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     headers: dict[str, str] | None = None
+    drip: float = 0.0
+    logprobs: Any = None
 
 
 @dataclass
@@ -122,6 +135,8 @@ class Call:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     headers: dict[str, str] | None = None
+    drip: float = 0.0
+    logprobs: Any = None
 
 
 @dataclass
@@ -168,6 +183,23 @@ _ERROR_DEFAULTS: dict[int, tuple[str, str, str | None]] = {
     503: ("The engine is currently overloaded, please try again later.", "server_error", "service_unavailable"),
     504: ("Gateway timeout.", "server_error", None),
 }
+
+
+_TOKEN = re.compile(r"\d{1,3}|[^\W\d_]+|\s+|[^\w\s]|_")
+
+
+def split_tokens(text: str, digits: int = 3) -> list[str]:
+    """A rough BPE-like tokenisation: letter runs, digit groups of up to ``digits`` (3 like OpenAI's
+    tokenizers, 1 like Llama 2's), whitespace runs, single punctuation characters."""
+    pattern = _TOKEN if digits == 3 else re.compile(_TOKEN.pattern.replace("{1,3}", f"{{1,{digits}}}"))
+    return pattern.findall(text)
+
+
+def _logprob_entry(token: str, alternatives: dict[str, float], top: int) -> dict[str, Any]:
+    own = alternatives.get(token, 1.0)
+    ranked = sorted({token: own, **alternatives}.items(), key=lambda kv: -kv[1])[:top]
+    entry = lambda t, p: {"token": t, "logprob": math.log(p) if p > 0 else -9999.0, "bytes": list(t.encode())}
+    return {**entry(token, own), "top_logprobs": [entry(t, p) for t, p in ranked]}
 
 
 def approx_tokens(text: str) -> int:
@@ -254,7 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+              content_type: str = "application/json", drip: float = 0.0) -> None:
         if isinstance(payload, bytes):
             data = payload
         elif isinstance(payload, str):
@@ -267,8 +299,19 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, str(value))
         self.end_headers()
-        self.wfile.write(data)
+        if not drip:
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
         self.wfile.flush()
+        for i in range(len(data)):  # one byte at a time until the client hangs up or the server stops
+            if not self.server.fake._sleep(drip):
+                return
+            try:
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+            except OSError:
+                return
 
     def _record(self, raw: bytes) -> RecordedRequest:
         try:
@@ -338,15 +381,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(step, (Reply, Call)):
             try:
                 content = step.content if isinstance(step, Reply) else step.fn(body)
-            except Exception as exc:  # a broken test callable should surface, not hang
+                completion = fake._completion(body, content, step)
+            except Exception as exc:  # a broken test callable or logprobs script should surface, not hang
                 self._send(500, fake._error_body(500, f"fakellm: step callable raised {exc!r}",
                                                  "server_error", None, model=model))
                 return
-            completion = fake._completion(body, content, step)
             if body.get("stream"):
                 self._send_stream(completion, step.headers)
             else:
-                self._send(200, completion, step.headers)
+                self._send(200, completion, step.headers, drip=step.drip)
         else:  # pragma: no cover - defensive
             self._send(500, fake._error_body(500, f"fakellm: unknown step {step!r}", None, None, model=model))
 
@@ -527,6 +570,18 @@ class FakeLLM:
                           "code": code if code is not None else d_code}}
 
     @staticmethod
+    def _logprobs(body: dict[str, Any], content: str, spec: Any) -> dict[str, Any] | None:
+        """OpenAI's logprobs block for ``content`` (see ``Reply``), or None when not asked for or not scripted."""
+        if not body.get("logprobs") or spec is None or spec is False:
+            return None
+        default = [(t, {}) for t in split_tokens(content)]
+        tokens = default if spec is True else spec(default) if callable(spec) else spec
+        if "".join(t for t, _ in tokens) != content:
+            raise ValueError("fakellm: the scripted logprob tokens do not spell the content")
+        top = int(body.get("top_logprobs") or 0)
+        return {"content": [_logprob_entry(t, alts, top) for t, alts in tokens], "refusal": None}
+
+    @staticmethod
     def _completion(body: dict[str, Any], content: str, step: Reply | Call) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -537,7 +592,7 @@ class FakeLLM:
             "choices": [{
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
-                "logprobs": None,
+                "logprobs": FakeLLM._logprobs(body, content, step.logprobs),
                 "finish_reason": step.finish_reason,
             }],
         }

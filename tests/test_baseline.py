@@ -158,7 +158,7 @@ def test_output_schema_order_usage_and_info():
     info = BaselineJudge().info()
     assert isinstance(BaselineJudge(), Judge)
     assert info.kind == "baseline" and info.model is None
-    assert re.fullmatch(r"baseline-v1\+[0-9a-f]{10}\.\d+", info.prompt_version)
+    assert re.fullmatch(r"baseline-v1\+[0-9a-f]{10}\.[0-9a-f]{8}", info.prompt_version)  # tables + probe outputs
     assert info.note and info.note.startswith("Offline baseline judge") and "not an LLM" in info.note
     for d in out.dimensions:
         if d.id == "recovery":  # no mistake in this round

@@ -1,4 +1,5 @@
-"""What a cohort will cost before it runs: tokens from the actual prompts, price from litellm's map.
+"""What a cohort will cost before it runs: tokens counted on the actual prompts and priced by the
+judge's transport (the model's tokenizer and price as litellm knows them, or the user's prices).
 
 An unknown price is reported as unknown (None), never as zero. Completion tokens are an estimate
 (~180 per dimension: reasoning, score, quotes), said so in the output. The worst case (every repair
@@ -14,6 +15,7 @@ from evaluator.pipeline import JudgeOptions, build_judge, cache_key
 
 if TYPE_CHECKING:
     from evaluator.batch.runner import CohortRequest, CohortSummary
+    from evaluator.judge.transport import ChatTransport
     from evaluator.models import Transcript
     from evaluator.rubrics import Rubric
 
@@ -21,10 +23,11 @@ COMPLETION_TOKENS_PER_DIMENSION = 180
 COMPLETION_TOKENS_OVERHEAD = 40
 
 
-def _litellm():
-    from evaluator.judge.llm_adapter import _litellm as load
+def _transport(options: JudgeOptions) -> "ChatTransport":
+    """The judge's transport, for its token counts, context size and prices (no call is made)."""
+    from evaluator.judge.llm_adapter import LiteLLMAdapter
 
-    return load()
+    return LiteLLMAdapter(options)
 
 
 def price_known(options: JudgeOptions) -> bool:
@@ -32,27 +35,10 @@ def price_known(options: JudgeOptions) -> bool:
 
 
 def price(options: JudgeOptions, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """USD for this many tokens: explicit --price-in/--price-out, else litellm's bundled map, else None."""
-    if options.input_cost_per_token is not None:
-        return prompt_tokens * options.input_cost_per_token + completion_tokens * (options.output_cost_per_token or 0.0)
+    """USD for this many tokens: explicit --price-in/--price-out, else the model's known price, else None."""
     if not options.model:
         return 0.0
-    try:
-        p, c = _litellm().cost_per_token(
-            model=options.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-        return float(p) + float(c)
-    except Exception:  # litellm raises assorted errors for unmapped models
-        return None
-
-
-def _count_tokens(options: JudgeOptions, messages: list[dict[str, str]]) -> int:
-    from evaluator.judge.prompt import estimate_tokens
-
-    try:
-        return int(_litellm().token_counter(model=options.model, messages=messages))
-    except Exception:
-        return sum(estimate_tokens(m["content"]) for m in messages)
+    return _transport(options).price(prompt_tokens, completion_tokens)
 
 
 REPAIR_MESSAGE_TOKENS = 600  # a repair request: the errors found and what to resend (generous)
@@ -68,25 +54,18 @@ def estimate_judgment(transcript: "Transcript", rubric: "Rubric", options: Judge
     from evaluator.judge.prompt import render
 
     groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
-    context = options.context_tokens or _context_tokens(options.model)
+    transport = _transport(options)
+    context = transport.context_tokens()
     attempts, reply = 1 + options.repair_attempts, options.max_tokens
     prompt = completion = worst_prompt = 0
     for dims in groups:
-        first = _count_tokens(options, render(transcript, rubric, dims, context, reserve_tokens=reply).messages)
+        first = transport.count_tokens(render(transcript, rubric, dims, context, reserve_tokens=reply).messages)
         prompt += first
         completion += min(reply, COMPLETION_TOKENS_OVERHEAD + COMPLETION_TOKENS_PER_DIMENSION * len(dims))
         worst_prompt += attempts * first + (reply + REPAIR_MESSAGE_TOKENS) * attempts * (attempts - 1) // 2
     return {"calls": len(groups), "prompt_tokens": prompt, "completion_tokens": completion,
-            "cost_usd": price(options, prompt, completion),
-            "worst_case_usd": price(options, worst_prompt, attempts * reply * len(groups))}
-
-
-def _context_tokens(model: str) -> int:
-    try:
-        info = _litellm().get_model_info(model)
-        return int(info.get("max_input_tokens") or info.get("max_tokens") or 16000)
-    except Exception:
-        return 16000
+            "cost_usd": transport.price(prompt, completion),
+            "worst_case_usd": transport.price(worst_prompt, attempts * reply * len(groups))}
 
 
 def estimate_cohort(request: "CohortRequest") -> "CohortSummary":

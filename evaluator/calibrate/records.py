@@ -33,6 +33,8 @@ class JudgeScore(BaseModel):
     status: LabelStatus
     score: float | None = None
     judgment_id: str | None = None
+    probs: list[float] | None = Field(
+        None, description="the judge's probability per scale level, lowest first (LLM judge with --logprobs)")
 
 
 class ScaleSpec(BaseModel):

@@ -180,19 +180,31 @@ def judge_scores(store: Store, sel: JudgeSelection) -> tuple[list[JudgeScore], J
             SELECT j.id, j.transcript_hash, j.rubric_version FROM judgments j WHERE {where}
             QUALIFY row_number() OVER (PARTITION BY j.transcript_hash ORDER BY j.created_at DESC, j.id DESC) = 1
         )
-        SELECT l.id, l.transcript_hash, l.rubric_version, d.dimension_id, d.status, d.score
+        SELECT l.id, l.transcript_hash, l.rubric_version, d.dimension_id, d.status, d.score,
+               d.distribution, d.expected_score
         FROM latest l JOIN dimension_scores d ON d.judgment_id = l.id
         ORDER BY l.transcript_hash, d.position
         """, params).fetchall()
     scores = [JudgeScore(transcript=r[1], dimension=r[3], judgment_id=r[0],
                          status=r[4] if r[4] in ("scored", "not_observed") else "missing",
-                         score=r[5] if r[4] == "scored" else None) for r in rows]
+                         score=r[5] if r[4] == "scored" else None,
+                         probs=_level_probs(r[6], r[7]) if r[4] == "scored" else None) for r in rows]
     versions = sorted({r[2] for r in rows})
     rubrics = [json.loads(r[0]) for r in store.con.execute(
         "SELECT definition FROM rubric_versions WHERE version IN (SELECT unnest(?::VARCHAR[])) ORDER BY version",
         [versions]).fetchall()]
     identity = JudgeIdentity(judge_kind=kind, model=model, prompt_version=prompt, rubric_versions=versions)
     return scores, identity, rubrics
+
+
+def _level_probs(distribution: str | None, expected: float | None) -> list[float] | None:
+    """A stored score distribution ({"1": p, ...}) as probabilities lowest level first. A level that
+    was not among the top-K alternatives (null) counts as 0: it was below the least one shown. A
+    distribution without an expected score has levels that could not be told apart: none."""
+    if not distribution or expected is None:
+        return None
+    levels = json.loads(distribution)
+    return [float(levels[k] or 0.0) for k in sorted(levels, key=int)]
 
 
 # -- calibrations ----------------------------------------------------------------------------------------

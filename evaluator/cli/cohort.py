@@ -36,6 +36,7 @@ def cohort_cmd(
     context_tokens: opt.ContextTokens = None,
     price_in: opt.PriceIn = None,
     price_out: opt.PriceOut = None,
+    logprobs: opt.Logprobs = None,
     db: opt.Db = None,
     force: opt.Force = False,
     output_format: opt.Format = "table",
@@ -49,7 +50,7 @@ def cohort_cmd(
         options = opt.judge_options(
             model=model, api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
             timeout=timeout, retries=retries, retry_wait=retry_wait, repair_attempts=repair_attempts,
-            context_tokens=context_tokens, price_in=price_in, price_out=price_out,
+            context_tokens=context_tokens, price_in=price_in, price_out=price_out, logprobs=logprobs,
         )
         request = CohortRequest(
             path=path, cohort=cohort, judge=options, rubric=rubric, db=db, concurrency=concurrency,

@@ -31,6 +31,7 @@ def judge_cmd(
     context_tokens: opt.ContextTokens = None,
     price_in: opt.PriceIn = None,
     price_out: opt.PriceOut = None,
+    logprobs: opt.Logprobs = None,
     db: opt.Db = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not write to the database.")] = False,
     force: opt.Force = False,
@@ -45,7 +46,7 @@ def judge_cmd(
         options = opt.judge_options(
             model=model, api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
             timeout=timeout, retries=retries, retry_wait=retry_wait, repair_attempts=repair_attempts,
-            context_tokens=context_tokens, price_in=price_in, price_out=price_out,
+            context_tokens=context_tokens, price_in=price_in, price_out=price_out, logprobs=logprobs,
         )
         result = evaluate_file(EvaluateRequest(
             transcript=transcript, code=list(code or []), rubric=rubric, judge=options, db=db,

@@ -20,13 +20,14 @@ RepairAttempts = Annotated[int, typer.Option(help="Times to ask the model again 
 ContextTokens = Annotated[Optional[int], typer.Option(help="The model's context window when litellm does not know it (unknown: 16000).")]
 PriceIn = Annotated[Optional[float], typer.Option(help="USD per million prompt tokens, for models litellm has no price for.")]
 PriceOut = Annotated[Optional[float], typer.Option(help="USD per million completion tokens.")]
+Logprobs = Annotated[Optional[int], typer.Option(help="Ask for this many alternatives per reply token (1-20) and record each dimension's score distribution and expected score, when the model returns log-probabilities (env: EVALUATOR_LOGPROBS; default 0: off).")]
 Db = Annotated[Optional[Path], typer.Option(help="DuckDB file (env: EVALUATOR_DB; default ./evaluator.duckdb).")]
 Force = Annotated[bool, typer.Option("--force", help="Judge again even when this exact judgment is stored.")]
 Format = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
 
 
 def judge_options(*, model, api_base, temperature, max_tokens, seed, timeout, retries, retry_wait,
-                  repair_attempts, context_tokens, price_in=None, price_out=None):
+                  repair_attempts, context_tokens, price_in=None, price_out=None, logprobs=None):
     """JudgeOptions from the shared flags (environment variables fill what is not given)."""
     from evaluator.pipeline import JudgeOptions
 
@@ -36,6 +37,7 @@ def judge_options(*, model, api_base, temperature, max_tokens, seed, timeout, re
         context_tokens=context_tokens,
         input_cost_per_token=None if price_in is None else price_in / 1e6,
         output_cost_per_token=None if price_out is None and price_in is None else (price_out or 0.0) / 1e6,
+        logprobs=logprobs,
     )
 
 

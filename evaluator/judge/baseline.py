@@ -9,10 +9,13 @@ line of code) so a reader can check why. The pattern tables live in `signals.py`
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 from evaluator.judge import signals as S
 from evaluator.judge.base import JudgeOutput
@@ -27,8 +30,6 @@ from evaluator.models import (
 )
 from evaluator.rubrics import Dimension, Rubric
 
-SCORING_REVISION = 1  # bump when the scoring logic (not just the tables) changes
-PROMPT_VERSION = f"baseline-v1+{S.TABLES_HASH}.{SCORING_REVISION}"
 NOTE = ("Offline baseline judge: deterministic text signals, not an LLM. It counts concrete statements, "
         "code guards, asserts and tests and quotes them; it cannot judge whether the reasoning is right. "
         "Treat its scores as a rough floor/ceiling check, not a verdict.")
@@ -398,15 +399,47 @@ def map_score(score: int, lo: int, hi: int) -> int:
     return int(lo + (score - 1) * (hi - lo) / 4 + 0.5)
 
 
+@lru_cache(maxsize=1)
+def baseline_version() -> str:
+    """The signal tables' hash plus a hash of this judge's complete output (scores, statuses,
+    rationales, quotes, flags) on a fixed probe set (probes/: a strong round with its code, a middling
+    one, a keyword-stuffed one, one where no mistake happened, one without speaker labels; each with
+    the probe rubric on a 1-5 and a 0-10 scale).
+
+    A change to the scoring that changes any probe's output changes the version, and so every cache
+    key; a refactor or a comment does not, so stored judgments and calibrations stay valid. Nobody
+    has to remember to bump a number. Computed once per process, on first use (~30 ms)."""
+    from evaluator.judge import probe
+
+    rubric = probe.rubric()
+    wide = rubric.model_copy(update={"scale": rubric.scale.model_copy(update={"min": 0, "max": 10})})
+    transcripts = [probe.transcript("strong.md", (probe.code_file("strong_code.txt", "strong.py"),))]
+    transcripts += [probe.transcript(name) for name in ("middling.md", "hollow.md", "unprovoked.md", "unlabelled.md")]
+    h = hashlib.sha256()
+    for transcript in transcripts:
+        for r in (rubric, wide):
+            out = _finished(BaselineJudge().judge(transcript, r))
+            h.update(out.model_dump_json(exclude={"usage"}).encode())
+    return f"baseline-v1+{S.TABLES_HASH}.{h.hexdigest()[:8]}"
+
+
+def _finished(coroutine: Coroutine[Any, Any, JudgeOutput]) -> JudgeOutput:
+    """Run a coroutine that never waits (the baseline judge is async only to fit the Judge protocol)
+    to its end without an event loop: the version may be asked for inside a running loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("the baseline judge awaited something; it must stay synchronous")
+
+
 class BaselineJudge:
     """Deterministic, offline judge with the same output schema as the LLM judge."""
 
-    def __init__(self) -> None:
-        self._info = JudgeInfo(kind="baseline", model=None, prompt_version=PROMPT_VERSION,
-                               params={"builtin_dimensions": sorted(BUILTIN)}, note=NOTE)
-
     def info(self) -> JudgeInfo:
-        return self._info.model_copy(deep=True)
+        return JudgeInfo(kind="baseline", model=None, prompt_version=baseline_version(),
+                         params={"builtin_dimensions": sorted(BUILTIN)}, note=NOTE)
 
     async def judge(self, transcript: Transcript, rubric: Rubric) -> JudgeOutput:
         view = build_view(transcript)

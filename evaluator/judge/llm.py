@@ -10,29 +10,50 @@ import asyncio
 from typing import Any
 
 from evaluator.judge.base import JudgeOutput
-from evaluator.judge.llm_adapter import CallFailed, LiteLLMAdapter, ModelConfig
-from evaluator.judge.parse import DimensionParse, EvidenceIndex, extract_json, validate_dimensions
+from evaluator.judge.distribution import score_distribution
+from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
+from evaluator.judge.parse import (
+    DimensionParse,
+    EvidenceIndex,
+    extract_json,
+    validate_dimensions,
+)
 from evaluator.judge.prompt import output_schema, prompt_version, render, render_repair
-from evaluator.models import DimensionResult, Exchange, Flag, JudgeInfo, Transcript, Usage
+from evaluator.judge.transport import CallFailed, CallResult, ChatTransport
+from evaluator.models import (
+    DimensionResult,
+    Exchange,
+    Flag,
+    JudgeInfo,
+    Transcript,
+    Usage,
+)
 from evaluator.rubrics import Dimension, Rubric
 
 
 class LLMJudge:
-    """Judge through any litellm model; one request per transcript unless the rubric asks per dimension."""
+    """Judge through a chat transport (litellm's by default); one request per transcript unless the
+    rubric asks per dimension."""
 
-    def __init__(self, config: ModelConfig, repair_attempts: int = 2, adapter: LiteLLMAdapter | None = None):
+    def __init__(self, config: ModelConfig, repair_attempts: int = 2, adapter: ChatTransport | None = None):
         self.config = config
         self.repair_attempts = repair_attempts
-        self.adapter = adapter or LiteLLMAdapter(config)
+        self.adapter: ChatTransport = adapter or LiteLLMAdapter(config)
+
+    def _top_logprobs(self) -> int:
+        return self.adapter.capabilities.top_logprobs(self.config.logprobs)
 
     def info(self) -> JudgeInfo:
+        params = {**self.config.sampling(), "api_base": self.config.api_base,
+                  "context_tokens": self.adapter.context_tokens()}
+        if self._top_logprobs():  # the result then carries distributions: a different result
+            params["top_logprobs"] = self._top_logprobs()
         return JudgeInfo(
             kind="llm", model=self.config.model, prompt_version=prompt_version(),
             # everything that changes the result goes into the cache key: sampling, where the model is
             # served (two local servers may serve different weights under one name) and the context
             # size (it decides which turns a long transcript keeps)
-            params={**self.config.sampling(), "api_base": self.config.api_base,
-                    "context_tokens": self.adapter.context_tokens()},
+            params=params,
         )
 
     async def judge(self, transcript: Transcript, rubric: Rubric) -> JudgeOutput:
@@ -71,6 +92,7 @@ class LLMJudge:
         schema = output_schema(rubric, dims)
         messages: list[dict[str, Any]] = list(rendered.messages)
         accepted: dict[str, DimensionParse] = {}
+        answered_in: dict[str, CallResult] = {}  # the reply each accepted dimension came from
         last: dict[str, DimensionParse] = {}
         exchanges: list[Exchange] = []
         usage = Usage()
@@ -81,7 +103,7 @@ class LLMJudge:
         cut_off = False
         for attempt in range(1 + self.repair_attempts):
             try:
-                result = await self.adapter.complete(messages, schema)
+                result = await self.adapter.complete(messages, schema, top_logprobs=self._top_logprobs())
             except CallFailed as e:
                 exchanges.append(Exchange(
                     attempt=attempt + 1, purpose="initial" if attempt == 0 else "repair",
@@ -103,6 +125,7 @@ class LLMJudge:
                     last[dim_id] = dp
                     if dp.error is None:
                         accepted[dim_id] = dp
+                        answered_in[dim_id] = result
                     else:
                         errors.append(dp.error)
             exchanges.append(Exchange(
@@ -154,6 +177,7 @@ class LLMJudge:
                 status="not_observed" if dp.score == "not_observed" else "scored",
                 score=None if dp.score == "not_observed" else int(dp.score),  # type: ignore[arg-type]
                 rationale=dp.reasoning, evidence=dp.evidence, dropped_evidence=dp.dropped,
+                **self._distribution(answered_in[d.id], d, rubric),
             ))
         if dropped_total:
             flags.append(Flag(kind="evidence_dropped",
@@ -163,3 +187,13 @@ class LLMJudge:
             flags.append(Flag(kind="repaired", detail=f"{len(exchanges) - 1} repair request(s) for {', '.join(asked)}"))
         return JudgeOutput(dimensions=results, exchanges=exchanges, usage=usage, flags=flags,
                            truncation=rendered.truncation)
+
+    def _distribution(self, result: CallResult, dim: Dimension, rubric: Rubric) -> dict[str, Any]:
+        """The score distribution fields of one answered dimension (none unless --logprobs was asked)."""
+        if self.config.logprobs <= 0:
+            return {}
+        top = self._top_logprobs()
+        if not top:
+            return {"distribution_note": f"{self.config.model} does not return log-probabilities (its capabilities)"}
+        dist = score_distribution(result.text, result.logprobs, dim.id, rubric.scale.levels, top)
+        return {"distribution": dist.probs, "expected_score": dist.expected, "distribution_note": dist.note}

@@ -1,29 +1,50 @@
-"""The one place that knows litellm: one chat call with one retry policy and format fallback.
+"""The one place that knows litellm: the `ChatTransport` (see transport.py) for every model it routes.
 
 Why this shape:
 - litellm and the openai SDK both retry by default, and they stack (see shared STACK-NOTES). We turn
   both off per call and own a single tenacity policy: exponential backoff with jitter, bounded, and
   honouring Retry-After on 429/503.
-- Local servers differ in structured-output support. We start with `json_schema`, fall back to
-  `json_object`, then to prompt-only JSON (repaired by the parser), and remember the fallback for
-  the rest of the run.
+- Local servers differ in structured-output support. We walk the model's capability order (normally
+  `json_schema`, `json_object`, prompt-only JSON repaired by the parser) and remember a step down for
+  the rest of the run. A server refusing the log-probability parameters is stepped down the same way.
+- `timeout=` given to litellm bounds each socket read, so a reply trickling one byte per second is
+  never timed out by it: every request also runs under a total deadline (connect to last byte).
+- Capabilities, context size, token counting and prices come from litellm's bundled model map, looked
+  up once per model; an explicit user figure (--context-tokens, --price-in/--price-out) wins.
 - Authentication errors and unknown models fail fast as JudgeUnavailable: retrying cannot help.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import SecretStr
 
 from evaluator.errors import BadInput, JudgeUnavailable
 from evaluator.judge.ratelimit import RateLimiter
+from evaluator.judge.transport import (
+    FORMAT_MODES,
+    CallFailed,
+    CallResult,
+    Capabilities,
+    TokenLogprob,
+    estimate_tokens,
+    tokens_for_chars,
+)
 
-FORMAT_MODES = ("json_schema", "json_object", "none")
+__all__ = ["FORMAT_MODES", "CallFailed", "CallResult", "Capabilities", "LiteLLMAdapter", "ModelConfig",
+           "RequestTimeout"]
+
+DEFAULT_CONTEXT_TOKENS = 16000  # for models litellm's map does not know: safe for most local servers
+OPENAI_MAX_TOP_LOGPROBS = 20  # OpenAI's documented ceiling for top_logprobs; vLLM/llama.cpp accept it
+# Providers with an asynchronous batch endpoint that litellm can drive (files + batches API).
+BATCH_PROVIDERS = frozenset({"openai", "azure", "vertex_ai", "bedrock"})
 
 
 @dataclass
@@ -43,33 +64,16 @@ class ModelConfig:
     context_tokens: int | None = None
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
+    # > 0: ask for this many alternatives per reply token, for score distributions (only when the
+    # model's capabilities say it returns log-probabilities). 0: never ask.
+    logprobs: int = 0
 
     def sampling(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
 
 
-@dataclass
-class CallResult:
-    text: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost_usd: float | None
-    latency_ms: float
-    transport_attempts: int
-    response_format: str
-    error: str | None = None
-    finish_reason: str | None = None
-    reasoning: str | None = None
-
-
-class CallFailed(Exception):
-    """Transient errors outlasted the retry policy; the judgment records it as unscored."""
-
-    def __init__(self, message: str, attempts: int, latency_ms: float, response_format: str):
-        super().__init__(message)
-        self.attempts = attempts
-        self.latency_ms = latency_ms
-        self.response_format = response_format
+class RequestTimeout(TimeoutError):
+    """No complete reply within the request's total deadline (connect, first byte and whole body)."""
 
 
 def _litellm():
@@ -90,6 +94,46 @@ def _litellm():
     except ImportError:  # pragma: no cover - a litellm that moved them: they load on first call instead
         pass
     return litellm
+
+
+@lru_cache(maxsize=64)
+def _model_facts(model: str) -> tuple[dict[str, Any], list[str], str]:
+    """(litellm's map entry or {}, the OpenAI parameters litellm will pass for it, its provider):
+    looked up once per model per process."""
+    ll = _litellm()
+    try:
+        info = dict(ll.get_model_info(model))
+    except Exception:  # noqa: BLE001 - litellm raises assorted errors for models its map does not know
+        info = {}
+    try:
+        params = list(ll.get_supported_openai_params(model=model) or [])
+    except Exception:  # noqa: BLE001 - as above: unknown means "no facts", not a failure
+        params = []
+    try:
+        provider = ll.get_llm_provider(model)[1]
+    except Exception:  # noqa: BLE001 - as above
+        provider = ""
+    return info, params, provider
+
+
+def resolve_capabilities(model: str, api_base: str | None) -> Capabilities:
+    """The model's flags from litellm's facts. A mode the map says the model lacks is left out of the
+    order (no request is wasted on it); an unknown model keeps the full order and learns by fallback.
+    A self-hosted server (api_base) has no batch endpoint as far as we can know."""
+    info, params, provider = _model_facts(model)
+    modes: tuple[str, ...] = FORMAT_MODES
+    if info.get("supports_response_schema") is False:
+        modes = tuple(m for m in modes if m != "json_schema")
+    if params and "response_format" not in params:
+        modes = ("none",)
+    logprobs = "logprobs" in params and "top_logprobs" in params
+    return Capabilities(
+        structured_output=modes,
+        logprobs=logprobs,
+        max_top_logprobs=OPENAI_MAX_TOP_LOGPROBS if logprobs else 0,
+        tool_calling=bool(info.get("supports_function_calling") or "tools" in params),
+        batch_api=provider in BATCH_PROVIDERS and not api_base,
+    )
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -128,6 +172,31 @@ def _format_rejected(exc: BaseException) -> bool:
                                    "unsupported parameter", "not supported"))
 
 
+def _logprobs_rejected(exc: BaseException) -> bool:
+    return "logprobs" in str(exc).lower()
+
+
+def _field(obj: Any, name: str) -> Any:
+    """An attribute of a litellm object or a key of a plain dict (servers' extras arrive as dicts)."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _token_logprobs(choice: Any) -> list[TokenLogprob] | None:
+    """The reply's tokens with their top alternatives (OpenAI's `choices[0].logprobs.content`)."""
+    content = _field(_field(choice, "logprobs"), "content")
+    if not content:
+        return None
+    out = []
+    for item in content:
+        token, logprob = _field(item, "token"), _field(item, "logprob")
+        if token is None or logprob is None:
+            return None  # a shape we cannot read: no distribution rather than a wrong one
+        top = [(str(_field(t, "token")), float(_field(t, "logprob"))) for t in (_field(item, "top_logprobs") or [])
+               if _field(t, "token") is not None and _field(t, "logprob") is not None]
+        out.append(TokenLogprob(str(token), float(logprob), top))
+    return out
+
+
 def _reply_parts(response: Any) -> tuple[str | None, str | None, str | None, str | None]:
     """(text, reasoning, finish_reason, note) of a reply, tolerating what real servers send:
     no choices at all, JSON in tool-call arguments instead of content, and reasoning models'
@@ -150,25 +219,43 @@ def _reply_parts(response: Any) -> tuple[str | None, str | None, str | None, str
 
 
 class LiteLLMAdapter:
-    """Calls one model through litellm. Holds the run's structured-output mode once degraded."""
+    """The `ChatTransport` for any model litellm routes. Holds the run's structured-output mode (and
+    whether log-probabilities are still asked for) once a server has refused them."""
 
-    def __init__(self, config: ModelConfig, limiter: "RateLimiter | None" = None) -> None:
+    def __init__(self, config: ModelConfig, limiter: RateLimiter | None = None) -> None:
         self.config = config
+        self.model = config.model
         self.limiter = limiter
-        self.format_mode = "json_schema"
         self.fallbacks: list[str] = []
-        self._context: int | None = None
-        self._ll = _litellm()
+        self._capabilities: Capabilities | None = None
+        self._format_mode: str | None = None
+        self._logprobs_refused = False
+        self._ll = _litellm()  # paid at construction, not inside the first judgment of a cohort
+
+    @property
+    def capabilities(self) -> Capabilities:
+        if self._capabilities is None:
+            self._capabilities = resolve_capabilities(self.config.model, self.config.api_base)
+        return self._capabilities
+
+    @property
+    def format_mode(self) -> str:
+        """The structured-output mode the next request is sent with."""
+        return self._format_mode or self.capabilities.structured_output[0]
+
+    @format_mode.setter
+    def format_mode(self, mode: str) -> None:
+        self._format_mode = mode
 
     # -- classification ------------------------------------------------------------------------
-    def _transient(self, exc: BaseException, sent_mode: str) -> bool:
+    def _transient(self, exc: BaseException, sent_mode: str, sent_top: int = 0) -> bool:
         ll = self._ll
         if _missing_credentials(exc) or _quota_exhausted(exc):
             return False
         transient = (ll.RateLimitError, ll.InternalServerError, ll.ServiceUnavailableError, ll.Timeout,
-                     ll.APIConnectionError, ll.BadGatewayError)
-        if self._format_rejection(exc, sent_mode):
-            return False  # a server refusing our response_format will refuse it again: step down instead
+                     ll.APIConnectionError, ll.BadGatewayError, RequestTimeout)
+        if self._format_rejection(exc, sent_mode) or self._logprobs_rejection(exc, sent_top):
+            return False  # a server refusing a parameter will refuse it again: step down instead
         return isinstance(exc, transient) and not isinstance(exc, self._fatal_types())
 
     def _format_rejection(self, exc: BaseException, sent_mode: str) -> bool:
@@ -176,6 +263,12 @@ class LiteLLMAdapter:
         ll = self._ll
         kinds = (ll.BadRequestError, ll.UnsupportedParamsError, ll.InternalServerError)
         return sent_mode != "none" and isinstance(exc, kinds) and _format_rejected(exc)
+
+    def _logprobs_rejection(self, exc: BaseException, sent_top: int) -> bool:
+        """An error naming the log-probability parameters we sent (400, or 500 like format rejections)."""
+        ll = self._ll
+        kinds = (ll.BadRequestError, ll.UnsupportedParamsError, ll.InternalServerError)
+        return bool(sent_top) and isinstance(exc, kinds) and _logprobs_rejected(exc)
 
     def _connection_error(self, exc: BaseException | None) -> bool:
         """Nothing answered (refused, reset, DNS): litellm wraps some of these as InternalServerError
@@ -228,12 +321,15 @@ class LiteLLMAdapter:
         return JudgeUnavailable(f"cannot use model {model}: {_short(exc)}")
 
     # -- the call ------------------------------------------------------------------------------
-    def _kwargs(self, messages: list[dict[str, Any]], schema: dict[str, Any], mode: str) -> dict[str, Any]:
+    def _kwargs(self, messages: list[dict[str, Any]], schema: dict[str, Any], mode: str,
+                top_logprobs: int = 0) -> dict[str, Any]:
         c = self.config
         kwargs: dict[str, Any] = dict(
             model=c.model, messages=messages, temperature=c.temperature, max_tokens=c.max_tokens,
             timeout=c.timeout, num_retries=0, max_retries=0,
         )
+        if top_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=top_logprobs)
         if c.seed is not None:
             kwargs["seed"] = c.seed
         if c.api_base:
@@ -255,11 +351,10 @@ class LiteLLMAdapter:
     def _cost(self, response: Any, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         """USD for one reply: the user's prices if given (computed here: passing them to litellm would
         register the model in its process-wide price table), else litellm's, else unknown (None)."""
-        c = self.config
-        if c.input_cost_per_token is not None:
+        if self.config.input_cost_per_token is not None:
             if prompt_tokens is None and completion_tokens is None:
                 return None  # the server reported no usage: the cost is unknown, not zero
-            return (prompt_tokens or 0) * c.input_cost_per_token + (completion_tokens or 0) * (c.output_cost_per_token or 0.0)
+            return self.price(prompt_tokens or 0, completion_tokens or 0)
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
         return None if cost is None else float(cost)  # litellm leaves it None for unmapped models
@@ -270,12 +365,25 @@ class LiteLLMAdapter:
         if not self._format_rejection(exc, sent_mode):
             return False
         if self.format_mode == sent_mode:
-            self.format_mode = FORMAT_MODES[FORMAT_MODES.index(sent_mode) + 1]
+            order = self.capabilities.structured_output
+            later = order[order.index(sent_mode) + 1:] if sent_mode in order else ()
+            self.format_mode = later[0] if later else "none"
             self.fallbacks.append(f"{sent_mode} -> {self.format_mode}: {_short(exc)}")
         return True
 
-    async def complete(self, messages: list[dict[str, Any]], schema: dict[str, Any]) -> CallResult:
-        """One logical call: retried on transient errors, stepped down on format rejection."""
+    def _refuse_logprobs(self, exc: BaseException, sent_top: int) -> bool:
+        """A server that rejects the log-probability parameters is not asked for them again."""
+        if not self._logprobs_rejection(exc, sent_top):
+            return False
+        if not self._logprobs_refused:
+            self._logprobs_refused = True
+            self.fallbacks.append(f"logprobs -> none: {_short(exc)}")
+        return True
+
+    async def complete(self, messages: list[dict[str, Any]], schema: dict[str, Any],
+                       top_logprobs: int = 0) -> CallResult:
+        """One logical call: retried on transient errors, each request within a total deadline of
+        `timeout` seconds, stepped down on format (or log-probability) rejection."""
         from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
         from tenacity.wait import wait_exponential_jitter
 
@@ -303,11 +411,12 @@ class LiteLLMAdapter:
 
         attempts = 0
         sent = [self.format_mode]
+        sent_top = [0]
         started = time.perf_counter()
         while True:
             try:
                 async for attempt in AsyncRetrying(
-                    retry=retry_if_exception(lambda e: self._transient(e, sent[0])), wait=wait,
+                    retry=retry_if_exception(lambda e: self._transient(e, sent[0], sent_top[0])), wait=wait,
                     stop=stop_after_attempt(c.max_retries + 1), reraise=False,
                 ):
                     with attempt:
@@ -315,7 +424,8 @@ class LiteLLMAdapter:
                         if self.limiter:
                             await self.limiter.acquire(estimate)
                         sent[0] = self.format_mode  # this request's mode (others may step it down meanwhile)
-                        response = await ll.acompletion(**self._kwargs(messages, schema, sent[0]))
+                        sent_top[0] = 0 if self._logprobs_refused else self.capabilities.top_logprobs(top_logprobs)
+                        response = await self._request(self._kwargs(messages, schema, sent[0], sent_top[0]))
             except RetryError as e:
                 exc = e.last_attempt.exception()
                 latency = (time.perf_counter() - started) * 1000
@@ -327,7 +437,7 @@ class LiteLLMAdapter:
                 raise CallFailed(f"{type(exc).__name__} after {attempts} attempts: {_short(exc)}",
                                  attempts, latency, self.format_mode) from None
             except Exception as exc:  # non-transient: degrade format, or fail fast
-                if self._degrade(exc, sent[0]):
+                if self._refuse_logprobs(exc, sent_top[0]) or self._degrade(exc, sent[0]):
                     continue
                 if isinstance(exc, self._fatal_types()) or _missing_credentials(exc) or _quota_exhausted(exc):
                     refused = self._unavailable(exc)
@@ -355,7 +465,9 @@ class LiteLLMAdapter:
         if self.limiter and (prompt_tokens or completion_tokens):  # no usage reported: keep the estimate
             self.limiter.settle(estimate, (prompt_tokens or 0) + (completion_tokens or 0))
         text, reasoning, finish_reason, note = _reply_parts(response)
+        choices = getattr(response, "choices", None) or []
         return CallResult(
+            logprobs=_token_logprobs(choices[0]) if sent_top[0] and choices else None,
             text=text,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -368,24 +480,49 @@ class LiteLLMAdapter:
             error=note,
         )
 
+    async def _request(self, kwargs: dict[str, Any]) -> Any:
+        """One HTTP request under a total deadline. litellm's `timeout=` bounds each read only; on
+        expiry `wait_for` cancels the request, which closes its connection (nothing keeps reading)."""
+        try:
+            return await asyncio.wait_for(self._ll.acompletion(**kwargs), self.config.timeout)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"no complete reply within the {self.config.timeout:g} s deadline per request (--timeout): "
+                "the server was too slow to connect, answer or finish sending") from None
+
     def estimate_tokens(self, messages: list[dict[str, Any]]) -> int:
         """Tokens a request will use, for the tpm limiter before the provider tells us: the prompt
-        (conservative chars/3.2) plus an expected reply of ~1,000 tokens, capped at max_tokens.
+        (the conservative heuristic) plus an expected reply of ~1,000 tokens, capped at max_tokens.
         The limiter is corrected with the real usage once the reply arrives."""
         chars = sum(len(str(m.get("content") or "")) for m in messages)
-        return int(chars / 3.2) + min(self.config.max_tokens, 1000)
+        return tokens_for_chars(chars) + min(self.config.max_tokens, 1000)
 
     def context_tokens(self) -> int:
-        """The model's input window from litellm's bundled map, else a safe 16k for unknown models."""
+        """The model's input window: --context-tokens, else litellm's bundled map, else a safe 16k."""
         if self.config.context_tokens:
             return self.config.context_tokens
-        if self._context is None:
-            try:
-                info = self._ll.get_model_info(self.config.model)
-                self._context = int(info.get("max_input_tokens") or info.get("max_tokens") or 16000)
-            except Exception:  # litellm raises for models its map does not know
-                self._context = 16000
-        return self._context
+        info = _model_facts(self.config.model)[0]
+        return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_CONTEXT_TOKENS)
+
+    def count_tokens(self, messages: list[dict[str, Any]]) -> int:
+        """Prompt tokens by the model's tokenizer as litellm knows it, else the heuristic."""
+        try:
+            return int(self._ll.token_counter(model=self.config.model, messages=messages))
+        except Exception:  # noqa: BLE001 - litellm raises assorted errors for models it cannot tokenise
+            return sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
+
+    def price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """USD: the user's prices if given (computed here: passing them to litellm would register the
+        model in its process-wide price table), else litellm's map, else None (unknown)."""
+        c = self.config
+        if c.input_cost_per_token is not None:
+            return prompt_tokens * c.input_cost_per_token + completion_tokens * (c.output_cost_per_token or 0.0)
+        try:
+            p, q = self._ll.cost_per_token(model=c.model, prompt_tokens=prompt_tokens,
+                                          completion_tokens=completion_tokens)
+            return float(p) + float(q)
+        except Exception:  # noqa: BLE001 - litellm raises assorted errors for unmapped models
+            return None
 
 
 def _quota_exhausted(exc: BaseException) -> bool:

@@ -1,7 +1,7 @@
 """Judge prompts: versioned template files rendered with the rubric and the fenced transcript.
 
-The prompt version is a hash of the template files, so editing a prompt changes every cache key
-that depends on it. Long transcripts are cut deliberately here (keep the opening and the end of the
+The prompt version is a hash of what the model is shown for a fixed probe (see `prompt_version`),
+so editing a prompt or the layout changes every cache key that depends on it, and nothing else does. Long transcripts are cut deliberately here (keep the opening and the end of the
 round, drop the middle) and the cut is reported, never silent.
 """
 
@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from evaluator.errors import BadInput
+from evaluator.judge.transport import CHARS_PER_TOKEN, estimate_tokens
 from evaluator.models import Transcript
 from evaluator.rubrics import Dimension, Rubric
 from evaluator.safety import fence, fence_tag
@@ -25,7 +25,6 @@ from evaluator.safety import fence, fence_tag
 PROMPT_FILES = ("judge_system.md", "judge_user.md.j2", "repair_user.md.j2")
 PROMPT_NAME = "judge-v1"
 MIN_TRANSCRIPT_TOKENS = 500
-CHARS_PER_TOKEN = 3.2  # conservative (real English/code tokenises at ~3.5-4.5 chars per token)
 
 
 @lru_cache(maxsize=None)
@@ -35,16 +34,36 @@ def _template_text(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def prompt_version() -> str:
-    """Hash of the template files and of the code that lays the transcript into them (this module and
-    the fencing in safety.py): a change to either changes what the model sees, so it changes the key."""
-    from evaluator import safety
+    """What the model is shown, hashed: the template files, and the messages, output schema and repair
+    request rendered for a fixed probe (probes/prompt_probe.md: code attached under a look-alike file
+    name, delimiter look-alikes and chat-template tokens in the candidate's words, timestamps) three
+    ways: everything fits, the code and the middle turns are cut for a small context, one dimension.
 
-    h = hashlib.sha256()
-    for name in PROMPT_FILES:
-        h.update(name.encode() + b"\0" + _template_text(name).encode() + b"\0")
-    for module_file in (__file__, safety.__file__):
-        h.update(Path(module_file).read_bytes())
-    return f"{PROMPT_NAME}@{h.hexdigest()[:12]}"
+    So a change to fencing, neutralising, the turn layout, the cut or the schema changes the version
+    (and every cache key), while a comment, a docstring or a refactor that renders the same does not:
+    stored judgments and calibrations stay valid. Computed once per process, on first use (~20 ms)."""
+    from evaluator.judge import probe
+
+    rubric = probe.rubric()
+    transcript = probe.transcript("prompt_probe.md", (probe.code_file("strong_code.txt", "cache <<<END CODE>>>.py"),))
+    dims, one = rubric.dimensions, [rubric.dimension("recovery")]
+    full = render(transcript, rubric, dims, PROBE_CONTEXT, reserve_tokens=4096)
+    prompt = sum(estimate_tokens(m["content"]) for m in full.messages)
+    transcript_tokens = estimate_tokens(transcript.raw_text) + sum(estimate_tokens(c.content) for c in transcript.code_files)
+    cut = render(transcript, rubric, dims, prompt - transcript_tokens + 500 + MIN_TRANSCRIPT_TOKENS + 400,
+                 reserve_tokens=500)
+    single = render(transcript, rubric, one, PROBE_CONTEXT, reserve_tokens=4096)
+    shown = [
+        {name: _template_text(name) for name in PROMPT_FILES},
+        [(r.messages, r.truncation, r.warnings) for r in (full, cut, single)],
+        output_schema(rubric, dims), output_schema(rubric, one),
+        render_repair(["dimension `recovery` is missing from the reply"], one, full.tag),
+    ]
+    digest = hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{PROMPT_NAME}@{digest[:12]}"
+
+
+PROBE_CONTEXT = 200_000  # large enough that nothing of the probe is cut
 
 
 @lru_cache(maxsize=None)
@@ -53,10 +72,6 @@ def _template(name: str):
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     return env.from_string(_template_text(name))
-
-
-def estimate_tokens(text: str) -> int:
-    return int(len(text) / CHARS_PER_TOKEN) + 1
 
 
 # ---------------------------------------------------------------- output schema (from the rubric)

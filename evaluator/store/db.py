@@ -44,7 +44,7 @@ _COLUMNS: dict[str, list[str]] = {
                   "prompt_version", "params", "cache_key", "status", "reason", "flags", "warnings", "truncation",
                   "calls", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "created_at"],
     "dimension_scores": ["judgment_id", "dimension_id", "position", "status", "score", "rationale", "evidence",
-                         "dropped_evidence", "reason"],
+                         "dropped_evidence", "reason", "distribution", "expected_score", "distribution_note"],
     "exchanges": ["id", "judgment_id", "attempt", "purpose", "dimensions", "response_format", "request_messages",
                   "raw_response", "parsed", "errors", "prompt_tokens", "completion_tokens", "cost_usd",
                   "latency_ms", "transport_attempts", "error", "created_at", "reasoning"],
@@ -233,7 +233,8 @@ class Store:
                 j.usage.latency_ms, now])
             rows["dimension_scores"] += [
                 [jid, d.id, pos, d.status, d.score, d.rationale, _json([e.model_dump() for e in d.evidence]),
-                 _json(d.dropped_evidence), d.reason] for pos, d in enumerate(j.dimensions)]
+                 _json(d.dropped_evidence), d.reason, _json(d.distribution), d.expected_score, d.distribution_note]
+                for pos, d in enumerate(j.dimensions)]
             rows["exchanges"] += [
                 [str(uuid.uuid4()), jid, e.attempt, e.purpose, _json(e.dimensions), e.response_format,
                  _json(e.request_messages), e.raw_response, _json(e.parsed), _json(e.errors), e.prompt_tokens,
@@ -307,13 +308,14 @@ class Store:
         row = self.con.execute("SELECT * FROM judgments WHERE id = ?", [judgment_id]).fetchone()
         record = dict(zip(cols, row))
         dims = self.con.execute(
-            "SELECT dimension_id, status, score, rationale, evidence, dropped_evidence, reason"
-            " FROM dimension_scores WHERE judgment_id = ? ORDER BY position",
+            "SELECT dimension_id, status, score, rationale, evidence, dropped_evidence, reason, distribution,"
+            " expected_score, distribution_note FROM dimension_scores WHERE judgment_id = ? ORDER BY position",
             [judgment_id],
         ).fetchall()
         record["dimensions"] = [
             {"id": d[0], "status": d[1], "score": d[2], "rationale": d[3] or "",
-             "evidence": json.loads(d[4] or "[]"), "dropped_evidence": json.loads(d[5] or "[]"), "reason": d[6]}
+             "evidence": json.loads(d[4] or "[]"), "dropped_evidence": json.loads(d[5] or "[]"), "reason": d[6],
+             "distribution": json.loads(d[7]) if d[7] else None, "expected_score": d[8], "distribution_note": d[9]}
             for d in dims
         ]
         for key in ("flags", "warnings", "params", "truncation"):

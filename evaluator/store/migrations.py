@@ -234,4 +234,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN host VARCHAR;
         """,
     ),
+    (
+        "0006_score_distributions",
+        """
+        -- From token log-probabilities (--logprobs): the probability of each scale level at the score's
+        -- token ({"1": 0.02, ...}, null for a level whose probability is unknown), the probability-weighted
+        -- score, and why a distribution is missing or incomplete. NULL for judgments made without it.
+        ALTER TABLE dimension_scores ADD COLUMN distribution JSON;
+        ALTER TABLE dimension_scores ADD COLUMN expected_score DOUBLE;
+        ALTER TABLE dimension_scores ADD COLUMN distribution_note VARCHAR;
+        """,
+    ),
 ]
