@@ -7,9 +7,12 @@ plotly.min.js copied from the installed `plotly` package (no CDN, nothing fetche
 disk with no network.
 
 Why the judgment view is drawn in the browser: rendering a template per judgment was most of the
-build (10,000 judgments: 14 of 22 s); DuckDB writes each judgment's JSON, which costs a fraction of
-that, and files of 25 judgments spare the file system 10,000 file creations (on a busy machine these
-alone took seconds). Opening a judgment loads the small shell page and one data file (no chart library).
+build (10,000 judgments: 14 of 22 s); DuckDB writes each judgment's JSON with the transcript text it
+was made on (stored with it), which costs a fraction of that, and files of 25 judgments spare the file
+system 10,000 file creations (on a busy machine these alone took seconds). report.js highlights each
+quote at the span stored with it. Opening a judgment loads the small shell page and one data file
+(no chart library). The report reads only the store: it builds the same from a copy of the database
+anywhere.
 
 The report is built in a new hidden folder beside `--out` and moved into place only when complete:
 a failed build leaves an earlier report as it was. An existing `--out` folder is replaced only if it
@@ -24,18 +27,15 @@ whole-store queries, partitioned in Python, rather than one query per page.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +107,6 @@ def connect_read_only(db: Path, wait: float = LOCK_WAIT_SECONDS):
             raise StoreError(f"cannot open {db} as a DuckDB database: {str(e).splitlines()[0]}") from None
 
 
-def check_store(schema: q.Schema, db: Path) -> None:
-    missing = [t for t in ("judgments", "dimension_scores", "runs", "transcripts", "rubric_versions") if t not in schema.tables]
-    if missing:
-        raise StoreError(f"{db} is not an evaluator store (missing tables: {', '.join(missing)})")
-
-
 def validate_filters(options: dict[str, Any], f: Filters) -> None:
     """Unknown filter values are a usage error (exit 2) naming the known ones, not an empty report."""
     for key in ("cohort", "candidate", "exercise", "model"):
@@ -170,40 +164,23 @@ def _write_file(path: str, text: str) -> None:
         os.close(fd)
 
 
-PARALLEL_TRANSCRIPTS = 1000  # transcripts to read, from which the data files are shared out over processes
-
-
-def _write_data_files(root: Path, site: pages.Site, files: list[tuple[int, list[q.JudgmentDoc]]]) -> int:
-    """Write these data files: each judgment's JSON plus the link to its candidate and its transcript
-    with the evidence highlighted, if the transcript file is still there (read and parsed here)."""
-    loader = pages.TranscriptLoader()
-    for n, rows in files:
-        _write_file(f"{root}/judgment/{n}.js", pages.judgment_script(
-            [(pages.safe_id(row.id), pages.judgment_payload(site, row, loader)) for row in rows]))
-    return len(files)
-
-
 def write_judgment_data(con, schema: q.Schema, root: Path, ids: list[str], site: pages.Site,
                         filters: Filters | None = None) -> int:
     """The judgments' data files, judgment/<n>.js (`pages.data_file_count` of them, each judgment in
     the one `pages.data_file_of` names), drawn by the shared judgment.html. DuckDB writes each
-    judgment's JSON, 5,000 judgments a query. Reading and parsing the transcripts (about 1 ms each)
-    is then most of the work: with PARALLEL_TRANSCRIPTS of them or more on disk, the files are shared
-    out over up to 4 processes. `filters`: the scope `ids` come from, so each judgment's candidate link
-    uses the name its candidate page was written under. Returns the number of files."""
+    judgment's JSON and its transcript's stored text, 5,000 judgments a query: Python only joins
+    strings (no source file is read, nothing is matched again). `filters`: the scope `ids` come from,
+    so each judgment's candidate link uses the name its candidate page was written under. Returns
+    the number of files."""
     files = pages.data_file_count(len(ids))
-    rows = [row for chunk in _chunks(ids, 5000) for row in q.judgment_docs(con, schema, chunk, filters)]
-    by_file: dict[int, list[q.JudgmentDoc]] = defaultdict(list)
-    for row in rows:
-        by_file[pages.data_file_of(pages.safe_id(row.id), files)].append(row)
-    work = [(n, by_file.get(n, [])) for n in range(files)]
-    on_disk = sum(1 for path in {row.path for row in rows} if path and os.path.isfile(path))
-    workers = min(os.cpu_count() or 1, 4, files)
-    if on_disk < PARALLEL_TRANSCRIPTS or workers < 2:
-        return _write_data_files(root, site, work)
-    # Each process reads its own transcripts; the rows travel pickled (a few kB each), DuckDB stays here.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return sum(pool.map(_write_data_files, repeat(root), repeat(site), [work[i::workers] for i in range(workers)]))
+    by_file: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for chunk in _chunks(ids, 5000):
+        for row in q.judgment_docs(con, schema, chunk, filters):
+            safe = pages.safe_id(row.id)
+            by_file[pages.data_file_of(safe, files)].append((safe, pages.judgment_payload(site, row)))
+    for n in range(files):
+        _write_file(f"{root}/judgment/{n}.js", pages.judgment_script(by_file.get(n, [])))
+    return files
 
 
 def write_candidate_pages(con, schema: q.Schema, root: Path, filters: Filters, site: pages.Site,
@@ -292,8 +269,7 @@ def build_report(db: Path, out: Path, filters: Filters | None = None) -> BuildRe
     con = connect_read_only(db)
     tmp: Path | None = None
     try:
-        schema = q.read_schema(con, cache_scopes=True)
-        check_store(schema, db)
+        schema = q.read_schema(con, cache_scopes=True, db=db)
         links = pages.Links(static=True, depth=0, filters=filters)
         site = make_site(con, schema, filters, links, db, serve=False)
         validate_filters(site.options, filters)

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from itertools import pairwise
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -286,12 +282,19 @@ def _js_text(text: str) -> str:
     return text
 
 
-def judgment_payload(site: Site, row: q.JudgmentDoc, loader: Callable[[str, str], Any]) -> str:
+NO_TEXT = ("This judgment was stored before the store kept the transcripts' text, so only its quotes are "
+           "shown. Judge the transcript again (evaluate FILE --force) to see them highlighted in the text.")
+
+
+def judgment_payload(site: Site, row: q.JudgmentDoc) -> str:
     """One judgment's data for report.js, as JSON text: the stored judgment as DuckDB wrote it
-    (`j`), the link to its candidate, and its transcript split into plain and highlighted segments
-    (`t`), or why the transcript cannot be shown."""
+    (`j`, each quote with the span the verifier found), the link to its candidate, and the text it
+    was judged on as stored (`t`: turns and code), or why there is none (`t_note`). report.js
+    highlights each quote at its stored span: nothing is matched again, no source file is read."""
+    text = row.text if row.text is not None else "null"
+    note = "null" if row.text is not None else _json_text(NO_TEXT)
     return (f'{{"candidate_url":{_json_text(site.links.candidate(row.candidate))},'
-            f'"t":{_json_text(transcript_data(row, loader))},"j":{row.doc}}}')
+            f'"t":{text},"t_note":{note},"j":{row.doc}}}')
 
 
 JUDGMENTS_PER_FILE = 25  # on average, in the static report's judgment data files
@@ -316,29 +319,6 @@ def judgment_script(entries: list[tuple[str, str]]) -> str:
     lines += [f"J[{_json_text(safe)}] = {_js_text(payload)};\n" for safe, payload in entries]
     lines.append("})(window.EvaluatorJudgments = window.EvaluatorJudgments || Object.create(null));\n")
     return "".join(lines)
-
-
-def _segments_data(segs: list[dict[str, Any]]) -> list[Any]:
-    """Compact segments: plain text as a string, highlighted text as {t, k: keys, a: anchors}."""
-    return [{"t": s["text"], "k": s["keys"], "a": s["anchors"]} if s["keys"] else s["text"] for s in segs]
-
-
-def transcript_data(row: q.JudgmentDoc, loader: Callable[[str, str], Any]) -> dict[str, Any]:
-    """The transcript of a judgment with its evidence highlighted (see `transcript_view`), or why it
-    is not shown. The judgment's document is only parsed when the transcript can be shown."""
-    transcript, problem = loader(row.path, row.transcript_hash) if row.path else (None, "no source path stored")
-    if transcript is None:
-        return {"available": False, "problem": f"Only the quoted evidence is available: {problem}."}
-    detail = json.loads(row.doc)
-    detail["source"], detail["transcript_hash"] = row.path, row.transcript_hash
-    for d in detail["dims"]:
-        d["evidence"] = d.get("evidence") or []
-    tv = transcript_view(detail, lambda path, expected: (transcript, None))
-    return {"available": True, "found": sorted(tv["found"]),
-            "turns": [{"id": str(t["id"]), "speaker": str(t["speaker"]), "role": str(t["role"] or ""),
-                       "timestamp": str(t["timestamp"]) if t.get("timestamp") else None,
-                       "flagged": bool(t["flagged"]), "segments": _segments_data(t["segments"])} for t in tv["turns"]],
-            "code": [{"name": str(c["name"]), "segments": _segments_data(c["segments"])} for c in tv["code"]]}
 
 
 def render_quality(con, schema: Schema, site: Site) -> str:
@@ -378,115 +358,3 @@ def render_cost(con, schema: Schema, site: Site) -> str:
 
 def render_message(site: Site, title: str, message: str, status: str = "") -> str:
     return render("message.html", **site.frame("", title), message=message, status=status)
-
-
-# -- transcript with evidence ----------------------------------------------------------------------
-
-
-def _spans(text: str, quotes: list[tuple[str, str]]) -> list[tuple[int, int, str]]:
-    """(start, end, key) of each quote found in text: exact, then case-insensitive, then fuzzy."""
-    from rapidfuzz import fuzz
-
-    found = []
-    lowered = text.lower()
-    for quote, key in quotes:
-        qt = quote.strip().strip('"“”').strip()
-        if not qt:
-            continue
-        i = text.find(qt)
-        if i < 0:
-            i = lowered.find(qt.lower())
-        if i >= 0:
-            found.append((i, i + len(qt), key))
-            continue
-        if len(qt) >= 8:
-            al = fuzz.partial_ratio_alignment(qt, text, score_cutoff=85)
-            if al is not None and al.dest_end > al.dest_start:
-                found.append((al.dest_start, al.dest_end, key))
-    return sorted(found)
-
-
-def segments(text: str, quotes: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Split text into plain and highlighted segments; overlapping quotes merge into one mark that
-    carries every key. The template escapes each segment's text."""
-    spans = _spans(text, quotes)
-    if not spans:
-        return [{"text": text, "keys": []}]
-    bounds = sorted({0, len(text)} | {s for s, _, _ in spans} | {e for _, e, _ in spans})
-    out: list[dict[str, Any]] = []
-    for a, b in pairwise(bounds):
-        keys = [k for s, e, k in spans if s <= a and b <= e]
-        if out and out[-1]["keys"] == keys:
-            out[-1]["text"] += text[a:b]
-        else:
-            out.append({"text": text[a:b], "keys": keys})
-    return out
-
-
-def transcript_view(detail: dict[str, Any], loader: Callable[[str, str], Any]) -> dict[str, Any]:
-    """The transcript and code of a judgment with evidence highlighted, if the file still exists with
-    the same content; else the reason it cannot be shown (the evidence quotes are listed anyway)."""
-    path = detail.get("transcript_source") or detail.get("source")
-    transcript, problem = loader(path, detail["transcript_hash"]) if path else (None, "no source path stored")
-    evidence: list[dict[str, Any]] = []
-    for d in detail["dims"]:
-        for k, e in enumerate(d["evidence"]):
-            evidence.append({"dim": d["id"], "key": f"{d['id']}-{k}", "quote": e.get("quote") or "",
-                             "source": e.get("source"), "match": e.get("match")})
-    by_dim: dict[str, list[dict[str, Any]]] = {}
-    for e in evidence:
-        by_dim.setdefault(e["dim"], []).append(e)
-    if transcript is None:
-        return {"available": False, "problem": problem, "evidence": evidence, "by_dim": by_dim, "found": {}}
-    flagged = {fl.get("source") for fl in (detail.get("flags") or []) if isinstance(fl, dict)}
-    code_names = {cf.name for cf in transcript.code_files}
-    turn_ids = {t.id for t in transcript.turns}
-    turns = []
-    for t in transcript.turns:
-        # a quote is looked for in the turn it names; one naming no known turn or file, in every turn
-        quotes = [(e["quote"], e["key"]) for e in evidence
-                  if e["source"] == t.id or e["source"] not in turn_ids | code_names]
-        turns.append({"id": t.id, "speaker": t.speaker, "role": t.role, "timestamp": t.timestamp,
-                      "segments": segments(t.text, quotes), "flagged": t.id in flagged})
-    code = []
-    for cf in transcript.code_files:
-        quotes = [(e["quote"], e["key"]) for e in evidence if e["source"] == cf.name]
-        code.append({"name": cf.name, "language": cf.language, "segments": segments(cf.content, quotes)})
-    first_mark: dict[str, str] = {}
-    for block_id, segs in [(t["id"], t["segments"]) for t in turns] + [(c["name"], c["segments"]) for c in code]:
-        for s in segs:
-            s["anchors"] = [k for k in s["keys"] if k not in first_mark]
-            for key in s["anchors"]:
-                first_mark[key] = block_id
-    return {"available": True, "turns": turns, "code": code, "evidence": evidence, "by_dim": by_dim, "found": first_mark,
-            "warnings": transcript.warnings}
-
-
-class TranscriptLoader:
-    """Load a transcript from its stored path only if its content hash still matches (memoised)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], tuple[Any, str | None]] = {}
-
-    def __call__(self, path: str, expected_hash: str) -> tuple[Any, str | None]:
-        key = (path, expected_hash)
-        if key not in self._cache:
-            self._cache[key] = self._load(path, expected_hash)
-        return self._cache[key]
-
-    @staticmethod
-    def _load(path: str, expected_hash: str) -> tuple[Any, str | None]:
-        if not os.path.isfile(path):  # checked first: cheap, and common for a store judged elsewhere
-            return None, f"the transcript file {path} is not on this machine any more"
-        from evaluator.errors import EvaluatorError
-        from evaluator.ingest import load_transcript
-
-        p = Path(path)
-        try:
-            t = load_transcript(p)
-        except EvaluatorError as e:
-            return None, f"the transcript file {path} cannot be read now: {e}"
-        if t.content_hash != expected_hash:
-            return None, (f"the transcript file {path} (or a code file it names) has changed since it was judged, "
-                          "so quotes could point at the wrong text")
-        return t, None

@@ -130,8 +130,7 @@ class Handler(BaseHTTPRequestHandler):
             return ((HTTPStatus.SERVICE_UNAVAILABLE, self._bare("Store busy", str(e)), {"Retry-After": "2"}) if busy
                     else (HTTPStatus.INTERNAL_SERVER_ERROR, self._bare("Store unavailable", str(e)), {}))
         try:
-            schema = q.read_schema(con)
-            build.check_store(schema, db)
+            schema = q.read_schema(con, db=db)
             site = build.make_site(con, schema, f, links, db, serve=True)
             first = lambda key: (query.get(key) or [""])[0]
             if path == "/":
@@ -145,8 +144,7 @@ class Handler(BaseHTTPRequestHandler):
                                                                       f"No judgment with id {first('id')} in the store."), {}
                 # the static report's page and script, with this judgment's data embedded
                 context = pages.judgment_context(site, q.score_scale(con, schema, Filters()))
-                return HTTPStatus.OK, pages.render_judgment(site, context, pages.judgment_payload(
-                    site, docs[0], pages.TranscriptLoader())), {}
+                return HTTPStatus.OK, pages.render_judgment(site, context, pages.judgment_payload(site, docs[0])), {}
             if path == "/judgments":
                 try:
                     page = max(1, int(first("page") or 1))
@@ -176,8 +174,7 @@ def make_server(db: Path, port: int = 8765, filters: Filters | None = None) -> R
     filters = filters or Filters()
     con = build.connect_read_only(db)
     try:
-        schema = q.read_schema(con)
-        build.check_store(schema, db)
+        schema = q.read_schema(con, db=db)
         build.validate_filters(q.filter_options(con, schema), filters)
     finally:
         con.close()
