@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from evaluator.ingest import load_transcript
-from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Usage
+from evaluator.judge.parse import EvidenceIndex
+from evaluator.models import DimensionResult, Flag, JudgeInfo, Judgment, Usage
 from evaluator.pipeline import EvaluateRequest, evaluate_file
 from evaluator.report import build
 from evaluator.report.synthetic import SyntheticSpec, generate
@@ -57,8 +58,9 @@ See [my notes](javascript:window.__xss='link') and <a href="javascript:window.__
 def _evil_judgment(transcript, rubric) -> Judgment:
     """A model reply full of markup: rationale, quotes, flags and the model name."""
     script = "<script>window.__xss='rationale'</script>"
-    dims = [DimensionResult(id=d.id, status="scored", score=3, rationale=f"{script} {d.name}",
-                            evidence=[Evidence(quote="<script>window.__xss='script'</script>", source="t2", match=100.0)])
+    quote = EvidenceIndex.of(transcript).locate("<script>window.__xss='script'</script>")  # as the LLM judge checks it
+    assert quote is not None and quote.source == "t2"
+    dims = [DimensionResult(id=d.id, status="scored", score=3, rationale=f"{script} {d.name}", evidence=[quote])
             for d in rubric.dimensions]
     info = JudgeInfo(kind="llm", model="evil/<img src=x onerror=\"window.__xss='model'\">", prompt_version="judge-v1")
     return Judgment(status="scored", transcript_hash=transcript.content_hash, source=transcript.source,
