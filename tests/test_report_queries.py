@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from evaluator.cli import app
 from evaluator.errors import StoreError
 from evaluator.judge.parse import _norm
-from evaluator.report import build, pages
+from evaluator.report import build, pages, views
 from evaluator.report import queries as q
 from evaluator.report.queries import Filters
 from evaluator.report.synthetic import MODELS, SyntheticSpec, generate
@@ -269,7 +269,8 @@ def test_judgment_data_files_hold_every_judgment_once_with_its_data(tmp_path, st
         schema = q.read_schema(c, cache_scopes=True)
         ids = q.judgment_ids(c, schema, Filters())
         site = build.make_site(c, schema, Filters(), pages.Links(static=True), store_path, serve=False)
-        assert build.write_judgment_data(c, schema, tmp_path, ids, site) == 5
+        static = views.Static(c, schema, site, site, Filters(), lambda rel, text: (tmp_path / rel).write_text(text))
+        assert views.write_judgment_data(static, ids) == 5
         stored = {r[0]: r[1:] for r in c.execute(
             "SELECT j.id, j.status, count(d.dimension_id) FROM judgments j JOIN dimension_scores d ON d.judgment_id = j.id"
             " GROUP BY ALL").fetchall()}

@@ -31,7 +31,7 @@ from evaluator.models import (
     Turn,
     Usage,
 )
-from evaluator.report import build, pages
+from evaluator.report import build, pages, views
 from evaluator.report import queries as q
 from evaluator.report.queries import Filters
 from evaluator.rubrics import select_rubric
@@ -283,7 +283,7 @@ def test_a_failed_build_leaves_the_earlier_report_as_it_was(tmp_path, small_stor
     def broken(*args, **kwargs):
         raise BadInput("the cost page cannot be drawn")
 
-    monkeypatch.setattr(pages, "render_cost", broken)
+    monkeypatch.setattr(views, "render_cost", broken)
     with pytest.raises(BadInput, match="cost page"):
         build.build_report(small_store, out)
     assert _snapshot(out) == before

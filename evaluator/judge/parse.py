@@ -99,6 +99,7 @@ _LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,12}\]\s*)?(\*\*)?[^\W\d_][\w .'’-]
 
 
 _WORD = re.compile(r"\w+")
+_LEAD, _TRAIL = re.compile(r"[^\w\s]*"), re.compile(r"[^\w\s]*$")
 
 
 class _Place:
@@ -151,8 +152,17 @@ class EvidenceIndex:
         return cls(places)
 
     def _found(self, quote: str, place: _Place, start: int, end: int, match: float) -> Evidence:
-        """Evidence with the span it was found at: what the report highlights, as found here."""
+        """Evidence with the span it was found at: what the report highlights, as found here. The
+        match is on words; punctuation the quote opens or closes with ("<script>", a final ".") is
+        taken in too where the text has it right there."""
         first, last = place.span(start, end)
+        text, quoted = place.original, quote.strip()
+        lead = _LEAD.match(quoted).group()  # type: ignore[union-attr]
+        trail = _TRAIL.search(quoted).group()  # type: ignore[union-attr]
+        if lead and text[max(0, first - len(lead)):first] == lead:
+            first -= len(lead)
+        if trail and len(trail) < len(quoted) and text[last:last + len(trail)] == trail:
+            last += len(trail)
         return Evidence(quote=quote.strip(), source=place.source, match=match, role=place.role,  # type: ignore[arg-type]
                         start=first, end=last)
 
