@@ -351,3 +351,38 @@ def test_read_only_open_waits_for_a_writer_then_gives_up_clearly(tmp_path, store
     finally:
         holder.kill()
         holder.wait(timeout=30)
+
+
+def test_a_calibrated_interval_wider_than_half_the_scale_is_not_drawn_and_bars_stop_at_the_scale():
+    from evaluator.report import charts
+
+    def point(jid: str, day: str, calibrated: float, half: float | None) -> dict:
+        return {"series": "v · m", "session_date": day, "score": 3, "judgment_id": jid, "exercise": "e", "model": "m",
+                "rubric_version": "v", "calibrated": calibrated, "calibrated_half_width": half, "is_break": False}
+
+    spec = charts.trend([point("a", "2026-03-01", 3.1, 2.5), point("b", "2026-03-09", 4.8, 0.5),
+                         point("c", "2026-03-20", 2.0, None)], {}, (1, 5), {"a": "#a", "b": "#b", "c": "#c"})
+    cal = spec["data"][1]
+    assert cal["error_y"]["array"] == [0.0, 0.2, 0.0] and cal["error_y"]["arrayminus"] == [0.0, 0.5, 0.0]
+    notes = [c[1] for c in cal["customdata"]]
+    assert "too wide to draw" in notes[0] and notes[1] == "± 0.50 (95%)" and "no interval" in notes[2]
+
+
+def test_a_trend_of_one_session_spans_days_not_seconds():
+    from evaluator.report import charts
+
+    one = [{"session_date": "2026-03-14"}]
+    assert charts.date_range(one) == ["2026-03-07", "2026-03-21"]
+    spec = charts.trend([{"series": "s", "session_date": "2026-03-14", "score": 4, "judgment_id": "j", "exercise": "e",
+                          "model": "m", "rubric_version": "v", "is_break": False}], {}, (1, 5), {"j": "#j"})
+    assert spec["layout"]["xaxis"]["range"] == ["2026-03-07", "2026-03-21"]
+    assert ":" not in spec["layout"]["xaxis"]["tickformat"]
+
+
+def test_stored_calibration_results_read_as_numbers_people_use():
+    from evaluator.report.views import cv_summary
+
+    cv = json.dumps({"folds": 5, "n": 10, "before": {"mae": 0.6000000000000001, "exact": 0.4},
+                     "after": {"mae": 0.44999999999999996, "exact": 0.6}})
+    assert cv_summary(cv) == "MAE 0.60 → 0.45 · exact 40% → 60% (5-fold)"
+    assert cv_summary(None) == cv_summary("not json") == "–"
