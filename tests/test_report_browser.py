@@ -454,7 +454,13 @@ def _layout_store(root: Path) -> Path:
     import shutil
 
     from evaluator.batch.runner import CohortRequest, score_cohort
-    from evaluator.calibrate.service import CalibrateRequest, ImportRequest, ScoreSource, import_labels, run_calibration
+    from evaluator.calibrate.service import (
+        CalibrateRequest,
+        ImportRequest,
+        ScoreSource,
+        import_labels,
+        run_calibration,
+    )
 
     shutil.copytree(SAMPLES, root / "transcripts")
     db = root / "store.duckdb"

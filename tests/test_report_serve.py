@@ -94,7 +94,7 @@ def test_every_registered_view_is_served_built_linked_and_in_the_navigation(serv
     file, and the navigation bar (served and static) lists exactly the views that have a label."""
     status, overview = raw(server, "/")
     assert status == 200
-    nav = re.search(r'<nav class="nav">(.*?)</nav>', overview, re.S)[1]
+    nav = re.search(r'<nav class="nav">(.*?)</nav>', overview, re.DOTALL)[1]
     assert re.findall(r">([^<]+)</a>", nav) == [v.nav for v in views.navigation()]
     candidate = re.search(r'href="(/candidate\?name=[^"]+)"', overview)[1].replace("&amp;", "&")
     judgment = re.search(r'href="(/judgment\?id=[^"]+)"', raw(server, "/judgments")[1])[1]
@@ -107,7 +107,7 @@ def test_every_registered_view_is_served_built_linked_and_in_the_navigation(serv
     out = tmp_path / "report"
     build.build_report(db, out)
     index = (out / "index.html").read_text()
-    static_nav = re.search(r'<nav class="nav">(.*?)</nav>', index, re.S)[1]
+    static_nav = re.search(r'<nav class="nav">(.*?)</nav>', index, re.DOTALL)[1]
     for view in views.navigation():
         path = view.path({})
         assert (out / path).is_file() and f'href="{path}"' in static_nav, view.key

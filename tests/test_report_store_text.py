@@ -206,7 +206,7 @@ def test_a_cohort_shows_exactly_its_members_judged_by_its_runs(cohorts):
 
 
 def test_cost_is_counted_in_the_cohort_of_the_run_that_paid(cohorts):
-    db, ids = cohorts
+    db, _ = cohorts
     with duckdb.connect(str(db), read_only=True) as c:
         schema = q.read_schema(c)
         by_cohort = {r["key"]: r["judgments"] for r in q.cost_by(c, schema, Filters(), "cohort")}

@@ -100,8 +100,8 @@ def distribution(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]], s
             "hovertemplate": f"%{{y}}<br>score {level}: %{{customdata}} (%{{x}}%)<extra></extra>",
         })
     return {"data": data, "layout": _layout(
-        barmode="stack", height=max(180, 52 * len(dims) + 70), margin={"l": 10, "r": 16, "t": 8, "b": 56},
-        xaxis={"range": [0, 100], "ticksuffix": "%", "gridcolor": GRID, "fixedrange": True},
+        barmode="stack", height=max(180, 52 * len(dims) + 70), margin={"l": 10, "r": 24, "t": 8, "b": 56},
+        xaxis={"range": [0, 100], "ticksuffix": "%", "gridcolor": GRID, "fixedrange": True, "automargin": True},
         yaxis={"fixedrange": True, "automargin": True},
         legend={"orientation": "h", "y": -0.22, "x": 0, "title": {"text": "score"}, "traceorder": "normal"})}
 

@@ -126,8 +126,8 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
     every judgment (cost, failed attempts). `run_cohort` is the cohort of the run that made (and paid
     for) the judgment; `cohort` the one it is shown in."""
     if schema.scopes is not None:
-        sql, params = _scope_sql(Schema(), f, latest)
-        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), sql, params)})\n", []
+        plain, plain_params = _scope_sql(Schema(), f, latest)
+        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), plain, plain_params)})\n", []
     params: list[Any] = []
     if f.cohort is not None:
         # The cohort's member transcripts, judged by its runs or reused by them from the cache.
@@ -146,7 +146,8 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
                    cm.session_date AS m_date
             FROM judgments j LEFT JOIN runs r ON r.id = j.run_id
             LEFT JOIN cohort_members cm ON cm.cohort = r.cohort AND cm.transcript_hash = j.transcript_hash"""
-    where, wparams = [], []
+    where: list[str] = []
+    wparams: list[Any] = []
     if f.candidate is not None:
         where.append("candidate = ?")
         wparams.append(f.candidate)
