@@ -520,3 +520,12 @@ def parse_source(source: Source) -> Transcript:
 def load_transcript(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()) -> Transcript:
     """Read and parse one transcript with its code files. Raises BadInput with a clear message."""
     return parse_source(read_source(path, code_paths))
+
+
+def candidate_speaker(turns: list[Turn]) -> str | None:
+    """The candidate's name as the speaker labels give it ("Dana (candidate):" -> Dana), when the
+    turns the roles assign to the candidate carry exactly one name that is not a role word
+    ("Candidate", "A", "Interviewee"). Reports use it for a transcript without `candidate:`."""
+    names = {t.speaker.strip() for t in turns if t.role == "candidate"}
+    named = {n for n in names if n and _role_of(n, None, {}) != "candidate"}
+    return next(iter(named)) if len(named) == 1 else None

@@ -84,6 +84,8 @@ class Evidence(BaseModel):
     source: str | None = Field(None, description="turn id (t3) or code file name where it was found")
     match: float | None = Field(None, description="fuzzy match ratio 0-100 (100 = exact after normalising)")
     role: Role | None = Field(None, description="whose words: the speaker role of the turn (code files: candidate)")
+    start: int | None = Field(None, description="where the verifier found it: first character in the source's text")
+    end: int | None = Field(None, description="one past its last character (the report highlights [start, end))")
 
 
 class DimensionResult(BaseModel):

@@ -168,13 +168,15 @@ def _locate_evidence(transcript: Transcript, dimensions: list[DimensionResult]) 
         index = index or EvidenceIndex.of(transcript)
         kept = []
         for e in d.evidence:
-            found = index.locate(e.quote) if e.match is None else e
+            found = index.locate(e.quote, prefer=e.source) if e.match is None else e
             if found is None:
                 d.dropped_evidence.append(e.quote)
                 dropped += 1
-            else:
-                kept.append(Evidence(quote=e.quote, source=e.source or found.source, match=found.match,
-                                     role=found.role))
+            elif found is e:
+                kept.append(e)
+            else:  # the span is where the verifier found it (looked for first in the judge's source)
+                kept.append(Evidence(quote=e.quote, source=found.source, match=found.match, role=found.role,
+                                     start=found.start, end=found.end))
         d.evidence = kept
     return dropped
 

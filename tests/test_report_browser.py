@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from evaluator.ingest import load_transcript
-from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Usage
+from evaluator.judge.parse import EvidenceIndex
+from evaluator.models import DimensionResult, Flag, JudgeInfo, Judgment, Usage
 from evaluator.pipeline import EvaluateRequest, evaluate_file
 from evaluator.report import build
 from evaluator.report.synthetic import SyntheticSpec, generate
@@ -57,8 +58,9 @@ See [my notes](javascript:window.__xss='link') and <a href="javascript:window.__
 def _evil_judgment(transcript, rubric) -> Judgment:
     """A model reply full of markup: rationale, quotes, flags and the model name."""
     script = "<script>window.__xss='rationale'</script>"
-    dims = [DimensionResult(id=d.id, status="scored", score=3, rationale=f"{script} {d.name}",
-                            evidence=[Evidence(quote="<script>window.__xss='script'</script>", source="t2", match=100.0)])
+    quote = EvidenceIndex.of(transcript).locate("<script>window.__xss='script'</script>")  # as the LLM judge checks it
+    assert quote is not None and quote.source == "t2"
+    dims = [DimensionResult(id=d.id, status="scored", score=3, rationale=f"{script} {d.name}", evidence=[quote])
             for d in rubric.dimensions]
     info = JudgeInfo(kind="llm", model="evil/<img src=x onerror=\"window.__xss='model'\">", prompt_version="judge-v1")
     return Judgment(status="scored", transcript_hash=transcript.content_hash, source=transcript.source,
@@ -284,7 +286,7 @@ def test_judgment_page_loads_only_its_own_data_file(browser, report_dir):
         w.goto(f"{shell}?id={judgment_id}")
         assert w.page.locator(".dim").count() == 5, judgment_id
     # a link to a quote opens the judgment with that quote highlighted
-    good = next(i for i, line in sorted(_judgment_data(report_dir).items()) if '"found":["' in line)
+    good = next(i for i, line in sorted(_judgment_data(report_dir).items()) if '"start":' in line)
     w.goto(f"{shell}?id={good}")
     key = w.page.get_attribute("a.quote >> nth=0", "data-key")
     w.goto(f"{shell}?id={good}#mark-{key}")  # same document: the fragment changes
@@ -402,3 +404,186 @@ def test_server_keeps_answering_while_another_process_writes(server, store, tmp_
     status, body = _get(server.url + "?cohort=writer")
     assert status == 200 and "writer" in body
     assert _get(server.url + "judgments")[1].count("<tr>") >= before
+
+
+# -- the report from the store alone, and its layout at two widths ----------------------------------------
+
+SAMPLES = Path(__file__).resolve().parent.parent / "transcripts"
+
+
+def test_a_report_built_from_a_copy_of_the_store_in_an_empty_folder_highlights_the_transcript(
+        browser, store, tmp_path, monkeypatch):
+    """Nothing but the DuckDB file: no transcript on disk, built from another folder."""
+    import shutil
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shutil.copy(store, empty / "copy.duckdb")
+    monkeypatch.chdir(empty)
+    build.build_report(Path("copy.duckdb"), Path("report"))
+    report = empty / "report"
+    quoted = next(i for i, line in sorted(_judgment_data(report).items()) if '"start":' in line and "evil" not in line)
+    w = Watched(browser)
+    w.goto(f"{(report / 'judgment.html').as_uri()}?id={quoted}")
+    assert w.page.locator(".turn").count() > 0 and w.page.locator("mark.ev").count() > 0
+    assert w.page.locator("text=Transcript not shown").count() == 0
+    assert w.page.locator("text=not located in the stored text").count() == 0
+    # every quote link leads to its mark
+    for key in w.page.eval_on_selector_all("a.quote", "els => els.map(e => e.getAttribute('data-key'))"):
+        assert w.page.locator(f"#mark-{key}").count() == 1
+    w.shot("report-from-copy-judgment.png")
+    w.check_clean()
+
+
+@pytest.fixture(scope="module")
+def layout_store(tmp_path_factory) -> Path:
+    """Everything the views draw: a cohort of the sample transcripts judged by the real runner (one
+    input missing, so coverage lists it), human labels and a calibration, a judgment stored before
+    transcripts' text was kept, a synthetic history with model costs, and a standalone run."""
+    root = tmp_path_factory.mktemp("layout")
+    made: list[Path | BaseException] = []
+    # in its own thread: playwright's sync API may already run an event loop in this one
+    worker = threading.Thread(target=lambda: made.append(_layout_store(root)))
+    worker.start()
+    worker.join()
+    assert made and isinstance(made[0], Path)
+    return made[0]
+
+
+def _layout_store(root: Path) -> Path:
+    import shutil
+
+    from evaluator.batch.runner import CohortRequest, score_cohort
+    from evaluator.calibrate.service import (
+        CalibrateRequest,
+        ImportRequest,
+        ScoreSource,
+        import_labels,
+        run_calibration,
+    )
+
+    shutil.copytree(SAMPLES, root / "transcripts")
+    db = root / "store.duckdb"
+    manifest = root / "spring.csv"
+    rows = [f"transcripts/{p.name}" for p in sorted(SAMPLES.glob("*.md"))] + ["transcripts/lost-session.md"]
+    manifest.write_text("path\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        score_cohort(CohortRequest(path=Path("spring.csv"), cohort="spring-2026-platform-engineering", db=db))
+    finally:
+        os.chdir(cwd)
+    import_labels(ImportRequest(file=SAMPLES.parent / "datasets" / "sample_labels.csv", db=db,
+                                transcripts_dirs=[root / "transcripts"]))
+    from evaluator.calibrate.calibration import CalibrationSettings
+
+    run_calibration(CalibrateRequest(source=ScoreSource(db=db), settings=CalibrationSettings(min_labels=5, n_bootstrap=50)))
+    with Store(db) as s:
+        generate(s, SyntheticSpec(candidates=4, sessions_per_candidate=6,
+                                  cohorts=("autumn-2026-applied-ai-engineering-residency",)))
+    evaluate_file(EvaluateRequest(transcript=root / "transcripts" / "cosine_topk.md", db=db, force=True))
+    return db
+
+
+WIDTHS = (1280, 420)
+
+
+@pytest.fixture(scope="module")
+def layout_report(layout_store, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("layout-built") / "report"
+    build.build_report(layout_store, out)
+    return out
+
+
+def _views(report: Path) -> dict[str, str]:
+    """One page of every view (two candidates: one with a single session, one with a history)."""
+    data = _judgment_data(report)
+    judged = next(i for i, line in sorted(data.items()) if '"start":' in line and "Dana Smith" in line)
+    candidates = sorted((report / "candidate").glob("*.html"), key=lambda p: p.stat().st_size)
+    cohort = next((report / "cohort").glob("spring-2026*.html"))
+    return {"overview": (report / "index.html").as_uri(), "cohort": cohort.as_uri(),
+            "candidate-one-session": next(p for p in candidates if "dana-smith" in p.name).as_uri(),
+            "candidate-history": candidates[-1].as_uri(), "judgments": (report / "judgments" / "1.html").as_uri(),
+            "judgment": f"{(report / 'judgment.html').as_uri()}?id={judged}",
+            "quality": (report / "quality.html").as_uri(), "cost": (report / "cost.html").as_uri()}
+
+
+OVERFLOW = """() => {
+  const w = document.documentElement.clientWidth;
+  const wide = [];
+  document.querySelectorAll('body *').forEach(el => {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > w + 1 && !el.closest('.scroll, .chart, pre')) wide.push(el.tagName + '.' + el.className);
+  });
+  return {scroll: document.documentElement.scrollWidth, client: w, wide: wide.slice(0, 8)};
+}"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_view_fits_its_width_and_is_screenshotted(browser, layout_report, width):
+    """Screenshots of every view at desktop and phone width go to test-artifacts/ (people look at
+    them); the page never scrolls sideways: wide tables scroll inside their own box."""
+    w = Watched(browser)
+    w.page.set_viewport_size({"width": width, "height": 900})
+    for name, url in _views(layout_report).items():
+        w.goto(url)
+        w.shot(f"layout-{width}-{name}.png")
+        if width < 800:  # a long phone page shrinks to nothing in an image viewer: also in screen-high parts
+            height = w.page.evaluate("document.documentElement.scrollHeight")
+            for part, top in enumerate(range(0, height, 1000), start=1):
+                w.page.screenshot(path=str(ARTIFACTS / f"layout-{width}-{name}-part{part}.png"), full_page=True,
+                                  clip={"x": 0, "y": top, "width": width, "height": min(1000, height - top)})
+        fit = w.page.evaluate(OVERFLOW)
+        assert fit["scroll"] <= fit["client"] and not fit["wide"], (name, width, fit)
+    w.check_clean()
+
+
+def _boxes(where, selector: str) -> list[dict]:
+    """Bounding boxes and text of the elements matching `selector` in a page or a locator."""
+    return where.locator(selector).evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, w: r.width, h: r.height, t: e.textContent}; }).filter(b => b.w > 0)")
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_chart_labels_stay_clear_and_inside(browser, layout_report, width):
+    w = Watched(browser)
+    w.page.set_viewport_size({"width": width, "height": 900})
+    pages_ = _views(layout_report)
+    # judge quality: the dimension names under the agreement bars never run into the legend
+    w.goto(pages_["quality"])
+    chart = w.page.locator(".chart").first
+    ticks, legend = _boxes(chart, ".xtick text, .ytick text"), _boxes(chart, ".legend .traces")
+    assert ticks and legend
+    assert not any(_overlap(t, g) for t in ticks for g in legend), (ticks, legend)
+    assert not any(_overlap(a, b) for i, a in enumerate(ticks) for b in ticks[i + 1:]), ticks
+    # stored calibrations: readable numbers, no raw JSON
+    cells = w.page.locator("#calibrations td").all_inner_texts()
+    assert cells and not any("{" in c or re.search(r"\d\.\d{4,}", c) for c in cells), cells
+    # cost: names are not broken one letter a line; the axis's "$" labels are not cut off
+    w.goto(pages_["cost"])
+    for name_cell in _boxes(w.page, ".tbl td:first-child"):
+        assert name_cell["w"] >= 60, name_cell
+    for c in range(w.page.locator(".chart").count()):
+        chart = w.page.locator(".chart").nth(c)
+        frame = chart.bounding_box()
+        for tick in _boxes(chart, ".ytick text, .xtick text"):
+            assert tick["x"] >= frame["x"] - 1 and tick["x"] + tick["w"] <= frame["x"] + frame["width"] + 1, tick
+    # a candidate with one session: dates on the axis, not clock times cut short
+    w.goto(pages_["candidate-one-session"])
+    ticks = [t["t"] for t in _boxes(w.page.locator(".chart").first, ".xtick text")]
+    assert ticks and not any(":" in t or "…" in t for t in ticks), ticks
+    w.check_clean()
+
+
+def test_coverage_names_the_inputs_that_were_not_judged(browser, layout_report):
+    w = Watched(browser)
+    w.goto(_views(layout_report)["cohort"])
+    assert "lost-session.md" in w.page.inner_text("#coverage")
+    w.check_clean()

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 
 from evaluator.cli import app
 from evaluator.errors import StoreError
-from evaluator.report import build, pages
+from evaluator.judge.parse import _norm
+from evaluator.report import build, pages, views
 from evaluator.report import queries as q
 from evaluator.report.queries import Filters
 from evaluator.report.synthetic import MODELS, SyntheticSpec, generate
@@ -155,26 +156,37 @@ def test_a_rejudged_session_counts_once_in_scores_but_its_cost_counts_twice(tmp_
         assert sum(r["judgments"] for r in q.cost_by(c, schema, Filters(), "model")) == 6
 
 
-def test_views_degrade_on_a_store_without_the_later_tables(con):
-    full = q.read_schema(con)
-    old = q.Schema({k: v for k, v in full.tables.items()
-                    if k not in ("cohort_members", "run_items", "human_labels", "calibrations", "calibration_maps",
-                                 "calibrated_scores", "cohorts")})
-    assert q.overview_totals(con, old, Filters())["judgments"] == 24
-    assert q.overview_totals(con, old, Filters(cohort="spring-2026"))["judgments"] == 12
-    assert q.coverage(con, old, Filters())["failed_items"] == []
-    quality = q.judge_quality(con, old, Filters())
-    assert quality["labels"] is None and quality["agreement"] == [] and not quality["has_calibration_tables"]
-    assert all(r["calibrated"] is None for r in q.candidate_trend(con, old, Filters()))
+def _older_store(path: Path, upto: str) -> Path:
+    """A store migrated only up to `upto`, as an older evaluate left it."""
+    from evaluator.store.migrations import MIGRATIONS
+
+    with duckdb.connect(str(path)) as c:
+        c.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+        for name, sql in MIGRATIONS:
+            c.execute(sql)
+            c.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+            if name == upto:
+                break
+    return path
+
+
+def test_a_store_older_than_the_report_needs_says_to_migrate_with_exit_2(tmp_path):
+    db = _older_store(tmp_path / "old.duckdb", "0005_run_owner")
+    with duckdb.connect(str(db), read_only=True) as c, pytest.raises(StoreError, match="0007_transcript_text") as e:
+        q.read_schema(c, db=db)
+    assert "run any command that writes" in str(e.value)
+    result = CliRunner().invoke(app, ["report", "--db", str(db), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "older evaluate" in result.output, result.output
+    assert not (tmp_path / "r").exists()
+    with Store(db):  # any writer migrates it; then the report builds
+        pass
+    assert CliRunner().invoke(app, ["report", "--db", str(db), "--out", str(tmp_path / "r")]).exit_code == 0
 
 
 def test_agreement_ceiling_and_calibration_from_human_labels(tmp_path, store_path):
     db = tmp_path / "labelled.duckdb"
     db.write_bytes(store_path.read_bytes())
     with Store(db) as store:  # human_labels arrives with migration 0003 (its writer is the labels command)
-        schema = q.read_schema(store.con)
-        if not schema.has("human_labels", "transcript_hash", "rater", "dimension_id", "status", "score", "import_id"):
-            pytest.skip("this checkout has no human_labels table yet (migration 0003)")
         rows = store.con.execute("""
             SELECT j.transcript_hash, d.dimension_id, d.score, j.rubric_id, j.rubric_version FROM judgments j
             JOIN dimension_scores d ON d.judgment_id = j.id WHERE d.status = 'scored' ORDER BY j.id, d.dimension_id
@@ -257,7 +269,8 @@ def test_judgment_data_files_hold_every_judgment_once_with_its_data(tmp_path, st
         schema = q.read_schema(c, cache_scopes=True)
         ids = q.judgment_ids(c, schema, Filters())
         site = build.make_site(c, schema, Filters(), pages.Links(static=True), store_path, serve=False)
-        assert build.write_judgment_data(c, schema, tmp_path, ids, site) == 5
+        static = views.Static(c, schema, site, site, Filters(), lambda rel, text: (tmp_path / rel).write_text(text))
+        assert views.write_judgment_data(static, ids) == 5
         stored = {r[0]: r[1:] for r in c.execute(
             "SELECT j.id, j.status, count(d.dimension_id) FROM judgments j JOIN dimension_scores d ON d.judgment_id = j.id"
             " GROUP BY ALL").fetchall()}
@@ -274,31 +287,12 @@ def test_judgment_data_files_hold_every_judgment_once_with_its_data(tmp_path, st
     for jid, data in seen.items():
         assert (data["j"]["status"], len(data["j"]["dims"])) == stored[jid]
         assert data["candidate_url"].startswith("candidate/") and data["candidate_url"].endswith(".html")
-        # the transcripts are on disk: shown, with the evidence quotes found and highlighted
-        assert data["t"]["available"] and data["t"]["turns"]
-        quoted = {f"{d['id']}-{k}" for d in data["j"]["dims"] for k, _ in enumerate(d["evidence"])}
-        assert set(data["t"]["found"]) == quoted
-        marks = [seg for turn in data["t"]["turns"] for seg in turn["segments"] if isinstance(seg, dict)]
-        assert {k for seg in marks for k in seg["k"]} == quoted
-
-
-def test_judgment_data_written_by_several_processes_is_the_same(tmp_path, store_path, monkeypatch):
-    """Past PARALLEL_TRANSCRIPTS transcripts to read, the data files are shared out over processes."""
-    serial = build.build_report(store_path, tmp_path / "serial")
-    monkeypatch.setattr(build, "PARALLEL_TRANSCRIPTS", 0)
-    monkeypatch.setattr(pages, "JUDGMENTS_PER_FILE", 5)  # several files to share out
-    monkeypatch.setattr(build.os, "cpu_count", lambda: 2)
-    parallel = build.build_report(store_path, tmp_path / "parallel")
-    monkeypatch.setattr(build, "PARALLEL_TRANSCRIPTS", 10**9)
-    one = build.build_report(store_path, tmp_path / "one")
-    assert serial.data_files == 1 and parallel.data_files == one.data_files == 5
-
-    def data(root: Path) -> dict[str, str]:
-        return dict(sorted(line.split(" = ", 1) for p in (root / "judgment").glob("*.js")
-                           for line in p.read_text().splitlines()[1:-1]))
-
-    assert data(tmp_path / "serial") == data(tmp_path / "parallel") == data(tmp_path / "one")
-    assert sorted(p.name for p in (tmp_path / "parallel" / "judgment").iterdir()) == [f"{n}.js" for n in range(5)]
+        # the text it was judged on, from the store; each quote's stored span covers the quote there
+        texts = {t["id"]: t["text"] for t in data["t"]["turns"]} | {c["name"]: c["content"] for c in data["t"]["code"]}
+        assert data["t_note"] is None and texts
+        for d in data["j"]["dims"]:
+            for e in d["evidence"]:
+                assert _norm(texts[e["source"]][e["start"]:e["end"]]) == _norm(e["quote"])
 
 
 def test_no_template_marks_data_safe():
@@ -357,3 +351,38 @@ def test_read_only_open_waits_for_a_writer_then_gives_up_clearly(tmp_path, store
     finally:
         holder.kill()
         holder.wait(timeout=30)
+
+
+def test_a_calibrated_interval_wider_than_half_the_scale_is_not_drawn_and_bars_stop_at_the_scale():
+    from evaluator.report import charts
+
+    def point(jid: str, day: str, calibrated: float, half: float | None) -> dict:
+        return {"series": "v · m", "session_date": day, "score": 3, "judgment_id": jid, "exercise": "e", "model": "m",
+                "rubric_version": "v", "calibrated": calibrated, "calibrated_half_width": half, "is_break": False}
+
+    spec = charts.trend([point("a", "2026-03-01", 3.1, 2.5), point("b", "2026-03-09", 4.8, 0.5),
+                         point("c", "2026-03-20", 2.0, None)], {}, (1, 5), {"a": "#a", "b": "#b", "c": "#c"})
+    cal = spec["data"][1]
+    assert cal["error_y"]["array"] == [0.0, 0.2, 0.0] and cal["error_y"]["arrayminus"] == [0.0, 0.5, 0.0]
+    notes = [c[1] for c in cal["customdata"]]
+    assert "too wide to draw" in notes[0] and notes[1] == "± 0.50 (95%)" and "no interval" in notes[2]
+
+
+def test_a_trend_of_one_session_spans_days_not_seconds():
+    from evaluator.report import charts
+
+    one = [{"session_date": "2026-03-14"}]
+    assert charts.date_range(one) == ["2026-03-07", "2026-03-21"]
+    spec = charts.trend([{"series": "s", "session_date": "2026-03-14", "score": 4, "judgment_id": "j", "exercise": "e",
+                          "model": "m", "rubric_version": "v", "is_break": False}], {}, (1, 5), {"j": "#j"})
+    assert spec["layout"]["xaxis"]["range"] == ["2026-03-07", "2026-03-21"]
+    assert ":" not in spec["layout"]["xaxis"]["tickformat"]
+
+
+def test_stored_calibration_results_read_as_numbers_people_use():
+    from evaluator.report.views import cv_summary
+
+    cv = json.dumps({"folds": 5, "n": 10, "before": {"mae": 0.6000000000000001, "exact": 0.4},
+                     "after": {"mae": 0.44999999999999996, "exact": 0.6}})
+    assert cv_summary(cv) == "MAE 0.60 → 0.45 · exact 40% → 60% (5-fold)"
+    assert cv_summary(None) == cv_summary("not json") == "–"

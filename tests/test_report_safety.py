@@ -31,7 +31,7 @@ from evaluator.models import (
     Turn,
     Usage,
 )
-from evaluator.report import build, pages
+from evaluator.report import build, pages, views
 from evaluator.report import queries as q
 from evaluator.report.queries import Filters
 from evaluator.rubrics import select_rubric
@@ -106,7 +106,9 @@ def test_a_later_failed_attempt_does_not_replace_a_better_judgment(retried_store
     failed = {ids["ada_failed"], ids["bo_failed"], ids["cy_failed"]}
     with duckdb.connect(str(db), read_only=True) as con:
         schema = q.read_schema(con)
-        for f in (Filters(), Filters(cohort="demo"), Filters(cohort="retry"), Filters(candidate="Ada")):
+        # a cohort shows the judgments of its own runs: `retry` judged (and failed) on its own
+        assert set(q.judgment_ids(con, schema, Filters(cohort="retry"))) == failed
+        for f in (Filters(), Filters(cohort="demo"), Filters(candidate="Ada")):
             assert set(q.judgment_ids(con, schema, f)) <= best, f
             assert {r["id"] for r in q.judgments_page(con, schema, f, 1, None)["rows"]} <= best, f
             assert {r["id"] for r in q.candidate_sessions(con, schema, f)} <= best, f
@@ -125,9 +127,13 @@ def test_a_later_failed_attempt_does_not_replace_a_better_judgment(retried_store
             coverage = q.coverage(con, schema, f)
             assert {r["status"]: r["n"] for r in coverage["by_status"]} == {"scored": 2, "partial": 1}
             # the failed attempts are still listed where failures are, marked as replaced
+            # (in the cohort that made them: not in `demo`, whose runs did not)
             reasons = {(r["status"], r["reason"]): r for r in coverage["judgment_reasons"]}
-            assert reasons[("unscored", RATE_LIMITED)]["n"] == 3
-            assert reasons[("unscored", RATE_LIMITED)]["superseded"] == 3
+            if f.cohort is None:
+                assert reasons[("unscored", RATE_LIMITED)]["n"] == 3
+                assert reasons[("unscored", RATE_LIMITED)]["superseded"] == 3
+            else:
+                assert ("unscored", RATE_LIMITED) not in reasons
             assert (reasons[("partial", RATE_LIMITED)]["n"], reasons[("partial", RATE_LIMITED)]["superseded"]) == (1, 0)
         # every judgment is still in the store and in the cost views
         assert con.execute("SELECT count(*) FROM judgments").fetchone()[0] == 6
@@ -187,9 +193,12 @@ def test_the_cohort_cost_card_is_the_cost_pages_figure(retried_store, tmp_path):
         assert _cost_row(cost_html, cohort) == figure
         card, label = _cost_card(page)
         assert card == figure and label.endswith(f"every judgment{unknown}"), (cohort, card, label)
-    # the failed attempts show in the coverage table of the cohort page, marked as replaced
-    demo = (out / "cohort" / f"{pages.slug('demo')}.html").read_text()
-    assert RATE_LIMITED in demo and "3 replaced by a better judgment" in demo
+    # the failed attempts show in the coverage table of the cohort that made them and of the whole
+    # store (there marked as replaced), never in the cohort whose runs did not make them
+    retry = (out / "cohort" / f"{pages.slug('retry')}.html").read_text()
+    assert RATE_LIMITED in retry and "replaced by a better judgment" not in retry
+    assert "3 replaced by a better judgment" in (out / "index.html").read_text()
+    assert "replaced by a better judgment" not in (out / "cohort" / f"{pages.slug('demo')}.html").read_text()
     # a report of the one cohort says the same: the other cohort's calls are not counted in it
     only = tmp_path / "only-demo"
     build.build_report(db, only, Filters(cohort="demo"))
@@ -274,7 +283,7 @@ def test_a_failed_build_leaves_the_earlier_report_as_it_was(tmp_path, small_stor
     def broken(*args, **kwargs):
         raise BadInput("the cost page cannot be drawn")
 
-    monkeypatch.setattr(pages, "render_cost", broken)
+    monkeypatch.setattr(views, "render_cost", broken)
     with pytest.raises(BadInput, match="cost page"):
         build.build_report(small_store, out)
     assert _snapshot(out) == before

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,24 +98,79 @@ def _norm(text: str) -> str:
 _LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,12}\]\s*)?(\*\*)?[^\W\d_][\w .'’-]{0,30}(\([^)]{1,20}\))?(\*\*)?[:：]\s*(\*\*)?\s*")
 
 
+_WORD = re.compile(r"\w+")
+_LEAD, _TRAIL = re.compile(r"[^\w\s]*"), re.compile(r"[^\w\s]*$")
+
+
+class _Place:
+    """A turn or code file: its text normalised as `_norm` does, and the way back from a position
+    in the normalised text to one in the original (so a located quote is stored as a span the
+    report can highlight without matching again)."""
+
+    __slots__ = ("_map", "normed", "original", "role", "source")
+
+    def __init__(self, source: str, role: str, original: str) -> None:
+        self.source, self.role, self.original = source, role, original
+        self.normed = _norm(original)
+        self._map: tuple[list[int], list[int], list[int] | None] | None = None
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original characters [start, end) of the normalised text came from."""
+        if self._map is None:
+            folded = self.original.casefold()
+            # casefold may lengthen a character ("ß" -> "ss"): then map folded positions back one by one
+            back = None if len(folded) == len(self.original) else [
+                i for i, ch in enumerate(self.original) for _ in ch.casefold()]
+            norm_starts, starts, pos = [], [], 0
+            for m in _WORD.finditer(folded.replace("’", "'").replace("“", '"').replace("”", '"')):
+                norm_starts.append(pos)
+                starts.append(m.start())
+                pos += m.end() - m.start() + 1
+            self._map = (norm_starts, starts, back)
+        norm_starts, starts, back = self._map
+
+        def original(i: int) -> int:
+            k = bisect_right(norm_starts, i) - 1
+            folded_at = starts[k] + (i - norm_starts[k])
+            return back[folded_at] if back is not None else folded_at
+
+        return original(start), original(end - 1) + 1
+
+
 @dataclass
 class EvidenceIndex:
     """Normalised places a quote may come from: each turn and each code file, with whose words they
     are. Candidate places come first, so a phrase the candidate repeats is credited to them."""
 
-    places: list[tuple[str, str, str]]  # (source, role, normalised text)
+    places: list[_Place]
 
     @classmethod
     def of(cls, transcript: Transcript) -> "EvidenceIndex":
-        places = [(t.id, t.role, _norm(t.text)) for t in transcript.turns]
-        places += [(cf.name, "candidate", _norm(cf.content)) for cf in transcript.code_files]
-        places.sort(key=lambda p: p[1] == "interviewer")
+        places = [_Place(t.id, t.role, t.text) for t in transcript.turns]
+        places += [_Place(cf.name, "candidate", cf.content) for cf in transcript.code_files]
+        places.sort(key=lambda p: p.role == "interviewer")
         return cls(places)
 
-    def locate(self, quote: str) -> Evidence | None:
+    def _found(self, quote: str, place: _Place, start: int, end: int, match: float) -> Evidence:
+        """Evidence with the span it was found at: what the report highlights, as found here. The
+        match is on words; punctuation the quote opens or closes with ("<script>", a final ".") is
+        taken in too where the text has it right there."""
+        first, last = place.span(start, end)
+        text, quoted = place.original, quote.strip()
+        lead = _LEAD.match(quoted).group()  # type: ignore[union-attr]
+        trail = _TRAIL.search(quoted).group()  # type: ignore[union-attr]
+        if lead and text[max(0, first - len(lead)):first] == lead:
+            first -= len(lead)
+        if trail and len(trail) < len(quoted) and text[last:last + len(trail)] == trail:
+            last += len(trail)
+        return Evidence(quote=quote.strip(), source=place.source, match=match, role=place.role,  # type: ignore[arg-type]
+                        start=first, end=last)
+
+    def locate(self, quote: str, prefer: str | None = None) -> Evidence | None:
         """Exact after normalising (case, whitespace, punctuation), else a close fuzzy match for long
         quotes only. A quote split by an ellipsis needs every part (each at least two words) present,
-        in order, in the same place: "the ... cache ... zero" is not evidence."""
+        in order, in the same place: "the ... cache ... zero" is not evidence. `prefer`: the place
+        (turn id or file name) to look in first, where the quote was taken from."""
         parts = [p for p in re.split(r"\.\.\.|…", quote) if _norm(p)]
         if not parts:
             return None
@@ -123,39 +179,45 @@ class EvidenceIndex:
             return None
         if len(normed) > 1 and any(len(p.split()) < 2 for p in normed):
             return None
-        for source, role, text in self.places:
-            if _in_order(normed, text):
-                return Evidence(quote=quote.strip(), source=source, match=100.0, role=role)
+        places = self.places if prefer is None else sorted(self.places, key=lambda p: p.source != prefer)
+        for place in places:
+            at = _in_order(normed, place.normed)
+            if at is not None:
+                return self._found(quote, place, at[0], at[1], 100.0)
         if len(normed) > 1 or len(normed[0]) < FUZZY_MIN_CHARS:
-            return self._without_label(quote)  # short or split quotes must match exactly
+            return self._without_label(quote, prefer)  # short or split quotes must match exactly
         from rapidfuzz import fuzz
 
-        best: tuple[float, str, str] | None = None
-        for source, role, text in self.places:
-            score = fuzz.partial_ratio(normed[0], text) if len(normed[0]) <= len(text) else 0.0
-            if score >= FUZZY_THRESHOLD and (best is None or score > best[0]):
-                best = (score, source, role)
+        best = None
+        for place in places:
+            if len(normed[0]) > len(place.normed):
+                continue
+            al = fuzz.partial_ratio_alignment(normed[0], place.normed, score_cutoff=FUZZY_THRESHOLD)
+            if al is not None and al.dest_end > al.dest_start and (best is None or al.score > best[0].score):
+                best = (al, place)
         if best:
-            return Evidence(quote=quote.strip(), source=best[1], match=round(best[0], 1), role=best[2])
-        return self._without_label(quote)
+            return self._found(quote, best[1], best[0].dest_start, best[0].dest_end, round(best[0].score, 1))
+        return self._without_label(quote, prefer)
 
-    def _without_label(self, quote: str) -> Evidence | None:
+    def _without_label(self, quote: str, prefer: str | None) -> Evidence | None:
         """Models sometimes keep the speaker label ("Dana (candidate): ..."): try again without it."""
         stripped = _LABEL_PREFIX.sub("", quote, count=1)
         if stripped != quote and stripped.strip():
-            return self.locate(stripped)
+            return self.locate(stripped, prefer)
         return None
 
 
-def _in_order(parts: list[str], text: str) -> bool:
-    """Every part occurs word-aligned in `text`, each after the previous one."""
-    pos = 0
+def _in_order(parts: list[str], text: str) -> tuple[int, int] | None:
+    """Where every part occurs word-aligned in `text`, each after the previous one: from the
+    first part's start to the last part's end (None if they do not)."""
+    pos, first = 0, None
     for part in parts:
         m = re.search(r"(?<!\w)" + re.escape(part) + r"(?!\w)", text[pos:])
         if not m:
-            return False
+            return None
+        first = pos + m.start() if first is None else first
         pos += m.end()
-    return True
+    return (first, pos) if first is not None else None
 
 
 # ---------------------------------------------------------------- validation

@@ -1,8 +1,10 @@
 """Trend reports in a browser: a static self-contained report folder, or the same views served live.
 
 `report(ReportRequest)` is the one entry point the CLI calls. Modules: `queries` (DuckDB aggregation,
-pure functions), `charts` (plotly specs), `pages` (links, contexts, templates), `build` (the static
-folder), `serve` (the read-only local server), `synthetic` (judgment history for tests and benches).
+pure functions), `charts` (plotly specs), `views` (every view, registered once: route, static pages,
+rendering, navigation), `pages` (links, the page frame, templates, the judgment view's data), `build`
+(the static folder), `serve` (the read-only local server), `synthetic` (judgment history for tests
+and benches). Everything is read from the store: no transcript file is ever opened.
 """
 
 from __future__ import annotations

@@ -7,9 +7,12 @@ plotly.min.js copied from the installed `plotly` package (no CDN, nothing fetche
 disk with no network.
 
 Why the judgment view is drawn in the browser: rendering a template per judgment was most of the
-build (10,000 judgments: 14 of 22 s); DuckDB writes each judgment's JSON, which costs a fraction of
-that, and files of 25 judgments spare the file system 10,000 file creations (on a busy machine these
-alone took seconds). Opening a judgment loads the small shell page and one data file (no chart library).
+build (10,000 judgments: 14 of 22 s); DuckDB writes each judgment's JSON with the transcript text it
+was made on (stored with it), which costs a fraction of that, and files of 25 judgments spare the file
+system 10,000 file creations (on a busy machine these alone took seconds). report.js highlights each
+quote at the span stored with it. Opening a judgment loads the small shell page and one data file
+(no chart library). The report reads only the store: it builds the same from a copy of the database
+anywhere.
 
 The report is built in a new hidden folder beside `--out` and moved into place only when complete:
 a failed build leaves an earlier report as it was. An existing `--out` folder is replaced only if it
@@ -24,23 +27,18 @@ whole-store queries, partitioned in Python, rather than one query per page.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from evaluator.errors import BadInput, StoreError
-from evaluator.report import pages
+from evaluator.report import pages, views
 from evaluator.report import queries as q
 from evaluator.report.queries import Filters
 
@@ -107,12 +105,6 @@ def connect_read_only(db: Path, wait: float = LOCK_WAIT_SECONDS):
             raise StoreError(f"cannot open {db} as a DuckDB database: {str(e).splitlines()[0]}") from None
 
 
-def check_store(schema: q.Schema, db: Path) -> None:
-    missing = [t for t in ("judgments", "dimension_scores", "runs", "transcripts", "rubric_versions") if t not in schema.tables]
-    if missing:
-        raise StoreError(f"{db} is not an evaluator store (missing tables: {', '.join(missing)})")
-
-
 def validate_filters(options: dict[str, Any], f: Filters) -> None:
     """Unknown filter values are a usage error (exit 2) naming the known ones, not an empty report."""
     for key in ("cohort", "candidate", "exercise", "model"):
@@ -147,18 +139,6 @@ def make_site(con, schema: q.Schema, f: Filters, links: pages.Links, db: Path, s
                       db=str(db), built_at=datetime.now().strftime("%Y-%m-%d %H:%M"), serve=serve)
 
 
-def _group(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        out[r[key]].append(r)
-    return out
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def _write_file(path: str, text: str) -> None:
     """Write a new file with plain os calls (10,000 of them: pathlib's overhead shows)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -168,57 +148,6 @@ def _write_file(path: str, text: str) -> None:
             data = data[os.write(fd, data):]
     finally:
         os.close(fd)
-
-
-PARALLEL_TRANSCRIPTS = 1000  # transcripts to read, from which the data files are shared out over processes
-
-
-def _write_data_files(root: Path, site: pages.Site, files: list[tuple[int, list[q.JudgmentDoc]]]) -> int:
-    """Write these data files: each judgment's JSON plus the link to its candidate and its transcript
-    with the evidence highlighted, if the transcript file is still there (read and parsed here)."""
-    loader = pages.TranscriptLoader()
-    for n, rows in files:
-        _write_file(f"{root}/judgment/{n}.js", pages.judgment_script(
-            [(pages.safe_id(row.id), pages.judgment_payload(site, row, loader)) for row in rows]))
-    return len(files)
-
-
-def write_judgment_data(con, schema: q.Schema, root: Path, ids: list[str], site: pages.Site,
-                        filters: Filters | None = None) -> int:
-    """The judgments' data files, judgment/<n>.js (`pages.data_file_count` of them, each judgment in
-    the one `pages.data_file_of` names), drawn by the shared judgment.html. DuckDB writes each
-    judgment's JSON, 5,000 judgments a query. Reading and parsing the transcripts (about 1 ms each)
-    is then most of the work: with PARALLEL_TRANSCRIPTS of them or more on disk, the files are shared
-    out over up to 4 processes. `filters`: the scope `ids` come from, so each judgment's candidate link
-    uses the name its candidate page was written under. Returns the number of files."""
-    files = pages.data_file_count(len(ids))
-    rows = [row for chunk in _chunks(ids, 5000) for row in q.judgment_docs(con, schema, chunk, filters)]
-    by_file: dict[int, list[q.JudgmentDoc]] = defaultdict(list)
-    for row in rows:
-        by_file[pages.data_file_of(pages.safe_id(row.id), files)].append(row)
-    work = [(n, by_file.get(n, [])) for n in range(files)]
-    on_disk = sum(1 for path in {row.path for row in rows} if path and os.path.isfile(path))
-    workers = min(os.cpu_count() or 1, 4, files)
-    if on_disk < PARALLEL_TRANSCRIPTS or workers < 2:
-        return _write_data_files(root, site, work)
-    # Each process reads its own transcripts; the rows travel pickled (a few kB each), DuckDB stays here.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return sum(pool.map(_write_data_files, repeat(root), repeat(site), [work[i::workers] for i in range(workers)]))
-
-
-def write_candidate_pages(con, schema: q.Schema, root: Path, filters: Filters, site: pages.Site,
-                          only: set[str] | None = None) -> set[str]:
-    """candidate/<slug>.html for every candidate in scope (or only those named in `only`): three
-    whole-store queries, partitioned. Returns the names written."""
-    scale = q.score_scale(con, schema, filters)
-    trend = _group(q.candidate_trend(con, schema, filters), "candidate")
-    sessions = _group(q.candidate_sessions(con, schema, filters), "candidate")
-    changes = _group(q.candidate_changes(con, schema, filters), "candidate")
-    names = set(sessions) if only is None else set(sessions) & only
-    for name in names:
-        html = pages.render_candidate(site, name, trend.get(name, []), sessions[name], changes.get(name, []), scale)
-        _write_file(f"{root}/candidate/{pages.slug(name)}.html", html)
-    return names
 
 
 def check_out(out: Path) -> None:
@@ -292,8 +221,7 @@ def build_report(db: Path, out: Path, filters: Filters | None = None) -> BuildRe
     con = connect_read_only(db)
     tmp: Path | None = None
     try:
-        schema = q.read_schema(con, cache_scopes=True)
-        check_store(schema, db)
+        schema = q.read_schema(con, cache_scopes=True, db=db)
         links = pages.Links(static=True, depth=0, filters=filters)
         site = make_site(con, schema, filters, links, db, serve=False)
         validate_filters(site.options, filters)
@@ -304,51 +232,25 @@ def build_report(db: Path, out: Path, filters: Filters | None = None) -> BuildRe
         except OSError as e:
             raise BadInput(f"cannot create the report folder {given}: {e.strerror or e}") from None
         (tmp / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
-        for sub in ("assets", "cohort", "candidate", "judgment", "judgments"):
-            (tmp / sub).mkdir()
+        (tmp / "assets").mkdir()
         for name in ASSETS:
             (tmp / "assets" / name).write_bytes(asset_bytes(name))
+        folders: set[str] = set()
         written = 0
 
-        def write(rel: str, html: str) -> None:
+        def write(rel: str, text: str) -> None:
             nonlocal written
-            _write_file(f"{tmp}/{rel}", html)
-            written += 1
+            folder = os.path.dirname(rel)
+            if folder and folder not in folders:
+                os.makedirs(f"{tmp}/{folder}", exist_ok=True)
+                folders.add(folder)
+            _write_file(f"{tmp}/{rel}", text)
+            written += rel.endswith(".html")
 
-        write("index.html", pages.render_overview(con, schema, site))
-        cohorts = site.options["cohort"] if filters.cohort is None else [filters.cohort]
-        for cohort in cohorts:
-            write(f"cohort/{pages.slug(cohort)}.html", pages.render_overview(con, schema, deep, cohort))
-        write("quality.html", pages.render_quality(con, schema, site))
-        write("cost.html", pages.render_cost(con, schema, site))
-        clock.lap("overview, quality, cost")
-
-        # One page per candidate name that any page links to. A cohort manifest may name a transcript's
-        # candidate differently per cohort (cohort_members.candidate), so a cohort page can link to a
-        # name the whole scope does not use: that name's page shows it as that cohort names it.
-        candidates = write_candidate_pages(con, schema, tmp, filters, deep)
-        for cohort in cohorts:
-            cohort_filters = Filters(**{**filters.__dict__, "cohort": cohort})
-            missing = set(q.candidate_names(con, schema, cohort_filters)) - candidates
-            if missing:
-                candidates |= write_candidate_pages(con, schema, tmp, cohort_filters, deep, only=missing)
-        written += len(candidates)
-        clock.lap("candidate pages")
-
-        everything = q.judgments_page(con, schema, filters, 1, None)
-        total, size = everything["total"], pages.PAGE_SIZE
-        n_pages = max(1, -(-total // size))
-        for page in range(1, n_pages + 1):
-            data = {"rows": everything["rows"][(page - 1) * size:page * size], "total": total, "page": page,
-                    "size": size, "pages": n_pages}
-            write(f"judgments/{page}.html", pages.render_judgments(con, schema, deep, page, data))
-        clock.lap("judgment lists")
-
-        ids = q.judgment_ids(con, schema, filters)
-        context = pages.judgment_context(site, q.score_scale(con, schema, filters))
-        write("judgment.html", pages.render_judgment(site, context, files=pages.data_file_count(len(ids))))
-        data_files = write_judgment_data(con, schema, tmp, ids, site, filters)
-        clock.lap("judgment data")
+        static = views.Static(con, schema, site, deep, filters, write)
+        for view in views.VIEWS.values():  # every registered view writes its own pages
+            view.build(static)
+            clock.lap(view.key)
         _swap_in(tmp, out)
     except BaseException:
         if tmp is not None:  # a failed or interrupted build leaves no half-written folder behind
@@ -357,5 +259,5 @@ def build_report(db: Path, out: Path, filters: Filters | None = None) -> BuildRe
     finally:
         con.close()
     clock.lap("total", since_start=True)
-    return BuildResult(path=given, judgments=len(ids), pages=written, data_files=data_files, timings=clock.wall,
-                       cpu=clock.cpu)
+    return BuildResult(path=given, judgments=static.counts["judgments"], pages=written,
+                       data_files=static.counts["data_files"], timings=clock.wall, cpu=clock.cpu)

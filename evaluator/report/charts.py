@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 FONT = {"family": "Inter, ui-sans-serif, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12,
@@ -22,6 +22,30 @@ GRID = "#e5e7eb"
 def label(value: Any) -> str:
     """A string safe to show as plotly text: HTML entities, so it renders literally."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+def wrapped(value: Any, width: int = 18, lines: int = 3) -> str:
+    """A long axis label as a few short lines (plotly's <br>, each line escaped by `label`), so a
+    dimension or cohort name needs neither a rotated label nor a wide margin; past `lines` lines it
+    ends in "…" (the hover shows it whole)."""
+    words, out, line = str("" if value is None else value).split(), [], ""
+    for word in words:
+        while len(word) > width:  # a long unbroken name (a cohort slug) is cut, not left overlong
+            if line:
+                out.append(line)
+                line = ""
+            out.append(word[:width])
+            word = word[width:]
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    if line:
+        out.append(line)
+    if len(out) > lines:
+        out = out[:lines - 1] + [out[lines - 1][:width - 1] + "…"]
+    return "<br>".join(label(part) for part in out)
 
 
 def _default(o: Any) -> Any:
@@ -63,7 +87,7 @@ def distribution(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]], s
     lo, hi = scale
     colors = score_colors(lo, hi)
     dims = [r["dimension_id"] for r in rows][::-1]
-    ylabels = [label(names.get(d, {}).get("name", d)) for d in dims]
+    ylabels = [wrapped(names.get(d, {}).get("name", d), 24) for d in dims]
     by_dim = {r["dimension_id"]: r for r in rows}
     data = []
     for level in range(lo, hi + 1):
@@ -76,8 +100,8 @@ def distribution(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]], s
             "hovertemplate": f"%{{y}}<br>score {level}: %{{customdata}} (%{{x}}%)<extra></extra>",
         })
     return {"data": data, "layout": _layout(
-        barmode="stack", height=max(180, 48 * len(dims) + 70), margin={"l": 250, "r": 16, "t": 8, "b": 56},
-        xaxis={"range": [0, 100], "ticksuffix": "%", "gridcolor": GRID, "fixedrange": True},
+        barmode="stack", height=max(180, 52 * len(dims) + 70), margin={"l": 10, "r": 24, "t": 8, "b": 56},
+        xaxis={"range": [0, 100], "ticksuffix": "%", "gridcolor": GRID, "fixedrange": True, "automargin": True},
         yaxis={"fixedrange": True, "automargin": True},
         legend={"orientation": "h", "y": -0.22, "x": 0, "title": {"text": "score"}, "traceorder": "normal"})}
 
@@ -101,13 +125,13 @@ def heatmap(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]], scale:
     colorscale = [[(lv - lo) / (hi - lo), colors[lv]] for lv in range(lo, hi + 1)] if hi > lo else [[0, colors[lo]], [1, colors[lo]]]
     return {"data": [{
         "type": "heatmap", "z": z, "text": text, "texttemplate": "%{text}", "customdata": custom,
-        "x": [label(names.get(d, {}).get("name", d)) for d in dims], "y": [label(c) for c in candidates],
+        "x": [wrapped(names.get(d, {}).get("name", d), 12, 4) for d in dims], "y": [wrapped(c, 22, 2) for c in candidates],
         "zmin": lo, "zmax": hi, "colorscale": colorscale, "xgap": 2, "ygap": 2,
         "colorbar": {"title": {"text": "mean"}, "thickness": 12},
         "hovertemplate": "%{y}<br>%{x}<br>mean %{z} over %{customdata[1]} sessions<extra>click to open</extra>",
     }], "layout": _layout(
-        height=max(220, 28 * len(candidates) + 120), margin={"l": 160, "r": 16, "t": 8, "b": 110},
-        xaxis={"side": "bottom", "tickangle": -25, "fixedrange": True, "automargin": True},
+        height=max(220, 30 * len(candidates) + 130), margin={"l": 10, "r": 10, "t": 8, "b": 10},
+        xaxis={"side": "bottom", "tickangle": 0, "fixedrange": True, "automargin": True},
         yaxis={"autorange": "reversed", "fixedrange": True, "automargin": True}), "click": "customdata0"}
 
 
@@ -138,15 +162,16 @@ def trend(points: list[dict[str, Any]], series_colors: dict[str, str], scale: tu
         })
         cal = [p for p in pts if p.get("calibrated") is not None]
         if cal:
+            bars = [interval(p["calibrated"], p.get("calibrated_half_width"), scale) for p in cal]
             data.append({
                 "type": "scatter", "mode": "markers", "name": label(series) + " (calibrated)",
                 "legendgroup": label(series), "x": [_iso(p["session_date"]) for p in cal],
                 "y": [round(p["calibrated"], 2) for p in cal],
-                "error_y": {"type": "data", "visible": True, "color": color, "thickness": 1,
-                            "array": [round(p["calibrated_half_width"] or 0, 2) for p in cal]},
+                "error_y": {"type": "data", "symmetric": False, "visible": True, "color": color, "thickness": 1,
+                            "array": [b[0] for b in bars], "arrayminus": [b[1] for b in bars]},
                 "marker": {"symbol": "diamond-open", "size": 9, "color": color},
-                "customdata": [[links[p["judgment_id"]]] for p in cal],
-                "hovertemplate": "%{x}: calibrated %{y:.2f} ± %{error_y.array:.2f}<extra></extra>",
+                "customdata": [[links[p["judgment_id"]], b[2]] for p, b in zip(cal, bars)],
+                "hovertemplate": "%{x}: calibrated %{y:.2f} %{customdata[1]}<extra></extra>",
             })
     shapes, notes = [], []
     for p in points:
@@ -165,36 +190,68 @@ def trend(points: list[dict[str, Any]], series_colors: dict[str, str], scale: tu
     return {"data": data, "layout": _layout(
         height=230, showlegend=False, shapes=shapes, annotations=notes, margin={"l": 32, "r": 12, "t": 22, "b": 30},
         yaxis={"range": [lo - 0.4, hi + 0.4], "dtick": 1, "gridcolor": GRID, "zeroline": False, "fixedrange": True},
-        xaxis={"type": "date", "gridcolor": GRID, "fixedrange": True}), "click": "customdata0"}
+        xaxis={"type": "date", "gridcolor": GRID, "fixedrange": True, "range": date_range(points),
+               "tickformat": "%b %-d\n%Y", "hoverformat": "%Y-%m-%d", "nticks": 6, "automargin": True}),
+        "click": "customdata0"}
+
+
+def date_range(points: list[dict[str, Any]]) -> list[str] | None:
+    """The x range of a trend: its sessions' days with a margin, at least two weeks wide. Left to
+    plotly, one session's date spans a few seconds around midnight and the ticks become clock times."""
+    days = sorted({date.fromisoformat(str(p["session_date"])[:10]) for p in points})
+    if not days:
+        return None
+    pad = max(timedelta(days=7), (days[-1] - days[0]) * 0.05)
+    return [(days[0] - pad).isoformat(), (days[-1] + pad).isoformat()]
+
+
+def interval(value: float, half_width: float | None, scale: tuple[int, int]) -> tuple[float, float, str]:
+    """Error bar (up, down) of a calibrated score and its hover text. The bar stops at the ends of the
+    scale; an interval as wide as half the scale or more says nothing a reader can use, so it is not
+    drawn (the hover gives it): drawn, it was a line the height of the chart."""
+    lo, hi = scale
+    if half_width is None:
+        return 0.0, 0.0, "(no interval: no labelled transcripts)"
+    text = f"± {half_width:.2f} (95%)"
+    if half_width >= (hi - lo) / 2:
+        return 0.0, 0.0, text + ", too wide to draw"
+    return round(min(half_width, hi - value), 2), round(min(half_width, value - lo), 2), text
 
 
 def agreement(rows: list[dict[str, Any]], ceiling: list[dict[str, Any]], names: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Exact agreement per dimension and judge, with 95% intervals; the human-human ceiling as a mark."""
+    """Exact agreement per dimension and judge, with 95% intervals; the human-human ceiling as a mark.
+    Horizontal bars: the dimension names sit beside them, wrapped, and fit a phone's width without
+    rotated labels running into each other or into the legend."""
     data: list[dict[str, Any]] = []
     models = sorted({r["model"] for r in rows})
+    order = list(dict.fromkeys(r["dimension_id"] for r in rows))[::-1]  # first dimension on top
+    dim_label = {d: wrapped(names.get(d, {}).get("name", d), 20, 3) for d in order}
     for i, m in enumerate(models):
-        rs = [r for r in rows if r["model"] == m]
+        rs = sorted([r for r in rows if r["model"] == m], key=lambda r: order.index(r["dimension_id"]))
         data.append({
-            "type": "bar", "name": label(m), "x": [label(names.get(r["dimension_id"], {}).get("name", r["dimension_id"])) for r in rs],
-            "y": [round(100 * r["exact"], 1) for r in rs], "marker": {"color": SERIES_COLORS[i % len(SERIES_COLORS)]},
-            "error_y": {"type": "data", "symmetric": False, "color": "#374151",
+            "type": "bar", "orientation": "h", "name": label(m), "y": [dim_label[r["dimension_id"]] for r in rs],
+            "x": [round(100 * r["exact"], 1) for r in rs], "marker": {"color": SERIES_COLORS[i % len(SERIES_COLORS)]},
+            "error_x": {"type": "data", "symmetric": False, "color": "#374151",
                         "array": [round(100 * (r["hi"] - r["exact"]), 1) for r in rs],
                         "arrayminus": [round(100 * (r["exact"] - r["lo"]), 1) for r in rs]},
             "customdata": [r["n"] for r in rs],
-            "hovertemplate": "%{x}<br>exact agreement %{y}% (n=%{customdata})<extra>%{fullData.name}</extra>",
+            "hovertemplate": "%{y}<br>exact agreement %{x}% (n=%{customdata})<extra>%{fullData.name}</extra>",
         })
+    ceiling = [r for r in ceiling if r["dimension_id"] in dim_label]
     if ceiling:
         data.append({
             "type": "scatter", "mode": "markers", "name": "human-human ceiling",
-            "x": [label(names.get(r["dimension_id"], {}).get("name", r["dimension_id"])) for r in ceiling],
-            "y": [round(100 * r["exact"], 1) for r in ceiling],
-            "marker": {"symbol": "line-ew-open", "size": 28, "color": "#111827", "line": {"width": 3}},
+            "y": [dim_label[r["dimension_id"]] for r in ceiling], "x": [round(100 * r["exact"], 1) for r in ceiling],
+            "marker": {"symbol": "line-ns-open", "size": 22, "color": "#111827", "line": {"width": 3}},
             "customdata": [r["n"] for r in ceiling],
-            "hovertemplate": "%{x}<br>two humans agree %{y}% (n=%{customdata})<extra></extra>",
+            "hovertemplate": "%{y}<br>two humans agree %{x}% (n=%{customdata})<extra></extra>",
         })
     return {"data": data, "layout": _layout(
-        barmode="group", height=320, yaxis={"range": [0, 105], "ticksuffix": "%", "gridcolor": GRID, "fixedrange": True},
-        xaxis={"fixedrange": True, "automargin": True}, legend={"orientation": "h", "y": -0.25})}
+        barmode="group", height=max(220, len(order) * (22 * len(models) + 30) + 90),
+        margin={"l": 10, "r": 16, "t": 34, "b": 10},
+        xaxis={"range": [0, 105], "ticksuffix": "%", "gridcolor": GRID, "fixedrange": True, "automargin": True},
+        yaxis={"fixedrange": True, "automargin": True, "categoryorder": "array", "categoryarray": [dim_label[d] for d in order]},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom", "traceorder": "normal"})}
 
 
 def calibration_curve(curve: list[dict[str, Any]], calibrated: list[dict[str, Any]], dimension: str,
@@ -235,17 +292,19 @@ def cost_runs(rows: list[dict[str, Any]], links: dict[str, str] | None = None) -
                      "hovertemplate": "%{x}<br>$%{y:.4f} · %{customdata[1]} judgments · %{customdata[2]} calls"
                                       "<br>cohort %{customdata[0]}<extra>%{fullData.name}</extra>"})
     return {"data": data, "layout": _layout(
-        height=280, barmode="stack", yaxis={"tickprefix": "$", "gridcolor": GRID, "fixedrange": True},
-        xaxis={"type": "date", "gridcolor": GRID}, legend={"orientation": "h", "y": -0.2})}
+        height=300, barmode="stack", margin={"l": 10, "r": 10, "t": 34, "b": 10},
+        yaxis={"tickprefix": "$", "gridcolor": GRID, "fixedrange": True, "automargin": True},
+        xaxis={"type": "date", "gridcolor": GRID, "automargin": True},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"})}
 
 
 def cost_groups(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Cost and tokens per group (cohort or model) as horizontal bars."""
-    keys = [label(r["key"]) for r in rows][::-1]
+    keys = [wrapped(r["key"], 22, 2) for r in rows][::-1]
     return {"data": [{"type": "bar", "orientation": "h", "y": keys, "x": [round(r["cost_usd"] or 0, 4) for r in rows][::-1],
                       "marker": {"color": SERIES_COLORS[0]},
                       "customdata": [[r["judgments"], r["prompt_tokens"] + r["completion_tokens"]] for r in rows][::-1],
                       "hovertemplate": "%{y}<br>$%{x:.4f} · %{customdata[0]} judgments · %{customdata[1]:,} tokens<extra></extra>"}],
-            "layout": _layout(height=max(160, 40 * len(keys) + 60), margin={"l": 180, "r": 16, "t": 8, "b": 30},
-                              xaxis={"tickprefix": "$", "gridcolor": GRID, "fixedrange": True},
+            "layout": _layout(height=max(160, 46 * len(keys) + 60), margin={"l": 10, "r": 16, "t": 8, "b": 10},
+                              xaxis={"tickprefix": "$", "gridcolor": GRID, "fixedrange": True, "automargin": True},
                               yaxis={"automargin": True, "fixedrange": True})}

@@ -1,23 +1,18 @@
-"""Page rendering shared by the static report and the server: links, contexts, Jinja templates.
-
-A view is `render_<view>(con, schema, filters, links, ...)` -> HTML. Queries come from `queries`,
-charts from `charts`; this module only shapes rows for the templates. Templates autoescape every
-value; nothing taken from a transcript, code file or model reply is ever marked safe.
+"""What every page shares, in the static report and the server: links, the page frame, Jinja
+templates, formats, and the judgment view's data. The views themselves are in `views` (one registry).
+Templates autoescape every value; nothing taken from a transcript, code file or model reply is ever
+marked safe.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from itertools import pairwise
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,10 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from evaluator.report import charts
 from evaluator.report import queries as q
-from evaluator.report.queries import Filters, Schema
-
-PAGE_SIZE = 100
-
+from evaluator.report.queries import Filters
 
 # -- links -----------------------------------------------------------------------------------------
 
@@ -51,53 +43,41 @@ def safe_id(value: str) -> str:
 
 @dataclass
 class Links:
-    """Where each view lives: relative files for the static report, query URLs for the server."""
+    """Where each view lives: relative files for the static report, query URLs for the server, both
+    read off the view registry (`views.VIEWS`). `links.<view>(...)` is the link to a view, its
+    parameters given in the order the view declares them (`links.candidate(name)`,
+    `links.judgments(page)`)."""
 
     static: bool
     depth: int = 0
     filters: Filters = field(default_factory=Filters)
 
-    def _root(self) -> str:
-        return "../" * self.depth
-
-    def _url(self, path: str, **params: Any) -> str:
-        merged = {**self.filters.active(), **{k: v for k, v in params.items() if v is not None}}
-        return path + (("?" + urlencode(merged)) if merged else "")
-
     def at(self, depth: int) -> Links:
         return Links(self.static, depth, self.filters)
 
-    def overview(self, cohort: str | None = None) -> str:
+    def url(self, key: str, **params: Any) -> str:
+        """The link to view `key` with these parameters. Served: the current filters carried along; a
+        parameter named like a filter replaces it (None drops it: `overview(cohort=None)` is every
+        cohort)."""
+        from evaluator.report.views import VIEWS
+
+        view = VIEWS[key]
         if self.static:
-            return self._root() + (f"cohort/{slug(cohort)}.html" if cohort else "index.html")
-        base = Filters(**{**self.filters.__dict__, "cohort": cohort})
-        return Links(False, 0, base)._url("/")
+            return "../" * self.depth + view.path(params)
+        merged = {k: v for k, v in self.filters.active().items() if k not in params}
+        merged.update({k: str(v) for k, v in params.items() if v is not None and v != view.default(k)})
+        return view.route + (("?" + urlencode(merged)) if merged else "")
 
-    def candidate(self, name: str) -> str:
-        if self.static:
-            return self._root() + f"candidate/{slug(name)}.html"
-        return self._url("/candidate", name=name)
+    def __getattr__(self, key: str) -> Any:
+        from evaluator.report.views import VIEWS
 
-    def judgment(self, judgment_id: str) -> str:
-        """The judgment view. Static: one page, judgment.html, that draws the judgment named by `?id=`
-        from the data file that holds it (see `data_file_of`)."""
-        if self.static:
-            return self._root() + f"judgment.html?id={safe_id(judgment_id)}"
-        return self._url("/judgment", id=judgment_id)
-
-    def judgments(self, page: int = 1) -> str:
-        if self.static:
-            return self._root() + f"judgments/{page}.html"
-        return self._url("/judgments", page=page if page > 1 else None)
-
-    def quality(self) -> str:
-        return self._root() + "quality.html" if self.static else self._url("/quality")
-
-    def cost(self) -> str:
-        return self._root() + "cost.html" if self.static else self._url("/cost")
+        if key.startswith("_") or key not in VIEWS:
+            raise AttributeError(key)
+        names = [p.name for p in VIEWS[key].params]
+        return lambda *args, **kw: self.url(key, **dict(zip(names, args)), **kw)
 
     def asset(self, name: str) -> str:
-        return self._root() + f"assets/{name}" if self.static else f"/assets/{name}"
+        return "../" * self.depth + f"assets/{name}" if self.static else f"/assets/{name}"
 
 
 # -- templates -------------------------------------------------------------------------------------
@@ -176,9 +156,16 @@ class Site:
     serve: bool
 
     def frame(self, active: str, title: str) -> dict[str, Any]:
+        """The context of base.html: the navigation bar and the filter form come from the registry."""
+        from evaluator.report.views import VIEWS, navigation
+
+        view = VIEWS.get(active)
+        lit = (view.lights or view.key) if view else None
         return {"links": self.links, "options": self.options, "filters": self.filters,
                 "active_filters": self.filters.active(), "active": active, "title": title, "db": self.db,
-                "built_at": self.built_at, "serve": self.serve, "names": self.names, "slug": slug}
+                "built_at": self.built_at, "serve": self.serve, "names": self.names, "slug": slug,
+                "nav": [(v.nav, self.links.url(v.key), v.key == lit) for v in navigation()],
+                "form_route": (view.form_route or view.route) if view else "/"}
 
 
 def render(template: str, **context: Any) -> str:
@@ -189,84 +176,7 @@ def dim_name(names: dict[str, dict[str, Any]], dim_id: str) -> str:
     return names.get(dim_id, {}).get("name", dim_id)
 
 
-# -- views -----------------------------------------------------------------------------------------
-
-
-def render_overview(con, schema: Schema, site: Site, cohort: str | None = None) -> str:
-    f = Filters(**{**site.filters.__dict__, "cohort": cohort}) if cohort is not None else site.filters
-    scale = q.score_scale(con, schema, f)
-    totals = q.overview_totals(con, schema, f)
-    dist = q.dimension_distribution(con, schema, f)
-    heat = q.heatmap(con, schema, f)
-    cands = q.candidates_summary(con, schema, f)
-    links = site.links
-    cand_links = {c["candidate"]: links.candidate(c["candidate"]) for c in cands}
-    return render(
-        "overview.html", **site.frame("overview", cohort or "All cohorts"), cohort=cohort, totals=totals,
-        scale=scale, distribution=dist, weakest=q.weakest_dimensions(con, schema, f),
-        coverage=q.coverage(con, schema, f), candidates=cands,
-        dist_chart=charts.distribution(dist, site.names, scale) if dist else None,
-        heat_chart=charts.heatmap(heat, site.names, scale, cand_links) if heat else None,
-    )
-
-
-def series_palette(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """A stable colour per series, in order of first appearance."""
-    palette: dict[str, str] = {}
-    for r in sorted(rows, key=lambda r: (r["session_date"], r["created_at"])):
-        if r["series"] not in palette:
-            palette[r["series"]] = charts.SERIES_COLORS[len(palette) % len(charts.SERIES_COLORS)]
-    return palette
-
-
-def render_candidate(site: Site, name: str, trend: list[dict[str, Any]], sessions: list[dict[str, Any]],
-                     changes: list[dict[str, Any]], scale: tuple[int, int]) -> str:
-    links = site.links
-    palette = series_palette(trend)
-    judgment_links = {jid: links.judgment(jid) for jid in {r["judgment_id"] for r in trend}}
-    dims: dict[str, list[dict[str, Any]]] = {}
-    for r in trend:
-        dims.setdefault(r["dimension_id"], []).append(r)
-    panels = []
-    for dim_id, pts in dims.items():
-        latest = pts[-1]
-        same_series = [p for p in pts if p["series"] == latest["series"]]
-        delta = latest["score"] - same_series[0]["score"] if len(same_series) > 1 else None
-        panels.append({"id": dim_id, "name": dim_name(site.names, dim_id), "latest": latest["score"],
-                       "delta": delta, "n": len(pts), "breaks": sum(p["is_break"] for p in pts),
-                       "calibrated": latest.get("calibrated"),
-                       "chart": charts.trend(pts, palette, scale, judgment_links)})
-    return render(
-        "candidate.html", **site.frame("candidate", name), name=name, panels=panels, sessions=sessions,
-        palette=palette, improvements=[c for c in changes if c["kind"] == "improvement"],
-        regressions=[c for c in changes if c["kind"] == "regression"],
-        has_calibration=any(r.get("calibrated") is not None for r in trend),
-    )
-
-
-def render_candidate_live(con, schema: Schema, site: Site, name: str) -> str:
-    f = site.filters
-    return render_candidate(site, name, q.candidate_trend(con, schema, f, name),
-                            q.candidate_sessions(con, schema, f, name), q.candidate_changes(con, schema, f, name),
-                            q.score_scale(con, schema, f))
-
-
-def render_judgments(con, schema: Schema, site: Site, page: int, data: dict[str, Any] | None = None) -> str:
-    data = data or q.judgments_page(con, schema, site.filters, page, PAGE_SIZE)
-    return render("judgments.html", **site.frame("judgments", "Judgments"), data=data)
-
-
-def render_judgment(site: Site, context: dict[str, Any], payload: str | None = None, files: int = 1) -> str:
-    """The judgment view's page; report.js draws the judgment into it. `context` is what every
-    judgment shares (dimension names, score colours, links); `payload` one judgment's JSON
-    (`judgment_payload`), embedded by the server. The static report has one such page,
-    judgment.html, without a payload: it loads the data file (of `files`) that holds the judgment
-    named by its `?id=`. Both travel in attributes, decoded by the HTML parser, never as markup."""
-    title = "Judgment"
-    if payload is not None:
-        j = json.loads(payload)["j"]
-        title = j.get("title") or j.get("source") or j.get("id") or title
-    return render("judgment.html", **site.frame("judgment", title), context=context, payload=payload, files=files)
+# -- the judgment view's data -------------------------------------------------------------------
 
 
 def judgment_context(site: Site, scale: tuple[int, int]) -> dict[str, Any]:
@@ -286,12 +196,19 @@ def _js_text(text: str) -> str:
     return text
 
 
-def judgment_payload(site: Site, row: q.JudgmentDoc, loader: Callable[[str, str], Any]) -> str:
+NO_TEXT = ("This judgment was stored before the store kept the transcripts' text, so only its quotes are "
+           "shown. Judge the transcript again (evaluate FILE --force) to see them highlighted in the text.")
+
+
+def judgment_payload(site: Site, row: q.JudgmentDoc) -> str:
     """One judgment's data for report.js, as JSON text: the stored judgment as DuckDB wrote it
-    (`j`), the link to its candidate, and its transcript split into plain and highlighted segments
-    (`t`), or why the transcript cannot be shown."""
+    (`j`, each quote with the span the verifier found), the link to its candidate, and the text it
+    was judged on as stored (`t`: turns and code), or why there is none (`t_note`). report.js
+    highlights each quote at its stored span: nothing is matched again, no source file is read."""
+    text = row.text if row.text is not None else "null"
+    note = "null" if row.text is not None else _json_text(NO_TEXT)
     return (f'{{"candidate_url":{_json_text(site.links.candidate(row.candidate))},'
-            f'"t":{_json_text(transcript_data(row, loader))},"j":{row.doc}}}')
+            f'"t":{text},"t_note":{note},"j":{row.doc}}}')
 
 
 JUDGMENTS_PER_FILE = 25  # on average, in the static report's judgment data files
@@ -318,175 +235,5 @@ def judgment_script(entries: list[tuple[str, str]]) -> str:
     return "".join(lines)
 
 
-def _segments_data(segs: list[dict[str, Any]]) -> list[Any]:
-    """Compact segments: plain text as a string, highlighted text as {t, k: keys, a: anchors}."""
-    return [{"t": s["text"], "k": s["keys"], "a": s["anchors"]} if s["keys"] else s["text"] for s in segs]
-
-
-def transcript_data(row: q.JudgmentDoc, loader: Callable[[str, str], Any]) -> dict[str, Any]:
-    """The transcript of a judgment with its evidence highlighted (see `transcript_view`), or why it
-    is not shown. The judgment's document is only parsed when the transcript can be shown."""
-    transcript, problem = loader(row.path, row.transcript_hash) if row.path else (None, "no source path stored")
-    if transcript is None:
-        return {"available": False, "problem": f"Only the quoted evidence is available: {problem}."}
-    detail = json.loads(row.doc)
-    detail["source"], detail["transcript_hash"] = row.path, row.transcript_hash
-    for d in detail["dims"]:
-        d["evidence"] = d.get("evidence") or []
-    tv = transcript_view(detail, lambda path, expected: (transcript, None))
-    return {"available": True, "found": sorted(tv["found"]),
-            "turns": [{"id": str(t["id"]), "speaker": str(t["speaker"]), "role": str(t["role"] or ""),
-                       "timestamp": str(t["timestamp"]) if t.get("timestamp") else None,
-                       "flagged": bool(t["flagged"]), "segments": _segments_data(t["segments"])} for t in tv["turns"]],
-            "code": [{"name": str(c["name"]), "segments": _segments_data(c["segments"])} for c in tv["code"]]}
-
-
-def render_quality(con, schema: Schema, site: Site) -> str:
-    f = site.filters
-    data = q.judge_quality(con, schema, f)
-    scale = q.score_scale(con, schema, f)
-    curves = []
-    for dim_id in sorted({r["dimension_id"] for r in data["curve"]} | {r["dimension_id"] for r in data["calibrated_curve"]}):
-        curves.append({"id": dim_id, "name": dim_name(site.names, dim_id),
-                       "chart": charts.calibration_curve([r for r in data["curve"] if r["dimension_id"] == dim_id],
-                                                         data["calibrated_curve"], dim_id, scale)})
-    return render("quality.html", **site.frame("quality", "Judge quality"), data=data, curves=curves,
-                  agreement_chart=charts.agreement(data["agreement"], data["ceiling"], site.names) if data["agreement"] else None)
-
-
-def render_cost(con, schema: Schema, site: Site) -> str:
-    f = site.filters
-    runs = q.cost_by_run(con, schema, f)
-    by_cohort = q.cost_by(con, schema, f, "cohort")
-    by_model = q.cost_by(con, schema, f, "model")
-    by_month = q.cost_by(con, schema, f, "month")
-    total = {k: sum((r[k] or 0) for r in by_model) for k in ("judgments", "calls", "prompt_tokens", "completion_tokens")}
-    # Unknown prices are not zeros: the total is over the known costs (None if none is known), and
-    # the mean per judgment only over the judgments whose cost is known.
-    known = [r["cost_usd"] for r in by_model if r["cost_usd"] is not None]
-    total["cost_usd"] = sum(known) if known else None
-    total["cost_unknown"] = sum(r["cost_unknown"] for r in by_model)
-    total["cost_known"] = total["judgments"] - total["cost_unknown"]
-    total["cost_per_judgment"] = total["cost_usd"] / total["cost_known"] if total["cost_known"] and known else None
-    total["runs"] = len({r["run_id"] for r in runs})
-    paid = any((r["cost_usd"] or 0) > 0 for r in runs)
-    return render("cost.html", **site.frame("cost", "Cost"), runs=runs, by_cohort=by_cohort, by_model=by_model,
-                  by_month=by_month, total=total,
-                  runs_chart=charts.cost_runs(runs) if paid else None,
-                  cohort_chart=charts.cost_groups(by_cohort) if paid else None)
-
-
 def render_message(site: Site, title: str, message: str, status: str = "") -> str:
     return render("message.html", **site.frame("", title), message=message, status=status)
-
-
-# -- transcript with evidence ----------------------------------------------------------------------
-
-
-def _spans(text: str, quotes: list[tuple[str, str]]) -> list[tuple[int, int, str]]:
-    """(start, end, key) of each quote found in text: exact, then case-insensitive, then fuzzy."""
-    from rapidfuzz import fuzz
-
-    found = []
-    lowered = text.lower()
-    for quote, key in quotes:
-        qt = quote.strip().strip('"“”').strip()
-        if not qt:
-            continue
-        i = text.find(qt)
-        if i < 0:
-            i = lowered.find(qt.lower())
-        if i >= 0:
-            found.append((i, i + len(qt), key))
-            continue
-        if len(qt) >= 8:
-            al = fuzz.partial_ratio_alignment(qt, text, score_cutoff=85)
-            if al is not None and al.dest_end > al.dest_start:
-                found.append((al.dest_start, al.dest_end, key))
-    return sorted(found)
-
-
-def segments(text: str, quotes: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Split text into plain and highlighted segments; overlapping quotes merge into one mark that
-    carries every key. The template escapes each segment's text."""
-    spans = _spans(text, quotes)
-    if not spans:
-        return [{"text": text, "keys": []}]
-    bounds = sorted({0, len(text)} | {s for s, _, _ in spans} | {e for _, e, _ in spans})
-    out: list[dict[str, Any]] = []
-    for a, b in pairwise(bounds):
-        keys = [k for s, e, k in spans if s <= a and b <= e]
-        if out and out[-1]["keys"] == keys:
-            out[-1]["text"] += text[a:b]
-        else:
-            out.append({"text": text[a:b], "keys": keys})
-    return out
-
-
-def transcript_view(detail: dict[str, Any], loader: Callable[[str, str], Any]) -> dict[str, Any]:
-    """The transcript and code of a judgment with evidence highlighted, if the file still exists with
-    the same content; else the reason it cannot be shown (the evidence quotes are listed anyway)."""
-    path = detail.get("transcript_source") or detail.get("source")
-    transcript, problem = loader(path, detail["transcript_hash"]) if path else (None, "no source path stored")
-    evidence: list[dict[str, Any]] = []
-    for d in detail["dims"]:
-        for k, e in enumerate(d["evidence"]):
-            evidence.append({"dim": d["id"], "key": f"{d['id']}-{k}", "quote": e.get("quote") or "",
-                             "source": e.get("source"), "match": e.get("match")})
-    by_dim: dict[str, list[dict[str, Any]]] = {}
-    for e in evidence:
-        by_dim.setdefault(e["dim"], []).append(e)
-    if transcript is None:
-        return {"available": False, "problem": problem, "evidence": evidence, "by_dim": by_dim, "found": {}}
-    flagged = {fl.get("source") for fl in (detail.get("flags") or []) if isinstance(fl, dict)}
-    code_names = {cf.name for cf in transcript.code_files}
-    turn_ids = {t.id for t in transcript.turns}
-    turns = []
-    for t in transcript.turns:
-        # a quote is looked for in the turn it names; one naming no known turn or file, in every turn
-        quotes = [(e["quote"], e["key"]) for e in evidence
-                  if e["source"] == t.id or e["source"] not in turn_ids | code_names]
-        turns.append({"id": t.id, "speaker": t.speaker, "role": t.role, "timestamp": t.timestamp,
-                      "segments": segments(t.text, quotes), "flagged": t.id in flagged})
-    code = []
-    for cf in transcript.code_files:
-        quotes = [(e["quote"], e["key"]) for e in evidence if e["source"] == cf.name]
-        code.append({"name": cf.name, "language": cf.language, "segments": segments(cf.content, quotes)})
-    first_mark: dict[str, str] = {}
-    for block_id, segs in [(t["id"], t["segments"]) for t in turns] + [(c["name"], c["segments"]) for c in code]:
-        for s in segs:
-            s["anchors"] = [k for k in s["keys"] if k not in first_mark]
-            for key in s["anchors"]:
-                first_mark[key] = block_id
-    return {"available": True, "turns": turns, "code": code, "evidence": evidence, "by_dim": by_dim, "found": first_mark,
-            "warnings": transcript.warnings}
-
-
-class TranscriptLoader:
-    """Load a transcript from its stored path only if its content hash still matches (memoised)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], tuple[Any, str | None]] = {}
-
-    def __call__(self, path: str, expected_hash: str) -> tuple[Any, str | None]:
-        key = (path, expected_hash)
-        if key not in self._cache:
-            self._cache[key] = self._load(path, expected_hash)
-        return self._cache[key]
-
-    @staticmethod
-    def _load(path: str, expected_hash: str) -> tuple[Any, str | None]:
-        if not os.path.isfile(path):  # checked first: cheap, and common for a store judged elsewhere
-            return None, f"the transcript file {path} is not on this machine any more"
-        from evaluator.errors import EvaluatorError
-        from evaluator.ingest import load_transcript
-
-        p = Path(path)
-        try:
-            t = load_transcript(p)
-        except EvaluatorError as e:
-            return None, f"the transcript file {path} cannot be read now: {e}"
-        if t.content_hash != expected_hash:
-            return None, (f"the transcript file {path} (or a code file it names) has changed since it was judged, "
-                          "so quotes could point at the wrong text")
-        return t, None

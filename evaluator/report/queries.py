@@ -4,9 +4,12 @@ All counting, averaging, windowing and trend-break detection happens here, in Du
 only shapes the result rows for the templates. Every function reads, none writes to the store (a
 `ScopeCache` keeps computed scopes as temporary tables in the connection's own memory).
 
-The judgments in scope are described once (`_scope_sql`): a judgment's cohort is its run's cohort or
-its transcript's cohort membership, and a cohort manifest's candidate/exercise/date override the
-transcript's front matter. Views that show scores use one judgment per transcript, rubric version
+The judgments in scope are described once (`_scope_sql`). A cohort's judgments are those of its own
+runs (judged, or reused from the cache and recorded in its run_items) of its member transcripts, read
+with its manifest's candidate/exercise/date overrides; without a cohort filter each judgment is read
+as its own run's cohort names it (a standalone `evaluate FILE` judgment: as the file says, in no
+cohort). A transcript with no candidate name takes the one its speaker labels give
+(`transcript_texts.candidate_speaker`), else it is its own unnamed candidate, never pooled. Views that show scores use one judgment per transcript, rubric version
 and judge model, the *best* one (`BEST_FIRST`): scored before partial before unscored, the latest
 within a status. A forced re-run replaces, it does not double count; a later failed attempt (a
 rate-limited run that left everything unscored) does not hide an earlier score. Failed attempts stay
@@ -15,8 +18,8 @@ because every call was paid for, each in one cohort (`_paid_sql`: the cost page 
 overview's cost card). An unknown price (cost_usd NULL) is never counted as zero: sums are over the
 known costs, with the number of unknown ones beside them, and the pages show "unknown" or "at least".
 
-Tables added by later migrations (cohorts, run_items, human labels, calibrations) are optional:
-`Schema` records which exist, and a view whose data is missing says so instead of failing.
+The store must have every migration up to `REQUIRED_MIGRATION` (`read_schema` checks, and says to
+run any command that writes, which migrates it): no query here guesses at an older schema.
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any, NamedTuple
 
-UNKNOWN_CANDIDATE = "(unknown)"
+from evaluator.errors import StoreError
+from evaluator.store.migrations import MIGRATIONS
+
+UNNAMED_CANDIDATE = "(no name)"  # + the transcript's file name and hash: one unnamed session, one candidate
 NO_EXERCISE = "(none)"
+REQUIRED_MIGRATION = "0007_transcript_text"  # the reports read transcripts' text and quote spans from the store
+REQUIRED = [name for name, _ in MIGRATIONS[:[n for n, _ in MIGRATIONS].index(REQUIRED_MIGRATION) + 1]]
 
 
 @dataclass(frozen=True)
@@ -70,24 +78,31 @@ class ScopeCache:
 
 @dataclass(frozen=True)
 class Schema:
-    """Which tables and columns this database has (older stores lack the later migrations), and,
-    for a connection that runs many views (the static build), the cache of computed scopes."""
+    """A store checked to have the schema the queries need (`read_schema`) and, for a connection
+    that runs many views (the static build), the cache of computed scopes."""
 
-    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
     scopes: ScopeCache | None = field(default=None, compare=False, repr=False)
 
-    def has(self, table: str, *columns: str) -> bool:
-        return table in self.tables and all(c in self.tables[table] for c in columns)
 
+def read_schema(con, cache_scopes: bool = False, db: Any = "the database") -> Schema:
+    """Check the store has every migration the report needs (StoreError, exit 2, otherwise: the
+    report never writes, so it cannot migrate an older store itself). `cache_scopes` keeps each scope
+    computed on `con` for later queries (only for a connection that sees no writes while it is used,
+    like the static build's)."""
+    import duckdb
 
-def read_schema(con, cache_scopes: bool = False) -> Schema:
-    """The store's tables; `cache_scopes` keeps each scope computed on `con` for later queries
-    (only for a connection that sees no writes while it is used, like the static build's)."""
-    rows = con.execute(
-        "SELECT table_name, list(column_name ORDER BY ordinal_position) FROM information_schema.columns"
-        " WHERE table_schema = 'main' GROUP BY table_name"
-    ).fetchall()
-    return Schema({r[0]: tuple(r[1]) for r in rows}, ScopeCache(con) if cache_scopes else None)
+    try:
+        applied = {r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()}
+    except duckdb.CatalogException:
+        raise StoreError(f"{db} is not an evaluator store (it has no schema_migrations table)") from None
+    missing = [name for name in REQUIRED if name not in applied]
+    if missing:
+        raise StoreError(
+            f"{db} was written by an older evaluate (its schema lacks {', '.join(missing)}). The report only "
+            "reads, so it cannot update it: run any command that writes to this store once (for example "
+            f"`evaluate TRANSCRIPT.md --db {db}` or `evaluate cohort ... --db {db}`), which migrates it, "
+            "then build the report again")
+    return Schema(ScopeCache(con) if cache_scopes else None)
 
 
 def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -108,45 +123,31 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
     """CTEs ending in `judged`: one row per judgment in scope with its effective metadata (read from
     the scope cache's temporary table when the schema has one). With `latest` (the score views),
     only the judgment `BEST_FIRST` chooses per transcript, rubric version and judge model; without,
-    every judgment (cost, failed attempts)."""
+    every judgment (cost, failed attempts). `run_cohort` is the cohort of the run that made (and paid
+    for) the judgment; `cohort` the one it is shown in."""
     if schema.scopes is not None:
-        sql, params = _scope_sql(Schema(schema.tables), f, latest)
-        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), sql, params)})\n", []
+        plain, plain_params = _scope_sql(Schema(), f, latest)
+        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), plain, plain_params)})\n", []
     params: list[Any] = []
-    has_members = schema.has("cohort_members", "cohort", "transcript_hash", "candidate", "exercise", "session_date")
     if f.cohort is not None:
-        if has_members:
-            member_join = "LEFT JOIN cohort_members cm ON cm.cohort = ? AND cm.transcript_hash = j.transcript_hash"
-            params.append(f.cohort)
-            cohort_where = "WHERE r.cohort = ? OR cm.cohort IS NOT NULL"
-        else:
-            member_join = "LEFT JOIN (SELECT NULL::VARCHAR AS cohort, NULL::VARCHAR AS candidate," \
-                          " NULL::VARCHAR AS exercise, NULL::VARCHAR AS session_date) cm ON false"
-            cohort_where = "WHERE r.cohort = ?"
-        params.append(f.cohort)
-        scoped = f"""
-            SELECT j.*, ?::VARCHAR AS cohort, cm.candidate AS m_candidate, cm.exercise AS m_exercise,
-                   cm.session_date AS m_date, r.started_at AS run_started
-            FROM judgments j LEFT JOIN runs r ON r.id = j.run_id {member_join} {cohort_where}"""
-        params.insert(0, f.cohort)
+        # The cohort's member transcripts, judged by its runs or reused by them from the cache.
+        scoped = """
+            SELECT j.*, cm.cohort, r.cohort AS run_cohort, cm.candidate AS m_candidate, cm.exercise AS m_exercise,
+                   cm.session_date AS m_date
+            FROM judgments j JOIN cohort_members cm ON cm.cohort = ? AND cm.transcript_hash = j.transcript_hash
+            LEFT JOIN runs r ON r.id = j.run_id
+            WHERE r.cohort = cm.cohort OR j.id IN (
+                SELECT i.judgment_id FROM run_items i JOIN runs ri ON ri.id = i.run_id
+                WHERE ri.cohort = ? AND i.judgment_id IS NOT NULL)"""
+        params += [f.cohort, f.cohort]
     else:
-        if has_members:
-            # The membership of the run's cohort, or (no run cohort) the transcript's first cohort by
-            # name: at most one row per judgment ((cohort, transcript_hash) is the key), so no
-            # de-duplication of whole rows afterwards (that cost most of the scope's time).
-            member_join = ("LEFT JOIN (SELECT transcript_hash, min(cohort) AS cohort FROM cohort_members"
-                           " GROUP BY transcript_hash) fm ON r.cohort IS NULL AND fm.transcript_hash = j.transcript_hash"
-                           " LEFT JOIN cohort_members cm ON cm.transcript_hash = j.transcript_hash"
-                           " AND cm.cohort = coalesce(r.cohort, fm.cohort)")
-        else:
-            member_join = "LEFT JOIN (SELECT NULL::VARCHAR AS cohort, NULL::VARCHAR AS candidate," \
-                          " NULL::VARCHAR AS exercise, NULL::VARCHAR AS session_date," \
-                          " NULL::VARCHAR AS transcript_hash) cm ON false"
-        scoped = f"""
-            SELECT j.*, coalesce(r.cohort, cm.cohort) AS cohort, cm.candidate AS m_candidate,
-                   cm.exercise AS m_exercise, cm.session_date AS m_date, r.started_at AS run_started
-            FROM judgments j LEFT JOIN runs r ON r.id = j.run_id {member_join}"""
-    where, wparams = [], []
+        scoped = """
+            SELECT j.*, r.cohort, r.cohort AS run_cohort, cm.candidate AS m_candidate, cm.exercise AS m_exercise,
+                   cm.session_date AS m_date
+            FROM judgments j LEFT JOIN runs r ON r.id = j.run_id
+            LEFT JOIN cohort_members cm ON cm.cohort = r.cohort AND cm.transcript_hash = j.transcript_hash"""
+    where: list[str] = []
+    wparams: list[Any] = []
     if f.candidate is not None:
         where.append("candidate = ?")
         wparams.append(f.candidate)
@@ -170,17 +171,22 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
                f" ORDER BY {BEST_FIRST}) = 1") if latest else ""
     sql = f"""
     WITH scoped AS ({scoped}),
+    speakers AS (SELECT transcript_hash, min(candidate_speaker) AS speaker FROM transcript_texts
+                 WHERE candidate_speaker IS NOT NULL GROUP BY transcript_hash),
     base AS (
         SELECT s.id, s.run_id, s.transcript_hash, s.source, s.rubric_id, s.rubric_version, s.judge_kind,
                coalesce(s.model, s.judge_kind) AS model, s.prompt_version, s.status, s.reason, s.flags,
                coalesce(s.calls, 0) AS calls, coalesce(s.prompt_tokens, 0) AS prompt_tokens,
                coalesce(s.completion_tokens, 0) AS completion_tokens, s.cost_usd, s.latency_ms,
-               s.created_at, s.cohort, s.run_started, t.title,
-               coalesce(s.m_candidate, t.candidate, '{UNKNOWN_CANDIDATE}') AS candidate,
+               s.created_at, s.cohort, s.run_cohort, t.title,
+               coalesce(s.m_candidate, t.candidate, sp.speaker,
+                        '{UNNAMED_CANDIDATE} ' || coalesce(regexp_extract(coalesce(t.source, s.source), '[^/\\\\]+$'), '')
+                        || ' #' || left(s.transcript_hash, 8)) AS candidate,
                coalesce(s.m_exercise, t.exercise, '{NO_EXERCISE}') AS exercise,
                coalesce(try_cast(left(coalesce(s.m_date, t.session_date), 10) AS DATE),
                         CAST(s.created_at AS DATE)) AS session_date
         FROM scoped s LEFT JOIN transcripts t ON t.hash = s.transcript_hash
+        LEFT JOIN speakers sp ON sp.transcript_hash = s.transcript_hash
     ),
     judged AS (SELECT * FROM base {where_sql} {qualify})
     """
@@ -207,12 +213,9 @@ def filter_options(con, schema: Schema) -> dict[str, Any]:
                list(DISTINCT rubric_version ORDER BY rubric_version), list(DISTINCT model ORDER BY model),
                min(session_date), max(session_date), count(*)
         FROM judged""", params).fetchone()
-    cohorts: list[str] = []
-    if schema.has("cohorts", "name"):
-        cohorts += [r[0] for r in con.execute("SELECT name FROM cohorts").fetchall()]
-    if schema.has("cohort_members", "cohort"):
-        cohorts += [r[0] for r in con.execute("SELECT DISTINCT cohort FROM cohort_members").fetchall()]
-    cohorts += [r[0] for r in con.execute("SELECT DISTINCT cohort FROM runs WHERE cohort IS NOT NULL").fetchall()]
+    cohorts = [r[0] for r in con.execute(
+        "SELECT name FROM cohorts UNION SELECT cohort FROM cohort_members"
+        " UNION SELECT cohort FROM runs WHERE cohort IS NOT NULL").fetchall()]
     rubric_rows = _rows(con, "SELECT version, rubric_id, title, created_at FROM rubric_versions ORDER BY created_at")
     return {
         "cohort": sorted(set(cohorts)),
@@ -313,6 +316,9 @@ def weakest_dimensions(con, schema: Schema, f: Filters, low: int = 2) -> list[di
         GROUP BY d.dimension_id ORDER BY mean ASC, share_low DESC, d.dimension_id LIMIT 5""", params + [low])
 
 
+FAILED_NAMES = 5  # inputs named per reason in coverage; the rest are counted
+
+
 def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
     """Judgments by status, unscored dimensions and judgments grouped by reason, cohort inputs that
     were not judged."""
@@ -346,24 +352,24 @@ def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
         )
         SELECT status, reason, count(*) AS n, count(*) FILTER (WHERE superseded) AS superseded
         FROM ranked WHERE status <> 'scored' GROUP BY ALL ORDER BY n DESC, status, reason LIMIT 20""", every_params)
-    failed_items: list[dict[str, Any]] = []
-    if schema.has("run_items", "run_id", "item", "status", "error", "updated_at"):
-        # Each input of a cohort counts once, as its latest run left it: an input that failed once
-        # and was judged by a later run is not listed, and a re-run does not count it twice.
-        cohort_clause, cparams = "", []
-        if f.cohort is not None:
-            cohort_clause, cparams = "AND r.cohort = ?", [f.cohort]
-        failed_items = _rows(con, f"""
-            WITH latest AS (
-                SELECT i.status, i.error
-                FROM run_items i JOIN runs r ON r.id = i.run_id
-                WHERE r.cohort IS NOT NULL {cohort_clause}
-                QUALIFY row_number() OVER (PARTITION BY r.cohort, i.item
-                                           ORDER BY r.started_at DESC, i.updated_at DESC, r.id DESC) = 1
-            )
-            SELECT status, coalesce(error, '(no error recorded)') AS reason, count(*) AS n
-            FROM latest WHERE status IN ('failed', 'skipped')
-            GROUP BY ALL ORDER BY n DESC, status, reason LIMIT 20""", cparams)
+    # Each input of a cohort counts once, as its latest run left it: an input that failed once and
+    # was judged by a later run is not listed, and a re-run does not count it twice. Each reason
+    # names its inputs (the first few by name, with how many in all).
+    cohort_clause, cparams = "", []
+    if f.cohort is not None:
+        cohort_clause, cparams = "AND r.cohort = ?", [f.cohort]
+    failed_items = _rows(con, f"""
+        WITH latest AS (
+            SELECT i.status, i.error, coalesce(i.source, i.item) AS input
+            FROM run_items i JOIN runs r ON r.id = i.run_id
+            WHERE r.cohort IS NOT NULL {cohort_clause}
+            QUALIFY row_number() OVER (PARTITION BY r.cohort, i.item
+                                       ORDER BY r.started_at DESC, i.updated_at DESC, r.id DESC) = 1
+        )
+        SELECT status, coalesce(error, '(no error recorded)') AS reason, count(*) AS n,
+               list(DISTINCT input ORDER BY input)[1:{FAILED_NAMES}] AS inputs
+        FROM latest WHERE status IN ('failed', 'skipped')
+        GROUP BY status, reason ORDER BY n DESC, status, reason LIMIT 20""", cparams)
     return {"by_status": by_status, "dimension_reasons": dim_reasons,
             "judgment_reasons": judgment_reasons, "failed_items": failed_items}
 
@@ -398,27 +404,19 @@ def candidate_names(con, schema: Schema, f: Filters) -> list[str]:
 # -- candidate ------------------------------------------------------------------------------------
 
 
-def _calibration_cte(schema: Schema) -> str | None:
-    """`calib`: the newest stored calibration of each judgment's dimension score (migration 0003's
-    calibrated_scores), with a 95% half-width of 1.96 x the RMSE of calibrated vs human scores on the
-    labelled transcripts of that calibration and dimension (in-sample, so if anything optimistic).
-    None when the calibration tables are absent."""
-    if not schema.has("calibrated_scores", "calibration_id", "judgment_id", "dimension_id", "calibrated_score") \
-            or not schema.has("calibrations", "id", "created_at"):
-        return None
-    labels = labels_source(schema)
-    spread = f""",
+def _calibration_cte() -> str:
+    """`calib`: the newest stored calibration of each judgment's dimension score (calibrated_scores),
+    with a 95% half-width of 1.96 x the RMSE of calibrated vs human scores on the labelled transcripts
+    of that calibration and dimension (in-sample, so if anything optimistic)."""
+    return f""",
     calib_err AS (
         SELECT cs.calibration_id, cs.dimension_id, count(*) AS n,
                1.96 * sqrt(avg(power(cs.calibrated_score - l.human, 2))) AS half_width
         FROM calibrated_scores cs JOIN judgments jj ON jj.id = cs.judgment_id
-        JOIN ({labels["sql"]}) l ON l.transcript_hash = jj.transcript_hash AND l.dimension_id = cs.dimension_id
+        JOIN ({LABELS_SQL}) l ON l.transcript_hash = jj.transcript_hash AND l.dimension_id = cs.dimension_id
         WHERE l.human IS NOT NULL AND cs.calibrated_score IS NOT NULL
         GROUP BY ALL
-    )""" if labels else """,
-    calib_err AS (SELECT NULL::VARCHAR AS calibration_id, NULL::VARCHAR AS dimension_id, 0 AS n,
-                         NULL::DOUBLE AS half_width WHERE false)"""
-    return spread + """,
+    ),
     calib AS (
         SELECT cs.judgment_id, cs.dimension_id, cs.calibrated_score AS calibrated, cs.method,
                e.half_width, e.n
@@ -437,16 +435,13 @@ def candidate_trend(con, schema: Schema, f: Filters, candidate: str | None = Non
     one row per scored dimension of the whole store, so every column costs."""
     f2 = Filters(**{**f.__dict__, "candidate": candidate}) if candidate is not None else f
     sql, params = _scope_sql(schema, f2)
-    calib = _calibration_cte(schema)
-    calib_cols = ("c.calibrated, c.half_width AS calibrated_half_width" if calib
-                  else "NULL::DOUBLE AS calibrated, NULL::DOUBLE AS calibrated_half_width")
-    calib_join = "LEFT JOIN calib c ON c.judgment_id = d.id AND c.dimension_id = d.dimension_id" if calib else ""
-    return _rows(con, sql + _dims_cte() + (calib or "") + f""",
+    return _rows(con, sql + _dims_cte() + _calibration_cte() + """,
         points AS (
             SELECT d.candidate, d.dimension_id, d.position, d.id AS judgment_id, d.session_date, d.created_at,
                    d.exercise, d.score, d.rubric_version, d.model,
-                   d.rubric_version || ' · ' || d.model AS series, {calib_cols}
-            FROM dims d {calib_join} WHERE d.dim_status = 'scored'
+                   d.rubric_version || ' · ' || d.model AS series, c.calibrated, c.half_width AS calibrated_half_width
+            FROM dims d LEFT JOIN calib c ON c.judgment_id = d.id AND c.dimension_id = d.dimension_id
+            WHERE d.dim_status = 'scored'
         )
         SELECT * EXCLUDE (position) REPLACE (CAST(session_date AS VARCHAR) AS session_date),
                coalesce(series <> lag(series) OVER w, false) AS is_break,
@@ -519,14 +514,14 @@ def judgment_ids(con, schema: Schema, f: Filters) -> list[str]:
 
 class JudgmentDoc(NamedTuple):
     """One judgment for the judgment view: `doc` is its JSON text (fields as stored, dates formatted
-    as the pages show them, dimensions with their evidence), `path` and `transcript_hash` say where
-    its transcript was read from and what it hashed to."""
+    as the pages show them, dimensions with their evidence and each quote's span), `text` the JSON
+    of the transcript it was made on ({turns, code}) as stored, None for a judgment stored before
+    the store kept transcripts' text."""
 
     id: str
     candidate: str
-    path: str | None
-    transcript_hash: str
     doc: str
+    text: str | None
 
 
 def judgment_docs(con, schema: Schema, ids: list[str], f: Filters | None = None) -> list[JudgmentDoc]:
@@ -549,16 +544,17 @@ def judgment_docs(con, schema: Schema, ids: list[str], f: Filters | None = None)
                                      ORDER BY position) AS dims
             FROM dimension_scores WHERE judgment_id IN (SELECT id FROM wanted) GROUP BY judgment_id
         )
-        SELECT j.id, j.candidate, coalesce(tr.source, j.source), j.transcript_hash, to_json({
+        SELECT j.id, j.candidate, to_json({
             'id': j.id, 'title': j.title, 'source': j.source, 'candidate': j.candidate, 'exercise': j.exercise,
             'session_date': CAST(j.session_date AS VARCHAR), 'cohort': j.cohort, 'status': j.status,
             'reason': j.reason, 'flags': CAST(j.flags AS JSON), 'warnings': CAST(jj.warnings AS JSON),
             'model': j.model, 'judge_kind': j.judge_kind, 'prompt_version': j.prompt_version,
             'rubric_version': j.rubric_version, 'calls': j.calls, 'prompt_tokens': j.prompt_tokens,
             'completion_tokens': j.completion_tokens, 'cost_usd': j.cost_usd,
-            'created_at': strftime(j.created_at, '%Y-%m-%d %H:%M'), 'dims': coalesce(d.dims, [])})
+            'created_at': strftime(j.created_at, '%Y-%m-%d %H:%M'), 'dims': coalesce(d.dims, [])}),
+            CASE WHEN tt.text_key IS NOT NULL THEN to_json({'turns': tt.turns, 'code': tt.code}) END
         FROM judged j JOIN judgments jj ON jj.id = j.id
-        LEFT JOIN transcripts tr ON tr.hash = j.transcript_hash LEFT JOIN dims d ON d.judgment_id = j.id
+        LEFT JOIN transcript_texts tt ON tt.text_key = jj.text_key LEFT JOIN dims d ON d.judgment_id = j.id
         WHERE j.id IN (SELECT id FROM wanted)
         ORDER BY j.id""", params + [ids]).fetchall()
     return [JudgmentDoc(*r) for r in rows]
@@ -566,23 +562,15 @@ def judgment_docs(con, schema: Schema, ids: list[str], f: Filters | None = None)
 
 # -- judge quality --------------------------------------------------------------------------------
 
-def labels_source(schema: Schema) -> dict[str, Any] | None:
-    """The current human labels (migration 0003) as (transcript_hash, dimension_id, rater, human):
-    scored labels only, a later import superseding an earlier one for the same transcript, rater and
-    dimension. None when the store has no labels table."""
-    if not schema.has("human_labels", "transcript_hash", "rater", "dimension_id", "status", "score", "import_id"):
-        return None
-    if schema.has("label_imports", "id", "imported_at"):
-        order = "(SELECT imported_at FROM label_imports li WHERE li.id = h.import_id) DESC, h.import_id DESC"
-    else:
-        order = "h.import_id DESC"
-    return {"table": "human_labels", "sql": f"""
-        SELECT transcript_hash, dimension_id, rater, human FROM (
-            SELECT h.transcript_hash, h.dimension_id, h.rater,
-                   CASE WHEN h.status = 'scored' THEN h.score END AS human
-            FROM human_labels h
-            QUALIFY row_number() OVER (PARTITION BY h.transcript_hash, h.rater, h.dimension_id ORDER BY {order}) = 1
-        ) WHERE human IS NOT NULL"""}
+# The current human labels as (transcript_hash, dimension_id, rater, human): scored labels only, a
+# later import superseding an earlier one for the same transcript, rater and dimension.
+LABELS_SQL = """
+    SELECT transcript_hash, dimension_id, rater, human FROM (
+        SELECT h.transcript_hash, h.dimension_id, h.rater, CASE WHEN h.status = 'scored' THEN h.score END AS human
+        FROM human_labels h LEFT JOIN label_imports li ON li.id = h.import_id
+        QUALIFY row_number() OVER (PARTITION BY h.transcript_hash, h.rater, h.dimension_id
+                                   ORDER BY li.imported_at DESC NULLS LAST, h.import_id DESC) = 1
+    ) WHERE human IS NOT NULL"""
 
 
 def _wilson(k: str, n: str, prefix: str = "") -> str:
@@ -596,30 +584,25 @@ def _wilson(k: str, n: str, prefix: str = "") -> str:
 def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
     """Agreement of judge scores with human labels per dimension (exact and within one point, with 95%
     Wilson intervals), the human-human ceiling, and calibration curves (judge score -> mean human)."""
-    source = labels_source(schema)
-    result: dict[str, Any] = {"labels": source, "n_labels": 0, "agreement": [], "ceiling": [], "curve": [],
-                              "calibrations": [], "calibrated_curve": [], "has_calibration_tables": False}
-    if schema.has("calibrations", "id", "created_at", "model", "judge_kind") and schema.has("calibration_maps"):
-        result["has_calibration_tables"] = True
-        result["calibrations"] = _rows(con, """
-            SELECT c.id, c.created_at, coalesce(c.model, c.judge_kind) AS model, c.prompt_version,
-                   c.rubric_versions, c.n_transcripts, m.dimension_id, m.method, m.n, m.cv, m.warning
-            FROM calibrations c JOIN calibration_maps m ON m.calibration_id = c.id AND m.chosen
-            ORDER BY c.created_at DESC, m.dimension_id LIMIT 200""")
-        if schema.has("calibrated_scores", "calibration_id", "raw_score", "calibrated_score"):
-            # The newest calibration's map, read off the scores it produced: raw -> calibrated.
-            result["calibrated_curve"] = _rows(con, """
-                WITH newest AS (SELECT id FROM calibrations ORDER BY created_at DESC LIMIT 1)
-                SELECT dimension_id, raw_score AS judge, avg(calibrated_score) AS calibrated, count(*) AS n
-                FROM calibrated_scores WHERE calibration_id IN (SELECT id FROM newest)
-                  AND raw_score IS NOT NULL AND calibrated_score IS NOT NULL
-                GROUP BY ALL ORDER BY dimension_id, judge""")
-    if source is None:
+    result: dict[str, Any] = {"n_labels": 0, "agreement": [], "ceiling": [], "curve": []}
+    result["calibrations"] = _rows(con, """
+        SELECT c.id, c.created_at, coalesce(c.model, c.judge_kind) AS model, c.prompt_version,
+               c.rubric_versions, c.n_transcripts, m.dimension_id, m.method, m.n, m.cv, m.warning
+        FROM calibrations c JOIN calibration_maps m ON m.calibration_id = c.id AND m.chosen
+        ORDER BY c.created_at DESC, m.dimension_id LIMIT 200""")
+    # The newest calibration's map, read off the scores it produced: raw -> calibrated.
+    result["calibrated_curve"] = _rows(con, """
+        WITH newest AS (SELECT id FROM calibrations ORDER BY created_at DESC LIMIT 1)
+        SELECT dimension_id, raw_score AS judge, avg(calibrated_score) AS calibrated, count(*) AS n
+        FROM calibrated_scores WHERE calibration_id IN (SELECT id FROM newest)
+          AND raw_score IS NOT NULL AND calibrated_score IS NOT NULL
+        GROUP BY ALL ORDER BY dimension_id, judge""")
+    result["n_labels"] = con.execute(f"SELECT count(*) FROM ({LABELS_SQL})").fetchone()[0]
+    if not result["n_labels"]:
         return result
-    result["n_labels"] = con.execute(f"SELECT count(*) FROM ({source['sql']})").fetchone()[0]
     sql, params = _scope_sql(schema, f)
     pairs = sql + _dims_cte() + f""",
-        labels AS ({source["sql"]}),
+        labels AS ({LABELS_SQL}),
         pairs AS (
             SELECT d.dimension_id, d.model, d.score AS judge, l.human, l.rater
             FROM dims d JOIN labels l ON l.transcript_hash = d.transcript_hash AND l.dimension_id = d.dimension_id
@@ -640,7 +623,7 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
         ORDER BY dimension_id, model""", params)
     # The ceiling: two different humans on the same transcript and dimension (labels only, any judge).
     result["ceiling"] = _rows(con, f"""
-        WITH labels AS ({source["sql"]}),
+        WITH labels AS ({LABELS_SQL}),
         hh AS (
             SELECT a.dimension_id, a.human AS h1, b.human AS h2
             FROM labels a JOIN labels b ON a.transcript_hash = b.transcript_hash
@@ -663,13 +646,15 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
 
 def _paid_sql(schema: Schema, f: Filters) -> tuple[str, list[Any]]:
     """CTEs ending in `paid`: every judgment in scope (each call was paid for, re-runs and failed
-    attempts included), each counted in exactly one cohort: its run's cohort, else its transcript's
-    first cohort by name. With a cohort filter, only the judgments counted in that cohort, so that a
-    cohort's cost is the same figure wherever it shows (cost page, filtered or not; cohort page)."""
+    attempts included), each counted in the cohort of the run that made it, or in none (a standalone
+    `evaluate FILE` run stays out of every cohort, also one its transcript joins later). With a
+    cohort filter, only the judgments that cohort's runs made, so that a cohort's cost is the same
+    figure wherever it shows (cost page, filtered or not; cohort page)."""
     sql, params = _scope_sql(schema, f.without("cohort"), latest=False)
     if f.cohort is None:
-        return sql + ", paid AS (SELECT * FROM judged)\n", params
-    return sql + ", paid AS (SELECT * FROM judged WHERE cohort = ?)\n", params + [f.cohort]
+        return sql + ", paid AS (SELECT * EXCLUDE (cohort), run_cohort AS cohort FROM judged)\n", params
+    return sql + ", paid AS (SELECT * EXCLUDE (cohort), run_cohort AS cohort FROM judged WHERE run_cohort = ?)\n", \
+        params + [f.cohort]
 
 
 def cost_by_run(con, schema: Schema, f: Filters, limit: int = 200) -> list[dict[str, Any]]:
@@ -677,11 +662,10 @@ def cost_by_run(con, schema: Schema, f: Filters, limit: int = 200) -> list[dict[
     from evaluator.store.runs import effective_status
 
     sql, params = _paid_sql(schema, f)
-    owner = ("any_value(r.pid) AS pid, any_value(r.host) AS host" if schema.has("runs", "pid", "host")
-             else "NULL AS pid, NULL AS host")
-    rows = _rows(con, sql + f"""
+    rows = _rows(con, sql + """
         SELECT j.run_id, any_value(r.started_at) AS started_at, any_value(r.command) AS command,
-               any_value(j.cohort) AS cohort, any_value(j.model) AS model, any_value(r.status) AS status, {owner},
+               any_value(j.cohort) AS cohort, any_value(j.model) AS model, any_value(r.status) AS status,
+               any_value(r.pid) AS pid, any_value(r.host) AS host,
                count(*) AS judgments, sum(j.calls) AS calls, sum(j.prompt_tokens) AS prompt_tokens,
                sum(j.completion_tokens) AS completion_tokens, sum(j.cost_usd) AS cost_usd,
                count(*) FILTER (WHERE j.cost_usd IS NULL) AS cost_unknown, avg(j.latency_ms) AS mean_latency_ms

@@ -4,12 +4,15 @@ Each request opens its own read-only DuckDB connection and closes it before answ
 writer (which opens, writes and closes per commit) is never shut out for longer than one page; while
 the writer holds the file, opening is retried with backoff for up to a few seconds, then the page
 says the store is busy (503, Retry-After) instead of failing. Only GET and HEAD are answered, only for
-Host names of this machine (no DNS rebinding), with the same Content-Security-Policy as the files.
+one Host header naming this machine and the port served (no DNS rebinding), with the same
+Content-Security-Policy as the files. Routes and their parameters come from the view registry
+(`views.VIEWS`); every parameter is bounded, and a bad one is a 400 naming it, never a traceback.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import webbrowser
@@ -20,12 +23,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from evaluator.errors import BadInput, EvaluatorError, StoreError
-from evaluator.report import build, pages
+from evaluator.report import build, pages, views
 from evaluator.report import queries as q
 from evaluator.report.queries import Filters
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; connect-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+# 127.0.0.1, localhost or [::1], with an optional port: nothing before or after (no user@, no path)
+_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::(?P<port>[0-9]{1,5}))?", re.IGNORECASE)
 _FILTER_KEYS = ("cohort", "candidate", "exercise", "since", "until", "rubric_version", "model")
 
 
@@ -41,6 +46,9 @@ def parse_date(value: str | None, what: str) -> date | None:
 def filters_from_query(query: dict[str, list[str]], base: Filters) -> Filters:
     """Filters from the URL; the command line's filters are the defaults the URL can change."""
     values = {k: (query.get(k, [""])[0] or None) for k in _FILTER_KEYS if k in query}
+    for k, v in values.items():
+        if v is not None and len(v) > views.MAX_TEXT:
+            raise BadInput(f"{k} is longer than {views.MAX_TEXT:,} characters")
     merged = {**base.__dict__, **values}
     merged["since"] = parse_date(values["since"], "since") if "since" in values else base.since
     merged["until"] = parse_date(values["until"], "until") if "until" in values else base.until
@@ -94,10 +102,25 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def _allowed_host(self) -> str | None:
+        """Why this request's Host is refused, or None. DNS-rebinding guard: exactly one Host header,
+        naming this machine (127.0.0.1, localhost or [::1]) and the port served, nothing else
+        ("localhost:8765@evil.com", "evil.com", a second Host header are all refused)."""
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1:
+            return "exactly one Host header is required" if hosts else "the request has no Host header"
+        port = self.server.server_address[1]
+        m = _HOST.fullmatch(hosts[0].strip())
+        if m is None:
+            return f"unknown host {hosts[0][:100]!r}: open the report at http://127.0.0.1:{port}/"
+        if (int(m["port"]) if m["port"] else 80) != port:
+            return f"the Host header names another port: open the report at http://127.0.0.1:{port}/"
+        return None
+
     def do_GET(self) -> None:
-        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            self._send(HTTPStatus.FORBIDDEN, b"unknown host\n", "text/plain; charset=utf-8")
+        refused = self._allowed_host()
+        if refused:
+            self._send(HTTPStatus.BAD_REQUEST, (refused + "\n").encode(), "text/plain; charset=utf-8")
             return
         url = urlsplit(self.path)
         if url.path.startswith("/assets/"):
@@ -112,16 +135,24 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/favicon.ico":
             self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
             return
-        status, html, extra = self.render(url.path, parse_qs(url.query, keep_blank_values=True))
+        try:
+            status, html, extra = self.render(url.path, parse_qs(url.query, keep_blank_values=True))
+        except Exception as e:  # a bug must cost one page an error, never the connection and a traceback
+            if os.environ.get("EVALUATOR_DEBUG"):
+                raise
+            status, extra = HTTPStatus.INTERNAL_SERVER_ERROR, {}
+            html = self._bare("Internal error", f"This page failed ({type(e).__name__}); the server keeps running. "
+                                                "Run with EVALUATOR_DEBUG=1 to see the traceback.")
         self._send(status, html.encode("utf-8"), "text/html; charset=utf-8", extra)
 
     def render(self, path: str, query: dict[str, list[str]]) -> tuple[int, str, dict[str, str]]:
         db = self.server.db
-        links = pages.Links(static=False, filters=self.server.base_filters)
+        view = views.route(path)
         try:
             f = filters_from_query(query, self.server.base_filters)
-        except BadInput as e:
-            return HTTPStatus.BAD_REQUEST, self._bare("Bad filter", str(e)), {}
+            params = {p.name: p.parse(query.get(p.name)) for p in view.params} if view else {}
+        except (BadInput, views.BadParameter) as e:
+            return HTTPStatus.BAD_REQUEST, self._bare("Bad request", str(e)), {}
         links = pages.Links(static=False, filters=f)
         try:
             con = build.connect_read_only(db)
@@ -130,34 +161,12 @@ class Handler(BaseHTTPRequestHandler):
             return ((HTTPStatus.SERVICE_UNAVAILABLE, self._bare("Store busy", str(e)), {"Retry-After": "2"}) if busy
                     else (HTTPStatus.INTERNAL_SERVER_ERROR, self._bare("Store unavailable", str(e)), {}))
         try:
-            schema = q.read_schema(con)
-            build.check_store(schema, db)
+            schema = q.read_schema(con, db=db)
             site = build.make_site(con, schema, f, links, db, serve=True)
-            first = lambda key: (query.get(key) or [""])[0]
-            if path == "/":
-                return HTTPStatus.OK, pages.render_overview(con, schema, site, f.cohort), {}
-            if path == "/candidate" and first("name"):
-                return HTTPStatus.OK, pages.render_candidate_live(con, schema, site, first("name")), {}
-            if path == "/judgment" and first("id"):
-                docs = q.judgment_docs(con, schema, [first("id")])
-                if not docs:
-                    return HTTPStatus.NOT_FOUND, pages.render_message(site, "No such judgment",
-                                                                      f"No judgment with id {first('id')} in the store."), {}
-                # the static report's page and script, with this judgment's data embedded
-                context = pages.judgment_context(site, q.score_scale(con, schema, Filters()))
-                return HTTPStatus.OK, pages.render_judgment(site, context, pages.judgment_payload(
-                    site, docs[0], pages.TranscriptLoader())), {}
-            if path == "/judgments":
-                try:
-                    page = max(1, int(first("page") or 1))
-                except ValueError:
-                    page = 1
-                return HTTPStatus.OK, pages.render_judgments(con, schema, site, page), {}
-            if path == "/quality":
-                return HTTPStatus.OK, pages.render_quality(con, schema, site), {}
-            if path == "/cost":
-                return HTTPStatus.OK, pages.render_cost(con, schema, site), {}
-            return HTTPStatus.NOT_FOUND, pages.render_message(site, "Not found", "There is no such page in this report."), {}
+            if view is None:
+                return HTTPStatus.NOT_FOUND, pages.render_message(site, "Not found", "There is no such page in this report."), {}
+            status, html = view.live(views.Live(con, schema, site, params))
+            return status, html, {}
         except EvaluatorError as e:
             return HTTPStatus.INTERNAL_SERVER_ERROR, self._bare("Store unavailable", str(e)), {}
         finally:
@@ -176,8 +185,7 @@ def make_server(db: Path, port: int = 8765, filters: Filters | None = None) -> R
     filters = filters or Filters()
     con = build.connect_read_only(db)
     try:
-        schema = q.read_schema(con)
-        build.check_store(schema, db)
+        schema = q.read_schema(con, db=db)
         build.validate_filters(q.filter_options(con, schema), filters)
     finally:
         con.close()

@@ -6,8 +6,9 @@ over dated sessions, grouped in cohorts; part-way through the rubric is revised 
 changes, so the trend views have real breaks to mark. A few dimensions are unscored (with reasons),
 a few sessions carry a prompt-injection flag.
 
-With `transcripts_dir`, each session is also written as a Markdown transcript and ingested with the
-real parser, so the judgment view can show the text with its evidence highlighted.
+Each session is a Markdown transcript read by the real parser, its quotes located by the real
+evidence check (so they carry the spans the report highlights); with `transcripts_dir` the files are
+also written there.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from evaluator.ingest import load_transcript
+from evaluator.ingest import Source, content_hash, parse_source, split_front_matter
+from evaluator.judge.parse import EvidenceIndex
 from evaluator.models import (
     DimensionResult,
-    Evidence,
     Flag,
     JudgeInfo,
     Judgment,
     Transcript,
-    Turn,
     Usage,
 )
 from evaluator.rubrics import Rubric, select_rubric
@@ -96,20 +96,17 @@ def _transcript_text(candidate: str, exercise: str, day: date, dims: list[str], 
     return "\n".join(lines)
 
 
-def _plain_transcript(candidate: str, exercise: str, day: date, tag: str) -> Transcript:
-    text = f"synthetic session {tag}"
-    return Transcript(
-        source=f"synthetic/{tag}.md", title=f"{exercise} with {candidate}",
-        metadata={"candidate": candidate, "exercise": exercise, "date": day.isoformat()},
-        turns=[Turn(id="t1", index=0, speaker=candidate, role="candidate", text=text)],
-        content_hash=hashlib.sha256(text.encode()).hexdigest(), raw_text=text,
-    )
+def _ingest(text: str, path: Path) -> Transcript:
+    """The transcript as `load_transcript` would read it from `path`, without needing the file."""
+    meta, body, body_line, warnings = split_front_matter(text)
+    return parse_source(Source(path, text, meta, body, body_line, [], warnings, content_hash(text, [])))
 
 
 def _judgment(transcript: Transcript, rubric: Rubric, info: JudgeInfo, scores: dict[str, int | None],
               rng: random.Random, injection: bool) -> Judgment:
     dims: list[DimensionResult] = []
     turns = {t.id: t for t in transcript.turns if t.role == "candidate"}
+    index = EvidenceIndex.of(transcript)
     for d in rubric.dimensions:
         s = scores[d.id]
         if s is None:
@@ -120,8 +117,8 @@ def _judgment(transcript: Transcript, rubric: Rubric, info: JudgeInfo, scores: d
         quote_turn = next((t for t in turns.values() if any(q in t.text for q in _SAY.get(d.id, []))), None)
         evidence = []
         if quote_turn is not None:
-            sentence = quote_turn.text.split(". ")[0].rstrip(".")
-            evidence.append(Evidence(quote=sentence, source=quote_turn.id, match=100.0))
+            located = index.locate(quote_turn.text.split(". ")[0].rstrip("."), prefer=quote_turn.id)
+            evidence += [located] if located else []
         dims.append(DimensionResult(
             id=d.id, status="scored", score=s, evidence=evidence,
             rationale=f"{d.name}: the candidate's behaviour matches level {s} of the anchors."))
@@ -140,6 +137,13 @@ def _judgment(transcript: Transcript, rubric: Rubric, info: JudgeInfo, scores: d
                     latency_ms=rng.uniform(800, 4000) if info.kind == "llm" else 5.0),
         cache_key=hashlib.sha256(f"{transcript.content_hash}{rubric.version}{info.model}".encode()).hexdigest(),
     )
+
+
+def _save(store: Store, run_id: str, batch: list[tuple[Judgment, Transcript, Rubric]], cohort: str | None) -> None:
+    """One transaction, with the cohort memberships a cohort run records (as the runner writes them)."""
+    members = [{"cohort": cohort, "transcript_hash": t.content_hash, "source": t.source, "candidate": t.candidate,
+                "exercise": t.exercise, "session_date": t.session_date} for _, t, _ in batch] if cohort else []
+    store.save_batch(run_id, batch, members=members)
 
 
 def generate(store: Store, spec: SyntheticSpec | None = None) -> dict[str, int]:
@@ -166,13 +170,13 @@ def generate(store: Store, spec: SyntheticSpec | None = None) -> dict[str, int]:
             model = MODELS[0] if s < switch_model_at else MODELS[1]
             info = JudgeInfo(kind="llm", model=model, prompt_version="judge-v1")
             tag = f"{ci:04d}-{s:03d}"
+            text = _transcript_text(name, exercise, day, v1.dimension_ids, rng)
+            path = Path("synthetic") / f"session-{tag}.md"
             if spec.transcripts_dir is not None:
                 spec.transcripts_dir.mkdir(parents=True, exist_ok=True)
-                path = spec.transcripts_dir / f"session-{tag}.md"
-                path.write_text(_transcript_text(name, exercise, day, v1.dimension_ids, rng), encoding="utf-8")
-                transcript = load_transcript(path)
-            else:
-                transcript = _plain_transcript(name, exercise, day, tag)
+                path = spec.transcripts_dir / path.name
+                path.write_text(text, encoding="utf-8")
+            transcript = _ingest(text, path)
             strict = 0.4 if rubric is v2 else 0.0
             scores: dict[str, int | None] = {}
             for d in v1.dimensions:
@@ -190,12 +194,13 @@ def generate(store: Store, spec: SyntheticSpec | None = None) -> dict[str, int]:
             batch = pending.setdefault(runs[key], [])
             batch.append((judgment, transcript, rubric))
             if len(batch) >= BATCH:
-                store.save_batch(runs[key], batch)
+                _save(store, runs[key], batch, cohort)
                 written["judgments"] += len(batch)
                 batch.clear()
-    for run_id, batch in pending.items():
+    for (cohort, _, _), run_id in runs.items():
+        batch = pending.get(run_id, [])
         if batch:
-            store.save_batch(run_id, batch)
+            _save(store, run_id, batch, cohort or None)
             written["judgments"] += len(batch)
     for run_id in runs.values():
         store.finish_run(run_id, "finished")

@@ -18,6 +18,7 @@ from evaluator.errors import StoreError
 from evaluator.models import Judgment, Transcript
 from evaluator.rubrics import Rubric
 from evaluator.store.migrations import MIGRATIONS
+from evaluator.store.texts import TextRecord, text_record
 
 DEFAULT_DB = "evaluator.duckdb"
 
@@ -42,7 +43,8 @@ _COLUMNS: dict[str, list[str]] = {
     "rubric_versions": ["version", "rubric_id", "title", "definition", "created_at"],
     "judgments": ["id", "run_id", "transcript_hash", "source", "rubric_id", "rubric_version", "judge_kind", "model",
                   "prompt_version", "params", "cache_key", "status", "reason", "flags", "warnings", "truncation",
-                  "calls", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "created_at"],
+                  "calls", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "created_at", "text_key"],
+    "transcript_texts": ["text_key", "transcript_hash", "turns", "code", "candidate_speaker", "stored_at"],
     "dimension_scores": ["judgment_id", "dimension_id", "position", "status", "score", "rationale", "evidence",
                          "dropped_evidence", "reason", "distribution", "expected_score", "distribution_note"],
     "exchanges": ["id", "judgment_id", "attempt", "purpose", "dimensions", "response_format", "request_messages",
@@ -54,6 +56,7 @@ _COLUMNS: dict[str, list[str]] = {
 _CONFLICT = {
     "transcripts": "ON CONFLICT DO NOTHING",
     "rubric_versions": "ON CONFLICT DO NOTHING",
+    "transcript_texts": "ON CONFLICT DO NOTHING",
     "judgments": "", "dimension_scores": "", "exchanges": "",
     "run_items": "ON CONFLICT (run_id, item) DO UPDATE SET source = excluded.source, transcript_hash ="
                  " excluded.transcript_hash, status = excluded.status, judgment_id = excluded.judgment_id,"
@@ -213,7 +216,16 @@ class Store:
         rows: dict[str, list[list[Any]]] = {t: [] for t in _COLUMNS}
         seen_transcripts: set[str] = set()
         seen_rubrics: set[str] = set()
+        texts: dict[int, TextRecord] = {}  # per Transcript object: a batch's judgments of one share it
+        seen_texts: set[str] = set()
         for jid, (j, transcript, rubric) in zip(ids, judgments):
+            text = texts.get(id(transcript))
+            if text is None:
+                text = texts[id(transcript)] = text_record(transcript)
+            if text.key not in seen_texts:
+                seen_texts.add(text.key)
+                rows["transcript_texts"].append([text.key, transcript.content_hash, text.turns, text.code,
+                                                 text.candidate_speaker, now])
             if transcript.content_hash not in seen_transcripts:
                 seen_transcripts.add(transcript.content_hash)
                 meta = transcript.metadata
@@ -230,7 +242,7 @@ class Store:
                 j.judge.model, j.judge.prompt_version, _json(j.judge.params), j.cache_key, j.status, j.reason,
                 _json([f.model_dump() for f in j.flags]), _json(j.warnings), _json(j.truncation),
                 j.usage.calls, j.usage.prompt_tokens, j.usage.completion_tokens, j.usage.cost_usd,
-                j.usage.latency_ms, now])
+                j.usage.latency_ms, now, text.key])
             rows["dimension_scores"] += [
                 [jid, d.id, pos, d.status, d.score, d.rationale, _json([e.model_dump() for e in d.evidence]),
                  _json(d.dropped_evidence), d.reason, _json(d.distribution), d.expected_score, d.distribution_note]

@@ -245,4 +245,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE dimension_scores ADD COLUMN distribution_note VARCHAR;
         """,
     ),
+    (
+        "0007_transcript_text",
+        """
+        -- The text each judgment was made on, as the judge read it (turns split, code files attached),
+        -- so reports read only the store. Keyed by a hash of that text: the same file read with another
+        -- cohort's candidate override may split into other turns. Evidence quotes carry the span where
+        -- the verifier found them (dimension_scores.evidence: source, start, end) in this text.
+        CREATE TABLE transcript_texts (
+            text_key VARCHAR PRIMARY KEY,
+            transcript_hash VARCHAR NOT NULL,
+            turns JSON NOT NULL,
+            code JSON NOT NULL,
+            candidate_speaker VARCHAR,
+            stored_at TIMESTAMP NOT NULL
+        );
+        ALTER TABLE judgments ADD COLUMN text_key VARCHAR;
+        """,
+    ),
 ]

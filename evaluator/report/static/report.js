@@ -113,18 +113,53 @@
     bad.title = "unscored";
     return bad;
   }
-  /* Text with its evidence highlighted: plain segments are strings, highlighted ones {t, k, a}. */
-  function segments(parent, segs, titled) {
-    (segs || []).forEach(function (s) {
+  /* Where each code point of a string starts in its UTF-16 units, or null when they are the same
+     (stored spans count code points, as Python does; JavaScript strings count UTF-16 units). */
+  function unitOffsets(text) {
+    if (!/[\uD800-\uDFFF]/.test(text)) { return null; }
+    var at = [], pos = 0;
+    Array.from(text).forEach(function (ch) { at.push(pos); pos += ch.length; });
+    at.push(pos);
+    return at;
+  }
+  /* A text split at the stored evidence spans ({start, end, key}, as the verifier found them):
+     plain strings and highlighted {t, k: keys}; overlapping quotes make one mark with every key. */
+  function highlight(text, spans) {
+    var at = unitOffsets(text), n = at ? at.length - 1 : text.length, bounds = [0, text.length], marks = [];
+    spans.forEach(function (sp) {
+      if (!(Number.isInteger(sp.start) && Number.isInteger(sp.end) && sp.start >= 0 && sp.start < sp.end && sp.end <= n)) { return; }
+      var m = { a: at ? at[sp.start] : sp.start, b: at ? at[sp.end] : sp.end, key: sp.key };
+      marks.push(m);
+      bounds.push(m.a, m.b);
+    });
+    bounds = bounds.filter(function (v, i, all) { return all.indexOf(v) === i; }).sort(function (x, y) { return x - y; });
+    var out = [];
+    for (var i = 0; i + 1 < bounds.length; i++) {
+      var a = bounds[i], b = bounds[i + 1];
+      var keys = marks.filter(function (m) { return m.a <= a && b <= m.b; }).map(function (m) { return m.key; });
+      var last = out.length ? out[out.length - 1] : null;
+      if (last !== null && (typeof last === "string" ? keys.length === 0 : last.k.join(" ") === keys.join(" "))) {
+        if (typeof last === "string") { out[out.length - 1] = last + text.slice(a, b); } else { last.t += text.slice(a, b); }
+      } else {
+        out.push(keys.length ? { t: text.slice(a, b), k: keys } : text.slice(a, b));
+      }
+    }
+    return out;
+  }
+  /* Text with its evidence highlighted; the first mark of each quote carries its anchor (#mark-KEY). */
+  function segments(parent, segs, titled, found) {
+    segs.forEach(function (s) {
       if (typeof s === "string") { parent.appendChild(document.createTextNode(s)); return; }
-      (s.a || []).forEach(function (key) {
+      s.k.forEach(function (key) {
+        if (found[key]) { return; }
+        found[key] = true;
         var anchor = h("span", "anchor");
         anchor.id = "mark-" + key;
         parent.appendChild(anchor);
       });
       var mark = h("mark", "ev", s.t);
-      mark.setAttribute("data-keys", (s.k || []).join(" "));
-      if (titled) { mark.title = (s.k || []).join(", "); }
+      mark.setAttribute("data-keys", s.k.join(" "));
+      if (titled) { mark.title = s.k.join(", "); }
       parent.appendChild(mark);
     });
   }
@@ -140,12 +175,45 @@
     return kinds.map(function (kind) { return { kind: kind, items: groups[kind] }; });
   }
 
-  /* payload: {j: the stored judgment, t: its transcript view, candidate_url}; ctx: what all share. */
+  /* payload: {j: the stored judgment, t: the text it was judged on as stored ({turns, code}) or null,
+     t_note: why there is none, candidate_url}; ctx: what all share. */
   function renderJudgment(view, payload, ctx) {
-    var j = payload.j, t = payload.t || {};
+    var j = payload.j, t = payload.t && typeof payload.t === "object" ? payload.t : null;
     var names = ctx.names || {};
-    var found = {};
-    (t.found || []).forEach(function (k) { found[k] = true; });
+    /* each quote's stored span, by the turn or code file it was found in */
+    var spans = Object.create(null);
+    (j.dims || []).forEach(function (d) {
+      (Array.isArray(d.evidence) ? d.evidence : []).forEach(function (e, k) {
+        if (e && typeof e.source === "string") {
+          (spans[e.source] = spans[e.source] || []).push({ start: e.start, end: e.end, key: d.id + "-" + k });
+        }
+      });
+    });
+    var found = Object.create(null);
+    var turnsBox = null, codeBoxes = [];
+    if (t) {
+      var flagged = Object.create(null);
+      (Array.isArray(j.flags) ? j.flags : []).forEach(function (fl) { if (fl && fl.source) { flagged[fl.source] = true; } });
+      turnsBox = h("div", "turns");
+      (Array.isArray(t.turns) ? t.turns : []).forEach(function (turn) {
+        var id = str(turn.id, ""), isFlagged = flagged[id] === true;
+        var head = h("div", "turn-head", [h("span", "speaker", str(turn.speaker, "")), h("span", "muted small", [
+          id, turn.timestamp ? " · " + turn.timestamp : null,
+          isFlagged ? [" · ", h("span", "badge flag", "flagged")] : null])]);
+        var text = h("div", "turn-text");
+        segments(text, highlight(str(turn.text, ""), spans[id] || []), true, found);
+        var box = h("div", "turn role-" + str(turn.role, "unknown").replace(/[^a-z]/g, "") + (isFlagged ? " flagged" : ""), [head, text]);
+        box.id = "turn-" + id;
+        add(turnsBox, box);
+      });
+      (Array.isArray(t.code) ? t.code : []).forEach(function (c) {
+        var name = str(c.name, ""), title = h("h3", "code-title", name);
+        title.id = "code-" + name;
+        var pre = h("pre", "code");
+        segments(pre, highlight(str(c.content, ""), spans[name] || []), false, found);
+        codeBoxes.push(title, pre);
+      });
+    }
     var frag = document.createDocumentFragment();
     frag.appendChild(h("div", "titlerow", h("div", null, [
       h("div", "eyebrow", [a(ctx.overview_url, null, "Overview"), " › ", a(payload.candidate_url, null, str(j.candidate, "")), " › Judgment"]),
@@ -192,7 +260,7 @@
         evidence.forEach(function (e, k) {
           e = e || {};
           var key = d.id + "-" + k, text = "“" + str(e.quote, "") + "”", quote;
-          if (t.available && found[key]) {
+          if (found[key]) {
             quote = a("#mark-" + key, "quote", text);
             quote.setAttribute("data-key", key);
           } else {
@@ -200,7 +268,7 @@
           }
           var match = typeof e.match === "number" && e.match < 100 ? " · " + num(e.match, 0) + "% match" : null;
           add(ul, h("li", null, [quote, " ", h("span", "muted small", [
-            str(e.source, "unlocated"), match, t.available && !found[key] ? " · not found in the current text" : null])]));
+            str(e.source, "unlocated"), match, t && !found[key] ? " · not located in the stored text" : null])]));
         });
         add(dim, ul);
       }
@@ -221,28 +289,10 @@
     }
 
     var transcript = h("section", "card transcript", h("h2", null, "Transcript"));
-    if (!t.available) {
-      add(transcript, empty("Transcript not shown", str(t.problem, "The transcript is not available.")));
+    if (!t) {
+      add(transcript, empty("Transcript not shown", str(payload.t_note, "The transcript is not in the store.")));
     } else {
-      var turns = h("div", "turns");
-      (t.turns || []).forEach(function (turn) {
-        var head = h("div", "turn-head", [h("span", "speaker", turn.speaker), h("span", "muted small", [
-          turn.id, turn.timestamp ? " · " + turn.timestamp : null,
-          turn.flagged ? [" · ", h("span", "badge flag", "flagged")] : null])]);
-        var text = h("div", "turn-text");
-        segments(text, turn.segments, true);
-        var box = h("div", "turn role-" + turn.role + (turn.flagged ? " flagged" : ""), [head, text]);
-        box.id = "turn-" + turn.id;
-        add(turns, box);
-      });
-      add(transcript, turns);
-      (t.code || []).forEach(function (c) {
-        var title = h("h3", "code-title", c.name);
-        title.id = "code-" + c.name;
-        var pre = h("pre", "code");
-        segments(pre, c.segments, false);
-        add(transcript, [title, pre]);
-      });
+      add(transcript, [turnsBox, codeBoxes]);
     }
     frag.appendChild(h("div", "judgment-grid", [scores, transcript]));
 
