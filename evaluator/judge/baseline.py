@@ -80,8 +80,9 @@ def _is_concrete(text: str) -> bool:
 
 
 def _own(piece: Piece, view: View) -> str:
-    """"own", "prompted" (the interviewer just asked what must hold) or "supplied" (the interviewer
-    stated this property first and the candidate repeats it)."""
+    """"own", "prompted" (the interviewer's last turn asked what the code guarantees) or "supplied" (the
+    interviewer stated this property first and the candidate repeats it). A requirement in the task
+    ("never more than 4 in flight") is not a question: a guarantee the candidate derives from it is theirs."""
     before = [i for i in view.interviewer if i.pos < piece.pos]
     terms = S.terms(piece.text)
     for i in before:
@@ -89,26 +90,61 @@ def _own(piece: Piece, view: View) -> str:
         if terms and len(shared) >= 0.6 * len(terms) and S.find("cues", i.text) and _is_concrete(i.text):
             return "supplied"
     last_turn = max((i.pos[0] for i in before), default=None)
-    asked = any(i.pos[0] == last_turn and S.find("cues", i.text) for i in before)
+    last = [i for i in before if i.pos[0] == last_turn]
+    asked = any(i.text.rstrip().endswith("?") and S.find("inv_prompt", i.text) for i in last)
     return "prompted" if asked else "own"
 
 
+def _designed(statement: Piece, view: View) -> Piece | None:
+    """The sentence (one of the next two in the same turn) that draws a design consequence from a
+    stated guarantee: "...at most once in any 10 s. That means I need the time each id was emitted"."""
+    at = next((k for k, p in enumerate(view.candidate) if p is statement), None)
+    if at is None:
+        return None
+    return next((p for p in view.candidate[at + 1:at + 3]
+                 if p.pos[0] == statement.pos[0] and S.find("inv_design", p.text)), None)
+
+
+def _refers_back(statements: list[Piece], view: View) -> list[Piece]:
+    """Later sentences that use a stated guarantee: the explicit wording ("that breaks the contract",
+    "the audit caught it"), or, after the first code, a sentence that reasons with the same terms and a
+    relation ("so the 'from hi onward is >= target' side claims index 1")."""
+    first = statements[0]
+    stated = [S.terms(s.text) for s in statements]
+    out = []
+    for p in view.candidate:
+        if p.pos <= first.pos or any(p is s for s in statements):
+            continue
+        if S.find("inv_use", p.text):
+            out.append(p)
+        elif (view.first_code_pos and p.pos > view.first_code_pos and S.find("relations", p.text)
+              and any(len(S.terms(p.text) & t) >= 2 for t in stated)):
+            out.append(p)
+    return S.distinct(out)
+
+
 def score_invariant(view: View) -> Verdict:
-    """Concrete must-hold statements (relation + named things), credited more when stated unprompted
-    before the first code and when an assert, guard, test or later argument refers back to them."""
+    """Concrete guarantees (a relation between named things, universally quantified: "must", "never",
+    "after each call", "every exit path", "a postcondition"), credited more when stated unprompted
+    before the first code and when the design, an assert, a test or later reasoning uses them."""
     prose = view.candidate + [p for p in view.code if p.kind == "comment"]
-    concrete = [p for p in S.hits(prose, "cues") if _is_concrete(p.text)]
+    claims = [p for p in prose if (S.find("cues", p.text) or S.find("quantified", p.text))
+              and not S.find("self_claim", p.text)]
+    concrete = S.distinct([p for p in claims if _is_concrete(p.text)])
     checks = S.checks(view.code)
     if not concrete:
-        hollow = S.hits(prose, "cues") + S.hits(prose, "inv_hollow")
+        hollow = S.distinct(claims) + S.hits(prose, "inv_hollow")
         if hollow:
             return Verdict(2, f"Mentions invariants/correctness ({len(S.distinct(hollow))}x) but never states "
                               "a concrete property that must hold (no relation between named quantities or fields).",
                            _evidence((hollow[0], None)))
-        if checks:
-            return Verdict(2, "Code has asserts/guards but no invariant is stated in words.",
-                           _evidence((checks[0], None)))
-        return Verdict(1, "No statement of what must always hold, and no asserts in code.")
+        in_impl = [c for c in checks if c.context != "test"]
+        if in_impl:
+            return Verdict(2, "The implementation asserts or guards a property, but no invariant is stated in words.",
+                           _evidence((in_impl[0], None)))
+        return Verdict(1, "No statement of what must always hold" + (
+            "; the only asserts are test expectations." if checks else ", and no asserts in code."),
+            _evidence((checks[0] if checks else None, None)))
     origin = {id(p): _own(p, view) for p in concrete}
     own = [p for p in concrete if origin[id(p)] == "own"]
     early = [p for p in own if S.before_code(p, view)]
@@ -117,25 +153,29 @@ def score_invariant(view: View) -> Verdict:
     linked = sorted((c for c in checks if S.terms(c.text) & terms),
                     key=lambda c: (not c.text.startswith("assert"), -len(S.terms(c.text) & terms), c.pos))
     impl = [c for c in linked if c.context != "test"]
-    tests = [c for c in linked if c.context == "test"]
-    reasoning = [p for p in S.hits(view.candidate, "inv_use") if p.pos > first.pos]
-    used = bool(impl or tests or reasoning)
+    # a test asserting the property, or a test named after it (test_at_most_four_in_flight)
+    named_tests = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)
+                   and any(len(S.terms(p.text) & S.terms(c.text)) >= 2 for c in concrete)]
+    tests = [c for c in linked if c.context == "test"] + named_tests
+    reasoning = _refers_back([first, *concrete], view)
+    design = next((d for d in map(lambda p: _designed(p, view), own) if d is not None), None)
+    used = bool(impl or tests or reasoning or design)
     if all(origin[id(p)] == "supplied" for p in concrete):
         score, how = 2, "only repeats an invariant the interviewer supplied"
     elif not own:
         score, how = 3, "only when the interviewer asked for one"
-    else:  # the rubric's 4 needs "before coding and used"; 5 needs use in more than one way
-        ways = bool(impl) + bool(tests) + bool(reasoning)
-        score = 3 if not (early and ways) else 4 if ways == 1 else 5
+    else:  # the rubric's 4 needs "before coding and used"; 5 needs use in more than one way, one in code
+        ways = bool(impl) + bool(tests) + bool(reasoning) + bool(design)
+        score = 3 if not (early and ways) else 5 if ways >= 2 and (impl or tests) else 4
         how = "first one before any code" if early else "none before the first code"
-    parts = [f"Stated {len(concrete)} concrete invariant(s) (\"{_short(first.text)}\"); {how}"]
-    uses = [f"{len(impl)} assert/guard in code" if impl else "", f"{len(tests)} test assert(s)" if tests else "",
-            "referred back to it while reasoning" if reasoning else ""]
+    parts = [f"Stated {len(concrete)} concrete guarantee(s) (\"{_short(first.text)}\"); {how}"]
+    uses = [f"{len(impl)} assert/guard in code" if impl else "", f"{len(tests)} test(s) check it" if tests else "",
+            "the design follows from it" if design else "", "referred back to it while reasoning" if reasoning else ""]
     parts.append("Used: " + ", ".join(u for u in uses if u) if used else
-                 "Not used afterwards: no assert, guard or test refers to it"
+                 "Not used afterwards: no assert, guard, test or later argument refers to it"
                  + (" (asserts exist but check other things)" if checks else ""))
     evidence = _evidence((first, ["cues"]), (impl[0] if impl else None, None), (tests[0] if tests else None, None),
-                         (reasoning[0] if reasoning else None, ["inv_use"]))
+                         (design, ["inv_design"]), (reasoning[0] if reasoning else None, ["inv_use"]))
     return Verdict(score, ". ".join(parts) + ".", evidence)
 
 

@@ -30,6 +30,24 @@ INVARIANT_CUES = [
     r"\bmonotonic(ally)?\b", r"\bevery (answer|response|item|entry|key|request|call|chunk|node|citation|step)\b",
     r"\b(at most|at least|no more than|no fewer than|exactly one)\b", r"\bpostcondition\b|\bprecondition\b",
 ]
+# A guarantee needs no special word: it is universally quantified over calls, paths, inputs or time.
+INVARIANT_QUANTIFIED = [
+    r"\balways\b", r"\bis (ever|never)\b", r"\b(at most|exactly) once\b", r"\bat any (moment|time|point|instant)\b",
+    r"\b(after|before|at the end of|on) (each|every|any) (\w+ )?(call|operation|put|get|push|pop|step|iteration|"
+    r"transfer|update|write|insert|request|event|change|mutation|run|loop|round|batch|return|append)s?\b",
+    r"\bbefore and after (each|every|any)\b", r"\bwhatever (happens|the input|the order|sequence|it is|we do)\b",
+    r"\bno matter (what|how|which|when)\b", r"\b(every|each|any) (exit )?(path|branch)\b|\bevery return\b",
+    r"\bfor (any|every|all|each) (input|sequence|order|call|key|value|list|document|request|n|k)s?\b",
+    r"\bin (any|every) (\d+[- ]\w+ )?(window|span|interval|order|sequence|state)\b",
+    r"\b(should|has to|have to|needs? to|must|will) (always )?(hold|be true|stay true|remain true)\b",
+    r"\bwhat (has|needs|must) to be true\b", r"\b(contract|promises?)\b",
+    r"\bnever (more|less|fewer|greater|larger|smaller|below|above|over|under|negative|empty|outside|out of|twice|"
+    r"double|leaks?|skips?|repeats?)\b", r"\beverything (left|right|before|after|from|up to|below|above)\b",
+    r"\b(stays?|remains?|kept|is kept) (sorted|unique|bounded|in sync|in step|balanced|non-?negative|within|below|"
+    r"under|at most|in order)\b", r"\bnothing (is )?(lost|duplicated|dropped|leaked)\b",
+    r"\b(each|every) \w+ (comes out|appears|is (emitted|returned|processed|seen|counted|released|delivered|sent))"
+    r"( \w+)? (once|exactly once|at most once)\b", r"\bno duplicates\b",
+]
 # ...and is concrete: it states a relation...
 RELATIONS = [
     r"<=|>=|==|!=|≤|≥|(?<![-=])[<>](?!=)", r"\b(less|more|fewer|greater|larger|smaller) than\b",
@@ -37,6 +55,8 @@ RELATIONS = [
     r"\b(sorted|increasing|decreasing|unique|distinct|subset|in sync|in step|consistent with|cites?|cited|"
     r"non-?negative|bounded by)\b", r"\bnever (returns?|has|holds?|contains?|loses?|evicts?|drops?)\b",
     r"\b(is|are|appears?|stays?) (also |always )?in (the|both)\b", r"\bonly (ids|keys|items|entries|chunks)\b",
+    r"\b(within|below|above|under|unchanged|permutation|once|agrees?|match(es)?|in order|lost|duplicated|"
+    r"released|given back|paired|non-?empty|balanced|same)\b",
 ]
 # ...between named things: a quantity, a field, a structure, a code identifier.
 ENTITIES = [
@@ -44,16 +64,36 @@ ENTITIES = [
     r"\b(capacity|size|len(gth)?|count|limit|budget|tokens?|window|timestamps?|keys?|entries|entry|queue|stack|"
     r"list|dict|map|head|tail|balance|steps?|calls?|requests?|results|items|documents|docs|chunks?|ids?|"
     r"sources|answers?|nodes?|messages|citations?|elements?|values?|heap|index|indices|scores?)\b",
+    r"\b(output|outputs|input|result|sum|total|balances?|slots?|frames?|buffer|records?|events?|rows?|lines?|"
+    r"array|intervals?|cache|deque|pointers?|paths?|attempts?|retries|chunks?|offsets?|prefix|suffix)\b",
 ]
+# A habit the candidate claims about themselves ("I always write tests") is not a property of the code.
+SELF_CLAIM = r"\b(I|I'?m|I'?ve) (always|never|usually)\b|\balways (think|start|write|try|like)\b"
 # Mentions of invariants that say nothing concrete (used only to explain a low score).
-INVARIANT_HOLLOW = [r"\binvariants?\b", r"\bcorrectness\b", r"\bcorrect by construction\b"]
+INVARIANT_HOLLOW = [r"\binvariants?\b", r"\bcorrectness\b", r"\bcorrect by construction\b",
+                    r"\b(work|works|correct|behaves? correctly) for (all|any|every) (inputs?|cases?)\b",
+                    r"\b(keep|keeps|stay|stays|remain|remains) (things |it |everything )?(consistent|correct|robust)\b",
+                    r"\bbehaves? correctly\b", r"\bnever (does|do) (the )?wrong thing\b"]
+# An interviewer question that asks for the guarantee: a statement right after it is "prompted".
+INVARIANT_PROMPT = [r"\bwhat (does|do|will|must|should|can|is) .{0,60}\b(guarantee|promise|hold|always|never|true)\b",
+                    r"\b(invariant|guarantee[sd]?|promise[sd]?|postcondition|always true|must hold)\b"]
 # Prose that *uses* a stated invariant while reasoning.
 INVARIANT_USE = [
     r"\bstill holds\b", r"\bpreserv\w+ (the|that|this|our) (invariant|property|rule)\b", r"\bmaintains? the\b",
     r"\bby the invariant\b", r"\bthe invariant (says|tells|means|gives|lets|guarantees|implies)\b",
     r"\bviolat\w+\b", r"\bbreaks? (the )?(invariant|rule|property)\b", r"\bre-?establish\w*\b",
     r"\bcheck(s|ing)? the invariant\b", r"\b(rule|invariant|property) (one|two|three|\d)\b",
+    r"\b(check|checks|test|tests|assert|asserts|verify|verifies|enforce|enforces|keep|keeps|preserve|preserves|"
+    r"maintain|maintains|guard|guards|break|breaks|broke|violates?) (the|that|this|our|both|all|each|these|those|my) "
+    r"(\w+ )?(invariants?|propert(y|ies)|rules?|contract|guarantees?|promises?|postconditions?|conditions?)\b",
+    r"\b(that|this|the) (rule|property|contract|guarantee|promise|postcondition) (says|means|tells|gives|lets|is what)\b",
+    r"\bkeeps? (that|this|it|both) (true|holding)\b", r"\b(audit|check|assert|property test)\w* (caught|catches|flagged)\b",
+    r"\bif (that|this|it|the \w+ one|one of (them|those)) (slips|breaks|is violated|doesn'?t hold|is broken)\b",
 ]
+# A sentence right after a stated guarantee that draws a design consequence from it.
+INVARIANT_DESIGN = [r"^(so|that means|this means|which means|that'?s why|hence|therefore|to (get|keep|guarantee|"
+                    r"ensure) (there|that|this))\b", r"\bfor free\b", r"\b(keep|keeps) that by\b",
+                    r"\bgives me (that|this|the) .{0,40}\b(on every|for free|guarantee|rule|property|release)"]
 
 # Boundary categories: (label, how it is named in prose or a test name, how it is handled in code).
 EDGE_CATEGORIES = [
@@ -243,8 +283,8 @@ CHECK_LINE = r"^(assert\b|if\b.*:\s*raise\b|raise\b)"  # an assert, or a guard t
 NEGATION = r"\b(don'?t|do not|no need|not|without|never|avoid|instead of)\b"  # "we don't need sharding"
 
 TABLES = {
-    "invariant": [INVARIANT_CUES, RELATIONS, ENTITIES, INVARIANT_HOLLOW, INVARIANT_USE, INVARIANT_STOPWORDS,
-                  INVARIANT_SYNONYMS, CHECK_LINE],
+    "invariant": [INVARIANT_CUES, INVARIANT_QUANTIFIED, SELF_CLAIM, RELATIONS, ENTITIES, INVARIANT_HOLLOW, INVARIANT_USE, INVARIANT_STOPWORDS,
+                  INVARIANT_SYNONYMS, CHECK_LINE, INVARIANT_PROMPT, INVARIANT_DESIGN],
     "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW],
     "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
                   LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
@@ -275,8 +315,9 @@ def compile_all(patterns: list[str]) -> list[re.Pattern[str]]:
 
 # Each table as one combined regex; the few tables whose parts carry labels are also kept apart.
 P = {name: compile_all(table) for name, table in {
-    "cues": INVARIANT_CUES, "relations": RELATIONS, "entities": ENTITIES, "inv_hollow": INVARIANT_HOLLOW,
-    "inv_use": INVARIANT_USE, "edge_hollow": EDGE_HOLLOW, "scope": RESTRAINT_SCOPE, "defer": RESTRAINT_DEFER,
+    "cues": INVARIANT_CUES, "quantified": INVARIANT_QUANTIFIED, "self_claim": [SELF_CLAIM],
+    "relations": RELATIONS, "entities": ENTITIES, "inv_hollow": INVARIANT_HOLLOW,
+    "inv_use": INVARIANT_USE, "inv_prompt": INVARIANT_PROMPT, "inv_design": INVARIANT_DESIGN, "edge_hollow": EDGE_HOLLOW, "scope": RESTRAINT_SCOPE, "defer": RESTRAINT_DEFER,
     "prem_prose": PREMATURE_PROSE, "mistake_c": MISTAKE_CANDIDATE, "mistake_i": MISTAKE_INTERVIEWER,
     "probe": PROBE_INTERVIEWER, "ack": ACKNOWLEDGE, "hypo": HYPOTHETICAL, "cause": RECOVERY_CAUSE,
     "intentional": INTENTIONAL, "supposition": [SUPPOSITION], "hinted": HINTED,
@@ -291,6 +332,7 @@ PANIC_RX = [(label, re.compile(p, _I)) for label, p in PANIC]
 QUANT = [(label, re.compile(p, _I)) for label, p in COST_QUANTITIES]
 STOPWORDS = set(INVARIANT_STOPWORDS)
 CHECK_RX = re.compile(CHECK_LINE)
+TEST_DEF = re.compile(r"(async\s+)?def\s+test")
 NEGATED = re.compile(NEGATION, _I)
 
 
