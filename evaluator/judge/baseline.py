@@ -183,67 +183,106 @@ def score_invariant(view: View) -> Verdict:
 # edge_cases
 # ---------------------------------------------------------------------------------------------
 
-def score_edge_cases(view: View) -> Verdict:
-    """Distinct boundary categories the candidate names (in prose or a test's name), crossed with a
-    guard for it in the implementation and a test named after it. A category the interviewer raised
-    first only counts if the candidate then acts on it (guard or test)."""
-    def first_by_label(pieces: list[Piece], rename: bool = False) -> dict[str, Piece]:
-        found: dict[str, Piece] = {}
-        for p in pieces:
-            for label in S.labels(p.text.replace("_", " ") if rename else p.text):
-                found.setdefault(label, p)
-        return found
+@dataclass
+class _Case:
+    """One boundary category as the round treats it: who raised it first, and what the code does about it."""
 
+    label: str
+    named: Piece | None  # the candidate's first mention (prose, comment or a test's name)
+    hint: Piece | None  # the interviewer's question that raised it before the candidate did
+    guard: Piece | None  # an implementation line that handles it
+    test: Piece | None  # a test named after it
+
+    @property
+    def prompted(self) -> bool:
+        return self.hint is not None
+
+    @property
+    def handled(self) -> bool:
+        return self.guard is not None or self.test is not None
+
+
+def _cases(view: View) -> list[_Case]:
+    """Every boundary category the candidate or a follow-up question of the interviewer raises. A case
+    is handled by an implementation line matching the category's code pattern, or by a branch/guard
+    line sharing a content word with the sentence that named it ("overlap >= size would never advance"
+    -> `if ... not 0 <= overlap < size: raise`), or by a test named after it. The interviewer raises a
+    case by asking about it or putting it to the candidate ("Try a target larger than every element");
+    the task's description of the inputs, or an answer to the candidate's question, is spec, not a prompt."""
     prose = view.candidate + [p for p in view.code if p.kind == "comment"]
     impl = [p for p in view.code if p.kind == "code" and p.context != "test" and not IMPORT.match(p.text)]
-    test_defs = [p for p in view.code if p.context == "test" and re.match(r"(async\s+)?def\s+test", p.text)]
-    said, tests = first_by_label(prose), first_by_label(test_defs, True)
-    mentioned = said.keys() | tests.keys()
-    # Hints and guards matter only for categories the candidate mentions: one regex each, first hit wins.
-    asked, guards = {}, {}
+    guards = [p for p in impl if S.GUARD_RX.search(p.text)]
+    test_defs = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)]
+    questions = [p for p in view.interviewer if p.text.rstrip().endswith("?") or S.find("edge_probe", p.text)]
+    out = []
     for label, prose_rx, code_rx in S.EDGE:
-        if label in mentioned:
-            hint = next((p for p in view.interviewer if prose_rx.search(p.text)), None)
-            guard = next((p for p in impl if code_rx.search(p.text)), None)
-            asked.update({label: hint} if hint else {})
-            guards.update({label: guard} if guard else {})
-    named: dict[str, Piece] = {}
-    prompted_only: list[str] = []
-    for label, _, _ in S.EDGE:
-        mentions = [p for p in (said.get(label), tests.get(label)) if p is not None]
-        if not mentions:
+        named = next((p for p in prose if prose_rx.search(p.text)), None)
+        words = S.terms(named.text) if named is not None else set()
+        test = next((p for p in test_defs if prose_rx.search(p.text.replace("_", " "))
+                     or len(S.terms(p.text) & words) >= 2), None)
+        first = min((p for p in (named, test) if p is not None), key=lambda p: p.pos, default=None)
+        hint = next((i for i in questions if prose_rx.search(i.text)), None)
+        if first is None and hint is None:
             continue
-        hint = asked.get(label)
-        acted = label in guards or label in tests
-        if hint is not None and hint.pos < min(p.pos for p in mentions) and not acted:
-            prompted_only.append(label)
-        else:
-            named[label] = mentions[0]
-    handled = {lab: guards[lab] for lab in named if lab in guards}
-    tested = {lab: tests[lab] for lab in named if lab in tests}
-    if not named:
-        after_hint = (f" Only mentioned after the interviewer raised it, with no guard or test: "
-                      f"{', '.join(prompted_only)}." if prompted_only else "")
-        hollow = S.hits(prose, "edge_hollow")
-        if hollow or prompted_only:
+        guard = next((p for p in impl if code_rx.search(p.text)), None)
+        guard = guard or next((g for g in guards if S.terms(g.text) & words), None)
+        if hint is not None and any(p is not None and p.pos < hint.pos for p in (first, guard)):
+            hint = None  # the candidate got there first (said it, or already guarded it)
+        if first is None and hint is None:  # guarded before the interviewer asked: handled, if unnamed
+            first = guard
+        out.append(_Case(label, first, hint, guard, test))
+    return out
+
+
+def score_edge_cases(view: View) -> Verdict:
+    """Boundary cases the candidate raises unprompted AND handles (a guard, a branch or a test), not how
+    often they say "edge cases". Talk without handling caps at 2; cases only the interviewer raised
+    count as the rubric's 2 however well they are then handled; a case the interviewer had to raise
+    caps the round at 3 (the anchors' "misses an important one until prompted")."""
+    cases = _cases(view)
+    own = [c for c in cases if not c.prompted and c.named is not None]
+    prompted = [c for c in cases if c.prompted]
+    handled = [c for c in own if c.handled]
+    tested = [c for c in own if c.test is not None]
+    taken_up = [c for c in prompted if c.named is not None or c.handled]
+    prose = view.candidate + [p for p in view.code if p.kind == "comment"]
+    hollow = S.hits(prose, "edge_hollow")
+    n, h, t = len(own), len(handled), len(tested)
+    if not own:
+        if taken_up or hollow:
             lead = f"Says \"edge cases\" ({len(hollow)}x) but names" if hollow else "Names"
-            return Verdict(2, f"{lead} no concrete boundary case unprompted." + after_hint,
-                           _evidence((hollow[0] if hollow else None, ["edge_hollow"])))
-        return Verdict(1, "Names no boundary case (empty input, zero capacity, missing key, expiry, ...).")
-    n, h, t = len(named), len(handled), len(tested)
-    score = 1 + (2 if n >= 3 else 1) + (h >= max(1, n // 2)) + (t >= min(2, n))
-    untested = [lab for lab in named if lab not in tested]
-    unhandled = [lab for lab in named if lab not in handled]
+            acted = sum(c.handled for c in taken_up)
+            after = (f" Only takes up what the interviewer raised ({', '.join(c.label for c in taken_up)}), "
+                     f"handling {acted} of them." if taken_up else "")
+            return Verdict(2, f"{lead} no concrete boundary case unprompted." + after,
+                           _evidence((hollow[0] if hollow else None, ["edge_hollow"]),
+                                     *((c.guard or c.test, None) for c in taken_up[:2])))
+        ignored = f" Did not act on the interviewer's: {', '.join(c.label for c in prompted)}." if prompted else ""
+        return Verdict(1, "Names no boundary case (empty input, zero capacity, missing key, expiry, ...)." + ignored,
+                       _evidence(*((c.hint, None) for c in prompted[:1])))
+    if h == 0:
+        score = 2
+    elif h == 1:
+        score = 3 if t else 2
+    elif h == 2:
+        score = 3 + (t >= 2)
+    else:
+        score = 3 + (t >= 2) + (t >= 3 and h >= 4)
+    if prompted:
+        score = min(score, 3)
+    untested = [c.label for c in own if c.test is None]
+    unhandled = [c.label for c in own if not c.handled]
     gaps = ([f"no test for {', '.join(untested[:3])}"] if untested else []) + (
-        [f"no guard found for {', '.join(unhandled[:2])}"] if unhandled and h else []) + (
-        [f"raised only by the interviewer and not acted on: {', '.join(prompted_only)}"] if prompted_only else [])
-    rationale = (f"Named {n} boundary case(s) ({', '.join(named)}); {h} handled in code; {t} covered by a test."
-                 + (f" Missing: {'; '.join(gaps)}." if gaps else ""))
+        [f"not handled in code or tests: {', '.join(unhandled[:3])}"] if unhandled else []) + (
+        [f"raised first by the interviewer: {', '.join(c.label for c in prompted)}"] if prompted else [])
+    rationale = (f"Named {n} boundary case(s) unprompted ({', '.join(c.label for c in own)}); {h} handled in code "
+                 f"or tests; {t} covered by a test." + (f" Missing: {'; '.join(gaps)}." if gaps else ""))
     # Quote the sentence that names the most categories, then a guard and a test.
-    prose_named = sorted({id(p): p for p in named.values() if p.kind != "code"}.values(),
+    prose_named = sorted({id(c.named): c.named for c in own if c.named and c.named.kind != "code"}.values(),
                          key=lambda p: (-len(S.labels(p.text)), p.pos))
     evidence = _evidence((prose_named[0] if prose_named else None, ["edge_prose"]),
-                         (next(iter(handled.values()), None), None), (next(iter(tested.values()), None), None),
+                         (next((c.guard for c in handled if c.guard), None), None),
+                         (next((c.test for c in tested), None), None),
                          (prose_named[1] if len(prose_named) > 1 else None, ["edge_prose"]))
     return Verdict(_clamp(score), rationale, evidence)
 

@@ -100,29 +100,33 @@ EDGE_CATEGORIES = [
     ("empty input", r"\bempty\b|\bno (documents|docs|results|items|chunks|input|matches|hits)\b|\bblank\b|"
      r"\bzero[- ]length\b|\bnothing (retrieved|found|comes back)\b",
      r"\bif not \w+|len\([^)]*\)\s*==\s*0|==\s*(\"\"|''|\[\]|\{\})|\bif not\b"),
-    ("zero / capacity 0", r"\b(capacity|size|limit|k|n|rate|ttl|max\w*|budget)\s*(of|=|==|is|equals)?\s*(0|zero)\b|"
-     r"\bzero (capacity|size|limit|tokens|requests)\b",
+    ("zero / capacity 0", r"\b(capacity|size|limit|k|n|rate|ttl|max\w*|budget|amount|count|step|norm)\s*"
+     r"(of|=|==|<=|<|is|equals|is zero or)?\s*(0|zero)\b|\bzero (capacity|size|limit|tokens|requests|norm)\b|"
+     r"\ball zeros?\b|\bzero vectors?\b|\b(divide|division) by zero\b|\bzero or (less|negative)\b",
      r"(<=|==|<)\s*0\b|<\s*1\b"),
     ("None / missing key", r"\bNone (input|value|key|query|argument)s?\b|\b(input|value|key|argument) (is|of) None\b|"
      r"\bnull\b|\bmissing (key|field|value|id)s?\b|\bkey ?error\b|\bnon-?existent\b|\bunknown (key|tool|id)s?\b|"
-     r"\bcache miss\b|\b(key|tool|id) (is )?not (found|present)\b",
+     r"\bcache miss\b|\b(key|tool|id) (is )?not (found|present)\b|\bunknown (account|user|player)s?\b|"
+     r"\b(key|id) that was never (put|inserted|added|seen)\b|\b(tool|key|account) that doesn'?t exist\b",
      r"\bis None\b|\bis not None\b|\.get\(|\bKeyError\b|\bnot in\b"),
-    ("negative values", r"\bnegative\b", r"<\s*0\b|<=\s*0\b"),
+    ("negative values", r"\bnegative\b|\bnon[- ]?positive\b", r"<\s*0\b|<=\s*0\b"),
     ("k larger than n", r"\bk\s*(>|is (larger|bigger|greater) than|exceeds)\s*(n|the number|len|the corpus)|"
      r"\bmore (results|items|documents) than (exist|available|we have)|\bfewer (than k|documents than)\b|"
      r"\bk (larger|bigger|greater) than\b",
      r"\bmin\(\s*k\b|\bmin\([^)]*,\s*k\)|\[:\s*k\]"),
     ("duplicates / existing key", r"\bduplicat\w*|\bsame key\b|\b(updat\w*|overwrit\w*|re-?insert\w*|put\w*) "
-     r"(an |the )?existing\b|\bre-?put\w*\b|\bidempoten\w*|\balready (exists|present|in the cache)\b",
+     r"(an |the )?existing\b|\bre-?put\w*\b|\bidempoten\w*|\balready (exists|present|in the cache|there|in)\b|"
+     r"\bsame (head|value|score|id)s?\b|\bties?\b",
      r"\bif \w+ in\b|\bset\(|\bdedup\w*|\bmove_to_end\(|\bis not None\b"),
     ("expiry / TTL boundary", r"\bexpir\w*|\bttl\b|\bstale\b|\b(exactly )?at the (boundary|deadline)\b|"
      r"\bwindow (boundary|edge)\b|\btime ?to ?live\b",
      r"\bexpir\w*|\bmonotonic\(|\btime\.time\(|\bnow\s*(>=|>|-)|\bttl\b"),
-    ("timeouts", r"\btime ?outs?\b|\btimed out\b|\bhangs?\b|\bslow (model|call|api|tool)\b",
+    ("timeouts", r"\btime ?outs?\b|\bdeadlines?\b|\btimed out\b|\bhangs?\b|\bslow (model|call|api|tool)\b",
      r"\btimeout\s*=|\bTimeoutError\b|\bwait_for\(|\btimeout\b"),
     ("failures / errors", r"\b(api|model|tool|network|llm|provider|embedder|call) "
      r"(errors?|failures?|fails|is down|raises)\b|\brate[- ]limited\b|\b429\b|\b5\d\d (errors?|responses?)\b|"
-     r"\b(4|5)xx\b|\bpartial failure\b",
+     r"\b(4|5)xx\b|\bpartial failure\b|\b(a|an) [45]\d\d\b|\b(one|a|some) (call|request|task|tool|job)s? "
+     r"(fails|raises|errors|throws)\b|\b[45]\d\d (is|are|then|gets?|errors?|responses?|status)\b|\b(success, )?exception,? or cancell?ation\b",
      r"\bexcept\b|\bretr(y|ies)\b|\bbackoff\b|\bstatus(_code)?\s*(==|in|>=)"),
     ("malformed input", r"\bmalformed\b|\binvalid (json|input|format|arguments?|response|output)\b|"
      r"\bunparse?able\b|\bbad (input|json|arguments?)\b|\bgarbage\b|\bwrong type\b|\bschema\b",
@@ -143,11 +147,27 @@ EDGE_CATEGORIES = [
      r"\bexactly (equal to )?(the )?(capacity|limit)\b|\bevict\w*",
      r"(>=|>|==)\s*self\.\w*(capacity|limit|max)\w*|\bpopitem\(|\bevict\w*"),
     ("single element", r"\bcapacity (of |= ?)?1\b|\bsingle[- ](item|element|document|entry|chunk)\b|"
-     r"\b(only|just) (one|a single) (item|element|document|entry|chunk)\b", r"==\s*1\b"),
-    ("non-terminating loop", r"\binfinite loops?\b|\bnever (terminat|finish|stop)\w*|\bmax(imum)? "
+     r"\b(only|just) (one|a single) (item|element|document|entry|chunk)\b|\bshorter than (one|a single|the|`?\w+`?)\b",
+     r"==\s*1\b"),
+    ("out of range", r"\bout of (range|bounds)\b|\b(larger|smaller|bigger|greater|less) than (every|all|any) "
+     r"(element|item|value|entry)s?\b|\b(past|beyond|off) the (end|last)\b|\bindex ?error\b",
+     r"\bIndexError\b|\blen\(\w+\)(?!\s*-)|\bbisect"),
+    ("mutating the input", r"\bmutat\w+ (the|your|my)? ?(caller'?s|input|argument)|\bin[- ]place\b|"
+     r"\bcaller'?s (list|dict|input|data)\b|\bside[- ]effects?\b",
+     r"\bsorted\(|\.copy\(\)|\bdeepcopy\(|=\s*list\(\w+\)"),
+    ("retries exhausted", r"\b(retries|attempts) (are )?(exhausted|run out)\b|\bexhaust\w*\b|\bgives? up\b|"
+     r"\bout of (retries|attempts)\b",
+     r"\bExhausted\b|\braise\b.*\blast\b|\bmax_(attempts|retries)\b"),
+    ("non-terminating loop", r"\binfinite loops?\b|\bnever (terminat|finish|stop|advance|progress)\w*|\bmax(imum)? "
      r"(steps|iterations|turns)\b|\bloops? forever\b|\bstep (limit|budget)\b",
      r"\bmax_(steps|iter\w*|turns)\b|\bfor \w+ in range\("),
 ]
+# Implementation lines that decide something (a branch, a guard, an early exit, a clamp): a case named in
+# prose is handled when such a line shares a content word with the sentence that named it.
+GUARD_LINE = r"^(if|elif|while|except|raise|assert)\b|\b(min|max)\("
+# An interviewer sentence that puts a case to the candidate without a question mark ("Try a target larger
+# than every element."): with a question, it marks the case as raised by the interviewer.
+EDGE_PROBE = [r"^(now )?(try|consider|test|run it with|feed it|pass it|what about|and what about)\b"]
 EDGE_HOLLOW = [r"\bedge[- ]?cases?\b", r"\bcorner[- ]cases?\b", r"\bboundary (cases?|conditions?)\b"]
 
 # Restraint, positive: scoping down out loud...
@@ -285,7 +305,7 @@ NEGATION = r"\b(don'?t|do not|no need|not|without|never|avoid|instead of)\b"  # 
 TABLES = {
     "invariant": [INVARIANT_CUES, INVARIANT_QUANTIFIED, SELF_CLAIM, RELATIONS, ENTITIES, INVARIANT_HOLLOW, INVARIANT_USE, INVARIANT_STOPWORDS,
                   INVARIANT_SYNONYMS, CHECK_LINE, INVARIANT_PROMPT, INVARIANT_DESIGN],
-    "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW],
+    "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE],
     "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
                   LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
     "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, PROBE_INTERVIEWER,
@@ -317,7 +337,7 @@ def compile_all(patterns: list[str]) -> list[re.Pattern[str]]:
 P = {name: compile_all(table) for name, table in {
     "cues": INVARIANT_CUES, "quantified": INVARIANT_QUANTIFIED, "self_claim": [SELF_CLAIM],
     "relations": RELATIONS, "entities": ENTITIES, "inv_hollow": INVARIANT_HOLLOW,
-    "inv_use": INVARIANT_USE, "inv_prompt": INVARIANT_PROMPT, "inv_design": INVARIANT_DESIGN, "edge_hollow": EDGE_HOLLOW, "scope": RESTRAINT_SCOPE, "defer": RESTRAINT_DEFER,
+    "inv_use": INVARIANT_USE, "inv_prompt": INVARIANT_PROMPT, "inv_design": INVARIANT_DESIGN, "edge_hollow": EDGE_HOLLOW, "edge_probe": EDGE_PROBE, "scope": RESTRAINT_SCOPE, "defer": RESTRAINT_DEFER,
     "prem_prose": PREMATURE_PROSE, "mistake_c": MISTAKE_CANDIDATE, "mistake_i": MISTAKE_INTERVIEWER,
     "probe": PROBE_INTERVIEWER, "ack": ACKNOWLEDGE, "hypo": HYPOTHETICAL, "cause": RECOVERY_CAUSE,
     "intentional": INTENTIONAL, "supposition": [SUPPOSITION], "hinted": HINTED,
@@ -332,6 +352,7 @@ PANIC_RX = [(label, re.compile(p, _I)) for label, p in PANIC]
 QUANT = [(label, re.compile(p, _I)) for label, p in COST_QUANTITIES]
 STOPWORDS = set(INVARIANT_STOPWORDS)
 CHECK_RX = re.compile(CHECK_LINE)
+GUARD_RX = re.compile(GUARD_LINE)
 TEST_DEF = re.compile(r"(async\s+)?def\s+test")
 NEGATED = re.compile(NEGATION, _I)
 
