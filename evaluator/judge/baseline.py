@@ -115,10 +115,10 @@ def _refers_back(statements: list[Piece], view: View) -> list[Piece]:
     for p in view.candidate:
         if p.pos <= first.pos or any(p is s for s in statements):
             continue
-        if S.find("inv_use", p.text):
-            out.append(p)
-        elif (view.first_code_pos and p.pos > view.first_code_pos and S.find("relations", p.text)
-              and any(len(S.terms(p.text) & t) >= 2 for t in stated)):
+        explicit = S.find("inv_use", p.text) is not None
+        reasons = (view.first_code_pos is not None and p.pos > view.first_code_pos
+                   and S.find("relations", p.text) is not None and any(len(S.terms(p.text) & t) >= 2 for t in stated))
+        if explicit or reasons:
             out.append(p)
     return S.distinct(out)
 
@@ -158,7 +158,7 @@ def score_invariant(view: View) -> Verdict:
                    and any(len(S.terms(p.text) & S.terms(c.text)) >= 2 for c in concrete)]
     tests = [c for c in linked if c.context == "test"] + named_tests
     reasoning = _refers_back([first, *concrete], view)
-    design = next((d for d in map(lambda p: _designed(p, view), own) if d is not None), None)
+    design = next((d for d in (_designed(p, view) for p in own) if d is not None), None)
     used = bool(impl or tests or reasoning or design)
     if all(origin[id(p)] == "supplied" for p in concrete):
         score, how = 2, "only repeats an invariant the interviewer supplied"
