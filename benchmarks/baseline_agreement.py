@@ -58,8 +58,8 @@ def main() -> None:
             elif "missing" not in (h_status, j_status) and h_status != j_status:
                 misses.append(f"{name} (judge {j_status if j_score is None else j_score}, human {h_status})")
         m = point_metrics(js, hs, scale)  # type: ignore[arg-type]
-        fmt = lambda v: "  -   " if v is None else f"{v:6.2f}"  # noqa: E731
-        print(f"{dim:16} {len(js):3d} {fmt(m['qwk'])} {fmt(m['exact'])} {fmt(m['bias'])}  "
+        cells = ["  -   " if m[k] is None else f"{m[k]:6.2f}" for k in ("qwk", "exact", "bias")]
+        print(f"{dim:16} {len(js):3d} {' '.join(cells)}  "
               + (", ".join(misses) if misses else "none"))
 
 

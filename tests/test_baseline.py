@@ -287,9 +287,15 @@ def test_recovery_named_fixed_and_rechecked():
         ("candidate", "```python\ndef _drop(self, k):\n    self.order.remove(k)\n    del self.data[k]\n```\n"
                       "Running again, all tests pass now."))
     r = result(t, "recovery")
-    assert r.score == 5, r.rationale
+    assert r.score == 4, r.rationale  # the rubric's 5 also wants a test that would have caught it
     assert "noticed it themselves" in r.rationale
     assert any("fails" in e.quote for e in r.evidence)
+    with_test = transcript(*((tu.role, tu.text) for tu in t.turns[:2]),
+                           ("candidate", t.turns[2].text + "\nAnd a test that would have caught it:\n```python\n"
+                                         "def test_evicted_key_is_gone():\n    c = LRU(1)\n    c.put(1, 1)\n"
+                                         "    c.put(2, 2)\n    assert 1 not in c.data\n```"))
+    r = result(with_test, "recovery")
+    assert r.score == 5 and "added a test" in r.rationale, r.rationale
 
 
 def test_hypothetical_and_deliberate_failures_are_not_mistakes():

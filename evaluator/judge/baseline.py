@@ -9,14 +9,18 @@ line of code) so a reader can check why. The pattern tables live in `signals.py`
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from evaluator.judge import signals as S
 from evaluator.judge.base import JudgeOutput
+from evaluator.judge.recovery import score_recovery
 from evaluator.judge.segment import Piece, View, build_view, quote_of
+from evaluator.judge.verdict import Verdict
+from evaluator.judge.verdict import clamp as _clamp
+from evaluator.judge.verdict import evidence as _evidence
+from evaluator.judge.verdict import short as _short
 from evaluator.models import (
     DimensionResult,
     Evidence,
@@ -33,39 +37,6 @@ NOTE = ("Offline baseline judge: deterministic text signals, not an LLM. It coun
         "code guards, asserts and tests and quotes them; it cannot judge whether the reasoning is right. "
         "Treat its scores as a rough floor/ceiling check, not a verdict.")
 IMPORT = re.compile(r"(import|from)\s")  # import lines are never a guard for an edge case
-
-
-@dataclass
-class Verdict:
-    """A dimension's internal result on the 1-5 baseline scale, before mapping onto the rubric scale."""
-
-    score: int | None
-    rationale: str
-    evidence: list[Evidence] = field(default_factory=list)
-    status: str = "scored"
-    reason: str | None = None
-
-
-def _evidence(*items: tuple[Piece | None, list[str] | None]) -> list[Evidence]:
-    """At most three distinct quotes, in the order given (most telling first); a long sentence is
-    clipped around the first match of the named tables."""
-    out: list[Evidence] = []
-    for piece, tables in items:
-        if piece is None:
-            continue
-        ev = Evidence(quote=quote_of(piece, [S.P[t][0] for t in tables or ()]), source=piece.source)
-        # The quote verifier cannot place very short quotes ("try:"), so those are never offered.
-        if len(re.sub(r"\W", "", ev.quote)) >= 10 and all(ev.quote != e.quote for e in out):
-            out.append(ev)
-    return out[:3]
-
-
-def _clamp(x: int) -> int:
-    return max(1, min(5, x))
-
-
-def _short(text: str, n: int = 60) -> str:
-    return text if len(text) <= n else text[: n - 3].rstrip() + "..."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,69 +305,6 @@ def score_restraint(view: View) -> Verdict:
     else:
         evidence = _evidence(talk, *machinery, (defer[0] if scope and defer else None, ["defer"]))
     return Verdict(_clamp(score), "; ".join(parts) + ".", evidence)
-
-
-# ---------------------------------------------------------------------------------------------
-# recovery
-# ---------------------------------------------------------------------------------------------
-
-def _episode(view: View, mistakes: list[Piece], end: int) -> tuple[int, dict]:
-    """Score one episode. 4 = names the cause, fixes it and re-checks it; 5 adds noticing it
-    themselves or resetting to a smaller case; panic costs a point (2 is the floor once fixed)."""
-    first = mistakes[0]
-    window = [p for p in view.candidate if first.pos <= p.pos and p.pos[0] <= end]
-    later_code = [p for p in view.code if first.pos < p.pos and p.pos[0] <= end]
-    new_code = [p for p in later_code if p.kind == "code"]
-    body = [p for p in new_code if len(p.text) >= 12 and not p.text.startswith(("def ", "async def ", "class ", "@"))]
-    found = {"cause": S.hits(window, "cause"), "reset": S.hits(window, "reset"),
-             "fix": S.hits(window, "fix") + (body or new_code)[:1], "verified": S.hits(window + later_code, "verified")}
-    panic = []
-    for label, rx in S.PANIC_RX:
-        hits = [p for p in window if rx.search(p.text)]
-        if len(hits) >= (2 if label == "apologising" else 1):
-            panic.append((label, hits[0]))
-    prev = [i for i in view.interviewer if i.pos < first.pos and i.pos[0] == max(
-        (j.pos[0] for j in view.interviewer if j.pos < first.pos), default=-1)]
-    self_noticed = first.role == "candidate" and not S.find("hinted", first.text) and not any(
-        S.find("probe", i.text) or S.find("mistake_i", i.text) for i in prev)
-    fixed, cause, recheck = bool(found["fix"]), bool(found["cause"]), bool(found["verified"] or found["reset"])
-    if fixed and cause and recheck:
-        score = 5 if self_noticed or found["reset"] else 4
-    elif fixed and (cause or recheck):
-        score = 3
-    else:
-        score = 2
-    score = max(2 if fixed else 1, score - min(2, len(panic)))
-    return score, {**found, "panic": panic, "first": first, "self": self_noticed}
-
-
-def score_recovery(view: View, dim: Dimension) -> Verdict:
-    mistakes = S.mistakes(view)
-    if not mistakes:
-        text = "No mistake, failing test or interviewer challenge was observed, so recovery could not be judged."
-        if dim.allow_not_observed:
-            return Verdict(None, text, status="not_observed")
-        return Verdict(3, text + " Neutral score.")
-    results = [_episode(view, ms, end) for ms, end in S.episodes(view, mistakes)]
-    mean = sum(sc for sc, _ in results) / len(results)
-    score = math.ceil(mean - 0.5)  # between two levels, take the lower (rubric guidance)
-    _, info = results[0]
-    labels = [("named the cause", "name the cause", "cause"), ("fixed it", "fix it", "fix"),
-              ("re-checked it", "re-check it", "verified"), ("reset to a smaller case", "reset", "reset")]
-    done = [past for past, _, k in labels if info[k]]
-    missing = [inf for _, inf, k in labels[:3] if not info[k]]
-    how = "noticed it themselves" if info["self"] else "after a hint or question"
-    text = (f"{len(results)} mistake episode(s); the first ({how}, \"{_short(info['first'].text)}\"): "
-            + (", ".join(done) if done else "no fix, explanation or reset followed")
-            + (f"; did not {' or '.join(missing)}" if done and missing else "")
-            + (f"; panic signals: {', '.join(lab for lab, _ in info['panic'])}" if info["panic"] else "") + ".")
-    if len(results) > 1:
-        text += f" Episode scores: {', '.join(str(s) for s, _ in results)}."
-    support = (info["verified"] or info["reset"] or info["fix"] or [None])[0]
-    third = info["panic"][0][1] if info["panic"] else support
-    evidence = _evidence((info["first"], ["mistake_c", "mistake_i", "probe"]),
-                         (info["cause"][0] if info["cause"] else None, ["cause"]), (third, None), (support, None))
-    return Verdict(_clamp(score), text, evidence)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ P = {name: compile_all(table) for name, table in {
     "cues": T.INVARIANT_CUES, "quantified": T.INVARIANT_QUANTIFIED, "self_claim": [T.SELF_CLAIM],
     "relations": T.RELATIONS, "entities": T.ENTITIES, "inv_hollow": T.INVARIANT_HOLLOW,
     "inv_use": T.INVARIANT_USE, "inv_prompt": T.INVARIANT_PROMPT, "inv_design": T.INVARIANT_DESIGN, "edge_hollow": T.EDGE_HOLLOW, "edge_probe": T.EDGE_PROBE, "scope": T.RESTRAINT_SCOPE, "defer": T.RESTRAINT_DEFER,
-    "prem_prose": T.PREMATURE_PROSE, "mistake_c": T.MISTAKE_CANDIDATE, "mistake_i": T.MISTAKE_INTERVIEWER,
+    "prem_prose": T.PREMATURE_PROSE, "mistake_c": T.MISTAKE_CANDIDATE, "mistake_i": T.MISTAKE_INTERVIEWER, "direct": T.DIRECT_HINT,
+    "hedge": T.HEDGE, "flail": T.FLAIL,
     "probe": T.PROBE_INTERVIEWER, "ack": T.ACKNOWLEDGE, "hypo": T.HYPOTHETICAL, "cause": T.RECOVERY_CAUSE,
     "intentional": T.INTENTIONAL, "supposition": [T.SUPPOSITION], "hinted": T.HINTED,
     "reset": T.RECOVERY_RESET, "fix": T.RECOVERY_FIX, "verified": T.RECOVERY_VERIFIED,
@@ -145,44 +146,6 @@ def big_talk(view: View) -> list[Piece]:
         if m and not NEGATED.search(p.text[max(0, m.start() - 25):m.start()]) and not find("defer", p.text):
             out.append(p)
     return out
-
-
-def admits(piece: Piece, before: Piece | None) -> bool:
-    """A candidate admission of a mistake, not a hypothetical ("if the call fails, we retry"; "If I
-    pick 10... That breaks it.") nor a failure caused on purpose ("as a sanity check ... it fails")."""
-    m = find("mistake_c", piece.text)
-    if m is None or find("hypo", piece.text[: m.start()]) or find("intentional", piece.text):
-        return False
-    return not (before is not None and before.pos[0] == piece.pos[0] and find("supposition", before.text))
-
-
-def mistakes(view: View) -> list[Piece]:
-    """Admissions, failing output, interviewer corrections, and interviewer probes that the
-    candidate's next turn acknowledges ("what happens if..." -> "oh, good catch")."""
-    found = [p for p, before in zip(view.candidate, [None, *view.candidate]) if admits(p, before)]
-    found += [p for p in view.candidate + view.interviewer if find("output", p.text)]
-    found += [p for p in view.code if p.pos[0] < view.turn_count and find("output", p.text)]
-    found += [p for p in view.interviewer if find("mistake_i", p.text)]
-    for probe in (p for p in view.interviewer if find("probe", p.text)):
-        reply_turn = min((c.pos[0] for c in view.candidate if c.pos[0] > probe.pos[0]), default=None)
-        if any(c.pos[0] == reply_turn and find("ack", c.text) for c in view.candidate):
-            found.append(probe)
-    return sorted(distinct(found), key=lambda p: p.pos)
-
-
-def episodes(view: View, signals: list[Piece]) -> list[tuple[list[Piece], int]]:
-    """Group mistake signals into episodes: a mistake plus the candidate's next two turns (its own
-    turn and the reply, or the two replies to an interviewer's correction)."""
-    cand_turns = sorted({p.pos[0] for p in view.candidate}
-                        | {p.pos[0] for p in view.code if p.pos[0] < view.turn_count})
-    groups: list[tuple[list[Piece], int]] = []
-    for m in signals:
-        following = [t for t in cand_turns if t >= m.pos[0]][:2] or [m.pos[0]]
-        if groups and m.pos[0] <= groups[-1][1]:
-            groups[-1] = (groups[-1][0] + [m], max(groups[-1][1], following[-1]))
-        else:
-            groups.append(([m], following[-1]))
-    return groups
 
 
 def prompted_turns(view: View) -> dict[int, bool]:

@@ -214,6 +214,8 @@ MISTAKE_CANDIDATE = [
     r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|overlooked|mixed up)\b", r"\bmy bad\b",
     r"\bdoesn'?t (work|pass)\b", r"\b(oh|ah),? (wait|no)\b", r"\bI never (append|add|delete|remove|call|check)\w*\b",
     r"\btest_?\w*`? (fails|failed|is failing|errors)\b", r"\b(fails|failed)\b.{0,20}\bError\b",
+    r"\b(returns?|gives?|got|prints?) `?[\w\[\]().,' -]{1,30}`?[.,;]? (but )?(it|that|which) should (be|return|give)\b",
+    r"\bexpected `?[^.?]{1,30}\b(but )?got\b", r"\bstill (failing|fails|broken|the same error)\b",
 ]
 # Failing output pasted into the round (case-sensitive; shaped like output, so `except ValueError:` is not).
 MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bFAILED\b", r"\b\d+ failed\b",
@@ -224,35 +226,60 @@ INTENTIONAL = [r"\bsanity check\b", r"\bon purpose\b", r"\bdeliberately\b", r"\b
                r"\bto (check|prove|show) (that )?the test\b"]
 MISTAKE_INTERVIEWER = [r"\bthere'?s a bug\b", r"\bthat'?s (not right|wrong|incorrect)\b",
                        r"\b(that|this|it) (doesn'?t|does not|won'?t|will not) work\b",
-                       r"\bthe test (fails|failed|is failing)\b", r"\blook (again|closely) at\b"]
+                       r"\b(the|your|one|a) test (fails|failed|is failing|errors|crashes|hangs)\b",
+                       r"\blook (again|closely) at\b", r"\boff[- ]by[- ]one\b", r"\bnot quite\b",
+                       r"\b(isn'?t|is not) (right|correct|quite right)\b", r"\bcarefully\b", r"\bdouble[- ]check\b",
+                       r"\bcheck (your|the) (loop|condition|bounds|index|indices|math|logic|base case|return|order)\b",
+                       r"\b(returns?|gives?|prints?) [^.?]{1,30}\b(but|instead of)\b.{0,30}\bshould\b"]
+# The corrections that give the answer away: a fix after one of these is "only after a direct hint".
+DIRECT_HINT = [r"\blook at (what|how|where|which|the|your|line)\b", r"\bthink about what happens (to|when|if)\b",
+               r"\byou (never|forgot|don'?t|didn'?t|aren'?t)\b(?! need)", r"\bthe (problem|bug|issue) is\b",
+               r"\bline \d+\b", r"\b(the|that) (role|name|type|index|key|order) (isn'?t|is not|should be)\b"]
 # Interviewer probes only count as a mistake when the candidate's next turn acknowledges one.
 PROBE_INTERVIEWER = [r"\bwhat happens (if|when|to)\b", r"\bis that right\b", r"\bare you sure\b",
-                     r"\bwhat about\b", r"\bwhat if\b", r"\bwalk me through\b", r"\bdoes it\?", r"\bwhat does\b"]
+                     r"\bwhat about\b", r"\bwhat if\b", r"\bwalk me through\b", r"\bdoes it\?", r"\bwhat does\b",
+                     r"^(now )?(try|run|print|trace|count|check|call)\b", r"\bwhat do you get\b"]
 ACKNOWLEDGE = [r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|overlooked)\b", r"\bmy bad\b",
                r"\b(a|that'?s a|there'?s a) bug\b", r"\b(oops|whoops)\b", r"\bthat'?s wrong\b",
                r"\b(ah|oh),? (no|wait|I see|right)\b", r"\bit (would|will) (break|fail|crash)\b", r"\bI never\b",
-               r"\bI didn'?t think (about|of) that\b"]
+               r"\bI didn'?t think (about|of) that\b", r"^(ah|oh|argh|hmm)\b[,.!]? (so|my|the|it|that|I)\b",
+               r"\bit should (be|return|give) (?!(fine|ok|okay|good|correct|right|handled|safe|the same)\b)\S"]
 # An admission phrased as a reply to someone else's finding: the mistake was not self-noticed.
 HINTED = [r"\bgood catch\b", r"\byou'?re right\b", r"\bfair point\b", r"\bas you (said|say|pointed out)\b"]
 # Words that make a "that fails" sentence hypothetical rather than an admission.
 HYPOTHETICAL = [r"\b(if|when|whether|in case|unless|could|might|would|avoid|prevent|otherwise|so that)\b"]
 # A sentence opening like this makes the next one hypothetical too ("If I pick 10... That breaks it.").
 SUPPOSITION = r"^(if|suppose|say|imagine|assume|had)\b"
-RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistake) (is|was)\b",
+RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistake) (is|was)\b", r"\broot cause\b",
+                  r"\bI (read|wrote|write|used|use|call|check|compare|start|set|insert|append|return|only)\w* "
+                  r".{0,60}\b(so|which|but|before|instead|never)\b", r"\b(falls?|fell) through\b",
+                  r"\bwould (throw|raise|crash|fail|blow up|divide)\b", r"\bso when\b",
+                  r"\bthat'?s (a|an|the) [\w ]{0,20}(by zero|error|overflow|off[- ]by[- ]one|race|leak|typo|bug)\b",
+                  r"\b(never|forgot to|didn'?t) (wrote|write|remove|removed|reset|update|updated|append|appended|"
+                  r"check|checked|handle|handled|clear|cleared)\b",
                   r"\bI see (it|the (problem|issue|bug))\b", r"\bthat'?s (why|because)\b", r"\bwhich (means|is why)\b",
-                  r"\bmy \w+( \w+)? (is|was|does|doesn'?t|didn'?t|stops|only)\b",
+                  r"\bmy `?\w+`?( \w+)? (is|was|does|doesn'?t|didn'?t|stops|only|starts|begins|uses|reads|returns|"
+                  r"checks|never|has|keeps)\b",
                   r"\bI (forgot|missed|didn'?t|never)\b", r"\bthe reason\b", r"\bcaused by\b",
                   r"\bso the\b.{0,60}\bdisagree", r"\b(mistake|bug|problem|issue)( here)?:",
                   r"\bwhat I (want|need|meant) (is|was)\b"]
 RECOVERY_RESET = [r"\bstep back\b", r"\b(smaller|simpler|minimal) (version|case|example|input)\b",
-                  r"\blet me (re-?think|reconsider|slow down|trace|walk through|re-?read|check)\b",
+                  r"\blet me (re-?think|reconsider|slow down|trace|walk through|re-?read)\b",
                   r"\bback to\b", r"\bby hand\b", r"\btrace (it|this|through)\b", r"\bre-?trac\w+\b"]
 RECOVERY_FIX = [r"\bfix(ed|ing)?\b", r"\bchang(e|ed|ing) .{1,40}\bto\b", r"\bswap(ped)?\b", r"\bcorrect(ed)?\b",
                 r"\bbecomes\b", r"\bI'?ll (add|append|make|move|use)\b"]
 RECOVERY_VERIFIED = [r"\btests? (now |all |both )?(pass|passes|passed|passing)\b",
                      r"\b(now|all|both)( \w+)? (tests )?(pass|passes|passing)\b", r"\bnow (it )?works\b",
                      r"\bgreen\b", r"\b\d+ passed\b", r"\bworks now\b", r"\brunning (it )?again\b",
-                     r"\bpass(es|ed)? now\b", r"\b(that|it|this one) passes\b"]
+                     r"\bpass(es|ed)? now\b", r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b"]
+# A cause offered as a guess is not a diagnosis ("maybe that's it", "probably flaky").
+HEDGE = [r"\b(maybe|probably|perhaps|I guess|might be|could be|not sure|no idea|somehow|I suppose|must be)\b"]
+# Trial and error: changing things, or rerunning, without a diagnosis.
+FLAIL = [r"\blet me (just )?try\b", r"\b(let'?s|I'?ll) (just )?try\b", r"\btry(ing)? (adding|removing|changing|swapping|"
+         r"flipping|another|something)\b", r"^maybe (it'?s|I|we|that|the)\b", r"\bstill (failing|fails|broken|"
+         r"the same)\b", r"\bsame error\b", r"\b(just )?re-?run(ning)? (it|the tests?|that)\b", r"\bflaky\b",
+         r"\b(weird|strange)\b", r"\bnot (exactly|sure why)\b", r"\b(doesn'?t|didn'?t) (help|change anything)\b",
+         r"\bactually let me also\b", r"\bfor some reason\b"]
 PANIC = [("lost", r"\bI'?m (so |completely |totally )?(lost|confused|stuck)\b|\bno idea\b|"
           r"\bnot sure what'?s (going on|happening|wrong)\b|\bI don'?t know what'?s (wrong|happening)\b"),
          ("distress", r"\bnervous\b|\bflustered\b|\boh no\b|\bpanick?\w*\b|\bfreaking out\b"),
@@ -302,7 +329,8 @@ TABLES = {
     "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE],
     "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
                   LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
-    "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, PROBE_INTERVIEWER,
+    "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, DIRECT_HINT, HEDGE, FLAIL,
+                 PROBE_INTERVIEWER,
                  ACKNOWLEDGE, HINTED, HYPOTHETICAL, SUPPOSITION, RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX,
                  RECOVERY_VERIFIED, PANIC],
     "cost_awareness": [COST_QUANTITIES, COST_TRADEOFF, COST_TOPIC, COST_PROMPT],
