@@ -184,13 +184,21 @@ def _cases(view: View) -> list[_Case]:
     impl = [p for p in view.code if p.kind == "code" and p.context != "test" and not IMPORT.match(p.text)]
     guards = [p for p in impl if S.GUARD_RX.search(p.text)]
     test_defs = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)]
+    test_data = [p for p in view.code if p.kind == "code" and (p.context == "test" or S.find("test_param", p.text))]
     questions = [p for p in view.interviewer if p.text.rstrip().endswith("?") or S.find("edge_probe", p.text)]
     out = []
     for label, prose_rx, code_rx in S.EDGE:
-        named = next((p for p in prose if prose_rx.search(p.text)), None)
+        namings = [p for p in prose if prose_rx.search(p.text)]
+        named = namings[0] if namings else None
         words = S.terms(named.text) if named is not None else set()
+        # a test named after the case, or feeding it: the category's typical data (`f([])`, `LRU(0)`) or an
+        # example input the candidate quoted when naming it ("like "30m1h": reject")
+        examples = {x for p in namings for x in S.literals(p.text)}
+        data_rx = S.EDGE_DATA.get(label)
         test = next((p for p in test_defs if prose_rx.search(p.text.replace("_", " "))
-                     or len(S.terms(p.text) & words) >= 2), None)
+                     or len(S.terms(p.text) & words) >= 2), None) or next(
+            (p for p in test_data if namings and ((data_rx is not None and data_rx.search(p.text))
+                                                  or any(x in p.text for x in examples))), None)
         first = min((p for p in (named, test) if p is not None), key=lambda p: p.pos, default=None)
         hint = next((i for i in questions if prose_rx.search(i.text)), None)
         if first is None and hint is None:

@@ -50,7 +50,9 @@ def mistakes(view: View) -> list[Piece]:
     for probe in (p for p in view.interviewer if S.find("probe", p.text)):
         if any(S.find("ack", c.text) or admits(c, None) for c in _reply(view, probe)):
             found.append(probe)
-    return sorted(S.distinct(found), key=lambda p: p.pos)
+    # the same failure printed again in a later turn is a new signal (a retry that failed again)
+    unique = {(p.pos[0], p.text): p for p in sorted(found, key=lambda p: p.pos, reverse=True)}
+    return sorted(unique.values(), key=lambda p: p.pos)
 
 
 def episodes(view: View, signals: list[Piece]) -> list[tuple[list[Piece], int]]:
@@ -140,8 +142,8 @@ def _level(ep: Episode) -> int:
         score = 2 if ep.cause else 1
     elif not ep.cause:
         score = 2  # trial and error, or the interviewer's steps, without a diagnosis
-    elif ep.flail or ep.direct or not (ep.verified or ep.reset):
-        score = 3
+    elif len(ep.flail) >= 2 or ep.direct or not (ep.verified or ep.reset):
+        score = 3  # one rerun before diagnosing is not yet flailing
     else:
         score = 5 if (ep.self_noticed or ep.reset) and (ep.new_test or ep.reset) else 4
     return max(2 if ep.fixed else 1, score - min(2, len(ep.panic)))

@@ -34,7 +34,7 @@ def compile_all(patterns: list[str]) -> list[re.Pattern[str]]:
 P = {name: compile_all(table) for name, table in {
     "cues": T.INVARIANT_CUES, "quantified": T.INVARIANT_QUANTIFIED, "self_claim": [T.SELF_CLAIM],
     "relations": T.RELATIONS, "entities": T.ENTITIES, "inv_hollow": T.INVARIANT_HOLLOW,
-    "inv_use": T.INVARIANT_USE, "inv_prompt": T.INVARIANT_PROMPT, "inv_design": T.INVARIANT_DESIGN, "edge_hollow": T.EDGE_HOLLOW, "edge_probe": T.EDGE_PROBE, "scope": T.RESTRAINT_SCOPE, "defer": T.RESTRAINT_DEFER,
+    "inv_use": T.INVARIANT_USE, "inv_prompt": T.INVARIANT_PROMPT, "inv_design": T.INVARIANT_DESIGN, "edge_hollow": T.EDGE_HOLLOW, "edge_probe": T.EDGE_PROBE, "test_param": [T.TEST_PARAM], "scope": T.RESTRAINT_SCOPE, "defer": T.RESTRAINT_DEFER,
     "prem_prose": T.PREMATURE_PROSE, "mistake_c": T.MISTAKE_CANDIDATE, "mistake_i": T.MISTAKE_INTERVIEWER, "direct": T.DIRECT_HINT,
     "hedge": T.HEDGE, "flail": T.FLAIL,
     "probe": T.PROBE_INTERVIEWER, "ack": T.ACKNOWLEDGE, "hypo": T.HYPOTHETICAL, "cause": T.RECOVERY_CAUSE,
@@ -51,6 +51,8 @@ QUANT = [(label, re.compile(p, _I)) for label, p in T.COST_QUANTITIES]
 STOPWORDS = set(T.INVARIANT_STOPWORDS)
 CHECK_RX = re.compile(T.CHECK_LINE)
 GUARD_RX = re.compile(T.GUARD_LINE)
+EDGE_DATA = {label: re.compile(rx) for label, rx in T.EDGE_TEST_DATA.items()}
+_LITERAL = re.compile(r"`([^`]{2,40})`|\"([^\"]{2,40})\"|(?<!\w)'([^']{2,40})'(?!\w)")
 TEST_DEF = re.compile(r"(async\s+)?def\s+test")
 NEGATED = re.compile(T.NEGATION, _I)
 
@@ -71,6 +73,13 @@ def labels(text: str) -> tuple[str, ...]:
 def kinds(text: str) -> frozenset[str]:
     """Kinds of quantity (big-O, tokens, calls, ...) in a text; one combined scan gates the rest."""
     return frozenset(label for label, rx in QUANT if rx.search(text)) if find("quant", text) else frozenset()
+
+
+def literals(text: str) -> set[str]:
+    """Example inputs quoted in a sentence ("like "30m1h"", "`[]`"): quoted strings with a digit or a
+    symbol in them, not plain words, which would match any code line."""
+    found = {next(g for g in m.groups() if g) for m in _LITERAL.finditer(text)}
+    return {x for x in found if re.search(r"[\d\W]", x) and not re.fullmatch(r"[A-Za-z_.]+(\(\))?", x)}
 
 
 def distinct(pieces: list[Piece]) -> list[Piece]:
@@ -115,7 +124,11 @@ def checks(code: list[Piece]) -> list[Piece]:
 
 
 def before_code(piece: Piece, view: View) -> bool:
-    """Whether a prose statement came before the candidate's first code block."""
+    """Whether a prose statement came before the candidate's first code block. A comment at the top of
+    the first block (before any code line of it) counts too: it is written before the code it governs."""
+    if piece.kind == "comment" and view.first_code_pos is not None and piece.pos[0] == view.first_code_pos[0]:
+        first_block = [p for p in view.code if p.pos[0] == piece.pos[0] and p.kind == "code"]
+        return bool(first_block) and len([p for p in first_block if p.pos < piece.pos]) <= 3
     if piece.kind != "prose":
         return False
     if view.first_code_pos is not None:

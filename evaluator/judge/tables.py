@@ -81,7 +81,8 @@ INVARIANT_USE = [
     r"maintain|maintains|guard|guards|break|breaks|broke|violates?) (the|that|this|our|both|all|each|these|those|my) "
     r"(\w+ )?(invariants?|propert(y|ies)|rules?|contract|guarantees?|promises?|postconditions?|conditions?)\b",
     r"\b(that|this|the) (rule|property|contract|guarantee|promise|postcondition) (says|means|tells|gives|lets|is what)\b",
-    r"\bkeeps? (that|this|it|both) (true|holding)\b", r"\b(audit|check|assert|property test)\w* (caught|catches|flagged)\b",
+    r"\bkeeps? (that|this|it|both) (true|holding)\b", r"\b(what|which) (keeps|preserves|maintains|guarantees|enforces)\b",
+    r"\b(half|part) of (that|the|this|our) (postcondition|invariant|property|guarantee|contract|rule)\b", r"\b(audit|check|assert|property test)\w* (caught|catches|flagged)\b",
     r"\bif (that|this|it|the \w+ one|one of (them|those)) (slips|breaks|is violated|doesn'?t hold|is broken)\b",
 ]
 # A sentence right after a stated guarantee that draws a design consequence from it.
@@ -101,7 +102,7 @@ EDGE_CATEGORIES = [
     ("None / missing key", r"\bNone (input|value|key|query|argument)s?\b|\b(input|value|key|argument) (is|of) None\b|"
      r"\bnull\b|\bmissing (key|field|value|id)s?\b|\bkey ?error\b|\bnon-?existent\b|\bunknown (key|tool|id)s?\b|"
      r"\bcache miss\b|\b(key|tool|id) (is )?not (found|present)\b|\bunknown (account|user|player)s?\b|"
-     r"\b(key|id) that was never (put|inserted|added|seen)\b|\b(tool|key|account) that doesn'?t exist\b",
+     r"\b(key|id) that was never (put|inserted|added|seen)\b|\bunknown (unit|field|name|command|type|model)s?\b|\b(tool|key|account) that doesn'?t exist\b",
      r"\bis None\b|\bis not None\b|\.get\(|\bKeyError\b|\bnot in\b"),
     ("negative values", r"\bnegative\b|\bnon[- ]?positive\b", r"<\s*0\b|<=\s*0\b"),
     ("k larger than n", r"\bk\s*(>|is (larger|bigger|greater) than|exceeds)\s*(n|the number|len|the corpus)|"
@@ -109,7 +110,7 @@ EDGE_CATEGORIES = [
      r"\bk (larger|bigger|greater) than\b",
      r"\bmin\(\s*k\b|\bmin\([^)]*,\s*k\)|\[:\s*k\]"),
     ("duplicates / existing key", r"\bduplicat\w*|\bsame key\b|\b(updat\w*|overwrit\w*|re-?insert\w*|put\w*) "
-     r"(an |the )?existing\b|\bre-?put\w*\b|\bidempoten\w*|\balready (exists|present|in the cache|there|in)\b|"
+     r"(an |the )?existing\b|\bre-?put\w*\b|\bidempoten\w*|\balready (exists|present|in the cache|there|in)\b|\brepeated (\w+ )?(unit|key|item|id|value|entry|word)s?\b|"
      r"\bsame (head|value|score|id)s?\b|\bties?\b",
      r"\bif \w+ in\b|\bset\(|\bdedup\w*|\bmove_to_end\(|\bis not None\b"),
     ("expiry / TTL boundary", r"\bexpir\w*|\bttl\b|\bstale\b|\b(exactly )?at the (boundary|deadline)\b|"
@@ -125,6 +126,8 @@ EDGE_CATEGORIES = [
     ("malformed input", r"\bmalformed\b|\binvalid (json|input|format|arguments?|response|output)\b|"
      r"\bunparse?able\b|\bbad (input|json|arguments?)\b|\bgarbage\b|\bwrong type\b|\bschema\b",
      r"\bJSONDecodeError\b|\bValueError\b|\bisinstance\(|\bValidationError\b"),
+    ("whitespace / case", r"\bwhitespace\b|\b(leading|trailing) spaces?\b|\b(upper|lower)[- ]?case\b|"
+     r"\bcase[- ]insensitiv\w*", r"\.strip\(|\.lower\(|\.casefold\(|\.upper\("),
     ("unicode / encoding", r"\bunicode\b|\bnon-?ascii\b|\bemojis?\b|\butf-?8\b|\bencoding\b",
      r"\.encode\(|\.decode\(|\bnormalize\(|\bunicodedata\b"),
     ("out-of-order / clock", r"\bout[- ]of[- ]order\b|\bclock (skew|goes? backwards?|jumps?)\b|"
@@ -136,7 +139,7 @@ EDGE_CATEGORIES = [
      r"\boverflow\w*|\b(exceeds?|over) the (context|token) (window|limit|budget)\b|\btoo (long|many tokens)\b|"
      r"\b(context|token) budget\b|\btruncat\w*|\bcut off\b|\bhits? max_tokens\b",
      r"\btruncat\w*|\[:\s*max\w*\]|\bmax_tokens\b|\bbudget\b"),
-    ("at capacity / full", r"\boff[- ]by[- ]one\b|\b(exactly )?at (the )?(capacity|limit)\b|"
+    ("at capacity / full", r"\b(exactly )?at (the )?(capacity|limit)\b|"
      r"\bwhen (it'?s |the \w+ is )?full\b|\bfull (cache|bucket|queue)\b|"
      r"\bexactly (equal to )?(the )?(capacity|limit)\b|\bevict\w*",
      r"(>=|>|==)\s*self\.\w*(capacity|limit|max)\w*|\bpopitem\(|\bevict\w*"),
@@ -162,6 +165,14 @@ GUARD_LINE = r"^(if|elif|while|except|raise|assert)\b|\b(min|max)\("
 # An interviewer sentence that puts a case to the candidate without a question mark ("Try a target larger
 # than every element."): with a question, it marks the case as raised by the interviewer.
 EDGE_PROBE = [r"^(now )?(try|consider|test|run it with|feed it|pass it|what about|and what about)\b"]
+# Test data that exercises a case whatever the test is called: `top_k([], 3)`, `LRU(0)`, `f(-1)`.
+EDGE_TEST_DATA = {
+    "empty input": r"\((\"\"|''|\[\]|\{\})\s*[,)]|[\[(,]\s*(\"\"|'')\s*[,\])]",
+    "zero / capacity 0": r"\(\s*0\s*[,)]|\w=0\s*[,)]",
+    "negative values": r"[(,=]\s*-\d",
+}
+# A line that feeds data to a test from outside its body.
+TEST_PARAM = r"^@(pytest\.mark\.parametrize|given|hypothesis\.given)\b"
 EDGE_HOLLOW = [r"\bedge[- ]?cases?\b", r"\bcorner[- ]cases?\b", r"\bboundary (cases?|conditions?)\b"]
 
 # Restraint, positive: scoping down out loud...
@@ -230,7 +241,8 @@ MISTAKE_INTERVIEWER = [r"\bthere'?s a bug\b", r"\bthat'?s (not right|wrong|incor
                        r"\blook (again|closely) at\b", r"\boff[- ]by[- ]one\b", r"\bnot quite\b",
                        r"\b(isn'?t|is not) (right|correct|quite right)\b", r"\bcarefully\b", r"\bdouble[- ]check\b",
                        r"\bcheck (your|the) (loop|condition|bounds|index|indices|math|logic|base case|return|order)\b",
-                       r"\b(returns?|gives?|prints?) [^.?]{1,30}\b(but|instead of)\b.{0,30}\bshould\b"]
+                       r"\b(returns?|gives?|prints?) [^.?]{1,30}\b(but|instead of)\b.{0,30}\bshould\b",
+                       r"\b(for|on|with) [^.?]{1,40}\byou (return|get|print|output|produce)\b"]
 # The corrections that give the answer away: a fix after one of these is "only after a direct hint".
 DIRECT_HINT = [r"\blook at (what|how|where|which|the|your|line)\b", r"\bthink about what happens (to|when|if)\b",
                r"\byou (never|forgot|don'?t|didn'?t|aren'?t)\b(?! need)", r"\bthe (problem|bug|issue) is\b",
@@ -243,7 +255,9 @@ ACKNOWLEDGE = [r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|ove
                r"\b(a|that'?s a|there'?s a) bug\b", r"\b(oops|whoops)\b", r"\bthat'?s wrong\b",
                r"\b(ah|oh),? (no|wait|I see|right)\b", r"\bit (would|will) (break|fail|crash)\b", r"\bI never\b",
                r"\bI didn'?t think (about|of) that\b", r"^(ah|oh|argh|hmm)\b[,.!]? (so|my|the|it|that|I)\b",
-               r"\bit should (be|return|give) (?!(fine|ok|okay|good|correct|right|handled|safe|the same)\b)\S"]
+               r"\bit should (be|return|give) (?!(fine|ok|okay|good|correct|right|handled|safe|the same)\b)\S",
+               r"\bmy (loop|code|function|condition|check|index|bound|key|test|base case)\b.{0,40}\b(too early|too late|"
+               r"wrong|never|skips?|misses|stops)\b"]
 # An admission phrased as a reply to someone else's finding: the mistake was not self-noticed.
 HINTED = [r"\bgood catch\b", r"\byou'?re right\b", r"\bfair point\b", r"\bas you (said|say|pointed out)\b"]
 # Words that make a "that fails" sentence hypothetical rather than an admission.
@@ -252,7 +266,8 @@ HYPOTHETICAL = [r"\b(if|when|whether|in case|unless|could|might|would|avoid|prev
 SUPPOSITION = r"^(if|suppose|say|imagine|assume|had)\b"
 RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistake) (is|was)\b", r"\broot cause\b",
                   r"\bI (read|wrote|write|used|use|call|check|compare|start|set|insert|append|return|only)\w* "
-                  r".{0,60}\b(so|which|but|before|instead|never)\b", r"\b(falls?|fell) through\b",
+                  r".{0,60}\b(so|which|but|before|instead|never)\b", r"\bI'?m \w+ing\b.{0,60}\b(so|which|instead|rather than)\b",
+                  r"\b(one|an?) (element|step|iteration|index|item) too (early|late|far|soon|many|few)\b", r"\b(falls?|fell) through\b",
                   r"\bwould (throw|raise|crash|fail|blow up|divide)\b", r"\bso when\b",
                   r"\bthat'?s (a|an|the) [\w ]{0,20}(by zero|error|overflow|off[- ]by[- ]one|race|leak|typo|bug)\b",
                   r"\b(never|forgot to|didn'?t) (wrote|write|remove|removed|reset|update|updated|append|appended|"
@@ -264,14 +279,14 @@ RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistak
                   r"\bso the\b.{0,60}\bdisagree", r"\b(mistake|bug|problem|issue)( here)?:",
                   r"\bwhat I (want|need|meant) (is|was)\b"]
 RECOVERY_RESET = [r"\bstep back\b", r"\b(smaller|simpler|minimal) (version|case|example|input)\b",
-                  r"\blet me (re-?think|reconsider|slow down|trace|walk through|re-?read)\b",
-                  r"\bback to\b", r"\bby hand\b", r"\btrace (it|this|through)\b", r"\bre-?trac\w+\b"]
+                  r"\blet me (re-?think|reconsider|slow down)\b", r"\bback to\b"]
 RECOVERY_FIX = [r"\bfix(ed|ing)?\b", r"\bchang(e|ed|ing) .{1,40}\bto\b", r"\bswap(ped)?\b", r"\bcorrect(ed)?\b",
                 r"\bbecomes\b", r"\bI'?ll (add|append|make|move|use)\b"]
 RECOVERY_VERIFIED = [r"\btests? (now |all |both )?(pass|passes|passed|passing)\b",
                      r"\b(now|all|both)( \w+)? (tests )?(pass|passes|passing)\b", r"\bnow (it )?works\b",
                      r"\bgreen\b", r"\b\d+ passed\b", r"\bworks now\b", r"\brunning (it )?again\b",
-                     r"\bpass(es|ed)? now\b", r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b"]
+                     r"\bpass(es|ed)? now\b", r"\blet me (trace|walk through|re-?read)\b", r"\bby hand\b",
+                     r"\btrac(e|ing) (it|this|through)\b", r"\bre-?trac\w+\b", r"\btrac(e|ing) [^.]{0,30}\bagain\b", r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b"]
 # A cause offered as a guess is not a diagnosis ("maybe that's it", "probably flaky").
 HEDGE = [r"\b(maybe|probably|perhaps|I guess|might be|could be|not sure|no idea|somehow|I suppose|must be)\b"]
 # Trial and error: changing things, or rerunning, without a diagnosis.
@@ -279,7 +294,9 @@ FLAIL = [r"\blet me (just )?try\b", r"\b(let'?s|I'?ll) (just )?try\b", r"\btry(i
          r"flipping|another|something)\b", r"^maybe (it'?s|I|we|that|the)\b", r"\bstill (failing|fails|broken|"
          r"the same)\b", r"\bsame error\b", r"\b(just )?re-?run(ning)? (it|the tests?|that)\b", r"\bflaky\b",
          r"\b(weird|strange)\b", r"\bnot (exactly|sure why)\b", r"\b(doesn'?t|didn'?t) (help|change anything)\b",
-         r"\bactually let me also\b", r"\bfor some reason\b"]
+         r"\bactually let me also\b", r"\bfor some reason\b", r"\blet me (just )?re-?run\b",
+         r"\b(tweak|fiddle with|play with|poke at)\b", r"\band see\b", r"\bsee (if|whether) (it|that|this) "
+         r"(works|passes|helps)\b"]
 PANIC = [("lost", r"\bI'?m (so |completely |totally )?(lost|confused|stuck)\b|\bno idea\b|"
           r"\bnot sure what'?s (going on|happening|wrong)\b|\bI don'?t know what'?s (wrong|happening)\b"),
          ("distress", r"\bnervous\b|\bflustered\b|\boh no\b|\bpanick?\w*\b|\bfreaking out\b"),
@@ -326,7 +343,7 @@ NEGATION = r"\b(don'?t|do not|no need|not|without|never|avoid|instead of)\b"  # 
 TABLES = {
     "invariant": [INVARIANT_CUES, INVARIANT_QUANTIFIED, SELF_CLAIM, RELATIONS, ENTITIES, INVARIANT_HOLLOW, INVARIANT_USE, INVARIANT_STOPWORDS,
                   INVARIANT_SYNONYMS, CHECK_LINE, INVARIANT_PROMPT, INVARIANT_DESIGN],
-    "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE],
+    "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE, EDGE_TEST_DATA, TEST_PARAM],
     "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
                   LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
     "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, DIRECT_HINT, HEDGE, FLAIL,
