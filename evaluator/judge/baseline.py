@@ -185,7 +185,9 @@ def _cases(view: View) -> list[_Case]:
     guards = [p for p in impl if S.GUARD_RX.search(p.text)]
     test_defs = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)]
     test_data = [p for p in view.code if p.kind == "code" and (p.context == "test" or S.find("test_param", p.text))]
-    questions = [p for p in view.interviewer if p.text.rstrip().endswith("?") or S.find("edge_probe", p.text)]
+    start = min((p.pos for p in view.candidate + view.code), default=(0, 0))
+    questions = [p for p in view.interviewer if p.text.rstrip().endswith("?")
+                 or (p.pos > start and S.find("edge_probe", p.text))]
     out = []
     for label, prose_rx, code_rx in S.EDGE:
         namings = [p for p in prose if prose_rx.search(p.text)]

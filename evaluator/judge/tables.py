@@ -51,6 +51,7 @@ RELATIONS = [
     r"\b(is|are|appears?|stays?) (also |always )?in (the|both)\b", r"\bonly (ids|keys|items|entries|chunks)\b",
     r"\b(within|below|above|under|unchanged|permutation|once|agrees?|match(es)?|in order|lost|duplicated|"
     r"released|given back|paired|non-?empty|balanced|same)\b",
+    r"\b(returns?|yields?|emits?|raises?|releases?|closes?|contains?|includes?) (either|only|exactly|both|one|`)",
 ]
 # ...between named things: a quantity, a field, a structure, a code identifier.
 ENTITIES = [
@@ -164,7 +165,9 @@ EDGE_CATEGORIES = [
 GUARD_LINE = r"^(if|elif|while|except|raise|assert)\b|\b(min|max)\("
 # An interviewer sentence that puts a case to the candidate without a question mark ("Try a target larger
 # than every element."): with a question, it marks the case as raised by the interviewer.
-EDGE_PROBE = [r"^(now )?(try|consider|test|run it with|feed it|pass it|what about|and what about)\b"]
+EDGE_PROBE = [r"^(now |also |please |can you |could you )?(try|consider|test|handle|add|make sure|check|guard|support|"
+              r"cover|run it with|feed it|pass it|what about|and what about)\b",
+              r"\b(you should|you need to|don'?t forget to|remember to) (also )?(handle|check|guard|test|cover)\b"]
 # Test data that exercises a case whatever the test is called: `top_k([], 3)`, `LRU(0)`, `f(-1)`.
 EDGE_TEST_DATA = {
     "empty input": r"\((\"\"|''|\[\]|\{\})\s*[,)]|[\[(,]\s*(\"\"|'')\s*[,\])]",
@@ -227,6 +230,8 @@ MISTAKE_CANDIDATE = [
     r"\btest_?\w*`? (fails|failed|is failing|errors)\b", r"\b(fails|failed)\b.{0,20}\bError\b",
     r"\b(returns?|gives?|got|prints?) `?[\w\[\]().,' -]{1,30}`?[.,;]? (but )?(it|that|which) should (be|return|give)\b",
     r"\bexpected `?[^.?]{1,30}\b(but )?got\b", r"\bstill (failing|fails|broken|the same error)\b",
+    r"\b(I|we) (get|got) [^.]{1,30}\binstead of\b", r"\bnot what I expected\b",
+    r"\b(tests?|it|CI) (is|are|went|goes|turned) red\b",
 ]
 # Failing output pasted into the round (case-sensitive; shaped like output, so `except ValueError:` is not).
 MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bFAILED\b", r"\b\d+ failed\b",
@@ -242,7 +247,9 @@ MISTAKE_INTERVIEWER = [r"\bthere'?s a bug\b", r"\bthat'?s (not right|wrong|incor
                        r"\b(isn'?t|is not) (right|correct|quite right)\b", r"\bcarefully\b", r"\bdouble[- ]check\b",
                        r"\bcheck (your|the) (loop|condition|bounds|index|indices|math|logic|base case|return|order)\b",
                        r"\b(returns?|gives?|prints?) [^.?]{1,30}\b(but|instead of)\b.{0,30}\bshould\b",
-                       r"\b(for|on|with) [^.?]{1,40}\byou (return|get|print|output|produce)\b"]
+                       r"\b(for|on|with) [^.?]{1,40}\byou (return|get|print|output|produce)\b",
+                       r"\b(got|get|raises?|throws?|hit|hits) (a|an) `?\w+(Error|Exception)\b",
+                       r"\b(tests?|it|CI) (is|are|went|goes|turned) red\b"]
 # The corrections that give the answer away: a fix after one of these is "only after a direct hint".
 DIRECT_HINT = [r"\blook at (what|how|where|which|the|your|line)\b", r"\bthink about what happens (to|when|if)\b",
                r"\byou (never|forgot|don'?t|didn'?t|aren'?t)\b(?! need)", r"\bthe (problem|bug|issue) is\b",
@@ -288,9 +295,10 @@ RECOVERY_VERIFIED = [r"\btests? (now |all |both )?(pass|passes|passed|passing)\b
                      r"\bpass(es|ed)? now\b", r"\blet me (trace|walk through|re-?read)\b", r"\bby hand\b",
                      r"\btrac(e|ing) (it|this|through)\b", r"\bre-?trac\w+\b", r"\btrac(e|ing) [^.]{0,30}\bagain\b", r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b"]
 # A cause offered as a guess is not a diagnosis ("maybe that's it", "probably flaky").
-HEDGE = [r"\b(maybe|probably|perhaps|I guess|might be|could be|not sure|no idea|somehow|I suppose|must be)\b"]
+HEDGE = [r"\b(maybe|probably|perhaps|I guess|might be|could be|not sure|no idea|somehow|I suppose|must be)\b",
+         r"\bbecause (the |that |it |this |my )?(test )?(fails|failed|failing|didn'?t pass|is red|errors?|broke)\b"]
 # Trial and error: changing things, or rerunning, without a diagnosis.
-FLAIL = [r"\blet me (just )?try\b", r"\b(let'?s|I'?ll) (just )?try\b", r"\btry(ing)? (adding|removing|changing|swapping|"
+FLAIL = [r"\blet me (just )?try\b", r"\b(several|a few|a couple of|multiple) (things|changes|tweaks)\b", r"\b(let'?s|I'?ll) (just )?try\b", r"\btry(ing)? (adding|removing|changing|swapping|"
          r"flipping|another|something)\b", r"^maybe (it'?s|I|we|that|the)\b", r"\bstill (failing|fails|broken|"
          r"the same)\b", r"\bsame error\b", r"\b(just )?re-?run(ning)? (it|the tests?|that)\b", r"\bflaky\b",
          r"\b(weird|strange)\b", r"\bnot (exactly|sure why)\b", r"\b(doesn'?t|didn'?t) (help|change anything)\b",
