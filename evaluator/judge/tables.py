@@ -49,8 +49,8 @@ RELATIONS = [
     r"\b(sorted|increasing|decreasing|unique|distinct|subset|in sync|in step|consistent with|cites?|cited|"
     r"non-?negative|bounded by)\b", r"\bnever (returns?|has|holds?|contains?|loses?|evicts?|drops?)\b",
     r"\b(is|are|appears?|stays?) (also |always )?in (the|both)\b", r"\bonly (ids|keys|items|entries|chunks)\b",
-    r"\b(within|below|above|under|unchanged|permutation|once|agrees?|match(es)?|in order|lost|duplicated|"
-    r"released|given back|paired|non-?empty|balanced|same)\b",
+    r"\b(within|below|above|under|unchanged|permutation|once|agrees?|match(es)?|lost|duplicated|dropped|skipped|"
+    r"released|given back|paired|non-?empty|balanced|same)\b", r"\bin (\w+ )?order\b",
     r"\b(returns?|yields?|emits?|raises?|releases?|closes?|contains?|includes?) (either|only|exactly|both|one|`)",
 ]
 # ...between named things: a quantity, a field, a structure, a code identifier.
@@ -135,7 +135,8 @@ EDGE_CATEGORIES = [
      r"\bnon-?monotonic\b|\bunsorted\b|\btimestamps? (in the past|backwards)\b|\bjump backwards\b",
      r"\bsorted\(|\bmonotonic\b|\bbisect\b"),
     ("concurrency", r"\bconcurren\w*|\brace conditions?\b|\bthread[- ]safe\w*|\bsimultaneous\w*|"
-     r"\bparallel (requests|calls|writers)\b", r"\bLock\(|\bwith self\._?lock\b|\bSemaphore\("),
+     r"\bparallel (requests|calls|writers)\b|\b(two|multiple|several) (threads|workers|processes|callers)\b|"
+     r"\bat the same time\b", r"\bLock\(|\bwith self\._?lock\b|\bSemaphore\("),
     ("oversized input", r"\b(very |too )?(large|huge|long) (input|document|context|prompt|file)s?\b|"
      r"\boverflow\w*|\b(exceeds?|over) the (context|token) (window|limit|budget)\b|\btoo (long|many tokens)\b|"
      r"\b(context|token) budget\b|\btruncat\w*|\bcut off\b|\bhits? max_tokens\b",
@@ -150,7 +151,8 @@ EDGE_CATEGORIES = [
     ("out of range", r"\bout of (range|bounds)\b|\b(larger|smaller|bigger|greater|less) than (every|all|any) "
      r"(element|item|value|entry)s?\b|\b(past|beyond|off) the (end|last)\b|\bindex ?error\b",
      r"\bIndexError\b|\blen\(\w+\)(?!\s*-)|\bbisect"),
-    ("mutating the input", r"\bmutat\w+ (the|your|my)? ?(caller'?s|input|argument)|\bin[- ]place\b|"
+    ("mutating the input", r"\bmutat\w+ (the|your|my)? ?(caller'?s|input|argument)|"
+     r"\b(sorts?|modif\w+|mutat\w+|changes?) (the )?(input|list|array|argument)s? in[- ]place\b|"
      r"\bcaller'?s (list|dict|input|data)\b|\bside[- ]effects?\b",
      r"\bsorted\(|\.copy\(\)|\bdeepcopy\(|=\s*list\(\w+\)"),
     ("retries exhausted", r"\b(retries|attempts) (are )?(exhausted|run out)\b|\bexhaust\w*\b|\bgives? up\b|"
@@ -273,7 +275,9 @@ HYPOTHETICAL = [r"\b(if|when|whether|in case|unless|could|might|would|avoid|prev
 SUPPOSITION = r"^(if|suppose|say|imagine|assume|had)\b"
 RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistake) (is|was)\b", r"\broot cause\b",
                   r"\bI (read|wrote|write|used|use|call|check|compare|start|set|insert|append|return|only)\w* "
-                  r".{0,60}\b(so|which|but|before|instead|never)\b", r"\bI'?m \w+ing\b.{0,60}\b(so|which|instead|rather than)\b",
+                  r".{0,60}\b(so|which|but|before|instead|never)\b",
+                  r"\bI (?!think|guess|hope|believe|suppose|will|can|could|would|should|might)\w+ [^.]{0,60}\b(so|which "
+                  r"means|instead of|rather than)\b", r"\bI'?m \w+ing\b.{0,60}\b(so|which|instead|rather than)\b",
                   r"\b(one|an?) (element|step|iteration|index|item) too (early|late|far|soon|many|few)\b", r"\b(falls?|fell) through\b",
                   r"\bwould (throw|raise|crash|fail|blow up|divide)\b", r"\bso when\b",
                   r"\bthat'?s (a|an|the) [\w ]{0,20}(by zero|error|overflow|off[- ]by[- ]one|race|leak|typo|bug)\b",
