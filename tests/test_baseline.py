@@ -579,6 +579,15 @@ def test_probe_answered_by_naming_the_mistake_fixing_and_rechecking_scores_four(
     assert "after a hint or question" in r.rationale
 
 
+def test_advice_and_confirmed_probes_are_not_mistakes():
+    t = transcript(
+        ("interviewer", "Think carefully about the boundaries and double-check the math before you code."),
+        ("candidate", "```python\ndef mean(xs):\n    return sum(xs) / len(xs) if xs else 0.0\n```"),
+        ("interviewer", "Try it with an empty list."),
+        ("candidate", "Oh, it returns 0.0 as expected, since the guard catches it."))
+    assert result(t, "recovery").status == "not_observed"
+
+
 def test_dev_set_quotes_verbatim_and_agreement_holds():
     """The baseline's own development rounds (datasets/baseline_dev): every quote verifiable, and the
     judge agrees with the dev labels on the three reworked dimensions (a regression guard, not a claim

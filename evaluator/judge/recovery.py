@@ -46,9 +46,14 @@ def mistakes(view: View) -> list[Piece]:
     found = [p for p, before in zip(view.candidate, [None, *view.candidate]) if admits(p, before)]
     found += [p for p in view.candidate + view.interviewer if S.find("output", p.text)]
     found += [p for p in view.code + view.shown if p.pos[0] < view.turn_count and S.find("output", p.text)]
-    found += [p for p in view.interviewer if S.find("mistake_i", p.text) or S.find("direct", p.text)]
-    for probe in (p for p in view.interviewer if S.find("probe", p.text)):
-        if any(S.find("ack", c.text) or admits(c, None) for c in _reply(view, probe)):
+    found += [p for p in view.interviewer if S.find("mistake_i", p.text)]
+    # nudges, hints and probes need something to correct: the task statement ("think carefully") is advice
+    start = min((p.pos for p in view.candidate + view.code), default=None)
+    asked = [p for p in view.interviewer if start is not None and p.pos > start]
+    found += [p for p in asked if S.find("nudge", p.text) or S.find("direct", p.text)]
+    for probe in (p for p in asked if S.find("probe", p.text)):
+        reply = _reply(view, probe)
+        if any((S.find("ack", c.text) and not S.find("intentional", c.text)) or admits(c, None) for c in reply):
             found.append(probe)
     # the same failure printed again in a later turn is a new signal (a retry that failed again)
     unique = {(p.pos[0], p.text): p for p in sorted(found, key=lambda p: p.pos, reverse=True)}
@@ -120,7 +125,7 @@ def assess(view: View, signals: list[Piece], end: int) -> Episode:
     ep.flail = S.distinct(S.hits(window, "flail") + retried)
     named_at = ep.cause[0].pos if ep.cause else (end + 1, 0)
     ep.hints = [i for i in view.interviewer if first.pos <= i.pos < named_at and i.pos[0] <= end
-                and (S.find("mistake_i", i.text) or S.find("direct", i.text) or S.find("probe", i.text))]
+                and any(S.find(t, i.text) for t in ("mistake_i", "nudge", "direct", "probe"))]
     ep.direct = any(S.find("direct", h.text) for h in ep.hints)
     ep.new_test = any(p.context == "test" and S.TEST_DEF.match(p.text) for p in later_code)
     changed_before_pass = [p for p in new_code if not ep.verified or p.pos < ep.verified[0].pos]

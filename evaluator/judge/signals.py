@@ -35,7 +35,7 @@ P = {name: compile_all(table) for name, table in {
     "cues": T.INVARIANT_CUES, "quantified": T.INVARIANT_QUANTIFIED, "self_claim": [T.SELF_CLAIM],
     "relations": T.RELATIONS, "entities": T.ENTITIES, "inv_hollow": T.INVARIANT_HOLLOW,
     "inv_use": T.INVARIANT_USE, "inv_prompt": T.INVARIANT_PROMPT, "inv_design": T.INVARIANT_DESIGN, "edge_hollow": T.EDGE_HOLLOW, "edge_probe": T.EDGE_PROBE, "test_param": [T.TEST_PARAM], "scope": T.RESTRAINT_SCOPE, "defer": T.RESTRAINT_DEFER,
-    "prem_prose": T.PREMATURE_PROSE, "mistake_c": T.MISTAKE_CANDIDATE, "mistake_i": T.MISTAKE_INTERVIEWER, "direct": T.DIRECT_HINT,
+    "prem_prose": T.PREMATURE_PROSE, "mistake_c": T.MISTAKE_CANDIDATE, "mistake_i": T.MISTAKE_INTERVIEWER, "direct": T.DIRECT_HINT, "nudge": T.NUDGE_INTERVIEWER,
     "hedge": T.HEDGE, "flail": T.FLAIL,
     "probe": T.PROBE_INTERVIEWER, "ack": T.ACKNOWLEDGE, "hypo": T.HYPOTHETICAL, "cause": T.RECOVERY_CAUSE,
     "intentional": T.INTENTIONAL, "supposition": [T.SUPPOSITION], "hinted": T.HINTED,

@@ -241,17 +241,23 @@ MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bFAILED\b", r"\b\d+
 # A "failure" the candidate caused on purpose, to check a test or a claim, is not a mistake.
 INTENTIONAL = [r"\bsanity check\b", r"\bon purpose\b", r"\bdeliberately\b", r"\bas expected\b",
                r"\bwhich is (the|what|exactly) .{0,40}\b(described|expected|predicted|wanted)\b",
-               r"\bto (check|prove|show) (that )?the test\b"]
+               r"\bto (check|prove|show) (that )?the test\b", r"\b(and|which) (it|that) (does|did)\b",
+               r"\bworks as (expected|intended)\b"]
 MISTAKE_INTERVIEWER = [r"\bthere'?s a bug\b", r"\bthat'?s (not right|wrong|incorrect)\b",
                        r"\b(that|this|it) (doesn'?t|does not|won'?t|will not) work\b",
                        r"\b(the|your|one|a) test (fails|failed|is failing|errors|crashes|hangs)\b",
-                       r"\blook (again|closely) at\b", r"\boff[- ]by[- ]one\b", r"\bnot quite\b",
-                       r"\b(isn'?t|is not) (right|correct|quite right)\b", r"\bcarefully\b", r"\bdouble[- ]check\b",
-                       r"\bcheck (your|the) (loop|condition|bounds|index|indices|math|logic|base case|return|order)\b",
+                       r"\b(there'?s|you have|it'?s|that'?s) an? off[- ]by[- ]one\b",
+                       r"\b(isn'?t|is not) (right|correct|quite right)\b",
                        r"\b(returns?|gives?|prints?) [^.?]{1,30}\b(but|instead of)\b.{0,30}\bshould\b",
                        r"\b(for|on|with) [^.?]{1,40}\byou (return|get|print|output|produce)\b",
                        r"\b(got|get|raises?|throws?|hit|hits) (a|an) `?\w+(Error|Exception)\b",
                        r"\b(tests?|it|CI) (is|are|went|goes|turned) red\b"]
+# Nudges toward a mistake. Like the hints below, they count only once the candidate has said or written
+# something to correct: in the task statement "think carefully about ..." is advice, not a correction.
+NUDGE_INTERVIEWER = [r"\blook (again|closely) at\b", r"\bnot quite\b",
+                     r"\b(count|check|look at|read|trace)\b.{0,30}\bcarefully\b",
+                     r"\bdouble[- ]check (your|the|that|this)\b",
+                     r"\bcheck (your|the) (loop|condition|bounds|index|indices|math|logic|base case|return|order)\b"]
 # The corrections that give the answer away: a fix after one of these is "only after a direct hint".
 DIRECT_HINT = [r"\blook at (what|how|where|which|the|your|line)\b", r"\bthink about what happens (to|when|if)\b",
                r"\byou (never|forgot|don'?t|didn'?t|aren'?t)\b(?! need)", r"\bthe (problem|bug|issue) is\b",
@@ -263,7 +269,9 @@ PROBE_INTERVIEWER = [r"\bwhat happens (if|when|to)\b", r"\bis that right\b", r"\
 ACKNOWLEDGE = [r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|overlooked)\b", r"\bmy bad\b",
                r"\b(a|that'?s a|there'?s a) bug\b", r"\b(oops|whoops)\b", r"\bthat'?s wrong\b",
                r"\b(ah|oh),? (no|wait|I see|right)\b", r"\bit (would|will) (break|fail|crash)\b", r"\bI never\b",
-               r"\bI didn'?t think (about|of) that\b", r"^(ah|oh|argh|hmm)\b[,.!]? (so|my|the|it|that|I)\b",
+               r"\bI didn'?t think (about|of) that\b",
+               r"^(ah|oh|argh|hmm|right)\b.{0,80}\b(wrong|bug|mistake|should|never|forgot|missed|too (early|late)|"
+               r"instead of|doesn'?t|don'?t|isn'?t|not)\b",
                r"\bit should (be|return|give) (?!(fine|ok|okay|good|correct|right|handled|safe|the same)\b)\S",
                r"\bmy (loop|code|function|condition|check|index|bound|key|test|base case)\b.{0,40}\b(too early|too late|"
                r"wrong|never|skips?|misses|stops)\b"]
@@ -358,7 +366,7 @@ TABLES = {
     "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE, EDGE_TEST_DATA, TEST_PARAM],
     "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
                   LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
-    "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, DIRECT_HINT, HEDGE, FLAIL,
+    "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, NUDGE_INTERVIEWER, DIRECT_HINT, HEDGE, FLAIL,
                  PROBE_INTERVIEWER,
                  ACKNOWLEDGE, HINTED, HYPOTHETICAL, SUPPOSITION, RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX,
                  RECOVERY_VERIFIED, PANIC],
