@@ -26,7 +26,9 @@ INVARIANT_CUES = [
 ]
 # A guarantee needs no special word: it is universally quantified over calls, paths, inputs or time.
 INVARIANT_QUANTIFIED = [
-    r"\balways\b", r"\bis (ever|never)\b", r"\b(at most|exactly) once\b", r"\bat any (moment|time|point|instant)\b",
+    r"\balways\b", r"\bis (ever|never)\b",
+    r"\b(every|each|all|any) \w+( \w+)? (is|are|has|have|stays?|remains?|gets?|appears?|returns?|sits?|comes?)\b",
+    r"\bthe (\w+ )?(property|rule|contract) (is|here|:)", r"\b(at most|exactly) once\b", r"\bat any (moment|time|point|instant)\b",
     r"\b(after|before|at the end of|on) (each|every|any) (\w+ )?(call|operation|put|get|push|pop|step|iteration|"
     r"transfer|update|write|insert|request|event|change|mutation|run|loop|round|batch|return|append)s?\b",
     r"\bbefore and after (each|every|any)\b", r"\bwhatever (happens|the input|the order|sequence|it is|we do)\b",
@@ -94,7 +96,8 @@ INVARIANT_DESIGN = [r"^(so|that means|this means|which means|that'?s why|hence|t
 # Boundary categories: (label, how it is named in prose or a test name, how it is handled in code).
 EDGE_CATEGORIES = [
     ("empty input", r"\bempty\b|\bno (documents|docs|results|items|chunks|input|matches|hits)\b|\bblank\b|"
-     r"\bzero[- ]length\b|\bnothing (retrieved|found|comes back)\b",
+     r"\bzero[- ]length\b|\bnothing (retrieved|found|comes back)\b|\bbefore any (add|put|push|insert|call|data|"
+     r"input)\w*\b|\bno (numbers|data|values|elements|events|messages) yet\b",
      r"\bif not \w+|len\([^)]*\)\s*==\s*0|==\s*(\"\"|''|\[\]|\{\})|\bif not\b"),
     ("zero / capacity 0", r"\b(capacity|size|limit|k|n|rate|ttl|max\w*|budget|amount|count|step|norm)\s*"
      r"(of|=|==|<=|<|is|equals|is zero or)?\s*(0|zero)\b|\bzero (capacity|size|limit|tokens|requests|norm)\b|"
@@ -105,13 +108,13 @@ EDGE_CATEGORIES = [
      r"\bcache miss\b|\b(key|tool|id) (is )?not (found|present)\b|\bunknown (account|user|player)s?\b|"
      r"\b(key|id) that was never (put|inserted|added|seen)\b|\bunknown (unit|field|name|command|type|model)s?\b|\b(tool|key|account) that doesn'?t exist\b",
      r"\bis None\b|\bis not None\b|\.get\(|\bKeyError\b|\bnot in\b"),
-    ("negative values", r"\bnegative\b|\bnon[- ]?positive\b", r"<\s*0\b|<=\s*0\b"),
+    ("negative values", r"\bnegatives?\b|\bnon[- ]?positive\b", r"<\s*0\b|<=\s*0\b"),
     ("k larger than n", r"\bk\s*(>|is (larger|bigger|greater) than|exceeds)\s*(n|the number|len|the corpus)|"
      r"\bmore (results|items|documents) than (exist|available|we have)|\bfewer (than k|documents than)\b|"
      r"\bk (larger|bigger|greater) than\b",
      r"\bmin\(\s*k\b|\bmin\([^)]*,\s*k\)|\[:\s*k\]"),
     ("duplicates / existing key", r"\bduplicat\w*|\bsame key\b|\b(updat\w*|overwrit\w*|re-?insert\w*|put\w*) "
-     r"(an |the )?existing\b|\bre-?put\w*\b|\bidempoten\w*|\balready (exists|present|in the cache|there|in)\b|\brepeated (\w+ )?(unit|key|item|id|value|entry|word)s?\b|"
+     r"(an |the )?existing\b|\bre-?put\w*\b|\bidempoten\w*|\balready (exists|present|in the cache|there|in)\b|\brepeated (\w+ )?(unit|key|item|id|value|entry|word)s?\b|\ball[- ](equal|the same)\b|"
      r"\bsame (head|value|score|id)s?\b|\bties?\b",
      r"\bif \w+ in\b|\bset\(|\bdedup\w*|\bmove_to_end\(|\bis not None\b"),
     ("expiry / TTL boundary", r"\bexpir\w*|\bttl\b|\bstale\b|\b(exactly )?at the (boundary|deadline)\b|"
@@ -145,7 +148,8 @@ EDGE_CATEGORIES = [
      r"\bwhen (it'?s |the \w+ is )?full\b|\bfull (cache|bucket|queue)\b|"
      r"\bexactly (equal to )?(the )?(capacity|limit)\b|\bevict\w*",
      r"(>=|>|==)\s*self\.\w*(capacity|limit|max)\w*|\bpopitem\(|\bevict\w*"),
-    ("single element", r"\bcapacity (of |= ?)?1\b|\bsingle[- ](item|element|document|entry|chunk)\b|"
+    ("single element", r"\bcapacity (of |= ?)?1\b|\bsingle[- ](item|element|document|entry|chunk|number|value|word|key)\b|"
+     r"^(a |just )?(one|single) (number|element|item|value|word|entry|key)s?\b|"
      r"\b(only|just) (one|a single) (item|element|document|entry|chunk)\b|\bshorter than (one|a single|the|`?\w+`?)\b",
      r"==\s*1\b"),
     ("out of range", r"\bout of (range|bounds)\b|\b(larger|smaller|bigger|greater|less) than (every|all|any) "
@@ -167,7 +171,7 @@ EDGE_CATEGORIES = [
 GUARD_LINE = r"^(if|elif|while|except|raise|assert)\b|\b(min|max)\("
 # An interviewer sentence that puts a case to the candidate without a question mark ("Try a target larger
 # than every element."): with a question, it marks the case as raised by the interviewer.
-EDGE_PROBE = [r"^(now |also |please |can you |could you )?(try|consider|test|handle|add|make sure|check|guard|support|"
+EDGE_PROBE = [r"^((now|also|please|can you|could you|and)\s+)*(try|consider|test|handle|add|make sure|check|guard|support|"
               r"cover|run it with|feed it|pass it|what about|and what about)\b",
               r"\b(you should|you need to|don'?t forget to|remember to) (also )?(handle|check|guard|test|cover)\b"]
 # Test data that exercises a case whatever the test is called: `top_k([], 3)`, `LRU(0)`, `f(-1)`.
@@ -286,7 +290,9 @@ RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistak
                   r".{0,60}\b(so|which|but|before|instead|never)\b",
                   r"\bI (?!think|guess|hope|believe|suppose|will|can|could|would|should|might)\w+ [^.]{0,60}\b(so|which "
                   r"means|instead of|rather than)\b", r"\bI'?m \w+ing\b.{0,60}\b(so|which|instead|rather than)\b",
-                  r"\b(one|an?) (element|step|iteration|index|item) too (early|late|far|soon|many|few)\b", r"\b(falls?|fell) through\b",
+                  r"\b(one|an?) (element|step|iteration|index|item) too (early|late|far|soon|many|few)\b",
+                  r"`[^`]+` (removes|returns|raises|overwrites|skips|drops|appends|deletes|empties|resets|ignores|"
+                  r"compares|mutates|shadows)\b", r"\b(falls?|fell) through\b",
                   r"\bwould (throw|raise|crash|fail|blow up|divide)\b", r"\bso when\b",
                   r"\bthat'?s (a|an|the) [\w ]{0,20}(by zero|error|overflow|off[- ]by[- ]one|race|leak|typo|bug)\b",
                   r"\b(never|forgot to|didn'?t) (wrote|write|remove|removed|reset|update|updated|append|appended|"
@@ -298,14 +304,16 @@ RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistak
                   r"\bso the\b.{0,60}\bdisagree", r"\b(mistake|bug|problem|issue)( here)?:",
                   r"\bwhat I (want|need|meant) (is|was)\b"]
 RECOVERY_RESET = [r"\bstep back\b", r"\b(smaller|simpler|minimal) (version|case|example|input)\b",
-                  r"\blet me (re-?think|reconsider|slow down)\b", r"\bback to\b"]
+                  r"\blet me (re-?think|reconsider|slow down)\b",
+                  r"\b(go|going|went|step|get) back to (a |the |my )?(simpler|smaller|basic|working|last|first)\b"]
 RECOVERY_FIX = [r"\bfix(ed|ing)?\b", r"\bchang(e|ed|ing) .{1,40}\bto\b", r"\bswap(ped)?\b", r"\bcorrect(ed)?\b",
                 r"\bbecomes\b", r"\bI'?ll (add|append|make|move|use)\b"]
 RECOVERY_VERIFIED = [r"\btests? (now |all |both )?(pass|passes|passed|passing)\b",
                      r"\b(now|all|both)( \w+)? (tests )?(pass|passes|passing)\b", r"\bnow (it )?works\b",
                      r"\bgreen\b", r"\b\d+ passed\b", r"\bworks now\b", r"\brunning (it )?again\b",
                      r"\bpass(es|ed)? now\b", r"\blet me (trace|walk through|re-?read)\b", r"\bby hand\b",
-                     r"\btrac(e|ing) (it|this|through)\b", r"\bre-?trac\w+\b", r"\btrac(e|ing) [^.]{0,30}\bagain\b", r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b"]
+                     r"\btrac(e|ing) (it|this|through)\b", r"\bre-?trac\w+\b", r"\btrac(e|ing) [^.]{0,30}\bagain\b", r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b",
+                     r"\bre-?run(ning)?\b.{0,15}\bpass(es|ed)?\b"]
 # A cause offered as a guess is not a diagnosis ("maybe that's it", "probably flaky").
 HEDGE = [r"\b(maybe|probably|perhaps|I guess|might be|could be|not sure|no idea|somehow|I suppose|must be)\b",
          r"\bbecause (the |that |it |this |my )?(test )?(fails|failed|failing|didn'?t pass|is red|errors?|broke)\b"]
