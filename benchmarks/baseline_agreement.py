@@ -1,6 +1,6 @@
 """Agreement of the offline baseline judge with human labels on a folder of transcripts.
 
-    .venv/bin/python benchmarks/baseline_agreement.py TRANSCRIPTS_DIR LABELS_CSV [--rubric rubrics/default.yaml]
+    .venv/bin/python benchmarks/baseline_agreement.py TRANSCRIPTS_DIR LABELS_CSV [--rubric ID|PATH]
         [--show]
 
 Prints, per dimension, quadratic-weighted kappa, exact agreement and mean bias of the baseline against
@@ -16,25 +16,24 @@ import argparse
 import asyncio
 from pathlib import Path
 
-import yaml
-
 from evaluator.calibrate.agreement import human_consensus, point_metrics
 from evaluator.calibrate.labels import load_plain
 from evaluator.calibrate.records import ScaleSpec
 from evaluator.ingest import load_transcript
 from evaluator.judge.baseline import BaselineJudge
-from evaluator.rubrics import Rubric
+from evaluator.rubrics import select_rubric
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("transcripts", type=Path)
     ap.add_argument("labels", type=Path)
-    ap.add_argument("--rubric", type=Path, default=Path(__file__).resolve().parent.parent / "rubrics/default.yaml")
+    ap.add_argument("--rubric", default=str(Path(__file__).resolve().parent.parent / "rubrics/default.yaml"),
+                    help="a rubric id or YAML path")
     ap.add_argument("--show", action="store_true")
     ap.add_argument("--gap", type=float, default=1.0, help="with --show: list items off by more than this")
     args = ap.parse_args()
-    rubric = Rubric.model_validate(yaml.safe_load(args.rubric.read_text(encoding="utf-8")))
+    rubric = select_rubric(args.rubric, None)
     scale = ScaleSpec(min=rubric.scale.min, max=rubric.scale.max)
     consensus = human_consensus(load_plain(args.labels, kind="human", scale=scale))  # type: ignore[arg-type]
     names = sorted({t for t, _ in consensus})

@@ -182,7 +182,7 @@ def score_recovery(view: View, dim: Dimension) -> Verdict:
             + "".join(f"; {n}" for n in notes) + ".")
     if len(results) > 1:
         text += f" Episode scores: {', '.join(str(e.score) for e in results)}."
-    support = (ep.verified or ep.reset or ep.fix or [None])[0]
+    support = next(iter(ep.verified or ep.reset or ep.fix), None)
     third = ep.panic[0][1] if ep.panic else ep.flail[0] if ep.flail else support
     quotes = evidence((ep.first, ["mistake_c", "mistake_i", "probe"]),
                       (ep.cause[0] if ep.cause else ep.guesses[0] if ep.guesses else None, ["cause"]),
