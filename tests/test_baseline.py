@@ -287,9 +287,15 @@ def test_recovery_named_fixed_and_rechecked():
         ("candidate", "```python\ndef _drop(self, k):\n    self.order.remove(k)\n    del self.data[k]\n```\n"
                       "Running again, all tests pass now."))
     r = result(t, "recovery")
-    assert r.score == 5, r.rationale
+    assert r.score == 4, r.rationale  # the rubric's 5 also wants a test that would have caught it
     assert "noticed it themselves" in r.rationale
     assert any("fails" in e.quote for e in r.evidence)
+    with_test = transcript(*((tu.role, tu.text) for tu in t.turns[:2]),
+                           ("candidate", t.turns[2].text + "\nAnd a test that would have caught it:\n```python\n"
+                                         "def test_evicted_key_is_gone():\n    c = LRU(1)\n    c.put(1, 1)\n"
+                                         "    c.put(2, 2)\n    assert 1 not in c.data\n```"))
+    r = result(with_test, "recovery")
+    assert r.score == 5 and "added a test" in r.rationale, r.rationale
 
 
 def test_hypothetical_and_deliberate_failures_are_not_mistakes():
@@ -432,6 +438,180 @@ def test_code_submitted_as_a_file_is_read_and_quoted_by_file_name():
     assert any(e.source == "lru.py" for e in out["invariant"].evidence)
     assert out["edge_cases"].score >= 4, out["edge_cases"].rationale
     assert_verbatim(t, judge(t))
+
+
+# --------------------------------------------------------------------------------------------
+# substance over vocabulary: guarantees without the word, cases handled not mentioned, episodes
+# --------------------------------------------------------------------------------------------
+
+def test_guarantee_stated_without_the_word_invariant_is_recognised_and_used():
+    t = transcript(
+        ("interviewer", "Merge two event streams into one."),
+        ("candidate", "No matter what order the events arrive in, the output is in timestamp order and nothing "
+                      "is dropped. So I buffer per stream and always emit the smaller head."),
+        ("candidate", "```python\ndef merge(a, b):\n    out = []\n    i = j = 0\n    while i < len(a) and j < len(b):\n"
+                      "        if a[i].ts <= b[j].ts:\n            out.append(a[i]); i += 1\n        else:\n"
+                      "            out.append(b[j]); j += 1\n    return out + a[i:] + b[j:]\n\n"
+                      "def test_output_in_timestamp_order_and_nothing_dropped():\n"
+                      "    out = merge(A, B)\n    assert len(out) == len(A) + len(B)\n```"))
+    r = result(t, "invariant")
+    assert r.score >= 4, r.rationale
+    assert "before any code" in r.rationale and "design follows" in r.rationale
+    assert any("No matter what order" in e.quote for e in r.evidence)
+
+
+def test_guarantee_derived_from_a_task_requirement_is_the_candidates_own():
+    t = transcript(
+        ("interviewer", "Calls to the embedding API must never exceed 3 in flight. Write the client."),
+        ("candidate", "Then every request path takes a slot before calling and gives it back in a finally, "
+                      "so in-flight calls stay at most 3 even when a call raises."),
+        ("candidate", "```python\nasync def embed(text):\n    async with SLOTS:\n        return await api(text)\n\n"
+                      "async def test_at_most_three_calls_in_flight_when_one_raises():\n"
+                      "    assert PEAK <= 3\n```"))
+    r = result(t, "invariant")
+    assert r.score >= 4 and "when the interviewer asked" not in r.rationale, r.rationale
+
+
+def test_habits_and_vague_promises_are_not_guarantees():
+    t = transcript(("candidate", "I always write the tests first. It should work for all inputs and stay consistent."),
+                   ("candidate", "```python\ndef f(xs):\n    return sorted(xs)\n\ndef test_f():\n"
+                                 "    assert f([2, 1]) == [1, 2]\n```"))
+    r = result(t, "invariant")
+    assert r.score == 2 and "never states" in r.rationale, r.rationale
+
+
+def test_edge_case_talk_with_only_interviewer_forced_cases_scores_two():
+    t = transcript(
+        ("interviewer", "Return the k most frequent words."),
+        ("candidate", "Edge cases matter most here, so I'll be careful with edge cases. Edge cases first."),
+        ("candidate", "```python\ndef top_words(words, k):\n    counts = Counter(words)\n"
+                      "    return [w for w, _ in counts.most_common(k)]\n```\nThat handles the edge cases."),
+        ("interviewer", "What if the list is empty?"),
+        ("candidate", "Good point, I'll return an empty list.\n```python\n    if not words:\n        return []\n```"),
+        ("interviewer", "And what about a negative k?"),
+        ("candidate", "I'll raise on negative k, and test both edge cases.\n```python\n    if k < 0:\n"
+                      "        raise ValueError(k)\n\ndef test_empty_words():\n    assert top_words([], 2) == []\n\n"
+                      "def test_negative_k():\n    with pytest.raises(ValueError):\n        top_words(['a'], -1)\n```"))
+    r = result(t, "edge_cases")
+    assert r.score == 2, r.rationale
+    assert "interviewer raised" in r.rationale and "no concrete boundary case unprompted" in r.rationale
+
+
+def test_cases_named_and_handled_without_the_word_edge_score_high():
+    t = transcript(
+        ("interviewer", "Write `chunks(xs, n)` splitting a list into pieces of size n."),
+        ("candidate", "Inputs to decide first. An empty list gives no chunks. A negative or zero `n` is a caller "
+                      "bug, so it raises ValueError. If the length isn't a multiple of n, the last chunk is shorter "
+                      "than n rather than padded. Very long inputs are fine: it's a generator, nothing is copied."),
+        ("candidate", "```python\ndef chunks(xs, n):\n    if n <= 0:\n        raise ValueError(n)\n"
+                      "    for i in range(0, len(xs), n):\n        yield xs[i:i + n]\n\n"
+                      "def test_rejects_bad_sizes():\n    for n in (0, -3):\n        with pytest.raises(ValueError):\n"
+                      "            list(chunks([1], n))\n\ndef test_no_input_no_chunks():\n"
+                      "    assert list(chunks([], 2)) == []\n\ndef test_last_piece_shorter():\n"
+                      "    assert list(chunks([1, 2, 3], 2)) == [[1, 2], [3]]\n```"))
+    r = result(t, "edge_cases")
+    assert r.score >= 4, r.rationale
+    assert "edge" not in " ".join(turn.text for turn in t.turns).lower()
+
+
+def test_a_case_the_interviewer_had_to_raise_caps_edge_cases_at_three():
+    t = transcript(
+        ("candidate", "Boundary cases: capacity 0 stores nothing, a missing key returns None, and a duplicate put "
+                      "updates in place."),
+        ("candidate", "```python\n" + LRU_CODE + "```\n```python\n" + LRU_TESTS + "```"),
+        ("interviewer", "What happens with a negative capacity?"),
+        ("candidate", "That raises ValueError already."))
+    r = result(t, "edge_cases")
+    assert r.score >= 4, r.rationale  # already guarded before the question: not a miss
+    t2 = transcript(*((turn.role, turn.text) for turn in t.turns[:2]),
+                    ("interviewer", "What if two threads call put at the same time?"),
+                    ("candidate", "I hadn't thought about concurrency. I'd add a lock."))
+    r2 = result(t2, "edge_cases")
+    assert r2.score == 3 and "raised first by the interviewer: concurrency" in r2.rationale, r2.rationale
+
+
+def test_fix_after_a_hint_is_recovery_not_unobserved():
+    t = transcript(
+        ("candidate", "```python\ndef lookup(table, key):\n    return table[key]\n```"),
+        ("interviewer", "I ran your tests:\n```\nE   KeyError: 'zz'\n1 failed, 4 passed\n```\n"
+                        "Look at what `lookup` does for a key that isn't there."),
+        ("candidate", "Right: I index the dict directly, so a missing key raises instead of returning None. "
+                      "Using `.get` fixes it.\n```python\ndef lookup(table, key):\n    return table.get(key)\n```"),
+        ("interviewer", "All five pass now."))
+    r = result(t, "recovery")
+    assert r.status == "scored" and r.score == 3, r.rationale
+    assert "after a hint that gave it away" in r.rationale and "named the cause" in r.rationale
+
+
+def test_blind_retry_that_happens_to_pass_scores_low():
+    t = transcript(
+        ("candidate", "```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi - 1))\n```\n"
+                      "```\nFAILED test_clamp.py::test_upper - assert 9 == 10\n```"),
+        ("candidate", "Let me just try dropping the minus one.\n```python\n    return max(lo, min(x, hi))\n```\n"
+                      "```\n1 passed\n```\nThe problem was the bound, probably. Tests pass now."))
+    r = result(t, "recovery")
+    assert r.score == 2, r.rationale
+    assert "trial and error" in r.rationale and "did not name the cause" in r.rationale
+
+
+def test_rerun_until_green_is_not_a_fix():
+    t = transcript(
+        ("candidate", "```python\ndef test_cache_expires():\n    c = Cache(ttl=0.05)\n    c.put('a', 1)\n"
+                      "    time.sleep(0.05)\n    assert c.get('a') is None\n```\n"
+                      "```\nFAILED test_cache.py::test_cache_expires - assert 1 is None\n```"),
+        ("candidate", "Weird. Let me just rerun it.\n```\n1 passed\n```\nProbably flaky, moving on."))
+    r = result(t, "recovery")
+    assert r.score == 1, r.rationale
+    assert "passed on a rerun with no change" in r.rationale
+
+
+def test_probe_answered_by_naming_the_mistake_fixing_and_rechecking_scores_four():
+    t = transcript(
+        ("candidate", "```python\ndef rank(scores):\n    out, last = [], None\n    for s in sorted(scores, reverse=True):\n"
+                      "        if s != last:\n            out.append(s)\n        last = s\n    return out\n```"),
+        ("interviewer", "Try it with the scores 5, 5 and 3."),
+        ("candidate", "It returns [5, 3]. It should be [5, 5, 3]: my loop skips equal scores because I compare "
+                      "against the previous score instead of keeping ties. Appending every score fixes it.\n"
+                      "```python\n    for s in sorted(scores, reverse=True):\n        out.append(s)\n```\n"
+                      "Rerunning the tests: all pass now."))
+    r = result(t, "recovery")
+    assert r.score == 4, r.rationale
+    assert "after a hint or question" in r.rationale
+
+
+def test_advice_and_confirmed_probes_are_not_mistakes():
+    t = transcript(
+        ("interviewer", "Think carefully about the boundaries and double-check the math before you code."),
+        ("candidate", "```python\ndef mean(xs):\n    return sum(xs) / len(xs) if xs else 0.0\n```"),
+        ("interviewer", "Try it with an empty list."),
+        ("candidate", "Oh, it returns 0.0 as expected, since the guard catches it."))
+    assert result(t, "recovery").status == "not_observed"
+
+
+def test_dev_set_quotes_verbatim_and_agreement_holds():
+    """The baseline's own development rounds (datasets/baseline_dev): every quote verifiable, and the
+    judge agrees with the dev labels on the three reworked dimensions (a regression guard, not a claim
+    about unseen rounds: these are the rounds the signals were developed on)."""
+    from evaluator.calibrate.agreement import human_consensus, point_metrics
+    from evaluator.calibrate.labels import load_plain
+    from evaluator.calibrate.records import ScaleSpec
+    from evaluator.ingest import load_transcript
+
+    dev = REPO / "datasets" / "baseline_dev"
+    scale = ScaleSpec(min=1, max=5)
+    labels = human_consensus(load_plain(dev / "labels.csv", kind="human", scale=scale))
+    pairs: dict[str, tuple[list[float], list[float]]] = {d: ([], []) for d in ("invariant", "edge_cases", "recovery")}
+    for name in sorted({n for n, _ in labels}):
+        t = load_transcript(dev / name)
+        out = judge(t)
+        assert_verbatim(t, out)
+        for d in out.dimensions:
+            status, score = labels.get((name, d.id), ("missing", None))
+            if d.id in pairs and status == "scored" and d.status == "scored":
+                pairs[d.id][0].append(float(d.score))
+                pairs[d.id][1].append(float(score))
+    for dim_id, (js, hs) in pairs.items():
+        assert point_metrics(js, hs, scale)["qwk"] >= 0.8, dim_id
 
 
 # --------------------------------------------------------------------------------------------

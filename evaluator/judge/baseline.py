@@ -10,16 +10,20 @@ line of code) so a reader can check why. The pattern tables live in `signals.py`
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from evaluator.judge import signals as S
 from evaluator.judge.base import JudgeOutput
+from evaluator.judge.recovery import score_recovery
 from evaluator.judge.segment import Piece, View, build_view, quote_of
+from evaluator.judge.verdict import Verdict
+from evaluator.judge.verdict import clamp as _clamp
+from evaluator.judge.verdict import evidence as _evidence
+from evaluator.judge.verdict import short as _short
 from evaluator.models import (
     DimensionResult,
     Evidence,
@@ -36,39 +40,6 @@ NOTE = ("Offline baseline judge: deterministic text signals, not an LLM. It coun
 IMPORT = re.compile(r"(import|from)\s")  # import lines are never a guard for an edge case
 
 
-@dataclass
-class Verdict:
-    """A dimension's internal result on the 1-5 baseline scale, before mapping onto the rubric scale."""
-
-    score: int | None
-    rationale: str
-    evidence: list[Evidence] = field(default_factory=list)
-    status: str = "scored"
-    reason: str | None = None
-
-
-def _evidence(*items: tuple[Piece | None, list[str] | None]) -> list[Evidence]:
-    """At most three distinct quotes, in the order given (most telling first); a long sentence is
-    clipped around the first match of the named tables."""
-    out: list[Evidence] = []
-    for piece, tables in items:
-        if piece is None:
-            continue
-        ev = Evidence(quote=quote_of(piece, [S.P[t][0] for t in tables or ()]), source=piece.source)
-        # The quote verifier cannot place very short quotes ("try:"), so those are never offered.
-        if len(re.sub(r"\W", "", ev.quote)) >= 10 and all(ev.quote != e.quote for e in out):
-            out.append(ev)
-    return out[:3]
-
-
-def _clamp(x: int) -> int:
-    return max(1, min(5, x))
-
-
-def _short(text: str, n: int = 60) -> str:
-    return text if len(text) <= n else text[: n - 3].rstrip() + "..."
-
-
 # ---------------------------------------------------------------------------------------------
 # invariant
 # ---------------------------------------------------------------------------------------------
@@ -81,8 +52,9 @@ def _is_concrete(text: str) -> bool:
 
 
 def _own(piece: Piece, view: View) -> str:
-    """"own", "prompted" (the interviewer just asked what must hold) or "supplied" (the interviewer
-    stated this property first and the candidate repeats it)."""
+    """"own", "prompted" (the interviewer's last turn asked what the code guarantees) or "supplied" (the
+    interviewer stated this property first and the candidate repeats it). A requirement in the task
+    ("never more than 4 in flight") is not a question: a guarantee the candidate derives from it is theirs."""
     before = [i for i in view.interviewer if i.pos < piece.pos]
     terms = S.terms(piece.text)
     for i in before:
@@ -90,26 +62,61 @@ def _own(piece: Piece, view: View) -> str:
         if terms and len(shared) >= 0.6 * len(terms) and S.find("cues", i.text) and _is_concrete(i.text):
             return "supplied"
     last_turn = max((i.pos[0] for i in before), default=None)
-    asked = any(i.pos[0] == last_turn and S.find("cues", i.text) for i in before)
+    last = [i for i in before if i.pos[0] == last_turn]
+    asked = any(i.text.rstrip().endswith("?") and S.find("inv_prompt", i.text) for i in last)
     return "prompted" if asked else "own"
 
 
+def _designed(statement: Piece, view: View) -> Piece | None:
+    """The sentence (one of the next two in the same turn) that draws a design consequence from a
+    stated guarantee: "...at most once in any 10 s. That means I need the time each id was emitted"."""
+    at = next((k for k, p in enumerate(view.candidate) if p is statement), None)
+    if at is None:
+        return None
+    return next((p for p in view.candidate[at + 1:at + 3]
+                 if p.pos[0] == statement.pos[0] and S.find("inv_design", p.text)), None)
+
+
+def _refers_back(statements: list[Piece], view: View) -> list[Piece]:
+    """Later sentences that use a stated guarantee: the explicit wording ("that breaks the contract",
+    "the audit caught it"), or, after the first code, a sentence that reasons with the same terms and a
+    relation ("so the 'from hi onward is >= target' side claims index 1")."""
+    first = statements[0]
+    stated = [S.terms(s.text) for s in statements]
+    out = []
+    for p in view.candidate:
+        if p.pos <= first.pos or any(p is s for s in statements):
+            continue
+        explicit = S.find("inv_use", p.text) is not None
+        reasons = (view.first_code_pos is not None and p.pos > view.first_code_pos
+                   and S.find("relations", p.text) is not None and any(len(S.terms(p.text) & t) >= 2 for t in stated))
+        if explicit or reasons:
+            out.append(p)
+    return S.distinct(out)
+
+
 def score_invariant(view: View) -> Verdict:
-    """Concrete must-hold statements (relation + named things), credited more when stated unprompted
-    before the first code and when an assert, guard, test or later argument refers back to them."""
+    """Concrete guarantees (a relation between named things, universally quantified: "must", "never",
+    "after each call", "every exit path", "a postcondition"), credited more when stated unprompted
+    before the first code and when the design, an assert, a test or later reasoning uses them."""
     prose = view.candidate + [p for p in view.code if p.kind == "comment"]
-    concrete = [p for p in S.hits(prose, "cues") if _is_concrete(p.text)]
+    claims = [p for p in prose if (S.find("cues", p.text) or S.find("quantified", p.text))
+              and not S.find("self_claim", p.text)]
+    concrete = S.distinct([p for p in claims if _is_concrete(p.text)])
     checks = S.checks(view.code)
     if not concrete:
-        hollow = S.hits(prose, "cues") + S.hits(prose, "inv_hollow")
+        hollow = S.distinct(claims) + S.hits(prose, "inv_hollow")
         if hollow:
             return Verdict(2, f"Mentions invariants/correctness ({len(S.distinct(hollow))}x) but never states "
                               "a concrete property that must hold (no relation between named quantities or fields).",
                            _evidence((hollow[0], None)))
-        if checks:
-            return Verdict(2, "Code has asserts/guards but no invariant is stated in words.",
-                           _evidence((checks[0], None)))
-        return Verdict(1, "No statement of what must always hold, and no asserts in code.")
+        in_impl = [c for c in checks if c.context != "test"]
+        if in_impl:
+            return Verdict(2, "The implementation asserts or guards a property, but no invariant is stated in words.",
+                           _evidence((in_impl[0], None)))
+        return Verdict(1, "No statement of what must always hold" + (
+            "; the only asserts are test expectations." if checks else ", and no asserts in code."),
+            _evidence((checks[0] if checks else None, None)))
     origin = {id(p): _own(p, view) for p in concrete}
     own = [p for p in concrete if origin[id(p)] == "own"]
     early = [p for p in own if S.before_code(p, view)]
@@ -118,25 +125,29 @@ def score_invariant(view: View) -> Verdict:
     linked = sorted((c for c in checks if S.terms(c.text) & terms),
                     key=lambda c: (not c.text.startswith("assert"), -len(S.terms(c.text) & terms), c.pos))
     impl = [c for c in linked if c.context != "test"]
-    tests = [c for c in linked if c.context == "test"]
-    reasoning = [p for p in S.hits(view.candidate, "inv_use") if p.pos > first.pos]
-    used = bool(impl or tests or reasoning)
+    # a test asserting the property, or a test named after it (test_at_most_four_in_flight)
+    named_tests = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)
+                   and any(len(S.terms(p.text) & S.terms(c.text)) >= 2 for c in concrete)]
+    tests = [c for c in linked if c.context == "test"] + named_tests
+    reasoning = _refers_back([first, *concrete], view)
+    design = next((d for d in (_designed(p, view) for p in own) if d is not None), None)
+    used = bool(impl or tests or reasoning or design)
     if all(origin[id(p)] == "supplied" for p in concrete):
         score, how = 2, "only repeats an invariant the interviewer supplied"
     elif not own:
         score, how = 3, "only when the interviewer asked for one"
-    else:  # the rubric's 4 needs "before coding and used"; 5 needs use in more than one way
-        ways = bool(impl) + bool(tests) + bool(reasoning)
-        score = 3 if not (early and ways) else 4 if ways == 1 else 5
+    else:  # the rubric's 4 needs "before coding and used"; 5 needs use in more than one way, one in code
+        ways = bool(impl) + bool(tests) + bool(reasoning) + bool(design)
+        score = 3 if not (early and ways) else 5 if ways >= 2 and (impl or tests) else 4
         how = "first one before any code" if early else "none before the first code"
-    parts = [f"Stated {len(concrete)} concrete invariant(s) (\"{_short(first.text)}\"); {how}"]
-    uses = [f"{len(impl)} assert/guard in code" if impl else "", f"{len(tests)} test assert(s)" if tests else "",
-            "referred back to it while reasoning" if reasoning else ""]
+    parts = [f"Stated {len(concrete)} concrete guarantee(s) (\"{_short(first.text)}\"); {how}"]
+    uses = [f"{len(impl)} assert/guard in code" if impl else "", f"{len(tests)} test(s) check it" if tests else "",
+            "the design follows from it" if design else "", "referred back to it while reasoning" if reasoning else ""]
     parts.append("Used: " + ", ".join(u for u in uses if u) if used else
-                 "Not used afterwards: no assert, guard or test refers to it"
+                 "Not used afterwards: no assert, guard, test or later argument refers to it"
                  + (" (asserts exist but check other things)" if checks else ""))
     evidence = _evidence((first, ["cues"]), (impl[0] if impl else None, None), (tests[0] if tests else None, None),
-                         (reasoning[0] if reasoning else None, ["inv_use"]))
+                         (design, ["inv_design"]), (reasoning[0] if reasoning else None, ["inv_use"]))
     return Verdict(score, ". ".join(parts) + ".", evidence)
 
 
@@ -144,67 +155,116 @@ def score_invariant(view: View) -> Verdict:
 # edge_cases
 # ---------------------------------------------------------------------------------------------
 
-def score_edge_cases(view: View) -> Verdict:
-    """Distinct boundary categories the candidate names (in prose or a test's name), crossed with a
-    guard for it in the implementation and a test named after it. A category the interviewer raised
-    first only counts if the candidate then acts on it (guard or test)."""
-    def first_by_label(pieces: list[Piece], rename: bool = False) -> dict[str, Piece]:
-        found: dict[str, Piece] = {}
-        for p in pieces:
-            for label in S.labels(p.text.replace("_", " ") if rename else p.text):
-                found.setdefault(label, p)
-        return found
+@dataclass
+class _Case:
+    """One boundary category as the round treats it: who raised it first, and what the code does about it."""
 
+    label: str
+    named: Piece | None  # the candidate's first mention (prose, comment or a test's name)
+    hint: Piece | None  # the interviewer's question that raised it before the candidate did
+    guard: Piece | None  # an implementation line that handles it
+    test: Piece | None  # a test named after it
+
+    @property
+    def prompted(self) -> bool:
+        return self.hint is not None
+
+    @property
+    def handled(self) -> bool:
+        return self.guard is not None or self.test is not None
+
+
+def _cases(view: View) -> list[_Case]:
+    """Every boundary category the candidate or a follow-up question of the interviewer raises. A case
+    is handled by an implementation line matching the category's code pattern, or by a branch/guard
+    line sharing a content word with the sentence that named it ("overlap >= size would never advance"
+    -> `if ... not 0 <= overlap < size: raise`), or by a test named after it. The interviewer raises a
+    case by asking about it or putting it to the candidate ("Try a target larger than every element");
+    the task's description of the inputs, or an answer to the candidate's question, is spec, not a prompt."""
     prose = view.candidate + [p for p in view.code if p.kind == "comment"]
     impl = [p for p in view.code if p.kind == "code" and p.context != "test" and not IMPORT.match(p.text)]
-    test_defs = [p for p in view.code if p.context == "test" and re.match(r"(async\s+)?def\s+test", p.text)]
-    said, tests = first_by_label(prose), first_by_label(test_defs, True)
-    mentioned = said.keys() | tests.keys()
-    # Hints and guards matter only for categories the candidate mentions: one regex each, first hit wins.
-    asked, guards = {}, {}
+    guards = [p for p in impl if S.GUARD_RX.search(p.text)]
+    test_defs = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)]
+    test_data = [p for p in view.code if p.kind == "code" and (p.context == "test" or S.find("test_param", p.text))]
+    start = min((p.pos for p in view.candidate + view.code), default=(0, 0))
+    questions = [p for p in view.interviewer if p.text.rstrip().endswith("?")
+                 or (p.pos > start and S.find("edge_probe", p.text))]
+    out = []
     for label, prose_rx, code_rx in S.EDGE:
-        if label in mentioned:
-            hint = next((p for p in view.interviewer if prose_rx.search(p.text)), None)
-            guard = next((p for p in impl if code_rx.search(p.text)), None)
-            asked.update({label: hint} if hint else {})
-            guards.update({label: guard} if guard else {})
-    named: dict[str, Piece] = {}
-    prompted_only: list[str] = []
-    for label, _, _ in S.EDGE:
-        mentions = [p for p in (said.get(label), tests.get(label)) if p is not None]
-        if not mentions:
+        namings = [p for p in prose if prose_rx.search(p.text)]
+        named = namings[0] if namings else None
+        words = S.terms(named.text) if named is not None else set()
+        # a test named after the case, or feeding it: the category's typical data (`f([])`, `LRU(0)`) or an
+        # example input the candidate quoted when naming it ("like "30m1h": reject")
+        examples = {x for p in namings for x in S.literals(p.text)}
+        data_rx = S.EDGE_DATA.get(label)
+        test = next((p for p in test_defs if prose_rx.search(p.text.replace("_", " "))
+                     or len(S.terms(p.text) & words) >= 2), None) or next(
+            (p for p in test_data if namings and ((data_rx is not None and data_rx.search(p.text))
+                                                  or any(x in p.text for x in examples))), None)
+        first = min((p for p in (named, test) if p is not None), key=lambda p: p.pos, default=None)
+        hint = next((i for i in questions if prose_rx.search(i.text)), None)
+        if first is None and hint is None:
             continue
-        hint = asked.get(label)
-        acted = label in guards or label in tests
-        if hint is not None and hint.pos < min(p.pos for p in mentions) and not acted:
-            prompted_only.append(label)
-        else:
-            named[label] = mentions[0]
-    handled = {lab: guards[lab] for lab in named if lab in guards}
-    tested = {lab: tests[lab] for lab in named if lab in tests}
-    if not named:
-        after_hint = (f" Only mentioned after the interviewer raised it, with no guard or test: "
-                      f"{', '.join(prompted_only)}." if prompted_only else "")
-        hollow = S.hits(prose, "edge_hollow")
-        if hollow or prompted_only:
+        guard = next((p for p in impl if code_rx.search(p.text)), None)
+        guard = guard or next((g for g in guards if S.terms(g.text) & words), None)
+        if hint is not None and any(p is not None and p.pos < hint.pos for p in (first, guard)):
+            hint = None  # the candidate got there first (said it, or already guarded it)
+        if first is None and hint is None:  # guarded before the interviewer asked: handled, if unnamed
+            first = guard
+        out.append(_Case(label, first, hint, guard, test))
+    return out
+
+
+def score_edge_cases(view: View) -> Verdict:
+    """Boundary cases the candidate raises unprompted AND handles (a guard, a branch or a test), not how
+    often they say "edge cases". Talk without handling caps at 2; cases only the interviewer raised
+    count as the rubric's 2 however well they are then handled; a case the interviewer had to raise
+    caps the round at 3 (the anchors' "misses an important one until prompted")."""
+    cases = _cases(view)
+    own = [c for c in cases if not c.prompted and c.named is not None]
+    prompted = [c for c in cases if c.prompted]
+    handled = [c for c in own if c.handled]
+    tested = [c for c in own if c.test is not None]
+    taken_up = [c for c in prompted if c.named is not None or c.handled]
+    prose = view.candidate + [p for p in view.code if p.kind == "comment"]
+    hollow = S.hits(prose, "edge_hollow")
+    n, h, t = len(own), len(handled), len(tested)
+    if not own:
+        if taken_up or hollow:
             lead = f"Says \"edge cases\" ({len(hollow)}x) but names" if hollow else "Names"
-            return Verdict(2, f"{lead} no concrete boundary case unprompted." + after_hint,
-                           _evidence((hollow[0] if hollow else None, ["edge_hollow"])))
-        return Verdict(1, "Names no boundary case (empty input, zero capacity, missing key, expiry, ...).")
-    n, h, t = len(named), len(handled), len(tested)
-    score = 1 + (2 if n >= 3 else 1) + (h >= max(1, n // 2)) + (t >= min(2, n))
-    untested = [lab for lab in named if lab not in tested]
-    unhandled = [lab for lab in named if lab not in handled]
+            acted = sum(c.handled for c in taken_up)
+            after = (f" Only takes up what the interviewer raised ({', '.join(c.label for c in taken_up)}), "
+                     f"handling {acted} of them." if taken_up else "")
+            return Verdict(2, f"{lead} no concrete boundary case unprompted." + after,
+                           _evidence((hollow[0] if hollow else None, ["edge_hollow"]),
+                                     *((c.guard or c.test, None) for c in taken_up[:2])))
+        ignored = f" Did not act on the interviewer's: {', '.join(c.label for c in prompted)}." if prompted else ""
+        return Verdict(1, "Names no boundary case (empty input, zero capacity, missing key, expiry, ...)." + ignored,
+                       _evidence(*((c.hint, None) for c in prompted[:1])))
+    if h == 0:
+        score = 2
+    elif h == 1:
+        score = 3 if t else 2
+    elif h == 2:
+        score = 3 + (t >= 2)
+    else:
+        score = 3 + (t >= 2) + (t >= 3 and h >= 4)
+    if prompted:
+        score = min(score, 3)
+    untested = [c.label for c in own if c.test is None]
+    unhandled = [c.label for c in own if not c.handled]
     gaps = ([f"no test for {', '.join(untested[:3])}"] if untested else []) + (
-        [f"no guard found for {', '.join(unhandled[:2])}"] if unhandled and h else []) + (
-        [f"raised only by the interviewer and not acted on: {', '.join(prompted_only)}"] if prompted_only else [])
-    rationale = (f"Named {n} boundary case(s) ({', '.join(named)}); {h} handled in code; {t} covered by a test."
-                 + (f" Missing: {'; '.join(gaps)}." if gaps else ""))
+        [f"not handled in code or tests: {', '.join(unhandled[:3])}"] if unhandled else []) + (
+        [f"raised first by the interviewer: {', '.join(c.label for c in prompted)}"] if prompted else [])
+    rationale = (f"Named {n} boundary case(s) unprompted ({', '.join(c.label for c in own)}); {h} handled in code "
+                 f"or tests; {t} covered by a test." + (f" Missing: {'; '.join(gaps)}." if gaps else ""))
     # Quote the sentence that names the most categories, then a guard and a test.
-    prose_named = sorted({id(p): p for p in named.values() if p.kind != "code"}.values(),
+    prose_named = sorted({id(c.named): c.named for c in own if c.named and c.named.kind != "code"}.values(),
                          key=lambda p: (-len(S.labels(p.text)), p.pos))
     evidence = _evidence((prose_named[0] if prose_named else None, ["edge_prose"]),
-                         (next(iter(handled.values()), None), None), (next(iter(tested.values()), None), None),
+                         (next((c.guard for c in handled if c.guard), None), None),
+                         (next((c.test for c in tested), None), None),
                          (prose_named[1] if len(prose_named) > 1 else None, ["edge_prose"]))
     return Verdict(_clamp(score), rationale, evidence)
 
@@ -256,69 +316,6 @@ def score_restraint(view: View) -> Verdict:
     else:
         evidence = _evidence(talk, *machinery, (defer[0] if scope and defer else None, ["defer"]))
     return Verdict(_clamp(score), "; ".join(parts) + ".", evidence)
-
-
-# ---------------------------------------------------------------------------------------------
-# recovery
-# ---------------------------------------------------------------------------------------------
-
-def _episode(view: View, mistakes: list[Piece], end: int) -> tuple[int, dict]:
-    """Score one episode. 4 = names the cause, fixes it and re-checks it; 5 adds noticing it
-    themselves or resetting to a smaller case; panic costs a point (2 is the floor once fixed)."""
-    first = mistakes[0]
-    window = [p for p in view.candidate if first.pos <= p.pos and p.pos[0] <= end]
-    later_code = [p for p in view.code if first.pos < p.pos and p.pos[0] <= end]
-    new_code = [p for p in later_code if p.kind == "code"]
-    body = [p for p in new_code if len(p.text) >= 12 and not p.text.startswith(("def ", "async def ", "class ", "@"))]
-    found = {"cause": S.hits(window, "cause"), "reset": S.hits(window, "reset"),
-             "fix": S.hits(window, "fix") + (body or new_code)[:1], "verified": S.hits(window + later_code, "verified")}
-    panic = []
-    for label, rx in S.PANIC_RX:
-        hits = [p for p in window if rx.search(p.text)]
-        if len(hits) >= (2 if label == "apologising" else 1):
-            panic.append((label, hits[0]))
-    prev = [i for i in view.interviewer if i.pos < first.pos and i.pos[0] == max(
-        (j.pos[0] for j in view.interviewer if j.pos < first.pos), default=-1)]
-    self_noticed = first.role == "candidate" and not S.find("hinted", first.text) and not any(
-        S.find("probe", i.text) or S.find("mistake_i", i.text) for i in prev)
-    fixed, cause, recheck = bool(found["fix"]), bool(found["cause"]), bool(found["verified"] or found["reset"])
-    if fixed and cause and recheck:
-        score = 5 if self_noticed or found["reset"] else 4
-    elif fixed and (cause or recheck):
-        score = 3
-    else:
-        score = 2
-    score = max(2 if fixed else 1, score - min(2, len(panic)))
-    return score, {**found, "panic": panic, "first": first, "self": self_noticed}
-
-
-def score_recovery(view: View, dim: Dimension) -> Verdict:
-    mistakes = S.mistakes(view)
-    if not mistakes:
-        text = "No mistake, failing test or interviewer challenge was observed, so recovery could not be judged."
-        if dim.allow_not_observed:
-            return Verdict(None, text, status="not_observed")
-        return Verdict(3, text + " Neutral score.")
-    results = [_episode(view, ms, end) for ms, end in S.episodes(view, mistakes)]
-    mean = sum(sc for sc, _ in results) / len(results)
-    score = math.ceil(mean - 0.5)  # between two levels, take the lower (rubric guidance)
-    _, info = results[0]
-    labels = [("named the cause", "name the cause", "cause"), ("fixed it", "fix it", "fix"),
-              ("re-checked it", "re-check it", "verified"), ("reset to a smaller case", "reset", "reset")]
-    done = [past for past, _, k in labels if info[k]]
-    missing = [inf for _, inf, k in labels[:3] if not info[k]]
-    how = "noticed it themselves" if info["self"] else "after a hint or question"
-    text = (f"{len(results)} mistake episode(s); the first ({how}, \"{_short(info['first'].text)}\"): "
-            + (", ".join(done) if done else "no fix, explanation or reset followed")
-            + (f"; did not {' or '.join(missing)}" if done and missing else "")
-            + (f"; panic signals: {', '.join(lab for lab, _ in info['panic'])}" if info["panic"] else "") + ".")
-    if len(results) > 1:
-        text += f" Episode scores: {', '.join(str(s) for s, _ in results)}."
-    support = (info["verified"] or info["reset"] or info["fix"] or [None])[0]
-    third = info["panic"][0][1] if info["panic"] else support
-    evidence = _evidence((info["first"], ["mistake_c", "mistake_i", "probe"]),
-                         (info["cause"][0] if info["cause"] else None, ["cause"]), (third, None), (support, None))
-    return Verdict(_clamp(score), text, evidence)
 
 
 # ---------------------------------------------------------------------------------------------

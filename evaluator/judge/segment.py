@@ -44,6 +44,7 @@ class View:
     first_code_pos: tuple[int, int] | None
     turn_count: int
     block_sizes: list[int] = field(default_factory=list)  # non-blank lines per candidate code block
+    shown: list[Piece] = field(default_factory=list)  # lines the interviewer pastes (a test run, a traceback)
 
 
 def _sentences(text: str, start: int) -> list[tuple[int, str, str, int]]:
@@ -62,7 +63,7 @@ def _sentences(text: str, start: int) -> list[tuple[int, str, str, int]]:
     return out
 
 
-def _code_lines(code: str, source: str, pos: tuple[int, int]) -> list[Piece]:
+def _code_lines(code: str, source: str, pos: tuple[int, int], role: str = "candidate") -> list[Piece]:
     """Lines of a code block, tagged with whether they sit in a test function, another function,
     or at module level (module-level asserts behave like a test script)."""
     pieces: list[Piece] = []
@@ -81,10 +82,10 @@ def _code_lines(code: str, source: str, pos: tuple[int, int]) -> list[Piece]:
         elif re.match(r"class\s+Test", stripped) and scope == "module":
             scope, scope_indent = "test", indent
         kind = "comment" if stripped.startswith("#") else "code"
-        pieces.append(Piece(source, stripped[:MAX_QUOTE], (pos[0], pos[1] + i), "candidate", kind, scope))
+        pieces.append(Piece(source, stripped[:MAX_QUOTE], (pos[0], pos[1] + i), role, kind, scope))
         if kind == "code" and "#" in stripped and not re.search(r"[\"'][^\"']*#", stripped):
             comment = stripped[stripped.index("#"):].strip()
-            pieces.append(Piece(source, comment[:MAX_QUOTE], (pos[0], pos[1] + i), "candidate", "comment", scope))
+            pieces.append(Piece(source, comment[:MAX_QUOTE], (pos[0], pos[1] + i), role, "comment", scope))
     return pieces
 
 
@@ -110,13 +111,14 @@ def build_view(transcript: Transcript) -> View:
                 (view.candidate if role == "candidate" else view.interviewer).append(
                     Piece(turn.id, sentence, (n, off), role, "prose", line=line.strip(), at=at - indent))
             cursor = b
-        if role != "candidate":
-            continue
         blocks = [b.code for b in turn.code_blocks]
         if not blocks:  # fall back to the fences themselves when ingest did not extract blocks
             blocks = [re.sub(r"\A[^\n]*\n|\n?[ \t]*(```|~~~)[ \t]*\Z", "", f.group()) for f in fences]
         for k, code in enumerate(blocks):
             off = fences[k].start() if k < len(fences) else len(turn.text)
+            if role != "candidate":
+                view.shown.extend(_code_lines(code, turn.id, (n, off), role))
+                continue
             if view.first_code_pos is None:
                 view.first_code_pos = (n, off)
             view.block_sizes.append(sum(1 for ln in code.splitlines() if ln.strip()))

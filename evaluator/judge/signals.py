@@ -1,266 +1,23 @@
-"""Text signals for the offline baseline judge: the pattern tables it scores with, and the small
+"""Text signals for the offline baseline judge: the tables of `tables.py` compiled, and the small
 detectors that find those signals in a transcript view (see `segment.py` for how the view is cut).
 
-Everything here is plain data or small pure functions so that a reader can see exactly what the
-baseline looks for; the scoring policy itself lives in `baseline.py`.
+Everything here is small pure functions so that a reader can see exactly what the baseline looks for;
+the scoring policy itself lives in `baseline.py` (and `recovery.py` for mistake episodes).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from functools import lru_cache
 
+from evaluator.judge import tables as T
 from evaluator.judge.segment import Piece, View
 
 _I = re.IGNORECASE
+# Re-exported: the scorers and the judge's prompt_version read these through this module.
+TABLES, TABLES_HASH, tables_hash = T.TABLES, T.TABLES_HASH, T.tables_hash
+LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK = T.LARGE_FIRST_BLOCK, T.SMALL_FIRST_BLOCK
 
-# --------------------------------------------------------------------------------------------
-# Signal tables. Entries are regexes, matched case-insensitively unless noted. Editing any of them changes
-# TABLES_HASH and therefore the baseline's prompt_version, i.e. the cache key.
-# --------------------------------------------------------------------------------------------
-
-# A sentence that claims something must hold...
-INVARIANT_CUES = [
-    r"\bmust (always|never|be|stay|remain|hold)\b", r"\bnever (exceeds?|goes? (above|below|over|under)|"
-    r"drops?|returns?|loses?|evicts?|has|holds?|contains?|becomes?|gets?|be)\b", r"\bat all times\b",
-    r"\balways (holds?|be|stays?|remains?|has|have|contains?|returns?|equals?|is|are|cites?|matches)\b",
-    r"\bguarantee[sd]?\b", r"\binvariants?\b", r"\b(still )?holds\b", r"\bstrictly (increasing|decreasing)\b",
-    r"\bmonotonic(ally)?\b", r"\bevery (answer|response|item|entry|key|request|call|chunk|node|citation|step)\b",
-    r"\b(at most|at least|no more than|no fewer than|exactly one)\b", r"\bpostcondition\b|\bprecondition\b",
-]
-# ...and is concrete: it states a relation...
-RELATIONS = [
-    r"<=|>=|==|!=|≤|≥|(?<![-=])[<>](?!=)", r"\b(less|more|fewer|greater|larger|smaller) than\b",
-    r"\bequal(s| to)?\b", r"\b(at most|at least|no more than|exactly)\b", r"\bexceeds?\b", r"\bthe same\b",
-    r"\b(sorted|increasing|decreasing|unique|distinct|subset|in sync|in step|consistent with|cites?|cited|"
-    r"non-?negative|bounded by)\b", r"\bnever (returns?|has|holds?|contains?|loses?|evicts?|drops?)\b",
-    r"\b(is|are|appears?|stays?) (also |always )?in (the|both)\b", r"\bonly (ids|keys|items|entries|chunks)\b",
-]
-# ...between named things: a quantity, a field, a structure, a code identifier.
-ENTITIES = [
-    r"\d", r"`[^`]+`", r"\b\w+_\w+\b", r"\b[a-z_]\w+\.\w{2,}", r"\b(one|two|zero|k|n)\b",
-    r"\b(capacity|size|len(gth)?|count|limit|budget|tokens?|window|timestamps?|keys?|entries|entry|queue|stack|"
-    r"list|dict|map|head|tail|balance|steps?|calls?|requests?|results|items|documents|docs|chunks?|ids?|"
-    r"sources|answers?|nodes?|messages|citations?|elements?|values?|heap|index|indices|scores?)\b",
-]
-# Mentions of invariants that say nothing concrete (used only to explain a low score).
-INVARIANT_HOLLOW = [r"\binvariants?\b", r"\bcorrectness\b", r"\bcorrect by construction\b"]
-# Prose that *uses* a stated invariant while reasoning.
-INVARIANT_USE = [
-    r"\bstill holds\b", r"\bpreserv\w+ (the|that|this|our) (invariant|property|rule)\b", r"\bmaintains? the\b",
-    r"\bby the invariant\b", r"\bthe invariant (says|tells|means|gives|lets|guarantees|implies)\b",
-    r"\bviolat\w+\b", r"\bbreaks? (the )?(invariant|rule|property)\b", r"\bre-?establish\w*\b",
-    r"\bcheck(s|ing)? the invariant\b", r"\b(rule|invariant|property) (one|two|three|\d)\b",
-]
-
-# Boundary categories: (label, how it is named in prose or a test name, how it is handled in code).
-EDGE_CATEGORIES = [
-    ("empty input", r"\bempty\b|\bno (documents|docs|results|items|chunks|input|matches|hits)\b|\bblank\b|"
-     r"\bzero[- ]length\b|\bnothing (retrieved|found|comes back)\b",
-     r"\bif not \w+|len\([^)]*\)\s*==\s*0|==\s*(\"\"|''|\[\]|\{\})|\bif not\b"),
-    ("zero / capacity 0", r"\b(capacity|size|limit|k|n|rate|ttl|max\w*|budget)\s*(of|=|==|is|equals)?\s*(0|zero)\b|"
-     r"\bzero (capacity|size|limit|tokens|requests)\b",
-     r"(<=|==|<)\s*0\b|<\s*1\b"),
-    ("None / missing key", r"\bNone (input|value|key|query|argument)s?\b|\b(input|value|key|argument) (is|of) None\b|"
-     r"\bnull\b|\bmissing (key|field|value|id)s?\b|\bkey ?error\b|\bnon-?existent\b|\bunknown (key|tool|id)s?\b|"
-     r"\bcache miss\b|\b(key|tool|id) (is )?not (found|present)\b",
-     r"\bis None\b|\bis not None\b|\.get\(|\bKeyError\b|\bnot in\b"),
-    ("negative values", r"\bnegative\b", r"<\s*0\b|<=\s*0\b"),
-    ("k larger than n", r"\bk\s*(>|is (larger|bigger|greater) than|exceeds)\s*(n|the number|len|the corpus)|"
-     r"\bmore (results|items|documents) than (exist|available|we have)|\bfewer (than k|documents than)\b|"
-     r"\bk (larger|bigger|greater) than\b",
-     r"\bmin\(\s*k\b|\bmin\([^)]*,\s*k\)|\[:\s*k\]"),
-    ("duplicates / existing key", r"\bduplicat\w*|\bsame key\b|\b(updat\w*|overwrit\w*|re-?insert\w*|put\w*) "
-     r"(an |the )?existing\b|\bre-?put\w*\b|\bidempoten\w*|\balready (exists|present|in the cache)\b",
-     r"\bif \w+ in\b|\bset\(|\bdedup\w*|\bmove_to_end\(|\bis not None\b"),
-    ("expiry / TTL boundary", r"\bexpir\w*|\bttl\b|\bstale\b|\b(exactly )?at the (boundary|deadline)\b|"
-     r"\bwindow (boundary|edge)\b|\btime ?to ?live\b",
-     r"\bexpir\w*|\bmonotonic\(|\btime\.time\(|\bnow\s*(>=|>|-)|\bttl\b"),
-    ("timeouts", r"\btime ?outs?\b|\btimed out\b|\bhangs?\b|\bslow (model|call|api|tool)\b",
-     r"\btimeout\s*=|\bTimeoutError\b|\bwait_for\(|\btimeout\b"),
-    ("failures / errors", r"\b(api|model|tool|network|llm|provider|embedder|call) "
-     r"(errors?|failures?|fails|is down|raises)\b|\brate[- ]limited\b|\b429\b|\b5\d\d (errors?|responses?)\b|"
-     r"\b(4|5)xx\b|\bpartial failure\b",
-     r"\bexcept\b|\bretr(y|ies)\b|\bbackoff\b|\bstatus(_code)?\s*(==|in|>=)"),
-    ("malformed input", r"\bmalformed\b|\binvalid (json|input|format|arguments?|response|output)\b|"
-     r"\bunparse?able\b|\bbad (input|json|arguments?)\b|\bgarbage\b|\bwrong type\b|\bschema\b",
-     r"\bJSONDecodeError\b|\bValueError\b|\bisinstance\(|\bValidationError\b"),
-    ("unicode / encoding", r"\bunicode\b|\bnon-?ascii\b|\bemojis?\b|\butf-?8\b|\bencoding\b",
-     r"\.encode\(|\.decode\(|\bnormalize\(|\bunicodedata\b"),
-    ("out-of-order / clock", r"\bout[- ]of[- ]order\b|\bclock (skew|goes? backwards?|jumps?)\b|"
-     r"\bnon-?monotonic\b|\bunsorted\b|\btimestamps? (in the past|backwards)\b|\bjump backwards\b",
-     r"\bsorted\(|\bmonotonic\b|\bbisect\b"),
-    ("concurrency", r"\bconcurren\w*|\brace conditions?\b|\bthread[- ]safe\w*|\bsimultaneous\w*|"
-     r"\bparallel (requests|calls|writers)\b", r"\bLock\(|\bwith self\._?lock\b|\bSemaphore\("),
-    ("oversized input", r"\b(very |too )?(large|huge|long) (input|document|context|prompt|file)s?\b|"
-     r"\boverflow\w*|\b(exceeds?|over) the (context|token) (window|limit|budget)\b|\btoo (long|many tokens)\b|"
-     r"\b(context|token) budget\b|\btruncat\w*|\bcut off\b|\bhits? max_tokens\b",
-     r"\btruncat\w*|\[:\s*max\w*\]|\bmax_tokens\b|\bbudget\b"),
-    ("at capacity / full", r"\boff[- ]by[- ]one\b|\b(exactly )?at (the )?(capacity|limit)\b|"
-     r"\bwhen (it'?s |the \w+ is )?full\b|\bfull (cache|bucket|queue)\b|"
-     r"\bexactly (equal to )?(the )?(capacity|limit)\b|\bevict\w*",
-     r"(>=|>|==)\s*self\.\w*(capacity|limit|max)\w*|\bpopitem\(|\bevict\w*"),
-    ("single element", r"\bcapacity (of |= ?)?1\b|\bsingle[- ](item|element|document|entry|chunk)\b|"
-     r"\b(only|just) (one|a single) (item|element|document|entry|chunk)\b", r"==\s*1\b"),
-    ("non-terminating loop", r"\binfinite loops?\b|\bnever (terminat|finish|stop)\w*|\bmax(imum)? "
-     r"(steps|iterations|turns)\b|\bloops? forever\b|\bstep (limit|budget)\b",
-     r"\bmax_(steps|iter\w*|turns)\b|\bfor \w+ in range\("),
-]
-EDGE_HOLLOW = [r"\bedge[- ]?cases?\b", r"\bcorner[- ]cases?\b", r"\bboundary (cases?|conditions?)\b"]
-
-# Restraint, positive: scoping down out loud...
-RESTRAINT_SCOPE = [
-    r"\b(simplest|simple|smallest|minimal|naive|basic|brute[- ]force|straightforward|dumbest)( \w+)? "
-    r"(version|thing|approach|implementation|solution|loop|case)\b", r"\bsimplest is\b",
-    r"\bstart (with|by) (a |an |the |just )?(simple|plain|single|basic|naive|dict|list|loop|brute|one|"
-    r"in-memory|synchronous|smallest|minimal)",
-    r"\b(make it|get it) (work|correct|right)\w*\b.{0,40}\b(then|before|first)\b",
-    r"\bcorrect(ness)? first\b", r"\bthen (optimi[sz]e|extend|add|generali[sz]e)\b",
-    r"\bkeep (it|this|things) simple\b", r"\bone step at a time\b", r"\bless code\b",
-]
-# ...and deferring named extensions until they are needed.
-RESTRAINT_DEFER = [
-    r"\b(add|handle|worry about|introduce|bring in|consider) .{0,40}\blater\b",
-    r"\bif (we|it|that) (turns out to be |really |ever )?(need|needed|required|becomes a problem|matters|mattered)\b",
-    r"\byagni\b", r"\b(don'?t|do not) need (that|it|this|\w+) (yet|now|for this)\b", r"\bnot yet\b",
-    r"\bpremature\w*\b", r"\boverkill\b", r"\b(isn'?t|is not|not|neither is) worth it\b",
-    r"\b(won'?t|will not|wouldn'?t|not going to) add (it|that|this|a \w+|the \w+) (now|yet)\b",
-    r"\bwithout (the |any )?(lock|threads?|async|cache|caching|abstraction)s?\b",
-    r"\b(accept|keep|leave) (that|it|this) for now\b", r"\bmeasure (it|first|before)\b",
-]
-# Premature complexity in code: (label, code regex, interviewer words that would justify it).
-PREMATURE_CODE = [
-    ("threads/locks", r"\bimport threading\b|\bthreading\.|\bLock\(|\bRLock\(|\bmultiprocessing\b|"
-     r"\bconcurrent\.futures\b|\bThreadPool\w*", r"thread|concurren|parallel|lock|race|multiple (workers|processes)"),
-    ("asyncio", r"\bimport asyncio\b|\basyncio\.|\basync def\b", r"async|concurren|parallel|await|non-?blocking"),
-    ("caching layer", r"@(functools\.)?(lru_cache|cache|cached)\b|\bredis\b|\bmemcache", r"cach|memo|redis"),
-    ("abstraction layers", r"\bABC\b|@abstractmethod|\bclass \w*(Factory|Registry|Plugin|Strategy|Manager|"
-     r"Base|Interface|Observer|Backend)\b|\bmetaclass\s*=|\bregister_plugin\b|\braise NotImplementedError\b",
-     r"extensib|plugin|pluggable|swap|"
-     r"interface|abstract|multiple (backends|providers|stores)"),
-]
-PREMATURE_PROSE = [
-    r"\b(distributed|microservices?|kubernetes|sharded|horizontally scal\w+|production[- ]ready|"
-    r"enterprise[- ]grade|plugin (system|architecture)|fully generic|framework|extensible design|pluggable)\b",
-    r"\b(add|use|build|set up) (a |an )?(cache|caching layer|message queue|thread pool|worker pool|factory|"
-    r"registry|abstract base class)\b.{0,30}\b(up ?front|from the start|right away|first)\b",
-    r"\bfrom the start\b", r"\b(we'?ll|we will) probably (want|need)\b",
-]
-LARGE_FIRST_BLOCK = 60  # non-blank lines in the first code block before it looks like a big-bang design
-SMALL_FIRST_BLOCK = 30  # a first block this small, followed by more blocks, counts as building in steps
-
-# Mistakes: candidate admissions, failing output, and interviewer challenges.
-MISTAKE_CANDIDATE = [
-    r"\b(a|the|that'?s a|there'?s a|found a|my|this is a|have a) bug\b", r"\b(is|was|that'?s|it'?s|i'?m|i was|"
-    r"got (it|that)|had (it|that)) wrong\b", r"\b(my )?mistake\b", r"\b(oops|whoops)\b",
-    r"\b(that|this|it|the test|test|the assert\w*) (fails|failed|breaks|broke|errors?|crashes|crashed)"
-    r"(?=[.!,;:]|$| (now|again|here|too|with|on line)\b)", r"\bthat'?s (bad|not (right|fine|good))\b",
-    r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|overlooked|mixed up)\b", r"\bmy bad\b",
-    r"\bdoesn'?t (work|pass)\b", r"\b(oh|ah),? (wait|no)\b", r"\bI never (append|add|delete|remove|call|check)\w*\b",
-    r"\btest_?\w*`? (fails|failed|is failing|errors)\b", r"\b(fails|failed)\b.{0,20}\bError\b",
-]
-# Failing output pasted into the round (case-sensitive; shaped like output, so `except ValueError:` is not).
-MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bFAILED\b", r"\b\d+ failed\b",
-                  r"^\s*E\s+\w*(Error|assert)\b", r"^`?\s*\w+(Error|Exception): \S", r"`\w+(Error|Exception): "]
-# A "failure" the candidate caused on purpose, to check a test or a claim, is not a mistake.
-INTENTIONAL = [r"\bsanity check\b", r"\bon purpose\b", r"\bdeliberately\b", r"\bas expected\b",
-               r"\bwhich is (the|what|exactly) .{0,40}\b(described|expected|predicted|wanted)\b",
-               r"\bto (check|prove|show) (that )?the test\b"]
-MISTAKE_INTERVIEWER = [r"\bthere'?s a bug\b", r"\bthat'?s (not right|wrong|incorrect)\b",
-                       r"\b(that|this|it) (doesn'?t|does not|won'?t|will not) work\b",
-                       r"\bthe test (fails|failed|is failing)\b", r"\blook (again|closely) at\b"]
-# Interviewer probes only count as a mistake when the candidate's next turn acknowledges one.
-PROBE_INTERVIEWER = [r"\bwhat happens (if|when|to)\b", r"\bis that right\b", r"\bare you sure\b",
-                     r"\bwhat about\b", r"\bwhat if\b", r"\bwalk me through\b", r"\bdoes it\?", r"\bwhat does\b"]
-ACKNOWLEDGE = [r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|overlooked)\b", r"\bmy bad\b",
-               r"\b(a|that'?s a|there'?s a) bug\b", r"\b(oops|whoops)\b", r"\bthat'?s wrong\b",
-               r"\b(ah|oh),? (no|wait|I see|right)\b", r"\bit (would|will) (break|fail|crash)\b", r"\bI never\b",
-               r"\bI didn'?t think (about|of) that\b"]
-# An admission phrased as a reply to someone else's finding: the mistake was not self-noticed.
-HINTED = [r"\bgood catch\b", r"\byou'?re right\b", r"\bfair point\b", r"\bas you (said|say|pointed out)\b"]
-# Words that make a "that fails" sentence hypothetical rather than an admission.
-HYPOTHETICAL = [r"\b(if|when|whether|in case|unless|could|might|would|avoid|prevent|otherwise|so that)\b"]
-# A sentence opening like this makes the next one hypothetical too ("If I pick 10... That breaks it.").
-SUPPOSITION = r"^(if|suppose|say|imagine|assume|had)\b"
-RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistake) (is|was)\b",
-                  r"\bI see (it|the (problem|issue|bug))\b", r"\bthat'?s (why|because)\b", r"\bwhich (means|is why)\b",
-                  r"\bmy \w+( \w+)? (is|was|does|doesn'?t|didn'?t|stops|only)\b",
-                  r"\bI (forgot|missed|didn'?t|never)\b", r"\bthe reason\b", r"\bcaused by\b",
-                  r"\bso the\b.{0,60}\bdisagree", r"\b(mistake|bug|problem|issue)( here)?:",
-                  r"\bwhat I (want|need|meant) (is|was)\b"]
-RECOVERY_RESET = [r"\bstep back\b", r"\b(smaller|simpler|minimal) (version|case|example|input)\b",
-                  r"\blet me (re-?think|reconsider|slow down|trace|walk through|re-?read|check)\b",
-                  r"\bback to\b", r"\bby hand\b", r"\btrace (it|this|through)\b", r"\bre-?trac\w+\b"]
-RECOVERY_FIX = [r"\bfix(ed|ing)?\b", r"\bchang(e|ed|ing) .{1,40}\bto\b", r"\bswap(ped)?\b", r"\bcorrect(ed)?\b",
-                r"\bbecomes\b", r"\bI'?ll (add|append|make|move|use)\b"]
-RECOVERY_VERIFIED = [r"\btests? (now |all |both )?(pass|passes|passed|passing)\b",
-                     r"\b(now|all|both)( \w+)? (tests )?(pass|passes|passing)\b", r"\bnow (it )?works\b",
-                     r"\bgreen\b", r"\b\d+ passed\b", r"\bworks now\b", r"\brunning (it )?again\b",
-                     r"\bpass(es|ed)? now\b", r"\b(that|it|this one) passes\b"]
-PANIC = [("lost", r"\bI'?m (so |completely |totally )?(lost|confused|stuck)\b|\bno idea\b|"
-          r"\bnot sure what'?s (going on|happening|wrong)\b|\bI don'?t know what'?s (wrong|happening)\b"),
-         ("distress", r"\bnervous\b|\bflustered\b|\boh no\b|\bpanick?\w*\b|\bfreaking out\b"),
-         ("rewrite everything", r"\b(rewrite|redo|scrap|throw away|start over)\b.{0,20}\b(everything|it all|"
-          r"the whole thing|from scratch)\b"),
-         ("giving up", r"\bI give up\b|\blet'?s (just )?move on\b|\bskip (it|this)\b"),
-         ("apologising", r"\bsorry\b|\bapologi[sz]e\b")]
-
-# Cost awareness: quantities (with a kind label), trade-off wording, and bare topic words.
-COST_QUANTITIES = [
-    ("big-O", r"\bO\(\s*[^()]{1,20}(\([^()]*\))?[^()]{0,10}\)"),
-    ("time", r"\b\d[\d,.]*\s?(k\s?)?(ms|milliseconds?|seconds?|secs?|s|minutes?)\b|"
-     r"\b(one|two|a few|several) (to (two|three|five|ten) )?(milli)?seconds\b"),
-    ("tokens", r"\b\d[\d,.]*\s?(k|K|M)?\s?(tokens?|toks?)\b|\btokens? per\b"),
-    ("calls", r"\b\d[\d,.]*\s?(model |LLM |API |embedding |tool )?(calls?|requests?|round[- ]trips?|queries)\b|"
-     r"\b(one|a single|two|three|N|n|k|\d+) (model |LLM |API |embedding |tool )?(calls?|requests?|round[- ]trips?) "
-     r"per\b|\b(calls?|requests?|round[- ]trips?) per (query|question|request|user|answer|step|turn|document)\b|"
-     r"\b(one|a single|two|three|an extra|one extra|no) (extra |more |fewer )?(model|LLM|API|embedding) calls?\b"),
-    ("money", r"\$\s?\d|\b\d[\d,.]*\s?(dollars?|cents?|usd)\b|\b(fraction of a|a few) cents?\b"),
-    ("rate", r"\b\d[\d,.]*\s?(k\s?)?(rps|qps|tps|/s|/min|per (second|minute|hour|day|request|query|user))\b"),
-    ("memory", r"\b\d[\d,.]*\s?(kb|mb|gb|bytes)\b|\b(few|\d+) million (entries|vectors|items|chunks)\b"),
-]
-COST_TRADEOFF = [r"\binstead of\b", r"\btrade-?offs?\b", r"\bcheaper\b", r"\bat the cost of\b",
-                 r"\bin exchange for\b", r"\bworth (it|the)\b", r"\b(versus|vs\.?)\b", r"\bsaves?\b",
-                 r"\bonly if\b", r"\bamortiz\w*\b", r"\bbatch(ed|ing|es)?\b",
-                 r"\bcache (the )?(embeddings|results|responses)\b",
-                 r"\bskip(s|ping)? the (model|llm|call)\b", r"\b(avoid|save) (a|the|an extra) (model |llm )?call\b"]
-COST_TOPIC = [r"\b(cost|costs|latency|tokens?|expensive|cheap|budget|throughput|performance|efficien\w*|"
-              r"scal\w+|fast|slow)\b"]
-# An interviewer turn that asks about cost: answers to it are "prompted".
-COST_PROMPT = [r"\bhow (many|much|often|long|big|large|fast|slow)\b|\broughly\b",
-               r"\b(cost|costs|complexity|expensive|latency|tokens?|numbers|"
-               r"memory|how fast|big-?o)\b|\bO\("]
-
-# Words ignored when matching an invariant's terms against assert lines; synonyms folded together.
-INVARIANT_STOPWORDS = sorted(set("""the and must always never hold holds that this with every should will have has than
-more less equal equals invariant exceed exceeds are for from our its into only each all any least most not which
-when after before self true false none need want make sure guarantee guaranteed stay stays remain
-remains""".split()))
-INVARIANT_SYNONYMS = {"size": "len", "length": "len", "count": "len", "number": "len"}
-CHECK_LINE = r"^(assert\b|if\b.*:\s*raise\b|raise\b)"  # an assert, or a guard that raises
-NEGATION = r"\b(don'?t|do not|no need|not|without|never|avoid|instead of)\b"  # "we don't need sharding"
-
-TABLES = {
-    "invariant": [INVARIANT_CUES, RELATIONS, ENTITIES, INVARIANT_HOLLOW, INVARIANT_USE, INVARIANT_STOPWORDS,
-                  INVARIANT_SYNONYMS, CHECK_LINE],
-    "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW],
-    "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
-                  LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
-    "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, PROBE_INTERVIEWER,
-                 ACKNOWLEDGE, HINTED, HYPOTHETICAL, SUPPOSITION, RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX,
-                 RECOVERY_VERIFIED, PANIC],
-    "cost_awareness": [COST_QUANTITIES, COST_TRADEOFF, COST_TOPIC, COST_PROMPT],
-}
-
-
-def tables_hash(tables: dict = TABLES) -> str:
-    """Short content hash of the signal tables: part of the baseline's prompt_version (cache key)."""
-    return hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()[:10]
-
-
-TABLES_HASH = tables_hash()
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,23 +32,29 @@ def compile_all(patterns: list[str]) -> list[re.Pattern[str]]:
 
 # Each table as one combined regex; the few tables whose parts carry labels are also kept apart.
 P = {name: compile_all(table) for name, table in {
-    "cues": INVARIANT_CUES, "relations": RELATIONS, "entities": ENTITIES, "inv_hollow": INVARIANT_HOLLOW,
-    "inv_use": INVARIANT_USE, "edge_hollow": EDGE_HOLLOW, "scope": RESTRAINT_SCOPE, "defer": RESTRAINT_DEFER,
-    "prem_prose": PREMATURE_PROSE, "mistake_c": MISTAKE_CANDIDATE, "mistake_i": MISTAKE_INTERVIEWER,
-    "probe": PROBE_INTERVIEWER, "ack": ACKNOWLEDGE, "hypo": HYPOTHETICAL, "cause": RECOVERY_CAUSE,
-    "intentional": INTENTIONAL, "supposition": [SUPPOSITION], "hinted": HINTED,
-    "reset": RECOVERY_RESET, "fix": RECOVERY_FIX, "verified": RECOVERY_VERIFIED,
-    "tradeoff": COST_TRADEOFF, "topic": COST_TOPIC, "cost_prompt": COST_PROMPT,
-    "quant": [p for _, p in COST_QUANTITIES], "edge_prose": [p for _, p, _ in EDGE_CATEGORIES]}.items()}
-P["output"] = [re.compile("|".join(MISTAKE_OUTPUT), re.MULTILINE)]  # case matters: FAILED, KeyError:
-EDGE = [(label, re.compile(prose, _I), re.compile(code, _I)) for label, prose, code in EDGE_CATEGORIES]
+    "cues": T.INVARIANT_CUES, "quantified": T.INVARIANT_QUANTIFIED, "self_claim": [T.SELF_CLAIM],
+    "relations": T.RELATIONS, "entities": T.ENTITIES, "inv_hollow": T.INVARIANT_HOLLOW,
+    "inv_use": T.INVARIANT_USE, "inv_prompt": T.INVARIANT_PROMPT, "inv_design": T.INVARIANT_DESIGN, "edge_hollow": T.EDGE_HOLLOW, "edge_probe": T.EDGE_PROBE, "test_param": [T.TEST_PARAM], "scope": T.RESTRAINT_SCOPE, "defer": T.RESTRAINT_DEFER,
+    "prem_prose": T.PREMATURE_PROSE, "mistake_c": T.MISTAKE_CANDIDATE, "mistake_i": T.MISTAKE_INTERVIEWER, "direct": T.DIRECT_HINT, "nudge": T.NUDGE_INTERVIEWER,
+    "hedge": T.HEDGE, "flail": T.FLAIL,
+    "probe": T.PROBE_INTERVIEWER, "ack": T.ACKNOWLEDGE, "hypo": T.HYPOTHETICAL, "cause": T.RECOVERY_CAUSE,
+    "intentional": T.INTENTIONAL, "supposition": [T.SUPPOSITION], "hinted": T.HINTED,
+    "reset": T.RECOVERY_RESET, "fix": T.RECOVERY_FIX, "verified": T.RECOVERY_VERIFIED,
+    "tradeoff": T.COST_TRADEOFF, "topic": T.COST_TOPIC, "cost_prompt": T.COST_PROMPT,
+    "quant": [p for _, p in T.COST_QUANTITIES], "edge_prose": [p for _, p, _ in T.EDGE_CATEGORIES]}.items()}
+P["output"] = [re.compile("|".join(T.MISTAKE_OUTPUT), re.MULTILINE)]  # case matters: FAILED, KeyError:
+EDGE = [(label, re.compile(prose, _I), re.compile(code, _I)) for label, prose, code in T.EDGE_CATEGORIES]
 # Code patterns are case-sensitive (`ABC` the class, not the string "abc").
-PREMATURE = [(label, re.compile(code), re.compile(why, _I)) for label, code, why in PREMATURE_CODE]
-PANIC_RX = [(label, re.compile(p, _I)) for label, p in PANIC]
-QUANT = [(label, re.compile(p, _I)) for label, p in COST_QUANTITIES]
-STOPWORDS = set(INVARIANT_STOPWORDS)
-CHECK_RX = re.compile(CHECK_LINE)
-NEGATED = re.compile(NEGATION, _I)
+PREMATURE = [(label, re.compile(code), re.compile(why, _I)) for label, code, why in T.PREMATURE_CODE]
+PANIC_RX = [(label, re.compile(p, _I)) for label, p in T.PANIC]
+QUANT = [(label, re.compile(p, _I)) for label, p in T.COST_QUANTITIES]
+STOPWORDS = set(T.INVARIANT_STOPWORDS)
+CHECK_RX = re.compile(T.CHECK_LINE)
+GUARD_RX = re.compile(T.GUARD_LINE)
+EDGE_DATA = {label: re.compile(rx) for label, rx in T.EDGE_TEST_DATA.items()}
+_LITERAL = re.compile(r"`([^`]{2,40})`|\"([^\"]{2,40})\"|(?<!\w)'([^']{2,40})'(?!\w)")
+TEST_DEF = re.compile(r"(async\s+)?def\s+test")
+NEGATED = re.compile(T.NEGATION, _I)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -310,6 +73,13 @@ def labels(text: str) -> tuple[str, ...]:
 def kinds(text: str) -> frozenset[str]:
     """Kinds of quantity (big-O, tokens, calls, ...) in a text; one combined scan gates the rest."""
     return frozenset(label for label, rx in QUANT if rx.search(text)) if find("quant", text) else frozenset()
+
+
+def literals(text: str) -> set[str]:
+    """Example inputs quoted in a sentence ("like "30m1h"", "`[]`"): quoted strings with a digit or a
+    symbol in them, not plain words, which would match any code line."""
+    found = {next(g for g in m.groups() if g) for m in _LITERAL.finditer(text)}
+    return {x for x in found if re.search(r"[\d\W]", x) and not re.fullmatch(r"[A-Za-z_.]+(\(\))?", x)}
 
 
 def distinct(pieces: list[Piece]) -> list[Piece]:
@@ -337,7 +107,7 @@ def terms(text: str) -> set[str]:
     """Content words of a statement or code line (4-letter stems, `size`/`len` folded), used to tell
     whether an assert checks the property an invariant talks about."""
     words = re.findall(r"[a-z]+", text.lower().replace("_", " ").replace(".", " "))
-    return {INVARIANT_SYNONYMS.get(w, w)[:4] for w in words if len(w) >= 3 and w not in STOPWORDS}
+    return {T.INVARIANT_SYNONYMS.get(w, w)[:4] for w in words if len(w) >= 3 and w not in STOPWORDS}
 
 
 def checks(code: list[Piece]) -> list[Piece]:
@@ -354,7 +124,11 @@ def checks(code: list[Piece]) -> list[Piece]:
 
 
 def before_code(piece: Piece, view: View) -> bool:
-    """Whether a prose statement came before the candidate's first code block."""
+    """Whether a prose statement came before the candidate's first code block. A comment at the top of
+    the first block (before any code line of it) counts too: it is written before the code it governs."""
+    if piece.kind == "comment" and view.first_code_pos is not None and piece.pos[0] == view.first_code_pos[0]:
+        first_block = [p for p in view.code if p.pos[0] == piece.pos[0] and p.kind == "code"]
+        return bool(first_block) and len([p for p in first_block if p.pos < piece.pos]) <= 3
     if piece.kind != "prose":
         return False
     if view.first_code_pos is not None:
@@ -385,44 +159,6 @@ def big_talk(view: View) -> list[Piece]:
         if m and not NEGATED.search(p.text[max(0, m.start() - 25):m.start()]) and not find("defer", p.text):
             out.append(p)
     return out
-
-
-def admits(piece: Piece, before: Piece | None) -> bool:
-    """A candidate admission of a mistake, not a hypothetical ("if the call fails, we retry"; "If I
-    pick 10... That breaks it.") nor a failure caused on purpose ("as a sanity check ... it fails")."""
-    m = find("mistake_c", piece.text)
-    if m is None or find("hypo", piece.text[: m.start()]) or find("intentional", piece.text):
-        return False
-    return not (before is not None and before.pos[0] == piece.pos[0] and find("supposition", before.text))
-
-
-def mistakes(view: View) -> list[Piece]:
-    """Admissions, failing output, interviewer corrections, and interviewer probes that the
-    candidate's next turn acknowledges ("what happens if..." -> "oh, good catch")."""
-    found = [p for p, before in zip(view.candidate, [None, *view.candidate]) if admits(p, before)]
-    found += [p for p in view.candidate + view.interviewer if find("output", p.text)]
-    found += [p for p in view.code if p.pos[0] < view.turn_count and find("output", p.text)]
-    found += [p for p in view.interviewer if find("mistake_i", p.text)]
-    for probe in (p for p in view.interviewer if find("probe", p.text)):
-        reply_turn = min((c.pos[0] for c in view.candidate if c.pos[0] > probe.pos[0]), default=None)
-        if any(c.pos[0] == reply_turn and find("ack", c.text) for c in view.candidate):
-            found.append(probe)
-    return sorted(distinct(found), key=lambda p: p.pos)
-
-
-def episodes(view: View, signals: list[Piece]) -> list[tuple[list[Piece], int]]:
-    """Group mistake signals into episodes: a mistake plus the candidate's next two turns (its own
-    turn and the reply, or the two replies to an interviewer's correction)."""
-    cand_turns = sorted({p.pos[0] for p in view.candidate}
-                        | {p.pos[0] for p in view.code if p.pos[0] < view.turn_count})
-    groups: list[tuple[list[Piece], int]] = []
-    for m in signals:
-        following = [t for t in cand_turns if t >= m.pos[0]][:2] or [m.pos[0]]
-        if groups and m.pos[0] <= groups[-1][1]:
-            groups[-1] = (groups[-1][0] + [m], max(groups[-1][1], following[-1]))
-        else:
-            groups.append(([m], following[-1]))
-    return groups
 
 
 def prompted_turns(view: View) -> dict[int, bool]:
