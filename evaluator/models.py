@@ -101,6 +101,9 @@ class DimensionResult(BaseModel):
                           "renormalised over the levels); a null level is unknown (not among the alternatives)")
     expected_score: float | None = Field(None, description="probability-weighted score (G-Eval) over `distribution`")
     distribution_note: str | None = Field(None, description="why there is no distribution, or what it lacks")
+    ensemble: dict[str, Any] | None = Field(
+        None, description="an aggregate's member statistics (judge/aggregate.py): n, n_scored, min, max, "
+                          "agreement, unstable, jurors, disagree, weights")
 
 
 class Usage(BaseModel):
@@ -174,6 +177,9 @@ class Judgment(BaseModel):
     cache_key: str
     reason: str | None = None
     truncation: dict[str, Any] | None = None
+    # 'aggregate': the median/jury of `members`, each an ordinary judgment of its own (stored first)
+    kind: Literal["single", "aggregate"] = "single"
+    members: list["Member"] = Field(default_factory=list)
 
     @staticmethod
     def status_of(dimensions: list[DimensionResult]) -> JudgmentStatus:
@@ -182,3 +188,18 @@ class Judgment(BaseModel):
         if unscored == 0:
             return "scored"
         return "unscored" if unscored == len(dimensions) else "partial"
+
+
+class Member(BaseModel):
+    """One member of an aggregate judgment: a juror's sample. `judgment` is new in this run;
+    `judgment_id` points at an already stored one reused from the cache (then `judgment` is its
+    stored copy, not written again)."""
+
+    juror: str
+    sample: int
+    judgment: Judgment
+    judgment_id: str | None = None
+    weight: float | None = None
+
+
+Judgment.model_rebuild()

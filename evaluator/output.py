@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from evaluator.errors import EXIT_NOT_FULLY_SCORED, EXIT_OK
+from evaluator.models import Member, Usage
 from evaluator.pipeline import EvaluateResult
 
 SCHEMA_VERSION = 1
@@ -12,6 +13,40 @@ SCHEMA_VERSION = 1
 
 def exit_code(result: EvaluateResult) -> int:
     return EXIT_OK if result.judgment.status == "scored" else EXIT_NOT_FULLY_SCORED
+
+
+def usage_by_juror(members: list[Member]) -> dict[str, dict[str, Any]]:
+    """Calls, tokens and cost per juror paid in this run (reused samples cost nothing now)."""
+    out: dict[str, dict[str, Any]] = {}
+    for m in members:
+        u = out.setdefault(m.juror, {"samples": 0, "reused": 0, **Usage().model_dump()})
+        u["samples"] += 1
+        if m.judgment_id is not None:
+            u["reused"] += 1
+            continue
+        mu = m.judgment.usage
+        for k in ("calls", "prompt_tokens", "completion_tokens", "latency_ms"):
+            u[k] += getattr(mu, k)
+        u["cost_usd"] = None if u["cost_usd"] is None or mu.cost_usd is None else u["cost_usd"] + mu.cost_usd
+    return out
+
+
+def member_summary(m: Member) -> dict[str, Any]:
+    return {"juror": m.juror, "sample": m.sample, "reused": m.judgment_id is not None,
+            "judgment_id": m.judgment_id, "status": m.judgment.status,
+            "scores": {d.id: d.score for d in m.judgment.dimensions}}
+
+
+def spread_note(stats: dict[str, Any] | None) -> str:
+    """Under an aggregate's score: the members' range and agreement, and what is flagged."""
+    if not stats or stats.get("min") is None:
+        return ""
+    note = f"\n[dim]{stats['min']}-{stats['max']} · {stats['n_scored']}/{stats['n']}[/dim]"
+    if stats.get("unstable"):
+        note += "\n[yellow]unstable[/yellow]"
+    if stats.get("disagree"):
+        note += "\n[yellow]jurors disagree[/yellow]"
+    return note
 
 
 def to_document(result: EvaluateResult) -> dict[str, Any]:
@@ -37,6 +72,7 @@ def to_document(result: EvaluateResult) -> dict[str, Any]:
                 # --logprobs: probability per scale level at the score's token, and the weighted score
                 "distribution": None if d.distribution is None else {str(k): v for k, v in d.distribution.items()},
                 "expected_score": d.expected_score, "distribution_note": d.distribution_note,
+                "ensemble": d.ensemble,  # --samples/--jury: spread, agreement, unstable, jurors, disagree
             }
             for d in j.dimensions
         ],
@@ -44,7 +80,10 @@ def to_document(result: EvaluateResult) -> dict[str, Any]:
         "flag_details": [f.model_dump() for f in j.flags],
         "warnings": j.warnings + [f.detail for f in j.flags if f.kind == "truncated"],
         "truncation": j.truncation,
-        "usage": {**j.usage.model_dump(), "wall_seconds": round(result.wall_seconds, 3)},
+        "usage": {**j.usage.model_dump(), "wall_seconds": round(result.wall_seconds, 3),
+                  **({"by_juror": usage_by_juror(j.members)} if j.members else {})},
+        "kind": j.kind,
+        "members": [member_summary(m) for m in j.members],
         "cache": {"key": j.cache_key, "hit": result.cached},
         "store": {"db": result.db_path, "judgment_id": result.judgment_id},
     }
@@ -79,6 +118,7 @@ def render_terminal(result: EvaluateResult, console) -> None:
             score = f"{d.score}/{r.scale.max}"
             if d.expected_score is not None:  # --logprobs: the probability-weighted score beside it
                 score += f"\n[dim]E {d.expected_score:.2f}[/dim]"
+            score += spread_note(d.ensemble)
         elif d.status == "not_observed":
             score = "[dim]not observed[/dim]"
         else:
@@ -105,6 +145,10 @@ def render_terminal(result: EvaluateResult, console) -> None:
     cost = "unknown" if u.cost_usd is None else f"${u.cost_usd:.4f}"
     cached = " (cached: no calls made)" if result.cached else ""
     stored = f" · stored in {escape(result.db_path)}" if result.db_path and not result.cached else ""
+    for juror, ju in (usage_by_juror(j.members) if j.members else {}).items():
+        jcost = "unknown" if ju["cost_usd"] is None else f"${ju['cost_usd']:.4f}"
+        console.print(f"[dim]  {escape(juror)}: {ju['calls']} call(s), {ju['reused']} sample(s) reused, "
+                      f"cost {jcost}[/dim]")
     console.print(
         f"[dim]usage: {u.calls} call(s), {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
         f"cost {cost}, {result.wall_seconds:.2f}s{cached}{stored}[/dim]"

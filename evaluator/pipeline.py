@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from pydantic import SecretStr
 
@@ -42,11 +42,15 @@ class JudgeOptions(ModelConfig):
 
     model: str | None = None  # type: ignore[assignment]
     repair_attempts: int = 2
+    samples: int = 1  # judge each transcript this many times and take the median (judge/ensemble.py)
+    jury: str | None = None  # MODEL[@API_BASE],MODEL...: several models, combined per dimension
+    temperature_set: bool = False  # --temperature was given (else samples > 1 use a default above 0)
 
     @classmethod
     def from_env(cls, **given) -> "JudgeOptions":
         """Explicit options win; EVALUATOR_MODEL / EVALUATOR_API_BASE / EVALUATOR_API_KEY fill the gaps."""
         given = {k: v for k, v in given.items() if v is not None}
+        given.setdefault("temperature_set", "temperature" in given)
         given.setdefault("model", os.environ.get("EVALUATOR_MODEL") or None)
         given.setdefault("api_base", os.environ.get("EVALUATOR_API_BASE") or None)
         if "logprobs" not in given and os.environ.get("EVALUATOR_LOGPROBS"):
@@ -82,7 +86,12 @@ class EvaluateResult:
 
 
 def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> Judge:
-    """The offline baseline when no model is configured, else the LLM judge (with shared rate limits)."""
+    """The offline baseline when no model is configured, else the LLM judge (with shared rate limits);
+    with --samples above 1 or a --jury, the composite judge over those (judge/ensemble.py)."""
+    from evaluator.judge.ensemble import build_ensemble, wants_ensemble
+
+    if wants_ensemble(options):
+        return build_ensemble(options, limiter, build_judge)
     if not options.model:
         from evaluator.judge.baseline import BaselineJudge
 
@@ -120,9 +129,16 @@ def cache_key(content_hash: str, rubric: Rubric, info: JudgeInfo, extra: dict | 
 
 
 async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge,
-                           key_extra: dict | None = None) -> Judgment:
+                           key_extra: dict | None = None,
+                           reuse: "Mapping[str, tuple[str, Judgment]] | None" = None) -> Judgment:
     """Run a judge and assemble the Judgment: status, flags (injection, dropped evidence), warnings.
-    `key_extra`: what else changed the result (a manifest's candidate override), for the cache key."""
+    `key_extra`: what else changed the result (a manifest's candidate override), for the cache key.
+    A composite judge (samples, jury) returns the aggregate carrying its members; `reuse` (member
+    cache key -> stored id and judgment) is what it need not judge again."""
+    from evaluator.judge.ensemble import EnsembleJudge
+
+    if isinstance(judge, EnsembleJudge):
+        return await judge.judge_all(transcript, rubric, key_extra, reuse)
     info = judge.info()
     output = await judge.judge(transcript, rubric)
     dropped = _locate_evidence(transcript, output.dimensions)
@@ -191,14 +207,30 @@ def judgment_from_record(record: dict, info: JudgeInfo) -> Judgment:
                 id=d["id"], status=d["status"], score=d["score"], rationale=d["rationale"],
                 evidence=[Evidence(**e) for e in d["evidence"]], dropped_evidence=d["dropped_evidence"],
                 reason=d["reason"], distribution=d.get("distribution"), expected_score=d.get("expected_score"),
-                distribution_note=d.get("distribution_note"),
+                distribution_note=d.get("distribution_note"), ensemble=d.get("ensemble"),
             )
             for d in record["dimensions"]
         ],
         flags=[Flag(**f) for f in record["flags"] or []], warnings=record["warnings"] or [],
         usage=Usage(cost_usd=0.0), cache_key=record["cache_key"], reason=record["reason"],
-        truncation=record["truncation"],
+        truncation=record["truncation"], kind=record.get("kind") or "single",
     )
+
+
+def stored_members(store, judge: Judge, transcript: Transcript, rubric: Rubric,
+                   key_extra: dict | None = None) -> dict[str, tuple[str, Judgment]]:
+    """The members of a composite judge already stored (cache key -> id and judgment): raising
+    --samples or adding a juror pays only for what is new. Empty for a plain judge."""
+    from evaluator.judge.ensemble import EnsembleJudge
+
+    if not isinstance(judge, EnsembleJudge):
+        return {}
+    found: dict[str, tuple[str, Judgment]] = {}
+    for key, (_, _, member) in zip(judge.member_keys(transcript.content_hash, rubric, key_extra), judge.members):
+        record = store.find_cached(key)
+        if record is not None:
+            found[key] = (record["id"], judgment_from_record(record, member.info()))
+    return found
 
 
 def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
@@ -212,6 +244,7 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
     notices = [BASELINE_NOTICE] if info.kind == "baseline" else []
     key = cache_key(transcript.content_hash, rubric, info)
     db_path = None
+    reuse: dict[str, tuple[str, Judgment]] = {}
     if request.store:
         from evaluator.store.db import default_db_path, open_store
 
@@ -221,6 +254,8 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
         # out a cohort writer or a report server for the whole call.
         with open_store(db_path, wait_seconds=STORE_WAIT_SECONDS) as store:
             record = None if request.force else store.find_cached(key)
+            if record is None and not request.force:
+                reuse = stored_members(store, judge, transcript, rubric)
         if record is not None:
             return EvaluateResult(
                 judgment=judgment_from_record(record, info), transcript=transcript, rubric=rubric,
@@ -229,7 +264,7 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
                 notices=notices + [f"Reused the stored judgment {record['id'][:8]} (same transcript, rubric, "
                                    "prompt, model and parameters); --force to judge again."],
             )
-    judgment = asyncio.run(judge_transcript(transcript, rubric, judge))
+    judgment = asyncio.run(judge_transcript(transcript, rubric, judge, reuse=reuse))
     judgment_id = None
     if db_path is not None:
         with open_store(db_path, wait_seconds=STORE_WAIT_SECONDS) as store:

@@ -49,6 +49,10 @@ def estimate_judgment(transcript: "Transcript", rubric: "Rubric", options: Judge
     expected cost and the worst case, which --max-cost reserves: every allowed repair is made, every
     reply is as long as --max-tokens, and each repair re-sends the conversation so far (the prompt,
     the earlier replies and the repair requests). A cost is None when the price is unknown."""
+    from evaluator.judge.ensemble import wants_ensemble
+
+    if wants_ensemble(options):  # --samples/--jury: every member is a judgment of its own
+        return _sum_members(transcript, rubric, options)
     if not options.model:
         return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "worst_case_usd": 0.0}
     from evaluator.judge.prompt import render
@@ -66,6 +70,29 @@ def estimate_judgment(transcript: "Transcript", rubric: "Rubric", options: Judge
     return {"calls": len(groups), "prompt_tokens": prompt, "completion_tokens": completion,
             "cost_usd": transport.price(prompt, completion),
             "worst_case_usd": transport.price(worst_prompt, attempts * reply * len(groups))}
+
+
+def _sum_members(transcript: "Transcript", rubric: "Rubric", options: JudgeOptions) -> dict[str, Any]:
+    """One estimate per juror (its model's tokenizer and price), times its samples."""
+    from evaluator.judge.ensemble import member_options
+
+    total: dict[str, Any] = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+                             "worst_case_usd": 0.0}
+    per_juror: dict[Any, dict[str, Any]] = {}
+    for juror, _, member in member_options(options):
+        e = per_juror.get(juror)
+        if e is None:
+            e = per_juror[juror] = estimate_judgment(transcript, rubric, member)
+        for k, v in e.items():
+            total[k] = None if total[k] is None or v is None else total[k] + v
+    return total
+
+
+def members_per_judgment(options: JudgeOptions) -> int:
+    """How many judgments each transcript costs: --samples times the jurors (1 for a plain judge)."""
+    from evaluator.judge.ensemble import member_options, wants_ensemble
+
+    return len(member_options(options)) if wants_ensemble(options) else 1
 
 
 def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
@@ -121,6 +148,7 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
             store.close()
     for k in ("cost_usd", "worst_case_usd"):  # no float noise (0.07730000000000001) in what users read
         est[k] = None if est[k] is None else round(est[k], 8)
+    est["calls_multiplier"] = members_per_judgment(request.judge)  # --samples x jurors
     summary.estimate = est
     summary.status = "estimated"
     if request.max_cost is not None and est["cost_usd"] is not None and est["cost_usd"] > request.max_cost:

@@ -26,7 +26,7 @@ def cohort_cmd(
     rubric: opt.Rubric = None,
     model: opt.Model = None,
     api_base: opt.ApiBase = None,
-    temperature: opt.Temperature = 0.0,
+    temperature: opt.Temperature = None,
     max_tokens: opt.MaxTokens = 4096,
     seed: opt.Seed = None,
     timeout: opt.Timeout = 120.0,
@@ -37,6 +37,8 @@ def cohort_cmd(
     price_in: opt.PriceIn = None,
     price_out: opt.PriceOut = None,
     logprobs: opt.Logprobs = None,
+    samples: opt.Samples = 1,
+    jury: opt.Jury = None,
     db: opt.Db = None,
     force: opt.Force = False,
     output_format: opt.Format = "table",
@@ -51,6 +53,7 @@ def cohort_cmd(
             model=model, api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
             timeout=timeout, retries=retries, retry_wait=retry_wait, repair_attempts=repair_attempts,
             context_tokens=context_tokens, price_in=price_in, price_out=price_out, logprobs=logprobs,
+            samples=samples, jury=jury,
         )
         request = CohortRequest(
             path=path, cohort=cohort, judge=options, rubric=rubric, db=db, concurrency=concurrency,

@@ -21,7 +21,7 @@ def judge_cmd(
     rubric: opt.Rubric = None,
     model: opt.Model = None,
     api_base: opt.ApiBase = None,
-    temperature: opt.Temperature = 0.0,
+    temperature: opt.Temperature = None,
     max_tokens: opt.MaxTokens = 4096,
     seed: opt.Seed = None,
     timeout: opt.Timeout = 120.0,
@@ -32,6 +32,8 @@ def judge_cmd(
     price_in: opt.PriceIn = None,
     price_out: opt.PriceOut = None,
     logprobs: opt.Logprobs = None,
+    samples: opt.Samples = 1,
+    jury: opt.Jury = None,
     db: opt.Db = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not write to the database.")] = False,
     force: opt.Force = False,
@@ -47,6 +49,7 @@ def judge_cmd(
             model=model, api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
             timeout=timeout, retries=retries, retry_wait=retry_wait, repair_attempts=repair_attempts,
             context_tokens=context_tokens, price_in=price_in, price_out=price_out, logprobs=logprobs,
+            samples=samples, jury=jury,
         )
         result = evaluate_file(EvaluateRequest(
             transcript=transcript, code=list(code or []), rubric=rubric, judge=options, db=db,

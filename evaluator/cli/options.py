@@ -10,7 +10,7 @@ import typer
 Rubric = Annotated[Optional[str], typer.Option(help="Rubric id or YAML path (default: from the transcript's exercise, else 'default').")]
 Model = Annotated[Optional[str], typer.Option(help="litellm model, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1 (env: EVALUATOR_MODEL). Unset: the offline baseline judge.")]
 ApiBase = Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server, Ollama, vLLM, llama.cpp (env: EVALUATOR_API_BASE).")]
-Temperature = Annotated[float, typer.Option(help="Sampling temperature.")]
+Temperature = Annotated[Optional[float], typer.Option(help="Sampling temperature (default 0; with --samples above 1, 0.7).")]
 MaxTokens = Annotated[int, typer.Option(help="Cap on the judge's reply tokens.")]
 Seed = Annotated[Optional[int], typer.Option(help="Sampling seed, where the provider supports it.")]
 Timeout = Annotated[float, typer.Option(help="Seconds before one model request times out.")]
@@ -21,13 +21,16 @@ ContextTokens = Annotated[Optional[int], typer.Option(help="The model's context 
 PriceIn = Annotated[Optional[float], typer.Option(help="USD per million prompt tokens, for models litellm has no price for.")]
 PriceOut = Annotated[Optional[float], typer.Option(help="USD per million completion tokens.")]
 Logprobs = Annotated[Optional[int], typer.Option(help="Ask for this many alternatives per reply token (1-20) and record each dimension's score distribution and expected score, when the model returns log-probabilities (env: EVALUATOR_LOGPROBS; default 0: off).")]
+Samples = Annotated[int, typer.Option(help="Judge each transcript this many times and score each dimension by the median, flagging unstable ones; costs SAMPLES times the calls. Above 1 the temperature defaults to 0.7 and sample i uses seed --seed+i. Samples already stored are reused.")]
+Jury = Annotated[Optional[str], typer.Option(help="Judge with several models, MODEL[@API_BASE],MODEL...; each dimension gets the jurors' median and their disagreement is flagged. Costs one judgment per juror (times --samples). 'baseline' names the offline judge.")]
 Db = Annotated[Optional[Path], typer.Option(help="DuckDB file (env: EVALUATOR_DB; default ./evaluator.duckdb).")]
 Force = Annotated[bool, typer.Option("--force", help="Judge again even when this exact judgment is stored.")]
 Format = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
 
 
 def judge_options(*, model, api_base, temperature, max_tokens, seed, timeout, retries, retry_wait,
-                  repair_attempts, context_tokens, price_in=None, price_out=None, logprobs=None):
+                  repair_attempts, context_tokens, price_in=None, price_out=None, logprobs=None,
+                  samples=1, jury=None):
     """JudgeOptions from the shared flags (environment variables fill what is not given)."""
     from evaluator.pipeline import JudgeOptions
 
@@ -37,7 +40,7 @@ def judge_options(*, model, api_base, temperature, max_tokens, seed, timeout, re
         context_tokens=context_tokens,
         input_cost_per_token=None if price_in is None else price_in / 1e6,
         output_cost_per_token=None if price_out is None and price_in is None else (price_out or 0.0) / 1e6,
-        logprobs=logprobs,
+        logprobs=logprobs, samples=samples, jury=jury,
     )
 
 

@@ -43,21 +43,24 @@ _COLUMNS: dict[str, list[str]] = {
     "rubric_versions": ["version", "rubric_id", "title", "definition", "created_at"],
     "judgments": ["id", "run_id", "transcript_hash", "source", "rubric_id", "rubric_version", "judge_kind", "model",
                   "prompt_version", "params", "cache_key", "status", "reason", "flags", "warnings", "truncation",
-                  "calls", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "created_at", "text_key"],
+                  "calls", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "created_at", "text_key",
+                  "kind"],
     "transcript_texts": ["text_key", "transcript_hash", "turns", "code", "candidate_speaker", "stored_at"],
     "dimension_scores": ["judgment_id", "dimension_id", "position", "status", "score", "rationale", "evidence",
-                         "dropped_evidence", "reason", "distribution", "expected_score", "distribution_note"],
+                         "dropped_evidence", "reason", "distribution", "expected_score", "distribution_note",
+                         "ensemble"],
     "exchanges": ["id", "judgment_id", "attempt", "purpose", "dimensions", "response_format", "request_messages",
                   "raw_response", "parsed", "errors", "prompt_tokens", "completion_tokens", "cost_usd",
                   "latency_ms", "transport_attempts", "error", "created_at", "reasoning"],
     "run_items": ["run_id", "item", "source", "transcript_hash", "status", "judgment_id", "error", "updated_at"],
     "cohort_members": ["cohort", "transcript_hash", "source", "candidate", "exercise", "session_date", "added_at"],
+    "judgment_members": ["aggregate_id", "member_id", "position", "juror", "sample", "reused"],
 }
 _CONFLICT = {
     "transcripts": "ON CONFLICT DO NOTHING",
     "rubric_versions": "ON CONFLICT DO NOTHING",
     "transcript_texts": "ON CONFLICT DO NOTHING",
-    "judgments": "", "dimension_scores": "", "exchanges": "",
+    "judgments": "", "dimension_scores": "", "exchanges": "", "judgment_members": "",
     "run_items": "ON CONFLICT (run_id, item) DO UPDATE SET source = excluded.source, transcript_hash ="
                  " excluded.transcript_hash, status = excluded.status, judgment_id = excluded.judgment_id,"
                  " error = excluded.error, updated_at = excluded.updated_at",
@@ -65,6 +68,24 @@ _CONFLICT = {
                       " candidate = excluded.candidate, exercise = excluded.exercise,"
                       " session_date = excluded.session_date",
 }
+
+
+def with_members(judgments: "list[tuple[Judgment, Transcript, Rubric]]", ids: list[str]
+                 ) -> "tuple[list[tuple[Judgment, Transcript, Rubric]], list[str], list[list[Any]]]":
+    """Each aggregate preceded by its members judged in this run (new ids), and the
+    judgment_members rows linking it to all of them (reused ones by their stored id)."""
+    out, out_ids, links = [], [], []
+    for jid, (j, transcript, rubric) in zip(ids, judgments):
+        for pos, m in enumerate(j.members):
+            member_id = m.judgment_id
+            if member_id is None:
+                member_id = str(uuid.uuid4())
+                out.append((m.judgment, transcript, rubric))
+                out_ids.append(member_id)
+            links.append([jid, member_id, pos, m.juror, m.sample, m.judgment_id is not None])
+        out.append((j, transcript, rubric))
+        out_ids.append(jid)
+    return out, out_ids, links
 
 
 class StoreLocked(StoreError):
@@ -212,8 +233,11 @@ class Store:
         import duckdb
 
         ids = list(ids) if ids is not None else [str(uuid.uuid4()) for _ in judgments]
+        given_ids = ids
+        judgments, ids, links = with_members(judgments, ids)  # an aggregate's new members go in first
         now = _now()
         rows: dict[str, list[list[Any]]] = {t: [] for t in _COLUMNS}
+        rows["judgment_members"] = links
         seen_transcripts: set[str] = set()
         seen_rubrics: set[str] = set()
         texts: dict[int, TextRecord] = {}  # per Transcript object: a batch's judgments of one share it
@@ -242,10 +266,11 @@ class Store:
                 j.judge.model, j.judge.prompt_version, _json(j.judge.params), j.cache_key, j.status, j.reason,
                 _json([f.model_dump() for f in j.flags]), _json(j.warnings), _json(j.truncation),
                 j.usage.calls, j.usage.prompt_tokens, j.usage.completion_tokens, j.usage.cost_usd,
-                j.usage.latency_ms, now, text.key])
+                j.usage.latency_ms, now, text.key, j.kind])
             rows["dimension_scores"] += [
                 [jid, d.id, pos, d.status, d.score, d.rationale, _json([e.model_dump() for e in d.evidence]),
-                 _json(d.dropped_evidence), d.reason, _json(d.distribution), d.expected_score, d.distribution_note]
+                 _json(d.dropped_evidence), d.reason, _json(d.distribution), d.expected_score, d.distribution_note,
+                 _json(d.ensemble)]
                 for pos, d in enumerate(j.dimensions)]
             rows["exchanges"] += [
                 [str(uuid.uuid4()), jid, e.attempt, e.purpose, _json(e.dimensions), e.response_format,
@@ -271,7 +296,7 @@ class Store:
         except duckdb.Error as e:
             con.execute("ROLLBACK")
             raise StoreError(f"{self.path}: could not store the judgments: {str(e).splitlines()[0]}") from None
-        return ids
+        return given_ids
 
     def _insert_rows(self, table: str, rows: list[list[Any]]) -> None:
         """One INSERT per table from a DataFrame: ~100x cheaper than executemany row by row."""
@@ -321,13 +346,14 @@ class Store:
         record = dict(zip(cols, row))
         dims = self.con.execute(
             "SELECT dimension_id, status, score, rationale, evidence, dropped_evidence, reason, distribution,"
-            " expected_score, distribution_note FROM dimension_scores WHERE judgment_id = ? ORDER BY position",
+            " expected_score, distribution_note, ensemble FROM dimension_scores WHERE judgment_id = ? ORDER BY position",
             [judgment_id],
         ).fetchall()
         record["dimensions"] = [
             {"id": d[0], "status": d[1], "score": d[2], "rationale": d[3] or "",
              "evidence": json.loads(d[4] or "[]"), "dropped_evidence": json.loads(d[5] or "[]"), "reason": d[6],
-             "distribution": json.loads(d[7]) if d[7] else None, "expected_score": d[8], "distribution_note": d[9]}
+             "distribution": json.loads(d[7]) if d[7] else None, "expected_score": d[8], "distribution_note": d[9],
+             "ensemble": json.loads(d[10]) if d[10] else None}
             for d in dims
         ]
         for key in ("flags", "warnings", "params", "truncation"):

@@ -263,4 +263,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE judgments ADD COLUMN text_key VARCHAR;
         """,
     ),
+    (
+        "0010_samples_juries",
+        """
+        -- Repeated samples and juries (judge/ensemble.py): every member is an ordinary judgment; the
+        -- aggregate is one more judgment with kind 'aggregate' whose members are listed here, with the
+        -- juror (model[@api base]), the sample index and the juror's weight when the jury is weighted.
+        ALTER TABLE judgments ADD COLUMN kind VARCHAR DEFAULT 'single';
+        CREATE TABLE judgment_members (
+            aggregate_id VARCHAR NOT NULL,
+            member_id VARCHAR NOT NULL,
+            position INTEGER NOT NULL,
+            juror VARCHAR NOT NULL,
+            sample INTEGER NOT NULL,
+            reused BOOLEAN NOT NULL,
+            PRIMARY KEY (aggregate_id, position)
+        );
+        CREATE INDEX judgment_members_member ON judgment_members (member_id);
+        -- An aggregate dimension's statistics over its members: n, n_scored, min, max, agreement (share
+        -- equal to the median), unstable, each juror's score and spread, disagree, weights. NULL otherwise.
+        ALTER TABLE dimension_scores ADD COLUMN ensemble JSON;
+        """,
+    ),
 ]

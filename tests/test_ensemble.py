@@ -1,0 +1,258 @@
+"""Repeated samples (--samples) and juries (--jury): the pure aggregation rules, then the real CLI
+over real HTTP to the scripted fake server (tests/fakellm.py), whose replies depend on the request's
+seed (one per sample) and model (one per juror). Every test checks the stored rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import krippendorff
+import pytest
+from typer.testing import CliRunner
+
+from fakellm import Call, FakeLLM
+from replies import build_reply
+from test_cohort import cohort, make_cohort
+from test_llm_judge import DIMS, Run, evaluate, query
+
+from evaluator.cli import app
+from evaluator.judge.aggregate import MemberDimension, combine, jury_alpha, lower_median, unstable_threshold
+
+# ------------------------------------------------------------------------------------------ pure rules
+
+
+def M(juror: str, sample: int, score: int | None, status: str = "scored") -> MemberDimension:
+    return MemberDimension(juror, sample, status if score is not None or status != "scored" else "unscored", score)
+
+
+def test_lower_median_stays_on_the_scale_and_threshold_follows_the_scale() -> None:
+    assert lower_median([3, 4]) == 3 and lower_median([5, 1, 4]) == 4 and lower_median([2, 2, 5, 5]) == 2
+    assert unstable_threshold(1, 5) == 1 and unstable_threshold(0, 10) == 2 and unstable_threshold(1, 3) == 1
+
+
+def test_samples_median_spread_agreement_and_unstable() -> None:
+    a = combine([M("m", 0, 4), M("m", 1, 4), M("m", 2, 3)], 1, 5)
+    assert (a.status, a.score, a.min, a.max, a.n, a.n_scored) == ("scored", 4, 3, 4, 3, 3)
+    assert a.agreement == pytest.approx(2 / 3) and not a.unstable and not a.disagree
+    b = combine([M("m", 0, 2), M("m", 1, 5), M("m", 2, 4)], 1, 5)
+    assert b.score == 4 and b.unstable and b.agreement == pytest.approx(1 / 3)
+
+
+def test_unscored_members_are_left_out_and_counted() -> None:
+    a = combine([M("m", 0, 5), M("m", 1, None, "unscored"), M("m", 2, 3)], 1, 5)
+    assert (a.score, a.n_scored, a.n) == (3, 2, 3)
+    none = combine([M("m", 0, None, "not_observed"), M("m", 1, None, "not_observed"), M("m", 2, None, "unscored")], 1, 5)
+    assert (none.status, none.score, none.n_scored) == ("not_observed", None, 0)
+    assert combine([M("m", 0, None, "unscored"), M("m", 1, None, "not_observed")], 1, 5).status == "unscored"
+
+
+def test_jury_median_of_juror_medians_disagreement_and_weights() -> None:
+    members = [M("a", 0, 2), M("a", 1, 2), M("b", 0, 4), M("c", 0, 5)]
+    j = combine(members, 1, 5)
+    assert j.jurors == {"a": 2, "b": 4, "c": 5} and j.score == 4 and j.disagree
+    assert combine([M("a", 0, 3), M("b", 0, 4)], 1, 5).disagree is False
+    w = combine(members, 1, 5, weights={"a": 0.1, "b": 0.1, "c": 0.8})
+    assert w.weighted_mean == pytest.approx((0.2 + 0.4 + 4.0) / 1.0) and w.score == 5
+    assert combine(members, 1, 5, weights={"a": 1.0}).weights is None  # a juror without a weight: median
+
+
+def test_alpha_matches_the_krippendorff_package_and_is_none_when_undefined() -> None:
+    units = [{"a": 1, "b": 2}, {"a": 3, "b": 3}, {"a": 5, "b": 4}, {"a": 2, "b": None}, {"a": 4, "b": 5}]
+    expected = krippendorff.alpha(reliability_data=[[1, 3, 5, 2, 4], [2, 3, 4, float("nan"), 5]],
+                                  level_of_measurement="ordinal", value_domain=[1, 2, 3, 4, 5])
+    assert jury_alpha(units, [1, 2, 3, 4, 5]) == pytest.approx(expected)
+    assert jury_alpha([{"a": 1, "b": 1}, {"a": 4, "b": 4}], range(1, 6)) == pytest.approx(1.0)
+    assert jury_alpha([{"a": 1, "b": 2}], range(1, 6)) is None  # one unit
+    assert jury_alpha([{"a": 3, "b": 3}, {"a": 3, "b": 3}], range(1, 6)) is None  # no variation
+
+
+# ---------------------------------------------------------------------------------- the scripted model
+
+# Per seed (= sample index), the scores the fake model gives; `invariant` is stable, `edge_cases` jumps.
+BY_SEED = {0: {"invariant": 4, "edge_cases": 2}, 1: {"invariant": 4, "edge_cases": 5},
+           2: {"invariant": 3, "edge_cases": 4}, 3: {"invariant": 4, "edge_cases": 4},
+           4: {"invariant": 4, "edge_cases": 4}}
+# Per juror model, its scores: b is two levels above a on `restraint`.
+BY_MODEL = {"model-a": {"restraint": 2, "invariant": 3}, "model-b": {"restraint": 4, "invariant": 3},
+            "model-c": {"restraint": 3, "invariant": 4}}
+
+
+def scripted(body: dict[str, Any]) -> str:
+    """A valid reply whose scores depend on the request's model and seed; `model-bad` answers prose."""
+    if body["model"] == "model-bad":
+        return "I would rather not grade this."
+    scores = {**BY_SEED.get(body.get("seed"), {}), **BY_MODEL.get(body["model"], {})}
+    return json.dumps(build_reply(body, scores=scores))
+
+
+def judgments(db: Path) -> list[dict[str, Any]]:
+    return query(db, "SELECT * FROM judgments ORDER BY kind DESC, created_at")
+
+
+def aggregate_dims(db: Path) -> dict[str, dict[str, Any]]:
+    rows = query(db, """SELECT d.* FROM dimension_scores d JOIN judgments j ON j.id = d.judgment_id
+                        WHERE j.kind = 'aggregate' ORDER BY j.created_at DESC""")
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        r["ensemble"] = json.loads(r["ensemble"])
+        out.setdefault(r["dimension_id"], r)
+    return out
+
+
+def members(db: Path) -> list[dict[str, Any]]:
+    return query(db, """SELECT m.*, j.model, j.params, j.cache_key FROM judgment_members m
+                        JOIN judgments j ON j.id = m.member_id ORDER BY m.aggregate_id, m.position""")
+
+
+# ----------------------------------------------------------------------------------------- --samples
+
+
+def test_samples_are_judged_stored_and_combined(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(scripted))
+    run = evaluate(fake_llm.base_url, tmp_path, "--samples", "3")
+    assert run.exception is None, run.stderr
+    assert run.code == 0, run.stdout + run.stderr
+    reqs = [r.body for r in fake_llm.chat_requests]
+    assert sorted(r["seed"] for r in reqs) == [0, 1, 2]
+    assert {r["temperature"] for r in reqs} == {0.7}  # not given: the documented default above 0
+    rows = judgments(run.db)
+    assert [r["kind"] for r in rows] == ["single", "single", "single", "aggregate"]
+    agg = rows[-1]
+    assert agg["model"] == "openai/test-model (median of 3)" and agg["status"] == "scored"
+    assert agg["calls"] == 3 == sum(r["calls"] for r in rows[:3])
+    links = members(run.db)
+    assert [(m["sample"], m["reused"]) for m in links] == [(0, False), (1, False), (2, False)]
+    assert len({m["cache_key"] for m in links}) == 3
+    dims = aggregate_dims(run.db)
+    inv, edge = dims["invariant"], dims["edge_cases"]
+    assert (inv["score"], inv["ensemble"]["min"], inv["ensemble"]["max"]) == (4, 3, 4)
+    assert inv["ensemble"]["agreement"] == pytest.approx(2 / 3) and not inv["ensemble"]["unstable"]
+    assert (edge["score"], edge["ensemble"]["min"], edge["ensemble"]["max"], edge["ensemble"]["unstable"]) == (4, 2, 5, True)
+    doc = run.doc
+    assert doc["kind"] == "aggregate" and "unstable" in doc["flags"]
+    assert doc["usage"]["by_juror"]["openai/test-model"]["calls"] == 3
+    # the aggregate's rationale and quotes are a member's whose score is the median, verified like any
+    assert all(e["match"] is not None for d in doc["dimensions"] for e in d["evidence"])
+
+
+def test_raising_samples_pays_only_for_the_new_ones_and_a_rerun_is_free(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(scripted))
+    assert evaluate(fake_llm.base_url, tmp_path, "--samples", "3").code == 0
+    fake_llm.clear()
+    run = evaluate(fake_llm.base_url, tmp_path, "--samples", "5")
+    assert run.code == 0, run.stdout + run.stderr
+    assert sorted(r.body["seed"] for r in fake_llm.chat_requests) == [3, 4]
+    assert run.doc["usage"]["calls"] == 2 and run.doc["usage"]["by_juror"]["openai/test-model"]["reused"] == 3
+    newest = query(run.db, "SELECT id FROM judgments WHERE kind = 'aggregate' ORDER BY created_at DESC LIMIT 1")[0]["id"]
+    links = query(run.db, "SELECT sample, reused FROM judgment_members WHERE aggregate_id = ? ORDER BY position", [newest])
+    assert [(m["sample"], m["reused"]) for m in links] == [(0, True), (1, True), (2, True), (3, False), (4, False)]
+    assert query(run.db, "SELECT count(*) AS n FROM judgments WHERE kind = 'single'")[0]["n"] == 5
+    edge = aggregate_dims(run.db)["edge_cases"]
+    assert edge["score"] == 4 and edge["ensemble"]["agreement"] == pytest.approx(3 / 5)
+    fake_llm.clear()
+    again = evaluate(fake_llm.base_url, tmp_path, "--samples", "5")
+    assert again.code == 0 and again.doc["cache"]["hit"] and not fake_llm.chat_requests
+
+
+def test_explicit_temperature_and_seed_are_used_per_sample(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(scripted))
+    run = evaluate(fake_llm.base_url, tmp_path, "--samples", "2", "--temperature", "0.3", "--seed", "40")
+    assert run.code == 0, run.stdout + run.stderr
+    assert sorted((r.body["seed"], r.body["temperature"]) for r in fake_llm.chat_requests) == [(40, 0.3), (41, 0.3)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--samples", "0"], "--samples must be between 1"),
+    (["--samples", "3", "--temperature", "0"], "temperature"),
+    (["--jury", "openai/model-a"], "two or more"),
+    (["--jury", "openai/model-a,openai/model-a"], "twice"),
+    (["--jury", "openai/model-a,openai/model-b@ftp://x"], "http(s) URL"),
+    (["--jury", "openai/model-a,,openai/model-b"], "empty entry"),
+])
+def test_bad_options_exit_2_before_any_call(fake_llm: FakeLLM, tmp_path: Path, args: list[str], message: str) -> None:
+    run = evaluate(fake_llm.base_url, tmp_path, *args)
+    assert run.code == 2 and message in run.stderr and run.exception is None
+    assert not fake_llm.chat_requests
+
+
+# -------------------------------------------------------------------------------------------- --jury
+
+
+def test_jury_aggregates_flags_disagreement_and_accounts_per_juror(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(scripted))
+    with FakeLLM() as other:  # juror b is served elsewhere: MODEL@API_BASE
+        other.script(Call(scripted))
+        b = f"openai/model-b@{other.base_url}"
+        run = evaluate(fake_llm.base_url, tmp_path, "--jury",
+                       f"openai/model-a,openai/model-b@{other.base_url},openai/model-c")
+        assert [r.body["model"] for r in other.chat_requests] == ["model-b"]
+    assert run.code == 0, run.stdout + run.stderr
+    assert sorted(r.body["model"] for r in fake_llm.chat_requests) == ["model-a", "model-c"]
+    rows = judgments(run.db)
+    agg = rows[-1]
+    assert agg["kind"] == "aggregate" and agg["model"].startswith("jury(openai/model-a, openai/model-b@")
+    assert sorted(r["model"] for r in rows[:-1]) == ["openai/model-a", "openai/model-b", "openai/model-c"]
+    dims = aggregate_dims(run.db)
+    restraint = dims["restraint"]
+    assert restraint["score"] == 3 and restraint["ensemble"]["disagree"]
+    assert restraint["ensemble"]["jurors"] == {"openai/model-a": 2, b: 4, "openai/model-c": 3}
+    assert dims["invariant"]["score"] == 3 and not dims["invariant"]["ensemble"]["disagree"]
+    doc = run.doc
+    assert "jurors_disagree" in doc["flags"]
+    by = doc["usage"]["by_juror"]
+    assert set(by) == {"openai/model-a", b, "openai/model-c"}
+    assert all(u["calls"] == 1 and u["prompt_tokens"] > 0 for u in by.values())
+    assert doc["usage"]["calls"] == 3
+
+
+def test_a_juror_that_never_answers_is_left_out_and_counted(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(scripted))
+    run = evaluate(fake_llm.base_url, tmp_path, "--jury", "openai/model-a,openai/model-b,openai/model-bad",
+                   "--repair-attempts", "0")
+    assert run.code == 0, run.stdout + run.stderr
+    dims = aggregate_dims(run.db)
+    assert all(d["ensemble"]["n_scored"] == 2 and d["ensemble"]["n"] == 3 for d in dims.values())
+    assert set(dims) == set(DIMS)
+    statuses = {r["model"]: r["status"] for r in judgments(run.db)[:-1]}
+    assert statuses["openai/model-bad"] == "unscored"
+    assert "[2 of 3 scored]" in run.doc["dimensions"][0]["rationale"]
+
+
+def test_jury_with_k1_reuses_a_plain_judgment_of_a_juror(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(scripted))
+    db = tmp_path / "e.duckdb"
+    plain = CliRunner().invoke(app, [str(Path(__file__).resolve().parent.parent / "transcripts" / "lru_ttl_cache.md"),
+                                     "--model", "openai/model-a", "--api-base", fake_llm.base_url, "--db", str(db),
+                                     "--format", "json"])
+    assert plain.exit_code == 0
+    fake_llm.clear()
+    run = evaluate(fake_llm.base_url, tmp_path, "--jury", "openai/model-a,openai/model-b")
+    assert run.code == 0
+    assert [r.body["model"] for r in fake_llm.chat_requests] == ["model-b"]
+    assert [m["reused"] for m in members(run.db)] == [True, False]
+
+
+# ------------------------------------------------------------------------------------------ cohorts
+
+
+def test_cohort_with_samples_stores_members_and_aggregates(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(scripted))
+    folder = tmp_path / "rounds"
+    make_cohort(folder, 2)
+    db = tmp_path / "c.duckdb"
+    dry = cohort(folder, db, "--dry-run", "--samples", "3", base_url=fake_llm.base_url)
+    assert dry.code == 0, dry.stdout + dry.stderr
+    single = cohort(folder, tmp_path / "other.duckdb", "--dry-run", base_url=fake_llm.base_url)
+    assert dry.doc["estimate"]["calls"] == 3 * single.doc["estimate"]["calls"]
+    assert dry.doc["estimate"]["calls_multiplier"] == 3
+    run: Run = cohort(folder, db, "--samples", "3", base_url=fake_llm.base_url)  # type: ignore[assignment]
+    assert run.code == 0, run.stdout + run.stderr
+    assert len(fake_llm.chat_requests) == 6
+    kinds = query(db, "SELECT kind, count(*) AS n FROM judgments GROUP BY kind ORDER BY kind")
+    assert [(k["kind"], k["n"]) for k in kinds] == [("aggregate", 2), ("single", 6)]
+    assert query(db, "SELECT count(*) AS n FROM judgment_members")[0]["n"] == 6
+    items = query(db, "SELECT i.status, j.kind FROM run_items i JOIN judgments j ON j.id = i.judgment_id")
+    assert {(i["status"], i["kind"]) for i in items} == {("scored", "aggregate")}
