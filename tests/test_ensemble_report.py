@@ -1,0 +1,111 @@
+"""The judge-quality page shows the stability of repeated samples and the agreement of a jury, in a
+real browser (Debian's headless Chromium through playwright), from a store filled by the real CLI
+(cohorts judged with --samples and --jury against the scripted fake server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from fakellm import Call, FakeLLM
+from replies import build_reply, requested_dims
+from test_cohort import make_cohort
+from test_llm_judge import query
+from test_report_browser import ARGS, CHROMIUM, Watched
+
+from evaluator.cli import app
+from evaluator.judge.aggregate import jury_alpha
+from evaluator.report import build
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+def varied(body: dict[str, Any]) -> str:
+    """Scores that differ per transcript (from a hash of the prompt), per seed and per juror model."""
+    base = zlib.crc32(json.dumps(body["messages"]).encode()) % 4 + 1  # 1-4, per transcript
+    seed = body.get("seed") or 0
+    bump = {"model-a": 0, "model-b": 1}.get(body["model"], 0)
+    scores = {d: min(5, base + bump + (seed % 2 if i == 0 else 0) + (2 if i == 1 and seed == 2 else 0))
+              for i, d in enumerate(requested_dims(body))}
+    return json.dumps(build_reply(body, scores=scores))
+
+
+def _cli(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("ensemble-report")
+    db = root / "store.duckdb"
+    folder = root / "rounds"
+    make_cohort(folder, 4)
+    with FakeLLM() as server:
+        server.script(Call(varied))
+        common = ["--db", str(db), "--format", "json", "--api-base", server.base_url, "--retry-wait", "0.01"]
+        # in a thread of its own: playwright's sync API may run an event loop in this one
+        work = threading.Thread(target=lambda: (
+            _cli(["cohort", str(folder), "--cohort", "s", "--model", "openai/model-s", "--samples", "3", *common]),
+            _cli(["cohort", str(folder), "--cohort", "j", "--jury", "openai/model-a,openai/model-b", *common])))
+        work.start()
+        work.join()
+    out = root / "report"
+    build.build_report(db, out)
+    return db, out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    import tempfile
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="chromium-profile-"),
+                                                   executable_path=str(CHROMIUM), args=ARGS, headless=True,
+                                                   viewport={"width": 1400, "height": 900})
+        yield ctx
+        ctx.close()
+
+
+def _table(w: Watched, section: str) -> list[list[str]]:
+    return w.page.evaluate(f"""Array.from(document.querySelectorAll('#{section} tbody tr')).map(
+        tr => Array.from(tr.querySelectorAll('td')).map(td => td.innerText.trim()))""")
+
+
+def test_quality_page_shows_sample_stability_and_jury_alpha(browser, report) -> None:
+    db, out = report
+    w = Watched(browser)
+    w.goto((out / "quality.html").as_uri())
+    w.shot("quality-samples-jury.png")
+    w.check_clean()
+    stability = _table(w, "stability")
+    dims = [r["dimension_id"] for r in query(db, """SELECT DISTINCT d.dimension_id, d.position FROM dimension_scores d
+            JOIN judgments j ON j.id = d.judgment_id WHERE j.kind = 'aggregate' ORDER BY d.position""")]
+    assert len(stability) == len(dims)
+    assert {r[1] for r in stability} == {"openai/model-s (median of 3)"}
+    assert all(r[2] == "4" and r[3] == "3" for r in stability)  # four transcripts, three samples each
+    # The first dimension moves one level with the seed's parity (stable); the second jumps two
+    # levels on the third sample of every transcript whose base score leaves room (unstable).
+    rows = query(db, """SELECT d.dimension_id, d.ensemble FROM dimension_scores d JOIN judgments j ON j.id = d.judgment_id
+                        WHERE j.kind = 'aggregate' AND j.model LIKE '%median of 3%'""")
+    second = [json.loads(r["ensemble"]) for r in rows if r["dimension_id"] == dims[1]]
+    share = sum(s["unstable"] for s in second) / len(second)
+    assert share > 0
+    assert stability[1][6] == f"{100 * share:.0f}%"
+    assert stability[0][6] == "0%"
+    jury = _table(w, "jury")
+    assert len(jury) == len(dims)
+    assert all(r[1] == "jury(openai/model-a, openai/model-b) median" and r[3] == "2" for r in jury)
+    first = [json.loads(r["ensemble"]) for r in query(
+        db, """SELECT d.ensemble FROM dimension_scores d JOIN judgments j ON j.id = d.judgment_id
+               WHERE j.kind = 'aggregate' AND j.model LIKE 'jury%' AND d.dimension_id = ?""", [dims[0]])]
+    alpha = jury_alpha([s["jurors"] for s in first], [1, 2, 3, 4, 5])
+    assert alpha is not None and jury[0][4] == f"{alpha:,.2f}"
