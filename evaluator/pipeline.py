@@ -233,6 +233,19 @@ def stored_members(store, judge: Judge, transcript: Transcript, rubric: Rubric,
     return found
 
 
+def weigh_jury(store, judge: Judge, rubric: Rubric, transcript: Transcript) -> bool:
+    """A jury weighted by its jurors' held-out agreement with the stored human labels, when there
+    are enough (judge/weights.py); True when weights were given."""
+    from evaluator.judge.ensemble import EnsembleJudge
+
+    if not isinstance(judge, EnsembleJudge) or not judge.jury:
+        return False
+    from evaluator.judge.weights import apply_label_weights
+
+    apply_label_weights(store, judge, rubric, transcript.content_hash)
+    return judge.weights is not None
+
+
 def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
     """Judge one transcript file end to end and (unless told not to) store the judgment."""
     started = time.perf_counter()
@@ -253,6 +266,9 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
         # call if the file is unusable), then to save. Holding it while the model thinks would lock
         # out a cohort writer or a report server for the whole call.
         with open_store(db_path, wait_seconds=STORE_WAIT_SECONDS) as store:
+            if weigh_jury(store, judge, rubric, transcript):  # the weights are part of the judge's identity
+                info = judge.info()
+                key = cache_key(transcript.content_hash, rubric, info)
             record = None if request.force else store.find_cached(key)
             if record is None and not request.force:
                 reuse = stored_members(store, judge, transcript, rubric)

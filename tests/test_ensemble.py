@@ -256,3 +256,50 @@ def test_cohort_with_samples_stores_members_and_aggregates(fake_llm: FakeLLM, tm
     assert query(db, "SELECT count(*) AS n FROM judgment_members")[0]["n"] == 6
     items = query(db, "SELECT i.status, j.kind FROM run_items i JOIN judgments j ON j.id = i.judgment_id")
     assert {(i["status"], i["kind"]) for i in items} == {("scored", "aggregate")}
+
+
+# ------------------------------------------------------------------------------------ weighted juries
+
+
+def test_agreement_weights_need_enough_pairs_for_every_juror() -> None:
+    from evaluator.judge.weights import agreement_weights
+
+    pairs = [{"juror": "a", "dimension_id": "d", "judge": 2, "human": 2.0}] * 5 + \
+            [{"juror": "b", "dimension_id": "d", "judge": 4, "human": 2.0}] * 5 + \
+            [{"juror": "a", "dimension_id": "e", "judge": 3, "human": 3.0}] * 5
+    w = agreement_weights(pairs, ["a", "b"], ["d", "e"])
+    assert w == {"d": {"a": 6 / 7, "b": 1 / 7}}  # e: juror b has no pairs there
+
+
+def test_jury_is_weighted_by_held_out_agreement_with_human_labels(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(scripted))
+    jury = "openai/model-a,openai/model-b,openai/model-c"
+    folder = tmp_path / "rounds"
+    sample = Path(__file__).resolve().parent.parent / "transcripts" / "lru_ttl_cache.md"
+    paths = make_cohort(folder, 7, sample=sample)
+    db = tmp_path / "c.duckdb"
+    # humans always agree with juror a (restraint 2, invariant 3, the rest 4), on the first six rounds
+    human = {"restraint": 2, "invariant": 3}
+    lines = ["transcript,rater,dimension,score"] + [
+        f"{p.name},r1,{d},{human.get(d, 4)}" for p in paths[:6] for d in DIMS]
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    first = cohort(folder, db, "--jury", jury, base_url=fake_llm.base_url)
+    assert first.code == 0, first.stdout + first.stderr
+    imported = CliRunner().invoke(app, ["labels", "import", str(folder / "labels.csv"), "--db", str(db),
+                                        "--transcripts", str(folder)])
+    assert imported.exit_code == 0, imported.output
+    fake_llm.clear()
+    result = CliRunner().invoke(app, [str(paths[6]), "--jury", jury, "--api-base", fake_llm.base_url,
+                                      "--db", str(db), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert not fake_llm.chat_requests  # every juror's judgment of this round is stored: reused
+    doc = json.loads(result.stdout)
+    assert doc["judge"]["model"].endswith(" weighted")
+    restraint = next(d for d in doc["dimensions"] if d["id"] == "restraint")
+    # held out: six labelled rounds each; a agrees 6/6 -> 7/8, b and c 0/6 -> 1/8 on restraint
+    assert restraint["ensemble"]["weights"] == {"openai/model-a": 7 / 8, "openai/model-b": 1 / 8,
+                                                "openai/model-c": 1 / 8}
+    assert restraint["ensemble"]["weighted_mean"] == pytest.approx((7 / 8 * 2 + 1 / 8 * 4 + 1 / 8 * 3) / (9 / 8))
+    assert restraint["score"] == 2  # the plain median would be 3
+    stored = query(db, "SELECT model FROM judgments WHERE kind = 'aggregate' ORDER BY created_at DESC LIMIT 1")
+    assert stored[0]["model"] == doc["judge"]["model"]
