@@ -11,15 +11,20 @@ from typing import Any
 
 import krippendorff
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, FakeLLM
 from replies import build_reply
 from test_cohort import cohort, make_cohort
 from test_llm_judge import DIMS, Run, evaluate, query
+from typer.testing import CliRunner
 
 from evaluator.cli import app
-from evaluator.judge.aggregate import MemberDimension, combine, jury_alpha, lower_median, unstable_threshold
+from evaluator.judge.aggregate import (
+    MemberDimension,
+    combine,
+    jury_alpha,
+    lower_median,
+    unstable_threshold,
+)
 
 # ------------------------------------------------------------------------------------------ pure rules
 

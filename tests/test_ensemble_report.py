@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, FakeLLM
 from replies import build_reply, requested_dims
 from test_cohort import make_cohort
 from test_llm_judge import query
 from test_report_browser import ARGS, CHROMIUM, Watched
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 from evaluator.judge.aggregate import jury_alpha
@@ -63,9 +62,9 @@ def report(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
     import tempfile
+
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="chromium-profile-"),

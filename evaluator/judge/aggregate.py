@@ -124,7 +124,7 @@ def combine(members: Sequence[MemberDimension], lo: int, hi: int,
         total = sum(weights[j] for j in scored_jurors)
         mean = sum(weights[j] * s for j, s in scored_jurors.items()) / total
         agg.weighted_mean, agg.weights = mean, {j: weights[j] for j in scored_jurors}
-        agg.score = min(hi, max(lo, int(math.floor(mean + 0.5))))
+        agg.score = min(hi, max(lo, math.floor(mean + 0.5)))
     else:
         agg.score = int(lower_median(juror_scores))
     agg.agreement = sum(s == agg.score for s in juror_scores) / len(juror_scores)

@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 from evaluator.errors import BadInput
 from evaluator.judge.aggregate import DimensionAggregate, MemberDimension, combine
 from evaluator.judge.base import Judge, JudgeOutput
-from evaluator.models import DimensionResult, Flag, JudgeInfo, Judgment, Member, Transcript, Usage
+from evaluator.models import (
+    DimensionResult,
+    Flag,
+    JudgeInfo,
+    Judgment,
+    Member,
+    Transcript,
+    Usage,
+)
 from evaluator.rubrics import Rubric
 
 if TYPE_CHECKING:
@@ -71,14 +79,14 @@ def parse_jury(spec: str | None) -> list[Juror]:
     return jurors
 
 
-def wants_ensemble(options: "JudgeOptions") -> bool:
+def wants_ensemble(options: JudgeOptions) -> bool:
     """Whether --samples/--jury ask for a composite judge (a bad --samples is refused here)."""
     if not 1 <= options.samples <= MAX_SAMPLES:
         raise BadInput(f"--samples must be between 1 and {MAX_SAMPLES}, got {options.samples}")
     return options.samples > 1 or bool(options.jury)
 
 
-def member_options(options: "JudgeOptions") -> list[tuple[Juror, int, "JudgeOptions"]]:
+def member_options(options: JudgeOptions) -> list[tuple[Juror, int, JudgeOptions]]:
     """Each member's own options: (juror, sample index, options with its model, api base,
     temperature and seed). Shared by the judge and the cost estimate."""
     k = options.samples
@@ -97,8 +105,8 @@ def member_options(options: "JudgeOptions") -> list[tuple[Juror, int, "JudgeOpti
         for juror in jurors for i in range(k)]
 
 
-def build_ensemble(options: "JudgeOptions", limiter: "RateLimiter | None",
-                   build_one: Callable[..., Judge]) -> "EnsembleJudge":
+def build_ensemble(options: JudgeOptions, limiter: RateLimiter | None,
+                   build_one: Callable[..., Judge]) -> EnsembleJudge:
     """The composite judge for --samples/--jury; `build_one(options, limiter)` builds one member."""
     members = [(juror, i, build_one(o, limiter)) for juror, i, o in member_options(options)]
     return EnsembleJudge(members, samples=options.samples, jury=len({j for j, _, _ in members}) > 1)

@@ -41,7 +41,7 @@ def agreement_weights(pairs: Iterable[Mapping[str, Any]], jurors: list[str], dim
     return out
 
 
-def held_out_pairs(store: "Store", models: Mapping[str, str], rubric_id: str, exclude: str) -> list[dict[str, Any]]:
+def held_out_pairs(store: Store, models: Mapping[str, str], rubric_id: str, exclude: str) -> list[dict[str, Any]]:
     """(juror, dimension_id, judge score, mean human score) over labelled transcripts but `exclude`.
     `models`: juror label -> model name as stored."""
     if not models:
@@ -71,7 +71,7 @@ def held_out_pairs(store: "Store", models: Mapping[str, str], rubric_id: str, ex
         return []
 
 
-def apply_label_weights(store: "Store", judge: "EnsembleJudge", rubric: "Rubric", transcript_hash: str) -> None:
+def apply_label_weights(store: Store, judge: EnsembleJudge, rubric: Rubric, transcript_hash: str) -> None:
     """Give a jury its weights from the store's labels (nothing changes when there are too few)."""
     if not judge.jury:
         return
