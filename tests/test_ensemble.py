@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import krippendorff
 import pytest
 from fakellm import Call, FakeLLM
@@ -25,6 +26,7 @@ from evaluator.judge.aggregate import (
     lower_median,
     unstable_threshold,
 )
+from evaluator.report import queries as q
 
 # ------------------------------------------------------------------------------------------ pure rules
 
@@ -127,7 +129,13 @@ def test_samples_are_judged_stored_and_combined(fake_llm: FakeLLM, tmp_path: Pat
     assert [r["kind"] for r in rows] == ["single", "single", "single", "aggregate"]
     agg = rows[-1]
     assert agg["model"] == "openai/test-model (median of 3)" and agg["status"] == "scored"
-    assert agg["calls"] == 3 == sum(r["calls"] for r in rows[:3])
+    assert sum(r["calls"] for r in rows[:3]) == 3 and agg["calls"] == 0  # each call counted once, on its member
+    # the report's score views show the samples through their aggregate; its cost view counts every call
+    with duckdb.connect(str(run.db), read_only=True) as con:
+        schema = q.read_schema(con)
+        listed = q.judgments_page(con, schema, q.Filters())
+        assert [r["model"] for r in listed["rows"]] == ["openai/test-model (median of 3)"]
+        assert q.cost_total(con, schema, q.Filters())["calls"] == 3
     links = members(run.db)
     assert [(m["sample"], m["reused"]) for m in links] == [(0, False), (1, False), (2, False)]
     assert len({m["cache_key"] for m in links}) == 3

@@ -33,7 +33,8 @@ from evaluator.store.migrations import MIGRATIONS
 
 UNNAMED_CANDIDATE = "(no name)"  # + the transcript's file name and hash: one unnamed session, one candidate
 NO_EXERCISE = "(none)"
-REQUIRED_MIGRATION = "0007_transcript_text"  # the reports read transcripts' text and quote spans from the store
+# the reports read transcripts' text and quote spans (0007), and tell samples from judgments (0010)
+REQUIRED_MIGRATION = "0010_samples_juries"
 REQUIRED = [name for name, _ in MIGRATIONS[:[n for n, _ in MIGRATIONS].index(REQUIRED_MIGRATION) + 1]]
 
 
@@ -166,6 +167,9 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
     if f.model is not None:
         where.append("model = ?")
         wparams.append(f.model)
+    if latest:  # the samples of a --samples run are shown through their aggregate (the median), not one by one
+        where.append("id NOT IN (SELECT member_id FROM judgment_members WHERE aggregate_id IN"
+                     " (SELECT aggregate_id FROM judgment_members WHERE sample > 0))")
     where_sql = ("WHERE " + " AND ".join(where)) if where else ""
     qualify = ("QUALIFY row_number() OVER (PARTITION BY transcript_hash, rubric_version, model"
                f" ORDER BY {BEST_FIRST}) = 1") if latest else ""

@@ -16,13 +16,9 @@ from typing import Any
 from evaluator.judge.aggregate import jury_alpha
 from evaluator.report import queries as q
 
-MIGRATION = "0010_samples_juries"
-
 
 def ensemble_rows(con, schema: q.Schema, f: q.Filters) -> list[dict[str, Any]]:
     """(judge, dimension, rubric position, member statistics) of every aggregate in scope."""
-    if not con.execute("SELECT count(*) FROM schema_migrations WHERE name = ?", [MIGRATION]).fetchone()[0]:
-        return []  # a store from before samples and juries: there is nothing to show
     sql, params = q._scope_sql(schema, f)
     return q._rows(con, sql + """
         SELECT j.model, d.dimension_id, d.position, d.ensemble

@@ -70,6 +70,15 @@ _CONFLICT = {
 }
 
 
+def _paid(j: Judgment) -> list[Any]:
+    """calls, tokens, cost and latency of the row. An aggregate's are zero: its members' rows carry
+    what was paid, so every cost sum counts each call once."""
+    if j.kind == "aggregate":
+        return [0, 0, 0, 0.0, 0.0]
+    u = j.usage
+    return [u.calls, u.prompt_tokens, u.completion_tokens, u.cost_usd, u.latency_ms]
+
+
 def with_members(judgments: "list[tuple[Judgment, Transcript, Rubric]]", ids: list[str]
                  ) -> "tuple[list[tuple[Judgment, Transcript, Rubric]], list[str], list[list[Any]]]":
     """Each aggregate preceded by its members judged in this run (new ids), and the
@@ -265,8 +274,7 @@ class Store:
                 jid, run_id, j.transcript_hash, j.source, j.rubric_id, j.rubric_version, j.judge.kind,
                 j.judge.model, j.judge.prompt_version, _json(j.judge.params), j.cache_key, j.status, j.reason,
                 _json([f.model_dump() for f in j.flags]), _json(j.warnings), _json(j.truncation),
-                j.usage.calls, j.usage.prompt_tokens, j.usage.completion_tokens, j.usage.cost_usd,
-                j.usage.latency_ms, now, text.key, j.kind])
+                *_paid(j), now, text.key, j.kind])
             rows["dimension_scores"] += [
                 [jid, d.id, pos, d.status, d.score, d.rationale, _json([e.model_dump() for e in d.evidence]),
                  _json(d.dropped_evidence), d.reason, _json(d.distribution), d.expected_score, d.distribution_note,

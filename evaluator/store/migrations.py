@@ -268,7 +268,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         """
         -- Repeated samples and juries (judge/ensemble.py): every member is an ordinary judgment; the
         -- aggregate is one more judgment with kind 'aggregate' whose members are listed here, with the
-        -- juror (model[@api base]), the sample index and the juror's weight when the jury is weighted.
+        -- juror (model[@api base]), the sample index and whether it was reused from the cache. The
+        -- aggregate's calls, tokens and cost are 0: its members' rows carry what was paid.
         ALTER TABLE judgments ADD COLUMN kind VARCHAR DEFAULT 'single';
         CREATE TABLE judgment_members (
             aggregate_id VARCHAR NOT NULL,
