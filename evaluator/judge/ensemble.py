@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evaluator.errors import BadInput
-from evaluator.judge.aggregate import DimensionAggregate, MemberDimension, combine
+from evaluator.judge.aggregate import (
+    DimensionAggregate,
+    MemberDimension,
+    combine,
+    unstable_threshold,
+)
 from evaluator.judge.base import Judge, JudgeOutput
 from evaluator.models import (
     DimensionResult,
@@ -223,13 +228,18 @@ def aggregate_dimensions(rubric: Rubric, members: list[Member],
                       lo, hi, (weights or {}).get(dim.id))
         dims.append(_dimension(dim.id, agg, results))
         if agg.unstable:
-            flags.append(Flag(kind="unstable", source=dim.id,
-                              detail=f"{dim.id}: samples range {agg.min}-{agg.max} (agreement with the median "
-                                     f"{agg.agreement:.0%})" if agg.agreement is not None else dim.id))
+            flags.append(Flag(kind="unstable", source=dim.id, detail=_unstable_detail(dim.id, agg, lo, hi)))
         if agg.disagree:
             flags.append(Flag(kind="jurors_disagree", source=dim.id,
                               detail=f"{dim.id}: " + ", ".join(f"{j} {s}" for j, s in agg.jurors.items())))
     return dims, flags
+
+
+def _unstable_detail(dim_id: str, agg: DimensionAggregate, lo: int, hi: int) -> str:
+    if len(agg.jurors) == 1:
+        return f"{dim_id}: samples range {agg.min}-{agg.max} (agreement with the median {agg.agreement:.0%})"
+    wide = [f"{j} over {s + 1} levels" for j, s in agg.juror_spread.items() if s > unstable_threshold(lo, hi)]
+    return f"{dim_id}: the samples of " + ", ".join(wide)
 
 
 def _dimension(dim_id: str, agg: DimensionAggregate, results: list[DimensionResult]) -> DimensionResult:
