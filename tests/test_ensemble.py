@@ -13,6 +13,8 @@ import duckdb
 import krippendorff
 import pytest
 from fakellm import Call, FakeLLM
+from hypothesis import given
+from hypothesis import strategies as st
 from replies import build_reply
 from test_cohort import cohort, make_cohort
 from test_llm_judge import DIMS, Run, evaluate, query
@@ -316,3 +318,28 @@ def test_jury_is_weighted_by_held_out_agreement_with_human_labels(fake_llm: Fake
     assert restraint["score"] == 2  # the plain median would be 3
     stored = query(db, "SELECT model FROM judgments WHERE kind = 'aggregate' ORDER BY created_at DESC LIMIT 1")
     assert stored[0]["model"] == doc["judge"]["model"]
+
+
+def test_dry_run_table_says_how_many_judgments_each_transcript_costs(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    folder = tmp_path / "rounds"
+    make_cohort(folder, 2)
+    result = CliRunner().invoke(app, ["cohort", str(folder), "--cohort", "c", "--db", str(tmp_path / "d.duckdb"),
+                                      "--dry-run", "--jury", "openai/model-a,openai/model-b", "--samples", "2",
+                                      "--api-base", fake_llm.base_url], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    assert "4 judgments per transcript" in result.output and not fake_llm.chat_requests
+
+
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.one_of(st.none(), st.integers(1, 5))), min_size=1, max_size=12))
+def test_combine_stays_on_the_scale_within_the_scored_range(members: list[tuple[str, int | None]]) -> None:
+    ms = [M(j, i, s) for i, (j, s) in enumerate(members)]
+    agg = combine(ms, 1, 5)
+    scored = [s for _, s in members if s is not None]
+    assert agg.n == len(members) and agg.n_scored == len(scored)
+    if not scored:
+        assert agg.score is None and agg.status == "unscored"
+        return
+    assert min(scored) <= agg.score <= max(scored) and 1 <= agg.score <= 5
+    assert 0 < agg.agreement <= 1
+    if len({j for j, _ in members}) == 1:
+        assert agg.unstable == (max(scored) - min(scored) > 1)

@@ -149,6 +149,9 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
     for k in ("cost_usd", "worst_case_usd"):  # no float noise (0.07730000000000001) in what users read
         est[k] = None if est[k] is None else round(est[k], 8)
     est["calls_multiplier"] = members_per_judgment(request.judge)  # --samples x jurors
+    if est["calls_multiplier"] > 1:  # said where the terminal summary already prints the estimate's note
+        est["completion_tokens_note"] += (f"; every figure includes {est['calls_multiplier']} judgments per "
+                                          "transcript (--samples x jurors)")
     summary.estimate = est
     summary.status = "estimated"
     if request.max_cost is not None and est["cost_usd"] is not None and est["cost_usd"] > request.max_cost:
