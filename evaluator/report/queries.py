@@ -168,8 +168,9 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
         where.append("model = ?")
         wparams.append(f.model)
     if latest:  # the samples of a --samples run are shown through their aggregate (the median), not one by one
-        where.append("id NOT IN (SELECT member_id FROM judgment_members WHERE aggregate_id IN"
-                     " (SELECT aggregate_id FROM judgment_members WHERE sample > 0))")
+        from evaluator.store.db import SAMPLE_MEMBER_IDS_SQL
+
+        where.append(f"id NOT IN ({SAMPLE_MEMBER_IDS_SQL})")
     where_sql = ("WHERE " + " AND ".join(where)) if where else ""
     qualify = ("QUALIFY row_number() OVER (PARTITION BY transcript_hash, rubric_version, model"
                f" ORDER BY {BEST_FIRST}) = 1") if latest else ""

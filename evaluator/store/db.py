@@ -70,6 +70,12 @@ _CONFLICT = {
 }
 
 
+# Ids of the judgments that are samples of a --samples run (members of an aggregate with more than
+# one sample): views of "the" judgment of a model show them through their aggregate instead.
+SAMPLE_MEMBER_IDS_SQL = ("SELECT member_id FROM judgment_members WHERE aggregate_id IN"
+                         " (SELECT aggregate_id FROM judgment_members WHERE sample > 0)")
+
+
 def _paid(j: Judgment) -> list[Any]:
     """calls, tokens, cost and latency of the row. An aggregate's are zero: its members' rows carry
     what was paid, so every cost sum counts each call once."""
