@@ -343,3 +343,15 @@ def test_combine_stays_on_the_scale_within_the_scored_range(members: list[tuple[
     assert 0 < agg.agreement <= 1
     if len({j for j, _ in members}) == 1:
         assert agg.unstable == (max(scored) - min(scored) > 1)
+
+
+def test_the_offline_baseline_can_sit_on_a_jury_but_not_be_sampled(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(scripted))
+    run = evaluate(fake_llm.base_url, tmp_path, "--jury", "baseline,openai/model-a")
+    assert run.code == 0, run.stdout + run.stderr
+    assert [r.body["model"] for r in fake_llm.chat_requests] == ["model-a"]
+    kinds = {(r["judge_kind"], r["model"]) for r in judgments(run.db)[:-1]}
+    assert kinds == {("baseline", None), ("llm", "openai/model-a")}
+    assert run.doc["judge"]["model"] == "jury(baseline, openai/model-a) median"
+    sampled = evaluate(fake_llm.base_url, tmp_path, "--jury", "baseline,openai/model-a", "--samples", "2")
+    assert sampled.code == 2 and "deterministic" in sampled.stderr
