@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -21,11 +22,11 @@ from evaluator.models import Flag, Transcript
 _DELIM_CHARS = {"<<<": "‹‹‹", ">>>": "›››"}
 _TAG_LIKE = re.compile(
     r"</?\s*(transcript|code|candidate_data|data|system|instructions?|rubric|assistant|user|im_start|im_end)\b[^>]*>",
-    re.I,
+    re.IGNORECASE,
 )
 _CHATML = re.compile(r"<\|[^|>]{1,30}\|>")
 
-_DELIM_LIKE = re.compile(r"(<<<|>>>)\s*(end|transcript|code|system)", re.I)
+_DELIM_LIKE = re.compile(r"(<<<|>>>)\s*(end|transcript|code|system)", re.IGNORECASE)
 
 # ---------------------------------------------------------------------------------------------------
 # Injection detection
@@ -402,3 +403,99 @@ def neutralise(text: str) -> str:
 def fence(kind: str, label: str, body: str, tag: str) -> str:
     """Wrap untrusted text in an unforgeable delimiter pair."""
     return f"<<<{kind} {label} tag={tag}>>>\n{neutralise(body)}\n<<<END {kind} tag={tag}>>>"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Secrets
+#
+# A provider's error body may echo the API key it refused ("Incorrect API key provided: sk-..."), and
+# that text becomes a stored reason, an exchange's error, a flag, a printed message. `redact` is applied
+# where text leaves the process (the store's writes, printed judgments, error messages), so no caller
+# has to remember it. It removes every configured secret (environment variables whose names say KEY,
+# TOKEN, SECRET or PASSWORD, and values passed to `register_secret`) and anything shaped like a
+# provider key or a bearer token.
+# ---------------------------------------------------------------------------------------------------
+
+REDACTED = "[REDACTED]"
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+_MIN_SECRET_CHARS = 8
+_registered: set[str] = set()
+_SECRET_SHAPES = re.compile(
+    r"(?<![\w-])(?:sk|rk|pk)-(?:[A-Za-z0-9]{2,12}-){0,3}[A-Za-z0-9_*-]{16,}"  # OpenAI/Anthropic-style
+    r"|(?<![\w-])(?:AKIA|ASIA)[A-Z0-9]{16}(?![\w-])"  # AWS access key ids
+    r"|(?<![\w-])gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
+    r"|(?<![\w-])github_pat_[A-Za-z0-9_]{20,}"
+    r"|(?<![\w-])xox[abprs]-[A-Za-z0-9-]{10,}"  # Slack
+    r"|(?<![\w-])AIza[0-9A-Za-z_-]{30,}"  # Google
+    r"|(?<![\w-])(?:hf|gsk|glpat|r8)_[A-Za-z0-9_-]{20,}"  # Hugging Face, Groq, GitLab, Replicate
+    r"|(?<![\w-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"  # JWTs
+    r"|(?P<lead>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=*-]{8,}"
+    r"|(?P<kv>(?:api[_-]?key|x-api-key|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret"
+    r"|password|authorization)[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)(?=[^\s\"',;}{)]*[0-9])[^\s\"',;}{)]{8,}",
+    re.IGNORECASE,
+)
+
+
+def register_secret(value: str | None) -> None:
+    """Treat `value` as a secret from now on (a key given some other way than the environment)."""
+    if value and len(value) >= _MIN_SECRET_CHARS:
+        _registered.add(value)
+
+
+def _configured_secrets() -> list[str]:
+    import os
+
+    found = set(_registered)
+    for name, value in os.environ.items():
+        if _SECRET_NAME.search(name) and len(value.strip()) >= _MIN_SECRET_CHARS:
+            found.add(value.strip())
+    return sorted(found, key=len, reverse=True)
+
+
+def redactor() -> Callable[[str], str]:
+    """`redact` with the configured secrets looked up once: for redacting many strings at a time."""
+    secrets = _configured_secrets()
+
+    def redact_one(text: str) -> str:
+        if not text:
+            return text
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return _SECRET_SHAPES.sub(lambda m: (m.group("lead") or m.group("kv") or "") + REDACTED, text)
+
+    return redact_one
+
+
+def redact(text: str) -> str:
+    """`text` without any configured secret or anything shaped like a key or bearer token."""
+    return redactor()(text) if text else text
+
+
+def redact_value(value: object, _redact: Callable[[str], str] | None = None) -> object:
+    """`redact` over every string inside JSON-like data (dicts, lists), other values unchanged."""
+    one = _redact or redactor()
+    if isinstance(value, str):
+        return one(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v, one) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v, one) for v in value]
+    return value
+
+
+# A whole escape sequence (CSI incl. the 8-bit form, OSC up to BEL/ST, other two-byte ESC forms), then
+# any other control character: C0 but tab and newline, DEL, C1, and bidi overrides that reorder what
+# a terminal shows.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?|\x1b.?"
+    "|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]",
+    re.DOTALL,
+)
+
+
+def for_terminal(text: str) -> str:
+    """`text` safe to print: no escape sequence or control character from a transcript, a file name or
+    a model's reply can move the cursor, recolour, retitle or clear the user's terminal."""
+    return _ESCAPES.sub("", text) if text else text

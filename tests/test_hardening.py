@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
-from fakellm import Call, FakeLLM
+from fakellm import Call, Error, FakeLLM
 from replies import build_reply
 from typer.testing import CliRunner
 
@@ -136,3 +137,82 @@ def test_unknown_extra_keys_are_ignored_not_fatal(tmp_path):
         requests = server.chat_requests
     assert run.code == 0 and run.doc["status"] == "scored"
     assert len(requests) == 1 and run.dim("restraint")["score"] == 2
+
+
+# ------------------------------------------------------------------ secrets never stored or printed
+
+SECRET = "sk-live-Zq8Xw2Vt6Rk1Pm4Ns7Lb"
+OTHER = "sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2"  # not configured, but shaped like a key
+
+
+def text_columns_containing(db: Path, needle: str) -> list[str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        columns = con.execute("SELECT table_name, column_name FROM information_schema.columns"
+                              " WHERE data_type IN ('VARCHAR', 'JSON')").fetchall()
+        assert {t for t, _ in columns} >= {"judgments", "dimension_scores", "exchanges", "runs", "run_items"}
+        return [f"{t}.{c}" for t, c in columns if con.execute(
+            f'SELECT count(*) FROM "{t}" WHERE CAST("{c}" AS VARCHAR) LIKE ?', [f"%{needle}%"]).fetchone()[0]]
+    finally:
+        con.close()
+
+
+def echo(status: int) -> Error:
+    return Error(status, message=f"Incorrect API key provided: {SECRET}. Your org key {OTHER} "
+                                 f"and header 'Authorization: Bearer {SECRET}' were rejected")
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+@pytest.mark.parametrize("status", [500, 400])
+def test_provider_error_echoing_the_key_is_redacted_everywhere(tmp_path, status, fmt):
+    with FakeLLM() as server:
+        server.script(echo(status))
+        run = evaluate(server, tmp_path, fmt=fmt, env={"EVALUATOR_API_KEY": SECRET})
+        requests = server.chat_requests
+    assert requests and requests[0].header("authorization") == f"Bearer {SECRET}"  # the key was used
+    assert run.code == 1, run.stderr  # recorded as unscored, with the reason
+    for secret in (SECRET, OTHER):
+        assert secret not in run.stdout and secret not in run.stderr
+        assert text_columns_containing(run.db, secret) == []
+        assert secret.encode() not in run.db.read_bytes()
+    assert "[REDACTED]" in run.stdout
+    assert text_columns_containing(run.db, "[REDACTED]")  # the reason is kept, only the key is gone
+
+
+def test_refused_credentials_echoing_the_key_are_redacted(tmp_path):
+    with FakeLLM() as server:
+        server.script(echo(401))
+        run = evaluate(server, tmp_path, env={"EVALUATOR_API_KEY": SECRET})
+    assert run.code == 3
+    assert SECRET not in run.stdout + run.stderr and OTHER not in run.stdout + run.stderr
+    if run.db.exists():
+        assert SECRET.encode() not in run.db.read_bytes()
+
+
+# ------------------------------------------------------------------ terminal escape sequences
+
+ESCAPES = ["\x1b[2J", "\x1b]0;pwned\x07", "\x9b31m", "\x1b[31m", "\x08\x08", "\u202e"]
+
+
+def test_terminal_escapes_from_the_transcript_and_model_never_reach_the_terminal(tmp_path):
+    name = tmp_path / "round\x1b[2J.md"
+    body = TRANSCRIPT.read_text(encoding="utf-8")
+    # escapes in a candidate turn (quoted as evidence by the fake model) and in the front matter
+    body = body.replace("---\n", "---\ntitle: \"evil \\e[31m title\"\n", 1)
+    lines = body.split("\n")
+    i = next(n for n, line in enumerate(lines) if "(candidate)" in line.lower() or "candidate:" in line.lower())
+    lines[i] = lines[i] + " I \x1b[2Jsay \x1b]0;pwned\x07this \x9b31m clearly\x08."
+    name.write_text("\n".join(lines), encoding="utf-8")
+
+    def evil_reasons(r: dict[str, Any]) -> str:
+        for v in r["dimensions"].values():
+            v["reasoning"] = "fine \x1b[2J\x1b]0;pwned\x07 [bold]markup[/bold] \u202e done"
+        return json.dumps(r)
+
+    with FakeLLM() as server:
+        server.script(reply(evil_reasons))
+        run = evaluate(server, tmp_path, transcript=name, fmt="table")
+    assert run.code in (0, 1), run.stderr
+    for esc in ESCAPES:
+        assert esc not in run.stdout and esc not in run.stderr, repr(esc)
+    assert "[bold]markup[/bold]" in run.stdout.replace("\n", "")  # shown as text, not applied
