@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from evaluator.judge.prompt import dimension_model
 from evaluator.models import Evidence, Transcript
 from evaluator.rubrics import Dimension, Rubric
+from evaluator.safety import inline
 
 MIN_QUOTE_CHARS = 8
 FUZZY_THRESHOLD = 90.0
@@ -293,7 +294,7 @@ def _answers(obj: dict[str, Any], dims: list[Dimension]) -> dict[str, Any]:
 
 def _conflicts(value: Any, path: str = "") -> list[str]:
     if isinstance(value, Conflict):
-        shown = ", ".join(json.dumps(v, default=str)[:40] for v in value[:3])
+        shown = ", ".join(inline(json.dumps(v, default=str), 40) for v in value[:3])
         return [f"{path or 'the answer'} was given {len(value)} times with different values ({shown})"]
     if isinstance(value, dict):
         return [c for k, v in value.items() for c in _conflicts(v, f"{path}.{k}" if path else str(k))]
@@ -355,7 +356,7 @@ def validate_dimensions(
                 "the candidate said or wrote"
             )
         elif parsed.score != "not_observed" and not result.evidence:
-            shown = "; ".join(repr(q[:80]) for q in result.dropped) or "none given"
+            shown = "; ".join(inline(q, 80) for q in result.dropped) or "none given"
             result.error = (
                 f"dimension `{d.id}`: the score has no supporting quote that occurs verbatim in the "
                 f"transcript or code (quotes not found: {shown})"
