@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -434,7 +434,7 @@ def _encoded_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[
     return hits
 
 
-def detect_injection(transcript: Transcript, dimension_ids: list[str] = ()) -> list[Flag]:
+def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) -> list[Flag]:
     """Flag candidate text or code that addresses the grader or imitates delimiters.
 
     Interviewer turns are excluded: an interviewer saying 'ignore the previous approach' is not an
