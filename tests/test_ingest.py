@@ -815,3 +815,11 @@ def test_a_round_with_nothing_said_is_bad_input_before_any_call(tmp_path, text, 
               "--db", str(tmp_path / "e.duckdb"))
     assert run.returncode == 2 and "nothing to judge" in run.stderr, run.stderr
     assert fake_llm.chat_requests == []
+
+
+def test_rubric_path_that_is_a_device_or_fifo_is_refused(tmp_path):
+    fifo = tmp_path / "rubric.yaml"
+    os.mkfifo(fifo)
+    p = write(tmp_path, ROUND)
+    run = cli(str(p), "--rubric", str(fifo), "--db", str(tmp_path / "e.duckdb"), timeout=30)
+    assert run.returncode == 2 and "FIFO" in run.stderr, run.stderr
