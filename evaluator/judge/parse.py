@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from evaluator.judge.prompt import dimension_model
-from evaluator.models import Evidence, Transcript
+from evaluator.models import Evidence, Role, Transcript
 from evaluator.rubrics import Dimension, Rubric
 from evaluator.safety import inline
 
@@ -192,7 +192,7 @@ class EvidenceIndex:
     """Normalised places a quote may come from: each turn and each code file, with whose words they
     are. Candidate places come first, so a phrase the candidate repeats is credited to them."""
 
-    places: list[tuple[str, str, str]]  # (source, role, normalised text)
+    places: list[tuple[str, Role, str]]  # (source, role, normalised text)
 
     @classmethod
     def of(cls, transcript: Transcript) -> EvidenceIndex:
@@ -220,7 +220,7 @@ class EvidenceIndex:
             return self._without_label(quote)  # short or split quotes must match exactly
         from rapidfuzz import fuzz
 
-        best: tuple[float, str, str] | None = None
+        best: tuple[float, str, Role] | None = None
         for source, role, text in self.places:
             score = fuzz.partial_ratio(normed[0], text) if len(normed[0]) <= len(text) else 0.0
             if score >= FUZZY_THRESHOLD and (best is None or score > best[0]):
@@ -333,7 +333,7 @@ def validate_dimensions(
         if "evidence" in raw:
             raw["evidence"] = _normalise_evidence(raw["evidence"])
         try:
-            parsed = dimension_model(rubric, d).model_validate(raw)
+            parsed: Any = dimension_model(rubric, d).model_validate(raw)  # fields built from the rubric
         except ValidationError as e:
             problems = "; ".join(
                 f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}" for err in e.errors()
