@@ -368,7 +368,9 @@ def _accepted_labels(cands: list[_Label], meta: dict) -> dict[str, str | None]:
 
 
 def _code_blocks(text: str) -> list[CodeBlock]:
-    blocks, fence, lang, buf = [], None, None, []
+    blocks: list[CodeBlock] = []
+    buf: list[str] = []
+    fence, lang = None, None
     for line in text.split("\n"):
         m = _FENCE.match(line)
         if fence is None and m:
@@ -446,8 +448,8 @@ def _parse_turns(body: str, meta: dict, first_line: int) -> tuple[list[Turn], bo
         turns.append(Turn(id="t0", index=0, speaker="(preamble)", role="unknown", text=preamble,
                           code_blocks=_code_blocks(preamble), line=first_line))
     offset = len(turns)  # a preamble turn is t0; speaker turns are t1, t2, ...
-    for n, c in enumerate(starts):
-        end = starts[n + 1].line if n + 1 < len(starts) else len(lines)
+    for i, c in enumerate(starts):
+        end = starts[i + 1].line if i + 1 < len(starts) else len(lines)
         text = "\n".join([c.rest] + lines[c.line + 1 : end]).strip()
         speaker = {"q": "Interviewer", "a": "Candidate"}.get(c.name.lower(), c.name)
         turns.append(Turn(
