@@ -679,8 +679,8 @@ def _redact_shapes(text: str) -> str:
     low = text.encode("ascii", "replace").lower()  # one byte per character: offsets are the text's
     spans: list[tuple[int, int, str]] = []
     for starts, pattern in _SECRET_SHAPES:
-        for start in starts:
-            word = start.encode()
+        for first in starts:
+            word = first.encode()
             p = low.find(word)
             while p != -1:
                 m = pattern.match(text, p)
