@@ -16,6 +16,13 @@ class EvaluatorError(Exception):
 
     exit_code = EXIT_BAD_INPUT
 
+    def __str__(self) -> str:
+        # messages often quote a provider's error body, which may echo the API key it refused
+        # and they quote file names and text that may carry terminal escape sequences
+        from evaluator.safety import for_terminal, redact
+
+        return for_terminal(redact(super().__str__()))
+
 
 class BadInput(EvaluatorError):
     """The user's file, option or rubric is unusable; the message says which and why."""

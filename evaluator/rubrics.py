@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evaluator.errors import BadInput
+from evaluator.files import read_capped
 
 DEFAULT_RUBRIC_ID = "default"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -220,10 +221,9 @@ def _format_validation_error(path: Path, err: ValidationError, dims: Any = None)
 
 
 def read_rubric_file(path: Path) -> RubricFile:
+    raw = read_capped(path, 1_000_000, "rubric file")  # regular files only: never a FIFO or /dev/zero
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-    except FileNotFoundError:
-        raise BadInput(f"{path}: rubric file not found") from None
+        data = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise BadInput(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):

@@ -9,18 +9,22 @@ so the run records it and carries on.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.errors import BadInput
+from evaluator.files import open_regular
 from evaluator.ingest import session_date
 
 OVERRIDES = ("candidate", "date", "exercise")
 JUDGED_OVERRIDES = ("candidate",)  # see key_extra
 MANIFEST_SUFFIXES = {".csv", ".jsonl", ".ndjson"}
 SKIP_NAMES = {"readme.md", "changelog.md", "license.md"}
+MAX_MANIFEST_BYTES = 50_000_000
 
 
 @dataclass
@@ -103,11 +107,11 @@ def _iter_manifest(manifest: Path) -> Iterator[BatchItem]:
 
 
 def _read_manifest(manifest: Path) -> Iterator[BatchItem]:
-    try:
-        handle = manifest.open(encoding="utf-8-sig", newline="")
-    except OSError as e:
-        raise BadInput(f"cannot read manifest {manifest}: {e.strerror}") from None
-    with handle:
+    raw = open_regular(manifest, "manifest")
+    if os.fstat(raw.fileno()).st_size > MAX_MANIFEST_BYTES:
+        raw.close()
+        raise BadInput(f"manifest: {manifest} is over the {MAX_MANIFEST_BYTES:,}-byte limit")
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
         if manifest.suffix.lower() == ".csv":
             reader = csv.DictReader(handle)
             header = [h.strip().lower() for h in (reader.fieldnames or [])]

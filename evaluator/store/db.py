@@ -17,6 +17,7 @@ from typing import Any, Callable
 from evaluator.errors import StoreError
 from evaluator.models import Judgment, Transcript
 from evaluator.rubrics import Rubric
+from evaluator.safety import redactor
 from evaluator.store.migrations import MIGRATIONS
 from evaluator.store.texts import TextRecord, text_record
 
@@ -179,7 +180,7 @@ class Store:
         self.con.execute(
             "INSERT INTO runs (id, started_at, command, cohort, judge_kind, model, prompt_version, params,"
             " rubric_id, rubric_version, status, pid, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [run_id, _now(), command, cohort, judge_info.kind, judge_info.model, judge_info.prompt_version,
+            [run_id, _now(), redactor()(command) if command else command, cohort, judge_info.kind, judge_info.model, judge_info.prompt_version,
              _json(judge_info.params), rubric.id if rubric else None, rubric.version if rubric else None,
              "running", os.getpid(), this_host()],
         )
@@ -280,6 +281,8 @@ class Store:
         import pandas as pd
 
         columns = _COLUMNS[table]
+        clean = redactor()  # provider errors may echo the API key: no secret is ever stored
+        rows = [[clean(v) if isinstance(v, str) else v for v in row] for row in rows]
         frame = pd.DataFrame(rows, columns=columns, dtype=object)
         self.con.register("_batch_rows", frame)
         try:
