@@ -1,4 +1,5 @@
-"""Rich progress bar and end-of-run summary for cohort runs (presentation only)."""
+"""Rich progress bar and end-of-run summary for cohort runs (presentation only); the model client
+loading notice."""
 
 from __future__ import annotations
 
@@ -123,3 +124,18 @@ def render_runs(runs: list[dict[str, Any]], console) -> None:
                   f"{n(r['scored'])}/{n(r['total'])}", n(other), cost,
                   escape(r["cohort"] or "-"), escape(judge))
     console.print(t)
+
+
+def model_client_notice(options: Any, console: Any) -> None:
+    """Load litellm (5-25 s on a cold disk) under a "loading the model client" spinner on a terminal,
+    so the first call does not sit behind a progress bar stuck at 0/?. Nothing for the baseline judge,
+    nothing when stderr is not a terminal (logs stay clean), nothing when it is already loaded."""
+    import sys
+
+    if not getattr(options, "model", None) or not console.is_terminal or "litellm" in sys.modules:
+        return
+    from evaluator.judge.llm_adapter import _litellm
+
+    with console.status("loading the model client (litellm)..."):
+        _litellm()
+    console.print("[dim]loaded the model client[/dim]")
