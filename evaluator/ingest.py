@@ -23,6 +23,7 @@ from typing import NamedTuple
 import yaml
 
 from evaluator.errors import BadInput
+from evaluator.formats import convert
 from evaluator.models import CodeBlock, CodeFile, Transcript, Turn
 
 _PRINTABLE_CONTROLS = bytes(b for b in range(256) if not (b < 32 and b not in (9, 10, 12, 13)))
@@ -470,6 +471,7 @@ def read_source(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()
     """Read a transcript and its code files (given, or named in the text and found beside it)."""
     path = Path(path)
     text, warnings = read_text_file(path, MAX_FILE_BYTES, "transcript")
+    text = convert(text, path.suffix)  # WebVTT captions -> `Speaker: text` turns (evaluator/formats.py)
     meta, body, body_line, fm_warnings = split_front_matter(text)
     warnings += fm_warnings
     if meta.get("date") is not None:  # trends are drawn by date: a wrong one is dropped, and said so

@@ -110,7 +110,7 @@ class DefaultCommandGroup(TyperGroup):
         except ClickException as e:
             if not ctx.meta.get(_JSON_KEY):
                 raise
-            _emit_json_error(e.format_message(), e.exit_code)
+            fail(e.format_message(), e.exit_code)
         except BrokenPipeError:
             _output_closed()
 
@@ -228,3 +228,4 @@ from evaluator.cli import rubrics as _rubrics_commands  # noqa: E402,F401
 from evaluator.cli import cohort as _cohort_commands  # noqa: E402,F401
 from evaluator.cli import labels as _labels_commands  # noqa: E402,F401
 from evaluator.cli import report as _report_commands  # noqa: E402,F401
+from evaluator.cli import store as _store_commands  # noqa: E402,F401

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from evaluator.judge import signals as S
 from evaluator.judge.base import JudgeOutput
 from evaluator.judge.segment import Piece, View, build_view, quote_of
+from evaluator.language import english_warning
 from evaluator.models import (
     DimensionResult,
     Evidence,
@@ -422,5 +423,8 @@ class BaselineJudge:
         if not transcript.speakers_recognised:
             flags.append(Flag(kind="baseline_assumption",
                               detail="Speakers were not recognised: the baseline read all text as the candidate's."))
+        not_english = english_warning(transcript.raw_text)
+        if not_english:
+            flags.append(Flag(kind="not_english", detail=not_english))
         return JudgeOutput(dimensions=results, usage=Usage(calls=0, prompt_tokens=0, completion_tokens=0,
                                                            cost_usd=0.0, latency_ms=0.0), flags=flags)
