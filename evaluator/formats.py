@@ -16,7 +16,7 @@ TRANSCRIPT_SUFFIXES = (".md", ".markdown", ".txt", ".vtt")
 _TIMING = re.compile(r"^\s*(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{3}\s+-->\s+(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{3}")
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>")
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>|<\d{1,2}:\d{2}(?::\d{2})?[.,]\d{3}>")
-_LABEL = re.compile(r"^\s*([A-Z][\w .'-]{0,40}?)\s*:\s+(.*)$")
+_LABEL = re.compile(r"^\s*([^\W\d_][\w .'-]{0,40}?(?:\s*\([\w .-]{1,30}\))?)\s*:\s+(.*)$")
 _BLOCKS = ("NOTE", "STYLE", "REGION")
 
 

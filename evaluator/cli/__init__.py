@@ -66,6 +66,17 @@ def _name_metavars(command: Any) -> None:
     for param in command.params:
         if param.metavar is None:
             param.metavar = _metavar(param)
+        if getattr(param, "param_type_name", "") == "argument":  # its name says it: no `<list[str]>` beside it
+            setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
+    make_help = command.get_help_option
+
+    def help_option(ctx: Context) -> Any:
+        option = make_help(ctx)
+        if option is not None:
+            option.metavar = ""  # a flag: no `<bool>`
+        return option
+
+    setattr(command, "get_help_option", help_option)  # noqa: B010
     for sub in getattr(command, "commands", {}).values():
         _name_metavars(sub)
 

@@ -136,6 +136,5 @@ def model_client_notice(options: Any, console: Any) -> None:
         return
     from evaluator.judge.llm_adapter import _litellm
 
-    with console.status("loading the model client (litellm)..."):
-        _litellm()
-    console.print("[dim]loaded the model client[/dim]")
+    console.print("[dim]loading the model client (litellm)...[/dim]")
+    _litellm()
