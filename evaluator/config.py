@@ -15,10 +15,11 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from evaluator.errors import BadInput
 
@@ -31,7 +32,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str | None = Field(None, description="litellm model; unset: the offline baseline judge")
+    model: str | None = None  # litellm model; unset: the offline baseline judge
     api_base: str | None = None
     db: Path | None = None
     rubrics_dir: Path | None = None
@@ -119,8 +120,8 @@ def _explain(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def default_map(settings: Settings, commands: dict[str, Any]) -> dict[str, Any]:
-    """click `default_map` for the command tree `commands` (name -> click command)."""
+def default_map(settings: Settings, commands: Mapping[str, Any]) -> dict[str, Any]:
+    """Click `default_map` for the command tree `commands` (name -> click command)."""
     values = settings.model_dump(exclude_none=True)
     out: dict[str, Any] = {}
     for name, command in commands.items():
@@ -140,6 +141,7 @@ def default_map(settings: Settings, commands: dict[str, Any]) -> dict[str, Any]:
 
 def apply_settings(settings: Settings) -> None:
     """The one setting that reaches the library through the environment: the rubrics folder
-    (only when the environment does not set it: environment beats config)."""
+    (only when the environment does not set it: environment beats config).
+    """
     if settings.rubrics_dir is not None and not os.environ.get(RUBRICS_DIR_ENV):
         os.environ[RUBRICS_DIR_ENV] = str(settings.rubrics_dir)

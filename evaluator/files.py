@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,7 +23,7 @@ from evaluator.errors import (
     JudgeUnavailable,
 )
 from evaluator.gate import Threshold, check, judgment_scores
-from evaluator.pipeline import EvaluateRequest, EvaluateResult, JudgeOptions, evaluate_file
+from evaluator.pipeline import EvaluateRequest, EvaluateResult, evaluate_file
 
 STDIN = "-"
 STDIN_SOURCE = "<stdin>"
@@ -31,13 +31,11 @@ STDIN_SOURCE = "<stdin>"
 
 @dataclass
 class FilesRequest:
+    """What `evaluate A.md B.md -` was asked: the transcripts ('-' is stdin), how to judge each
+    (`each`: code, rubric, judge, store; its `transcript` is replaced by each one in turn), the gate."""
+
     transcripts: list[str]
-    code: list[Path] = field(default_factory=list)
-    rubric: str | None = None
-    judge: JudgeOptions = field(default_factory=JudgeOptions)
-    db: Path | None = None
-    store: bool = True
-    force: bool = False
+    each: EvaluateRequest
     thresholds: list[Threshold] = field(default_factory=list)
 
 
@@ -62,7 +60,8 @@ class FileOutcome:
 
 def read_stdin_transcript(stream: BinaryIO, code: list[Path]):  # -> Transcript
     """A transcript piped on standard input, read with the same checks as a file (size, encoding,
-    front matter) and named `<stdin>`. Code files come from `--code` only: stdin has no folder."""
+    front matter) and named `<stdin>`. Code files come from `--code` only: stdin has no folder.
+    """
     from evaluator.ingest import MAX_FILE_BYTES, load_transcript
 
     data = stream.read(MAX_FILE_BYTES + 1)
@@ -82,7 +81,7 @@ def _validate(request: FilesRequest) -> None:
         raise BadInput("no transcript given")
     if request.transcripts.count(STDIN) > 1:
         raise BadInput("standard input ('-') can be read only once")
-    if request.code and len(request.transcripts) > 1:
+    if request.each.code and len(request.transcripts) > 1:
         raise BadInput("--code goes with one transcript; with several, put each one's code files beside it "
                        "(a transcript that names a file finds it there)")
 
@@ -93,12 +92,9 @@ def evaluate_files(request: FilesRequest, stdin: BinaryIO | None = None) -> Iter
     for name in request.transcripts:
         outcome = FileOutcome(name=STDIN_SOURCE if name == STDIN else name)
         try:
-            source = (read_stdin_transcript(stdin or sys.stdin.buffer, request.code) if name == STDIN
+            source = (read_stdin_transcript(stdin or sys.stdin.buffer, request.each.code) if name == STDIN
                       else Path(name))
-            outcome.result = evaluate_file(EvaluateRequest(
-                transcript=source, code=list(request.code), rubric=request.rubric, judge=request.judge,
-                db=request.db, store=request.store, force=request.force,
-            ))
+            outcome.result = evaluate_file(replace(request.each, transcript=source))
             outcome.below = check(request.thresholds, judgment_scores(outcome.result.judgment.dimensions))
         except JudgeUnavailable:
             raise

@@ -19,6 +19,8 @@ ALL = None  # the threshold on the mean over all scored dimensions
 
 @dataclass(frozen=True)
 class Threshold:
+    """One `--fail-under` value: a dimension (None: the mean over all) and the lowest passing score."""
+
     dimension: str | None
     score: float
 
@@ -46,40 +48,45 @@ def check(thresholds: list[Threshold], scores: Mapping[str, float | None],
           counts: Mapping[str, int] | None = None) -> list[str]:
     """The thresholds `scores` (dimension -> score or mean; None when unscored) falls below, as
     messages. `counts` weighs each dimension's mean in the overall mean (a cohort); default 1 each.
-    A threshold naming a dimension that is not in `scores` is BadInput (a typo must not pass CI)."""
+    A threshold naming a dimension that is not in `scores` is BadInput (a typo must not pass CI).
+    """
     failures: list[str] = []
     for t in thresholds:
         if t.dimension is ALL:
-            weights = {d: (counts or {}).get(d, 1) for d, s in scores.items() if s is not None}
+            scored = {d: s for d, s in scores.items() if s is not None}
+            weights = {d: (counts or {}).get(d, 1) for d in scored}
             total = sum(weights.values())
             if not total:
                 continue
-            value = sum(scores[d] * w for d, w in weights.items()) / total  # type: ignore[operator]
+            value = sum(s * weights[d] for d, s in scored.items()) / total
         elif t.dimension not in scores:
             raise BadInput(f"--fail-under {t.dimension}: no such dimension (known: {', '.join(scores) or 'none'})")
         else:
-            value = scores[t.dimension]  # type: ignore[assignment]
-            if value is None:
+            score = scores[t.dimension]
+            if score is None:
                 continue
+            value = score
         if value < t.score:
             failures.append(f"{t.dimension or 'mean over all dimensions'} {value:.2f} < {t.score:g}")
     return failures
 
 
 def judgment_scores(dimensions: list[Any]) -> dict[str, float | None]:
-    """dimension id -> score, None where the dimension has no score."""
+    """Dimension id -> score, None where the dimension has no score."""
     return {d.id: (float(d.score) if d.status == "scored" and d.score is not None else None) for d in dimensions}
 
 
 def cohort_scores(dimensions: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, float | None], dict[str, int]]:
     """From a cohort summary's per-dimension block: (dimension -> mean, dimension -> scored count)."""
-    return ({d: v.get("mean") for d, v in dimensions.items()}, {d: int(v.get("count") or 0) for d, v in dimensions.items()})
+    means = {d: v.get("mean") for d, v in dimensions.items()}
+    return means, {d: int(v.get("count") or 0) for d, v in dimensions.items()}
 
 
 def cohort_verdict(summary: Any, thresholds: list[Threshold]) -> tuple[int, list[str]]:
     """A cohort run's exit code and the gate's failures: 3 aborted (judge unavailable), 130
     interrupted, 1 not every transcript fully scored, 4 below a threshold, else 0. A dry run judges
-    nothing, so it only fails on unreadable inputs."""
+    nothing, so it only fails on unreadable inputs.
+    """
     from evaluator.errors import (
         EXIT_BELOW_THRESHOLD,
         EXIT_INTERRUPTED,

@@ -20,6 +20,8 @@ STATUSES = ("scored", "partial", "unscored")
 
 @dataclass
 class JudgmentFilters:
+    """`evaluate judgments list` filters (all optional) and how many of the newest to return."""
+
     cohort: str | None = None
     candidate: str | None = None
     model: str | None = None  # 'baseline' for the offline judge
@@ -126,4 +128,4 @@ def list_judgments(db: Path | None, filters: JudgmentFilters) -> list[dict[str, 
             known = [r[0] for r in store.con.execute("SELECT name FROM cohorts ORDER BY name").fetchall()]
             raise BadInput(f"no cohort '{filters.cohort}' (known: {', '.join(known) or 'none'})")
         rows = store.con.execute(sql, [*params, filters.limit]).fetchall()
-    return [dict(zip(LIST_COLUMNS, row)) for row in rows]
+    return [dict(zip(LIST_COLUMNS, row, strict=True)) for row in rows]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from fakellm import FakeLLM
 from typer.testing import CliRunner
 
 from evaluator.cli import app
-from fakellm import FakeLLM
 
 REPO = Path(__file__).resolve().parent.parent
 LRU = REPO / "transcripts" / "lru_ttl_cache.md"
@@ -76,8 +76,9 @@ def test_db_in_a_missing_folder_is_refused_not_created(tmp_path):
 
 
 def test_judge_and_cohort_take_the_same_judge_options():
-    from evaluator.cli.options import JUDGE_PARAMS
     from typer.main import get_command
+
+    from evaluator.cli.options import JUDGE_PARAMS
 
     commands = get_command(app).commands  # type: ignore[attr-defined]
     for name in ("judge", "cohort"):
@@ -165,11 +166,13 @@ def test_unknown_provider_is_exit_3_for_judge_and_cohort(tmp_path, fake_llm: Fak
 
 # ---------------------------------------------------------------------------------- model client notice
 
+@pytest.mark.slow  # loads litellm in a fresh process (5-20 s)
 def test_loading_the_model_client_is_said_on_a_terminal(tmp_path, fake_llm: FakeLLM):
     if not EXE.exists():
         pytest.skip("console script not installed next to this interpreter")
-    args = [str(EXE), str(LRU), "--no-store", "--model", "openai/test-model", "--api-base", fake_llm.base_url,
-            "--retries", "0", "--timeout", "5"]
+    # a missing transcript: the client loads before the file is read, and nothing is judged (fast)
+    args = [str(EXE), str(tmp_path / "absent.md"), "--no-store", "--model", "openai/test-model",
+            "--api-base", fake_llm.base_url]
     tty = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=120,
                          env=process_env(TTY_COMPATIBLE="1", LITELLM_LOCAL_MODEL_COST_MAP="True"))
     assert "loading the model client" in tty.stderr, tty.stderr
@@ -291,8 +294,9 @@ def test_config_unknown_key_is_a_clear_error(tmp_path):
 
 
 def test_config_model_reaches_only_the_judging_commands(tmp_path):
-    from evaluator.config import Settings, default_map
     from typer.main import get_command
+
+    from evaluator.config import Settings, default_map
 
     dm = default_map(Settings(model="openai/x", db=Path("e.duckdb"), rubrics_dir=Path("r")),
                      get_command(app).commands)  # type: ignore[attr-defined]

@@ -27,7 +27,13 @@ try:  # typer >= 0.2x ships its own copy of click, whose classes are not click's
     from typer._click.exceptions import ClickException, UsageError
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover - an older typer on the real click
-    from click import ClickException, Context, Parameter, UsageError, get_current_context  # type: ignore[assignment]
+    from click import (  # type: ignore[assignment,no-redef]
+        ClickException,
+        Context,
+        Parameter,
+        UsageError,
+        get_current_context,
+    )
 
 from evaluator.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, EvaluatorError
 
@@ -38,7 +44,8 @@ _JSON_KEY = "evaluate.json_errors"
 def _wants_json(args: list[str]) -> bool:
     """`--format json` anywhere on the command line (also `-f json`, `--format=json`): errors are JSON too.
 
-    Read from the raw arguments because a usage error can happen before the option is parsed."""
+    Read from the raw arguments because a usage error can happen before the option is parsed.
+    """
     for i, arg in enumerate(args):
         if arg == "--":
             break
@@ -129,7 +136,8 @@ class DefaultCommandGroup(TyperGroup):
 def _refuse_mistyped_command(word: str, commands: list[str]) -> None:
     """`evaluate reprot` is a typo, not a transcript named `reprot`: say which command was meant.
 
-    Only for a word that is not an existing file, has no path or suffix, and is close to a command."""
+    Only for a word that is not an existing file, has no path or suffix, and is close to a command.
+    """
     if os.sep in word or "." in word or Path(word).exists():
         return
     close = difflib.get_close_matches(word, commands, n=1, cutoff=0.6)
@@ -143,8 +151,9 @@ def _emit_json_error(message: str, code: int) -> NoReturn:
 
 
 def _output_closed() -> NoReturn:
-    """stdout was closed by the reader (`evaluate X | head -1`): not a judgment status. Exit 141
-    (128 + SIGPIPE, what a shell reports for a process killed by a closed pipe), quietly."""
+    """Stdout was closed by the reader (`evaluate X | head -1`): not a judgment status. Exit 141
+    (128 + SIGPIPE, what a shell reports for a process killed by a closed pipe), quietly.
+    """
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
@@ -187,7 +196,8 @@ def json_errors() -> bool:
 
 def fail(err: Exception | str, code: int) -> NoReturn:
     """End the command with a clear message and exit code: `error: ...` on stderr, and under
-    `--format json` also a `{"error", "exit_code"}` document on stdout (for the program reading it)."""
+    `--format json` also a `{"error", "exit_code"}` document on stdout (for the program reading it).
+    """
     message = str(err)
     from rich.markup import escape
 
@@ -234,9 +244,9 @@ def run() -> None:
 
 
 # Register the command modules (each imports only typer at import time).
-from evaluator.cli import judge as _judge_commands  # noqa: E402,F401
-from evaluator.cli import rubrics as _rubrics_commands  # noqa: E402,F401
 from evaluator.cli import cohort as _cohort_commands  # noqa: E402,F401
+from evaluator.cli import judge as _judge_commands  # noqa: E402,F401
 from evaluator.cli import labels as _labels_commands  # noqa: E402,F401
 from evaluator.cli import report as _report_commands  # noqa: E402,F401
+from evaluator.cli import rubrics as _rubrics_commands  # noqa: E402,F401
 from evaluator.cli import store as _store_commands  # noqa: E402,F401

@@ -32,10 +32,10 @@ def cohort_cmd(
     judge: Any = None,  # a JudgeOptions, built by @with_judge_options from the judge flags
 ) -> None:
     """Score a cohort: concurrent, rate-limited, cached, resumable (re-run the same command)."""
-    from evaluator.batch.runner import CohortRequest, score_cohort
-    from evaluator.cli.progress import CohortProgress, model_client_notice, render_summary
     from rich.markup import escape
 
+    from evaluator.batch.runner import CohortRequest, score_cohort
+    from evaluator.cli.progress import CohortProgress, model_client_notice, render_summary
     from evaluator.gate import cohort_verdict, parse_thresholds
 
     thresholds = parse_thresholds(fail_under)

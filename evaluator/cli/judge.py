@@ -35,9 +35,11 @@ def judge_cmd(
     from evaluator.errors import worst_exit_code
     from evaluator.files import FilesRequest, evaluate_files
     from evaluator.gate import parse_thresholds
+    from evaluator.pipeline import EvaluateRequest
 
-    request = FilesRequest(transcripts=list(transcripts), code=list(code or []), rubric=rubric, judge=judge,
-                           db=db, store=not no_store, force=force, thresholds=parse_thresholds(fail_under))
+    each = EvaluateRequest(transcript=Path(transcripts[0]), code=list(code or []), rubric=rubric, judge=judge,
+                           db=db, store=not no_store, force=force)
+    request = FilesRequest(transcripts=list(transcripts), each=each, thresholds=parse_thresholds(fail_under))
     from evaluator.cli.progress import model_client_notice
 
     model_client_notice(judge, console(stderr=True))

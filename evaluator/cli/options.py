@@ -24,13 +24,14 @@ if TYPE_CHECKING:
 def positive(ctx: typer.Context, param: typer.CallbackParam, value: float | None) -> float | None:
     """Callback for a number that must be above 0 (typer's min= is inclusive)."""
     if value is not None and value <= 0:
-        raise typer.BadParameter(f"{value:g} is not above 0", ctx=ctx, param=param)
+        raise typer.BadParameter(f"{value:g} is not above 0", ctx=ctx, param_hint=f"--{param.name.replace('_', '-')}")
     return value
 
 
 def _db_path(value: Optional[Path]) -> Optional[Path]:
     """A database whose folder does not exist is a typo more often than a wish: refuse it (exit 2)
-    rather than create the folders (the store would). The default and $EVALUATOR_DB pass here too."""
+    rather than create the folders (the store would). The default and $EVALUATOR_DB pass here too.
+    """
     if value is not None and not value.parent.is_dir():
         raise typer.BadParameter(f"the folder {value.parent} does not exist: create it first, or fix the path",
                                  param_hint="--db")
@@ -106,7 +107,8 @@ def judge_options(*, model: str | None = None, api_base: str | None = None, temp
 
 def with_judge_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Give a command the judge flags (and `--rubric`): its `judge` parameter is replaced by them in
-    the signature typer reads, and it is called with `judge=JudgeOptions(...)` and `rubric=`."""
+    the signature typer reads, and it is called with `judge=JudgeOptions(...)` and `rubric=`.
+    """
     signature = inspect.signature(command, eval_str=True)
     own = [p for p in signature.parameters.values() if p.name not in ("judge", "rubric")]
     params = [*own, *JUDGE_PARAMS]

@@ -16,10 +16,10 @@ class CohortProgress:
     def __init__(self, console, enabled: bool = True) -> None:
         self.console = console
         self.enabled = enabled and console.is_terminal
-        self.progress = None
-        self.task = None
+        self.progress: Any = None  # a rich Progress while the bar is shown
+        self.task: Any = None
 
-    def __enter__(self) -> "CohortProgress":
+    def __enter__(self) -> CohortProgress:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -55,7 +55,8 @@ def _listed(console, colour: str, label: str, rows: list[tuple[str, str]], limit
         console.print(f"[{colour}]... and {len(rows) - limit} more ({label}; see --format json)[/{colour}]")
 
 
-def render_summary(s: Any, console) -> None:
+def render_summary(s: Any, console: Any) -> None:
+    """The end of a cohort run (or its dry-run estimate) for people; --format json has it all."""
     from rich.table import Table
 
     if s.dry_run:
@@ -99,7 +100,6 @@ def render_summary(s: Any, console) -> None:
 
 def render_runs(runs: list[dict[str, Any]], console) -> None:
     """`evaluate runs` as a table (newest first); --format json has every column."""
-    from rich import box
     from rich.table import Table
 
     if not runs:

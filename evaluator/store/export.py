@@ -42,6 +42,8 @@ QUERIES = {
 
 @dataclass
 class ExportRequest:
+    """What to export (`table`), where, in which format, and from which store and cohort."""
+
     out: Path
     table: str = "judgments"  # or dimensions
     format: str | None = None  # csv, jsonl, parquet; None: from the file's suffix
@@ -51,6 +53,8 @@ class ExportRequest:
 
 @dataclass
 class ExportResult:
+    """The file written, its format and its row count (for the one-line report)."""
+
     out: Path
     format: str
     rows: int
@@ -89,12 +93,12 @@ def export(request: ExportRequest) -> ExportResult:
     partial = request.out.with_name(f".{request.out.name}.partial")
     with open_store(request.db or default_db_path(), read_only=True, wait_seconds=5.0) as store:
         if request.cohort and not store.con.execute("SELECT count(*) FROM cohorts WHERE name = ?",
-                                                    [request.cohort]).fetchone()[0]:
+                                                    [request.cohort]).fetchone()[0]:  # type: ignore[index]
             raise BadInput(f"no cohort '{request.cohort}' in {store.path}")
         query = QUERIES[request.table].format(where=where)
         try:
             store.con.execute(f"COPY ({query}) TO {_literal(str(partial))} {FORMATS[fmt]}")
-            rows = store.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+            rows = store.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]  # type: ignore[index]
         except duckdb.Error as e:
             partial.unlink(missing_ok=True)
             raise StoreError(f"could not export to {request.out}: {str(e).splitlines()[0]}") from None
