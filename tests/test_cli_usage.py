@@ -120,6 +120,16 @@ def test_help_lists_exit_codes_completion_and_word_metavars():
     assert "DB" in judge and "[DIM=]SCORE" in judge
 
 
+def test_shell_completion_script_and_completions():
+    script = invoke("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    assert script.exit_code == 0 and "COMPREPLY" in script.output, script.output
+    if not EXE.exists():
+        pytest.skip("console script not installed next to this interpreter")
+    p = subprocess.run([str(EXE)], capture_output=True, text=True, timeout=60, env=process_env(_EVALUATE_COMPLETE="complete_bash",
+                                                              COMP_WORDS="evaluate rep", COMP_CWORD="1"))
+    assert p.stdout.split() == ["report"], (p.stdout, p.stderr)
+
+
 # ---------------------------------------------------------------------------------- JSON errors
 
 def test_errors_are_json_under_format_json(tmp_path):

@@ -116,7 +116,8 @@ class DefaultCommandGroup(TyperGroup):
         ctx.meta[_JSON_KEY] = _wants_json(args)
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             _refuse_mistyped_command(args[0], sorted(self.commands))
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+        own = {name for p in self.get_params(ctx) for name in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))}
+        if args and args[0] not in self.commands and args[0].split("=")[0] not in own:
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from evaluator.cli import app, console, fail
+from evaluator.cli import app, console
 from evaluator.errors import EXIT_BAD_INPUT
 
 if TYPE_CHECKING:
