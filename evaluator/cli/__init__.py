@@ -103,11 +103,8 @@ class DefaultCommandGroup(TyperGroup):
 
             try:
                 _, settings = load_settings()
-            except EvaluatorError as e:
-                console(stderr=True).print(f"error: {e}", markup=False)
-                if _wants_json(args):
-                    sys.stdout.write(json.dumps({"error": str(e), "exit_code": e.exit_code}) + "\n")
-                raise typer.Exit(e.exit_code) from None
+            except EvaluatorError as e:  # no context yet: fail() cannot ask it about --format json
+                _error(str(e), e.exit_code, _wants_json(args))
             apply_settings(settings)
             extra["default_map"] = default_map(settings, self.commands)
         return super().make_context(info_name, args, parent=parent, **extra)
@@ -199,11 +196,14 @@ def fail(err: Exception | str, code: int) -> NoReturn:
     """End the command with a clear message and exit code: `error: ...` on stderr, and under
     `--format json` also a `{"error", "exit_code"}` document on stdout (for the program reading it).
     """
-    message = str(err)
+    _error(str(err), code, json_errors())
+
+
+def _error(message: str, code: int, as_json: bool) -> NoReturn:
     from rich.markup import escape
 
     console(stderr=True).print(f"[red]error:[/red] {escape(message)}")
-    if json_errors():
+    if as_json:
         _emit_json_error(message, code)
     raise typer.Exit(code)
 
