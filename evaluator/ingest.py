@@ -25,6 +25,7 @@ import yaml
 
 from evaluator.errors import BadInput
 from evaluator.files import read_capped
+from evaluator.formats import convert
 from evaluator.models import CodeBlock, CodeFile, Transcript, Turn
 
 _PRINTABLE_CONTROLS = bytes(b for b in range(256) if not (b < 32 and b not in (9, 10, 12, 13)))
@@ -543,6 +544,7 @@ def read_source(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()
     """Read a transcript and its code files (given, or named in the text and found beside it)."""
     path = Path(path)
     text, warnings = read_text_file(path, MAX_FILE_BYTES, "transcript")
+    text = convert(text, path.suffix)  # WebVTT captions -> `Speaker: text` turns (evaluator/formats.py)
     meta, body, body_line, fm_warnings = split_front_matter(text)
     if not _has_content(body):
         raise BadInput(f"transcript {path}: no interview text"

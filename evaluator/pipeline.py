@@ -60,7 +60,7 @@ class JudgeOptions(ModelConfig):
 
 @dataclass
 class EvaluateRequest:
-    transcript: Path
+    transcript: Path | Transcript  # a file, or a transcript already read (e.g. from standard input)
     code: list[Path] = field(default_factory=list)
     rubric: str | None = None
     judge: JudgeOptions = field(default_factory=JudgeOptions)
@@ -204,7 +204,8 @@ def judgment_from_record(record: dict, info: JudgeInfo) -> Judgment:
 def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
     """Judge one transcript file end to end and (unless told not to) store the judgment."""
     started = time.perf_counter()
-    transcript = load_transcript(request.transcript, request.code)
+    transcript = (request.transcript if isinstance(request.transcript, Transcript)
+                  else load_transcript(request.transcript, request.code))
     rubric, rubric_warnings = select_rubric_with_warnings(request.rubric, transcript.exercise)
     transcript.warnings.extend(rubric_warnings)
     judge = build_judge(request.judge)

@@ -139,6 +139,7 @@ def unused_port() -> int:
 
 # ------------------------------------------------------------------------------------ 1. concurrency
 
+@pytest.mark.slow
 def test_concurrency_overlaps_calls_and_concurrency_one_is_sequential(fake_llm: FakeLLM, tmp_path: Path) -> None:
     timed = Timed()
     fake_llm.script(Call(timed, delay=0.5))
@@ -169,6 +170,7 @@ def test_concurrency_overlaps_calls_and_concurrency_one_is_sequential(fake_llm: 
 
 # ------------------------------------------------------------------------------------ 2. rate limits
 
+@pytest.mark.slow
 def test_rpm_limit_spaces_requests(fake_llm: FakeLLM, tmp_path: Path) -> None:
     fake_llm.script(Call(valid))
     folder = tmp_path / "four"
@@ -357,6 +359,7 @@ def start_cohort_process(fake_llm: FakeLLM, tmp_path: Path, n: int) -> tuple[Pat
     return folder, db, proc
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
         fake_llm: FakeLLM, tmp_path: Path) -> None:
     """The writer group-commits about every second: kill the process after a commit, mid-run."""
@@ -423,6 +426,7 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
     assert len({r["transcript_hash"] for r in query(db, "SELECT transcript_hash FROM judgments")}) == n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_mid_run_lists_what_was_left_and_resumes(fake_llm: FakeLLM, tmp_path: Path, sig) -> None:
     """SIGINT (Ctrl-C) or SIGTERM (`timeout`, `kill`, a CI job) to a real process: finished judgments
@@ -460,6 +464,7 @@ def test_ctrl_c_mid_run_lists_what_was_left_and_resumes(fake_llm: FakeLLM, tmp_p
     assert len(fake_llm.chat_requests) == n - doc["scored"]
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_database_warns_that_both_may_pay(tmp_path: Path) -> None:
     """Each run checks the store before judging, so two at once may both judge a transcript they
     share: the second one says so (the first one's row is 'running' and its process alive)."""

@@ -173,7 +173,7 @@ class CohortRunner:
         self.write_error: StoreError | None = None
         self.finished: dict[str, tuple[str, str]] = {}  # cache key -> (judgment id, status) judged this run
         self.run_started = False
-        self._items = iter_items(request.path)  # one pass over the inputs, shared by producer and interrupt
+        self._items = iter_items(request.path, notice)  # one pass over the inputs, shared by producer and interrupt
         self._chunk: list[_Prepared] = []
         self.accounted: set[str] = set()  # items with a run_items row (or one pending)
         self.rubric_hint = select_rubric(request.rubric, None) if request.rubric else None

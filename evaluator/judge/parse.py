@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from evaluator.judge.prompt import dimension_model
-from evaluator.models import Evidence, Role, Transcript
+from evaluator.models import Evidence, Transcript
 from evaluator.rubrics import Dimension, Rubric
 from evaluator.safety import inline
 
