@@ -198,7 +198,10 @@ def test_stdin_transcript_is_judged_and_named_stdin(tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["transcript"]["source"] == "<stdin>" and doc["status"] == "scored"
-    same = json.loads(invoke(LRU, "--no-store", "--format", "json").stdout)
+    alone = tmp_path / "alone" / LRU.name  # stdin has no folder: no code file beside it is found
+    alone.parent.mkdir()
+    alone.write_bytes(LRU.read_bytes())
+    same = json.loads(invoke(alone, "--no-store", "--format", "json").stdout)
     assert doc["transcript"]["hash"] != "" and [d["score"] for d in doc["dimensions"]] == \
         [d["score"] for d in same["dimensions"]]
     empty = invoke("-", "--no-store", input=b"")

@@ -74,7 +74,7 @@ def _classify_folder(folder: Path) -> tuple[list[Path], dict[str, list[str]]]:
     skipped: dict[str, list[str]] = defaultdict(list)
     for p in sorted(folder.rglob("*")):
         relative = p.relative_to(folder)
-        if not p.is_file():
+        if p.is_dir():  # a FIFO, device or dangling link named like a transcript is kept: its read fails alone
             continue
         if any(part.startswith(".") for part in relative.parts):
             skipped["hidden"].append(str(relative))
