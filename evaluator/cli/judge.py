@@ -32,6 +32,8 @@ def judge_cmd(
     price_in: opt.PriceIn = None,
     price_out: opt.PriceOut = None,
     logprobs: opt.Logprobs = None,
+    redact: opt.Redact = None,
+    redact_list: opt.RedactList = None,
     db: opt.Db = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not write to the database.")] = False,
     force: opt.Force = False,
@@ -47,6 +49,7 @@ def judge_cmd(
             model=model, api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
             timeout=timeout, retries=retries, retry_wait=retry_wait, repair_attempts=repair_attempts,
             context_tokens=context_tokens, price_in=price_in, price_out=price_out, logprobs=logprobs,
+            redact=redact, redact_list=redact_list,
         )
         result = evaluate_file(EvaluateRequest(
             transcript=transcript, code=list(code or []), rubric=rubric, judge=options, db=db,
