@@ -179,6 +179,8 @@ def edit_filler(text: str, mode: str) -> tuple[str, int]:
             else:
                 kept.append(piece)
         out.append("".join(kept))
+    if not count:
+        return text, 0
     result = "".join(out)
     if mode == "remove":
         result = re.sub(r"[ \t]+\n", "\n", result).strip()
