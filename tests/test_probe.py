@@ -141,3 +141,29 @@ def test_bad_options_exit_2(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
     result = CliRunner().invoke(app, ["probe", str(tmp_path / "missing"), "--db", str(tmp_path / "e.duckdb")])
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_quality_page_shows_the_probe_and_perturbed_inputs_stay_out_of_the_scores(
+        fake_llm: FakeLLM, tmp_path: Path) -> None:
+    from evaluator.report.build import build_report
+
+    fake_llm.script(Call(Scripted()))
+    code, doc, _ = run(fake_llm.base_url, tmp_path, LRU)
+    assert code == 0
+    swapped = next(m for m in doc["movements"] if m["perturbation"] == "names_swapped")
+    assert swapped  # the swapped-name transcript is stored (its own judgment) ...
+    candidates = {r["candidate"] for r in query(tmp_path / "e.duckdb", "SELECT candidate FROM transcripts")}
+    assert "Dana Smith" in candidates and len(candidates) == 2
+
+    build_report(tmp_path / "e.duckdb", tmp_path / "report")
+
+    quality = (tmp_path / "report" / "quality.html").read_text()
+    assert 'id="probe-movement"' in quality and 'id="probe-retest"' in quality
+    assert "anchors_reversed" in quality and "code_removed" in quality and ">moves<" in quality
+    assert "33%" in quality  # recovery: 1 of 3 sample pairs agree
+    (other,) = candidates - {"Dana Smith"}
+    overview = (tmp_path / "report" / "index.html").read_text()
+    assert other not in overview  # ... but is no candidate of the report
+    assert "Dana Smith" in overview
+    cost = (tmp_path / "report" / "cost.html").read_text()
+    assert ">9<" in cost  # every probe judgment was paid for and is counted

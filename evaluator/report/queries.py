@@ -33,7 +33,8 @@ from evaluator.store.migrations import MIGRATIONS
 
 UNNAMED_CANDIDATE = "(no name)"  # + the transcript's file name and hash: one unnamed session, one candidate
 NO_EXERCISE = "(none)"
-REQUIRED_MIGRATION = "0007_transcript_text"  # the reports read transcripts' text and quote spans from the store
+# the reports read transcripts' text and quote spans (0007) and tell probe judgments apart (0011)
+REQUIRED_MIGRATION = "0011_probes_redaction"
 REQUIRED = [name for name, _ in MIGRATIONS[:[n for n, _ in MIGRATIONS].index(REQUIRED_MIGRATION) + 1]]
 
 
@@ -65,9 +66,9 @@ class ScopeCache:
 
     def __init__(self, con) -> None:
         self.con = con
-        self.tables: dict[tuple[Filters, bool], str] = {}
+        self.tables: dict[tuple[Filters, bool, bool], str] = {}
 
-    def table(self, key: tuple[Filters, bool], sql: str, params: list[Any]) -> str:
+    def table(self, key: tuple[Filters, bool, bool], sql: str, params: list[Any]) -> str:
         name = self.tables.get(key)
         if name is None:
             name = f"report_scope_{len(self.tables)}"
@@ -119,15 +120,17 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]
 BEST_FIRST = ("CASE status WHEN 'scored' THEN 0 WHEN 'partial' THEN 1 ELSE 2 END, created_at DESC, id")
 
 
-def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, list[Any]]:
+def _scope_sql(schema: Schema, f: Filters, latest: bool = True, with_probes: bool = False) -> tuple[str, list[Any]]:
     """CTEs ending in `judged`: one row per judgment in scope with its effective metadata (read from
     the scope cache's temporary table when the schema has one). With `latest` (the score views),
     only the judgment `BEST_FIRST` chooses per transcript, rubric version and judge model; without,
     every judgment (cost, failed attempts). `run_cohort` is the cohort of the run that made (and paid
-    for) the judgment; `cohort` the one it is shown in."""
+    for) the judgment; `cohort` the one it is shown in. The judgments of perturbed inputs that bias
+    probes made (`evaluate probe`: swapped names, removed code...) are not judgments of a real
+    session: only `with_probes` (cost: they were paid for) keeps them."""
     if schema.scopes is not None:
-        plain, plain_params = _scope_sql(Schema(), f, latest)
-        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), plain, plain_params)})\n", []
+        plain, plain_params = _scope_sql(Schema(), f, latest, with_probes)
+        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest, with_probes), plain, plain_params)})\n", []
     params: list[Any] = []
     if f.cohort is not None:
         # The cohort's member transcripts, judged by its runs or reused by them from the cache.
@@ -148,6 +151,9 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
             LEFT JOIN cohort_members cm ON cm.cohort = r.cohort AND cm.transcript_hash = j.transcript_hash"""
     where: list[str] = []
     wparams: list[Any] = []
+    if not with_probes:
+        where.append("id NOT IN (SELECT judgment_id FROM probe_items WHERE perturbation <> 'none'"
+                     " AND judgment_id IS NOT NULL)")
     if f.candidate is not None:
         where.append("candidate = ?")
         wparams.append(f.candidate)
@@ -581,6 +587,14 @@ def _wilson(k: str, n: str, prefix: str = "") -> str:
     return f"greatest(0, {centre} - {half}) AS {prefix}lo, least(1, {centre} + {half}) AS {prefix}hi"
 
 
+def probe_runs(con, limit: int = 5) -> list[dict[str, Any]]:
+    """The newest bias-probe runs with their movement per perturbation and dimension and their
+    test-retest figures (computed by evaluator.probe.stats from the stored scores)."""
+    from evaluator.probe.store import recent_probes
+
+    return recent_probes(con, limit)
+
+
 def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
     """Agreement of judge scores with human labels per dimension (exact and within one point, with 95%
     Wilson intervals), the human-human ceiling, and calibration curves (judge score -> mean human)."""
@@ -650,7 +664,7 @@ def _paid_sql(schema: Schema, f: Filters) -> tuple[str, list[Any]]:
     `evaluate FILE` run stays out of every cohort, also one its transcript joins later). With a
     cohort filter, only the judgments that cohort's runs made, so that a cohort's cost is the same
     figure wherever it shows (cost page, filtered or not; cohort page)."""
-    sql, params = _scope_sql(schema, f.without("cohort"), latest=False)
+    sql, params = _scope_sql(schema, f.without("cohort"), latest=False, with_probes=True)
     if f.cohort is None:
         return sql + ", paid AS (SELECT * EXCLUDE (cohort), run_cohort AS cohort FROM judged)\n", params
     return sql + ", paid AS (SELECT * EXCLUDE (cohort), run_cohort AS cohort FROM judged WHERE run_cohort = ?)\n", \
