@@ -66,9 +66,9 @@ class ScopeCache:
 
     def __init__(self, con) -> None:
         self.con = con
-        self.tables: dict[tuple[Filters, bool, bool], str] = {}
+        self.tables: dict[tuple[Filters, bool], str] = {}
 
-    def table(self, key: tuple[Filters, bool, bool], sql: str, params: list[Any]) -> str:
+    def table(self, key: tuple[Filters, bool], sql: str, params: list[Any]) -> str:
         name = self.tables.get(key)
         if name is None:
             name = f"report_scope_{len(self.tables)}"
@@ -117,20 +117,24 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]
 
 # Which judgment of a (transcript, rubric version, judge model) the score views use: the best status
 # (scored, then partial, then unscored), the latest within a status. Only here.
+# A judgment of a perturbed input a bias probe made (swapped names, code left out...): not a session.
+NOT_PROBE_INPUT = ("id NOT IN (SELECT judgment_id FROM probe_items WHERE perturbation <> 'none'"
+                   " AND judgment_id IS NOT NULL)")
 BEST_FIRST = ("CASE status WHEN 'scored' THEN 0 WHEN 'partial' THEN 1 ELSE 2 END, created_at DESC, id")
 
 
-def _scope_sql(schema: Schema, f: Filters, latest: bool = True, with_probes: bool = False) -> tuple[str, list[Any]]:
+def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, list[Any]]:
     """CTEs ending in `judged`: one row per judgment in scope with its effective metadata (read from
     the scope cache's temporary table when the schema has one). With `latest` (the score views),
     only the judgment `BEST_FIRST` chooses per transcript, rubric version and judge model; without,
     every judgment (cost, failed attempts). `run_cohort` is the cohort of the run that made (and paid
     for) the judgment; `cohort` the one it is shown in. The judgments of perturbed inputs that bias
     probes made (`evaluate probe`: swapped names, removed code...) are not judgments of a real
-    session: only `with_probes` (cost: they were paid for) keeps them."""
+    session: the score views (`latest`) leave them out; every judgment (cost) keeps them, and the
+    views over every judgment that show sessions filter them with `NOT_PROBE_INPUT`."""
     if schema.scopes is not None:
-        plain, plain_params = _scope_sql(Schema(), f, latest, with_probes)
-        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest, with_probes), plain, plain_params)})\n", []
+        plain, plain_params = _scope_sql(Schema(), f, latest)
+        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), plain, plain_params)})\n", []
     params: list[Any] = []
     if f.cohort is not None:
         # The cohort's member transcripts, judged by its runs or reused by them from the cache.
@@ -151,9 +155,8 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True, with_probes: boo
             LEFT JOIN cohort_members cm ON cm.cohort = r.cohort AND cm.transcript_hash = j.transcript_hash"""
     where: list[str] = []
     wparams: list[Any] = []
-    if not with_probes:
-        where.append("id NOT IN (SELECT judgment_id FROM probe_items WHERE perturbation <> 'none'"
-                     " AND judgment_id IS NOT NULL)")
+    if latest:
+        where.append(NOT_PROBE_INPUT)
     if f.candidate is not None:
         where.append("candidate = ?")
         wparams.append(f.candidate)
@@ -218,7 +221,7 @@ def filter_options(con, schema: Schema) -> dict[str, Any]:
         SELECT list(DISTINCT candidate ORDER BY candidate), list(DISTINCT exercise ORDER BY exercise),
                list(DISTINCT rubric_version ORDER BY rubric_version), list(DISTINCT model ORDER BY model),
                min(session_date), max(session_date), count(*)
-        FROM judged""", params).fetchone()
+        FROM judged WHERE """ + NOT_PROBE_INPUT, params).fetchone()
     cohorts = [r[0] for r in con.execute(
         "SELECT name FROM cohorts UNION SELECT cohort FROM cohort_members"
         " UNION SELECT cohort FROM runs WHERE cohort IS NOT NULL").fetchall()]
@@ -664,7 +667,7 @@ def _paid_sql(schema: Schema, f: Filters) -> tuple[str, list[Any]]:
     `evaluate FILE` run stays out of every cohort, also one its transcript joins later). With a
     cohort filter, only the judgments that cohort's runs made, so that a cohort's cost is the same
     figure wherever it shows (cost page, filtered or not; cohort page)."""
-    sql, params = _scope_sql(schema, f.without("cohort"), latest=False, with_probes=True)
+    sql, params = _scope_sql(schema, f.without("cohort"), latest=False)
     if f.cohort is None:
         return sql + ", paid AS (SELECT * EXCLUDE (cohort), run_cohort AS cohort FROM judged)\n", params
     return sql + ", paid AS (SELECT * EXCLUDE (cohort), run_cohort AS cohort FROM judged WHERE run_cohort = ?)\n", \
