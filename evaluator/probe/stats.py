@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from statistics import fmean, pstdev
 
-from evaluator.judge.perturb import INVARIANCE_LIMIT, INVARIANT
+from evaluator.judge.perturb import INVARIANCE_LIMIT, INVARIANT, PERTURBATIONS
 
 UNPERTURBED = "none"
 
@@ -42,7 +42,8 @@ def _references(rows: list[ScoreRow]) -> dict[tuple[str, str], float]:
 
 
 def movements(rows: list[ScoreRow]) -> list[dict]:
-    """Per (perturbation, dimension): n, mean signed and mean absolute delta, and the flag."""
+    """Per (perturbation, dimension): n, mean signed and mean absolute delta, and the flag; in the
+    order of PERTURBATIONS, dimensions in the order the unperturbed judgments list them."""
     ref = _references(rows)
     deltas: dict[tuple[str, str], list[float]] = defaultdict(list)
     order: dict[tuple[str, str], None] = {}
@@ -54,8 +55,11 @@ def movements(rows: list[ScoreRow]) -> list[dict]:
         reference = ref.get((r.transcript_hash, r.dimension_id))
         if r.score is not None and reference is not None:
             deltas[key].append(r.score - reference)
+    dims = list(dict.fromkeys(r.dimension_id for r in rows if r.perturbation == UNPERTURBED))
+    rank = {p: i for i, p in enumerate(PERTURBATIONS)}
     out = []
-    for perturbation, dim in order:
+    for perturbation, dim in sorted(order, key=lambda k: (rank.get(k[0], len(rank)), k[0],
+                                                          dims.index(k[1]) if k[1] in dims else len(dims))):
         d = deltas.get((perturbation, dim), [])
         mean_abs = fmean(abs(x) for x in d) if d else None
         out.append({

@@ -45,7 +45,7 @@ def score_rows(con, probe_run_id: str) -> list[ScoreRow]:
         "SELECT i.transcript_hash, i.perturbation, i.sample, d.dimension_id,"
         " CASE WHEN d.status = 'scored' THEN d.score END"
         " FROM probe_items i JOIN dimension_scores d ON d.judgment_id = i.judgment_id"
-        " WHERE i.probe_run_id = ? ORDER BY d.position, i.perturbation, i.transcript_hash, i.sample",
+        " WHERE i.probe_run_id = ? ORDER BY i.perturbation <> 'none', d.position, i.transcript_hash, i.sample",
         [probe_run_id]).fetchall()
     return [ScoreRow(*r) for r in rows]
 
