@@ -109,7 +109,6 @@ def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> 
         raise BadInput(f"--context-tokens must be positive, got {options.context_tokens}")
     from evaluator.judge.llm import LLMJudge
     from evaluator.judge.llm_adapter import LiteLLMAdapter
-
     from evaluator.redact import maybe_redact
 
     judge = LLMJudge(options, repair_attempts=options.repair_attempts, adapter=LiteLLMAdapter(options, limiter))

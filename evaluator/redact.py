@@ -151,7 +151,7 @@ class Redactor:
         self._names = (re.compile(r"(?<!\w)(" + "|".join(map(re.escape, sorted(self._person, key=len, reverse=True)))
                                   + r")(?!\w)") if self._person else None)
         self._terms = (re.compile(r"(?<!\w)(" + "|".join(map(re.escape, sorted(terms, key=len, reverse=True)))
-                                  + r")(?!\w)", re.I) if terms else None)
+                                  + r")(?!\w)", re.IGNORECASE) if terms else None)
         self._values: dict[tuple[str, str], str] = {}  # (kind, value) -> placeholder
         self._url_words = {p.lower() for n in people for p in re.split(r"\W+", n) if len(p) >= 3}
 

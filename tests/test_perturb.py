@@ -9,9 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evaluator.ingest import load_transcript
-from evaluator.judge.perturb import PERTURBATIONS, edit_filler, is_filler, name_swaps, perturb, swap_names
-from evaluator.pipeline import cache_key
+from evaluator.judge.perturb import (
+    PERTURBATIONS,
+    edit_filler,
+    is_filler,
+    name_swaps,
+    perturb,
+    swap_names,
+)
 from evaluator.models import JudgeInfo
+from evaluator.pipeline import cache_key
 from evaluator.probe.stats import ScoreRow, movements, retest
 from evaluator.rubrics import select_rubric
 

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, FakeLLM
 from replies import build_reply
 from test_llm_judge import query
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 from evaluator.judge.perturb import PERTURBATIONS
@@ -50,7 +49,7 @@ class Scripted:
             self.seen[prompt] += 1
             nth = self.seen[prompt]
         reversed_anchors = prompt.index("- 5:") < prompt.index("- 1:")
-        scores = {d: 3 for d in re.findall(r"^### `([^`]+)`", prompt, re.M)}
+        scores = {d: 3 for d in re.findall(r"^### `([^`]+)`", prompt, re.MULTILINE)}
         if reversed_anchors:
             scores = {d: 4 for d in scores}
         if "<<<CODE" not in prompt:
@@ -124,7 +123,7 @@ def test_folder_with_a_bad_file_and_an_inapplicable_probe(fake_llm: FakeLLM, tmp
     (folder / "b.md").write_bytes(b"\xff\xfe\x00\x00" * 10)
     fake_llm.script(Call(lambda body: json.dumps(build_reply(body))))
 
-    code, doc, err = run(fake_llm.base_url, tmp_path, folder, "--perturb", "code_removed", "--perturb",
+    code, doc, _ = run(fake_llm.base_url, tmp_path, folder, "--perturb", "code_removed", "--perturb",
                          "names_swapped", "--perturb", "filler_removed", "--retest", "1")
 
     notes = {(n["perturbation"], Path(n["source"]).name): n for n in doc["notes"]}

@@ -8,11 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, FakeLLM
 from test_probe import LRU, Scripted
 from test_report_browser import ARGS, CHROMIUM, Watched
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 from evaluator.report import build

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, FakeLLM
 from replies import build_reply
 from test_llm_judge import query
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 from evaluator.ingest import load_transcript
@@ -46,7 +45,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def _reply(body: dict[str, Any]) -> str:
     prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    dims = re.findall(r"^### `([^`]+)`", prompt, re.M)
+    dims = re.findall(r"^### `([^`]+)`", prompt, re.MULTILINE)
     line = next(m.group(1) for m in re.finditer(r"\(candidate\): (.*)", prompt) if "[COMPANY_" in m.group(1))
     quote = " ".join(line.split()[:9])  # "At [COMPANY_1] I built a read-through cache in front ..."
     return json.dumps({"dimensions": {d: {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,8 +18,8 @@ from evaluator.errors import EvaluatorError
 def probe_cmd(
     path: Annotated[Path, typer.Argument(help="A transcript, or a folder of .md transcripts.")],
     retest: Annotated[int, typer.Option(help="Judge each transcript this many times unchanged (test-retest; also the reference the perturbed scores are compared with).")] = 3,
-    perturb: Annotated[Optional[list[str]], typer.Option("--perturb", help="Perturbation to run (repeatable; default all): dimension_order, anchors_reversed, filler_removed, filler_doubled, names_swapped, code_removed.")] = None,
-    sample: Annotated[Optional[int], typer.Option(help="Probe only this many transcripts of the folder (a seeded random choice).")] = None,
+    perturb: Annotated[list[str] | None, typer.Option("--perturb", help="Perturbation to run (repeatable; default all): dimension_order, anchors_reversed, filler_removed, filler_doubled, names_swapped, code_removed.")] = None,
+    sample: Annotated[int | None, typer.Option(help="Probe only this many transcripts of the folder (a seeded random choice).")] = None,
     probe_seed: Annotated[int, typer.Option(help="Seed of the shuffles, name choices and sample: the same seed gives the same perturbed inputs.")] = 1,
     concurrency: Annotated[int, typer.Option(help="Judgments in flight at once.")] = 4,
     rubric: opt.Rubric = None,

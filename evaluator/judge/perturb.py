@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from evaluator.models import Transcript, Turn
 from evaluator.rubrics import Rubric
@@ -85,7 +86,7 @@ def _anchors_reversed(transcript: Transcript, rubric: Rubric, seed: int) -> Pert
 # ---------------------------------------------------------------- transcript rebuilding
 
 def rebuild(transcript: Transcript, turns: list[Turn] | None = None, metadata: dict | None = None,
-            **update: object) -> Transcript:
+            **update: Any) -> Transcript:
     """A transcript with new turns/metadata/fields, its text rendered again from the turns and its
     content hash recomputed (what the judge reads changed, so the cache key must)."""
     from evaluator.ingest import content_hash
@@ -99,7 +100,7 @@ def rebuild(transcript: Transcript, turns: list[Turn] | None = None, metadata: d
         raw = front + "\n\n".join(f"{t.speaker} ({t.role}): {t.text}" for t in turns) + "\n"
     return transcript.model_copy(update={
         "turns": turns, "metadata": metadata, "raw_text": raw,
-        "content_hash": content_hash(str(raw), list(code_files)),  # type: ignore[arg-type]
+        "content_hash": content_hash(str(raw), list(code_files)),
         **update,
     })
 
@@ -116,10 +117,7 @@ def _code_removed(transcript: Transcript, rubric: Rubric, seed: int) -> Perturbe
 
 # Words and phrases that carry no content signal on their own: greetings, acknowledgements,
 # thinking aloud, hedges. A sentence made ONLY of these is filler; one content word makes it not.
-_FILLER_WORDS = (
-    "okay ok so um uh uhm er hmm mm right yeah yep yes sure well alright great good cool nice perfect fine "
-    "thanks hi hello hey maybe probably perhaps basically actually oh ah then sorry"
-).split()
+_FILLER_WORDS = ["okay", "ok", "so", "um", "uh", "uhm", "er", "hmm", "mm", "right", "yeah", "yep", "yes", "sure", "well", "alright", "great", "good", "cool", "nice", "perfect", "fine", "thanks", "hi", "hello", "hey", "maybe", "probably", "perhaps", "basically", "actually", "oh", "ah", "then", "sorry"]
 _FILLER_PHRASES = (
     "got it", "thank you", "let me think", "let me see", "let's see", "give me a second", "just a second",
     "one moment", "one sec", "i think", "i guess", "i suppose", "sort of", "kind of", "you know", "i mean",
@@ -128,7 +126,7 @@ _FILLER_PHRASES = (
 )
 _PHRASES = sorted({(w,) for w in _FILLER_WORDS} | {tuple(p.split()) for p in _FILLER_PHRASES}, key=len, reverse=True)
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-_FENCED = re.compile(r"(```.*?(?:```|$)|~~~.*?(?:~~~|$))", re.S)
+_FENCED = re.compile(r"(```.*?(?:```|$)|~~~.*?(?:~~~|$))", re.DOTALL)
 _SPLIT = re.compile(r"((?<=[.!?…])[ \t]+|\n)")
 
 

@@ -15,14 +15,21 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from evaluator.errors import BadInput
 from evaluator.judge.perturb import PERTURBATIONS, perturb
 from evaluator.models import Judgment, Transcript
-from evaluator.pipeline import BASELINE_NOTICE, STORE_WAIT_SECONDS, JudgeOptions, build_judge, cache_key, judge_transcript
+from evaluator.pipeline import (
+    BASELINE_NOTICE,
+    STORE_WAIT_SECONDS,
+    JudgeOptions,
+    build_judge,
+    cache_key,
+    judge_transcript,
+)
 from evaluator.probe.stats import UNPERTURBED
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 
@@ -155,7 +162,7 @@ def run_probe(request: ProbeRequest) -> ProbeResult:
 
         await asyncio.gather(*(one(j) for j in todo))
 
-    probe_started = datetime.now(timezone.utc).replace(tzinfo=None)
+    probe_started = datetime.now(UTC).replace(tzinfo=None)
     asyncio.run(judge_all())
     judged = [j for j in todo if j.judgment is not None]
     probe_id = str(uuid.uuid4())

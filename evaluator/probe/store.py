@@ -7,7 +7,7 @@ page, so both show the same figures, computed by `evaluator.probe.stats`.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from evaluator.probe.stats import ScoreRow, movements, retest
@@ -24,7 +24,7 @@ def save_probe(con, probe: dict[str, Any], items: list[dict[str, Any]]) -> None:
         con.execute(
             "INSERT INTO probe_runs (id, run_id, started_at, finished_at, model, prompt_version, params, retest,"
             " seed, perturbations, n_transcripts, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [probe["id"], probe["run_id"], probe["started_at"], datetime.now(timezone.utc).replace(tzinfo=None),
+            [probe["id"], probe["run_id"], probe["started_at"], datetime.now(UTC).replace(tzinfo=None),
              probe["model"], probe["prompt_version"], json.dumps(probe["params"], default=str), probe["retest"],
              probe["seed"], json.dumps(probe["perturbations"]), probe["n_transcripts"], probe["status"]])
         if items:
