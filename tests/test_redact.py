@@ -11,6 +11,7 @@ import pytest
 from fakellm import Call, FakeLLM
 from replies import build_reply
 from test_llm_judge import query
+from test_probe import _isolated  # noqa: F401  (autouse: no model, store or key from the environment)
 from typer.testing import CliRunner
 
 from evaluator.cli import app
@@ -34,13 +35,6 @@ Priya Nair (interviewer): Thanks Dana. Why not use Redis? The docs at https://re
 Dana Smith (candidate): We measured it: the network hop cost more than the misses we saved, so an in-process LRU was the better trade at Initech.
 """
 SECRETS = ["Dana", "Smith", "Priya", "Nair", "Initech", "Globex", "dana.smith@example.com", "7946", "danasmith"]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_DB", "OPENAI_API_KEY", "EVALUATOR_REDACT_LIST"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
 
 
 def _reply(body: dict[str, Any]) -> str:
