@@ -166,3 +166,22 @@ def test_quality_page_shows_the_probe_and_perturbed_inputs_stay_out_of_the_score
     assert "Dana Smith" in overview
     cost = (tmp_path / "report" / "cost.html").read_text()
     assert ">9<" in cost  # every probe judgment was paid for and is counted
+
+
+def test_name_swap_is_skipped_when_names_are_redacted(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(lambda body: json.dumps(build_reply(body))))
+    code, doc, _ = run(fake_llm.base_url, tmp_path, LRU, "--redact", "--perturb", "names_swapped",
+                       "--perturb", "code_removed", "--retest", "1")
+    assert code == 0, doc
+    (note,) = doc["notes"]
+    assert note["perturbation"] == "names_swapped" and "--no-redact" in note["why"]
+    assert len(fake_llm.chat_requests) == 2 and all("Dana" not in json.dumps(r.body) for r in fake_llm.chat_requests)
+
+
+def test_offline_baseline_can_be_probed_and_prints_tables(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["probe", str(LRU), "--db", str(tmp_path / "e.duckdb"), "--retest", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Score movement under perturbation" in result.stdout and "Test-retest" in result.stdout
+    assert "offline baseline" in result.stderr
+    rows = query(tmp_path / "e.duckdb", "SELECT perturbation FROM probe_items WHERE judgment_id IS NOT NULL")
+    assert len(rows) == 2 + len(PERTURBATIONS)

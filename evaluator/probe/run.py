@@ -14,7 +14,7 @@ import asyncio
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from evaluator.pipeline import (
     judge_transcript,
 )
 from evaluator.probe.stats import UNPERTURBED
+from evaluator.redact import RedactingJudge
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 
 MAX_RETEST = 20
@@ -93,11 +94,15 @@ def transcript_paths(path: Path, sample: int | None, seed: int) -> list[Path]:
     return paths
 
 
-def _jobs(transcript: Transcript, rubric: Rubric, request: ProbeRequest, skipped: list[dict]) -> list[_Job]:
+def _jobs(transcript: Transcript, rubric: Rubric, request: ProbeRequest, skipped: list[dict],
+          redacted: bool) -> list[_Job]:
     jobs = [_Job(transcript, rubric, transcript, UNPERTURBED, i, None if i == 1 else {"retest": i})
             for i in range(1, request.retest + 1)]
     for name in request.perturbations:
         p = perturb(name, transcript, rubric, request.seed)
+        if name == "names_swapped" and redacted and not p.skipped:  # both sides would read [CANDIDATE]
+            p = replace(p, skipped="names are redacted before the prompt is sent: the swap cannot reach "
+                                   "the model (run with --no-redact to probe name bias)")
         if p.skipped:
             skipped.append({"transcript_hash": transcript.content_hash, "source": transcript.source,
                             "rubric_id": rubric.id, "perturbation": name, "sample": 1, "skipped": p.skipped})
@@ -135,7 +140,7 @@ def run_probe(request: ProbeRequest) -> ProbeResult:
                           "error": str(e)})
             continue
         transcript.warnings.extend(warnings)
-        jobs += _jobs(transcript, rubric, request, items)
+        jobs += _jobs(transcript, rubric, request, items, isinstance(judge, RedactingJudge))
     if not jobs:
         raise BadInput("no transcript could be read: " + "; ".join(i["error"] for i in items if i.get("error")))
     for job in jobs:
