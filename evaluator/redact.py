@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evaluator.errors import BadInput
+from evaluator.ingest import CANDIDATE_WORDS, INTERVIEWER_WORDS
 from evaluator.judge.base import Judge, JudgeOutput
 from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Transcript
 from evaluator.rubrics import Rubric
@@ -37,9 +38,8 @@ PROFILE_HOSTS = {"github.com", "gitlab.com", "bitbucket.org", "linkedin.com", "t
                  "medium.com", "dev.to", "kaggle.com", "stackoverflow.com", "huggingface.co", "facebook.com",
                  "instagram.com", "leetcode.com", "hackerrank.com", "codepen.io", "gist.github.com",
                  "substack.com", "about.me", "calendly.com"}
-_ROLE_WORDS = {"interviewer", "candidate", "interviewee", "q", "a", "question", "answer", "host", "panelist",
-               "panellist", "examiner", "int", "i", "cand", "c", "applicant", "you", "me", "speaker", "user",
-               "assistant", "narrator", "unknown"}
+# Speaker labels that are roles, not names ("Interviewer", "Q", "A", ...), as ingest reads them.
+_ROLE_WORDS = INTERVIEWER_WORDS | CANDIDATE_WORDS | {"you", "me", "speaker", "user", "assistant", "unknown"}
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\[\]{}\"'`]+")
@@ -139,6 +139,10 @@ class Redactor:
         self.found: dict[str, set[str]] = {}  # kind -> placeholders used (for the summary)
         role_seen: dict[str, int] = {}
         for name, role in people.items():
+            known = next((self._person[p] for p in [name, *name.split()] if p in self._person), None)
+            if known is not None:  # "Dana" in a label, "Dana Smith" in the front matter: one person
+                self._person.setdefault(name, known)
+                continue
             kind = {"candidate": "CANDIDATE", "interviewer": "INTERVIEWER"}.get(role, "PERSON")
             role_seen[kind] = role_seen.get(kind, 0) + 1
             n = role_seen[kind]

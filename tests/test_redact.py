@@ -152,3 +152,10 @@ def test_phone_pattern_leaves_code_numbers_alone() -> None:
     for text in ("capacity = 1000000", "192.168.1.100", "2025-03-14 10:32", "O(1) for 300 ms to 40 ms"):
         assert r.redact(text).text == text
     assert r.redact("call 415-555-0100 now").text == "call [PHONE_1] now"
+
+
+def test_a_first_name_label_is_the_same_person_as_the_front_matter_name() -> None:
+    r = Redactor({"Dana Smith": "candidate", "Dana": "candidate", "Sam": "interviewer", "Lee Wong": "unknown"})
+    assert r.redact("Dana Smith, Dana, Smith, Sam and Lee").text == \
+        "[CANDIDATE], [CANDIDATE], [CANDIDATE], [INTERVIEWER] and [PERSON_1]"
+    assert r.restore("[CANDIDATE] and [PERSON_1]") == "Dana Smith and Lee Wong"
