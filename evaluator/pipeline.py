@@ -42,6 +42,8 @@ class JudgeOptions(ModelConfig):
 
     model: str | None = None  # type: ignore[assignment]
     repair_attempts: int = 2
+    redact: bool | None = None  # None: on for hosted providers, off for local servers (evaluator/redact.py)
+    redact_terms: tuple[str, ...] = ()  # company (or other) names to redact as well
 
     @classmethod
     def from_env(cls, **given) -> "JudgeOptions":
@@ -54,6 +56,10 @@ class JudgeOptions(ModelConfig):
                 given["logprobs"] = int(os.environ["EVALUATOR_LOGPROBS"])
             except ValueError:
                 raise BadInput(f"EVALUATOR_LOGPROBS must be a whole number, got {os.environ['EVALUATOR_LOGPROBS']!r}") from None
+        if "redact_terms" not in given and os.environ.get("EVALUATOR_REDACT_LIST"):
+            from evaluator.redact import load_terms
+
+            given["redact_terms"] = load_terms(Path(os.environ["EVALUATOR_REDACT_LIST"]))
         key = given.pop("api_key", None) or os.environ.get("EVALUATOR_API_KEY") or None
         return cls(**given, api_key=SecretStr(key) if key else None)
 
@@ -103,8 +109,10 @@ def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> 
         raise BadInput(f"--context-tokens must be positive, got {options.context_tokens}")
     from evaluator.judge.llm import LLMJudge
     from evaluator.judge.llm_adapter import LiteLLMAdapter
+    from evaluator.redact import maybe_redact
 
-    return LLMJudge(options, repair_attempts=options.repair_attempts, adapter=LiteLLMAdapter(options, limiter))
+    judge = LLMJudge(options, repair_attempts=options.repair_attempts, adapter=LiteLLMAdapter(options, limiter))
+    return maybe_redact(judge, options.model, options.api_base, options.redact, options.redact_terms)
 
 
 def cache_key(content_hash: str, rubric: Rubric, info: JudgeInfo, extra: dict | None = None) -> str:

@@ -248,6 +248,7 @@ def run() -> None:
 from evaluator.cli import cohort as _cohort_commands  # noqa: E402,F401
 from evaluator.cli import judge as _judge_commands  # noqa: E402,F401
 from evaluator.cli import labels as _labels_commands  # noqa: E402,F401
+from evaluator.cli import probe as _probe_commands  # noqa: E402,F401
 from evaluator.cli import report as _report_commands  # noqa: E402,F401
 from evaluator.cli import rubrics as _rubrics_commands  # noqa: E402,F401
 from evaluator.cli import store as _store_commands  # noqa: E402,F401

@@ -33,8 +33,8 @@ def judge_cmd(
 ) -> None:
     """Judge transcripts: a score per rubric dimension, backed by quotes. Exit code: the worst one's."""
     from evaluator.errors import worst_exit_code
-    from evaluator.multi import FilesRequest, evaluate_files
     from evaluator.gate import parse_thresholds
+    from evaluator.multi import FilesRequest, evaluate_files
     from evaluator.pipeline import EvaluateRequest
 
     each = EvaluateRequest(transcript=Path(transcripts[0]), code=list(code or []), rubric=rubric, judge=judge,

@@ -58,6 +58,8 @@ ContextTokens = Annotated[Optional[int], typer.Option(min=1, help="The model's c
 PriceIn = Annotated[Optional[float], typer.Option(min=0.0, help="USD per million prompt tokens, for models litellm has no price for.")]
 PriceOut = Annotated[Optional[float], typer.Option(min=0.0, help="USD per million completion tokens.")]
 Logprobs = Annotated[Optional[int], typer.Option(min=0, max=20, help="Ask for this many alternatives per reply token (1-20; 0: off) and record each dimension's score distribution and expected score, when the model returns log-probabilities (env: EVALUATOR_LOGPROBS; default: off).")]
+Redact = Annotated[Optional[bool], typer.Option("--redact/--no-redact", help="Replace names, e-mails, phone numbers, personal URLs and listed company names with placeholders before the prompt is sent, and restore them in what is stored (default: on for hosted providers, off for a local --api-base such as 127.0.0.1 or a private address).")]
+RedactList = Annotated[Optional[Path], typer.Option(help="File of company (or other) names to redact, one per line (env: EVALUATOR_REDACT_LIST).")]
 Db = Annotated[Optional[Path], typer.Option(envvar="EVALUATOR_DB", show_envvar=False, callback=_db_path, help="DuckDB file (env: EVALUATOR_DB; default ./evaluator.duckdb). Its folder must exist.")]
 Force = Annotated[bool, typer.Option("--force", help="Judge again even when this exact judgment is stored.")]
 Format = Annotated[str, typer.Option("--format", "-f", callback=_format, help="table or json.")]
@@ -87,6 +89,8 @@ JUDGE_PARAMS = [
     _param("price_in", PriceIn, None),
     _param("price_out", PriceOut, None),
     _param("logprobs", Logprobs, None),
+    _param("redact", Redact, None),
+    _param("redact_list", RedactList, None),
 ]
 JUDGE_NAMES = tuple(p.name for p in JUDGE_PARAMS if p.name != "rubric")
 
@@ -95,9 +99,11 @@ def judge_options(*, model: str | None = None, api_base: str | None = None, temp
                   max_tokens: int = 4096, seed: int | None = None, timeout: float = 120.0, retries: int = 4,
                   retry_wait: float = 1.0, repair_attempts: int = 2, context_tokens: int | None = None,
                   price_in: float | None = None, price_out: float | None = None,
-                  logprobs: int | None = None) -> JudgeOptions:
+                  logprobs: int | None = None, redact: bool | None = None,
+                  redact_list: Path | None = None) -> JudgeOptions:
     """JudgeOptions from the shared flags (environment variables fill what is not given)."""
     from evaluator.pipeline import JudgeOptions
+    from evaluator.redact import load_terms
 
     return JudgeOptions.from_env(
         model=model, api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
@@ -105,7 +111,8 @@ def judge_options(*, model: str | None = None, api_base: str | None = None, temp
         context_tokens=context_tokens,
         input_cost_per_token=None if price_in is None else price_in / 1e6,
         output_cost_per_token=None if price_out is None and price_in is None else (price_out or 0.0) / 1e6,
-        logprobs=logprobs,
+        logprobs=logprobs, redact=redact,
+        redact_terms=None if redact_list is None else load_terms(redact_list),
     )
 
 

@@ -376,7 +376,8 @@ def render_quality(con, schema: q.Schema, site: Site) -> str:
                                                          data["calibrated_curve"], dim_id, scale)})
     for row in data["calibrations"]:
         row["cv_summary"] = cv_summary(row.pop("cv"))
-    return render("quality.html", **site.frame("quality", "Judge quality"), data=data, curves=curves,
+    probes = q.probe_runs(con)
+    return render("quality.html", **site.frame("quality", "Judge quality"), data=data, curves=curves, probes=probes,
                   agreement_chart=charts.agreement(data["agreement"], data["ceiling"], site.names) if data["agreement"] else None)
 
 
