@@ -234,4 +234,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN host VARCHAR;
         """,
     ),
+    (
+        "0008_run_journal",
+        """
+        -- What a cohort run was asked to do (input, cohort, judge, rubric, --force), hashed: running the
+        -- same command after an interruption resumes it and reuses whatever the interrupted run judged.
+        ALTER TABLE runs ADD COLUMN request_key VARCHAR;
+        """,
+    ),
 ]
