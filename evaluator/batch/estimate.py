@@ -13,7 +13,7 @@ from evaluator.errors import EvaluatorError
 from evaluator.pipeline import JudgeOptions, build_judge, cache_key
 
 if TYPE_CHECKING:
-    from evaluator.batch.runner import CohortRequest, CohortSummary
+    from evaluator.batch.types import CohortRequest, CohortSummary
     from evaluator.models import Transcript
     from evaluator.rubrics import Rubric
 
@@ -95,7 +95,7 @@ def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
     import time
 
     from evaluator.batch.inputs import iter_items, key_extra
-    from evaluator.batch.runner import CohortSummary
+    from evaluator.batch.types import CohortSummary
     from evaluator.ingest import parse_source, read_source
     from evaluator.rubrics import select_rubric
     from evaluator.store.db import Store, default_db_path

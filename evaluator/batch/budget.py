@@ -1,0 +1,64 @@
+"""--max-cost: start a judgment only if its worst case fits beside what is spent and what the
+judgments in flight could still cost (their worst cases are reserved until they end).
+
+One that does not fit waits for those in flight to finish, since most cost far less than their worst
+case; if it still does not fit with nothing in flight, the budget is exhausted and no more judgments
+start. So the budget is never exceeded, and how much gets judged does not depend on --concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class Budget:
+    def __init__(self, limit_usd: float) -> None:
+        self.limit = limit_usd
+        self.spent = 0.0
+        self.reserved = 0.0
+        self.reservations = 0  # judgments in flight holding a worst-case reservation
+        self.exhausted = False
+        self.smallest_refused: float | None = None  # the cheapest worst case that did not fit
+        self._changed = asyncio.Condition()
+
+    async def reserve(self, worst_usd: float) -> bool:
+        """Wait until `worst_usd` fits, and reserve it; False once the budget is exhausted."""
+        async with self._changed:
+            while not self.exhausted and self.spent + self.reserved + worst_usd > self.limit:
+                if not self.reservations:  # nothing in flight will free any budget
+                    self.exhausted = True
+                    break
+                await self._changed.wait()
+            if self.exhausted:
+                self.smallest_refused = min(worst_usd, self.smallest_refused or worst_usd)
+                return False
+            self.reserved += worst_usd
+            self.reservations += 1
+            return True
+
+    def spend(self, usd: float | None) -> None:
+        """Count a finished judgment's cost (before its reservation is released: the budget never
+        looks freer than it is)."""
+        self.spent += usd or 0.0
+
+    async def release(self, worst_usd: float) -> None:
+        async with self._changed:
+            self.reserved = max(self.reserved - worst_usd, 0.0) if self.reservations > 1 else 0.0
+            self.reservations -= 1
+            self._changed.notify_all()
+
+    def refusal(self, worst_usd: float) -> str:
+        """Why a judgment was not started (recorded with the item)."""
+        return (f"not started: spent ${self.spent:.4f} + worst case ${worst_usd:.4f} "
+                f"would exceed --max-cost ${self.limit:.4f}")
+
+    def message(self, left: int) -> str:
+        """What the user reads when the budget ran out: when not even one judgment fits, running
+        again cannot help, so say what the budget would need to be."""
+        if self.spent == 0 and self.smallest_refused is not None and self.smallest_refused > self.limit:
+            return (f"--max-cost ${self.limit:.4f} is below the worst case of a single judgment "
+                    f"(${self.smallest_refused:.4f}: every repair made, every reply --max-tokens long), so "
+                    f"nothing was judged and running again cannot help: {left} transcript(s) left unjudged; give "
+                    f"--max-cost {self.smallest_refused:.4f} or more (or lower --max-tokens or --repair-attempts)")
+        return (f"--max-cost reached: {left} transcript(s) left unjudged (${self.spent:.4f} spent; each run has "
+                "its own budget, and a re-run pays only for what is left)")

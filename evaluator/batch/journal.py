@@ -1,0 +1,224 @@
+"""Every finished reply made durable the moment it arrives: an append-only journal beside the store.
+
+DuckDB admits one process at a time, so a cohort holds the file only for short group commits (about
+once a second) and a report server can read between them. What finished since the last commit used
+to live only in memory: a SIGKILL lost it, and the resume paid for it again. Now each finished
+judgment is first appended to `<db>.journal/<run>-<n>.jsonl` and fsync'd (appends that arrive
+together share one fsync); a group commit folds the journal into DuckDB and then deletes the segment.
+
+A segment is held with an exclusive flock by the process writing it, so the next run (the one
+that finds it) can tell an orphan (its writer died: the lock is gone) from a live run's journal.
+Replaying skips a torn last line (the kill came mid-write) and judgments already in DuckDB (the
+kill came between the commit and the delete), so nothing is lost and nothing is inserted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from evaluator.models import Judgment, Transcript
+from evaluator.rubrics import Rubric
+from evaluator.store.db import Store, StoreFull, no_space_message
+
+
+@dataclass
+class Entry:
+    """One finished judgment and the rows that point at it (its item and identical copies)."""
+
+    run_id: str
+    judgment_id: str
+    judgment: Judgment
+    transcript: Transcript
+    rubric: Rubric
+    items: list[dict[str, Any]] = field(default_factory=list)
+    members: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_line(self) -> bytes:
+        record = {"run_id": self.run_id, "judgment_id": self.judgment_id,
+                  "judgment": self.judgment.model_dump(mode="json"),
+                  "transcript": self.transcript.model_dump(mode="json"),
+                  "rubric": self.rubric.model_dump(mode="json"), "items": self.items, "members": self.members}
+        return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_line(cls, line: bytes) -> Entry:
+        r = json.loads(line)
+        return cls(r["run_id"], r["judgment_id"], Judgment.model_validate(r["judgment"]),
+                   Transcript.model_validate(r["transcript"]), Rubric.model_validate(r["rubric"]),
+                   r.get("items") or [], r.get("members") or [])
+
+
+class Segment:
+    """One journal file, open and flock'd by the process that writes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: IO[bytes] = open(path, "ab")  # noqa: SIM115 - kept open (and locked) until discarded
+        fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.records = 0
+
+    def write(self, data: bytes) -> None:
+        """Append and fsync; a failed write is cut back off, so no half line sits before the next."""
+        start = self.handle.tell()
+        try:
+            self.handle.write(data)
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+        except OSError as e:
+            try:
+                self.handle.truncate(start)
+                self.handle.seek(start)
+            except (OSError, ValueError):
+                pass
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StoreFull(no_space_message(self.path, "keeping finished judgments", len(data))) from None
+            raise
+        self.records += 1
+
+    def discard(self) -> None:
+        """Its records are committed to DuckDB: delete it (then let go of the lock)."""
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            self.handle.close()
+
+
+class Journal:
+    def __init__(self, db_path: Path, run_id: str) -> None:
+        self.dir = Path(f"{db_path}.journal")
+        self.run_id = run_id
+        self._seq = 0
+        self.current: Segment | None = None
+
+    def _segment(self) -> Segment:
+        if self.current is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._seq += 1
+            self.current = Segment(self.dir / f"{self.run_id}-{self._seq:06d}.jsonl")
+        return self.current
+
+    def tidy(self) -> None:
+        """The run is over and its journal folded in: remove the (empty) folder."""
+        try:
+            self.dir.rmdir()
+        except OSError:  # not empty (another run's journal, or records kept for lack of space) or gone
+            pass
+
+    def write(self, lines: list[bytes]) -> None:
+        """Append records with one fsync (called in a thread: an fsync must not stall the loop)."""
+        self._segment().write(b"".join(lines))
+
+    def rotate(self) -> Segment | None:
+        """Close off the current segment for a commit; later records go to a new one."""
+        segment, self.current = self.current, None
+        if segment is not None and not segment.records:
+            segment.discard()
+            return None
+        return segment
+
+
+def replay_orphans(db_path: Path, store: Store) -> int:
+    """Fold the journals of runs whose process died into the store (in the writer's session, before
+    anything else). Returns how many judgments were added."""
+    folder = Path(f"{db_path}.journal")
+    if not folder.is_dir():
+        return 0
+    added = 0
+    for path in sorted(folder.glob("*.jsonl")):
+        try:
+            handle = open(path, "rb")  # noqa: SIM115
+        except OSError:
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a live run's journal (this process's or another's): not ours to fold
+                continue
+            if not path.exists():  # its writer committed and deleted it while we waited for the lock
+                continue
+            entries = read_entries(handle.read())
+            added += fold(store, entries)
+            path.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+    return added
+
+
+def read_entries(data: bytes) -> list[Entry]:
+    """Every whole record; a torn line (a kill mid-write) or a damaged one is skipped."""
+    out = []
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            out.append(Entry.from_line(line))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def fold(store: Store, entries: list[Entry]) -> int:
+    """Write journal entries into DuckDB, skipping any judgment already stored; one transaction per run."""
+    stored = store.stored_judgment_ids([e.judgment_id for e in entries])
+    by_run: dict[str, list[Entry]] = {}
+    for e in entries:
+        if e.judgment_id not in stored:
+            stored.add(e.judgment_id)
+            by_run.setdefault(e.run_id, []).append(e)
+    for run_id, group in by_run.items():
+        store.save_batch(run_id, [(e.judgment, e.transcript, e.rubric) for e in group],
+                         [i for e in group for i in e.items], _unique_members(group),
+                         ids=[e.judgment_id for e in group])
+    return sum(len(g) for g in by_run.values())
+
+
+def _unique_members(entries: list[Entry]) -> list[dict[str, Any]]:
+    seen: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for e in entries:
+        for m in e.members:
+            seen[(m["cohort"], m["transcript_hash"])] = m
+    return list(seen.values())
+
+
+class JournalWriter:
+    """Appends from many workers, one fsync per group: `append` returns once its entry is on disk,
+    and its `on_durable` callback runs right after the fsync, under `io` (the lock a commit takes to
+    rotate the segment), so an entry is pending in memory exactly when its segment is the current
+    one: a commit never deletes a segment holding an entry it did not write."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.io = asyncio.Lock()
+        self._queue: list[tuple[Entry, Callable[[], None], asyncio.Future[None]]] = []
+        self._syncing: asyncio.Task[None] | None = None
+
+    async def append(self, entry: Entry, on_durable: Callable[[], None]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((entry, on_durable, future))
+        if self._syncing is None or self._syncing.done():
+            self._syncing = asyncio.create_task(self._sync())
+        await asyncio.shield(future)
+
+    async def _sync(self) -> None:
+        while self._queue:
+            async with self.io:
+                batch, self._queue = self._queue, []
+                error: Exception | None = None
+                try:
+                    await asyncio.to_thread(self.journal.write, [e.to_line() for e, _, _ in batch])
+                except Exception as e:  # a full drive: kept in memory for the commit, every waiter told
+                    error = e
+                for _, on_durable, future in batch:
+                    on_durable()
+                    if not future.done():
+                        future.set_result(None) if error is None else future.set_exception(error)
