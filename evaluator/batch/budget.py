@@ -9,6 +9,7 @@ start. So the budget is never exceeded, and how much gets judged does not depend
 from __future__ import annotations
 
 import asyncio
+import math
 
 
 class Budget:
@@ -18,7 +19,7 @@ class Budget:
         self.reserved = 0.0
         self.reservations = 0  # judgments in flight holding a worst-case reservation
         self.exhausted = False
-        self.smallest_refused: float | None = None  # the cheapest worst case that did not fit
+        self.first_refused: float | None = None  # the worst case that exhausted the budget
         self._changed = asyncio.Condition()
 
     async def reserve(self, worst_usd: float) -> bool:
@@ -27,10 +28,10 @@ class Budget:
             while not self.exhausted and self.spent + self.reserved + worst_usd > self.limit:
                 if not self.reservations:  # nothing in flight will free any budget
                     self.exhausted = True
+                    self.first_refused = worst_usd
                     break
                 await self._changed.wait()
             if self.exhausted:
-                self.smallest_refused = min(worst_usd, self.smallest_refused or worst_usd)
                 return False
             self.reserved += worst_usd
             self.reservations += 1
@@ -55,10 +56,13 @@ class Budget:
     def message(self, left: int) -> str:
         """What the user reads when the budget ran out: when not even one judgment fits, running
         again cannot help, so say what the budget would need to be."""
-        if self.spent == 0 and self.smallest_refused is not None and self.smallest_refused > self.limit:
+        first = self.first_refused
+        if self.spent == 0 and first is not None and first > self.limit:
+            need = math.ceil(first * 10000) / 10000  # rounded up: the printed figure does start it
             return (f"--max-cost ${self.limit:.4f} is below the worst case of a single judgment "
-                    f"(${self.smallest_refused:.4f}: every repair made, every reply --max-tokens long), so "
-                    f"nothing was judged and running again cannot help: {left} transcript(s) left unjudged; give "
-                    f"--max-cost {self.smallest_refused:.4f} or more (or lower --max-tokens or --repair-attempts)")
+                    f"(${first:.4f}: every repair made, every reply --max-tokens long), so nothing was judged "
+                    f"and running again cannot help: {left} transcript(s) left unjudged; give --max-cost "
+                    f"{need:.4f} or more to start (a dry run gives the worst case of the whole cohort), or "
+                    "lower --max-tokens or --repair-attempts")
         return (f"--max-cost reached: {left} transcript(s) left unjudged (${self.spent:.4f} spent; each run has "
                 "its own budget, and a re-run pays only for what is left)")

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from evaluator.models import Judgment, Transcript
 from evaluator.rubrics import Rubric
-from evaluator.store.db import Store, StoreFull, no_space_message
+from evaluator.store.db import Store, StoreError, StoreFull, no_space_message
 
 
 @dataclass
@@ -56,6 +56,16 @@ class Entry:
                    r.get("items") or [], r.get("members") or [])
 
 
+class JournalError(StoreError):
+    """The journal cannot be written; `written`: how many of the records given were kept."""
+
+    written = 0
+
+
+class JournalFull(JournalError, StoreFull):
+    """The journal's drive is full."""
+
+
 class Segment:
     """One journal file, open and flock'd by the process that writes it."""
 
@@ -65,23 +75,34 @@ class Segment:
         fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.records = 0
 
-    def write(self, data: bytes) -> None:
-        """Append and fsync; a failed write is cut back off, so no half line sits before the next."""
-        start = self.handle.tell()
+    def write(self, lines: list[bytes]) -> int:
+        """Append records and fsync once. On a failure, the records that fit are kept (and synced),
+        the one cut short is cut back off (no half line before the next), and the error says how many
+        got in (`JournalFull.written`)."""
+        good = self.handle.tell()
+        written = 0
         try:
-            self.handle.write(data)
-            self.handle.flush()
+            for line in lines:
+                self.handle.write(line)
+                self.handle.flush()
+                good = self.handle.tell()
+                written += 1
             os.fsync(self.handle.fileno())
         except OSError as e:
             try:
-                self.handle.truncate(start)
-                self.handle.seek(start)
+                self.handle.truncate(good)
+                self.handle.seek(good)
+                os.fsync(self.handle.fileno())
             except (OSError, ValueError):
                 pass
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StoreFull(no_space_message(self.path, "keeping finished judgments", len(data))) from None
-            raise
-        self.records += 1
+            self.records += written
+            full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            error = (JournalFull(no_space_message(self.path, "keeping finished judgments", len(lines[written])))
+                     if full else JournalError(f"cannot write the journal {self.path}: {e.strerror}"))
+            error.written = written
+            raise error from None
+        self.records += written
+        return written
 
     def discard(self) -> None:
         """Its records are committed to DuckDB: delete it (then let go of the lock)."""
@@ -112,9 +133,9 @@ class Journal:
         except OSError:  # not empty (another run's journal, or records kept for lack of space) or gone
             pass
 
-    def write(self, lines: list[bytes]) -> None:
+    def write(self, lines: list[bytes]) -> int:
         """Append records with one fsync (called in a thread: an fsync must not stall the loop)."""
-        self._segment().write(b"".join(lines))
+        return self._segment().write(lines)
 
     def rotate(self) -> Segment | None:
         """Close off the current segment for a commit; later records go to a new one."""
@@ -201,6 +222,7 @@ class JournalWriter:
         self.io = asyncio.Lock()
         self._queue: list[tuple[Entry, Callable[[], None], asyncio.Future[None]]] = []
         self._syncing: asyncio.Task[None] | None = None
+        self.kept = 0  # entries on disk so far
 
     async def append(self, entry: Entry, on_durable: Callable[[], None]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -214,11 +236,13 @@ class JournalWriter:
             async with self.io:
                 batch, self._queue = self._queue, []
                 error: Exception | None = None
+                kept = len(batch)
                 try:
                     await asyncio.to_thread(self.journal.write, [e.to_line() for e, _, _ in batch])
-                except Exception as e:  # a full drive: kept in memory for the commit, every waiter told
-                    error = e
-                for _, on_durable, future in batch:
+                except JournalError as e:  # a full drive: the rest kept in memory for the commit, waiters told
+                    error, kept = e, e.written
+                self.kept += kept
+                for n, (_, on_durable, future) in enumerate(batch):
                     on_durable()
                     if not future.done():
-                        future.set_result(None) if error is None else future.set_exception(error)
+                        future.set_result(None) if n < kept else future.set_exception(error or OSError())

@@ -273,7 +273,7 @@ class CohortRunner:
                 self.tally.counters.calls += e.requests
                 self.abort = self.abort or e
                 self._skip_copies(p, self._abort_note())
-            except StoreFull as e:  # the reply is kept in memory for the final commit; stop paying
+            except StoreError as e:  # the journal cannot keep replies (a full drive): stop paying for more
                 self.abort = self.abort or e
             except EvaluatorError as e:
                 self._fail(p.item, str(e), p.source, p.key)
@@ -405,14 +405,18 @@ class CohortRunner:
 
         try:
             summary.dimensions = await self._commit(then=finish)
-        except StoreFull as e:  # exit 2; what was committed stays, the journal keeps the rest
-            raise StoreFull(f"{e}. The run stopped: {t.counters.done} transcript(s) done; the finished judgments "
-                            f"not yet in the store are kept in {self.link.path}.journal and stored by the next run "
-                            "once there is space (run the same command again)") from None
+        except StoreFull as e:  # exit 2; what was committed stays, the journal keeps what it could
+            left = self.commits.pending
+            kept = sum(s.records for s in left.segments)
+            lost = len(left.entries) - kept
+            raise StoreFull(
+                f"{e}. The run stopped; what was stored before is intact. {kept} finished judgment(s) not yet in "
+                f"the store are kept in {self.link.path}.journal: the next run stores them once there is space "
+                f"(run the same command again){f'; {lost} could not be kept anywhere' if lost else ''}") from None
         self.commits.writer.journal.tidy()
-        if isinstance(self.abort, StoreFull):  # stored now, but the run stopped early: exit 2 with the cause
-            raise StoreFull(f"{self.abort}. The run stopped early; what finished is stored: run the same command "
-                            "again once there is space to judge the rest")
+        if isinstance(self.abort, StoreError):  # stored now, but the run stopped early: exit 2 with the cause
+            raise type(self.abort)(f"{self.abort}. The run stopped early; what finished is stored: run the same "
+                                   "command again once there is space to judge the rest")
         summary.wall_seconds = round(time.perf_counter() - started, 3)
         return summary
 
