@@ -50,8 +50,11 @@ class CommitBuffer:
     def __bool__(self) -> bool:
         return bool(self.pending)
 
-    async def take(self) -> Batch:
-        """Detach what is pending, with the journal segment holding its entries."""
+    async def take(self, last: bool = False) -> Batch:
+        """Detach what is pending, with the journal segment holding its entries (the `last` one of a
+        run waits for the appends under way first)."""
+        if last:
+            await self.writer.drain()
         async with self.writer.io:
             batch, self.pending = self.pending, Batch()
             segment = self.writer.journal.rotate()

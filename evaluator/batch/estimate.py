@@ -58,7 +58,7 @@ def _count_tokens(options: JudgeOptions, messages: list[dict[str, str]]) -> int:
 REPAIR_MESSAGE_TOKENS = 600  # a repair request: the errors found and what to resend (generous)
 
 
-def estimate_judgment(transcript: "Transcript", rubric: "Rubric", options: JudgeOptions) -> dict[str, Any]:
+def estimate_judgment(transcript: Transcript, rubric: Rubric, options: JudgeOptions) -> dict[str, Any]:
     """Prompt tokens counted on the real rendered prompt(s), one call per group of dimensions; the
     expected cost and the worst case, which --max-cost reserves: every allowed repair is made, every
     reply is as long as --max-tokens, and each repair re-sends the conversation so far (the prompt,
@@ -89,7 +89,7 @@ def _context_tokens(model: str) -> int:
         return 16000
 
 
-def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
+def estimate_cohort(request: CohortRequest) -> CohortSummary:
     """Dry run: read every item, skip what the store already has, estimate the rest. No model call,
     no write (the store is opened read-only, and only if it exists)."""
     import time

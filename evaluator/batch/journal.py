@@ -231,6 +231,11 @@ class JournalWriter:
             self._syncing = asyncio.create_task(self._sync())
         await asyncio.shield(future)
 
+    async def drain(self) -> None:
+        """Wait for the appends under way (the last commit of a run must include them)."""
+        while self._syncing is not None and not self._syncing.done():
+            await asyncio.shield(self._syncing)
+
     async def _sync(self) -> None:
         while self._queue:
             async with self.io:

@@ -20,59 +20,31 @@ import time
 import uuid
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from evaluator.batch.budget import Budget
 from evaluator.batch.commits import CommitBuffer
 from evaluator.batch.dedup import Dedup
 from evaluator.batch.health import JudgeHealth
-from evaluator.batch.inputs import BatchItem, iter_items, key_extra
+from evaluator.batch.inputs import iter_items, key_extra
 from evaluator.batch.journal import Entry, Journal, JournalWriter, replay_orphans
 from evaluator.batch.prepare import ITEM_SECONDS, Prepared, off_loop, prepare
-from evaluator.batch.summary import Tally, dimension_summary
-from evaluator.batch.types import (
-    CohortRequest,
-    CohortSummary,
-    Counters,
-    request_key,
-    validate,
-)
+from evaluator.batch.records import Recorder
+from evaluator.batch.session import StoreLink, on_sigterm
+from evaluator.batch.summary import dimension_summary
+from evaluator.batch.types import CohortRequest, CohortSummary, Counters, request_key, validate
 from evaluator.errors import BadInput, EvaluatorError, JudgeUnavailable, StoreError
-from evaluator.ingest import Source, parse_source
+from evaluator.ingest import parse_source
 from evaluator.judge.base import Judge
 from evaluator.pipeline import build_judge, judge_transcript
 from evaluator.rubrics import Rubric, select_rubric, select_rubric_with_warnings
-from evaluator.store.db import Store, StoreFull, default_db_path, open_store
+from evaluator.store.db import Store, StoreFull, default_db_path
 from evaluator.store.owners import other_live_runs
 
 __all__ = ["CohortRequest", "CohortRunner", "CohortSummary", "Counters", "score_cohort", "validate"]
 
 CHUNK = 256
-DB_WAIT_SECONDS = 30.0
 INTERRUPTED = "not judged: the run was interrupted"
-
-
-class _StoreLink:
-    """Serialised short DB sessions, run in a thread so the event loop keeps the calls flowing."""
-
-    def __init__(self, path: Path, notice: Callable[[str], None] | None = None) -> None:
-        self.path = path
-        self.lock = asyncio.Lock()
-        self.notice = notice
-
-    def _session(self, fn: Callable[[Store], Any]) -> Any:
-        with open_store(self.path, wait_seconds=DB_WAIT_SECONDS, on_wait=self.notice) as store:
-            return fn(store)
-
-    async def run(self, fn: Callable[[Store], Any]) -> Any:
-        async with self.lock:
-            session = asyncio.ensure_future(asyncio.to_thread(self._session, fn))
-            try:
-                return await asyncio.shield(session)
-            except asyncio.CancelledError:  # Ctrl-C: the thread still writes; keep the lock until it ends
-                await asyncio.gather(session, return_exceptions=True)
-                raise
 
 
 class CohortRunner:
@@ -87,10 +59,10 @@ class CohortRunner:
         self.info = self.judge.info()
         self.run_id = str(uuid.uuid4())
         self.request_key = request_key(request, self.info.model_dump(mode="json"))
-        self.link = _StoreLink(request.db or default_db_path(), notice)
-        self.tally = Tally()
+        self.link = StoreLink(request.db or default_db_path(), notice)
         self.commits = CommitBuffer(JournalWriter(Journal(self.link.path, self.run_id)))
         self.dedup = Dedup(request.force)
+        self.rec = Recorder(request.cohort, self.commits, self.dedup)
         self.health = JudgeHealth()
         self.budget = Budget(request.max_cost) if request.max_cost is not None else None
         self.abort: EvaluatorError | None = None  # judge unavailable, or no space left for the store
@@ -98,7 +70,6 @@ class CohortRunner:
         self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
         self._items = iter_items(request.path)  # one pass over the inputs, shared by producer and interrupt
         self._chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)
-        self.accounted: set[str] = set()  # items with a run_items row (or one pending)
         self.rubric_hint = select_rubric(request.rubric, None) if request.rubric else None
         if self.budget is not None and self.info.kind == "llm":
             from evaluator.batch.estimate import price_known
@@ -112,50 +83,13 @@ class CohortRunner:
     # -- recording -----------------------------------------------------------------------------
     def _notify(self) -> None:
         if self.progress:
-            self.progress(self.tally.counters)
+            self.progress(self.rec.tally.counters)
 
     def _rubric_for(self, exercise: str | None) -> tuple[Rubric, list[str]]:
         key = None if self.req.rubric else exercise
         if key not in self._rubrics:
             self._rubrics[key] = select_rubric_with_warnings(self.req.rubric, exercise)
         return self._rubrics[key]
-
-    def _rows(self, item: BatchItem, status: str, source: Source | None, judgment_id: str | None,
-              error: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        self.accounted.add(item.key)
-        row = {"item": item.key, "source": str(item.path), "status": status, "error": error,
-               "transcript_hash": source.content_hash if source else None, "judgment_id": judgment_id}
-        if source is None:
-            return row, None
-        meta = source.metadata
-        return row, {"cohort": self.req.cohort, "transcript_hash": source.content_hash, "source": str(item.path),
-                     "candidate": _str(meta.get("candidate")), "exercise": _str(meta.get("exercise")),
-                     "session_date": _str(meta.get("date"))}
-
-    def _record(self, item: BatchItem, status: str, source: Source | None = None,
-                judgment_id: str | None = None, error: str | None = None) -> None:
-        self.commits.add_row(*self._rows(item, status, source, judgment_id, error))
-
-    def _fail(self, item: BatchItem, error: str, source: Source | None = None, key: str | None = None) -> None:
-        for it, src in [(item, source), *self.dedup.take(key)]:
-            self.tally.failed(it.key, str(it.path), error)
-            self._record(it, "failed", source=src, error=error)
-
-    def _skip(self, item: BatchItem, source: Source | None, why: str) -> None:
-        """Not judged by this run (budget reached, judge unavailable, stopped first): recorded with
-        the reason, so the summary and the store say what a re-run will still judge."""
-        self.tally.skip(item.key)
-        self._record(item, "skipped", source=source, error=why)
-
-    def _skip_copies(self, p: Prepared, why: str) -> None:
-        """Skip a prepared item and the identical copies waiting on its result."""
-        for it, src in [(p.item, p.source), *self.dedup.take(p.key)]:
-            self._skip(it, src, why)
-
-    def _reuse(self, p: Prepared, judgment_id: str, status: str, error: str | None = None) -> None:
-        self.tally.reused(status)
-        self._record(p.item, status if error else ("cached" if status == "scored" else status), p.source,
-                     judgment_id=judgment_id, error=error)
 
     def _abort_note(self) -> str:
         return f"not judged: the run was aborted ({self.abort})"
@@ -180,8 +114,8 @@ class CohortRunner:
         """Group-commit what is pending (and run `then` in the same session). A failed write keeps
         everything (rows in memory, replies in the journal) for the next attempt; a full drive stops
         the run, since every further reply would have nowhere to go."""
-        batch = await self.commits.take()
-        totals = self.tally.totals()
+        batch = await self.commits.take(last=then is not None)
+        totals = self.rec.tally.totals()
 
         def session(store: Store) -> Any:
             self._ensure_run(store)
@@ -225,12 +159,12 @@ class CohortRunner:
         for p in chunk:
             hit = cached.get(p.key) or resumed.get(p.key)
             if hit:
-                self._reuse(p, *hit)
+                self.rec.reuse(p, *hit)
                 continue
             verdict = self.dedup.classify(p.key, p.item.key)
             if verdict == "finished":  # the original already finished in this run
                 jid, status = self.dedup.finished[p.key]
-                self._reuse(p, jid, status, error=f"same content as {self.dedup.original[p.key]}")
+                self.rec.reuse(p, jid, status, error=f"same content as {self.dedup.original[p.key]}")
             elif verdict == "wait":  # same content twice in this cohort: judged once, shared
                 self.dedup.wait(p.key, (p.item, p.source))
             else:
@@ -240,17 +174,17 @@ class CohortRunner:
 
     async def _produce(self, queue: asyncio.Queue, n_workers: int) -> None:
         for item in self._items:
-            self.tally.counters.total += 1
+            self.rec.tally.counters.total += 1
             if self.abort:  # judge unavailable: list what is left (cheap, nothing is read) so the
-                self._skip(item, None, self._abort_note())  # summary says what a re-run will judge
+                self.rec.skip(item, None, self._abort_note())  # summary says what a re-run will judge
                 continue
             try:
                 self._chunk.append(await off_loop(partial(prepare, item, self._rubric_for, self.info),
                                                   ITEM_SECONDS, item.path))
             except EvaluatorError as e:
-                self._fail(item, str(e))
+                self.rec.fail(item, str(e))
             except Exception as e:  # isolation: one file's surprise never stops the cohort
-                self._fail(item, f"cannot read it: {type(e).__name__}: {e}")
+                self.rec.fail(item, f"cannot read it: {type(e).__name__}: {e}")
             if len(self._chunk) >= CHUNK:
                 await self._lookup(queue)
         if self._chunk:  # already read: cache hits still count, the rest reach a worker (which skips them on abort)
@@ -261,24 +195,24 @@ class CohortRunner:
     async def _work(self, queue: asyncio.Queue) -> None:
         while (p := await queue.get()) is not None:
             if self.abort:
-                self._skip_copies(p, self._abort_note())
+                self.rec.skip_copies(p, self._abort_note())
                 continue
             try:
                 await self._judge_one(p)
             except asyncio.CancelledError:  # Ctrl-C while this one was being judged
-                if p.item.key not in self.accounted:
-                    self._skip_copies(p, INTERRUPTED)
+                if p.item.key not in self.rec.accounted:
+                    self.rec.skip_copies(p, INTERRUPTED)
                 raise
             except JudgeUnavailable as e:
-                self.tally.counters.calls += e.requests
+                self.rec.tally.counters.calls += e.requests
                 self.abort = self.abort or e
-                self._skip_copies(p, self._abort_note())
+                self.rec.skip_copies(p, self._abort_note())
             except StoreError as e:  # the journal cannot keep replies (a full drive): stop paying for more
                 self.abort = self.abort or e
             except EvaluatorError as e:
-                self._fail(p.item, str(e), p.source, p.key)
+                self.rec.fail(p.item, str(e), p.source, p.key)
             except Exception as e:  # isolation: one transcript's surprise never stops the cohort
-                self._fail(p.item, f"internal error: {type(e).__name__}: {e}", p.source, p.key)
+                self.rec.fail(p.item, f"internal error: {type(e).__name__}: {e}", p.source, p.key)
             self._notify()
 
     async def _judge_one(self, p: Prepared) -> None:
@@ -286,17 +220,17 @@ class CohortRunner:
         worst = await self._reserve(p, transcript)
         if worst is None:
             return
-        self.tally.counters.in_flight += 1
+        self.rec.tally.counters.in_flight += 1
         self._notify()
         try:
             judgment = await judge_transcript(transcript, p.rubric, self.judge, key_extra(p.item.overrides))
             if self.budget:
                 self.budget.spend(judgment.usage.cost_usd)  # spent before the reservation goes
         finally:
-            self.tally.counters.in_flight -= 1
+            self.rec.tally.counters.in_flight -= 1
             if self.budget and worst:
                 await self.budget.release(worst)
-        self.tally.judged(p.item.key, str(p.item.path), judgment)
+        self.rec.tally.judged(p.item.key, str(p.item.path), judgment)
         if p.file_metadata is not None:
             # overrides belong to this cohort's membership (stored with it), not to the transcript
             # row every cohort and report shares
@@ -307,8 +241,8 @@ class CohortRunner:
                                *((d, s, f"same content as {p.item.key}")
                                  for d, s in self.dedup.finish(p.key, jid, judgment.status))]:
             if error:
-                self.tally.reused(judgment.status)
-            row, member = self._rows(it, judgment.status, src, jid, error)
+                self.rec.tally.reused(judgment.status)
+            row, member = self.rec.rows(it, judgment.status, src, jid, error)
             entry.items.append(row)
             if member:
                 entry.members.append(member)
@@ -326,7 +260,7 @@ class CohortRunner:
         worst = estimate_judgment(transcript, p.rubric, self.req.judge)["worst_case_usd"] or 0.0
         if await self.budget.reserve(worst):
             return worst
-        self._skip_copies(p, self.budget.refusal(worst))
+        self.rec.skip_copies(p, self.budget.refusal(worst))
         self._notify()
         return None
 
@@ -339,18 +273,18 @@ class CohortRunner:
             if p is not None:
                 waiting.append(p)
         for p in waiting:
-            if p.item.key not in self.accounted:
-                self._skip_copies(p, INTERRUPTED)
+            if p.item.key not in self.rec.accounted:
+                self.rec.skip_copies(p, INTERRUPTED)
         self._chunk.clear()
         for item in self._items:
-            self.tally.counters.total += 1
-            self._skip(item, None, INTERRUPTED)
+            self.rec.tally.counters.total += 1
+            self.rec.skip(item, None, INTERRUPTED)
 
     # -- the run -------------------------------------------------------------------------------
     async def run(self) -> CohortSummary:
         started = time.perf_counter()
         status, message = "completed", None
-        stop_on_sigterm = _on_sigterm(asyncio.current_task())  # `timeout`, `kill`, a CI job: like Ctrl-C
+        stop_on_sigterm = on_sigterm(asyncio.current_task())  # `timeout`, `kill`, a CI job: like Ctrl-C
         # the first write imports pandas (~1 s): do it now, off the loop, so the first commit is not late
         preload = asyncio.create_task(asyncio.to_thread(__import__, "pandas"))
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.req.concurrency * 2)
@@ -370,9 +304,8 @@ class CohortRunner:
             stop_on_sigterm()
             stop.set()
             await asyncio.gather(writer, preload, return_exceptions=True)
-        for it, src in self.dedup.leftovers():  # originals that never finished (abort, interrupt)
-            self._skip(it, src, "not judged: the run stopped before its identical original")
-        c = self.tally.counters
+        self.rec.skip_leftovers()
+        c = self.rec.tally.counters
         if status == "interrupted":
             message = (f"interrupted: {c.done - c.skipped} of {c.total} transcript(s) done and stored; run the "
                        f"same command again to judge the other {c.skipped}: it reuses what this run judged "
@@ -380,11 +313,11 @@ class CohortRunner:
         if self.abort:
             status, message = "aborted", str(self.abort)
         if self.budget and self.budget.exhausted:
-            message = (message + "; " if message else "") + self.budget.message(len(self.tally.skipped))
+            message = (message + "; " if message else "") + self.budget.message(len(self.rec.tally.skipped))
         return await self._finish(status, message, started)
 
     async def _finish(self, status: str, message: str | None, started: float) -> CohortSummary:
-        t = self.tally
+        t = self.rec.tally
         summary = CohortSummary(
             **t.counters.model_dump(), cohort=self.req.cohort, run_id=self.run_id, status=status,
             message=message, judge=self.info.model_dump(), db=str(self.link.path),
@@ -419,27 +352,6 @@ class CohortRunner:
                                    "command again once there is space to judge the rest")
         summary.wall_seconds = round(time.perf_counter() - started, 3)
         return summary
-
-
-def _on_sigterm(task: asyncio.Task | None) -> Callable[[], None]:
-    """SIGTERM cancels the run like Ctrl-C does (finished work kept, the rest listed); returns the
-    undo. Where signal handlers cannot be set (not the main thread, Windows), nothing changes."""
-    import signal
-
-    loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
-    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
-        return lambda: None
-    return lambda: void(loop.remove_signal_handler(signal.SIGTERM))
-
-
-def void(_: object) -> None:
-    return None
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def score_cohort(request: CohortRequest, progress: Callable[[Counters], None] | None = None,
