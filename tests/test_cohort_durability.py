@@ -450,3 +450,39 @@ def test_judge_health_counts_only_server_errors_before_any_reply() -> None:
     h = JudgeHealth(limit=2)
     assert h.judged(judgment(None)) is None  # it answered once: later failures are ordinary ones
     assert h.judged(down) is None and h.judged(down) is None
+
+
+def test_a_fifo_given_as_the_manifest_is_bad_input(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "roster.csv")
+    run = cohort(tmp_path / "roster.csv", tmp_path / "e.duckdb")
+    assert run.code == 2 and "not a regular file" in " ".join(run.stderr.split())
+
+
+def test_a_failed_commit_puts_everything_back_in_order() -> None:
+    """The commit buffer's undo: rows, memberships and journal segments return in front of what came
+    after, so the next commit writes them all and nothing is lost."""
+    from evaluator.batch.commits import Batch, CommitBuffer
+
+    class NoJournal:  # the buffer's rows only; the journal has its own tests above
+        io = asyncio.Lock()
+
+    buf = CommitBuffer(NoJournal())  # type: ignore[arg-type]
+    buf.add_row({"item": "a"}, {"cohort": "c", "transcript_hash": "h1"})
+    first = Batch(items=list(buf.pending.items), members=dict(buf.pending.members))
+    buf.pending = Batch()
+    buf.add_row({"item": "b"}, None)
+    buf.undo(first)
+    assert [i["item"] for i in buf.pending.items] == ["a", "b"] and ("c", "h1") in buf.pending.members
+
+
+def test_tally_counts_reused_and_new_judgments_apart() -> None:
+    from evaluator.batch.summary import Tally
+
+    t = Tally()
+    t.reused("scored")
+    t.reused("partial")
+    t.failed("x.md", "x.md", "boom")
+    t.skip("y.md")
+    c = t.counters
+    assert (c.scored, c.cached, c.partial, c.failed, c.skipped) == (1, 1, 1, 1, 1)
+    assert t.totals()["failed"] == 2 and t.failures == [{"item": "x.md", "source": "x.md", "error": "boom"}]
