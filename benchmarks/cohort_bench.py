@@ -190,7 +190,7 @@ def kill_sweep(n: int, concurrencies: list[int], latency: float) -> None:
                     proc.wait()
                     before = len(server.chat_requests)
                     server.clear()
-                    out = subprocess.run(cmd, env=env, capture_output=True, text=True).stdout
+                    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False).stdout
                     after = len(server.chat_requests)
                     kept = json.loads(out)["cached"]
                     re_paid = before + after - n

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from fakellm import Call, Error, FakeLLM
 from replies import valid
-from test_cohort import SAMPLES, cohort, cohort_args, make_cohort, query, scalar
+from test_cohort import cohort, cohort_args, make_cohort, query, scalar
 
 from evaluator.batch.budget import Budget
 from evaluator.batch.dedup import Dedup
@@ -156,8 +156,9 @@ def test_a_live_runs_journal_is_not_folded_by_another(tmp_path: Path) -> None:
     journal.mkdir()
     seg = journal / "live-000001.jsonl"
     seg.write_bytes(entries[0].to_line())
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl,sys,time; f=open(sys.argv[1],'ab');"
-                               " fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)", str(seg)],
+    hold = ("import fcntl,sys,time; f=open(sys.argv[1],'ab');"
+            " fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(seg)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -314,7 +315,7 @@ def small_drive(tmp_path: Path):
     mnt.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True, check=False)
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
     try:
@@ -344,7 +345,7 @@ def test_a_full_drive_mid_run_is_exit_2_naming_the_file_and_keeps_what_was_store
     proc = start(fake_llm, folder, db, "--concurrency", str(concurrency))
     wait_until(proc, lambda: len(fake_llm.chat_requests) >= 6)
     filler = _fill(small_drive)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     flat = " ".join(err.split())
     assert proc.returncode == 2, err
     assert "Traceback" not in err and "no transaction is active" not in err
@@ -373,13 +374,12 @@ def test_a_failed_commit_reports_the_cause_not_the_rollback(tmp_path: Path, smal
     with open_store(target) as store:
         fold(store, entries[:1])
     filler = _fill(small_drive)
-    with pytest.raises(StoreFull, match="no space left") as caught:
-        with open_store(target) as store:
-            for _ in range(50):  # a few commits until the drive refuses one
-                fold(store, entries[1:])
-                store.con.execute("DELETE FROM dimension_scores WHERE judgment_id = 'j1'")
-                store.con.execute("DELETE FROM exchanges WHERE judgment_id = 'j1'")
-                store.con.execute("DELETE FROM judgments WHERE id = 'j1'")
+    with pytest.raises(StoreFull, match="no space left") as caught, open_store(target) as store:
+        for _ in range(50):  # a few commits until the drive refuses one
+            fold(store, entries[1:])
+            store.con.execute("DELETE FROM dimension_scores WHERE judgment_id = 'j1'")
+            store.con.execute("DELETE FROM exchanges WHERE judgment_id = 'j1'")
+            store.con.execute("DELETE FROM judgments WHERE id = 'j1'")
     assert str(target) in str(caught.value)
     filler.unlink()
     with Store(target, read_only=True) as store:
