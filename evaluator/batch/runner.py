@@ -67,6 +67,7 @@ class CohortRunner:
         self.budget = Budget(request.max_cost) if request.max_cost is not None else None
         self.abort: EvaluatorError | None = None  # judge unavailable, or no space left for the store
         self.run_started = False
+        self.resume_from: list[str] = []  # unfinished runs of this same command: their judgments are reused
         self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
         self._items = iter_items(request.path)  # one pass over the inputs, shared by producer and interrupt
         self._chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)
@@ -101,6 +102,7 @@ class CohortRunner:
         if self.run_started:
             return
         replay_orphans(self.link.path, store)
+        self.resume_from = store.unfinished_runs(self.request_key)
         store.start_run(command="cohort", judge_info=self.info, rubric=self.rubric_hint, cohort=self.req.cohort,
                         run_id=self.run_id, request_key=self.request_key)
         self.run_started = True
@@ -153,7 +155,7 @@ class CohortRunner:
         def find(store: Store) -> tuple[dict, dict]:
             self._ensure_run(store)
             cached = {} if self.req.force else store.cached_ids(keys)
-            return cached, store.resumable(self.request_key, keys)
+            return cached, store.resumable(self.resume_from, keys)
 
         cached, resumed = await self.link.run(find)
         for p in chunk:

@@ -366,22 +366,27 @@ class Store:
         ).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
-    def resumable(self, request_key: str, cache_keys: list[str]) -> dict[str, tuple[str, str]]:
-        """cache_key -> (judgment id, status) of what the unfinished runs of this same request judged
-        since its last completed run, whatever the status, as long as the model answered (a reply was
-        paid for): resuming never pays for them again, --force or not. Failed calls were not paid for
-        and are tried again."""
-        if not cache_keys:
+    def unfinished_runs(self, request_key: str) -> list[str]:
+        """The runs of this same request since its last completed one (interrupted, killed, aborted):
+        what a resume continues from."""
+        rows = self.con.execute(
+            "SELECT id FROM runs WHERE request_key = ? AND status <> 'completed' AND started_at >"
+            " coalesce((SELECT max(started_at) FROM runs WHERE request_key = ? AND status = 'completed'),"
+            " TIMESTAMP '0001-01-01')", [request_key, request_key]).fetchall()
+        return [r[0] for r in rows]
+
+    def resumable(self, run_ids: list[str], cache_keys: list[str]) -> dict[str, tuple[str, str]]:
+        """cache_key -> (judgment id, status) of what these (unfinished) runs judged, whatever the
+        status, as long as the model answered (a reply was paid for): resuming never pays for them
+        again, --force or not. Failed calls were not paid for and are tried again."""
+        if not cache_keys or not run_ids:
             return {}
         rows = self.con.execute(
-            "WITH last_done AS (SELECT max(started_at) AS t FROM runs WHERE request_key = ? AND status = 'completed')"
-            " SELECT j.cache_key, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at) FROM judgments j"
-            " JOIN runs r ON r.id = j.run_id, last_done"
-            " WHERE r.request_key = ? AND (last_done.t IS NULL OR r.started_at > last_done.t)"
-            " AND j.cache_key IN (SELECT unnest(?))"
+            "SELECT j.cache_key, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at) FROM judgments j"
+            " WHERE j.run_id IN (SELECT unnest(?)) AND j.cache_key IN (SELECT unnest(?))"
             " AND EXISTS (SELECT 1 FROM exchanges e WHERE e.judgment_id = j.id AND e.raw_response IS NOT NULL)"
             " GROUP BY j.cache_key",
-            [request_key, request_key, list(cache_keys)],
+            [list(run_ids), list(cache_keys)],
         ).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
