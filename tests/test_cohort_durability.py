@@ -486,3 +486,19 @@ def test_tally_counts_reused_and_new_judgments_apart() -> None:
     c = t.counters
     assert (c.scored, c.cached, c.partial, c.failed, c.skipped) == (1, 1, 1, 1, 1)
     assert t.totals()["failed"] == 2 and t.failures == [{"item": "x.md", "source": "x.md", "error": "boom"}]
+
+
+def test_a_read_that_hangs_is_abandoned_at_its_deadline_and_the_next_one_runs(tmp_path: Path) -> None:
+    from evaluator.batch.prepare import Reader
+
+    fifo = tmp_path / "pipe.md"
+    os.mkfifo(fifo)
+
+    async def go() -> int:
+        reader = Reader(seconds=0.5)
+        with pytest.raises(BadInput, match=r"longer than 0\.5 s"):
+            await reader.run(fifo.read_text, fifo)  # open() blocks: no writer
+        return await reader.run(lambda: 42, fifo)  # a fresh thread: not stuck behind the first
+
+    assert asyncio.run(go()) == 42
+    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the abandoned thread finish

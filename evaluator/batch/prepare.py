@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import stat
 import threading
 from collections.abc import Callable
@@ -90,30 +91,54 @@ def prepare(item: BatchItem, rubric_for: Callable[[str | None], tuple[Rubric, li
     return Prepared(item, source, rubric, key, file_metadata=file_metadata)
 
 
-async def off_loop(fn: Callable[[], T], seconds: float, what: Path) -> T:
-    """Run `fn` in a daemon thread of its own and wait at most `seconds`. A thread that never returns
-    (a blocked open) is left behind without holding up the run or the process's exit, which a
-    pooled executor thread would (asyncio.run joins those)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
+class Reader:
+    """One daemon thread, reused for every read (starting a thread per file cost ~1 ms each, most of
+    a cached re-run); a read that outlives its deadline is abandoned with its thread, and the next
+    read gets a fresh one. Daemon threads do not hold up the process's exit, which a pooled executor
+    thread would (asyncio.run joins those)."""
 
-    def settle(value: Any, error: BaseException | None) -> None:
-        if not future.done():
-            future.set_result(value) if error is None else future.set_exception(error)
+    def __init__(self, seconds: float = ITEM_SECONDS) -> None:
+        self.seconds = seconds
+        self._jobs: queue.SimpleQueue[Any] | None = None
 
-    def target() -> None:
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue[Any]) -> None:
+        while (job := jobs.get()) is not None:
+            fn, settle = job
+            try:
+                value, error = fn(), None
+            except BaseException as e:  # handed to the awaiting coroutine
+                value, error = None, e
+            settle(value, error)
+
+    async def run(self, fn: Callable[[], T], what: Path) -> T:
+        """`fn()` on the reader thread, waited for at most `seconds`."""
+        if self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(self._jobs,), name="cohort reader", daemon=True).start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def resolve(value: Any, error: BaseException | None) -> None:
+            if not future.done():
+                future.set_result(value) if error is None else future.set_exception(error)
+
+        def settle(value: Any, error: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(resolve, value, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+        self._jobs.put((fn, settle))
         try:
-            value, error = fn(), None
-        except BaseException as e:  # handed to the awaiting coroutine
-            value, error = None, e
-        try:
-            loop.call_soon_threadsafe(settle, value, error)
-        except RuntimeError:  # the loop is closed: nobody waits any more
-            pass
+            return await asyncio.wait_for(future, self.seconds)
+        except TimeoutError:
+            self._jobs.put(None)  # the stuck thread ends if it ever returns; the next read gets a new one
+            self._jobs = None
+            raise BadInput(f"{what}: reading it took longer than {self.seconds:g} s (a pipe, or a hung drive?): "
+                           "skipped") from None
 
-    threading.Thread(target=target, name=f"read {what.name}", daemon=True).start()
-    try:
-        return await asyncio.wait_for(future, seconds)
-    except TimeoutError:
-        raise BadInput(f"{what}: reading it took longer than {seconds:g} s (a pipe, or a hung drive?): "
-                       "skipped") from None
+    def close(self) -> None:
+        if self._jobs is not None:
+            self._jobs.put(None)
+            self._jobs = None

@@ -28,11 +28,17 @@ from evaluator.batch.dedup import Dedup
 from evaluator.batch.health import JudgeHealth
 from evaluator.batch.inputs import iter_items, key_extra
 from evaluator.batch.journal import Entry, Journal, JournalWriter, replay_orphans
-from evaluator.batch.prepare import ITEM_SECONDS, Prepared, off_loop, prepare
+from evaluator.batch.prepare import Prepared, Reader, prepare
 from evaluator.batch.records import Recorder
 from evaluator.batch.session import StoreLink, on_sigterm
 from evaluator.batch.summary import dimension_summary
-from evaluator.batch.types import CohortRequest, CohortSummary, Counters, request_key, validate
+from evaluator.batch.types import (
+    CohortRequest,
+    CohortSummary,
+    Counters,
+    request_key,
+    validate,
+)
 from evaluator.errors import BadInput, EvaluatorError, JudgeUnavailable, StoreError
 from evaluator.ingest import parse_source
 from evaluator.judge.base import Judge
@@ -70,6 +76,7 @@ class CohortRunner:
         self.resume_from: list[str] = []  # unfinished runs of this same command: their judgments are reused
         self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
         self._items = iter_items(request.path)  # one pass over the inputs, shared by producer and interrupt
+        self.reader = Reader()  # files are read off the loop, each within a deadline
         self._chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)
         self.rubric_hint = select_rubric(request.rubric, None) if request.rubric else None
         if self.budget is not None and self.info.kind == "llm":
@@ -181,8 +188,8 @@ class CohortRunner:
                 self.rec.skip(item, None, self._abort_note())  # summary says what a re-run will judge
                 continue
             try:
-                self._chunk.append(await off_loop(partial(prepare, item, self._rubric_for, self.info),
-                                                  ITEM_SECONDS, item.path))
+                self._chunk.append(await self.reader.run(partial(prepare, item, self._rubric_for, self.info),
+                                                         item.path))
             except EvaluatorError as e:
                 self.rec.fail(item, str(e))
             except Exception as e:  # isolation: one file's surprise never stops the cohort
@@ -191,6 +198,7 @@ class CohortRunner:
                 await self._lookup(queue)
         if self._chunk:  # already read: cache hits still count, the rest reach a worker (which skips them on abort)
             await self._lookup(queue)
+        self.reader.close()
         for _ in range(n_workers):
             await queue.put(None)
 
@@ -218,7 +226,7 @@ class CohortRunner:
             self._notify()
 
     async def _judge_one(self, p: Prepared) -> None:
-        transcript = await off_loop(lambda: parse_source(p.source), ITEM_SECONDS, p.item.path)
+        transcript = await asyncio.to_thread(parse_source, p.source)  # CPU only (the file is read): no deadline
         worst = await self._reserve(p, transcript)
         if worst is None:
             return
