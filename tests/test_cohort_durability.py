@@ -310,12 +310,12 @@ def test_a_budget_below_one_judgments_worst_case_says_what_it_needs(fake_llm: Fa
 
 @pytest.fixture
 def small_drive(tmp_path: Path):
-    """A real 8 MB tmpfs (needs root): writes past it fail with ENOSPC, as on a full disk."""
+    """A real 32 MB tmpfs (needs root): writes past it fail with ENOSPC, as on a full disk."""
     mnt = tmp_path / "drive"
     mnt.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True, check=False)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)], capture_output=True, check=False)
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 
 class Budget:
@@ -66,3 +67,13 @@ class Budget:
                     "lower --max-tokens or --repair-attempts")
         return (f"--max-cost reached: {left} transcript(s) left unjudged (${self.spent:.4f} spent; each run has "
                 "its own budget, and a re-run pays only for what is left)")
+
+
+def check_price(options: Any) -> None:
+    """--max-cost with a model needs its price (from litellm's map or --price-in/--price-out)."""
+    from evaluator.batch.estimate import price_known
+    from evaluator.errors import BadInput
+
+    if not price_known(options):
+        raise BadInput(f"--max-cost needs the model's price, and litellm has none for {options.model}: "
+                       "give --price-in and --price-out (USD per million tokens)")

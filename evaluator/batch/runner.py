@@ -19,19 +19,19 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-from evaluator.batch.budget import Budget
+from evaluator.batch.budget import Budget, check_price
 from evaluator.batch.commits import CommitBuffer
 from evaluator.batch.dedup import Dedup
 from evaluator.batch.health import JudgeHealth
-from evaluator.batch.inputs import iter_items, key_extra
+from evaluator.batch.inputs import key_extra
 from evaluator.batch.journal import Entry, Journal, JournalWriter, replay_orphans
-from evaluator.batch.prepare import Prepared, Reader, prepare
+from evaluator.batch.prepare import Prepared
+from evaluator.batch.producer import INTERRUPTED, Hits, Producer
 from evaluator.batch.records import Recorder
 from evaluator.batch.session import StoreLink, on_sigterm
-from evaluator.batch.summary import dimension_summary
+from evaluator.batch.summary import run_dimensions
 from evaluator.batch.types import (
     CohortRequest,
     CohortSummary,
@@ -39,18 +39,15 @@ from evaluator.batch.types import (
     request_key,
     validate,
 )
-from evaluator.errors import BadInput, EvaluatorError, JudgeUnavailable, StoreError
+from evaluator.errors import EvaluatorError, JudgeUnavailable, StoreError
 from evaluator.ingest import parse_source
 from evaluator.judge.base import Judge
 from evaluator.pipeline import build_judge, judge_transcript
-from evaluator.rubrics import Rubric, select_rubric, select_rubric_with_warnings
+from evaluator.rubrics import select_rubric
 from evaluator.store.db import Store, StoreFull, default_db_path
 from evaluator.store.owners import other_live_runs
 
 __all__ = ["CohortRequest", "CohortRunner", "CohortSummary", "Counters", "score_cohort", "validate"]
-
-CHUNK = 256
-INTERRUPTED = "not judged: the run was interrupted"
 
 
 class CohortRunner:
@@ -74,33 +71,33 @@ class CohortRunner:
         self.abort: EvaluatorError | None = None  # judge unavailable, or no space left for the store
         self.run_started = False
         self.resume_from: list[str] = []  # unfinished runs of this same command: their judgments are reused
-        self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
-        self._items = iter_items(request.path)  # one pass over the inputs, shared by producer and interrupt
-        self.reader = Reader()  # files are read off the loop, each within a deadline
-        self._chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)
+        self.producer = Producer(request, self.info, self.rec, self._lookup, self._stopping, self._notify)
         self.rubric_hint = select_rubric(request.rubric, None) if request.rubric else None
         if self.budget is not None and self.info.kind == "llm":
-            from evaluator.batch.estimate import price_known
-
-            if not price_known(request.judge):
-                raise BadInput(
-                    f"--max-cost needs the model's price, and litellm has none for {request.judge.model}: "
-                    "give --price-in and --price-out (USD per million tokens)"
-                )
+            check_price(request.judge)
 
     # -- recording -----------------------------------------------------------------------------
     def _notify(self) -> None:
         if self.progress:
             self.progress(self.rec.tally.counters)
 
-    def _rubric_for(self, exercise: str | None) -> tuple[Rubric, list[str]]:
-        key = None if self.req.rubric else exercise
-        if key not in self._rubrics:
-            self._rubrics[key] = select_rubric_with_warnings(self.req.rubric, exercise)
-        return self._rubrics[key]
-
     def _abort_note(self) -> str:
         return f"not judged: the run was aborted ({self.abort})"
+
+    def _stopping(self) -> str | None:
+        return self._abort_note() if self.abort else None
+
+    async def _lookup(self, keys: list[str]) -> tuple[Hits, Hits]:
+        """One session per chunk: the store's cache (not with --force), and what the interrupted runs
+        of this same command judged (always: resuming never pays twice)."""
+
+        def find(store: Store) -> tuple[Hits, Hits]:
+            self._ensure_run(store)
+            cached = {} if self.req.force else store.cached_ids(keys)
+            return cached, store.resumable(self.resume_from, keys)
+
+        result: tuple[Hits, Hits] = await self.link.run(find)
+        return result
 
     # -- database sessions ---------------------------------------------------------------------
     def _ensure_run(self, store: Store) -> None:
@@ -155,53 +152,6 @@ class CohortRunner:
                     pass
 
     # -- producer and workers ------------------------------------------------------------------
-    async def _lookup(self, queue: asyncio.Queue) -> None:
-        chunk = self._chunk
-        keys = [p.key for p in chunk]
-
-        def find(store: Store) -> tuple[dict, dict]:
-            self._ensure_run(store)
-            cached = {} if self.req.force else store.cached_ids(keys)
-            return cached, store.resumable(self.resume_from, keys)
-
-        cached, resumed = await self.link.run(find)
-        for p in chunk:
-            hit = cached.get(p.key) or resumed.get(p.key)
-            if hit:
-                self.rec.reuse(p, *hit)
-                continue
-            verdict = self.dedup.classify(p.key, p.item.key)
-            if verdict == "finished":  # the original already finished in this run
-                jid, status = self.dedup.finished[p.key]
-                self.rec.reuse(p, jid, status, error=f"same content as {self.dedup.original[p.key]}")
-            elif verdict == "wait":  # same content twice in this cohort: judged once, shared
-                self.dedup.wait(p.key, (p.item, p.source))
-            else:
-                await queue.put(p)
-        self._notify()
-        chunk.clear()
-
-    async def _produce(self, queue: asyncio.Queue, n_workers: int) -> None:
-        for item in self._items:
-            self.rec.tally.counters.total += 1
-            if self.abort:  # judge unavailable: list what is left (cheap, nothing is read) so the
-                self.rec.skip(item, None, self._abort_note())  # summary says what a re-run will judge
-                continue
-            try:
-                self._chunk.append(await self.reader.run(partial(prepare, item, self._rubric_for, self.info),
-                                                         item.path))
-            except EvaluatorError as e:
-                self.rec.fail(item, str(e))
-            except Exception as e:  # isolation: one file's surprise never stops the cohort
-                self.rec.fail(item, f"cannot read it: {type(e).__name__}: {e}")
-            if len(self._chunk) >= CHUNK:
-                await self._lookup(queue)
-        if self._chunk:  # already read: cache hits still count, the rest reach a worker (which skips them on abort)
-            await self._lookup(queue)
-        self.reader.close()
-        for _ in range(n_workers):
-            await queue.put(None)
-
     async def _work(self, queue: asyncio.Queue) -> None:
         while (p := await queue.get()) is not None:
             if self.abort:
@@ -274,22 +224,6 @@ class CohortRunner:
         self._notify()
         return None
 
-    def _list_unjudged(self, queue: asyncio.Queue) -> None:
-        """After an interrupt: what was read but not started, and what was never read (listing the
-        rest is cheap: nothing is opened), recorded as skipped, so `total` is the whole cohort."""
-        waiting = list(self._chunk)
-        while not queue.empty():
-            p = queue.get_nowait()
-            if p is not None:
-                waiting.append(p)
-        for p in waiting:
-            if p.item.key not in self.rec.accounted:
-                self.rec.skip_copies(p, INTERRUPTED)
-        self._chunk.clear()
-        for item in self._items:
-            self.rec.tally.counters.total += 1
-            self.rec.skip(item, None, INTERRUPTED)
-
     # -- the run -------------------------------------------------------------------------------
     async def run(self) -> CohortSummary:
         started = time.perf_counter()
@@ -302,14 +236,14 @@ class CohortRunner:
         writer = asyncio.create_task(self._writer(stop))
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self.req.concurrency)]
         try:
-            await self._produce(queue, len(workers))
+            await self.producer.run(queue, len(workers))
             await asyncio.gather(*workers)
         except asyncio.CancelledError:  # Ctrl-C: keep everything finished so far, then report
             status = "interrupted"
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            self._list_unjudged(queue)
+            self.producer.list_unjudged(queue)
         finally:
             stop_on_sigterm()
             stop.set()
@@ -327,24 +261,13 @@ class CohortRunner:
         return await self._finish(status, message, started)
 
     async def _finish(self, status: str, message: str | None, started: float) -> CohortSummary:
-        t = self.rec.tally
-        summary = CohortSummary(
-            **t.counters.model_dump(), cohort=self.req.cohort, run_id=self.run_id, status=status,
-            message=message, judge=self.info.model_dump(), db=str(self.link.path),
-            failures=t.failures, not_scored=t.not_scored, warnings=t.warnings, skipped_items=t.skipped,
-        )
-        summary.in_flight = 0
-        if summary.cost_usd is not None:
-            summary.cost_usd = round(summary.cost_usd, 8)  # no float noise in what users read
+        summary = self.rec.tally.summary(cohort=self.req.cohort, run_id=self.run_id, status=status, message=message,
+                                         judge=self.info.model_dump(), db=str(self.link.path))
         run_id = self.run_id
 
         def finish(store: Store) -> dict:
             store.finish_run(run_id, status)
-            rows = store.con.execute(
-                "SELECT d.dimension_id, d.status, d.score FROM run_items ri"
-                " JOIN dimension_scores d ON d.judgment_id = ri.judgment_id"
-                " WHERE ri.run_id = ? ORDER BY ri.item, d.position", [run_id]).fetchall()
-            return dimension_summary(rows)
+            return run_dimensions(store.con, run_id)
 
         try:
             summary.dimensions = await self._commit(then=finish)

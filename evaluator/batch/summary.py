@@ -33,6 +33,15 @@ def dimension_summary(rows: Iterable[tuple[str, str, int | None]]) -> dict[str, 
     return out
 
 
+def run_dimensions(con: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    """dimension_summary over a run's items as stored (reused judgments included)."""
+    rows = con.execute(
+        "SELECT d.dimension_id, d.status, d.score FROM run_items ri"
+        " JOIN dimension_scores d ON d.judgment_id = ri.judgment_id"
+        " WHERE ri.run_id = ? ORDER BY ri.item, d.position", [run_id]).fetchall()
+    return dimension_summary(rows)
+
+
 def _number(value: float) -> int | float:
     """4.0 -> 4 (a median of whole scores is whole unless two middle values differ: then 3.5)."""
     return int(value) if float(value).is_integer() else value
@@ -85,6 +94,17 @@ class Tally:
         c.completion_tokens += u.completion_tokens
         if c.cost_usd is not None:
             c.cost_usd = None if u.cost_usd is None else c.cost_usd + u.cost_usd
+
+    def summary(self, **fields: Any) -> Any:
+        """The run's CohortSummary: these counts and lists, plus `fields` (cohort, run id, status...)."""
+        from evaluator.batch.types import CohortSummary
+
+        out = CohortSummary(**self.counters.model_dump(), failures=self.failures, not_scored=self.not_scored,
+                            warnings=self.warnings, skipped_items=self.skipped, **fields)
+        out.in_flight = 0
+        if out.cost_usd is not None:
+            out.cost_usd = round(out.cost_usd, 8)  # no float noise in what users read
+        return out
 
     def totals(self) -> dict[str, Any]:
         """The run row's counters (skipped items count as failed there, as before)."""
