@@ -191,6 +191,7 @@ def test_a_forced_run_interrupted_resumes_without_paying_twice(fake_llm: FakeLLM
     doc = json.loads(out)
     assert doc["status"] == "interrupted" and doc["skipped"] > 0
     assert "run the same command again" in doc["message"] and "--force included" in doc["message"]
+    assert f"evaluate cohort {folder} --cohort c1 --db {db} --force" in doc["message"]
     paid = len(fake_llm.chat_requests)
     done = scalar(db, "SELECT count(*) FROM judgments WHERE run_id = ?", [doc["run_id"]])
     assert done == doc["scored"] and paid - done <= 2  # only what was in flight went unrecorded

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
 import json
 import os
 from collections.abc import Callable
@@ -27,6 +26,35 @@ from typing import IO, Any
 from evaluator.models import Judgment, Transcript
 from evaluator.rubrics import Rubric
 from evaluator.store.db import Store, StoreError, StoreFull, no_space_message
+from evaluator.store.owners import process_alive
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the process id in the name tells a live journal
+    fcntl = None  # type: ignore[assignment]
+
+
+def _lock(handle: IO[bytes]) -> bool:
+    """Take the segment's lock without waiting; False if a live process holds it."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _orphan(path: Path, handle: IO[bytes]) -> bool:
+    """Whether a segment's writer is gone: its lock is free (and, where there is no flock, the
+    process id in its name is not running: `<run>-<pid>-<n>.jsonl`)."""
+    if not _lock(handle):
+        return False
+    if fcntl is not None:  # a free lock proves it
+        return True
+    parts = path.stem.rsplit("-", 2)
+    pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
+    return pid != os.getpid() and (pid == 0 or not process_alive(pid))
 
 
 @dataclass
@@ -72,7 +100,7 @@ class Segment:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.handle: IO[bytes] = open(path, "ab")  # noqa: SIM115 - kept open (and locked) until discarded
-        fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock(self.handle)
         self.records = 0
 
     def write(self, lines: list[bytes]) -> int:
@@ -123,7 +151,7 @@ class Journal:
         if self.current is None:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._seq += 1
-            self.current = Segment(self.dir / f"{self.run_id}-{self._seq:06d}.jsonl")
+            self.current = Segment(self.dir / f"{self.run_id}-{os.getpid()}-{self._seq:06d}.jsonl")
         return self.current
 
     def tidy(self) -> None:
@@ -159,9 +187,7 @@ def replay_orphans(db_path: Path, store: Store) -> int:
         except OSError:
             continue
         with handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:  # a live run's journal (this process's or another's): not ours to fold
+            if not _orphan(path, handle):  # a live run's journal (this process's or another's): not ours
                 continue
             if not path.exists():  # its writer committed and deleted it while we waited for the lock
                 continue

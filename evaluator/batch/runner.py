@@ -16,6 +16,7 @@ command after an interruption also reuses whatever the interrupted run judged (-
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
 import uuid
 from collections.abc import Callable
@@ -83,6 +84,12 @@ class CohortRunner:
 
     def _abort_note(self) -> str:
         return f"not judged: the run was aborted ({self.abort})"
+
+    def _command(self) -> str:
+        """The command that resumes this run (the judge options are not repeated: they are long)."""
+        r = self.req
+        args = ["evaluate", "cohort", str(r.path), "--cohort", r.cohort] + (["--db", str(r.db)] if r.db else [])
+        return shlex.join(args + (["--force"] if r.force else []))
 
     def _stopping(self) -> str | None:
         return self._abort_note() if self.abort else None
@@ -251,9 +258,10 @@ class CohortRunner:
         self.rec.skip_leftovers()
         c = self.rec.tally.counters
         if status == "interrupted":
-            message = (f"interrupted: {c.done - c.skipped} of {c.total} transcript(s) done and stored; run the "
-                       f"same command again to judge the other {c.skipped}: it reuses what this run judged "
-                       "and pays for none of it again (--force included)")
+            message = (f"interrupted: {c.done - c.skipped} of {c.total} transcript(s) done and stored; to judge "
+                       f"the other {c.skipped}, run the same command again ({self._command()}, with the same "
+                       "judge options): it reuses what this run judged and pays for none of it again "
+                       "(--force included)")
         if self.abort:
             status, message = "aborted", str(self.abort)
         if self.budget and self.budget.exhausted:
