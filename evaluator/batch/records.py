@@ -4,16 +4,19 @@ commit buffer), its place in the summary (the tally), and the identical copies t
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from evaluator.batch.commits import CommitBuffer
 from evaluator.batch.dedup import Dedup
 from evaluator.batch.inputs import BatchItem
+from evaluator.batch.journal import Entry
 from evaluator.batch.summary import Tally
 
 if TYPE_CHECKING:
     from evaluator.batch.prepare import Prepared
     from evaluator.ingest import Source
+    from evaluator.models import Judgment, Transcript
 
 
 class Recorder:
@@ -63,6 +66,21 @@ class Recorder:
         self.tally.reused(status)
         self.record(p.item, status if error or status != "scored" else "cached", p.source,
                     judgment_id=judgment_id, error=error)
+
+    def judged(self, p: Prepared, judgment: Judgment, transcript: Transcript, run_id: str) -> Entry:
+        """A new judgment: counted, and its journal entry with the rows of the item and of the
+        identical copies that waited for it (they share it)."""
+        self.tally.judged(p.item.key, str(p.item.path), judgment)
+        entry = Entry(run_id, str(uuid.uuid4()), judgment, transcript, p.rubric)
+        copies = self.dedup.finish(p.key, entry.judgment_id, judgment.status)
+        for it, src, error in [(p.item, p.source, None), *((d, s, f"same content as {p.item.key}") for d, s in copies)]:
+            if error:
+                self.tally.reused(judgment.status)
+            row, member = self.rows(it, judgment.status, src, entry.judgment_id, error)
+            entry.items.append(row)
+            if member:
+                entry.members.append(member)
+        return entry
 
     def skip_leftovers(self) -> None:
         for it, src in self.dedup.leftovers():  # originals that never finished (abort, interrupt)

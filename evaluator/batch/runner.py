@@ -27,7 +27,7 @@ from evaluator.batch.commits import CommitBuffer
 from evaluator.batch.dedup import Dedup
 from evaluator.batch.health import JudgeHealth
 from evaluator.batch.inputs import key_extra
-from evaluator.batch.journal import Entry, Journal, JournalWriter, replay_orphans
+from evaluator.batch.journal import Journal, JournalWriter, replay_orphans
 from evaluator.batch.prepare import Prepared
 from evaluator.batch.producer import INTERRUPTED, Hits, Producer
 from evaluator.batch.records import Recorder
@@ -197,22 +197,11 @@ class CohortRunner:
             self.rec.tally.counters.in_flight -= 1
             if self.budget and worst:
                 await self.budget.release(worst)
-        self.rec.tally.judged(p.item.key, str(p.item.path), judgment)
         if p.file_metadata is not None:
             # overrides belong to this cohort's membership (stored with it), not to the transcript
             # row every cohort and report shares
             transcript.metadata = p.file_metadata
-        jid = str(uuid.uuid4())
-        entry = Entry(self.run_id, jid, judgment, transcript, p.rubric)
-        for it, src, error in [(p.item, p.source, None),
-                               *((d, s, f"same content as {p.item.key}")
-                                 for d, s in self.dedup.finish(p.key, jid, judgment.status))]:
-            if error:
-                self.rec.tally.reused(judgment.status)
-            row, member = self.rec.rows(it, judgment.status, src, jid, error)
-            entry.items.append(row)
-            if member:
-                entry.members.append(member)
+        entry = self.rec.judged(p, judgment, transcript, self.run_id)
         stop = self.health.judged(judgment)
         if stop:
             self.abort = self.abort or stop
