@@ -407,6 +407,14 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
     assert scalar(db, "SELECT count(*) FROM judgments j WHERE NOT EXISTS"
                       " (SELECT 1 FROM dimension_scores d WHERE d.judgment_id = j.id)") == 0
 
+    # finished replies not yet committed are in the journal (fsync'd as they arrived): the re-run keeps them too
+    from evaluator.batch.journal import read_entries
+
+    stored = {r["id"] for r in query(db, "SELECT id FROM judgments")}
+    journaled = {e.judgment_id for p in Path(f"{db}.journal").glob("*.jsonl")
+                 for e in read_entries(p.read_bytes())} - stored
+    assert committed + len(journaled) <= sent_before_kill
+
     # the killed run is not shown as running forever: its process is gone
     killed = json.loads(CliRunner().invoke(app, ["runs", "--db", str(db), "--format", "json"]).stdout)
     assert [r["status"] for r in killed] == ["killed"] and killed[0]["pid"] == proc.pid
@@ -418,8 +426,8 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
     doc = rerun.doc
     assert doc["total"] == doc["scored"] == n and doc["status"] == "completed"
     assert scalar(db, "SELECT status FROM runs WHERE id = ?", [killed[0]["id"]]) == "killed"  # now recorded
-    assert doc["cached"] == committed
-    assert doc["calls"] == len(fake_llm.chat_requests) == n - committed  # no judgment lost, none twice
+    assert doc["cached"] == committed + len(journaled)
+    assert doc["calls"] == len(fake_llm.chat_requests) == n - committed - len(journaled)  # none lost, none twice
 
     rows = query(db, "SELECT cache_key, count(*) AS n FROM judgments WHERE status = 'scored' GROUP BY cache_key")
     assert len(rows) == n and all(r["n"] == 1 for r in rows)

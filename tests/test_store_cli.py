@@ -499,6 +499,8 @@ def test_a_running_run_whose_process_died_is_killed_and_older_databases_still_li
     con = duckdb.connect(str(db))  # a database written before the owner columns existed
     con.execute("ALTER TABLE runs DROP COLUMN pid")
     con.execute("ALTER TABLE runs DROP COLUMN host")
+    con.execute("ALTER TABLE runs DROP COLUMN request_key")  # and before the resume key (0008)
+    con.execute("DELETE FROM schema_migrations WHERE name IN ('0005_run_owner', '0008_run_journal')")
     con.close()
     listed = recent_runs(db)
     assert len(listed) == 2 and all(r["pid"] is None for r in listed)

@@ -264,6 +264,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0008_run_journal",
+        """
+        -- What a cohort run was asked to do (input, cohort, judge, rubric, --force), hashed: running the
+        -- same command after an interruption resumes it and reuses whatever the interrupted run judged.
+        ALTER TABLE runs ADD COLUMN request_key VARCHAR;
+        """,
+    ),
+    (
         "0011_probes_redaction",
         """
         -- Bias probes (`evaluate probe`): a probe run re-judges transcripts under controlled
