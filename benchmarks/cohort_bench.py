@@ -8,6 +8,12 @@ The fake server runs in its own process so its CPU does not count as the harness
 machine, N=200, C=16, L=300 ms): throughput >= 0.9 of ideal; 1.0 call per transcript; a cached
 re-run makes 0 calls in < 5% of the first run's time. Numbers only: nothing here asserts.
 
+    python benchmarks/cohort_bench.py --kill-sweep 2,8,16 --n 120 --latency 0.3
+
+instead kills a live `evaluate cohort` process (SIGKILL) at 25%, 50% and 75% of its calls, runs the
+same command again, and prints the calls paid twice beside --concurrency (goal: re-paid <= C: only
+what was in flight when it died; every finished reply is journaled as it arrives).
+
     python benchmarks/cohort_bench.py --floor
 
 also sends the same requests with the bare clients (litellm in 1, 2 and 4 processes; the openai SDK),
@@ -154,6 +160,44 @@ def client_floor(folder: Path, base_url: str, n: int, concurrency: int) -> list[
     return out
 
 
+def kill_sweep(n: int, concurrencies: list[int], latency: float) -> None:
+    """SIGKILL a live cohort process mid-run, resume it, count the calls made twice."""
+    import json
+    import signal
+    import subprocess
+
+    from fakellm import Call, FakeLLM
+
+    print(f"kill sweep: N={n} L={latency * 1000:.0f} ms; SIGKILL at 25/50/75% of the calls, then the same command")
+    print(f"  {'C':>3} {'kill at':>8} {'paid before kill':>17} {'kept':>5} {'paid on resume':>15} {'re-paid':>8}  goal")
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    with FakeLLM() as server:
+        server.script(Call(valid_reply, delay=latency))
+        for c in concurrencies:
+            for share in (0.25, 0.5, 0.75):
+                with tempfile.TemporaryDirectory() as tmp:
+                    folder, db = Path(tmp) / "cohort", Path(tmp) / "kill.duckdb"
+                    folder.mkdir()
+                    make_cohort(folder, n)
+                    cmd = [sys.executable, "-c", "from evaluator.cli import run; run()", "cohort", str(folder),
+                           "--cohort", "kill", "--db", str(db), "--format", "json", "--model", "openai/bench-model",
+                           "--api-base", server.base_url, "--concurrency", str(c), "--timeout", "30"]
+                    server.clear()
+                    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    while len(server.chat_requests) < int(n * share) and proc.poll() is None:
+                        time.sleep(0.005)
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    before = len(server.chat_requests)
+                    server.clear()
+                    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False).stdout
+                    after = len(server.chat_requests)
+                    kept = json.loads(out)["cached"]
+                    re_paid = before + after - n
+                    print(f"  {c:>3} {share * 100:>7.0f}% {before:>17} {kept:>5} {after:>15} {re_paid:>8}  "
+                          f"{'ok' if re_paid <= c else 'OVER'} (<= {c})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
@@ -163,7 +207,12 @@ def main() -> None:
                     "clients (litellm, the openai SDK) with nothing of ours around them: the ceiling for the harness")
     ap.add_argument("--memory", metavar="N1,N2", help="instead: peak RSS of fresh processes scoring N1 and N2 "
                     "transcripts (latency 20 ms), to show memory stays flat as the cohort grows")
+    ap.add_argument("--kill-sweep", metavar="C1,C2", help="instead: SIGKILL live runs at these concurrencies "
+                    "mid-run, resume, and print the calls paid twice (goal: <= C)")
     args = ap.parse_args()
+    if args.kill_sweep:
+        kill_sweep(args.n, [int(c) for c in args.kill_sweep.split(",")], args.latency)
+        return
     if args.memory:
         import subprocess
 

@@ -13,16 +13,19 @@ If labels are found but none is the candidate's, the round is judged as one bloc
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import yaml
 
 from evaluator.errors import BadInput
+from evaluator.files import read_capped
+from evaluator.formats import convert
 from evaluator.models import CodeBlock, CodeFile, Transcript, Turn
 
 _PRINTABLE_CONTROLS = bytes(b for b in range(256) if not (b < 32 and b not in (9, 10, 12, 13)))
@@ -39,6 +42,9 @@ _YAML_LOADER.yaml_implicit_resolvers = {
     for first, resolvers in _YAML_BASE.yaml_implicit_resolvers.items()
 }
 MAX_FILE_BYTES = 5_000_000
+MAX_FRONT_MATTER_CHARS = 65_536
+MAX_FRONT_MATTER_NODES = 10_000
+MAX_FRONT_MATTER_DEPTH = 32
 MAX_CODE_FILE_BYTES = 500_000
 MAX_INVALID_UTF8_RATIO = 0.02
 
@@ -157,30 +163,21 @@ def decode_text(data: bytes, what: str) -> tuple[str, list[str]]:
 
 
 def read_text_file(path: Path, limit: int, what: str) -> tuple[str, list[str]]:
-    if not path.exists():
-        raise BadInput(f"{what}: file not found: {path}")
-    if path.is_dir():
-        raise BadInput(f"{what}: {path} is a directory, expected a file")
-    size = path.stat().st_size
-    if size > limit:
-        raise BadInput(f"{what}: {path} is {size:,} bytes, over the {limit:,}-byte limit")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise BadInput(f"{what}: cannot read {path}: {e.strerror}") from None
-    return decode_text(data, f"{what} {path}")
+    """Decoded text of a regular file of at most `limit` bytes (FIFOs and devices are refused)."""
+    return decode_text(read_capped(path, limit, what), f"{what} {path}")
 
 
 def split_front_matter(text: str) -> tuple[dict, str, int, list[str]]:
     """Return (metadata, body, body_start_line, warnings). Broken YAML is dropped with a warning."""
     if not text.startswith("---\n"):
         return {}, text, 1, []
-    end = re.search(r"^(---|\.\.\.)\s*$", text[4:], flags=re.M)
+    end = re.search(r"^(---|\.\.\.)\s*$", text[4:], flags=re.MULTILINE)
     if not end:
         return {}, text, 1, ["front matter opened with '---' but never closed; read as text"]
     raw = text[4 : 4 + end.start()]
     body = text[4 + end.end() :].lstrip("\n")
     start_line = text[: len(text) - len(body)].count("\n") + 1
+    _check_front_matter_size(raw)
     # A broken block is still front matter, not speech: drop it from the body (so `candidate: X` is
     # never read as a turn) and say so.
     try:
@@ -191,8 +188,83 @@ def split_front_matter(text: str) -> tuple[dict, str, int, list[str]]:
         return {}, body, start_line, [f"front matter is not valid YAML{where}; its metadata was ignored"]
     if not isinstance(meta, dict):
         return {}, body, start_line, ["front matter is not a YAML mapping; its metadata was ignored"]
-    meta = {str(k): (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in meta.items()}
-    return meta, body, start_line, []
+    warnings: list[str] = []
+    clean: dict[str, Any] = {}
+    for k, v in meta.items():
+        key, value = str(k), _plain(v)
+        expected = _SCALAR_KEYS.get(key)
+        if expected and not _is_scalar(value) and not (
+                expected == "names" and isinstance(value, list) and all(map(_is_scalar, value))):
+            kind = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else "empty"
+            warnings.append(f"front matter `{key}` should be {'a name or a list of names' if expected == 'names' else 'text'}, "
+                            f"got {kind}: ignored")
+            continue
+        clean[key] = value
+    return clean, body, start_line, warnings
+
+
+# Front-matter keys the tool reads, and what each must be: anything else is a warning, not a crash.
+_SCALAR_KEYS = {"candidate": "text", "exercise": "text", "title": "text", "round": "text", "date": "text",
+                "interviewer": "names"}
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) or value is True or value is False
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe metadata: YAML's !!binary, !!set and non-finite floats have no JSON form."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [_plain(v) for v in items]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _check_front_matter_size(raw: str) -> None:
+    """Refuse front matter too big to be metadata, and YAML alias bombs ("billion laughs"): a few
+    hundred bytes of nested aliases expand to billions of nodes. The expanded size is counted on the
+    parser's events, before anything is built, so the check costs one pass over at most 64 KB."""
+    if len(raw) > MAX_FRONT_MATTER_CHARS:
+        raise BadInput(f"front matter is {len(raw):,} characters, over the {MAX_FRONT_MATTER_CHARS:,}-character "
+                       "limit: it should hold a few metadata fields")
+    sizes: dict[str, int] = {}
+    stack: list[list[Any]] = [[0, None]]  # [expanded nodes so far, anchor] per open collection
+    total = 0
+    try:
+        for event in yaml.parse(raw, Loader=_YAML_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                grow = sizes.get(event.anchor or "", 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                grow = 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                stack.append([0, event.anchor])
+                grow = 1
+                if len(stack) > MAX_FRONT_MATTER_DEPTH:
+                    raise BadInput(f"front matter is nested over {MAX_FRONT_MATTER_DEPTH} levels deep: refused")
+            elif isinstance(event, yaml.CollectionEndEvent) and len(stack) > 1:
+                n, anchor = stack.pop()
+                if anchor:
+                    sizes[anchor] = n
+                stack[-1][0] += n
+                continue
+            else:
+                continue
+            stack[-1][0] += grow
+            total += grow
+            if total > MAX_FRONT_MATTER_NODES:
+                raise BadInput(
+                    f"front matter expands to over {MAX_FRONT_MATTER_NODES:,} values (YAML aliases, *name, "
+                    "repeat what they name): refused as an alias bomb")
+    except yaml.YAMLError:
+        return  # the real load reports it as a warning
 
 
 def _fold(text: str) -> str:
@@ -297,7 +369,9 @@ def _accepted_labels(cands: list[_Label], meta: dict) -> dict[str, str | None]:
 
 
 def _code_blocks(text: str) -> list[CodeBlock]:
-    blocks, fence, lang, buf = [], None, None, []
+    blocks: list[CodeBlock] = []
+    buf: list[str] = []
+    fence, lang = None, None
     for line in text.split("\n"):
         m = _FENCE.match(line)
         if fence is None and m:
@@ -371,12 +445,12 @@ def _parse_turns(body: str, meta: dict, first_line: int) -> tuple[list[Turn], bo
         )
     turns: list[Turn] = []
     preamble = "\n".join(lines[: starts[0].line]).strip()
-    if preamble and re.sub(r"^#+ .*$", "", preamble, flags=re.M).strip():
+    if preamble and re.sub(r"^#+ .*$", "", preamble, flags=re.MULTILINE).strip():
         turns.append(Turn(id="t0", index=0, speaker="(preamble)", role="unknown", text=preamble,
                           code_blocks=_code_blocks(preamble), line=first_line))
     offset = len(turns)  # a preamble turn is t0; speaker turns are t1, t2, ...
-    for n, c in enumerate(starts):
-        end = starts[n + 1].line if n + 1 < len(starts) else len(lines)
+    for i, c in enumerate(starts):
+        end = starts[i + 1].line if i + 1 < len(starts) else len(lines)
         text = "\n".join([c.rest] + lines[c.line + 1 : end]).strip()
         speaker = {"q": "Interviewer", "a": "Candidate"}.get(c.name.lower(), c.name)
         turns.append(Turn(
@@ -470,7 +544,12 @@ def read_source(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()
     """Read a transcript and its code files (given, or named in the text and found beside it)."""
     path = Path(path)
     text, warnings = read_text_file(path, MAX_FILE_BYTES, "transcript")
+    text = convert(text, path.suffix)  # WebVTT captions -> `Speaker: text` turns (evaluator/formats.py)
     meta, body, body_line, fm_warnings = split_front_matter(text)
+    if not _has_content(body):
+        raise BadInput(f"transcript {path}: no interview text"
+                       f"{' after the front matter' if body != text else ''} (only headings, comments or "
+                       "blank lines): nothing to judge")
     warnings += fm_warnings
     if meta.get("date") is not None:  # trends are drawn by date: a wrong one is dropped, and said so
         date = session_date(meta["date"])
@@ -498,11 +577,23 @@ def read_source(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()
     return Source(path, text, meta, body, body_line, code_files, warnings, content_hash(text, code_files))
 
 
+_NOT_CONTENT = re.compile(r"<!--.*?(?:-->|\Z)|^[ \t]*(?:#{1,6}[ \t][^\n]*|#{1,6}|[-*_=~`>|: \t]+)$", re.DOTALL | re.MULTILINE)
+
+
+def _has_content(body: str) -> bool:
+    """Whether any word is left once headings, HTML comments, rules and fences are set aside."""
+    rest = _NOT_CONTENT.sub("", body)
+    return any(c.isalnum() for c in rest)
+
+
 def parse_source(source: Source) -> Transcript:
-    """Split a read transcript into turns."""
+    """Split a read transcript into turns. A transcript whose turns are all empty (speaker labels
+    with nothing said) is bad input: a judge given nothing would still be asked, and pay, to score it."""
     body = unquote_body(source.body)
     turns, recognised, turn_warnings = _parse_turns(body, source.metadata, source.body_line)
-    title_match = re.search(r"^#\s+(.+)$", body, flags=re.M)
+    if not any(_has_content(t.text) for t in turns):
+        raise BadInput(f"transcript {source.path}: the speaker labels have no text after them: nothing to judge")
+    title_match = re.search(r"^#\s+(.+)$", body, flags=re.MULTILINE)
     title = source.metadata.get("title") or (title_match.group(1).strip() if title_match else None)
     return Transcript(
         source=str(source.path),

@@ -7,6 +7,7 @@ from typing import Any
 from evaluator.errors import EXIT_NOT_FULLY_SCORED, EXIT_OK
 from evaluator.models import Member, Usage
 from evaluator.pipeline import EvaluateResult
+from evaluator.safety import for_terminal, redact, redact_value
 
 SCHEMA_VERSION = 1
 
@@ -50,7 +51,14 @@ def spread_note(stats: dict[str, Any] | None) -> str:
 
 
 def to_document(result: EvaluateResult) -> dict[str, Any]:
-    """The documented `--format json` shape (README: "JSON output")."""
+    """The documented `--format json` shape (README: "JSON output"), secrets redacted (a provider's
+    error may echo the API key into a reason). JSON escapes control characters itself."""
+    doc = redact_value(_document(result))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _document(result: EvaluateResult) -> dict[str, Any]:
     j, t, r = result.judgment, result.transcript, result.rubric
     return {
         "schema_version": SCHEMA_VERSION,
@@ -89,12 +97,20 @@ def to_document(result: EvaluateResult) -> dict[str, Any]:
     }
 
 
+def escape(text: str) -> str:
+    """Printable text: no secret, no terminal control sequence, no rich markup."""
+    from rich.markup import escape as markup_escape
+
+    return markup_escape(for_terminal(redact(text)))
+
+
 _STATUS_STYLE = {"scored": "green", "partial": "yellow", "unscored": "red"}
 
 
 def render_terminal(result: EvaluateResult, console) -> None:
-    """A readable table: dimension, score or status, one quote, rationale; then flags and usage."""
-    from rich.markup import escape
+    """A readable table: dimension, score or status, one quote, rationale; then flags and usage.
+    Every string from outside (transcript, file names, the model's reply, provider errors) goes through
+    `escape`, which also strips terminal escape sequences and redacts secrets."""
     from rich.table import Table
 
     j, r = result.judgment, result.rubric

@@ -45,6 +45,8 @@ class JudgeOptions(ModelConfig):
     samples: int = 1  # judge each transcript this many times and take the median (judge/ensemble.py)
     jury: str | None = None  # MODEL[@API_BASE],MODEL...: several models, combined per dimension
     temperature_set: bool = False  # --temperature was given (else samples > 1 use a default above 0)
+    redact: bool | None = None  # None: on for hosted providers, off for local servers (evaluator/redact.py)
+    redact_terms: tuple[str, ...] = ()  # company (or other) names to redact as well
 
     @classmethod
     def from_env(cls, **given) -> "JudgeOptions":
@@ -58,13 +60,17 @@ class JudgeOptions(ModelConfig):
                 given["logprobs"] = int(os.environ["EVALUATOR_LOGPROBS"])
             except ValueError:
                 raise BadInput(f"EVALUATOR_LOGPROBS must be a whole number, got {os.environ['EVALUATOR_LOGPROBS']!r}") from None
+        if "redact_terms" not in given and os.environ.get("EVALUATOR_REDACT_LIST"):
+            from evaluator.redact import load_terms
+
+            given["redact_terms"] = load_terms(Path(os.environ["EVALUATOR_REDACT_LIST"]))
         key = given.pop("api_key", None) or os.environ.get("EVALUATOR_API_KEY") or None
         return cls(**given, api_key=SecretStr(key) if key else None)
 
 
 @dataclass
 class EvaluateRequest:
-    transcript: Path
+    transcript: Path | Transcript  # a file, or a transcript already read (e.g. from standard input)
     code: list[Path] = field(default_factory=list)
     rubric: str | None = None
     judge: JudgeOptions = field(default_factory=JudgeOptions)
@@ -112,8 +118,10 @@ def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> 
         raise BadInput(f"--context-tokens must be positive, got {options.context_tokens}")
     from evaluator.judge.llm import LLMJudge
     from evaluator.judge.llm_adapter import LiteLLMAdapter
+    from evaluator.redact import maybe_redact
 
-    return LLMJudge(options, repair_attempts=options.repair_attempts, adapter=LiteLLMAdapter(options, limiter))
+    judge = LLMJudge(options, repair_attempts=options.repair_attempts, adapter=LiteLLMAdapter(options, limiter))
+    return maybe_redact(judge, options.model, options.api_base, options.redact, options.redact_terms)
 
 
 def cache_key(content_hash: str, rubric: Rubric, info: JudgeInfo, extra: dict | None = None) -> str:
@@ -249,7 +257,8 @@ def weigh_jury(store, judge: Judge, rubric: Rubric, transcript: Transcript) -> b
 def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
     """Judge one transcript file end to end and (unless told not to) store the judgment."""
     started = time.perf_counter()
-    transcript = load_transcript(request.transcript, request.code)
+    transcript = (request.transcript if isinstance(request.transcript, Transcript)
+                  else load_transcript(request.transcript, request.code))
     rubric, rubric_warnings = select_rubric_with_warnings(request.rubric, transcript.exercise)
     transcript.warnings.extend(rubric_warnings)
     judge = build_judge(request.judge)

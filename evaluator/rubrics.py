@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evaluator.errors import BadInput
+from evaluator.files import read_capped
 
 DEFAULT_RUBRIC_ID = "default"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -220,10 +221,9 @@ def _format_validation_error(path: Path, err: ValidationError, dims: Any = None)
 
 
 def read_rubric_file(path: Path) -> RubricFile:
+    raw = read_capped(path, 1_000_000, "rubric file")  # regular files only: never a FIFO or /dev/zero
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-    except FileNotFoundError:
-        raise BadInput(f"{path}: rubric file not found") from None
+        data = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise BadInput(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
@@ -476,6 +476,17 @@ def check_all(directory: Path | None = None) -> list[tuple[str, str | None]]:
     return sorted((path, "\n".join(errs) or None) for path, errs in errors.items())
 
 
+def _closest_exercise(wanted: str, known: list[str]) -> str:
+    """` (did you mean X?)` for the known exercise nearest `wanted`: a close spelling (difflib), else
+    one that contains it or is contained in it (`ttl` -> `ttl_cache`); else the list of known ones."""
+    guess = difflib.get_close_matches(wanted, known, n=1, cutoff=0.6)
+    if not guess:
+        guess = sorted((k for k in known if wanted and (wanted in k or k in wanted)), key=len)[:1]
+    if guess:
+        return f" (did you mean {guess[0]}?)"
+    return f" (known exercises: {', '.join(sorted(known))})" if known else ""
+
+
 def select_rubric_with_warnings(
     rubric: str | None, exercise: str | None, directory: Path | None = None
 ) -> tuple[Rubric, list[str]]:
@@ -508,8 +519,7 @@ def select_rubric_with_warnings(
             raise BadInput(_ambiguous(exercise, owners, files))
         if owners:
             return _resolve(layers, owners[0]), []
-        guess = difflib.get_close_matches(wanted, [k for k in claims if k != DEFAULT_RUBRIC_ID], n=1)
-        hint = f" (did you mean {guess[0]}?)" if guess else ""
+        hint = _closest_exercise(wanted, [k for k in claims if k != DEFAULT_RUBRIC_ID])
         warnings.append(f"exercise '{exercise}' matches no rubric{hint}; using '{DEFAULT_RUBRIC_ID}'")
     if DEFAULT_RUBRIC_ID not in files:
         folder = directory or rubrics_dir()

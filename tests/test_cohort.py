@@ -139,6 +139,7 @@ def unused_port() -> int:
 
 # ------------------------------------------------------------------------------------ 1. concurrency
 
+@pytest.mark.slow
 def test_concurrency_overlaps_calls_and_concurrency_one_is_sequential(fake_llm: FakeLLM, tmp_path: Path) -> None:
     timed = Timed()
     fake_llm.script(Call(timed, delay=0.5))
@@ -169,6 +170,7 @@ def test_concurrency_overlaps_calls_and_concurrency_one_is_sequential(fake_llm: 
 
 # ------------------------------------------------------------------------------------ 2. rate limits
 
+@pytest.mark.slow
 def test_rpm_limit_spaces_requests(fake_llm: FakeLLM, tmp_path: Path) -> None:
     fake_llm.script(Call(valid))
     folder = tmp_path / "four"
@@ -357,6 +359,7 @@ def start_cohort_process(fake_llm: FakeLLM, tmp_path: Path, n: int) -> tuple[Pat
     return folder, db, proc
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
         fake_llm: FakeLLM, tmp_path: Path) -> None:
     """The writer group-commits about every second: kill the process after a commit, mid-run."""
@@ -404,6 +407,14 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
     assert scalar(db, "SELECT count(*) FROM judgments j WHERE NOT EXISTS"
                       " (SELECT 1 FROM dimension_scores d WHERE d.judgment_id = j.id)") == 0
 
+    # finished replies not yet committed are in the journal (fsync'd as they arrived): the re-run keeps them too
+    from evaluator.batch.journal import read_entries
+
+    stored = {r["id"] for r in query(db, "SELECT id FROM judgments")}
+    journaled = {e.judgment_id for p in Path(f"{db}.journal").glob("*.jsonl")
+                 for e in read_entries(p.read_bytes())} - stored
+    assert committed + len(journaled) <= sent_before_kill
+
     # the killed run is not shown as running forever: its process is gone
     killed = json.loads(CliRunner().invoke(app, ["runs", "--db", str(db), "--format", "json"]).stdout)
     assert [r["status"] for r in killed] == ["killed"] and killed[0]["pid"] == proc.pid
@@ -415,14 +426,15 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_judges_nothing_twice(
     doc = rerun.doc
     assert doc["total"] == doc["scored"] == n and doc["status"] == "completed"
     assert scalar(db, "SELECT status FROM runs WHERE id = ?", [killed[0]["id"]]) == "killed"  # now recorded
-    assert doc["cached"] == committed
-    assert doc["calls"] == len(fake_llm.chat_requests) == n - committed  # no judgment lost, none twice
+    assert doc["cached"] == committed + len(journaled)
+    assert doc["calls"] == len(fake_llm.chat_requests) == n - committed - len(journaled)  # none lost, none twice
 
     rows = query(db, "SELECT cache_key, count(*) AS n FROM judgments WHERE status = 'scored' GROUP BY cache_key")
     assert len(rows) == n and all(r["n"] == 1 for r in rows)
     assert len({r["transcript_hash"] for r in query(db, "SELECT transcript_hash FROM judgments")}) == n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_mid_run_lists_what_was_left_and_resumes(fake_llm: FakeLLM, tmp_path: Path, sig) -> None:
     """SIGINT (Ctrl-C) or SIGTERM (`timeout`, `kill`, a CI job) to a real process: finished judgments
@@ -460,6 +472,7 @@ def test_ctrl_c_mid_run_lists_what_was_left_and_resumes(fake_llm: FakeLLM, tmp_p
     assert len(fake_llm.chat_requests) == n - doc["scored"]
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_database_warns_that_both_may_pay(tmp_path: Path) -> None:
     """Each run checks the store before judging, so two at once may both judge a transcript they
     share: the second one says so (the first one's row is 'running' and its process alive)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -684,3 +688,138 @@ def test_samples_parse_cleanly(path):
 
 def test_samples_exist():
     assert len(SAMPLES) >= 3
+
+
+# --------------------------------------------------------------------------------------------
+# hostile files: alias bombs, devices and FIFOs, empty rounds (through the real CLI)
+# --------------------------------------------------------------------------------------------
+
+ROUND = "Interviewer: Build an LRU cache.\n\nCandidate: I'd use a dict and a linked list; capacity never exceeded.\n"
+BOMB = "".join(
+    ["---\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"]
+    + [f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+       f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n" for i in range(8)]
+    + ["exercise: *i\n---\n", ROUND]
+)
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The installed console script in a subprocess: a hang or a memory blow-up fails by timeout,
+    not by freezing the test session."""
+    exe = Path(sys.executable).with_name("evaluate")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from evaluator.cli import run; run()"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVALUATOR_")}
+    return subprocess.run([*cmd, *args], check=False, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    p = write(tmp_path, BOMB)
+    run = cli(str(p), "--db", str(tmp_path / "e.duckdb"), timeout=30)
+    assert run.returncode == 2, run.stderr
+    assert "alias" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "e.duckdb").exists() or "judgments" not in run.stdout
+
+
+@pytest.mark.parametrize("front", [
+    "---\nsizes: &s [1, 2]\nexercise: *s\n---\n",
+    "---\nexercise: [lru, ttl]\ncandidate: {first: Dana}\ntitle: [x]\n---\n",
+    "---\nwho: &w {name: Dana}\ncandidate: *w\ninterviewer: [[a]]\n---\n",
+])
+def test_front_matter_values_of_the_wrong_type_are_warnings(tmp_path, front):
+    p = write(tmp_path, front + ROUND)
+    t = load_transcript(p)
+    assert t.exercise is None and t.candidate is None and t.title is None
+    assert any("should be" in w for w in t.warnings)
+    run = cli(str(p), "--db", str(tmp_path / "e.duckdb"), "--format", "json")
+    assert run.returncode == 0, run.stderr
+
+
+def test_front_matter_over_the_size_cap_is_bad_input(tmp_path):
+    p = write(tmp_path, "---\nnotes: \"" + "x" * 100_000 + "\"\n---\n" + ROUND)
+    with pytest.raises(BadInput, match="front matter"):
+        load_transcript(p)
+
+
+def test_deeply_nested_front_matter_is_bad_input(tmp_path):
+    p = write(tmp_path, "---\nx: " + "[" * 200 + "]" * 200 + "\n---\n" + ROUND)
+    with pytest.raises(BadInput, match="nested"):
+        load_transcript(p)
+
+
+def test_yaml_binary_set_and_nan_values_are_stored_as_json(tmp_path):
+    p = write(tmp_path, "---\nblob: !!binary aGVsbG8=\ntags: !!set {a, b}\nratio: .nan\n---\n" + ROUND)
+    run = cli(str(p), "--db", str(tmp_path / "e.duckdb"), "--format", "json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["transcript"]["metadata"]["blob"] == "hello"
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+def test_devices_are_refused_as_transcripts_and_code(tmp_path, device):
+    if not os.path.exists(device):
+        pytest.skip(f"no {device}")
+    run = cli(device, "--db", str(tmp_path / "e.duckdb"))
+    assert run.returncode == 2 and "not a regular file" in run.stderr, run.stderr
+    p = write(tmp_path, ROUND)
+    run = cli(str(p), "--code", device, "--db", str(tmp_path / "e.duckdb"))
+    assert run.returncode == 2 and "not a regular file" in run.stderr, run.stderr
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "round.md"
+    os.mkfifo(fifo)  # nobody ever writes: opening it for reading would block for ever
+    run = cli(str(fifo), "--db", str(tmp_path / "e.duckdb"), timeout=30)
+    assert run.returncode == 2 and "FIFO" in run.stderr, run.stderr
+    code = tmp_path / "cache.py"
+    os.mkfifo(code)
+    real = write(tmp_path, ROUND, name="real.md")
+    run = cli(str(real), "--code", str(code), "--db", str(tmp_path / "e.duckdb"), timeout=30)
+    assert run.returncode == 2 and "FIFO" in run.stderr, run.stderr
+
+
+def test_label_and_manifest_devices_and_fifos_are_refused(tmp_path):
+    db = tmp_path / "e.duckdb"
+    fifo = tmp_path / "labels.csv"
+    os.mkfifo(fifo)
+    run = cli("labels", "import", str(fifo), "--db", str(db), timeout=30)
+    assert run.returncode == 2 and "FIFO" in run.stderr, run.stderr
+    if os.path.exists("/dev/zero"):
+        run = cli("labels", "import", "/dev/zero", "--db", str(db), timeout=30)
+        assert run.returncode == 2 and "not a regular file" in run.stderr, run.stderr
+    manifest = tmp_path / "cohort.csv"
+    os.mkfifo(manifest)
+    run = cli("cohort", str(manifest), "--cohort", "c", "--db", str(db), timeout=30)
+    assert run.returncode == 2 and "FIFO" in run.stderr, run.stderr
+
+
+def test_fifo_in_a_cohort_folder_is_one_bad_item(tmp_path):
+    folder = tmp_path / "round"
+    folder.mkdir()
+    write(folder, ROUND, name="good.md")
+    os.mkfifo(folder / "stuck.md")
+    run = cli("cohort", str(folder), "--cohort", "c", "--db", str(tmp_path / "e.duckdb"), timeout=60)
+    assert "stuck.md" in run.stdout + run.stderr and "FIFO" in run.stdout + run.stderr
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("text", [
+    "---\ncandidate: Dana\nexercise: lru_cache\n---\n",
+    "---\ncandidate: Dana\n---\n\n   \n\t\n",
+    "---\ncandidate: Dana\n---\n# LRU cache round\n\n<!-- nothing recorded -->\n\n---\n",
+    "Interviewer:\n\nCandidate:\n\n",
+])
+def test_a_round_with_nothing_said_is_bad_input_before_any_call(tmp_path, text, fake_llm):
+    p = write(tmp_path, text)
+    with pytest.raises(BadInput, match="nothing to judge"):
+        load_transcript(p)
+    run = cli(str(p), "--model", "openai/test-model", "--api-base", fake_llm.base_url,
+              "--db", str(tmp_path / "e.duckdb"))
+    assert run.returncode == 2 and "nothing to judge" in run.stderr, run.stderr
+    assert fake_llm.chat_requests == []
+
+
+def test_rubric_path_that_is_a_device_or_fifo_is_refused(tmp_path):
+    fifo = tmp_path / "rubric.yaml"
+    os.mkfifo(fifo)
+    p = write(tmp_path, ROUND)
+    run = cli(str(p), "--rubric", str(fifo), "--db", str(tmp_path / "e.duckdb"), timeout=30)
+    assert run.returncode == 2 and "FIFO" in run.stderr, run.stderr

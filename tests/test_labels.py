@@ -152,13 +152,17 @@ def test_import_is_all_or_nothing_and_exits_2(tmp_path):
     assert _count(db, "human_labels") == 0 and _count(db, "label_imports") == 0
 
 
-def test_import_keeps_not_observed_and_missing_distinct_and_is_idempotent(tmp_path):
+@pytest.mark.parametrize("width", ["narrow", "80", "400"])  # rich wraps at the terminal's width: read words
+def test_import_keeps_not_observed_and_missing_distinct_and_is_idempotent(tmp_path, width):
     shutil.copy(SAMPLES / "agent_loop.md", tmp_path / "agent_loop.md")
     db = tmp_path / "e.duckdb"
     good = write(tmp_path, "labels.csv", "transcript,rater,dimension,score\n"
                                          "agent_loop.md,r1,invariant,3\n"
                                          "agent_loop.md,r1,recovery,not_observed\n"
                                          "agent_loop.md,r1,edge_cases,\n")
+    # "narrow" breaks the line between "already" and "imported", as an 80-column terminal did for some paths
+    columns = str(len(f"{good}: already") + 1) if width == "narrow" else width
+    runner = CliRunner(env={"COLUMNS": columns})
     result = runner.invoke(app, ["labels", "import", str(good), "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "1 scored, 1 not observed, 1 missing" in " ".join(result.output.split())
@@ -168,7 +172,7 @@ def test_import_keeps_not_observed_and_missing_distinct_and_is_idempotent(tmp_pa
     con.close()
     assert rows == {"invariant": "scored:3.0", "recovery": "not_observed:-", "edge_cases": "missing:-"}
     again = runner.invoke(app, ["labels", "import", str(good), "--db", str(db)])
-    assert again.exit_code == 0 and "already imported" in again.output
+    assert again.exit_code == 0 and "already imported" in " ".join(again.output.split())
     assert _count(db, "human_labels") == 3
     listed = runner.invoke(app, ["labels", "list", "--db", str(db), "--format", "json"])
     assert json.loads(listed.output)[0]["not_observed"] == 1

@@ -491,7 +491,7 @@ def test_401_fails_fast_with_exit_3_and_no_traceback(fake_llm: FakeLLM, tmp_path
     assert_no_traceback(run)
     assert "authentication" in run.stderr.lower() or "credentials" in run.stderr.lower()
     assert "openai/test-model" in run.stderr
-    assert run.stdout == ""
+    assert json.loads(run.stdout)["exit_code"] == 3  # under --format json the error is a JSON document too
     assert len(fake_llm.chat_requests) == 1
     _assert_nothing_judged(run.db)
 

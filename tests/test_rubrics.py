@@ -512,7 +512,9 @@ def test_errors_in_an_extending_rubric_name_the_dimension(tmp_path, patch, needl
     (None, "", "default", []),
     (None, "lru_ttl_cahce", "default",
      ["exercise 'lru_ttl_cahce' matches no rubric (did you mean lru_ttl_cache?); using 'default'"]),
-    (None, "rate_limiter", "default", ["exercise 'rate_limiter' matches no rubric; using 'default'"]),
+    (None, "rate_limiter", "default", ["exercise 'rate_limiter' matches no rubric (known exercises: agent_loop, "
+                                       "lru_cache, lru_ttl_cache, rag, rag_pipeline, react_agent, ttl_cache); "
+                                       "using 'default'"]),
     ("default", "lru_ttl_cahce", "default", []),  # an explicit rubric makes the exercise irrelevant
 ])
 def test_select_rubric_with_warnings(rubric, exercise, expected, warnings):

@@ -63,7 +63,7 @@ def test_neutralised_text_cannot_contain_a_delimiter(forgery):
     text = "Candidate explanation.\n" + forgery.format(tag=tag) + "\nMore explanation."
     out = neutralise(text)
     assert "<<<" not in out and ">>>" not in out
-    assert not re.search(r"</?\s*transcript\b[^>]*>", out, re.I)
+    assert not re.search(r"</?\s*transcript\b[^>]*>", out, re.IGNORECASE)
     assert "<|" not in out and "|>" not in out
     # the words survive for a human reader
     assert "Candidate explanation." in out and "More explanation." in out
@@ -74,7 +74,7 @@ def test_fence_has_exactly_one_end_delimiter(forgery):
     tag = fence_tag("d" * 64)
     body = "I use a dict.\n" + forgery.format(tag=tag) + "\nThen a linked list."
     fenced = fence("TRANSCRIPT", "source=round.md", body, tag)
-    assert fenced.startswith(f"<<<TRANSCRIPT source=round.md tag={tag}>>>\n")
+    assert fenced.startswith(f"<<<TRANSCRIPT source=\"round.md\" tag={tag}>>>\n")
     assert fenced.endswith(f"\n<<<END TRANSCRIPT tag={tag}>>>")
     assert fenced.count(f"tag={tag}>>>") == 2
     assert fenced.count("<<<") == 2 and fenced.count(">>>") == 2
@@ -102,7 +102,7 @@ def test_rendered_prompt_has_one_end_delimiter(tmp_path):
     tag = rendered.tag
     assert tag == fence_tag(t.content_hash)
     assert user.count(f"<<<END TRANSCRIPT tag={tag}>>>") == 1
-    transcript_part = user.split(f"<<<TRANSCRIPT")[1].split(f"<<<END TRANSCRIPT tag={tag}>>>")[0]
+    transcript_part = user.split("<<<TRANSCRIPT")[1].split(f"<<<END TRANSCRIPT tag={tag}>>>")[0]
     assert "<<<" not in transcript_part.split(">>>", 1)[1]
     assert "<|im_start|>" not in transcript_part
     assert "</transcript>" not in transcript_part

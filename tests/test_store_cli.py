@@ -45,6 +45,12 @@ def invoke(*args: str):
     return result
 
 
+def assert_json_error(r, code: int, needle: str) -> None:
+    """Under --format json an error is also a JSON document on stdout (and nothing else is)."""
+    doc = json.loads(r.stdout)
+    assert doc["exit_code"] == code and needle in doc["error"], doc
+
+
 def flat(text: str) -> str:
     return " ".join(text.split())
 
@@ -128,6 +134,7 @@ def test_failed_save_leaves_nothing_behind(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 def test_baseline_run_is_stored(tmp_path):
+    (tmp_path / "tmp").mkdir()  # a relative path, in an existing folder
     db = Path("tmp/e.duckdb")
     doc = judge_json(db)
     assert (tmp_path / "tmp" / "e.duckdb").exists()
@@ -169,11 +176,13 @@ def test_second_run_is_a_cache_hit_and_force_judges_again(tmp_path):
 
 
 def test_no_store_creates_no_file(tmp_path):
+    (tmp_path / "tmp").mkdir()
     r = invoke(LRU, "--db", "tmp/e.duckdb", "--no-store", "--format", "json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["store"]["judgment_id"] is None
-    assert not (tmp_path / "tmp").exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    (tmp_path / "tmp").rmdir()
     r = invoke(LRU, "--no-store", "--format", "json")
     assert r.exit_code == 0
     assert list(tmp_path.iterdir()) == []
@@ -198,7 +207,7 @@ def test_db_that_is_not_duckdb(tmp_path, garbage):
     err = flat(r.stderr)
     assert "notes.duckdb" in err
     assert re.search(r"not a valid DuckDB|cannot open", err), err
-    assert r.stdout == ""
+    assert_json_error(r, 2, "notes.duckdb")
     assert db.read_bytes() == garbage
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.duckdb"]
 
@@ -234,7 +243,7 @@ def test_db_locked_by_another_process(tmp_path):
             err = flat(r.stderr)
             assert "shared.duckdb" in err
             assert re.search(r"lock|another process", err, re.I), err
-            assert r.stdout == ""
+            assert_json_error(r, 2, "shared.duckdb")
     finally:
         proc.kill()
         proc.wait(timeout=10)
@@ -314,7 +323,7 @@ BAD_INPUT = {
 def test_bad_input_exit_2(tmp_path, case):
     make_args, needle = BAD_INPUT[case]
     args = make_args(tmp_path)
-    db = tmp_path / "db" / "e.duckdb"
+    db = tmp_path / "e.duckdb"
     r = invoke(*args, "--db", db)
     assert r.exit_code == 2, (r.exit_code, r.output)
     assert needle in flat(r.stderr), r.stderr
@@ -490,6 +499,8 @@ def test_a_running_run_whose_process_died_is_killed_and_older_databases_still_li
     con = duckdb.connect(str(db))  # a database written before the owner columns existed
     con.execute("ALTER TABLE runs DROP COLUMN pid")
     con.execute("ALTER TABLE runs DROP COLUMN host")
+    con.execute("ALTER TABLE runs DROP COLUMN request_key")  # and before the resume key (0008)
+    con.execute("DELETE FROM schema_migrations WHERE name IN ('0005_run_owner', '0008_run_journal')")
     con.close()
     listed = recent_runs(db)
     assert len(listed) == 2 and all(r["pid"] is None for r in listed)

@@ -14,7 +14,7 @@ from evaluator.errors import EvaluatorError
 from evaluator.pipeline import JudgeOptions, build_judge, cache_key
 
 if TYPE_CHECKING:
-    from evaluator.batch.runner import CohortRequest, CohortSummary
+    from evaluator.batch.types import CohortRequest, CohortSummary
     from evaluator.judge.transport import ChatTransport
     from evaluator.models import Transcript
     from evaluator.rubrics import Rubric
@@ -44,7 +44,7 @@ def price(options: JudgeOptions, prompt_tokens: int, completion_tokens: int) -> 
 REPAIR_MESSAGE_TOKENS = 600  # a repair request: the errors found and what to resend (generous)
 
 
-def estimate_judgment(transcript: "Transcript", rubric: "Rubric", options: JudgeOptions) -> dict[str, Any]:
+def estimate_judgment(transcript: Transcript, rubric: Rubric, options: JudgeOptions) -> dict[str, Any]:
     """Prompt tokens counted on the real rendered prompt(s), one call per group of dimensions; the
     expected cost and the worst case, which --max-cost reserves: every allowed repair is made, every
     reply is as long as --max-tokens, and each repair re-sends the conversation so far (the prompt,
@@ -95,13 +95,13 @@ def members_per_judgment(options: JudgeOptions) -> int:
     return len(member_options(options)) if wants_ensemble(options) else 1
 
 
-def estimate_cohort(request: "CohortRequest") -> "CohortSummary":
+def estimate_cohort(request: CohortRequest) -> CohortSummary:
     """Dry run: read every item, skip what the store already has, estimate the rest. No model call,
     no write (the store is opened read-only, and only if it exists)."""
     import time
 
     from evaluator.batch.inputs import iter_items, key_extra
-    from evaluator.batch.runner import CohortSummary
+    from evaluator.batch.types import CohortSummary
     from evaluator.ingest import parse_source, read_source
     from evaluator.rubrics import select_rubric
     from evaluator.store.db import Store, default_db_path

@@ -9,18 +9,26 @@ so the run records it and carries on.
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Iterator
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.errors import BadInput
+from evaluator.files import open_regular
+from evaluator.formats import TRANSCRIPT_SUFFIXES
+from evaluator.ingest import _LANG_BY_SUFFIX as CODE_SUFFIXES
 from evaluator.ingest import session_date
 
 OVERRIDES = ("candidate", "date", "exercise")
 JUDGED_OVERRIDES = ("candidate",)  # see key_extra
 MANIFEST_SUFFIXES = {".csv", ".jsonl", ".ndjson"}
-SKIP_NAMES = {"readme.md", "changelog.md", "license.md"}
+MAX_MANIFEST_BYTES = 50_000_000
+SKIP_STEMS = {"readme", "changelog", "license", "contributing"}
+SKIP_NAMES_SHOWN = 5
 
 
 @dataclass
@@ -34,27 +42,53 @@ class BatchItem:
     error: str | None = None
 
 
-def iter_items(path: Path) -> Iterator[BatchItem]:
-    """Stream the items of a folder or manifest without loading them all."""
+def iter_items(path: Path, on_skip: Callable[[str], None] | None = None) -> Iterator[BatchItem]:
+    """Stream the items of a folder or manifest without loading them all. `on_skip` hears, once the
+    folder is walked, which of its files were not taken as transcripts and why."""
     if not path.exists():
         raise BadInput(f"cohort input not found: {path}")
     if path.is_dir():
-        yield from _iter_folder(path)
+        yield from _iter_folder(path, on_skip)
+    elif not path.is_file():  # a FIFO or device would block the open (and the whole run) forever
+        raise BadInput(f"{path}: not a regular file or folder: give a folder of .md transcripts or a manifest")
     elif path.suffix.lower() in MANIFEST_SUFFIXES:
         yield from _iter_manifest(path)
     else:
-        raise BadInput(f"{path}: expected a folder of .md transcripts or a manifest (.csv, .jsonl)")
+        raise BadInput(f"{path}: expected a folder of transcripts or a manifest (.csv, .jsonl)")
 
 
-def _iter_folder(folder: Path) -> Iterator[BatchItem]:
-    found = False
-    for p in sorted(folder.rglob("*.md")):
-        if p.name.lower() in SKIP_NAMES or any(part.startswith(".") for part in p.relative_to(folder).parts):
-            continue
-        found = True
+def _iter_folder(folder: Path, on_skip: Callable[[str], None] | None = None) -> Iterator[BatchItem]:
+    transcripts, skipped = _classify_folder(folder)
+    if on_skip:
+        for reason, names in skipped.items():
+            more = len(names) - SKIP_NAMES_SHOWN
+            on_skip(f"skipped {len(names)} file(s) in {folder}, {reason}: {', '.join(names[:SKIP_NAMES_SHOWN])}"
+                    + (f" and {more} more" if more > 0 else ""))
+    if not transcripts:
+        raise BadInput(f"{folder}: no transcripts found ({', '.join(TRANSCRIPT_SUFFIXES)})")
+    for p in transcripts:
         yield BatchItem(key=str(p.relative_to(folder)), path=p)
-    if not found:
-        raise BadInput(f"{folder}: no .md transcripts found")
+
+
+def _classify_folder(folder: Path) -> tuple[list[Path], dict[str, list[str]]]:
+    """The folder's transcripts (sorted), and the other files by the reason they are not judged."""
+    transcripts: list[Path] = []
+    skipped: dict[str, list[str]] = defaultdict(list)
+    for p in sorted(folder.rglob("*")):
+        relative = p.relative_to(folder)
+        if p.is_dir():  # a FIFO, device or dangling link named like a transcript is kept: its read fails alone
+            continue
+        if any(part.startswith(".") for part in relative.parts):
+            skipped["hidden"].append(str(relative))
+        elif p.suffix.lower() in TRANSCRIPT_SUFFIXES and p.stem.lower() in SKIP_STEMS:
+            skipped["project documentation, not a transcript"].append(str(relative))
+        elif p.suffix.lower() in TRANSCRIPT_SUFFIXES:
+            transcripts.append(p)
+        elif p.suffix.lower() in CODE_SUFFIXES:
+            skipped["code (read with the transcript that names it)"].append(str(relative))
+        else:
+            skipped[f"not a transcript format ({', '.join(TRANSCRIPT_SUFFIXES)})"].append(str(relative))
+    return transcripts, skipped
 
 
 def _row_item(manifest: Path, line: int, row: dict) -> BatchItem:
@@ -103,11 +137,11 @@ def _iter_manifest(manifest: Path) -> Iterator[BatchItem]:
 
 
 def _read_manifest(manifest: Path) -> Iterator[BatchItem]:
-    try:
-        handle = manifest.open(encoding="utf-8-sig", newline="")
-    except OSError as e:
-        raise BadInput(f"cannot read manifest {manifest}: {e.strerror}") from None
-    with handle:
+    raw = open_regular(manifest, "manifest")
+    if os.fstat(raw.fileno()).st_size > MAX_MANIFEST_BYTES:
+        raw.close()
+        raise BadInput(f"manifest: {manifest} is over the {MAX_MANIFEST_BYTES:,}-byte limit")
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
         if manifest.suffix.lower() == ".csv":
             reader = csv.DictReader(handle)
             header = [h.strip().lower() for h in (reader.fieldnames or [])]

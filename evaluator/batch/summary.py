@@ -33,6 +33,82 @@ def dimension_summary(rows: Iterable[tuple[str, str, int | None]]) -> dict[str, 
     return out
 
 
+def run_dimensions(con: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    """dimension_summary over a run's items as stored (reused judgments included)."""
+    rows = con.execute(
+        "SELECT d.dimension_id, d.status, d.score FROM run_items ri"
+        " JOIN dimension_scores d ON d.judgment_id = ri.judgment_id"
+        " WHERE ri.run_id = ? ORDER BY ri.item, d.position", [run_id]).fetchall()
+    return dimension_summary(rows)
+
+
 def _number(value: float) -> int | float:
     """4.0 -> 4 (a median of whole scores is whole unless two middle values differ: then 3.5)."""
     return int(value) if float(value).is_integer() else value
+
+
+class Tally:
+    """What a run's summary lists beside the counts: failures, judgments not fully scored, reading
+    warnings, items left unjudged. The runner reports into it; nothing here touches the store."""
+
+    def __init__(self) -> None:
+        from evaluator.batch.types import Counters
+
+        self.counters = Counters()
+        self.failures: list[dict[str, Any]] = []
+        self.not_scored: list[dict[str, Any]] = []
+        self.warnings: list[dict[str, Any]] = []
+        self.skipped: list[str] = []
+
+    def failed(self, item: str, source: str, error: str) -> None:
+        self.counters.failed += 1
+        self.failures.append({"item": item, "source": source, "error": error})
+
+    def skip(self, item: str) -> None:
+        self.counters.skipped += 1
+        self.skipped.append(item)
+
+    def reused(self, status: str) -> None:
+        """A judgment taken from the store, an identical copy or an interrupted run: `cached` counts
+        the fully scored ones (so `scored` includes `cached`)."""
+        if status == "scored":
+            self.counters.cached += 1
+        setattr(self.counters, status, getattr(self.counters, status) + 1)
+
+    def judged(self, item: str, source: str, j: Any) -> None:
+        """Count a new judgment and its usage, and keep what a reader must see: why it is not fully
+        scored, and any warning about how the transcript was read (no speaker labels, cut to fit)."""
+        c = self.counters
+        setattr(c, j.status, getattr(c, j.status) + 1)
+        self.usage(j.usage)
+        if j.status != "scored":
+            reason = j.reason or next((f"{d.id}: {d.reason}" for d in j.dimensions if d.status == "unscored"), None)
+            self.not_scored.append({"item": item, "source": source, "status": j.status, "reason": reason})
+        notes = list(j.warnings) + [f.detail for f in j.flags if f.kind in ("truncated", "speakers_unrecognised")]
+        self.warnings += [{"item": item, "warning": w} for w in dict.fromkeys(notes)]
+
+    def usage(self, u: Any) -> None:
+        c = self.counters
+        c.calls += u.calls
+        c.prompt_tokens += u.prompt_tokens
+        c.completion_tokens += u.completion_tokens
+        if c.cost_usd is not None:
+            c.cost_usd = None if u.cost_usd is None else c.cost_usd + u.cost_usd
+
+    def summary(self, **fields: Any) -> Any:
+        """The run's CohortSummary: these counts and lists, plus `fields` (cohort, run id, status...)."""
+        from evaluator.batch.types import CohortSummary
+
+        out = CohortSummary(**self.counters.model_dump(), failures=self.failures, not_scored=self.not_scored,
+                            warnings=self.warnings, skipped_items=self.skipped, **fields)
+        out.in_flight = 0
+        if out.cost_usd is not None:
+            out.cost_usd = round(out.cost_usd, 8)  # no float noise in what users read
+        return out
+
+    def totals(self) -> dict[str, Any]:
+        """The run row's counters (skipped items count as failed there, as before)."""
+        c = self.counters
+        return {"total": c.total, "scored": c.scored, "partial": c.partial, "unscored": c.unscored,
+                "cached": c.cached, "failed": c.failed + c.skipped, "calls": c.calls,
+                "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens, "cost_usd": c.cost_usd}

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from evaluator.calibrate.records import HumanLabel, LabelStatus, ScaleSpec
 from evaluator.errors import BadInput
+from evaluator.files import read_capped
 
 MAX_LABEL_FILE_BYTES = 50_000_000
 MAX_PROBLEMS_SHOWN = 40
@@ -131,14 +132,7 @@ def parse_cell(cell: Any) -> tuple[LabelStatus, float | None]:
 
 
 def _decode(path: Path) -> tuple[str, str]:
-    if not path.exists():
-        raise BadInput(f"{path}: file not found")
-    if path.is_dir():
-        raise BadInput(f"{path}: is a directory, expected a CSV or JSONL file")
-    size = path.stat().st_size
-    if size > MAX_LABEL_FILE_BYTES:
-        raise BadInput(f"{path}: {size:,} bytes, over the {MAX_LABEL_FILE_BYTES:,}-byte limit")
-    data = path.read_bytes()
+    data = read_capped(path, MAX_LABEL_FILE_BYTES, "scores file")
     sha = hashlib.sha256(data).hexdigest()
     if b"\x00" in data[:65536]:
         raise BadInput(f"{path}: looks like a binary file, expected CSV or JSONL text")

@@ -5,54 +5,206 @@ One module per command group (judge, rubrics, ...) registers itself on `app`.
 Heavy imports (litellm, duckdb, pandas) happen inside commands so `evaluate --help` stays fast.
 `evaluate transcript.md` works because a TyperGroup subclass inserts the default command name when
 the first argument is not a known command (STACK-NOTES: a callback would swallow subcommands).
+
+Errors are handled in one place, `DefaultCommandGroup.invoke`: a library `EvaluatorError` becomes its
+message and exit code (as JSON on stdout under `--format json`), a closed stdout pipe exits 141.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import sys
-from typing import Annotated, Optional
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
+try:  # typer >= 0.2x ships its own copy of click, whose classes are not click's
+    from typer._click.core import Context, Parameter
+    from typer._click.exceptions import ClickException, UsageError
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - an older typer on the real click
+    from click import (  # type: ignore[assignment,no-redef]
+        ClickException,
+        Context,
+        Parameter,
+        UsageError,
+        get_current_context,
+    )
 
-
-from evaluator.errors import EXIT_INTERNAL
+from evaluator.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, EvaluatorError
 
 DEFAULT_COMMAND = "judge"
+_JSON_KEY = "evaluate.json_errors"
+
+
+def _wants_json(args: list[str]) -> bool:
+    """`--format json` anywhere on the command line (also `-f json`, `--format=json`): errors are JSON too.
+
+    Read from the raw arguments because a usage error can happen before the option is parsed.
+    """
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("--format", "-f") and i + 1 < len(args) and args[i + 1] == "json":
+            return True
+        if arg in ("--format=json", "-fjson"):
+            return True
+    return False
+
+
+def _metavar(param: Parameter) -> str:
+    """A word for the help text (`--db DB`, `--max-tokens N`), never typer's `<list[Path]>` or `<bool>`."""
+    if getattr(param, "is_flag", False):
+        return ""
+    descriptor = getattr(param, "type_descriptor", None)
+    annotation = getattr(descriptor, "annotation", None)
+    if annotation is int:
+        return "N"
+    if annotation is float:
+        return "NUMBER"
+    return (param.name or "value").upper()
+
+
+def _name_metavars(command: Any) -> None:
+    for param in command.params:
+        if param.metavar is None:
+            param.metavar = _metavar(param)
+        if getattr(param, "param_type_name", "") == "argument":  # its name says it: no `<list[str]>` beside it
+            setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
+    make_help = command.get_help_option
+
+    def help_option(ctx: Context) -> Any:
+        option = make_help(ctx)
+        if option is not None:
+            option.metavar = ""  # a flag: no `<bool>`
+        return option
+
+    setattr(command, "get_help_option", help_option)  # noqa: B010
+    for sub in getattr(command, "commands", {}).values():
+        _name_metavars(sub)
 
 
 class DefaultCommandGroup(TyperGroup):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+    """The root group: default command, did-you-mean for mistyped commands, one error handler."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _name_metavars(self)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
+                     **extra: Any) -> Context:
+        """The project config file becomes click's `default_map` (flag > env > config > default)."""
+        if parent is None and "default_map" not in extra and not os.environ.get("_EVALUATE_COMPLETE"):
+            from evaluator.config import apply_settings, default_map, load_settings
+
+            try:
+                _, settings = load_settings()
+            except EvaluatorError as e:  # no context yet: fail() cannot ask it about --format json
+                _error(str(e), e.exit_code, _wants_json(args))
+            apply_settings(settings)
+            extra["default_map"] = default_map(settings, self.commands)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        ctx.meta[_JSON_KEY] = _wants_json(args)
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            _refuse_mistyped_command(args[0], sorted(self.commands))
+        own = {name for p in self.get_params(ctx) for name in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))}
+        if args and args[0] not in self.commands and args[0].split("=")[0] not in own:
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EvaluatorError as e:
+            fail(e, e.exit_code)
+        except ClickException as e:
+            if not ctx.meta.get(_JSON_KEY):
+                raise
+            fail(e.format_message(), e.exit_code)
+        except BrokenPipeError:
+            _output_closed()
+
+
+def _refuse_mistyped_command(word: str, commands: list[str]) -> None:
+    """`evaluate reprot` is a typo, not a transcript named `reprot`: say which command was meant.
+
+    Only for a word that is not an existing file, has no path or suffix, and is close to a command.
+    """
+    if os.sep in word or "." in word or Path(word).exists():
+        return
+    close = difflib.get_close_matches(word, commands, n=1, cutoff=0.6)
+    if close:
+        raise UsageError(f"no command or file named '{word}'. Did you mean `evaluate {close[0]}`?")
+
+
+def _emit_json_error(message: str, code: int) -> NoReturn:
+    sys.stdout.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False) + "\n")
+    raise typer.Exit(code)
+
+
+def _output_closed() -> NoReturn:
+    """Stdout was closed by the reader (`evaluate X | head -1`): not a judgment status. Exit 141
+    (128 + SIGPIPE, what a shell reports for a process killed by a closed pipe), quietly.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
+    except (OSError, ValueError):  # not a real file descriptor (a test runner's buffer)
+        pass
+    raise typer.Exit(EXIT_OUTPUT_CLOSED)
+
+
+def _exit_codes_help() -> str:
+    rows = "\n\n".join(f"{code}: {meaning}" for code, meaning in EXIT_CODES.items())
+    return f"Exit codes:\n\n{rows}"
 
 
 app = typer.Typer(
     cls=DefaultCommandGroup,
     help="Judge mock technical-interview transcripts against rubrics, with an LLM or an offline baseline.\n\n"
     "Usage: evaluate TRANSCRIPT.md [options]   (same as: evaluate judge TRANSCRIPT.md)",
+    epilog=_exit_codes_help(),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
-def console(stderr: bool = False):
+def console(stderr: bool = False) -> Any:
+    """A rich console; messages on stderr are never hard-wrapped (paths stay greppable in logs)."""
     from rich.console import Console
 
-    # Messages on stderr are never hard-wrapped (paths and notices stay greppable in logs).
-    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    c = Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    c.on_broken_pipe = _output_closed  # type: ignore[method-assign]  # rich's own exits 1, a judgment status
+    return c
 
 
-def fail(err: Exception, code: int) -> None:
+def json_errors() -> bool:
+    """True when this command was given `--format json` (its errors are JSON documents too)."""
+    ctx = get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().meta.get(_JSON_KEY))
+
+
+def fail(err: Exception | str, code: int) -> NoReturn:
+    """End the command with a clear message and exit code: `error: ...` on stderr, and under
+    `--format json` also a `{"error", "exit_code"}` document on stdout (for the program reading it).
+    """
+    _error(str(err), code, json_errors())
+
+
+def _error(message: str, code: int, as_json: bool) -> NoReturn:
     from rich.markup import escape
 
-    console(stderr=True).print(f"[red]error:[/red] {escape(str(err))}")
+    console(stderr=True).print(f"[red]error:[/red] {escape(message)}")
+    if as_json:
+        _emit_json_error(message, code)
     raise typer.Exit(code)
 
 
@@ -78,7 +230,7 @@ def run() -> None:
         app()
     except KeyboardInterrupt:
         console(stderr=True).print("[red]interrupted[/red]")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as e:  # a bug of ours: say so plainly; the traceback only on request
         if os.environ.get("EVALUATOR_DEBUG"):
             raise
@@ -93,8 +245,10 @@ def run() -> None:
 
 
 # Register the command modules (each imports only typer at import time).
-from evaluator.cli import judge as _judge_commands  # noqa: E402,F401
-from evaluator.cli import rubrics as _rubrics_commands  # noqa: E402,F401
 from evaluator.cli import cohort as _cohort_commands  # noqa: E402,F401
+from evaluator.cli import judge as _judge_commands  # noqa: E402,F401
 from evaluator.cli import labels as _labels_commands  # noqa: E402,F401
+from evaluator.cli import probe as _probe_commands  # noqa: E402,F401
 from evaluator.cli import report as _report_commands  # noqa: E402,F401
+from evaluator.cli import rubrics as _rubrics_commands  # noqa: E402,F401
+from evaluator.cli import store as _store_commands  # noqa: E402,F401

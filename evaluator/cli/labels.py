@@ -11,7 +11,7 @@ import typer
 
 from evaluator.cli import app, console, fail
 from evaluator.cli import options as opt
-from evaluator.errors import EXIT_BAD_INPUT, EvaluatorError
+from evaluator.errors import EXIT_BAD_INPUT
 
 labels_app = typer.Typer(help="Import and list human labels.", no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
@@ -51,11 +51,7 @@ def labels_import(
     """Import human labels: all rows or none; every problem reported with its line number."""
     from evaluator.calibrate.service import ImportRequest, import_labels
 
-    try:
-        s = import_labels(ImportRequest(file=file, db=db, rubric=rubric, transcripts_dirs=list(transcripts or [])))
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
-        return
+    s = import_labels(ImportRequest(file=file, db=db, rubric=rubric, transcripts_dirs=list(transcripts or [])))
     if s.already_imported:
         console().print(f"{file}: already imported as {s.record.id[:8]} on {s.record.imported_at:%Y-%m-%d %H:%M} "
                         f"({s.record.n_labels} labels); nothing to do")
@@ -73,11 +69,7 @@ def labels_list(db: DbOpt = None, output_format: FormatOpt = "table") -> None:
 
     from evaluator.calibrate.service import list_labels
 
-    try:
-        rows = list_labels(db)
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
-        return
+    rows = list_labels(db)
     if output_format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
@@ -104,13 +96,9 @@ def agreement_cmd(
 
     if not 0 <= bootstrap <= 100_000:
         fail(ValueError(f"--bootstrap must be between 0 and 100000, got {bootstrap}"), EXIT_BAD_INPUT)
-    try:
-        report = run_agreement(AgreementRequest(
-            source=_source(db, run, model, rubric, rater, judge_file, human_file, scale), n_bootstrap=bootstrap,
-            seed=seed))
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
-        return
+    report = run_agreement(AgreementRequest(
+        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale), n_bootstrap=bootstrap,
+        seed=seed))
     if output_format == "json":
         for note in report.notes:
             console(stderr=True).print(f"[dim]note: {note}[/dim]")
@@ -144,12 +132,8 @@ def calibrate_cmd(
         err = e.errors()[0]
         fail(ValueError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}"), EXIT_BAD_INPUT)
         return
-    try:
-        out = run_calibration(CalibrateRequest(
-            source=_source(db, run, model, rubric, rater, judge_file, human_file, scale), settings=settings))
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
-        return
+    out = run_calibration(CalibrateRequest(
+        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale), settings=settings))
     if output_format == "json":
         for w in out.result.warnings:
             console(stderr=True).print(f"[yellow]warning:[/yellow] {w}")
@@ -172,11 +156,7 @@ def calibrated_cmd(
 
     from evaluator.calibrate.service import calibrated_scores
 
-    try:
-        rows = calibrated_scores(db, calibration)
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
-        return
+    rows = calibrated_scores(db, calibration)
     if output_format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
@@ -205,13 +185,9 @@ def align_cmd(
     _check_format(output_format)
     from evaluator.calibrate.align import AlignRequest, render_align, run_align
 
-    try:
-        result = run_align(AlignRequest(model=model, api_base=api_base, dimensions=list(dimension or []),
-                                        examples=examples, holdout=holdout, out=out, timeout=timeout, db=db,
-                                        raters=list(rater or []), seed=seed))
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
-        return
+    result = run_align(AlignRequest(model=model, api_base=api_base, dimensions=list(dimension or []),
+                                    examples=examples, holdout=holdout, out=out, timeout=timeout, db=db,
+                                    raters=list(rater or []), seed=seed))
     if output_format == "json":
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:

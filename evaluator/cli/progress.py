@@ -1,4 +1,5 @@
-"""Rich progress bar and end-of-run summary for cohort runs (presentation only)."""
+"""Rich progress bar and end-of-run summary for cohort runs (presentation only); the model client
+loading notice."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ class CohortProgress:
     def __init__(self, console, enabled: bool = True) -> None:
         self.console = console
         self.enabled = enabled and console.is_terminal
-        self.progress = None
-        self.task = None
+        self.progress: Any = None  # a rich Progress while the bar is shown
+        self.task: Any = None
 
-    def __enter__(self) -> "CohortProgress":
+    def __enter__(self) -> CohortProgress:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -54,7 +55,8 @@ def _listed(console, colour: str, label: str, rows: list[tuple[str, str]], limit
         console.print(f"[{colour}]... and {len(rows) - limit} more ({label}; see --format json)[/{colour}]")
 
 
-def render_summary(s: Any, console) -> None:
+def render_summary(s: Any, console: Any) -> None:
+    """The end of a cohort run (or its dry-run estimate) for people; --format json has it all."""
     from rich.table import Table
 
     if s.dry_run:
@@ -98,7 +100,6 @@ def render_summary(s: Any, console) -> None:
 
 def render_runs(runs: list[dict[str, Any]], console) -> None:
     """`evaluate runs` as a table (newest first); --format json has every column."""
-    from rich import box
     from rich.table import Table
 
     if not runs:
@@ -123,3 +124,17 @@ def render_runs(runs: list[dict[str, Any]], console) -> None:
                   f"{n(r['scored'])}/{n(r['total'])}", n(other), cost,
                   escape(r["cohort"] or "-"), escape(judge))
     console.print(t)
+
+
+def model_client_notice(options: Any, console: Any) -> None:
+    """Load litellm (5-25 s on a cold disk) under a "loading the model client" spinner on a terminal,
+    so the first call does not sit behind a progress bar stuck at 0/?. Nothing for the baseline judge,
+    nothing when stderr is not a terminal (logs stay clean), nothing when it is already loaded."""
+    import sys
+
+    if not getattr(options, "model", None) or not console.is_terminal or "litellm" in sys.modules:
+        return
+    from evaluator.judge.llm_adapter import _litellm
+
+    console.print("[dim]loading the model client (litellm)...[/dim]")
+    _litellm()

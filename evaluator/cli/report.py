@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from evaluator.cli import app, console, fail
-from evaluator.errors import EXIT_BAD_INPUT, EvaluatorError
+from evaluator.errors import EXIT_BAD_INPUT
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -48,8 +48,5 @@ def report_cmd(
         fail(ValueError("--out writes files and --serve serves pages: choose one"), EXIT_BAD_INPUT)
     filters = Filters(cohort=cohort, candidate=candidate, exercise=exercise, since=_date(since, "--since"),
                       until=_date(until, "--until"), rubric_version=rubric_version, model=model)
-    try:
-        report(ReportRequest(db=db or default_db_path(), filters=filters, out=out, serve=serve, port=port,
-                             open_browser=not no_open), announce=lambda msg: console().print(msg, markup=False))
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
+    report(ReportRequest(db=db or default_db_path(), filters=filters, out=out, serve=serve, port=port,
+                         open_browser=not no_open), announce=lambda msg: console().print(msg, markup=False))

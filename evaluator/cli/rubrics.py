@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from evaluator.cli import app, console, fail
-from evaluator.errors import EXIT_BAD_INPUT, EvaluatorError
+from evaluator.cli import app, console
+from evaluator.errors import EXIT_BAD_INPUT
 
 if TYPE_CHECKING:
     from evaluator.rubrics import Rubric
@@ -35,11 +35,7 @@ def rubrics_list(
 
     from evaluator.rubrics import load_all
 
-    try:
-        rubrics = load_all(directory)
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
-        return
+    rubrics = load_all(directory)
     table = Table()
     for col in ("id", "version", "title", "extends", "dimensions", "exercises"):
         table.add_column(col)
@@ -60,11 +56,7 @@ def rubrics_show(
 
     from evaluator.rubrics import select_rubric
 
-    try:
-        r = select_rubric(rubric_id, None, directory)
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
-        return
+    r = select_rubric(rubric_id, None, directory)
     if output_format == "json":
         sys.stdout.write(json.dumps({**r.model_dump(mode="json"), "version": r.version}, indent=2) + "\n")
         return
@@ -91,11 +83,7 @@ def rubrics_check(
 
     from evaluator.rubrics import check_all
 
-    try:
-        results = check_all(directory)
-    except EvaluatorError as e:
-        fail(e, e.exit_code)
-        return
+    results = check_all(directory)
     c = console()
     bad = 0
     for path, error in results:

@@ -24,6 +24,7 @@ from evaluator.judge.verdict import Verdict
 from evaluator.judge.verdict import clamp as _clamp
 from evaluator.judge.verdict import evidence as _evidence
 from evaluator.judge.verdict import short as _short
+from evaluator.language import english_warning
 from evaluator.models import (
     DimensionResult,
     Evidence,
@@ -452,5 +453,8 @@ class BaselineJudge:
         if not transcript.speakers_recognised:
             flags.append(Flag(kind="baseline_assumption",
                               detail="Speakers were not recognised: the baseline read all text as the candidate's."))
+        not_english = english_warning(transcript.raw_text)
+        if not_english:
+            flags.append(Flag(kind="not_english", detail=not_english))
         return JudgeOutput(dimensions=results, usage=Usage(calls=0, prompt_tokens=0, completion_tokens=0,
                                                            cost_usd=0.0, latency_ms=0.0), flags=flags)

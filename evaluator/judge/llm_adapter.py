@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from evaluator.errors import BadInput, JudgeUnavailable
+from evaluator.errors import JudgeUnavailable
 from evaluator.judge.ratelimit import RateLimiter
 from evaluator.judge.transport import (
     FORMAT_MODES,
@@ -444,7 +444,7 @@ class LiteLLMAdapter:
                     refused.requests = attempts  # the provider answered them (with a refusal): they count
                     raise refused from None
                 if isinstance(exc, ll.BadRequestError) and "llm provider not provided" in str(exc).lower():
-                    raise BadInput(
+                    raise JudgeUnavailable(  # an unknown model, like any other: exit 3 (README)
                         f"litellm cannot route model '{c.model}': prefix it with its provider, e.g. "
                         "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1"
                     ) from None

@@ -15,19 +15,50 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from evaluator.judge.prompt import dimension_model
 from evaluator.models import Evidence, Transcript
 from evaluator.rubrics import Dimension, Rubric
-from evaluator.judge.prompt import dimension_model
+from evaluator.safety import inline
 
 MIN_QUOTE_CHARS = 8
 FUZZY_THRESHOLD = 90.0
 FUZZY_MIN_CHARS = 40  # below this a 90% match can flip the meaning ("most" for "least"): exact only
-_FENCED = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
+_FENCED = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 _NOT_OBSERVED = {"not_observed", "not observed", "notobserved", "n/a", "na", "not applicable"}
 
 
+class Conflict(list):
+    """The different values a reply gave one key (`"invariant": {...}, "invariant": {...}`). JSON
+    parsers keep the last silently; here the key's dimension fails validation and is asked again."""
+
+
+def _merge(a: Any, b: Any) -> Any:
+    """One value for a key given twice: identical values are one, two objects merge key by key
+    (only the keys they disagree on conflict), anything else is a Conflict."""
+    if a == b and type(a) is type(b):
+        return a
+    if isinstance(a, dict) and isinstance(b, dict):
+        merged = dict(a)
+        for k, v in b.items():
+            merged[k] = _merge(merged[k], v) if k in merged else v
+        return merged
+    return Conflict([*(a if isinstance(a, Conflict) else [a]), *(b if isinstance(b, Conflict) else [b])])
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        out[k] = _merge(out[k], v) if k in out else v
+    return out
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_pairs)
+
+
 def extract_json(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
-    """Find the JSON object in a reply that may carry chatter, a markdown fence or broken syntax."""
+    """Find the JSON object in a reply that may carry chatter, a markdown fence or broken syntax.
+    A key given twice with different values becomes a `Conflict` (in repaired JSON too)."""
     if text is None or not text.strip():
         return None, "the reply was empty"
     candidates: list[str] = [m.group(1) for m in _FENCED.finditer(text)]
@@ -38,8 +69,8 @@ def extract_json(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
         return None, "the reply contains no JSON object (it looks like prose)"
     for chunk in candidates:
         try:
-            value = json.loads(chunk)
-        except json.JSONDecodeError:
+            value = _loads(chunk)
+        except (json.JSONDecodeError, RecursionError):
             continue
         if isinstance(value, dict):
             return value, None
@@ -47,8 +78,8 @@ def extract_json(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
     # the first complete object from the first brace is the answer, the rest is chatter
     if start != -1:
         try:
-            value, _ = json.JSONDecoder().raw_decode(text, start)
-        except json.JSONDecodeError:
+            value, _ = json.JSONDecoder(object_pairs_hook=_pairs).raw_decode(text, start)
+        except (json.JSONDecodeError, RecursionError):
             value = None
         if isinstance(value, dict):
             return value, None
@@ -60,8 +91,65 @@ def extract_json(text: str | None) -> tuple[dict[str, Any] | None, str | None]:
         except Exception:  # json_repair raises assorted errors on hopeless input
             continue
         if isinstance(value, dict) and value:
+            for path, values in _raw_duplicates(chunk):
+                _mark_conflict(value, path, values)
             return value, None
     return None, "the reply's JSON could not be parsed or repaired"
+
+
+def _raw_duplicates(text: str) -> list[tuple[tuple[str, ...], list[str]]]:
+    """Keys given more than once with different raw values in one object of (possibly broken) JSON,
+    as (key path, raw values). json-repair keeps the last value of a duplicate key, so the raw text
+    is walked once: strings are skipped, braces and brackets tracked, each value's text compared."""
+    frames: list[dict[str, Any]] = [{"path": (), "obj": False, "keys": {}}]
+    found: list[tuple[tuple[str, ...], list[str]]] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            token = text[i + 1 : j]
+            k = j + 1
+            while k < n and text[k] in " \t\r\n":
+                k += 1
+            frame = frames[-1]
+            if frame["obj"] and frame.get("at") is None and k < n and text[k] == ":":
+                frame["at"] = (token, k + 1)
+                i = k + 1
+                continue
+            i = j + 1
+            continue
+        if c in "{[":
+            frame = frames[-1]
+            key = frame["at"][0] if frame["obj"] and frame.get("at") else None
+            path = frame["path"] + ((key,) if key is not None else ())
+            frames.append({"path": path, "obj": c == "{", "keys": {}})
+        elif c in "}]" or c == ",":
+            frame = frames[-1]
+            if frame["obj"] and frame.get("at"):
+                key, at = frame.pop("at")
+                raw = " ".join(text[at:i].split())
+                frame["keys"].setdefault(key, []).append(raw)
+            if c in "}]" and len(frames) > 1:
+                done = frames.pop()
+                for key, raws in done["keys"].items():
+                    if len(set(raws)) > 1:
+                        found.append((done["path"] + (key,), raws))
+        i += 1
+    return found
+
+
+def _mark_conflict(obj: dict[str, Any], path: tuple[str, ...], raws: list[str]) -> None:
+    """Replace the value at `path` (keys only; lists are not entered) with a Conflict."""
+    node: Any = obj
+    for key in path[:-1]:
+        if not isinstance(node, dict) or not isinstance(node.get(key), dict):
+            return
+        node = node[key]
+    if isinstance(node, dict) and path and path[-1] in node:
+        node[path[-1]] = Conflict(raws)
 
 
 def _normalise_score(raw: Any) -> Any:
@@ -72,6 +160,8 @@ def _normalise_score(raw: Any) -> Any:
         if re.fullmatch(r"-?\d+(\.0+)?", s):
             return int(float(s))
         return raw
+    if isinstance(raw, bool):  # pydantic would read `true` as the level 1
+        return str(raw).lower()
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
     if raw is None:
@@ -231,32 +321,81 @@ class DimensionParse:
     error: str | None = None
 
 
+_KNOWN_FIELDS = ("reasoning", "score", "evidence")
+
+
+def _answers(obj: dict[str, Any], dims: list[Dimension]) -> dict[str, Any]:
+    """Each dimension's answer, wherever the reply put it: under "dimensions" (an object, or a list
+    of objects with an "id"), or at the top level when the wrapper was dropped. One dimension given
+    in several places is merged: copies that agree are one answer, disagreeing ones a Conflict."""
+    wanted = {d.id for d in dims}
+    found: dict[str, Any] = {}
+
+    def add(key: Any, value: Any) -> None:
+        if isinstance(key, str) and key in wanted:
+            found[key] = _merge(found[key], value) if key in found else value
+
+    def add_container(container: Any) -> None:
+        if isinstance(container, Conflict):
+            for part in container:
+                add_container(part)
+        elif isinstance(container, dict):
+            for k, v in container.items():
+                add(k, v)
+        elif isinstance(container, list):
+            for item in container:
+                if isinstance(item, dict):
+                    add(item.get("id"), item)
+
+    add_container(obj.get("dimensions"))
+    for k, v in obj.items():
+        if k != "dimensions" and isinstance(v, dict):
+            add(k, v)
+    return found
+
+
+def _conflicts(value: Any, path: str = "") -> list[str]:
+    if isinstance(value, Conflict):
+        shown = ", ".join(inline(json.dumps(v, default=str), 40) for v in value[:3])
+        return [f"{path or 'the answer'} was given {len(value)} times with different values ({shown})"]
+    if isinstance(value, dict):
+        return [c for k, v in value.items() for c in _conflicts(v, f"{path}.{k}" if path else str(k))]
+    return []
+
+
 def validate_dimensions(
     obj: dict[str, Any], rubric: Rubric, dims: list[Dimension], index: EvidenceIndex
 ) -> dict[str, DimensionParse]:
-    """Validate each requested dimension of a parsed reply; every result carries an error or a score."""
-    container = obj.get("dimensions") if isinstance(obj.get("dimensions"), dict) else None
-    if container is None and any(d.id in obj for d in dims):
-        container = obj  # the model dropped the wrapper; the meaning is still unambiguous
-    if container is None and isinstance(obj.get("dimensions"), list):
-        container = {item.get("id"): item for item in obj["dimensions"] if isinstance(item, dict)}
-    container = container or {}
+    """Validate each requested dimension of a parsed reply; every result carries an error or a score.
+
+    Each dimension stands alone: a bad score (4.5, -1, null, true) or a conflicting duplicate in one
+    dimension costs a re-ask of that dimension only; keys outside the schema are ignored (their
+    meaning is unknown, and the fields that matter are still validated)."""
+    answers = _answers(obj, dims)
     out: dict[str, DimensionParse] = {}
     for d in dims:
-        raw = container.get(d.id)
-        if not isinstance(raw, dict):
+        raw = answers.get(d.id)
+        if raw is None:
             out[d.id] = DimensionParse(error=f"dimension `{d.id}` is missing from the reply")
             continue
+        conflicts = _conflicts(raw)
+        if conflicts:
+            out[d.id] = DimensionParse(error=f"dimension `{d.id}`: {'; '.join(conflicts)}: give one answer")
+            continue
+        if not isinstance(raw, dict):
+            out[d.id] = DimensionParse(error=f"dimension `{d.id}`: expected an object with reasoning, score "
+                                             "and evidence")
+            continue
         raw = dict(raw)
-        raw.pop("id", None)
+        if "rationale" in raw and "reasoning" not in raw:
+            raw["reasoning"] = raw.pop("rationale")
+        raw = {k: v for k, v in raw.items() if k in _KNOWN_FIELDS}
         if "score" in raw:
             raw["score"] = _normalise_score(raw["score"])
         if "evidence" in raw:
             raw["evidence"] = _normalise_evidence(raw["evidence"])
-        if "rationale" in raw and "reasoning" not in raw:
-            raw["reasoning"] = raw.pop("rationale")
         try:
-            parsed = dimension_model(rubric, d).model_validate(raw)
+            parsed: Any = dimension_model(rubric, d).model_validate(raw)  # fields built from the rubric
         except ValidationError as e:
             problems = "; ".join(
                 f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}" for err in e.errors()
@@ -279,7 +418,7 @@ def validate_dimensions(
                 "the candidate said or wrote"
             )
         elif parsed.score != "not_observed" and not result.evidence:
-            shown = "; ".join(repr(q[:80]) for q in result.dropped) or "none given"
+            shown = "; ".join(inline(q, 80) for q in result.dropped) or "none given"
             result.error = (
                 f"dimension `{d.id}`: the score has no supporting quote that occurs verbatim in the "
                 f"transcript or code (quotes not found: {shown})"

@@ -20,7 +20,7 @@ from evaluator.errors import BadInput
 from evaluator.judge.transport import CHARS_PER_TOKEN, estimate_tokens
 from evaluator.models import Transcript
 from evaluator.rubrics import Dimension, Rubric
-from evaluator.safety import fence, fence_tag
+from evaluator.safety import fence, fence_tag, seal
 
 PROMPT_FILES = ("judge_system.md", "judge_user.md.j2", "repair_user.md.j2")
 PROMPT_NAME = "judge-v1"
@@ -225,10 +225,10 @@ def render(
         )
         truncation = {**(truncation or {}), "omitted_turns": omitted, "context_tokens": context_tokens}
     label = f"source={transcript.source.rsplit('/', 1)[-1]}"
-    user = _template("judge_user.md.j2").render(
+    user = seal(_template("judge_user.md.j2").render(
         transcript_block=fence("TRANSCRIPT", label, "\n\n".join(lines), tag),
         code_blocks=code_blocks, omitted=omitted_note, **common,
-    )
+    ), tag)
     return Rendered(
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
         tag=tag, truncation=truncation, warnings=warnings,

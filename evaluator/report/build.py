@@ -80,29 +80,13 @@ class _Clock:
 
 
 def connect_read_only(db: Path, wait: float = LOCK_WAIT_SECONDS):
-    """A read-only DuckDB connection, retried with backoff (up to `wait` seconds) while another
-    process holds the write lock. Raises StoreError with a clear message otherwise."""
-    import duckdb
+    """A read-only DuckDB connection through the store's one opener (store/db.py: open_store), which
+    waits up to `wait` seconds while a writer holds the file and raises a typed StoreError otherwise."""
+    from evaluator.store.db import open_store
 
     if not db.exists():
         raise StoreError(f"no database at {db}: judge some transcripts first (evaluate TRANSCRIPT.md --db {db})")
-    if db.is_dir():
-        raise StoreError(f"{db} is a directory, expected a DuckDB file")
-    deadline = time.monotonic() + wait
-    delay = 0.02
-    while True:
-        try:
-            return duckdb.connect(str(db), read_only=True)
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower():
-                raise StoreError(f"cannot open {db}: {str(e).splitlines()[0]}") from None
-            if time.monotonic() + delay > deadline:
-                raise StoreError(f"{db} stayed locked by a writer for {wait:.0f} s (DuckDB allows no reader while "
-                                 "another process writes); try again when it pauses") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-        except duckdb.Error as e:
-            raise StoreError(f"cannot open {db} as a DuckDB database: {str(e).splitlines()[0]}") from None
+    return open_store(db, read_only=True, wait_seconds=wait).con
 
 
 def validate_filters(options: dict[str, Any], f: Filters) -> None:

@@ -33,8 +33,9 @@ from evaluator.store.migrations import MIGRATIONS
 
 UNNAMED_CANDIDATE = "(no name)"  # + the transcript's file name and hash: one unnamed session, one candidate
 NO_EXERCISE = "(none)"
-# the reports read transcripts' text and quote spans (0007), and tell samples from judgments (0010)
-REQUIRED_MIGRATION = "0010_samples_juries"
+# the reports read transcripts' text and quote spans (0007), tell samples from judgments (0010) and
+# probe judgments apart (0011): every migration up to this one
+REQUIRED_MIGRATION = "0011_probes_redaction"
 REQUIRED = [name for name, _ in MIGRATIONS[:[n for n, _ in MIGRATIONS].index(REQUIRED_MIGRATION) + 1]]
 
 
@@ -117,6 +118,9 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]
 
 # Which judgment of a (transcript, rubric version, judge model) the score views use: the best status
 # (scored, then partial, then unscored), the latest within a status. Only here.
+# A judgment of a perturbed input a bias probe made (swapped names, code left out...): not a session.
+NOT_PROBE_INPUT = ("id NOT IN (SELECT judgment_id FROM probe_items WHERE perturbation <> 'none'"
+                   " AND judgment_id IS NOT NULL)")
 BEST_FIRST = ("CASE status WHEN 'scored' THEN 0 WHEN 'partial' THEN 1 ELSE 2 END, created_at DESC, id")
 
 
@@ -125,7 +129,10 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
     the scope cache's temporary table when the schema has one). With `latest` (the score views),
     only the judgment `BEST_FIRST` chooses per transcript, rubric version and judge model; without,
     every judgment (cost, failed attempts). `run_cohort` is the cohort of the run that made (and paid
-    for) the judgment; `cohort` the one it is shown in."""
+    for) the judgment; `cohort` the one it is shown in. The judgments of perturbed inputs that bias
+    probes made (`evaluate probe`: swapped names, removed code...) are not judgments of a real
+    session: the score views (`latest`) leave them out; every judgment (cost) keeps them, and the
+    views over every judgment that show sessions filter them with `NOT_PROBE_INPUT`."""
     if schema.scopes is not None:
         plain, plain_params = _scope_sql(Schema(), f, latest)
         return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), plain, plain_params)})\n", []
@@ -149,6 +156,8 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
             LEFT JOIN cohort_members cm ON cm.cohort = r.cohort AND cm.transcript_hash = j.transcript_hash"""
     where: list[str] = []
     wparams: list[Any] = []
+    if latest:
+        where.append(NOT_PROBE_INPUT)
     if f.candidate is not None:
         where.append("candidate = ?")
         wparams.append(f.candidate)
@@ -217,7 +226,7 @@ def filter_options(con, schema: Schema) -> dict[str, Any]:
         SELECT list(DISTINCT candidate ORDER BY candidate), list(DISTINCT exercise ORDER BY exercise),
                list(DISTINCT rubric_version ORDER BY rubric_version), list(DISTINCT model ORDER BY model),
                min(session_date), max(session_date), count(*)
-        FROM judged""", params).fetchone()
+        FROM judged WHERE """ + NOT_PROBE_INPUT, params).fetchone()
     cohorts = [r[0] for r in con.execute(
         "SELECT name FROM cohorts UNION SELECT cohort FROM cohort_members"
         " UNION SELECT cohort FROM runs WHERE cohort IS NOT NULL").fetchall()]
@@ -584,6 +593,14 @@ def _wilson(k: str, n: str, prefix: str = "") -> str:
     centre = f"(({k}) + {z * z / 2}) / (({n}) + {z * z})"
     half = f"({z} * sqrt(({k}) * (({n}) - ({k})) / ({n}) + {z * z / 4}) / (({n}) + {z * z}))"
     return f"greatest(0, {centre} - {half}) AS {prefix}lo, least(1, {centre} + {half}) AS {prefix}hi"
+
+
+def probe_runs(con, limit: int = 5) -> list[dict[str, Any]]:
+    """The newest bias-probe runs with their movement per perturbation and dimension and their
+    test-retest figures (computed by evaluator.probe.stats from the stored scores)."""
+    from evaluator.probe.store import recent_probes
+
+    return recent_probes(con, limit)
 
 
 def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:

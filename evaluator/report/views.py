@@ -376,9 +376,10 @@ def render_quality(con, schema: q.Schema, site: Site) -> str:
                                                          data["calibrated_curve"], dim_id, scale)})
     for row in data["calibrations"]:
         row["cv_summary"] = cv_summary(row.pop("cv"))
+    probes = q.probe_runs(con)
     from evaluator.report.reliability import reliability
 
-    return render("quality.html", **site.frame("quality", "Judge quality"), data=data, curves=curves,
+    return render("quality.html", **site.frame("quality", "Judge quality"), data=data, curves=curves, probes=probes,
                   reliability=reliability(con, schema, f),
                   agreement_chart=charts.agreement(data["agreement"], data["ceiling"], site.names) if data["agreement"] else None)
 

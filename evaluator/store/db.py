@@ -17,8 +17,10 @@ from typing import Any, Callable
 from evaluator.errors import StoreError
 from evaluator.models import Judgment, Transcript
 from evaluator.rubrics import Rubric
+from evaluator.safety import redactor
 from evaluator.store.migrations import MIGRATIONS
 from evaluator.store.texts import TextRecord, text_record
+from evaluator.store.owners import mark_killed, this_host
 
 DEFAULT_DB = "evaluator.duckdb"
 
@@ -107,24 +109,76 @@ class StoreLocked(StoreError):
     """Another process holds the DuckDB file (one writer at a time)."""
 
 
+class StoreFull(StoreError):
+    """The drive holding the store (or its journal) has no space left; nothing committed is lost."""
+
+
+class StoreOutdated(StoreError):
+    """The file's schema is older than this version reads, and it could not be brought up to date."""
+
+
 NOTICE_AFTER_SECONDS = 2.0
+SPACE_HINT_BYTES = 4 << 20  # DuckDB grows a file by 256 KiB blocks and writes a WAL beside it
+
+
+def store_error(path: Path, doing: str, e: BaseException) -> StoreError:
+    """The one place a DuckDB or OS error becomes a typed StoreError (callers test the type, never
+    the text): a full drive names the file and the space needed; a lock says who to wait for."""
+    import errno
+
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if getattr(e, "errno", None) == errno.ENOSPC or "no space left" in msg.lower():
+        return StoreFull(no_space_message(path, doing))
+    if "could not set lock" in msg.lower() or "conflicting lock" in msg.lower():
+        return StoreLocked(f"{path} is in use by another process (DuckDB allows one writer at a time); "
+                           "wait for it to finish or use another --db")
+    return StoreError(f"{path}: {doing}: {msg}")
+
+
+def no_space_message(path: Path, doing: str, needed: int = 0) -> str:
+    import shutil
+
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = 0
+    need = max(needed, SPACE_HINT_BYTES)
+    return (f"no space left on the drive of {path} ({doing}): {_size(free)} free there, free at least "
+            f"{_size(need)} more (or use --db on another drive)")
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MB" if n >= 1 << 20 else f"{n / 1024:.0f} KB"
 
 
 def open_store(path: Path | str, read_only: bool = False, wait_seconds: float = 0.0,
-               on_wait: "Callable[[str], None] | None" = None) -> "Store":
-    """Open, retrying while another process briefly holds the file (a report server reading, a
-    cohort writer flushing): both sides hold the file only for short sessions. A wait longer than
-    a couple of seconds is told through `on_wait` once, so nobody stares at a silent terminal."""
+               on_wait: Callable[[str], None] | None = None) -> Store:
+    """THE way to open the store. Retries while another process briefly holds the file (a report
+    server reading, a cohort writer flushing): both sides hold it only for short sessions. A wait
+    longer than a couple of seconds is told through `on_wait` once, so nobody stares at a silent
+    terminal. A writable open applies every pending migration; a read-only open needs the current
+    schema, and brings an older file up to it with one short writable session first."""
+    path = Path(path)
     started = time.monotonic()
     deadline = started + wait_seconds
     delay = 0.02
     told = False
     while True:
         try:
-            return Store(path, read_only=read_only)
+            try:
+                return Store(path, read_only=read_only)
+            except StoreOutdated:
+                with Store(path, read_only=False):  # migrates; then read as asked
+                    pass
+                return Store(path, read_only=read_only)
         except StoreLocked:
             now = time.monotonic()
             if now >= deadline:
+                if wait_seconds > 0:
+                    raise StoreLocked(f"{path} is in use by another process: it stayed locked by a writer for "
+                                      f"{wait_seconds:.0f} s (DuckDB allows one writer at a time); wait for it "
+                                      "to finish or use another --db") from None
                 raise
             if on_wait and not told and now - started >= NOTICE_AFTER_SECONDS:
                 on_wait(f"{path} is held by another process: waiting up to {wait_seconds:.0f} s for it")
@@ -134,7 +188,7 @@ def open_store(path: Path | str, read_only: bool = False, wait_seconds: float = 
 
 
 class Store:
-    """A connection to one DuckDB file, migrated to the latest schema."""
+    """A connection to one DuckDB file at the current schema (use open_store: it waits for locks)."""
 
     def __init__(self, path: Path | str, read_only: bool = False) -> None:
         import duckdb
@@ -142,6 +196,8 @@ class Store:
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise StoreError(f"no database at {self.path}: nothing has been stored there yet")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, expected a DuckDB file")
         if not read_only:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,18 +205,30 @@ class Store:
                 raise StoreError(f"cannot create the folder for {self.path}: {e.strerror}") from None
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as e:
-            msg = str(e)
-            if "lock" in msg.lower():
-                raise StoreLocked(
-                    f"{self.path} is in use by another process (DuckDB allows one writer at a time); "
-                    "wait for it to finish or use another --db"
-                ) from None
-            raise StoreError(f"cannot open {self.path} as a DuckDB database: {msg.splitlines()[0]}") from None
-        except duckdb.Error as e:
-            raise StoreError(f"cannot open {self.path} as a DuckDB database: {str(e).splitlines()[0]}") from None
-        if not read_only:
-            self.migrate()
+        except (duckdb.Error, OSError) as e:
+            err = store_error(self.path, "cannot open it as a DuckDB database", e)
+            raise err from None
+        try:
+            if read_only:
+                self._check_schema()
+            else:
+                self.migrate()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _check_schema(self) -> None:
+        """A reader needs every migration this version knows (so no reader guesses at columns)."""
+        import duckdb
+
+        try:
+            done = {r[0] for r in self.con.execute("SELECT name FROM schema_migrations").fetchall()}
+        except duckdb.CatalogException:
+            raise StoreError(f"{self.path} is not an evaluator store (no schema_migrations table)") from None
+        missing = [name for name, _ in MIGRATIONS if name not in done]
+        if missing:
+            raise StoreOutdated(f"{self.path} was written by an older evaluate (missing migrations: "
+                                f"{', '.join(missing)}); open it once with a command that writes to upgrade it")
 
     def close(self) -> None:
         self.con.close()
@@ -193,8 +261,8 @@ class Store:
                 self.con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, _now()])
                 self.con.execute("COMMIT")
             except duckdb.Error as e:
-                self.con.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: migration {name} failed: {str(e).splitlines()[0]}") from None
+                self._rollback()
+                raise store_error(self.path, f"migration {name} failed", e) from None
             applied.append(name)
         return applied
 
@@ -203,9 +271,7 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------
     def start_run(self, *, command: str, judge_info: Any, rubric: Rubric | None, cohort: str | None = None,
-                  run_id: str | None = None) -> str:
-        from evaluator.store.runs import mark_killed, this_host
-
+                  run_id: str | None = None, request_key: str | None = None) -> str:
         run_id = run_id or str(uuid.uuid4())
         mark_killed(self.con)  # an earlier run on this host whose process died is not 'running'
         if cohort:
@@ -214,10 +280,10 @@ class Store:
             )
         self.con.execute(
             "INSERT INTO runs (id, started_at, command, cohort, judge_kind, model, prompt_version, params,"
-            " rubric_id, rubric_version, status, pid, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [run_id, _now(), command, cohort, judge_info.kind, judge_info.model, judge_info.prompt_version,
+            " rubric_id, rubric_version, status, pid, host, request_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [run_id, _now(), redactor()(command) if command else command, cohort, judge_info.kind, judge_info.model, judge_info.prompt_version,
              _json(judge_info.params), rubric.id if rubric else None, rubric.version if rubric else None,
-             "running", os.getpid(), this_host()],
+             "running", os.getpid(), this_host(), request_key],
         )
         return run_id
 
@@ -307,10 +373,20 @@ class Store:
                 cols = ", ".join(f"{k} = ?" for k in run_totals)
                 con.execute(f"UPDATE runs SET {cols} WHERE id = ?", [*run_totals.values(), run_id])
             con.execute("COMMIT")
-        except duckdb.Error as e:
-            con.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: could not store the judgments: {str(e).splitlines()[0]}") from None
+        except (duckdb.Error, OSError) as e:
+            self._rollback()
+            raise store_error(self.path, "could not store the judgments", e) from None
         return given_ids
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open: DuckDB ends it itself after some failures (a full
+        drive), and a second error from ROLLBACK must never hide the first."""
+        import duckdb
+
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
 
     def _insert_rows(self, table: str, rows: list[list[Any]]) -> None:
         """One INSERT per table from a DataFrame: ~100x cheaper than executemany row by row."""
@@ -319,6 +395,8 @@ class Store:
         import pandas as pd
 
         columns = _COLUMNS[table]
+        clean = redactor()  # provider errors may echo the API key: no secret is ever stored
+        rows = [[clean(v) if isinstance(v, str) else v for v in row] for row in rows]
         frame = pd.DataFrame(rows, columns=columns, dtype=object)
         self.con.register("_batch_rows", frame)
         try:
@@ -342,6 +420,37 @@ class Store:
             [list(cache_keys)],
         ).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
+
+    def unfinished_runs(self, request_key: str) -> list[str]:
+        """The runs of this same request since its last completed one (interrupted, killed, aborted):
+        what a resume continues from."""
+        rows = self.con.execute(
+            "SELECT id FROM runs WHERE request_key = ? AND status <> 'completed' AND started_at >"
+            " coalesce((SELECT max(started_at) FROM runs WHERE request_key = ? AND status = 'completed'),"
+            " TIMESTAMP '0001-01-01')", [request_key, request_key]).fetchall()
+        return [r[0] for r in rows]
+
+    def resumable(self, run_ids: list[str], cache_keys: list[str]) -> dict[str, tuple[str, str]]:
+        """cache_key -> (judgment id, status) of what these (unfinished) runs judged, whatever the
+        status, as long as the model answered (a reply was paid for): resuming never pays for them
+        again, --force or not. Failed calls were not paid for and are tried again."""
+        if not cache_keys or not run_ids:
+            return {}
+        rows = self.con.execute(
+            "SELECT j.cache_key, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at) FROM judgments j"
+            " WHERE j.run_id IN (SELECT unnest(?)) AND j.cache_key IN (SELECT unnest(?))"
+            " AND EXISTS (SELECT 1 FROM exchanges e WHERE e.judgment_id = j.id AND e.raw_response IS NOT NULL)"
+            " GROUP BY j.cache_key",
+            [list(run_ids), list(cache_keys)],
+        ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def stored_judgment_ids(self, ids: list[str]) -> set[str]:
+        """Which of these judgment ids are stored already (a journal replay never inserts one twice)."""
+        if not ids:
+            return set()
+        return {r[0] for r in self.con.execute("SELECT id FROM judgments WHERE id IN (SELECT unnest(?))",
+                                               [list(ids)]).fetchall()}
 
     def find_cached(self, cache_key: str) -> dict[str, Any] | None:
         """The newest fully scored judgment for this cache key, as stored (None if there is none).

@@ -264,6 +264,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0008_run_journal",
+        """
+        -- What a cohort run was asked to do (input, cohort, judge, rubric, --force), hashed: running the
+        -- same command after an interruption resumes it and reuses whatever the interrupted run judged.
+        ALTER TABLE runs ADD COLUMN request_key VARCHAR;
+        """,
+    ),
+    (
         "0010_samples_juries",
         """
         -- Repeated samples and juries (judge/ensemble.py): every member is an ordinary judgment; the
@@ -284,6 +292,44 @@ MIGRATIONS: list[tuple[str, str]] = [
         -- An aggregate dimension's statistics over its members: n, n_scored, min, max, agreement (share
         -- equal to the median), unstable, each juror's score and spread, disagree, weights. NULL otherwise.
         ALTER TABLE dimension_scores ADD COLUMN ensemble JSON;
+        """,
+    ),
+    (
+        "0011_probes_redaction",
+        """
+        -- Bias probes (`evaluate probe`): a probe run re-judges transcripts under controlled
+        -- perturbations (evaluator/judge/perturb.py) and K times unchanged (test-retest). Every
+        -- judgment is an ordinary row of `judgments`; these tables only say which judgment is which
+        -- perturbation (or retest sample) of which original transcript. Movements are computed from
+        -- the scores by evaluator/probe/stats.py, never stored twice.
+        CREATE TABLE probe_runs (
+            id VARCHAR PRIMARY KEY,
+            run_id VARCHAR NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            model VARCHAR,
+            prompt_version VARCHAR,
+            params JSON,
+            retest INTEGER NOT NULL,
+            seed INTEGER NOT NULL,
+            perturbations JSON NOT NULL,
+            n_transcripts INTEGER,
+            status VARCHAR
+        );
+        CREATE TABLE probe_items (
+            probe_run_id VARCHAR NOT NULL,
+            transcript_hash VARCHAR NOT NULL,
+            source VARCHAR,
+            rubric_id VARCHAR,
+            perturbation VARCHAR NOT NULL,
+            sample INTEGER NOT NULL,
+            judgment_id VARCHAR,
+            detail VARCHAR,
+            skipped VARCHAR,
+            error VARCHAR
+        );
+        CREATE INDEX probe_items_run ON probe_items (probe_run_id);
+        CREATE INDEX probe_items_judgment ON probe_items (judgment_id);
         """,
     ),
 ]

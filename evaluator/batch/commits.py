@@ -1,0 +1,78 @@
+"""The cohort's commit buffer: what finished since the last group commit, written to DuckDB in one
+transaction, with every paid reply journaled first (batch/journal.py) so a kill loses none of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluator.batch.journal import Entry, JournalWriter, Segment, fold
+from evaluator.store.db import Store
+
+
+@dataclass
+class Batch:
+    entries: list[Entry] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    members: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.entries or self.items)
+
+    def write(self, store: Store, run_id: str, totals: dict[str, Any]) -> None:
+        """One transaction: the judgments (unless a replay stored them already), items, members, totals."""
+        stored = store.stored_judgment_ids([e.judgment_id for e in self.entries])
+        fresh = [e for e in self.entries if e.judgment_id not in stored]
+        items = [i for e in self.entries for i in e.items] + self.items
+        members = {**{(m["cohort"], m["transcript_hash"]): m for e in self.entries for m in e.members},
+                   **self.members}
+        store.save_batch(run_id, [(e.judgment, e.transcript, e.rubric) for e in fresh], items,
+                         list(members.values()), totals, ids=[e.judgment_id for e in fresh])
+
+
+class CommitBuffer:
+    def __init__(self, writer: JournalWriter) -> None:
+        self.writer = writer
+        self.pending = Batch()
+
+    async def add_judgment(self, entry: Entry) -> None:
+        """Returns once the entry is on disk in the journal (a full drive raises StoreFull: the entry
+        is still kept in memory for the commit)."""
+        await self.writer.append(entry, lambda: self.pending.entries.append(entry))
+
+    def add_row(self, item: dict[str, Any], member: dict[str, Any] | None) -> None:
+        """An item status that cost nothing (cached, failed, skipped): memory only until the commit."""
+        self.pending.items.append(item)
+        if member is not None:
+            self.pending.members[(member["cohort"], member["transcript_hash"])] = member
+
+    def __bool__(self) -> bool:
+        return bool(self.pending)
+
+    async def take(self, last: bool = False) -> Batch:
+        """Detach what is pending, with the journal segment holding its entries (the `last` one of a
+        run waits for the appends under way first)."""
+        if last:
+            await self.writer.drain()
+        async with self.writer.io:
+            batch, self.pending = self.pending, Batch()
+            segment = self.writer.journal.rotate()
+            if segment is not None:
+                batch.segments.append(segment)
+            return batch
+
+    def committed(self, batch: Batch) -> None:
+        for segment in batch.segments:
+            segment.discard()
+
+    def undo(self, batch: Batch) -> None:
+        """A failed commit: put it back in front, journal segments included (nothing is lost)."""
+        p = self.pending
+        p.entries[:0] = batch.entries
+        p.items[:0] = batch.items
+        p.members = {**batch.members, **p.members}
+        p.segments[:0] = batch.segments
+
+
+__all__ = ["Batch", "CommitBuffer", "fold"]

@@ -1,0 +1,44 @@
+"""A judge that answers every request with a server error is as unavailable as one that cannot be
+reached: stop the cohort (exit 3, what is left listed) instead of paying for every transcript's
+retries and ending "completed" with nothing scored."""
+
+from __future__ import annotations
+
+from evaluator.errors import JudgeUnavailable
+from evaluator.models import Judgment
+
+FAILED_JUDGMENTS = 3  # the first N judgments of a run all failed on server errors: stop
+SERVER_ERRORS = ("InternalServerError", "ServiceUnavailableError", "BadGatewayError", "APIError",
+                 "APIConnectionError", "Timeout")
+
+
+def server_failed(j: Judgment) -> bool:
+    """No reply at all, and the last error of every call was the server's (5xx), not a rate limit."""
+    return bool(j.exchanges) and all(e.raw_response is None and e.error is not None
+                                     and e.error.startswith(SERVER_ERRORS) for e in j.exchanges)
+
+
+class JudgeHealth:
+    def __init__(self, limit: int = FAILED_JUDGMENTS) -> None:
+        self.limit = limit
+        self.failed = 0
+        self.calls = 0
+        self.answered = False  # once the server has answered, later failures are the ordinary kind
+        self.last_error: str | None = None
+
+    def judged(self, j: Judgment) -> JudgeUnavailable | None:
+        """Note a finished judgment; the error that stops the run, when the judge looks down."""
+        if self.answered:
+            return None
+        if not server_failed(j):
+            self.answered = any(e.raw_response is not None for e in j.exchanges) or self.answered
+            return None
+        self.failed += 1
+        self.calls += j.usage.calls
+        self.last_error = j.exchanges[-1].error
+        if self.failed < self.limit:
+            return None
+        return JudgeUnavailable(
+            f"the judge failed every call of the first {self.failed} judgments ({self.calls} requests) with server "
+            f"errors, last: {self.last_error}; stopped as unavailable: finished judgments are kept, run the same "
+            "command again when the server is healthy")

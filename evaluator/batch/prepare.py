@@ -1,0 +1,144 @@
+"""Reading and parsing one cohort item, off the event loop and within a time and size budget.
+
+The event loop runs every judgment's HTTP call; a read that blocks it (a FIFO named *.md, a hung
+network drive) stalled every worker and made SIGTERM wait, and one front matter made of YAML
+aliases (a "billion laughs" file: small on disk, astronomically large once expanded) hung the
+group commit that had to serialise it, so nothing of the run was stored. Each item is now read in
+a thread of its own with a deadline; what is not a regular file, too large, too slow or expands
+too far fails alone with the reason, and the rest of the cohort is judged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from evaluator.batch.inputs import BatchItem, key_extra
+from evaluator.errors import BadInput
+from evaluator.ingest import Source, read_source
+from evaluator.models import JudgeInfo, Transcript
+from evaluator.pipeline import cache_key
+from evaluator.rubrics import Rubric
+
+ITEM_SECONDS = 20.0  # reading + parsing one transcript takes milliseconds; this is for what hangs
+ITEM_BYTES = 16 << 20  # a transcript with its code files
+METADATA_BYTES = 256 << 10  # the front matter as stored (JSON)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Prepared:
+    item: BatchItem
+    source: Source
+    rubric: Rubric
+    key: str
+    file_metadata: dict[str, Any] | None = None  # the file's own front matter, when a manifest overrides it
+    transcript: Transcript | None = None  # parsed by the worker that judges it
+
+
+def check_files(item: BatchItem) -> None:
+    """Regular files within the size budget; a stat never blocks, where opening a FIFO would."""
+    total = 0
+    for p in [item.path, *item.code]:
+        try:
+            st = os.stat(p)
+        except OSError as e:
+            raise BadInput(f"cannot read {p}: {e.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) \
+                else "a device or socket"
+            raise BadInput(f"{p} is {kind}, not a regular file: skipped")
+        total += st.st_size
+    if total > ITEM_BYTES:
+        raise BadInput(f"{item.path}: {total / (1 << 20):.1f} MB with its code files, over the "
+                       f"{ITEM_BYTES >> 20} MB a transcript may have: skipped")
+
+
+def check_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """The front matter must stay small once expanded (YAML aliases can multiply it without end):
+    encoded lazily, stopped as soon as it is too large."""
+    size = 0
+    for chunk in json.JSONEncoder(default=str, ensure_ascii=False).iterencode(metadata):
+        size += len(chunk)
+        if size > METADATA_BYTES:
+            raise BadInput(f"{path}: the front matter expands to more than {METADATA_BYTES >> 10} KB "
+                           "(YAML aliases repeated within each other?): skipped")
+
+
+def prepare(item: BatchItem, rubric_for: Callable[[str | None], tuple[Rubric, list[str]]],
+            judge: JudgeInfo) -> Prepared:
+    """Read one item and compute its cache key (runs in a reader thread)."""
+    if item.error:
+        raise BadInput(item.error)
+    check_files(item)
+    source = read_source(item.path, item.code)
+    check_metadata(item.path, source.metadata)
+    file_metadata = None
+    if item.overrides:  # the judge reads the transcript with them (whose words are the candidate's)
+        file_metadata, source.metadata = source.metadata, {**source.metadata, **item.overrides}
+    rubric, warnings = rubric_for(source.exercise)
+    source.warnings = source.warnings + warnings
+    key = cache_key(source.content_hash, rubric, judge, key_extra(item.overrides))
+    return Prepared(item, source, rubric, key, file_metadata=file_metadata)
+
+
+class Reader:
+    """One daemon thread, reused for every read (starting a thread per file cost ~1 ms each, most of
+    a cached re-run); a read that outlives its deadline is abandoned with its thread, and the next
+    read gets a fresh one. Daemon threads do not hold up the process's exit, which a pooled executor
+    thread would (asyncio.run joins those)."""
+
+    def __init__(self, seconds: float = ITEM_SECONDS) -> None:
+        self.seconds = seconds
+        self._jobs: queue.SimpleQueue[Any] | None = None
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue[Any]) -> None:
+        while (job := jobs.get()) is not None:
+            fn, settle = job
+            try:
+                value, error = fn(), None
+            except BaseException as e:  # handed to the awaiting coroutine
+                value, error = None, e
+            settle(value, error)
+
+    async def run(self, fn: Callable[[], T], what: Path) -> T:
+        """`fn()` on the reader thread, waited for at most `seconds`."""
+        if self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(self._jobs,), name="cohort reader", daemon=True).start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def resolve(value: Any, error: BaseException | None) -> None:
+            if not future.done():
+                future.set_result(value) if error is None else future.set_exception(error)
+
+        def settle(value: Any, error: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(resolve, value, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+        self._jobs.put((fn, settle))
+        try:
+            return await asyncio.wait_for(future, self.seconds)
+        except TimeoutError:
+            self._jobs.put(None)  # the stuck thread ends if it ever returns; the next read gets a new one
+            self._jobs = None
+            raise BadInput(f"{what}: reading it took longer than {self.seconds:g} s (a pipe, or a hung drive?): "
+                           "skipped") from None
+
+    def close(self) -> None:
+        if self._jobs is not None:
+            self._jobs.put(None)
+            self._jobs = None

@@ -1,0 +1,97 @@
+"""The cohort's producer: reads each item off the loop (batch/prepare.py), looks items up a chunk at
+a time (the store's cache, the interrupted runs of this same command, identical copies in this
+cohort), records what is reused and queues the rest for the workers. The queue is bounded, so memory
+stays flat however large the cohort."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from evaluator.batch.inputs import iter_items
+from evaluator.batch.prepare import Prepared, Reader, prepare
+from evaluator.batch.records import Recorder
+from evaluator.batch.types import CohortRequest
+from evaluator.errors import EvaluatorError
+from evaluator.models import JudgeInfo
+from evaluator.rubrics import Rubric, select_rubric_with_warnings
+
+CHUNK = 256
+INTERRUPTED = "not judged: the run was interrupted"
+Hits = dict[str, tuple[str, str]]  # cache key -> (judgment id, status)
+
+
+class Producer:
+    def __init__(self, request: CohortRequest, judge: JudgeInfo, rec: Recorder,
+                 lookup: Callable[[list[str]], Awaitable[tuple[Hits, Hits]]],
+                 stopped: Callable[[], str | None], notify: Callable[[], None],
+                 on_skip: Callable[[str], None] | None = None) -> None:
+        self.req, self.judge, self.rec = request, judge, rec
+        self.lookup, self.stopped, self.notify = lookup, stopped, notify
+        self.items = iter_items(request.path, on_skip)  # one pass, shared with list_unjudged
+        self.reader = Reader()
+        self.chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)
+        self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
+
+    def _rubric_for(self, exercise: str | None) -> tuple[Rubric, list[str]]:
+        key = None if self.req.rubric else exercise
+        if key not in self._rubrics:
+            self._rubrics[key] = select_rubric_with_warnings(self.req.rubric, exercise)
+        return self._rubrics[key]
+
+    async def run(self, queue: asyncio.Queue, n_workers: int) -> None:
+        for item in self.items:
+            self.rec.tally.counters.total += 1
+            why = self.stopped()
+            if why:  # the run is stopping: list what is left (cheap, nothing is read) so the
+                self.rec.skip(item, None, why)  # summary says what a re-run will judge
+                continue
+            try:
+                self.chunk.append(await self.reader.run(partial(prepare, item, self._rubric_for, self.judge),
+                                                        item.path))
+            except EvaluatorError as e:
+                self.rec.fail(item, str(e))
+            except Exception as e:  # isolation: one file's surprise never stops the cohort
+                self.rec.fail(item, f"cannot read it: {type(e).__name__}: {e}")
+            if len(self.chunk) >= CHUNK:
+                await self._look_up(queue)
+        if self.chunk:  # already read: reuse still counts, the rest reach a worker (which skips them on abort)
+            await self._look_up(queue)
+        self.reader.close()
+        for _ in range(n_workers):
+            await queue.put(None)
+
+    async def _look_up(self, queue: asyncio.Queue) -> None:
+        cached, resumed = await self.lookup([p.key for p in self.chunk])
+        dedup = self.rec.dedup
+        for p in self.chunk:
+            hit = cached.get(p.key) or resumed.get(p.key)
+            if hit:
+                self.rec.reuse(p, *hit)
+                continue
+            verdict = dedup.classify(p.key, p.item.key)
+            if verdict == "finished":  # the original already finished in this run
+                self.rec.reuse(p, *dedup.finished[p.key], error=f"same content as {dedup.original[p.key]}")
+            elif verdict == "wait":  # same content twice in this cohort: judged once, shared
+                dedup.wait(p.key, (p.item, p.source))
+            else:
+                await queue.put(p)
+        self.notify()
+        self.chunk.clear()
+
+    def list_unjudged(self, queue: asyncio.Queue) -> None:
+        """After an interrupt: what was read but not started, and what was never read (listing the
+        rest is cheap: nothing is opened), recorded as skipped, so `total` is the whole cohort."""
+        waiting = list(self.chunk)
+        while not queue.empty():
+            p = queue.get_nowait()
+            if p is not None:
+                waiting.append(p)
+        for p in waiting:
+            if p.item.key not in self.rec.accounted:
+                self.rec.skip_copies(p, INTERRUPTED)
+        self.chunk.clear()
+        for item in self.items:
+            self.rec.tally.counters.total += 1
+            self.rec.skip(item, None, INTERRUPTED)

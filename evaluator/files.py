@@ -1,0 +1,66 @@
+"""Open and read user-named files safely: regular files only, with a hard byte cap.
+
+`st_size` cannot be trusted to bound a read: a FIFO, a terminal, `/dev/zero` or `/dev/urandom`
+report 0 bytes and then never end (or never start: opening a FIFO blocks until a writer comes).
+So a path is opened with O_NONBLOCK (the open of a FIFO returns at once), checked with fstat on
+the open descriptor (no race between the check and the read), and read with a cap of its own
+that does not depend on what the file claims to be. Every reader of transcripts, code, label,
+score and manifest files goes through here, so the rule is the same everywhere.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from evaluator.errors import BadInput
+
+_KIND = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+         (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def open_regular(path: Path | str, what: str) -> BinaryIO:
+    """Open `path` for binary reading if, and only if, it is a regular file (symlinks followed).
+
+    Raises BadInput naming `what` for a missing file, a directory, a device, a FIFO or a socket."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise BadInput(f"{what}: file not found: {path}") from None
+    except IsADirectoryError:
+        raise BadInput(f"{what}: {path} is a directory, expected a file") from None
+    except OSError as e:
+        raise BadInput(f"{what}: cannot read {path}: {e.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise BadInput(f"{what}: {path} is a directory, expected a file")
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KIND if test(mode)), "not a regular file")
+            raise BadInput(f"{what}: {path} is {kind}, not a regular file; save its content to a file first")
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_capped(path: Path | str, limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; BadInput otherwise (never reads more
+    than limit + 1 bytes, whatever the file claims its size is)."""
+    with open_regular(path, what) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
+            raise BadInput(f"{what}: {path} is {size:,} bytes, over the {limit:,}-byte limit")
+        try:
+            data = f.read(limit + 1)
+        except OSError as e:
+            raise BadInput(f"{what}: cannot read {path}: {e.strerror}") from None
+    if len(data) > limit:  # the file grew while we read it
+        raise BadInput(f"{what}: {path} is over the {limit:,}-byte limit")
+    return data

@@ -1,0 +1,107 @@
+"""`--fail-under`: a CI gate on scores, as pure functions over a judgment or a cohort summary.
+
+`DIM=3.5` asks that dimension DIM score at least 3.5; a plain `3.5` asks it of the mean over every
+scored dimension. Dimensions without a score (not observed, unscored) neither pass nor fail the gate:
+an unscored dimension already makes the exit code 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from evaluator.errors import BadInput
+
+ALL = None  # the threshold on the mean over all scored dimensions
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One `--fail-under` value: a dimension (None: the mean over all) and the lowest passing score."""
+
+    dimension: str | None
+    score: float
+
+    def __str__(self) -> str:
+        return f"{self.dimension or 'mean'} >= {self.score:g}"
+
+
+def parse_thresholds(values: list[str] | None) -> list[Threshold]:
+    """`["invariant=3.5", "3"]` -> thresholds; a malformed value is BadInput naming it."""
+    out: list[Threshold] = []
+    for raw in values or []:
+        dim, _, number = raw.rpartition("=")
+        try:
+            score = float(number)
+        except ValueError:
+            score = math.nan
+        if not math.isfinite(score) or (dim == "" and "=" in raw):
+            raise BadInput(f"--fail-under {raw!r}: expected DIM=SCORE (e.g. invariant=3.5) or a plain SCORE "
+                           "for the mean over all dimensions")
+        out.append(Threshold(dim.strip() or ALL, score))
+    return out
+
+
+def check(thresholds: list[Threshold], scores: Mapping[str, float | None],
+          counts: Mapping[str, int] | None = None) -> list[str]:
+    """The thresholds `scores` (dimension -> score or mean; None when unscored) falls below, as
+    messages. `counts` weighs each dimension's mean in the overall mean (a cohort); default 1 each.
+    A threshold naming a dimension that is not in `scores` is BadInput (a typo must not pass CI).
+    """
+    failures: list[str] = []
+    for t in thresholds:
+        if t.dimension is ALL:
+            scored = {d: s for d, s in scores.items() if s is not None}
+            weights = {d: (counts or {}).get(d, 1) for d in scored}
+            total = sum(weights.values())
+            if not total:
+                continue
+            value = sum(s * weights[d] for d, s in scored.items()) / total
+        elif t.dimension not in scores:
+            raise BadInput(f"--fail-under {t.dimension}: no such dimension (known: {', '.join(scores) or 'none'})")
+        else:
+            score = scores[t.dimension]
+            if score is None:
+                continue
+            value = score
+        if value < t.score:
+            failures.append(f"{t.dimension or 'mean over all dimensions'} {value:.2f} < {t.score:g}")
+    return failures
+
+
+def judgment_scores(dimensions: list[Any]) -> dict[str, float | None]:
+    """Dimension id -> score, None where the dimension has no score."""
+    return {d.id: (float(d.score) if d.status == "scored" and d.score is not None else None) for d in dimensions}
+
+
+def cohort_scores(dimensions: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, float | None], dict[str, int]]:
+    """From a cohort summary's per-dimension block: (dimension -> mean, dimension -> scored count)."""
+    means = {d: v.get("mean") for d, v in dimensions.items()}
+    return means, {d: int(v.get("count") or 0) for d, v in dimensions.items()}
+
+
+def cohort_verdict(summary: Any, thresholds: list[Threshold]) -> tuple[int, list[str]]:
+    """A cohort run's exit code and the gate's failures: 3 aborted (judge unavailable), 130
+    interrupted, 1 not every transcript fully scored, 4 below a threshold, else 0. A dry run judges
+    nothing, so it only fails on unreadable inputs.
+    """
+    from evaluator.errors import (
+        EXIT_BELOW_THRESHOLD,
+        EXIT_INTERRUPTED,
+        EXIT_JUDGE_UNAVAILABLE,
+        EXIT_NOT_FULLY_SCORED,
+        EXIT_OK,
+    )
+
+    if summary.status == "aborted":
+        return EXIT_JUDGE_UNAVAILABLE, []
+    if summary.status == "interrupted":
+        return EXIT_INTERRUPTED, []
+    if summary.dry_run:
+        return (EXIT_OK if summary.failed == 0 else EXIT_NOT_FULLY_SCORED), []
+    below = check(thresholds, *cohort_scores(summary.dimensions)) if thresholds else []
+    if summary.scored != summary.total:
+        return EXIT_NOT_FULLY_SCORED, below
+    return (EXIT_BELOW_THRESHOLD if below else EXIT_OK), below

@@ -1,0 +1,106 @@
+"""`evaluate export`: stored judgments or dimension scores as CSV, JSON Lines or Parquet.
+
+DuckDB writes all three natively (`COPY (query) TO file`), straight from the store, streaming: no
+DataFrame in between however large the store. The file is written beside its destination and moved
+into place, so a failed export never leaves half a file where the old one was.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from evaluator.errors import BadInput, StoreError
+
+FORMATS = {"csv": "(FORMAT csv, HEADER true)", "jsonl": "(FORMAT json)", "parquet": "(FORMAT parquet)"}
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+
+_JUDGMENT_COLUMNS = """
+    j.id AS judgment_id, j.created_at, j.run_id, j.status, j.reason, j.source, j.transcript_hash,
+    t.candidate, t.exercise, t.session_date, j.rubric_id, j.rubric_version, j.judge_kind, j.model,
+    j.prompt_version"""
+QUERIES = {
+    "judgments": f"""
+        SELECT {_JUDGMENT_COLUMNS},
+               round(avg(d.score) FILTER (WHERE d.status = 'scored'), 3) AS mean_score,
+               count(*) FILTER (WHERE d.status = 'scored') AS scored_dimensions,
+               j.flags, j.warnings, j.calls, j.prompt_tokens, j.completion_tokens, j.cost_usd, j.latency_ms
+        FROM judgments j LEFT JOIN transcripts t ON t.hash = j.transcript_hash
+             LEFT JOIN dimension_scores d ON d.judgment_id = j.id
+        {{where}}
+        GROUP BY ALL ORDER BY j.created_at, j.id""",
+    "dimensions": f"""
+        SELECT {_JUDGMENT_COLUMNS}, d.dimension_id, d.position, d.status AS dimension_status, d.score,
+               d.rationale, d.evidence, d.reason AS dimension_reason
+        FROM judgments j LEFT JOIN transcripts t ON t.hash = j.transcript_hash
+             JOIN dimension_scores d ON d.judgment_id = j.id
+        {{where}}
+        ORDER BY j.created_at, j.id, d.position""",
+}
+
+
+@dataclass
+class ExportRequest:
+    """What to export (`table`), where, in which format, and from which store and cohort."""
+
+    out: Path
+    table: str = "judgments"  # or dimensions
+    format: str | None = None  # csv, jsonl, parquet; None: from the file's suffix
+    db: Path | None = None
+    cohort: str | None = None
+
+
+@dataclass
+class ExportResult:
+    """The file written, its format and its row count (for the one-line report)."""
+
+    out: Path
+    format: str
+    rows: int
+
+
+def _format(request: ExportRequest) -> str:
+    fmt = request.format or SUFFIXES.get(request.out.suffix.lower())
+    if fmt is None:
+        raise BadInput(f"{request.out}: say --format csv, jsonl or parquet (or name the file .csv, .jsonl, .parquet)")
+    if fmt not in FORMATS:
+        raise BadInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return fmt
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def export(request: ExportRequest) -> ExportResult:
+    """Write the rows; the destination's folder must exist, and an existing file is replaced."""
+    import duckdb
+
+    from evaluator.store.db import default_db_path, open_store
+
+    fmt = _format(request)
+    if request.table not in QUERIES:
+        raise BadInput(f"--table must be one of {', '.join(QUERIES)}, got {request.table!r}")
+    if not request.out.parent.is_dir():
+        raise BadInput(f"the folder {request.out.parent} does not exist")
+    if request.out.is_dir():
+        raise BadInput(f"{request.out} is a folder: give a file name")
+    where = ""
+    if request.cohort:  # COPY takes no bound parameters: the name goes in as a quoted SQL literal
+        where = ("WHERE j.transcript_hash IN (SELECT transcript_hash FROM cohort_members WHERE cohort = "
+                 f"{_literal(request.cohort)})")
+    partial = request.out.with_name(f".{request.out.name}.partial")
+    with open_store(request.db or default_db_path(), read_only=True, wait_seconds=5.0) as store:
+        if request.cohort and not store.con.execute("SELECT count(*) FROM cohorts WHERE name = ?",
+                                                    [request.cohort]).fetchone()[0]:  # type: ignore[index]
+            raise BadInput(f"no cohort '{request.cohort}' in {store.path}")
+        query = QUERIES[request.table].format(where=where)
+        try:
+            store.con.execute(f"COPY ({query}) TO {_literal(str(partial))} {FORMATS[fmt]}")
+            rows = store.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]  # type: ignore[index]
+        except duckdb.Error as e:
+            partial.unlink(missing_ok=True)
+            raise StoreError(f"could not export to {request.out}: {str(e).splitlines()[0]}") from None
+    os.replace(partial, request.out)
+    return ExportResult(out=request.out, format=fmt, rows=int(rows))
