@@ -33,6 +33,9 @@ class JudgeScore(BaseModel):
     status: LabelStatus
     score: float | None = None
     judgment_id: str | None = None
+    probs: list[float] | None = Field(
+        None, description="the judge's probability of each scale level, lowest level first (from logprobs); "
+                          "a calibration feature when given")
 
 
 class ScaleSpec(BaseModel):

@@ -1,0 +1,247 @@
+"""Every agreement statistic from weighted sufficient statistics, and a cluster bootstrap that scales.
+
+Why this shape: a bootstrap resample of transcripts is a vector of counts (how often each transcript
+was drawn). Every statistic the agreement report gives is a function of three count-weighted sums:
+
+- per-row sums (n, exact, within one, |d|, d, d², x, y, x², y², xy): mean error, bias, RMSE, exact,
+  within-one, Pearson and interval-level Krippendorff alpha;
+- the table of (judge level, human level) counts after rounding to the scale: QWK, ordinal alpha;
+- the table of (judge value, human value) counts: Spearman (mid-ranks from the margins) and
+  Kendall tau-b (concordant minus discordant pairs by 2-D cumulative sums, O(cells) per resample,
+  ties counted as scipy does).
+
+So a resample costs one matrix product with the counts, never a sort or a pairwise comparison:
+10 dimensions x 100,000 transcripts x 1,000 resamples runs in seconds (benchmarks/agreement_bench.py).
+Resamples are processed in chunks, so memory is bounded whatever the number of resamples.
+
+One documented shortcut: when a side has more than RANK_BINS distinct values (a continuous expected
+score), the value table groups that side into RANK_BINS quantile bins, for the resamples' Spearman and
+Kendall only. Ties are then slightly more frequent than in the data; point estimates always use the
+exact values (scipy), and every other statistic uses exact values in the resamples too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import numpy as np
+from scipy import sparse
+
+from evaluator.calibrate.records import ScaleSpec
+
+RANK_BINS = 256
+_EPS = 1e-9
+_CHUNK_CELLS = 6_000_000  # resamples x columns held at once (~48 MB of float64 per array)
+_SUMS = ("n", "exact", "within_one", "absdiff", "diff", "sqdiff", "x", "y", "xx", "yy", "xy")
+
+
+def to_levels(x: np.ndarray, scale: ScaleSpec) -> np.ndarray:
+    """Round half up to the nearest level and clip to the scale (for kappa and confusion matrices)."""
+    return np.clip(np.floor(np.asarray(x, dtype=float) + 0.5), scale.min, scale.max).astype(int)
+
+
+def is_integral(values: np.ndarray, scale: ScaleSpec) -> bool:
+    """True when every value is a level of the scale: then alpha is ordinal, else interval."""
+    v = np.asarray(values, dtype=float)
+    return bool(np.all(np.abs(v - np.round(v)) < 1e-9) and np.all((v >= scale.min) & (v <= scale.max)))
+
+
+def _rank_bins(v: np.ndarray) -> tuple[np.ndarray, int]:
+    """Index of each value among the distinct values (or among RANK_BINS quantile bins)."""
+    uniq, idx = np.unique(v, return_inverse=True)
+    if len(uniq) <= RANK_BINS:
+        return idx, len(uniq)
+    edges = np.unique(np.quantile(v, np.linspace(0, 1, RANK_BINS + 1)[1:-1]))
+    idx = np.searchsorted(edges, v, side="right")
+    return idx, len(edges) + 1
+
+
+class Prepared:
+    """One comparison (judge vs human, rater vs rater, ...) reduced to per-cluster sufficient statistics."""
+
+    def __init__(self, first, second, cluster_idx: np.ndarray, n_clusters: int, scale: ScaleSpec):
+        a = np.asarray(first, dtype=float)
+        b = np.asarray(second, dtype=float)
+        self.n = len(a)
+        self.scale = scale
+        self.k = scale.max - scale.min + 1
+        self.alpha_level = "ordinal" if is_integral(np.concatenate([a, b]), scale) else "interval"
+        d = a - b
+        rows = np.column_stack([np.ones_like(a), np.abs(d) < 0.5, np.abs(d) <= 1 + _EPS, np.abs(d), d, d * d,
+                                a, b, a * a, b * b, a * b])
+        self.F = np.column_stack([np.bincount(cluster_idx, weights=rows[:, j], minlength=n_clusters)
+                                  for j in range(rows.shape[1])])
+        ix, vx = _rank_bins(a)
+        iy, vy = _rank_bins(b)
+        self.shape = (vx, vy)
+        lx, ly = to_levels(a, scale) - scale.min, to_levels(b, scale) - scale.min
+        # one sparse matrix: the value-table cells, then the level-table cells (one product per resample chunk)
+        cols = np.concatenate([ix * vy + iy, vx * vy + lx * self.k + ly])
+        self.tables = sparse.csr_matrix((np.ones(2 * self.n), (np.concatenate([cluster_idx, cluster_idx]), cols)),
+                                        shape=(n_clusters, vx * vy + self.k ** 2))
+
+    def stats(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """Every statistic for each row of a (resamples x clusters) weight matrix."""
+        s = weights @ self.F
+        t = np.asarray(weights @ self.tables)
+        cut = self.shape[0] * self.shape[1]
+        return table_stats(s, t[:, :cut].reshape(-1, *self.shape), t[:, cut:].reshape(-1, self.k, self.k),
+                           self.alpha_level)
+
+    def point(self) -> dict[str, float]:
+        """The same statistics on the data as they are (every cluster once)."""
+        return {k: float(v[0]) for k, v in self.stats(np.ones((1, self.F.shape[0]))).items()}
+
+
+def _weighted_corr(sxy, sx, sy, sxx, syy, n):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sxy - sx * sy / n
+        vx = sxx - sx * sx / n
+        vy = syy - sy * sy / n
+        ok = (vx > _EPS * np.maximum(1, sxx)) & (vy > _EPS * np.maximum(1, syy))
+        r = np.where(ok, cov / np.sqrt(np.where(ok, vx * vy, 1)), np.nan)
+    return np.clip(r, -1, 1)
+
+
+def _kendall_tau_b(t: np.ndarray) -> np.ndarray:
+    """tau-b of each (resample, x bin, y bin) count table: (C - D) / sqrt((n0 - tx)(n0 - ty))."""
+    above = np.cumsum(t, axis=1) - t  # rows with smaller x, same y
+    below_left = np.cumsum(above, axis=2) - above  # smaller x, smaller y
+    below_right = above.sum(axis=2, keepdims=True) - np.cumsum(above, axis=2)  # smaller x, larger y
+    con = (t * below_left).sum(axis=(1, 2))
+    dis = (t * below_right).sum(axis=(1, 2))
+    n = t.sum(axis=(1, 2))
+    cx, cy = t.sum(axis=2), t.sum(axis=1)
+    n0 = n * (n - 1) / 2
+    tx = (cx * (cx - 1) / 2).sum(axis=1)
+    ty = (cy * (cy - 1) / 2).sum(axis=1)
+    den = (n0 - tx) * (n0 - ty)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > _EPS, (con - dis) / np.sqrt(np.where(den > _EPS, den, 1)), np.nan)
+
+
+def _spearman(t: np.ndarray) -> np.ndarray:
+    """Pearson of mid-ranks, the ranks read off the margins of each count table (as scipy's spearmanr)."""
+    cx, cy = t.sum(axis=2), t.sum(axis=1)
+    rx = np.cumsum(cx, axis=1) - cx + (cx + 1) / 2
+    ry = np.cumsum(cy, axis=1) - cy + (cy + 1) / 2
+    n = cx.sum(axis=1)
+    sxy = np.einsum("bu,buv,bv->b", rx, t, ry)
+    return _weighted_corr(sxy, (cx * rx).sum(1), (cy * ry).sum(1), (cx * rx * rx).sum(1), (cy * ry * ry).sum(1), n)
+
+
+def _qwk(conf: np.ndarray) -> np.ndarray:
+    """Quadratic-weighted kappa of each (resample, judge level, human level) table, as sklearn's."""
+    k = conf.shape[1]
+    n = conf.sum(axis=(1, 2))
+    rows, cols = conf.sum(axis=2), conf.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = rows[:, :, None] * cols[:, None, :] / np.where(n > 0, n, 1)[:, None, None]
+    grid = np.arange(k)
+    w = (grid[:, None] - grid[None, :]) ** 2
+    num = (w * conf).sum(axis=(1, 2))
+    den = (w * expected).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > _EPS, 1 - num / np.where(den > _EPS, den, 1), np.nan)
+
+
+def _alpha_ordinal(conf: np.ndarray) -> np.ndarray:
+    """Krippendorff's ordinal alpha, two coders, no missing values, per table (as krippendorff.alpha)."""
+    k = conf.shape[1]
+    o = conf + conf.transpose(0, 2, 1)
+    nv = o.sum(axis=2)
+    cum = np.cumsum(nv, axis=1)
+    grid = np.arange(k)
+    lo = np.minimum(grid[:, None], grid[None, :])
+    hi = np.maximum(grid[:, None], grid[None, :])
+    between = cum[:, hi] - cum[:, lo] + nv[:, lo]
+    delta = (between - (nv[:, :, None] + nv[:, None, :]) / 2) ** 2
+    total = nv.sum(axis=1)
+    d_o = (o * delta).sum(axis=(1, 2))
+    d_e = (nv[:, :, None] * nv[:, None, :] * delta).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(d_e > _EPS, 1 - (total - 1) * d_o / np.where(d_e > _EPS, d_e, 1), np.nan)
+
+
+def _alpha_interval(s: dict[str, np.ndarray]) -> np.ndarray:
+    """Krippendorff's interval alpha for two coders: 1 - (N-1) sum d^2 / (N sum (v - mean)^2), N = 2n values."""
+    n_values = 2 * s["n"]
+    total = s["x"] + s["y"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ss = s["xx"] + s["yy"] - total * total / np.where(n_values > 0, n_values, 1)
+        ok = ss > _EPS * np.maximum(1, s["xx"] + s["yy"])
+        return np.where(ok, 1 - (n_values - 1) * s["sqdiff"] / np.where(ok, n_values * ss, 1), np.nan)
+
+
+def table_stats(sums: np.ndarray, values: np.ndarray, levels: np.ndarray, alpha_level: str) -> dict[str, np.ndarray]:
+    s = {name: sums[:, j] for j, name in enumerate(_SUMS)}
+    n = s["n"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(n > 0, n, np.nan)
+        out = {
+            "exact": s["exact"] / m, "within_one": s["within_one"] / m, "mae": s["absdiff"] / m,
+            "rmse": np.sqrt(s["sqdiff"] / m), "bias": s["diff"] / m,
+        }
+    out["pearson"] = _weighted_corr(s["xy"], s["x"], s["y"], s["xx"], s["yy"], n)
+    out["spearman"] = _spearman(values)
+    out["kendall"] = _kendall_tau_b(values)
+    out["qwk"] = _qwk(levels)
+    out["krippendorff_alpha"] = _alpha_ordinal(levels) if alpha_level == "ordinal" else _alpha_interval(s)
+    return out
+
+
+class Resampler:
+    """Count vectors of a cluster bootstrap, drawn once per (clusters, resamples, seed) and reused by
+    every comparison over the same clusters, so dimensions share resamples (and the cost of drawing)."""
+
+    def __init__(self, n_clusters: int, n_boot: int, seed: int):
+        self.n_clusters = n_clusters
+        self.n_boot = n_boot
+        self.seed = seed
+        self._blocks: list[np.ndarray] | None = None
+
+    def chunk_size(self, width: int) -> int:
+        return max(1, min(self.n_boot, _CHUNK_CELLS // max(1, width, self.n_clusters)))
+
+    def chunks(self, width: int = 0) -> Iterator[np.ndarray]:
+        """(resamples x clusters) float count matrices, in chunks that bound memory."""
+        if self._blocks is None:
+            self._blocks = self._draw()
+        step = self.chunk_size(width)
+        for block in self._blocks:
+            for s in range(0, len(block), step):
+                yield block[s:s + step].astype(float)
+
+    def _draw(self) -> list[np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        u = self.n_clusters
+        blocks, step = [], self.chunk_size(0)
+        dtype = np.uint8 if u < 255 or u > 10_000 else np.uint16  # counts above 255 need ~255 draws of one item
+        for s in range(0, self.n_boot, step):
+            b = min(step, self.n_boot - s)
+            picks = rng.integers(0, u, size=(b, u))
+            counts = np.stack([np.bincount(row, minlength=u) for row in picks])
+            blocks.append(counts.astype(dtype) if counts.max() <= np.iinfo(dtype).max else counts)
+        return blocks
+
+
+def bootstrap_distribution(prep: Prepared, resampler: Resampler) -> dict[str, np.ndarray]:
+    width = max(prep.F.shape[1], prep.shape[0] * prep.shape[1] * 4, prep.k ** 2)
+    parts: dict[str, list[np.ndarray]] = {}
+    for w in resampler.chunks(width):
+        for name, values in prep.stats(w).items():
+            parts.setdefault(name, []).append(values)
+    return {name: np.concatenate(v) for name, v in parts.items()}
+
+
+def cluster_index(clusters: list[str], universe: dict[str, int] | None = None) -> tuple[np.ndarray, int]:
+    """Integer cluster ids (in a shared universe when given, so resamples are shared)."""
+    if universe is not None:
+        return np.array([universe[c] for c in clusters], dtype=np.int64), len(universe)
+    uniq, inv = np.unique(np.asarray(clusters, dtype=str), return_inverse=True)
+    return inv.astype(np.int64), len(uniq)
+
+
+def fingerprint(clusters: list[str]) -> str:
+    return hashlib.sha256("\x00".join(sorted(set(clusters))).encode()).hexdigest()
