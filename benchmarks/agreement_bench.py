@@ -48,20 +48,42 @@ def synthetic(items: int, dims: int, raters: int, seed: int, offsets: np.ndarray
     return judge, human
 
 
+def synthetic_frames(items: int, dims: int, raters: int, seed: int):
+    """The same design as `synthetic`, as columns (what a large judge/human file is read into)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    truth = rng.uniform(1, 5, (items, dims))
+    judge_values = np.clip(1 + 4 * ((truth - 1) / 4) ** 0.6 + 0.4 + rng.normal(0, 0.5, truth.shape), 1, 5)
+    ids = pd.Categorical(np.repeat([f"t{i}" for i in range(items)], dims))
+    names = pd.Categorical(np.tile([f"d{k}" for k in range(dims)], items))
+    judge = pd.DataFrame({"transcript": ids, "dimension": names, "status": "scored", "score": judge_values.ravel()})
+    labels = np.clip(np.round(truth[:, :, None] + rng.normal(0, 0.6, (items, dims, raters))), 1, 5)
+    human = pd.DataFrame({
+        "transcript": pd.Categorical(np.repeat(ids.astype(str), raters)),
+        "rater": pd.Categorical(np.tile([f"r{r}" for r in range(raters)], items * dims)),
+        "dimension": pd.Categorical(np.repeat(names.astype(str), raters)),
+        "status": "scored", "score": labels.ravel()})
+    for frame in (judge, human):
+        for col in ("transcript", "dimension") + (("rater",) if "rater" in frame else ()):
+            frame[col] = frame[col].astype(str)
+    return judge, human
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench_agreement(args) -> None:
-    from evaluator.calibrate.agreement import agreement
+    from evaluator.calibrate.agreement import agreement_frames
 
     t0 = time.perf_counter()
-    judge, human = synthetic(args.items, args.dims, args.raters, seed=1)
+    judge, human = synthetic_frames(args.items, args.dims, args.raters, seed=1)
     t1 = time.perf_counter()
     print(f"generated {len(judge):,} judge scores and {len(human):,} labels in {t1 - t0:.1f} s "
           f"(peak {peak_mb():.0f} MB so far)")
-    report = agreement(judge, human, ScaleSpec(min=1, max=5), n_boot=args.bootstrap, seed=0,
-                       pairing=args.pairing)
+    report = agreement_frames(judge, human, ScaleSpec(min=1, max=5), n_boot=args.bootstrap, seed=0,
+                              pairing=args.pairing)
     t2 = time.perf_counter()
     o = report.overall.judge_vs_human
     print(f"agreement: {args.items:,} items x {args.dims} dimensions x {args.raters} raters, "

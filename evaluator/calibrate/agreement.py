@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from itertools import combinations
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, Field
 
 from evaluator.calibrate.pairing import (
@@ -35,9 +35,12 @@ from evaluator.calibrate.pairing import (
     PAIRING_DEFINITIONS,
     Pairing,
     Pairs,
+    human_frame,
+    judge_frame,
     judge_pairs,
     leave_one_out,
-    scored_labels,
+    rater_pairs,
+    scored_labels_frame,
 )
 from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, ScaleSpec
 from evaluator.calibrate.resample import (
@@ -286,7 +289,7 @@ def bootstrap_cis(
 
 
 def bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level=0.95, resampler=None,
-                            universe=None, defined=None):
+                            universe=None, defined=None, n_units: int | None = None):
     """Intervals and the reason each missing one is missing.
 
     An interval is None when there are fewer than 5 transcripts, when fewer than half the resamples
@@ -296,26 +299,30 @@ def bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level=
     b = np.asarray(second, dtype=float)
     if n_boot <= 0:
         return dict.fromkeys(METRICS), {}
-    n_clusters = len(set(clusters))
+    if n_units is not None:  # clusters are already codes in 0..n_units-1
+        idx, size = np.asarray(clusters, dtype=np.int64), n_units
+    else:
+        idx, size = cluster_index(list(clusters), universe)
+    n_clusters = len(np.unique(idx))
     if n_clusters < MIN_CLUSTERS_FOR_CI:
         reason = f"only {n_clusters} transcript(s) to resample; at least {MIN_CLUSTERS_FOR_CI} are needed"
         return dict.fromkeys(METRICS), {f"{m}_ci": reason for m in METRICS}
-    idx, size = cluster_index(list(clusters), universe)
     if resampler is None or resampler.n_clusters != size:
         resampler = Resampler(size, n_boot, seed)
     dist = bootstrap_distribution(Prepared(a, b, idx, size, scale), resampler)
     return _percentile_cis(dist, n_boot, level, defined)
 
 
-def metric_set(first, second, clusters: list[str], scale: ScaleSpec, n_boot: int, seed: int, *,
-               resampler: Resampler | None = None, universe: dict[str, int] | None = None) -> MetricSet:
+def metric_set(first, second, clusters, scale: ScaleSpec, n_boot: int, seed: int, *,
+               resampler: Resampler | None = None, universe: dict[str, int] | None = None,
+               n_units: int | None = None) -> MetricSet:
     """Point estimates plus bootstrap intervals for one pair of score vectors, with reasons for nulls."""
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)
     values, reasons, alpha_level = point_metrics_explained(a, b, scale)
-    cis, ci_reasons = bootstrap_cis_explained(a, b, list(clusters), scale, n_boot, seed, resampler=resampler,
-                                              universe=universe, defined=values)
-    return MetricSet(n=len(a), n_transcripts=len(set(clusters)), **values,
+    cis, ci_reasons = bootstrap_cis_explained(a, b, clusters, scale, n_boot, seed, resampler=resampler,
+                                              universe=universe, defined=values, n_units=n_units)
+    return MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values,
                      **{f"{k}_ci": v for k, v in cis.items()}, reasons={**reasons, **ci_reasons},
                      krippendorff_alpha_level=alpha_level if len(a) else None)
 
@@ -329,20 +336,20 @@ def confusion(first, second, scale: ScaleSpec) -> Confusion:
     return Confusion(labels=scale.levels, matrix=np.bincount(cells, minlength=k * k).reshape(k, k).tolist())
 
 
-def grouped_metrics(pairs: Pairs, groups: dict[str, str], by: str, scale: ScaleSpec, n_boot: int, seed: int) -> GroupedMetrics:
-    """Each statistic within each group, then the unweighted mean over the groups that define it."""
-    members: dict[str, list[int]] = defaultdict(list)
-    for i, transcript in enumerate(pairs.clusters):
-        if transcript in groups:
-            members[groups[transcript]].append(i)
-    a, b = np.asarray(pairs.judge), np.asarray(pairs.human)
-    table = {name: [] for name in METRICS}
-    for g in sorted(members):
-        idx = np.array(members[g])
-        values = point_metrics(a[idx], b[idx], scale)
+def grouped_metrics(pairs: pd.DataFrame, by: str, scale: ScaleSpec, n_boot: int, seed: int) -> GroupedMetrics:
+    """Each statistic within each group (column `group` of `pairs`), then the unweighted mean over the
+    groups that define it; intervals resample groups."""
+    table: dict[str, list[float]] = {name: [] for name in METRICS}
+    n_groups = 0
+    for _, g in pairs.groupby("group", sort=True):
+        n_groups += 1
+        values = point_metrics(g["judge"].to_numpy(float), g["human"].to_numpy(float), scale)
         for name in METRICS:
             table[name].append(np.nan if values[name] is None else values[name])
-    mean, ci, used, skipped = {}, {}, {}, {}
+    mean: dict[str, float | None] = {}
+    ci: dict[str, tuple[float, float] | None] = {}
+    used: dict[str, int] = {}
+    skipped: dict[str, int] = {}
     rng = np.random.default_rng(seed)
     for name, vals in table.items():
         v = np.asarray(vals, dtype=float)
@@ -354,7 +361,7 @@ def grouped_metrics(pairs: Pairs, groups: dict[str, str], by: str, scale: ScaleS
             boots = ok[rng.integers(0, len(ok), size=(n_boot, len(ok)))].mean(axis=1)
             lo, hi = np.percentile(boots, [2.5, 97.5])
             ci[name] = (float(lo), float(hi)) if hi - lo > 1e-12 else None
-    return GroupedMetrics(by=by, n_groups=len(members), mean=mean, ci=ci, used=used, skipped=skipped)
+    return GroupedMetrics(by=by, n_groups=n_groups, mean=mean, ci=ci, used=used, skipped=skipped)
 
 
 # -- assembling the report ------------------------------------------------------------------------
@@ -377,67 +384,51 @@ def human_consensus(labels: list[HumanLabel]) -> dict[tuple[str, str], tuple[str
     return out
 
 
-def _human_pairs(labels: list[HumanLabel], dims: set[str]) -> dict[str, Pairs]:
-    """Per dimension, every pair of raters who both scored a transcript (pooled over rater pairs)."""
-    table: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    for label in labels:
-        if label.status == "scored" and label.score is not None and label.dimension in dims:
-            table[label.dimension][label.rater][label.transcript] = label.score
-    out = {}
-    for dim, by_rater in table.items():
-        pairs = Pairs()
-        for r1, r2 in combinations(sorted(by_rater), 2):
-            for transcript in sorted(set(by_rater[r1]) & set(by_rater[r2])):
-                pairs.add(by_rater[r1][transcript], by_rater[r2][transcript], transcript)
-        out[dim] = pairs
-    return out
+def consensus_frame(human: pd.DataFrame) -> pd.DataFrame:
+    """Per (transcript, dimension): `h_status`, as human_consensus decides it."""
+    scored = (human["status"] == "scored") & human["score"].notna()
+    g = human.assign(_s=scored, _n=human["status"] == "not_observed").groupby(["transcript", "dimension"], sort=False)
+    c = g[["_s", "_n"]].sum().reset_index()
+    c["h_status"] = np.where((c["_s"] > 0) & (c["_s"] >= c["_n"]), "scored",
+                             np.where(c["_n"] > 0, "not_observed", "missing"))
+    return c[["transcript", "dimension", "h_status"]]
 
 
-def _statuses(dim: str, consensus, judge_by_item: dict[tuple[str, str], JudgeScore],
-              items: set[str]) -> tuple[StatusCounts, set[str]]:
-    st = StatusCounts()
-    both: set[str] = set()
-    for transcript in items:
-        j = judge_by_item.get((transcript, dim))
-        h_status, _ = consensus.get((transcript, dim), ("missing", None))
-        j_status = j.status if j else "missing"
-        if h_status == "missing":
-            st.no_human_label += 1
-        elif j_status == "missing":
-            st.no_judge_score += 1
-        elif j_status == "scored" and h_status == "scored":
-            st.both_scored += 1
-            both.add(transcript)
-        elif j_status == "not_observed" and h_status == "not_observed":
-            st.both_not_observed += 1
-        elif j_status == "not_observed":
-            st.judge_not_observed_human_scored += 1
-        else:
-            st.human_not_observed_judge_scored += 1
-    return st, both
+_STATUS_FIELDS = {
+    ("scored", "scored"): "both_scored", ("not_observed", "not_observed"): "both_not_observed",
+    ("not_observed", "scored"): "judge_not_observed_human_scored",
+    ("scored", "not_observed"): "human_not_observed_judge_scored",
+}
 
 
-def _by_system(pairs: Pairs, systems: dict[str, str]) -> Pairs:
-    """One pair per system: the mean judge score and the mean human score over the system's items."""
-    acc: dict[str, list[list[float]]] = defaultdict(lambda: [[], []])
-    for j, h, t in zip(pairs.judge, pairs.human, pairs.clusters):
-        if t in systems:
-            acc[systems[t]][0].append(j)
-            acc[systems[t]][1].append(h)
-    out = Pairs()
-    for system in sorted(acc):
-        out.add(float(np.mean(acc[system][0])), float(np.mean(acc[system][1])), system)
-    return out
+def _status_counts(judge: pd.DataFrame, consensus: pd.DataFrame) -> tuple[dict[str, StatusCounts], pd.DataFrame]:
+    """Status counts per dimension and the (transcript, dimension) items both sides scored."""
+    j = judge[["transcript", "dimension", "status"]].rename(columns={"status": "j_status"})
+    j = j.assign(j_status=np.where(j["j_status"].isin(["scored", "not_observed"]), j["j_status"], "missing"))
+    m = j.merge(consensus, on=["transcript", "dimension"], how="outer")
+    m["j_status"] = m["j_status"].fillna("missing")
+    m["h_status"] = m["h_status"].fillna("missing")
+    m["field"] = np.where(m["h_status"] == "missing", "no_human_label",
+                          np.where(m["j_status"] == "missing", "no_judge_score",
+                                   [_STATUS_FIELDS.get((a, b), "") for a, b in zip(m["j_status"], m["h_status"])]))
+    out: dict[str, StatusCounts] = {}
+    for (dim, field), n in m.groupby(["dimension", "field"]).size().items():
+        out.setdefault(str(dim), StatusCounts())
+        setattr(out[str(dim)], str(field), int(n))
+    both = m[m["field"] == "both_scored"][["transcript", "dimension"]]
+    return out, both
 
 
-def _concat(parts: list[Pairs]) -> Pairs:
-    out = Pairs()
-    for p in parts:
-        out.judge += p.judge
-        out.human += p.human
-        out.clusters += p.clusters
-        out.raters += p.raters
-    return out
+def _scored(frame: pd.DataFrame, both: pd.DataFrame) -> pd.DataFrame:
+    f = frame[(frame["status"] == "scored") & frame["score"].notna()][["transcript", "dimension", "score"]]
+    return f.merge(both, on=["transcript", "dimension"]).rename(columns={"score": "judge"})
+
+
+def _by_system(pairs: pd.DataFrame, systems: dict[str, str], code: dict[str, int]) -> pd.DataFrame:
+    """One pair per (dimension, system): the mean judge and the mean human score over its items."""
+    p = pairs.assign(system=pairs["transcript"].map(systems)).dropna(subset=["system"])
+    g = p.groupby(["dimension", "system"], sort=True)[["judge", "human"]].mean().reset_index()
+    return g.assign(item=g["system"].map(code).astype(np.int64), transcript=g["system"])
 
 
 def agreement(
@@ -446,16 +437,29 @@ def agreement(
     pairing: Pairing = "mean", scales: dict[str, ScaleSpec] | None = None, groups: dict[str, str] | None = None,
     group_by: str | None = None, systems: dict[str, str] | None = None, calibrated: list[JudgeScore] | None = None,
 ) -> AgreementReport:
-    """The full report: judge vs humans per dimension and overall, the human ceilings, and optionally
-    within-group averages (`groups`: transcript -> group), system-level statistics (`systems`:
-    transcript -> system; each system's mean judge score vs its mean human score) and a calibrated
-    judge's scores (`calibrated`) measured the same way beside the raw ones."""
-    consensus = human_consensus(human)
-    labels = scored_labels(human)
-    judge_by_item = {(j.transcript, j.dimension): j for j in judge}
-    dims = list(dict.fromkeys((dimension_order or []) + [j.dimension for j in judge]))
-    labelled_dims = {d for _, d in consensus}
-    dims = [d for d in dims if d in labelled_dims]
+    """The full report from records (see agreement_frames, which does the work on columns)."""
+    return agreement_frames(judge_frame(judge), human_frame(human), scale, n_boot=n_boot, seed=seed,
+                            judge_identity=judge_identity, dimension_order=dimension_order, pairing=pairing,
+                            scales=scales, groups=groups, group_by=group_by, systems=systems,
+                            calibrated=None if calibrated is None else judge_frame(calibrated))
+
+
+def agreement_frames(
+    judge: pd.DataFrame, human: pd.DataFrame, scale: ScaleSpec, *, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0,
+    judge_identity: JudgeIdentity | None = None, dimension_order: list[str] | None = None, pairing: Pairing = "mean",
+    scales: dict[str, ScaleSpec] | None = None, groups: dict[str, str] | None = None, group_by: str | None = None,
+    systems: dict[str, str] | None = None, calibrated: pd.DataFrame | None = None,
+) -> AgreementReport:
+    """Judge vs humans per dimension and overall, the human ceilings (pairwise and leave-one-rater-out),
+    and optionally within-group averages (`groups`: transcript -> group), system-level statistics
+    (`systems`: transcript -> system; each system's mean judge score vs its mean human score) and a
+    calibrated judge (`calibrated`, same columns as `judge`) measured the same way beside the raw one.
+
+    `judge`: columns transcript, dimension, status, score; `human`: the same plus rater."""
+    consensus = consensus_frame(human)
+    dims = list(dict.fromkeys((dimension_order or []) + judge["dimension"].drop_duplicates().tolist()))
+    labelled = set(consensus["dimension"].unique())
+    dims = [d for d in dims if d in labelled]
     if not dims:
         from evaluator.errors import BadInput
 
@@ -464,88 +468,89 @@ def agreement(
     scales = scales or {}
     level = "system" if systems is not None else "item"
     notes: list[str] = []
-    raters = sorted({h.rater for h in human})
+    raters = sorted(human["rater"].unique().tolist())
     units = sorted(set(systems.values())) if systems is not None else \
-        sorted({j.transcript for j in judge} | {h.transcript for h in human})
-    universe = {u: i for i, u in enumerate(units)}
-    resampler = Resampler(len(universe), n_boot, seed)
+        sorted(set(judge["transcript"]) | set(human["transcript"]))
+    code = {u: i for i, u in enumerate(units)}
+    resampler = Resampler(len(code), n_boot, seed)
 
     def measure(p: Pairs, sc: ScaleSpec) -> MetricSet:
-        return metric_set(p.judge, p.human, p.clusters, sc, n_boot, seed, resampler=resampler, universe=universe)
+        return metric_set(p.judge, p.human, p.items, sc, n_boot, seed, resampler=resampler, n_units=len(code))
 
-    labels_by_dim: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
-    for (t, d), r in labels.items():
-        labels_by_dim[d][t] = r
+    statuses, both = _status_counts(judge, consensus)
+    labels = scored_labels_frame(human)
+    js = _scored(judge, both)
+    js = js.assign(item=js["transcript"].map(code).astype(np.int64)) if level == "item" else js.assign(item=0)
+    jh = judge_pairs(js, labels, pairing if level == "item" else "mean")
+    if level == "system":
+        jh = _by_system(jh, systems or {}, code)
+    loo = leave_one_out(js, labels) if level == "item" else None
+    hh = rater_pairs(labels[labels["dimension"].isin(dims)]) if level == "item" else None
+    if hh is not None:
+        hh = hh.assign(item=hh["transcript"].map(code).astype(np.int64))
+    cal = None
+    if calibrated is not None:
+        cs = _scored(calibrated, both)
+        cs = cs.assign(item=cs["transcript"].map(code).astype(np.int64)) if level == "item" else cs.assign(item=0)
+        cal = judge_pairs(cs, labels, pairing if level == "item" else "mean")
+        if level == "system":
+            cal = _by_system(cal, systems or {}, code)
 
-    def scores_of(records: list[JudgeScore], dim: str, keep: set[str]) -> dict[str, float]:
-        return {j.transcript: float(j.score) for j in records
-                if j.dimension == dim and j.transcript in keep and j.status == "scored" and j.score is not None}
+    def split(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+        return {} if frame is None else {str(d): g for d, g in frame.groupby("dimension", sort=False)}
 
-    items_by_dim: dict[str, set[str]] = defaultdict(set)
-    for t, d in list(consensus) + list(judge_by_item):
-        items_by_dim[d].add(t)
-    judge_by_dim: dict[str, list[JudgeScore]] = defaultdict(list)
-    for j in judge:
-        judge_by_dim[j.dimension].append(j)
-    cal_by_dim: dict[str, list[JudgeScore]] = defaultdict(list)
-    for c in calibrated or []:
-        cal_by_dim[c.dimension].append(c)
-
-    pairs_hh = _human_pairs(human, set(dims)) if level == "item" else {}
+    jh_d, loo_d, hh_d, cal_d = split(jh), split(loo), split(hh), split(cal)
+    rater_by_dim = human.groupby("dimension")["rater"].unique()
     per_dim: dict[str, DimensionAgreement] = {}
     pooled: dict[str, list[Pairs]] = defaultdict(list)
     pooled_status = StatusCounts()
+    empty = jh.iloc[:0]
     for dim in dims:
         sc = scales.get(dim, scale)
-        st, both = _statuses(dim, consensus, judge_by_item, items_by_dim[dim])
-        items = labels_by_dim.get(dim, {})
-        js = scores_of(judge_by_dim[dim], dim, both)
-        p = judge_pairs(js, items, pairing)
-        hh = loo = grouped = cal = None
-        if level == "system":
-            p = _by_system(judge_pairs(js, items, "mean"), systems or {})
-        else:
-            if dim in pairs_hh and pairs_hh[dim].judge:
-                hh_pairs = pairs_hh[dim]
-                hh = measure(hh_pairs, sc)
-                pooled["hh"].append(hh_pairs)
-            human_loo, judge_loo = leave_one_out(js, items)
-            if human_loo.judge:
-                loo = LeaveOneOut(human=measure(human_loo, sc), judge=measure(judge_loo, sc))
-                pooled["loo_h"].append(human_loo)
-                pooled["loo_j"].append(judge_loo)
-            if groups is not None:
-                grouped = grouped_metrics(p, groups, group_by or "group", sc, n_boot, seed)
-        if calibrated is not None:
-            cal_scores = scores_of(cal_by_dim[dim], dim, both)
-            cp = judge_pairs(cal_scores, items, pairing)
-            if level == "system":
-                cp = _by_system(judge_pairs(cal_scores, items, "mean"), systems or {})
-            cal = measure(cp, sc)
+        p = Pairs.of(jh_d.get(dim, empty))
+        hh_m = loo_m = grouped = cal_m = None
+        if dim in hh_d:
+            hp = Pairs.of(hh_d[dim], "first", "second")
+            hh_m = measure(hp, sc)
+            pooled["hh"].append(hp)
+        if dim in loo_d:
+            lh, lj = Pairs.of(loo_d[dim], "rater_score", "rest"), Pairs.of(loo_d[dim], "judge", "rest")
+            loo_m = LeaveOneOut(human=measure(lh, sc), judge=measure(lj, sc))
+            pooled["loo_h"].append(lh)
+            pooled["loo_j"].append(lj)
+        if groups is not None and level == "item":
+            frame = jh_d.get(dim, empty)
+            grouped = grouped_metrics(frame.assign(group=frame["transcript"].map(groups)).dropna(subset=["group"]),
+                                      group_by or "group", sc, n_boot, seed)
+        if cal is not None:
+            cp = Pairs.of(cal_d.get(dim, cal.iloc[:0]))
+            cal_m = measure(cp, sc)
             pooled["cal"].append(cp)
+        st = statuses.get(dim, StatusCounts())
         per_dim[dim] = DimensionAgreement(
             dimension=dim, judge_vs_human=measure(p, sc), confusion=confusion(p.judge, p.human, sc), statuses=st,
-            human_human=hh, raters=sorted({h.rater for h in human if h.dimension == dim}), leave_one_out=loo,
-            grouped=grouped, calibrated=cal, scale=sc)
+            human_human=hh_m, raters=sorted(rater_by_dim.get(dim, [])), leave_one_out=loo_m, grouped=grouped,
+            calibrated=cal_m, scale=sc)
         pooled["jh"].append(p)
         for field in StatusCounts.model_fields:
             setattr(pooled_status, field, getattr(pooled_status, field) + getattr(st, field))
-        if len(p.judge) < 10:
-            notes.append(f"{dim}: only {len(p.judge)} paired scores; intervals are wide and the point values fragile")
-    used_scales = {(s.min, s.max) for s in (scales.get(d, scale) for d in dims)}
-    overall_scale = ScaleSpec(min=used_scales.copy().pop()[0], max=used_scales.copy().pop()[1]) \
-        if len(used_scales) == 1 else scale
-    jh = _concat(pooled["jh"])
+        if len(p) < 10:
+            notes.append(f"{dim}: only {len(p)} paired scores; intervals are wide and the point values fragile")
+    used_scales = sorted({(s.min, s.max) for s in (scales.get(d, scale) for d in dims)})
+    overall_scale = ScaleSpec(min=used_scales[0][0], max=used_scales[0][1]) if len(used_scales) == 1 else scale
+    all_jh = Pairs.concat(pooled["jh"])
     if len(used_scales) == 1:
-        overall_jh = measure(jh, overall_scale)
-        overall_hh = measure(_concat(pooled["hh"]), overall_scale) if pooled["hh"] else None
-        overall_loo = LeaveOneOut(human=measure(_concat(pooled["loo_h"]), overall_scale),
-                                  judge=measure(_concat(pooled["loo_j"]), overall_scale)) if pooled["loo_h"] else None
-        overall_cal = measure(_concat(pooled["cal"]), overall_scale) if calibrated is not None else None
-        overall_conf = confusion(jh.judge, jh.human, overall_scale)
+        overall_jh = measure(all_jh, overall_scale)
+        overall_hh = measure(Pairs.concat(pooled["hh"]), overall_scale) if pooled["hh"] else None
+        overall_loo = LeaveOneOut(human=measure(Pairs.concat(pooled["loo_h"]), overall_scale),
+                                  judge=measure(Pairs.concat(pooled["loo_j"]), overall_scale)) \
+            if pooled["loo_h"] else None
+        overall_cal = measure(Pairs.concat(pooled["cal"]), overall_scale) if cal is not None else None
+        overall_conf = confusion(all_jh.judge, all_jh.human, overall_scale)
     else:
         why = "dimensions are on different scales; no pooled row (see each dimension)"
-        overall_jh = MetricSet(n=len(jh.judge), n_transcripts=len(set(jh.clusters)), reasons=dict.fromkeys(METRICS, why))
+        overall_jh = MetricSet(n=len(all_jh), n_transcripts=len(set(all_jh.items.tolist())),
+                               reasons=dict.fromkeys(METRICS, why))
         overall_hh = overall_loo = overall_cal = None
         overall_conf = Confusion(labels=[], matrix=[])
         notes.append(why)
@@ -554,16 +559,15 @@ def agreement(
         human_human=overall_hh, raters=raters, leave_one_out=overall_loo, calibrated=overall_cal,
         scale=overall_scale)
     if level == "system":
-        notes.append(f"system level: each of {len(universe)} systems' mean judge score vs its mean human score "
-                     "(raters' mean per item); intervals resample systems")
+        notes.append(f"system level: each of {len(code)} systems' mean judge score vs its mean human score "
+                     "(raters' mean per item); intervals resample systems; no human ceiling at this level")
     elif len(raters) < 2:
         notes.append("one human rater: no human-human ceiling (add a second rater's labels to get one)")
     elif len(raters) > 2:
         notes.append("human-human metrics pool every pair of raters; bias there is earlier minus later rater id")
-    if groups is not None:
-        n_groups = len(set(groups.values()))
-        notes.append(f"grouped by {group_by}: statistics within each of {n_groups} groups, then averaged "
-                     "(see `grouped`: groups used and skipped per statistic)")
+    if groups is not None and level == "item":
+        notes.append(f"grouped by {group_by}: statistics within each of {len(set(groups.values()))} groups, then "
+                     "averaged (`grouped` gives the groups used and skipped per statistic)")
     definitions = {
         "pairing": PAIRING_DEFINITIONS[pairing], "exact": EXACT_DEFINITION,
         "leave_one_out": "ceiling: each rater vs the mean of the other raters of the item; beside it the judge "

@@ -20,9 +20,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel
 
 from evaluator.calibrate.records import HumanLabel, JudgeScore
@@ -36,19 +38,73 @@ PAIRING_DEFINITIONS = {
 }
 
 
-class Pairs(BaseModel):
-    """Paired scores for one dimension; `clusters` is the item each pair belongs to (the resampling unit)."""
+@dataclass
+class Pairs:
+    """Paired scores for one dimension; `items` is the transcript (or system) each pair belongs to, the
+    resampling unit, as a code into the report's list of units."""
 
-    judge: list[float] = []
-    human: list[float] = []
-    clusters: list[str] = []
-    raters: list[str] = []
+    judge: np.ndarray
+    human: np.ndarray
+    items: np.ndarray
 
-    def add(self, j: float, h: float, cluster: str, rater: str = "") -> None:
-        self.judge.append(j)
-        self.human.append(h)
-        self.clusters.append(cluster)
-        self.raters.append(rater)
+    def __len__(self) -> int:
+        return len(self.judge)
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, judge: str = "judge", human: str = "human") -> Pairs:
+        return cls(frame[judge].to_numpy(float), frame[human].to_numpy(float), frame["item"].to_numpy(np.int64))
+
+    @classmethod
+    def concat(cls, parts: list[Pairs]) -> Pairs:
+        if not parts:
+            return cls(np.empty(0), np.empty(0), np.empty(0, dtype=np.int64))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("judge", "human", "items")))
+
+
+def judge_frame(judge: Iterable[JudgeScore]) -> pd.DataFrame:
+    """Records -> columns transcript, dimension, status, score."""
+    rows = [(j.transcript, j.dimension, j.status, j.score) for j in judge]
+    return pd.DataFrame(rows, columns=["transcript", "dimension", "status", "score"])
+
+
+def human_frame(human: Iterable[HumanLabel]) -> pd.DataFrame:
+    """Records -> columns transcript, rater, dimension, status, score."""
+    rows = [(h.transcript, h.rater, h.dimension, h.status, h.score) for h in human]
+    return pd.DataFrame(rows, columns=["transcript", "rater", "dimension", "status", "score"])
+
+
+def scored_labels_frame(human: pd.DataFrame) -> pd.DataFrame:
+    """Scored labels with, per (transcript, dimension), the number of raters who scored and their sum."""
+    h = human[(human["status"] == "scored") & human["score"].notna()][["transcript", "rater", "dimension", "score"]]
+    g = h.groupby(["transcript", "dimension"], sort=False)["score"]
+    return h.assign(n_raters=g.transform("size"), total=g.transform("sum"))
+
+
+def judge_pairs(judge: pd.DataFrame, labels: pd.DataFrame, pairing: Pairing) -> pd.DataFrame:
+    """Judge scores (columns transcript, dimension, judge, item) paired with human scores (column
+    `human`): with the raters' mean under `mean`, with every rater's label (column `rater`) under `each`."""
+    if pairing == "mean":
+        means = labels.drop_duplicates(["transcript", "dimension"])
+        means = means.assign(human=means["total"] / means["n_raters"])[["transcript", "dimension", "human"]]
+        return judge.merge(means, on=["transcript", "dimension"])
+    return judge.merge(labels[["transcript", "dimension", "rater", "score"]].rename(columns={"score": "human"}),
+                       on=["transcript", "dimension"])
+
+
+def leave_one_out(judge: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Per (item, held-out rater) with at least two raters: `rater_score` (the held-out rater), `rest`
+    (the mean of the other raters) and `judge`; the like-for-like human ceiling and the judge beside it."""
+    h = labels[labels["n_raters"] >= 2]
+    h = h.assign(rest=(h["total"] - h["score"]) / (h["n_raters"] - 1)).rename(columns={"score": "rater_score"})
+    return judge.merge(h[["transcript", "dimension", "rater", "rater_score", "rest"]], on=["transcript", "dimension"])
+
+
+def rater_pairs(labels: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of raters who scored the same item (first, second: earlier and later rater id)."""
+    cols = ["transcript", "dimension", "rater", "score"]
+    m = labels[cols].merge(labels[cols], on=["transcript", "dimension"], suffixes=("_1", "_2"))
+    m = m[m["rater_1"] < m["rater_2"]]
+    return m.rename(columns={"score_1": "first", "score_2": "second"})
 
 
 def scored_labels(human: Iterable[HumanLabel]) -> dict[tuple[str, str], dict[str, float]]:
@@ -58,39 +114,6 @@ def scored_labels(human: Iterable[HumanLabel]) -> dict[tuple[str, str], dict[str
         if label.status == "scored" and label.score is not None:
             out[(label.transcript, label.dimension)][label.rater] = float(label.score)
     return out
-
-
-def judge_pairs(judge: dict[str, float], by_item: dict[str, dict[str, float]], pairing: Pairing,
-                consensus_ok: set[str] | None = None) -> Pairs:
-    """Pairs for one dimension. `judge`: transcript -> judge score; `by_item`: transcript -> rater ->
-    score; `consensus_ok`: the transcripts whose raters' consensus is "scored" (None: all)."""
-    pairs = Pairs()
-    for transcript in sorted(judge):
-        raters = by_item.get(transcript)
-        if not raters or (consensus_ok is not None and transcript not in consensus_ok):
-            continue
-        if pairing == "mean":
-            pairs.add(judge[transcript], sum(raters.values()) / len(raters), transcript)
-        else:
-            for rater in sorted(raters):
-                pairs.add(judge[transcript], raters[rater], transcript, rater)
-    return pairs
-
-
-def leave_one_out(judge: dict[str, float], by_item: dict[str, dict[str, float]]) -> tuple[Pairs, Pairs]:
-    """(each rater vs the mean of the others, judge vs that same mean), on items the judge scored and at
-    least two raters scored: the like-for-like human ceiling."""
-    human, machine = Pairs(), Pairs()
-    for transcript in sorted(judge):
-        raters = by_item.get(transcript, {})
-        if len(raters) < 2:
-            continue
-        total = sum(raters.values())
-        for rater in sorted(raters):
-            rest = (total - raters[rater]) / (len(raters) - 1)
-            human.add(raters[rater], rest, transcript, rater)
-            machine.add(judge[transcript], rest, transcript, rater)
-    return human, machine
 
 
 class ExactAgreement(BaseModel):
@@ -126,22 +149,17 @@ def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel], pairing: P
     Wilson intervals treat pairs as independent, which under `each` (several pairs per item) is
     optimistic; `evaluate agreement` gives item-resampled bootstrap intervals.
     """
-    labels = scored_labels(human)
-    by_dim: dict[str, dict[str, float]] = defaultdict(dict)
-    for j in judge:
-        if j.status == "scored" and j.score is not None:
-            by_dim[j.dimension][j.transcript] = float(j.score)
+    j = judge_frame(judge)
+    j = j[(j["status"] == "scored") & j["score"].notna()].rename(columns={"score": "judge"})
+    pairs = judge_pairs(j[["transcript", "dimension", "judge"]], scored_labels_frame(human_frame(human)), pairing)
     out = []
-    for dim in sorted(by_dim):
-        items = {t: r for (t, d), r in labels.items() if d == dim}
-        p = judge_pairs(by_dim[dim], items, pairing)
-        n = len(p.judge)
-        diff = np.abs(np.asarray(p.judge) - np.asarray(p.human))
+    for dim, p in pairs.groupby("dimension", sort=True):
+        n = len(p)
+        diff = (p["judge"] - p["human"]).abs().to_numpy()
         k_exact, k_within = float(np.sum(diff < 0.5)), float(np.sum(diff <= 1 + 1e-9))
         out.append(ExactAgreement(
-            dimension=dim, pairing=pairing, n=n, n_items=len(set(p.clusters)),
-            exact=k_exact / n if n else None, within_one=k_within / n if n else None,
-            mae=float(diff.mean()) if n else None,
+            dimension=str(dim), pairing=pairing, n=n, n_items=int(p["transcript"].nunique()),
+            exact=k_exact / n, within_one=k_within / n, mae=float(diff.mean()),
             **dict(zip(("exact_lo", "exact_hi"), wilson(k_exact, n))),
             **dict(zip(("within_one_lo", "within_one_hi"), wilson(k_within, n)))))
     return out
