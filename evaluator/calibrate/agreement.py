@@ -341,7 +341,7 @@ def grouped_metrics(pairs: pd.DataFrame, by: str, scale: ScaleSpec, n_boot: int,
     groups that define it; intervals resample groups."""
     table: dict[str, list[float]] = {name: [] for name in METRICS}
     n_groups = 0
-    for _, g in pairs.groupby("group", sort=True):
+    for _, g in pairs.groupby("group", sort=True, observed=True):
         n_groups += 1
         values = point_metrics(g["judge"].to_numpy(float), g["human"].to_numpy(float), scale)
         for name in METRICS:
@@ -387,7 +387,7 @@ def human_consensus(labels: list[HumanLabel]) -> dict[tuple[str, str], tuple[str
 def consensus_frame(human: pd.DataFrame) -> pd.DataFrame:
     """Per (transcript, dimension): `h_status`, as human_consensus decides it."""
     scored = (human["status"] == "scored") & human["score"].notna()
-    g = human.assign(_s=scored, _n=human["status"] == "not_observed").groupby(["transcript", "dimension"], sort=False)
+    g = human.assign(_s=scored, _n=human["status"] == "not_observed").groupby(["transcript", "dimension"], sort=False, observed=True)
     c = g[["_s", "_n"]].sum().reset_index()
     c["h_status"] = np.where((c["_s"] > 0) & (c["_s"] >= c["_n"]), "scored",
                              np.where(c["_n"] > 0, "not_observed", "missing"))
@@ -412,7 +412,7 @@ def _status_counts(judge: pd.DataFrame, consensus: pd.DataFrame) -> tuple[dict[s
                           np.where(m["j_status"] == "missing", "no_judge_score",
                                    [_STATUS_FIELDS.get((a, b), "") for a, b in zip(m["j_status"], m["h_status"])]))
     out: dict[str, StatusCounts] = {}
-    for (dim, field), n in m.groupby(["dimension", "field"]).size().items():
+    for (dim, field), n in m.groupby(["dimension", "field"], observed=True).size().items():
         out.setdefault(str(dim), StatusCounts())
         setattr(out[str(dim)], str(field), int(n))
     both = m[m["field"] == "both_scored"][["transcript", "dimension"]]
@@ -426,9 +426,26 @@ def _scored(frame: pd.DataFrame, both: pd.DataFrame) -> pd.DataFrame:
 
 def _by_system(pairs: pd.DataFrame, systems: dict[str, str], code: dict[str, int]) -> pd.DataFrame:
     """One pair per (dimension, system): the mean judge and the mean human score over its items."""
-    p = pairs.assign(system=pairs["transcript"].map(systems)).dropna(subset=["system"])
-    g = p.groupby(["dimension", "system"], sort=True)[["judge", "human"]].mean().reset_index()
+    p = pairs.assign(system=pairs["transcript"].astype(str).map(systems)).dropna(subset=["system"])
+    g = p.groupby(["dimension", "system"], sort=True, observed=True)[["judge", "human"]].mean().reset_index()
     return g.assign(item=g["system"].map(code).astype(np.int64), transcript=g["system"])
+
+
+def _shared_categories(judge: pd.DataFrame, human: pd.DataFrame, calibrated: pd.DataFrame | None):
+    """Transcript, dimension and rater columns as categoricals over one shared set of values: merges
+    and groupings then work on small integer codes (memory and speed at 10^6 rows), and a transcript's
+    code is its resampling unit."""
+    frames = [judge, human] + ([calibrated] if calibrated is not None else [])
+    out = [f.copy(deep=False) for f in frames]
+    for col in ("transcript", "dimension"):
+        values = sorted(set().union(*(set(map(str, f[col].unique())) for f in frames)))
+        dtype = pd.CategoricalDtype(values)
+        for f in out:
+            f[col] = f[col].astype(str).astype(dtype) if not isinstance(f[col].dtype, pd.CategoricalDtype) \
+                or list(f[col].cat.categories) != values else f[col]
+    out[1]["rater"] = out[1]["rater"].astype(str).astype(pd.CategoricalDtype(sorted(set(map(str, out[1]["rater"].unique()))),
+                                                                         ordered=True))
+    return out[0], out[1], (out[2] if calibrated is not None else None)
 
 
 def agreement(
@@ -456,8 +473,9 @@ def agreement_frames(
     calibrated judge (`calibrated`, same columns as `judge`) measured the same way beside the raw one.
 
     `judge`: columns transcript, dimension, status, score; `human`: the same plus rater."""
+    judge, human, calibrated = _shared_categories(judge, human, calibrated)
     consensus = consensus_frame(human)
-    dims = list(dict.fromkeys((dimension_order or []) + judge["dimension"].drop_duplicates().tolist()))
+    dims = list(dict.fromkeys((dimension_order or []) + judge["dimension"].drop_duplicates().astype(str).tolist()))
     labelled = set(consensus["dimension"].unique())
     dims = [d for d in dims if d in labelled]
     if not dims:
@@ -468,9 +486,8 @@ def agreement_frames(
     scales = scales or {}
     level = "system" if systems is not None else "item"
     notes: list[str] = []
-    raters = sorted(human["rater"].unique().tolist())
-    units = sorted(set(systems.values())) if systems is not None else \
-        sorted(set(judge["transcript"]) | set(human["transcript"]))
+    raters = sorted(map(str, human["rater"].unique().tolist()))
+    units = sorted(set(systems.values())) if systems is not None else list(judge["transcript"].cat.categories)
     code = {u: i for i, u in enumerate(units)}
     resampler = Resampler(len(code), n_boot, seed)
 
@@ -480,27 +497,27 @@ def agreement_frames(
     statuses, both = _status_counts(judge, consensus)
     labels = scored_labels_frame(human)
     js = _scored(judge, both)
-    js = js.assign(item=js["transcript"].map(code).astype(np.int64)) if level == "item" else js.assign(item=0)
+    js = js.assign(item=js["transcript"].cat.codes.astype(np.int64))
     jh = judge_pairs(js, labels, pairing if level == "item" else "mean")
     if level == "system":
         jh = _by_system(jh, systems or {}, code)
     loo = leave_one_out(js, labels) if level == "item" else None
     hh = rater_pairs(labels[labels["dimension"].isin(dims)]) if level == "item" else None
     if hh is not None:
-        hh = hh.assign(item=hh["transcript"].map(code).astype(np.int64))
+        hh = hh.assign(item=hh["transcript"].cat.codes.astype(np.int64))
     cal = None
     if calibrated is not None:
         cs = _scored(calibrated, both)
-        cs = cs.assign(item=cs["transcript"].map(code).astype(np.int64)) if level == "item" else cs.assign(item=0)
+        cs = cs.assign(item=cs["transcript"].cat.codes.astype(np.int64))
         cal = judge_pairs(cs, labels, pairing if level == "item" else "mean")
         if level == "system":
             cal = _by_system(cal, systems or {}, code)
 
     def split(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-        return {} if frame is None else {str(d): g for d, g in frame.groupby("dimension", sort=False)}
+        return {} if frame is None else {str(d): g for d, g in frame.groupby("dimension", sort=False, observed=True)}
 
     jh_d, loo_d, hh_d, cal_d = split(jh), split(loo), split(hh), split(cal)
-    rater_by_dim = human.groupby("dimension")["rater"].unique()
+    rater_by_dim = human.groupby("dimension", observed=True)["rater"].unique()
     per_dim: dict[str, DimensionAgreement] = {}
     pooled: dict[str, list[Pairs]] = defaultdict(list)
     pooled_status = StatusCounts()
@@ -520,7 +537,8 @@ def agreement_frames(
             pooled["loo_j"].append(lj)
         if groups is not None and level == "item":
             frame = jh_d.get(dim, empty)
-            grouped = grouped_metrics(frame.assign(group=frame["transcript"].map(groups)).dropna(subset=["group"]),
+            grouped = grouped_metrics(frame.assign(group=frame["transcript"].astype(str).map(groups))
+                                      .dropna(subset=["group"]),
                                       group_by or "group", sc, n_boot, seed)
         if cal is not None:
             cp = Pairs.of(cal_d.get(dim, cal.iloc[:0]))

@@ -76,7 +76,7 @@ def human_frame(human: Iterable[HumanLabel]) -> pd.DataFrame:
 def scored_labels_frame(human: pd.DataFrame) -> pd.DataFrame:
     """Scored labels with, per (transcript, dimension), the number of raters who scored and their sum."""
     h = human[(human["status"] == "scored") & human["score"].notna()][["transcript", "rater", "dimension", "score"]]
-    g = h.groupby(["transcript", "dimension"], sort=False)["score"]
+    g = h.groupby(["transcript", "dimension"], sort=False, observed=True)["score"]
     return h.assign(n_raters=g.transform("size"), total=g.transform("sum"))
 
 
@@ -153,7 +153,7 @@ def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel], pairing: P
     j = j[(j["status"] == "scored") & j["score"].notna()].rename(columns={"score": "judge"})
     pairs = judge_pairs(j[["transcript", "dimension", "judge"]], scored_labels_frame(human_frame(human)), pairing)
     out = []
-    for dim, p in pairs.groupby("dimension", sort=True):
+    for dim, p in pairs.groupby("dimension", sort=True, observed=True):
         n = len(p)
         diff = (p["judge"] - p["human"]).abs().to_numpy()
         k_exact, k_within = float(np.sum(diff < 0.5)), float(np.sum(diff <= 1 + 1e-9))

@@ -93,12 +93,14 @@ def render_calibration(result: CalibrationResult, console: Console, stored: bool
                           "", "")
             continue
         for m in c.maps:
-            after = m.cv.after
-            label = {"identity": "raw", "isotonic": "isotonic", "multi_ridge": "multi"}[m.method]
-            table.add_row(dim if m.method == "identity" else "", str(m.n), label, _fmt(after.mae), _ci(after.mae_ci),
-                          _fmt(after.exact, show_ci=False), _fmt(after.qwk, show_ci=False),
-                          _fmt(after.spearman, show_ci=False),
-                          "[green]✓[/green]" if m.chosen else "")
+            label = {"identity": "raw", "isotonic": "isotonic", "multi_ridge": "multi", "ordinal": "ordinal"}[m.method]
+            rows = [(label, m.cv.after, m.chosen and not m.rater_offsets)]
+            if m.cv_with_offsets is not None:
+                rows.append((label + " + raters", m.cv_with_offsets.after, m.chosen and bool(m.rater_offsets)))
+            for text, after, used in rows:
+                table.add_row(dim if m.method == "identity" and text == "raw" else "", str(m.n), text, _fmt(after.mae),
+                              _ci(after.mae_ci), _fmt(after.exact), _fmt(after.qwk), _fmt(after.spearman),
+                              "[green]✓[/green]" if used else "")
     console.print(table)
     for dim, c in result.dimensions.items():
         iso, multi = c.map("isotonic"), c.map("multi_ridge")
