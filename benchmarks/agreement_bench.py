@@ -49,24 +49,28 @@ def synthetic(items: int, dims: int, raters: int, seed: int, offsets: np.ndarray
 
 
 def synthetic_frames(items: int, dims: int, raters: int, seed: int):
-    """The same design as `synthetic`, as columns (what a large judge/human file is read into)."""
+    """Columns (categorical ids, as a large file is best held), fractional expected judge scores and
+    integer rater labels around a true score."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)
     truth = rng.uniform(1, 5, (items, dims))
     judge_values = np.clip(1 + 4 * ((truth - 1) / 4) ** 0.6 + 0.4 + rng.normal(0, 0.5, truth.shape), 1, 5)
-    ids = pd.Categorical(np.repeat([f"t{i}" for i in range(items)], dims))
-    names = pd.Categorical(np.tile([f"d{k}" for k in range(dims)], items))
-    judge = pd.DataFrame({"transcript": ids, "dimension": names, "status": "scored", "score": judge_values.ravel()})
+    item_names = [f"t{i}" for i in range(items)]
+    dim_names = [f"d{k}" for k in range(dims)]
+    item_codes = np.repeat(np.arange(items), dims)
+    dim_codes = np.tile(np.arange(dims), items)
+    judge = pd.DataFrame({"transcript": pd.Categorical.from_codes(item_codes, item_names),
+                          "dimension": pd.Categorical.from_codes(dim_codes, dim_names),
+                          "status": pd.Categorical.from_codes(np.zeros(items * dims, dtype=int), ["scored"]),
+                          "score": judge_values.ravel()})
     labels = np.clip(np.round(truth[:, :, None] + rng.normal(0, 0.6, (items, dims, raters))), 1, 5)
     human = pd.DataFrame({
-        "transcript": pd.Categorical(np.repeat(ids.astype(str), raters)),
-        "rater": pd.Categorical(np.tile([f"r{r}" for r in range(raters)], items * dims)),
-        "dimension": pd.Categorical(np.repeat(names.astype(str), raters)),
-        "status": "scored", "score": labels.ravel()})
-    for frame in (judge, human):
-        for col in ("transcript", "dimension") + (("rater",) if "rater" in frame else ()):
-            frame[col] = frame[col].astype(str)
+        "transcript": pd.Categorical.from_codes(np.repeat(item_codes, raters), item_names),
+        "rater": pd.Categorical.from_codes(np.tile(np.arange(raters), items * dims), [f"r{r}" for r in range(raters)]),
+        "dimension": pd.Categorical.from_codes(np.repeat(dim_codes, raters), dim_names),
+        "status": pd.Categorical.from_codes(np.zeros(items * dims * raters, dtype=int), ["scored"]),
+        "score": labels.ravel()})
     return judge, human
 
 
@@ -98,8 +102,12 @@ def bench_agreement(args) -> None:
 
 
 def bench_calibration(args) -> None:
-    from evaluator.calibrate.calibration import CalibrationSettings, apply_calibration, fit_calibration
     from evaluator.calibrate.agreement import agreement
+    from evaluator.calibrate.calibration import (
+        CalibrationSettings,
+        apply_calibration,
+        fit_calibration,
+    )
 
     offsets = np.array([-0.6, 0.0, 0.5, 0.9, -0.3][:args.raters])
     scale = ScaleSpec(min=1, max=5)

@@ -23,7 +23,6 @@ nearest level; the other statistics use the values as given.
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -211,38 +210,32 @@ def point_metrics(first: np.ndarray, second: np.ndarray, scale: ScaleSpec) -> di
     return values
 
 
-def point_metrics_explained(first, second, scale: ScaleSpec) -> tuple[dict[str, float | None], dict[str, str], str]:
-    """(values, reasons for the None values, alpha's level of measurement)."""
-    from scipy import stats
-    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+def point_metrics_explained(first, second, scale: ScaleSpec,
+                            prep: Prepared | None = None) -> tuple[dict[str, float | None], dict[str, str], str]:
+    """(values, reasons for the None values, alpha's level of measurement).
 
+    Every value comes from the pooled count tables (resample.py), the same code the bootstrap runs;
+    tests check each against scipy, scikit-learn and krippendorff. Where a side has more distinct
+    values than the value table holds, Spearman and Kendall come from scipy on the exact values."""
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)
     out: dict[str, float | None] = dict.fromkeys(METRICS)
     reasons = undefined_reasons(a, b, scale)
     if len(a) == 0:
         return out, reasons, "ordinal"
-    prep = Prepared(a, b, np.zeros(len(a), dtype=np.int64), 1, scale)
-    diff = a - b
-    out["exact"] = float(np.mean(np.abs(diff) < 0.5))
-    out["within_one"] = float(np.mean(np.abs(diff) <= 1 + _EPS))
-    out["mae"] = float(mean_absolute_error(b, a))
-    out["rmse"] = float(root_mean_squared_error(b, a))
-    out["bias"] = float(np.mean(diff))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = prep.point()  # kappa and alpha from the confusion table (tests check them against the libraries)
-        if "qwk" not in reasons:
-            out["qwk"] = _clean(table["qwk"])
-        if "krippendorff_alpha" not in reasons:
-            out["krippendorff_alpha"] = _clean(table["krippendorff_alpha"])
-        if "pearson" not in reasons:
-            out["spearman"] = _clean(stats.spearmanr(a, b).statistic)
-            out["kendall"] = _clean(stats.kendalltau(a, b).statistic)
-            out["pearson"] = _clean(stats.pearsonr(a, b).statistic)
+    if prep is None:
+        prep = Prepared(a, b, np.zeros(len(a), dtype=np.int64), 1, scale)
+    table = prep.point()
+    if prep.binned and "kendall" not in reasons:
+        from scipy import stats
+
+        table["spearman"] = stats.spearmanr(a, b).statistic
+        table["kendall"] = stats.kendalltau(a, b).statistic
     for name in METRICS:
-        if out[name] is None and name not in reasons:
-            reasons[name] = "undefined for these scores"
+        if name not in reasons:
+            out[name] = _clean(table[name])
+            if out[name] is None:
+                reasons[name] = "undefined for these scores"
     return out, reasons, prep.alpha_level
 
 
@@ -289,7 +282,7 @@ def bootstrap_cis(
 
 
 def bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level=0.95, resampler=None,
-                            universe=None, defined=None, n_units: int | None = None):
+                            universe=None, defined=None, n_units: int | None = None, prep: Prepared | None = None):
     """Intervals and the reason each missing one is missing.
 
     An interval is None when there are fewer than 5 transcripts, when fewer than half the resamples
@@ -309,7 +302,9 @@ def bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level=
         return dict.fromkeys(METRICS), {f"{m}_ci": reason for m in METRICS}
     if resampler is None or resampler.n_clusters != size:
         resampler = Resampler(size, n_boot, seed)
-    dist = bootstrap_distribution(Prepared(a, b, idx, size, scale), resampler)
+    if prep is None or prep.F.shape[0] != size:
+        prep = Prepared(a, b, idx, size, scale)
+    dist = bootstrap_distribution(prep, resampler)
     return _percentile_cis(dist, n_boot, level, defined)
 
 
@@ -319,9 +314,14 @@ def metric_set(first, second, clusters, scale: ScaleSpec, n_boot: int, seed: int
     """Point estimates plus bootstrap intervals for one pair of score vectors, with reasons for nulls."""
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)
-    values, reasons, alpha_level = point_metrics_explained(a, b, scale)
+    prep = None
+    if len(a):
+        idx, size = (np.asarray(clusters, dtype=np.int64), n_units) if n_units is not None \
+            else cluster_index(list(clusters), universe)
+        prep = Prepared(a, b, idx, size, scale)
+    values, reasons, alpha_level = point_metrics_explained(a, b, scale, prep)
     cis, ci_reasons = bootstrap_cis_explained(a, b, clusters, scale, n_boot, seed, resampler=resampler,
-                                              universe=universe, defined=values, n_units=n_units)
+                                              universe=universe, defined=values, n_units=n_units, prep=prep)
     return MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values,
                      **{f"{k}_ci": v for k, v in cis.items()}, reasons={**reasons, **ci_reasons},
                      krippendorff_alpha_level=alpha_level if len(a) else None)
@@ -408,9 +408,10 @@ def _status_counts(judge: pd.DataFrame, consensus: pd.DataFrame) -> tuple[dict[s
     m = j.merge(consensus, on=["transcript", "dimension"], how="outer")
     m["j_status"] = m["j_status"].fillna("missing")
     m["h_status"] = m["h_status"].fillna("missing")
-    m["field"] = np.where(m["h_status"] == "missing", "no_human_label",
-                          np.where(m["j_status"] == "missing", "no_judge_score",
-                                   [_STATUS_FIELDS.get((a, b), "") for a, b in zip(m["j_status"], m["h_status"])]))
+    js, hs = m["j_status"].to_numpy(), m["h_status"].to_numpy()
+    m["field"] = np.select(
+        [hs == "missing", js == "missing"] + [(js == a) & (hs == b) for a, b in _STATUS_FIELDS],
+        ["no_human_label", "no_judge_score", *_STATUS_FIELDS.values()], default="")
     out: dict[str, StatusCounts] = {}
     for (dim, field), n in m.groupby(["dimension", "field"], observed=True).size().items():
         out.setdefault(str(dim), StatusCounts())
@@ -437,14 +438,18 @@ def _shared_categories(judge: pd.DataFrame, human: pd.DataFrame, calibrated: pd.
     code is its resampling unit."""
     frames = [judge, human] + ([calibrated] if calibrated is not None else [])
     out = [f.copy(deep=False) for f in frames]
+    def as_str_category(col: pd.Series) -> pd.Series:
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col.cat.rename_categories(lambda c: str(c))
+        return col.astype(str).astype("category")
+
     for col in ("transcript", "dimension"):
-        values = sorted(set().union(*(set(map(str, f[col].unique())) for f in frames)))
-        dtype = pd.CategoricalDtype(values)
-        for f in out:
-            f[col] = f[col].astype(str).astype(dtype) if not isinstance(f[col].dtype, pd.CategoricalDtype) \
-                or list(f[col].cat.categories) != values else f[col]
-    out[1]["rater"] = out[1]["rater"].astype(str).astype(pd.CategoricalDtype(sorted(set(map(str, out[1]["rater"].unique()))),
-                                                                         ordered=True))
+        parts = [as_str_category(f[col]) for f in out]
+        values = sorted(set().union(*(set(p.cat.categories) for p in parts)))
+        for f, part in zip(out, parts):
+            f[col] = part.cat.set_categories(values)
+    raters = as_str_category(out[1]["rater"])
+    out[1]["rater"] = raters.cat.set_categories(sorted(raters.cat.categories), ordered=True)
     return out[0], out[1], (out[2] if calibrated is not None else None)
 
 
@@ -513,10 +518,24 @@ def agreement_frames(
         if level == "system":
             cal = _by_system(cal, systems or {}, code)
 
-    def split(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-        return {} if frame is None else {str(d): g for d, g in frame.groupby("dimension", sort=False, observed=True)}
+    class _Split:
+        """One dimension's rows of a frame, cut when asked (one dimension's copy alive at a time)."""
 
-    jh_d, loo_d, hh_d, cal_d = split(jh), split(loo), split(hh), split(cal)
+        def __init__(self, frame: pd.DataFrame | None):
+            self.frame = frame
+            self.rows = {} if frame is None else {
+                str(d): ix for d, ix in frame.groupby("dimension", sort=False, observed=True).indices.items()}
+
+        def __contains__(self, dim: str) -> bool:
+            return dim in self.rows
+
+        def __getitem__(self, dim: str) -> pd.DataFrame:
+            return self.frame.iloc[self.rows[dim]]
+
+        def get(self, dim: str, default: pd.DataFrame) -> pd.DataFrame:
+            return self[dim] if dim in self.rows else default
+
+    jh_d, loo_d, hh_d, cal_d = _Split(jh), _Split(loo), _Split(hh), _Split(cal)
     rater_by_dim = human.groupby("dimension", observed=True)["rater"].unique()
     per_dim: dict[str, DimensionAgreement] = {}
     pooled: dict[str, list[Pairs]] = defaultdict(list)
@@ -554,16 +573,21 @@ def agreement_frames(
             setattr(pooled_status, field, getattr(pooled_status, field) + getattr(st, field))
         if len(p) < 10:
             notes.append(f"{dim}: only {len(p)} paired scores; intervals are wide and the point values fragile")
+    del jh_d, loo_d, hh_d, cal_d, jh, loo, hh, cal, labels, js  # the pooled rows below are all that is left
     used_scales = sorted({(s.min, s.max) for s in (scales.get(d, scale) for d in dims)})
     overall_scale = ScaleSpec(min=used_scales[0][0], max=used_scales[0][1]) if len(used_scales) == 1 else scale
-    all_jh = Pairs.concat(pooled["jh"])
+    all_jh = Pairs.concat(pooled.pop("jh", []))
+
+    def pooled_measure(key: str) -> MetricSet | None:
+        parts = pooled.pop(key, [])  # released as soon as measured
+        return measure(Pairs.concat(parts), overall_scale) if parts else None
+
     if len(used_scales) == 1:
         overall_jh = measure(all_jh, overall_scale)
-        overall_hh = measure(Pairs.concat(pooled["hh"]), overall_scale) if pooled["hh"] else None
-        overall_loo = LeaveOneOut(human=measure(Pairs.concat(pooled["loo_h"]), overall_scale),
-                                  judge=measure(Pairs.concat(pooled["loo_j"]), overall_scale)) \
-            if pooled["loo_h"] else None
-        overall_cal = measure(Pairs.concat(pooled["cal"]), overall_scale) if cal is not None else None
+        overall_hh = pooled_measure("hh")
+        loo_human, loo_judge = pooled_measure("loo_h"), pooled_measure("loo_j")
+        overall_loo = LeaveOneOut(human=loo_human, judge=loo_judge) if loo_human and loo_judge else None
+        overall_cal = pooled_measure("cal") if calibrated is not None else None
         overall_conf = confusion(all_jh.judge, all_jh.human, overall_scale)
     else:
         why = "dimensions are on different scales; no pooled row (see each dimension)"

@@ -100,11 +100,26 @@ def leave_one_out(judge: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
 
 
 def rater_pairs(labels: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of raters who scored the same item (first, second: earlier and later rater id)."""
-    cols = ["transcript", "dimension", "rater", "score"]
-    m = labels[cols].merge(labels[cols], on=["transcript", "dimension"], suffixes=("_1", "_2"))
-    m = m[m["rater_1"] < m["rater_2"]]
-    return m.rename(columns={"score_1": "first", "score_2": "second"})
+    """Every pair of raters who scored the same item (first, second: earlier and later rater id).
+
+    Rows sorted by item and rater; the pairs of an item are its rows at offsets 1..m-1 from each
+    other, so memory stays linear in the number of pairs (a self-merge would build m^2 rows per item)."""
+    h = labels.sort_values(["transcript", "dimension", "rater"], kind="stable").reset_index(drop=True)
+    key = h.groupby(["transcript", "dimension"], sort=False, observed=True)
+    pos = key.cumcount().to_numpy()
+    size = h["n_raters"].to_numpy()
+    parts = []
+    for offset in range(1, int(size.max()) if len(h) else 1):
+        i = np.flatnonzero(pos + offset < size)
+        parts.append(pd.DataFrame({"transcript": h["transcript"].to_numpy()[i], "dimension": h["dimension"].to_numpy()[i],
+                                   "first": h["score"].to_numpy()[i], "second": h["score"].to_numpy()[i + offset]}))
+    if not parts:
+        return pd.DataFrame({"transcript": h["transcript"].iloc[:0], "dimension": h["dimension"].iloc[:0],
+                             "first": [], "second": []})
+    out = pd.concat(parts, ignore_index=True)
+    for col in ("transcript", "dimension"):
+        out[col] = pd.Categorical(out[col], dtype=h[col].dtype)
+    return out
 
 
 def scored_labels(human: Iterable[HumanLabel]) -> dict[tuple[str, str], dict[str, float]]:

@@ -47,14 +47,15 @@ def is_integral(values: np.ndarray, scale: ScaleSpec) -> bool:
     return bool(np.all(np.abs(v - np.round(v)) < 1e-9) and np.all((v >= scale.min) & (v <= scale.max)))
 
 
-def _rank_bins(v: np.ndarray) -> tuple[np.ndarray, int]:
-    """Index of each value among the distinct values (or among RANK_BINS quantile bins)."""
+def _rank_bins(v: np.ndarray) -> tuple[np.ndarray, int, bool]:
+    """Index of each value among the distinct values (or among RANK_BINS quantile bins), the number
+    of bins, and whether values were grouped."""
     uniq, idx = np.unique(v, return_inverse=True)
     if len(uniq) <= RANK_BINS:
-        return idx, len(uniq)
+        return idx, len(uniq), False
     edges = np.unique(np.quantile(v, np.linspace(0, 1, RANK_BINS + 1)[1:-1]))
     idx = np.searchsorted(edges, v, side="right")
-    return idx, len(edges) + 1
+    return idx, len(edges) + 1, True
 
 
 class Prepared:
@@ -68,18 +69,25 @@ class Prepared:
         self.k = scale.max - scale.min + 1
         self.alpha_level = "ordinal" if is_integral(np.concatenate([a, b]), scale) else "interval"
         d = a - b
-        rows = np.column_stack([np.ones_like(a), np.abs(d) < 0.5, np.abs(d) <= 1 + _EPS, np.abs(d), d, d * d,
-                                a, b, a * a, b * b, a * b])
-        self.F = np.column_stack([np.bincount(cluster_idx, weights=rows[:, j], minlength=n_clusters)
-                                  for j in range(rows.shape[1])])
-        ix, vx = _rank_bins(a)
-        iy, vy = _rank_bins(b)
+        absd = np.abs(d)
+        columns = (lambda: None, lambda: absd < 0.5, lambda: absd <= 1 + _EPS, lambda: absd, lambda: d,
+                   lambda: d * d, lambda: a, lambda: b, lambda: a * a, lambda: b * b, lambda: a * b)
+        # one column at a time: memory stays a few vectors whatever the number of rows
+        self.F = np.column_stack([np.bincount(cluster_idx, weights=make(), minlength=n_clusters)
+                                  for make in columns])
+        del absd, d
+        ix, vx, bx = _rank_bins(a)
+        iy, vy, by = _rank_bins(b)
         self.shape = (vx, vy)
+        self.binned = bx or by  # rank statistics of the data itself then come from scipy on exact values
         lx, ly = to_levels(a, scale) - scale.min, to_levels(b, scale) - scale.min
         # one sparse matrix: the value-table cells, then the level-table cells (one product per resample chunk)
-        cols = np.concatenate([ix * vy + iy, vx * vy + lx * self.k + ly])
-        self.tables = sparse.csr_matrix((np.ones(2 * self.n), (np.concatenate([cluster_idx, cluster_idx]), cols)),
-                                        shape=(n_clusters, vx * vy + self.k ** 2))
+        width = vx * vy + self.k ** 2
+        keys = np.concatenate([cluster_idx * width + ix * vy + iy, cluster_idx * width + vx * vy + lx * self.k + ly])
+        keys, counts = np.unique(keys, return_counts=True)  # sorted: rows in order, duplicates summed
+        indptr = np.searchsorted(keys // width, np.arange(n_clusters + 1))
+        self.tables = sparse.csr_matrix((counts.astype(float), (keys % width).astype(np.int32), indptr),
+                                        shape=(n_clusters, width))
 
     def stats(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         """Every statistic for each row of a (resamples x clusters) weight matrix."""
@@ -91,7 +99,12 @@ class Prepared:
 
     def point(self) -> dict[str, float]:
         """The same statistics on the data as they are (every cluster once)."""
-        return {k: float(v[0]) for k, v in self.stats(np.ones((1, self.F.shape[0]))).items()}
+        s = self.F.sum(axis=0)[None, :]
+        t = np.asarray(self.tables.sum(axis=0))
+        cut = self.shape[0] * self.shape[1]
+        out = table_stats(s, t[:, :cut].reshape(-1, *self.shape), t[:, cut:].reshape(-1, self.k, self.k),
+                          self.alpha_level)
+        return {k: float(v[0]) for k, v in out.items()}
 
 
 def _weighted_corr(sxy, sx, sy, sxx, syy, n):
