@@ -197,8 +197,8 @@ def test_group_by_averages_within_group_statistics_and_counts_skipped_groups():
     rng = np.random.default_rng(13)
     judge, human, groups = dataset(rng, items=42, groups=8)
     groups["t0"] = "tiny"  # one item alone: no correlation there, counted as skipped
-    for t in ("t8", "t16", "t24", "t32", "t40"):
-        groups[t] = "g0" if t != "t40" else "g0"
+    for t in ("t8", "t16", "t24", "t32", "t40"):  # one big group beside smaller ones
+        groups[t] = "g0"
     rep = agreement(judge, human, SCALE, n_boot=100, groups=groups, group_by="doc")
     g = rep.dimensions["a"].grouped
     jmap = {(j.transcript, j.dimension): j.score for j in judge}

@@ -75,7 +75,6 @@ class Prepared:
         # one column at a time: memory stays a few vectors whatever the number of rows
         self.F = np.column_stack([np.bincount(cluster_idx, weights=make(), minlength=n_clusters)
                                   for make in columns])
-        del absd, d
         ix, vx, bx = _rank_bins(a)
         iy, vy, by = _rank_bins(b)
         self.shape = (vx, vy)

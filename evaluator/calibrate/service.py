@@ -234,10 +234,10 @@ def _gather_files(src: ScoreSource) -> Gathered:
     if unknown:
         raise BadInput(f"--scale names dimension(s) {', '.join(unknown)} that neither file has")
     meta: dict[str, dict[str, str]] = {}
-    for source in (jf.meta, hf.meta):
-        for transcript, values in source.items():
+    for meta_of_file in (jf.meta, hf.meta):
+        for transcript, columns in meta_of_file.items():
             seen = meta.setdefault(transcript, {})
-            for col, value in values.items():
+            for col, value in columns.items():
                 if seen.setdefault(col, value) != value:
                     raise BadInput(f"{transcript}: column '{col}' is '{seen[col]}' in the judge file but "
                                    f"'{value}' in the human file")
@@ -418,8 +418,7 @@ def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]
     rows = []
     for raw, cal in zip(judge, calibrated):
         c = result.dimensions.get(raw.dimension)
-        fitted = c is not None and c.status == "fitted"
-        m = c.map(c.chosen) if fitted else None
+        m = c.map(c.chosen) if c is not None and c.status == "fitted" else None
         method = "raw (no map)" if m is None else m.method + (" + raters" if m.rater_offsets and human else "")
         rows.append({"transcript": raw.transcript, "dimension": raw.dimension, "status": raw.status,
                      "raw": raw.score, "calibrated": cal.score, "method": method, "calibration": result.id})

@@ -127,7 +127,8 @@ def agreement_cmd(
     try:
         report = run_agreement(AgreementRequest(
             source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by, system_col),
-            n_bootstrap=bootstrap, seed=seed, pairing=pairing, level=level, calibration=calibration))
+            n_bootstrap=bootstrap, seed=seed, pairing=pairing, level=level,  # type: ignore[arg-type]  # checked above
+            calibration=calibration))
     except EvaluatorError as e:
         fail(e, e.exit_code)
         return
