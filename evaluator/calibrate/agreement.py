@@ -46,6 +46,7 @@ from evaluator.calibrate.resample import (
     Prepared,
     Resampler,
     bootstrap_distribution,
+    bootstrap_distributions,
     cluster_index,
     to_levels,
 )
@@ -308,10 +309,31 @@ def bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level=
     return _percentile_cis(dist, n_boot, level, defined)
 
 
+class BootstrapPlan:
+    """Metric sets whose intervals are computed later, all in one pass over the shared resamples."""
+
+    def __init__(self, resampler: Resampler, level: float = 0.95):
+        self.resampler = resampler
+        self.level = level
+        self.pending: list[tuple[MetricSet, Prepared, dict[str, float | None]]] = []
+
+    def run(self) -> None:
+        if not self.pending:
+            return
+        dists = bootstrap_distributions([p for _, p, _ in self.pending], self.resampler)
+        for (m, _, values), dist in zip(self.pending, dists):
+            cis, reasons = _percentile_cis(dist, self.resampler.n_boot, self.level, values)
+            for name, ci in cis.items():
+                setattr(m, f"{name}_ci", ci)
+            m.reasons.update(reasons)
+        self.pending = []
+
+
 def metric_set(first, second, clusters, scale: ScaleSpec, n_boot: int, seed: int, *,
                resampler: Resampler | None = None, universe: dict[str, int] | None = None,
-               n_units: int | None = None) -> MetricSet:
-    """Point estimates plus bootstrap intervals for one pair of score vectors, with reasons for nulls."""
+               n_units: int | None = None, plan: BootstrapPlan | None = None) -> MetricSet:
+    """Point estimates plus bootstrap intervals for one pair of score vectors, with reasons for nulls.
+    With a `plan`, the intervals are filled in when the plan runs."""
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)
     prep = None
@@ -320,6 +342,12 @@ def metric_set(first, second, clusters, scale: ScaleSpec, n_boot: int, seed: int
             else cluster_index(list(clusters), universe)
         prep = Prepared(a, b, idx, size, scale)
     values, reasons, alpha_level = point_metrics_explained(a, b, scale, prep)
+    if plan is not None and prep is not None and n_boot > 0 and \
+            len(np.unique(np.asarray(clusters))) >= MIN_CLUSTERS_FOR_CI:
+        m = MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values, reasons=reasons,
+                      krippendorff_alpha_level=alpha_level)
+        plan.pending.append((m, prep, values))
+        return m
     cis, ci_reasons = bootstrap_cis_explained(a, b, clusters, scale, n_boot, seed, resampler=resampler,
                                               universe=universe, defined=values, n_units=n_units, prep=prep)
     return MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values,
@@ -496,8 +524,11 @@ def agreement_frames(
     code = {u: i for i, u in enumerate(units)}
     resampler = Resampler(len(code), n_boot, seed)
 
+    plan = BootstrapPlan(resampler)
+
     def measure(p: Pairs, sc: ScaleSpec) -> MetricSet:
-        return metric_set(p.judge, p.human, p.items, sc, n_boot, seed, resampler=resampler, n_units=len(code))
+        return metric_set(p.judge, p.human, p.items, sc, n_boot, seed, resampler=resampler, n_units=len(code),
+                          plan=plan)
 
     statuses, both = _status_counts(judge, consensus)
     labels = scored_labels_frame(human)
@@ -596,6 +627,7 @@ def agreement_frames(
         overall_hh = overall_loo = overall_cal = None
         overall_conf = Confusion(labels=[], matrix=[])
         notes.append(why)
+    plan.run()
     overall = DimensionAgreement(
         dimension="overall", judge_vs_human=overall_jh, confusion=overall_conf, statuses=pooled_status,
         human_human=overall_hh, raters=raters, leave_one_out=overall_loo, calibrated=overall_cal,

@@ -39,7 +39,7 @@ def _metric_table(title: str) -> Table:
     return table
 
 
-_CI_COLUMNS = [("qwk", "QWK"), ("krippendorff_alpha", "α ord"), ("spearman", "ρ"), ("mae", "MAE"), ("bias", "bias")]
+_CI_COLUMNS = [("qwk", "QWK"), ("krippendorff_alpha", "α"), ("spearman", "ρ"), ("mae", "MAE"), ("bias", "bias")]
 
 
 def render_agreement(report: AgreementReport, console: Console) -> None:
@@ -80,7 +80,8 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
                             _fmt(g.mean["kendall"]), _fmt(g.mean["spearman"]), _fmt(g.mean["pearson"]),
                             _fmt(g.mean["mae"]))
         console.print(grp)
-    cis = Table(title=f"95% intervals (bootstrap over transcripts, {report.n_bootstrap} resamples; all in --format json)",
+    unit = "systems" if report.level == "system" else "transcripts"
+    cis = Table(title=f"95% intervals (bootstrap over {unit}, {report.n_bootstrap} resamples; all in --format json)",
                 title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
     cis.add_column("dimension", no_wrap=True)
     for _, header in _CI_COLUMNS:
@@ -147,7 +148,7 @@ def render_calibration(result: CalibrationResult, console: Console, stored: bool
         if iso and multi:
             better = multi.cv.after.mae < iso.cv.after.mae - 1e-9
             console.print(f"{dim}: multi-signal {'beats' if better else 'does not beat'} the per-dimension map "
-                          f"(held-out MAE {multi.cv.after.mae:.2f} vs {iso.cv.after.mae:.2f})")
+                          f"(held-out MAE {multi.cv.after.mae:.3f} vs {iso.cv.after.mae:.3f})")
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(w)}")
     if stored and not plain:

@@ -239,12 +239,19 @@ class Resampler:
 
 
 def bootstrap_distribution(prep: Prepared, resampler: Resampler) -> dict[str, np.ndarray]:
-    width = max(prep.F.shape[1], prep.shape[0] * prep.shape[1] * 4, prep.k ** 2)
-    parts: dict[str, list[np.ndarray]] = {}
+    return bootstrap_distributions([prep], resampler)[0]
+
+
+def bootstrap_distributions(preps: list[Prepared], resampler: Resampler) -> list[dict[str, np.ndarray]]:
+    """Each comparison's statistics on every resample, in one pass over the resamples: a chunk of counts
+    is made once and used by every comparison (all share the resampled units)."""
+    width = max([p.F.shape[1] + p.shape[0] * p.shape[1] * 4 + p.k ** 2 for p in preps] + [1])
+    parts: list[dict[str, list[np.ndarray]]] = [{} for _ in preps]
     for w in resampler.chunks(width):
-        for name, values in prep.stats(w).items():
-            parts.setdefault(name, []).append(values)
-    return {name: np.concatenate(v) for name, v in parts.items()}
+        for prep, acc in zip(preps, parts):
+            for name, values in prep.stats(w).items():
+                acc.setdefault(name, []).append(values)
+    return [{name: np.concatenate(v) for name, v in acc.items()} for acc in parts]
 
 
 def cluster_index(clusters: list[str], universe: dict[str, int] | None = None) -> tuple[np.ndarray, int]:
