@@ -310,7 +310,8 @@ def bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level=
 
 
 class BootstrapPlan:
-    """Metric sets whose intervals are computed later, all in one pass over the shared resamples."""
+    """Metric sets whose intervals are computed later, together in one pass over the shared resamples
+    (each chunk of counts converted once for all of them); run it every few comparisons to bound memory."""
 
     def __init__(self, resampler: Resampler, level: float = 0.95):
         self.resampler = resampler
@@ -599,6 +600,7 @@ def agreement_frames(
             dimension=dim, judge_vs_human=measure(p, sc), confusion=confusion(p.judge, p.human, sc), statuses=st,
             human_human=hh_m, raters=sorted(rater_by_dim.get(dim, [])), leave_one_out=loo_m, grouped=grouped,
             calibrated=cal_m, scale=sc)
+        plan.run()  # this dimension's comparisons in one pass; their tables are then released
         pooled["jh"].append(p)
         for field in StatusCounts.model_fields:
             setattr(pooled_status, field, getattr(pooled_status, field) + getattr(st, field))
