@@ -52,7 +52,6 @@ from evaluator.calibrate.resample import (
 )
 
 METRICS = ("exact", "within_one", "qwk", "krippendorff_alpha", "spearman", "kendall", "pearson", "mae", "rmse", "bias")
-CORRELATIONS = ("qwk", "krippendorff_alpha", "spearman", "kendall", "pearson")
 DEFAULT_BOOTSTRAP = 1000
 MIN_PAIRS = 3
 MIN_CLUSTERS_FOR_CI = 5

@@ -18,7 +18,6 @@ fractional mean of raters (3.5) is exact only for judge scores in (3, 4).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -30,7 +29,6 @@ from pydantic import BaseModel
 from evaluator.calibrate.records import HumanLabel, JudgeScore
 
 Pairing = Literal["mean", "each"]
-PAIRINGS: tuple[Pairing, ...] = ("mean", "each")
 EXACT_DEFINITION = "exact: |judge - human| < 0.5; within one: |judge - human| <= 1"
 PAIRING_DEFINITIONS = {
     "mean": "judge vs the mean of the raters who scored the item (one pair per item)",
@@ -119,15 +117,6 @@ def rater_pairs(labels: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)
     for col in ("transcript", "dimension"):
         out[col] = pd.Categorical(out[col], dtype=h[col].dtype)
-    return out
-
-
-def scored_labels(human: Iterable[HumanLabel]) -> dict[tuple[str, str], dict[str, float]]:
-    """(transcript, dimension) -> rater -> score, scored labels only."""
-    out: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    for label in human:
-        if label.status == "scored" and label.score is not None:
-            out[(label.transcript, label.dimension)][label.rater] = float(label.score)
     return out
 
 

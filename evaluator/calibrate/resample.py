@@ -22,7 +22,6 @@ exact values (scipy), and every other statistic uses exact values in the resampl
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -264,7 +263,3 @@ def cluster_index(clusters: list[str], universe: dict[str, int] | None = None) -
         return np.array([universe[c] for c in clusters], dtype=np.int64), len(universe)
     uniq, inv = np.unique(np.asarray(clusters, dtype=str), return_inverse=True)
     return inv.astype(np.int64), len(uniq)
-
-
-def fingerprint(clusters: list[str]) -> str:
-    return hashlib.sha256("\x00".join(sorted(set(clusters))).encode()).hexdigest()
