@@ -222,3 +222,18 @@ def test_mismatched_calibration_is_a_clear_error(tmp_path):
     r = runner.invoke(app, ["calibrated", "--judge", ja, "--calibration", "cal-nope", "--db", str(tmp_path / "x.duckdb")])
     assert r.exit_code == 2
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_an_inferred_scale_takes_the_calibrations_when_the_scores_fit_in_it(tmp_path):
+    ja, ha = write_pair(tmp_path, "A", *labelled(np.random.default_rng(41), 80, "a"))
+    cal_file = tmp_path / "cal.json"
+    assert runner.invoke(app, ["calibrate", "--judge", ja, "--human", ha, "--out", str(cal_file),
+                               "--bootstrap", "0"]).exit_code == 0
+    judge, human = labelled(np.random.default_rng(42), 40, "b")
+    narrow = [j.model_copy(update={"score": float(np.clip(j.score, 2, 4))}) for j in judge]
+    human = [h.model_copy(update={"score": float(np.clip(h.score, 2, 4))}) for h in human]
+    jb, hb = write_pair(tmp_path, "B", narrow, human)
+    r = runner.invoke(app, ["agreement", "--judge", jb, "--human", hb, "--calibration", str(cal_file),
+                            "--bootstrap", "0", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["d"]["scale"] == {"min": 1, "max": 5}

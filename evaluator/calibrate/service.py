@@ -163,6 +163,7 @@ class Gathered(BaseModel):
     label_imports: list[str] = Field(default_factory=list)
     meta: dict[str, dict[str, str]] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    scale_inferred: bool = False
 
 
 def _open_existing(db: Path | None):
@@ -220,6 +221,7 @@ def _gather_files(src: ScoreSource) -> Gathered:
     jf = read_plain(src.judge_file, kind="judge", na=na, meta_columns=meta_cols)
     hf = read_plain(src.human_file, kind="human", na=na, meta_columns=meta_cols)
     notes: list[str] = []
+    inferred = default is None
     if default is None:
         values = [r.score for r in jf.labels + hf.labels if r.score is not None and r.dimension not in per_dim]
         default = _infer_scale(values, "the scores", notes) if values else ScaleSpec(min=1, max=5)
@@ -249,7 +251,7 @@ def _gather_files(src: ScoreSource) -> Gathered:
     human = [HumanLabel(**r.model_dump(include=set(HumanLabel.model_fields))) for r in hf.labels
              if not src.raters or r.rater in src.raters]
     return Gathered(judge=judge, human=human, scale=default, scales=per_dim, meta=meta, notes=notes,
-                    dimension_order=list(dict.fromkeys(r.dimension for r in jf.labels)))
+                    dimension_order=list(dict.fromkeys(r.dimension for r in jf.labels)), scale_inferred=inferred)
 
 
 def _gather_store(store, src: ScoreSource) -> Gathered:
@@ -315,6 +317,10 @@ def run_agreement(request: AgreementRequest) -> AgreementReport:
     calibrated = None
     if request.calibration:
         result = load_calibration(request.calibration, src.db)
+        values = [x.score for x in [*g.judge, *g.human] if x.score is not None and x.dimension not in g.scales]
+        if g.scale_inferred and values and result.scale.min <= min(values) and max(values) <= result.scale.max:
+            g.scale = result.scale  # no --scale given: the calibration's scale, which the scores fit in
+            g.notes = [n for n in g.notes if "inferred scale" not in n]
         check_applicable(result, g.judge, g.scale, g.scales)
         calibrated = apply_calibration(result, g.judge, g.human)
     groups = {t: m[src.group_by] for t, m in g.meta.items() if src.group_by in m} if src.group_by else None
