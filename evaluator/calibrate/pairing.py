@@ -167,3 +167,31 @@ def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel], pairing: P
             **dict(zip(("exact_lo", "exact_hi"), wilson(k_exact, n))),
             **dict(zip(("within_one_lo", "within_one_hi"), wilson(k_within, n)))))
     return out
+
+
+class CeilingAgreement(BaseModel):
+    """The human ceiling on the judge's footing: each rater against the mean of the item's other raters."""
+
+    dimension: str
+    n: int
+    exact: float | None
+    exact_lo: float | None
+    exact_hi: float | None
+    definition: str = "each rater vs the mean of the other raters of the item (leave one rater out); " + EXACT_DEFINITION
+
+
+def ceiling_agreement(human: list[HumanLabel]) -> list[CeilingAgreement]:
+    """Per dimension: how often a rater agrees exactly with the mean of the others (items with two or
+    more raters). Compared with `exact_agreement(..., "mean")`, the judge and the humans stand on the
+    same footing: both are measured against a mean of raters, never a single rater against a pair."""
+    labels = scored_labels_frame(human_frame(human))
+    h = labels[labels["n_raters"] >= 2]
+    rest = (h["total"] - h["score"]) / (h["n_raters"] - 1)
+    diff = (h["score"] - rest).abs()
+    out = []
+    for dim, d in diff.groupby(h["dimension"], sort=True, observed=True):
+        n = len(d)
+        k = float(np.sum(d.to_numpy() < 0.5))
+        lo, hi = wilson(k, n)
+        out.append(CeilingAgreement(dimension=str(dim), n=n, exact=k / n if n else None, exact_lo=lo, exact_hi=hi))
+    return out
