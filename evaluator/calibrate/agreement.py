@@ -1,40 +1,65 @@
-"""Judge-human agreement, per dimension and overall, with bootstrap intervals and the human ceiling.
+"""Judge-human agreement, per dimension and overall, with bootstrap intervals and like-for-like ceilings.
 
-Point estimates come straight from the reference libraries: scikit-learn (quadratic-weighted
-Cohen's kappa, MAE, RMSE, confusion matrix), krippendorff (ordinal alpha) and scipy.stats
-(Spearman, Kendall tau-b, Pearson).
+Point estimates come from the reference libraries where they scale: scikit-learn (quadratic-weighted
+Cohen's kappa, MAE, RMSE, confusion matrix) and scipy.stats (Spearman, Kendall tau-b, Pearson).
+Krippendorff's alpha for two coders is computed in closed form (resample.py) and checked against the
+krippendorff package in tests: the package builds a matrix over every distinct value and runs out of
+memory on thousands of fractional scores.
 
-Bootstrap intervals need each statistic on ~1000 resamples per dimension; calling those libraries
-a thousand times per dimension takes minutes on a laptop (sklearn's argument validation alone costs
-about a millisecond a call). So the resamples use the same definitions in vectorised numpy
-(`_batch_metrics`), and tests/test_agreement.py checks them against the libraries on random data
-with ties and fractional scores. Resampling is by transcript (a cluster bootstrap), so the pooled
-"overall" row keeps a transcript's dimensions together instead of pretending they are independent.
+Alpha's level of measurement follows the data and is stated in the output: ordinal over the scale's
+levels when every score is a level, interval when any score is fractional (a mean of raters, an
+expected score): ranking 1,700 distinct fractional values as "ordinal categories" is not what ordinal
+alpha means, and interval alpha is the standard choice for averaged ratings.
 
-Conventions for fractional scores (a mean of raters, an expected score): `exact` is |judge-human| < 0.5
-and `within_one` is |judge-human| <= 1 (the usual definitions on integers); kappa and the confusion
-matrix use scores rounded half up to the nearest level; the other statistics use the values as given.
+Intervals are a cluster bootstrap over transcripts (resample.py): a transcript's pairs (its dimensions
+in the pooled row, its raters under `--pairing each`) are resampled together. Every statistic that is
+undefined (constant scores, fewer than 3 pairs, one rater) is None with a reason, never NaN and never
+a zero-width interval presented as certainty.
+
+Conventions for fractional scores: `exact` is |judge-human| < 0.5 and `within_one` is |judge-human| <= 1
+(the usual definitions on integers); kappa and the confusion matrix use scores rounded half up to the
+nearest level; the other statistics use the values as given.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections import defaultdict
-from itertools import combinations
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, Field
 
+from evaluator.calibrate.pairing import (
+    EXACT_DEFINITION,
+    PAIRING_DEFINITIONS,
+    Pairing,
+    Pairs,
+    human_frame,
+    judge_frame,
+    judge_pairs,
+    leave_one_out,
+    rater_pairs,
+    scored_labels_frame,
+)
 from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, ScaleSpec
+from evaluator.calibrate.resample import (
+    Prepared,
+    Resampler,
+    bootstrap_distribution,
+    bootstrap_distributions,
+    cluster_index,
+    to_levels,
+)
 
 METRICS = ("exact", "within_one", "qwk", "krippendorff_alpha", "spearman", "kendall", "pearson", "mae", "rmse", "bias")
 DEFAULT_BOOTSTRAP = 1000
+MIN_PAIRS = 3
+MIN_CLUSTERS_FOR_CI = 5
 _EPS = 1e-9
 
 
 class MetricSet(BaseModel):
-    """Agreement between two score vectors; None where a statistic is undefined (e.g. constant scores)."""
+    """Agreement between two score vectors; None where a statistic is undefined, with the reason."""
 
     n: int
     n_transcripts: int
@@ -58,6 +83,9 @@ class MetricSet(BaseModel):
     mae_ci: tuple[float, float] | None = None
     rmse_ci: tuple[float, float] | None = None
     bias_ci: tuple[float, float] | None = None
+    krippendorff_alpha_level: str | None = Field(None, description="ordinal (all scores are levels) or interval")
+    reasons: dict[str, str] = Field(default_factory=dict,
+                                    description="why a statistic or an interval (key `<name>_ci`) is null")
 
 
 class Confusion(BaseModel):
@@ -78,6 +106,28 @@ class StatusCounts(BaseModel):
     no_human_label: int = 0
 
 
+class GroupedMetrics(BaseModel):
+    """Statistics computed within each group (e.g. per source document), then averaged over groups.
+
+    `used[m]` groups define metric m; the others are skipped (fewer than 3 pairs, constant scores).
+    Intervals resample groups (the per-group values are the units)."""
+
+    by: str
+    n_groups: int
+    mean: dict[str, float | None]
+    ci: dict[str, tuple[float, float] | None]
+    used: dict[str, int]
+    skipped: dict[str, int]
+
+
+class LeaveOneOut(BaseModel):
+    """The like-for-like ceiling: each rater vs the mean of the other raters, and the judge vs that
+    same mean, on the same items (pooled over held-out raters)."""
+
+    human: MetricSet
+    judge: MetricSet
+
+
 class DimensionAgreement(BaseModel):
     dimension: str
     judge_vs_human: MetricSet
@@ -85,17 +135,24 @@ class DimensionAgreement(BaseModel):
     statuses: StatusCounts
     human_human: MetricSet | None = None
     raters: list[str] = Field(default_factory=list)
+    leave_one_out: LeaveOneOut | None = None
+    grouped: GroupedMetrics | None = None
+    calibrated: MetricSet | None = None
+    scale: ScaleSpec | None = None
 
 
 class AgreementReport(BaseModel):
     scale: ScaleSpec
     judge: JudgeIdentity | None = None
     human: str = "mean of raters"
+    pairing: Pairing = "mean"
+    level: str = "item"
     n_bootstrap: int
     seed: int
     dimensions: dict[str, DimensionAgreement]
     overall: DimensionAgreement
     notes: list[str] = Field(default_factory=list)
+    definitions: dict[str, str] = Field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The documented JSON: keyed by dimension id plus `overall`; metrics at the top of each value."""
@@ -104,208 +161,235 @@ class AgreementReport(BaseModel):
             out = d.judge_vs_human.model_dump(mode="json")
             out.update(confusion=d.confusion.model_dump(mode="json"), statuses=d.statuses.model_dump(mode="json"),
                        human_human=d.human_human.model_dump(mode="json") if d.human_human else None,
-                       raters=d.raters)
+                       raters=d.raters, pairing=self.pairing, level=self.level,
+                       leave_one_out=d.leave_one_out.model_dump(mode="json") if d.leave_one_out else None,
+                       scale=(d.scale or self.scale).model_dump())
+            if d.grouped is not None:
+                out["grouped"] = d.grouped.model_dump(mode="json")
+            if d.calibrated is not None:
+                out["calibrated"] = d.calibrated.model_dump(mode="json")
             return out
 
         doc = {dim: one(d) for dim, d in self.dimensions.items()}
         doc["overall"] = one(self.overall)
+        doc["overall"]["definitions"] = self.definitions
         return doc
 
 
-# -- point estimates (reference libraries) -----------------------------------------------------
-def to_levels(x: np.ndarray, scale: ScaleSpec) -> np.ndarray:
-    """Round half up to the nearest level and clip to the scale (for kappa and confusion matrices)."""
-    return np.clip(np.floor(np.asarray(x, dtype=float) + 0.5), scale.min, scale.max).astype(int)
-
-
+# -- point estimates ------------------------------------------------------------------------------
 def _clean(value: float) -> float | None:
     value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
+    return None if not np.isfinite(value) else value
+
+
+def undefined_reasons(a: np.ndarray, b: np.ndarray, scale: ScaleSpec) -> dict[str, str]:
+    """Why chance-corrected and correlation statistics are undefined for these pairs, if they are."""
+    n = len(a)
+    if n == 0:
+        return dict.fromkeys(METRICS, "no paired scores")
+    reasons: dict[str, str] = {}
+    if n < MIN_PAIRS:  # two points always correlate perfectly: no information
+        reasons.update(dict.fromkeys(("spearman", "kendall", "pearson"),
+                                     f"only {n} pair(s); a correlation needs at least {MIN_PAIRS}"))
+    if (np.ptp(a) == 0 or np.ptp(b) == 0) and n >= MIN_PAIRS:
+        side = "judge" if np.ptp(a) == 0 else "human"
+        for name in ("spearman", "kendall", "pearson"):
+            reasons[name] = f"{side} scores are all equal ({(a if side == 'judge' else b)[0]:g}): no correlation"
+    la, lb = to_levels(a, scale), to_levels(b, scale)
+    if np.ptp(la) == 0 or np.ptp(lb) == 0:
+        side = "judge" if np.ptp(la) == 0 else "human"
+        reasons["qwk"] = f"{side} scores round to a single level: kappa is not informative"
+    if np.ptp(np.concatenate([a, b])) == 0:
+        reasons["krippendorff_alpha"] = "every score is the same value: alpha is undefined"
+    return reasons
 
 
 def point_metrics(first: np.ndarray, second: np.ndarray, scale: ScaleSpec) -> dict[str, float | None]:
-    """Every agreement statistic for paired scores (first = judge, second = human)."""
-    import krippendorff
-    from scipy import stats
-    from sklearn.metrics import (
-        cohen_kappa_score,
-        mean_absolute_error,
-        root_mean_squared_error,
-    )
+    """Every agreement statistic for paired scores (first = judge, second = human); None if undefined."""
+    values, _, _ = point_metrics_explained(first, second, scale)
+    return values
 
+
+def point_metrics_explained(first, second, scale: ScaleSpec,
+                            prep: Prepared | None = None) -> tuple[dict[str, float | None], dict[str, str], str]:
+    """(values, reasons for the None values, alpha's level of measurement).
+
+    Every value comes from the pooled count tables (resample.py), the same code the bootstrap runs;
+    tests check each against scipy, scikit-learn and krippendorff. Where a side has more distinct
+    values than the value table holds, Spearman and Kendall come from scipy on the exact values."""
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)
-    n = len(a)
     out: dict[str, float | None] = dict.fromkeys(METRICS)
-    if n == 0:
-        return out
-    diff = a - b
-    out["exact"] = float(np.mean(np.abs(diff) < 0.5))
-    out["within_one"] = float(np.mean(np.abs(diff) <= 1 + _EPS))
-    out["mae"] = float(mean_absolute_error(b, a))
-    out["rmse"] = float(root_mean_squared_error(b, a))
-    out["bias"] = float(np.mean(diff))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out["qwk"] = _clean(cohen_kappa_score(to_levels(a, scale), to_levels(b, scale), labels=scale.levels,
-                                              weights="quadratic"))
-        domain = sorted(set(scale.levels) | set(a.tolist()) | set(b.tolist()))
-        try:
-            out["krippendorff_alpha"] = _clean(krippendorff.alpha(
-                reliability_data=np.vstack([a, b]), level_of_measurement="ordinal", value_domain=domain))
-        except (ValueError, ZeroDivisionError):
-            out["krippendorff_alpha"] = None
-        if n >= 2 and np.ptp(a) > 0 and np.ptp(b) > 0:
-            out["spearman"] = _clean(stats.spearmanr(a, b).statistic)
-            out["kendall"] = _clean(stats.kendalltau(a, b).statistic)
-            out["pearson"] = _clean(stats.pearsonr(a, b).statistic)
-    return out
+    reasons = undefined_reasons(a, b, scale)
+    if len(a) == 0:
+        return out, reasons, "ordinal"
+    if prep is None:
+        prep = Prepared(a, b, np.zeros(len(a), dtype=np.int64), 1, scale)
+    table = prep.point()
+    if prep.binned and "kendall" not in reasons:
+        from scipy import stats
+
+        table["spearman"] = stats.spearmanr(a, b).statistic
+        table["kendall"] = stats.kendalltau(a, b).statistic
+    for name in METRICS:
+        if name not in reasons:
+            out[name] = _clean(table[name])
+            if out[name] is None:
+                reasons[name] = "undefined for these scores"
+    return out, reasons, prep.alpha_level
 
 
-# -- bootstrap (vectorised, checked against the libraries in tests) ---------------------------------
-def _rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    xc = x - x.mean(axis=1, keepdims=True)
-    yc = y - y.mean(axis=1, keepdims=True)
-    den = np.sqrt((xc**2).sum(axis=1) * (yc**2).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (xc * yc).sum(axis=1) / den
-    r[den <= _EPS] = np.nan
-    return np.clip(r, -1.0, 1.0)
-
-
-def _rowwise_kendall_b(x: np.ndarray, y: np.ndarray, chunk_cells: int = 4_000_000) -> np.ndarray:
-    """Kendall tau-b per row: (P - Q) / sqrt((n0 - ties_x)(n0 - ties_y)), as scipy's kendalltau."""
-    b, n = x.shape
-    out = np.empty(b)
-    step = max(1, chunk_cells // max(1, n * n))
-    n0 = n * (n - 1) / 2
-    for s in range(0, b, step):
-        xs, ys = x[s:s + step], y[s:s + step]
-        sx = np.sign(xs[:, :, None] - xs[:, None, :])
-        sy = np.sign(ys[:, :, None] - ys[:, None, :])
-        con = (sx * sy).sum(axis=(1, 2)) / 2
-        tx = ((sx == 0).sum(axis=(1, 2)) - n) / 2
-        ty = ((sy == 0).sum(axis=(1, 2)) - n) / 2
-        den = np.sqrt((n0 - tx) * (n0 - ty))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[s:s + step] = np.where(den > 0, con / np.where(den > 0, den, 1), np.nan)
-    return out
-
-
-def _rowwise_qwk(a_idx: np.ndarray, b_idx: np.ndarray, k: int) -> np.ndarray:
-    """Quadratic-weighted kappa per row from level indices, as sklearn's cohen_kappa_score."""
-    bsz, n = a_idx.shape
-    flat = (np.arange(bsz)[:, None] * k * k + b_idx * k + a_idx).ravel()
-    conf = np.bincount(flat, minlength=bsz * k * k).reshape(bsz, k, k).astype(float)
-    rows, cols = conf.sum(axis=2), conf.sum(axis=1)
-    expected = rows[:, :, None] * cols[:, None, :] / n
-    grid = np.arange(k)
-    w = (grid[:, None] - grid[None, :]) ** 2
-    num = (w * conf).sum(axis=(1, 2))
-    den = (w * expected).sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > _EPS, 1 - num / np.where(den > _EPS, den, 1), np.nan)
-
-
-def _rowwise_alpha_ordinal(a_idx: np.ndarray, b_idx: np.ndarray, k: int) -> np.ndarray:
-    """Krippendorff's ordinal alpha for two coders with no missing values, per row (as krippendorff.alpha)."""
-    bsz, n = a_idx.shape
-    base = np.arange(bsz)[:, None] * k * k
-    o = np.bincount((base + a_idx * k + b_idx).ravel(), minlength=bsz * k * k).reshape(bsz, k, k).astype(float)
-    o = o + o.transpose(0, 2, 1)
-    nv = o.sum(axis=2)
-    cum = np.cumsum(nv, axis=1)
-    grid = np.arange(k)
-    lo = np.minimum(grid[:, None], grid[None, :])
-    hi = np.maximum(grid[:, None], grid[None, :])
-    between = cum[:, hi] - cum[:, lo] + nv[:, lo]
-    delta = (between - (nv[:, :, None] + nv[:, None, :]) / 2) ** 2
-    total = 2 * n
-    d_o = (o * delta).sum(axis=(1, 2))
-    d_e = (nv[:, :, None] * nv[:, None, :] * delta).sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(d_e > _EPS, 1 - (total - 1) * d_o / np.where(d_e > _EPS, d_e, 1), np.nan)
-
-
+# -- bootstrap -------------------------------------------------------------------------------------
 def batch_metrics(a: np.ndarray, b: np.ndarray, scale: ScaleSpec) -> dict[str, np.ndarray]:
-    """All statistics for each row of two (resamples x n) arrays, vectorised."""
-    from scipy.stats import rankdata
+    """All statistics for each row of two (resamples x n) arrays, by the resampling engine (for tests
+    and callers with explicit resamples)."""
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    rows = [Prepared(a[i], b[i], np.zeros(a.shape[1], dtype=np.int64), 1, scale).point() for i in range(len(a))]
+    return {name: np.array([r[name] for r in rows]) for name in METRICS}
 
-    diff = a - b
-    out = {
-        "exact": np.mean(np.abs(diff) < 0.5, axis=1),
-        "within_one": np.mean(np.abs(diff) <= 1 + _EPS, axis=1),
-        "mae": np.mean(np.abs(diff), axis=1),
-        "rmse": np.sqrt(np.mean(diff**2, axis=1)),
-        "bias": np.mean(diff, axis=1),
-        "pearson": _rowwise_pearson(a, b),
-        "spearman": _rowwise_pearson(rankdata(a, axis=1), rankdata(b, axis=1)),
-        "kendall": _rowwise_kendall_b(a, b),
-    }
-    k = scale.max - scale.min + 1
-    out["qwk"] = _rowwise_qwk(to_levels(a, scale) - scale.min, to_levels(b, scale) - scale.min, k)
-    domain = np.array(sorted(set(scale.levels) | set(np.unique(a).tolist()) | set(np.unique(b).tolist())))
-    out["krippendorff_alpha"] = _rowwise_alpha_ordinal(np.searchsorted(domain, a), np.searchsorted(domain, b),
-                                                       len(domain))
-    return out
+
+def _percentile_cis(dist: dict[str, np.ndarray], n_boot: int, level: float,
+                    defined: dict[str, float | None] | None = None) -> tuple[dict[str, tuple[float, float] | None], dict[str, str]]:
+    out: dict[str, tuple[float, float] | None] = dict.fromkeys(METRICS)
+    reasons: dict[str, str] = {}
+    tail = (1 - level) / 2 * 100
+    for name in METRICS:
+        if defined is not None and defined.get(name) is None:
+            reasons[f"{name}_ci"] = "the statistic itself is undefined"
+            continue
+        values = dist[name]
+        valid = values[np.isfinite(values)]
+        if len(valid) < n_boot / 2:
+            reasons[f"{name}_ci"] = f"defined in only {len(valid)} of {n_boot} resamples"
+            continue
+        lo, hi = np.percentile(valid, [tail, 100 - tail])
+        if hi - lo <= 1e-12:
+            reasons[f"{name}_ci"] = (f"every resample gives {lo:.3g}: the bootstrap cannot measure the uncertainty "
+                                     "(too few or too uniform items)")
+            continue
+        out[name] = (float(lo), float(hi))
+    return out, reasons
 
 
 def bootstrap_cis(
     first: np.ndarray, second: np.ndarray, clusters: list[str], scale: ScaleSpec, n_boot: int, seed: int,
-    level: float = 0.95,
+    level: float = 0.95, resampler: Resampler | None = None, universe: dict[str, int] | None = None,
+    defined: dict[str, float | None] | None = None,
 ) -> dict[str, tuple[float, float] | None]:
-    """Percentile intervals from resampling whole transcripts with replacement.
+    """Percentile intervals from resampling whole transcripts with replacement (see resample.py)."""
+    return bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level, resampler, universe,
+                                   defined)[0]
 
-    An interval is None when fewer than half the resamples define the statistic (e.g. most resamples
-    have constant scores): an interval built from the few that do would look far surer than it is.
-    """
-    out: dict[str, tuple[float, float] | None] = dict.fromkeys(METRICS)
+
+def bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level=0.95, resampler=None,
+                            universe=None, defined=None, n_units: int | None = None, prep: Prepared | None = None):
+    """Intervals and the reason each missing one is missing.
+
+    An interval is None when there are fewer than 5 transcripts, when fewer than half the resamples
+    define the statistic, or when every resample gives the same value: an interval built from those
+    would look far surer than it is."""
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)
-    if n_boot <= 0 or len(a) < 2:
-        return out
-    uniq, inverse = np.unique(np.asarray(clusters), return_inverse=True)
-    if len(uniq) < 2:
-        return out
-    members = [np.flatnonzero(inverse == c) for c in range(len(uniq))]
-    sizes = np.array([len(m) for m in members])
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(uniq), size=(n_boot, len(uniq)))
-    # Resamples differ in length when clusters differ in size: group them by total length.
-    lengths = sizes[picks].sum(axis=1)
-    collected: dict[str, list[np.ndarray]] = defaultdict(list)
-    for length in np.unique(lengths):
-        rows = picks[lengths == length]
-        idx = np.array([np.concatenate([members[c] for c in row]) for row in rows])
-        for name, values in batch_metrics(a[idx], b[idx], scale).items():
-            collected[name].append(values)
-    tail = (1 - level) / 2 * 100
-    for name in METRICS:
-        values = np.concatenate(collected[name])
-        valid = values[~np.isnan(values)]
-        if len(valid) >= n_boot / 2:
-            lo, hi = np.percentile(valid, [tail, 100 - tail])
-            out[name] = (float(lo), float(hi))
-    return out
+    if n_boot <= 0:
+        return dict.fromkeys(METRICS), {}
+    if n_units is not None:  # clusters are already codes in 0..n_units-1
+        idx, size = np.asarray(clusters, dtype=np.int64), n_units
+    else:
+        idx, size = cluster_index(list(clusters), universe)
+    n_clusters = len(np.unique(idx))
+    if n_clusters < MIN_CLUSTERS_FOR_CI:
+        reason = f"only {n_clusters} transcript(s) to resample; at least {MIN_CLUSTERS_FOR_CI} are needed"
+        return dict.fromkeys(METRICS), {f"{m}_ci": reason for m in METRICS}
+    if resampler is None or resampler.n_clusters != size:
+        resampler = Resampler(size, n_boot, seed)
+    if prep is None or prep.F.shape[0] != size:
+        prep = Prepared(a, b, idx, size, scale)
+    dist = bootstrap_distribution(prep, resampler)
+    return _percentile_cis(dist, n_boot, level, defined)
 
 
-def metric_set(first, second, clusters: list[str], scale: ScaleSpec, n_boot: int, seed: int) -> MetricSet:
-    """Point estimates (libraries) plus bootstrap intervals for one pair of score vectors."""
+class BootstrapPlan:
+    """Metric sets whose intervals are computed later, together in one pass over the shared resamples
+    (each chunk of counts converted once for all of them); run it every few comparisons to bound memory."""
+
+    def __init__(self, resampler: Resampler, level: float = 0.95):
+        self.resampler = resampler
+        self.level = level
+        self.pending: list[tuple[MetricSet, Prepared, dict[str, float | None]]] = []
+
+    def run(self) -> None:
+        if not self.pending:
+            return
+        dists = bootstrap_distributions([p for _, p, _ in self.pending], self.resampler)
+        for (m, _, values), dist in zip(self.pending, dists):
+            cis, reasons = _percentile_cis(dist, self.resampler.n_boot, self.level, values)
+            for name, ci in cis.items():
+                setattr(m, f"{name}_ci", ci)
+            m.reasons.update(reasons)
+        self.pending = []
+
+
+def metric_set(first, second, clusters, scale: ScaleSpec, n_boot: int, seed: int, *,
+               resampler: Resampler | None = None, universe: dict[str, int] | None = None,
+               n_units: int | None = None, plan: BootstrapPlan | None = None) -> MetricSet:
+    """Point estimates plus bootstrap intervals for one pair of score vectors, with reasons for nulls.
+    With a `plan`, the intervals are filled in when the plan runs."""
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)
-    values = point_metrics(a, b, scale)
-    cis = bootstrap_cis(a, b, clusters, scale, n_boot, seed)
-    return MetricSet(n=len(a), n_transcripts=len(set(clusters)), **values,
-                     **{f"{k}_ci": v for k, v in cis.items()})
+    prep = None
+    if len(a):
+        idx, size = (np.asarray(clusters, dtype=np.int64), n_units) if n_units is not None \
+            else cluster_index(list(clusters), universe)
+        prep = Prepared(a, b, idx, size, scale)
+    values, reasons, alpha_level = point_metrics_explained(a, b, scale, prep)
+    if plan is not None and prep is not None and n_boot > 0 and \
+            len(np.unique(np.asarray(clusters))) >= MIN_CLUSTERS_FOR_CI:
+        m = MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values, reasons=reasons,
+                      krippendorff_alpha_level=alpha_level)
+        plan.pending.append((m, prep, values))
+        return m
+    cis, ci_reasons = bootstrap_cis_explained(a, b, clusters, scale, n_boot, seed, resampler=resampler,
+                                              universe=universe, defined=values, n_units=n_units, prep=prep)
+    return MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values,
+                     **{f"{k}_ci": v for k, v in cis.items()}, reasons={**reasons, **ci_reasons},
+                     krippendorff_alpha_level=alpha_level if len(a) else None)
 
 
 def confusion(first, second, scale: ScaleSpec) -> Confusion:
-    from sklearn.metrics import confusion_matrix
-
+    """Counts of (human level, judge level), as sklearn's confusion_matrix(human, judge)."""
+    k = len(scale.levels)
     if len(first) == 0:
-        return Confusion(labels=scale.levels, matrix=[[0] * len(scale.levels) for _ in scale.levels])
-    m = confusion_matrix(to_levels(second, scale), to_levels(first, scale), labels=scale.levels)
-    return Confusion(labels=scale.levels, matrix=m.tolist())
+        return Confusion(labels=scale.levels, matrix=[[0] * k for _ in scale.levels])
+    cells = (to_levels(second, scale) - scale.min) * k + (to_levels(first, scale) - scale.min)
+    return Confusion(labels=scale.levels, matrix=np.bincount(cells, minlength=k * k).reshape(k, k).tolist())
+
+
+def grouped_metrics(pairs: pd.DataFrame, by: str, scale: ScaleSpec, n_boot: int, seed: int) -> GroupedMetrics:
+    """Each statistic within each group (column `group` of `pairs`), then the unweighted mean over the
+    groups that define it; intervals resample groups."""
+    table: dict[str, list[float]] = {name: [] for name in METRICS}
+    n_groups = 0
+    for _, g in pairs.groupby("group", sort=True, observed=True):
+        n_groups += 1
+        values = point_metrics(g["judge"].to_numpy(float), g["human"].to_numpy(float), scale)
+        for name in METRICS:
+            table[name].append(np.nan if values[name] is None else values[name])
+    mean: dict[str, float | None] = {}
+    ci: dict[str, tuple[float, float] | None] = {}
+    used: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    rng = np.random.default_rng(seed)
+    for name, vals in table.items():
+        v = np.asarray(vals, dtype=float)
+        ok = v[np.isfinite(v)]
+        used[name], skipped[name] = len(ok), len(v) - len(ok)
+        mean[name] = float(ok.mean()) if len(ok) else None
+        ci[name] = None
+        if len(ok) >= MIN_CLUSTERS_FOR_CI and n_boot > 0:
+            boots = ok[rng.integers(0, len(ok), size=(n_boot, len(ok)))].mean(axis=1)
+            lo, hi = np.percentile(boots, [2.5, 97.5])
+            ci[name] = (float(lo), float(hi)) if hi - lo > 1e-12 else None
+    return GroupedMetrics(by=by, n_groups=n_groups, mean=mean, ci=ci, used=used, skipped=skipped)
 
 
 # -- assembling the report ------------------------------------------------------------------------
@@ -320,7 +404,7 @@ def human_consensus(labels: list[HumanLabel]) -> dict[tuple[str, str], tuple[str
         scores = [g.score for g in group if g.status == "scored" and g.score is not None]
         n_no = sum(g.status == "not_observed" for g in group)
         if scores and len(scores) >= n_no:
-            out[item] = ("scored", float(np.mean(scores)))
+            out[item] = ("scored", float(sum(scores) / len(scores)))
         elif n_no:
             out[item] = ("not_observed", None)
         else:
@@ -328,97 +412,247 @@ def human_consensus(labels: list[HumanLabel]) -> dict[tuple[str, str], tuple[str
     return out
 
 
-def _human_pairs(labels: list[HumanLabel], dims: set[str]) -> dict[str, tuple[list[float], list[float], list[str]]]:
-    """Per dimension, every pair of raters who both scored a transcript (pooled over rater pairs)."""
-    table: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    for label in labels:
-        if label.status == "scored" and label.score is not None and label.dimension in dims:
-            table[label.dimension][label.rater][label.transcript] = label.score
-    out = {}
-    for dim, by_rater in table.items():
-        a, b, clusters = [], [], []
-        for r1, r2 in combinations(sorted(by_rater), 2):
-            for transcript in sorted(set(by_rater[r1]) & set(by_rater[r2])):
-                a.append(by_rater[r1][transcript])
-                b.append(by_rater[r2][transcript])
-                clusters.append(transcript)
-        out[dim] = (a, b, clusters)
-    return out
+def consensus_frame(human: pd.DataFrame) -> pd.DataFrame:
+    """Per (transcript, dimension): `h_status`, as human_consensus decides it."""
+    scored = (human["status"] == "scored") & human["score"].notna()
+    g = human.assign(_s=scored, _n=human["status"] == "not_observed").groupby(["transcript", "dimension"], sort=False, observed=True)
+    c = g[["_s", "_n"]].sum().reset_index()
+    c["h_status"] = np.where((c["_s"] > 0) & (c["_s"] >= c["_n"]), "scored",
+                             np.where(c["_n"] > 0, "not_observed", "missing"))
+    return c[["transcript", "dimension", "h_status"]]
+
+
+_STATUS_FIELDS = {
+    ("scored", "scored"): "both_scored", ("not_observed", "not_observed"): "both_not_observed",
+    ("not_observed", "scored"): "judge_not_observed_human_scored",
+    ("scored", "not_observed"): "human_not_observed_judge_scored",
+}
+
+
+def _status_counts(judge: pd.DataFrame, consensus: pd.DataFrame) -> tuple[dict[str, StatusCounts], pd.DataFrame]:
+    """Status counts per dimension and the (transcript, dimension) items both sides scored."""
+    j = judge[["transcript", "dimension", "status"]].rename(columns={"status": "j_status"})
+    j = j.assign(j_status=np.where(j["j_status"].isin(["scored", "not_observed"]), j["j_status"], "missing"))
+    m = j.merge(consensus, on=["transcript", "dimension"], how="outer")
+    m["j_status"] = m["j_status"].fillna("missing")
+    m["h_status"] = m["h_status"].fillna("missing")
+    js, hs = m["j_status"].to_numpy(), m["h_status"].to_numpy()
+    m["field"] = np.select(
+        [hs == "missing", js == "missing"] + [(js == a) & (hs == b) for a, b in _STATUS_FIELDS],
+        ["no_human_label", "no_judge_score", *_STATUS_FIELDS.values()], default="")
+    out: dict[str, StatusCounts] = {}
+    for (dim, field), n in m.groupby(["dimension", "field"], observed=True).size().items():
+        out.setdefault(str(dim), StatusCounts())
+        setattr(out[str(dim)], str(field), int(n))
+    both = m[m["field"] == "both_scored"][["transcript", "dimension"]]
+    return out, both
+
+
+def _scored(frame: pd.DataFrame, both: pd.DataFrame) -> pd.DataFrame:
+    f = frame[(frame["status"] == "scored") & frame["score"].notna()][["transcript", "dimension", "score"]]
+    return f.merge(both, on=["transcript", "dimension"]).rename(columns={"score": "judge"})
+
+
+def _by_system(pairs: pd.DataFrame, systems: dict[str, str], code: dict[str, int]) -> pd.DataFrame:
+    """One pair per (dimension, system): the mean judge and the mean human score over its items."""
+    p = pairs.assign(system=pairs["transcript"].astype(str).map(systems)).dropna(subset=["system"])
+    g = p.groupby(["dimension", "system"], sort=True, observed=True)[["judge", "human"]].mean().reset_index()
+    return g.assign(item=g["system"].map(code).astype(np.int64), transcript=g["system"])
+
+
+def _shared_categories(judge: pd.DataFrame, human: pd.DataFrame, calibrated: pd.DataFrame | None):
+    """Transcript, dimension and rater columns as categoricals over one shared set of values: merges
+    and groupings then work on small integer codes (memory and speed at 10^6 rows), and a transcript's
+    code is its resampling unit."""
+    frames = [judge, human] + ([calibrated] if calibrated is not None else [])
+    out = [f.copy(deep=False) for f in frames]
+    def as_str_category(col: pd.Series) -> pd.Series:
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col.cat.rename_categories(lambda c: str(c))
+        return col.astype(str).astype("category")
+
+    for col in ("transcript", "dimension"):
+        parts = [as_str_category(f[col]) for f in out]
+        values = sorted(set().union(*(set(p.cat.categories) for p in parts)))
+        for f, part in zip(out, parts):
+            f[col] = part.cat.set_categories(values)
+    raters = as_str_category(out[1]["rater"])
+    out[1]["rater"] = raters.cat.set_categories(sorted(raters.cat.categories), ordered=True)
+    return out[0], out[1], (out[2] if calibrated is not None else None)
 
 
 def agreement(
     judge: list[JudgeScore], human: list[HumanLabel], scale: ScaleSpec, *, n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0, judge_identity: JudgeIdentity | None = None, dimension_order: list[str] | None = None,
+    pairing: Pairing = "mean", scales: dict[str, ScaleSpec] | None = None, groups: dict[str, str] | None = None,
+    group_by: str | None = None, systems: dict[str, str] | None = None, calibrated: list[JudgeScore] | None = None,
 ) -> AgreementReport:
-    """The full report: judge vs human consensus per dimension and overall, and human vs human."""
-    consensus = human_consensus(human)
-    judge_by_item = {(j.transcript, j.dimension): j for j in judge}
-    dims = list(dict.fromkeys((dimension_order or []) + [j.dimension for j in judge]))
-    labelled_dims = {d for _, d in consensus}
-    dims = [d for d in dims if d in labelled_dims]
-    notes: list[str] = []
+    """The full report from records (see agreement_frames, which does the work on columns)."""
+    return agreement_frames(judge_frame(judge), human_frame(human), scale, n_boot=n_boot, seed=seed,
+                            judge_identity=judge_identity, dimension_order=dimension_order, pairing=pairing,
+                            scales=scales, groups=groups, group_by=group_by, systems=systems,
+                            calibrated=None if calibrated is None else judge_frame(calibrated))
+
+
+def agreement_frames(
+    judge: pd.DataFrame, human: pd.DataFrame, scale: ScaleSpec, *, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0,
+    judge_identity: JudgeIdentity | None = None, dimension_order: list[str] | None = None, pairing: Pairing = "mean",
+    scales: dict[str, ScaleSpec] | None = None, groups: dict[str, str] | None = None, group_by: str | None = None,
+    systems: dict[str, str] | None = None, calibrated: pd.DataFrame | None = None,
+) -> AgreementReport:
+    """Judge vs humans per dimension and overall, the human ceilings (pairwise and leave-one-rater-out),
+    and optionally within-group averages (`groups`: transcript -> group), system-level statistics
+    (`systems`: transcript -> system; each system's mean judge score vs its mean human score) and a
+    calibrated judge (`calibrated`, same columns as `judge`) measured the same way beside the raw one.
+
+    `judge`: columns transcript, dimension, status, score; `human`: the same plus rater."""
+    judge, human, calibrated = _shared_categories(judge, human, calibrated)
+    consensus = consensus_frame(human)
+    dims = list(dict.fromkeys((dimension_order or []) + judge["dimension"].drop_duplicates().astype(str).tolist()))
+    labelled = set(consensus["dimension"].unique())
+    dims = [d for d in dims if d in labelled]
     if not dims:
         from evaluator.errors import BadInput
 
         raise BadInput("no dimension has both a judge score and a human label for the same transcript: "
                        "check that the labels and the judgments are about the same transcripts")
-    raters = sorted({h.rater for h in human})
-    pairs_hh = _human_pairs(human, set(dims))
+    scales = scales or {}
+    level = "system" if systems is not None else "item"
+    notes: list[str] = []
+    raters = sorted(map(str, human["rater"].unique().tolist()))
+    units = sorted(set(systems.values())) if systems is not None else list(judge["transcript"].cat.categories)
+    code = {u: i for i, u in enumerate(units)}
+    resampler = Resampler(len(code), n_boot, seed)
+
+    plan = BootstrapPlan(resampler)
+
+    def measure(p: Pairs, sc: ScaleSpec) -> MetricSet:
+        return metric_set(p.judge, p.human, p.items, sc, n_boot, seed, resampler=resampler, n_units=len(code),
+                          plan=plan)
+
+    statuses, both = _status_counts(judge, consensus)
+    labels = scored_labels_frame(human)
+    js = _scored(judge, both)
+    js = js.assign(item=js["transcript"].cat.codes.astype(np.int64))
+    jh = judge_pairs(js, labels, pairing if level == "item" else "mean")
+    if level == "system":
+        jh = _by_system(jh, systems or {}, code)
+    loo = leave_one_out(js, labels) if level == "item" else None
+    hh = rater_pairs(labels[labels["dimension"].isin(dims)]) if level == "item" else None
+    if hh is not None:
+        hh = hh.assign(item=hh["transcript"].cat.codes.astype(np.int64))
+    cal = None
+    if calibrated is not None:
+        cs = _scored(calibrated, both)
+        cs = cs.assign(item=cs["transcript"].cat.codes.astype(np.int64))
+        cal = judge_pairs(cs, labels, pairing if level == "item" else "mean")
+        if level == "system":
+            cal = _by_system(cal, systems or {}, code)
+
+    class _Split:
+        """One dimension's rows of a frame, cut when asked (one dimension's copy alive at a time)."""
+
+        def __init__(self, frame: pd.DataFrame | None):
+            self.frame = frame
+            self.rows = {} if frame is None else {
+                str(d): ix for d, ix in frame.groupby("dimension", sort=False, observed=True).indices.items()}
+
+        def __contains__(self, dim: str) -> bool:
+            return dim in self.rows
+
+        def __getitem__(self, dim: str) -> pd.DataFrame:
+            return self.frame.iloc[self.rows[dim]]
+
+        def get(self, dim: str, default: pd.DataFrame) -> pd.DataFrame:
+            return self[dim] if dim in self.rows else default
+
+    jh_d, loo_d, hh_d, cal_d = _Split(jh), _Split(loo), _Split(hh), _Split(cal)
+    rater_by_dim = human.groupby("dimension", observed=True)["rater"].unique()
     per_dim: dict[str, DimensionAgreement] = {}
-    pooled_j: list[float] = []
-    pooled_h: list[float] = []
-    pooled_c: list[str] = []
+    pooled: dict[str, list[Pairs]] = defaultdict(list)
     pooled_status = StatusCounts()
-    pooled_hh: tuple[list[float], list[float], list[str]] = ([], [], [])
+    empty = jh.iloc[:0]
     for dim in dims:
-        js, hs, cl = [], [], []
-        st = StatusCounts()
-        items = sorted({t for (t, d) in consensus if d == dim} | {t for (t, d) in judge_by_item if d == dim})
-        for transcript in items:
-            j = judge_by_item.get((transcript, dim))
-            h_status, h_score = consensus.get((transcript, dim), ("missing", None))
-            j_status = j.status if j else "missing"
-            if h_status == "missing":
-                st.no_human_label += 1
-            elif j_status == "missing":
-                st.no_judge_score += 1
-            elif j_status == "scored" and h_status == "scored":
-                st.both_scored += 1
-                js.append(float(j.score))
-                hs.append(float(h_score))
-                cl.append(transcript)
-            elif j_status == "not_observed" and h_status == "not_observed":
-                st.both_not_observed += 1
-            elif j_status == "not_observed":
-                st.judge_not_observed_human_scored += 1
-            else:
-                st.human_not_observed_judge_scored += 1
-        hh = None
-        if dim in pairs_hh and pairs_hh[dim][0]:
-            a, b, c = pairs_hh[dim]
-            hh = metric_set(a, b, c, scale, n_boot, seed)
-            for acc, part in zip(pooled_hh, (a, b, c)):
-                acc.extend(part)
+        sc = scales.get(dim, scale)
+        p = Pairs.of(jh_d.get(dim, empty))
+        hh_m = loo_m = grouped = cal_m = None
+        if dim in hh_d:
+            hp = Pairs.of(hh_d[dim], "first", "second")
+            hh_m = measure(hp, sc)
+            pooled["hh"].append(hp)
+        if dim in loo_d:
+            lh, lj = Pairs.of(loo_d[dim], "rater_score", "rest"), Pairs.of(loo_d[dim], "judge", "rest")
+            loo_m = LeaveOneOut(human=measure(lh, sc), judge=measure(lj, sc))
+            pooled["loo_h"].append(lh)
+            pooled["loo_j"].append(lj)
+        if groups is not None and level == "item":
+            frame = jh_d.get(dim, empty)
+            grouped = grouped_metrics(frame.assign(group=frame["transcript"].astype(str).map(groups))
+                                      .dropna(subset=["group"]),
+                                      group_by or "group", sc, n_boot, seed)
+        if cal is not None:
+            cp = Pairs.of(cal_d.get(dim, cal.iloc[:0]))
+            cal_m = measure(cp, sc)
+            pooled["cal"].append(cp)
+        st = statuses.get(dim, StatusCounts())
         per_dim[dim] = DimensionAgreement(
-            dimension=dim, judge_vs_human=metric_set(js, hs, cl, scale, n_boot, seed),
-            confusion=confusion(js, hs, scale), statuses=st, human_human=hh,
-            raters=sorted({h.rater for h in human if h.dimension == dim}),
-        )
-        pooled_j += js
-        pooled_h += hs
-        pooled_c += cl
+            dimension=dim, judge_vs_human=measure(p, sc), confusion=confusion(p.judge, p.human, sc), statuses=st,
+            human_human=hh_m, raters=sorted(rater_by_dim.get(dim, [])), leave_one_out=loo_m, grouped=grouped,
+            calibrated=cal_m, scale=sc)
+        plan.run()  # this dimension's comparisons in one pass; their tables are then released
+        pooled["jh"].append(p)
         for field in StatusCounts.model_fields:
             setattr(pooled_status, field, getattr(pooled_status, field) + getattr(st, field))
-        if len(js) < 10:
-            notes.append(f"{dim}: only {len(js)} paired scores; intervals are wide and the point values fragile")
+        if len(p) < 10:
+            notes.append(f"{dim}: only {len(p)} paired scores; intervals are wide and the point values fragile")
+    del jh_d, loo_d, hh_d, cal_d, jh, loo, hh, cal, labels, js  # the pooled rows below are all that is left
+    used_scales = sorted({(s.min, s.max) for s in (scales.get(d, scale) for d in dims)})
+    overall_scale = ScaleSpec(min=used_scales[0][0], max=used_scales[0][1]) if len(used_scales) == 1 else scale
+    all_jh = Pairs.concat(pooled.pop("jh", []))
+
+    def pooled_measure(key: str) -> MetricSet | None:
+        parts = pooled.pop(key, [])  # released as soon as measured
+        return measure(Pairs.concat(parts), overall_scale) if parts else None
+
+    if len(used_scales) == 1:
+        overall_jh = measure(all_jh, overall_scale)
+        overall_hh = pooled_measure("hh")
+        loo_human, loo_judge = pooled_measure("loo_h"), pooled_measure("loo_j")
+        overall_loo = LeaveOneOut(human=loo_human, judge=loo_judge) if loo_human and loo_judge else None
+        overall_cal = pooled_measure("cal") if calibrated is not None else None
+        overall_conf = confusion(all_jh.judge, all_jh.human, overall_scale)
+    else:
+        why = "dimensions are on different scales; no pooled row (see each dimension)"
+        overall_jh = MetricSet(n=len(all_jh), n_transcripts=len(set(all_jh.items.tolist())),
+                               reasons=dict.fromkeys(METRICS, why))
+        overall_hh = overall_loo = overall_cal = None
+        overall_conf = Confusion(labels=[], matrix=[])
+        notes.append(why)
+    plan.run()
     overall = DimensionAgreement(
-        dimension="overall", judge_vs_human=metric_set(pooled_j, pooled_h, pooled_c, scale, n_boot, seed),
-        confusion=confusion(pooled_j, pooled_h, scale), statuses=pooled_status,
-        human_human=metric_set(*pooled_hh, scale, n_boot, seed) if pooled_hh[0] else None, raters=raters,
-    )
-    if len(raters) < 2:
+        dimension="overall", judge_vs_human=overall_jh, confusion=overall_conf, statuses=pooled_status,
+        human_human=overall_hh, raters=raters, leave_one_out=overall_loo, calibrated=overall_cal,
+        scale=overall_scale)
+    if level == "system":
+        notes.append(f"system level: each of {len(code)} systems' mean judge score vs its mean human score "
+                     "(raters' mean per item); intervals resample systems; no human ceiling at this level")
+    elif len(raters) < 2:
         notes.append("one human rater: no human-human ceiling (add a second rater's labels to get one)")
     elif len(raters) > 2:
         notes.append("human-human metrics pool every pair of raters; bias there is earlier minus later rater id")
-    return AgreementReport(scale=scale, judge=judge_identity, n_bootstrap=n_boot, seed=seed, dimensions=per_dim,
-                           overall=overall, notes=notes)
+    if groups is not None and level == "item":
+        notes.append(f"grouped by {group_by}: statistics within each of {len(set(groups.values()))} groups, then "
+                     "averaged (`grouped` gives the groups used and skipped per statistic)")
+    definitions = {
+        "pairing": PAIRING_DEFINITIONS[pairing], "exact": EXACT_DEFINITION,
+        "leave_one_out": "ceiling: each rater vs the mean of the other raters of the item; beside it the judge "
+                         "vs that same mean, on the same items",
+        "human_human": "every pair of raters who scored the same item (single rater vs single rater)",
+        "krippendorff_alpha": "ordinal when every score is a scale level, interval when any score is fractional "
+                              "(stated per entry as krippendorff_alpha_level)",
+        "intervals": f"95% percentile bootstrap, {n_boot} resamples of "
+                     f"{'systems' if level == 'system' else 'transcripts'} (seed {seed})",
+    }
+    return AgreementReport(scale=overall_scale, judge=judge_identity, n_bootstrap=n_boot, seed=seed,
+                           dimensions=per_dim, overall=overall, notes=notes, pairing=pairing, level=level,
+                           human="mean of raters" if pairing == "mean" else "each rater", definitions=definitions)

@@ -8,8 +8,16 @@ Why isotonic regression per dimension (the default):
   contradict monotonicity, so it cannot invent structure the labels do not show;
 - it keeps ranking (ties aside), so it fixes bias and scale use, not discrimination; and its output
   is an expected human score on the human scale (fractional, rounded only for kappa/exact).
-An ordinal logistic model would give a distribution per level, but needs more labels per level than
-rubric calibration sets usually have, and scikit-learn has no ordinal model.
+
+Ordinal (proportional-odds) regression (ordinal.py) on every judge dimension's score and, where the
+judge file gives them, its level probabilities: a human score is an ordered category, and the model
+uses every rater's label as a soft target. It needs more labels per level than a lookup table, so it is
+one more candidate judged by held-out error, not the default.
+
+Per-rater offsets: when the same raters label many items (and label the set the calibration is
+applied to), each rater's shrunken mean residual is learned on the training folds and added for the
+raters of an item. A calibration fitted on one dataset and applied to another labelled by the same
+raters gains most from this (a lenient rater is lenient on both).
 
 Multi-signal: a ridge regression on every judge dimension (not-observed imputed, with a missing
 indicator) predicts each human dimension; it uses signals a single map cannot (a judge that mixes
@@ -36,10 +44,14 @@ from evaluator.calibrate.agreement import MetricSet, human_consensus, metric_set
 from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, ScaleSpec
 from evaluator.errors import BadInput
 
-Method = Literal["identity", "isotonic", "multi_ridge"]
+Method = Literal["identity", "isotonic", "multi_ridge", "ordinal"]
+FILE_FORMAT = "evaluator.calibration"
+FILE_VERSION = 1
+OFFSET_SHRINK = 5.0  # a rater's offset is sum(residuals) / (n + OFFSET_SHRINK): few labels, small offset
+MIN_RATER_LABELS = 5
 DEFAULT_MIN_LABELS = 10
 ABSOLUTE_MIN_LABELS = 4
-_SIMPLER_FIRST: tuple[Method, ...] = ("identity", "isotonic", "multi_ridge")
+_SIMPLER_FIRST: tuple[Method, ...] = ("identity", "isotonic", "multi_ridge", "ordinal")
 
 
 class CalibrationSettings(BaseModel):
@@ -47,6 +59,8 @@ class CalibrationSettings(BaseModel):
     min_labels: int = Field(DEFAULT_MIN_LABELS, ge=ABSOLUTE_MIN_LABELS)
     seed: int = 0
     multi_signal: bool = True
+    ordinal: bool = True
+    rater_offsets: bool = True
     n_bootstrap: int = Field(500, ge=0)
 
 
@@ -87,6 +101,10 @@ class CalibrationMap(BaseModel):
     cv: CrossValidation | None = None
     chosen: bool = False
     warning: str | None = None
+    rater_offsets: dict[str, float] | None = Field(
+        None, description="added for an item's raters (their mean) when they are known; chosen only if it "
+                          "lowers held-out error")
+    cv_with_offsets: CrossValidation | None = None
 
 
 class DimensionCalibration(BaseModel):
@@ -103,6 +121,8 @@ class DimensionCalibration(BaseModel):
 
 
 class CalibrationResult(BaseModel):
+    format: str = FILE_FORMAT
+    format_version: int = FILE_VERSION
     id: str = Field(description="version: hash of judge identity, rubric versions, settings, labels and fit")
     judge: JudgeIdentity | None
     scale: ScaleSpec
@@ -111,6 +131,13 @@ class CalibrationResult(BaseModel):
     dimensions: dict[str, DimensionCalibration]
     label_imports: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    scales: dict[str, ScaleSpec] = Field(default_factory=dict, description="per-dimension scales, where they differ")
+    features: list[str] = Field(default_factory=list, description="judge dimensions used as features")
+    prob_levels: dict[str, int] = Field(default_factory=dict, description="dimension -> number of level "
+                                                                          "probabilities used as features")
+
+    def scale_of(self, dim: str) -> ScaleSpec:
+        return self.scales.get(dim, self.scale)
 
 
 # -- the maps -------------------------------------------------------------------------------------
@@ -156,17 +183,54 @@ def apply_multi(params: RidgeParams, features: np.ndarray) -> np.ndarray:
     return np.clip(z @ np.asarray(params.coef) + params.intercept, *params.clip)
 
 
-def apply_map(m: CalibrationMap, raw: float | None, all_raw: dict[str, float | None]) -> float | None:
-    """A calibrated score for one judgment's dimension; None stays None (not observed stays so)."""
+def prob_feature(dim: str, level: int) -> str:
+    """The feature name of a dimension's probability of its `level`-th scale level (1 = lowest)."""
+    return f"{dim}#p{level}"
+
+
+def feature_row(scores: dict[str, JudgeScore], prob_levels: dict[str, int]) -> dict[str, float | None]:
+    """A transcript's features: each dimension's score (None unless scored) and, for dimensions fitted
+    with level probabilities, p2..pK (p1 is implied by the others)."""
+    row: dict[str, float | None] = {}
+    for dim, j in scores.items():
+        row[dim] = float(j.score) if j.status == "scored" and j.score is not None else None
+    for dim, k in prob_levels.items():
+        j = scores.get(dim)
+        probs = j.probs if j is not None and j.probs is not None and len(j.probs) == k else None
+        for level in range(2, k + 1):
+            row[prob_feature(dim, level)] = probs[level - 1] if probs else None
+    return row
+
+
+def _vector(names: list[str], features: dict[str, float | None]) -> np.ndarray:
+    return np.array([[np.nan if features.get(f) is None else features[f] for f in names]], dtype=float)
+
+
+def apply_map(m: CalibrationMap, raw: float | None, all_raw: dict[str, float | None],
+              raters: list[str] | None = None, scale: ScaleSpec | None = None) -> float | None:
+    """A calibrated score for one judgment's dimension; None stays None (not observed stays so).
+
+    `all_raw`: the transcript's features (feature_row); `raters`: who labelled the item, for the
+    per-rater offsets (unknown raters count as average raters)."""
+    from evaluator.calibrate.ordinal import OrdinalParams, predict_expected
+
     if raw is None:
         return None
     if m.method == "identity":
-        return float(raw)
-    if m.method == "isotonic":
-        return float(apply_isotonic(IsotonicParams.model_validate(m.params), np.array([raw]))[0])
-    params = RidgeParams.model_validate(m.params)
-    row = np.array([[np.nan if all_raw.get(f) is None else all_raw[f] for f in params.features]])
-    return float(apply_multi(params, row)[0])
+        value = float(raw)
+    elif m.method == "isotonic":
+        value = float(apply_isotonic(IsotonicParams.model_validate(m.params), np.array([raw]))[0])
+    elif m.method == "ordinal":
+        op = OrdinalParams.model_validate(m.params)
+        value = float(predict_expected(op, _vector(op.features, all_raw))[0])
+    else:
+        params = RidgeParams.model_validate(m.params)
+        value = float(apply_multi(params, _vector(params.features, all_raw))[0])
+    if m.rater_offsets and raters:
+        value += float(np.mean([m.rater_offsets.get(r, 0.0) for r in raters]))
+        if scale is not None:
+            value = min(max(value, scale.min), scale.max)
+    return value
 
 
 # -- fitting with cross-validation --------------------------------------------------------------------
@@ -175,10 +239,13 @@ class _Data(BaseModel):
     x: list[float]
     y: list[float]
     features: list[list[float]]
+    labels: list[dict[str, float]] = Field(default_factory=list, description="rater -> score, per transcript")
 
 
-def _dimension_data(dim: str, judge: dict[str, dict[str, JudgeScore]], consensus, feature_names: list[str]) -> _Data:
-    ts, xs, ys, fs = [], [], [], []
+def _dimension_data(dim: str, judge: dict[str, dict[str, JudgeScore]], consensus, feature_names: list[str],
+                    labels: dict[tuple[str, str], dict[str, float]] | None = None,
+                    prob_levels: dict[str, int] | None = None) -> _Data:
+    ts, xs, ys, fs, ls = [], [], [], [], []
     for transcript in sorted(judge):
         j = judge[transcript].get(dim)
         h_status, h_score = consensus.get((transcript, dim), ("missing", None))
@@ -187,26 +254,95 @@ def _dimension_data(dim: str, judge: dict[str, dict[str, JudgeScore]], consensus
         ts.append(transcript)
         xs.append(float(j.score))
         ys.append(float(h_score))
-        fs.append([float(judge[transcript][f].score) if f in judge[transcript]
-                   and judge[transcript][f].status == "scored" else float("nan") for f in feature_names])
-    return _Data(transcripts=ts, x=xs, y=ys, features=fs)
+        row = feature_row(judge[transcript], prob_levels or {})
+        fs.append([np.nan if row.get(f) is None else float(row[f]) for f in feature_names])
+        ls.append((labels or {}).get((transcript, dim), {}) or {"mean": float(h_score)})
+    return _Data(transcripts=ts, x=xs, y=ys, features=fs, labels=ls)
+
+
+def rater_offsets(pred: np.ndarray, labels: list[dict[str, float]]) -> dict[str, float]:
+    """Each rater's mean residual (label minus prediction), shrunk towards 0 and centred so the
+    label-weighted mean offset is 0 (an item with unknown raters gets the plain prediction)."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for p, lab in zip(pred, labels):
+        for r, v in lab.items():
+            sums[r] += v - p
+            counts[r] += 1
+    raw = {r: sums[r] / (counts[r] + OFFSET_SHRINK) for r in sums}
+    total = sum(counts.values())
+    centre = sum(raw[r] * counts[r] for r in raw) / total if total else 0.0
+    return {r: raw[r] - centre for r in raw}
+
+
+def _with_offsets(pred: np.ndarray, labels: list[dict[str, float]], offsets: dict[str, float],
+                  scale: ScaleSpec) -> np.ndarray:
+    shift = np.array([np.mean([offsets.get(r, 0.0) for r in lab]) if lab else 0.0 for lab in labels])
+    return np.clip(pred + shift, scale.min, scale.max)
+
+
+def raters_recur(labels: list[dict[str, float]]) -> bool:
+    """True when at least two raters each labelled MIN_RATER_LABELS items: offsets are estimable."""
+    counts: dict[str, int] = defaultdict(int)
+    for lab in labels:
+        for r in lab:
+            counts[r] += 1
+    return sum(c >= MIN_RATER_LABELS for c in counts.values()) >= 2
+
+
+class _Fitter:
+    """Fit and predict each method on index subsets of one dimension's data."""
+
+    def __init__(self, data: _Data, feature_names: list[str], scale: ScaleSpec):
+        from evaluator.calibrate.ordinal import soft_targets
+
+        self.x, self.y, self.f = np.array(data.x), np.array(data.y), np.array(data.features, dtype=float)
+        self.names = feature_names
+        self.scale = scale
+        self.targets = soft_targets([list(lab.values()) for lab in data.labels], scale)
+
+    def fit(self, method: Method, idx: np.ndarray):
+        from evaluator.calibrate.ordinal import fit_ordinal
+
+        if method == "identity":
+            return None
+        if method == "isotonic":
+            return fit_isotonic(self.x[idx], self.y[idx], self.scale)
+        if method == "multi_ridge":
+            return fit_multi(self.f[idx], self.y[idx], self.names, self.scale)
+        return fit_ordinal(self.f[idx], self.targets[idx], self.names, self.scale)
+
+    def predict(self, method: Method, params, idx: np.ndarray) -> np.ndarray:
+        from evaluator.calibrate.ordinal import predict_expected
+
+        if method == "identity":
+            return self.x[idx].copy()
+        if method == "isotonic":
+            return apply_isotonic(params, self.x[idx])
+        if method == "multi_ridge":
+            return apply_multi(params, self.f[idx])
+        return predict_expected(params, self.f[idx])
 
 
 def _cross_validate(data: _Data, feature_names: list[str], scale: ScaleSpec, settings: CalibrationSettings,
-                    multi: bool) -> dict[Method, np.ndarray]:
-    """Held-out predictions of each method, every item predicted by a model that never saw it."""
+                    methods: list[Method], offsets: bool) -> tuple[dict[Method, np.ndarray], dict[Method, np.ndarray]]:
+    """Held-out predictions of each method (and with per-rater offsets learned on the training folds),
+    every item predicted by a model that never saw it or its labels."""
     from sklearn.model_selection import KFold
 
-    x, y, f = np.array(data.x), np.array(data.y), np.array(data.features)
-    preds: dict[Method, np.ndarray] = {"identity": x.copy(), "isotonic": np.empty(len(x))}
-    if multi:
-        preds["multi_ridge"] = np.empty(len(x))
-    folds = KFold(n_splits=min(settings.folds, len(x)), shuffle=True, random_state=settings.seed)
-    for train, test in folds.split(x):
-        preds["isotonic"][test] = apply_isotonic(fit_isotonic(x[train], y[train], scale), x[test])
-        if multi:
-            preds["multi_ridge"][test] = apply_multi(fit_multi(f[train], y[train], feature_names, scale), f[test])
-    return preds
+    fitter = _Fitter(data, feature_names, scale)
+    n = len(data.x)
+    preds: dict[Method, np.ndarray] = {m: np.empty(n) for m in methods}
+    with_off: dict[Method, np.ndarray] = {m: np.empty(n) for m in methods} if offsets else {}
+    folds = KFold(n_splits=min(settings.folds, n), shuffle=True, random_state=settings.seed)
+    for train, test in folds.split(fitter.x):
+        for method in methods:
+            params = fitter.fit(method, train)
+            preds[method][test] = fitter.predict(method, params, test)
+            if offsets:
+                off = rater_offsets(fitter.predict(method, params, train), [data.labels[i] for i in train])
+                with_off[method][test] = _with_offsets(preds[method][test], [data.labels[i] for i in test], off, scale)
+    return preds, with_off
 
 
 def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: ScaleSpec,
@@ -217,26 +353,42 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
             dimension=dim, n=n, status="refused",
             reason=f"{n} labelled transcript(s) with a judge score; need at least {settings.min_labels} "
                    f"(--min-labels) to fit and cross-validate a calibration")
-    multi = settings.multi_signal and len(feature_names) > 1
-    preds = _cross_validate(data, feature_names, scale, settings, multi)
+    methods: list[Method] = ["identity", "isotonic"]
+    if len(feature_names) > 1:
+        methods.append("multi_ridge")
+    if settings.ordinal:
+        methods.append("ordinal")
+    offsets = settings.rater_offsets and raters_recur(data.labels)
+    preds, with_off = _cross_validate(data, feature_names, scale, settings, methods, offsets)
     k = min(settings.folds, n)
     y = np.array(data.y)
     before = metric_set(preds["identity"], y, data.transcripts, scale, settings.n_bootstrap, settings.seed)
+    fitter = _Fitter(data, feature_names, scale)
+    everything = np.arange(n)
     maps: list[CalibrationMap] = []
-    x, f = np.array(data.x), np.array(data.features)
-    for method, held_out in preds.items():
-        after = metric_set(held_out, y, data.transcripts, scale, settings.n_bootstrap, settings.seed)
-        if method == "identity":
-            params = None
-        elif method == "isotonic":
-            params = fit_isotonic(x, y, scale).model_dump()
-        else:
-            params = fit_multi(f, y, feature_names, scale).model_dump()
-        maps.append(CalibrationMap(dimension=dim, method=method, n=n, params=params,
-                                   cv=CrossValidation(folds=k, n=n, before=before, after=after)))
-    # Lowest held-out MAE wins; on a tie (within 1e-9) the simpler method.
-    best = min(maps, key=lambda m: (round(m.cv.after.mae, 9), _SIMPLER_FIRST.index(m.method)))
+    for method in methods:
+        after = metric_set(preds[method], y, data.transcripts, scale, settings.n_bootstrap, settings.seed)
+        fitted = fitter.fit(method, everything)
+        m = CalibrationMap(dimension=dim, method=method, n=n,
+                           params=None if fitted is None else fitted.model_dump(),
+                           cv=CrossValidation(folds=k, n=n, before=before, after=after))
+        if offsets:
+            m.cv_with_offsets = CrossValidation(folds=k, n=n, before=before, after=metric_set(
+                with_off[method], y, data.transcripts, scale, settings.n_bootstrap, settings.seed))
+            m.rater_offsets = rater_offsets(fitter.predict(method, fitted, everything), data.labels)
+        maps.append(m)
+
+    def held_out_mae(m: CalibrationMap, use_offsets: bool) -> float:
+        cv = m.cv_with_offsets if use_offsets else m.cv
+        return round(cv.after.mae, 9) if cv and cv.after.mae is not None else float("inf")
+
+    candidates = [(held_out_mae(m, off), off, _SIMPLER_FIRST.index(m.method), m)
+                  for m in maps for off in ((False, True) if offsets else (False,))]
+    _, use_offsets, _, best = min(candidates, key=lambda c: c[:3])  # lowest held-out MAE; ties: simpler
     best.chosen = True
+    for m in maps:  # offsets are kept (and applied) only where they won held out
+        if not (m is best and use_offsets):
+            m.rater_offsets = None
     warnings: list[str] = []
     iso = next(m for m in maps if m.method == "isotonic")
     if iso.cv.after.mae > before.mae + 1e-9:
@@ -244,10 +396,10 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
                        f"; raw scores are kept for {dim}" if best.method == "identity" else
                        f"isotonic map is worse held out (MAE {before.mae:.2f} -> {iso.cv.after.mae:.2f})")
         warnings.append(f"{dim}: {iso.warning}")
-    multi_map = next((m for m in maps if m.method == "multi_ridge"), None)
-    if multi_map is not None and multi_map.cv.after.mae > before.mae + 1e-9 and best.method == "identity":
-        multi_map.warning = (f"multi-signal calibration makes held-out agreement worse: MAE {before.mae:.2f} -> "
-                             f"{multi_map.cv.after.mae:.2f}")
+    for m in maps:
+        if m.method in ("multi_ridge", "ordinal") and m.cv.after.mae > before.mae + 1e-9 and best.method == "identity":
+            m.warning = (f"{m.method} calibration makes held-out agreement worse: MAE {before.mae:.2f} -> "
+                         f"{m.cv.after.mae:.2f}")
     return DimensionCalibration(dimension=dim, n=n, status="fitted", chosen=best.method, maps=maps,
                                 warnings=warnings)
 
@@ -258,31 +410,60 @@ def calibration_id(judge: JudgeIdentity | None, settings: CalibrationSettings, s
     payload = {
         "judge": judge.model_dump(mode="json") if judge else None, "settings": settings.model_dump(mode="json"),
         "scale": scale.model_dump(), "labels": labels_fingerprint,
-        "maps": {d: [(m.method, m.params) for m in c.maps] for d, c in sorted(dims.items())},
+        "maps": {d: [(m.method, m.params, m.rater_offsets) for m in c.maps] for d, c in sorted(dims.items())},
     }
     return "cal-" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _prob_levels(judge: list[JudgeScore]) -> dict[str, int]:
+    """dimension -> number of level probabilities the judge gives (one number per dimension)."""
+    seen: dict[str, set[int]] = defaultdict(set)
+    for j in judge:
+        if j.probs is not None:
+            seen[j.dimension].add(len(j.probs))
+    bad = {d: sorted(k) for d, k in seen.items() if len(k) > 1}
+    if bad:
+        raise BadInput(f"level probabilities have different lengths within a dimension: {bad}")
+    return {d: next(iter(k)) for d, k in seen.items()}
 
 
 def fit_calibration(
     judge: list[JudgeScore], human: list[HumanLabel], scale: ScaleSpec, settings: CalibrationSettings, *,
     judge_identity: JudgeIdentity | None = None, dimension_order: list[str] | None = None,
-    label_imports: list[str] | None = None,
+    label_imports: list[str] | None = None, scales: dict[str, ScaleSpec] | None = None,
 ) -> CalibrationResult:
     """Fit and cross-validate every dimension that has enough labels; refuse the others.
 
     Raises BadInput when no dimension has enough labels, saying how many are needed.
     """
     consensus = human_consensus(human)
+    labels: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for h in human:
+        if h.status == "scored" and h.score is not None:
+            labels[(h.transcript, h.dimension)][h.rater] = float(h.score)
     by_transcript: dict[str, dict[str, JudgeScore]] = defaultdict(dict)
     for j in judge:
         by_transcript[j.transcript][j.dimension] = j
-    feature_names = list(dict.fromkeys((dimension_order or []) + sorted({j.dimension for j in judge})))
-    feature_names = [f for f in feature_names if any(f in d for d in by_transcript.values())]
-    dims = [d for d in feature_names if any(k[1] == d for k in consensus)]
+    dim_names = list(dict.fromkeys((dimension_order or []) + sorted({j.dimension for j in judge})))
+    dim_names = [f for f in dim_names if any(f in d for d in by_transcript.values())]
+    prob_levels = {d: k for d, k in _prob_levels(judge).items() if d in dim_names}
+    dims = [d for d in dim_names if any(k[1] == d for k in consensus)]
     if not dims:
         raise BadInput("no dimension has both judge scores and human labels for the same transcripts")
-    results = {d: calibrate_dimension(d, _dimension_data(d, by_transcript, consensus, feature_names),
-                                      feature_names, scale, settings) for d in dims}
+    scales = {d: s for d, s in (scales or {}).items() if d in dims}
+
+    def names_for(dim: str) -> list[str]:
+        own = [dim] + [prob_feature(dim, k) for k in range(2, prob_levels.get(dim, 0) + 1)]
+        if not settings.multi_signal:
+            return own
+        return own + [f for d in dim_names if d != dim
+                      for f in [d] + [prob_feature(d, k) for k in range(2, prob_levels.get(d, 0) + 1)]]
+
+    results = {}
+    for d in dims:
+        names = names_for(d)
+        data = _dimension_data(d, by_transcript, consensus, names, labels, prob_levels)
+        results[d] = calibrate_dimension(d, data, names, scales.get(d, scale), settings)
     fitted = [r for r in results.values() if r.status == "fitted"]
     if not fitted:
         counts = ", ".join(f"{r.dimension}: {r.n}" for r in results.values())
@@ -297,7 +478,8 @@ def fit_calibration(
     return CalibrationResult(
         id=calibration_id(judge_identity, settings, scale, results, fingerprint), judge=judge_identity, scale=scale,
         settings=settings, n_transcripts=len({t for t in by_transcript if any((t, d) in consensus for d in dims)}),
-        dimensions=results, label_imports=label_imports or [], warnings=warnings,
+        dimensions=results, label_imports=label_imports or [], warnings=warnings, scales=scales,
+        features=dim_names, prob_levels=prob_levels,
     )
 
 
@@ -308,3 +490,87 @@ def calibrate_judgment(result_maps: dict[str, CalibrationMap], raw: dict[str, fl
         m = result_maps.get(dim)
         out[dim] = apply_map(m, value, raw) if m is not None else value
     return out
+
+
+# -- applying a calibration to other data -----------------------------------------------------------------
+def check_applicable(result: CalibrationResult, judge: list[JudgeScore], scale: ScaleSpec,
+                     scales: dict[str, ScaleSpec] | None = None) -> None:
+    """BadInput when the calibration cannot be applied to these scores: no dimension in common, a
+    feature dimension (or its level probabilities) missing, or a different scale."""
+    scales = scales or {}
+    present = {j.dimension for j in judge}
+    fitted = {d for d, c in result.dimensions.items() if c.status == "fitted"}
+    common = fitted & present
+    if not common:
+        raise BadInput(f"calibration {result.id} is for dimension(s) {', '.join(sorted(fitted))}; the judge scores "
+                       f"have {', '.join(sorted(present))}: no dimension in common")
+    problems = []
+    for dim in sorted(common):
+        theirs, ours = result.scale_of(dim), scales.get(dim, scale)
+        if (theirs.min, theirs.max) != (ours.min, ours.max):
+            problems.append(f"{dim}: calibration fitted on scale {theirs.min}-{theirs.max}, "
+                            f"these scores are on {ours.min}-{ours.max}")
+        m = result.dimensions[dim].map(result.dimensions[dim].chosen)
+        needed = (m.params or {}).get("features", []) if m is not None else []
+        missing = sorted({f.split("#p")[0] for f in needed} - present)
+        if missing:
+            problems.append(f"{dim}: its {m.method} map uses judge dimension(s) {', '.join(missing)}, "
+                            "absent from these scores")
+        for d, k in result.prob_levels.items():
+            if any(f.startswith(f"{d}#p") for f in needed) and not any(
+                    j.dimension == d and j.probs is not None and len(j.probs) == k for j in judge):
+                problems.append(f"{dim}: its {m.method} map uses {d}'s {k} level probabilities (p1..p{k}), "
+                                "absent from these scores")
+    if problems:
+        raise BadInput(f"calibration {result.id} does not fit these scores:\n  " + "\n  ".join(problems))
+
+
+def apply_calibration(result: CalibrationResult, judge: list[JudgeScore],
+                      human: list[HumanLabel] | None = None) -> list[JudgeScore]:
+    """Calibrated copies of the judge scores (raw where a dimension has no fitted map). With human
+    labels, per-rater offsets apply for each item's raters."""
+    maps = {d: c.map(c.chosen) for d, c in result.dimensions.items() if c.status == "fitted"}
+    raters: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for h in human or []:
+        if h.status == "scored":
+            raters[(h.transcript, h.dimension)].append(h.rater)
+    by_transcript: dict[str, dict[str, JudgeScore]] = defaultdict(dict)
+    for j in judge:
+        by_transcript[j.transcript][j.dimension] = j
+    out = []
+    for transcript, scores in by_transcript.items():
+        row = feature_row(scores, result.prob_levels)
+        for dim, j in scores.items():
+            m = maps.get(dim)
+            if m is None or j.status != "scored" or j.score is None:
+                out.append(j)
+                continue
+            value = apply_map(m, j.score, row, raters.get((transcript, dim)), result.scale_of(dim))
+            out.append(j.model_copy(update={"score": value}))
+    return out
+
+
+def write_calibration_file(result: CalibrationResult, path) -> None:
+    """The calibration as versioned JSON (format, format_version, id, maps as plain numbers)."""
+    from pathlib import Path
+
+    Path(path).write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def read_calibration_document(text: str, where: str) -> CalibrationResult:
+    from pydantic import ValidationError
+
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{where}: not a calibration file (not JSON: {e.msg})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FILE_FORMAT:
+        raise BadInput(f"{where}: not a calibration file (no \"format\": \"{FILE_FORMAT}\")")
+    if doc.get("format_version") != FILE_VERSION:
+        raise BadInput(f"{where}: calibration file version {doc.get('format_version')}; this evaluator reads "
+                       f"version {FILE_VERSION}")
+    try:
+        return CalibrationResult.model_validate(doc)
+    except ValidationError as e:
+        raise BadInput(f"{where}: invalid calibration file: {e.errors()[0]['msg']} at "
+                       f"{'.'.join(map(str, e.errors()[0]['loc']))}") from None

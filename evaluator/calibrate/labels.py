@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,13 @@ class RawRow(BaseModel):
     rater: str
     dimension: str
     cell: Any = None
+    meta: dict[str, str] = Field(default_factory=dict, description="the named extra columns (group, system)")
+    probs: dict[int, Any] | None = Field(None, description="level number (1 = lowest) -> probability cell")
+
+
+# Level probabilities in judge files: long form `p1..pK` columns; wide form `<dimension>_p1..<dimension>_pK`.
+_LONG_PROB = re.compile(r"p(\d+)")
+_WIDE_PROB = re.compile(r"(.+)_p(\d+)")
 
 
 class Problem(BaseModel):
@@ -151,10 +159,20 @@ def _canonical(name: str) -> str:
 
 
 def _rows_from_record(
-    line: int, record: dict[str, Any], need_rater: bool, problems: list[Problem], default_rater: str
+    line: int, record: dict[str, Any], need_rater: bool, problems: list[Problem], default_rater: str,
+    meta_columns: frozenset[str] = frozenset(), read_probs: bool = False,
 ) -> tuple[list[RawRow], str]:
     """Turn one long- or wide-form record into rows; report what is missing."""
-    rec = {_canonical(str(k)): v for k, v in record.items()}
+    raw_keys = {str(k).strip(): v for k, v in record.items()}
+    meta = {}
+    for name in meta_columns:
+        if name not in raw_keys or raw_keys[name] is None or not str(raw_keys[name]).strip():
+            problems.append(Problem(line=line, message=f"no value in column '{name}'"))
+            return [], "long" if "dimension" in record else "wide"
+        meta[name] = str(raw_keys[name]).strip()
+    rec = {_canonical(k): v for k, v in raw_keys.items() if k not in meta_columns}
+    probs_long = {int(m.group(1)): v for k, v in rec.items() if read_probs and (m := _LONG_PROB.fullmatch(k))}
+    rec = {k: v for k, v in rec.items() if not (read_probs and _LONG_PROB.fullmatch(k))}
     transcript = rec.get("transcript")
     if transcript is None or not str(transcript).strip():
         problems.append(Problem(line=line, message="no transcript given"))
@@ -176,22 +194,29 @@ def _rows_from_record(
             problems.append(Problem(line=line, message="no score field (use an empty value for a missing label)"))
             return [], "long"
         return [RawRow(line=line, transcript=transcript, rater=rater, dimension=str(dimension).strip(),
-                       cell=rec.get("score"))], "long"
+                       cell=rec.get("score"), meta=meta, probs=probs_long or None)], "long"
     scores = rec.get("scores")
     if isinstance(scores, dict):
         cells = {str(k).strip(): v for k, v in scores.items()}
     else:
         cells = {k: v for k, v in rec.items() if k not in {"transcript", "rater", "score", "scores"}
                  and k not in IGNORED_COLUMNS}
+    wide_probs: dict[str, dict[int, Any]] = {}
+    if read_probs:
+        for k in list(cells):
+            m = _WIDE_PROB.fullmatch(k)
+            if m:
+                wide_probs.setdefault(m.group(1), {})[int(m.group(2))] = cells.pop(k)
     if not cells:
         problems.append(Problem(line=line, message="no dimension columns (long form needs transcript, rater, "
                                                     "dimension, score; wide form one column per dimension)"))
         return [], "wide"
-    return [RawRow(line=line, transcript=transcript, rater=rater, dimension=dim, cell=cell)
-            for dim, cell in cells.items()], "wide"
+    return [RawRow(line=line, transcript=transcript, rater=rater, dimension=dim, cell=cell, meta=meta,
+                   probs=wide_probs.get(dim)) for dim, cell in cells.items()], "wide"
 
 
-def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater: str = "judge") -> ScoreFile:
+def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater: str = "judge",
+                    meta_columns: frozenset[str] = frozenset(), read_probs: bool = False) -> ScoreFile:
     """Parse a CSV (header row) or JSONL (one object a line) file into rows with line numbers.
 
     Structural problems (bad JSON, ragged CSV rows, missing columns) are all reported at once.
@@ -217,7 +242,8 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
             if not isinstance(record, dict):
                 problems.append(Problem(line=number, message="expected a JSON object"))
                 continue
-            got, layout = _rows_from_record(number, record, need_rater, problems, default_rater)
+            got, layout = _rows_from_record(number, record, need_rater, problems, default_rater, meta_columns,
+                                            read_probs)
             rows.extend(got)
             layouts.add(layout)
     else:
@@ -227,6 +253,9 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
             header = next(reader)
         except csv.Error as e:
             raise BadInput(f"{path}: line 1: not valid CSV: {e}") from None
+        missing_meta = sorted(meta_columns - {h.strip() for h in header})
+        if missing_meta:
+            raise BadInput(f"{path}: line 1: no column {', '.join(map(repr, missing_meta))} (found: {', '.join(header)})")
         names = [_canonical(h) for h in header]
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -247,7 +276,8 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
                     problems.append(Problem(line=number, message=f"{len(values)} fields, the header has {len(names)}"))
                     continue
                 record = {h: (v if v.strip() else None) for h, v in zip(header, values)}
-                got, layout = _rows_from_record(number, record, need_rater, problems, default_rater)
+                got, layout = _rows_from_record(number, record, need_rater, problems, default_rater, meta_columns,
+                                            read_probs)
                 rows.extend(got)
                 layouts.add(layout)
         except csv.Error as e:
@@ -326,10 +356,43 @@ def plain_resolver(scale: ScaleSpec | None) -> Callable[[str], TranscriptMatch]:
     return lambda ref: TranscriptMatch(key=ref, source=None, scale=scale, dimensions=None)
 
 
-def load_plain(path: Path | str, *, kind: Literal["judge", "human"], scale: ScaleSpec | None) -> list[ValidatedLabel]:
-    """Read a plain score file (no store, no rubric) and validate it; BadInput lists every problem."""
-    parsed = read_score_file(path, need_rater=(kind == "human"), default_rater=kind)
-    labels, problems = validate_rows(parsed.rows, plain_resolver(scale))
+class PlainScores(BaseModel):
+    """A plain score file as read for `--judge/--human`: validated labels plus the named extra columns
+    per transcript and, for judge files, each score's level probabilities."""
+
+    labels: list[ValidatedLabel]
+    meta: dict[str, dict[str, str]] = Field(default_factory=dict, description="transcript -> column -> value")
+    probs: dict[tuple[str, str], list[float]] = Field(default_factory=dict)
+
+
+def read_plain(path: Path | str, *, kind: Literal["judge", "human"], scale: ScaleSpec | None = None,
+               na: tuple[float, ...] = (), meta_columns: frozenset[str] = frozenset()) -> PlainScores:
+    """Read a plain score file (no store, no rubric) and validate it; BadInput lists every problem.
+
+    `na`: sentinel values that mean "not applicable" (read as not observed, never as scores).
+    `meta_columns`: columns kept as attributes of the transcript (e.g. a document or system id); a
+    transcript must carry one value per column. Judge files may give level probabilities (`p1..pK`
+    in long form, `<dimension>_p1..` in wide form): they must be numbers in [0, 1] summing to 1."""
+    parsed = read_score_file(path, need_rater=(kind == "human"), default_rater=kind, meta_columns=meta_columns,
+                             read_probs=(kind == "judge"))
+    rows = [r.model_copy(update={"cell": "not_observed"}) if _is_na(r.cell, na) else r for r in parsed.rows]
+    labels, problems = validate_rows(rows, plain_resolver(scale))
+    meta: dict[str, dict[str, str]] = {}
+    for row in parsed.rows:
+        seen = meta.setdefault(row.transcript, row.meta)
+        for name, value in row.meta.items():
+            if seen.get(name) != value:
+                problems.append(Problem(line=row.line, message=(
+                    f"{row.transcript}: column '{name}' is '{value}' here but '{seen.get(name)}' on an earlier row; "
+                    "a transcript belongs to one group")))
+    probs: dict[tuple[str, str], list[float]] = {}
+    for row in parsed.rows:
+        if row.probs:
+            got = _parse_probs(row.probs)
+            if isinstance(got, str):
+                problems.append(Problem(line=row.line, message=f"{row.dimension}: {got}"))
+            else:
+                probs[(row.transcript, row.dimension)] = got
     if kind == "judge":
         by_item: dict[tuple[str, str], int] = {}
         for label in labels:
@@ -342,4 +405,32 @@ def load_plain(path: Path | str, *, kind: Literal["judge", "human"], scale: Scal
                 by_item[item] = label.line or 0
     if problems:
         raise problems_error(str(path), problems, "nothing was read")
-    return labels
+    return PlainScores(labels=labels, meta=meta, probs=probs)
+
+
+def _is_na(cell: Any, na: tuple[float, ...]) -> bool:
+    if not na or cell is None or isinstance(cell, bool):
+        return False
+    try:
+        return float(str(cell).strip()) in na
+    except ValueError:
+        return False
+
+
+def _parse_probs(cells: dict[int, Any]) -> list[float] | str:
+    levels = sorted(cells)
+    if levels != list(range(1, len(levels) + 1)):
+        return f"probability columns must be p1..pK without gaps (got p{', p'.join(map(str, levels))})"
+    try:
+        values = [float(cells[k]) for k in levels]
+    except (TypeError, ValueError):
+        return "a level probability is not a number"
+    if any(not math.isfinite(v) or v < 0 or v > 1 for v in values) or abs(sum(values) - 1) > 0.02:
+        return f"level probabilities must be in [0, 1] and sum to 1 (sum {sum(values):.3f})"
+    total = sum(values)
+    return [v / total for v in values]
+
+
+def load_plain(path: Path | str, *, kind: Literal["judge", "human"], scale: ScaleSpec | None) -> list[ValidatedLabel]:
+    """Read a plain score file (no store, no rubric) and validate it; BadInput lists every problem."""
+    return read_plain(path, kind=kind, scale=scale).labels

@@ -34,7 +34,8 @@ class JudgeScore(BaseModel):
     score: float | None = None
     judgment_id: str | None = None
     probs: list[float] | None = Field(
-        None, description="the judge's probability per scale level, lowest first (LLM judge with --logprobs)")
+        None, description="the judge's probability of each scale level, lowest level first (from logprobs); "
+                          "a calibration feature when given")
 
 
 class ScaleSpec(BaseModel):

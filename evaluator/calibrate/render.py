@@ -39,17 +39,49 @@ def _metric_table(title: str) -> Table:
     return table
 
 
-_CI_COLUMNS = [("qwk", "QWK"), ("krippendorff_alpha", "α ord"), ("spearman", "ρ"), ("mae", "MAE"), ("bias", "bias")]
+_CI_COLUMNS = [("qwk", "QWK"), ("krippendorff_alpha", "α"), ("spearman", "ρ"), ("mae", "MAE"), ("bias", "bias")]
 
 
 def render_agreement(report: AgreementReport, console: Console) -> None:
     judge = report.judge.label if report.judge else "judge file"
-    table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human})")
+    level = " at system level" if report.level == "system" else ""
+    table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human}){level}")
     for dim, d in report.dimensions.items():
         table.add_row(*_row(dim, d.judge_vs_human))
     table.add_row(*_row("[bold]overall[/bold]", report.overall.judge_vs_human))
     console.print(table)
-    cis = Table(title=f"95% intervals (bootstrap over transcripts, {report.n_bootstrap} resamples; all in --format json)",
+    if any(d.calibrated is not None for d in report.dimensions.values()):
+        cal = _metric_table("Calibrated judge vs human (same pairs, scores after the calibration)")
+        for dim, d in [*report.dimensions.items(), ("[bold]overall[/bold]", report.overall)]:
+            if d.calibrated is not None:
+                cal.add_row(*_row(dim, d.calibrated))
+        console.print(cal)
+    if any(d.leave_one_out is not None for d in report.dimensions.values()):
+        loo = Table(title="Ceiling, like for like: each rater vs the mean of the other raters, and the judge vs "
+                          "that same mean", title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD,
+                    show_edge=False, padding=(0, 1), collapse_padding=True)
+        for col in ("dimension", "n", "rater r", "judge r", "rater MAE", "judge MAE", "rater QWK", "judge QWK"):
+            loo.add_column(col, justify="left" if col == "dimension" else "right", no_wrap=True)
+        for dim, d in [*report.dimensions.items(), ("[bold]overall[/bold]", report.overall)]:
+            if d.leave_one_out is not None:
+                h, j = d.leave_one_out.human, d.leave_one_out.judge
+                loo.add_row(dim, str(h.n), _fmt(h.pearson), _fmt(j.pearson), _fmt(h.mae), _fmt(j.mae), _fmt(h.qwk),
+                            _fmt(j.qwk))
+        console.print(loo)
+    if any(d.grouped is not None for d in report.dimensions.values()):
+        grp = Table(title="Within groups, then averaged over groups", title_justify="left", pad_edge=False,
+                    box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+        for col in ("dimension", "groups", "used (τ)", "τ", "ρ", "r", "MAE"):
+            grp.add_column(col, justify="left" if col == "dimension" else "right", no_wrap=True)
+        for dim, d in report.dimensions.items():
+            g = d.grouped
+            if g is not None:
+                grp.add_row(dim, str(g.n_groups), f"{g.used['kendall']} ({g.skipped['kendall']} skipped)",
+                            _fmt(g.mean["kendall"]), _fmt(g.mean["spearman"]), _fmt(g.mean["pearson"]),
+                            _fmt(g.mean["mae"]))
+        console.print(grp)
+    unit = "systems" if report.level == "system" else "transcripts"
+    cis = Table(title=f"95% intervals (bootstrap over {unit}, {report.n_bootstrap} resamples; all in --format json)",
                 title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
     cis.add_column("dimension", no_wrap=True)
     for _, header in _CI_COLUMNS:
@@ -78,9 +110,14 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
     console.print(conf)
     for note in report.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    console.print(f"[dim]pairing: {escape(report.definitions.get('pairing', ''))}; "
+                  f"{escape(report.definitions.get('exact', ''))}; alpha: "
+                  f"{escape(report.definitions.get('krippendorff_alpha', ''))}; a dash is undefined "
+                  "(--format json gives the reason)[/dim]")
 
 
-def render_calibration(result: CalibrationResult, console: Console, stored: bool, n_calibrated: int) -> None:
+def render_calibration(result: CalibrationResult, console: Console, stored: bool, n_calibrated: int,
+                       plain: bool = False, out: str | None = None) -> None:
     judge = result.judge.label if result.judge else "judge file"
     table = Table(title=f"Calibration {result.id} ({escape(judge)}): held-out agreement, "
                         f"{result.settings.folds}-fold cross-validation", title_justify="left", pad_edge=False,
@@ -93,23 +130,34 @@ def render_calibration(result: CalibrationResult, console: Console, stored: bool
                           "", "")
             continue
         for m in c.maps:
-            after = m.cv.after
-            label = {"identity": "raw", "isotonic": "isotonic", "multi_ridge": "multi"}[m.method]
-            table.add_row(dim if m.method == "identity" else "", str(m.n), label, _fmt(after.mae), _ci(after.mae_ci),
-                          _fmt(after.exact, show_ci=False), _fmt(after.qwk, show_ci=False),
-                          _fmt(after.spearman, show_ci=False),
-                          "[green]✓[/green]" if m.chosen else "")
+            label = {"identity": "raw", "isotonic": "isotonic", "multi_ridge": "multi", "ordinal": "ordinal"}[m.method]
+            rows = [(label, m.cv.after, m.chosen and not m.rater_offsets)]
+            if m.cv_with_offsets is not None:
+                rows.append((label + " + raters", m.cv_with_offsets.after, m.chosen and bool(m.rater_offsets)))
+            for text, after, used in rows:
+                table.add_row(dim if m.method == "identity" and text == "raw" else "", str(m.n), text, _fmt(after.mae),
+                              _ci(after.mae_ci), _fmt(after.exact), _fmt(after.qwk), _fmt(after.spearman),
+                              "[green]✓[/green]" if used else "")
     console.print(table)
     for dim, c in result.dimensions.items():
         iso, multi = c.map("isotonic"), c.map("multi_ridge")
+        chosen = c.map(c.chosen)
+        if chosen is not None and chosen.rater_offsets:
+            console.print(f"{dim}: per-rater offsets apply where the raters are known: "
+                          + ", ".join(f"{r} {v:+.2f}" for r, v in sorted(chosen.rater_offsets.items())[:8]))
         if iso and multi:
             better = multi.cv.after.mae < iso.cv.after.mae - 1e-9
             console.print(f"{dim}: multi-signal {'beats' if better else 'does not beat'} the per-dimension map "
-                          f"(held-out MAE {multi.cv.after.mae:.2f} vs {iso.cv.after.mae:.2f})")
+                          f"(held-out MAE {multi.cv.after.mae:.3f} vs {iso.cv.after.mae:.3f})")
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(w)}")
-    if stored:
+    if stored and not plain:
         console.print(f"stored as {result.id}; calibrated scores written beside raw ones for {n_calibrated} "
                       "judgment(s) (`evaluate calibrated` lists them)")
-    else:
-        console.print("[dim]plain files: the calibration is reported, not stored[/dim]")
+    elif stored:
+        console.print(f"kept in the store as {result.id} (apply it with --calibration {result.id})")
+    elif out is None:
+        console.print("[dim]plain files: the calibration is reported, not stored (--out FILE writes it, "
+                      "--save keeps it by id)[/dim]")
+    if out is not None:
+        console.print(f"written to {out} (apply it: evaluate agreement --judge J --human H --calibration {out})")

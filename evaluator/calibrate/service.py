@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,16 +14,18 @@ from evaluator.calibrate.agreement import DEFAULT_BOOTSTRAP, AgreementReport, ag
 from evaluator.calibrate.calibration import (
     CalibrationResult,
     CalibrationSettings,
+    apply_calibration,
+    check_applicable,
     fit_calibration,
 )
 from evaluator.calibrate.labels import (
     TranscriptMatch,
     ValidatedLabel,
-    load_plain,
     problems_error,
     read_score_file,
     validate_rows,
 )
+from evaluator.calibrate.pairing import Pairing
 from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, ScaleSpec
 from evaluator.calibrate.store import ImportRecord, JudgeSelection
 from evaluator.errors import BadInput
@@ -143,16 +146,24 @@ class ScoreSource(BaseModel):
     judge_file: Path | None = None
     human_file: Path | None = None
     scale: str | None = Field(None, description="'MIN-MAX' for plain files; default: inferred from the data")
+    scales: list[str] = Field(default_factory=list, description="'MIN-MAX' or 'DIMENSION=MIN-MAX' entries")
+    na: list[float] = Field(default_factory=list, description="sentinel values meaning 'not applicable'")
     raters: list[str] = Field(default_factory=list)
+    group_by: str | None = Field(None, description="a column of the judge/human files")
+    system_col: str | None = Field(None, description="the column naming each item's system")
 
 
 class Gathered(BaseModel):
     judge: list[JudgeScore]
     human: list[HumanLabel]
     scale: ScaleSpec
+    scales: dict[str, ScaleSpec] = Field(default_factory=dict)
     identity: JudgeIdentity | None = None
     dimension_order: list[str] = Field(default_factory=list)
     label_imports: list[str] = Field(default_factory=list)
+    meta: dict[str, dict[str, str]] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    scale_inferred: bool = False
 
 
 def _open_existing(db: Path | None):
@@ -167,34 +178,88 @@ def _open_existing(db: Path | None):
 def parse_scale(text: str) -> ScaleSpec:
     m = re.fullmatch(r"\s*(-?\d+)\s*[-:]\s*(-?\d+)\s*", text)
     if not m or int(m.group(2)) <= int(m.group(1)):
-        raise BadInput(f"--scale must look like 1-5 (min-max, min < max), got {text!r}")
+        raise BadInput(f"--scale must look like 1-5 (min-max, min < max) or DIMENSION=1-3, got {text!r}")
     return ScaleSpec(min=int(m.group(1)), max=int(m.group(2)))
 
 
+def parse_scales(entries: list[str]) -> tuple[ScaleSpec | None, dict[str, ScaleSpec]]:
+    """'1-5' sets the default scale; 'fluency=1-3' one dimension's (repeatable)."""
+    default: ScaleSpec | None = None
+    per_dim: dict[str, ScaleSpec] = {}
+    for entry in entries:
+        if "=" in entry:
+            dim, _, text = entry.partition("=")
+            if not dim.strip():
+                raise BadInput(f"--scale {entry!r}: no dimension before '='")
+            per_dim[dim.strip()] = parse_scale(text)
+        elif default is not None:
+            raise BadInput(f"--scale given twice without a dimension ({default.min}-{default.max} and {entry})")
+        else:
+            default = parse_scale(entry)
+    return default, per_dim
+
+
+def _infer_scale(values: list[float], what: str, notes: list[str]) -> ScaleSpec:
+    if not values:
+        raise BadInput("no numeric scores in either file")
+    lo, hi = math.floor(min(values)), math.ceil(max(values))
+    if lo == 0:
+        notes.append(f"the inferred scale of {what} starts at 0 ({lo}-{max(hi, lo + 1)}): if 0 means 'not applicable' "
+                     "pass --na 0 (it is then kept apart, as 'not observed'); if 0 is a real score, pass "
+                     "--scale 0-N to say so and silence this")
+    return ScaleSpec(min=lo, max=max(hi, lo + 1))
+
+
 def _gather_files(src: ScoreSource) -> Gathered:
+    from evaluator.calibrate.labels import Problem, read_plain
+
     if not (src.judge_file and src.human_file):
         raise BadInput("--judge FILE and --human FILE go together: give both, or neither to use the store")
-    scale = parse_scale(src.scale) if src.scale else None
-    judge_rows = load_plain(src.judge_file, kind="judge", scale=scale)
-    human_rows = load_plain(src.human_file, kind="human", scale=scale)
-    if scale is None:
-        values = [r.score for r in judge_rows + human_rows if r.score is not None]
-        if not values:
-            raise BadInput("no numeric scores in either file")
-        lo, hi = math.floor(min(values)), math.ceil(max(values))
-        scale = ScaleSpec(min=lo, max=max(hi, lo + 1))
-    judge = [JudgeScore(transcript=r.transcript, dimension=r.dimension, status=r.status, score=r.score)
-             for r in judge_rows]
-    human = [HumanLabel(**r.model_dump(include=set(HumanLabel.model_fields))) for r in human_rows
+    default, per_dim = parse_scales(([src.scale] if src.scale else []) + list(src.scales))
+    na = tuple(float(v) for v in src.na)
+    meta_cols = frozenset(c for c in (src.group_by, src.system_col) if c)
+    jf = read_plain(src.judge_file, kind="judge", na=na, meta_columns=meta_cols)
+    hf = read_plain(src.human_file, kind="human", na=na, meta_columns=meta_cols)
+    notes: list[str] = []
+    inferred = default is None
+    if default is None:
+        values = [r.score for r in jf.labels + hf.labels if r.score is not None and r.dimension not in per_dim]
+        default = _infer_scale(values, "the scores", notes) if values else ScaleSpec(min=1, max=5)
+    for kind, labels, path in (("judge", jf.labels, src.judge_file), ("human", hf.labels, src.human_file)):
+        problems = [Problem(line=r.line, message=f"{r.dimension}: score {r.score:g} is outside the scale "
+                                                 f"{sc.min}-{sc.max}")
+                    for r in labels if r.score is not None
+                    and not ((sc := per_dim.get(r.dimension, default)).min <= r.score <= sc.max)]
+        if problems:
+            raise problems_error(str(path), problems, f"nothing was read (the {kind} file; --scale, --na)")
+    unknown = sorted(set(per_dim) - {r.dimension for r in jf.labels + hf.labels})
+    if unknown:
+        raise BadInput(f"--scale names dimension(s) {', '.join(unknown)} that neither file has")
+    meta: dict[str, dict[str, str]] = {}
+    for meta_of_file in (jf.meta, hf.meta):
+        for transcript, columns in meta_of_file.items():
+            seen = meta.setdefault(transcript, {})
+            for col, value in columns.items():
+                if seen.setdefault(col, value) != value:
+                    raise BadInput(f"{transcript}: column '{col}' is '{seen[col]}' in the judge file but "
+                                   f"'{value}' in the human file")
+    for col in meta_cols:
+        if not any(col in v for v in meta.values()):
+            raise BadInput(f"no column '{col}' in either file (--group-by / --system-col name a column)")
+    judge = [JudgeScore(transcript=r.transcript, dimension=r.dimension, status=r.status, score=r.score,
+                        probs=jf.probs.get((r.transcript, r.dimension))) for r in jf.labels]
+    human = [HumanLabel(**r.model_dump(include=set(HumanLabel.model_fields))) for r in hf.labels
              if not src.raters or r.rater in src.raters]
-    return Gathered(judge=judge, human=human, scale=scale,
-                    dimension_order=list(dict.fromkeys(r.dimension for r in judge_rows)))
+    return Gathered(judge=judge, human=human, scale=default, scales=per_dim, meta=meta, notes=notes,
+                    dimension_order=list(dict.fromkeys(r.dimension for r in jf.labels)), scale_inferred=inferred)
 
 
 def _gather_store(store, src: ScoreSource) -> Gathered:
     from evaluator.calibrate import store as sql
     from evaluator.rubrics import Rubric
 
+    if src.group_by or src.system_col:
+        raise BadInput("--group-by and --system-col read a column of plain files: use them with --judge/--human")
     human, imports = sql.current_labels(store, src.raters or None)
     if not human:
         who = f" from rater(s) {', '.join(src.raters)}" if src.raters else ""
@@ -211,29 +276,72 @@ def _gather_store(store, src: ScoreSource) -> Gathered:
                     dimension_order=order, label_imports=imports)
 
 
+def gather(src: ScoreSource) -> Gathered:
+    if src.judge_file or src.human_file:
+        return _gather_files(src)
+    with _open_existing(src.db) as store:
+        return _gather_store(store, src)
+
+
 # -- agreement ----------------------------------------------------------------------------------------------
 class AgreementRequest(BaseModel):
     source: ScoreSource
     n_bootstrap: int = Field(DEFAULT_BOOTSTRAP, ge=0, le=100_000)
     seed: int = 0
+    pairing: Pairing = "mean"
+    level: Literal["item", "system"] = "item"
+    calibration: str | None = Field(None, description="a calibration file, or a calibration id in the store")
+
+
+def load_calibration(ref: str, db: Path | None) -> CalibrationResult:
+    """A calibration from a file written by `calibrate --out`, or by id (prefix) from the store."""
+    from evaluator.calibrate import store as sql
+    from evaluator.calibrate.calibration import read_calibration_document
+
+    path = Path(ref)
+    if path.is_file():
+        return read_calibration_document(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    if path.suffix.lower() == ".json" or "/" in ref:
+        raise BadInput(f"{ref}: calibration file not found")
+    with _open_existing(db) as store:
+        return sql.load_calibration_document(store, ref)
 
 
 def run_agreement(request: AgreementRequest) -> AgreementReport:
     src = request.source
-    if src.judge_file or src.human_file:
-        g = _gather_files(src)
-    else:
-        with _open_existing(src.db) as store:
-            g = _gather_store(store, src)
-    return agreement(g.judge, g.human, g.scale, n_boot=request.n_bootstrap, seed=request.seed,
-                     judge_identity=g.identity, dimension_order=g.dimension_order)
+    if request.level == "system" and not src.system_col:
+        raise BadInput("--level system needs --system-col COLUMN (the column naming each item's system)")
+    if src.system_col and request.level != "system":
+        raise BadInput("--system-col is used with --level system")
+    g = gather(src)
+    calibrated = None
+    if request.calibration:
+        result = load_calibration(request.calibration, src.db)
+        values = [x.score for x in [*g.judge, *g.human] if x.score is not None and x.dimension not in g.scales]
+        if g.scale_inferred and values and result.scale.min <= min(values) and max(values) <= result.scale.max:
+            g.scale = result.scale  # no --scale given: the calibration's scale, which the scores fit in
+            g.notes = [n for n in g.notes if "inferred scale" not in n]
+        check_applicable(result, g.judge, g.scale, g.scales)
+        calibrated = apply_calibration(result, g.judge, g.human)
+    groups = {t: m[src.group_by] for t, m in g.meta.items() if src.group_by in m} if src.group_by else None
+    systems = {t: m[src.system_col] for t, m in g.meta.items() if src.system_col in m} \
+        if request.level == "system" else None
+    report = agreement(g.judge, g.human, g.scale, n_boot=request.n_bootstrap, seed=request.seed,
+                       judge_identity=g.identity, dimension_order=g.dimension_order, pairing=request.pairing,
+                       scales=g.scales, groups=groups, group_by=src.group_by, systems=systems, calibrated=calibrated)
+    report.notes = g.notes + report.notes
+    if request.calibration:
+        report.notes.append(f"calibrated: the same statistics for the scores after calibration {result.id} "
+                            f"(fitted on {result.n_transcripts} transcripts), beside the raw ones")
+    return report
 
 
 # -- calibration --------------------------------------------------------------------------------------------
 class CalibrateRequest(BaseModel):
     source: ScoreSource
     settings: CalibrationSettings = Field(default_factory=CalibrationSettings)
-    save: bool = True
+    save: bool | None = Field(None, description="keep it in the store: default yes in store mode, no for plain files")
+    out: Path | None = Field(None, description="write the calibration document to this file")
 
 
 class CalibrateOutcome(BaseModel):
@@ -241,23 +349,45 @@ class CalibrateOutcome(BaseModel):
     stored: bool = False
     judgments_calibrated: int = 0
     db_path: str | None = None
+    out: str | None = None
+    notes: list[str] = Field(default_factory=list)
 
 
 def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
-    """Fit and cross-validate; from the store, also save it with calibrated scores beside raw ones."""
+    """Fit and cross-validate; write the document to --out; from the store, also save it (by id) with
+    calibrated scores beside raw ones; from plain files, save it by id only when asked (--save)."""
     from evaluator.calibrate import store as sql
+    from evaluator.calibrate.calibration import write_calibration_file
+    from evaluator.store.db import Store, default_db_path
 
     src = request.source
+    if src.group_by or src.system_col:
+        raise BadInput("--group-by and --system-col are options of `evaluate agreement`")
     if src.judge_file or src.human_file:
         g = _gather_files(src)
-        result = fit_calibration(g.judge, g.human, g.scale, request.settings, dimension_order=g.dimension_order)
-        return CalibrateOutcome(result=result)
-    with _open_existing(src.db) as store:
-        g = _gather_store(store, src)
-        result = fit_calibration(g.judge, g.human, g.scale, request.settings, judge_identity=g.identity,
-                                 dimension_order=g.dimension_order, label_imports=g.label_imports)
-        n = sql.save_calibration(store, result) if request.save else 0
-        return CalibrateOutcome(result=result, stored=request.save, judgments_calibrated=n, db_path=str(store.path))
+        result = fit_calibration(g.judge, g.human, g.scale, request.settings, dimension_order=g.dimension_order,
+                                 scales=g.scales)
+        outcome = CalibrateOutcome(result=result, notes=g.notes)
+        if request.save:  # plain files: only when asked (--save), never a surprise database in the cwd
+            with Store(src.db or default_db_path()) as store:
+                sql.save_calibration_document(store, result)
+                outcome.stored, outcome.db_path = True, str(store.path)
+    else:
+        with _open_existing(src.db) as store:
+            g = _gather_store(store, src)
+            result = fit_calibration(g.judge, g.human, g.scale, request.settings, judge_identity=g.identity,
+                                     dimension_order=g.dimension_order, label_imports=g.label_imports)
+            save = request.save is not False
+            n = sql.save_calibration(store, result) if save else 0
+            outcome = CalibrateOutcome(result=result, stored=save, judgments_calibrated=n,
+                                       db_path=str(store.path))
+    if request.out is not None:
+        try:
+            write_calibration_file(result, request.out)
+        except OSError as e:
+            raise BadInput(f"{request.out}: cannot write the calibration file: {e.strerror}") from None
+        outcome.out = str(request.out)
+    return outcome
 
 
 def calibrated_scores(db: Path | None, calibration: str | None = None) -> list[dict]:
@@ -267,7 +397,59 @@ def calibrated_scores(db: Path | None, calibration: str | None = None) -> list[d
         return sql.calibrated_rows(store, calibration)
 
 
+class ApplyRequest(BaseModel):
+    judge_file: Path
+    calibration: str
+    db: Path | None = None
+    human_file: Path | None = Field(None, description="labels of the same items: per-rater offsets apply")
+    scales: list[str] = Field(default_factory=list)
+    na: list[float] = Field(default_factory=list)
+
+
+def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]:
+    """Calibrated scores for a plain judge file: rows of transcript, dimension, raw, calibrated, method."""
+    from evaluator.calibrate.labels import read_plain
+
+    result = load_calibration(request.calibration, request.db)
+    default, per_dim = parse_scales(request.scales)
+    jf = read_plain(request.judge_file, kind="judge", na=tuple(request.na))
+    judge = [JudgeScore(transcript=r.transcript, dimension=r.dimension, status=r.status, score=r.score,
+                        probs=jf.probs.get((r.transcript, r.dimension))) for r in jf.labels]
+    human = None
+    if request.human_file is not None:
+        hf = read_plain(request.human_file, kind="human", na=tuple(request.na))
+        human = [HumanLabel(**r.model_dump(include=set(HumanLabel.model_fields))) for r in hf.labels]
+    check_applicable(result, judge, default or result.scale, per_dim or result.scales)
+    calibrated = apply_calibration(result, judge, human)
+    rows = []
+    for raw, cal in zip(judge, calibrated):
+        c = result.dimensions.get(raw.dimension)
+        m = c.map(c.chosen) if c is not None and c.status == "fitted" else None
+        method = "raw (no map)" if m is None else m.method + (" + raters" if m.rater_offsets and human else "")
+        rows.append({"transcript": raw.transcript, "dimension": raw.dimension, "status": raw.status,
+                     "raw": raw.score, "calibrated": cal.score, "method": method, "calibration": result.id})
+    return result, rows
+
+
+def write_rows(rows: list[dict], out: Path) -> None:
+    """CSV (by default) or JSONL (.jsonl/.ndjson/.json) of calibrated scores."""
+    import csv
+    import json
+
+    try:
+        with open(out, "w", encoding="utf-8", newline="") as f:
+            if out.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+            else:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["transcript", "dimension", "raw",
+                                                                                  "calibrated"])
+                w.writeheader()
+                w.writerows(rows)
+    except OSError as e:
+        raise BadInput(f"{out}: cannot write: {e.strerror}") from None
+
+
 __all__ = [
-    "AgreementRequest", "CalibrateRequest", "ImportRequest", "ScoreSource", "ValidatedLabel", "calibrated_scores",
-    "import_labels", "list_labels", "run_agreement", "run_calibration",
+    "AgreementRequest", "ApplyRequest", "CalibrateRequest", "ImportRequest", "ScoreSource", "ValidatedLabel",
+    "apply_to_file", "calibrated_scores", "import_labels", "list_labels", "run_agreement", "run_calibration",
 ]

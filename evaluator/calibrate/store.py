@@ -249,6 +249,7 @@ def save_calibration(store: Store, result: CalibrationResult) -> int:
             con.executemany("INSERT INTO calibration_maps VALUES (?,?,?,?,?,?,?,?)", map_rows)
         if calibrated_rows:
             con.executemany("INSERT INTO calibrated_scores VALUES (?,?,?,?,?,?)", calibrated_rows)
+        save_calibration_document(store, result)
         con.execute("COMMIT")
     except duckdb.Error as e:
         con.execute("ROLLBACK")
@@ -287,3 +288,30 @@ def calibrated_rows(store: Store, calibration: str | None = None) -> list[dict]:
         " ORDER BY j.source, c.judgment_id, c.dimension_id", [calibration]).fetchall()
     return [{"calibration": r[0], "source": r[1], "judgment_id": r[2], "dimension": r[3], "method": r[4],
              "raw": r[5], "calibrated": r[6]} for r in rows]
+
+
+# -- calibration documents (migration 0009) ------------------------------------------------------------
+def save_calibration_document(store: Store, result: CalibrationResult) -> bool:
+    """Keep the whole calibration by id (a no-op when already kept). Returns True when written."""
+    if store.con.execute("SELECT 1 FROM calibration_files WHERE id = ?", [result.id]).fetchone():
+        return False
+    store.con.execute("INSERT INTO calibration_files (id, created_at, document) VALUES (?, ?, ?)",
+                      [result.id, _now(), result.model_dump_json()])
+    return True
+
+
+def load_calibration_document(store: Store, ref: str) -> CalibrationResult:
+    """The calibration with this id (or unique id prefix)."""
+    from evaluator.calibrate.calibration import read_calibration_document
+
+    rows = store.con.execute("SELECT id, document FROM calibration_files WHERE id LIKE ? || '%' ORDER BY id",
+                             [ref]).fetchall()
+    if len(rows) > 1:
+        raise BadInput(f"calibration id prefix '{ref}' is ambiguous: {', '.join(r[0] for r in rows[:5])}")
+    if not rows:
+        older = store.con.execute("SELECT 1 FROM calibrations WHERE id = ?", [ref]).fetchone()
+        if older:
+            raise BadInput(f"calibration {ref} was stored before calibrations were kept whole; fit it again with "
+                           "`evaluate calibrate` to apply it elsewhere")
+        raise BadInput(f"{store.path}: no calibration {ref!r} (and no such file)")
+    return read_calibration_document(rows[0][1], f"calibration {rows[0][0]}")

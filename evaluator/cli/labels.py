@@ -11,7 +11,7 @@ import typer
 
 from evaluator.cli import app, console, fail
 from evaluator.cli import options as opt
-from evaluator.errors import EXIT_BAD_INPUT
+from evaluator.errors import EXIT_BAD_INPUT, BadInput
 
 labels_app = typer.Typer(help="Import and list human labels.", no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
@@ -24,7 +24,13 @@ RubricOpt = Annotated[str | None, typer.Option(help="Only judgments made with th
 RaterOpt = Annotated[list[str] | None, typer.Option("--rater", help="Only these raters' labels (repeatable).")]
 JudgeFileOpt = Annotated[Path | None, typer.Option("--judge", help="Plain judge score file (CSV/JSONL: transcript, dimension, score).")]
 HumanFileOpt = Annotated[Path | None, typer.Option("--human", help="Plain human label file (CSV/JSONL: transcript, rater, dimension, score).")]
-ScaleOpt = Annotated[str | None, typer.Option(help="Scale of plain files, e.g. 1-5 (default: inferred from the scores).")]
+ScaleOpt = Annotated[list[str] | None, typer.Option(
+    "--scale", help="Scale of plain files, e.g. 1-5 (default: inferred from the scores); DIMENSION=1-3 sets one "
+                    "dimension's (repeatable).")]
+NaOpt = Annotated[list[float] | None, typer.Option(
+    "--na", help="A score value meaning 'not applicable' (e.g. 0): read as not observed, never as a score (repeatable).")]
+CalibrationRefOpt = Annotated[str | None, typer.Option(
+    "--calibration", help="Calibration file (from `calibrate --out`) or a calibration id stored in --db.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for bootstrap and fold assignment (results are reproducible).")]
 
 
@@ -33,12 +39,13 @@ def _check_format(output_format: str) -> None:
         fail(ValueError(f"--format must be 'table' or 'json', got {output_format!r}"), EXIT_BAD_INPUT)
 
 
-def _source(db, run, model, rubric, rater, judge_file, human_file, scale):
+def _source(db, run, model, rubric, rater, judge_file, human_file, scale, na=None, group_by=None, system_col=None):
     from evaluator.calibrate.service import ScoreSource
     from evaluator.calibrate.store import JudgeSelection
 
     return ScoreSource(db=db, selection=JudgeSelection(run=run, model=model, rubric=rubric), judge_file=judge_file,
-                       human_file=human_file, scale=scale, raters=list(rater or []))
+                       human_file=human_file, scales=list(scale or []), na=list(na or []), raters=list(rater or []),
+                       group_by=group_by, system_col=system_col)
 
 
 @labels_app.command("import")
@@ -85,20 +92,34 @@ def labels_list(db: DbOpt = None, output_format: FormatOpt = "table") -> None:
 @app.command("agreement")
 def agreement_cmd(
     db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None, rater: RaterOpt = None,
-    judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None,
+    judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None, na: NaOpt = None,
+    pairing: Annotated[str, typer.Option(help="mean: judge vs the raters' mean per item; each: judge vs every "
+                                              "rater's label.")] = "mean",
+    group_by: Annotated[str | None, typer.Option(
+        "--group-by", help="A column of the judge/human files (e.g. a document id): statistics within each group, "
+                           "then averaged.")] = None,
+    level: Annotated[str, typer.Option(help="item, or system (each system's mean judge vs mean human score; "
+                                            "needs --system-col).")] = "item",
+    system_col: Annotated[str | None, typer.Option("--system-col", help="The column naming each item's system.")] = None,
+    calibration: CalibrationRefOpt = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals (0: none).")] = 1000,
     seed: SeedOpt = 0, output_format: FormatOpt = "table",
 ) -> None:
-    """Judge-human agreement per dimension and overall, with intervals and the human-human ceiling."""
+    """Judge-human agreement per dimension and overall, with intervals and the human ceilings."""
     _check_format(output_format)
     from evaluator.calibrate.render import render_agreement
     from evaluator.calibrate.service import AgreementRequest, run_agreement
 
     if not 0 <= bootstrap <= 100_000:
         fail(ValueError(f"--bootstrap must be between 0 and 100000, got {bootstrap}"), EXIT_BAD_INPUT)
+    if pairing not in ("mean", "each"):
+        fail(ValueError(f"--pairing must be 'mean' or 'each', got {pairing!r}"), EXIT_BAD_INPUT)
+    if level not in ("item", "system"):
+        fail(ValueError(f"--level must be 'item' or 'system', got {level!r}"), EXIT_BAD_INPUT)
     report = run_agreement(AgreementRequest(
-        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale), n_bootstrap=bootstrap,
-        seed=seed))
+        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by, system_col),
+        n_bootstrap=bootstrap, seed=seed, pairing=pairing, level=level,  # type: ignore[arg-type]  # checked above
+        calibration=calibration))
     if output_format == "json":
         for note in report.notes:
             console(stderr=True).print(f"[dim]note: {note}[/dim]")
@@ -110,14 +131,18 @@ def agreement_cmd(
 @app.command("calibrate")
 def calibrate_cmd(
     db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None, rater: RaterOpt = None,
-    judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None,
+    judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None, na: NaOpt = None,
     folds: Annotated[int, typer.Option(help="k for k-fold cross-validation.")] = 5,
     min_labels: Annotated[int, typer.Option(help="Refuse to fit a dimension with fewer labelled transcripts.")] = 10,
-    multi: Annotated[bool, typer.Option("--multi/--no-multi", help="Also fit a multi-signal model on all judge dimensions.")] = True,
+    multi: Annotated[bool, typer.Option("--multi/--no-multi", help="Also use every judge dimension (and level probabilities) as features.")] = True,
+    ordinal: Annotated[bool, typer.Option("--ordinal/--no-ordinal", help="Also fit a proportional-odds (ordinal) model.")] = True,
+    rater_offsets: Annotated[bool, typer.Option("--rater-offsets/--no-rater-offsets", help="Also try per-rater offsets when rater ids recur.")] = True,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the calibration to this JSON file (apply it elsewhere with --calibration FILE).")] = None,
+    save: Annotated[bool | None, typer.Option("--save/--no-save", help="Keep it in --db by id (default: yes from the store, no for plain files).")] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for held-out intervals.")] = 500,
     seed: SeedOpt = 0, output_format: FormatOpt = "table",
 ) -> None:
-    """Fit a monotone map from judge to human scores per dimension, cross-validated; store it (store mode)."""
+    """Fit maps from judge to human scores per dimension, chosen by held-out error; store and/or write them."""
     _check_format(output_format)
     from pydantic import ValidationError
 
@@ -127,36 +152,63 @@ def calibrate_cmd(
 
     try:
         settings = CalibrationSettings(folds=folds, min_labels=min_labels, seed=seed, multi_signal=multi,
-                                       n_bootstrap=bootstrap)
+                                       ordinal=ordinal, rater_offsets=rater_offsets, n_bootstrap=bootstrap)
     except ValidationError as e:
         err = e.errors()[0]
         fail(ValueError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}"), EXIT_BAD_INPUT)
         return
-    out = run_calibration(CalibrateRequest(
-        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale), settings=settings))
+    outcome = run_calibration(CalibrateRequest(
+        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na), settings=settings,
+        out=out, save=save))
+    for note in outcome.notes:
+        console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
     if output_format == "json":
-        for w in out.result.warnings:
+        for w in outcome.result.warnings:
             console(stderr=True).print(f"[yellow]warning:[/yellow] {w}")
-        doc = out.result.model_dump(mode="json")
-        doc.update(stored=out.stored, judgments_calibrated=out.judgments_calibrated)
+        doc = outcome.result.model_dump(mode="json")
+        doc.update(stored=outcome.stored, judgments_calibrated=outcome.judgments_calibrated, out=outcome.out)
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        render_calibration(out.result, console(), out.stored, out.judgments_calibrated)
+        render_calibration(outcome.result, console(), outcome.stored, outcome.judgments_calibrated,
+                           plain=bool(judge_file), out=outcome.out)
 
 
 @app.command("calibrated")
 def calibrated_cmd(
     db: DbOpt = None,
-    calibration: Annotated[str | None, typer.Option(help="Calibration id (default: the newest).")] = None,
+    calibration: Annotated[str | None, typer.Option(help="Calibration id (default: the newest), or with --judge a calibration file or id.")] = None,
+    judge_file: Annotated[Path | None, typer.Option("--judge", help="A plain judge score file to calibrate (with --calibration).")] = None,
+    human_file: Annotated[Path | None, typer.Option("--human", help="Labels of the same items: per-rater offsets then apply.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the calibrated scores here (CSV, or JSONL for .jsonl).")] = None,
+    scale: ScaleOpt = None, na: NaOpt = None,
     output_format: FormatOpt = "table",
 ) -> None:
-    """Show calibrated scores beside the raw judge scores (raw scores are never changed)."""
+    """Calibrated scores beside the raw judge scores: stored judgments, or a plain judge file (--judge)."""
     _check_format(output_format)
     from rich.table import Table
 
-    from evaluator.calibrate.service import calibrated_scores
+    from evaluator.calibrate.service import (
+        ApplyRequest,
+        apply_to_file,
+        calibrated_scores,
+        write_rows,
+    )
 
-    rows = calibrated_scores(db, calibration)
+    if judge_file is not None:
+        if not calibration:
+            raise BadInput("--judge needs --calibration FILE|ID (the calibration to apply)")
+        result, rows = apply_to_file(ApplyRequest(judge_file=judge_file, calibration=calibration, db=db,
+                                                  human_file=human_file, scales=list(scale or []),
+                                                  na=list(na or [])))
+        if out is not None:
+            write_rows(rows, out)
+            console(stderr=True).print(f"wrote {len(rows)} calibrated scores ({result.id}) to {out}")
+            return
+        rows = [{**r, "source": r["transcript"], "judgment_id": r["transcript"]} for r in rows]
+    else:
+        if out is not None or human_file is not None:
+            raise BadInput("--out and --human go with --judge FILE")
+        rows = calibrated_scores(db, calibration)
     if output_format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return

@@ -606,7 +606,10 @@ def probe_runs(con, limit: int = 5) -> list[dict[str, Any]]:
 def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
     """Agreement of judge scores with human labels per dimension (exact and within one point, with 95%
     Wilson intervals), the human-human ceiling, and calibration curves (judge score -> mean human)."""
-    result: dict[str, Any] = {"n_labels": 0, "agreement": [], "ceiling": [], "curve": []}
+    from evaluator.calibrate.pairing import EXACT_DEFINITION, PAIRING_DEFINITIONS
+
+    result: dict[str, Any] = {"n_labels": 0, "agreement": [], "ceiling": [], "curve": [],
+                              "definition": f"{PAIRING_DEFINITIONS['mean']}; {EXACT_DEFINITION}"}
     result["calibrations"] = _rows(con, """
         SELECT c.id, c.created_at, coalesce(c.model, c.judge_kind) AS model, c.prompt_version,
                c.rubric_versions, c.n_transcripts, m.dimension_id, m.method, m.n, m.cv, m.warning
@@ -626,36 +629,34 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
     pairs = sql + _dims_cte() + f""",
         labels AS ({LABELS_SQL}),
         pairs AS (
-            SELECT d.dimension_id, d.model, d.score AS judge, l.human, l.rater
+            SELECT d.dimension_id, d.model, d.score AS judge, l.human, l.rater, d.transcript_hash
             FROM dims d JOIN labels l ON l.transcript_hash = d.transcript_hash AND l.dimension_id = d.dimension_id
             WHERE d.dim_status = 'scored' AND l.human IS NOT NULL
         )"""
-    result["agreement"] = _rows(con, pairs + f"""
-        SELECT dimension_id, model, n, exact, within1, mae, {_wilson('k_exact', 'n')},
-               {_wilson('k_within', 'n', 'within1_')}
-        FROM (
-            SELECT dimension_id, model, count(*) AS n,
-                   count(*) FILTER (WHERE judge = human) AS k_exact,
-                   avg(CASE WHEN judge = human THEN 1.0 ELSE 0.0 END) AS exact,
-                   avg(CASE WHEN abs(judge - human) <= 1 THEN 1.0 ELSE 0.0 END) AS within1,
-                   avg(abs(judge - human)) AS mae,
-                   count(*) FILTER (WHERE abs(judge - human) <= 1) AS k_within
-            FROM pairs GROUP BY dimension_id, model
-        )
-        ORDER BY dimension_id, model""", params)
-    # The ceiling: two different humans on the same transcript and dimension (labels only, any judge).
-    result["ceiling"] = _rows(con, f"""
-        WITH labels AS ({LABELS_SQL}),
-        hh AS (
-            SELECT a.dimension_id, a.human AS h1, b.human AS h2
-            FROM labels a JOIN labels b ON a.transcript_hash = b.transcript_hash
-             AND a.dimension_id = b.dimension_id AND a.rater < b.rater
-            WHERE a.human IS NOT NULL AND b.human IS NOT NULL
-        )
-        SELECT dimension_id, n, exact, {_wilson('k', 'n')}
-        FROM (SELECT dimension_id, count(*) AS n, count(*) FILTER (WHERE h1 = h2) AS k,
-                     avg(CASE WHEN h1 = h2 THEN 1.0 ELSE 0.0 END) AS exact FROM hh GROUP BY dimension_id)
-        ORDER BY dimension_id""")
+    # One definition with `evaluate agreement` (its default pairing): the judge against the mean of the
+    # raters, exact = |judge - human| < 0.5; the ceiling on the same footing (leave one rater out).
+    from evaluator.calibrate.pairing import ceiling_agreement, exact_agreement
+    from evaluator.calibrate.records import HumanLabel, JudgeScore
+
+    rows = con.execute(pairs + " SELECT dimension_id, model, judge, human, rater, transcript_hash FROM pairs",
+                       params).fetchall()
+    labels = {(r[5], r[4], r[0]): HumanLabel(transcript=r[5], rater=r[4], dimension=r[0], status="scored", score=r[3])
+              for r in rows}
+    by_model: dict[str, dict[tuple[str, str], JudgeScore]] = {}
+    for dim, model, judge, _human, _rater, transcript in rows:
+        by_model.setdefault(model, {})[(transcript, dim)] = JudgeScore(
+            transcript=transcript, dimension=dim, status="scored", score=judge)
+    result["agreement"] = sorted((
+        {"dimension_id": a.dimension, "model": model, "n": a.n, "exact": a.exact, "lo": a.exact_lo, "hi": a.exact_hi,
+         "within1": a.within_one, "within1_lo": a.within_one_lo, "within1_hi": a.within_one_hi, "mae": a.mae}
+        for model, scores in by_model.items()
+        for a in exact_agreement(list(scores.values()), list(labels.values()), "mean")),
+        key=lambda r: (r["dimension_id"], str(r["model"])))
+    all_labels = con.execute(f"SELECT transcript_hash, rater, dimension_id, human FROM ({LABELS_SQL})").fetchall()
+    result["ceiling"] = [
+        {"dimension_id": c.dimension, "n": c.n, "exact": c.exact, "lo": c.exact_lo, "hi": c.exact_hi}
+        for c in ceiling_agreement([HumanLabel(transcript=t, rater=r, dimension=d, status="scored", score=s)
+                                    for t, r, d, s in all_labels])]
     result["curve"] = _rows(con, pairs + """
         SELECT dimension_id, model, judge, count(*) AS n, avg(human) AS mean_human,
                coalesce(1.96 * stddev_samp(human) / sqrt(count(*)), 0) AS half_width

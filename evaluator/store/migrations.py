@@ -272,6 +272,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "0009_calibration_files",
+        """
+        -- The whole calibration document (maps, scales, features, cross-validation) by id, so a
+        -- calibration fitted on plain files (or on this store) can be applied to other scores by id,
+        -- exactly as the file written by `evaluate calibrate --out` would be.
+        CREATE TABLE calibration_files (
+            id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            document JSON NOT NULL
+        );
+        """,
+    ),
+    (
         "0010_samples_juries",
         """
         -- Repeated samples and juries (judge/ensemble.py): every member is an ordinary judgment; the
