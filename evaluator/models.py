@@ -179,7 +179,7 @@ class Judgment(BaseModel):
     truncation: dict[str, Any] | None = None
     # 'aggregate': the median/jury of `members`, each an ordinary judgment of its own (stored first)
     kind: Literal["single", "aggregate"] = "single"
-    members: list["Member"] = Field(default_factory=list)
+    members: list[Member] = Field(default_factory=list)
 
     @staticmethod
     def status_of(dimensions: list[DimensionResult]) -> JudgmentStatus:

@@ -33,6 +33,7 @@ def usage_by_juror(members: list[Member]) -> dict[str, dict[str, Any]]:
 
 
 def member_summary(m: Member) -> dict[str, Any]:
+    """One member of an aggregate in the JSON output: who, which sample, reused or new, its scores."""
     return {"juror": m.juror, "sample": m.sample, "reused": m.judgment_id is not None,
             "judgment_id": m.judgment_id, "status": m.judgment.status,
             "scores": {d.id: d.score for d in m.judgment.dimensions}}

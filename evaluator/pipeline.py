@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -138,7 +139,7 @@ def cache_key(content_hash: str, rubric: Rubric, info: JudgeInfo, extra: dict | 
 
 async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge,
                            key_extra: dict | None = None,
-                           reuse: "Mapping[str, tuple[str, Judgment]] | None" = None) -> Judgment:
+                           reuse: Mapping[str, tuple[str, Judgment]] | None = None) -> Judgment:
     """Run a judge and assemble the Judgment: status, flags (injection, dropped evidence), warnings.
     `key_extra`: what else changed the result (a manifest's candidate override), for the cache key.
     A composite judge (samples, jury) returns the aggregate carrying its members; `reuse` (member
@@ -234,7 +235,8 @@ def stored_members(store, judge: Judge, transcript: Transcript, rubric: Rubric,
     if not isinstance(judge, EnsembleJudge):
         return {}
     found: dict[str, tuple[str, Judgment]] = {}
-    for key, (_, _, member) in zip(judge.member_keys(transcript.content_hash, rubric, key_extra), judge.members):
+    for key, (_, _, member) in zip(judge.member_keys(transcript.content_hash, rubric, key_extra), judge.members,
+                                  strict=True):
         record = store.find_cached(key)
         if record is not None:
             found[key] = (record["id"], judgment_from_record(record, member.info()))

@@ -72,7 +72,7 @@ def estimate_judgment(transcript: Transcript, rubric: Rubric, options: JudgeOpti
             "worst_case_usd": transport.price(worst_prompt, attempts * reply * len(groups))}
 
 
-def _sum_members(transcript: "Transcript", rubric: "Rubric", options: JudgeOptions) -> dict[str, Any]:
+def _sum_members(transcript: Transcript, rubric: Rubric, options: JudgeOptions) -> dict[str, Any]:
     """One estimate per juror (its model's tokenizer and price), times its samples."""
     from evaluator.judge.ensemble import member_options
 

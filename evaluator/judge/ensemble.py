@@ -174,7 +174,7 @@ class EnsembleJudge:
 
         reuse = reuse or {}
         keys = self.member_keys(transcript.content_hash, rubric, key_extra)
-        todo = [(n, m) for n, (key, m) in enumerate(zip(keys, self.members)) if key not in reuse]
+        todo = [(n, m) for n, (key, m) in enumerate(zip(keys, self.members, strict=True)) if key not in reuse]
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = {n: tg.create_task(judge_transcript(transcript, rubric, judge,
@@ -183,7 +183,7 @@ class EnsembleJudge:
         except ExceptionGroup as eg:  # the caller expects the error itself (e.g. JudgeUnavailable)
             raise eg.exceptions[0] from None
         members: list[Member] = []
-        for n, ((juror, i, _), key) in enumerate(zip(self.members, keys)):
+        for n, ((juror, i, _), key) in enumerate(zip(self.members, keys, strict=True)):
             if n in tasks:
                 members.append(Member(juror=juror.label, sample=i, judgment=tasks[n].result()))
             else:
@@ -224,8 +224,8 @@ def aggregate_dimensions(rubric: Rubric, members: list[Member],
     flags: list[Flag] = []
     for pos, dim in enumerate(rubric.dimensions):
         results = [m.judgment.dimensions[pos] for m in members]
-        agg = combine([MemberDimension(m.juror, m.sample, r.status, r.score) for m, r in zip(members, results)],
-                      lo, hi, (weights or {}).get(dim.id))
+        said = [MemberDimension(m.juror, m.sample, r.status, r.score) for m, r in zip(members, results, strict=True)]
+        agg = combine(said, lo, hi, (weights or {}).get(dim.id))
         dims.append(_dimension(dim.id, agg, results))
         if agg.unstable:
             flags.append(Flag(kind="unstable", source=dim.id, detail=_unstable_detail(dim.id, agg, lo, hi)))

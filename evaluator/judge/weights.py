@@ -49,7 +49,7 @@ def held_out_pairs(store: Store, models: Mapping[str, str], rubric_id: str, excl
     import duckdb
 
     try:
-        return [dict(zip(("juror", "dimension_id", "judge", "human"), r)) for r in store.con.execute("""
+        return [dict(zip(("juror", "dimension_id", "judge", "human"), r, strict=True)) for r in store.con.execute("""
             WITH jurors AS (SELECT unnest(?) AS juror, unnest(?) AS model),
             labels AS (
                 SELECT transcript_hash, dimension_id, avg(score) AS human FROM (
@@ -62,7 +62,8 @@ def held_out_pairs(store: Store, models: Mapping[str, str], rubric_id: str, excl
             newest AS (
                 SELECT ju.juror, j.id, j.transcript_hash FROM judgments j JOIN jurors ju ON ju.model = j.model
                 WHERE j.kind = 'single' AND j.rubric_id = ? AND j.transcript_hash <> ?
-                QUALIFY row_number() OVER (PARTITION BY ju.juror, j.transcript_hash ORDER BY j.created_at DESC, j.id) = 1)
+                QUALIFY row_number() OVER (PARTITION BY ju.juror, j.transcript_hash
+                                           ORDER BY j.created_at DESC, j.id) = 1)
             SELECT n.juror, d.dimension_id, d.score, l.human
             FROM newest n JOIN dimension_scores d ON d.judgment_id = n.id AND d.status = 'scored'
             JOIN labels l ON l.transcript_hash = n.transcript_hash AND l.dimension_id = d.dimension_id""",

@@ -87,12 +87,12 @@ def _paid(j: Judgment) -> list[Any]:
     return [u.calls, u.prompt_tokens, u.completion_tokens, u.cost_usd, u.latency_ms]
 
 
-def with_members(judgments: "list[tuple[Judgment, Transcript, Rubric]]", ids: list[str]
-                 ) -> "tuple[list[tuple[Judgment, Transcript, Rubric]], list[str], list[list[Any]]]":
+def with_members(judgments: list[tuple[Judgment, Transcript, Rubric]], ids: list[str]
+                 ) -> tuple[list[tuple[Judgment, Transcript, Rubric]], list[str], list[list[Any]]]:
     """Each aggregate preceded by its members judged in this run (new ids), and the
     judgment_members rows linking it to all of them (reused ones by their stored id)."""
     out, out_ids, links = [], [], []
-    for jid, (j, transcript, rubric) in zip(ids, judgments):
+    for jid, (j, transcript, rubric) in zip(ids, judgments, strict=True):
         for pos, m in enumerate(j.members):
             member_id = m.judgment_id
             if member_id is None:
@@ -469,7 +469,8 @@ class Store:
         record = dict(zip(cols, row))
         dims = self.con.execute(
             "SELECT dimension_id, status, score, rationale, evidence, dropped_evidence, reason, distribution,"
-            " expected_score, distribution_note, ensemble FROM dimension_scores WHERE judgment_id = ? ORDER BY position",
+            " expected_score, distribution_note, ensemble FROM dimension_scores WHERE judgment_id = ?"
+            " ORDER BY position",
             [judgment_id],
         ).fetchall()
         record["dimensions"] = [
