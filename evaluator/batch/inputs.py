@@ -49,8 +49,6 @@ def iter_items(path: Path, on_skip: Callable[[str], None] | None = None) -> Iter
         raise BadInput(f"cohort input not found: {path}")
     if path.is_dir():
         yield from _iter_folder(path, on_skip)
-    elif not path.is_file():  # a FIFO or device would block the open (and the whole run) forever
-        raise BadInput(f"{path}: not a regular file or folder: give a folder of .md transcripts or a manifest")
     elif path.suffix.lower() in MANIFEST_SUFFIXES:
         yield from _iter_manifest(path)
     else:
