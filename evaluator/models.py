@@ -110,7 +110,7 @@ class Usage(BaseModel):
     cost_usd: float | None = 0.0
     latency_ms: float = 0.0
 
-    def add(self, other: "Usage") -> "Usage":
+    def add(self, other: Usage) -> Usage:
         cost = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
         return Usage(
             calls=self.calls + other.calls,
@@ -177,7 +177,7 @@ class Judgment(BaseModel):
 
     @staticmethod
     def status_of(dimensions: list[DimensionResult]) -> JudgmentStatus:
-        """scored when nothing is unscored, unscored when nothing is, partial otherwise."""
+        """Scored when nothing is unscored, unscored when nothing is, partial otherwise."""
         unscored = sum(d.status == "unscored" for d in dimensions)
         if unscored == 0:
             return "scored"

@@ -34,7 +34,7 @@ class Scale(BaseModel):
     max: int = 5
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Scale":
+    def _ordered(self) -> Scale:
         if self.max <= self.min:
             raise ValueError(f"scale.max ({self.max}) must be greater than scale.min ({self.min})")
         if self.max - self.min > 20:
@@ -127,7 +127,7 @@ class Rubric(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Rubric":
+    def _consistent(self) -> Rubric:
         if not self.dimensions:
             raise ValueError("a rubric needs at least one dimension")
         seen: set[str] = set()

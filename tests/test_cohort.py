@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, Error, FakeLLM, Reply
-from test_llm_judge import query  # one read-only query helper for the suites
 from replies import valid
+from test_llm_judge import query  # one read-only query helper for the suites
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 

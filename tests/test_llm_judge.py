@@ -24,10 +24,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, Error, FakeLLM, Reply, approx_tokens
 from replies import answer, answer_with, build_reply, candidate_quotes
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 

@@ -416,7 +416,7 @@ def calibration_id(judge: JudgeIdentity | None, settings: CalibrationSettings, s
 
 
 def _prob_levels(judge: list[JudgeScore]) -> dict[str, int]:
-    """dimension -> number of level probabilities the judge gives (one number per dimension)."""
+    """Dimension -> number of level probabilities the judge gives (one number per dimension)."""
     seen: dict[str, set[int]] = defaultdict(set)
     for j in judge:
         if j.probs is not None:

@@ -58,7 +58,7 @@ def _search_dirs(request: ImportRequest) -> list[Path]:
 
 
 def _transcript_resolver(store, request: ImportRequest):
-    """ref -> TranscriptMatch or an error message. A hex string is a stored content hash (prefix);
+    """Ref -> TranscriptMatch or an error message. A hex string is a stored content hash (prefix);
     otherwise a file on disk (path, or name in a search folder) wins over a stored transcript's name,
     since the file is what the rater read now."""
     from evaluator.calibrate import store as sql

@@ -10,17 +10,18 @@ import json
 import os
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evaluator.errors import StoreError
 from evaluator.models import Judgment, Transcript
 from evaluator.rubrics import Rubric
 from evaluator.safety import redactor
 from evaluator.store.migrations import MIGRATIONS
-from evaluator.store.texts import TextRecord, text_record
 from evaluator.store.owners import mark_killed, this_host
+from evaluator.store.texts import TextRecord, text_record
 
 DEFAULT_DB = "evaluator.duckdb"
 
@@ -31,7 +32,7 @@ def default_db_path() -> Path:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _json(value: Any) -> str | None:
@@ -197,7 +198,7 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
