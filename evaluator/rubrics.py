@@ -366,19 +366,20 @@ def _resolve(layers: _Layers, rid: str, start: int = 0, chain: tuple[tuple[int, 
         prefix = f"{path}: "
         raise BadInput(f"{path}: invalid rubric\n" + "\n".join(f"  - {p.removeprefix(prefix)}" for p in problems))
     try:
-        return Rubric(
-            id=rf.id,
-            title=rf.title,
-            description=rf.description,
-            exercises=rf.exercises,
-            scale=rf.scale or (base.scale if base else Scale()),
-            judge_mode=rf.judge_mode or (base.judge_mode if base else "single"),
-            guidance="\n\n".join(g for g in ((base.guidance if base else ""), rf.guidance) if g),
-            dimensions=dims,
-            extends=rf.extends,
-            source=str(path),
-            extends_builtin=base_builtin,
-        )
+        # validated from plain data: the merged dimensions are dicts, checked (and located in errors) here
+        return Rubric.model_validate({
+            "id": rf.id,
+            "title": rf.title,
+            "description": rf.description,
+            "exercises": rf.exercises,
+            "scale": rf.scale or (base.scale if base else Scale()),
+            "judge_mode": rf.judge_mode or (base.judge_mode if base else "single"),
+            "guidance": "\n\n".join(g for g in ((base.guidance if base else ""), rf.guidance) if g),
+            "dimensions": dims,
+            "extends": rf.extends,
+            "source": str(path),
+            "extends_builtin": base_builtin,
+        })
     except ValidationError as e:
         raise BadInput(_format_validation_error(path, e, dims)) from None
 

@@ -277,12 +277,12 @@ _VARIATION = re.compile("[\U000e0100-\U000e01ef]")
 # table, single-letter entries for Cyrillic, Greek, Armenian and Latin extensions): "grаder" with a
 # Cyrillic а reads as "grader" to a model and must read so to the checks too.
 _CONFUSABLES = str.maketrans({
-    **dict(zip("аеіјоросухѕԁԛԝһӏɡьԍ", "aeijopocyxsdqwhlgbG")),
-    **dict(zip("АВЕЅІЈКМНОРСТХУҮԚԜҺԌ", "ABESIJKMHOPCTXYYQWHG")),
-    **dict(zip("αοιкνρυχκτϲϳ", "aoikvpuxktcj")),
-    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹ", "ABEZHIKMNOPTYXC")),
-    **dict(zip("օսոհցզ", "ounhgq")),
-    **dict(zip("ıɑɩʏʟɴʀꜱ", "iaiylnrs")),
+    **dict(zip("аеіјоросухѕԁԛԝһӏɡьԍ", "aeijopocyxsdqwhlgbG", strict=True)),
+    **dict(zip("АВЕЅІЈКМНОРСТХУҮԚԜҺԌ", "ABESIJKMHOPCTXYYQWHG", strict=True)),
+    **dict(zip("αοιкνρυχκτϲϳ", "aoikvpuxktcj", strict=True)),
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹ", "ABEZHIKMNOPTYXC", strict=True)),
+    **dict(zip("օսոհցզ", "ounhgq", strict=True)),
+    **dict(zip("ıɑɩʏʟɴʀꜱ", "iaiylnrs", strict=True)),
 })
 # Letter-by-letter spacing ("I g n o r e", "N-o-t-e", "i.g.n.o.r.e"): runs of single letters joined
 # by one separator, collapsed when a line has a run of at least four (so "a b" and "e.g." stay).

@@ -86,7 +86,7 @@ def query(db: Path, sql: str, params: list[Any] | None = None) -> list[dict[str,
     try:
         cur = con.execute(sql, params or [])
         cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
     finally:
         con.close()
 

@@ -321,7 +321,7 @@ class BootstrapPlan:
         if not self.pending:
             return
         dists = bootstrap_distributions([p for _, p, _ in self.pending], self.resampler)
-        for (m, _, values), dist in zip(self.pending, dists):
+        for (m, _, values), dist in zip(self.pending, dists, strict=True):
             cis, reasons = _percentile_cis(dist, self.resampler.n_boot, self.level, values)
             for name, ci in cis.items():
                 setattr(m, f"{name}_ci", ci)
@@ -344,15 +344,16 @@ def metric_set(first, second, clusters, scale: ScaleSpec, n_boot: int, seed: int
     values, reasons, alpha_level = point_metrics_explained(a, b, scale, prep)
     if plan is not None and prep is not None and n_boot > 0 and \
             len(np.unique(np.asarray(clusters))) >= MIN_CLUSTERS_FOR_CI:
-        m = MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values, reasons=reasons,
-                      krippendorff_alpha_level=alpha_level)
+        m = MetricSet.model_validate({"n": len(a), "n_transcripts": len(np.unique(np.asarray(clusters))), **values,
+                                      "reasons": reasons, "krippendorff_alpha_level": alpha_level})
         plan.pending.append((m, prep, values))
         return m
     cis, ci_reasons = bootstrap_cis_explained(a, b, clusters, scale, n_boot, seed, resampler=resampler,
                                               universe=universe, defined=values, n_units=n_units, prep=prep)
-    return MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values,
-                     **{f"{k}_ci": v for k, v in cis.items()}, reasons={**reasons, **ci_reasons},
-                     krippendorff_alpha_level=alpha_level if len(a) else None)
+    return MetricSet.model_validate({
+        "n": len(a), "n_transcripts": len(np.unique(np.asarray(clusters))), **values,
+        **{f"{k}_ci": v for k, v in cis.items()}, "reasons": {**reasons, **ci_reasons},
+        "krippendorff_alpha_level": alpha_level if len(a) else None})
 
 
 def confusion(first, second, scale: ScaleSpec) -> Confusion:
@@ -373,7 +374,8 @@ def grouped_metrics(pairs: pd.DataFrame, by: str, scale: ScaleSpec, n_boot: int,
         n_groups += 1
         values = point_metrics(g["judge"].to_numpy(float), g["human"].to_numpy(float), scale)
         for name in METRICS:
-            table[name].append(np.nan if values[name] is None else values[name])
+            value = values[name]
+            table[name].append(np.nan if value is None else value)
     mean: dict[str, float | None] = {}
     ci: dict[str, tuple[float, float] | None] = {}
     used: dict[str, int] = {}
@@ -474,7 +476,7 @@ def _shared_categories(judge: pd.DataFrame, human: pd.DataFrame, calibrated: pd.
     for col in ("transcript", "dimension"):
         parts = [as_str_category(f[col]) for f in out]
         values = sorted(set().union(*(set(p.cat.categories) for p in parts)))
-        for f, part in zip(out, parts):
+        for f, part in zip(out, parts, strict=True):
             f[col] = part.cat.set_categories(values)
     raters = as_str_category(out[1]["rater"])
     out[1]["rater"] = raters.cat.set_categories(sorted(raters.cat.categories), ordered=True)
@@ -561,6 +563,8 @@ def agreement_frames(
             return dim in self.rows
 
         def __getitem__(self, dim: str) -> pd.DataFrame:
+            if self.frame is None:
+                raise KeyError(dim)
             return self.frame.iloc[self.rows[dim]]
 
         def get(self, dim: str, default: pd.DataFrame) -> pd.DataFrame:

@@ -221,23 +221,23 @@ def run_align(request: AlignRequest) -> AlignResult:  # pragma: no cover - needs
         before_metric = DiscreteMetric(name=dim, allowed_values=allowed, prompt=Prompt(instruction))
         after_metric = DiscreteMetric(name=dim, allowed_values=allowed, prompt=Prompt(instruction, examples=shots))
         ys, pb, pa, cl = [], [], [], []
-        for t in held_out:
-            status, score = consensus.get((t, dim), ("missing", None))
+        for tid in held_out:
+            status, score = consensus.get((tid, dim), ("missing", None))
             if status != "scored":
                 continue
-            text = _excerpt(texts[t], MAX_INPUT_CHARS)
+            text = _excerpt(texts[tid], MAX_INPUT_CHARS)
             try:
                 b = before_metric.score(llm=llm, transcript=text).value
                 a = after_metric.score(llm=llm, transcript=text).value
             except Exception as e:  # noqa: BLE001 - provider errors surface as many types; report them plainly
                 raise JudgeUnavailable(f"model {model} failed while aligning {dim}: {type(e).__name__}: {e}") from None
             if b in (None, "not_observed") or a in (None, "not_observed"):
-                warnings.append(f"{dim}: {t[:8]} answered not_observed; left out of the comparison")
+                warnings.append(f"{dim}: {tid[:8]} answered not_observed; left out of the comparison")
                 continue
             ys.append(score)
             pb.append(float(b))
             pa.append(float(a))
-            cl.append(t)
+            cl.append(tid)
         prompt_file = request.out / f"{dim}.md"
         prompt_file.write_text(Prompt(instruction, examples=shots).format(transcript="{transcript}"), encoding="utf-8")
         results[dim] = DimensionAlignment(

@@ -195,8 +195,8 @@ def feature_row(scores: dict[str, JudgeScore], prob_levels: dict[str, int]) -> d
     for dim, j in scores.items():
         row[dim] = float(j.score) if j.status == "scored" and j.score is not None else None
     for dim, k in prob_levels.items():
-        j = scores.get(dim)
-        probs = j.probs if j is not None and j.probs is not None and len(j.probs) == k else None
+        js = scores.get(dim)
+        probs = js.probs if js is not None and js.probs is not None and len(js.probs) == k else None
         for level in range(2, k + 1):
             row[prob_feature(dim, level)] = probs[level - 1] if probs else None
     return row
@@ -234,6 +234,11 @@ def apply_map(m: CalibrationMap, raw: float | None, all_raw: dict[str, float | N
 
 
 # -- fitting with cross-validation --------------------------------------------------------------------
+def after_mae(cv: CrossValidation | None) -> float:
+    """Held-out MAE after calibration; infinite when not measured, so an unmeasured map never wins."""
+    return cv.after.mae if cv is not None and cv.after.mae is not None else float("inf")
+
+
 class _Data(BaseModel):
     transcripts: list[str]
     x: list[float]
@@ -249,13 +254,13 @@ def _dimension_data(dim: str, judge: dict[str, dict[str, JudgeScore]], consensus
     for transcript in sorted(judge):
         j = judge[transcript].get(dim)
         h_status, h_score = consensus.get((transcript, dim), ("missing", None))
-        if j is None or j.status != "scored" or h_status != "scored":
+        if j is None or j.status != "scored" or j.score is None or h_status != "scored" or h_score is None:
             continue
         ts.append(transcript)
         xs.append(float(j.score))
         ys.append(float(h_score))
         row = feature_row(judge[transcript], prob_levels or {})
-        fs.append([np.nan if row.get(f) is None else float(row[f]) for f in feature_names])
+        fs.append([np.nan if (v := row.get(f)) is None else float(v) for f in feature_names])
         ls.append((labels or {}).get((transcript, dim), {}) or {"mean": float(h_score)})
     return _Data(transcripts=ts, x=xs, y=ys, features=fs, labels=ls)
 
@@ -265,7 +270,7 @@ def rater_offsets(pred: np.ndarray, labels: list[dict[str, float]]) -> dict[str,
     label-weighted mean offset is 0 (an item with unknown raters gets the plain prediction)."""
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
-    for p, lab in zip(pred, labels):
+    for p, lab in zip(pred, labels, strict=True):
         for r, v in lab.items():
             sums[r] += v - p
             counts[r] += 1
@@ -379,8 +384,7 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
         maps.append(m)
 
     def held_out_mae(m: CalibrationMap, use_offsets: bool) -> float:
-        cv = m.cv_with_offsets if use_offsets else m.cv
-        return round(cv.after.mae, 9) if cv and cv.after.mae is not None else float("inf")
+        return round(after_mae(m.cv_with_offsets if use_offsets else m.cv), 9)
 
     candidates = [(held_out_mae(m, off), off, _SIMPLER_FIRST.index(m.method), m)
                   for m in maps for off in ((False, True) if offsets else (False,))]
@@ -391,15 +395,16 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
             m.rater_offsets = None
     warnings: list[str] = []
     iso = next(m for m in maps if m.method == "isotonic")
-    if iso.cv.after.mae > before.mae + 1e-9:
-        iso.warning = (f"calibration makes held-out agreement worse: MAE {before.mae:.2f} -> {iso.cv.after.mae:.2f}"
+    raw_mae = before.mae if before.mae is not None else float("inf")
+    if after_mae(iso.cv) > raw_mae + 1e-9:
+        iso.warning = (f"calibration makes held-out agreement worse: MAE {raw_mae:.2f} -> {after_mae(iso.cv):.2f}"
                        f"; raw scores are kept for {dim}" if best.method == "identity" else
-                       f"isotonic map is worse held out (MAE {before.mae:.2f} -> {iso.cv.after.mae:.2f})")
+                       f"isotonic map is worse held out (MAE {raw_mae:.2f} -> {after_mae(iso.cv):.2f})")
         warnings.append(f"{dim}: {iso.warning}")
     for m in maps:
-        if m.method in ("multi_ridge", "ordinal") and m.cv.after.mae > before.mae + 1e-9 and best.method == "identity":
-            m.warning = (f"{m.method} calibration makes held-out agreement worse: MAE {before.mae:.2f} -> "
-                         f"{m.cv.after.mae:.2f}")
+        if m.method in ("multi_ridge", "ordinal") and after_mae(m.cv) > raw_mae + 1e-9 and best.method == "identity":
+            m.warning = (f"{m.method} calibration makes held-out agreement worse: MAE {raw_mae:.2f} -> "
+                         f"{after_mae(m.cv):.2f}")
     return DimensionCalibration(dimension=dim, n=n, status="fitted", chosen=best.method, maps=maps,
                                 warnings=warnings)
 
@@ -511,7 +516,9 @@ def check_applicable(result: CalibrationResult, judge: list[JudgeScore], scale: 
             problems.append(f"{dim}: calibration fitted on scale {theirs.min}-{theirs.max}, "
                             f"these scores are on {ours.min}-{ours.max}")
         m = result.dimensions[dim].map(result.dimensions[dim].chosen)
-        needed = (m.params or {}).get("features", []) if m is not None else []
+        if m is None:  # no map: nothing beyond the scale to check
+            continue
+        needed = (m.params or {}).get("features", [])
         missing = sorted({f.split("#p")[0] for f in needed} - present)
         if missing:
             problems.append(f"{dim}: its {m.method} map uses judge dimension(s) {', '.join(missing)}, "

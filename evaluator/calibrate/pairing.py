@@ -161,11 +161,12 @@ def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel], pairing: P
         n = len(p)
         diff = (p["judge"] - p["human"]).abs().to_numpy()
         k_exact, k_within = float(np.sum(diff < 0.5)), float(np.sum(diff <= 1 + 1e-9))
+        exact_lo, exact_hi = wilson(k_exact, n)
+        within_lo, within_hi = wilson(k_within, n)
         out.append(ExactAgreement(
             dimension=str(dim), pairing=pairing, n=n, n_items=int(p["transcript"].nunique()),
-            exact=k_exact / n, within_one=k_within / n, mae=float(diff.mean()),
-            **dict(zip(("exact_lo", "exact_hi"), wilson(k_exact, n))),
-            **dict(zip(("within_one_lo", "within_one_hi"), wilson(k_within, n)))))
+            exact=k_exact / n, exact_lo=exact_lo, exact_hi=exact_hi,
+            within_one=k_within / n, within_one_lo=within_lo, within_one_hi=within_hi, mae=float(diff.mean())))
     return out
 
 

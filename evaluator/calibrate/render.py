@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evaluator.calibrate.agreement import AgreementReport, MetricSet
-from evaluator.calibrate.calibration import CalibrationResult
+from evaluator.calibrate.calibration import CalibrationResult, after_mae
 
 _COLUMNS = [("n", "n"), ("exact", "exact"), ("within_one", "±1"), ("qwk", "QWK"), ("krippendorff_alpha", "α"),
             ("spearman", "ρ"), ("kendall", "τ"), ("pearson", "r"), ("mae", "MAE"), ("bias", "bias")]  # RMSE and intervals: --format json
@@ -44,8 +44,8 @@ _CI_COLUMNS = [("qwk", "QWK"), ("krippendorff_alpha", "α"), ("spearman", "ρ"),
 
 def render_agreement(report: AgreementReport, console: Console) -> None:
     judge = report.judge.label if report.judge else "judge file"
-    level = " at system level" if report.level == "system" else ""
-    table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human}){level}")
+    at_level = " at system level" if report.level == "system" else ""
+    table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human}){at_level}")
     for dim, d in report.dimensions.items():
         table.add_row(*_row(dim, d.judge_vs_human))
     table.add_row(*_row("[bold]overall[/bold]", report.overall.judge_vs_human))
@@ -105,7 +105,7 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
     conf.add_column("h\\j")
     for level in cm.labels:
         conf.add_column(str(level), justify="right")
-    for level, row in zip(cm.labels, cm.matrix):
+    for level, row in zip(cm.labels, cm.matrix, strict=True):
         conf.add_row(str(level), *[str(v) if v else "·" for v in row])
     console.print(conf)
     for note in report.notes:
@@ -130,6 +130,8 @@ def render_calibration(result: CalibrationResult, console: Console, stored: bool
                           "", "")
             continue
         for m in c.maps:
+            if m.cv is None:  # a fitted map always has its cross-validation; nothing to show without one
+                continue
             label = {"identity": "raw", "isotonic": "isotonic", "multi_ridge": "multi", "ordinal": "ordinal"}[m.method]
             rows = [(label, m.cv.after, m.chosen and not m.rater_offsets)]
             if m.cv_with_offsets is not None:
@@ -146,9 +148,9 @@ def render_calibration(result: CalibrationResult, console: Console, stored: bool
             console.print(f"{dim}: per-rater offsets apply where the raters are known: "
                           + ", ".join(f"{r} {v:+.2f}" for r, v in sorted(chosen.rater_offsets.items())[:8]))
         if iso and multi:
-            better = multi.cv.after.mae < iso.cv.after.mae - 1e-9
+            better = after_mae(multi.cv) < after_mae(iso.cv) - 1e-9
             console.print(f"{dim}: multi-signal {'beats' if better else 'does not beat'} the per-dimension map "
-                          f"(held-out MAE {multi.cv.after.mae:.3f} vs {iso.cv.after.mae:.3f})")
+                          f"(held-out MAE {after_mae(multi.cv):.3f} vs {after_mae(iso.cv):.3f})")
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(w)}")
     if stored and not plain:

@@ -251,7 +251,7 @@ def bootstrap_distributions(preps: list[Prepared], resampler: Resampler) -> list
     parts: list[dict[str, list[np.ndarray]]] = [{} for _ in preps]
     for w in resampler.chunks(width):
         w32 = w.astype(np.float32)
-        for prep, acc in zip(preps, parts):
+        for prep, acc in zip(preps, parts, strict=True):
             for name, values in prep.stats(w, w32).items():
                 acc.setdefault(name, []).append(values)
     return [{name: np.concatenate(v) for name, v in acc.items()} for acc in parts]

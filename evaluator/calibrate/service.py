@@ -317,7 +317,8 @@ def run_agreement(request: AgreementRequest) -> AgreementReport:
     calibrated = None
     if request.calibration:
         result = load_calibration(request.calibration, src.db)
-        values = [x.score for x in [*g.judge, *g.human] if x.score is not None and x.dimension not in g.scales]
+        scores: list[JudgeScore | HumanLabel] = [*g.judge, *g.human]
+        values = [x.score for x in scores if x.score is not None and x.dimension not in g.scales]
         if g.scale_inferred and values and result.scale.min <= min(values) and max(values) <= result.scale.max:
             g.scale = result.scale  # no --scale given: the calibration's scale, which the scores fit in
             g.notes = [n for n in g.notes if "inferred scale" not in n]
@@ -422,7 +423,7 @@ def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]
     check_applicable(result, judge, default or result.scale, per_dim or result.scales)
     calibrated = apply_calibration(result, judge, human)
     rows = []
-    for raw, cal in zip(judge, calibrated):
+    for raw, cal in zip(judge, calibrated, strict=True):
         c = result.dimensions.get(raw.dimension)
         m = c.map(c.chosen) if c is not None and c.status == "fitted" else None
         method = "raw (no map)" if m is None else m.method + (" + raters" if m.rater_offsets and human else "")

@@ -233,8 +233,8 @@ def save_calibration(store: Store, result: CalibrationResult) -> int:
     for jid, raw in raw_by_judgment.items():
         calibrated = calibrate_judgment({d: m for d, m in chosen.items() if m is not None}, raw)
         for dim, value in calibrated.items():
-            if dim in chosen:
-                calibrated_rows.append([result.id, jid, dim, chosen[dim].method, raw[dim], value])
+            if (used := chosen.get(dim)) is not None:
+                calibrated_rows.append([result.id, jid, dim, used.method, raw[dim], value])
     try:
         con.execute("BEGIN TRANSACTION")
         con.execute(

@@ -174,7 +174,7 @@ def run_probe(request: ProbeRequest) -> ProbeResult:
     with open_store(db_path, wait_seconds=STORE_WAIT_SECONDS) as store:
         run_id = store.start_run(command="probe", judge_info=info, rubric=None)
         ids = store.save_batch(run_id, [(j.judgment, j.transcript, j.rubric) for j in judged])  # type: ignore[misc]
-        for job, jid in zip(judged, ids):
+        for job, jid in zip(judged, ids, strict=True):
             job.judgment_id = jid
         items += [{"transcript_hash": j.original.content_hash, "source": j.original.source, "rubric_id": j.rubric.id,
                    "perturbation": j.perturbation, "sample": j.sample, "judgment_id": j.judgment_id,

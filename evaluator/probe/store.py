@@ -58,7 +58,7 @@ def probe_summary(con, probe_run_id: str) -> dict[str, Any]:
     row = cur.fetchone()
     if row is None:
         raise KeyError(probe_run_id)
-    run = dict(zip(cols, row))
+    run = dict(zip(cols, row, strict=True))
     run["perturbations"] = json.loads(run["perturbations"])
     rows = score_rows(con, probe_run_id)
     notes = con.execute(

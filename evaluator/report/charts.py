@@ -95,7 +95,7 @@ def distribution(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]], s
         totals = [max(1, by_dim[d]["n_scored"]) for d in dims]
         data.append({
             "type": "bar", "orientation": "h", "name": str(level), "y": ylabels,
-            "x": [round(100 * c / t, 1) for c, t in zip(counts, totals)], "customdata": counts,
+            "x": [round(100 * c / t, 1) for c, t in zip(counts, totals, strict=True)], "customdata": counts,
             "marker": {"color": colors[level], "line": {"color": "#ffffff", "width": 1}},
             "hovertemplate": f"%{{y}}<br>score {level}: %{{customdata}} (%{{x}}%)<extra></extra>",
         })
@@ -170,7 +170,7 @@ def trend(points: list[dict[str, Any]], series_colors: dict[str, str], scale: tu
                 "error_y": {"type": "data", "symmetric": False, "visible": True, "color": color, "thickness": 1,
                             "array": [b[0] for b in bars], "arrayminus": [b[1] for b in bars]},
                 "marker": {"symbol": "diamond-open", "size": 9, "color": color},
-                "customdata": [[links[p["judgment_id"]], b[2]] for p, b in zip(cal, bars)],
+                "customdata": [[links[p["judgment_id"]], b[2]] for p, b in zip(cal, bars, strict=True)],
                 "hovertemplate": "%{x}: calibrated %{y:.2f} %{customdata[1]}<extra></extra>",
             })
     shapes, notes = [], []

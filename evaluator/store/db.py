@@ -10,7 +10,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -264,8 +264,8 @@ class Store:
         self,
         run_id: str,
         judgments: list[tuple[Judgment, Transcript, Rubric]],
-        items: list[dict[str, Any]] = (),
-        members: list[dict[str, Any]] = (),
+        items: Sequence[dict[str, Any]] = (),
+        members: Sequence[dict[str, Any]] = (),
         run_totals: dict[str, Any] | None = None,
         ids: list[str] | None = None,
     ) -> list[str]:
@@ -285,7 +285,7 @@ class Store:
         seen_rubrics: set[str] = set()
         texts: dict[int, TextRecord] = {}  # per Transcript object: a batch's judgments of one share it
         seen_texts: set[str] = set()
-        for jid, (j, transcript, rubric) in zip(ids, judgments):
+        for jid, (j, transcript, rubric) in zip(ids, judgments, strict=True):
             text = texts.get(id(transcript))
             if text is None:
                 text = texts[id(transcript)] = text_record(transcript)
@@ -428,7 +428,9 @@ class Store:
     def load_judgment(self, judgment_id: str) -> dict[str, Any]:
         cols = [d[0] for d in self.con.execute("SELECT * FROM judgments LIMIT 0").description]
         row = self.con.execute("SELECT * FROM judgments WHERE id = ?", [judgment_id]).fetchone()
-        record = dict(zip(cols, row))
+        if row is None:
+            raise KeyError(judgment_id)
+        record = dict(zip(cols, row, strict=True))
         dims = self.con.execute(
             "SELECT dimension_id, status, score, rationale, evidence, dropped_evidence, reason, distribution,"
             " expected_score, distribution_note FROM dimension_scores WHERE judgment_id = ? ORDER BY position",
@@ -447,4 +449,5 @@ class Store:
     def count(self, table: str) -> int:
         if table not in {"transcripts", "rubric_versions", "runs", "judgments", "dimension_scores", "exchanges"}:
             raise ValueError(table)
-        return self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        (n,) = self.con.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+        return n
