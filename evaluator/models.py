@@ -89,6 +89,8 @@ class Evidence(BaseModel):
 
 
 class DimensionResult(BaseModel):
+    """One dimension's verdict: a score within the scale, or a status saying why there is none."""
+
     id: str
     status: DimensionStatus
     score: int | None = None
@@ -104,6 +106,8 @@ class DimensionResult(BaseModel):
 
 
 class Usage(BaseModel):
+    """Calls, tokens, cost and latency of a judgment, summed over its model calls."""
+
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -142,6 +146,8 @@ class Exchange(BaseModel):
 
 
 class JudgeInfo(BaseModel):
+    """Which judge produced a result (kind, model, prompt version, params); part of every cache key."""
+
     kind: JudgeKind
     model: str | None = None
     prompt_version: str

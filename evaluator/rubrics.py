@@ -29,6 +29,8 @@ _ID = r"^[a-z][a-z0-9_]*$"
 
 
 class Scale(BaseModel):
+    """The integer score range of a rubric; the judge's output schema is limited to it."""
+
     model_config = ConfigDict(extra="forbid")
     min: int = 1
     max: int = 5
@@ -47,6 +49,8 @@ class Scale(BaseModel):
 
 
 class Dimension(BaseModel):
+    """One thing the rubric scores, with anchors that say what each level means."""
+
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=_ID)
     name: str = Field(min_length=1)
@@ -58,7 +62,8 @@ class Dimension(BaseModel):
     )
     baseline_signals: list[str] = Field(
         default_factory=list,
-        description="regexes the offline baseline judge looks for in candidate turns, for dimensions it has no built-in signals for",
+        description="regexes the offline baseline judge looks for in candidate turns, "
+                    "for dimensions it has no built-in signals for",
     )
 
     @field_validator("baseline_signals")
@@ -221,6 +226,7 @@ def _format_validation_error(path: Path, err: ValidationError, dims: Any = None)
 
 
 def read_rubric_file(path: Path) -> RubricFile:
+    """A rubric file parsed and checked (safe YAML, capped size), or BadInput naming the file."""
     raw = read_capped(path, 1_000_000, "rubric file")  # regular files only: never a FIFO or /dev/zero
     try:
         data = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER)

@@ -129,6 +129,8 @@ class LeaveOneOut(BaseModel):
 
 
 class DimensionAgreement(BaseModel):
+    """One dimension's judge-vs-human agreement, with the human ceiling to read it against."""
+
     dimension: str
     judge_vs_human: MetricSet
     confusion: Confusion
@@ -142,6 +144,8 @@ class DimensionAgreement(BaseModel):
 
 
 class AgreementReport(BaseModel):
+    """The agreement result (per dimension and overall) as `evaluate agreement` prints and writes it."""
+
     scale: ScaleSpec
     judge: JudgeIdentity | None = None
     human: str = "mean of raters"
@@ -248,8 +252,9 @@ def batch_metrics(a: np.ndarray, b: np.ndarray, scale: ScaleSpec) -> dict[str, n
     return {name: np.array([r[name] for r in rows]) for name in METRICS}
 
 
-def _percentile_cis(dist: dict[str, np.ndarray], n_boot: int, level: float,
-                    defined: dict[str, float | None] | None = None) -> tuple[dict[str, tuple[float, float] | None], dict[str, str]]:
+def _percentile_cis(
+    dist: dict[str, np.ndarray], n_boot: int, level: float, defined: dict[str, float | None] | None = None,
+) -> tuple[dict[str, tuple[float, float] | None], dict[str, str]]:
     out: dict[str, tuple[float, float] | None] = dict.fromkeys(METRICS)
     reasons: dict[str, str] = {}
     tail = (1 - level) / 2 * 100
@@ -417,7 +422,8 @@ def human_consensus(labels: list[HumanLabel]) -> dict[tuple[str, str], tuple[str
 def consensus_frame(human: pd.DataFrame) -> pd.DataFrame:
     """Per (transcript, dimension): `h_status`, as human_consensus decides it."""
     scored = (human["status"] == "scored") & human["score"].notna()
-    g = human.assign(_s=scored, _n=human["status"] == "not_observed").groupby(["transcript", "dimension"], sort=False, observed=True)
+    g = human.assign(_s=scored, _n=human["status"] == "not_observed").groupby(["transcript", "dimension"],
+                                                                              sort=False, observed=True)
     c = g[["_s", "_n"]].sum().reset_index()
     c["h_status"] = np.where((c["_s"] > 0) & (c["_s"] >= c["_n"]), "scored",
                              np.where(c["_n"] > 0, "not_observed", "missing"))

@@ -55,6 +55,8 @@ _SIMPLER_FIRST: tuple[Method, ...] = ("identity", "isotonic", "multi_ridge", "or
 
 
 class CalibrationSettings(BaseModel):
+    """The knobs of a calibration fit; part of its id, so a changed setting is a new version."""
+
     folds: int = Field(5, ge=2, le=50)
     min_labels: int = Field(DEFAULT_MIN_LABELS, ge=ABSOLUTE_MIN_LABELS)
     seed: int = 0
@@ -87,6 +89,8 @@ class RidgeParams(BaseModel):
 
 
 class CrossValidation(BaseModel):
+    """Held-out agreement before and after a map, the evidence a map is chosen on."""
+
     folds: int
     n: int
     before: MetricSet = Field(description="raw judge scores vs human, on the held-out items")
@@ -94,6 +98,8 @@ class CrossValidation(BaseModel):
 
 
 class CalibrationMap(BaseModel):
+    """One fitted judge-score -> human-score map for a dimension, with its held-out evidence."""
+
     dimension: str
     method: Method
     n: int
@@ -108,6 +114,8 @@ class CalibrationMap(BaseModel):
 
 
 class DimensionCalibration(BaseModel):
+    """A dimension's candidate maps and the one chosen, or why calibration was refused."""
+
     dimension: str
     n: int
     status: Literal["fitted", "refused"]
@@ -121,6 +129,8 @@ class DimensionCalibration(BaseModel):
 
 
 class CalibrationResult(BaseModel):
+    """The calibration document: versioned and self-contained, so it can be stored and applied later."""
+
     format: str = FILE_FORMAT
     format_version: int = FILE_VERSION
     id: str = Field(description="version: hash of judge identity, rubric versions, settings, labels and fit")
@@ -142,6 +152,7 @@ class CalibrationResult(BaseModel):
 
 # -- the maps -------------------------------------------------------------------------------------
 def fit_isotonic(x: np.ndarray, y: np.ndarray, scale: ScaleSpec) -> IsotonicParams:
+    """Monotone judge -> human map, clipped to the scale: it never reorders the judge's ranking."""
     from sklearn.isotonic import IsotonicRegression
 
     model = IsotonicRegression(y_min=scale.min, y_max=scale.max, increasing=True, out_of_bounds="clip")
@@ -150,6 +161,7 @@ def fit_isotonic(x: np.ndarray, y: np.ndarray, scale: ScaleSpec) -> IsotonicPara
 
 
 def apply_isotonic(params: IsotonicParams, x: np.ndarray) -> np.ndarray:
+    """Evaluate a stored isotonic map: linear interpolation between its thresholds, as sklearn does."""
     return np.interp(np.asarray(x, dtype=float), params.x, params.y)
 
 
@@ -174,6 +186,7 @@ def fit_multi(features: np.ndarray, y: np.ndarray, names: list[str], scale: Scal
 
 
 def apply_multi(params: RidgeParams, features: np.ndarray) -> np.ndarray:
+    """Evaluate a stored ridge map, with missing features imputed and flagged as in fitting."""
     x = np.atleast_2d(np.asarray(features, dtype=float))
     missing = np.isnan(x)
     filled = np.where(missing, np.asarray(params.impute)[None, :], x)
@@ -352,6 +365,7 @@ def _cross_validate(data: _Data, feature_names: list[str], scale: ScaleSpec, set
 
 def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: ScaleSpec,
                         settings: CalibrationSettings) -> DimensionCalibration:
+    """Fit every candidate map for one dimension; choose by held-out MAE (ties: the simpler)."""
     n = len(data.x)
     if n < settings.min_labels:
         return DimensionCalibration(
@@ -565,6 +579,7 @@ def write_calibration_file(result: CalibrationResult, path) -> None:
 
 
 def read_calibration_document(text: str, where: str) -> CalibrationResult:
+    """Parse a calibration document; bad JSON or a wrong format is a clear BadInput."""
     from pydantic import ValidationError
 
     try:

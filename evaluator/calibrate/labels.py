@@ -62,6 +62,8 @@ _WIDE_PROB = re.compile(r"(.+)_p(\d+)")
 
 
 class Problem(BaseModel):
+    """One thing wrong with an input file, with its line, so every problem is reported at once."""
+
     line: int | None
     message: str
 

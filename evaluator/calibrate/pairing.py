@@ -109,7 +109,8 @@ def rater_pairs(labels: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for offset in range(1, int(size.max()) if len(h) else 1):
         i = np.flatnonzero(pos + offset < size)
-        parts.append(pd.DataFrame({"transcript": h["transcript"].to_numpy()[i], "dimension": h["dimension"].to_numpy()[i],
+        parts.append(pd.DataFrame({"transcript": h["transcript"].to_numpy()[i],
+                                   "dimension": h["dimension"].to_numpy()[i],
                                    "first": h["score"].to_numpy()[i], "second": h["score"].to_numpy()[i + offset]}))
     if not parts:
         return pd.DataFrame({"transcript": h["transcript"].iloc[:0], "dimension": h["dimension"].iloc[:0],
@@ -138,6 +139,7 @@ class ExactAgreement(BaseModel):
 
 
 def wilson(k: float, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """Wilson interval for k of n: sensible at small n and near 0 or 1, unlike the normal approximation."""
     if n <= 0:
         return None, None
     p = k / n
@@ -146,7 +148,8 @@ def wilson(k: float, n: int, z: float = 1.96) -> tuple[float | None, float | Non
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel], pairing: Pairing = "mean") -> list[ExactAgreement]:
+def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel],
+                    pairing: Pairing = "mean") -> list[ExactAgreement]:
     """Per dimension: exact / within-one agreement of the judge with human labels under `pairing`.
 
     The one definition the CLI (`evaluate agreement`) and the report's judge-quality page share. The
@@ -178,7 +181,8 @@ class CeilingAgreement(BaseModel):
     exact: float | None
     exact_lo: float | None
     exact_hi: float | None
-    definition: str = "each rater vs the mean of the other raters of the item (leave one rater out); " + EXACT_DEFINITION
+    definition: str = ("each rater vs the mean of the other raters of the item (leave one rater out); "
+                       + EXACT_DEFINITION)
 
 
 def ceiling_agreement(human: list[HumanLabel]) -> list[CeilingAgreement]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -10,8 +12,12 @@ from rich.table import Table
 from evaluator.calibrate.agreement import AgreementReport, MetricSet
 from evaluator.calibrate.calibration import CalibrationResult, after_mae
 
+# RMSE and the intervals are in --format json
 _COLUMNS = [("n", "n"), ("exact", "exact"), ("within_one", "±1"), ("qwk", "QWK"), ("krippendorff_alpha", "α"),
-            ("spearman", "ρ"), ("kendall", "τ"), ("pearson", "r"), ("mae", "MAE"), ("bias", "bias")]  # RMSE and intervals: --format json
+            ("spearman", "ρ"), ("kendall", "τ"), ("pearson", "r"), ("mae", "MAE"), ("bias", "bias")]
+# One compact look for every table this module prints.
+_TABLE_STYLE: dict[str, Any] = {"title_justify": "left", "pad_edge": False, "box": box.SIMPLE_HEAD, "show_edge": False,
+                                "padding": (0, 1), "collapse_padding": True}
 
 
 def _fmt(value: float | None, ci: tuple[float, float] | None = None, show_ci: bool = False) -> str:
@@ -32,7 +38,7 @@ def _row(label: str, m: MetricSet) -> list[str]:
 
 
 def _metric_table(title: str) -> Table:
-    table = Table(title=title, title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    table = Table(title=title, **_TABLE_STYLE)
     table.add_column("dimension", no_wrap=True)
     for _, header in _COLUMNS:
         table.add_column(header, justify="right", no_wrap=True, min_width=4)
@@ -43,6 +49,7 @@ _CI_COLUMNS = [("qwk", "QWK"), ("krippendorff_alpha", "α"), ("spearman", "ρ"),
 
 
 def render_agreement(report: AgreementReport, console: Console) -> None:
+    """Print an agreement report as terminal tables (point estimates, intervals, confusion)."""
     judge = report.judge.label if report.judge else "judge file"
     at_level = " at system level" if report.level == "system" else ""
     table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human}){at_level}")
@@ -82,7 +89,7 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
         console.print(grp)
     unit = "systems" if report.level == "system" else "transcripts"
     cis = Table(title=f"95% intervals (bootstrap over {unit}, {report.n_bootstrap} resamples; all in --format json)",
-                title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+                **_TABLE_STYLE)
     cis.add_column("dimension", no_wrap=True)
     for _, header in _CI_COLUMNS:
         cis.add_column(header, justify="right", no_wrap=True)
@@ -101,7 +108,7 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
                   f"human only {s.human_not_observed_judge_scored}; no judge score {s.no_judge_score}, "
                   f"no human label {s.no_human_label} (outside the score statistics)")
     cm = report.overall.confusion
-    conf = Table(title="Confusion, overall (rows human, columns judge)", title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    conf = Table(title="Confusion, overall (rows human, columns judge)", **_TABLE_STYLE)
     conf.add_column("h\\j")
     for level in cm.labels:
         conf.add_column(str(level), justify="right")
@@ -118,6 +125,7 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
 
 def render_calibration(result: CalibrationResult, console: Console, stored: bool, n_calibrated: int,
                        plain: bool = False, out: str | None = None) -> None:
+    """Print the maps' held-out comparison, which one is used, and the warnings."""
     judge = result.judge.label if result.judge else "judge file"
     table = Table(title=f"Calibration {result.id} ({escape(judge)}): held-out agreement, "
                         f"{result.settings.folds}-fold cross-validation", title_justify="left", pad_edge=False,

@@ -189,6 +189,7 @@ def _alpha_interval(s: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def table_stats(sums: np.ndarray, values: np.ndarray, levels: np.ndarray, alpha_level: str) -> dict[str, np.ndarray]:
+    """Every statistic from per-resample sufficient sums, vectorised over the resamples."""
     s = {name: sums[:, j] for j, name in enumerate(_SUMS)}
     n = s["n"]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -241,6 +242,7 @@ class Resampler:
 
 
 def bootstrap_distribution(prep: Prepared, resampler: Resampler) -> dict[str, np.ndarray]:
+    """One comparison's statistics on every resample (bootstrap_distributions for one)."""
     return bootstrap_distributions([prep], resampler)[0]
 
 

@@ -39,6 +39,8 @@ MAX_RETEST = 20
 
 @dataclass
 class ProbeRequest:
+    """What `evaluate probe` was asked to do: the transcripts, the judge and how many retests."""
+
     path: Path
     judge: JudgeOptions = field(default_factory=JudgeOptions)
     rubric: str | None = None
@@ -53,6 +55,8 @@ class ProbeRequest:
 
 @dataclass
 class ProbeResult:
+    """What a probe run reports: its id, the score movement and how much was judged or reused."""
+
     probe_id: str
     db_path: str
     summary: dict[str, Any]

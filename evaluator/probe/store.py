@@ -41,6 +41,7 @@ def save_probe(con, probe: dict[str, Any], items: list[dict[str, Any]]) -> None:
 
 
 def score_rows(con, probe_run_id: str) -> list[ScoreRow]:
+    """A probe run's scores per (transcript, perturbation, sample, dimension), unperturbed first."""
     rows = con.execute(
         "SELECT i.transcript_hash, i.perturbation, i.sample, d.dimension_id,"
         " CASE WHEN d.status = 'scored' THEN d.score END"

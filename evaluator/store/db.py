@@ -101,6 +101,7 @@ def store_error(path: Path, doing: str, e: BaseException) -> StoreError:
 
 
 def no_space_message(path: Path, doing: str, needed: int = 0) -> str:
+    """What to tell the user when the disk is full: where, how much is free and how much was needed."""
     import shutil
 
     folder = path.parent if str(path.parent) else Path(".")
@@ -246,8 +247,9 @@ class Store:
         self.con.execute(
             "INSERT INTO runs (id, started_at, command, cohort, judge_kind, model, prompt_version, params,"
             " rubric_id, rubric_version, status, pid, host, request_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [run_id, _now(), redactor()(command) if command else command, cohort, judge_info.kind, judge_info.model, judge_info.prompt_version,
-             _json(judge_info.params), rubric.id if rubric else None, rubric.version if rubric else None,
+            [run_id, _now(), redactor()(command) if command else command, cohort, judge_info.kind, judge_info.model,
+             judge_info.prompt_version, _json(judge_info.params),
+             rubric.id if rubric else None, rubric.version if rubric else None,
              "running", os.getpid(), this_host(), request_key],
         )
         return run_id
