@@ -28,7 +28,8 @@ from evaluator.calibrate.records import HumanLabel, JudgeScore, ScaleSpec
 
 
 def synthetic(items: int, dims: int, raters: int, seed: int, offsets: np.ndarray | None = None,
-              prefix: str = "t", per_item: int | None = None, low: float = 1.0) -> tuple[list[JudgeScore], list[HumanLabel]]:
+              prefix: str = "t", per_item: int | None = None,
+              low: float = 1.0) -> tuple[list[JudgeScore], list[HumanLabel]]:
     """Records: a lenient, bent judge (dimension 0 mixed with dimension 1); raters with personal
     offsets; each item labelled by `per_item` raters drawn at random (all when None)."""
     rng = np.random.default_rng(seed)

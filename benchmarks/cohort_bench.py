@@ -155,7 +155,8 @@ def client_floor(folder: Path, base_url: str, n: int, concurrency: int) -> list[
         ends = [results.get(timeout=300) for _ in children]
         for child in children:
             child.join(timeout=30)
-        label = f"{'litellm.acompletion' if client == 'litellm' else 'openai SDK'} x{processes} process{'es' if processes > 1 else ''}"
+        api = "litellm.acompletion" if client == "litellm" else "openai SDK"
+        label = f"{api} x{processes} process{'es' if processes > 1 else ''}"
         out.append((label, max(e for e, _ in ends) - t0, sum(c for _, c in ends) / len(requests) * 1000))
     return out
 

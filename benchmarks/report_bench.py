@@ -45,9 +45,9 @@ def main() -> None:
         print(f"generating {candidates * sessions} judgments through Store.save_batch into {db} ...", flush=True)
         t0 = time.perf_counter()
         with Store(partial) as store:
+            cohorts = ("spring-2026", "summer-2026", "autumn-2026", "winter-2026")
             written = generate(store, SyntheticSpec(candidates=candidates, sessions_per_candidate=sessions,
-                                                    cohorts=("spring-2026", "summer-2026", "autumn-2026", "winter-2026"),
-                                                    days_between=5))
+                                                    cohorts=cohorts, days_between=5))
         partial.rename(db)
         print(f"generated: {written} in {time.perf_counter() - t0:.1f} s")
     out = Path(tempfile.mkdtemp(prefix="report-bench-"))
@@ -72,7 +72,8 @@ def main() -> None:
     print(f"largest page:            {largest.relative_to(root)} {max(sizes) / 1e3:.0f} kB")
     if data_sizes:
         print(f"one judgment opened:     judgment.html {(root / 'judgment.html').stat().st_size / 1e3:.1f} kB + "
-              f"its data file (median {statistics.median(data_sizes) / 1e3:.1f} kB, largest {max(data_sizes) / 1e3:.1f} kB)")
+              f"its data file (median {statistics.median(data_sizes) / 1e3:.1f} kB, "
+              f"largest {max(data_sizes) / 1e3:.1f} kB)")
     if args.keep:
         print(f"report kept at {out / 'report' / 'index.html'}")
     else:

@@ -51,7 +51,8 @@ def main() -> None:
         wall([*evaluate, "transcripts/lru_ttl_cache.md", "--no-store", "--format", "json"]) for _ in range(runs)]
     samples["evaluate --help"] = [wall([*evaluate, "--help"]) for _ in range(runs)]
     for k, v in samples.items():
-        print(f"{k:34s} median {statistics.median(v) * 1000:8.1f} ms   (min {min(v) * 1000:.1f}, max {max(v) * 1000:.1f})")
+        print(f"{k:34s} median {statistics.median(v) * 1000:8.1f} ms   "
+              f"(min {min(v) * 1000:.1f}, max {max(v) * 1000:.1f})")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ MAX_INVALID_UTF8_RATIO = 0.02
 INTERVIEWER_WORDS = {"interviewer", "q", "question", "host", "panelist", "panellist", "examiner", "int", "i",
                      "面试官", "面試官", "考官", "面接官", "면접관", "问", "問"}
 CANDIDATE_WORDS = {"candidate", "a", "answer", "interviewee", "cand", "c", "applicant",
-                   "候选人", "候選人", "应聘者", "應徵者", "求职者", "求職者", "面试者", "面試者", "候補者", "지원자", "答"}
+                   "候选人", "候選人", "应聘者", "應徵者", "求职者", "求職者", "面试者", "面試者", "候補者", "지원자",
+                   "答"}
 # A label containing one of these is that role ("Senior Interviewer", "candidate (remote)", ...).
 _INTERVIEWER_PARTS = ("interviewer", "面试官", "面試官")
 _CANDIDATE_PARTS = ("candidate", "interviewee", "候选人", "候選人")
@@ -196,8 +197,8 @@ def split_front_matter(text: str) -> tuple[dict, str, int, list[str]]:
         if expected and not _is_scalar(value) and not (
                 expected == "names" and isinstance(value, list) and all(map(_is_scalar, value))):
             kind = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else "empty"
-            warnings.append(f"front matter `{key}` should be {'a name or a list of names' if expected == 'names' else 'text'}, "
-                            f"got {kind}: ignored")
+            wanted = "a name or a list of names" if expected == "names" else "text"
+            warnings.append(f"front matter `{key}` should be {wanted}, got {kind}: ignored")
             continue
         clean[key] = value
     return clean, body, start_line, warnings
@@ -471,6 +472,7 @@ def _language(path: Path) -> str | None:
 
 
 def load_code_file(path: Path) -> tuple[CodeFile, list[str]]:
+    """A candidate's code file, read with the same size cap and decoding rules as transcripts."""
     text, warnings = read_text_file(path, MAX_CODE_FILE_BYTES, "code file")
     return CodeFile(name=path.name, path=str(path), content=text, language=_language(path)), warnings
 
@@ -577,7 +579,8 @@ def read_source(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()
     return Source(path, text, meta, body, body_line, code_files, warnings, content_hash(text, code_files))
 
 
-_NOT_CONTENT = re.compile(r"<!--.*?(?:-->|\Z)|^[ \t]*(?:#{1,6}[ \t][^\n]*|#{1,6}|[-*_=~`>|: \t]+)$", re.DOTALL | re.MULTILINE)
+_NOT_CONTENT = re.compile(r"<!--.*?(?:-->|\Z)|^[ \t]*(?:#{1,6}[ \t][^\n]*|#{1,6}|[-*_=~`>|: \t]+)$",
+                          re.DOTALL | re.MULTILINE)
 
 
 def _has_content(body: str) -> bool:

@@ -89,6 +89,8 @@ class Evidence(BaseModel):
 
 
 class DimensionResult(BaseModel):
+    """One dimension's verdict: a score within the scale, or a status saying why there is none."""
+
     id: str
     status: DimensionStatus
     score: int | None = None
@@ -107,13 +109,15 @@ class DimensionResult(BaseModel):
 
 
 class Usage(BaseModel):
+    """Calls, tokens, cost and latency of a judgment, summed over its model calls."""
+
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
     latency_ms: float = 0.0
 
-    def add(self, other: "Usage") -> "Usage":
+    def add(self, other: Usage) -> Usage:
         cost = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
         return Usage(
             calls=self.calls + other.calls,
@@ -145,6 +149,8 @@ class Exchange(BaseModel):
 
 
 class JudgeInfo(BaseModel):
+    """Which judge produced a result (kind, model, prompt version, params); part of every cache key."""
+
     kind: JudgeKind
     model: str | None = None
     prompt_version: str
@@ -183,7 +189,7 @@ class Judgment(BaseModel):
 
     @staticmethod
     def status_of(dimensions: list[DimensionResult]) -> JudgmentStatus:
-        """scored when nothing is unscored, unscored when nothing is, partial otherwise."""
+        """Scored when nothing is unscored, unscored when nothing is, partial otherwise."""
         unscored = sum(d.status == "unscored" for d in dimensions)
         if unscored == 0:
             return "scored"

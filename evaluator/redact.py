@@ -73,7 +73,8 @@ def load_terms(path: Path | None) -> tuple[str, ...]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"--redact-list {path}: cannot read it ({e})") from None
-    return tuple(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")))
+    return tuple(dict.fromkeys(line.strip() for line in text.splitlines()
+                               if line.strip() and not line.lstrip().startswith("#")))
 
 
 def _names(value: Any) -> list[str]:

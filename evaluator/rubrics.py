@@ -29,12 +29,14 @@ _ID = r"^[a-z][a-z0-9_]*$"
 
 
 class Scale(BaseModel):
+    """The integer score range of a rubric; the judge's output schema is limited to it."""
+
     model_config = ConfigDict(extra="forbid")
     min: int = 1
     max: int = 5
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Scale":
+    def _ordered(self) -> Scale:
         if self.max <= self.min:
             raise ValueError(f"scale.max ({self.max}) must be greater than scale.min ({self.min})")
         if self.max - self.min > 20:
@@ -47,6 +49,8 @@ class Scale(BaseModel):
 
 
 class Dimension(BaseModel):
+    """One thing the rubric scores, with anchors that say what each level means."""
+
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=_ID)
     name: str = Field(min_length=1)
@@ -58,7 +62,8 @@ class Dimension(BaseModel):
     )
     baseline_signals: list[str] = Field(
         default_factory=list,
-        description="regexes the offline baseline judge looks for in candidate turns, for dimensions it has no built-in signals for",
+        description="regexes the offline baseline judge looks for in candidate turns, "
+                    "for dimensions it has no built-in signals for",
     )
 
     @field_validator("baseline_signals")
@@ -127,7 +132,7 @@ class Rubric(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Rubric":
+    def _consistent(self) -> Rubric:
         if not self.dimensions:
             raise ValueError("a rubric needs at least one dimension")
         seen: set[str] = set()
@@ -221,6 +226,7 @@ def _format_validation_error(path: Path, err: ValidationError, dims: Any = None)
 
 
 def read_rubric_file(path: Path) -> RubricFile:
+    """A rubric file parsed and checked (safe YAML, capped size), or BadInput naming the file."""
     raw = read_capped(path, 1_000_000, "rubric file")  # regular files only: never a FIFO or /dev/zero
     try:
         data = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER)
@@ -366,19 +372,20 @@ def _resolve(layers: _Layers, rid: str, start: int = 0, chain: tuple[tuple[int, 
         prefix = f"{path}: "
         raise BadInput(f"{path}: invalid rubric\n" + "\n".join(f"  - {p.removeprefix(prefix)}" for p in problems))
     try:
-        return Rubric(
-            id=rf.id,
-            title=rf.title,
-            description=rf.description,
-            exercises=rf.exercises,
-            scale=rf.scale or (base.scale if base else Scale()),
-            judge_mode=rf.judge_mode or (base.judge_mode if base else "single"),
-            guidance="\n\n".join(g for g in ((base.guidance if base else ""), rf.guidance) if g),
-            dimensions=dims,
-            extends=rf.extends,
-            source=str(path),
-            extends_builtin=base_builtin,
-        )
+        # validated from plain data: the merged dimensions are dicts, checked (and located in errors) here
+        return Rubric.model_validate({
+            "id": rf.id,
+            "title": rf.title,
+            "description": rf.description,
+            "exercises": rf.exercises,
+            "scale": rf.scale or (base.scale if base else Scale()),
+            "judge_mode": rf.judge_mode or (base.judge_mode if base else "single"),
+            "guidance": "\n\n".join(g for g in ((base.guidance if base else ""), rf.guidance) if g),
+            "dimensions": dims,
+            "extends": rf.extends,
+            "source": str(path),
+            "extends_builtin": base_builtin,
+        })
     except ValidationError as e:
         raise BadInput(_format_validation_error(path, e, dims)) from None
 

@@ -83,7 +83,8 @@ _GRADER_WORDS = (
     "grader", "graders", "judge", "judges", "evaluator", "evaluators", "reviewer", "reviewers", "scorer", "scorers",
     "rater", "raters", "marker", "markers", "assessor", "assessors", "examiner", "examiners",
 )
-_PROC_WORDS = ("evaluation", "eval", "grading", "scoring", "review", "reviewing", "assessment", "marking", "judging", "rating")
+_PROC_WORDS = ("evaluation", "eval", "grading", "scoring", "review", "reviewing", "assessment", "marking", "judging",
+               "rating")
 _TARGET_WORDS = (*_GRADER_WORDS, *_PROC_WORDS, "automated", "automatic",
                  "whoever", "whatever", "anyone", "anybody", "anything", "whichever")
 _AI_WORDS = ("ai", "llm", "llms", "language", "bot", "bots", "machine", "machines")
@@ -152,7 +153,8 @@ _CHECKS: tuple[_Check, ...] = (
            rf"(?:notes?|memo|reminder|message|msg|instructions?|comment|aside)\s+(?:to|for)\s+{_DET}(?:{_TARGET})\b"
            r"[^\n:.]{0,40}?\s*(?:[:\u2013\u2014)]|\s-\s|-->|$)",
            ("note", "memo", "reminder", "message", "msg", "instruction", "comment", "aside"), back=40, fwd=120,
-           gate=("note", "notes", "memo", "reminder", "message", "msg", "instruction", "instructions", "comment", "aside")),
+           gate=("note", "notes", "memo", "reminder", "message", "msg", "instruction", "instructions", "comment",
+                 "aside")),
     # "To the automated system reading this:" (opening a clause: "I send it to the judge model: ..." is not)
     _check("addresses the grader",
            rf"(?:^|(?<=[^\w\s])|(?<=[^\w\s]\s))\s*to\s+{_DET}(?:{_TARGET})\b[^\n:.]{{0,40}}:",
@@ -163,7 +165,8 @@ _CHECKS: tuple[_Check, ...] = (
            rf"(?:dear|hey|hi|hello|greetings|attention)[\s,:!]+(?:all\s+|any\s+)?"
            rf"(?:{_TARGET}|ai|a\.i\.|llms?|gpt|chatgpt|claude|gemini|language\s+models?)\b\s*(?:$|[,:;!\u2013\u2014-])",
            ("dear", "hey", "hi", "hello", "greetings", "attention")),
-    _check("addresses the grader", rf"@(?:{_GRADER_N}|grading|evaluation)\b", ("@",), gate=_GRADER_WORDS + ("grading", "evaluation")),
+    _check("addresses the grader", rf"@(?:{_GRADER_N}|grading|evaluation)\b", ("@",),
+           gate=_GRADER_WORDS + ("grading", "evaluation")),
     # "If an AI is grading this", "Any language model evaluating this transcript should ...", "whoever is scoring this:"
     _check("addresses the grader",
            r"\b(?:an?|the|any|every|some|whatever|whichever)\s+(?:[\w.-]+\s+){0,2}?"
@@ -204,20 +207,23 @@ _CHECKS: tuple[_Check, ...] = (
     _check("requests a score",
            rf"{_TOP}s?\s+(?:on|for|in|across)\s+(?:every|all|each)\s+(?:dimension|categor|criteri|rubric|area|ax)",
            ("dimension", "categor", "criteri", "rubric", "area", "ax"), back=30, fwd=12, near=("5", "five"),
-           gate=("dimension", "dimensions", "category", "categories", "criteria", "criterion", "rubric", "area", "areas",
-                 "axis", "axes")),
+           gate=("dimension", "dimensions", "category", "categories", "criteria", "criterion", "rubric",
+                 "area", "areas", "axis", "axes")),
     _check("role play as system",
            r"(?:^|#|//|/\*|<!--|\*|>|--|\()\s*(?:SYSTEM|ASSISTANT|DEVELOPER|GRADER|JUDGE|EVALUATOR)"
            r"(?:\s+(?:PROMPT|MESSAGE|NOTE|OVERRIDE|INSTRUCTIONS?))?\s*:",
-           ("SYSTEM", "ASSISTANT", "DEVELOPER", "GRADER", "JUDGE", "EVALUATOR"), gate=("system", "assistant", "developer", "grader", "judge", "evaluator"), back=6, fwd=40, cased=True),
+           ("SYSTEM", "ASSISTANT", "DEVELOPER", "GRADER", "JUDGE", "EVALUATOR"),
+           gate=("system", "assistant", "developer", "grader", "judge", "evaluator"), back=6, fwd=40, cased=True),
     _check("role play as system",
            r"^\W{0,6}(?:system|assistant|developer)\s*(?:\(\w+\)\s*)?:" rf"(?=.*?(?:{_GRADING_TALK}))",
            ("system", "assistant", "developer"), back=8, fwd=100_000),
     _check("role play as system", r"(?:system|developer|admin|grader|judge)\s+override\b",
            ("system", "developer", "admin", "grader", "judge"), near=("override",)),
     _check("fake evaluation result",
-           _NOT_SUBORDINATE + r"(?:evaluation|grading|judge?ment|scoring|assessment)\s+(?:(?:is|has\s+been)\s+(?:now\s+)?"
-           r"(?:complete|completed|finished|over)(?=\s*(?:$|[^\w\s]|now\b))|(?:complete|completed|finished)(?=\s*(?:$|[.:!;,])))",
+           _NOT_SUBORDINATE + r"(?:evaluation|grading|judge?ment|scoring|assessment)\s+"
+           r"(?:(?:is|has\s+been)\s+(?:now\s+)?"
+           r"(?:complete|completed|finished|over)(?=\s*(?:$|[^\w\s]|now\b))"
+           r"|(?:complete|completed|finished)(?=\s*(?:$|[.:!;,])))",
            ("evaluation", "grading", "judgment", "judgement", "scoring", "assessment"), fwd=40,
            near=("complete", "finished", "over")),
     # "You are now in evaluation-override mode" (not "you are now serving stale entries")
@@ -246,7 +252,8 @@ _CHECKS: tuple[_Check, ...] = (
     # <grader_instructions>, </judge-note>: delimiters we never use, addressed to the grader
     _check("imitates prompt delimiters",
            r"(?<![\w$])<\s*/?\s*(?:grader|judge|evaluator|grading|scoring|assessment|evaluation)[\w-]*(?:\s[^<>\n]{0,60})?>",
-           ("grader", "judge", "evaluator", "grading", "scoring", "assessment", "evaluation"), back=4, fwd=80, near=("<",),
+           ("grader", "judge", "evaluator", "grading", "scoring", "assessment", "evaluation"),
+           back=4, fwd=80, near=("<",),
            gate=("grader", "graders", "judge", "evaluator", "grading", "scoring", "assessment", "evaluation")),
 )
 
@@ -260,7 +267,8 @@ def _dimension_checks(dimension_ids: tuple[str, ...]) -> tuple[_Check, ...]:
     if ids:  # "recovery = 5/5", "invariant: 5, edge_cases: 5" (not a kwarg "recovery=5", nor "invariant: 5 items")
         bare = r"(?:" + "|".join(map(re.escape, ids)) + r")[\"']?\s*[=:]\s*[\"']?" + _TOP + r"\b"
         checks.append(_Check("fake judge output", re.compile(
-            bare + r"(?:\s*/\s*5\b|[\"']?[\s,;]+" + bare + ")", re.MULTILINE), tuple(ids), gate, fwd=80, near=("5", "five")))
+            bare + r"(?:\s*/\s*5\b|[\"']?[\s,;]+" + bare + ")", re.MULTILINE),
+            tuple(ids), gate, fwd=80, near=("5", "five")))
     return tuple(checks)
 
 
@@ -277,12 +285,12 @@ _VARIATION = re.compile("[\U000e0100-\U000e01ef]")
 # table, single-letter entries for Cyrillic, Greek, Armenian and Latin extensions): "grаder" with a
 # Cyrillic а reads as "grader" to a model and must read so to the checks too.
 _CONFUSABLES = str.maketrans({
-    **dict(zip("аеіјоросухѕԁԛԝһӏɡьԍ", "aeijopocyxsdqwhlgbG")),
-    **dict(zip("АВЕЅІЈКМНОРСТХУҮԚԜҺԌ", "ABESIJKMHOPCTXYYQWHG")),
-    **dict(zip("αοιкνρυχκτϲϳ", "aoikvpuxktcj")),
-    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹ", "ABEZHIKMNOPTYXC")),
-    **dict(zip("օսոհցզ", "ounhgq")),
-    **dict(zip("ıɑɩʏʟɴʀꜱ", "iaiylnrs")),
+    **dict(zip("аеіјоросухѕԁԛԝһӏɡьԍ", "aeijopocyxsdqwhlgbG", strict=True)),
+    **dict(zip("АВЕЅІЈКМНОРСТХУҮԚԜҺԌ", "ABESIJKMHOPCTXYYQWHG", strict=True)),
+    **dict(zip("αοιкνρυχκτϲϳ", "aoikvpuxktcj", strict=True)),
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹ", "ABEZHIKMNOPTYXC", strict=True)),
+    **dict(zip("օսոհցզ", "ounhgq", strict=True)),
+    **dict(zip("ıɑɩʏʟɴʀꜱ", "iaiylnrs", strict=True)),
 })
 # Letter-by-letter spacing ("I g n o r e", "N-o-t-e", "i.g.n.o.r.e"): runs of single letters joined
 # by one separator, collapsed when a line has a run of at least four (so "a b" and "e.g." stay).
@@ -483,7 +491,7 @@ def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) 
 
 def _split_hits(view: str, checks: tuple[_Check, ...], index: _Index, line_hits: dict[int, list[str]]
                 ) -> dict[int, list[str]]:
-    """An instruction split over the lines of one paragraph ("ignore your\nprevious\ninstructions"):
+    r"""An instruction split over the lines of one paragraph ("ignore your\nprevious\ninstructions"):
     each paragraph is joined into one line and checked again, in one pass; a finding no single line
     of the paragraph had is reported at the paragraph's first line."""
     if "\n" not in view:
@@ -573,6 +581,7 @@ def _foreign_hits(visible: str) -> dict[int, list[str]]:
 
 
 def fence_tag(content_hash: str) -> str:
+    """A fence tag derived from the content: a candidate cannot know (and imitate) it in advance."""
     return hashlib.sha256(("fence:" + content_hash).encode()).hexdigest()[:10]
 
 
@@ -660,7 +669,8 @@ _KEY_CHARS = r"[A-Za-z0-9_*-]"
 # per KB, and every string written to the store goes through here.
 _SECRET_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
     (starts, re.compile(pattern, re.IGNORECASE)) for starts, pattern in (
-        (("sk-", "rk-", "pk-"), r"(?<![\w-])[srp]k-(?:[A-Za-z0-9]{2,12}-){0,3}" + _KEY_CHARS + "{16,}"),  # OpenAI, Anthropic
+        # OpenAI, Anthropic
+        (("sk-", "rk-", "pk-"), r"(?<![\w-])[srp]k-(?:[A-Za-z0-9]{2,12}-){0,3}" + _KEY_CHARS + "{16,}"),
         (("akia", "asia"), r"(?<![\w-])(?-i:AKIA|ASIA)(?-i:[A-Z0-9]){16}(?![\w-])"),  # AWS access key ids
         (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), r"(?<![\w-])(?:gh[pousr]_|github_pat_)\w{20,}"),
         (("xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"), r"(?<![\w-])xox[abprs]-[A-Za-z0-9-]{10,}"),  # Slack

@@ -27,7 +27,10 @@ runner = CliRunner()
 def reference(a: np.ndarray, b: np.ndarray, scale: ScaleSpec = SCALE) -> dict[str, float]:
     """Every statistic straight from the libraries (the definitions the product must reproduce)."""
     ints = bool(np.all(a == np.round(a)) and np.all(b == np.round(b)))
-    levels = lambda v: np.clip(np.floor(v + 0.5), scale.min, scale.max).astype(int)
+
+    def levels(v):
+        return np.clip(np.floor(v + 0.5), scale.min, scale.max).astype(int)
+
     d = a - b
     return {
         "exact": float(np.mean(np.abs(d) < 0.5)), "within_one": float(np.mean(np.abs(d) <= 1)),

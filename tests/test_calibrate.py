@@ -164,7 +164,7 @@ def test_few_shot_selection_covers_levels_and_prefers_agreement():
     labels = []
     for t, scores in {"a": (1, 1), "b": (1, 2), "c": (5, 5), "d": (3, 3), "e": (3, 4), "f": (2, 2), "g": (5, 4)}.items():
         labels += [HumanLabel(transcript=t, rater=r, dimension="x", status="scored", score=s)
-                   for r, s in zip(("r1", "r2"), scores)]
+                   for r, s in zip(("r1", "r2"), scores, strict=True)]
     labels.append(HumanLabel(transcript="z", rater="r1", dimension="x", status="not_observed"))
     chosen = select_examples(labels, "x", train=list("abcdefgz"), k=4, scale=SCALE)
     assert [e.transcript for e in chosen][:3] == ["a", "c", "d"]  # extremes first, agreed-on first

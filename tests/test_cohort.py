@@ -9,6 +9,7 @@ structure of the server's recorded request times (overlap, spacing), never on wa
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -22,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, Error, FakeLLM, Reply
-from test_llm_judge import query  # one read-only query helper for the suites
 from replies import valid
+from test_llm_judge import query  # one read-only query helper for the suites
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 
@@ -164,7 +164,7 @@ def test_concurrency_overlaps_calls_and_concurrency_one_is_sequential(fake_llm: 
     assert run.doc["scored"] == run.doc["total"] == 4
     spans = timed.intervals(fake_llm)
     assert len(spans) == 4 and max_overlap(spans) == 1
-    for (_, end), (nxt, _) in zip(spans, spans[1:]):
+    for (_, end), (nxt, _) in itertools.pairwise(spans):
         assert nxt >= end, spans  # the next request starts only after the previous one was answered
 
 
@@ -182,7 +182,7 @@ def test_rpm_limit_spaces_requests(fake_llm: FakeLLM, tmp_path: Path) -> None:
     t = starts(fake_llm)
     assert len(t) == 4
     # 60/min = 1/s; the bucket holds one second's worth (one request): no two requests within ~1 s
-    gaps = [b - a for a, b in zip(t, t[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(t)]
     assert all(g >= 0.9 for g in gaps), gaps
 
 

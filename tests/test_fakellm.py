@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-
 from fakellm import JSON_SCHEMA_REJECTION_MESSAGE, Call, Drop, Error, FakeLLM, Reply
 
 

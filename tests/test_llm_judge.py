@@ -24,10 +24,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, Error, FakeLLM, Reply, approx_tokens
 from replies import answer, answer_with, build_reply, candidate_quotes
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 
@@ -87,7 +86,7 @@ def query(db: Path, sql: str, params: list[Any] | None = None) -> list[dict[str,
     try:
         cur = con.execute(sql, params or [])
         cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
     finally:
         con.close()
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from fakellm import FakeLLM
 from replies import answer, requested_dims
 from test_llm_judge import query
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 

@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from fakellm import Call, Error, FakeLLM
 from replies import answer, build_reply, requested_dims
 from test_llm_judge import query
+from typer.testing import CliRunner
 
 from evaluator.cli import app
 

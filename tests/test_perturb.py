@@ -79,7 +79,7 @@ def test_rubric_perturbations_change_only_order(lru) -> None:
     shuffled = perturb("dimension_order", t, r).rubric
     assert shuffled.dimension_ids != r.dimension_ids and sorted(shuffled.dimension_ids) == sorted(r.dimension_ids)
     reversed_ = perturb("anchors_reversed", t, r).rubric
-    for d, orig in zip(reversed_.dimensions, r.dimensions):
+    for d, orig in zip(reversed_.dimensions, r.dimensions, strict=True):
         assert list(d.anchors) == list(reversed(list(orig.anchors))) and d.anchors == orig.anchors
     assert r.dimensions[0].anchors == dict(sorted(r.dimensions[0].anchors.items()))  # the original is untouched
 

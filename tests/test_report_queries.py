@@ -55,7 +55,7 @@ def _raw(con) -> list[dict]:
         FROM judgments j JOIN transcripts t ON t.hash = j.transcript_hash JOIN runs r ON r.id = j.run_id
         JOIN dimension_scores d ON d.judgment_id = j.id""")
     cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def test_overview_totals_and_distribution_match_the_stored_rows(con):
@@ -250,7 +250,7 @@ def _same(a, b) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 

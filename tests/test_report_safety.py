@@ -94,7 +94,7 @@ def retried_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
                                           (_judgment(cy, rubric, "unscored", 0.0), cy, rubric)],
                                   members=_members("retry", [ada, bo, cy]))
         store.finish_run(retry, "failed")
-        ids = dict(zip(["ada", "bo", "cy", "ada_failed", "bo_failed", "cy_failed"], first + second))
+        ids = dict(zip(["ada", "bo", "cy", "ada_failed", "bo_failed", "cy_failed"], first + second, strict=True))
         for day, jid in enumerate(first + second, start=1):  # the failed attempts are the latest
             store.con.execute("UPDATE judgments SET created_at = ? WHERE id = ?", [f"2026-03-{day:02d} 12:00:00", jid])
     return db, ids

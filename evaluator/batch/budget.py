@@ -14,6 +14,8 @@ from typing import Any
 
 
 class Budget:
+    """Spent plus worst-case reservations of judgments in flight, so concurrent workers never overshoot --max-cost."""
+
     def __init__(self, limit_usd: float) -> None:
         self.limit = limit_usd
         self.spent = 0.0

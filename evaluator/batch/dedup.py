@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 
 class Dedup:
+    """Identical items in a run are judged once: the first is judged, its copies wait and share its result."""
+
     def __init__(self, force: bool) -> None:
         self.force = force
         self.original: dict[str, str] = {}  # cache key -> item key of the one being judged

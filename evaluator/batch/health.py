@@ -19,6 +19,8 @@ def server_failed(j: Judgment) -> bool:
 
 
 class JudgeHealth:
+    """Counts failed judgments: a judge that never answers stops the run (exit 3) rather than fail every item."""
+
     def __init__(self, limit: int = FAILED_JUDGMENTS) -> None:
         self.limit = limit
         self.failed = 0

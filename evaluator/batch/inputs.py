@@ -144,7 +144,8 @@ def _read_manifest(manifest: Path) -> Iterator[BatchItem]:
             reader = csv.DictReader(handle)
             header = [h.strip().lower() for h in (reader.fieldnames or [])]
             if not {"path", "transcript", "file"} & set(header):
-                raise BadInput(f"{manifest}: the CSV header needs a 'path' column (found: {', '.join(header) or 'none'})")
+                raise BadInput(f"{manifest}: the CSV header needs a 'path' column "
+                               f"(found: {', '.join(header) or 'none'})")
             reader.fieldnames = header
             for row in reader:
                 yield _row_item(manifest, reader.line_num, row)

@@ -141,6 +141,8 @@ class Segment:
 
 
 class Journal:
+    """A run's append-only journal beside the store: finished work survives a crash before it is committed."""
+
     def __init__(self, db_path: Path, run_id: str) -> None:
         self.dir = Path(f"{db_path}.journal")
         self.run_id = run_id

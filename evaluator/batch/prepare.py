@@ -37,6 +37,8 @@ T = TypeVar("T")
 
 @dataclass
 class Prepared:
+    """An item read, checked and keyed, ready to look up in the store or judge."""
+
     item: BatchItem
     source: Source
     rubric: Rubric

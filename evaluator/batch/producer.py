@@ -23,6 +23,8 @@ Hits = dict[str, tuple[str, str]]  # cache key -> (judgment id, status)
 
 
 class Producer:
+    """Feeds the workers' queue: reads items off the loop, skips what the store already has, stops when told."""
+
     def __init__(self, request: CohortRequest, judge: JudgeInfo, rec: Recorder,
                  lookup: Callable[[list[str]], Awaitable[tuple[Hits, Hits]]],
                  stopped: Callable[[], str | None], notify: Callable[[], None],

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 
 class Recorder:
+    """The one place a cohort item's outcome is written down, so the run's rows and summary never disagree."""
+
     def __init__(self, cohort: str, commits: CommitBuffer, dedup: Dedup) -> None:
         self.cohort = cohort
         self.commits = commits

@@ -17,6 +17,8 @@ from evaluator.pipeline import JudgeOptions
 
 @dataclass
 class CohortRequest:
+    """Everything `evaluate cohort` was asked, as the library sees it (the CLI only fills it in)."""
+
     path: Path
     cohort: str
     judge: JudgeOptions = field(default_factory=JudgeOptions)
@@ -53,6 +55,8 @@ class Counters(BaseModel):
 
 
 class CohortSummary(Counters):
+    """What a cohort run (or dry run) reports: its counts plus what a reader needs to act on."""
+
     cohort: str
     run_id: str | None = None
     status: str = "completed"  # interrupted, aborted; "estimated" for a dry run

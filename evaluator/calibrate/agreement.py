@@ -129,6 +129,8 @@ class LeaveOneOut(BaseModel):
 
 
 class DimensionAgreement(BaseModel):
+    """One dimension's judge-vs-human agreement, with the human ceiling to read it against."""
+
     dimension: str
     judge_vs_human: MetricSet
     confusion: Confusion
@@ -142,6 +144,8 @@ class DimensionAgreement(BaseModel):
 
 
 class AgreementReport(BaseModel):
+    """The agreement result (per dimension and overall) as `evaluate agreement` prints and writes it."""
+
     scale: ScaleSpec
     judge: JudgeIdentity | None = None
     human: str = "mean of raters"
@@ -248,8 +252,9 @@ def batch_metrics(a: np.ndarray, b: np.ndarray, scale: ScaleSpec) -> dict[str, n
     return {name: np.array([r[name] for r in rows]) for name in METRICS}
 
 
-def _percentile_cis(dist: dict[str, np.ndarray], n_boot: int, level: float,
-                    defined: dict[str, float | None] | None = None) -> tuple[dict[str, tuple[float, float] | None], dict[str, str]]:
+def _percentile_cis(
+    dist: dict[str, np.ndarray], n_boot: int, level: float, defined: dict[str, float | None] | None = None,
+) -> tuple[dict[str, tuple[float, float] | None], dict[str, str]]:
     out: dict[str, tuple[float, float] | None] = dict.fromkeys(METRICS)
     reasons: dict[str, str] = {}
     tail = (1 - level) / 2 * 100
@@ -321,7 +326,7 @@ class BootstrapPlan:
         if not self.pending:
             return
         dists = bootstrap_distributions([p for _, p, _ in self.pending], self.resampler)
-        for (m, _, values), dist in zip(self.pending, dists):
+        for (m, _, values), dist in zip(self.pending, dists, strict=True):
             cis, reasons = _percentile_cis(dist, self.resampler.n_boot, self.level, values)
             for name, ci in cis.items():
                 setattr(m, f"{name}_ci", ci)
@@ -344,15 +349,16 @@ def metric_set(first, second, clusters, scale: ScaleSpec, n_boot: int, seed: int
     values, reasons, alpha_level = point_metrics_explained(a, b, scale, prep)
     if plan is not None and prep is not None and n_boot > 0 and \
             len(np.unique(np.asarray(clusters))) >= MIN_CLUSTERS_FOR_CI:
-        m = MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values, reasons=reasons,
-                      krippendorff_alpha_level=alpha_level)
+        m = MetricSet.model_validate({"n": len(a), "n_transcripts": len(np.unique(np.asarray(clusters))), **values,
+                                      "reasons": reasons, "krippendorff_alpha_level": alpha_level})
         plan.pending.append((m, prep, values))
         return m
     cis, ci_reasons = bootstrap_cis_explained(a, b, clusters, scale, n_boot, seed, resampler=resampler,
                                               universe=universe, defined=values, n_units=n_units, prep=prep)
-    return MetricSet(n=len(a), n_transcripts=len(np.unique(np.asarray(clusters))), **values,
-                     **{f"{k}_ci": v for k, v in cis.items()}, reasons={**reasons, **ci_reasons},
-                     krippendorff_alpha_level=alpha_level if len(a) else None)
+    return MetricSet.model_validate({
+        "n": len(a), "n_transcripts": len(np.unique(np.asarray(clusters))), **values,
+        **{f"{k}_ci": v for k, v in cis.items()}, "reasons": {**reasons, **ci_reasons},
+        "krippendorff_alpha_level": alpha_level if len(a) else None})
 
 
 def confusion(first, second, scale: ScaleSpec) -> Confusion:
@@ -373,7 +379,8 @@ def grouped_metrics(pairs: pd.DataFrame, by: str, scale: ScaleSpec, n_boot: int,
         n_groups += 1
         values = point_metrics(g["judge"].to_numpy(float), g["human"].to_numpy(float), scale)
         for name in METRICS:
-            table[name].append(np.nan if values[name] is None else values[name])
+            value = values[name]
+            table[name].append(np.nan if value is None else value)
     mean: dict[str, float | None] = {}
     ci: dict[str, tuple[float, float] | None] = {}
     used: dict[str, int] = {}
@@ -415,7 +422,8 @@ def human_consensus(labels: list[HumanLabel]) -> dict[tuple[str, str], tuple[str
 def consensus_frame(human: pd.DataFrame) -> pd.DataFrame:
     """Per (transcript, dimension): `h_status`, as human_consensus decides it."""
     scored = (human["status"] == "scored") & human["score"].notna()
-    g = human.assign(_s=scored, _n=human["status"] == "not_observed").groupby(["transcript", "dimension"], sort=False, observed=True)
+    g = human.assign(_s=scored, _n=human["status"] == "not_observed").groupby(["transcript", "dimension"],
+                                                                              sort=False, observed=True)
     c = g[["_s", "_n"]].sum().reset_index()
     c["h_status"] = np.where((c["_s"] > 0) & (c["_s"] >= c["_n"]), "scored",
                              np.where(c["_n"] > 0, "not_observed", "missing"))
@@ -474,7 +482,7 @@ def _shared_categories(judge: pd.DataFrame, human: pd.DataFrame, calibrated: pd.
     for col in ("transcript", "dimension"):
         parts = [as_str_category(f[col]) for f in out]
         values = sorted(set().union(*(set(p.cat.categories) for p in parts)))
-        for f, part in zip(out, parts):
+        for f, part in zip(out, parts, strict=True):
             f[col] = part.cat.set_categories(values)
     raters = as_str_category(out[1]["rater"])
     out[1]["rater"] = raters.cat.set_categories(sorted(raters.cat.categories), ordered=True)
@@ -561,6 +569,8 @@ def agreement_frames(
             return dim in self.rows
 
         def __getitem__(self, dim: str) -> pd.DataFrame:
+            if self.frame is None:
+                raise KeyError(dim)
             return self.frame.iloc[self.rows[dim]]
 
         def get(self, dim: str, default: pd.DataFrame) -> pd.DataFrame:

@@ -38,6 +38,8 @@ MAX_INPUT_CHARS = 16000
 
 
 class Example(BaseModel):
+    """A human-labelled transcript shown as a few-shot example (items the raters agreed on first)."""
+
     transcript: str
     score: float
     level: int
@@ -45,6 +47,7 @@ class Example(BaseModel):
 
 
 def ragas_available() -> bool:
+    """Whether the optional ragas extra is installed: `evaluate align` needs it, nothing else does."""
     return importlib.util.find_spec("ragas") is not None
 
 
@@ -69,7 +72,8 @@ def _spread_order(levels: list[int]) -> list[int]:
     return list(dict.fromkeys(ordered))
 
 
-def select_examples(labels: list[HumanLabel], dimension: str, train: list[str], k: int, scale: ScaleSpec) -> list[Example]:
+def select_examples(labels: list[HumanLabel], dimension: str, train: list[str], k: int,
+                    scale: ScaleSpec) -> list[Example]:
     """Up to k training transcripts to show as few-shot examples for one dimension.
 
     Round-robin over the human levels present (extremes first), and within a level the transcripts
@@ -118,6 +122,8 @@ def build_instruction(dimension, scale: ScaleSpec, guidance: str = "") -> str:
 
 
 class DimensionAlignment(BaseModel):
+    """One dimension's examples, held-out agreement before and after, and the prompt written."""
+
     dimension: str
     examples: list[Example]
     before: MetricSet
@@ -126,6 +132,8 @@ class DimensionAlignment(BaseModel):
 
 
 class AlignResult(BaseModel):
+    """The outcome of `evaluate align`: the split used and each dimension's alignment."""
+
     model: str
     train: list[str]
     held_out: list[str]
@@ -137,6 +145,8 @@ class AlignResult(BaseModel):
 
 
 class AlignRequest(BaseModel):
+    """What `evaluate align` was asked: model, dimensions, example count and held-out share."""
+
     model: str | None = None
     api_base: str | None = None
     dimensions: list[str] = Field(default_factory=list)
@@ -221,23 +231,23 @@ def run_align(request: AlignRequest) -> AlignResult:  # pragma: no cover - needs
         before_metric = DiscreteMetric(name=dim, allowed_values=allowed, prompt=Prompt(instruction))
         after_metric = DiscreteMetric(name=dim, allowed_values=allowed, prompt=Prompt(instruction, examples=shots))
         ys, pb, pa, cl = [], [], [], []
-        for t in held_out:
-            status, score = consensus.get((t, dim), ("missing", None))
+        for tid in held_out:
+            status, score = consensus.get((tid, dim), ("missing", None))
             if status != "scored":
                 continue
-            text = _excerpt(texts[t], MAX_INPUT_CHARS)
+            text = _excerpt(texts[tid], MAX_INPUT_CHARS)
             try:
                 b = before_metric.score(llm=llm, transcript=text).value
                 a = after_metric.score(llm=llm, transcript=text).value
             except Exception as e:  # noqa: BLE001 - provider errors surface as many types; report them plainly
                 raise JudgeUnavailable(f"model {model} failed while aligning {dim}: {type(e).__name__}: {e}") from None
             if b in (None, "not_observed") or a in (None, "not_observed"):
-                warnings.append(f"{dim}: {t[:8]} answered not_observed; left out of the comparison")
+                warnings.append(f"{dim}: {tid[:8]} answered not_observed; left out of the comparison")
                 continue
             ys.append(score)
             pb.append(float(b))
             pa.append(float(a))
-            cl.append(t)
+            cl.append(tid)
         prompt_file = request.out / f"{dim}.md"
         prompt_file.write_text(Prompt(instruction, examples=shots).format(transcript="{transcript}"), encoding="utf-8")
         results[dim] = DimensionAlignment(
@@ -247,6 +257,7 @@ def run_align(request: AlignRequest) -> AlignResult:  # pragma: no cover - needs
 
 
 def render_align(result: AlignResult, console) -> None:  # pragma: no cover - presentation
+    """Print held-out MAE and QWK before and after alignment, per dimension."""
     from rich.table import Table
 
     table = Table(title=f"Alignment of {result.model}: held-out agreement ({len(result.held_out)} transcripts)",

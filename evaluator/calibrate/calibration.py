@@ -55,6 +55,8 @@ _SIMPLER_FIRST: tuple[Method, ...] = ("identity", "isotonic", "multi_ridge", "or
 
 
 class CalibrationSettings(BaseModel):
+    """The knobs of a calibration fit; part of its id, so a changed setting is a new version."""
+
     folds: int = Field(5, ge=2, le=50)
     min_labels: int = Field(DEFAULT_MIN_LABELS, ge=ABSOLUTE_MIN_LABELS)
     seed: int = 0
@@ -87,6 +89,8 @@ class RidgeParams(BaseModel):
 
 
 class CrossValidation(BaseModel):
+    """Held-out agreement before and after a map, the evidence a map is chosen on."""
+
     folds: int
     n: int
     before: MetricSet = Field(description="raw judge scores vs human, on the held-out items")
@@ -94,6 +98,8 @@ class CrossValidation(BaseModel):
 
 
 class CalibrationMap(BaseModel):
+    """One fitted judge-score -> human-score map for a dimension, with its held-out evidence."""
+
     dimension: str
     method: Method
     n: int
@@ -108,6 +114,8 @@ class CalibrationMap(BaseModel):
 
 
 class DimensionCalibration(BaseModel):
+    """A dimension's candidate maps and the one chosen, or why calibration was refused."""
+
     dimension: str
     n: int
     status: Literal["fitted", "refused"]
@@ -121,6 +129,8 @@ class DimensionCalibration(BaseModel):
 
 
 class CalibrationResult(BaseModel):
+    """The calibration document: versioned and self-contained, so it can be stored and applied later."""
+
     format: str = FILE_FORMAT
     format_version: int = FILE_VERSION
     id: str = Field(description="version: hash of judge identity, rubric versions, settings, labels and fit")
@@ -142,6 +152,7 @@ class CalibrationResult(BaseModel):
 
 # -- the maps -------------------------------------------------------------------------------------
 def fit_isotonic(x: np.ndarray, y: np.ndarray, scale: ScaleSpec) -> IsotonicParams:
+    """Monotone judge -> human map, clipped to the scale: it never reorders the judge's ranking."""
     from sklearn.isotonic import IsotonicRegression
 
     model = IsotonicRegression(y_min=scale.min, y_max=scale.max, increasing=True, out_of_bounds="clip")
@@ -150,6 +161,7 @@ def fit_isotonic(x: np.ndarray, y: np.ndarray, scale: ScaleSpec) -> IsotonicPara
 
 
 def apply_isotonic(params: IsotonicParams, x: np.ndarray) -> np.ndarray:
+    """Evaluate a stored isotonic map: linear interpolation between its thresholds, as sklearn does."""
     return np.interp(np.asarray(x, dtype=float), params.x, params.y)
 
 
@@ -174,6 +186,7 @@ def fit_multi(features: np.ndarray, y: np.ndarray, names: list[str], scale: Scal
 
 
 def apply_multi(params: RidgeParams, features: np.ndarray) -> np.ndarray:
+    """Evaluate a stored ridge map, with missing features imputed and flagged as in fitting."""
     x = np.atleast_2d(np.asarray(features, dtype=float))
     missing = np.isnan(x)
     filled = np.where(missing, np.asarray(params.impute)[None, :], x)
@@ -195,8 +208,8 @@ def feature_row(scores: dict[str, JudgeScore], prob_levels: dict[str, int]) -> d
     for dim, j in scores.items():
         row[dim] = float(j.score) if j.status == "scored" and j.score is not None else None
     for dim, k in prob_levels.items():
-        j = scores.get(dim)
-        probs = j.probs if j is not None and j.probs is not None and len(j.probs) == k else None
+        js = scores.get(dim)
+        probs = js.probs if js is not None and js.probs is not None and len(js.probs) == k else None
         for level in range(2, k + 1):
             row[prob_feature(dim, level)] = probs[level - 1] if probs else None
     return row
@@ -234,6 +247,11 @@ def apply_map(m: CalibrationMap, raw: float | None, all_raw: dict[str, float | N
 
 
 # -- fitting with cross-validation --------------------------------------------------------------------
+def after_mae(cv: CrossValidation | None) -> float:
+    """Held-out MAE after calibration; infinite when not measured, so an unmeasured map never wins."""
+    return cv.after.mae if cv is not None and cv.after.mae is not None else float("inf")
+
+
 class _Data(BaseModel):
     transcripts: list[str]
     x: list[float]
@@ -249,13 +267,13 @@ def _dimension_data(dim: str, judge: dict[str, dict[str, JudgeScore]], consensus
     for transcript in sorted(judge):
         j = judge[transcript].get(dim)
         h_status, h_score = consensus.get((transcript, dim), ("missing", None))
-        if j is None or j.status != "scored" or h_status != "scored":
+        if j is None or j.status != "scored" or j.score is None or h_status != "scored" or h_score is None:
             continue
         ts.append(transcript)
         xs.append(float(j.score))
         ys.append(float(h_score))
         row = feature_row(judge[transcript], prob_levels or {})
-        fs.append([np.nan if row.get(f) is None else float(row[f]) for f in feature_names])
+        fs.append([np.nan if (v := row.get(f)) is None else float(v) for f in feature_names])
         ls.append((labels or {}).get((transcript, dim), {}) or {"mean": float(h_score)})
     return _Data(transcripts=ts, x=xs, y=ys, features=fs, labels=ls)
 
@@ -265,7 +283,7 @@ def rater_offsets(pred: np.ndarray, labels: list[dict[str, float]]) -> dict[str,
     label-weighted mean offset is 0 (an item with unknown raters gets the plain prediction)."""
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
-    for p, lab in zip(pred, labels):
+    for p, lab in zip(pred, labels, strict=True):
         for r, v in lab.items():
             sums[r] += v - p
             counts[r] += 1
@@ -347,6 +365,7 @@ def _cross_validate(data: _Data, feature_names: list[str], scale: ScaleSpec, set
 
 def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: ScaleSpec,
                         settings: CalibrationSettings) -> DimensionCalibration:
+    """Fit every candidate map for one dimension; choose by held-out MAE (ties: the simpler)."""
     n = len(data.x)
     if n < settings.min_labels:
         return DimensionCalibration(
@@ -379,8 +398,7 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
         maps.append(m)
 
     def held_out_mae(m: CalibrationMap, use_offsets: bool) -> float:
-        cv = m.cv_with_offsets if use_offsets else m.cv
-        return round(cv.after.mae, 9) if cv and cv.after.mae is not None else float("inf")
+        return round(after_mae(m.cv_with_offsets if use_offsets else m.cv), 9)
 
     candidates = [(held_out_mae(m, off), off, _SIMPLER_FIRST.index(m.method), m)
                   for m in maps for off in ((False, True) if offsets else (False,))]
@@ -391,15 +409,16 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
             m.rater_offsets = None
     warnings: list[str] = []
     iso = next(m for m in maps if m.method == "isotonic")
-    if iso.cv.after.mae > before.mae + 1e-9:
-        iso.warning = (f"calibration makes held-out agreement worse: MAE {before.mae:.2f} -> {iso.cv.after.mae:.2f}"
+    raw_mae = before.mae if before.mae is not None else float("inf")
+    if after_mae(iso.cv) > raw_mae + 1e-9:
+        iso.warning = (f"calibration makes held-out agreement worse: MAE {raw_mae:.2f} -> {after_mae(iso.cv):.2f}"
                        f"; raw scores are kept for {dim}" if best.method == "identity" else
-                       f"isotonic map is worse held out (MAE {before.mae:.2f} -> {iso.cv.after.mae:.2f})")
+                       f"isotonic map is worse held out (MAE {raw_mae:.2f} -> {after_mae(iso.cv):.2f})")
         warnings.append(f"{dim}: {iso.warning}")
     for m in maps:
-        if m.method in ("multi_ridge", "ordinal") and m.cv.after.mae > before.mae + 1e-9 and best.method == "identity":
-            m.warning = (f"{m.method} calibration makes held-out agreement worse: MAE {before.mae:.2f} -> "
-                         f"{m.cv.after.mae:.2f}")
+        if m.method in ("multi_ridge", "ordinal") and after_mae(m.cv) > raw_mae + 1e-9 and best.method == "identity":
+            m.warning = (f"{m.method} calibration makes held-out agreement worse: MAE {raw_mae:.2f} -> "
+                         f"{after_mae(m.cv):.2f}")
     return DimensionCalibration(dimension=dim, n=n, status="fitted", chosen=best.method, maps=maps,
                                 warnings=warnings)
 
@@ -416,7 +435,7 @@ def calibration_id(judge: JudgeIdentity | None, settings: CalibrationSettings, s
 
 
 def _prob_levels(judge: list[JudgeScore]) -> dict[str, int]:
-    """dimension -> number of level probabilities the judge gives (one number per dimension)."""
+    """Dimension -> number of level probabilities the judge gives (one number per dimension)."""
     seen: dict[str, set[int]] = defaultdict(set)
     for j in judge:
         if j.probs is not None:
@@ -511,7 +530,9 @@ def check_applicable(result: CalibrationResult, judge: list[JudgeScore], scale: 
             problems.append(f"{dim}: calibration fitted on scale {theirs.min}-{theirs.max}, "
                             f"these scores are on {ours.min}-{ours.max}")
         m = result.dimensions[dim].map(result.dimensions[dim].chosen)
-        needed = (m.params or {}).get("features", []) if m is not None else []
+        if m is None:  # no map: nothing beyond the scale to check
+            continue
+        needed = (m.params or {}).get("features", [])
         missing = sorted({f.split("#p")[0] for f in needed} - present)
         if missing:
             problems.append(f"{dim}: its {m.method} map uses judge dimension(s) {', '.join(missing)}, "
@@ -558,6 +579,7 @@ def write_calibration_file(result: CalibrationResult, path) -> None:
 
 
 def read_calibration_document(text: str, where: str) -> CalibrationResult:
+    """Parse a calibration document; bad JSON or a wrong format is a clear BadInput."""
     from pydantic import ValidationError
 
     try:

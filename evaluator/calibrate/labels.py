@@ -62,6 +62,8 @@ _WIDE_PROB = re.compile(r"(.+)_p(\d+)")
 
 
 class Problem(BaseModel):
+    """One thing wrong with an input file, with its line, so every problem is reported at once."""
+
     line: int | None
     message: str
 
@@ -69,12 +71,15 @@ class Problem(BaseModel):
         return f"line {self.line}: {self.message}" if self.line is not None else self.message
 
 
+RecordLayout = Literal["long", "wide"]
+
+
 class ScoreFile(BaseModel):
     """A parsed file: rows plus what is needed to trace an import back to it."""
 
     path: str
     file_format: Literal["csv", "jsonl"]
-    layout: Literal["long", "wide", "mixed"]
+    layout: RecordLayout | Literal["mixed"]
     sha256: str
     n_records: int
     rows: list[RawRow]
@@ -161,7 +166,7 @@ def _canonical(name: str) -> str:
 def _rows_from_record(
     line: int, record: dict[str, Any], need_rater: bool, problems: list[Problem], default_rater: str,
     meta_columns: frozenset[str] = frozenset(), read_probs: bool = False,
-) -> tuple[list[RawRow], str]:
+) -> tuple[list[RawRow], RecordLayout]:
     """Turn one long- or wide-form record into rows; report what is missing."""
     raw_keys = {str(k).strip(): v for k, v in record.items()}
     meta = {}
@@ -225,7 +230,7 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
     text, sha = _decode(path)
     problems: list[Problem] = []
     rows: list[RawRow] = []
-    layouts: set[str] = set()
+    layouts: set[RecordLayout] = set()
     n_records = 0
     is_jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"} or text.lstrip().startswith("{")
     if is_jsonl:
@@ -255,7 +260,8 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
             raise BadInput(f"{path}: line 1: not valid CSV: {e}") from None
         missing_meta = sorted(meta_columns - {h.strip() for h in header})
         if missing_meta:
-            raise BadInput(f"{path}: line 1: no column {', '.join(map(repr, missing_meta))} (found: {', '.join(header)})")
+            raise BadInput(f"{path}: line 1: no column {', '.join(map(repr, missing_meta))} "
+                           f"(found: {', '.join(header)})")
         names = [_canonical(h) for h in header]
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
@@ -275,7 +281,7 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
                 if len(values) != len(names):
                     problems.append(Problem(line=number, message=f"{len(values)} fields, the header has {len(names)}"))
                     continue
-                record = {h: (v if v.strip() else None) for h, v in zip(header, values)}
+                record = {h: (v if v.strip() else None) for h, v in zip(header, values, strict=True)}
                 got, layout = _rows_from_record(number, record, need_rater, problems, default_rater, meta_columns,
                                             read_probs)
                 rows.extend(got)
@@ -286,8 +292,8 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
         raise problems_error(str(path), problems, "nothing was read")
     if not rows:
         raise BadInput(f"{path}: no labels found (only a header?)")
-    layout = layouts.pop() if len(layouts) == 1 else "mixed"
-    return ScoreFile(path=str(path), file_format=fmt, layout=layout, sha256=sha, n_records=n_records, rows=rows)
+    return ScoreFile(path=str(path), file_format=fmt, layout=layouts.pop() if len(layouts) == 1 else "mixed",
+                     sha256=sha, n_records=n_records, rows=rows)
 
 
 def validate_rows(
@@ -332,7 +338,8 @@ def validate_rows(
         except ValueError as e:
             problems.append(Problem(line=row.line, message=f"{row.dimension}: {e}"))
             continue
-        if status == "scored" and match.scale is not None and not (match.scale.min <= score <= match.scale.max):
+        if status == "scored" and score is not None and match.scale is not None and \
+                not (match.scale.min <= score <= match.scale.max):
             problems.append(Problem(
                 line=row.line,
                 message=f"{row.dimension}: score {score:g} is outside the scale {match.scale.min}-{match.scale.max}"))

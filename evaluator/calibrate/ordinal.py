@@ -26,6 +26,8 @@ from evaluator.calibrate.records import ScaleSpec
 
 
 class OrdinalParams(BaseModel):
+    """A fitted ordinal (proportional-odds) model as plain numbers, so it applies without refitting."""
+
     features: list[str]
     impute: list[float]
     indicator_columns: list[int]
@@ -121,6 +123,7 @@ def fit_ordinal(features: np.ndarray, weights: np.ndarray, names: list[str], sca
 
 
 def predict_proba(params: OrdinalParams, features: np.ndarray) -> np.ndarray:
+    """Each scale level's probability under the ordinal model (rows sum to 1)."""
     eta = _design(features, params) @ np.asarray(params.coef)
     cdf = expit(np.asarray(params.thresholds)[None, :] - eta[:, None])
     upper = np.hstack([cdf, np.ones((len(eta), 1))])

@@ -109,7 +109,8 @@ def rater_pairs(labels: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for offset in range(1, int(size.max()) if len(h) else 1):
         i = np.flatnonzero(pos + offset < size)
-        parts.append(pd.DataFrame({"transcript": h["transcript"].to_numpy()[i], "dimension": h["dimension"].to_numpy()[i],
+        parts.append(pd.DataFrame({"transcript": h["transcript"].to_numpy()[i],
+                                   "dimension": h["dimension"].to_numpy()[i],
                                    "first": h["score"].to_numpy()[i], "second": h["score"].to_numpy()[i + offset]}))
     if not parts:
         return pd.DataFrame({"transcript": h["transcript"].iloc[:0], "dimension": h["dimension"].iloc[:0],
@@ -138,6 +139,7 @@ class ExactAgreement(BaseModel):
 
 
 def wilson(k: float, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """Wilson interval for k of n: sensible at small n and near 0 or 1, unlike the normal approximation."""
     if n <= 0:
         return None, None
     p = k / n
@@ -146,7 +148,8 @@ def wilson(k: float, n: int, z: float = 1.96) -> tuple[float | None, float | Non
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel], pairing: Pairing = "mean") -> list[ExactAgreement]:
+def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel],
+                    pairing: Pairing = "mean") -> list[ExactAgreement]:
     """Per dimension: exact / within-one agreement of the judge with human labels under `pairing`.
 
     The one definition the CLI (`evaluate agreement`) and the report's judge-quality page share. The
@@ -161,11 +164,12 @@ def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel], pairing: P
         n = len(p)
         diff = (p["judge"] - p["human"]).abs().to_numpy()
         k_exact, k_within = float(np.sum(diff < 0.5)), float(np.sum(diff <= 1 + 1e-9))
+        exact_lo, exact_hi = wilson(k_exact, n)
+        within_lo, within_hi = wilson(k_within, n)
         out.append(ExactAgreement(
             dimension=str(dim), pairing=pairing, n=n, n_items=int(p["transcript"].nunique()),
-            exact=k_exact / n, within_one=k_within / n, mae=float(diff.mean()),
-            **dict(zip(("exact_lo", "exact_hi"), wilson(k_exact, n))),
-            **dict(zip(("within_one_lo", "within_one_hi"), wilson(k_within, n)))))
+            exact=k_exact / n, exact_lo=exact_lo, exact_hi=exact_hi,
+            within_one=k_within / n, within_one_lo=within_lo, within_one_hi=within_hi, mae=float(diff.mean())))
     return out
 
 
@@ -177,7 +181,8 @@ class CeilingAgreement(BaseModel):
     exact: float | None
     exact_lo: float | None
     exact_hi: float | None
-    definition: str = "each rater vs the mean of the other raters of the item (leave one rater out); " + EXACT_DEFINITION
+    definition: str = ("each rater vs the mean of the other raters of the item (leave one rater out); "
+                       + EXACT_DEFINITION)
 
 
 def ceiling_agreement(human: list[HumanLabel]) -> list[CeilingAgreement]:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from evaluator.calibrate.agreement import AgreementReport, MetricSet
-from evaluator.calibrate.calibration import CalibrationResult
+from evaluator.calibrate.calibration import CalibrationResult, after_mae
 
+# RMSE and the intervals are in --format json
 _COLUMNS = [("n", "n"), ("exact", "exact"), ("within_one", "±1"), ("qwk", "QWK"), ("krippendorff_alpha", "α"),
-            ("spearman", "ρ"), ("kendall", "τ"), ("pearson", "r"), ("mae", "MAE"), ("bias", "bias")]  # RMSE and intervals: --format json
+            ("spearman", "ρ"), ("kendall", "τ"), ("pearson", "r"), ("mae", "MAE"), ("bias", "bias")]
+# One compact look for every table this module prints.
+_TABLE_STYLE: dict[str, Any] = {"title_justify": "left", "pad_edge": False, "box": box.SIMPLE_HEAD, "show_edge": False,
+                                "padding": (0, 1), "collapse_padding": True}
 
 
 def _fmt(value: float | None, ci: tuple[float, float] | None = None, show_ci: bool = False) -> str:
@@ -32,7 +38,7 @@ def _row(label: str, m: MetricSet) -> list[str]:
 
 
 def _metric_table(title: str) -> Table:
-    table = Table(title=title, title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    table = Table(title=title, **_TABLE_STYLE)
     table.add_column("dimension", no_wrap=True)
     for _, header in _COLUMNS:
         table.add_column(header, justify="right", no_wrap=True, min_width=4)
@@ -43,9 +49,10 @@ _CI_COLUMNS = [("qwk", "QWK"), ("krippendorff_alpha", "α"), ("spearman", "ρ"),
 
 
 def render_agreement(report: AgreementReport, console: Console) -> None:
+    """Print an agreement report as terminal tables (point estimates, intervals, confusion)."""
     judge = report.judge.label if report.judge else "judge file"
-    level = " at system level" if report.level == "system" else ""
-    table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human}){level}")
+    at_level = " at system level" if report.level == "system" else ""
+    table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human}){at_level}")
     for dim, d in report.dimensions.items():
         table.add_row(*_row(dim, d.judge_vs_human))
     table.add_row(*_row("[bold]overall[/bold]", report.overall.judge_vs_human))
@@ -82,7 +89,7 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
         console.print(grp)
     unit = "systems" if report.level == "system" else "transcripts"
     cis = Table(title=f"95% intervals (bootstrap over {unit}, {report.n_bootstrap} resamples; all in --format json)",
-                title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+                **_TABLE_STYLE)
     cis.add_column("dimension", no_wrap=True)
     for _, header in _CI_COLUMNS:
         cis.add_column(header, justify="right", no_wrap=True)
@@ -101,11 +108,11 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
                   f"human only {s.human_not_observed_judge_scored}; no judge score {s.no_judge_score}, "
                   f"no human label {s.no_human_label} (outside the score statistics)")
     cm = report.overall.confusion
-    conf = Table(title="Confusion, overall (rows human, columns judge)", title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    conf = Table(title="Confusion, overall (rows human, columns judge)", **_TABLE_STYLE)
     conf.add_column("h\\j")
     for level in cm.labels:
         conf.add_column(str(level), justify="right")
-    for level, row in zip(cm.labels, cm.matrix):
+    for level, row in zip(cm.labels, cm.matrix, strict=True):
         conf.add_row(str(level), *[str(v) if v else "·" for v in row])
     console.print(conf)
     for note in report.notes:
@@ -118,6 +125,7 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
 
 def render_calibration(result: CalibrationResult, console: Console, stored: bool, n_calibrated: int,
                        plain: bool = False, out: str | None = None) -> None:
+    """Print the maps' held-out comparison, which one is used, and the warnings."""
     judge = result.judge.label if result.judge else "judge file"
     table = Table(title=f"Calibration {result.id} ({escape(judge)}): held-out agreement, "
                         f"{result.settings.folds}-fold cross-validation", title_justify="left", pad_edge=False,
@@ -130,6 +138,8 @@ def render_calibration(result: CalibrationResult, console: Console, stored: bool
                           "", "")
             continue
         for m in c.maps:
+            if m.cv is None:  # a fitted map always has its cross-validation; nothing to show without one
+                continue
             label = {"identity": "raw", "isotonic": "isotonic", "multi_ridge": "multi", "ordinal": "ordinal"}[m.method]
             rows = [(label, m.cv.after, m.chosen and not m.rater_offsets)]
             if m.cv_with_offsets is not None:
@@ -146,9 +156,9 @@ def render_calibration(result: CalibrationResult, console: Console, stored: bool
             console.print(f"{dim}: per-rater offsets apply where the raters are known: "
                           + ", ".join(f"{r} {v:+.2f}" for r, v in sorted(chosen.rater_offsets.items())[:8]))
         if iso and multi:
-            better = multi.cv.after.mae < iso.cv.after.mae - 1e-9
+            better = after_mae(multi.cv) < after_mae(iso.cv) - 1e-9
             console.print(f"{dim}: multi-signal {'beats' if better else 'does not beat'} the per-dimension map "
-                          f"(held-out MAE {multi.cv.after.mae:.3f} vs {iso.cv.after.mae:.3f})")
+                          f"(held-out MAE {after_mae(multi.cv):.3f} vs {after_mae(iso.cv):.3f})")
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(w)}")
     if stored and not plain:

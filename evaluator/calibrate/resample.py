@@ -189,6 +189,7 @@ def _alpha_interval(s: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def table_stats(sums: np.ndarray, values: np.ndarray, levels: np.ndarray, alpha_level: str) -> dict[str, np.ndarray]:
+    """Every statistic from per-resample sufficient sums, vectorised over the resamples."""
     s = {name: sums[:, j] for j, name in enumerate(_SUMS)}
     n = s["n"]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -241,6 +242,7 @@ class Resampler:
 
 
 def bootstrap_distribution(prep: Prepared, resampler: Resampler) -> dict[str, np.ndarray]:
+    """One comparison's statistics on every resample (bootstrap_distributions for one)."""
     return bootstrap_distributions([prep], resampler)[0]
 
 
@@ -251,7 +253,7 @@ def bootstrap_distributions(preps: list[Prepared], resampler: Resampler) -> list
     parts: list[dict[str, list[np.ndarray]]] = [{} for _ in preps]
     for w in resampler.chunks(width):
         w32 = w.astype(np.float32)
-        for prep, acc in zip(preps, parts):
+        for prep, acc in zip(preps, parts, strict=True):
             for name, values in prep.stats(w, w32).items():
                 acc.setdefault(name, []).append(values)
     return [{name: np.concatenate(v) for name, v in acc.items()} for acc in parts]

@@ -35,6 +35,8 @@ _HEX = re.compile(r"[0-9a-f]{8,64}")
 
 # -- labels import ----------------------------------------------------------------------------------------
 class ImportRequest(BaseModel):
+    """What `evaluate labels import` was asked: the file, the store and where transcripts live."""
+
     file: Path
     db: Path | None = None
     rubric: str | None = Field(None, description="rubric id or path; default: chosen per transcript as the judge does")
@@ -53,12 +55,13 @@ class ImportSummary(BaseModel):
 
 def _search_dirs(request: ImportRequest) -> list[Path]:
     label_dir = request.file.parent
-    dirs = [*request.transcripts_dirs, Path.cwd(), Path.cwd() / "transcripts", label_dir, label_dir.parent / "transcripts"]
+    dirs = [*request.transcripts_dirs, Path.cwd(), Path.cwd() / "transcripts",
+            label_dir, label_dir.parent / "transcripts"]
     return list(dict.fromkeys(d.resolve() for d in dirs))
 
 
 def _transcript_resolver(store, request: ImportRequest):
-    """ref -> TranscriptMatch or an error message. A hex string is a stored content hash (prefix);
+    """Ref -> TranscriptMatch or an error message. A hex string is a stored content hash (prefix);
     otherwise a file on disk (path, or name in a search folder) wins over a stored transcript's name,
     since the file is what the rater read now."""
     from evaluator.calibrate import store as sql
@@ -86,7 +89,8 @@ def _transcript_resolver(store, request: ImportRequest):
                 if len(found) == 1:
                     return match(found[0].hash, found[0].source, found[0].exercise)
                 if len(found) > 1:
-                    return f"transcript hash prefix '{ref}' is ambiguous ({len(found)} stored transcripts); give more characters"
+                    return (f"transcript hash prefix '{ref}' is ambiguous ({len(found)} stored transcripts); "
+                            "give more characters")
             candidates = [Path(ref)] + [d / ref for d in dirs]
             candidates += [c.with_name(c.name + ".md") for c in candidates if not c.suffix]
             for path in candidates:
@@ -131,6 +135,7 @@ def import_labels(request: ImportRequest) -> ImportSummary:
 
 
 def list_labels(db: Path | None) -> list[dict]:
+    """The label imports in a store, for `evaluate labels list`."""
     from evaluator.calibrate import store as sql
 
     with _open_existing(db) as store:
@@ -285,6 +290,8 @@ def gather(src: ScoreSource) -> Gathered:
 
 # -- agreement ----------------------------------------------------------------------------------------------
 class AgreementRequest(BaseModel):
+    """What `evaluate agreement` was asked: the scores to compare and how to pair and resample."""
+
     source: ScoreSource
     n_bootstrap: int = Field(DEFAULT_BOOTSTRAP, ge=0, le=100_000)
     seed: int = 0
@@ -308,6 +315,7 @@ def load_calibration(ref: str, db: Path | None) -> CalibrationResult:
 
 
 def run_agreement(request: AgreementRequest) -> AgreementReport:
+    """Judge vs human agreement, after checking that the options fit together."""
     src = request.source
     if request.level == "system" and not src.system_col:
         raise BadInput("--level system needs --system-col COLUMN (the column naming each item's system)")
@@ -317,7 +325,8 @@ def run_agreement(request: AgreementRequest) -> AgreementReport:
     calibrated = None
     if request.calibration:
         result = load_calibration(request.calibration, src.db)
-        values = [x.score for x in [*g.judge, *g.human] if x.score is not None and x.dimension not in g.scales]
+        scores: list[JudgeScore | HumanLabel] = [*g.judge, *g.human]
+        values = [x.score for x in scores if x.score is not None and x.dimension not in g.scales]
         if g.scale_inferred and values and result.scale.min <= min(values) and max(values) <= result.scale.max:
             g.scale = result.scale  # no --scale given: the calibration's scale, which the scores fit in
             g.notes = [n for n in g.notes if "inferred scale" not in n]
@@ -338,6 +347,8 @@ def run_agreement(request: AgreementRequest) -> AgreementReport:
 
 # -- calibration --------------------------------------------------------------------------------------------
 class CalibrateRequest(BaseModel):
+    """What `evaluate calibrate` was asked: the scores, fit settings and where to keep the result."""
+
     source: ScoreSource
     settings: CalibrationSettings = Field(default_factory=CalibrationSettings)
     save: bool | None = Field(None, description="keep it in the store: default yes in store mode, no for plain files")
@@ -391,6 +402,7 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
 
 
 def calibrated_scores(db: Path | None, calibration: str | None = None) -> list[dict]:
+    """Stored calibrated scores (of one calibration, or all), for `evaluate calibrated`."""
     from evaluator.calibrate import store as sql
 
     with _open_existing(db) as store:
@@ -398,6 +410,8 @@ def calibrated_scores(db: Path | None, calibration: str | None = None) -> list[d
 
 
 class ApplyRequest(BaseModel):
+    """What applying a calibration was asked: the judge scores and the calibration."""
+
     judge_file: Path
     calibration: str
     db: Path | None = None
@@ -422,7 +436,7 @@ def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]
     check_applicable(result, judge, default or result.scale, per_dim or result.scales)
     calibrated = apply_calibration(result, judge, human)
     rows = []
-    for raw, cal in zip(judge, calibrated):
+    for raw, cal in zip(judge, calibrated, strict=True):
         c = result.dimensions.get(raw.dimension)
         m = c.map(c.chosen) if c is not None and c.status == "fitted" else None
         method = "raw (no map)" if m is None else m.method + (" + raters" if m.rater_offsets and human else "")

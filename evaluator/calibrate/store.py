@@ -29,12 +29,16 @@ def _now() -> datetime:
 
 
 class StoredTranscript(BaseModel):
+    """A stored transcript as label import sees it: enough to match a hash prefix."""
+
     hash: str
     source: str | None
     exercise: str | None
 
 
 class ImportRecord(BaseModel):
+    """One label import: what file it came from (by hash), when, and how many labels it added."""
+
     id: str
     imported_at: datetime
     source_file: str
@@ -53,6 +57,7 @@ class JudgeSelection(BaseModel):
 
 # -- transcripts ---------------------------------------------------------------------------------
 def stored_transcripts_by_hash(store: Store, prefix: str) -> list[StoredTranscript]:
+    """Stored transcripts whose hash starts with `prefix` (labels may name items by short hash)."""
     rows = store.con.execute(
         "SELECT hash, source, exercise FROM transcripts WHERE hash LIKE ? || '%' ORDER BY hash", [prefix.lower()]
     ).fetchall()
@@ -74,6 +79,7 @@ def stored_transcripts_by_name(store: Store, name: str) -> list[StoredTranscript
 
 # -- labels ----------------------------------------------------------------------------------------
 def find_import_by_sha(store: Store, sha: str) -> ImportRecord | None:
+    """The newest import of a file with this content, so a re-import is noticed."""
     row = store.con.execute(
         "SELECT id, imported_at, source_file, file_sha256, n_labels, raters FROM label_imports"
         " WHERE file_sha256 = ? ORDER BY imported_at DESC LIMIT 1", [sha]).fetchone()
@@ -104,7 +110,8 @@ def insert_labels(store: Store, parsed: ScoreFile, labels: list[ValidatedLabel])
         con.execute("COMMIT")
     except duckdb.Error as e:
         con.execute("ROLLBACK")
-        raise StoreError(f"{store.path}: could not store the labels (nothing imported): {str(e).splitlines()[0]}") from None
+        raise StoreError(f"{store.path}: could not store the labels (nothing imported): "
+                         f"{str(e).splitlines()[0]}") from None
     return record
 
 
@@ -233,8 +240,8 @@ def save_calibration(store: Store, result: CalibrationResult) -> int:
     for jid, raw in raw_by_judgment.items():
         calibrated = calibrate_judgment({d: m for d, m in chosen.items() if m is not None}, raw)
         for dim, value in calibrated.items():
-            if dim in chosen:
-                calibrated_rows.append([result.id, jid, dim, chosen[dim].method, raw[dim], value])
+            if (used := chosen.get(dim)) is not None:
+                calibrated_rows.append([result.id, jid, dim, used.method, raw[dim], value])
     try:
         con.execute("BEGIN TRANSACTION")
         con.execute(
@@ -257,7 +264,8 @@ def save_calibration(store: Store, result: CalibrationResult) -> int:
     return len(raw_by_judgment)
 
 
-def latest_calibration_maps(store: Store, judge: JudgeIdentity, rubric_version: str) -> tuple[str, dict[str, CalibrationMap]] | None:
+def latest_calibration_maps(store: Store, judge: JudgeIdentity,
+                            rubric_version: str) -> tuple[str, dict[str, CalibrationMap]] | None:
     """The newest calibration valid for this judge and rubric version, as its chosen maps."""
     row = store.con.execute(
         "SELECT id FROM calibrations WHERE judge_kind = ? AND model IS NOT DISTINCT FROM ? AND prompt_version = ?"

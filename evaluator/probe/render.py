@@ -12,6 +12,7 @@ def _num(x: float | None, signed: bool = False) -> str:
 
 
 def render_probe(result: Any, console: Any) -> None:
+    """Print how scores moved under each perturbation, and which perturbations failed or were skipped."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -35,7 +36,8 @@ def render_probe(result: Any, console: Any) -> None:
     console.print(retest)
     for n in s["notes"]:
         kind = "failed" if n["failed"] else "skipped"
-        console.print(f"[dim]{kind}: {escape(n['perturbation'])} on {escape(str(n['source']))}: {escape(str(n['why']))}[/dim]")
+        console.print(f"[dim]{kind}: {escape(n['perturbation'])} on {escape(str(n['source']))}: "
+                      f"{escape(str(n['why']))}[/dim]")
     cost = "unknown" if s["cost_usd"] is None else f"${s['cost_usd']:.4f}"
     console.print(f"{result.judged} judged, {result.reused} reused from the store; {s['calls']} calls, cost {cost}. "
                   f"Stored as probe {result.probe_id[:8]} in {escape(result.db_path)}.")

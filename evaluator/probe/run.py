@@ -39,6 +39,8 @@ MAX_RETEST = 20
 
 @dataclass
 class ProbeRequest:
+    """What `evaluate probe` was asked to do: the transcripts, the judge and how many retests."""
+
     path: Path
     judge: JudgeOptions = field(default_factory=JudgeOptions)
     rubric: str | None = None
@@ -53,6 +55,8 @@ class ProbeRequest:
 
 @dataclass
 class ProbeResult:
+    """What a probe run reports: its id, the score movement and how much was judged or reused."""
+
     probe_id: str
     db_path: str
     summary: dict[str, Any]
@@ -174,7 +178,7 @@ def run_probe(request: ProbeRequest) -> ProbeResult:
     with open_store(db_path, wait_seconds=STORE_WAIT_SECONDS) as store:
         run_id = store.start_run(command="probe", judge_info=info, rubric=None)
         ids = store.save_batch(run_id, [(j.judgment, j.transcript, j.rubric) for j in judged])  # type: ignore[misc]
-        for job, jid in zip(judged, ids):
+        for job, jid in zip(judged, ids, strict=True):
             job.judgment_id = jid
         items += [{"transcript_hash": j.original.content_hash, "source": j.original.source, "rubric_id": j.rubric.id,
                    "perturbation": j.perturbation, "sample": j.sample, "judgment_id": j.judgment_id,

@@ -41,6 +41,7 @@ def save_probe(con, probe: dict[str, Any], items: list[dict[str, Any]]) -> None:
 
 
 def score_rows(con, probe_run_id: str) -> list[ScoreRow]:
+    """A probe run's scores per (transcript, perturbation, sample, dimension), unperturbed first."""
     rows = con.execute(
         "SELECT i.transcript_hash, i.perturbation, i.sample, d.dimension_id,"
         " CASE WHEN d.status = 'scored' THEN d.score END"
@@ -58,7 +59,7 @@ def probe_summary(con, probe_run_id: str) -> dict[str, Any]:
     row = cur.fetchone()
     if row is None:
         raise KeyError(probe_run_id)
-    run = dict(zip(cols, row))
+    run = dict(zip(cols, row, strict=True))
     run["perturbations"] = json.loads(run["perturbations"])
     rows = score_rows(con, probe_run_id)
     notes = con.execute(

@@ -21,6 +21,8 @@ DEFAULT_REPORTS_DIR = Path("reports")
 
 @dataclass
 class ReportRequest:
+    """What `evaluate report` was asked to do: the store, the filters, and build or serve."""
+
     db: Path
     filters: Filters = field(default_factory=Filters)
     out: Path | None = None
@@ -30,6 +32,7 @@ class ReportRequest:
 
 
 def default_out(now: datetime | None = None) -> Path:
+    """A new timestamped folder under reports/: by default a build never overwrites an earlier report."""
     return DEFAULT_REPORTS_DIR / f"report-{(now or datetime.now()).strftime('%Y%m%d-%H%M%S')}"
 
 

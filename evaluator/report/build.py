@@ -50,6 +50,8 @@ MARKER_TEXT = ("This folder is a report written by `evaluate report`. Building a
 
 @dataclass
 class BuildResult:
+    """What a report build wrote and how long each stage took (printed by the benchmark)."""
+
     path: Path
     judgments: int
     pages: int  # HTML pages
@@ -119,6 +121,7 @@ ASSETS = ("report.css", "report.js", "plotly.min.js")
 
 
 def make_site(con, schema: q.Schema, f: Filters, links: pages.Links, db: Path, serve: bool) -> pages.Site:
+    """The context every page shares: links, filter options and names, read once from the store."""
     return pages.Site(links=links, options=q.filter_options(con, schema), filters=f, names=q.dimension_names(con),
                       db=str(db), built_at=datetime.now().strftime("%Y-%m-%d %H:%M"), serve=serve)
 
@@ -154,7 +157,8 @@ def check_out(out: Path) -> None:
     except OSError as e:
         raise BadInput(f"cannot read the --out folder {out}: {e.strerror or e}") from None
     older = (" It has an index.html but no marker: if it is a report written by an older evaluate, "
-             "delete it yourself once (reports written from now on carry the marker).") if (out / "index.html").exists() else ""
+             "delete it yourself once (reports written from now on carry the marker)."
+             if (out / "index.html").exists() else "")
     raise BadInput(f"--out {out} is not empty and is not an earlier report (it has no {MARKER} marker file). "
                    f"A report replaces its whole folder, so nothing was written: choose another --out, or delete "
                    f"{out} yourself if nothing in it is needed.{older}")

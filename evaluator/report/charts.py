@@ -82,7 +82,8 @@ def _layout(**extra: Any) -> dict[str, Any]:
     return base
 
 
-def distribution(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]], scale: tuple[int, int]) -> dict[str, Any]:
+def distribution(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]],
+                 scale: tuple[int, int]) -> dict[str, Any]:
     """100%-stacked horizontal bars: the share of each score level per dimension."""
     lo, hi = scale
     colors = score_colors(lo, hi)
@@ -95,7 +96,7 @@ def distribution(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]], s
         totals = [max(1, by_dim[d]["n_scored"]) for d in dims]
         data.append({
             "type": "bar", "orientation": "h", "name": str(level), "y": ylabels,
-            "x": [round(100 * c / t, 1) for c, t in zip(counts, totals)], "customdata": counts,
+            "x": [round(100 * c / t, 1) for c, t in zip(counts, totals, strict=True)], "customdata": counts,
             "marker": {"color": colors[level], "line": {"color": "#ffffff", "width": 1}},
             "hovertemplate": f"%{{y}}<br>score {level}: %{{customdata}} (%{{x}}%)<extra></extra>",
         })
@@ -122,10 +123,12 @@ def heatmap(rows: list[dict[str, Any]], names: dict[str, dict[str, Any]], scale:
         custom.append([[links[c], cell[(c, d)]["n"] if (c, d) in cell else 0] for d in dims])
     lo, hi = scale
     colors = score_colors(lo, hi)
-    colorscale = [[(lv - lo) / (hi - lo), colors[lv]] for lv in range(lo, hi + 1)] if hi > lo else [[0, colors[lo]], [1, colors[lo]]]
+    colorscale = ([[(lv - lo) / (hi - lo), colors[lv]] for lv in range(lo, hi + 1)] if hi > lo
+                  else [[0, colors[lo]], [1, colors[lo]]])
     return {"data": [{
         "type": "heatmap", "z": z, "text": text, "texttemplate": "%{text}", "customdata": custom,
-        "x": [wrapped(names.get(d, {}).get("name", d), 12, 4) for d in dims], "y": [wrapped(c, 22, 2) for c in candidates],
+        "x": [wrapped(names.get(d, {}).get("name", d), 12, 4) for d in dims],
+        "y": [wrapped(c, 22, 2) for c in candidates],
         "zmin": lo, "zmax": hi, "colorscale": colorscale, "xgap": 2, "ygap": 2,
         "colorbar": {"title": {"text": "mean"}, "thickness": 12},
         "hovertemplate": "%{y}<br>%{x}<br>mean %{z} over %{customdata[1]} sessions<extra>click to open</extra>",
@@ -170,7 +173,7 @@ def trend(points: list[dict[str, Any]], series_colors: dict[str, str], scale: tu
                 "error_y": {"type": "data", "symmetric": False, "visible": True, "color": color, "thickness": 1,
                             "array": [b[0] for b in bars], "arrayminus": [b[1] for b in bars]},
                 "marker": {"symbol": "diamond-open", "size": 9, "color": color},
-                "customdata": [[links[p["judgment_id"]], b[2]] for p, b in zip(cal, bars)],
+                "customdata": [[links[p["judgment_id"]], b[2]] for p, b in zip(cal, bars, strict=True)],
                 "hovertemplate": "%{x}: calibrated %{y:.2f} %{customdata[1]}<extra></extra>",
             })
     shapes, notes = [], []
@@ -218,7 +221,8 @@ def interval(value: float, half_width: float | None, scale: tuple[int, int]) -> 
     return round(min(half_width, hi - value), 2), round(min(half_width, value - lo), 2), text
 
 
-def agreement(rows: list[dict[str, Any]], ceiling: list[dict[str, Any]], names: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def agreement(rows: list[dict[str, Any]], ceiling: list[dict[str, Any]],
+              names: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Exact agreement per dimension and judge, with 95% intervals; the human-human ceiling as a mark.
     Horizontal bars: the dimension names sit beside them, wrapped, and fit a phone's width without
     rotated labels running into each other or into the legend."""
@@ -250,7 +254,8 @@ def agreement(rows: list[dict[str, Any]], ceiling: list[dict[str, Any]], names: 
         barmode="group", height=max(220, len(order) * (22 * len(models) + 30) + 90),
         margin={"l": 10, "r": 16, "t": 34, "b": 10},
         xaxis={"range": [0, 105], "ticksuffix": "%", "gridcolor": GRID, "fixedrange": True, "automargin": True},
-        yaxis={"fixedrange": True, "automargin": True, "categoryorder": "array", "categoryarray": [dim_label[d] for d in order]},
+        yaxis={"fixedrange": True, "automargin": True, "categoryorder": "array",
+               "categoryarray": [dim_label[d] for d in order]},
         legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom", "traceorder": "normal"})}
 
 
@@ -275,19 +280,22 @@ def calibration_curve(curve: list[dict[str, Any]], calibrated: list[dict[str, An
                      "x": [r["judge"] for r in cal], "y": [round(r["calibrated"], 2) for r in cal],
                      "line": {"color": "#111827", "dash": "dash"}, "marker": {"symbol": "diamond"},
                      "hovertemplate": "judge %{x} → calibrated %{y:.2f}<extra></extra>"})
+    score_axis = {"range": [lo - 0.3, hi + 0.3], "dtick": 1, "gridcolor": GRID, "fixedrange": True}
     return {"data": data, "layout": _layout(
         height=260, showlegend=False, margin={"l": 36, "r": 10, "t": 10, "b": 40},
-        xaxis={"title": {"text": "judge score"}, "range": [lo - 0.3, hi + 0.3], "dtick": 1, "gridcolor": GRID, "fixedrange": True},
-        yaxis={"title": {"text": "human"}, "range": [lo - 0.3, hi + 0.3], "dtick": 1, "gridcolor": GRID, "fixedrange": True})}
+        xaxis={"title": {"text": "judge score"}, **score_axis},
+        yaxis={"title": {"text": "human"}, **score_axis})}
 
 
 def cost_runs(rows: list[dict[str, Any]], links: dict[str, str] | None = None) -> dict[str, Any]:
     """Cost per run over time, one colour per judge model."""
     data = []
     for i, m in enumerate(sorted({r["model"] or "" for r in rows})):
-        rs = sorted([r for r in rows if (r["model"] or "") == m and r["started_at"] is not None], key=lambda r: r["started_at"])
+        rs = sorted([r for r in rows if (r["model"] or "") == m and r["started_at"] is not None],
+                    key=lambda r: r["started_at"])
         data.append({"type": "bar", "name": label(m), "x": [r["started_at"] for r in rs],
-                     "y": [round(r["cost_usd"] or 0, 4) for r in rs], "marker": {"color": SERIES_COLORS[i % len(SERIES_COLORS)]},
+                     "y": [round(r["cost_usd"] or 0, 4) for r in rs],
+                     "marker": {"color": SERIES_COLORS[i % len(SERIES_COLORS)]},
                      "customdata": [[label(r["cohort"] or "-"), r["judgments"], r["calls"]] for r in rs],
                      "hovertemplate": "%{x}<br>$%{y:.4f} · %{customdata[1]} judgments · %{customdata[2]} calls"
                                       "<br>cohort %{customdata[0]}<extra>%{fullData.name}</extra>"})
@@ -301,10 +309,12 @@ def cost_runs(rows: list[dict[str, Any]], links: dict[str, str] | None = None) -
 def cost_groups(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Cost and tokens per group (cohort or model) as horizontal bars."""
     keys = [wrapped(r["key"], 22, 2) for r in rows][::-1]
-    return {"data": [{"type": "bar", "orientation": "h", "y": keys, "x": [round(r["cost_usd"] or 0, 4) for r in rows][::-1],
+    return {"data": [{"type": "bar", "orientation": "h", "y": keys,
+                      "x": [round(r["cost_usd"] or 0, 4) for r in rows][::-1],
                       "marker": {"color": SERIES_COLORS[0]},
                       "customdata": [[r["judgments"], r["prompt_tokens"] + r["completion_tokens"]] for r in rows][::-1],
-                      "hovertemplate": "%{y}<br>$%{x:.4f} · %{customdata[0]} judgments · %{customdata[1]:,} tokens<extra></extra>"}],
+                      "hovertemplate": "%{y}<br>$%{x:.4f} · %{customdata[0]} judgments · "
+                                       "%{customdata[1]:,} tokens<extra></extra>"}],
             "layout": _layout(height=max(160, 46 * len(keys) + 60), margin={"l": 10, "r": 16, "t": 8, "b": 10},
                               xaxis={"tickprefix": "$", "gridcolor": GRID, "fixedrange": True, "automargin": True},
                               yaxis={"automargin": True, "fixedrange": True})}

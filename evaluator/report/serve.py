@@ -35,6 +35,7 @@ _FILTER_KEYS = ("cohort", "candidate", "exercise", "since", "until", "rubric_ver
 
 
 def parse_date(value: str | None, what: str) -> date | None:
+    """A date from a URL parameter; a bad one is the user's error (BadInput), not a crash."""
     if value in (None, ""):
         return None
     try:
@@ -56,6 +57,8 @@ def filters_from_query(query: dict[str, list[str]], base: Filters) -> Filters:
 
 
 class ReportServer(ThreadingHTTPServer):
+    """The local report server: the store path and the command line's filters, shared by every request."""
+
     daemon_threads = True
 
     def __init__(self, db: Path, port: int, filters: Filters) -> None:
@@ -70,6 +73,8 @@ class ReportServer(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
+    """Serves report pages rendered live from the store, refusing foreign Host headers."""
+
     server: ReportServer
     server_version = "evaluator-report"
     sys_version = ""
@@ -164,7 +169,8 @@ class Handler(BaseHTTPRequestHandler):
             schema = q.read_schema(con, db=db)
             site = build.make_site(con, schema, f, links, db, serve=True)
             if view is None:
-                return HTTPStatus.NOT_FOUND, pages.render_message(site, "Not found", "There is no such page in this report."), {}
+                missing = pages.render_message(site, "Not found", "There is no such page in this report.")
+                return HTTPStatus.NOT_FOUND, missing, {}
             status, html = view.live(views.Live(con, schema, site, params))
             return status, html, {}
         except EvaluatorError as e:
@@ -196,6 +202,7 @@ def make_server(db: Path, port: int = 8765, filters: Filters | None = None) -> R
 
 
 def can_open_browser() -> bool:
+    """Whether a browser can be opened here (a desktop session); otherwise only the URL is printed."""
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 

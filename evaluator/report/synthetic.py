@@ -56,6 +56,8 @@ _SAY = {
 
 @dataclass
 class SyntheticSpec:
+    """The shape of a synthetic store (candidates, sessions, cohorts) for demos, tests and benchmarks."""
+
     candidates: int = 12
     sessions_per_candidate: int = 8
     cohorts: tuple[str, ...] = ("spring-2026", "autumn-2026")
@@ -72,6 +74,7 @@ def revised_rubric(rubric: Rubric) -> Rubric:
 
 
 def candidate_names(n: int, rng: random.Random) -> list[str]:
+    """N distinct made-up names, reproducible from the generator's seed."""
     names: list[str] = []
     while len(names) < n:
         name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"

@@ -10,17 +10,18 @@ import json
 import os
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evaluator.errors import StoreError
 from evaluator.models import Judgment, Transcript
 from evaluator.rubrics import Rubric
 from evaluator.safety import redactor
 from evaluator.store.migrations import MIGRATIONS
-from evaluator.store.texts import TextRecord, text_record
 from evaluator.store.owners import mark_killed, this_host
+from evaluator.store.texts import TextRecord, text_record
 
 DEFAULT_DB = "evaluator.duckdb"
 
@@ -31,7 +32,7 @@ def default_db_path() -> Path:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _json(value: Any) -> str | None:
@@ -136,6 +137,7 @@ def store_error(path: Path, doing: str, e: BaseException) -> StoreError:
 
 
 def no_space_message(path: Path, doing: str, needed: int = 0) -> str:
+    """What to tell the user when the disk is full: where, how much is free and how much was needed."""
     import shutil
 
     folder = path.parent if str(path.parent) else Path(".")
@@ -233,7 +235,7 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -281,8 +283,9 @@ class Store:
         self.con.execute(
             "INSERT INTO runs (id, started_at, command, cohort, judge_kind, model, prompt_version, params,"
             " rubric_id, rubric_version, status, pid, host, request_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [run_id, _now(), redactor()(command) if command else command, cohort, judge_info.kind, judge_info.model, judge_info.prompt_version,
-             _json(judge_info.params), rubric.id if rubric else None, rubric.version if rubric else None,
+            [run_id, _now(), redactor()(command) if command else command, cohort, judge_info.kind, judge_info.model,
+             judge_info.prompt_version, _json(judge_info.params),
+             rubric.id if rubric else None, rubric.version if rubric else None,
              "running", os.getpid(), this_host(), request_key],
         )
         return run_id
@@ -299,8 +302,8 @@ class Store:
         self,
         run_id: str,
         judgments: list[tuple[Judgment, Transcript, Rubric]],
-        items: list[dict[str, Any]] = (),
-        members: list[dict[str, Any]] = (),
+        items: Sequence[dict[str, Any]] = (),
+        members: Sequence[dict[str, Any]] = (),
         run_totals: dict[str, Any] | None = None,
         ids: list[str] | None = None,
     ) -> list[str]:
@@ -323,7 +326,7 @@ class Store:
         seen_rubrics: set[str] = set()
         texts: dict[int, TextRecord] = {}  # per Transcript object: a batch's judgments of one share it
         seen_texts: set[str] = set()
-        for jid, (j, transcript, rubric) in zip(ids, judgments):
+        for jid, (j, transcript, rubric) in zip(ids, judgments, strict=True):
             text = texts.get(id(transcript))
             if text is None:
                 text = texts[id(transcript)] = text_record(transcript)
@@ -466,7 +469,9 @@ class Store:
     def load_judgment(self, judgment_id: str) -> dict[str, Any]:
         cols = [d[0] for d in self.con.execute("SELECT * FROM judgments LIMIT 0").description]
         row = self.con.execute("SELECT * FROM judgments WHERE id = ?", [judgment_id]).fetchone()
-        record = dict(zip(cols, row))
+        if row is None:
+            raise KeyError(judgment_id)
+        record = dict(zip(cols, row, strict=True))
         dims = self.con.execute(
             "SELECT dimension_id, status, score, rationale, evidence, dropped_evidence, reason, distribution,"
             " expected_score, distribution_note, ensemble FROM dimension_scores WHERE judgment_id = ?"
@@ -487,4 +492,5 @@ class Store:
     def count(self, table: str) -> int:
         if table not in {"transcripts", "rubric_versions", "runs", "judgments", "dimension_scores", "exchanges"}:
             raise ValueError(table)
-        return self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        (n,) = self.con.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+        return n

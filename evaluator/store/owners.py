@@ -18,6 +18,7 @@ from typing import Any
 
 
 def this_host() -> str:
+    """This machine's name, recorded with a run: liveness is judged only for this host's runs."""
     return socket.gethostname()
 
 

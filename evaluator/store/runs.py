@@ -34,7 +34,7 @@ def recent_runs(db: Any = None, cohort: str | None = None, limit: int = 20) -> l
                                  [*params, limit]).fetchall()
     out = []
     for row in rows:
-        run = dict(zip(RUN_COLUMNS, row))
+        run = dict(zip(RUN_COLUMNS, row, strict=True))
         run["status"] = effective_status(run["status"], run["pid"], run["host"])
         out.append(run)
     return out

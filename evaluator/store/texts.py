@@ -16,6 +16,8 @@ from evaluator.models import Transcript
 
 
 class TextRecord(NamedTuple):
+    """A transcript's text as stored (JSON columns), keyed by content: one text is stored once."""
+
     key: str
     turns: str  # JSON: [{id, speaker, role, timestamp, text}]
     code: str  # JSON: [{name, language, content}]
@@ -23,6 +25,7 @@ class TextRecord(NamedTuple):
 
 
 def text_record(transcript: Transcript) -> TextRecord:
+    """The stored form of a transcript's turns and code files."""
     from evaluator.ingest import candidate_speaker
 
     turns: list[dict[str, Any]] = [{"id": t.id, "speaker": t.speaker, "role": t.role, "timestamp": t.timestamp,
