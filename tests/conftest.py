@@ -10,7 +10,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
-
 from fakellm import FakeLLM  # noqa: E402  (tests/ is on sys.path: pytest's rootdir-less conftest import)
 
 
@@ -25,3 +24,20 @@ def fake_llm() -> Iterator[FakeLLM]:
         yield server
     finally:
         server.stop()
+
+
+# What a user's shell may set that would change what a test judges, where it stores, or which key it
+# sends: removed for every test that asks for `isolated`.
+ISOLATED_ENV = ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_API_KEY", "EVALUATOR_DB",
+                "EVALUATOR_RUBRICS_DIR", "EVALUATOR_CONFIG", "EVALUATOR_LOGPROBS", "EVALUATOR_REDACT_LIST",
+                "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE")
+
+
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No ambient configuration leaks into a test, and nothing is written into the repository (the
+    working directory is the test's own folder). Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("isolated")``."""
+    for name in ISOLATED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)

@@ -25,11 +25,7 @@ WIDE = {"COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}
 EXE = Path(sys.executable).with_name("evaluate")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def invoke(*args: object, env: dict[str, str] | None = None, input: bytes | str | None = None):

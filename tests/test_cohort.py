@@ -18,76 +18,31 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakellm import Call, Error, FakeLLM, Reply
 from replies import valid
-from test_llm_judge import query  # one read-only query helper for the suites
+from support import (
+    SAMPLES,
+    cohort,
+    cohort_args,
+    make_cohort,
+    query,  # one read-only query helper for the suites
+    scalar,
+)
+from support import CohortRun as Run
 from typer.testing import CliRunner
 
 from evaluator.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = sorted((REPO / "transcripts").glob("*.md"))
-MODEL = "openai/test-model"
 
 
 # ------------------------------------------------------------------------------------------ helpers
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No ambient configuration leaks into a test, and nothing is written into the repository."""
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_API_KEY", "EVALUATOR_DB",
-                 "EVALUATOR_RUBRICS_DIR", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-
-def make_cohort(folder: Path, n: int, *, tag: str = "", sample: Path | None = None) -> list[Path]:
-    """n transcripts with distinct content: the sample rounds in turn (or one `sample` throughout),
-    each with a unique closing line."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        src = sample or SAMPLES[i % len(SAMPLES)]
-        p = folder / f"round_{i:02d}.md"
-        p.write_text(src.read_text(encoding="utf-8") + f"\n\nInterviewer: Thanks, that's time ({tag}{i:02d}).\n",
-                     encoding="utf-8")
-        paths.append(p)
-    return paths
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    exception: BaseException | None
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
-
-
-def cohort_args(path: Path, db: Path, *extra: str, name: str = "c1", base_url: str | None = None) -> list[str]:
-    args = ["cohort", str(path), "--cohort", name, "--db", str(db), "--format", "json"]
-    if base_url is not None:
-        args += ["--model", MODEL, "--api-base", base_url, "--retry-wait", "0.01", "--timeout", "20"]
-    return [*args, *extra]
-
-
-def cohort(path: Path, db: Path, *extra: str, name: str = "c1", base_url: str | None = None) -> Run:
-    """`evaluate cohort PATH --cohort NAME --db DB --format json [--model ... --api-base URL] ...` in-process."""
-    result = CliRunner().invoke(app, cohort_args(path, db, *extra, name=name, base_url=base_url))
-    exc = result.exception if not isinstance(result.exception, SystemExit) else None
-    return Run(result.exit_code, result.stdout, result.stderr, exc)
-
-
-def scalar(db: Path, sql: str, params: list[Any] | None = None) -> Any:
-    return next(iter(query(db, sql, params)[0].values()))
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def assert_no_traceback(run: Run) -> None:

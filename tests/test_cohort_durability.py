@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from fakellm import Call, Error, FakeLLM
 from replies import valid
-from test_cohort import cohort, cohort_args, make_cohort, query, scalar
+from support import cohort, cohort_args, make_cohort, query, scalar
 
 from evaluator.batch.budget import Budget
 from evaluator.batch.dedup import Dedup
@@ -34,13 +34,7 @@ from evaluator.batch.prepare import check_metadata
 from evaluator.errors import BadInput
 from evaluator.store.db import Store, StoreFull, open_store
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_API_KEY", "EVALUATOR_DB",
-                 "EVALUATOR_RUBRICS_DIR", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def start(fake_llm: FakeLLM, folder: Path, db: Path, *extra: str) -> subprocess.Popen:

@@ -16,8 +16,7 @@ from fakellm import Call, FakeLLM
 from hypothesis import given
 from hypothesis import strategies as st
 from replies import build_reply
-from test_cohort import cohort, make_cohort
-from test_llm_judge import DIMS, Run, evaluate, query
+from support import DIMS, Run, cohort, evaluate, make_cohort, query
 from typer.testing import CliRunner
 
 from evaluator.cli import app

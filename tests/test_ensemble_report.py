@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 from fakellm import Call, FakeLLM
 from replies import build_reply, requested_dims
-from test_cohort import make_cohort
-from test_llm_judge import query
-from test_report_browser import ARGS, CHROMIUM, Watched
+from support import ARGS, CHROMIUM, Watched, make_cohort, query
 from typer.testing import CliRunner
 
 from evaluator.cli import app

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,37 +14,19 @@ import duckdb
 import pytest
 from fakellm import Call, Error, FakeLLM
 from replies import build_reply
-from typer.testing import CliRunner
-
-from evaluator.cli import app
+from support import Run
+from support import evaluate as judge
 
 REPO = Path(__file__).resolve().parent.parent
 TRANSCRIPT = REPO / "transcripts" / "lru_ttl_cache.md"
 
 
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    db: Path
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
-
-    def dim(self, dim_id: str) -> dict[str, Any]:
-        return next(d for d in self.doc["dimensions"] if d["id"] == dim_id)
-
-
 def evaluate(server: FakeLLM, tmp_path: Path, *extra: str, transcript: Path = TRANSCRIPT,
              env: dict[str, str] | None = None, fmt: str = "json") -> Run:
-    db = tmp_path / "e.duckdb"
-    args = [str(transcript), "--model", "openai/test-model", "--api-base", server.base_url, "--db", str(db),
-            "--format", fmt, "--retry-wait", "0.01", *extra]
-    result = CliRunner().invoke(app, args, env=env)
-    assert not (result.exception and not isinstance(result.exception, SystemExit)), result.exception
-    return Run(result.exit_code, result.stdout, result.stderr, db)
+    """support.evaluate against `server`, in the output format asked for; never an uncaught exception."""
+    run = judge(server.base_url, tmp_path, "--format", fmt, *extra, transcript=transcript, env=env)
+    assert run.exception is None, run.exception
+    return run
 
 
 def reply(transform: Callable[[dict[str, Any]], str], **kw: Any) -> Call:

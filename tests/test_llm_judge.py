@@ -18,7 +18,6 @@ import re
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,49 +25,13 @@ import duckdb
 import pytest
 from fakellm import Call, Error, FakeLLM, Reply, approx_tokens
 from replies import answer, answer_with, build_reply, candidate_quotes
-from typer.testing import CliRunner
-
-from evaluator.cli import app
+from support import DIMS, Run, evaluate, judge_args, query
 
 REPO = Path(__file__).resolve().parent.parent
-TRANSCRIPT = REPO / "transcripts" / "lru_ttl_cache.md"
-DIMS = ["invariant", "edge_cases", "restraint", "recovery", "cost_awareness"]  # rubric lru_ttl_cache
 SECRET = "sk-test-secret-123"
 INVENTED = "I have shipped this exact cache to production at planet scale on Kubernetes clusters"
 
 # ------------------------------------------------------------------------------------ running the CLI
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    db: Path
-    exception: BaseException | None
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
-
-    def statuses(self) -> dict[str, str]:
-        return {d["id"]: d["status"] for d in self.doc["dimensions"]}
-
-    def dim(self, dim_id: str) -> dict[str, Any]:
-        return next(d for d in self.doc["dimensions"] if d["id"] == dim_id)
-
-
-def judge_args(base_url: str, db: Path, *extra: str, transcript: Path = TRANSCRIPT) -> list[str]:
-    return [str(transcript), "--model", "openai/test-model", "--api-base", base_url, "--db", str(db),
-            "--format", "json", "--retry-wait", "0.01", *extra]
-
-
-def evaluate(base_url: str, tmp_path: Path, *extra: str, transcript: Path = TRANSCRIPT,
-             env: dict[str, str] | None = None) -> Run:
-    """`evaluate TRANSCRIPT --model openai/test-model --api-base URL --db tmp/e.duckdb --format json ...`"""
-    db = tmp_path / "e.duckdb"
-    result = CliRunner().invoke(app, judge_args(base_url, db, *extra, transcript=transcript), env=env)
-    exc = result.exception if not isinstance(result.exception, SystemExit) else None
-    return Run(result.exit_code, result.stdout, result.stderr, db, exc)
 
 
 def evaluate_subprocess(base_url: str, tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Run:
@@ -79,16 +42,6 @@ def evaluate_subprocess(base_url: str, tmp_path: Path, *extra: str, env: dict[st
     proc = subprocess.run([*cmd, *judge_args(base_url, db, *extra)], capture_output=True, text=True,
                           timeout=60, env={**os.environ, **(env or {})}, cwd=tmp_path)
     return Run(proc.returncode, proc.stdout, proc.stderr, db, None)
-
-
-def query(db: Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cur = con.execute(sql, params or [])
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
-    finally:
-        con.close()
 
 
 def stored(db: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, Any]]]:
@@ -110,13 +63,7 @@ def assert_no_traceback(run: Run) -> None:
     assert "Traceback" not in run.stderr and "Traceback" not in run.stdout
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No ambient configuration leaks into a test, and nothing is written into the repository."""
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_API_KEY", "EVALUATOR_DB",
-                 "EVALUATOR_RUBRICS_DIR", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 # ------------------------------------------------------------------------------------------- 1. valid

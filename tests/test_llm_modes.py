@@ -9,7 +9,7 @@ import pytest
 import yaml
 from fakellm import FakeLLM
 from replies import answer, requested_dims
-from test_llm_judge import query
+from support import query
 from typer.testing import CliRunner
 
 from evaluator.cli import app
@@ -17,11 +17,7 @@ from evaluator.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_DB", "OPENAI_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def run(base_url: str, tmp_path: Path, transcript: Path, *extra: str) -> tuple[int, dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fakellm import Call, Error, FakeLLM
 from replies import answer, build_reply, requested_dims
-from test_llm_judge import query
+from support import query
 from typer.testing import CliRunner
 
 from evaluator.cli import app
@@ -18,11 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSCRIPT = ROOT / "transcripts" / "lru_ttl_cache.md"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_DB", "OPENAI_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def run(server: FakeLLM, tmp_path: Path) -> tuple[int, dict]:

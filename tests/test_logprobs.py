@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fakellm import Call, Error, FakeLLM, split_tokens
 from replies import build_reply
-from test_llm_judge import _clean_env, evaluate, query  # noqa: F401  (autouse fixture: a clean environment)
+from support import evaluate, query
 
 from evaluator.judge.distribution import score_distribution
 from evaluator.judge.llm_adapter import (
@@ -26,6 +26,8 @@ from evaluator.judge.llm_adapter import (
     resolve_capabilities,
 )
 from evaluator.judge.transport import Capabilities, ChatTransport, TokenLogprob
+
+pytestmark = pytest.mark.usefixtures("isolated")
 
 DIMS = ["invariant", "edge_cases", "restraint", "recovery", "cost_awareness"]  # rubric lru_ttl_cache
 SCORE_KEY = ['"', "score", '"', ":", " "]

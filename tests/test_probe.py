@@ -4,62 +4,22 @@ perturbation changed in the prompt, so each probe's stored movement is known in 
 from __future__ import annotations
 
 import json
-import re
-import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fakellm import Call, FakeLLM
 from replies import build_reply
-from test_llm_judge import query
+from support import LRU, Scripted, _prompt, query
 from typer.testing import CliRunner
 
 from evaluator.cli import app
 from evaluator.judge.perturb import PERTURBATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
-LRU = ROOT / "transcripts" / "lru_ttl_cache.md"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_DB", "OPENAI_API_KEY", "EVALUATOR_REDACT_LIST"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-
-def _prompt(body: dict[str, Any]) -> str:
-    return next(m["content"] for m in body["messages"] if m["role"] == "user")
-
-
-class Scripted:
-    """Scores by what the prompt shows: reversed anchors lift every score by one, a prompt without
-    the code lowers `edge_cases` to 2, doubled filler lowers `restraint` to 2, swapped names leave
-    everything alone, and the unchanged prompt's `recovery` alternates 3, 4, 3... per repeat."""
-
-    def __init__(self) -> None:
-        self.seen: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    def __call__(self, body: dict[str, Any]) -> str:
-        prompt = _prompt(body)
-        with self.lock:
-            self.seen[prompt] += 1
-            nth = self.seen[prompt]
-        reversed_anchors = prompt.index("- 5:") < prompt.index("- 1:")
-        scores = {d: 3 for d in re.findall(r"^### `([^`]+)`", prompt, re.MULTILINE)}
-        if reversed_anchors:
-            scores = {d: 4 for d in scores}
-        if "<<<CODE" not in prompt:
-            scores["edge_cases"] = 2
-        if "Okay. Okay." in prompt:
-            scores["restraint"] = 2
-        plain = not reversed_anchors and "<<<CODE" in prompt and "Okay. Okay." not in prompt
-        if plain and "Dana" in prompt and "~" not in prompt:
-            scores["recovery"] = 3 + (nth % 2 == 0)  # the unperturbed prompt: 3, 4, 3
-        return json.dumps(build_reply(body, scores=scores))
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def run(base_url: str, tmp_path: Path, target: Path, *extra: str) -> tuple[int, dict, str]:

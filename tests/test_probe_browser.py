@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from fakellm import Call, FakeLLM
-from test_probe import LRU, Scripted
-from test_report_browser import ARGS, CHROMIUM, Watched
+from support import ARGS, CHROMIUM, LRU, Scripted, Watched
 from typer.testing import CliRunner
 
 from evaluator.cli import app

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from fakellm import Call, FakeLLM
 from replies import build_reply
-from test_llm_judge import query
-from test_probe import _isolated  # noqa: F401  (autouse: no model, store or key from the environment)
+from support import query
 from typer.testing import CliRunner
 
 from evaluator.cli import app
 from evaluator.ingest import load_transcript
 from evaluator.redact import Redactor, is_hosted, redact_transcript
+
+pytestmark = pytest.mark.usefixtures("isolated")
 
 TRANSCRIPT = """---
 candidate: Dana Smith

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support import ARGS, CHROMIUM, Watched
 
 from evaluator.ingest import load_transcript
 from evaluator.judge.parse import EvidenceIndex
@@ -29,12 +30,9 @@ from evaluator.report.synthetic import SyntheticSpec, generate
 from evaluator.rubrics import select_rubric
 from evaluator.store.db import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                                                                "(CI installs it: apt-get install chromium)")]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 EVIL_NAME = "Eve <img src=x onerror=\"window.__xss='name'\">"
 EVIL_TRANSCRIPT = """---
@@ -104,47 +102,6 @@ def browser():
                                                    viewport={"width": 1400, "height": 900})
         yield ctx
         ctx.close()
-
-
-class Watched:
-    """A page that records console errors, page errors and any request leaving the machine."""
-
-    def __init__(self, ctx) -> None:
-        self.page = ctx.new_page()
-        self.errors: list[str] = []
-        self.external: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.external.append(r.url)
-                     if not r.url.startswith(("file://", "http://127.0.0.1", "data:", "about:")) else None)
-
-    def goto(self, url: str) -> None:
-        self.page.goto(url)
-        self.settle()
-
-    def settle(self) -> None:
-        """Loaded, every chart drawn, and the judgment view (drawn by report.js from its data) drawn."""
-        self.page.wait_for_load_state("load")
-        self.page.wait_for_function(
-            "Array.from(document.querySelectorAll('.chart, #judgment-view'))"
-            ".every(c => c.getAttribute('data-rendered') === '1')", timeout=20000)
-
-    def charts_with_data(self) -> list[int]:
-        """Per chart: how many data points its traces hold, if drawn as SVG/canvas (0 if empty)."""
-        return self.page.evaluate("""Array.from(document.querySelectorAll('.chart')).map(c => {
-            const drawn = c.querySelector('svg.main-svg') && c.querySelector('.plot-container');
-            if (!drawn || !c.data) return 0;
-            return c.data.reduce((n, t) => n + ((t.z && t.z.length) || (t.y && t.y.length) || 0), 0);
-        })""")
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-
-    def check_clean(self) -> None:
-        assert self.errors == [], self.errors
-        assert self.external == [], self.external
-        assert self.page.evaluate("window.__xss") is None
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fakellm import Call, FakeLLM
 from replies import valid
-from test_cohort import _clean_env, cohort, make_cohort  # noqa: F401  (_clean_env: autouse env isolation)
+from support import cohort, make_cohort
 
 from evaluator.ingest import load_transcript
 from evaluator.judge.parse import EvidenceIndex
+
+pytestmark = pytest.mark.usefixtures("isolated")
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -20,11 +20,7 @@ RUBRICS = REPO / "rubrics"
 DEFAULT_DIMS = ["invariant", "edge_cases", "restraint", "recovery", "cost_awareness"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    """No rubric folder from the environment or the working directory leaks into these tests."""
-    monkeypatch.delenv("EVALUATOR_RUBRICS_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture

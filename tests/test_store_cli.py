@@ -28,12 +28,7 @@ WIDE = {"COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    """Baseline judge, checkout rubrics, and every file written under tmp_path."""
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def invoke(*args: str):
