@@ -235,7 +235,7 @@ class EvidenceIndex:
     places: list[_Place]
 
     @classmethod
-    def of(cls, transcript: Transcript) -> "EvidenceIndex":
+    def of(cls, transcript: Transcript) -> EvidenceIndex:
         places = [_Place(t.id, t.role, t.text) for t in transcript.turns]
         places += [_Place(cf.name, "candidate", cf.content) for cf in transcript.code_files]
         places.sort(key=lambda p: p.role == "interviewer")

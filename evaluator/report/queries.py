@@ -240,7 +240,7 @@ def filter_options(con, schema: Schema) -> dict[str, Any]:
 
 
 def dimension_names(con) -> dict[str, dict[str, Any]]:
-    """dimension id -> {name, min, max} from the newest rubric version that defines it."""
+    """Dimension id -> {name, min, max} from the newest rubric version that defines it."""
     rows = con.execute("""
         WITH d AS (
             SELECT created_at,
