@@ -46,7 +46,7 @@ def _resolve_id(con: Any, ref: str) -> str:
                           [digest]).fetchone()
         if row is None:
             raise BadInput(f"{ref}: no stored judgment of this transcript (as it is now: an edited file is a "
-                           "new transcript); judge it with `evaluate {ref}`")
+                           f"new transcript); judge it with `evaluate {ref}`")
         return str(row[0])
     rows = con.execute("SELECT id FROM judgments WHERE starts_with(id, ?) LIMIT 2", [ref.lower()]).fetchall()
     if not rows:

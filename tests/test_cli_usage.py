@@ -357,6 +357,10 @@ def test_judgments_list_filters_and_show_prints_the_stored_judgment(stored, tmp_
     assert table.exit_code == 0 and "invariant" in table.output and lru["id"][:8] in table.output
     missing = invoke("show", "ffffffff", "--db", stored)
     assert missing.exit_code == 2 and "judgments list" in flat(missing.stderr)
+    unjudged = tmp_path / "c" / "unjudged.md"
+    unjudged.write_text(RAG.read_text() + "\nCandidate: one more line, so another hash.\n")
+    never = invoke("show", unjudged, "--db", stored)
+    assert never.exit_code == 2 and f"`evaluate {unjudged}`" in flat(never.stderr) and "{ref}" not in never.stderr
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
