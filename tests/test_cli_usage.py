@@ -292,6 +292,11 @@ def test_config_values_are_checked_like_flags(tmp_path):
     (tmp_path / "evaluate.toml").write_text("max_tokens = 0\n")
     r = invoke(LRU, "--no-store")
     assert r.exit_code == 2 and "--max-tokens" in flat(r.stderr)
+    assert f"set by 'max_tokens' in {tmp_path / 'evaluate.toml'}" in flat(r.stderr)  # where to fix it
+    as_json = invoke(LRU, "--no-store", "--format", "json")
+    assert "evaluate.toml" in json.loads(as_json.stdout)["error"]
+    typed = invoke(LRU, "--no-store", "--max-tokens", "0")  # the flag, not the file, is at fault
+    assert typed.exit_code == 2 and "evaluate.toml" not in flat(typed.stderr)
 
 
 def test_config_unknown_key_is_a_clear_error(tmp_path):
