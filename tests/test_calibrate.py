@@ -211,6 +211,14 @@ def test_cli_agreement_on_the_samples(sample_db):
     assert json.loads(one.stdout)["overall"]["human_human"] is None
 
 
+def test_cli_agreement_with_a_filter_matching_nothing_says_what_is_stored(sample_db):
+    for flag, value in (("--model", "openai/gpt-4o-mini"), ("--rubric", "defualt")):
+        r = runner.invoke(app, ["agreement", "--db", str(sample_db), flag, value, "--bootstrap", "0"])
+        message = " ".join(r.output.split())
+        assert r.exit_code == 2, r.output
+        assert "stored judges: baseline" in message and "default" in message and "judge some transcripts" not in message
+
+
 def test_cli_calibrate_on_the_samples_and_show_calibrated(sample_db):
     result = runner.invoke(app, ["calibrate", "--db", str(sample_db), "--bootstrap", "100"])
     assert result.exit_code == 0, result.output
