@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.errors import BadInput
-from evaluator.files import open_regular
+from evaluator.files import open_regular, special_kind
 from evaluator.formats import TRANSCRIPT_SUFFIXES
 from evaluator.ingest import _LANG_BY_SUFFIX as CODE_SUFFIXES
 from evaluator.ingest import session_date
@@ -50,7 +50,8 @@ def iter_items(path: Path, on_skip: Callable[[str], None] | None = None) -> Iter
     if path.is_dir():
         yield from _iter_folder(path, on_skip)
     elif not path.is_file():  # a FIFO or device would block the open (and the whole run) forever
-        raise BadInput(f"{path}: not a regular file or folder: give a folder of .md transcripts or a manifest")
+        raise BadInput(f"{path} is {special_kind(path)}, not a regular file or folder: give a folder of .md "
+                       "transcripts or a manifest (save a pipe's content to a file first)")
     elif path.suffix.lower() in MANIFEST_SUFFIXES:
         yield from _iter_manifest(path)
     else:
