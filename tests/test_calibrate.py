@@ -178,8 +178,8 @@ def test_align_without_ragas_says_how_to_install(monkeypatch):
     monkeypatch.setattr(align, "ragas_available", lambda: False)
     result = runner.invoke(app, ["align", "--model", "openai/x"])
     assert result.exit_code == 2
-    assert "pip install 'evaluator[ragas]'" in result.output
-    assert "pip install 'evaluator[ragas]'" in INSTALL_HINT
+    assert "pip install -e '.[ragas]'" in result.output  # as the README: the package is not on an index
+    assert "pip install -e '.[ragas]'" in INSTALL_HINT and "evaluator[ragas]" not in INSTALL_HINT
 
 
 # -- the CLI end to end --------------------------------------------------------------------------------
