@@ -103,8 +103,10 @@ def list_judgments(db: Path | None, filters: JudgmentFilters) -> list[dict[str, 
         raise BadInput(f"--status must be one of {', '.join(STATUSES)}, got {filters.status!r}")
     where, params = [], []
     if filters.cohort:
-        where.append("j.transcript_hash IN (SELECT transcript_hash FROM cohort_members WHERE cohort = ?)")
-        params.append(filters.cohort)
+        from evaluator.store.export import in_cohort_sql
+
+        where.append(in_cohort_sql("?"))
+        params += [filters.cohort, filters.cohort]
     if filters.candidate:
         where.append("t.candidate = ?")
         params.append(filters.candidate)

@@ -368,6 +368,20 @@ def test_judgments_list_filters_and_show_prints_the_stored_judgment(stored, tmp_
     assert never.exit_code == 2 and f"`evaluate {unjudged}`" in flat(never.stderr) and "{ref}" not in never.stderr
 
 
+def test_cohort_filter_lists_the_cohorts_judgments_not_every_judgment_of_its_transcripts(stored, tmp_path):
+    """As the report's cohort pages: a member transcript judged again outside the cohort (another rubric,
+    standalone) is not the cohort's judgment, in `judgments list` and `export` alike."""
+    member = tmp_path / "c" / "lru_ttl_cache.md"
+    assert invoke(member, "--rubric", "default", "--db", stored).exit_code in (0, 1)
+    rows = json.loads(invoke("judgments", "list", "--db", stored, "--cohort", "spring", "-f", "json").stdout)
+    assert sorted(Path(r["source"]).name for r in rows) == ["lru_ttl_cache.md", "rag_pipeline.md"]
+    assert {r["rubric_version"].split("@")[0] for r in rows} == {"lru_ttl_cache", "rag_pipeline"}
+    out = tmp_path / "spring.jsonl"
+    assert invoke("export", out, "--cohort", "spring", "--db", stored).exit_code == 0
+    assert sorted(json.loads(line)["judgment_id"] for line in out.read_text().splitlines()) == \
+        sorted(r["id"] for r in rows)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_export_judgments_and_dimensions(stored, tmp_path, suffix):
     out = tmp_path / f"judgments{suffix}"
