@@ -22,6 +22,12 @@ _KIND = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character dev
          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
+def special_kind(path: Path | str) -> str:
+    """What a path that is neither a regular file nor a folder is ("a FIFO (named pipe)", "a socket"...)."""
+    mode = os.stat(path).st_mode
+    return next((name for test, name in _KIND if test(mode)), "not a regular file")
+
+
 def open_regular(path: Path | str, what: str) -> BinaryIO:
     """Open `path` for binary reading if, and only if, it is a regular file (symlinks followed).
 

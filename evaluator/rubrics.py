@@ -309,8 +309,11 @@ def _did_you_mean(word: str, candidates: list[str]) -> str:
 
 
 def _known_text(own: list[str], builtin: list[str]) -> str:
-    text = f"known: {', '.join(own) or 'none'}"
-    return text + (f"; built-in: {', '.join(builtin)}" if builtin else "")
+    """The ids one could have meant: the folder's own, then the built-in ones (with no rubrics folder of
+    one's own, only the built-in ones: "known: none" beside a list would read as if none existed)."""
+    if not own:
+        return f"known (built-in): {', '.join(builtin)}" if builtin else "known: none"
+    return f"known: {', '.join(own)}" + (f"; built-in: {', '.join(builtin)}" if builtin else "")
 
 
 def _unknown_base(path: Path, rf: RubricFile, layers: _Layers, start: int) -> str:

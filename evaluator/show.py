@@ -46,7 +46,7 @@ def _resolve_id(con: Any, ref: str) -> str:
                           [digest]).fetchone()
         if row is None:
             raise BadInput(f"{ref}: no stored judgment of this transcript (as it is now: an edited file is a "
-                           "new transcript); judge it with `evaluate {ref}`")
+                           f"new transcript); judge it with `evaluate {ref}`")
         return str(row[0])
     rows = con.execute("SELECT id FROM judgments WHERE starts_with(id, ?) LIMIT 2", [ref.lower()]).fetchall()
     if not rows:
@@ -103,8 +103,10 @@ def list_judgments(db: Path | None, filters: JudgmentFilters) -> list[dict[str, 
         raise BadInput(f"--status must be one of {', '.join(STATUSES)}, got {filters.status!r}")
     where, params = [], []
     if filters.cohort:
-        where.append("j.transcript_hash IN (SELECT transcript_hash FROM cohort_members WHERE cohort = ?)")
-        params.append(filters.cohort)
+        from evaluator.store.export import in_cohort_sql
+
+        where.append(in_cohort_sql("?"))
+        params += [filters.cohort, filters.cohort]
     if filters.candidate:
         where.append("t.candidate = ?")
         params.append(filters.candidate)

@@ -312,3 +312,17 @@ def test_cli_json_never_contains_nan(tmp_path):
     d = json.loads(r.stdout)["d"]
     assert d["pearson"] is None and d["reasons"]["pearson"] and d["qwk"] is None
     assert not math.isnan(d["mae"])
+
+
+@pytest.mark.parametrize("command", ["agreement", "calibrate"])
+def test_cli_files_that_name_transcripts_differently_are_refused_not_an_empty_table(tmp_path, command):
+    """A judge file keyed by content hash (`evaluate export --table dimensions`) against labels keyed by
+    file name shares no item: a clear error (exit 2) naming ids from both files, never n = 0 and exit 0."""
+    (tmp_path / "j.csv").write_text("transcript_hash,dimension,score\n" +
+                                    "".join(f"{h}abc,d,{s}\n" for h, s in zip("0123456", "1234512", strict=True)))
+    (tmp_path / "h.csv").write_text("transcript,rater,dimension,score\n" +
+                                    "".join(f"t{h}.md,r,d,{s}\n" for h, s in zip("0123456", "1234512", strict=True)))
+    r = runner.invoke(app, [command, "--judge", str(tmp_path / "j.csv"), "--human", str(tmp_path / "h.csv")])
+    assert r.exit_code == 2, r.output
+    text = " ".join(r.output.split())
+    assert "share no transcript id" in text and "'0abc'" in text and "'t0.md'" in text

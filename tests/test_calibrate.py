@@ -178,8 +178,8 @@ def test_align_without_ragas_says_how_to_install(monkeypatch):
     monkeypatch.setattr(align, "ragas_available", lambda: False)
     result = runner.invoke(app, ["align", "--model", "openai/x"])
     assert result.exit_code == 2
-    assert "pip install 'evaluator[ragas]'" in result.output
-    assert "pip install 'evaluator[ragas]'" in INSTALL_HINT
+    assert "pip install -e '.[ragas]'" in result.output  # as the README: the package is not on an index
+    assert "pip install -e '.[ragas]'" in INSTALL_HINT and "evaluator[ragas]" not in INSTALL_HINT
 
 
 # -- the CLI end to end --------------------------------------------------------------------------------
@@ -209,6 +209,14 @@ def test_cli_agreement_on_the_samples(sample_db):
     one = runner.invoke(app, ["agreement", "--db", str(sample_db), "--rater", "rater_a", "--bootstrap", "0",
                               "--format", "json"])
     assert json.loads(one.stdout)["overall"]["human_human"] is None
+
+
+def test_cli_agreement_with_a_filter_matching_nothing_says_what_is_stored(sample_db):
+    for flag, value in (("--model", "openai/gpt-4o-mini"), ("--rubric", "defualt")):
+        r = runner.invoke(app, ["agreement", "--db", str(sample_db), flag, value, "--bootstrap", "0"])
+        message = " ".join(r.output.split())
+        assert r.exit_code == 2, r.output
+        assert "stored judges: baseline" in message and "default" in message and "judge some transcripts" not in message
 
 
 def test_cli_calibrate_on_the_samples_and_show_calibrated(sample_db):

@@ -288,6 +288,11 @@ def test_config_values_are_checked_like_flags(tmp_path):
     (tmp_path / "evaluate.toml").write_text("max_tokens = 0\n")
     r = invoke(LRU, "--no-store")
     assert r.exit_code == 2 and "--max-tokens" in flat(r.stderr)
+    assert f"set by 'max_tokens' in {tmp_path / 'evaluate.toml'}" in flat(r.stderr)  # where to fix it
+    as_json = invoke(LRU, "--no-store", "--format", "json")
+    assert "evaluate.toml" in json.loads(as_json.stdout)["error"]
+    typed = invoke(LRU, "--no-store", "--max-tokens", "0")  # the flag, not the file, is at fault
+    assert typed.exit_code == 2 and "evaluate.toml" not in flat(typed.stderr)
 
 
 def test_config_unknown_key_is_a_clear_error(tmp_path):
@@ -353,6 +358,24 @@ def test_judgments_list_filters_and_show_prints_the_stored_judgment(stored, tmp_
     assert table.exit_code == 0 and "invariant" in table.output and lru["id"][:8] in table.output
     missing = invoke("show", "ffffffff", "--db", stored)
     assert missing.exit_code == 2 and "judgments list" in flat(missing.stderr)
+    unjudged = tmp_path / "c" / "unjudged.md"
+    unjudged.write_text(RAG.read_text() + "\nCandidate: one more line, so another hash.\n")
+    never = invoke("show", unjudged, "--db", stored)
+    assert never.exit_code == 2 and f"`evaluate {unjudged}`" in flat(never.stderr) and "{ref}" not in never.stderr
+
+
+def test_cohort_filter_lists_the_cohorts_judgments_not_every_judgment_of_its_transcripts(stored, tmp_path):
+    """As the report's cohort pages: a member transcript judged again outside the cohort (another rubric,
+    standalone) is not the cohort's judgment, in `judgments list` and `export` alike."""
+    member = tmp_path / "c" / "lru_ttl_cache.md"
+    assert invoke(member, "--rubric", "default", "--db", stored).exit_code in (0, 1)
+    rows = json.loads(invoke("judgments", "list", "--db", stored, "--cohort", "spring", "-f", "json").stdout)
+    assert sorted(Path(r["source"]).name for r in rows) == ["lru_ttl_cache.md", "rag_pipeline.md"]
+    assert {r["rubric_version"].split("@")[0] for r in rows} == {"lru_ttl_cache", "rag_pipeline"}
+    out = tmp_path / "spring.jsonl"
+    assert invoke("export", out, "--cohort", "spring", "--db", stored).exit_code == 0
+    assert sorted(json.loads(line)["judgment_id"] for line in out.read_text().splitlines()) == \
+        sorted(r["id"] for r in rows)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])

@@ -564,6 +564,14 @@ def test_cli_check_real_folder_by_default():
     assert r.exit_code == 0, r.output
 
 
+def test_cli_show_unknown_id_without_a_folder_lists_the_builtins_as_known():
+    # cwd has no rubrics/ (autouse fixture): the built-in rubrics are the known ones, not "none"
+    r = invoke("rubrics", "show", "nope")
+    message = " ".join(r.output.split())
+    assert r.exit_code == 2, r.output
+    assert "known: none" not in message and "known (built-in): " in message and "default" in message
+
+
 def test_cli_check_bad_folder(tmp_path):
     d = tmp_path / "bad"
     write_rubric(d, "good.yaml", base_rubric(id="good"))

@@ -459,6 +459,8 @@ def test_runs_lists_newest_first_with_counts_and_filters_by_cohort(tmp_path):
     assert json.loads(invoke("runs", "--db", db, "--limit", "1", "-f", "json").stdout)[0]["id"] == runs[0]["id"]
     table = flat(invoke("runs", "--db", db).stdout)
     assert runs[0]["id"][:8] in table and "completed" in table and "2/2" in table and "spring" in table
+    typo = invoke("runs", "--db", db, "--cohort", "sprnig")  # as `judgments list`: an error, not "no runs yet"
+    assert typo.exit_code == 2 and "no cohort 'sprnig'" in flat(typo.stderr) and "known: spring" in flat(typo.stderr)
 
 
 def test_runs_bad_input_is_a_clear_error(tmp_path):

@@ -29,8 +29,9 @@ from evaluator.calibrate.records import HumanLabel, ScaleSpec
 from evaluator.errors import BadInput, JudgeUnavailable
 
 INSTALL_HINT = (
-    "`evaluate align` needs the optional ragas extra, which is not installed. Install it with:\n"
-    "  pip install 'evaluator[ragas]'\n"
+    "`evaluate align` needs the optional ragas extra, which is not installed. Install it from the evaluator\n"
+    "checkout (the package is installed from its source, as the README's set-up does) with:\n"
+    "  pip install -e '.[ragas]'\n"
     "(about 500 MB: ragas pulls in langchain and datasets; the rest of evaluator does not need it)"
 )
 MAX_EXAMPLE_CHARS = 4000

@@ -215,6 +215,23 @@ def _infer_scale(values: list[float], what: str, notes: list[str]) -> ScaleSpec:
     return ScaleSpec(min=lo, max=max(hi, lo + 1))
 
 
+def _require_shared_transcripts(judge: list[ValidatedLabel], human: list[ValidatedLabel], judge_file: Path,
+                                human_file: Path) -> None:
+    """Two files that name their transcripts differently (a hash in one, a file name in the other) share
+    no item: every statistic would be empty. Say so instead of printing a table of n = 0."""
+    judged = {r.transcript for r in judge}
+    labelled = {r.transcript for r in human}
+    if judged & labelled:
+        return
+
+    def sample(ids: set[str]) -> str:
+        return ", ".join(repr(i) for i in sorted(ids)[:3]) + (", ..." if len(ids) > 3 else "")
+
+    raise BadInput(f"{judge_file} and {human_file} share no transcript id, so there is nothing to compare "
+                   f"(judge file: {sample(judged)}; human file: {sample(labelled)}); both files must name "
+                   "each transcript the same way")
+
+
 def _gather_files(src: ScoreSource) -> Gathered:
     from evaluator.calibrate.labels import Problem, read_plain
 
@@ -225,6 +242,7 @@ def _gather_files(src: ScoreSource) -> Gathered:
     meta_cols = frozenset(c for c in (src.group_by, src.system_col) if c)
     jf = read_plain(src.judge_file, kind="judge", na=na, meta_columns=meta_cols)
     hf = read_plain(src.human_file, kind="human", na=na, meta_columns=meta_cols)
+    _require_shared_transcripts(jf.labels, hf.labels, src.judge_file, src.human_file)
     notes: list[str] = []
     inferred = default is None
     if default is None:

@@ -164,6 +164,22 @@ def _selected_judgments_sql(sel: JudgeSelection) -> tuple[str, list]:
     return " AND ".join(where), params
 
 
+def _no_match_message(store: Store, sel: JudgeSelection) -> str:
+    """Nothing matches: with no filter the store has no scored judgment; with one, say what is stored
+    (a mistyped --model must not read as an empty store)."""
+    what = ", ".join(f"{k}={v}" for k, v in sel.model_dump().items() if v)
+    stored = store.con.execute(
+        "SELECT DISTINCT CASE WHEN judge_kind = 'baseline' THEN 'baseline' ELSE model END, rubric_id FROM judgments"
+        " WHERE status IN ('scored', 'partial')").fetchall()
+    if not what or not stored:
+        return (f"{store.path}: no stored scored judgments{f' match ({what})' if what else ''}; judge some "
+                "transcripts first (evaluate TRANSCRIPT.md --db ...)")
+    models = ", ".join(sorted({str(m) for m, _ in stored if m}))
+    rubrics = ", ".join(sorted({str(r) for _, r in stored if r}))
+    return (f"{store.path}: no stored scored judgments match ({what}); stored judges: {models}; rubrics: {rubrics}"
+            " (runs: `evaluate runs`)")
+
+
 def judge_scores(store: Store, sel: JudgeSelection) -> tuple[list[JudgeScore], JudgeIdentity, list[dict]]:
     """The newest matching judgment per transcript, its dimension scores, the judge it came from, and
     the rubric definitions involved. Several judges matching at once is an error: their scores are not
@@ -173,9 +189,7 @@ def judge_scores(store: Store, sel: JudgeSelection) -> tuple[list[JudgeScore], J
         f"SELECT j.judge_kind, j.model, j.prompt_version, count(*) FROM judgments j WHERE {where}"
         " GROUP BY ALL ORDER BY count(*) DESC", params).fetchall()
     if not judges:
-        what = ", ".join(f"{k}={v}" for k, v in sel.model_dump().items() if v) or "any"
-        raise BadInput(f"{store.path}: no stored scored judgments match ({what}); judge some transcripts first "
-                       "(evaluate TRANSCRIPT.md --db ...)")
+        raise BadInput(_no_match_message(store, sel))
     if len(judges) > 1:
         listing = "; ".join(f"{m or k} (prompt {p}): {n} judgments" for k, m, p, n in judges)
         raise BadInput(f"judgments from several judges match: {listing}. Choose one with --model "

@@ -23,14 +23,16 @@ import typer
 from typer.core import TyperGroup
 
 try:  # typer >= 0.2x ships its own copy of click, whose classes are not click's
-    from typer._click.core import Context, Parameter
-    from typer._click.exceptions import ClickException, UsageError
+    from typer._click.core import Context, Parameter, ParameterSource
+    from typer._click.exceptions import BadParameter, ClickException, UsageError
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover - an older typer on the real click
     from click import (  # type: ignore[assignment,no-redef]
+        BadParameter,
         ClickException,
         Context,
         Parameter,
+        ParameterSource,
         UsageError,
         get_current_context,
     )
@@ -39,6 +41,7 @@ from evaluator.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_O
 
 DEFAULT_COMMAND = "judge"
 _JSON_KEY = "evaluate.json_errors"
+_CONFIG_KEY = "evaluate.config_file"
 
 
 def _wants_json(args: list[str]) -> bool:
@@ -102,11 +105,14 @@ class DefaultCommandGroup(TyperGroup):
             from evaluator.config import apply_settings, default_map, load_settings
 
             try:
-                _, settings = load_settings()
+                config, settings = load_settings()
             except EvaluatorError as e:  # no context yet: fail() cannot ask it about --format json
                 _error(str(e), e.exit_code, _wants_json(args))
             apply_settings(settings)
             extra["default_map"] = default_map(settings, self.commands)
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+            ctx.meta[_CONFIG_KEY] = config
+            return ctx
         return super().make_context(info_name, args, parent=parent, **extra)
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
@@ -124,11 +130,24 @@ class DefaultCommandGroup(TyperGroup):
         except EvaluatorError as e:
             fail(e, e.exit_code)
         except ClickException as e:
+            if isinstance(e, BadParameter):
+                _name_the_config_file(e, ctx.meta.get(_CONFIG_KEY))
             if not ctx.meta.get(_JSON_KEY):
                 raise
             fail(e.format_message(), e.exit_code)
         except BrokenPipeError:
             _output_closed()
+
+
+def _name_the_config_file(error: BadParameter, config: Path | None) -> None:
+    """A bad value that came from the config file (click's default_map) is reported as the flag it stands
+    for; say where it was set, or the user looks for a `--max-tokens` they never typed."""
+    param, sub = error.param, error.ctx
+    if config is None or param is None or sub is None or param.name is None:
+        return
+    if sub.get_parameter_source(param.name) == ParameterSource.DEFAULT_MAP:
+        key = "rubrics_dir" if param.name == "directory" else param.name
+        error.message = f"{error.message} (set by '{key}' in {config})"
 
 
 def _refuse_mistyped_command(word: str, commands: list[str]) -> None:

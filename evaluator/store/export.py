@@ -73,6 +73,15 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def in_cohort_sql(cohort: str) -> str:
+    """SQL true for a judgment `j` of cohort `cohort` (a `?` or a quoted literal): its member transcripts
+    as judged by that cohort's runs or reused by them from the cache, as the report's cohort pages count
+    them. Another cohort's judgment of the same transcript (another candidate override, say) or a
+    standalone one the cohort never used is not the cohort's."""
+    return ("(j.run_id IN (SELECT id FROM runs WHERE cohort = {c}) OR j.id IN (SELECT i.judgment_id FROM run_items i"
+            " JOIN runs r ON r.id = i.run_id WHERE r.cohort = {c} AND i.judgment_id IS NOT NULL))").format(c=cohort)
+
+
 def export(request: ExportRequest) -> ExportResult:
     """Write the rows; the destination's folder must exist, and an existing file is replaced."""
     import duckdb
@@ -88,8 +97,7 @@ def export(request: ExportRequest) -> ExportResult:
         raise BadInput(f"{request.out} is a folder: give a file name")
     where = ""
     if request.cohort:  # COPY takes no bound parameters: the name goes in as a quoted SQL literal
-        where = ("WHERE j.transcript_hash IN (SELECT transcript_hash FROM cohort_members WHERE cohort = "
-                 f"{_literal(request.cohort)})")
+        where = "WHERE " + in_cohort_sql(_literal(request.cohort))
     partial = request.out.with_name(f".{request.out.name}.partial")
     with open_store(request.db or default_db_path(), read_only=True, wait_seconds=5.0) as store:
         if request.cohort and not store.con.execute("SELECT count(*) FROM cohorts WHERE name = ?",

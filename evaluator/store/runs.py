@@ -32,6 +32,10 @@ def recent_runs(db: Any = None, cohort: str | None = None, limit: int = 20) -> l
     with open_store(db or default_db_path(), read_only=True, wait_seconds=5.0) as store:
         rows = store.con.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {where} ORDER BY started_at DESC LIMIT ?",
                                  [*params, limit]).fetchall()
+        if cohort and not rows:  # as `judgments list`: a mistyped cohort is an error, not "no runs stored yet"
+            known = [r[0] for r in store.con.execute(
+                "SELECT DISTINCT cohort FROM runs WHERE cohort IS NOT NULL ORDER BY 1").fetchall()]
+            raise BadInput(f"no cohort '{cohort}' in {store.path} (known: {', '.join(known) or 'none'})")
     out = []
     for row in rows:
         run = dict(zip(RUN_COLUMNS, row, strict=True))
