@@ -115,6 +115,11 @@ class EvidenceIndex:
         """Exact after normalising (case, whitespace, punctuation), else a close fuzzy match for long
         quotes only. A quote split by an ellipsis needs every part (each at least two words) present,
         in order, in the same place: "the ... cache ... zero" is not evidence."""
+        found = self.match(quote)
+        return Evidence(quote=quote.strip(), source=found[0], match=found[2], role=found[1]) if found else None  # type: ignore[arg-type]
+
+    def match(self, quote: str) -> tuple[str, str, float] | None:
+        """(source, role, match ratio) of the place the quote comes from, by `locate`'s rules."""
         parts = [p for p in re.split(r"\.\.\.|…", quote) if _norm(p)]
         if not parts:
             return None
@@ -125,7 +130,7 @@ class EvidenceIndex:
             return None
         for source, role, text in self.places:
             if _in_order(normed, text):
-                return Evidence(quote=quote.strip(), source=source, match=100.0, role=role)
+                return source, role, 100.0
         if len(normed) > 1 or len(normed[0]) < FUZZY_MIN_CHARS:
             return self._without_label(quote)  # short or split quotes must match exactly
         from rapidfuzz import fuzz
@@ -136,15 +141,29 @@ class EvidenceIndex:
             if score >= FUZZY_THRESHOLD and (best is None or score > best[0]):
                 best = (score, source, role)
         if best:
-            return Evidence(quote=quote.strip(), source=best[1], match=round(best[0], 1), role=best[2])
+            return best[1], best[2], round(best[0], 1)
         return self._without_label(quote)
 
-    def _without_label(self, quote: str) -> Evidence | None:
+    def _without_label(self, quote: str) -> tuple[str, str, float] | None:
         """Models sometimes keep the speaker label ("Dana (candidate): ..."): try again without it."""
         stripped = _LABEL_PREFIX.sub("", quote, count=1)
         if stripped != quote and stripped.strip():
-            return self.locate(stripped)
+            return self.match(stripped)
         return None
+
+
+def misplaced_quotes(parses: dict[str, DimensionParse], prompt_parts: list[tuple[str, str]]) -> list[str]:
+    """Rejected quotes that the model copied from the prompt itself (the rubric's anchors, the
+    instructions) instead of the interview, each named with where it came from. Small models do this
+    and repeat it on a generic repair request; saying which quote came from where breaks the loop."""
+    index = EvidenceIndex([(label, "prompt", _norm(text)) for label, text in prompt_parts])
+    out = []
+    for dim_id, dp in parses.items():
+        for quote in dp.dropped:
+            found = index.match(quote)
+            if found:
+                out.append(f"`{dim_id}`: {quote[:80]!r} is from {found[0]}, not from the interview")
+    return out
 
 
 def _in_order(parts: list[str], text: str) -> bool:
