@@ -507,7 +507,7 @@ class LiteLLMAdapter:
     def _local_timeout_advice(self, messages: list[dict[str, Any]]) -> str:
         """Why a local server timed out and the --timeout that fits it. Prompt reading on a CPU runs at
         10-60 tokens/s, so a 7,000-token judgment can take over 10 minutes before the first reply token."""
-        prompt = self.count_tokens(messages)
+        prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in messages)  # no tokenizer load here
         rate = self._read_rate or LOCAL_PROMPT_TOKENS_PER_S
         reply = min(self.config.max_tokens, 1000) / LOCAL_REPLY_TOKENS_PER_S
         fits = max(int(-(-(prompt / rate + reply) * 1.5 // 60)) * 60, 60)
