@@ -42,10 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "transcripts" / "cosine_topk.md"  # the shortest sample: ~2,000 transcript tokens
 URL = os.environ.get("EVALUATOR_LOCAL_MODEL_URL", "")
 MODEL = os.environ.get("EVALUATOR_LOCAL_MODEL", "openai/local-model")
-# Prompt reading on a shared 2-core machine can be slow; the server's own context size.
+# Prompt reading on a shared 2-core machine runs at ~35 tokens/s and generation at 3-20 tokens/s:
+# generous per-request deadline, the server's own context size, a reply budget that fits 5 dimensions.
 TIMEOUT = os.environ.get("EVALUATOR_LOCAL_MODEL_TIMEOUT", "900")
 CONTEXT = os.environ.get("EVALUATOR_LOCAL_MODEL_CONTEXT", "8192")
-MAX_TOKENS = os.environ.get("EVALUATOR_LOCAL_MODEL_MAX_TOKENS", "1200")
+MAX_TOKENS = os.environ.get("EVALUATOR_LOCAL_MODEL_MAX_TOKENS", "600")
 
 
 @pytest.fixture
@@ -125,6 +126,8 @@ def judge(api_base: str, db: Path) -> dict[str, Any]:
     result = CliRunner().invoke(app, [
         str(SAMPLE), "--model", MODEL, "--api-base", api_base, "--db", str(db), "--format", "json",
         "--timeout", TIMEOUT, "--context-tokens", CONTEXT, "--max-tokens", MAX_TOKENS, "--retries", "1",
+        # one repair round exercises the repair path; a second doubles the time on a CPU
+        "--repair-attempts", "1",
     ])
     # 0 all scored, 1 some dimensions unscored (a recorded outcome); anything else is a failure
     assert result.exit_code in (0, 1), (result.exit_code, result.output, result.exception)
@@ -147,7 +150,7 @@ def stored_exchanges(db: Path) -> list[dict[str, Any]]:
 def check_judgment(doc: dict[str, Any], exchanges: list[dict[str, Any]], fmt: str) -> None:
     """What must hold whatever the model answered."""
     assert doc["judge"]["kind"] == "llm" and doc["judge"]["model"] == MODEL
-    assert 1 <= len(exchanges) <= 3  # the first request and at most two repairs
+    assert 1 <= len(exchanges) <= 2  # the first request and at most one repair
     for ex in exchanges:
         assert ex["error"] is None or "taken from the tool call" in ex["error"], ex["error"]
         assert ex["response_format"] == fmt
@@ -184,8 +187,11 @@ def test_real_model_judges_a_sample_with_json_schema(server_url: str, tmp_path: 
     exchanges = stored_exchanges(db)
     check_judgment(doc, exchanges, "json_schema")
     assert "response_format_fallback" not in doc["flags"]  # llama-server enforces the schema itself
-    for ex in exchanges:  # with the schema enforced, every reply is JSON of the requested shape
-        assert isinstance(json.loads(ex["raw_response"]).get("dimensions"), dict)
+    for ex in exchanges:  # with the schema enforced, a reply not cut off is JSON of the requested shape
+        if ex["completion_tokens"] < int(MAX_TOKENS):
+            dims = json.loads(ex["raw_response"])["dimensions"]
+            # the schema's maxItems: a small model no longer repeats one quote until the token limit
+            assert all(len(d["evidence"]) <= 3 for d in dims.values()), dims
 
 
 def test_real_model_falls_back_to_json_object_when_json_schema_is_refused(

@@ -100,7 +100,10 @@ def dimension_model(rubric: Rubric, dim: Dimension) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid"),
         reasoning=(str, Field(description="2-4 sentences: what the candidate did, against the anchors")),
         score=(Literal[score_values(rubric, dim)], Field(description="the anchor level that fits best")),  # type: ignore[valid-type]
-        evidence=(list[str], Field(description="1-3 verbatim quotes from the transcript or code")),
+        # maxItems in the schema only (a longer list is still read): with the schema enforced, a small
+        # model otherwise repeats one quote until the token limit cuts the reply off (seen on llama.cpp)
+        evidence=(list[str], Field(description="1-3 verbatim quotes from the transcript or code",
+                                   json_schema_extra={"maxItems": 3})),
     ))
 
 
