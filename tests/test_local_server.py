@@ -140,3 +140,13 @@ def test_a_first_request_timeout_uses_the_cpu_speed_range(fake_llm: FakeLLM, tmp
 ])
 def test_which_servers_count_as_local(model: str, api_base: str | None, local: bool) -> None:
     assert is_local(model, api_base) is local
+
+
+def test_a_quote_repeated_many_times_is_named_once_in_the_repair(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """SmolLM2-135M under llama.cpp's schema enforcement repeated one non-quote ~90 times."""
+    fake_llm.script(answer(evidence={"invariant": ["This is a JSON object"] * 90}), answer())
+    run = evaluate(fake_llm.base_url, tmp_path)
+
+    assert run.code == 0, run.stderr
+    ask = fake_llm.chat_requests[1].body["messages"][-1]["content"]
+    assert ask.count("This is a JSON object") == 1

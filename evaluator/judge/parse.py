@@ -236,7 +236,11 @@ def validate_dimensions(
                 "the candidate said or wrote"
             )
         elif parsed.score != "not_observed" and not result.evidence:
-            shown = "; ".join(repr(q[:80]) for q in result.dropped) or "none given"
+            # distinct and at most three: a small model repeating one quote 90 times would otherwise
+            # make the repair request thousands of tokens longer (seen with a real llama.cpp model)
+            distinct = list(dict.fromkeys(q[:80] for q in result.dropped))
+            more = f"; and {len(distinct) - 3} more" if len(distinct) > 3 else ""
+            shown = "; ".join(repr(q) for q in distinct[:3]) + more or "none given"
             result.error = (
                 f"dimension `{d.id}`: the score has no supporting quote that occurs verbatim in the "
                 f"transcript or code (quotes not found: {shown})"
