@@ -16,6 +16,7 @@ from evaluator.judge.parse import (
     DimensionParse,
     EvidenceIndex,
     extract_json,
+    misplaced_quotes,
     validate_dimensions,
 )
 from evaluator.judge.prompt import output_schema, prompt_version, render, render_repair
@@ -117,6 +118,7 @@ class LLMJudge:
                 break
             obj, parse_error = extract_json(result.text)
             errors: list[str] = []
+            misplaced: list[str] = []
             if parse_error:
                 errors.append(f"{parse_error} ({result.error})" if result.error else parse_error)
             else:
@@ -128,6 +130,7 @@ class LLMJudge:
                         answered_in[dim_id] = result
                     else:
                         errors.append(dp.error)
+                misplaced = misplaced_quotes({k: p for k, p in parsed.items() if p.error}, rendered.prompt_parts)
             exchanges.append(Exchange(
                 attempt=attempt + 1, purpose="initial" if attempt == 0 else "repair",
                 dimensions=[d.id for d in pending], response_format=result.response_format,
@@ -150,9 +153,11 @@ class LLMJudge:
             if not pending:
                 break
             failure = "; ".join(errors)
+            # append, never re-render: the earlier messages stay byte-identical, so a local server's
+            # prompt cache (llama.cpp `cache_prompt`) reads only the new tail of a repair request
             messages = messages + [
                 {"role": "assistant", "content": result.text or ""},
-                {"role": "user", "content": render_repair(errors, pending, rendered.tag)},
+                {"role": "user", "content": render_repair(errors, pending, rendered.tag, misplaced)},
             ]
         results: list[DimensionResult] = []
         dropped_total = 0

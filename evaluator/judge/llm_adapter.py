@@ -41,6 +41,10 @@ from evaluator.judge.transport import (
 __all__ = ["FORMAT_MODES", "CallFailed", "CallResult", "Capabilities", "LiteLLMAdapter", "ModelConfig",
            "RequestTimeout"]
 
+# Conservative speeds of a CPU-only local server (llama.cpp on 2-8 cores, 1B-8B model), for the advice
+# given when a local request times out; a real measurement from this run replaces the prompt figure.
+LOCAL_PROMPT_TOKENS_PER_S = 10
+LOCAL_REPLY_TOKENS_PER_S = 5
 DEFAULT_CONTEXT_TOKENS = 16000  # for models litellm's map does not know: safe for most local servers
 OPENAI_MAX_TOP_LOGPROBS = 20  # OpenAI's documented ceiling for top_logprobs; vLLM/llama.cpp accept it
 # Providers with an asynchronous batch endpoint that litellm can drive (files + batches API).
@@ -230,6 +234,7 @@ class LiteLLMAdapter:
         self._capabilities: Capabilities | None = None
         self._format_mode: str | None = None
         self._logprobs_refused = False
+        self._read_rate: float | None = None  # prompt tokens/s seen on this server (for timeout advice)
         self._ll = _litellm()  # paid at construction, not inside the first judgment of a cohort
 
     @property
@@ -434,7 +439,8 @@ class LiteLLMAdapter:
                         f"model {c.model} is unreachable{f' at {c.api_base}' if c.api_base else ''} "
                         f"after {attempts} attempts: {_short(exc)}"
                     ) from None
-                raise CallFailed(f"{type(exc).__name__} after {attempts} attempts: {_short(exc)}",
+                raise CallFailed(f"{type(exc).__name__} after {attempts} attempts: "
+                                 f"{_short(exc, 700 if isinstance(exc, RequestTimeout) else 300)}",
                                  attempts, latency, self.format_mode) from None
             except Exception as exc:  # non-transient: degrade format, or fail fast
                 if self._refuse_logprobs(exc, sent_top[0]) or self._degrade(exc, sent[0]):
@@ -483,12 +489,33 @@ class LiteLLMAdapter:
     async def _request(self, kwargs: dict[str, Any]) -> Any:
         """One HTTP request under a total deadline. litellm's `timeout=` bounds each read only; on
         expiry `wait_for` cancels the request, which closes its connection (nothing keeps reading)."""
+        started = time.perf_counter()
         try:
-            return await asyncio.wait_for(self._ll.acompletion(**kwargs), self.config.timeout)
+            response = await asyncio.wait_for(self._ll.acompletion(**kwargs), self.config.timeout)
         except TimeoutError:
-            raise RequestTimeout(
-                f"no complete reply within the {self.config.timeout:g} s deadline per request (--timeout): "
-                "the server was too slow to connect, answer or finish sending") from None
+            message = (f"no complete reply within the {self.config.timeout:g} s deadline per request (--timeout): "
+                       "the server was too slow to connect, answer or finish sending")
+            if is_local(self.config.model, self.config.api_base):
+                message += "; " + self._local_timeout_advice(kwargs["messages"])
+            raise RequestTimeout(message) from None
+        usage = getattr(response, "usage", None)
+        read = getattr(usage, "prompt_tokens", None)
+        if read:  # a lower bound on the server's prompt reading speed (the time includes the reply)
+            self._read_rate = read / max(time.perf_counter() - started, 1e-3)
+        return response
+
+    def _local_timeout_advice(self, messages: list[dict[str, Any]]) -> str:
+        """Why a local server timed out and the --timeout that fits it. Prompt reading on a CPU runs at
+        10-60 tokens/s, so a 7,000-token judgment can take over 10 minutes before the first reply token."""
+        prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in messages)  # no tokenizer load here
+        rate = self._read_rate or LOCAL_PROMPT_TOKENS_PER_S
+        reply = min(self.config.max_tokens, 1000) / LOCAL_REPLY_TOKENS_PER_S
+        fits = max(int(-(-(prompt / rate + reply) * 1.5 // 60)) * 60, 60)
+        seen = (f"earlier replies in this run came at >= {self._read_rate:.0f} prompt tokens/s"
+                if self._read_rate else f"CPU servers read prompts at {LOCAL_PROMPT_TOKENS_PER_S}-60 tokens/s")
+        return (f"this local server ({self.config.api_base or self.config.model}) was sent a ~{prompt}-token prompt "
+                f"and {seen}, so reading it can take ~{prompt / rate:.0f} s before the reply starts: "
+                f"pass --timeout {fits} (or more), and judge one transcript at a time (concurrency 1)")
 
     def estimate_tokens(self, messages: list[dict[str, Any]]) -> int:
         """Tokens a request will use, for the tpm limiter before the provider tells us: the prompt
@@ -523,6 +550,24 @@ class LiteLLMAdapter:
             return float(p) + float(q)
         except Exception:  # noqa: BLE001 - litellm raises assorted errors for unmapped models
             return None
+
+
+def is_local(model: str, api_base: str | None) -> bool:
+    """A server on this machine or the local network (llama.cpp, Ollama, vLLM on a LAN box): slow
+    prompt reading is expected there, unlike at a hosted provider."""
+    import ipaddress
+    from urllib.parse import urlparse
+
+    if not api_base:
+        return model.startswith(("ollama/", "ollama_chat/"))  # litellm's default: localhost:11434
+    host = (urlparse(api_base).hostname or "").lower()
+    if host == "localhost" or host.endswith((".local", ".localhost", ".lan", ".internal")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_unspecified
 
 
 def _quota_exhausted(exc: BaseException) -> bool:

@@ -297,6 +297,21 @@ class EvidenceIndex:
         return None
 
 
+def misplaced_quotes(parses: dict[str, DimensionParse], prompt_parts: list[tuple[str, str]]) -> list[str]:
+    """Rejected quotes that the model copied from the prompt itself (the rubric's anchors, the
+    instructions) instead of the interview, each named with where it came from. Small models do this
+    and repeat it on a generic repair request; saying which quote came from where breaks the loop."""
+    # role: the Evidence model knows only the interview's roles; only the place's name is used here
+    index = EvidenceIndex([_Place(label, "interviewer", text) for label, text in prompt_parts])
+    out = []
+    for dim_id, dp in parses.items():
+        for quote in dp.dropped:
+            found = index.locate(quote)
+            if found:
+                out.append(f"`{dim_id}`: {quote[:80]!r} is from {found.source}, not from the interview")
+    return out
+
+
 def _in_order(parts: list[str], text: str) -> tuple[int, int] | None:
     """Where every part occurs word-aligned in `text`, each after the previous one: from the
     first part's start to the last part's end (None if they do not)."""
@@ -418,7 +433,11 @@ def validate_dimensions(
                 "the candidate said or wrote"
             )
         elif parsed.score != "not_observed" and not result.evidence:
-            shown = "; ".join(inline(q, 80) for q in result.dropped) or "none given"
+            # distinct and at most three: a small model repeating one quote 90 times would otherwise
+            # make the repair request thousands of tokens longer (seen with a real llama.cpp model)
+            distinct = list(dict.fromkeys(q[:80] for q in result.dropped))
+            more = f"; and {len(distinct) - 3} more" if len(distinct) > 3 else ""
+            shown = "; ".join(inline(q, 80) for q in distinct[:3]) + more or "none given"
             result.error = (
                 f"dimension `{d.id}`: the score has no supporting quote that occurs verbatim in the "
                 f"transcript or code (quotes not found: {shown})"

@@ -58,6 +58,8 @@ def prompt_version() -> str:
         [(r.messages, r.truncation, r.warnings) for r in (full, cut, single)],
         output_schema(rubric, dims), output_schema(rubric, one),
         render_repair(["dimension `recovery` is missing from the reply"], one, full.tag),
+        render_repair(["dimension `recovery`: no quote found"], one, full.tag,
+                      ["`recovery`: 'a quote' is from the rubric's anchors for `recovery`, not from the interview"]),
     ]
     digest = hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
     return f"{PROMPT_NAME}@{digest[:12]}"
@@ -98,7 +100,10 @@ def dimension_model(rubric: Rubric, dim: Dimension) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid"),
         reasoning=(str, Field(description="2-4 sentences: what the candidate did, against the anchors")),
         score=(Literal[score_values(rubric, dim)], Field(description="the anchor level that fits best")),  # type: ignore[valid-type]
-        evidence=(list[str], Field(description="1-3 verbatim quotes from the transcript or code")),
+        # maxItems in the schema only (a longer list is still read): with the schema enforced, a small
+        # model otherwise repeats one quote until the token limit cuts the reply off (seen on llama.cpp)
+        evidence=(list[str], Field(description="1-3 verbatim quotes from the transcript or code",
+                                   json_schema_extra={"maxItems": 3})),
     ))
 
 
@@ -143,6 +148,9 @@ class Rendered:
     tag: str
     truncation: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    # (where, text) of everything the model is shown that is NOT the interview: a rejected quote found
+    # here is named in the repair request (see parse.misplaced_quotes). Not sent; not in the cache key.
+    prompt_parts: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _turn_line(t) -> str:
@@ -231,11 +239,23 @@ def render(
     ), tag)
     return Rendered(
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-        tag=tag, truncation=truncation, warnings=warnings,
+        tag=tag, truncation=truncation, warnings=warnings, prompt_parts=_prompt_parts(rubric, dims, system, skeleton),
     )
 
 
-def render_repair(errors: list[str], dims: list[Dimension], tag: str) -> str:
+def _prompt_parts(rubric: Rubric, dims: list[Dimension], system: str, skeleton: str) -> list[tuple[str, str]]:
+    """The non-interview text of the prompt, most specific first (a quote is named by its first match)."""
+    parts = [(f"the rubric's anchors for `{d.id}`", "\n".join([d.question, *map(str, d.anchors.values())]))
+             for d in dims]
+    parts.append(("the rubric's description and guidance", f"{rubric.description or ''}\n{rubric.guidance or ''}"))
+    parts.append(("the grading instructions (system message)", system))
+    parts.append(("the request's instructions around the transcript", skeleton))
+    return parts
+
+
+def render_repair(errors: list[str], dims: list[Dimension], tag: str, misplaced: list[str] | None = None) -> str:
+    """The follow-up user message of a repair round. It is appended to the conversation (the earlier
+    messages are resent byte for byte, so a server's prompt cache re-reads only this message)."""
     return _template("repair_user.md.j2").render(
-        errors=errors, dimension_list=", ".join(f"`{d.id}`" for d in dims), tag=tag
+        errors=errors, dimension_list=", ".join(f"`{d.id}`" for d in dims), tag=tag, misplaced=misplaced or [],
     )
