@@ -17,11 +17,14 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -96,10 +99,45 @@ def _litellm():
     return litellm
 
 
+def _facts_file() -> Path | None:
+    """Where litellm's facts about models are kept between runs, per litellm version (its bundled map
+    changes with it): $EVALUATOR_CACHE_DIR, else the user's cache directory. None without litellm."""
+    try:
+        version = metadata.version("litellm")
+    except metadata.PackageNotFoundError:
+        return None
+    base = os.environ.get("EVALUATOR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "evaluator")
+    return Path(base) / f"model-facts-litellm-{version}.json"
+
+
 @lru_cache(maxsize=64)
 def _model_facts(model: str) -> tuple[dict[str, Any], list[str], str]:
     """(litellm's map entry or {}, the OpenAI parameters litellm will pass for it, its provider):
-    looked up once per model per process."""
+    looked up once per model per process, and kept on disk per litellm version. Why on disk: the
+    judge's identity (the cache key) needs the model's context size, and a re-run whose judgments
+    are all cached must not pay litellm's import (~5-10 s) only to learn it again."""
+    path = _facts_file()
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError):
+        kept = {}
+    entry = kept.get(model) if isinstance(kept, dict) else None
+    if isinstance(entry, list) and len(entry) == 3:
+        return dict(entry[0]), list(entry[1]), str(entry[2])
+    facts = _ask_litellm(model)
+    if path is not None:
+        try:  # best effort: a read-only home only means litellm is asked again next time
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({**kept, model: list(facts)}, default=str), encoding="utf-8")
+            os.replace(tmp, path)
+        except (OSError, TypeError, ValueError):
+            pass
+    return facts
+
+
+def _ask_litellm(model: str) -> tuple[dict[str, Any], list[str], str]:
     ll = _litellm()
     try:
         info = dict(ll.get_model_info(model))
@@ -230,7 +268,26 @@ class LiteLLMAdapter:
         self._capabilities: Capabilities | None = None
         self._format_mode: str | None = None
         self._logprobs_refused = False
-        self._ll = _litellm()  # paid at construction, not inside the first judgment of a cohort
+        self._module: Any = None
+        self._loading: asyncio.Lock | None = None
+
+    @property
+    def _ll(self) -> Any:
+        """litellm, imported on first need: a run whose judgments are all cached never pays for it."""
+        if self._module is None:
+            self._module = _litellm()
+        return self._module
+
+    async def _load(self) -> None:
+        """Import litellm off the event loop before the first request (once, however many judgments
+        start together), so the loop keeps serving the store and progress meanwhile."""
+        if self._module is not None:
+            return
+        if self._loading is None:
+            self._loading = asyncio.Lock()
+        async with self._loading:
+            if self._module is None:
+                self._module = await asyncio.to_thread(_litellm)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -387,6 +444,7 @@ class LiteLLMAdapter:
         from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
         from tenacity.wait import wait_exponential_jitter
 
+        await self._load()
         ll = self._ll
         c = self.config
         backoff = wait_exponential_jitter(multiplier=c.retry_initial_wait, max=c.retry_max_wait, jitter=c.retry_initial_wait)
