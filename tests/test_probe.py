@@ -31,7 +31,8 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def _prompt(body: dict[str, Any]) -> str:
-    return next(m["content"] for m in body["messages"] if m["role"] == "user")
+    """The whole prompt: the rules and rubric (system message), then the interview (user message)."""
+    return "\n".join(m["content"] for m in body["messages"] if m["role"] in ("system", "user"))
 
 
 class Scripted:
@@ -52,11 +53,11 @@ class Scripted:
         scores = {d: 3 for d in re.findall(r"^### `([^`]+)`", prompt, re.MULTILINE)}
         if reversed_anchors:
             scores = {d: 4 for d in scores}
-        if "<<<CODE" not in prompt:
+        if "<<<CODE file=" not in prompt:  # the fence itself, not the rules that name it
             scores["edge_cases"] = 2
         if "Okay. Okay." in prompt:
             scores["restraint"] = 2
-        plain = not reversed_anchors and "<<<CODE" in prompt and "Okay. Okay." not in prompt
+        plain = not reversed_anchors and "<<<CODE file=" in prompt and "Okay. Okay." not in prompt
         if plain and "Dana" in prompt and "~" not in prompt:
             scores["recovery"] = 3 + (nth % 2 == 0)  # the unperturbed prompt: 3, 4, 3
         return json.dumps(build_reply(body, scores=scores))
@@ -102,7 +103,7 @@ def test_probe_stores_each_perturbation_and_reports_the_movement(fake_llm: FakeL
     # the perturbed prompts really differ the way they say
     prompts = [_prompt(r.body) for r in fake_llm.chat_requests]
     assert sum("Dana" not in p for p in prompts) == 1
-    assert sum("<<<CODE" not in p for p in prompts) == 1
+    assert sum("<<<CODE file=" not in p for p in prompts) == 1
 
 
 def test_second_probe_reuses_the_stored_judgments(fake_llm: FakeLLM, tmp_path: Path) -> None:

@@ -48,6 +48,8 @@ DEFAULT_CONTEXT_TOKENS = 16000  # for models litellm's map does not know: safe f
 OPENAI_MAX_TOP_LOGPROBS = 20  # OpenAI's documented ceiling for top_logprobs; vLLM/llama.cpp accept it
 # Providers with an asynchronous batch endpoint that litellm can drive (files + batches API).
 BATCH_PROVIDERS = frozenset({"openai", "azure", "vertex_ai", "bedrock"})
+# Providers serving Claude models, whose prompt cache needs an explicit marker (litellm passes it on).
+CACHE_CONTROL_PROVIDERS = frozenset({"anthropic", "bedrock", "vertex_ai"})
 
 
 @dataclass
@@ -381,6 +383,8 @@ class LiteLLMAdapter:
     def _kwargs(self, messages: list[dict[str, Any]], schema: dict[str, Any], mode: str,
                 top_logprobs: int = 0) -> dict[str, Any]:
         c = self.config
+        if self._explicit_cache():
+            messages = _mark_static_prefix(messages)
         kwargs: dict[str, Any] = dict(
             model=c.model, messages=messages, temperature=c.temperature, max_tokens=c.max_tokens,
             timeout=c.timeout, num_retries=0, max_retries=0,
@@ -405,13 +409,27 @@ class LiteLLMAdapter:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
+    def _explicit_cache(self) -> bool:
+        """Claude models cache a prompt prefix only where the request marks it (Anthropic's
+        `cache_control`); OpenAI-style providers cache identical prefixes by themselves."""
+        return (_model_facts(self.config.model)[2] in CACHE_CONTROL_PROVIDERS
+                and "claude" in self.config.model.lower())
+
     def _cost(self, response: Any, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         """USD for one reply: the user's prices if given (computed here: passing them to litellm would
         register the model in its process-wide price table), else litellm's, else unknown (None)."""
         if self.config.input_cost_per_token is not None:
             if prompt_tokens is None and completion_tokens is None:
                 return None  # the server reported no usage: the cost is unknown, not zero
-            return self.price(prompt_tokens or 0, completion_tokens or 0)
+            cost = self.price(prompt_tokens or 0, completion_tokens or 0) or 0.0
+            cached = min(_cached_tokens(response), prompt_tokens or 0)
+            # prompt tokens the provider served from its prefix cache cost less: the model's own
+            # discount from litellm's map (e.g. 50% at OpenAI, 90% at Anthropic), else none is assumed
+            info = _model_facts(self.config.model)[0]
+            read, full = info.get("cache_read_input_token_cost"), info.get("input_cost_per_token")
+            if cached and read is not None and full:
+                cost -= cached * self.config.input_cost_per_token * (1 - float(read) / float(full))
+            return cost
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
         return None if cost is None else float(cost)  # litellm leaves it None for unmapped models
@@ -581,6 +599,28 @@ class LiteLLMAdapter:
             return float(p) + float(q)
         except Exception:  # noqa: BLE001 - litellm raises assorted errors for unmapped models
             return None
+
+
+def _cached_tokens(response: Any) -> int:
+    """Prompt tokens the provider reports it read from its prompt cache (OpenAI's
+    `usage.prompt_tokens_details.cached_tokens`, which litellm also fills for Anthropic's cache reads)."""
+    details = _field(getattr(response, "usage", None), "prompt_tokens_details")
+    try:
+        return max(int(_field(details, "cached_tokens") or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _mark_static_prefix(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The system message (the rules and the rubric: the same bytes for every transcript) as one text
+    block marked `cache_control: ephemeral`, litellm's documented form for Anthropic prompt caching.
+    The stored exchange keeps the plain messages; only the request carries the marker."""
+    out = list(messages)
+    for i, m in enumerate(out):
+        if m.get("role") == "system" and isinstance(m.get("content"), str):
+            out[i] = {**m, "content": [{"type": "text", "text": m["content"], "cache_control": {"type": "ephemeral"}}]}
+            break
+    return out
 
 
 def _quota_exhausted(exc: BaseException) -> bool:
