@@ -14,10 +14,12 @@ instead kills a live `evaluate cohort` process (SIGKILL) at 25%, 50% and 75% of 
 same command again, and prints the calls paid twice beside --concurrency (goal: re-paid <= C: only
 what was in flight when it died; every finished reply is journaled as it arrives).
 
-    python benchmarks/cohort_bench.py --floor
+    python benchmarks/cohort_bench.py --floor --process
 
-also sends the same requests with the bare clients (litellm in 1, 2 and 4 processes; the openai SDK),
-nothing of ours around them: the ceiling any harness built on that client can reach on this machine.
+--process also times `evaluate cohort` as fresh processes, first run then the fully cached re-run
+(which must not import litellm: the share goal is < 5% at N=200, < 3% at 2,000). --floor also sends
+the same requests with the bare clients (litellm in 1, 2 and 4 processes; the openai SDK), nothing of
+ours around them: the ceiling any harness built on that client can reach on this machine.
 """
 
 from __future__ import annotations
@@ -161,6 +163,48 @@ def client_floor(folder: Path, base_url: str, n: int, concurrency: int) -> list[
     return out
 
 
+def process_rerun(n: int, concurrency: int, base_url: str) -> tuple[float, float, bool]:
+    """`evaluate cohort` as a user runs it, twice, each a fresh process: (first run's process time,
+    the fully cached re-run's, whether the re-run imported litellm). The re-run's whole cost is
+    start-up, reading the files and one cache lookup per chunk: it should not pay the model client."""
+    import json
+    import subprocess
+
+    probe = ("import sys\nfrom evaluator.cli import run\ntry:\n    run()\nfinally:\n"
+             "    print('LITELLM', 'litellm' in sys.modules, file=sys.stderr)\n")
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    times, imported = [], False
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, db = Path(tmp) / "cohort", Path(tmp) / "proc.duckdb"
+        folder.mkdir()
+        make_cohort(folder, n)
+        cmd = [sys.executable, "-c", probe, "cohort", str(folder), "--cohort", "proc", "--db", str(db),
+               "--format", "json", "--model", "openai/bench-model", "--api-base", base_url,
+               "--concurrency", str(concurrency), "--timeout", "30"]
+        for _ in range(2):
+            t0 = time.perf_counter()
+            p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            times.append(time.perf_counter() - t0)
+            json.loads(p.stdout)  # a run that failed says so here
+            imported = "LITELLM True" in p.stderr
+    return times[0], times[1], imported
+
+
+def longest_prompt() -> tuple[str, int, int]:
+    """(sample, transcript characters, prompt characters) for the sample round with the longest prompt."""
+    from evaluator.ingest import load_transcript
+    from evaluator.judge.prompt import render
+    from evaluator.rubrics import select_rubric_with_warnings
+
+    out = []
+    for path in sorted((ROOT / "transcripts").glob("*.md")):
+        t = load_transcript(path, [])
+        rubric = select_rubric_with_warnings(None, t.exercise)[0]
+        messages = render(t, rubric, rubric.dimensions, 128_000, 4096).messages
+        out.append((path.name, len(t.raw_text), sum(len(m["content"]) for m in messages)))
+    return max(out, key=lambda r: r[2])
+
+
 def kill_sweep(n: int, concurrencies: list[int], latency: float) -> None:
     """SIGKILL a live cohort process mid-run, resume it, count the calls made twice."""
     import json
@@ -206,6 +250,8 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.3)
     ap.add_argument("--floor", action="store_true", help="also time the same requests sent by the bare "
                     "clients (litellm, the openai SDK) with nothing of ours around them: the ceiling for the harness")
+    ap.add_argument("--process", action="store_true", help="also run `evaluate cohort` twice as fresh "
+                    "processes (first run, then fully cached) and print the re-run's share of the process time")
     ap.add_argument("--memory", metavar="N1,N2", help="instead: peak RSS of fresh processes scoring N1 and N2 "
                     "transcripts (latency 20 ms), to show memory stays flat as the cohort grows")
     ap.add_argument("--kill-sweep", metavar="C1,C2", help="instead: SIGKILL live runs at these concurrencies "
@@ -249,6 +295,7 @@ def main() -> None:
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cached, cached_wall, _ = run_once(folder, db, base_url, args.concurrency, "bench")
         floor = client_floor(folder, base_url, args.n, args.concurrency) if args.floor else []
+        proc = process_rerun(args.n, args.concurrency, base_url) if args.process else None
         stop.set()
         server_requests = ports.get(timeout=30)
     server.join(timeout=10)
@@ -266,6 +313,15 @@ def main() -> None:
     for label, floor_wall, floor_cpu in floor:
         print(f"  floor: {label:<33} {floor_wall:.2f} s   ratio {ideal / floor_wall:.2f}   "
               f"CPU {floor_cpu:.1f} ms per request")
+    if floor:  # same requests, same server, same round: ours over bare litellm in one process
+        ours, bare = first.calls / wall, args.n / floor[0][1]
+        print(f"  request rate        ours {ours:.1f}/s   bare litellm.acompletion {bare:.1f}/s   "
+              f"ratio {ours / bare:.2f} (goal >= 0.9)")
+    if proc:
+        print(f"  process re-run      first run {proc[0]:.2f} s, fully cached re-run {proc[1]:.2f} s = "
+              f"{proc[1] / proc[0] * 100:.1f}% (goal < 5% at 200, < 3% at 2,000); litellm imported: {proc[2]}")
+    name, chars, prompt = longest_prompt()
+    print(f"  prompt              {prompt} characters on the longest sample ({name}, transcript {chars})")
     print(f"  one-time imports    {t_import:.2f} s (litellm, its client stack, pandas; not in the timed runs)")
     print(f"  cached re-run       {cached_wall:.3f} s = {cached_wall / wall * 100:.1f}% of the first run, "
           f"{cached.calls} calls, {cached.cached} cached")

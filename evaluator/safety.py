@@ -635,12 +635,18 @@ def fence(kind: str, label: str, body: str, tag: str) -> str:
     return f"<<<{kind} {_label(label)} tag={tag}>>>\n{neutralise(body)}\n<<<END {kind} tag={tag}>>>"
 
 
+# A delimiter line of any tag (the tag is compared after matching: one pattern for every transcript,
+# not one compiled per tag, which also flushed the `re` module's cache of everyone else's patterns).
+_FENCE_LINE = re.compile(r"<<<(?:END )?[A-Z]+ [^\n<>]*tag=([^\n<>]*)>>>")
+
+
 def seal(prompt: str, tag: str) -> str:
     """`prompt` with every delimiter look-alike outside the real fences of `tag` neutralised: whatever
     reaches the prompt outside a fence (rubric text, ids, notes) cannot open or close a data section."""
-    real = re.compile(r"<<<(?:END )?[A-Z]+ [^\n<>]*tag=" + re.escape(tag) + ">>>")
     out, pos = [], 0
-    for m in real.finditer(prompt):
+    for m in _FENCE_LINE.finditer(prompt):
+        if m.group(1) != tag:  # a look-alike with another tag is text like any other
+            continue
         out.append(neutralise(prompt[pos : m.start()]))
         out.append(m.group(0))
         pos = m.end()

@@ -23,7 +23,9 @@ def _user_prompt(body: dict[str, Any]) -> str:
 
 
 def requested_dims(body: dict[str, Any]) -> list[str]:
-    return re.findall(r"^### `([^`]+)`", _user_prompt(body), re.M)
+    """The "### `id`" headings of the rubric (in the system message, or wherever a prompt puts it)."""
+    prompt = "\n".join(str(m["content"]) for m in body["messages"] if m["role"] in ("system", "user"))
+    return list(dict.fromkeys(re.findall(r"^### `([^`]+)`", prompt, re.M)))
 
 
 def candidate_quotes(body: dict[str, Any]) -> list[str]:

@@ -128,7 +128,8 @@ LRU = REPO / "transcripts" / "lru_ttl_cache.md"
 
 
 def _prompt(body: dict[str, Any]) -> str:
-    return next(m["content"] for m in body["messages"] if m["role"] == "user")
+    """The whole prompt: the rules and rubric (system message), then the interview (user message)."""
+    return "\n".join(m["content"] for m in body["messages"] if m["role"] in ("system", "user"))
 
 
 class Scripted:
@@ -149,11 +150,11 @@ class Scripted:
         scores = {d: 3 for d in re.findall(r"^### `([^`]+)`", prompt, re.MULTILINE)}
         if reversed_anchors:
             scores = {d: 4 for d in scores}
-        if "<<<CODE" not in prompt:
+        if "<<<CODE file=" not in prompt:  # the fence itself, not the rules that name it
             scores["edge_cases"] = 2
         if "Okay. Okay." in prompt:
             scores["restraint"] = 2
-        plain = not reversed_anchors and "<<<CODE" in prompt and "Okay. Okay." not in prompt
+        plain = not reversed_anchors and "<<<CODE file=" in prompt and "Okay. Okay." not in prompt
         if plain and "Dana" in prompt and "~" not in prompt:
             scores["recovery"] = 3 + (nth % 2 == 0)  # the unperturbed prompt: 3, 4, 3
         return json.dumps(build_reply(body, scores=scores))

@@ -62,7 +62,7 @@ def test_probe_stores_each_perturbation_and_reports_the_movement(fake_llm: FakeL
     # the perturbed prompts really differ the way they say
     prompts = [_prompt(r.body) for r in fake_llm.chat_requests]
     assert sum("Dana" not in p for p in prompts) == 1
-    assert sum("<<<CODE" not in p for p in prompts) == 1
+    assert sum("<<<CODE file=" not in p for p in prompts) == 1
 
 
 def test_second_probe_reuses_the_stored_judgments(fake_llm: FakeLLM, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ SECRETS = ["Dana", "Smith", "Priya", "Nair", "Initech", "Globex", "dana.smith@ex
 
 
 def _reply(body: dict[str, Any]) -> str:
-    prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    prompt = "\n".join(m["content"] for m in body["messages"] if m["role"] in ("system", "user"))
     dims = re.findall(r"^### `([^`]+)`", prompt, re.MULTILINE)
     line = next(m.group(1) for m in re.finditer(r"\(candidate\): (.*)", prompt) if "[COMPANY_" in m.group(1))
     quote = " ".join(line.split()[:9])  # "At [COMPANY_1] I built a read-through cache in front ..."

@@ -48,6 +48,9 @@ from evaluator.rubrics import select_rubric
 from evaluator.store.db import Store, StoreFull, default_db_path
 from evaluator.store.owners import other_live_runs
 
+FLUSH_MAX_FACTOR = 8  # the writer's longest interval between group commits, in flush_seconds
+FLUSH_MAX_ENTRIES = 256  # pending judgments that commit at the next tick, whatever the interval
+
 __all__ = ["CohortRequest", "CohortRunner", "CohortSummary", "Counters", "score_cohort", "validate"]
 
 
@@ -148,14 +151,25 @@ class CohortRunner:
         return result
 
     async def _writer(self, stop: asyncio.Event) -> None:
+        """Group commits, spaced out as the run goes: each DuckDB session (connect, migration check,
+        write, checkpoint, close) costs real time on a small machine, and replies are durable in the
+        journal as they arrive, so the store can be folded into less often once the run is under way.
+        The interval starts at `flush_seconds` (a report sees the first judgments at once) and doubles
+        after each commit up to FLUSH_MAX_FACTOR times it; FLUSH_MAX_ENTRIES pending judgments commit
+        at the next tick whatever the interval, so memory held for the store stays bounded."""
+        tick = self.req.flush_seconds
+        interval, since = tick, 0.0
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=self.req.flush_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=tick)
             except TimeoutError:
                 pass
-            if self.commits:
+            since += tick
+            due = since >= interval or len(self.commits.pending.entries) >= FLUSH_MAX_ENTRIES
+            if self.commits and (due or stop.is_set()):
                 try:
                     await self._commit()
+                    since, interval = 0.0, min(interval * 2, tick * FLUSH_MAX_FACTOR)
                 except StoreError:  # e.g. held by another process past the wait: the next flush retries
                     pass
 

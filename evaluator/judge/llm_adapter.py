@@ -17,11 +17,14 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -49,6 +52,8 @@ DEFAULT_CONTEXT_TOKENS = 16000  # for models litellm's map does not know: safe f
 OPENAI_MAX_TOP_LOGPROBS = 20  # OpenAI's documented ceiling for top_logprobs; vLLM/llama.cpp accept it
 # Providers with an asynchronous batch endpoint that litellm can drive (files + batches API).
 BATCH_PROVIDERS = frozenset({"openai", "azure", "vertex_ai", "bedrock"})
+# Providers serving Claude models, whose prompt cache needs an explicit marker (litellm passes it on).
+CACHE_CONTROL_PROVIDERS = frozenset({"anthropic", "bedrock", "vertex_ai"})
 
 
 @dataclass
@@ -100,10 +105,45 @@ def _litellm():
     return litellm
 
 
+def _facts_file() -> Path | None:
+    """Where litellm's facts about models are kept between runs, per litellm version (its bundled map
+    changes with it): $EVALUATOR_CACHE_DIR, else the user's cache directory. None without litellm."""
+    try:
+        version = metadata.version("litellm")
+    except metadata.PackageNotFoundError:
+        return None
+    base = os.environ.get("EVALUATOR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "evaluator")
+    return Path(base) / f"model-facts-litellm-{version}.json"
+
+
 @lru_cache(maxsize=64)
 def _model_facts(model: str) -> tuple[dict[str, Any], list[str], str]:
     """(litellm's map entry or {}, the OpenAI parameters litellm will pass for it, its provider):
-    looked up once per model per process."""
+    looked up once per model per process, and kept on disk per litellm version. Why on disk: the
+    judge's identity (the cache key) needs the model's context size, and a re-run whose judgments
+    are all cached must not pay litellm's import (~5-10 s) only to learn it again."""
+    path = _facts_file()
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError):
+        kept = {}
+    entry = kept.get(model) if isinstance(kept, dict) else None
+    if isinstance(entry, list) and len(entry) == 3:
+        return dict(entry[0]), list(entry[1]), str(entry[2])
+    facts = _ask_litellm(model)
+    if path is not None:
+        try:  # best effort: a read-only home only means litellm is asked again next time
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({**kept, model: list(facts)}, default=str), encoding="utf-8")
+            os.replace(tmp, path)
+        except (OSError, TypeError, ValueError):
+            pass
+    return facts
+
+
+def _ask_litellm(model: str) -> tuple[dict[str, Any], list[str], str]:
     ll = _litellm()
     try:
         info = dict(ll.get_model_info(model))
@@ -235,7 +275,26 @@ class LiteLLMAdapter:
         self._format_mode: str | None = None
         self._logprobs_refused = False
         self._read_rate: float | None = None  # prompt tokens/s seen on this server (for timeout advice)
-        self._ll = _litellm()  # paid at construction, not inside the first judgment of a cohort
+        self._module: Any = None
+        self._loading: asyncio.Lock | None = None
+
+    @property
+    def _ll(self) -> Any:
+        """litellm, imported on first need: a run whose judgments are all cached never pays for it."""
+        if self._module is None:
+            self._module = _litellm()
+        return self._module
+
+    async def _load(self) -> None:
+        """Import litellm off the event loop before the first request (once, however many judgments
+        start together), so the loop keeps serving the store and progress meanwhile."""
+        if self._module is not None:
+            return
+        if self._loading is None:
+            self._loading = asyncio.Lock()
+        async with self._loading:
+            if self._module is None:
+                self._module = await asyncio.to_thread(_litellm)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -329,6 +388,8 @@ class LiteLLMAdapter:
     def _kwargs(self, messages: list[dict[str, Any]], schema: dict[str, Any], mode: str,
                 top_logprobs: int = 0) -> dict[str, Any]:
         c = self.config
+        if self._explicit_cache():
+            messages = _mark_static_prefix(messages)
         kwargs: dict[str, Any] = dict(
             model=c.model, messages=messages, temperature=c.temperature, max_tokens=c.max_tokens,
             timeout=c.timeout, num_retries=0, max_retries=0,
@@ -353,13 +414,27 @@ class LiteLLMAdapter:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
+    def _explicit_cache(self) -> bool:
+        """Claude models cache a prompt prefix only where the request marks it (Anthropic's
+        `cache_control`); OpenAI-style providers cache identical prefixes by themselves."""
+        return (_model_facts(self.config.model)[2] in CACHE_CONTROL_PROVIDERS
+                and "claude" in self.config.model.lower())
+
     def _cost(self, response: Any, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         """USD for one reply: the user's prices if given (computed here: passing them to litellm would
         register the model in its process-wide price table), else litellm's, else unknown (None)."""
         if self.config.input_cost_per_token is not None:
             if prompt_tokens is None and completion_tokens is None:
                 return None  # the server reported no usage: the cost is unknown, not zero
-            return self.price(prompt_tokens or 0, completion_tokens or 0)
+            cost = self.price(prompt_tokens or 0, completion_tokens or 0) or 0.0
+            cached = min(_cached_tokens(response), prompt_tokens or 0)
+            # prompt tokens the provider served from its prefix cache cost less: the model's own
+            # discount from litellm's map (e.g. 50% at OpenAI, 90% at Anthropic), else none is assumed
+            info = _model_facts(self.config.model)[0]
+            read, full = info.get("cache_read_input_token_cost"), info.get("input_cost_per_token")
+            if cached and read is not None and full:
+                cost -= cached * self.config.input_cost_per_token * (1 - float(read) / float(full))
+            return cost
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
         return None if cost is None else float(cost)  # litellm leaves it None for unmapped models
@@ -392,6 +467,7 @@ class LiteLLMAdapter:
         from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
         from tenacity.wait import wait_exponential_jitter
 
+        await self._load()
         ll = self._ll
         c = self.config
         backoff = wait_exponential_jitter(multiplier=c.retry_initial_wait, max=c.retry_max_wait, jitter=c.retry_initial_wait)
@@ -568,6 +644,28 @@ def is_local(model: str, api_base: str | None) -> bool:
     except ValueError:
         return False
     return ip.is_loopback or ip.is_private or ip.is_unspecified
+
+
+def _cached_tokens(response: Any) -> int:
+    """Prompt tokens the provider reports it read from its prompt cache (OpenAI's
+    `usage.prompt_tokens_details.cached_tokens`, which litellm also fills for Anthropic's cache reads)."""
+    details = _field(getattr(response, "usage", None), "prompt_tokens_details")
+    try:
+        return max(int(_field(details, "cached_tokens") or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _mark_static_prefix(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The system message (the rules and the rubric: the same bytes for every transcript) as one text
+    block marked `cache_control: ephemeral`, litellm's documented form for Anthropic prompt caching.
+    The stored exchange keeps the plain messages; only the request carries the marker."""
+    out = list(messages)
+    for i, m in enumerate(out):
+        if m.get("role") == "system" and isinstance(m.get("content"), str):
+            out[i] = {**m, "content": [{"type": "text", "text": m["content"], "cache_control": {"type": "ephemeral"}}]}
+            break
+    return out
 
 
 def _quota_exhausted(exc: BaseException) -> bool:

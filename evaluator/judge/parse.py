@@ -317,12 +317,28 @@ def _in_order(parts: list[str], text: str) -> tuple[int, int] | None:
     first part's start to the last part's end (None if they do not)."""
     pos, first = 0, None
     for part in parts:
-        m = re.search(r"(?<!\w)" + re.escape(part) + r"(?!\w)", text[pos:])
-        if not m:
+        at = _find_word_aligned(text, part, pos)
+        if at is None:
             return None
-        first = pos + m.start() if first is None else first
-        pos += m.end()
+        first = at if first is None else first
+        pos = at + len(part)
     return (first, pos) if first is not None else None
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _find_word_aligned(text: str, part: str, start: int) -> int | None:
+    """The first index >= start where `part` occurs with no word character just before or after it
+    (regex `(?<!\w)part(?!\w)`), by plain substring search: no pattern compiled per quote and place."""
+    i = text.find(part, start)
+    while i != -1:
+        end = i + len(part)
+        if (i == 0 or not _word_char(text[i - 1])) and (end == len(text) or not _word_char(text[end])):
+            return i
+        i = text.find(part, i + 1)
+    return None
 
 
 # ---------------------------------------------------------------- validation

@@ -20,9 +20,9 @@ from evaluator.errors import BadInput
 from evaluator.judge.transport import CHARS_PER_TOKEN, estimate_tokens
 from evaluator.models import Transcript
 from evaluator.rubrics import Dimension, Rubric
-from evaluator.safety import fence, fence_tag, seal
+from evaluator.safety import fence, fence_tag, neutralise, seal
 
-PROMPT_FILES = ("judge_system.md", "judge_user.md.j2", "repair_user.md.j2")
+PROMPT_FILES = ("judge_system.md", "judge_user.md.j2", "repair_user.md.j2", "judge_rubric.md.j2")
 PROMPT_NAME = "judge-v1"
 MIN_TRANSCRIPT_TOKENS = 500
 
@@ -127,17 +127,28 @@ def example_output(rubric: Rubric, dims: list[Dimension]) -> str:
 
 
 def _example(rubric: Rubric, dims: list[Dimension]) -> str:
-    example = {
-        "dimensions": {
-            d.id: {
-                "reasoning": "...",
-                "score": f"<one of {', '.join(map(str, score_values(rubric, d)))}>",
-                "evidence": ["<verbatim quote>"],
-            }
-            for d in dims
-        }
-    }
-    return json.dumps(example, indent=2)
+    """The reply's shape, one line per dimension: the full schema goes as `response_format` where the
+    server takes it, so the prompt only needs enough for servers that do not (json_object, none)."""
+    def line(d: Dimension) -> str:
+        levels = ", ".join(map(str, score_values(rubric, d)))
+        quote = '"evidence": ["<verbatim quote>"]'
+        return f'    {json.dumps(d.id)}: {{"reasoning": "...", "score": <one of {levels}>, {quote}}}'
+
+    lines = [line(d) for d in dims]
+    return '{"dimensions": {\n' + ",\n".join(lines) + "\n}}"
+
+
+def static_prompt(rubric: Rubric, dims: list[Dimension]) -> str:
+    """The system message: the rules, the rubric and the reply's shape. The same bytes for every
+    transcript judged with these dimensions, so providers' prefix caches can reuse it (the candidate's
+    text only comes after it, in the user message). Rubric text is neutralised, not trusted: a custom
+    rubric cannot open or close a data section."""
+    def build() -> str:
+        shown = _template("judge_rubric.md.j2").render(rubric=rubric, dimensions=dims,
+                                                       example=example_output(rubric, dims))
+        return _template_text("judge_system.md") + neutralise(shown)
+
+    return _memo(("static", rubric.version, tuple(d.id for d in dims)), build)
 
 
 # ---------------------------------------------------------------- rendering
@@ -195,10 +206,9 @@ def render(
 ) -> Rendered:
     """Build the judge messages for these dimensions, fitting the transcript into the context."""
     tag = fence_tag(transcript.content_hash)
-    system = _template_text("judge_system.md")
+    system = static_prompt(rubric, dims)
     common = dict(
-        rubric=rubric, dimensions=dims, example=example_output(rubric, dims), tag=tag,
-        n_turns=len(transcript.turns), n_code=len(transcript.code_files),
+        tag=tag, n_turns=len(transcript.turns), n_code=len(transcript.code_files),
         dimension_list=", ".join(f"`{d.id}`" for d in dims),
     )
     skeleton = _template("judge_user.md.j2").render(transcript_block="", code_blocks=[], omitted="", **common)

@@ -1,0 +1,96 @@
+"""A re-run whose judgments are all cached makes no call and never imports litellm (its import costs
+5-10 s, more than the whole cached run): the judge's identity (cache key) is known without it.
+
+The first run is in-process against the scripted server; the re-runs are real `evaluate` processes
+that report whether litellm was imported, through the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakellm import Call, FakeLLM
+from replies import valid
+from test_cohort import cohort, cohort_args, make_cohort
+
+MODEL = "openai/test-model"
+
+# runs the CLI, then says (on stderr, after the command's own output) whether litellm was imported
+PROBE = ("import sys\nfrom evaluator.cli import run\ntry:\n    run()\nfinally:\n"
+         "    print('LITELLM-IMPORTED', 'litellm' in sys.modules, file=sys.stderr)\n")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_API_KEY", "EVALUATOR_DB",
+                 "EVALUATOR_RUBRICS_DIR", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EVALUATOR_CACHE_DIR", str(tmp_path / "cache"))  # a fresh facts cache per test
+    monkeypatch.chdir(tmp_path)
+
+
+def run_process(args: list[str], cwd: Path) -> tuple[int, str, bool]:
+    """(exit code, stdout, whether litellm was imported) of one `evaluate` process."""
+    p = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True,
+                       env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}, timeout=120)
+    marks = [line for line in p.stderr.splitlines() if line.startswith("LITELLM-IMPORTED")]
+    assert marks, p.stderr
+    return p.returncode, p.stdout, marks[-1].endswith("True")
+
+
+def test_cached_cohort_rerun_never_imports_litellm(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid))
+    folder, db = tmp_path / "c", tmp_path / "e.duckdb"
+    make_cohort(folder, 4)
+    first = cohort(folder, db, "--concurrency", "2", base_url=fake_llm.base_url)
+    assert first.code == 0, first.stderr
+    assert len(fake_llm.chat_requests) == 4
+
+    code, out, imported = run_process(cohort_args(folder, db, base_url=fake_llm.base_url), tmp_path)
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["cached"] == 4 and doc["scored"] == 4
+    assert len(fake_llm.chat_requests) == 4  # no call
+    assert not imported
+
+    # one new transcript: the same command now needs the client, and judges only that one
+    (folder / "new.md").write_text((folder / "round_00.md").read_text(encoding="utf-8") + "\nInterviewer: One more.\n",
+                                   encoding="utf-8")
+    code, out, imported = run_process(cohort_args(folder, db, base_url=fake_llm.base_url), tmp_path)
+    assert code == 0, out
+    assert json.loads(out)["cached"] == 4 and len(fake_llm.chat_requests) == 5
+    assert imported
+
+
+def test_cached_single_file_never_imports_litellm(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Call(valid))
+    folder, db = tmp_path / "c", tmp_path / "e.duckdb"
+    path = make_cohort(folder, 1)[0]
+    args = ["judge", str(path), "--db", str(db), "--format", "json", "--model", MODEL,
+            "--api-base", fake_llm.base_url, "--retry-wait", "0.01", "--timeout", "20"]
+    code, out, imported = run_process(args, tmp_path)
+    assert code == 0, out
+    assert imported and len(fake_llm.chat_requests) == 1
+
+    code, out, imported = run_process(args, tmp_path)
+    assert code == 0, out
+    assert len(fake_llm.chat_requests) == 1
+    assert not imported
+
+
+def test_model_facts_are_kept_per_litellm_version(tmp_path: Path) -> None:
+    """The facts the judge's identity needs are kept on disk and read back identically."""
+    from evaluator.judge import llm_adapter
+
+    llm_adapter._model_facts.cache_clear()
+    first = llm_adapter._model_facts("openai/gpt-4o-mini")
+    path = llm_adapter._facts_file()
+    assert path is not None and path.exists() and path.parent == tmp_path / "cache"
+    llm_adapter._model_facts.cache_clear()
+    assert llm_adapter._model_facts("openai/gpt-4o-mini") == first
+    assert first[0].get("max_input_tokens")  # a model litellm's map knows
