@@ -58,8 +58,8 @@ def test_repair_request_extends_the_first_request_byte_for_byte(fake_llm: FakeLL
 
 def _anchor_lines(body: dict[str, Any], dim: str) -> list[str]:
     """The anchor texts of one dimension as the prompt shows them ("- 4: ...")."""
-    user = body["messages"][1]["content"]
-    section = user.split(f"### `{dim}`", 1)[1].split("###", 1)[0]
+    prompt = "\n".join(m["content"] for m in body["messages"][:2])  # the rubric sits in the system message
+    section = prompt.split(f"### `{dim}`", 1)[1].split("###", 1)[0]
     return [m.group(1).strip() for m in re.finditer(r"^- \d: (.+)$", section, re.MULTILINE)]
 
 

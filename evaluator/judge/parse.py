@@ -330,7 +330,7 @@ def _word_char(c: str) -> bool:
 
 
 def _find_word_aligned(text: str, part: str, start: int) -> int | None:
-    """The first index >= start where `part` occurs with no word character just before or after it
+    r"""The first index >= start where `part` occurs with no word character just before or after it
     (regex `(?<!\w)part(?!\w)`), by plain substring search: no pattern compiled per quote and place."""
     i = text.find(part, start)
     while i != -1:
