@@ -28,12 +28,32 @@ _EXPORTS = {
     "evaluate_file": "evaluator.pipeline",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+# Spelled out (not derived from _EXPORTS) so linters and type checkers see the
+# TYPE_CHECKING imports below as the re-exported public API.
+__all__ = [
+    "EvaluateRequest",
+    "JudgeOptions",
+    "Judgment",
+    "Rubric",
+    "Transcript",
+    "__version__",
+    "build_judge",
+    "evaluate_file",
+    "judge_transcript",
+    "load_transcript",
+    "select_rubric",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from evaluator.ingest import load_transcript
     from evaluator.models import Judgment, Transcript
-    from evaluator.pipeline import EvaluateRequest, JudgeOptions, build_judge, evaluate_file, judge_transcript
+    from evaluator.pipeline import (
+        EvaluateRequest,
+        JudgeOptions,
+        build_judge,
+        evaluate_file,
+        judge_transcript,
+    )
     from evaluator.rubrics import Rubric, select_rubric
 
 

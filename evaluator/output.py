@@ -13,6 +13,7 @@ SCHEMA_VERSION = 1
 
 
 def exit_code(result: EvaluateResult) -> int:
+    """Scripts must tell "judged" from "judged but some dimension unscored" without parsing the output."""
     return EXIT_OK if result.judgment.status == "scored" else EXIT_NOT_FULLY_SCORED
 
 

@@ -117,7 +117,11 @@ def _code_removed(transcript: Transcript, rubric: Rubric, seed: int) -> Perturbe
 
 # Words and phrases that carry no content signal on their own: greetings, acknowledgements,
 # thinking aloud, hedges. A sentence made ONLY of these is filler; one content word makes it not.
-_FILLER_WORDS = ["okay", "ok", "so", "um", "uh", "uhm", "er", "hmm", "mm", "right", "yeah", "yep", "yes", "sure", "well", "alright", "great", "good", "cool", "nice", "perfect", "fine", "thanks", "hi", "hello", "hey", "maybe", "probably", "perhaps", "basically", "actually", "oh", "ah", "then", "sorry"]
+_FILLER_WORDS = [
+    "okay", "ok", "so", "um", "uh", "uhm", "er", "hmm", "mm", "right", "yeah", "yep", "yes", "sure", "well",
+    "alright", "great", "good", "cool", "nice", "perfect", "fine", "thanks", "hi", "hello", "hey", "maybe",
+    "probably", "perhaps", "basically", "actually", "oh", "ah", "then", "sorry",
+]
 _FILLER_PHRASES = (
     "got it", "thank you", "let me think", "let me see", "let's see", "give me a second", "just a second",
     "one moment", "one sec", "i think", "i guess", "i suppose", "sort of", "kind of", "you know", "i mean",
@@ -209,7 +213,7 @@ def _filler(mode: str):
 @lru_cache(maxsize=1)
 def swap_names() -> tuple[dict[str, str], ...]:
     """The shipped names (data/swap_names.yaml): first, last, apparent gender and origin."""
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
     text = resources.files("evaluator.judge").joinpath("data", "swap_names.yaml").read_text(encoding="utf-8")
     return tuple(yaml.safe_load(text))
@@ -248,7 +252,8 @@ def replace_words(text: str, mapping: dict[str, str]) -> str:
     """Replace whole-word occurrences of each key (longest first, in one pass: no chains)."""
     if not mapping or not text:
         return text
-    pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True)) + r")(?!\w)")
+    alternatives = "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True))
+    pattern = re.compile(r"(?<!\w)(" + alternatives + r")(?!\w)")
     return pattern.sub(lambda m: mapping[m.group(1)], text)
 
 

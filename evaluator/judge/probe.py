@@ -18,18 +18,20 @@ from evaluator.rubrics import Rubric
 
 
 def text(name: str) -> str:
+    """Probe files ship as package data, so versions are computed the same from a wheel as from a checkout."""
     return resources.files("evaluator.judge").joinpath("probes", name).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
 def rubric() -> Rubric:
     """Every built-in baseline dimension, one rubric-defined one with signals, one "not observed"."""
-    import yaml  # type: ignore[import-untyped]  # (no stubs installed; rubrics.py reads YAML the same way)
+    import yaml
 
     return Rubric.model_validate(yaml.safe_load(text("rubric.yaml")))
 
 
 def code_file(name: str, shown_as: str | None = None) -> CodeFile:
+    """A probe code file; `shown_as` lets a probe use a hostile file name without shipping a file by that name."""
     return CodeFile(name=shown_as or name, path=f"probes/{name}", content=text(name), language="python")
 
 

@@ -43,7 +43,8 @@ def mistakes(view: View) -> list[Piece]:
     """Admissions, failing output (the candidate's or pasted by the interviewer), interviewer
     corrections, and interviewer probes that the candidate's next turn concedes ("what happens if..."
     -> "oh, good catch"; "Try a target above every element." -> "returns 1. It should be 2")."""
-    found = [p for p, before in zip(view.candidate, [None, *view.candidate]) if admits(p, before)]
+    found = [p for p, before in zip(view.candidate, [None, *view.candidate], strict=False)
+             if admits(p, before)]
     found += [p for p in view.candidate + view.interviewer if S.find("output", p.text)]
     found += [p for p in view.code + view.shown if p.pos[0] < view.turn_count and S.find("output", p.text)]
     found += [p for p in view.interviewer if S.find("mistake_i", p.text)]

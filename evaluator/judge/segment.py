@@ -6,6 +6,7 @@ block or a code file, so any quote built from it survives the quote verifier unc
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -53,7 +54,7 @@ def _sentences(text: str, start: int) -> list[tuple[int, str, str, int]]:
     for line_match in re.finditer(r"[^\n]+", text):
         line, base = line_match.group(), start + line_match.start()
         cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(line)] + [len(line)]
-        for a, b in zip(cuts, cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             raw = line[a:b]
             lead = _LEAD.match(raw)
             skip = lead.end() if lead else 0
@@ -142,6 +143,7 @@ def clip(text: str, start: int = 0, end: int = 0) -> str:
 
 
 def first_hit(patterns: list[re.Pattern[str]], text: str) -> re.Match[str] | None:
+    """The first table (in priority order) that matches wins, so the quote centres on the strongest cue."""
     for p in patterns:
         m = p.search(text)
         if m:

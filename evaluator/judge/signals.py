@@ -34,8 +34,11 @@ def compile_all(patterns: list[str]) -> list[re.Pattern[str]]:
 P = {name: compile_all(table) for name, table in {
     "cues": T.INVARIANT_CUES, "quantified": T.INVARIANT_QUANTIFIED, "self_claim": [T.SELF_CLAIM],
     "relations": T.RELATIONS, "entities": T.ENTITIES, "inv_hollow": T.INVARIANT_HOLLOW,
-    "inv_use": T.INVARIANT_USE, "inv_prompt": T.INVARIANT_PROMPT, "inv_design": T.INVARIANT_DESIGN, "edge_hollow": T.EDGE_HOLLOW, "edge_probe": T.EDGE_PROBE, "test_param": [T.TEST_PARAM], "scope": T.RESTRAINT_SCOPE, "defer": T.RESTRAINT_DEFER,
-    "prem_prose": T.PREMATURE_PROSE, "mistake_c": T.MISTAKE_CANDIDATE, "mistake_i": T.MISTAKE_INTERVIEWER, "direct": T.DIRECT_HINT, "nudge": T.NUDGE_INTERVIEWER,
+    "inv_use": T.INVARIANT_USE, "inv_prompt": T.INVARIANT_PROMPT, "inv_design": T.INVARIANT_DESIGN,
+    "edge_hollow": T.EDGE_HOLLOW, "edge_probe": T.EDGE_PROBE, "test_param": [T.TEST_PARAM],
+    "scope": T.RESTRAINT_SCOPE, "defer": T.RESTRAINT_DEFER,
+    "prem_prose": T.PREMATURE_PROSE, "mistake_c": T.MISTAKE_CANDIDATE, "mistake_i": T.MISTAKE_INTERVIEWER,
+    "direct": T.DIRECT_HINT, "nudge": T.NUDGE_INTERVIEWER,
     "hedge": T.HEDGE, "flail": T.FLAIL,
     "probe": T.PROBE_INTERVIEWER, "ack": T.ACKNOWLEDGE, "hypo": T.HYPOTHETICAL, "cause": T.RECOVERY_CAUSE,
     "intentional": T.INTENTIONAL, "supposition": [T.SUPPOSITION], "hinted": T.HINTED,
@@ -113,7 +116,8 @@ def terms(text: str) -> set[str]:
 def checks(code: list[Piece]) -> list[Piece]:
     """Assert lines and `if ...: raise` guards (an `if` line directly followed by a raise)."""
     out = []
-    for prev, cur in zip([None, *code], code):
+    # The shifted copy is one longer than `code`; the pair list ends with `code`.
+    for prev, cur in zip([None, *code], code, strict=False):
         if cur.kind != "code":
             continue
         if CHECK_RX.match(cur.text) and not cur.text.startswith("raise"):

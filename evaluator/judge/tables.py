@@ -28,7 +28,8 @@ INVARIANT_CUES = [
 INVARIANT_QUANTIFIED = [
     r"\balways\b", r"\bis (ever|never)\b",
     r"\b(every|each|all|any) \w+( \w+)? (is|are|has|have|stays?|remains?|gets?|appears?|returns?|sits?|comes?)\b",
-    r"\bthe (\w+ )?(property|rule|contract) (is|here|:)", r"\b(at most|exactly) once\b", r"\bat any (moment|time|point|instant)\b",
+    r"\bthe (\w+ )?(property|rule|contract) (is|here|:)", r"\b(at most|exactly) once\b",
+    r"\bat any (moment|time|point|instant)\b",
     r"\b(after|before|at the end of|on) (each|every|any) (\w+ )?(call|operation|put|get|push|pop|step|iteration|"
     r"transfer|update|write|insert|request|event|change|mutation|run|loop|round|batch|return|append)s?\b",
     r"\bbefore and after (each|every|any)\b", r"\bwhatever (happens|the input|the order|sequence|it is|we do)\b",
@@ -84,8 +85,10 @@ INVARIANT_USE = [
     r"maintain|maintains|guard|guards|break|breaks|broke|violates?) (the|that|this|our|both|all|each|these|those|my) "
     r"(\w+ )?(invariants?|propert(y|ies)|rules?|contract|guarantees?|promises?|postconditions?|conditions?)\b",
     r"\b(that|this|the) (rule|property|contract|guarantee|promise|postcondition) (says|means|tells|gives|lets|is what)\b",
-    r"\bkeeps? (that|this|it|both) (true|holding)\b", r"\b(what|which) (keeps|preserves|maintains|guarantees|enforces)\b",
-    r"\b(half|part) of (that|the|this|our) (postcondition|invariant|property|guarantee|contract|rule)\b", r"\b(audit|check|assert|property test)\w* (caught|catches|flagged)\b",
+    r"\bkeeps? (that|this|it|both) (true|holding)\b",
+    r"\b(what|which) (keeps|preserves|maintains|guarantees|enforces)\b",
+    r"\b(half|part) of (that|the|this|our) (postcondition|invariant|property|guarantee|contract|rule)\b",
+    r"\b(audit|check|assert|property test)\w* (caught|catches|flagged)\b",
     r"\bif (that|this|it|the \w+ one|one of (them|those)) (slips|breaks|is violated|doesn'?t hold|is broken)\b",
 ]
 # A sentence right after a stated guarantee that draws a design consequence from it.
@@ -312,13 +315,15 @@ RECOVERY_VERIFIED = [r"\btests? (now |all |both )?(pass|passes|passed|passing)\b
                      r"\b(now|all|both)( \w+)? (tests )?(pass|passes|passing)\b", r"\bnow (it )?works\b",
                      r"\bgreen\b", r"\b\d+ passed\b", r"\bworks now\b", r"\brunning (it )?again\b",
                      r"\bpass(es|ed)? now\b", r"\blet me (trace|walk through|re-?read)\b", r"\bby hand\b",
-                     r"\btrac(e|ing) (it|this|through)\b", r"\bre-?trac\w+\b", r"\btrac(e|ing) [^.]{0,30}\bagain\b", r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b",
+                     r"\btrac(e|ing) (it|this|through)\b", r"\bre-?trac\w+\b", r"\btrac(e|ing) [^.]{0,30}\bagain\b",
+                     r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b",
                      r"\bre-?run(ning)?\b.{0,15}\bpass(es|ed)?\b"]
 # A cause offered as a guess is not a diagnosis ("maybe that's it", "probably flaky").
 HEDGE = [r"\b(maybe|probably|perhaps|I guess|might be|could be|not sure|no idea|somehow|I suppose|must be)\b",
          r"\bbecause (the |that |it |this |my )?(test )?(fails|failed|failing|didn'?t pass|is red|errors?|broke)\b"]
 # Trial and error: changing things, or rerunning, without a diagnosis.
-FLAIL = [r"\blet me (just )?try\b", r"\b(several|a few|a couple of|multiple) (things|changes|tweaks)\b", r"\b(let'?s|I'?ll) (just )?try\b", r"\btry(ing)? (adding|removing|changing|swapping|"
+FLAIL = [r"\blet me (just )?try\b", r"\b(several|a few|a couple of|multiple) (things|changes|tweaks)\b",
+         r"\b(let'?s|I'?ll) (just )?try\b", r"\btry(ing)? (adding|removing|changing|swapping|"
          r"flipping|another|something)\b", r"^maybe (it'?s|I|we|that|the)\b", r"\bstill (failing|fails|broken|"
          r"the same)\b", r"\bsame error\b", r"\b(just )?re-?run(ning)? (it|the tests?|that)\b", r"\bflaky\b",
          r"\b(weird|strange)\b", r"\bnot (exactly|sure why)\b", r"\b(doesn'?t|didn'?t) (help|change anything)\b",
@@ -369,15 +374,15 @@ CHECK_LINE = r"^(assert\b|if\b.*:\s*raise\b|raise\b)"  # an assert, or a guard t
 NEGATION = r"\b(don'?t|do not|no need|not|without|never|avoid|instead of)\b"  # "we don't need sharding"
 
 TABLES = {
-    "invariant": [INVARIANT_CUES, INVARIANT_QUANTIFIED, SELF_CLAIM, RELATIONS, ENTITIES, INVARIANT_HOLLOW, INVARIANT_USE, INVARIANT_STOPWORDS,
-                  INVARIANT_SYNONYMS, CHECK_LINE, INVARIANT_PROMPT, INVARIANT_DESIGN],
+    "invariant": [INVARIANT_CUES, INVARIANT_QUANTIFIED, SELF_CLAIM, RELATIONS, ENTITIES, INVARIANT_HOLLOW,
+                  INVARIANT_USE, INVARIANT_STOPWORDS, INVARIANT_SYNONYMS, CHECK_LINE, INVARIANT_PROMPT,
+                  INVARIANT_DESIGN],
     "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE, EDGE_TEST_DATA, TEST_PARAM],
     "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
                   LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
-    "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, NUDGE_INTERVIEWER, DIRECT_HINT, HEDGE, FLAIL,
-                 PROBE_INTERVIEWER,
-                 ACKNOWLEDGE, HINTED, HYPOTHETICAL, SUPPOSITION, RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX,
-                 RECOVERY_VERIFIED, PANIC],
+    "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, NUDGE_INTERVIEWER,
+                 DIRECT_HINT, HEDGE, FLAIL, PROBE_INTERVIEWER, ACKNOWLEDGE, HINTED, HYPOTHETICAL, SUPPOSITION,
+                 RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX, RECOVERY_VERIFIED, PANIC],
     "cost_awareness": [COST_QUANTITIES, COST_TRADEOFF, COST_TOPIC, COST_PROMPT],
 }
 

@@ -36,8 +36,10 @@ def evidence(*items: tuple[Piece | None, list[str] | None]) -> list[Evidence]:
 
 
 def clamp(x: int) -> int:
+    """Heuristic score arithmetic can leave the 1-5 scale; the scale is a contract, so pull it back in."""
     return max(1, min(5, x))
 
 
 def short(text: str, n: int = 60) -> str:
+    """Quotes inside a rationale stay a glance long; the full evidence is shown separately."""
     return text if len(text) <= n else text[: n - 3].rstrip() + "..."

@@ -74,7 +74,8 @@ class Links:
         if key.startswith("_") or key not in VIEWS:
             raise AttributeError(key)
         names = [p.name for p in VIEWS[key].params]
-        return lambda *args, **kw: self.url(key, **dict(zip(names, args)), **kw)
+        # Positional arguments name the view's leading parameters; the rest may come as keywords.
+        return lambda *args, **kw: self.url(key, **dict(zip(names, args, strict=False)), **kw)
 
     def asset(self, name: str) -> str:
         return "../" * self.depth + f"assets/{name}" if self.static else f"/assets/{name}"
@@ -134,6 +135,7 @@ class _Environment(Environment):
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
+    """One shared Jinja environment: templates compile once per process, not once per page served."""
     env = _Environment(loader=PackageLoader("evaluator.report", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
@@ -169,10 +171,12 @@ class Site:
 
 
 def render(template: str, **context: Any) -> str:
+    """Views name a template and hand over data; they never touch Jinja directly."""
     return environment().get_template(template).render(**context)
 
 
 def dim_name(names: dict[str, dict[str, Any]], dim_id: str) -> str:
+    """A dimension no longer in any stored rubric still shows, under its id."""
     return names.get(dim_id, {}).get("name", dim_id)
 
 
@@ -180,6 +184,7 @@ def dim_name(names: dict[str, dict[str, Any]], dim_id: str) -> str:
 
 
 def judgment_context(site: Site, scale: tuple[int, int]) -> dict[str, Any]:
+    """The served page and the static report label and colour a judgment from this one source."""
     return {"names": {k: str(v.get("name", k)) for k, v in site.names.items()},
             "colors": {str(k): v for k, v in charts.score_colors(*scale).items()},
             "scale": list(scale), "overview_url": site.links.overview()}
@@ -236,4 +241,5 @@ def judgment_script(entries: list[tuple[str, str]]) -> str:
 
 
 def render_message(site: Site, title: str, message: str, status: str = "") -> str:
+    """Errors and empty states keep the report's frame and navigation instead of a bare text page."""
     return render("message.html", **site.frame("", title), message=message, status=status)

@@ -5,18 +5,19 @@ only shapes the result rows for the templates. Every function reads, none writes
 `ScopeCache` keeps computed scopes as temporary tables in the connection's own memory).
 
 The judgments in scope are described once (`_scope_sql`). A cohort's judgments are those of its own
-runs (judged, or reused from the cache and recorded in its run_items) of its member transcripts, read
-with its manifest's candidate/exercise/date overrides; without a cohort filter each judgment is read
-as its own run's cohort names it (a standalone `evaluate FILE` judgment: as the file says, in no
-cohort). A transcript with no candidate name takes the one its speaker labels give
-(`transcript_texts.candidate_speaker`), else it is its own unnamed candidate, never pooled. Views that show scores use one judgment per transcript, rubric version
-and judge model, the *best* one (`BEST_FIRST`): scored before partial before unscored, the latest
-within a status. A forced re-run replaces, it does not double count; a later failed attempt (a
-rate-limited run that left everything unscored) does not hide an earlier score. Failed attempts stay
-listed with the judgments that were not fully scored (`coverage`). Cost counts every judgment,
-because every call was paid for, each in one cohort (`_paid_sql`: the cost page and the
-overview's cost card). An unknown price (cost_usd NULL) is never counted as zero: sums are over the
-known costs, with the number of unknown ones beside them, and the pages show "unknown" or "at least".
+runs (judged, or reused from the cache and recorded in its run_items) of its member transcripts,
+read with its manifest's candidate/exercise/date overrides; without a cohort filter each judgment is
+read as its own run's cohort names it (a standalone `evaluate FILE` judgment: as the file says, in
+no cohort). A transcript with no candidate name takes the one its speaker labels give
+(`transcript_texts.candidate_speaker`), else it is its own unnamed candidate, never pooled. Views
+that show scores use one judgment per transcript, rubric version and judge model, the *best* one
+(`BEST_FIRST`): scored before partial before unscored, the latest within a status. A forced re-run
+replaces, it does not double count; a later failed attempt (a rate-limited run that left everything
+unscored) does not hide an earlier score. Failed attempts stay listed with the judgments that were
+not fully scored (`coverage`). Cost counts every judgment, because every call was paid for, each in
+one cohort (`_paid_sql`: the cost page and the overview's cost card). An unknown price (cost_usd
+NULL) is never counted as zero: sums are over the known costs, with the number of unknown ones
+beside them, and the pages show "unknown" or "at least".
 
 The store must have every migration up to `REQUIRED_MIGRATION` (`read_schema` checks, and says to
 run any command that writes, which migrates it): no query here guesses at an older schema.
@@ -110,7 +111,7 @@ def read_schema(con, cache_scopes: bool = False, db: Any = "the database") -> Sc
 def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     cur = con.execute(sql, params or [])
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 # -- the judgments in scope ---------------------------------------------------------------------
@@ -194,7 +195,8 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
                coalesce(s.completion_tokens, 0) AS completion_tokens, s.cost_usd, s.latency_ms,
                s.created_at, s.cohort, s.run_cohort, t.title,
                coalesce(s.m_candidate, t.candidate, sp.speaker,
-                        '{UNNAMED_CANDIDATE} ' || coalesce(regexp_extract(coalesce(t.source, s.source), '[^/\\\\]+$'), '')
+                        '{UNNAMED_CANDIDATE} '
+                        || coalesce(regexp_extract(coalesce(t.source, s.source), '[^/\\\\]+$'), '')
                         || ' #' || left(s.transcript_hash, 8)) AS candidate,
                coalesce(s.m_exercise, t.exercise, '{NO_EXERCISE}') AS exercise,
                coalesce(try_cast(left(coalesce(s.m_date, t.session_date), 10) AS DATE),
@@ -337,7 +339,8 @@ def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
     """Judgments by status, unscored dimensions and judgments grouped by reason, cohort inputs that
     were not judged."""
     sql, params = _scope_sql(schema, f)
-    by_status = _rows(con, sql + "SELECT status, count(*) AS n FROM judged GROUP BY status ORDER BY n DESC, status", params)
+    by_status = _rows(con, sql + "SELECT status, count(*) AS n FROM judged GROUP BY status ORDER BY n DESC, status",
+                      params)
     dim_reasons = _rows(con, sql + _dims_cte() + """
         SELECT dimension_id, coalesce(dim_reason, '(no reason given)') AS reason, count(*) AS n
         FROM dims WHERE dim_status = 'unscored' GROUP BY ALL ORDER BY n DESC, dimension_id, reason LIMIT 20""", params)
@@ -359,8 +362,10 @@ def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
         ),
         ranked AS (
             SELECT j.status,
-                   coalesce(j.reason, CASE WHEN d.n_reasons > 1 THEN d.reason || ' (and other reasons: see the dimensions)'
-                                           ELSE d.reason END, '(no reason given)') AS reason,
+                   coalesce(j.reason,
+                            CASE WHEN d.n_reasons > 1 THEN d.reason || ' (and other reasons: see the dimensions)'
+                                 ELSE d.reason END,
+                            '(no reason given)') AS reason,
                    min({rank}) OVER (PARTITION BY j.transcript_hash, j.rubric_version, j.model) < {rank} AS superseded
             FROM judged j LEFT JOIN dim_reason d ON d.judgment_id = j.id
         )
@@ -405,7 +410,8 @@ def candidates_summary(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
                (SELECT avg(mean) FROM per_judgment p WHERE p.candidate = j.candidate) AS mean,
                (SELECT arg_max(mean, (session_date, created_at, id)) FROM per_judgment p
                  WHERE p.candidate = j.candidate) AS latest_mean,
-               (SELECT arg_min(dimension_id, (m, dimension_id)) FROM per_dim d WHERE d.candidate = j.candidate) AS weakest
+               (SELECT arg_min(dimension_id, (m, dimension_id)) FROM per_dim d
+                 WHERE d.candidate = j.candidate) AS weakest
         FROM judged j GROUP BY j.candidate ORDER BY j.candidate""", params)
 
 
@@ -478,7 +484,8 @@ def candidate_sessions(con, schema: Schema, f: Filters, candidate: str | None = 
         ORDER BY candidate, session_date DESC, created_at DESC""", params)
 
 
-def candidate_changes(con, schema: Schema, f: Filters, candidate: str | None = None, top: int = 5) -> list[dict[str, Any]]:
+def candidate_changes(con, schema: Schema, f: Filters, candidate: str | None = None,
+                      top: int = 5) -> list[dict[str, Any]]:
     """Biggest session-to-session changes per dimension, only within one series (a rubric or model
     change is a break: scores either side are not compared). Ties are broken by date, dimension and
     judgment, so the same store always lists the same changes."""
@@ -522,6 +529,7 @@ def judgments_page(con, schema: Schema, f: Filters, page: int = 1, size: int | N
 
 
 def judgment_ids(con, schema: Schema, f: Filters) -> list[str]:
+    """The static build splits the judgments in scope into data files by id, in a stable order."""
     sql, params = _scope_sql(schema, f)
     return [r[0] for r in con.execute(sql + "SELECT id FROM judged ORDER BY id", params).fetchall()]
 

@@ -115,6 +115,7 @@ VIEWS: dict[str, View] = {}
 
 
 def register(view: View) -> View:
+    """Two views on one key or route would shadow each other silently, so registration refuses it."""
     if view.key in VIEWS or any(v.route == view.route for v in VIEWS.values()):
         raise ValueError(f"view {view.key} ({view.route}) is registered twice")
     VIEWS[view.key] = view
@@ -122,6 +123,7 @@ def register(view: View) -> View:
 
 
 def route(path: str) -> View | None:
+    """The server dispatches a request path through the same registry the static build walks."""
     return next((v for v in VIEWS.values() if v.route == path), None)
 
 
@@ -131,6 +133,7 @@ def navigation() -> list[View]:
 
 
 def not_found(site: Site, title: str, message: str) -> tuple[int, str]:
+    """A bad link or an over-narrow filter gets a framed 404 page the user can navigate away from."""
     return HTTPStatus.NOT_FOUND, pages.render_message(site, title, message)
 
 
@@ -138,6 +141,7 @@ def not_found(site: Site, title: str, message: str) -> tuple[int, str]:
 
 
 def render_overview(con, schema: q.Schema, site: Site, cohort: str | None = None) -> str:
+    """One renderer for the served overview and the static index and cohort pages, so they never differ."""
     f = Filters(**{**site.filters.__dict__, "cohort": cohort}) if cohort is not None else site.filters
     scale = q.score_scale(con, schema, f)
     totals = q.overview_totals(con, schema, f)
@@ -181,6 +185,7 @@ def series_palette(rows: list[dict[str, Any]]) -> dict[str, str]:
 
 def render_candidate(site: Site, name: str, trend: list[dict[str, Any]], sessions: list[dict[str, Any]],
                      changes: list[dict[str, Any]], scale: tuple[int, int]) -> str:
+    """Takes already-queried rows so the static build can query once per filter set and render many pages."""
     links = site.links
     palette = series_palette(trend)
     judgment_links = {jid: links.judgment(jid) for jid in {r["judgment_id"] for r in trend}}
@@ -209,8 +214,9 @@ def _live_candidate(r: Live) -> tuple[int, str]:
     sessions = q.candidate_sessions(r.con, r.schema, f, name)
     if not sessions:
         return not_found(r.site, "No such candidate", f"No judged session of {name!r} matches these filters.")
-    return HTTPStatus.OK, render_candidate(r.site, name, q.candidate_trend(r.con, r.schema, f, name), sessions,
-                                           q.candidate_changes(r.con, r.schema, f, name), q.score_scale(r.con, r.schema, f))
+    trend = q.candidate_trend(r.con, r.schema, f, name)
+    changes = q.candidate_changes(r.con, r.schema, f, name)
+    return HTTPStatus.OK, render_candidate(r.site, name, trend, sessions, changes, q.score_scale(r.con, r.schema, f))
 
 
 def _group(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
@@ -256,6 +262,7 @@ register(View(
 
 
 def render_judgments(site: Site, data: dict[str, Any]) -> str:
+    """The list page is a shell; its rows arrive as `data` so server and static build share the template."""
     return render("judgments.html", **site.frame("judgments", "Judgments"), data=data)
 
 
@@ -366,14 +373,16 @@ def cv_summary(cv: Any) -> str:
 
 
 def render_quality(con, schema: q.Schema, site: Site) -> str:
+    """Whether the judge can be trusted (agreement, calibration, probes, reliability) on one page."""
     f = site.filters
     data = q.judge_quality(con, schema, f)
     scale = q.score_scale(con, schema, f)
     curves = []
-    for dim_id in sorted({r["dimension_id"] for r in data["curve"]} | {r["dimension_id"] for r in data["calibrated_curve"]}):
+    dim_ids = {r["dimension_id"] for r in data["curve"]} | {r["dimension_id"] for r in data["calibrated_curve"]}
+    for dim_id in sorted(dim_ids):
+        raw_curve = [r for r in data["curve"] if r["dimension_id"] == dim_id]
         curves.append({"id": dim_id, "name": dim_name(site.names, dim_id),
-                       "chart": charts.calibration_curve([r for r in data["curve"] if r["dimension_id"] == dim_id],
-                                                         data["calibrated_curve"], dim_id, scale)})
+                       "chart": charts.calibration_curve(raw_curve, data["calibrated_curve"], dim_id, scale)})
     for row in data["calibrations"]:
         row["cv_summary"] = cv_summary(row.pop("cv"))
     probes = q.probe_runs(con)
@@ -381,7 +390,8 @@ def render_quality(con, schema: q.Schema, site: Site) -> str:
 
     return render("quality.html", **site.frame("quality", "Judge quality"), data=data, curves=curves, probes=probes,
                   reliability=reliability(con, schema, f),
-                  agreement_chart=charts.agreement(data["agreement"], data["ceiling"], site.names) if data["agreement"] else None)
+                  agreement_chart=(charts.agreement(data["agreement"], data["ceiling"], site.names)
+                                   if data["agreement"] else None))
 
 
 register(View(
@@ -394,12 +404,14 @@ register(View(
 
 
 def render_cost(con, schema: q.Schema, site: Site) -> str:
+    """What judging cost, by run, cohort, model and month; unknown prices stay unknown, never zero."""
     f = site.filters
     runs = q.cost_by_run(con, schema, f)
     by_cohort = q.cost_by(con, schema, f, "cohort")
     by_model = q.cost_by(con, schema, f, "model")
     by_month = q.cost_by(con, schema, f, "month")
-    total = {k: sum((r[k] or 0) for r in by_model) for k in ("judgments", "calls", "prompt_tokens", "completion_tokens")}
+    total = {k: sum((r[k] or 0) for r in by_model)
+             for k in ("judgments", "calls", "prompt_tokens", "completion_tokens")}
     # Unknown prices are not zeros: the total is over the known costs (None if none is known), and
     # the mean per judgment only over the judgments whose cost is known.
     known = [r["cost_usd"] for r in by_model if r["cost_usd"] is not None]
