@@ -145,3 +145,69 @@ def test_dry_run_shows_both_prices(fake_llm: FakeLLM, tmp_path: Path) -> None:
     usd = [k for k in est if k.endswith("_usd") and not k.startswith("batch_") and est[k]]
     assert usd and all(est[f"batch_{k}"] == pytest.approx(est[k] * 0.5) for k in usd)
     assert fake_llm.batch_creates == 0
+
+
+def _request(fake: FakeLLM, folder: Path, db: Path, **kw: Any) -> Any:
+    from evaluator.batch.types import CohortRequest
+    from evaluator.pipeline import JudgeOptions
+
+    judge = JudgeOptions(model="openai/test-model", api_base=fake.base_url, timeout=20.0, retry_initial_wait=0.01)
+    return CohortRequest(path=folder, cohort="c1", judge=judge, db=db, **kw)
+
+
+def test_split_by_request_and_byte_limits_and_wait(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    from evaluator.batch.provider_batch import BatchOptions, score_cohort_batch
+
+    folder, db = tmp_path / "rounds", tmp_path / "s.duckdb"
+    make_cohort(folder, 5)
+    fake_llm.script(Call(valid))
+    notices: list[str] = []
+    summary = score_cohort_batch(_request(fake_llm, folder, db),
+                                 BatchOptions(wait=True, poll_seconds=0.0, max_requests=2), notice=notices.append)
+    assert summary.scored == 5 and summary.skipped == 0
+    assert fake_llm.batch_creates == 3  # 2 + 2 + 1
+    assert [r["n_requests"] for r in query(db, "SELECT n_requests FROM batch_ledger ORDER BY n_requests DESC")] == [2, 2, 1]
+    assert any("request(s) at the provider" in n and "next poll" in n for n in notices)
+    # the byte limit: one line per batch when a batch holds fewer bytes than two lines
+    make_cohort(tmp_path / "more", 2, tag="b")
+    one_line = scalar(db, "SELECT max(input_bytes) FROM batch_ledger WHERE n_requests = 1")
+    score_cohort_batch(_request(fake_llm, tmp_path / "more", db), BatchOptions(max_bytes=int(one_line * 1.5)))
+    assert fake_llm.batch_creates == 5
+
+
+def test_max_cost_reserves_the_batch_worst_case(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    from evaluator.batch.provider_batch import BatchOptions, score_cohort_batch
+    from test_cohort import SAMPLES
+
+    folder = tmp_path / "rounds"
+    make_cohort(folder, 4, sample=SAMPLES[0])  # four prompts of (nearly) one size
+
+    def run(db: Path, max_cost: float | None) -> Any:
+        req = _request(fake_llm, folder, db, max_cost=max_cost, concurrency=1)
+        req.judge.input_cost_per_token, req.judge.output_cost_per_token = 1e-6, 2e-6
+        req.judge.repair_attempts = 0  # the live reservation per judgment is then one call's worst case
+        return score_cohort_batch(req, BatchOptions())
+
+    run(tmp_path / "a.duckdb", None)
+    each = scalar(tmp_path / "a.duckdb", "SELECT max(worst_cost_usd / n_requests) FROM batch_ledger")
+    assert each > 0
+    summary = run(tmp_path / "b.duckdb", 2.5 * each)
+    assert scalar(tmp_path / "b.duckdb", "SELECT sum(n_requests) FROM batch_ledger") == 2
+    assert any("--max-cost: 2 request(s) not submitted" in w["warning"] for w in summary.warnings)
+
+
+@pytest.mark.real_provider
+def test_real_openai_batch_submits(tmp_path: Path) -> None:
+    if not os.environ.get("OPENAI_API_KEY"):
+        pytest.skip("OPENAI_API_KEY not set: real-provider test skipped")
+    from evaluator.batch.provider_batch import BatchOptions, cancel_batches, score_cohort_batch
+    from evaluator.batch.types import CohortRequest
+    from evaluator.pipeline import JudgeOptions
+
+    folder, db = tmp_path / "rounds", tmp_path / "real.duckdb"
+    make_cohort(folder, 1)
+    model = os.environ.get("EVALUATOR_TEST_OPENAI_MODEL", "openai/gpt-4o-mini")
+    summary = score_cohort_batch(CohortRequest(path=folder, cohort="real", judge=JudgeOptions(model=model), db=db),
+                                 BatchOptions())
+    assert summary.skipped == 1 and scalar(db, "SELECT count(*) FROM batch_ledger WHERE batch_id IS NOT NULL") == 1
+    assert cancel_batches(db, "real", os.environ["OPENAI_API_KEY"])
