@@ -109,9 +109,22 @@ def duplicated(fake: FakeLLM) -> int:
     return sum(c - 1 for c in seen.values() if c > 1)
 
 
+def lifetime(n: int, base: Path) -> float:
+    """Seconds one unkilled submitting run of this cohort takes (the timed kills are spread over it)."""
+    folder, db = base / "lifetime", base / "lifetime.duckdb"
+    make_cohort(folder, n)
+    with FakeLLM(Call(valid)) as fake:
+        t0 = time.perf_counter()
+        cli(fake, folder, db, None).wait(timeout=300)
+        return time.perf_counter() - t0
+
+
 def sweep(kills: int, n: int, base: Path) -> None:
     hooks = ["after_upload", "after_create", "during_download"]
-    totals = [0, 0]
+    totals = [0, 0, 0]  # lost, duplicated, kills delivered
+    life = lifetime(n, base)
+    timed = max(kills - len(hooks), 1)
+    print(f"sweep: an unkilled submitting run of {n} transcripts takes {life:.1f} s (CLI start-up included)")
     for k in range(kills):
         folder, db = base / f"sweep_{k}", base / f"sweep_{k}.duckdb"
         make_cohort(folder, n)
@@ -125,7 +138,7 @@ def sweep(kills: int, n: int, base: Path) -> None:
                 proc.wait(timeout=300)
                 where = hook
             else:  # a kill at a time spread over the run: reading, rendering, uploading, creating, ledger
-                delay = 3.0 + (k - len(hooks)) * 0.75
+                delay = life * (0.15 + 0.8 * (k - len(hooks)) / timed)
                 try:
                     proc.wait(timeout=delay)
                 except subprocess.TimeoutExpired:
@@ -136,9 +149,11 @@ def sweep(kills: int, n: int, base: Path) -> None:
             lost, dup = total - scored, duplicated(fake)
         totals[0] += lost
         totals[1] += dup
-        print(f"kill {k + 1:2d} at {where:16s} exit {proc.returncode:4d}: lost {lost}, duplicated {dup}, "
+        totals[2] += proc.returncode == -9
+        print(f"kill {k + 1:2d} at {where:16s} exit {proc.returncode:4d}"
+              f"{'' if proc.returncode == -9 else ' (finished before the kill)'}: lost {lost}, duplicated {dup}, "
               f"batches created {fake.batch_creates}", flush=True)
-    print(f"sweep: {kills} kills, lost {totals[0]}, duplicated {totals[1]}")
+    print(f"sweep: {kills} runs, {totals[2]} killed with SIGKILL, lost {totals[0]}, duplicated {totals[1]}")
 
 
 def main() -> None:

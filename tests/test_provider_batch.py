@@ -176,8 +176,9 @@ def test_split_by_request_and_byte_limits_and_wait(fake_llm: FakeLLM, tmp_path: 
 
 
 def test_max_cost_reserves_the_batch_worst_case(fake_llm: FakeLLM, tmp_path: Path) -> None:
-    from evaluator.batch.provider_batch import BatchOptions, score_cohort_batch
     from test_cohort import SAMPLES
+
+    from evaluator.batch.provider_batch import BatchOptions, score_cohort_batch
 
     folder = tmp_path / "rounds"
     make_cohort(folder, 4, sample=SAMPLES[0])  # four prompts of (nearly) one size
