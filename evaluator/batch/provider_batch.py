@@ -381,6 +381,17 @@ def _scalar(store: Store, sql: str, params: list[Any] | None = None) -> Any:
     return row[0] if row else None
 
 
+def _provider_progress(store: Store, cohort: str) -> tuple[int, int]:
+    """(requests the provider reports finished, requests) over this cohort's unfinished batches."""
+    done = total = 0
+    for counts, n in store.con.execute("SELECT counts, n_requests FROM batch_ledger WHERE cohort = ? AND "
+                                       "state <> 'done'", [cohort]).fetchall():
+        c = json.loads(counts) if counts else {}
+        done += int(c.get("completed") or 0) + int(c.get("failed") or 0)
+        total += int(n)
+    return done, total
+
+
 def _reserved(store: Store) -> float:
     """Worst-case cost of the batches still running (already committed against the budget)."""
     return float(_scalar(store, "SELECT sum(worst_cost_usd) FROM batch_ledger WHERE state <> 'done'") or 0.0)
@@ -420,8 +431,9 @@ def score_cohort_batch(request: CohortRequest, opts: BatchOptions,
         summary, waiting = await _cycle(request, opts, api, path, progress, notice)
         while opts.wait and waiting:
             if notice:
-                notice(f"{waiting} request(s) at the provider; elapsed {time.monotonic() - started:.0f} s; "
-                       f"next poll in {opts.poll_seconds:g} s")
+                done, total = _session(path, partial(_provider_progress, cohort=request.cohort))
+                notice(f"{done}/{total} request(s) done at the provider ({waiting} request(s) at the provider); "
+                       f"elapsed {time.monotonic() - started:.0f} s; next poll in {opts.poll_seconds:g} s")
             await asyncio.sleep(opts.poll_seconds)
             summary, waiting = await _cycle(request, opts, api, path, progress, notice)
         return summary
