@@ -83,6 +83,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Union
 
+import fakebatch
+
 __all__ = [
     "Call",
     "Drop",
@@ -327,6 +329,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(b"")
         fake = self.server.fake
         path = self.path.split("?", 1)[0].rstrip("/")
+        if fake._authorized(self.headers) and fakebatch.handle(self, "GET", path, b""):
+            return
         if not fake._authorized(self.headers):
             self._send(401, fake._error_body(401, None, None, None, model=""))
         elif path == "/v1/models":
@@ -341,6 +345,8 @@ class _Handler(BaseHTTPRequestHandler):
         rec = self._record(raw)
         fake = self.server.fake
         path = self.path.split("?", 1)[0].rstrip("/")
+        if fake._authorized(self.headers) and fakebatch.handle(self, "POST", path, raw):
+            return
         if path != "/v1/chat/completions":
             self._send(404, fake._error_body(404, f"Unknown path {self.path}", None, None, model=""))
             return
@@ -447,6 +453,12 @@ class FakeLLM:
         self._stopping = threading.Event()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.batch_state = fakebatch.BatchState()  # /v1/files and /v1/batches (tests/fakebatch.py)
+
+    @property
+    def batch_creates(self) -> int:
+        """How many batches were created over HTTP (a crash test checks none was created twice)."""
+        return self.batch_state.creates
 
     # -- lifecycle
     def start(self) -> "FakeLLM":

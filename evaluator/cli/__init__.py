@@ -264,6 +264,7 @@ def run() -> None:
 
 
 # Register the command modules (each imports only typer at import time).
+from evaluator.cli import batches as _batches_commands  # noqa: E402,F401
 from evaluator.cli import cohort as _cohort_commands  # noqa: E402,F401
 from evaluator.cli import judge as _judge_commands  # noqa: E402,F401
 from evaluator.cli import labels as _labels_commands  # noqa: E402,F401

@@ -27,6 +27,10 @@ def cohort_cmd(
     force: opt.Force = False,
     fail_under: opt.FailUnder = None,
     output_format: opt.Format = "table",
+    batch: Annotated[bool, typer.Option("--batch", help="Through the provider's batch API (about half price, results within 24 h): submits, and on the next run collects; see `evaluate batches`.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="With --batch: poll until every batch is done.")] = False,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0, help="With --batch --wait: seconds between polls.")] = 30.0,
+    batch_discount: Annotated[Optional[float], typer.Option("--batch-discount", min=0.0, max=1.0, help="Batch price as a fraction of the live price when litellm's price map has no batch price (default 0.5).")] = None,
     *,
     rubric: Optional[str] = None,
     judge: Any = None,  # a JudgeOptions, built by @with_judge_options from the judge flags
@@ -45,7 +49,13 @@ def cohort_cmd(
     )
     model_client_notice(judge, console(stderr=True))
     with CohortProgress(console(stderr=True), enabled=not dry_run) as progress:
-        summary = score_cohort(request, progress.update, progress.notice)
+        if batch:
+            from evaluator.batch.provider_batch import BatchOptions, score_cohort_batch
+
+            options = BatchOptions(wait=wait, poll_seconds=poll_seconds, discount=batch_discount)
+            summary = score_cohort_batch(request, options, progress.update, progress.notice)
+        else:
+            summary = score_cohort(request, progress.update, progress.notice)
     code, below = cohort_verdict(summary, thresholds)
     if output_format == "json":
         doc = {**summary.model_dump(mode="json"), "fail_under": below, "exit_code": code}

@@ -345,4 +345,48 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX probe_items_judgment ON probe_items (judgment_id);
         """,
     ),
+    (
+        "0012_batch_ledger",
+        """
+        -- Provider batch APIs (evaluator/batch/provider_batch.py): one row per batch, written BEFORE
+        -- each step that talks to the provider (uploading -> creating -> submitted -> done), so a run
+        -- killed at any moment finds it and continues instead of paying twice. `batch_requests` maps
+        -- each request (custom_id = SHA-256 of its body) to the transcript's cache key and keeps the
+        -- provider's reply once downloaded: a finished result is never lost, even before it is judged.
+        CREATE TABLE batch_ledger (
+            id VARCHAR PRIMARY KEY,
+            cohort VARCHAR,
+            provider VARCHAR NOT NULL,
+            model VARCHAR,
+            api_base VARCHAR,
+            state VARCHAR NOT NULL,
+            input_sha256 VARCHAR NOT NULL,
+            input_bytes BIGINT,
+            n_requests INTEGER NOT NULL,
+            input_file_id VARCHAR,
+            batch_id VARCHAR,
+            provider_status VARCHAR,
+            output_file_id VARCHAR,
+            error_file_id VARCHAR,
+            counts JSON,
+            error VARCHAR,
+            worst_cost_usd DOUBLE,
+            submitted_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP
+        );
+        CREATE TABLE batch_requests (
+            ledger_id VARCHAR NOT NULL,
+            seq INTEGER NOT NULL,
+            custom_id VARCHAR NOT NULL,
+            cache_key VARCHAR,
+            item VARCHAR,
+            body JSON NOT NULL,
+            state VARCHAR NOT NULL,
+            reply JSON,
+            error VARCHAR,
+            PRIMARY KEY (ledger_id, custom_id)
+        );
+        CREATE INDEX batch_requests_custom ON batch_requests (custom_id);
+        """,
+    ),
 ]

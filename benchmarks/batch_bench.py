@@ -1,0 +1,173 @@
+"""Benchmark: `evaluate cohort --batch` through the fake batch server (tests/fakebatch.py, real HTTP
+through litellm, real DuckDB), and a kill -9 sweep.
+
+    python benchmarks/batch_bench.py [--n 1000 3000] [--sweep 20] [--sweep-n 30]
+
+Per N: N transcripts (the sample rounds repeated, each with a varying closing line so content hashes
+differ). Prints the time to render and upload (the submitting run: read, hash, render, write the
+input file, upload, create, ledger), the time to collect and store (download, store the replies, judge
+them through the normal parse path, write the judgments), and the peak RSS of this process.
+
+Sweep: SWEEP runs of a smaller cohort, each killed with SIGKILL: the first three at the ledger's
+crash hooks (EVALUATOR_TEST_CRASH_AT = after_upload, after_create, during_download), the rest after a
+delay spread over the run's lifetime. Each is then finished by running the same command until nothing
+waits, and the sweep prints, per kill, lost (transcripts never scored) and duplicated (requests the
+server received in more than one created batch). Goal: 0 / 0. No assertions: people read the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from fakellm import Call, FakeLLM  # noqa: E402
+from replies import valid  # noqa: E402
+
+from evaluator.batch.provider_batch import BatchOptions, score_cohort_batch  # noqa: E402
+from evaluator.batch.types import CohortRequest  # noqa: E402
+from evaluator.pipeline import JudgeOptions  # noqa: E402
+
+SAMPLES = sorted((REPO / "transcripts").glob("*.md"))
+MODEL = "openai/test-model"
+
+
+def make_cohort(folder: Path, n: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = [p.read_text(encoding="utf-8") for p in SAMPLES]
+    for i in range(n):
+        (folder / f"round_{i:05d}.md").write_text(
+            texts[i % len(texts)] + f"\n\nInterviewer: Thanks, that's time ({i:05d}).\n", encoding="utf-8")
+
+
+def request(folder: Path, db: Path, fake: FakeLLM) -> CohortRequest:
+    judge = JudgeOptions(model=MODEL, api_base=fake.base_url, timeout=60.0, retry_initial_wait=0.01)
+    return CohortRequest(path=folder, cohort="bench", judge=judge, db=db, concurrency=8)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def until_done(fake: FakeLLM, folder: Path, db: Path, rounds: int = 8) -> tuple[int, int]:
+    """Run the same command until nothing waits; (scored, total)."""
+    summary = None
+    for _ in range(rounds):
+        summary = score_cohort_batch(request(folder, db, fake), BatchOptions())
+        if not summary.skipped:
+            break
+    assert summary is not None
+    return summary.scored, summary.total
+
+
+def bench(n: int, base: Path) -> None:
+    folder, db = base / f"rounds_{n}", base / f"bench_{n}.duckdb"
+    make_cohort(folder, n)
+    with FakeLLM(Call(valid)) as fake:
+        fake.batch_state.steps_to_finish = 1  # the first poll finds it completed
+        t0 = time.perf_counter()
+        first = score_cohort_batch(request(folder, db, fake), BatchOptions())
+        t1 = time.perf_counter()
+        second = score_cohort_batch(request(folder, db, fake), BatchOptions())
+        t2 = time.perf_counter()
+    print(f"N={n}: render+upload {t1 - t0:.1f} s ({first.skipped} submitted, {fake.batch_creates} batch(es)); "
+          f"collect+store {t2 - t1:.1f} s ({second.scored} scored of {second.total}); "
+          f"peak RSS {peak_mb():.0f} MB", flush=True)
+
+
+def cli(fake: FakeLLM, folder: Path, db: Path, crash: str | None) -> subprocess.Popen:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("EVALUATOR_TEST_CRASH_AT", None)
+    if crash:
+        env["EVALUATOR_TEST_CRASH_AT"] = crash
+    args = ["cohort", str(folder), "--cohort", "bench", "--db", str(db), "--format", "json", "--batch",
+            "--model", MODEL, "--api-base", fake.base_url, "--retry-wait", "0.01"]
+    return subprocess.Popen([sys.executable, "-c", "from evaluator.cli import run; run()", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def duplicated(fake: FakeLLM) -> int:
+    """Requests that went into more than one created batch."""
+    st = fake.batch_state
+    seen: Counter[str] = Counter()
+    import json
+
+    for b in st.batches.values():
+        for line in st.files[b["input_file_id"]][1].splitlines():
+            if line.strip():
+                seen[json.loads(line)["custom_id"]] += 1
+    return sum(c - 1 for c in seen.values() if c > 1)
+
+
+def lifetime(n: int, base: Path) -> float:
+    """Seconds one unkilled submitting run of this cohort takes (the timed kills are spread over it)."""
+    folder, db = base / "lifetime", base / "lifetime.duckdb"
+    make_cohort(folder, n)
+    with FakeLLM(Call(valid)) as fake:
+        t0 = time.perf_counter()
+        cli(fake, folder, db, None).wait(timeout=300)
+        return time.perf_counter() - t0
+
+
+def sweep(kills: int, n: int, base: Path) -> None:
+    hooks = ["after_upload", "after_create", "during_download"]
+    totals = [0, 0, 0]  # lost, duplicated, kills delivered
+    life = lifetime(n, base)
+    timed = max(kills - len(hooks), 1)
+    print(f"sweep: an unkilled submitting run of {n} transcripts takes {life:.1f} s (CLI start-up included)")
+    for k in range(kills):
+        folder, db = base / f"sweep_{k}", base / f"sweep_{k}.duckdb"
+        make_cohort(folder, n)
+        with FakeLLM(Call(valid)) as fake:
+            fake.batch_state.steps_to_finish = 1
+            hook = hooks[k] if k < len(hooks) else None
+            if hook == "during_download":  # submit first, so the killed run is the collecting one
+                score_cohort_batch(request(folder, db, fake), BatchOptions())
+            proc = cli(fake, folder, db, hook)
+            if hook:
+                proc.wait(timeout=300)
+                where = hook
+            else:  # a kill at a time spread over the run: reading, rendering, uploading, creating, ledger
+                delay = life * (0.15 + 0.8 * (k - len(hooks)) / timed)
+                try:
+                    proc.wait(timeout=delay)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                where = f"t={delay:.1f}s"
+            scored, total = until_done(fake, folder, db)
+            lost, dup = total - scored, duplicated(fake)
+        totals[0] += lost
+        totals[1] += dup
+        totals[2] += proc.returncode == -9
+        print(f"kill {k + 1:2d} at {where:16s} exit {proc.returncode:4d}"
+              f"{'' if proc.returncode == -9 else ' (finished before the kill)'}: lost {lost}, duplicated {dup}, "
+              f"batches created {fake.batch_creates}", flush=True)
+    print(f"sweep: {kills} runs, {totals[2]} killed with SIGKILL, lost {totals[0]}, duplicated {totals[1]}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, nargs="*", default=[1000, 3000])
+    ap.add_argument("--sweep", type=int, default=20)
+    ap.add_argument("--sweep-n", type=int, default=30)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in a.n:
+            bench(n, Path(tmp))
+        if a.sweep:
+            sweep(a.sweep, a.sweep_n, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Provider batch APIs behind the model-call boundary: the files/batches calls (through litellm, like
+every model call) and `BatchTransport`, a `ChatTransport` that answers a judge's first request from a
+provider batch's stored reply.
+
+Why a transport and not a second judge: a batch reply must pass through exactly the parse / validate /
+evidence-check / repair path a live reply takes (judge/llm.py). So the LLM judge runs unchanged; only
+where its first request is answered changes. A request the batch has not answered yet is *deferred*:
+the transport notes its body (to be submitted) and the judgment of that transcript is dropped, not
+stored. Repairs (a follow-up turn after an invalid reply) go to the live model, so one bad batch reply
+costs one live call instead of another day of waiting.
+
+The custom_id of a request is the SHA-256 of its body: rendering is deterministic, so the same
+transcript, rubric, prompt and model always map to the same id, and a reply stored under it is found
+again by any later run.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluator.errors import EvaluatorError
+from evaluator.judge.transport import CallFailed, CallResult, Capabilities, ChatTransport
+
+# OpenAI's documented batch limits (https://platform.openai.com/docs/guides/batch): 50,000 requests
+# and 200 MB per input file. Other providers are smaller; these bound every split.
+MAX_REQUESTS_PER_BATCH = 50_000
+MAX_BYTES_PER_BATCH = 200 * 1024 * 1024
+# Providers sell batch processing at half the live price; used when litellm's map has no batch price.
+DEFAULT_BATCH_DISCOUNT = 0.5
+ENDPOINT = "/v1/chat/completions"
+
+
+class AwaitingBatch(EvaluatorError):
+    """This transcript's first request is in (or about to go into) a provider batch."""
+
+
+def provider_of(model: str) -> str:
+    """Litellm's provider prefix of a model name ("openai/gpt-4o-mini" -> "openai")."""
+    return model.split("/", 1)[0] if "/" in model else "openai"
+
+
+def request_body(adapter: Any, messages: list[dict[str, Any]], schema: dict[str, Any],
+                 top_logprobs: int = 0) -> dict[str, Any]:
+    """The chat-completions body a batch line carries: what the live adapter would send, without the
+    client-side settings (timeout, retries, where to send it, the key)."""
+    kwargs = adapter._kwargs(messages, schema, adapter.format_mode, top_logprobs)
+    for name in ("timeout", "num_retries", "max_retries", "api_base", "api_key"):
+        kwargs.pop(name, None)
+    model = str(kwargs["model"])
+    kwargs["model"] = model.split("/", 1)[1] if "/" in model else model
+    return kwargs
+
+
+def custom_id(body: dict[str, Any]) -> str:
+    """The request's id in a batch: the SHA-256 of its body (found again by any later run)."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass
+class KnownRequest:
+    """What the ledger knows about one custom_id, across every batch it went into."""
+
+    reply: dict[str, Any] | None = None  # the provider's response body (a chat.completion)
+    pending_in: str | None = None  # ledger id of an unfinished batch that holds it
+    failures: list[str] = field(default_factory=list)  # provider reasons, one per failed attempt
+
+
+@dataclass
+class Wanted:
+    """A first request no batch holds yet: its body and the transcript it judges."""
+
+    body: dict[str, Any]
+    cache_key: str | None
+    item: str | None
+
+
+# the transcript a judge call belongs to (set per judgment by the batch runner; copied into the
+# judge's per-dimension tasks with the context)
+CURRENT_ITEM: contextvars.ContextVar[tuple[str | None, str | None, set[str]] | None] = contextvars.ContextVar(
+    "batch_item", default=None)
+
+
+class BatchTransport:
+    """A ChatTransport answering first requests from stored batch replies; see the module docstring.
+    `retries`: how many times a request the provider failed or expired is sent again in a new batch
+    before it is unscored with the provider's reason."""
+
+    def __init__(self, live: ChatTransport, known: dict[str, KnownRequest], discount: float,
+                 retries: int = 1) -> None:
+        self.live = live
+        self.model = live.model
+        self.known = known
+        self.discount = discount
+        self.retries = retries
+        self.wanted: dict[str, Wanted] = {}
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return self.live.fallbacks
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.live.capabilities
+
+    def context_tokens(self) -> int:
+        return self.live.context_tokens()
+
+    def count_tokens(self, messages: list[dict[str, Any]]) -> int:
+        return self.live.count_tokens(messages)
+
+    def price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        live = self.live.price(prompt_tokens, completion_tokens)
+        return None if live is None else live * self.discount
+
+    async def complete(self, messages: list[dict[str, Any]], schema: dict[str, Any],
+                       top_logprobs: int = 0) -> CallResult:
+        if any(m.get("role") == "assistant" for m in messages):  # a repair turn: live, at once
+            return await self.live.complete(messages, schema, top_logprobs)
+        body = request_body(self.live, messages, schema, top_logprobs)
+        cid = custom_id(body)
+        known = self.known.get(cid) or KnownRequest()
+        mode = str(body.get("response_format", {}).get("type", "none"))
+        if known.reply is not None:
+            return self._result(known.reply, mode)
+        if known.failures and len(known.failures) > self.retries:
+            raise CallFailed(f"the provider's batch failed this request {len(known.failures)} time(s): "
+                             f"{known.failures[-1]}", attempts=len(known.failures), latency_ms=0.0,
+                             response_format=mode)
+        current = CURRENT_ITEM.get()
+        if current is not None:
+            current[2].add(known.pending_in or "new")
+        if known.pending_in is None:
+            self.wanted[cid] = Wanted(body, current[0] if current else None, current[1] if current else None)
+        # CallFailed ends this group's attempt without a repair; the batch runner drops the judgment
+        raise CallFailed("awaiting the provider batch", attempts=0, latency_ms=0.0, response_format=mode)
+
+    def _result(self, reply: dict[str, Any], mode: str) -> CallResult:
+        choice = (reply.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        usage = reply.get("usage") or {}
+        pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        cost = self.price(pt or 0, ct or 0) if (pt is not None or ct is not None) else None
+        return CallResult(text=message.get("content"), prompt_tokens=pt, completion_tokens=ct, cost_usd=cost,
+                          latency_ms=0.0, transport_attempts=1, response_format=mode,
+                          finish_reason=choice.get("finish_reason"),
+                          reasoning=message.get("reasoning_content"))
+
+
+def batch_discount(model: str, given: float | None) -> float:
+    """Batch price as a fraction of the live price: the user's --batch-discount, else litellm's map
+    (`input_cost_per_token_batches` / `input_cost_per_token`), else DEFAULT_BATCH_DISCOUNT."""
+    if given is not None:
+        return given
+    from evaluator.judge.llm_adapter import _litellm
+
+    info = _litellm().model_cost.get(model) or _litellm().model_cost.get(model.split("/", 1)[-1]) or {}
+    live, batch = info.get("input_cost_per_token"), info.get("input_cost_per_token_batches")
+    if live and batch:
+        return float(batch) / float(live)
+    return DEFAULT_BATCH_DISCOUNT
+
+
+class BatchAPI:
+    """The provider's files and batches endpoints, through litellm (OpenAI's shape: also any
+    OpenAI-compatible server at api_base)."""
+
+    def __init__(self, model: str, api_base: str | None, api_key: str | None, timeout: float) -> None:
+        from evaluator.judge.llm_adapter import _litellm
+
+        self.ll = _litellm()
+        self.provider = provider_of(model)
+        self.common: dict[str, Any] = {"custom_llm_provider": self.provider, "timeout": timeout}
+        if api_base:
+            self.common["api_base"] = api_base
+        if api_key is not None:
+            self.common["api_key"] = api_key
+        elif api_base and self.provider == "openai":
+            self.common["api_key"] = "not-needed"  # never send OPENAI_API_KEY to another host
+
+    async def upload(self, name: str, content: bytes) -> str:
+        f = await self.ll.acreate_file(file=(name, content), purpose="batch", **self.common)
+        return str(f.id)
+
+    async def create(self, input_file_id: str, metadata: dict[str, str]) -> dict[str, Any]:
+        b = await self.ll.acreate_batch(completion_window="24h", endpoint=ENDPOINT, input_file_id=input_file_id,
+                                        metadata=metadata, **self.common)
+        return _plain(b)
+
+    async def retrieve(self, batch_id: str) -> dict[str, Any]:
+        return _plain(await self.ll.aretrieve_batch(batch_id=batch_id, **self.common))
+
+    async def cancel(self, batch_id: str) -> dict[str, Any]:
+        return _plain(await self.ll.acancel_batch(batch_id=batch_id, **self.common))
+
+    async def find(self, key: str, value: str) -> dict[str, Any] | None:
+        """A batch whose metadata[key] == value (reconciling a create whose answer was lost)."""
+        page = await self.ll.alist_batches(limit=100, **self.common)
+        for b in getattr(page, "data", None) or []:
+            d = _plain(b)
+            if (d.get("metadata") or {}).get(key) == value:
+                return d
+        return None
+
+    async def content(self, file_id: str) -> bytes:
+        r = await self.ll.afile_content(file_id=file_id, **self.common)
+        return bytes(getattr(r, "content", b"") or b"")
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return obj
+    dump = getattr(obj, "model_dump", None)
+    return dict(dump()) if dump else dict(vars(obj))

@@ -1,0 +1,169 @@
+"""OpenAI-style `/v1/files` and `/v1/batches` for the scripted test server (mounted by tests/fakellm.py).
+
+    POST /v1/files (multipart: file, purpose)      -> file object; GET /v1/files/{id}/content -> bytes
+    POST /v1/batches {input_file_id, endpoint, completion_window, metadata} -> batch (status validating)
+    GET  /v1/batches/{id}                          -> the batch; each GET advances it one state:
+         validating -> in_progress -> completed (or `final_status`: failed / expired)
+    POST /v1/batches/{id}/cancel                   -> cancelling, then cancelled on the next GET
+    GET  /v1/batches                               -> list (newest first)
+When a batch completes, each input line is answered by the server's chat script, exactly as a live
+`POST /v1/chat/completions` would be (a `Reply` or `Call` goes to the output file, an `Error` to the
+error file with its status). `expire_after=n` makes the batch expire after answering n lines (the rest
+are listed in the error file as `batch_expired`: a partial failure).
+
+State lives on the FakeLLM instance (`fake.batches`), so a test process can count what a killed CLI
+subprocess created over HTTP: `fake.batch_creates`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+
+
+@dataclass
+class BatchState:
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (filename, content)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    creates: int = 0
+    final_status: str = "completed"
+    expire_after: int | None = None
+    steps_to_finish: int = 2  # GETs from validating to the final state
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
+    msg = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    out = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        out[str(name)] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return out
+
+
+def handle(handler: Any, method: str, path: str, raw: bytes) -> bool:
+    """Answer a files/batches request; False when `path` is not one of ours."""
+    fake = handler.server.fake
+    st: BatchState = fake.batch_state
+    parts = path.strip("/").split("/")[1:]  # drop "v1"
+    if not parts or parts[0] not in ("files", "batches"):
+        return False
+    with st.lock:
+        status, payload = _route(fake, st, method, parts, raw, handler.headers.get("Content-Type", ""))
+    if isinstance(payload, bytes):
+        handler._send(status, payload, content_type="application/octet-stream")
+    else:
+        handler._send(status, payload)
+    return True
+
+
+def _file_obj(fid: str, name: str, size: int, purpose: str) -> dict[str, Any]:
+    return {"id": fid, "object": "file", "bytes": size, "created_at": int(time.time()), "filename": name,
+            "purpose": purpose, "status": "processed"}
+
+
+def _route(fake: Any, st: BatchState, method: str, parts: list[str], raw: bytes,
+           content_type: str) -> tuple[int, Any]:
+    if parts[0] == "files":
+        if method == "POST" and len(parts) == 1:
+            form = _multipart(content_type, raw)
+            name, content = form.get("file", (None, b""))
+            fid = f"file-{uuid.uuid4().hex[:20]}"
+            st.files[fid] = (name or "upload.jsonl", content)
+            return 200, _file_obj(fid, name or "upload.jsonl", len(content), form.get("purpose", (None, b""))[1].decode())
+        if method == "GET" and len(parts) == 3 and parts[2] == "content" and parts[1] in st.files:
+            return 200, st.files[parts[1]][1]
+        if method == "GET" and len(parts) == 2 and parts[1] in st.files:
+            name, content = st.files[parts[1]]
+            return 200, _file_obj(parts[1], name, len(content), "batch")
+        return 404, {"error": {"message": f"No such file: {'/'.join(parts)}", "type": "invalid_request_error"}}
+    if method == "POST" and len(parts) == 1:
+        body = json.loads(raw or b"{}")
+        if body.get("input_file_id") not in st.files:
+            return 400, {"error": {"message": "input_file_id not found", "type": "invalid_request_error"}}
+        st.creates += 1
+        bid = f"batch_{uuid.uuid4().hex[:20]}"
+        lines = [ln for ln in st.files[body["input_file_id"]][1].splitlines() if ln.strip()]
+        st.batches[bid] = {
+            "id": bid, "object": "batch", "endpoint": body.get("endpoint"), "errors": None,
+            "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window", "24h"),
+            "status": "validating", "output_file_id": None, "error_file_id": None,
+            "created_at": int(time.time()), "metadata": body.get("metadata"),
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0}, "_gets": 0,
+        }
+        return 200, _public(st.batches[bid])
+    if method == "GET" and len(parts) == 1:
+        data = [_public(b) for b in sorted(st.batches.values(), key=lambda b: -b["created_at"])]
+        return 200, {"object": "list", "data": data, "has_more": False,
+                     "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+    b = st.batches.get(parts[1]) if len(parts) > 1 else None
+    if b is None:
+        return 404, {"error": {"message": "No such batch", "type": "invalid_request_error"}}
+    if method == "POST" and len(parts) == 3 and parts[2] == "cancel":
+        if b["status"] in ("validating", "in_progress"):
+            b["status"] = "cancelling"
+        return 200, _public(b)
+    if method == "GET" and len(parts) == 2:
+        _advance(fake, st, b)
+        return 200, _public(b)
+    return 404, {"error": {"message": "Unknown batch path", "type": "invalid_request_error"}}
+
+
+def _public(b: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in b.items() if not k.startswith("_")}
+
+
+def _advance(fake: Any, st: BatchState, b: dict[str, Any]) -> None:
+    if b["status"] == "cancelling":
+        _finish(fake, st, b, "cancelled", answer=0)
+        return
+    if b["status"] not in ("validating", "in_progress"):
+        return
+    b["_gets"] += 1
+    if b["_gets"] < st.steps_to_finish:
+        b["status"] = "in_progress"
+        return
+    if st.final_status == "failed":
+        b["status"] = "failed"
+        b["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": "fakebatch: failed by script"}]}
+        b["request_counts"]["failed"] = b["request_counts"]["total"]
+        return
+    _finish(fake, st, b, st.final_status, answer=st.expire_after)
+
+
+def _finish(fake: Any, st: BatchState, b: dict[str, Any], status: str, answer: int | None) -> None:
+    from fakellm import Call, Error, Reply
+
+    lines = [json.loads(ln) for ln in st.files[b["input_file_id"]][1].splitlines() if ln.strip()]
+    out, err = [], []
+    for i, line in enumerate(lines):
+        rid = f"batch_req_{uuid.uuid4().hex[:16]}"
+        if answer is not None and i >= answer:
+            if status != "cancelled":
+                err.append({"id": rid, "custom_id": line["custom_id"], "response": None,
+                            "error": {"code": "batch_expired", "message": "This request could not be executed before "
+                                      "the completion window expired."}})
+            continue
+        step = fake._next_step()
+        step = Reply(step) if isinstance(step, str) else step
+        if isinstance(step, (Reply, Call)):
+            content = step.content if isinstance(step, Reply) else step.fn(line["body"])
+            out.append({"id": rid, "custom_id": line["custom_id"], "error": None, "response": {
+                "status_code": 200, "request_id": rid, "body": fake._completion(line["body"], content, step)}})
+        elif isinstance(step, Error):
+            err.append({"id": rid, "custom_id": line["custom_id"], "error": None, "response": {
+                "status_code": step.status, "request_id": rid,
+                "body": fake._error_body(step.status, step.message, step.type, step.code, model=line["body"]["model"])}})
+    for kind, rows in (("output_file_id", out), ("error_file_id", err)):
+        if rows:
+            fid = f"file-{uuid.uuid4().hex[:20]}"
+            st.files[fid] = (f"{b['id']}_{kind}.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+            b[kind] = fid
+    b["status"] = status
+    b["request_counts"].update(completed=len(out), failed=len(err))
