@@ -133,7 +133,8 @@ def main() -> int:
                      if d is not None and d.status == "scored" and d.score is not None
                      and labels[rater].get(t, {}).get(dim, "").isdigit()]
             if not pairs:
-                print(f"{dim:<15} {rater:<9} {0:>3} {'n/a':>6} {'n/a':>5} {'n/a':>5} {'n/a':>6}  {unscored}/{len(results)}")
+                na = "n/a"
+                print(f"{dim:<15} {rater:<9} {0:>3} {na:>6} {na:>5} {na:>5} {na:>6}  {unscored}/{len(results)}")
                 continue
             exact = sum(a == b for a, b in pairs) / len(pairs)
             near = sum(abs(a - b) <= 1 for a, b in pairs) / len(pairs)

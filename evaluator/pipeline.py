@@ -50,7 +50,7 @@ class JudgeOptions(ModelConfig):
     redact_terms: tuple[str, ...] = ()  # company (or other) names to redact as well
 
     @classmethod
-    def from_env(cls, **given) -> "JudgeOptions":
+    def from_env(cls, **given) -> JudgeOptions:
         """Explicit options win; EVALUATOR_MODEL / EVALUATOR_API_BASE / EVALUATOR_API_KEY fill the gaps."""
         given = {k: v for k, v in given.items() if v is not None}
         given.setdefault("temperature_set", "temperature" in given)
@@ -60,7 +60,8 @@ class JudgeOptions(ModelConfig):
             try:
                 given["logprobs"] = int(os.environ["EVALUATOR_LOGPROBS"])
             except ValueError:
-                raise BadInput(f"EVALUATOR_LOGPROBS must be a whole number, got {os.environ['EVALUATOR_LOGPROBS']!r}") from None
+                raise BadInput("EVALUATOR_LOGPROBS must be a whole number, "
+                               f"got {os.environ['EVALUATOR_LOGPROBS']!r}") from None
         if "redact_terms" not in given and os.environ.get("EVALUATOR_REDACT_LIST"):
             from evaluator.redact import load_terms
 
@@ -71,6 +72,8 @@ class JudgeOptions(ModelConfig):
 
 @dataclass
 class EvaluateRequest:
+    """What `evaluate FILE` was asked: the transcript, its code, the rubric, the judge and the store."""
+
     transcript: Path | Transcript  # a file, or a transcript already read (e.g. from standard input)
     code: list[Path] = field(default_factory=list)
     rubric: str | None = None
@@ -82,6 +85,8 @@ class EvaluateRequest:
 
 @dataclass
 class EvaluateResult:
+    """One judged (or cached) transcript, with what the command prints about it."""
+
     judgment: Judgment
     transcript: Transcript
     rubric: Rubric
@@ -92,7 +97,7 @@ class EvaluateResult:
     notices: list[str] = field(default_factory=list)
 
 
-def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> Judge:
+def build_judge(options: JudgeOptions, limiter: RateLimiter | None = None) -> Judge:
     """The offline baseline when no model is configured, else the LLM judge (with shared rate limits);
     with --samples above 1 or a --jury, the composite judge over those (judge/ensemble.py)."""
     from evaluator.judge.ensemble import build_ensemble, wants_ensemble
@@ -110,9 +115,9 @@ def build_judge(options: JudgeOptions, limiter: "RateLimiter | None" = None) -> 
             raise BadInput(f"--{name} must be positive, got {value}")
     if options.max_retries < 0 or options.repair_attempts < 0:
         raise BadInput("--retries and --repair-attempts cannot be negative")
-    for name, value in (("price-in", options.input_cost_per_token), ("price-out", options.output_cost_per_token)):
-        if value is not None and value < 0:
-            raise BadInput(f"--{name} cannot be negative, got {value * 1e6:g} USD per million tokens")
+    for name, per_token in (("price-in", options.input_cost_per_token), ("price-out", options.output_cost_per_token)):
+        if per_token is not None and per_token < 0:
+            raise BadInput(f"--{name} cannot be negative, got {per_token * 1e6:g} USD per million tokens")
     if not 0 <= options.logprobs <= 20:
         raise BadInput(f"--logprobs must be between 0 (off) and 20 alternatives per token, got {options.logprobs}")
     if options.context_tokens is not None and options.context_tokens <= 0:

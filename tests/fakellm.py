@@ -79,9 +79,10 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import fakebatch
 
@@ -200,7 +201,10 @@ def split_tokens(text: str, digits: int = 3) -> list[str]:
 def _logprob_entry(token: str, alternatives: dict[str, float], top: int) -> dict[str, Any]:
     own = alternatives.get(token, 1.0)
     ranked = sorted({token: own, **alternatives}.items(), key=lambda kv: -kv[1])[:top]
-    entry = lambda t, p: {"token": t, "logprob": math.log(p) if p > 0 else -9999.0, "bytes": list(t.encode())}
+
+    def entry(t: str, p: float) -> dict[str, Any]:
+        return {"token": t, "logprob": math.log(p) if p > 0 else -9999.0, "bytes": list(t.encode())}
+
     return {**entry(token, own), "top_logprobs": [entry(t, p) for t, p in ranked]}
 
 
@@ -256,7 +260,7 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
     request_queue_size = 256  # the default listen backlog (5) drops SYNs under concurrent clients
-    fake: "FakeLLM"
+    fake: FakeLLM
 
     def get_request(self):  # track live connections so stop() can unblock their threads
         conn, addr = super().get_request()
@@ -461,7 +465,7 @@ class FakeLLM:
         return self.batch_state.creates
 
     # -- lifecycle
-    def start(self) -> "FakeLLM":
+    def start(self) -> FakeLLM:
         if self._httpd is not None:
             return self
         self._stopping.clear()
@@ -493,7 +497,7 @@ class FakeLLM:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeLLM":
+    def __enter__(self) -> FakeLLM:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -510,14 +514,14 @@ class FakeLLM:
         return f"http://{self.host}:{self.port}/v1"
 
     # -- scripting
-    def script(self, *steps: Step) -> "FakeLLM":
+    def script(self, *steps: Step) -> FakeLLM:
         """Replace the queue of steps (and forget the last step popped)."""
         with self._lock:
             self._steps = deque(steps)
             self._last = None
         return self
 
-    def push(self, *steps: Step) -> "FakeLLM":
+    def push(self, *steps: Step) -> FakeLLM:
         """Append steps to the queue."""
         with self._lock:
             self._steps.extend(steps)

@@ -139,7 +139,7 @@ def stored_exchanges(db: Path) -> list[dict[str, Any]]:
     try:
         cur = con.execute("SELECT * FROM exchanges ORDER BY attempt")
         cols = [c[0] for c in cur.description]
-        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     finally:
         con.close()
     for r in rows:

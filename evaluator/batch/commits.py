@@ -12,6 +12,8 @@ from evaluator.store.db import Store
 
 @dataclass
 class Batch:
+    """What the next group commit writes: judgments with their journal entries, and run items."""
+
     entries: list[Entry] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     members: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -32,6 +34,9 @@ class Batch:
 
 
 class CommitBuffer:
+    """Finished work waiting for the next group commit; each reply is journaled first, so a kill
+    between commits loses nothing that was paid for."""
+
     def __init__(self, writer: JournalWriter) -> None:
         self.writer = writer
         self.pending = Batch()

@@ -23,7 +23,7 @@ COMPLETION_TOKENS_PER_DIMENSION = 180
 COMPLETION_TOKENS_OVERHEAD = 40
 
 
-def _transport(options: JudgeOptions) -> "ChatTransport":
+def _transport(options: JudgeOptions) -> ChatTransport:
     """The judge's transport, for its token counts, context size and prices (no call is made)."""
     from evaluator.judge.llm_adapter import LiteLLMAdapter
 
@@ -31,6 +31,7 @@ def _transport(options: JudgeOptions) -> "ChatTransport":
 
 
 def price_known(options: JudgeOptions) -> bool:
+    """Whether a cost can be known at all: --max-cost needs one before any call is made."""
     return price(options, 1000, 1000) is not None
 
 
@@ -111,7 +112,7 @@ def estimate_cohort(request: CohortRequest) -> CohortSummary:
     db_path = request.db or default_db_path()
     store = Store(db_path, read_only=True) if db_path.exists() and not request.force else None
     summary = CohortSummary(cohort=request.cohort, dry_run=True, judge=info.model_dump(), db=str(db_path))
-    est = {"to_judge": 0, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+    est: dict[str, Any] = {"to_judge": 0, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
            "worst_case_usd": 0.0,
            "completion_tokens_note": f"estimated at ~{COMPLETION_TOKENS_PER_DIMENSION} tokens per dimension"}
     rubrics: dict[str | None, Any] = {}
@@ -157,7 +158,8 @@ def estimate_cohort(request: CohortRequest) -> CohortSummary:
     if request.max_cost is not None and est["cost_usd"] is not None and est["cost_usd"] > request.max_cost:
         summary.message = (f"the estimate (${est['cost_usd']:.4f}) exceeds --max-cost ${request.max_cost:.4f}: "
                            "the run will leave part of the cohort unjudged")
-    elif request.max_cost is not None and est["worst_case_usd"] is not None and est["worst_case_usd"] > request.max_cost:
+    elif (request.max_cost is not None and est["worst_case_usd"] is not None
+          and est["worst_case_usd"] > request.max_cost):
         summary.message = (f"the estimate fits --max-cost ${request.max_cost:.4f}, but the worst case "
                            f"(${est['worst_case_usd']:.4f}: every repair made, every reply --max-tokens long) "
                            "does not: judgments start only while their worst case fits, so some may be left")

@@ -55,6 +55,9 @@ __all__ = ["CohortRequest", "CohortRunner", "CohortSummary", "Counters", "score_
 
 
 class CohortRunner:
+    """One cohort run: wires the producer, the workers, the budget, the judge's health and the
+    commit buffer together; each part keeps its own state."""
+
     def __init__(self, request: CohortRequest, progress: Callable[[Counters], None] | None = None,
                  notice: Callable[[str], None] | None = None) -> None:
         validate(request)

@@ -233,7 +233,7 @@ def align_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds before one model request times out.")] = 120.0,
     db: DbOpt = None, rater: RaterOpt = None, seed: SeedOpt = 0, output_format: FormatOpt = "table",
 ) -> None:
-    """Align an LLM judge with human labels using ragas (optional extra: pip install -e '.\\[ragas]' in the checkout)."""
+    r"""Align an LLM judge with human labels using ragas (optional extra: pip install -e '.\[ragas]' in the checkout)."""
     _check_format(output_format)
     from evaluator.calibrate.align import AlignRequest, render_align, run_align
 

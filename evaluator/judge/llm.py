@@ -112,7 +112,8 @@ class LLMJudge:
                     request_messages=list(messages), error=str(e), latency_ms=e.latency_ms,
                     transport_attempts=e.attempts,
                 ))
-                usage = usage.add(Usage(calls=e.attempts, cost_usd=0.0, latency_ms=e.latency_ms))  # errors are not billed
+                # errors are not billed
+                usage = usage.add(Usage(calls=e.attempts, cost_usd=0.0, latency_ms=e.latency_ms))
                 failure = f"model call failed: {e}"
                 call_failed = True
                 break
@@ -122,6 +123,7 @@ class LLMJudge:
             if parse_error:
                 errors.append(f"{parse_error} ({result.error})" if result.error else parse_error)
             else:
+                assert obj is not None  # no parse error: an object was read
                 parsed = validate_dimensions(obj, rubric, pending, index)
                 for dim_id, dp in parsed.items():
                     last[dim_id] = dp
@@ -162,8 +164,8 @@ class LLMJudge:
         results: list[DimensionResult] = []
         dropped_total = 0
         for d in dims:
-            dp = accepted.get(d.id)
-            if dp is None:
+            kept = accepted.get(d.id)
+            if kept is None:
                 prev = last.get(d.id)
                 dropped_total += len(prev.dropped) if prev else 0
                 results.append(DimensionResult(
@@ -176,12 +178,12 @@ class LLMJudge:
                     dropped_evidence=prev.dropped if prev else [],
                 ))
                 continue
-            dropped_total += len(dp.dropped)
+            dropped_total += len(kept.dropped)
             results.append(DimensionResult(
                 id=d.id,
-                status="not_observed" if dp.score == "not_observed" else "scored",
-                score=None if dp.score == "not_observed" else int(dp.score),  # type: ignore[arg-type]
-                rationale=dp.reasoning, evidence=dp.evidence, dropped_evidence=dp.dropped,
+                status="not_observed" if kept.score == "not_observed" else "scored",
+                score=None if kept.score == "not_observed" else int(kept.score),  # type: ignore[arg-type]
+                rationale=kept.reasoning, evidence=kept.evidence, dropped_evidence=kept.dropped,
                 **self._distribution(answered_in[d.id], d, rubric),
             ))
         if dropped_total:

@@ -340,7 +340,7 @@ class LiteLLMAdapter:
         import httpx
 
         ll = self._ll
-        transport = (httpx.ConnectError, httpx.RemoteProtocolError, ConnectionError)
+        transport: tuple[type[BaseException], ...] = (httpx.ConnectError, httpx.RemoteProtocolError, ConnectionError)
         try:
             import aiohttp
 
@@ -436,8 +436,8 @@ class LiteLLMAdapter:
                 cost -= cached * self.config.input_cost_per_token * (1 - float(read) / float(full))
             return cost
         hidden = getattr(response, "_hidden_params", None) or {}
-        cost = hidden.get("response_cost")
-        return None if cost is None else float(cost)  # litellm leaves it None for unmapped models
+        reported = hidden.get("response_cost")
+        return None if reported is None else float(reported)  # litellm leaves it None for unmapped models
 
     def _degrade(self, exc: BaseException, sent_mode: str) -> bool:
         """After the server rejected the mode a request was sent with, step down once (concurrent
@@ -470,7 +470,8 @@ class LiteLLMAdapter:
         await self._load()
         ll = self._ll
         c = self.config
-        backoff = wait_exponential_jitter(multiplier=c.retry_initial_wait, max=c.retry_max_wait, jitter=c.retry_initial_wait)
+        backoff = wait_exponential_jitter(multiplier=c.retry_initial_wait, max=c.retry_max_wait,
+                                          jitter=c.retry_initial_wait)
 
         def wait(state) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -508,7 +509,7 @@ class LiteLLMAdapter:
                         sent_top[0] = 0 if self._logprobs_refused else self.capabilities.top_logprobs(top_logprobs)
                         response = await self._request(self._kwargs(messages, schema, sent[0], sent_top[0]))
             except RetryError as e:
-                exc = e.last_attempt.exception()
+                exc = e.last_attempt.exception() or e  # a failed attempt always holds its exception
                 latency = (time.perf_counter() - started) * 1000
                 if self._connection_error(exc):
                     raise JudgeUnavailable(

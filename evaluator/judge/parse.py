@@ -185,7 +185,8 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 
-_LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,12}\]\s*)?(\*\*)?[^\W\d_][\w .'’-]{0,30}(\([^)]{1,20}\))?(\*\*)?[:：]\s*(\*\*)?\s*")
+_LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,12}\]\s*)?(\*\*)?[^\W\d_][\w .'’-]{0,30}"
+                           r"(\([^)]{1,20}\))?(\*\*)?[:：]\s*(\*\*)?\s*")
 
 
 _WORD = re.compile(r"\w+")
@@ -345,6 +346,9 @@ def _find_word_aligned(text: str, part: str, start: int) -> int | None:
 
 @dataclass
 class DimensionParse:
+    """One dimension of a reply as read: its score, reasoning, the quotes kept and dropped, and why
+    it failed validation (then it is asked again)."""
+
     score: int | str | None = None
     reasoning: str = ""
     evidence: list[Evidence] = field(default_factory=list)

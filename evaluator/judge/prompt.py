@@ -1,8 +1,9 @@
 """Judge prompts: versioned template files rendered with the rubric and the fenced transcript.
 
 The prompt version is a hash of what the model is shown for a fixed probe (see `prompt_version`),
-so editing a prompt or the layout changes every cache key that depends on it, and nothing else does. Long transcripts are cut deliberately here (keep the opening and the end of the
-round, drop the middle) and the cut is reported, never silent.
+so editing a prompt or the layout changes every cache key that depends on it, and nothing else does.
+Long transcripts are cut deliberately here (keep the opening and the end of the round, drop the
+middle) and the cut is reported, never silent.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ PROMPT_NAME = "judge-v1"
 MIN_TRANSCRIPT_TOKENS = 500
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template_text(name: str) -> str:
     return resources.files("evaluator.prompts").joinpath(name).read_text(encoding="utf-8")
 
@@ -49,7 +50,8 @@ def prompt_version() -> str:
     dims, one = rubric.dimensions, [rubric.dimension("recovery")]
     full = render(transcript, rubric, dims, PROBE_CONTEXT, reserve_tokens=4096)
     prompt = sum(estimate_tokens(m["content"]) for m in full.messages)
-    transcript_tokens = estimate_tokens(transcript.raw_text) + sum(estimate_tokens(c.content) for c in transcript.code_files)
+    transcript_tokens = (estimate_tokens(transcript.raw_text)
+                         + sum(estimate_tokens(c.content) for c in transcript.code_files))
     cut = render(transcript, rubric, dims, prompt - transcript_tokens + 500 + MIN_TRANSCRIPT_TOKENS + 400,
                  reserve_tokens=500)
     single = render(transcript, rubric, one, PROBE_CONTEXT, reserve_tokens=4096)
@@ -68,7 +70,7 @@ def prompt_version() -> str:
 PROBE_CONTEXT = 200_000  # large enough that nothing of the probe is cut
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(name: str):
     import jinja2
 
@@ -79,6 +81,7 @@ def _template(name: str):
 # ---------------------------------------------------------------- output schema (from the rubric)
 
 def score_values(rubric: Rubric, dim: Dimension) -> tuple[Any, ...]:
+    """The values a score may take: the scale's levels, plus "not_observed" where the rubric allows it."""
     values: tuple[Any, ...] = tuple(rubric.scale.levels)
     return values + ("not_observed",) if dim.allow_not_observed else values
 
@@ -99,7 +102,9 @@ def dimension_model(rubric: Rubric, dim: Dimension) -> type[BaseModel]:
         f"Dimension_{dim.id}",
         __config__=ConfigDict(extra="forbid"),
         reasoning=(str, Field(description="2-4 sentences: what the candidate did, against the anchors")),
-        score=(Literal[score_values(rubric, dim)], Field(description="the anchor level that fits best")),  # type: ignore[valid-type]
+        # a Literal built at run time from the rubric's scale: valid for pydantic, opaque to mypy
+        score=(Literal[score_values(rubric, dim)],  # type: ignore[arg-type]
+               Field(description="the anchor level that fits best")),
         # maxItems in the schema only (a longer list is still read): with the schema enforced, a small
         # model otherwise repeats one quote until the token limit cuts the reply off (seen on llama.cpp)
         evidence=(list[str], Field(description="1-3 verbatim quotes from the transcript or code",
@@ -108,6 +113,7 @@ def dimension_model(rubric: Rubric, dim: Dimension) -> type[BaseModel]:
 
 
 def output_model(rubric: Rubric, dims: list[Dimension]) -> type[BaseModel]:
+    """The reply's pydantic model, one field per dimension asked: validation and the sent schema agree."""
     def build() -> type[BaseModel]:
         fields = {d.id: (dimension_model(rubric, d), ...) for d in dims}
         dims_model = create_model("Dimensions", __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
@@ -123,6 +129,7 @@ def output_schema(rubric: Rubric, dims: list[Dimension]) -> dict[str, Any]:
 
 
 def example_output(rubric: Rubric, dims: list[Dimension]) -> str:
+    """The reply's shape in the prompt, for servers that do not take a schema (memoised per rubric)."""
     return _memo(("example", rubric.version, tuple(d.id for d in dims)), lambda: _example(rubric, dims))
 
 
@@ -155,6 +162,9 @@ def static_prompt(rubric: Rubric, dims: list[Dimension]) -> str:
 
 @dataclass
 class Rendered:
+    """A rendered request: the messages, the fence tag, what was cut, and the non-interview parts
+    (to name quotes a model copied from the prompt)."""
+
     messages: list[dict[str, str]]
     tag: str
     truncation: dict[str, Any] | None = None
@@ -196,7 +206,8 @@ def _fit_turns(transcript: Transcript, budget_tokens: int) -> tuple[list[str], l
         if i in keep:
             out.append(line)
         elif not marker_done:
-            out.append(f"[... {len(omitted)} turn(s) omitted here ({omitted[0]}-{omitted[-1]}): too long for the model's context ...]")
+            out.append(f"[... {len(omitted)} turn(s) omitted here ({omitted[0]}-{omitted[-1]}): "
+                       "too long for the model's context ...]")
             marker_done = True
     return out, omitted
 
@@ -227,9 +238,12 @@ def render(
         cost = estimate_tokens(content)
         if cost > code_budget:
             keep_chars = max(int(code_budget * CHARS_PER_TOKEN), 0)
-            content = content[:keep_chars] + f"\n[... {len(cf.content) - keep_chars} characters of {cf.name} omitted ...]"
-            warnings.append(f"code file {cf.name} cut to fit the model's context ({keep_chars} of {len(cf.content)} characters kept)")
-            truncation = {**(truncation or {}), "code_files_cut": [*(truncation or {}).get("code_files_cut", []), cf.name]}
+            content = (content[:keep_chars]
+                       + f"\n[... {len(cf.content) - keep_chars} characters of {cf.name} omitted ...]")
+            warnings.append(f"code file {cf.name} cut to fit the model's context "
+                            f"({keep_chars} of {len(cf.content)} characters kept)")
+            cut_files = [*(truncation or {}).get("code_files_cut", []), cf.name]
+            truncation = {**(truncation or {}), "code_files_cut": cut_files}
         code_budget = max(code_budget - estimate_tokens(content), 0)
         budget -= estimate_tokens(content)
         code_blocks.append(fence("CODE", f"file={cf.name}", content, tag))

@@ -78,8 +78,9 @@ def in_cohort_sql(cohort: str) -> str:
     as judged by that cohort's runs or reused by them from the cache, as the report's cohort pages count
     them. Another cohort's judgment of the same transcript (another candidate override, say) or a
     standalone one the cohort never used is not the cohort's."""
-    return ("(j.run_id IN (SELECT id FROM runs WHERE cohort = {c}) OR j.id IN (SELECT i.judgment_id FROM run_items i"
-            " JOIN runs r ON r.id = i.run_id WHERE r.cohort = {c} AND i.judgment_id IS NOT NULL))").format(c=cohort)
+    return (f"(j.run_id IN (SELECT id FROM runs WHERE cohort = {cohort})"
+            " OR j.id IN (SELECT i.judgment_id FROM run_items i"
+            f" JOIN runs r ON r.id = i.run_id WHERE r.cohort = {cohort} AND i.judgment_id IS NOT NULL))")
 
 
 def export(request: ExportRequest) -> ExportResult:
