@@ -419,7 +419,7 @@ def score_cohort_batch(request: CohortRequest, opts: BatchOptions,
         discount = batch_discount(request.judge.model or "", opts.discount)
         for k in [k for k in est if k.endswith("_usd")]:
             v = est[k]
-            est[f"batch_{k}"] = None if v is None else round(v * discount, 6)
+            est[f"batch_{k}"] = None if v is None else round(v * discount, 10)
         est["batch_discount"] = discount
         summary.estimate = est
         return summary
