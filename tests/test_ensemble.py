@@ -270,6 +270,13 @@ def test_cohort_with_samples_stores_members_and_aggregates(fake_llm: FakeLLM, tm
     assert query(db, "SELECT count(*) AS n FROM judgment_members")[0]["n"] == 6
     items = query(db, "SELECT i.status, j.kind FROM run_items i JOIN judgments j ON j.id = i.judgment_id")
     assert {(i["status"], i["kind"]) for i in items} == {("scored", "aggregate")}
+    # raising --samples in a cohort pays only for the new samples (2 transcripts x 2 more), and the
+    # same command again pays for nothing
+    more = cohort(folder, db, "--samples", "5", base_url=fake_llm.base_url)
+    assert more.code == 0, more.stdout + more.stderr
+    assert len(fake_llm.chat_requests) == 6 + 4
+    again = cohort(folder, db, "--samples", "5", base_url=fake_llm.base_url)
+    assert again.code == 0 and len(fake_llm.chat_requests) == 10
 
 
 # ------------------------------------------------------------------------------------ weighted juries

@@ -110,6 +110,8 @@ def estimate_cohort(request: CohortRequest) -> CohortSummary:
     started = time.perf_counter()
     info = build_judge(request.judge).info()
     db_path = request.db or default_db_path()
+    # Store(), not open_store(): a dry run writes nothing, not even the migration open_store would
+    # apply to an older file (a store older than this code simply has no cache hits to report).
     store = Store(db_path, read_only=True) if db_path.exists() and not request.force else None
     summary = CohortSummary(cohort=request.cohort, dry_run=True, judge=info.model_dump(), db=str(db_path))
     est: dict[str, Any] = {"to_judge": 0, "calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,

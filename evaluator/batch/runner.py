@@ -43,7 +43,8 @@ from evaluator.batch.types import (
 from evaluator.errors import EvaluatorError, JudgeUnavailable, StoreError
 from evaluator.ingest import parse_source
 from evaluator.judge.base import Judge
-from evaluator.pipeline import build_judge, judge_transcript
+from evaluator.judge.ensemble import EnsembleJudge
+from evaluator.pipeline import build_judge, judge_transcript, stored_members
 from evaluator.rubrics import select_rubric
 from evaluator.store.db import Store, StoreFull, default_db_path
 from evaluator.store.owners import other_live_runs
@@ -67,6 +68,7 @@ class CohortRunner:
         # always shared, even without rpm/tpm: a Retry-After from the provider pauses every worker
         self.judge: Judge = build_judge(request.judge, RateLimiter(request.rpm, request.tpm))
         self.info = self.judge.info()
+        self.composite = isinstance(self.judge, EnsembleJudge)  # samples or a jury: members may be stored
         self.run_id = str(uuid.uuid4())
         self.request_key = request_key(request, self.info.model_dump(mode="json"))
         self.link = StoreLink(request.db or default_db_path(), notice)
@@ -208,7 +210,12 @@ class CohortRunner:
         self.rec.tally.counters.in_flight += 1
         self._notify()
         try:
-            judgment = await judge_transcript(transcript, p.rubric, self.judge, key_extra(p.item.overrides))
+            extra = key_extra(p.item.overrides)
+            reuse = None
+            if self.composite and not self.req.force:  # raising --samples or adding a juror pays only for what is new
+                judge = self.judge
+                reuse = await self.link.run(lambda s: stored_members(s, judge, transcript, p.rubric, extra))
+            judgment = await judge_transcript(transcript, p.rubric, self.judge, extra, reuse=reuse)
             if self.budget:
                 self.budget.spend(judgment.usage.cost_usd)  # spent before the reservation goes
         finally:

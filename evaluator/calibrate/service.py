@@ -116,10 +116,10 @@ def _transcript_resolver(store, request: ImportRequest):
 def import_labels(request: ImportRequest) -> ImportSummary:
     """Validate the whole file, then store every label in one transaction, or nothing."""
     from evaluator.calibrate import store as sql
-    from evaluator.store.db import Store, default_db_path
+    from evaluator.store.db import default_db_path, open_store
 
     parsed = read_score_file(request.file, need_rater=True)
-    with Store(request.db or default_db_path()) as store:
+    with open_store(request.db or default_db_path()) as store:
         previous = sql.find_import_by_sha(store, parsed.sha256)
         if previous is not None:
             return ImportSummary(record=previous, already_imported=True, db_path=str(store.path))
@@ -172,12 +172,12 @@ class Gathered(BaseModel):
 
 
 def _open_existing(db: Path | None):
-    from evaluator.store.db import Store, default_db_path
+    from evaluator.store.db import default_db_path, open_store
 
     path = Path(db or default_db_path())
     if not path.exists():
         raise BadInput(f"no database at {path}: judge some transcripts and import labels first (or pass --db)")
-    return Store(path)
+    return open_store(path)
 
 
 def parse_scale(text: str) -> ScaleSpec:
@@ -387,7 +387,7 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
     calibrated scores beside raw ones; from plain files, save it by id only when asked (--save)."""
     from evaluator.calibrate import store as sql
     from evaluator.calibrate.calibration import write_calibration_file
-    from evaluator.store.db import Store, default_db_path
+    from evaluator.store.db import default_db_path, open_store
 
     src = request.source
     if src.group_by or src.system_col:
@@ -398,7 +398,7 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
                                  scales=g.scales)
         outcome = CalibrateOutcome(result=result, notes=g.notes)
         if request.save:  # plain files: only when asked (--save), never a surprise database in the cwd
-            with Store(src.db or default_db_path()) as store:
+            with open_store(src.db or default_db_path()) as store:
                 sql.save_calibration_document(store, result)
                 outcome.stored, outcome.db_path = True, str(store.path)
     else:

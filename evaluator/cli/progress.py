@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
+from evaluator.output import escape  # rich markup, terminal controls and secrets removed
 
 
 class CohortProgress:

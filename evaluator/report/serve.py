@@ -26,6 +26,7 @@ from evaluator.errors import BadInput, EvaluatorError, StoreError
 from evaluator.report import build, pages, views
 from evaluator.report import queries as q
 from evaluator.report.queries import Filters
+from evaluator.store.db import StoreLocked
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; connect-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -162,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             con = build.connect_read_only(db)
         except StoreError as e:
-            busy = "locked" in str(e)
+            busy = isinstance(e, StoreLocked)
             return ((HTTPStatus.SERVICE_UNAVAILABLE, self._bare("Store busy", str(e)), {"Retry-After": "2"}) if busy
                     else (HTTPStatus.INTERNAL_SERVER_ERROR, self._bare("Store unavailable", str(e)), {}))
         try:
