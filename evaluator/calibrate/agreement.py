@@ -158,6 +158,22 @@ class AgreementReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
     definitions: dict[str, str] = Field(default_factory=dict)
 
+    def rows(self) -> list[dict]:
+        """One flat row per dimension and `overall` (metrics, their intervals as _lo/_hi, the ceiling's
+        QWK and the calibrated QWK where present): the table `evaluate agreement --out` writes."""
+        out = []
+        for dim_id, d in [*self.dimensions.items(), ("overall", self.overall)]:
+            row: dict = {"dimension": dim_id, "pairing": self.pairing, "level": self.level}
+            for key, value in d.judge_vs_human.model_dump().items():
+                if key.endswith("_ci"):
+                    row[f"{key[:-3]}_lo"], row[f"{key[:-3]}_hi"] = value if value else (None, None)
+                elif not isinstance(value, (dict, list)):
+                    row[key] = value
+            row["human_human_qwk"] = d.human_human.qwk if d.human_human else None
+            row["calibrated_qwk"] = d.calibrated.qwk if d.calibrated else None
+            out.append(row)
+        return out
+
     def to_json(self) -> dict:
         """The documented JSON: keyed by dimension id plus `overall`; metrics at the top of each value."""
 

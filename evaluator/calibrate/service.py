@@ -316,6 +316,7 @@ class AgreementRequest(BaseModel):
     pairing: Pairing = "mean"
     level: Literal["item", "system"] = "item"
     calibration: str | None = Field(None, description="a calibration file, or a calibration id in the store")
+    out: Path | None = Field(None, description="also write the per-dimension table here (.csv, .jsonl, .parquet)")
 
 
 def load_calibration(ref: str, db: Path | None) -> CalibrationResult:
@@ -360,6 +361,11 @@ def run_agreement(request: AgreementRequest) -> AgreementReport:
     if request.calibration:
         report.notes.append(f"calibrated: the same statistics for the scores after calibration {result.id} "
                             f"(fitted on {result.n_transcripts} transcripts), beside the raw ones")
+    if request.out is not None:
+        from evaluator.store.export import write_table
+
+        written = write_table(report.rows(), request.out)
+        report.notes.append(f"wrote the agreement table ({written.rows} rows, {written.format}) to {written.out}")
     return report
 
 

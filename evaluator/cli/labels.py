@@ -104,6 +104,7 @@ def agreement_cmd(
     calibration: CalibrationRefOpt = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals (0: none).")] = 1000,
     seed: SeedOpt = 0, output_format: FormatOpt = "table",
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the per-dimension table to this file (.csv, .jsonl or .parquet).")] = None,
 ) -> None:
     """Judge-human agreement per dimension and overall, with intervals and the human ceilings."""
     _check_format(output_format)
@@ -119,7 +120,7 @@ def agreement_cmd(
     report = run_agreement(AgreementRequest(
         source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by, system_col),
         n_bootstrap=bootstrap, seed=seed, pairing=pairing, level=level,  # type: ignore[arg-type]  # checked above
-        calibration=calibration))
+        calibration=calibration, out=out))
     if output_format == "json":
         for note in report.notes:
             console(stderr=True).print(f"[dim]note: {note}[/dim]")

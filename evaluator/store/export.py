@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from evaluator.errors import BadInput, StoreError
 
@@ -83,6 +84,37 @@ def in_cohort_sql(cohort: str) -> str:
             f" JOIN runs r ON r.id = i.run_id WHERE r.cohort = {cohort} AND i.judgment_id IS NOT NULL))")
 
 
+def write_table(rows: list[dict[str, Any]], out: Path, fmt: str | None = None) -> ExportResult:
+    """Rows computed in Python (an agreement table) written the way `export` writes the store's:
+    the same formats, the same checks, the same replace-when-complete."""
+    import duckdb
+    import pandas as pd
+
+    request = ExportRequest(out=out, format=fmt)
+    fmt = _format(request)
+    _check_destination(out)
+    partial = out.with_name(f".{out.name}.partial")
+    frame = pd.DataFrame(rows)
+    con = duckdb.connect()
+    try:
+        con.register("agreement_rows", frame)
+        con.execute(f"COPY agreement_rows TO {_literal(str(partial))} {FORMATS[fmt]}")
+    except duckdb.Error as e:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"could not write {out}: {str(e).splitlines()[0]}") from None
+    finally:
+        con.close()
+    os.replace(partial, out)
+    return ExportResult(out=out, format=fmt, rows=len(rows))
+
+
+def _check_destination(out: Path) -> None:
+    if not out.parent.is_dir():
+        raise BadInput(f"the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise BadInput(f"{out} is a folder: give a file name")
+
+
 def export(request: ExportRequest) -> ExportResult:
     """Write the rows; the destination's folder must exist, and an existing file is replaced."""
     import duckdb
@@ -92,10 +124,7 @@ def export(request: ExportRequest) -> ExportResult:
     fmt = _format(request)
     if request.table not in QUERIES:
         raise BadInput(f"--table must be one of {', '.join(QUERIES)}, got {request.table!r}")
-    if not request.out.parent.is_dir():
-        raise BadInput(f"the folder {request.out.parent} does not exist")
-    if request.out.is_dir():
-        raise BadInput(f"{request.out} is a folder: give a file name")
+    _check_destination(request.out)
     where = ""
     if request.cohort:  # COPY takes no bound parameters: the name goes in as a quoted SQL literal
         where = "WHERE " + in_cohort_sql(_literal(request.cohort))
