@@ -43,3 +43,19 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     for name in ISOLATED_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Debian chromium (driven by playwright, never its own download), one per test module."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+    from support import ARGS, CHROMIUM
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="chromium-profile-"),
+                                                   executable_path=str(CHROMIUM), args=ARGS, headless=True,
+                                                   viewport={"width": 1400, "height": 900})
+        yield ctx
+        ctx.close()

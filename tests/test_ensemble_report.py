@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fakellm import Call, FakeLLM
 from replies import build_reply, requested_dims
-from support import ARGS, CHROMIUM, Watched, make_cohort, query
+from support import CHROMIUM, Watched, make_cohort, query
 from typer.testing import CliRunner
 
 from evaluator.cli import app
@@ -58,18 +58,6 @@ def report(tmp_path_factory) -> tuple[Path, Path]:
     return db, out
 
 
-@pytest.fixture(scope="module")
-def browser():
-    import tempfile
-
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="chromium-profile-"),
-                                                   executable_path=str(CHROMIUM), args=ARGS, headless=True,
-                                                   viewport={"width": 1400, "height": 900})
-        yield ctx
-        ctx.close()
 
 
 def _table(w: Watched, section: str) -> list[list[str]]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
-from support import ARGS, CHROMIUM, Watched
+from support import CHROMIUM, Watched
 
 from evaluator.ingest import load_transcript
 from evaluator.judge.parse import EvidenceIndex
@@ -92,16 +91,6 @@ def store(tmp_path_factory) -> Path:
     return db
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(tempfile.mkdtemp(prefix="chromium-profile-"),
-                                                   executable_path=str(CHROMIUM), args=ARGS, headless=True,
-                                                   viewport={"width": 1400, "height": 900})
-        yield ctx
-        ctx.close()
 
 
 @pytest.fixture(scope="module")
