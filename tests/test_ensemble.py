@@ -277,6 +277,14 @@ def test_cohort_with_samples_stores_members_and_aggregates(fake_llm: FakeLLM, tm
     assert len(fake_llm.chat_requests) == 6 + 4
     again = cohort(folder, db, "--samples", "5", base_url=fake_llm.base_url)
     assert again.code == 0 and len(fake_llm.chat_requests) == 10
+    # calibration and agreement read the aggregates (the medians), never a single sampled draw
+    from evaluator.calibrate.store import JudgeSelection, judge_scores
+    from evaluator.store.db import open_store
+
+    aggregates = {r["id"] for r in query(db, "SELECT id FROM judgments WHERE kind = 'aggregate'")}
+    with open_store(db) as store:
+        scores, _, _ = judge_scores(store, JudgeSelection(model="openai/test-model (median of 5)"))
+    assert scores and {s.judgment_id for s in scores} <= aggregates
 
 
 # ------------------------------------------------------------------------------------ weighted juries

@@ -148,7 +148,11 @@ def label_summary(store: Store) -> list[dict]:
 
 # -- judge scores ----------------------------------------------------------------------------------------
 def _selected_judgments_sql(sel: JudgeSelection) -> tuple[str, list]:
-    where, params = ["j.status IN ('scored', 'partial')"], []
+    # a --samples run's members are draws at a sampling temperature: its aggregate (the median) is the
+    # judgment that stands for the transcript, as in the report's score views
+    from evaluator.store.db import SAMPLE_MEMBER_IDS_SQL
+
+    where, params = ["j.status IN ('scored', 'partial')", f"j.id NOT IN ({SAMPLE_MEMBER_IDS_SQL})"], []
     if sel.run:
         where.append("j.run_id LIKE ? || '%'")
         params.append(sel.run)
