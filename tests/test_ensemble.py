@@ -279,12 +279,15 @@ def test_cohort_with_samples_stores_members_and_aggregates(fake_llm: FakeLLM, tm
     assert again.code == 0 and len(fake_llm.chat_requests) == 10
     # calibration and agreement read the aggregates (the medians), never a single sampled draw
     from evaluator.calibrate.store import JudgeSelection, judge_scores
+    from evaluator.errors import BadInput
     from evaluator.store.db import open_store
 
     aggregates = {r["id"] for r in query(db, "SELECT id FROM judgments WHERE kind = 'aggregate'")}
     with open_store(db) as store:
         scores, _, _ = judge_scores(store, JudgeSelection(model="openai/test-model (median of 5)"))
-    assert scores and {s.judgment_id for s in scores} <= aggregates
+        assert scores and {s.judgment_id for s in scores} <= aggregates
+        with pytest.raises(BadInput):  # the sampled draws alone are no judge to calibrate
+            judge_scores(store, JudgeSelection(model="openai/test-model"))
 
 
 # ------------------------------------------------------------------------------------ weighted juries
