@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from evaluator.calibrate.agreement import MetricSet, human_consensus, metric_set
-from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, ScaleSpec
+from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, LinearParams, ScaleSpec
 from evaluator.errors import BadInput
 
 Method = Literal["identity", "isotonic", "multi_ridge", "ordinal"]
@@ -74,15 +74,9 @@ class IsotonicParams(BaseModel):
     y: list[float]
 
 
-class RidgeParams(BaseModel):
+class RidgeParams(LinearParams):
     """SimpleImputer(mean, indicator) -> StandardScaler -> RidgeCV, as numbers."""
 
-    features: list[str]
-    impute: list[float]
-    indicator_columns: list[int]
-    mean: list[float]
-    scale: list[float]
-    coef: list[float]
     intercept: float
     alpha: float
     clip: tuple[float, float]

@@ -18,22 +18,15 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from pydantic import BaseModel
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from evaluator.calibrate.records import ScaleSpec
+from evaluator.calibrate.records import LinearParams, ScaleSpec
 
 
-class OrdinalParams(BaseModel):
+class OrdinalParams(LinearParams):
     """A fitted ordinal (proportional-odds) model as plain numbers, so it applies without refitting."""
 
-    features: list[str]
-    impute: list[float]
-    indicator_columns: list[int]
-    mean: list[float]
-    scale: list[float]
-    coef: list[float]
     thresholds: list[float]
     levels: list[int]
     penalty: float

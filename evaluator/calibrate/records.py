@@ -60,3 +60,15 @@ class JudgeIdentity(BaseModel):
     @property
     def label(self) -> str:
         return self.model or self.judge_kind
+
+
+class LinearParams(BaseModel):
+    """The feature side shared by the ridge and ordinal models, as plain numbers: which features,
+    SimpleImputer(mean, indicator) -> StandardScaler, then one coefficient per column."""
+
+    features: list[str]
+    impute: list[float]
+    indicator_columns: list[int]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
