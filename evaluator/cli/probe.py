@@ -31,6 +31,7 @@ def probe_cmd(
 ) -> None:
     """Re-judge under controlled perturbations and K times unchanged; print how far each dimension's score moves."""
     from evaluator.judge.perturb import PERTURBATIONS
+    from evaluator.output import escape
     from evaluator.probe.render import render_probe
     from evaluator.probe.run import ProbeRequest, run_probe
 
@@ -40,7 +41,7 @@ def probe_cmd(
         force=force, concurrency=concurrency,
     ))
     for notice in result.notices:
-        console(stderr=True).print(f"[dim]{notice}[/dim]")
+        console(stderr=True).print(f"[dim]{escape(notice)}[/dim]")  # notices name user files
     if output_format == "json":
         doc = {"probe_id": result.probe_id, "db": result.db_path, "judged": result.judged, "reused": result.reused,
                **{k: v for k, v in result.summary.items() if k not in ("started_at", "finished_at")}}
