@@ -155,3 +155,28 @@ def test_a_server_that_refuses_the_schema_gets_the_shape_without_the_prefix_chan
     assert example_output(rubric, [rubric.dimension("recovery")]) in repair[3]["content"]  # the dimension asked
     assert later[0]["content"].endswith(shape + "\n")  # rendered for the mode the run stepped down to
     assert later[1]["content"] != repair[1]["content"]
+
+
+def test_a_repair_shows_the_shape_even_where_the_server_took_the_schema_without_enforcing_it(tmp_path: Path) -> None:
+    """Some OpenAI-compatible servers accept `json_schema` and ignore it: the first message leaves the
+    shape to the schema, so a repair request (appended, prefix unchanged) shows it."""
+    import asyncio
+
+    from fakellm import FakeLLM
+    from replies import answer
+
+    from evaluator.judge.llm import LLMJudge
+
+    rubric = select_rubric("default", None)
+    transcript = load_transcript(SAMPLES[0], [])
+    with FakeLLM() as server:
+        server.script(answer(omit=("recovery", "restraint")), answer())
+        judge = LLMJudge(ModelConfig(model="openai/test-model", api_base=server.base_url, retry_initial_wait=0.01))
+        out = asyncio.run(judge.judge(transcript, rubric))
+        first, repair = (r.body for r in server.chat_requests)
+
+    assert [d.status for d in out.dimensions] == ["scored"] * 5
+    assert first["response_format"]["type"] == repair["response_format"]["type"] == "json_schema"
+    assert repair["messages"][:2] == first["messages"]
+    asked = [rubric.dimension("restraint"), rubric.dimension("recovery")]
+    assert example_output(rubric, asked) in repair["messages"][-1]["content"]

@@ -162,10 +162,10 @@ class LLMJudge:
                 {"role": "assistant", "content": result.text or ""},
                 {"role": "user", "content": render_repair(
                     errors, pending, rendered.tag, misplaced,
-                    # the server stepped down from json_schema during the call: the first message has no
-                    # shape to follow, so the repair (appended; the prefix stays the same) carries it
-                    example=example_output(rubric, pending) if enforced and result.response_format != "json_schema"
-                    else "")},
+                    # the first message left the shape to the schema; a server may have stepped down from
+                    # json_schema during the call, or taken it without enforcing it (some OpenAI-compatible
+                    # servers ignore it): the repair (appended; the prefix stays the same) shows the shape
+                    example=example_output(rubric, pending) if enforced else "")},
             ]
         results: list[DimensionResult] = []
         dropped_total = 0

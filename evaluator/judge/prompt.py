@@ -296,8 +296,9 @@ def render_repair(errors: list[str], dims: list[Dimension], tag: str, misplaced:
                   example: str = "") -> str:
     """The follow-up user message of a repair round. It is appended to the conversation (the earlier
     messages are resent byte for byte, so a server's prompt cache re-reads only this message).
-    `example`: the reply's shape, for a request that went without the schema enforced although the
-    first message was rendered for it (the server refused `json_schema` during the call)."""
+    `example`: the reply's shape, when the first message left it to the schema (`enforced`): a repair
+    means the server did not hold the reply to it (it refused `json_schema` during the call, or took
+    it without enforcing it), and the shape costs a few hundred characters only when repairing."""
     return _template("repair_user.md.j2").render(
         errors=errors, dimension_list=", ".join(f"`{d.id}`" for d in dims), tag=tag, misplaced=misplaced or [],
         example=example,
