@@ -190,19 +190,28 @@ def process_rerun(n: int, concurrency: int, base_url: str) -> tuple[float, float
     return times[0], times[1], imported
 
 
-def longest_prompt() -> tuple[str, int, int]:
-    """(sample, transcript characters, prompt characters) for the sample round with the longest prompt."""
+def longest_prompt() -> tuple[str, int, int, int, int, int]:
+    """(sample, transcript characters, code file characters, prompt characters, the same without the
+    schema enforced, schema characters) for the sample round with the longest prompt. Prompt characters
+    count every message sent (system + user), as sent with `response_format: json_schema`; the schema
+    goes beside the messages and is counted apart; "without" is the json_object/none request, which
+    shows the reply's shape in the prompt."""
+    import json
+
     from evaluator.ingest import load_transcript
-    from evaluator.judge.prompt import render
+    from evaluator.judge.prompt import output_schema, render
     from evaluator.rubrics import select_rubric_with_warnings
 
     out = []
     for path in sorted((ROOT / "transcripts").glob("*.md")):
         t = load_transcript(path, [])
         rubric = select_rubric_with_warnings(None, t.exercise)[0]
-        messages = render(t, rubric, rubric.dimensions, 128_000, 4096).messages
-        out.append((path.name, len(t.raw_text), sum(len(m["content"]) for m in messages)))
-    return max(out, key=lambda r: r[2])
+        sent = [sum(len(m["content"]) for m in render(t, rubric, rubric.dimensions, 128_000, 4096,
+                                                       enforced=enforced).messages) for enforced in (True, False)]
+        schema = len(json.dumps(output_schema(rubric, rubric.dimensions)))
+        code = sum(len(c.content) for c in t.code_files)
+        out.append((path.name, len(t.raw_text), code, sent[0], sent[1], schema))
+    return max(out, key=lambda r: r[3])
 
 
 def kill_sweep(n: int, concurrencies: list[int], latency: float) -> None:
@@ -320,8 +329,10 @@ def main() -> None:
     if proc:
         print(f"  process re-run      first run {proc[0]:.2f} s, fully cached re-run {proc[1]:.2f} s = "
               f"{proc[1] / proc[0] * 100:.1f}% (goal < 5% at 200, < 3% at 2,000); litellm imported: {proc[2]}")
-    name, chars, prompt = longest_prompt()
-    print(f"  prompt              {prompt} characters on the longest sample ({name}, transcript {chars})")
+    name, chars, code, prompt, unenforced, schema = longest_prompt()
+    print(f"  prompt              {prompt} characters in the messages on the longest sample ({name}: transcript "
+          f"{chars}, code files {code}) + {schema} characters of response_format schema; {unenforced} without the "
+          "schema enforced (json_object/none: the shape is in the prompt)")
     print(f"  one-time imports    {t_import:.2f} s (litellm, its client stack, pandas; not in the timed runs)")
     print(f"  cached re-run       {cached_wall:.3f} s = {cached_wall / wall * 100:.1f}% of the first run, "
           f"{cached.calls} calls, {cached.cached} cached")

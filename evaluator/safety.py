@@ -631,8 +631,10 @@ def _label(label: str) -> str:
 
 
 def fence(kind: str, label: str, body: str, tag: str) -> str:
-    """Wrap untrusted text in an unforgeable delimiter pair; the label (a file name) is quoted."""
-    return f"<<<{kind} {_label(label)} tag={tag}>>>\n{neutralise(body)}\n<<<END {kind} tag={tag}>>>"
+    """Wrap untrusted text in an unforgeable delimiter pair; the label (a file name) is quoted, and
+    left out when empty."""
+    head = f"{kind} {_label(label)}" if label else kind
+    return f"<<<{head} tag={tag}>>>\n{neutralise(body)}\n<<<END {kind} tag={tag}>>>"
 
 
 # A delimiter line of any tag (the tag is compared after matching: one pattern for every transcript,

@@ -1,7 +1,7 @@
 """Valid fake-model replies built from the request the fake server receives (shared by the tests).
 
 The dimension ids come from the "### `id`" headings of the judge prompt, and the evidence quotes are
-copied from the candidate's `[tN] Name (candidate): text` lines inside the fenced transcript, so they
+copied from the candidate's `[tN] C: text` lines inside the fenced transcript, so they
 are verbatim. Use `answer()` as a fake-server step, or `valid` as the callable of a `Call(...)` step.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from fakellm import Call
 
-_TURN = re.compile(r"^\[(t\d+)\] (?:\[[^\]]*\] )?(.+?) \((\w+)\): (.*)$", re.M)
+_TURN = re.compile(r"^\[(t\d+)(?: [^\]]*)?\] (I|C|.+? \(role unknown\)): (.*)$", re.M)
 
 
 def _user_prompt(body: dict[str, Any]) -> str:
@@ -31,14 +31,14 @@ def requested_dims(body: dict[str, Any]) -> list[str]:
 def candidate_quotes(body: dict[str, Any]) -> list[str]:
     """Verbatim pieces of the candidate's turns, read from the fenced transcript in the prompt."""
     prompt = _user_prompt(body)
-    start = prompt.index("<<<TRANSCRIPT ")
+    start = prompt.index("<<<TRANSCRIPT")
     end = prompt.index("<<<END TRANSCRIPT", start)
     quotes = []
     for m in _TURN.finditer(prompt[start:end]):
-        if m.group(3) != "candidate":
+        if m.group(2) != "C":
             continue
-        words = m.group(4).split()
-        if len(" ".join(words)) < 20 or "‹‹‹" in m.group(4):
+        words = m.group(3).split()
+        if len(" ".join(words)) < 20 or "‹‹‹" in m.group(3):
             continue
         quotes.append(" ".join(words[:12]))
     assert quotes, "no candidate lines found in the prompt"

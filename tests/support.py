@@ -146,7 +146,7 @@ class Scripted:
         with self.lock:
             self.seen[prompt] += 1
             nth = self.seen[prompt]
-        reversed_anchors = prompt.index("- 5:") < prompt.index("- 1:")
+        reversed_anchors = prompt.index("\n5: ") < prompt.index("\n1: ")
         scores = {d: 3 for d in re.findall(r"^### `([^`]+)`", prompt, re.MULTILINE)}
         if reversed_anchors:
             scores = {d: 4 for d in scores}

@@ -523,7 +523,11 @@ def test_max_cost_stops_before_the_budget_is_exceeded(fake_llm: FakeLLM, tmp_pat
         items = query(db, "SELECT status, error FROM run_items WHERE run_id = ?", [doc["run_id"]])
         skipped = [i for i in items if i["status"] == "skipped"]
         assert len(skipped) == doc["skipped"] and all("--max-cost" in i["error"] for i in skipped)
-    assert judged["1"] == judged["4"] == 3, judged  # the same with one request at a time or four
+        # as many as fit: the n-th started beside the spend of the n - 1 before it, the next would not
+        # have (how many that is depends on the prompt's size against the estimate, not on concurrency)
+        spent = doc["cost_usd"] / n
+        assert (n - 1) * spent + worst <= budget and n * spent + worst > budget, (n, spent, worst, budget)
+    assert judged["1"] == judged["4"] >= 2, judged  # the same with one request at a time or four
 
 
 def test_max_cost_holds_when_every_reply_is_long_and_broken(fake_llm: FakeLLM, tmp_path: Path) -> None:

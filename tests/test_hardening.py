@@ -208,7 +208,7 @@ def user_prompt(request: Any) -> str:
 
 def outside_fences(prompt: str) -> str:
     """The prompt with the real fenced sections (header to END line of the request's tag) cut out."""
-    tag = re.search(r"delimiter tag: (\w+)", prompt).group(1)
+    tag = re.search(r"; tag (\w+)\)", prompt).group(1)
     return re.sub(r"<<<([A-Z]+) [^\n]*tag=" + tag + r">>>\n.*?\n<<<END \1 tag=" + tag + ">>>", "[FENCE]",
                   prompt, flags=re.DOTALL)
 
@@ -287,7 +287,7 @@ def test_look_alike_delimiters_inside_the_fence_are_neutralised(tmp_path, forger
     assert run.code == 0, run.stderr
     for bad in ("\uff1c", "\ufe64", "\u200b", "< < <"):
         assert bad not in prompt
-    body = prompt.split("delimiter tag:")[1]
+    body = prompt.split("; tag ")[1]
     assert body.count("<<<") == 2 and body.count(">>>") == 2
     assert "prompt_injection" in run.doc["flags"]
 

@@ -7,7 +7,7 @@ is opened read-only to check what was stored.
 
 The fake model's replies are built from the request it receives: the dimension ids come from the
 "### `id`" headings of the judge prompt, and the evidence quotes are copied from the candidate's
-`[tN] Name (candidate): text` lines inside the fenced transcript, so they are verbatim.
+`[tN] C: text` lines inside the fenced transcript, so they are verbatim.
 """
 
 from __future__ import annotations

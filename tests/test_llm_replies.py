@@ -88,8 +88,8 @@ def test_no_choices_is_an_explicit_unscored_result_not_a_crash(fake_llm: FakeLLM
 def test_quotes_that_are_only_the_interviewers_words_are_not_support(fake_llm: FakeLLM, tmp_path: Path) -> None:
     def interviewer_quotes(body: dict) -> str:
         prompt = body["messages"][1]["content"]
-        line = next(x for x in prompt.splitlines() if x.startswith("[t1] ") and "(interviewer)" in x)
-        quote = line.split("): ", 1)[1][:60]
+        line = next(x for x in prompt.splitlines() if x.startswith("[t1] I: "))
+        quote = line.split(": ", 1)[1][:60]
         return json.dumps({"dimensions": {d: {"reasoning": "r", "score": 5, "evidence": [quote]}
                                           for d in requested_dims(body)}})
 

@@ -57,17 +57,17 @@ def test_repair_request_extends_the_first_request_byte_for_byte(fake_llm: FakeLL
 
 
 def _anchor_lines(body: dict[str, Any], dim: str) -> list[str]:
-    """The anchor texts of one dimension as the prompt shows them ("- 4: ...")."""
+    """The anchor texts of one dimension as the prompt shows them ("4: ...")."""
     prompt = "\n".join(m["content"] for m in body["messages"][:2])  # the rubric sits in the system message
     section = prompt.split(f"### `{dim}`", 1)[1].split("###", 1)[0]
-    return [m.group(1).strip() for m in re.finditer(r"^- \d: (.+)$", section, re.MULTILINE)]
+    return [m.group(1).strip() for m in re.finditer(r"^\d: (.+)$", section, re.MULTILINE)]
 
 
 def test_repair_names_quotes_copied_from_the_rubric_and_the_instructions(fake_llm: FakeLLM, tmp_path: Path) -> None:
     def copies_the_prompt(body: dict[str, Any]) -> str:
         reply = build_reply(body)
         reply["dimensions"]["invariant"]["evidence"] = [_anchor_lines(body, "invariant")[1][:90]]
-        reply["dimensions"]["restraint"]["evidence"] = ["Saying \"I'll handle edge cases\" without naming and handling any"]
+        reply["dimensions"]["restraint"]["evidence"] = ["Grade behaviour, not claims: \"I'll handle edge cases\" without handling any"]
         return json.dumps(reply)
 
     fake_llm.script(Call(copies_the_prompt), answer())
@@ -76,7 +76,7 @@ def test_repair_names_quotes_copied_from_the_rubric_and_the_instructions(fake_ll
     assert run.code == 0, run.stderr
     assert run.statuses()["invariant"] == "scored" and run.statuses()["restraint"] == "scored"
     first, repair = fake_llm.chat_requests
-    tag = re.search(r"delimiter tag: (\w+)", first.body["messages"][1]["content"]).group(1)  # type: ignore[union-attr]
+    tag = re.search(r"; tag (\w+)\)", first.body["messages"][1]["content"]).group(1)  # type: ignore[union-attr]
     ask = repair.body["messages"][-1]["content"]
     assert "`invariant`: " in ask and "is from the rubric's anchors for `invariant`" in ask
     assert "`restraint`: " in ask and "is from the grading instructions (system message)" in ask

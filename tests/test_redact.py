@@ -41,7 +41,7 @@ SECRETS = ["Dana", "Smith", "Priya", "Nair", "Initech", "Globex", "dana.smith@ex
 def _reply(body: dict[str, Any]) -> str:
     prompt = "\n".join(m["content"] for m in body["messages"] if m["role"] in ("system", "user"))
     dims = re.findall(r"^### `([^`]+)`", prompt, re.MULTILINE)
-    line = next(m.group(1) for m in re.finditer(r"\(candidate\): (.*)", prompt) if "[COMPANY_" in m.group(1))
+    line = next(m.group(1) for m in re.finditer(r"\] C: (.*)", prompt) if "[COMPANY_" in m.group(1))
     quote = " ".join(line.split()[:9])  # "At [COMPANY_1] I built a read-through cache in front ..."
     return json.dumps({"dimensions": {d: {
         "reasoning": "[CANDIDATE] measured before choosing, at [COMPANY_1]; [INTERVIEWER] pushed on Redis.",
@@ -70,7 +70,8 @@ def test_redacted_prompt_leaves_nothing_personal_and_the_store_gets_the_original
     sent = json.dumps(fake_llm.chat_requests[0].body)
     for secret in SECRETS:
         assert secret not in sent, secret
-    for placeholder in ("[CANDIDATE]", "[INTERVIEWER]", "[EMAIL_1]", "[PHONE_1]", "[URL_1]", "[COMPANY_1]"):
+    # the turn labels give roles, not names: the interviewer's name appeared only there, so it is not sent
+    for placeholder in ("[CANDIDATE]", "[EMAIL_1]", "[PHONE_1]", "[URL_1]", "[COMPANY_1]"):
         assert placeholder in sent
     assert "https://redis.io/docs/latest" in sent  # a documentation URL is not personal
     # the stored exchange is what was sent

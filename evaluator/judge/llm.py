@@ -19,7 +19,7 @@ from evaluator.judge.parse import (
     misplaced_quotes,
     validate_dimensions,
 )
-from evaluator.judge.prompt import output_schema, prompt_version, render, render_repair
+from evaluator.judge.prompt import example_output, output_schema, prompt_version, render, render_repair
 from evaluator.judge.transport import CallFailed, CallResult, ChatTransport
 from evaluator.models import (
     DimensionResult,
@@ -89,7 +89,8 @@ class LLMJudge:
         self, transcript: Transcript, rubric: Rubric, dims: list[Dimension], index: EvidenceIndex
     ) -> JudgeOutput:
         context = self.adapter.context_tokens()
-        rendered = render(transcript, rubric, dims, context, reserve_tokens=self.config.max_tokens)
+        enforced = self._format_mode() == "json_schema"
+        rendered = render(transcript, rubric, dims, context, reserve_tokens=self.config.max_tokens, enforced=enforced)
         schema = output_schema(rubric, dims)
         messages: list[dict[str, Any]] = list(rendered.messages)
         accepted: dict[str, DimensionParse] = {}
@@ -159,7 +160,12 @@ class LLMJudge:
             # prompt cache (llama.cpp `cache_prompt`) reads only the new tail of a repair request
             messages = messages + [
                 {"role": "assistant", "content": result.text or ""},
-                {"role": "user", "content": render_repair(errors, pending, rendered.tag, misplaced)},
+                {"role": "user", "content": render_repair(
+                    errors, pending, rendered.tag, misplaced,
+                    # the first message left the shape to the schema; a server may have stepped down from
+                    # json_schema during the call, or taken it without enforcing it (some OpenAI-compatible
+                    # servers ignore it): the repair (appended; the prefix stays the same) shows the shape
+                    example=example_output(rubric, pending) if enforced else "")},
             ]
         results: list[DimensionResult] = []
         dropped_total = 0
@@ -194,6 +200,12 @@ class LLMJudge:
             flags.append(Flag(kind="repaired", detail=f"{len(exchanges) - 1} repair request(s) for {', '.join(asked)}"))
         return JudgeOutput(dimensions=results, exchanges=exchanges, usage=usage, flags=flags,
                            truncation=rendered.truncation)
+
+    def _format_mode(self) -> str:
+        """The structured-output mode the next request goes with: the transport's current one where it
+        tracks it (after a step-down), else the first its capabilities allow."""
+        mode = getattr(self.adapter, "format_mode", None)
+        return mode if isinstance(mode, str) else self.adapter.capabilities.structured_output[0]
 
     def _distribution(self, result: CallResult, dim: Dimension, rubric: Rubric) -> dict[str, Any]:
         """The score distribution fields of one answered dimension (none unless --logprobs was asked)."""

@@ -185,7 +185,7 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 
-_LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,12}\]\s*)?(\*\*)?[^\W\d_][\w .'’-]{0,30}"
+_LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,24}\]\s*)?(\*\*)?[^\W\d_][\w .'’-]{0,30}"
                            r"(\([^)]{1,20}\))?(\*\*)?[:：]\s*(\*\*)?\s*")
 
 

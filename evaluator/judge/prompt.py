@@ -49,6 +49,7 @@ def prompt_version() -> str:
     transcript = probe.transcript("prompt_probe.md", (probe.code_file("strong_code.txt", "cache <<<END CODE>>>.py"),))
     dims, one = rubric.dimensions, [rubric.dimension("recovery")]
     full = render(transcript, rubric, dims, PROBE_CONTEXT, reserve_tokens=4096)
+    unenforced = render(transcript, rubric, dims, PROBE_CONTEXT, reserve_tokens=4096, enforced=False)
     prompt = sum(estimate_tokens(m["content"]) for m in full.messages)
     transcript_tokens = (estimate_tokens(transcript.raw_text)
                          + sum(estimate_tokens(c.content) for c in transcript.code_files))
@@ -57,11 +58,13 @@ def prompt_version() -> str:
     single = render(transcript, rubric, one, PROBE_CONTEXT, reserve_tokens=4096)
     shown = [
         {name: _template_text(name) for name in PROMPT_FILES},
-        [(r.messages, r.truncation, r.warnings) for r in (full, cut, single)],
+        [(r.messages, r.truncation, r.warnings) for r in (full, unenforced, cut, single)],
         output_schema(rubric, dims), output_schema(rubric, one),
         render_repair(["dimension `recovery` is missing from the reply"], one, full.tag),
         render_repair(["dimension `recovery`: no quote found"], one, full.tag,
                       ["`recovery`: 'a quote' is from the rubric's anchors for `recovery`, not from the interview"]),
+        render_repair(["the reply contains no JSON object (it looks like prose)"], one, full.tag,
+                      example=example_output(rubric, one)),
     ]
     digest = hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
     return f"{PROMPT_NAME}@{digest[:12]}"
@@ -145,17 +148,18 @@ def _example(rubric: Rubric, dims: list[Dimension]) -> str:
     return '{"dimensions": {\n' + ",\n".join(lines) + "\n}}"
 
 
-def static_prompt(rubric: Rubric, dims: list[Dimension]) -> str:
-    """The system message: the rules, the rubric and the reply's shape. The same bytes for every
-    transcript judged with these dimensions, so providers' prefix caches can reuse it (the candidate's
-    text only comes after it, in the user message). Rubric text is neutralised, not trusted: a custom
-    rubric cannot open or close a data section."""
+def static_prompt(rubric: Rubric, dims: list[Dimension], enforced: bool = True) -> str:
+    """The system message: the rules, the rubric, and the reply's shape unless the server enforces the
+    schema (`enforced`: it is sent as `response_format`, and repeating it costs ~600 characters a call).
+    The same bytes for every transcript judged with these dimensions in one mode, so providers' prefix
+    caches can reuse it (the candidate's text only comes after it, in the user message). Rubric text is
+    neutralised, not trusted: a custom rubric cannot open or close a data section."""
     def build() -> str:
-        shown = _template("judge_rubric.md.j2").render(rubric=rubric, dimensions=dims,
-                                                       example=example_output(rubric, dims))
-        return _template_text("judge_system.md") + neutralise(shown)
+        shown = _template("judge_rubric.md.j2").render(
+            rubric=rubric, dimensions=dims, example="" if enforced else example_output(rubric, dims))
+        return _template_text("judge_system.md") + neutralise(shown).rstrip("\n") + "\n"
 
-    return _memo(("static", rubric.version, tuple(d.id for d in dims)), build)
+    return _memo(("static", rubric.version, tuple(d.id for d in dims), enforced), build)
 
 
 # ---------------------------------------------------------------- rendering
@@ -174,9 +178,16 @@ class Rendered:
     prompt_parts: list[tuple[str, str]] = field(default_factory=list)
 
 
+# A turn's speaker as the rules name it: who said it is what grading needs (credit the candidate only),
+# not the names, which cost ~25 characters a turn and stay in the stored transcript.
+_SPEAKER = {"interviewer": "I", "candidate": "C"}
+
+
 def _turn_line(t) -> str:
-    stamp = f"[{t.timestamp}] " if t.timestamp else ""
-    return f"[{t.id}] {stamp}{t.speaker} ({t.role}): {t.text}"
+    """`[t1] I: text` (with the time as `[t1 00:03:12]` where the transcript has one). The id lets the
+    reasoning and the omission marker name turns; quotes are verified against the turn texts alone."""
+    stamp = f" {t.timestamp}" if t.timestamp else ""
+    return f"[{t.id}{stamp}] {_SPEAKER.get(t.role) or t.speaker + ' (role unknown)'}: {t.text}"
 
 
 def _fit_turns(transcript: Transcript, budget_tokens: int) -> tuple[list[str], list[str]]:
@@ -213,11 +224,14 @@ def _fit_turns(transcript: Transcript, budget_tokens: int) -> tuple[list[str], l
 
 
 def render(
-    transcript: Transcript, rubric: Rubric, dims: list[Dimension], context_tokens: int, reserve_tokens: int
+    transcript: Transcript, rubric: Rubric, dims: list[Dimension], context_tokens: int, reserve_tokens: int,
+    enforced: bool = True,
 ) -> Rendered:
-    """Build the judge messages for these dimensions, fitting the transcript into the context."""
+    """Build the judge messages for these dimensions, fitting the transcript into the context.
+    `enforced`: the request goes with the schema as `response_format: json_schema`; otherwise the
+    system message shows the reply's shape (json_object, or no response format at all)."""
     tag = fence_tag(transcript.content_hash)
-    system = static_prompt(rubric, dims)
+    system = static_prompt(rubric, dims, enforced)
     common = dict(
         tag=tag, n_turns=len(transcript.turns), n_code=len(transcript.code_files),
         dimension_list=", ".join(f"`{d.id}`" for d in dims),
@@ -256,9 +270,10 @@ def render(
             "The opening and the end of the round were kept."
         )
         truncation = {**(truncation or {}), "omitted_turns": omitted, "context_tokens": context_tokens}
-    label = f"source={transcript.source.rsplit('/', 1)[-1]}"
+    # no file name on the transcript's fence: it tells the model nothing about the round, and a name
+    # like "weak_candidate.md" would tell it what to think (code files keep theirs: code refers to them)
     user = seal(_template("judge_user.md.j2").render(
-        transcript_block=fence("TRANSCRIPT", label, "\n\n".join(lines), tag),
+        transcript_block=fence("TRANSCRIPT", "", "\n".join(lines), tag),
         code_blocks=code_blocks, omitted=omitted_note, **common,
     ), tag)
     return Rendered(
@@ -277,9 +292,14 @@ def _prompt_parts(rubric: Rubric, dims: list[Dimension], system: str, skeleton: 
     return parts
 
 
-def render_repair(errors: list[str], dims: list[Dimension], tag: str, misplaced: list[str] | None = None) -> str:
+def render_repair(errors: list[str], dims: list[Dimension], tag: str, misplaced: list[str] | None = None,
+                  example: str = "") -> str:
     """The follow-up user message of a repair round. It is appended to the conversation (the earlier
-    messages are resent byte for byte, so a server's prompt cache re-reads only this message)."""
+    messages are resent byte for byte, so a server's prompt cache re-reads only this message).
+    `example`: the reply's shape, when the first message left it to the schema (`enforced`): a repair
+    means the server did not hold the reply to it (it refused `json_schema` during the call, or took
+    it without enforcing it), and the shape costs a few hundred characters only when repairing."""
     return _template("repair_user.md.j2").render(
         errors=errors, dimension_list=", ".join(f"`{d.id}`" for d in dims), tag=tag, misplaced=misplaced or [],
+        example=example,
     )
