@@ -43,6 +43,8 @@ P = {name: compile_all(table) for name, table in {
     "probe": T.PROBE_INTERVIEWER, "ack": T.ACKNOWLEDGE, "hypo": T.HYPOTHETICAL, "cause": T.RECOVERY_CAUSE,
     "intentional": T.INTENTIONAL, "supposition": [T.SUPPOSITION], "hinted": T.HINTED,
     "reset": T.RECOVERY_RESET, "fix": T.RECOVERY_FIX, "verified": T.RECOVERY_VERIFIED,
+    "claim": T.CLAIM_MISTAKE, "mechanism": T.MECHANISM, "attempt": T.ATTEMPT, "extension": T.EXTENSION_REQUEST,
+    "failure": T.FAILURE_DESCRIBED, "scenario": T.SCENARIO,
     "tradeoff": T.COST_TRADEOFF, "topic": T.COST_TOPIC, "cost_prompt": T.COST_PROMPT,
     "quant": [p for _, p in T.COST_QUANTITIES], "edge_prose": [p for _, p, _ in T.EDGE_CATEGORIES]}.items()}
 P["output"] = [re.compile("|".join(T.MISTAKE_OUTPUT), re.MULTILINE)]  # case matters: FAILED, KeyError:
@@ -83,6 +85,17 @@ def literals(text: str) -> set[str]:
     symbol in them, not plain words, which would match any code line."""
     found = {next(g for g in m.groups() if g) for m in _LITERAL.finditer(text)}
     return {x for x in found if re.search(r"[\d\W]", x) and not re.fullmatch(r"[A-Za-z_.]+(\(\))?", x)}
+
+
+_IDENT = re.compile(r"[A-Za-z_]\w{2,}")
+_TICKED = re.compile(r"`([^`]{1,60})`")
+
+
+def names(text: str) -> set[str]:
+    """Words of a sentence that could be code names: any word of three or more characters (`history`,
+    `pop`), and every name inside backticks however short (`r`, `q[0]`)."""
+    ticked = {n for span in _TICKED.findall(text) for n in re.findall(r"[A-Za-z_]\w*", span)}
+    return set(_IDENT.findall(text)) | ticked
 
 
 def distinct(pieces: list[Piece]) -> list[Piece]:

@@ -241,7 +241,12 @@ MISTAKE_CANDIDATE = [
     r"\bexpected `?[^.?]{1,30}\b(but )?got\b", r"\bstill (failing|fails|broken|the same error)\b",
     r"\b(I|we) (get|got) [^.]{1,30}\binstead of\b", r"\bnot what I expected\b",
     r"\b(tests?|it|CI) (is|are|went|goes|turned) red\b",
+    r"\b(is|are|was|were) (now )?(off by \w+|broken|violated)\b", r"\bI said (that|it|this) wrong\b",
+    r"\bI (conflated|mixed up|confused)\b",
 ]
+# An admission about something the candidate *said* (a complexity, a size, a claim), not about code: the
+# corrected statement is the fix.
+CLAIM_MISTAKE = [r"\b(claim|estimate|I said|I stated|I claimed)\b", r"\bO\("]
 # Failing output pasted into the round (case-sensitive; shaped like output, so `except ValueError:` is not).
 MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bFAILED\b", r"\b\d+ failed\b",
                   r"^\s*E\s+\w*(Error|assert)\b", r"^`?\s*\w+(Error|Exception): \S", r"`\w+(Error|Exception): "]
@@ -270,7 +275,7 @@ DIRECT_HINT = [r"\blook at (what|how|where|which|the|your|line)\b", r"\bthink ab
                r"\byou (never|forgot|don'?t|didn'?t|aren'?t)\b(?! need)", r"\bthe (problem|bug|issue) is\b",
                r"\bline \d+\b", r"\b(the|that) (role|name|type|index|key|order) (isn'?t|is not|should be)\b"]
 # Interviewer probes only count as a mistake when the candidate's next turn acknowledges one.
-PROBE_INTERVIEWER = [r"\bwhat happens (if|when|to)\b", r"\bis that right\b", r"\bare you sure\b",
+PROBE_INTERVIEWER = [r"\bwhat happens (if|when|to|with|for|on)\b", r"\bis that right\b", r"\bare you sure\b",
                      r"\bwhat about\b", r"\bwhat if\b", r"\bwalk me through\b", r"\bdoes it\?", r"\bwhat does\b",
                      r"^(now )?(try|run|print|trace|count|check|call)\b", r"\bwhat do you get\b"]
 ACKNOWLEDGE = [r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|overlooked)\b", r"\bmy bad\b",
@@ -280,12 +285,15 @@ ACKNOWLEDGE = [r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|ove
                r"^(ah|oh|argh|hmm|right)\b.{0,80}\b(wrong|bug|mistake|should|never|forgot|missed|too (early|late)|"
                r"instead of|doesn'?t|don'?t|isn'?t|not)\b",
                r"\bit should (be|return|give) (?!(fine|ok|okay|good|correct|right|handled|safe|the same)\b)\S",
+               r"\b(raises?|throws?|gives?|get|hits?) (an? )?`?\w*(Error|Exception)\b", r"\bcrash(es|ed)?\b",
+               r"\bblows? up\b", r"\b(is|are|was) (off by \w+|broken)\b", r"\bI (said|stated|claimed) (that|it) wrong\b",
+               r"\bI (mixed up|conflated|confused)\b",
                r"\bmy (loop|code|function|condition|check|index|bound|key|test|base case)\b.{0,40}\b(too early|too late|"
                r"wrong|never|skips?|misses|stops)\b"]
 # An admission phrased as a reply to someone else's finding: the mistake was not self-noticed.
 HINTED = [r"\bgood catch\b", r"\byou'?re right\b", r"\bfair point\b", r"\bas you (said|say|pointed out)\b"]
 # Words that make a "that fails" sentence hypothetical rather than an admission.
-HYPOTHETICAL = [r"\b(if|when|whether|in case|unless|could|might|would|avoid|prevent|otherwise|so that)\b"]
+HYPOTHETICAL = [r"\b(if|when|where|whether|in case|unless|could|might|would|avoid|prevent|otherwise|so that)\b"]
 # A sentence opening like this makes the next one hypothetical too ("If I pick 10... That breaks it.").
 SUPPOSITION = r"^(if|suppose|say|imagine|assume|had)\b"
 RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistake) (is|was)\b", r"\broot cause\b",
@@ -305,7 +313,28 @@ RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistak
                   r"checks|never|has|keeps)\b",
                   r"\bI (forgot|missed|didn'?t|never)\b", r"\bthe reason\b", r"\bcaused by\b",
                   r"\bso the\b.{0,60}\bdisagree", r"\b(mistake|bug|problem|issue)( here)?:",
-                  r"\bwhat I (want|need|meant) (is|was)\b"]
+                  r"\bwhat I (want|need|meant) (is|was)\b", r"\bI (mixed up|conflated|confused)\b"]
+# A sentence that explains a failure by what a named piece of the candidate's code does (with a name the
+# candidate wrote: "the pop on an empty list throws", "`history[:KEEP]` is the first four"): a diagnosis
+# in the candidate's own terms, however it is phrased.
+MECHANISM = [r"\b(throws?|crash(es)?|can'?t|cannot|doesn'?t|never|instead of|skips?|misses|runs? out|"
+             r"overwrites?|ambiguous|wrong|broken|off by|too (early|late)|the (first|last)|not the|twice|"
+             r"falls? (off|through)|empty|zero|breaks?)\b"]
+# What fails, said in a reply that concedes a flaw: the exception, a crash, a loop that never ends.
+FAILURE_DESCRIBED = [r"\b\w+(Error|Exception)\b", r"\bcrash\w*\b", r"\b(loops?|runs?|spins?) forever\b",
+                     r"\binfinite loop\b", r"\bdivision by zero\b", r"\boff by (one|\w+)\b"]
+# Trying a change is not explaining one ("I change X to Y", "let me try >=", "put back None").
+ATTEMPT = [r"^((ok|okay|so|now|hmm)[,.]? )*((i|we) |let me |let'?s |i'?ll )?(just )?(try|change|put|remove|add|swap|"
+           r"set|flip|re-?run|run|revert|undo|delete)\b"]
+# A scenario put to the candidate ("Say search times out."): a probe, which needs a concession to be a mistake.
+SCENARIO = [r"^(say|suppose|imagine|assume|let'?s say)\b"]
+# An interviewer turn asking for more, not correcting: code rewritten after it is an extension.
+EXTENSION_REQUEST = [r"\b(now|next|also|additionally)\b.{0,30}\b(add|extend|support|make|allow|implement|generali[sz]e)\b",
+                     r"\b(can|could) you (also )?(add|extend|support|make it|implement|generali[sz]e)\b",
+                     r"\bextend\b", r"\bnew requirement\b", r"\bwhat if we (also )?(need|want)\b",
+                     r"\b(also|additionally)\b.{0,20}\b(handle|accept|cover)\b",
+                     r"^((and|now|also|please|next),? )*(make sure|add|support|allow|handle|implement)\b",
+                     r"\blet'?s (now )?(relax|add|extend|support|generali[sz]e|make)\b", r"\brelax\b"]
 RECOVERY_RESET = [r"\bstep back\b", r"\b(smaller|simpler|minimal) (version|case|example|input)\b",
                   r"\blet me (re-?think|reconsider|slow down)\b",
                   r"\b(go|going|went|step|get) back to (a |the |my )?(simpler|smaller|basic|working|last|first)\b"]
@@ -317,9 +346,10 @@ RECOVERY_VERIFIED = [r"\btests? (now |all |both )?(pass|passes|passed|passing)\b
                      r"\bpass(es|ed)? now\b", r"\blet me (trace|walk through|re-?read)\b", r"\bby hand\b",
                      r"\btrac(e|ing) (it|this|through)\b", r"\bre-?trac\w+\b", r"\btrac(e|ing) [^.]{0,30}\bagain\b",
                      r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b",
-                     r"\bre-?run(ning)?\b.{0,15}\bpass(es|ed)?\b"]
+                     r"\bre-?run(ning)?\b.{0,15}\bpass(es|ed)?\b", r"\bre-?(run|check|do)\w* (my|the) (example|trace)\b",
+                     r"\b(matches|agrees with) (the )?(brute|expected|sum|trace)"]
 # A cause offered as a guess is not a diagnosis ("maybe that's it", "probably flaky").
-HEDGE = [r"\b(maybe|probably|perhaps|I guess|might be|could be|not sure|no idea|somehow|I suppose|must be)\b",
+HEDGE = [r"\b(maybe|probably|perhaps|I guess|I think|might be|could be|not sure|no idea|somehow|I suppose|must be)\b",
          r"\bbecause (the |that |it |this |my )?(test )?(fails|failed|failing|didn'?t pass|is red|errors?|broke)\b"]
 # Trial and error: changing things, or rerunning, without a diagnosis.
 FLAIL = [r"\blet me (just )?try\b", r"\b(several|a few|a couple of|multiple) (things|changes|tweaks)\b",
@@ -335,7 +365,8 @@ PANIC = [("lost", r"\bI'?m (so |completely |totally )?(lost|confused|stuck)\b|\b
          ("distress", r"\bnervous\b|\bflustered\b|\boh no\b|\bpanick?\w*\b|\bfreaking out\b"),
          ("rewrite everything", r"\b(rewrite|redo|scrap|throw away|start over)\b.{0,20}\b(everything|it all|"
           r"the whole thing|from scratch)\b"),
-         ("giving up", r"\bI give up\b|\blet'?s (just )?move on\b|\bskip (it|this)\b"),
+         ("giving up", r"\bI give up\b|\blet'?s (just )?move on\b|\b(let'?s|let me|we can|I'?ll) (just )?skip (it|this)"
+          r"( one| part| question| bit)?[.!]?$"),
          ("apologising", r"\bsorry\b|\bapologi[sz]e\b")]
 
 # Cost awareness: quantities (with a kind label), trade-off wording, and bare topic words.
@@ -382,7 +413,8 @@ TABLES = {
                   LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
     "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, NUDGE_INTERVIEWER,
                  DIRECT_HINT, HEDGE, FLAIL, PROBE_INTERVIEWER, ACKNOWLEDGE, HINTED, HYPOTHETICAL, SUPPOSITION,
-                 RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX, RECOVERY_VERIFIED, PANIC],
+                 RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX, RECOVERY_VERIFIED, PANIC, CLAIM_MISTAKE, MECHANISM,
+                 ATTEMPT, EXTENSION_REQUEST, FAILURE_DESCRIBED, SCENARIO],
     "cost_awareness": [COST_QUANTITIES, COST_TRADEOFF, COST_TOPIC, COST_PROMPT],
 }
 
