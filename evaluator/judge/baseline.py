@@ -10,6 +10,7 @@ line of code) so a reader can check why. The pattern tables live in `signals.py`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from evaluator.judge import signals as S
 from evaluator.judge.base import JudgeOutput
-from evaluator.judge.recovery import score_recovery
+from evaluator.judge.recovery import concedes, score_recovery
 from evaluator.judge.segment import Piece, View, build_view, quote_of
 from evaluator.judge.verdict import Verdict
 from evaluator.judge.verdict import clamp as _clamp
@@ -190,6 +191,7 @@ def _cases(view: View) -> list[_Case]:
     start = min((p.pos for p in view.candidate + view.code), default=(0, 0))
     questions = [p for p in view.interviewer if p.text.rstrip().endswith("?")
                  or (p.pos > start and S.find("edge_probe", p.text))]
+    task = [p for p in view.interviewer if p.pos < start and not p.text.rstrip().endswith("?")]
     out = []
     for label, prose_rx, code_rx in S.EDGE:
         namings = [p for p in prose if prose_rx.search(p.text)]
@@ -205,15 +207,103 @@ def _cases(view: View) -> list[_Case]:
                                                   or any(x in p.text for x in examples))), None)
         first = min((p for p in (named, test) if p is not None), key=lambda p: p.pos, default=None)
         hint = next((i for i in questions if prose_rx.search(i.text)), None)
-        if first is None and hint is None:
-            continue
+        if (first is None and hint is None) or any(prose_rx.search(i.text) for i in task):
+            continue  # not raised, or the task statement names it (spec: nobody raised it)
         guard = next((p for p in impl if code_rx.search(p.text)), None)
         guard = guard or next((g for g in guards if S.terms(g.text) & words), None)
         if hint is not None and any(p is not None and p.pos < hint.pos for p in (first, guard)):
             hint = None  # the candidate got there first (said it, or already guarded it)
         if first is None and hint is None:  # guarded before the interviewer asked: handled, if unnamed
             first = guard
+        if hint is None and first is not None:
+            hint = _answering(view, first if guard is None or first.pos <= guard.pos else guard)
         out.append(_Case(label, first, hint, guard, test))
+    return out + _structural_cases(view, impl, out)
+
+
+def _answering(view: View, piece: Piece) -> Piece | None:
+    """The interviewer's question that a piece of the candidate's turn answers: the turn right before it
+    is the interviewer's, after the candidate's first code, and asks about behaviour (not about cost or
+    what the code guarantees). A case first raised or guarded there was raised by the interviewer, even
+    when the candidate names it in other words ("What happens with '))'?" -> "pop on an empty list")."""
+    if view.first_code_pos is None or piece.role != "candidate":
+        return None
+    before = [i for i in view.interviewer if view.first_code_pos < i.pos < piece.pos]
+    if not before or any(before[-1].pos[0] < c.pos[0] < piece.pos[0] for c in view.candidate + view.code):
+        return None
+    turn = [i for i in before if i.pos[0] == before[-1].pos[0]]
+    asks = next((i for i in turn if (i.text.rstrip().endswith("?") or S.find("edge_probe", i.text))
+                 and not any(S.find(t, i.text) for t in ("cost_prompt", "inv_prompt", "test_request"))), None)
+    # code rewritten right after any remark of the interviewer's ("Probably fail loudly.") answers it too
+    # code rewritten right after remarks of the interviewer's about the code answers them too ("If `values`
+    # has no `doc`, the prompt goes out with a literal `{doc}`."), unless they asked for more ("now let's relax")
+    if asks or not any(r.pos[0] == piece.pos[0] and r.pos <= piece.pos for r in view.revisions):
+        return asks
+    since = max((c.pos for c in view.code if c.kind == "code" and c.pos[0] < piece.pos[0]), default=(-1, 0))
+    said = [i for i in before if i.pos > since]
+    if any(S.find("extension", i.text) for i in said):
+        return None
+    return next((i for i in said if S.names(i.text) & set(view.identifiers)), None)
+
+
+def _exits(impl: list[Piece]) -> list[tuple[Piece, str]]:
+    """Implementation guards that reject an input (`if s > e: raise`) or answer it with a fixed value
+    (`if not grid: return -1`, `continue`) instead of running the algorithm, with their exit line:
+    each handles a case (a guard rejecting `a or b or c` handles three)."""
+    out, seen = [], set()
+    for guard, nxt in itertools.pairwise([*impl, None]):
+        if not S.find("exit_guard", guard.text) or guard.text in seen:
+            continue
+        inline = guard.text.partition(":")[2].split("#")[0].strip()
+        exit_line = inline if inline else (nxt.text if nxt is not None and nxt.pos[0] == guard.pos[0] else "")
+        if S.find("exit_line", exit_line):
+            seen.add(guard.text)
+            out.append((guard, exit_line))
+    return out
+
+
+def _structural_cases(view: View, impl: list[Piece], known: list[_Case]) -> list[_Case]:
+    """Cases found from what the code does rather than what they are called: a guard from `_exits` (one
+    case per `or`-ed condition it rejects), tested by a test expecting the exception it raises; a test
+    that feeds a boundary input (it expects a rejection, or an empty or sentinel result); and a "what
+    if" question of the interviewer's about the code that no other case answers. Each one not already
+    counted under a named category is a case of its own, raised by the interviewer when its code
+    answers their question."""
+    used = {id(p) for c in known for p in (c.guard, c.test) if p is not None}
+    tests = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)]
+    bodies = {}
+    for test in tests:
+        block = [p for p in view.code if p.context == "test" and p.pos[0] == test.pos[0] and p.pos > test.pos]
+        bodies[id(test)] = list(itertools.takewhile(lambda p: not S.TEST_DEF.match(p.text), block))
+    out = []
+    for guard, exit_line in _exits(impl):
+        error = re.match(r"raise\s+(\w+)", exit_line)
+        test = next((t for t in tests if error and any(
+            re.search(rf"\b(raises|assertRaises)\(\s*{error.group(1)}\b", b.text) for b in bodies[id(t)])), None)
+        clauses = len(re.findall(r"\s(or)\s", guard.text.partition(":")[0])) + 1
+        clauses -= sum(c.guard is guard for c in known)
+        for k in range(clauses):
+            out.append(_Case(f"`{_short(guard.text, 40)}`" + (f" ({k + 1})" if clauses > 1 else ""), guard,
+                             _answering(view, guard), guard, test))
+        used |= {id(guard)} | ({id(test)} if test is not None else set())
+    named = {c.label for c in known}
+    for test in (t for t in tests if id(t) not in used):
+        if set(S.labels(test.text.replace("_", " "))) & named:
+            continue  # `test_k_zero` tests a case already counted under its category
+        if any(S.find("edge_test", p.text) for p in bodies[id(test)]):
+            out.append(_Case(test.text.split("(")[0].split()[-1], test, _answering(view, test), None, test))
+    # the interviewer's "what if ...?" about the code that none of the cases above answers, when the
+    # candidate's reply concedes it or rewrites code for it (an answer that it is handled is no miss)
+    answered = {id(c.hint) for c in known + out if c.hint is not None}
+    for q in view.interviewer:
+        if set(S.labels(q.text)) & named:
+            continue  # about a case counted under its category (raised first by whoever raised that)
+        if (view.first_code_pos is not None and q.pos > view.first_code_pos and id(q) not in answered
+                and S.find("edge_question", q.text) and not S.find("cost_prompt", q.text)):
+            turn = min((c.pos[0] for c in view.candidate + view.code if c.pos > q.pos), default=None)
+            if any(c.pos[0] == turn and concedes(c) for c in view.candidate) or any(
+                    r.pos[0] == turn for r in view.revisions):
+                out.append(_Case("the interviewer's question", None, q, None, None))
     return out
 
 
@@ -243,6 +333,8 @@ def score_edge_cases(view: View) -> Verdict:
         ignored = f" Did not act on the interviewer's: {', '.join(c.label for c in prompted)}." if prompted else ""
         return Verdict(1, "Names no boundary case (empty input, zero capacity, missing key, expiry, ...)." + ignored,
                        _evidence(*((c.hint, None) for c in prompted[:1])))
+    # one or two cases is the anchors' 2 ("one or two obvious cases"), unless tested and unprompted;
+    # several handled is 3, 4 once some are tested; a systematic list (five or more) with tests is 5
     if h == 0:
         score = 2
     elif h == 1:
@@ -251,7 +343,7 @@ def score_edge_cases(view: View) -> Verdict:
         score = 3 + (t >= 2)
     else:
         score = 3 + (t >= 2) + (t >= 3 and h >= 4)
-    if prompted:
+    if prompted:  # the interviewer found a case: "misses one until prompted"
         score = min(score, 3)
     untested = [c.label for c in own if c.test is None]
     unhandled = [c.label for c in own if not c.handled]

@@ -185,6 +185,17 @@ EDGE_TEST_DATA = {
 }
 # A line that feeds data to a test from outside its body.
 TEST_PARAM = r"^@(pytest\.mark\.parametrize|given|hypothesis\.given)\b"
+# A guard that exits early: `if <cond>:` (or `if <cond>: <exit>` on one line) ...
+EXIT_GUARD = [r"^(if|elif)\b(?!\s+__name__)"]
+# ... whose exit rejects the input or answers it with a fixed value, not the algorithm's normal result.
+EXIT_LINE = [r"^(raise\b|return\s*$|return\s+(None|-1|\[\]|\{\}|\(\)|\"\"|'')\s*$)"]
+# A test body that feeds a boundary input: it expects a rejection or an empty/sentinel answer.
+EDGE_TEST = [r"\bpytest\.raises\(|\bassertRaises\(", r"(==|is)\s*(\[\]|\{\}|\(\)|\"\"|''|None|False|-1|0)\s*$",
+             r"\(\s*(\[\]|\"\"|''|\{\})\s*[,)]"]
+# A question that asks for tests (or anything else): not a boundary case put to the candidate.
+TEST_REQUEST = [r"\btests?\b|\banything else\b|\bquestions?\b"]
+# An interviewer question about the code's behaviour on some input ("What if one fetch raises?").
+EDGE_QUESTION = [r"^(and |so |now )?(what (if|about|happens)|and if|how about|what does it do (if|when|with))\b.*\?$"]
 EDGE_HOLLOW = [r"\bedge[- ]?cases?\b", r"\bcorner[- ]cases?\b", r"\bboundary (cases?|conditions?)\b"]
 
 # Restraint, positive: scoping down out loud...
@@ -254,7 +265,7 @@ MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bFAILED\b", r"\b\d+
 INTENTIONAL = [r"\bsanity check\b", r"\bon purpose\b", r"\bdeliberately\b", r"\bas expected\b",
                r"\bwhich is (the|what|exactly) .{0,40}\b(described|expected|predicted|wanted)\b",
                r"\bto (check|prove|show) (that )?the test\b", r"\b(and|which) (it|that) (does|did)\b",
-               r"\bworks as (expected|intended)\b"]
+               r"\bworks as (expected|intended)\b", r"\b(already|by design)\b"]
 MISTAKE_INTERVIEWER = [r"\bthere'?s a bug\b", r"\bthat'?s (not right|wrong|incorrect)\b",
                        r"\b(that|this|it) (doesn'?t|does not|won'?t|will not) work\b",
                        r"\b(the|your|one|a) test (fails|failed|is failing|errors|crashes|hangs)\b",
@@ -391,7 +402,7 @@ COST_TRADEOFF = [r"\binstead of\b", r"\btrade-?offs?\b", r"\bcheaper\b", r"\bat 
 COST_TOPIC = [r"\b(cost|costs|latency|tokens?|expensive|cheap|budget|throughput|performance|efficien\w*|"
               r"scal\w+|fast|slow)\b"]
 # An interviewer turn that asks about cost: answers to it are "prompted".
-COST_PROMPT = [r"\bhow (many|much|often|long|big|large|fast|slow)\b|\broughly\b",
+COST_PROMPT = [r"\bhow (many|much|often|long|big|large|fast|slow)\b|\broughly\b|\b(quadratic|linear|logarithmic)\b",
                r"\b(cost|costs|complexity|expensive|latency|tokens?|numbers|"
                r"memory|how fast|big-?o)\b|\bO\("]
 
@@ -408,7 +419,8 @@ TABLES = {
     "invariant": [INVARIANT_CUES, INVARIANT_QUANTIFIED, SELF_CLAIM, RELATIONS, ENTITIES, INVARIANT_HOLLOW,
                   INVARIANT_USE, INVARIANT_STOPWORDS, INVARIANT_SYNONYMS, CHECK_LINE, INVARIANT_PROMPT,
                   INVARIANT_DESIGN],
-    "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE, EDGE_TEST_DATA, TEST_PARAM],
+    "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE, EDGE_TEST_DATA, TEST_PARAM, EXIT_GUARD,
+                   EXIT_LINE, EDGE_TEST, EDGE_QUESTION, TEST_REQUEST],
     "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
                   LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
     "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, NUDGE_INTERVIEWER,
