@@ -46,11 +46,14 @@ IMPORT = re.compile(r"(import|from)\s")  # import lines are never a guard for an
 # invariant
 # ---------------------------------------------------------------------------------------------
 
-def _is_concrete(text: str) -> bool:
+def _is_concrete(text: str, names: frozenset[str] = frozenset()) -> bool:
     """A claim is concrete when it states a relation ("<=", "never exceeds", "the same", "cites")
     between named things (a quantity, a field, a structure): "size <= capacity" is, "the invariant
-    is that the system behaves correctly" is not."""
-    return S.find("relations", text) is not None and S.find("entities", text) is not None
+    is that the system behaves correctly" is not. A claim that ties together two things the candidate's
+    code names ("`out[i]` is always the vector of `texts[i]`") is concrete whatever verb relates them."""
+    if S.find("relations", text) is not None and S.find("entities", text) is not None:
+        return True
+    return S.find("universal", text) is not None and len(S.names(text) & names) >= 2
 
 
 def _own(piece: Piece, view: View) -> str:
@@ -67,6 +70,31 @@ def _own(piece: Piece, view: View) -> str:
     last = [i for i in before if i.pos[0] == last_turn]
     asked = any(i.text.rstrip().endswith("?") and S.find("inv_prompt", i.text) for i in last)
     return "prompted" if asked else "own"
+
+
+def _precedes_code(statement: Piece, view: View) -> bool:
+    """A guarantee stated right before the candidate writes (or rewrites) the implementation it governs:
+    the next implementation line follows in the same turn or the candidate's next one, with no
+    interviewer turn between. "Before coding" a second version counts as much as before the first."""
+    nxt = next((c for c in view.code if c.pos > statement.pos and c.kind == "code" and c.context == "impl"), None)
+    if nxt is None or statement.kind != "prose" or nxt.pos[0] >= view.turn_count:
+        return False
+    return not any(statement.pos < i.pos < nxt.pos for i in view.interviewer)
+
+
+def _property_tests(view: View) -> list[Piece]:
+    """Tests that check a property over many inputs (a loop over random or generated cases, `@given`,
+    an `all(...)` over the output): these test a guarantee, not one example."""
+    tests = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)]
+    out = []
+    for t in tests:
+        body = list(itertools.takewhile(lambda p: not S.TEST_DEF.match(p.text),
+                                        [p for p in view.code if p.context == "test" and p.pos[0] == t.pos[0]
+                                         and p.pos > t.pos]))
+        given = any(p.pos == (t.pos[0], t.pos[1] - 1) and p.text.startswith("@given") for p in view.code)
+        if given or any(S.find("property_test", p.text) for p in body):
+            out.append(t)
+    return out
 
 
 def _designed(statement: Piece, view: View) -> Piece | None:
@@ -102,12 +130,17 @@ def score_invariant(view: View) -> Verdict:
     "after each call", "every exit path", "a postcondition"), credited more when stated unprompted
     before the first code and when the design, an assert, a test or later reasoning uses them."""
     prose = view.candidate + [p for p in view.code if p.kind == "comment"]
-    claims = [p for p in prose if (S.find("cues", p.text) or S.find("quantified", p.text))
+    # a claim is universally quantified ("must", "never", "after each call", "for every i"), or answers the
+    # interviewer's question about what always holds ("What does the stack hold at any point?")
+    claims = [p for p in prose if (S.find("cues", p.text) or S.find("quantified", p.text)
+                                   or (p.kind == "prose" and _own(p, view) == "prompted"))
               and not S.find("self_claim", p.text)]
-    concrete = S.distinct([p for p in claims if _is_concrete(p.text)])
+    names = frozenset(n for n in view.identifiers if len(n) >= 3)
+    concrete = S.distinct([p for p in claims if _is_concrete(p.text, names)])
     checks = S.checks(view.code)
-    if not concrete:
-        hollow = S.distinct(claims) + S.hits(prose, "inv_hollow")
+    if not concrete:  # a vague answer to "what does it guarantee?" is the anchors' 1 ("cannot say ... when asked")
+        hollow = S.distinct([p for p in claims if S.find("cues", p.text) or S.find("quantified", p.text)])
+        hollow += S.hits(prose, "inv_hollow")
         if hollow:
             return Verdict(2, f"Mentions invariants/correctness ({len(S.distinct(hollow))}x) but never states "
                               "a concrete property that must hold (no relation between named quantities or fields).",
@@ -121,7 +154,7 @@ def score_invariant(view: View) -> Verdict:
             _evidence((checks[0] if checks else None, None)))
     origin = {id(p): _own(p, view) for p in concrete}
     own = [p for p in concrete if origin[id(p)] == "own"]
-    early = [p for p in own if S.before_code(p, view)]
+    early = [p for p in own if S.before_code(p, view) or _precedes_code(p, view)]
     first = early[0] if early else (own or concrete)[0]
     terms = set().union(*(S.terms(p.text) for p in concrete))
     linked = sorted((c for c in checks if S.terms(c.text) & terms),
@@ -130,7 +163,7 @@ def score_invariant(view: View) -> Verdict:
     # a test asserting the property, or a test named after it (test_at_most_four_in_flight)
     named_tests = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)
                    and any(len(S.terms(p.text) & S.terms(c.text)) >= 2 for c in concrete)]
-    tests = [c for c in linked if c.context == "test"] + named_tests
+    tests = [c for c in linked if c.context == "test"] + named_tests + _property_tests(view)
     reasoning = _refers_back([first, *concrete], view)
     design = next((d for d in (_designed(p, view) for p in own) if d is not None), None)
     used = bool(impl or tests or reasoning or design)

@@ -45,7 +45,8 @@ P = {name: compile_all(table) for name, table in {
     "reset": T.RECOVERY_RESET, "fix": T.RECOVERY_FIX, "verified": T.RECOVERY_VERIFIED,
     "claim": T.CLAIM_MISTAKE, "mechanism": T.MECHANISM, "attempt": T.ATTEMPT, "extension": T.EXTENSION_REQUEST,
     "exit_guard": T.EXIT_GUARD, "exit_line": T.EXIT_LINE, "edge_test": T.EDGE_TEST,
-    "edge_question": T.EDGE_QUESTION, "test_request": T.TEST_REQUEST,
+    "edge_question": T.EDGE_QUESTION, "property_test": T.PROPERTY_TEST, "universal": T.UNIVERSAL,
+    "test_request": T.TEST_REQUEST,
     "failure": T.FAILURE_DESCRIBED, "scenario": T.SCENARIO,
     "tradeoff": T.COST_TRADEOFF, "topic": T.COST_TOPIC, "cost_prompt": T.COST_PROMPT,
     "quant": [p for _, p in T.COST_QUANTITIES], "edge_prose": [p for _, p, _ in T.EDGE_CATEGORIES]}.items()}

@@ -44,6 +44,11 @@ INVARIANT_QUANTIFIED = [
     r"under|at most|in order)\b", r"\bnothing (is )?(lost|duplicated|dropped|leaked)\b",
     r"\b(each|every) \w+ (comes out|appears|is (emitted|returned|processed|seen|counted|released|delivered|sent))"
     r"( \w+)? (once|exactly once|at most once)\b", r"\bno duplicates\b",
+    r"\bfor (every|all) \w+\b", r"\b(at|after|before|on) (each|every) \w+\b",
+    r"\b(each|every) (step|iteration|pass|loop)\b", r"\b(stays?|remains?|holds?|is always) true\b",
+    r"\b(is|are) never \w+(ed|en)\b", r"\bat no (moment|point|time)\b",
+    r"\b(whichever|whatever|every|any) (way|path|branch|exit)\b", r"\bwhatever \w+ (returns|does|is)\b",
+    r"\b(on|at) every (way|return|exit)\b",
 ]
 # ...and is concrete: it states a relation...
 RELATIONS = [
@@ -65,6 +70,9 @@ ENTITIES = [
     r"\b(output|outputs|input|result|sum|total|balances?|slots?|frames?|buffer|records?|events?|rows?|lines?|"
     r"array|intervals?|cache|deque|pointers?|paths?|attempts?|retries|chunks?|offsets?|prefix|suffix)\b",
 ]
+# The strongest quantifiers: a claim with one of these that ties two of the code's names together is concrete.
+UNIVERSAL = [r"\b(always|never|whatever|whichever)\b", r"\bfor (every|all|each)\b", r"\bat no (moment|point|time)\b",
+             r"\bat (any|every) (moment|time|point|step)\b"]
 # A habit the candidate claims about themselves ("I always write tests") is not a property of the code.
 SELF_CLAIM = r"\b(I|I'?m|I'?ve) (always|never|usually)\b|\balways (think|start|write|try|like)\b"
 # Mentions of invariants that say nothing concrete (used only to explain a low score).
@@ -90,9 +98,14 @@ INVARIANT_USE = [
     r"\b(half|part) of (that|the|this|our) (postcondition|invariant|property|guarantee|contract|rule)\b",
     r"\b(audit|check|assert|property test)\w* (caught|catches|flagged)\b",
     r"\bif (that|this|it|the \w+ one|one of (them|those)) (slips|breaks|is violated|doesn'?t hold|is broken)\b",
+    r"\b(that|this|the|my|our)( \w+)? (rule|property|invariant|guarantee|promise|fact|point) (is|would be|becomes) "
+    r"(false|broken|violated)\b", r"\bbreaks? the (\w+ )?(point|fact|promise)\b", r"\bkeeps? (that|the|this) promise\b",
+    r"\bof my (rule|invariant|property|guarantee|promise)\b", r"\bthe (property|promise|guarantee) I (said|stated|gave)\b",
 ]
 # A sentence right after a stated guarantee that draws a design consequence from it.
-INVARIANT_DESIGN = [r"^(so|that means|this means|which means|that'?s why|hence|therefore|to (get|keep|guarantee|"
+INVARIANT_DESIGN = [r"^because of (this|that)\b", r"\b(that'?s|this is) (what|why|how) (makes|lets|gives|I|we|it)\b",
+                    r"\bgives me the check\b",
+                    r"^(so|that means|this means|which means|that'?s why|hence|therefore|to (get|keep|guarantee|"
                     r"ensure) (there|that|this))\b", r"\bfor free\b", r"\b(keep|keeps) that by\b",
                     r"\bgives me (that|this|the) .{0,40}\b(on every|for free|guarantee|rule|property|release)"]
 
@@ -406,6 +419,8 @@ COST_PROMPT = [r"\bhow (many|much|often|long|big|large|fast|slow)\b|\broughly\b|
                r"\b(cost|costs|complexity|expensive|latency|tokens?|numbers|"
                r"memory|how fast|big-?o)\b|\bO\("]
 
+# A test body line that checks a property over many inputs rather than one example.
+PROPERTY_TEST = [r"\bfor _ in range\(", r"\brandom\.\w+\(", r"^assert all\(", r"\bhypothesis\b|@given\b"]
 # Words ignored when matching an invariant's terms against assert lines; synonyms folded together.
 INVARIANT_STOPWORDS = sorted(set("""the and must always never hold holds that this with every should will have has than
 more less equal equals invariant exceed exceeds are for from our its into only each all any least most not which
@@ -418,7 +433,7 @@ NEGATION = r"\b(don'?t|do not|no need|not|without|never|avoid|instead of)\b"  # 
 TABLES = {
     "invariant": [INVARIANT_CUES, INVARIANT_QUANTIFIED, SELF_CLAIM, RELATIONS, ENTITIES, INVARIANT_HOLLOW,
                   INVARIANT_USE, INVARIANT_STOPWORDS, INVARIANT_SYNONYMS, CHECK_LINE, INVARIANT_PROMPT,
-                  INVARIANT_DESIGN],
+                  INVARIANT_DESIGN, PROPERTY_TEST, UNIVERSAL],
     "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE, EDGE_TEST_DATA, TEST_PARAM, EXIT_GUARD,
                    EXIT_LINE, EDGE_TEST, EDGE_QUESTION, TEST_REQUEST],
     "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
