@@ -82,19 +82,21 @@ def _precedes_code(statement: Piece, view: View) -> bool:
     return not any(statement.pos < i.pos < nxt.pos for i in view.interviewer)
 
 
+def _test_bodies(view: View) -> list[tuple[Piece, list[Piece]]]:
+    """Each test function's `def` line with the lines of its body (up to the next test in the block)."""
+    out = []
+    for t in (p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)):
+        block = [p for p in view.code if p.context == "test" and p.pos[0] == t.pos[0] and p.pos > t.pos]
+        out.append((t, list(itertools.takewhile(lambda p: not S.TEST_DEF.match(p.text), block))))
+    return out
+
+
 def _property_tests(view: View) -> list[Piece]:
     """Tests that check a property over many inputs (a loop over random or generated cases, `@given`,
     an `all(...)` over the output): these test a guarantee, not one example."""
-    tests = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)]
-    out = []
-    for t in tests:
-        body = list(itertools.takewhile(lambda p: not S.TEST_DEF.match(p.text),
-                                        [p for p in view.code if p.context == "test" and p.pos[0] == t.pos[0]
-                                         and p.pos > t.pos]))
-        given = any(p.pos == (t.pos[0], t.pos[1] - 1) and p.text.startswith("@given") for p in view.code)
-        if given or any(S.find("property_test", p.text) for p in body):
-            out.append(t)
-    return out
+    return [t for t, body in _test_bodies(view)
+            if any(p.pos == (t.pos[0], t.pos[1] - 1) and p.text.startswith("@given") for p in view.code)
+            or any(S.find("property_test", p.text) for p in body)]
 
 
 def _designed(statement: Piece, view: View) -> Piece | None:
@@ -280,13 +282,15 @@ def _answering(view: View, piece: Piece) -> Piece | None:
 
 
 def _exits(impl: list[Piece]) -> list[tuple[Piece, str]]:
-    """Implementation guards that reject an input (`if s > e: raise`) or answer it with a fixed value
-    (`if not grid: return -1`, `continue`) instead of running the algorithm, with their exit line:
+    """Implementation guards that reject an input (`if s > e: raise`) or answer it with an empty or
+    sentinel value (`if not grid: return -1`) instead of running the algorithm, with their exit line:
     each handles a case (a guard rejecting `a or b or c` handles three)."""
-    out, seen = [], set()
-    for guard, nxt in itertools.pairwise([*impl, None]):
+    out: list[tuple[Piece, str]] = []
+    seen: set[str] = set()
+    for k, guard in enumerate(impl):
         if not S.find("exit_guard", guard.text) or guard.text in seen:
             continue
+        nxt = impl[k + 1] if k + 1 < len(impl) else None
         inline = guard.text.partition(":")[2].split("#")[0].strip()
         exit_line = inline if inline else (nxt.text if nxt is not None and nxt.pos[0] == guard.pos[0] else "")
         if S.find("exit_line", exit_line):
@@ -303,16 +307,12 @@ def _structural_cases(view: View, impl: list[Piece], known: list[_Case]) -> list
     counted under a named category is a case of its own, raised by the interviewer when its code
     answers their question."""
     used = {id(p) for c in known for p in (c.guard, c.test) if p is not None}
-    tests = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)]
-    bodies = {}
-    for test in tests:
-        block = [p for p in view.code if p.context == "test" and p.pos[0] == test.pos[0] and p.pos > test.pos]
-        bodies[id(test)] = list(itertools.takewhile(lambda p: not S.TEST_DEF.match(p.text), block))
+    bodies = _test_bodies(view)
     out = []
     for guard, exit_line in _exits(impl):
         error = re.match(r"raise\s+(\w+)", exit_line)
-        test = next((t for t in tests if error and any(
-            re.search(rf"\b(raises|assertRaises)\(\s*{error.group(1)}\b", b.text) for b in bodies[id(t)])), None)
+        test = next((t for t, body in bodies if error and any(
+            re.search(rf"\b(raises|assertRaises)\(\s*{error.group(1)}\b", b.text) for b in body)), None)
         clauses = len(re.findall(r"\s(or)\s", guard.text.partition(":")[0])) + 1
         clauses -= sum(c.guard is guard for c in known)
         for k in range(clauses):
@@ -320,11 +320,11 @@ def _structural_cases(view: View, impl: list[Piece], known: list[_Case]) -> list
                              _answering(view, guard), guard, test))
         used |= {id(guard)} | ({id(test)} if test is not None else set())
     named = {c.label for c in known}
-    for test in (t for t in tests if id(t) not in used):
-        if set(S.labels(test.text.replace("_", " "))) & named:
+    for t, body in bodies:
+        if id(t) in used or set(S.labels(t.text.replace("_", " "))) & named:
             continue  # `test_k_zero` tests a case already counted under its category
-        if any(S.find("edge_test", p.text) for p in bodies[id(test)]):
-            out.append(_Case(test.text.split("(")[0].split()[-1], test, _answering(view, test), None, test))
+        if any(S.find("edge_test", p.text) for p in body):
+            out.append(_Case(t.text.split("(")[0].split()[-1], t, _answering(view, t), None, t))
     # the interviewer's "what if ...?" about the code that none of the cases above answers, when the
     # candidate's reply concedes it or rewrites code for it (an answer that it is handled is no miss)
     answered = {id(c.hint) for c in known + out if c.hint is not None}
