@@ -72,6 +72,14 @@ def _own(piece: Piece, view: View) -> str:
     return "prompted" if asked else "own"
 
 
+def _asked_turns(view: View) -> set[int]:
+    """The candidate's turns that answer the interviewer's question about what the code guarantees (the
+    interviewer's turn right before asks it), as `_own` reads "prompted"."""
+    asks = {i.pos[0] for i in view.interviewer if i.text.rstrip().endswith("?") and S.find("inv_prompt", i.text)}
+    turns = sorted({p.pos[0] for p in view.candidate} | {i.pos[0] for i in view.interviewer})
+    return {t for prev, t in itertools.pairwise(turns) if prev in asks}
+
+
 def _precedes_code(statement: Piece, view: View) -> bool:
     """A guarantee stated right before the candidate writes (or rewrites) the implementation it governs:
     the next implementation line follows in the same turn or the candidate's next one, with no
@@ -134,8 +142,9 @@ def score_invariant(view: View) -> Verdict:
     prose = view.candidate + [p for p in view.code if p.kind == "comment"]
     # a claim is universally quantified ("must", "never", "after each call", "for every i"), or answers the
     # interviewer's question about what always holds ("What does the stack hold at any point?")
+    asked = _asked_turns(view)
     claims = [p for p in prose if (S.find("cues", p.text) or S.find("quantified", p.text)
-                                   or (p.kind == "prose" and _own(p, view) == "prompted"))
+                                   or (p.kind == "prose" and p.pos[0] in asked))
               and not S.find("self_claim", p.text)]
     names = frozenset(n for n in view.identifiers if len(n) >= 3)
     concrete = S.distinct([p for p in claims if _is_concrete(p.text, names)])

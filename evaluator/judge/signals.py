@@ -122,11 +122,12 @@ def hits(pieces: list[Piece], table: str) -> list[Piece]:
 # Detectors: the signals each scorer weighs, found in a transcript view.
 # --------------------------------------------------------------------------------------------
 
-def terms(text: str) -> set[str]:
+@lru_cache(maxsize=1 << 16)
+def terms(text: str) -> frozenset[str]:
     """Content words of a statement or code line (4-letter stems, `size`/`len` folded), used to tell
     whether an assert checks the property an invariant talks about."""
     words = re.findall(r"[a-z]+", text.lower().replace("_", " ").replace(".", " "))
-    return {T.INVARIANT_SYNONYMS.get(w, w)[:4] for w in words if len(w) >= 3 and w not in STOPWORDS}
+    return frozenset(T.INVARIANT_SYNONYMS.get(w, w)[:4] for w in words if len(w) >= 3 and w not in STOPWORDS)
 
 
 def checks(code: list[Piece]) -> list[Piece]:
