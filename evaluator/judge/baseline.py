@@ -72,12 +72,13 @@ def _own(piece: Piece, view: View) -> str:
     return "prompted" if asked else "own"
 
 
-def _asked_turns(view: View) -> set[int]:
+def _asked_turns(view: View) -> dict[int, str]:
     """The candidate's turns that answer the interviewer's question about what the code guarantees (the
-    interviewer's turn right before asks it), as `_own` reads "prompted"."""
-    asks = {i.pos[0] for i in view.interviewer if i.text.rstrip().endswith("?") and S.find("inv_prompt", i.text)}
+    interviewer's turn right before asks it), as `_own` reads "prompted", with the question."""
+    asks = {i.pos[0]: i.text for i in view.interviewer
+            if i.text.rstrip().endswith("?") and S.find("inv_prompt", i.text)}
     turns = sorted({p.pos[0] for p in view.candidate} | {i.pos[0] for i in view.interviewer})
-    return {t for prev, t in itertools.pairwise(turns) if prev in asks}
+    return {t: asks[prev] for prev, t in itertools.pairwise(turns) if prev in asks}
 
 
 def _precedes_code(statement: Piece, view: View) -> bool:
@@ -147,7 +148,9 @@ def score_invariant(view: View) -> Verdict:
                                    or (p.kind == "prose" and p.pos[0] in asked))
               and not S.find("self_claim", p.text)]
     names = frozenset(n for n in view.identifiers if len(n) >= 3)
-    concrete = S.distinct([p for p in claims if _is_concrete(p.text, names)])
+    # an answer names its subject through the question ("What does the stack hold?" -> "Exactly the ...")
+    concrete = S.distinct([p for p in claims if _is_concrete(p.text, names) or (
+        p.pos[0] in asked and p.kind == "prose" and _is_concrete(f"{asked[p.pos[0]]} {p.text}", names))])
     checks = S.checks(view.code)
     if not concrete:  # a vague answer to "what does it guarantee?" is the anchors' 1 ("cannot say ... when asked")
         hollow = S.distinct([p for p in claims if S.find("cues", p.text) or S.find("quantified", p.text)])
@@ -254,13 +257,17 @@ def _cases(view: View) -> list[_Case]:
         if (first is None and hint is None) or any(prose_rx.search(i.text) for i in task):
             continue  # not raised, or the task statement names it (spec: nobody raised it)
         guard = next((p for p in impl if code_rx.search(p.text)), None)
+        strict = guard
         guard = guard or next((g for g in guards if S.terms(g.text) & words), None)
         if hint is not None and any(p is not None and p.pos < hint.pos for p in (first, guard)):
             hint = None  # the candidate got there first (said it, or already guarded it)
         if first is None and hint is None:  # guarded before the interviewer asked: handled, if unnamed
             first = guard
-        if hint is None and first is not None:
-            hint = _answering(view, first if guard is None or first.pos <= guard.pos else guard)
+        if hint is None and first is not None:  # first named, tested or guarded in reply to a question;
+            # a naming that concedes the case fails ("pop on an empty list throws IndexError, my bad") shows
+            # that a branch merely sharing a word with it (`elif stack.pop() != ...`) did not handle it
+            weak = guard is not strict and concedes(first)
+            hint = _answering(view, first if guard is None or first.pos <= guard.pos or weak else guard)
         out.append(_Case(label, first, hint, guard, test))
     return out + _structural_cases(view, impl, out)
 

@@ -174,13 +174,14 @@ def assess(view: View, signals: list[Piece], end: int) -> Episode:
     ep.fix = prose_fix + (body or new_code)[:1]
     ep.verified = S.hits(window + later_code, "verified")
     # a wrong claim (a complexity, a size) corrected: the corrected statement names and fixes it
-    if first.role == "candidate" and first.kind == "prose" and S.find("claim", first.text):
-        correction = [p for p in window if p.pos[0] == first.pos[0] and (S.kinds(p.text) or ", not " in p.text)]
+    claim = next((p for p in window if (admits(p, None) or concedes(p)) and S.find("claim", p.text)), None)
+    if claim is not None:
+        correction = [p for p in window if p.pos[0] == claim.pos[0] and (S.kinds(p.text) or ", not " in p.text)]
         if correction:
             ep.cause = ep.cause or correction[:1]
             ep.fix = ep.fix or correction[:1]
             ep.verified = ep.verified or correction[:1]
-            ep.direct = _after_question(view, first)  # the question named the claim
+            ep.direct = _after_question(view, claim)  # the question named the claim
     ep.confirmed = any(S.find("verified", p.text) for p in asked)
     ep.reset = S.hits(window, "reset")
     # a retry that fails again: failing output in a later turn, after the candidate changed the code

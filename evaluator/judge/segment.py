@@ -191,7 +191,20 @@ def first_hit(patterns: list[re.Pattern[str]], text: str) -> re.Match[str] | Non
     return None
 
 
+_ELLIPSIS = re.compile(r"\.\.\.|…")
+
+
 def quote_of(piece: Piece, patterns: list[re.Pattern[str]] | None = None) -> str:
+    """The quotable part of a piece (see `_quote`), without an ellipsis: a verifier reads "..." inside a
+    quote as an elision and wants two words on each side ("the check runs... no." fails), so a sentence
+    that trails off is quoted by its longest stretch between ellipses."""
+    quote = _quote(piece, patterns)
+    if not _ELLIPSIS.search(quote):
+        return quote
+    return max((part.strip() for part in _ELLIPSIS.split(quote)), key=len)
+
+
+def _quote(piece: Piece, patterns: list[re.Pattern[str]] | None = None) -> str:
     """The quotable part of a piece, centred on the first matching pattern when it is long. A very
     short sentence is widened to its line, as a verifier cannot place a quote like "Oh no." reliably."""
     if len(piece.text) < MIN_QUOTE and len(piece.line) > len(piece.text):

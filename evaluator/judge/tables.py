@@ -60,6 +60,7 @@ RELATIONS = [
     r"\b(within|below|above|under|unchanged|permutation|once|agrees?|match(es)?|lost|duplicated|dropped|skipped|"
     r"released|given back|paired|non-?empty|balanced|same)\b", r"\bin (\w+ )?order\b",
     r"\b(returns?|yields?|emits?|raises?|releases?|closes?|contains?|includes?) (either|only|exactly|both|one|`)",
+    r"\beither\b.{1,60}\bor\b",
 ]
 # ...between named things: a quantity, a field, a structure, a code identifier.
 ENTITIES = [
@@ -72,6 +73,7 @@ ENTITIES = [
 ]
 # The strongest quantifiers: a claim with one of these that ties two of the code's names together is concrete.
 UNIVERSAL = [r"\b(always|never|whatever|whichever)\b", r"\bfor (every|all|each)\b", r"\bat no (moment|point|time)\b",
+             r"\b(every|any|each) (way|path|exit|return|branch)\b",
              r"\bat (any|every) (moment|time|point|step)\b"]
 # A habit the candidate claims about themselves ("I always write tests") is not a property of the code.
 SELF_CLAIM = r"\b(I|I'?m|I'?ve) (always|never|usually)\b|\balways (think|start|write|try|like)\b"
