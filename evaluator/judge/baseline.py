@@ -358,9 +358,12 @@ def _structural_cases(view: View, impl: list[Piece], known: list[_Case]) -> list
 
 def score_edge_cases(view: View) -> Verdict:
     """Boundary cases the candidate raises unprompted AND handles (a guard, a branch or a test), not how
-    often they say "edge cases". Talk without handling caps at 2; cases only the interviewer raised
-    count as the rubric's 2 however well they are then handled; a case the interviewer had to raise
-    caps the round at 3 (the anchors' "misses an important one until prompted")."""
+    often they say "edge cases". A case is found by its category's wording or by the code's structure
+    (a guard rejecting an input, a test expecting a rejection or an empty answer); who raised it is
+    read from the conversation (first named or guarded in reply to the interviewer's question: the
+    interviewer). Talk without handling caps at 2; cases only the interviewer raised count as the
+    rubric's 2 however well they are then handled; a case the interviewer had to raise caps the round
+    at 3 (the anchors' "misses an important one until prompted")."""
     cases = _cases(view)
     own = [c for c in cases if not c.prompted and c.named is not None]
     prompted = [c for c in cases if c.prompted]

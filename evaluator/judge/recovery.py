@@ -1,8 +1,12 @@
 """Recovery after a mistake, for the offline baseline judge.
 
 A round is cut into mistake episodes: a failure (failing test output, a traceback, a wrong result the
-candidate states, an interviewer's correction or a probe the candidate concedes) followed by what the
-candidate does about it. Each episode is scored on how it was recovered:
+candidate states, a wrong claim they correct, an interviewer's correction, a question the candidate
+concedes, or a remark about the code that the candidate's next code rewrites) followed by what the
+candidate does about it. What counts is the conversation's structure, not its vocabulary: a cause is
+named when a sentence says what a piece of the candidate's own code does wrong, however it is worded,
+and a change being tried ("I change X to Y") explains nothing. Each episode is scored on how it was
+recovered:
 
 - the cause is named (not guessed: "maybe it's flaky" is no diagnosis) and the fix is targeted: 4,
   and 5 when the candidate noticed it themselves and added a test or reset to a smaller case;
