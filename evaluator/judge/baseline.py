@@ -294,7 +294,9 @@ def _answering(view: View, piece: Piece) -> Piece | None:
     said = [i for i in before if i.pos > since]
     if any(S.find("extension", i.text) for i in said):
         return None
-    return next((i for i in said if S.names(i.text) & set(view.identifiers)), None)
+    # about this code: it names something the candidate wrote, and shares a word with the piece
+    return next((i for i in said if S.names(i.text) & set(view.identifiers) and S.terms(i.text) & S.terms(piece.text)),
+                None)
 
 
 def _exits(impl: list[Piece]) -> list[tuple[Piece, str]]:
