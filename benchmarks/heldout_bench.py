@@ -7,6 +7,7 @@ and how often "not observed" matches.
 
     python benchmarks/heldout_bench.py                                  # datasets/heldout
     python benchmarks/heldout_bench.py --set datasets/baseline_dev       # the baseline's own dev set
+    python benchmarks/heldout_bench.py --set datasets/baseline_dev2      # the second dev set (other formats)
     python benchmarks/heldout_bench.py --transcripts transcripts --labels datasets/sample_labels.csv
 
 The held-out set (datasets/heldout) is never used to tune the baseline's signals: tuning to the
