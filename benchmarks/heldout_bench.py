@@ -7,6 +7,7 @@ and how often "not observed" matches.
 
     python benchmarks/heldout_bench.py                                  # datasets/heldout
     python benchmarks/heldout_bench.py --set datasets/baseline_dev       # the baseline's own dev set
+    python benchmarks/heldout_bench.py --set datasets/baseline_dev2      # the second dev set (other formats)
     python benchmarks/heldout_bench.py --transcripts transcripts --labels datasets/sample_labels.csv
 
 The held-out set (datasets/heldout) is never used to tune the baseline's signals: tuning to the
@@ -93,13 +94,14 @@ def _fmt(value: float | None, ci: tuple[float, float] | None = None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, default=ROOT / "datasets" / "heldout",
-                        help="a folder with transcripts/ and labels_*.csv")
+                        help="a folder with labels*.csv and the transcripts (in transcripts/ or beside the labels)")
     parser.add_argument("--transcripts", type=Path, help="transcript folder (instead of --set)")
     parser.add_argument("--labels", type=Path, nargs="+", help="label CSVs (instead of --set)")
     parser.add_argument("--boot", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    folder = args.transcripts or (args.set / "transcripts")
+    # A set keeps its transcripts in transcripts/, or (like datasets/baseline_dev) beside its labels.
+    folder = args.transcripts or (args.set / "transcripts" if (args.set / "transcripts").is_dir() else args.set)
     label_files = args.labels or sorted(args.set.glob("labels*.csv"))
     if not label_files:
         print(f"no label files found for {folder}", file=sys.stderr)

@@ -677,3 +677,158 @@ def test_hollow_sample_gets_no_credit_for_buzzwords():
     assert out["invariant"].score <= 2
     assert out["edge_cases"].score <= 2
     assert out["restraint"].score <= 2
+
+
+# --------------------------------------------------------------------------------------------
+# structure over vocabulary (issue 9, item 6): who raised a case, what the code does about it, what
+# followed a failure, what a guarantee says about every path
+# --------------------------------------------------------------------------------------------
+
+BRACKETS = ("```python\ndef balanced(s):\n    stack = []\n    for ch in s:\n        if ch in '([{':\n"
+            "            stack.append(ch)\n        elif stack.pop() != PAIRS[ch]:\n            return False\n"
+            "    return not stack\n```")
+
+
+def test_edge_talker_who_handles_only_what_the_interviewer_forces_scores_two():
+    """'Edge cases' said often; the only guard is written in reply to the interviewer's question, and the
+    candidate names the case in other words than the question did."""
+    t = transcript(
+        ("interviewer", "Check whether a string of brackets is balanced."),
+        ("candidate", "I'll handle all the edge cases, edge cases are where these go wrong.\n" + BRACKETS),
+        ("interviewer", "What happens with '))'?"),
+        ("candidate", "Oh, pop on an empty list throws IndexError, my bad.\n```python\n"
+                      "        elif not stack or stack.pop() != PAIRS[ch]:\n            return False\n```\n"
+                      "So the edge cases are covered, I always think about edge cases first."))
+    r = result(t, "edge_cases")
+    assert r.score == 2, r.rationale
+    assert "raised first by the interviewer" in r.rationale or "Only takes up" in r.rationale
+
+
+def test_quiet_candidate_who_rejects_and_tests_cases_scores_high_without_the_word():
+    """No 'edge' vocabulary: guards that reject inputs (one per or-ed condition) and tests expecting the
+    rejection and the empty answer are the cases."""
+    t = transcript(
+        ("interviewer", "Write transfer(src, dst, amount) over a dict of balances."),
+        ("candidate", "```python\ndef transfer(bal, src, dst, amount):\n"
+                      "    if amount <= 0 or src == dst or src not in bal or dst not in bal:\n"
+                      "        raise ValueError('invalid transfer')\n"
+                      "    if bal[src] < amount:\n        return None\n"
+                      "    bal[src] -= amount\n    bal[dst] += amount\n    return (src, dst, amount)\n```\n"
+                      "```python\ndef test_rejects_self_transfer():\n    with pytest.raises(ValueError):\n"
+                      "        transfer({'a': 5}, 'a', 'a', 1)\n\n"
+                      "def test_insufficient_returns_none():\n    assert transfer({'a': 1, 'b': 0}, 'a', 'b', 5) is None\n```"))
+    r = result(t, "edge_cases")
+    assert r.score >= 4, r.rationale
+    assert "raised first by the interviewer" not in r.rationale
+
+
+def test_case_named_in_the_task_statement_is_spec_not_the_candidates():
+    t = transcript(
+        ("interviewer", "Fetch the URLs concurrently, at most three in flight."),
+        ("candidate", "A semaphore of three.\n```python\nasync def fetch_all(urls, fetch):\n"
+                      "    sem = asyncio.Semaphore(3)\n    return await asyncio.gather(*(one(u) for u in urls))\n```"))
+    assert "concurrency" not in result(t, "edge_cases").rationale
+
+
+def test_failing_test_fixed_after_a_hint_is_observed_with_partial_credit():
+    """Failure, a muddled first look, the interviewer's hint, then the cause named in the candidate's own
+    code terms (no 'because', no 'bug') and a green rerun: recovery after a hint, not 'not observed'."""
+    t = transcript(
+        ("candidate", "```python\ndef decode(e):\n    out, num = [], ''\n    for ch in e:\n"
+                      "        if ch.isdigit():\n            num += ch\n        else:\n"
+                      "            out.append(ch * int(num))\n            num = ''\n    return ''.join(out)\n```\n"
+                      "```text\nFAILED test_roundtrip[ab12] - AssertionError: assert 'ab' == 'ab12'\n```"),
+        ("candidate", "Hmm. Something with the numbers."),
+        ("interviewer", "Look at what encode gives for 'ab12' and read it the way decode does."),
+        ("candidate", "Oh, decode can't tell count digits from data digits, it reads them as one count. "
+                      "I'll put the character first and end each count with ';'.\n```python\n"
+                      "def decode(e):\n    return ''.join(ch * int(n) for ch, n in PAIRS.findall(e))\n```\n"
+                      "```text\n7 passed\n```"))
+    r = result(t, "recovery")
+    assert r.status == "scored" and r.score == 3, r.rationale
+    assert "named the cause" in r.rationale
+
+
+def test_change_until_green_without_a_diagnosis_stays_low():
+    t = transcript(
+        ("candidate", "```python\ndef fetch_all(get_page):\n    items, page = [], get_page(None)\n"
+                      "    while page['next']:\n        items += page['items']\n        page = get_page(page['next'])\n"
+                      "    return items\n```\n```text\nFAILED test_fetch_all - AssertionError: assert 200 == 250\n```"),
+        ("candidate", "I change `while page['next']` to `while page['next'] is not None`.\n"
+                      "```text\nFAILED test_fetch_all - AssertionError: assert 200 == 250\n```"),
+        ("candidate", "I try add the items one more time after the loop.\n```python\n    items += page['items']\n"
+                      "    return items\n```\n```text\n1 passed\n```\nOk now it pass."),
+        ("interviewer", "Why did it fail before?"),
+        ("candidate", "I'm not sure, but now it is green so it works."))
+    r = result(t, "recovery")
+    assert r.status == "scored" and r.score <= 2, r.rationale
+
+
+def test_wrong_complexity_claim_corrected_is_a_recovery_episode():
+    claim = ("```python\ndef first_missing(a):\n    seen = set(a)\n    i = 1\n    while i in seen:\n"
+             "        i += 1\n    return i\n```")
+    own = transcript(
+        ("candidate", "A set and a counter: O(n) time and O(1) space.\n" + claim),
+        ("candidate", "Wait, that space claim is wrong: the set holds up to n values, so it's O(n) extra space, "
+                      "not O(1). I conflated the counter with the set."))
+    r = result(own, "recovery")
+    assert r.status == "scored" and r.score == 4, r.rationale
+    asked = transcript(
+        ("candidate", "Sorting the samples is O(n), cheap enough.\n```python\ndef p95(xs):\n"
+                      "    return sorted(xs)[int(0.95 * len(xs))]\n```"),
+        ("interviewer", "Is sorting linear?"),
+        ("candidate", "Ah, no: comparison sorting is O(n log n), I said that wrong. For a million samples that is "
+                      "about twenty million comparisons a call."))
+    r2 = result(asked, "recovery")
+    assert r2.status == "scored" and r2.score == 3, r2.rationale
+
+
+def test_interviewer_remark_that_leads_to_a_rewrite_is_a_mistake_episode():
+    t = transcript(
+        ("candidate", "```python\ndef render(template, values):\n"
+                      "    return re.sub(r'{(\\w+)}', lambda m: str(values.get(m.group(1), m.group(0))), template)\n```"),
+        ("interviewer", "If `values` has no `doc`, the prompt goes to the model with a literal `{doc}` in it."),
+        ("candidate", "The model will figure it out."),
+        ("interviewer", "Probably better to fail loudly."),
+        ("candidate", "Okay.\n```python\ndef render(template, values):\n"
+                      "    return re.sub(r'{(\\w+)}', lambda m: str(values[m.group(1)]), template)\n```"))
+    r = result(t, "recovery")
+    assert r.status == "scored" and r.score == 2, r.rationale
+
+
+def test_guarantee_about_every_exit_path_counts_without_the_word():
+    t = transcript(
+        ("interviewer", "Take a lock file, run fn, release it."),
+        ("candidate", "What the caller can rely on, on every way out of this function: the lock file is gone "
+                      "when we return, whether fn returned or raised, and we either return fn's result, re-raise "
+                      "its exception or raise LockTimeout. The `finally` is what keeps that promise."),
+        ("candidate", "```python\ndef with_lock(path, fn):\n    fd = acquire(path)\n    try:\n        return fn()\n"
+                      "    finally:\n        os.close(fd)\n        os.remove(path)\n```\n"
+                      "```python\ndef test_lock_file_gone_when_fn_raises(tmp_path):\n    p = tmp_path / 'l'\n"
+                      "    with pytest.raises(KeyError):\n        with_lock(p, lambda: {}['x'])\n"
+                      "    assert not p.exists()\n```"))
+    r = result(t, "invariant")
+    assert r.score >= 4, r.rationale
+
+
+def test_answer_to_what_the_structure_holds_is_a_prompted_invariant():
+    t = transcript(
+        ("candidate", BRACKETS),
+        ("interviewer", "What does the stack hold at any point in the loop?"),
+        ("candidate", "Exactly the opening brackets not matched yet, in the order they were opened."))
+    r = result(t, "invariant")
+    assert r.score == 3 and "only when the interviewer asked" in r.rationale, r.rationale
+    vague = transcript(
+        ("candidate", BRACKETS),
+        ("interviewer", "What does the stack hold at any point in the loop?"),
+        ("candidate", "It's a stack... the brackets, I think."))
+    assert result(vague, "invariant").score == 1
+
+
+def test_second_dev_set_quotes_verbatim():
+    """datasets/baseline_dev2: every quote the baseline offers on rounds in other formats is verbatim."""
+    from evaluator.ingest import load_transcript
+
+    for path in sorted((REPO / "datasets" / "baseline_dev2").glob("f*.md")):
+        t = load_transcript(path)
+        assert_verbatim(t, judge(t))

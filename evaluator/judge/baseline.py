@@ -10,6 +10,7 @@ line of code) so a reader can check why. The pattern tables live in `signals.py`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from evaluator.judge import signals as S
 from evaluator.judge.base import JudgeOutput
-from evaluator.judge.recovery import score_recovery
+from evaluator.judge.recovery import concedes, score_recovery
 from evaluator.judge.segment import Piece, View, build_view, quote_of
 from evaluator.judge.verdict import Verdict
 from evaluator.judge.verdict import clamp as _clamp
@@ -45,11 +46,14 @@ IMPORT = re.compile(r"(import|from)\s")  # import lines are never a guard for an
 # invariant
 # ---------------------------------------------------------------------------------------------
 
-def _is_concrete(text: str) -> bool:
+def _is_concrete(text: str, names: frozenset[str] = frozenset()) -> bool:
     """A claim is concrete when it states a relation ("<=", "never exceeds", "the same", "cites")
     between named things (a quantity, a field, a structure): "size <= capacity" is, "the invariant
-    is that the system behaves correctly" is not."""
-    return S.find("relations", text) is not None and S.find("entities", text) is not None
+    is that the system behaves correctly" is not. A claim that ties together two things the candidate's
+    code names ("`out[i]` is always the vector of `texts[i]`") is concrete whatever verb relates them."""
+    if S.find("relations", text) is not None and S.find("entities", text) is not None:
+        return True
+    return S.find("universal", text) is not None and len(S.names(text) & names) >= 2
 
 
 def _own(piece: Piece, view: View) -> str:
@@ -66,6 +70,42 @@ def _own(piece: Piece, view: View) -> str:
     last = [i for i in before if i.pos[0] == last_turn]
     asked = any(i.text.rstrip().endswith("?") and S.find("inv_prompt", i.text) for i in last)
     return "prompted" if asked else "own"
+
+
+def _asked_turns(view: View) -> dict[int, str]:
+    """The candidate's turns that answer the interviewer's question about what the code guarantees (the
+    interviewer's turn right before asks it), as `_own` reads "prompted", with the question."""
+    asks = {i.pos[0]: i.text for i in view.interviewer
+            if i.text.rstrip().endswith("?") and S.find("inv_prompt", i.text)}
+    turns = sorted({p.pos[0] for p in view.candidate} | {i.pos[0] for i in view.interviewer})
+    return {t: asks[prev] for prev, t in itertools.pairwise(turns) if prev in asks}
+
+
+def _precedes_code(statement: Piece, view: View) -> bool:
+    """A guarantee stated right before the candidate writes (or rewrites) the implementation it governs:
+    the next implementation line follows in the same turn or the candidate's next one, with no
+    interviewer turn between. "Before coding" a second version counts as much as before the first."""
+    nxt = next((c for c in view.code if c.pos > statement.pos and c.kind == "code" and c.context == "impl"), None)
+    if nxt is None or statement.kind != "prose" or nxt.pos[0] >= view.turn_count:
+        return False
+    return not any(statement.pos < i.pos < nxt.pos for i in view.interviewer)
+
+
+def _test_bodies(view: View) -> list[tuple[Piece, list[Piece]]]:
+    """Each test function's `def` line with the lines of its body (up to the next test in the block)."""
+    out = []
+    for t in (p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)):
+        block = [p for p in view.code if p.context == "test" and p.pos[0] == t.pos[0] and p.pos > t.pos]
+        out.append((t, list(itertools.takewhile(lambda p: not S.TEST_DEF.match(p.text), block))))
+    return out
+
+
+def _property_tests(view: View) -> list[Piece]:
+    """Tests that check a property over many inputs (a loop over random or generated cases, `@given`,
+    an `all(...)` over the output): these test a guarantee, not one example."""
+    return [t for t, body in _test_bodies(view)
+            if any(p.pos == (t.pos[0], t.pos[1] - 1) and p.text.startswith("@given") for p in view.code)
+            or any(S.find("property_test", p.text) for p in body)]
 
 
 def _designed(statement: Piece, view: View) -> Piece | None:
@@ -101,12 +141,20 @@ def score_invariant(view: View) -> Verdict:
     "after each call", "every exit path", "a postcondition"), credited more when stated unprompted
     before the first code and when the design, an assert, a test or later reasoning uses them."""
     prose = view.candidate + [p for p in view.code if p.kind == "comment"]
-    claims = [p for p in prose if (S.find("cues", p.text) or S.find("quantified", p.text))
+    # a claim is universally quantified ("must", "never", "after each call", "for every i"), or answers the
+    # interviewer's question about what always holds ("What does the stack hold at any point?")
+    asked = _asked_turns(view)
+    claims = [p for p in prose if (S.find("cues", p.text) or S.find("quantified", p.text)
+                                   or (p.kind == "prose" and p.pos[0] in asked))
               and not S.find("self_claim", p.text)]
-    concrete = S.distinct([p for p in claims if _is_concrete(p.text)])
+    names = frozenset(n for n in view.identifiers if len(n) >= 3)
+    # an answer names its subject through the question ("What does the stack hold?" -> "Exactly the ...")
+    concrete = S.distinct([p for p in claims if _is_concrete(p.text, names) or (
+        p.pos[0] in asked and p.kind == "prose" and _is_concrete(f"{asked[p.pos[0]]} {p.text}", names))])
     checks = S.checks(view.code)
-    if not concrete:
-        hollow = S.distinct(claims) + S.hits(prose, "inv_hollow")
+    if not concrete:  # a vague answer to "what does it guarantee?" is the anchors' 1 ("cannot say ... when asked")
+        hollow = S.distinct([p for p in claims if S.find("cues", p.text) or S.find("quantified", p.text)])
+        hollow += S.hits(prose, "inv_hollow")
         if hollow:
             return Verdict(2, f"Mentions invariants/correctness ({len(S.distinct(hollow))}x) but never states "
                               "a concrete property that must hold (no relation between named quantities or fields).",
@@ -120,7 +168,7 @@ def score_invariant(view: View) -> Verdict:
             _evidence((checks[0] if checks else None, None)))
     origin = {id(p): _own(p, view) for p in concrete}
     own = [p for p in concrete if origin[id(p)] == "own"]
-    early = [p for p in own if S.before_code(p, view)]
+    early = [p for p in own if S.before_code(p, view) or _precedes_code(p, view)]
     first = early[0] if early else (own or concrete)[0]
     terms = set().union(*(S.terms(p.text) for p in concrete))
     linked = sorted((c for c in checks if S.terms(c.text) & terms),
@@ -129,7 +177,7 @@ def score_invariant(view: View) -> Verdict:
     # a test asserting the property, or a test named after it (test_at_most_four_in_flight)
     named_tests = [p for p in view.code if p.context == "test" and S.TEST_DEF.match(p.text)
                    and any(len(S.terms(p.text) & S.terms(c.text)) >= 2 for c in concrete)]
-    tests = [c for c in linked if c.context == "test"] + named_tests
+    tests = [c for c in linked if c.context == "test"] + named_tests + _property_tests(view)
     reasoning = _refers_back([first, *concrete], view)
     design = next((d for d in (_designed(p, view) for p in own) if d is not None), None)
     used = bool(impl or tests or reasoning or design)
@@ -190,6 +238,7 @@ def _cases(view: View) -> list[_Case]:
     start = min((p.pos for p in view.candidate + view.code), default=(0, 0))
     questions = [p for p in view.interviewer if p.text.rstrip().endswith("?")
                  or (p.pos > start and S.find("edge_probe", p.text))]
+    task = [p for p in view.interviewer if p.pos < start and not p.text.rstrip().endswith("?")]
     out = []
     for label, prose_rx, code_rx in S.EDGE:
         namings = [p for p in prose if prose_rx.search(p.text)]
@@ -205,23 +254,118 @@ def _cases(view: View) -> list[_Case]:
                                                   or any(x in p.text for x in examples))), None)
         first = min((p for p in (named, test) if p is not None), key=lambda p: p.pos, default=None)
         hint = next((i for i in questions if prose_rx.search(i.text)), None)
-        if first is None and hint is None:
-            continue
+        if (first is None and hint is None) or any(prose_rx.search(i.text) for i in task):
+            continue  # not raised, or the task statement names it (spec: nobody raised it)
         guard = next((p for p in impl if code_rx.search(p.text)), None)
+        strict = guard
         guard = guard or next((g for g in guards if S.terms(g.text) & words), None)
         if hint is not None and any(p is not None and p.pos < hint.pos for p in (first, guard)):
             hint = None  # the candidate got there first (said it, or already guarded it)
         if first is None and hint is None:  # guarded before the interviewer asked: handled, if unnamed
             first = guard
+        if hint is None and first is not None:  # first named, tested or guarded in reply to a question;
+            # a naming that concedes the case fails ("pop on an empty list throws IndexError, my bad") shows
+            # that a branch merely sharing a word with it (`elif stack.pop() != ...`) did not handle it
+            weak = guard is not strict and concedes(first)
+            hint = _answering(view, first if guard is None or first.pos <= guard.pos or weak else guard)
         out.append(_Case(label, first, hint, guard, test))
+    return out + _structural_cases(view, impl, out)
+
+
+def _answering(view: View, piece: Piece) -> Piece | None:
+    """The interviewer's question that a piece of the candidate's turn answers: the turn right before it
+    is the interviewer's, after the candidate's first code, and asks about behaviour (not about cost or
+    what the code guarantees). A case first raised or guarded there was raised by the interviewer, even
+    when the candidate names it in other words ("What happens with '))'?" -> "pop on an empty list")."""
+    if view.first_code_pos is None or piece.role != "candidate":
+        return None
+    before = [i for i in view.interviewer if view.first_code_pos < i.pos < piece.pos]
+    if not before or any(before[-1].pos[0] < c.pos[0] < piece.pos[0] for c in view.candidate + view.code):
+        return None
+    turn = [i for i in before if i.pos[0] == before[-1].pos[0]]
+    asks = next((i for i in turn if (i.text.rstrip().endswith("?") or S.find("edge_probe", i.text))
+                 and not any(S.find(t, i.text) for t in ("cost_prompt", "inv_prompt", "test_request"))), None)
+    # code rewritten right after any remark of the interviewer's ("Probably fail loudly.") answers it too
+    # code rewritten right after remarks of the interviewer's about the code answers them too ("If `values`
+    # has no `doc`, the prompt goes out with a literal `{doc}`."), unless they asked for more ("now let's relax")
+    if asks or not any(r.pos[0] == piece.pos[0] and r.pos <= piece.pos for r in view.revisions):
+        return asks
+    since = max((c.pos for c in view.code if c.kind == "code" and c.pos[0] < piece.pos[0]), default=(-1, 0))
+    said = [i for i in before if i.pos > since]
+    if any(S.find("extension", i.text) for i in said):
+        return None
+    # about this code: it names something the candidate wrote, and shares a word with the piece
+    return next((i for i in said if S.names(i.text) & set(view.identifiers) and S.terms(i.text) & S.terms(piece.text)),
+                None)
+
+
+def _exits(impl: list[Piece]) -> list[tuple[Piece, str]]:
+    """Implementation guards that reject an input (`if s > e: raise`) or answer it with an empty or
+    sentinel value (`if not grid: return -1`) instead of running the algorithm, with their exit line:
+    each handles a case (a guard rejecting `a or b or c` handles three)."""
+    out: list[tuple[Piece, str]] = []
+    seen: set[str] = set()
+    for k, guard in enumerate(impl):
+        if not S.find("exit_guard", guard.text) or guard.text in seen:
+            continue
+        nxt = impl[k + 1] if k + 1 < len(impl) else None
+        inline = guard.text.partition(":")[2].split("#")[0].strip()
+        exit_line = inline if inline else (nxt.text if nxt is not None and nxt.pos[0] == guard.pos[0] else "")
+        if S.find("exit_line", exit_line):
+            seen.add(guard.text)
+            out.append((guard, exit_line))
+    return out
+
+
+def _structural_cases(view: View, impl: list[Piece], known: list[_Case]) -> list[_Case]:
+    """Cases found from what the code does rather than what they are called: a guard from `_exits` (one
+    case per `or`-ed condition it rejects), tested by a test expecting the exception it raises; a test
+    that feeds a boundary input (it expects a rejection, or an empty or sentinel result); and a "what
+    if" question of the interviewer's about the code that no other case answers. Each one not already
+    counted under a named category is a case of its own, raised by the interviewer when its code
+    answers their question."""
+    used = {id(p) for c in known for p in (c.guard, c.test) if p is not None}
+    bodies = _test_bodies(view)
+    out = []
+    for guard, exit_line in _exits(impl):
+        error = re.match(r"raise\s+(\w+)", exit_line)
+        test = next((t for t, body in bodies if error and any(
+            re.search(rf"\b(raises|assertRaises)\(\s*{error.group(1)}\b", b.text) for b in body)), None)
+        clauses = len(re.findall(r"\s(or)\s", guard.text.partition(":")[0])) + 1
+        clauses -= sum(c.guard is guard for c in known)
+        for k in range(clauses):
+            out.append(_Case(f"`{_short(guard.text, 40)}`" + (f" ({k + 1})" if clauses > 1 else ""), guard,
+                             _answering(view, guard), guard, test))
+        used |= {id(guard)} | ({id(test)} if test is not None else set())
+    named = {c.label for c in known}
+    for t, body in bodies:
+        if id(t) in used or set(S.labels(t.text.replace("_", " "))) & named:
+            continue  # `test_k_zero` tests a case already counted under its category
+        if any(S.find("edge_test", p.text) for p in body):
+            out.append(_Case(t.text.split("(")[0].split()[-1], t, _answering(view, t), None, t))
+    # the interviewer's "what if ...?" about the code that none of the cases above answers, when the
+    # candidate's reply concedes it or rewrites code for it (an answer that it is handled is no miss)
+    answered = {id(c.hint) for c in known + out if c.hint is not None}
+    for q in view.interviewer:
+        if set(S.labels(q.text)) & named:
+            continue  # about a case counted under its category (raised first by whoever raised that)
+        if (view.first_code_pos is not None and q.pos > view.first_code_pos and id(q) not in answered
+                and S.find("edge_question", q.text) and not S.find("cost_prompt", q.text)):
+            turn = min((c.pos[0] for c in view.candidate + view.code if c.pos > q.pos), default=None)
+            if any(c.pos[0] == turn and concedes(c) for c in view.candidate) or any(
+                    r.pos[0] == turn for r in view.revisions):
+                out.append(_Case("the interviewer's question", None, q, None, None))
     return out
 
 
 def score_edge_cases(view: View) -> Verdict:
     """Boundary cases the candidate raises unprompted AND handles (a guard, a branch or a test), not how
-    often they say "edge cases". Talk without handling caps at 2; cases only the interviewer raised
-    count as the rubric's 2 however well they are then handled; a case the interviewer had to raise
-    caps the round at 3 (the anchors' "misses an important one until prompted")."""
+    often they say "edge cases". A case is found by its category's wording or by the code's structure
+    (a guard rejecting an input, a test expecting a rejection or an empty answer); who raised it is
+    read from the conversation (first named or guarded in reply to the interviewer's question: the
+    interviewer). Talk without handling caps at 2; cases only the interviewer raised count as the
+    rubric's 2 however well they are then handled; a case the interviewer had to raise caps the round
+    at 3 (the anchors' "misses an important one until prompted")."""
     cases = _cases(view)
     own = [c for c in cases if not c.prompted and c.named is not None]
     prompted = [c for c in cases if c.prompted]
@@ -243,6 +387,8 @@ def score_edge_cases(view: View) -> Verdict:
         ignored = f" Did not act on the interviewer's: {', '.join(c.label for c in prompted)}." if prompted else ""
         return Verdict(1, "Names no boundary case (empty input, zero capacity, missing key, expiry, ...)." + ignored,
                        _evidence(*((c.hint, None) for c in prompted[:1])))
+    # one or two cases is the anchors' 2 ("one or two obvious cases"), unless tested and unprompted;
+    # several handled is 3, 4 once some are tested; a systematic list (five or more) with tests is 5
     if h == 0:
         score = 2
     elif h == 1:
@@ -251,7 +397,7 @@ def score_edge_cases(view: View) -> Verdict:
         score = 3 + (t >= 2)
     else:
         score = 3 + (t >= 2) + (t >= 3 and h >= 4)
-    if prompted:
+    if prompted:  # the interviewer found a case: "misses one until prompted"
         score = min(score, 3)
     untested = [c.label for c in own if c.test is None]
     unhandled = [c.label for c in own if not c.handled]

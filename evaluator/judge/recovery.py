@@ -1,8 +1,12 @@
 """Recovery after a mistake, for the offline baseline judge.
 
 A round is cut into mistake episodes: a failure (failing test output, a traceback, a wrong result the
-candidate states, an interviewer's correction or a probe the candidate concedes) followed by what the
-candidate does about it. Each episode is scored on how it was recovered:
+candidate states, a wrong claim they correct, an interviewer's correction, a question the candidate
+concedes, or a remark about the code that the candidate's next code rewrites) followed by what the
+candidate does about it. What counts is the conversation's structure, not its vocabulary: a cause is
+named when a sentence says what a piece of the candidate's own code does wrong, however it is worded,
+and a change being tried ("I change X to Y") explains nothing. Each episode is scored on how it was
+recovered:
 
 - the cause is named (not guessed: "maybe it's flaky" is no diagnosis) and the fix is targeted: 4,
   and 5 when the candidate noticed it themselves and added a test or reset to a smaller case;
@@ -33,6 +37,33 @@ def admits(piece: Piece, before: Piece | None) -> bool:
     return not (before is not None and before.pos[0] == piece.pos[0] and S.find("supposition", before.text))
 
 
+def concedes(piece: Piece) -> bool:
+    """A reply that grants a flaw ("oh, good catch", "then it's a KeyError and the loop crashes"), not
+    one that imagines a failure ("that would be a bug upstream") or describes one caused on purpose."""
+    m = S.find("ack", piece.text)
+    return (m is not None and not S.find("hypo", piece.text[: m.start()])
+            and not S.NEGATED.search(piece.text[max(0, m.start() - 12): m.start()])  # "should return, not crash"
+            and not S.find("intentional", piece.text))
+
+
+def explains(piece: Piece, view: View) -> bool:
+    """A diagnosis in the candidate's own terms: a sentence that says what a piece of code they wrote
+    does wrong ("the pop on an empty list throws", "`history[:KEEP]` is the first four", "float of empty
+    string crash"), however it is phrased. A name of an exception class is the symptom, not the cause;
+    a guess or a change being tried ("I change X to Y") explains nothing."""
+    if S.find("hedge", piece.text) or S.find("attempt", piece.text) or not S.find("mechanism", piece.text):
+        return False
+    return any(view.identifiers.get(name, piece.pos) < piece.pos and not name.endswith(("Error", "Exception"))
+               for name in S.names(piece.text))
+
+
+def _after_question(view: View, piece: Piece) -> bool:
+    """Whether a candidate sentence answers an interviewer question (the interviewer's latest turn before
+    it asks one): an admission there was prompted, whatever words it uses."""
+    last = max((i.pos[0] for i in view.interviewer if i.pos < piece.pos), default=None)
+    return last is not None and any(i.pos[0] == last and i.text.rstrip().endswith("?") for i in view.interviewer)
+
+
 def _reply(view: View, after: Piece) -> list[Piece]:
     """The candidate's next turn after an interviewer sentence."""
     turn = min((c.pos[0] for c in view.candidate if c.pos[0] > after.pos[0]), default=None)
@@ -52,10 +83,22 @@ def mistakes(view: View) -> list[Piece]:
     start = min((p.pos for p in view.candidate + view.code), default=None)
     asked = [p for p in view.interviewer if start is not None and p.pos > start]
     found += [p for p in asked if S.find("nudge", p.text) or S.find("direct", p.text)]
-    for probe in (p for p in asked if S.find("probe", p.text)):
+    coded = view.first_code_pos
+    for probe in (p for p in asked if S.find("probe", p.text)
+                  or (coded is not None and p.pos > coded and p.text.rstrip().endswith("?"))):
         reply = _reply(view, probe)
-        if any((S.find("ack", c.text) and not S.find("intentional", c.text)) or admits(c, None) for c in reply):
+        if any(concedes(c) or admits(c, None) for c in reply):
             found.append(probe)
+    # the interviewer says something about the code, and the candidate's next code rewrites it: the remark
+    # exposed a flaw, whatever its wording (a request for more, "now add a TTL", is an extension)
+    code = [p for p in view.code if p.kind == "code"]
+    for rev in view.revisions:
+        since = max((c.pos for c in code if c.pos < rev.pos and c.pos[0] < rev.pos[0]), default=(-1, 0))
+        said = [i for i in asked if since < i.pos < rev.pos]
+        about = [i for i in said if not i.text.rstrip().endswith("?") and not S.find("scenario", i.text)
+                 and S.names(i.text) & set(view.identifiers)]  # "Say search times out." is a probe
+        if about and not any(S.find("extension", i.text) for i in said):
+            found += [about[0], rev]  # the remark, and the rewrite it led to (one episode: see `episodes`)
     # the same failure printed again in a later turn is a new signal (a retry that failed again)
     unique = {(p.pos[0], p.text): p for p in sorted(found, key=lambda p: p.pos, reverse=True)}
     return sorted(unique.values(), key=lambda p: p.pos)
@@ -64,13 +107,25 @@ def mistakes(view: View) -> list[Piece]:
 def episodes(view: View, signals: list[Piece]) -> list[tuple[list[Piece], int]]:
     """Group mistake signals into episodes: a mistake plus the candidate's next two turns (its own
     turn and the reply, or the two replies to an interviewer's correction). A retry that fails again
-    is a new signal inside the window, so trial and error stays one episode."""
+    is a new signal inside the window, so trial and error stays one episode; so is an interviewer's
+    hint about a failure the candidate has not yet changed any code for (the hint helps with it)."""
     cand_turns = sorted({p.pos[0] for p in view.candidate}
                         | {p.pos[0] for p in view.code if p.pos[0] < view.turn_count})
+    code = [p for p in view.code if p.kind == "code"]
     groups: list[tuple[list[Piece], int]] = []
+    asked = sorted({p.pos[0] for p in view.interviewer})
     for m in signals:
-        following = [t for t in cand_turns if t >= m.pos[0]][:2] or [m.pos[0]]
-        if groups and m.pos[0] <= groups[-1][1]:
+        # the candidate's next two turns, and any more they take before the interviewer speaks again
+        following = [t for t in cand_turns if t >= m.pos[0]]
+        talks = next((t for t in asked if t > m.pos[0]), None)
+        following = [t for k, t in enumerate(following) if k < 2 or talks is None or t < talks] or [m.pos[0]]
+        changed = bool(groups) and any(groups[-1][0][0].pos < c.pos < m.pos for c in code)
+        if groups and any(m is r for r in view.revisions):  # the rewrite a remark led to
+            groups[-1] = (groups[-1][0], max(groups[-1][1], following[-1]))
+        elif groups and m.role == "interviewer" and changed:
+            groups.append(([m], following[-1]))  # the interviewer raises something after a change: a new episode
+        elif groups and (m.pos[0] <= groups[-1][1] or (m.role == "interviewer" and any(
+                S.find(t, m.text) for t in ("nudge", "direct", "mistake_i")))):
             groups[-1] = (groups[-1][0] + [m], max(groups[-1][1], following[-1]))
         else:
             groups.append(([m], following[-1]))
@@ -113,23 +168,40 @@ def assess(view: View, signals: list[Piece], end: int) -> Episode:
     body = [p for p in new_code if len(p.text) >= 12 and not p.text.startswith(("def ", "async def ", "class ", "@"))]
     asked = [p for p in view.interviewer + view.shown if first.pos <= p.pos and p.pos[0] <= end]
     claims = S.hits(window, "cause")
-    ep.cause = [p for p in claims if not S.find("hedge", p.text)]
+    stated = {id(p) for p in claims}
+    # conceding a flaw the interviewer put to them by saying what fails ("then it's a KeyError and the loop
+    # crashes") roughly says what went wrong
+    ep.cause = S.distinct([p for p in window if not S.find("hedge", p.text) if id(p) in stated or explains(p, view)
+                           or (first.role == "interviewer" and concedes(p) and S.find("failure", p.text))])
     ep.guesses = [p for p in claims if S.find("hedge", p.text)]
-    ep.fix = S.hits(window, "fix") + (body or new_code)[:1]
+    prose_fix = S.hits(window, "fix")
+    ep.fix = prose_fix + (body or new_code)[:1]
     ep.verified = S.hits(window + later_code, "verified")
+    # a wrong claim (a complexity, a size) corrected: the corrected statement names and fixes it
+    claim = next((p for p in window if (admits(p, None) or concedes(p)) and S.find("claim", p.text)), None)
+    if claim is not None:
+        correction = [p for p in window if p.pos[0] == claim.pos[0] and (S.kinds(p.text) or ", not " in p.text)]
+        if correction:
+            ep.cause = ep.cause or correction[:1]
+            ep.fix = ep.fix or correction[:1]
+            ep.verified = ep.verified or correction[:1]
+            ep.direct = _after_question(view, claim)  # the question named the claim
     ep.confirmed = any(S.find("verified", p.text) for p in asked)
     ep.reset = S.hits(window, "reset")
     # a retry that fails again: failing output in a later turn, after the candidate changed the code
     runs = sorted({p.pos[0] for p in signals if S.find("output", p.text)})
     retried = [p for p in signals if S.find("output", p.text) and runs and p.pos[0] > runs[0]
                and any(c.pos[0] < p.pos[0] and c.pos > first.pos for c in new_code)]
-    ep.flail = S.distinct(S.hits(window, "flail") + retried)
+    # rerunning or re-tracing once the cause is named, or with a named change, is checking, not flailing
+    named = ep.cause[0].pos if ep.cause else None
+    ep.flail = S.distinct([p for p in S.hits(window, "flail") if not (S.find("fix", p.text) or (
+        named is not None and p.pos > named and S.find("verified", p.text)))] + retried)
     named_at = ep.cause[0].pos if ep.cause else (end + 1, 0)
     ep.hints = [i for i in view.interviewer if first.pos <= i.pos < named_at and i.pos[0] <= end
                 and any(S.find(t, i.text) for t in ("mistake_i", "nudge", "direct", "probe"))]
-    ep.direct = any(S.find("direct", h.text) for h in ep.hints)
+    ep.direct = ep.direct or any(S.find("direct", h.text) for h in ep.hints)
     ep.new_test = any(p.context == "test" and S.TEST_DEF.match(p.text) for p in later_code)
-    changed_before_pass = [p for p in new_code if not ep.verified or p.pos < ep.verified[0].pos]
+    changed_before_pass = [p for p in new_code + prose_fix if not ep.verified or p.pos < ep.verified[0].pos]
     ep.rerun_only = bool(ep.verified or ep.confirmed) and not changed_before_pass and not ep.cause
     for label, rx in S.PANIC_RX:
         hits = [p for p in window if rx.search(p.text)]
@@ -137,8 +209,9 @@ def assess(view: View, signals: list[Piece], end: int) -> Episode:
             ep.panic.append((label, hits[0]))
     prev = [i for i in view.interviewer if i.pos < first.pos and i.pos[0] == max(
         (j.pos[0] for j in view.interviewer if j.pos < first.pos), default=-1)]
+    answered = first.kind == "prose" and _after_question(view, first)  # an admission answering a question
     ep.self_noticed = first.role == "candidate" and not ep.hints and not S.find("hinted", first.text) and not any(
-        S.find("probe", i.text) or S.find("mistake_i", i.text) for i in prev)
+        S.find("probe", i.text) or S.find("mistake_i", i.text) for i in prev) and not answered
     ep.score = _level(ep)
     return ep
 

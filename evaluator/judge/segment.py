@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from evaluator.models import Transcript
 
@@ -29,8 +29,8 @@ class Piece:
     text: str
     pos: tuple[int, int]
     role: str  # "candidate" | "interviewer"
-    kind: str  # "prose" | "code" | "comment"
-    context: str = ""  # for code: "impl", "test" or "module"
+    kind: str  # "prose" | "code" | "comment" | "output" (a pasted test run or traceback, in a text block)
+    context: str = ""  # for code: "impl", "test", "module" (or "output")
     line: str = ""  # prose: the whole line the sentence sits in, to widen a very short quote ("Oh no.")
     at: int = 0  # prose: where the sentence starts within `line`
 
@@ -46,6 +46,32 @@ class View:
     turn_count: int
     block_sizes: list[int] = field(default_factory=list)  # non-blank lines per candidate code block
     shown: list[Piece] = field(default_factory=list)  # lines the interviewer pastes (a test run, a traceback)
+    revisions: list[Piece] = field(default_factory=list)  # first lines of blocks that rewrite earlier code
+    identifiers: dict[str, tuple[int, int]] = field(default_factory=dict)  # candidate code name -> first use
+
+
+_DEF = re.compile(r"^[ \t]*(?:async\s+)?(?:def|class)\s+(\w+)", re.MULTILINE)
+_OUTPUT_LANGS = frozenset({"text", "txt", "console", "output", "shell", "sh", "bash", "log", "plaintext"})
+_NAME = re.compile(r"[A-Za-z_]\w*")
+_KEYWORDS = frozenset("""and as assert async await break class continue def del elif else except false finally for
+from global if import in is lambda none nonlocal not or pass raise return self true try while with yield print
+range list dict set str tuple sorted sum min max any all zip open""".split())  # keywords, and builtins that are words
+
+
+def _revises(code: str, defined: set[str]) -> bool:
+    """Whether a code block rewrites code shown earlier rather than adding new code: it is a fragment
+    (its first line is indented: a patch to a function body) or it redefines a function or class the
+    candidate already wrote (`def add(...)` again). A new test is never a revision."""
+    lines = [ln for ln in code.splitlines() if ln.strip()]
+    if not lines or re.match(r"\s*(async\s+)?def\s+test|\s*@", lines[0]):
+        return False
+    margin = min(len(ln) - len(ln.lstrip()) for ln in lines)
+    top = [m.group(1) for m in _DEF.finditer(code) if len(m.group(0)) - len(m.group(0).lstrip()) == margin]
+    if any(n in defined and not n.startswith(("test", "__")) for n in top):
+        return True
+    # a patch to a function body: its first line is indented deeper than the rest, or indented with no def
+    first = len(lines[0]) - len(lines[0].lstrip())
+    return first > 0 and not top and not re.match(r"\s*(class|import|from)\b", lines[0])
 
 
 def _sentences(text: str, start: int) -> list[tuple[int, str, str, int]]:
@@ -99,6 +125,7 @@ def build_view(transcript: Transcript) -> View:
     has_candidate = any(t.role == "candidate" for t in turns)
     cand_roles = {"candidate"} if transcript.speakers_recognised and has_candidate else {"candidate", "unknown"}
     view = View([], [], [], None, len(turns))
+    defined: set[str] = set()
     for n, turn in enumerate(turns):
         role = "candidate" if turn.role in cand_roles else "interviewer" if turn.role == "interviewer" else None
         if role is None:
@@ -113,6 +140,7 @@ def build_view(transcript: Transcript) -> View:
                     Piece(turn.id, sentence, (n, off), role, "prose", line=line.strip(), at=at - indent))
             cursor = b
         blocks = [b.code for b in turn.code_blocks]
+        langs = [(b.language or "").lower() for b in turn.code_blocks]
         if not blocks:  # fall back to the fences themselves when ingest did not extract blocks
             blocks = [re.sub(r"\A[^\n]*\n|\n?[ \t]*(```|~~~)[ \t]*\Z", "", f.group()) for f in fences]
         for k, code in enumerate(blocks):
@@ -120,10 +148,22 @@ def build_view(transcript: Transcript) -> View:
             if role != "candidate":
                 view.shown.extend(_code_lines(code, turn.id, (n, off), role))
                 continue
+            lines = _code_lines(code, turn.id, (n, off))
+            if k < len(langs) and langs[k] in _OUTPUT_LANGS:  # a test run the candidate pastes: not code
+                view.code.extend(replace(p, kind="output", context="output") for p in lines)
+                continue
             if view.first_code_pos is None:
                 view.first_code_pos = (n, off)
             view.block_sizes.append(sum(1 for ln in code.splitlines() if ln.strip()))
-            view.code.extend(_code_lines(code, turn.id, (n, off)))
+            if lines and _revises(code, defined):
+                view.revisions.append(lines[0])
+            defined.update(_DEF.findall(code))
+            for p in lines:
+                if p.kind == "code":
+                    for name in _NAME.findall(p.text):
+                        if name.lower() not in _KEYWORDS:
+                            view.identifiers.setdefault(name, p.pos)
+            view.code.extend(lines)
     for k, f in enumerate(transcript.code_files):
         view.code.extend(_code_lines(f.content, f.name, (len(turns) + k, 0)))
     return view
@@ -151,7 +191,20 @@ def first_hit(patterns: list[re.Pattern[str]], text: str) -> re.Match[str] | Non
     return None
 
 
+_ELLIPSIS = re.compile(r"\.\.\.|…")
+
+
 def quote_of(piece: Piece, patterns: list[re.Pattern[str]] | None = None) -> str:
+    """The quotable part of a piece (see `_quote`), without an ellipsis: a verifier reads "..." inside a
+    quote as an elision and wants two words on each side ("the check runs... no." fails), so a sentence
+    that trails off is quoted by its longest stretch between ellipses."""
+    quote = _quote(piece, patterns)
+    if not _ELLIPSIS.search(quote):
+        return quote
+    return max((part.strip() for part in _ELLIPSIS.split(quote)), key=len)
+
+
+def _quote(piece: Piece, patterns: list[re.Pattern[str]] | None = None) -> str:
     """The quotable part of a piece, centred on the first matching pattern when it is long. A very
     short sentence is widened to its line, as a verifier cannot place a quote like "Oh no." reliably."""
     if len(piece.text) < MIN_QUOTE and len(piece.line) > len(piece.text):

@@ -43,6 +43,11 @@ P = {name: compile_all(table) for name, table in {
     "probe": T.PROBE_INTERVIEWER, "ack": T.ACKNOWLEDGE, "hypo": T.HYPOTHETICAL, "cause": T.RECOVERY_CAUSE,
     "intentional": T.INTENTIONAL, "supposition": [T.SUPPOSITION], "hinted": T.HINTED,
     "reset": T.RECOVERY_RESET, "fix": T.RECOVERY_FIX, "verified": T.RECOVERY_VERIFIED,
+    "claim": T.CLAIM_MISTAKE, "mechanism": T.MECHANISM, "attempt": T.ATTEMPT, "extension": T.EXTENSION_REQUEST,
+    "exit_guard": T.EXIT_GUARD, "exit_line": T.EXIT_LINE, "edge_test": T.EDGE_TEST,
+    "edge_question": T.EDGE_QUESTION, "property_test": T.PROPERTY_TEST, "universal": T.UNIVERSAL,
+    "test_request": T.TEST_REQUEST,
+    "failure": T.FAILURE_DESCRIBED, "scenario": T.SCENARIO,
     "tradeoff": T.COST_TRADEOFF, "topic": T.COST_TOPIC, "cost_prompt": T.COST_PROMPT,
     "quant": [p for _, p in T.COST_QUANTITIES], "edge_prose": [p for _, p, _ in T.EDGE_CATEGORIES]}.items()}
 P["output"] = [re.compile("|".join(T.MISTAKE_OUTPUT), re.MULTILINE)]  # case matters: FAILED, KeyError:
@@ -85,6 +90,17 @@ def literals(text: str) -> set[str]:
     return {x for x in found if re.search(r"[\d\W]", x) and not re.fullmatch(r"[A-Za-z_.]+(\(\))?", x)}
 
 
+_IDENT = re.compile(r"[A-Za-z_]\w{2,}")
+_TICKED = re.compile(r"`([^`]{1,60})`")
+
+
+def names(text: str) -> set[str]:
+    """Words of a sentence that could be code names: any word of three or more characters (`history`,
+    `pop`), and every name inside backticks however short (`r`, `q[0]`)."""
+    ticked = {n for span in _TICKED.findall(text) for n in re.findall(r"[A-Za-z_]\w*", span)}
+    return set(_IDENT.findall(text)) | ticked
+
+
 def distinct(pieces: list[Piece]) -> list[Piece]:
     """Drop repeats of the same sentence (compared without case and punctuation), keeping the first."""
     seen: set[str] = set()
@@ -106,11 +122,12 @@ def hits(pieces: list[Piece], table: str) -> list[Piece]:
 # Detectors: the signals each scorer weighs, found in a transcript view.
 # --------------------------------------------------------------------------------------------
 
-def terms(text: str) -> set[str]:
+@lru_cache(maxsize=1 << 16)
+def terms(text: str) -> frozenset[str]:
     """Content words of a statement or code line (4-letter stems, `size`/`len` folded), used to tell
     whether an assert checks the property an invariant talks about."""
     words = re.findall(r"[a-z]+", text.lower().replace("_", " ").replace(".", " "))
-    return {T.INVARIANT_SYNONYMS.get(w, w)[:4] for w in words if len(w) >= 3 and w not in STOPWORDS}
+    return frozenset(T.INVARIANT_SYNONYMS.get(w, w)[:4] for w in words if len(w) >= 3 and w not in STOPWORDS)
 
 
 def checks(code: list[Piece]) -> list[Piece]:

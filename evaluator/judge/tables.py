@@ -44,6 +44,11 @@ INVARIANT_QUANTIFIED = [
     r"under|at most|in order)\b", r"\bnothing (is )?(lost|duplicated|dropped|leaked)\b",
     r"\b(each|every) \w+ (comes out|appears|is (emitted|returned|processed|seen|counted|released|delivered|sent))"
     r"( \w+)? (once|exactly once|at most once)\b", r"\bno duplicates\b",
+    r"\bfor (every|all) \w+\b", r"\b(at|after|before|on) (each|every) \w+\b",
+    r"\b(each|every) (step|iteration|pass|loop)\b", r"\b(stays?|remains?|holds?|is always) true\b",
+    r"\b(is|are) never \w+(ed|en)\b", r"\bat no (moment|point|time)\b",
+    r"\b(whichever|whatever|every|any) (way|path|branch|exit)\b", r"\bwhatever \w+ (returns|does|is)\b",
+    r"\b(on|at) every (way|return|exit)\b",
 ]
 # ...and is concrete: it states a relation...
 RELATIONS = [
@@ -55,6 +60,7 @@ RELATIONS = [
     r"\b(within|below|above|under|unchanged|permutation|once|agrees?|match(es)?|lost|duplicated|dropped|skipped|"
     r"released|given back|paired|non-?empty|balanced|same)\b", r"\bin (\w+ )?order\b",
     r"\b(returns?|yields?|emits?|raises?|releases?|closes?|contains?|includes?) (either|only|exactly|both|one|`)",
+    r"\beither\b.{1,60}\bor\b",
 ]
 # ...between named things: a quantity, a field, a structure, a code identifier.
 ENTITIES = [
@@ -65,6 +71,10 @@ ENTITIES = [
     r"\b(output|outputs|input|result|sum|total|balances?|slots?|frames?|buffer|records?|events?|rows?|lines?|"
     r"array|intervals?|cache|deque|pointers?|paths?|attempts?|retries|chunks?|offsets?|prefix|suffix)\b",
 ]
+# The strongest quantifiers: a claim with one of these that ties two of the code's names together is concrete.
+UNIVERSAL = [r"\b(always|never|whatever|whichever)\b", r"\bfor (every|all|each)\b", r"\bat no (moment|point|time)\b",
+             r"\b(every|any|each) (way|path|exit|return|branch)\b",
+             r"\bat (any|every) (moment|time|point|step)\b"]
 # A habit the candidate claims about themselves ("I always write tests") is not a property of the code.
 SELF_CLAIM = r"\b(I|I'?m|I'?ve) (always|never|usually)\b|\balways (think|start|write|try|like)\b"
 # Mentions of invariants that say nothing concrete (used only to explain a low score).
@@ -90,9 +100,14 @@ INVARIANT_USE = [
     r"\b(half|part) of (that|the|this|our) (postcondition|invariant|property|guarantee|contract|rule)\b",
     r"\b(audit|check|assert|property test)\w* (caught|catches|flagged)\b",
     r"\bif (that|this|it|the \w+ one|one of (them|those)) (slips|breaks|is violated|doesn'?t hold|is broken)\b",
+    r"\b(that|this|the|my|our)( \w+)? (rule|property|invariant|guarantee|promise|fact|point) (is|would be|becomes) "
+    r"(false|broken|violated)\b", r"\bbreaks? the (\w+ )?(point|fact|promise)\b", r"\bkeeps? (that|the|this) promise\b",
+    r"\bof my (rule|invariant|property|guarantee|promise)\b", r"\bthe (property|promise|guarantee) I (said|stated|gave)\b",
 ]
 # A sentence right after a stated guarantee that draws a design consequence from it.
-INVARIANT_DESIGN = [r"^(so|that means|this means|which means|that'?s why|hence|therefore|to (get|keep|guarantee|"
+INVARIANT_DESIGN = [r"^because of (this|that)\b", r"\b(that'?s|this is) (what|why|how) (makes|lets|gives|I|we|it)\b",
+                    r"\bgives me the check\b",
+                    r"^(so|that means|this means|which means|that'?s why|hence|therefore|to (get|keep|guarantee|"
                     r"ensure) (there|that|this))\b", r"\bfor free\b", r"\b(keep|keeps) that by\b",
                     r"\bgives me (that|this|the) .{0,40}\b(on every|for free|guarantee|rule|property|release)"]
 
@@ -185,6 +200,17 @@ EDGE_TEST_DATA = {
 }
 # A line that feeds data to a test from outside its body.
 TEST_PARAM = r"^@(pytest\.mark\.parametrize|given|hypothesis\.given)\b"
+# A guard that exits early: `if <cond>:` (or `if <cond>: <exit>` on one line) ...
+EXIT_GUARD = [r"^(if|elif)\b(?!\s+__name__)"]
+# ... whose exit rejects the input or answers it with a fixed value, not the algorithm's normal result.
+EXIT_LINE = [r"^(raise\b|return\s*$|return\s+(None|-1|\[\]|\{\}|\(\)|\"\"|'')\s*$)"]
+# A test body that feeds a boundary input: it expects a rejection or an empty/sentinel answer.
+EDGE_TEST = [r"\bpytest\.raises\(|\bassertRaises\(", r"(==|is)\s*(\[\]|\{\}|\(\)|\"\"|''|None|False|-1|0)\s*$",
+             r"\(\s*(\[\]|\"\"|''|\{\})\s*[,)]"]
+# A question that asks for tests (or anything else): not a boundary case put to the candidate.
+TEST_REQUEST = [r"\btests?\b|\banything else\b|\bquestions?\b"]
+# An interviewer question about the code's behaviour on some input ("What if one fetch raises?").
+EDGE_QUESTION = [r"^(and |so |now )?(what (if|about|happens)|and if|how about|what does it do (if|when|with))\b.*\?$"]
 EDGE_HOLLOW = [r"\bedge[- ]?cases?\b", r"\bcorner[- ]cases?\b", r"\bboundary (cases?|conditions?)\b"]
 
 # Restraint, positive: scoping down out loud...
@@ -241,7 +267,12 @@ MISTAKE_CANDIDATE = [
     r"\bexpected `?[^.?]{1,30}\b(but )?got\b", r"\bstill (failing|fails|broken|the same error)\b",
     r"\b(I|we) (get|got) [^.]{1,30}\binstead of\b", r"\bnot what I expected\b",
     r"\b(tests?|it|CI) (is|are|went|goes|turned) red\b",
+    r"\b(is|are|was|were) (now )?(off by \w+|broken|violated)\b", r"\bI said (that|it|this) wrong\b",
+    r"\bI (conflated|mixed up|confused)\b",
 ]
+# An admission about something the candidate *said* (a complexity, a size, a claim), not about code: the
+# corrected statement is the fix.
+CLAIM_MISTAKE = [r"\b(claim|estimate|I said|I stated|I claimed)\b", r"\bO\("]
 # Failing output pasted into the round (case-sensitive; shaped like output, so `except ValueError:` is not).
 MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bFAILED\b", r"\b\d+ failed\b",
                   r"^\s*E\s+\w*(Error|assert)\b", r"^`?\s*\w+(Error|Exception): \S", r"`\w+(Error|Exception): "]
@@ -249,7 +280,7 @@ MISTAKE_OUTPUT = [r"Traceback \(most recent call last\)", r"\bFAILED\b", r"\b\d+
 INTENTIONAL = [r"\bsanity check\b", r"\bon purpose\b", r"\bdeliberately\b", r"\bas expected\b",
                r"\bwhich is (the|what|exactly) .{0,40}\b(described|expected|predicted|wanted)\b",
                r"\bto (check|prove|show) (that )?the test\b", r"\b(and|which) (it|that) (does|did)\b",
-               r"\bworks as (expected|intended)\b"]
+               r"\bworks as (expected|intended)\b", r"\b(already|by design)\b"]
 MISTAKE_INTERVIEWER = [r"\bthere'?s a bug\b", r"\bthat'?s (not right|wrong|incorrect)\b",
                        r"\b(that|this|it) (doesn'?t|does not|won'?t|will not) work\b",
                        r"\b(the|your|one|a) test (fails|failed|is failing|errors|crashes|hangs)\b",
@@ -270,7 +301,7 @@ DIRECT_HINT = [r"\blook at (what|how|where|which|the|your|line)\b", r"\bthink ab
                r"\byou (never|forgot|don'?t|didn'?t|aren'?t)\b(?! need)", r"\bthe (problem|bug|issue) is\b",
                r"\bline \d+\b", r"\b(the|that) (role|name|type|index|key|order) (isn'?t|is not|should be)\b"]
 # Interviewer probes only count as a mistake when the candidate's next turn acknowledges one.
-PROBE_INTERVIEWER = [r"\bwhat happens (if|when|to)\b", r"\bis that right\b", r"\bare you sure\b",
+PROBE_INTERVIEWER = [r"\bwhat happens (if|when|to|with|for|on)\b", r"\bis that right\b", r"\bare you sure\b",
                      r"\bwhat about\b", r"\bwhat if\b", r"\bwalk me through\b", r"\bdoes it\?", r"\bwhat does\b",
                      r"^(now )?(try|run|print|trace|count|check|call)\b", r"\bwhat do you get\b"]
 ACKNOWLEDGE = [r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|overlooked)\b", r"\bmy bad\b",
@@ -280,12 +311,15 @@ ACKNOWLEDGE = [r"\bgood catch\b", r"\byou'?re right\b", r"\bI (missed|forgot|ove
                r"^(ah|oh|argh|hmm|right)\b.{0,80}\b(wrong|bug|mistake|should|never|forgot|missed|too (early|late)|"
                r"instead of|doesn'?t|don'?t|isn'?t|not)\b",
                r"\bit should (be|return|give) (?!(fine|ok|okay|good|correct|right|handled|safe|the same)\b)\S",
+               r"\b(raises?|throws?|gives?|get|hits?) (an? )?`?\w*(Error|Exception)\b", r"\bcrash(es|ed)?\b",
+               r"\bblows? up\b", r"\b(is|are|was) (off by \w+|broken)\b", r"\bI (said|stated|claimed) (that|it) wrong\b",
+               r"\bI (mixed up|conflated|confused)\b",
                r"\bmy (loop|code|function|condition|check|index|bound|key|test|base case)\b.{0,40}\b(too early|too late|"
                r"wrong|never|skips?|misses|stops)\b"]
 # An admission phrased as a reply to someone else's finding: the mistake was not self-noticed.
 HINTED = [r"\bgood catch\b", r"\byou'?re right\b", r"\bfair point\b", r"\bas you (said|say|pointed out)\b"]
 # Words that make a "that fails" sentence hypothetical rather than an admission.
-HYPOTHETICAL = [r"\b(if|when|whether|in case|unless|could|might|would|avoid|prevent|otherwise|so that)\b"]
+HYPOTHETICAL = [r"\b(if|when|where|whether|in case|unless|could|might|would|avoid|prevent|otherwise|so that)\b"]
 # A sentence opening like this makes the next one hypothetical too ("If I pick 10... That breaks it.").
 SUPPOSITION = r"^(if|suppose|say|imagine|assume|had)\b"
 RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistake) (is|was)\b", r"\broot cause\b",
@@ -305,7 +339,28 @@ RECOVERY_CAUSE = [r"\bbecause\b", r"\bthe (\w+ )?(problem|issue|bug|cause|mistak
                   r"checks|never|has|keeps)\b",
                   r"\bI (forgot|missed|didn'?t|never)\b", r"\bthe reason\b", r"\bcaused by\b",
                   r"\bso the\b.{0,60}\bdisagree", r"\b(mistake|bug|problem|issue)( here)?:",
-                  r"\bwhat I (want|need|meant) (is|was)\b"]
+                  r"\bwhat I (want|need|meant) (is|was)\b", r"\bI (mixed up|conflated|confused)\b"]
+# A sentence that explains a failure by what a named piece of the candidate's code does (with a name the
+# candidate wrote: "the pop on an empty list throws", "`history[:KEEP]` is the first four"): a diagnosis
+# in the candidate's own terms, however it is phrased.
+MECHANISM = [r"\b(throws?|crash(es)?|can'?t|cannot|doesn'?t|never|instead of|skips?|misses|runs? out|"
+             r"overwrites?|ambiguous|wrong|broken|off by|too (early|late)|the (first|last)|not the|twice|"
+             r"falls? (off|through)|empty|zero|breaks?)\b"]
+# What fails, said in a reply that concedes a flaw: the exception, a crash, a loop that never ends.
+FAILURE_DESCRIBED = [r"\b\w+(Error|Exception)\b", r"\bcrash\w*\b", r"\b(loops?|runs?|spins?) forever\b",
+                     r"\binfinite loop\b", r"\bdivision by zero\b", r"\boff by (one|\w+)\b"]
+# Trying a change is not explaining one ("I change X to Y", "let me try >=", "put back None").
+ATTEMPT = [r"^((ok|okay|so|now|hmm)[,.]? )*((i|we) |let me |let'?s |i'?ll )?(just )?(try|change|put|remove|add|swap|"
+           r"set|flip|re-?run|run|revert|undo|delete)\b"]
+# A scenario put to the candidate ("Say search times out."): a probe, which needs a concession to be a mistake.
+SCENARIO = [r"^(say|suppose|imagine|assume|let'?s say)\b"]
+# An interviewer turn asking for more, not correcting: code rewritten after it is an extension.
+EXTENSION_REQUEST = [r"\b(now|next|also|additionally)\b.{0,30}\b(add|extend|support|make|allow|implement|generali[sz]e)\b",
+                     r"\b(can|could) you (also )?(add|extend|support|make it|implement|generali[sz]e)\b",
+                     r"\bextend\b", r"\bnew requirement\b", r"\bwhat if we (also )?(need|want)\b",
+                     r"\b(also|additionally)\b.{0,20}\b(handle|accept|cover)\b",
+                     r"^((and|now|also|please|next),? )*(make sure|add|support|allow|handle|implement)\b",
+                     r"\blet'?s (now )?(relax|add|extend|support|generali[sz]e|make)\b", r"\brelax\b"]
 RECOVERY_RESET = [r"\bstep back\b", r"\b(smaller|simpler|minimal) (version|case|example|input)\b",
                   r"\blet me (re-?think|reconsider|slow down)\b",
                   r"\b(go|going|went|step|get) back to (a |the |my )?(simpler|smaller|basic|working|last|first)\b"]
@@ -317,9 +372,10 @@ RECOVERY_VERIFIED = [r"\btests? (now |all |both )?(pass|passes|passed|passing)\b
                      r"\bpass(es|ed)? now\b", r"\blet me (trace|walk through|re-?read)\b", r"\bby hand\b",
                      r"\btrac(e|ing) (it|this|through)\b", r"\bre-?trac\w+\b", r"\btrac(e|ing) [^.]{0,30}\bagain\b",
                      r"\b(that|it|this one) passes\b", r"\b(tests|ones|cases) (now )?pass\b",
-                     r"\bre-?run(ning)?\b.{0,15}\bpass(es|ed)?\b"]
+                     r"\bre-?run(ning)?\b.{0,15}\bpass(es|ed)?\b", r"\bre-?(run|check|do)\w* (my|the) (example|trace)\b",
+                     r"\b(matches|agrees with) (the )?(brute|expected|sum|trace)"]
 # A cause offered as a guess is not a diagnosis ("maybe that's it", "probably flaky").
-HEDGE = [r"\b(maybe|probably|perhaps|I guess|might be|could be|not sure|no idea|somehow|I suppose|must be)\b",
+HEDGE = [r"\b(maybe|probably|perhaps|I guess|I think|might be|could be|not sure|no idea|somehow|I suppose|must be)\b",
          r"\bbecause (the |that |it |this |my )?(test )?(fails|failed|failing|didn'?t pass|is red|errors?|broke)\b"]
 # Trial and error: changing things, or rerunning, without a diagnosis.
 FLAIL = [r"\blet me (just )?try\b", r"\b(several|a few|a couple of|multiple) (things|changes|tweaks)\b",
@@ -335,7 +391,8 @@ PANIC = [("lost", r"\bI'?m (so |completely |totally )?(lost|confused|stuck)\b|\b
          ("distress", r"\bnervous\b|\bflustered\b|\boh no\b|\bpanick?\w*\b|\bfreaking out\b"),
          ("rewrite everything", r"\b(rewrite|redo|scrap|throw away|start over)\b.{0,20}\b(everything|it all|"
           r"the whole thing|from scratch)\b"),
-         ("giving up", r"\bI give up\b|\blet'?s (just )?move on\b|\bskip (it|this)\b"),
+         ("giving up", r"\bI give up\b|\blet'?s (just )?move on\b|\b(let'?s|let me|we can|I'?ll) (just )?skip (it|this)"
+          r"( one| part| question| bit)?[.!]?$"),
          ("apologising", r"\bsorry\b|\bapologi[sz]e\b")]
 
 # Cost awareness: quantities (with a kind label), trade-off wording, and bare topic words.
@@ -360,10 +417,12 @@ COST_TRADEOFF = [r"\binstead of\b", r"\btrade-?offs?\b", r"\bcheaper\b", r"\bat 
 COST_TOPIC = [r"\b(cost|costs|latency|tokens?|expensive|cheap|budget|throughput|performance|efficien\w*|"
               r"scal\w+|fast|slow)\b"]
 # An interviewer turn that asks about cost: answers to it are "prompted".
-COST_PROMPT = [r"\bhow (many|much|often|long|big|large|fast|slow)\b|\broughly\b",
+COST_PROMPT = [r"\bhow (many|much|often|long|big|large|fast|slow)\b|\broughly\b|\b(quadratic|linear|logarithmic)\b",
                r"\b(cost|costs|complexity|expensive|latency|tokens?|numbers|"
                r"memory|how fast|big-?o)\b|\bO\("]
 
+# A test body line that checks a property over many inputs rather than one example.
+PROPERTY_TEST = [r"\bfor _ in range\(", r"\brandom\.\w+\(", r"^assert all\(", r"\bhypothesis\b|@given\b"]
 # Words ignored when matching an invariant's terms against assert lines; synonyms folded together.
 INVARIANT_STOPWORDS = sorted(set("""the and must always never hold holds that this with every should will have has than
 more less equal equals invariant exceed exceeds are for from our its into only each all any least most not which
@@ -376,13 +435,15 @@ NEGATION = r"\b(don'?t|do not|no need|not|without|never|avoid|instead of)\b"  # 
 TABLES = {
     "invariant": [INVARIANT_CUES, INVARIANT_QUANTIFIED, SELF_CLAIM, RELATIONS, ENTITIES, INVARIANT_HOLLOW,
                   INVARIANT_USE, INVARIANT_STOPWORDS, INVARIANT_SYNONYMS, CHECK_LINE, INVARIANT_PROMPT,
-                  INVARIANT_DESIGN],
-    "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE, EDGE_TEST_DATA, TEST_PARAM],
+                  INVARIANT_DESIGN, PROPERTY_TEST, UNIVERSAL],
+    "edge_cases": [EDGE_CATEGORIES, EDGE_HOLLOW, GUARD_LINE, EDGE_PROBE, EDGE_TEST_DATA, TEST_PARAM, EXIT_GUARD,
+                   EXIT_LINE, EDGE_TEST, EDGE_QUESTION, TEST_REQUEST],
     "restraint": [RESTRAINT_SCOPE, RESTRAINT_DEFER, PREMATURE_CODE, PREMATURE_PROSE, NEGATION,
                   LARGE_FIRST_BLOCK, SMALL_FIRST_BLOCK],
     "recovery": [MISTAKE_CANDIDATE, MISTAKE_OUTPUT, INTENTIONAL, MISTAKE_INTERVIEWER, NUDGE_INTERVIEWER,
                  DIRECT_HINT, HEDGE, FLAIL, PROBE_INTERVIEWER, ACKNOWLEDGE, HINTED, HYPOTHETICAL, SUPPOSITION,
-                 RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX, RECOVERY_VERIFIED, PANIC],
+                 RECOVERY_CAUSE, RECOVERY_RESET, RECOVERY_FIX, RECOVERY_VERIFIED, PANIC, CLAIM_MISTAKE, MECHANISM,
+                 ATTEMPT, EXTENSION_REQUEST, FAILURE_DESCRIBED, SCENARIO],
     "cost_awareness": [COST_QUANTITIES, COST_TRADEOFF, COST_TOPIC, COST_PROMPT],
 }
 
