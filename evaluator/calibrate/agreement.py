@@ -168,11 +168,17 @@ class AgreementReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
     definitions: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def pooled_key(self) -> str:
+        """Where the pooled row goes: `overall`, unless a dimension is itself called that (Topical-Chat's
+        "overall" criterion): then `overall (pooled)`, so neither hides the other."""
+        return "overall (pooled)" if "overall" in self.dimensions else "overall"
+
     def rows(self) -> list[dict]:
         """One flat row per dimension and `overall` (metrics, their intervals as _lo/_hi, the ceiling's
         QWK and the calibrated QWK where present): the table `evaluate agreement --out` writes."""
         out = []
-        for dim_id, d in [*self.dimensions.items(), ("overall", self.overall)]:
+        for dim_id, d in [*self.dimensions.items(), (self.pooled_key, self.overall)]:
             row: dict = {"dimension": dim_id, "pairing": self.pairing, "level": self.level}
             for key, value in d.judge_vs_human.model_dump().items():
                 if key.endswith("_ci"):
@@ -185,7 +191,8 @@ class AgreementReport(BaseModel):
         return out
 
     def to_json(self) -> dict:
-        """The documented JSON: keyed by dimension id plus `overall`; metrics at the top of each value."""
+        """The documented JSON: keyed by dimension id plus `overall` (the pooled row; `overall (pooled)`
+        when a dimension has that name); metrics at the top of each value."""
 
         def one(d: DimensionAgreement) -> dict:
             out = d.judge_vs_human.model_dump(mode="json")
@@ -201,8 +208,8 @@ class AgreementReport(BaseModel):
             return out
 
         doc = {dim: one(d) for dim, d in self.dimensions.items()}
-        doc["overall"] = one(self.overall)
-        doc["overall"]["definitions"] = self.definitions
+        doc[self.pooled_key] = one(self.overall)
+        doc[self.pooled_key]["definitions"] = self.definitions
         return doc
 
 
