@@ -141,13 +141,13 @@ def bench_calibration(args) -> None:
     report = agreement(judge_b, human_b, scale, n_boot=0, calibrated=calibrated)
     print("MAE against the raters' mean; CV = 5-fold cross-validated on A; B = the calibration fitted on all of A "
           "applied to B")
-    print(f"{'dim':5} {'chosen':22} {'raw A':>6} {'CV A':>6} {'raw B':>6} {'cal B':>6} {'raw r B':>8} {'cal r B':>8}")
+    print(f"{'dim':5} {'chosen':26} {'raw A':>6} {'CV A':>6} {'raw B':>6} {'cal B':>6} {'raw r B':>8} {'cal r B':>8}")
     for dim, c in result.dimensions.items():
         chosen = c.map(c.chosen)
         cv = chosen.cv_with_offsets if chosen.rater_offsets else chosen.cv
         d = report.dimensions[dim]
         name = c.chosen + (" + rater offsets" if chosen.rater_offsets else "")
-        print(f"{dim:5} {name:22} {cv.before.mae:6.3f} {cv.after.mae:6.3f} {d.judge_vs_human.mae:6.3f} "
+        print(f"{dim:5} {name:26} {cv.before.mae:6.3f} {cv.after.mae:6.3f} {d.judge_vs_human.mae:6.3f} "
               f"{d.calibrated.mae:6.3f} {d.judge_vs_human.pearson:8.3f} {d.calibrated.pearson:8.3f}")
 
 

@@ -323,8 +323,8 @@ def _gather_files(src: ScoreSource) -> Gathered:
             raise BadInput(f"no column '{col}' in either file (--group-by / --system-col name a column)")
     judge = [JudgeScore(transcript=r.transcript, dimension=r.dimension, status=r.status, score=r.score,
                         probs=jf.probs.get((r.transcript, r.dimension))) for r in jf.labels]
-    human = [HumanLabel(**r.model_dump(include=set(HumanLabel.model_fields))) for r in hf.labels
-             if not src.raters or r.rater in src.raters]
+    # the validated labels are HumanLabels already: no second object per label (memory at 10^5 labels)
+    human: list[HumanLabel] = [r for r in hf.labels if not src.raters or r.rater in src.raters]
     return Gathered(judge=judge, human=human, scale=default, scales=per_dim, meta=meta, notes=notes,
                     dimension_order=list(dict.fromkeys(r.dimension for r in jf.labels)), scale_inferred=inferred)
 
@@ -508,10 +508,10 @@ def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]
     jf = read_plain(request.judge_file, kind="judge", na=na.everywhere, na_by_dimension=na.by_dimension)
     judge = [JudgeScore(transcript=r.transcript, dimension=r.dimension, status=r.status, score=r.score,
                         probs=jf.probs.get((r.transcript, r.dimension))) for r in jf.labels]
-    human = None
+    human: list[HumanLabel] | None = None
     if request.human_file is not None:
         hf = read_plain(request.human_file, kind="human", na=na.everywhere, na_by_dimension=na.by_dimension)
-        human = [HumanLabel(**r.model_dump(include=set(HumanLabel.model_fields))) for r in hf.labels]
+        human = list(hf.labels)
     check_applicable(result, judge, default or result.scale, per_dim or result.scales)
     calibrated = apply_calibration(result, judge, human)
     rows = []
