@@ -289,6 +289,7 @@ def test_degenerate_data_is_null_with_reasons_never_nan_or_certainty(tmp_path):
     (["--na", "n/a"], "--na"),
     (["--na", "coherence=x"], "--na"),
     (["--group-by", "document"], "no column 'document'"),
+    (["--group-by", "id"], "is the transcript column itself"),
     (["--level", "system", "--system-col", "sys"], "no column 'sys'"),
     (["--level", "system"], "--system-col"),
 ])

@@ -350,7 +350,8 @@ def bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level=
         idx, size = cluster_index(list(clusters), universe)
     n_clusters = len(np.unique(idx))
     if n_clusters < MIN_CLUSTERS_FOR_CI:
-        reason = f"only {n_clusters} transcript(s) to resample; at least {MIN_CLUSTERS_FOR_CI} are needed"
+        reason = (f"only {n_clusters} transcript(s) (systems, at system level) to resample; at least "
+                  f"{MIN_CLUSTERS_FOR_CI} are needed")
         return dict.fromkeys(METRICS), {f"{m}_ci": reason for m in METRICS}
     if resampler is None or resampler.n_clusters != size:
         resampler = Resampler(size, n_boot, seed)

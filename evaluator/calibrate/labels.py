@@ -227,6 +227,10 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
     Structural problems (bad JSON, ragged CSV rows, missing columns) are all reported at once.
     """
     path = Path(path)
+    for name in sorted(meta_columns):
+        if _canonical(name) in {"transcript", "rater", "dimension", "score"}:
+            raise BadInput(f"column '{name}' is the {_canonical(name)} column itself: --group-by and --system-col "
+                           "name another column of the files (a document or system id)")
     text, sha = _decode(path)
     problems: list[Problem] = []
     rows: list[RawRow] = []
