@@ -352,3 +352,28 @@ def test_calibration_cross_validation_can_hold_out_whole_documents(summeval, tmp
     assert table.exit_code == 0 and "holding out whole doc_id groups" in " ".join(table.output.split())
     bad = runner.invoke(app, ["calibrate", "--judge", ja, "--human", ha, "--group-by", "nope", "--bootstrap", "0"])
     assert bad.exit_code == 2 and "no column 'nope'" in " ".join(bad.output.split())
+
+
+def test_the_report_page_figures_are_the_cli_figures(summeval):
+    """The judge-quality page's exact agreement and ceiling (pairing.py) come from the same pairing
+    code as `evaluate agreement`; empty inputs give no rows, not an error."""
+    from evaluator.calibrate.agreement import agreement
+    from evaluator.calibrate.pairing import ceiling_agreement, exact_agreement
+    from evaluator.calibrate.records import HumanLabel, JudgeScore, ScaleSpec
+
+    data = summeval[0]
+    judge = [JudgeScore(transcript=i, dimension=d, status="scored", score=v) for (i, d), v in data.judge.items()]
+    human = [HumanLabel(transcript=i, rater=r, dimension=d, status="scored", score=v)
+             for (i, d), scores in data.human.items() for r, v in scores.items()]
+    human.append(HumanLabel(transcript="doc0-sys0", rater="late", dimension="coherence", status="not_observed"))
+    for pairing in ("mean", "each"):
+        report = agreement(judge, human, ScaleSpec(min=1, max=5), n_boot=0, pairing=pairing)
+        for row in exact_agreement(judge, human, pairing):
+            m = report.dimensions[row.dimension].judge_vs_human
+            assert (row.n, row.exact, row.within_one) == (m.n, m.exact, m.within_one)
+            assert row.mae == pytest.approx(m.mae)
+    report = agreement(judge, human, ScaleSpec(min=1, max=5), n_boot=0)
+    for c in ceiling_agreement(human):
+        loo = report.dimensions[c.dimension].leave_one_out.human
+        assert (c.n, c.exact) == (loo.n, loo.exact)
+    assert exact_agreement([], []) == [] and ceiling_agreement([]) == [] and exact_agreement(judge[:1], []) == []

@@ -30,17 +30,14 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from evaluator.calibrate.coded import (
-    SCORED,
     STATUS_FIELDS,
     CodedLabels,
-    Consensus,
     JudgeRows,
+    code_frames,
     each_pairs,
     leave_one_out_pairs,
     mean_pairs,
     rater_pairs,
-    status_codes,
-    status_counts,
     system_pairs,
 )
 from evaluator.calibrate.pairing import (
@@ -470,27 +467,6 @@ def human_consensus(labels: list[HumanLabel]) -> dict[tuple[str, str], tuple[str
     return out
 
 
-def _shared_categories(judge: pd.DataFrame, human: pd.DataFrame, calibrated: pd.DataFrame | None):
-    """Transcript, dimension and rater columns as categoricals over one shared set of values: merges
-    and groupings then work on small integer codes (memory and speed at 10^6 rows), and a transcript's
-    code is its resampling unit."""
-    frames = [judge, human] + ([calibrated] if calibrated is not None else [])
-    out = [f.copy(deep=False) for f in frames]
-    def as_str_category(col: pd.Series) -> pd.Series:
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            return col.cat.rename_categories(lambda c: str(c))
-        return col.astype(str).astype("category")
-
-    for col in ("transcript", "dimension"):
-        parts = [as_str_category(f[col]) for f in out]
-        values = sorted(set().union(*(set(p.cat.categories) for p in parts)))
-        for f, part in zip(out, parts, strict=True):
-            f[col] = part.cat.set_categories(values)
-    raters = as_str_category(out[1]["rater"])
-    out[1]["rater"] = raters.cat.set_categories(sorted(raters.cat.categories), ordered=True)
-    return out[0], out[1], (out[2] if calibrated is not None else None)
-
-
 def agreement(
     judge: list[JudgeScore], human: list[HumanLabel], scale: ScaleSpec, *, n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0, judge_identity: JudgeIdentity | None = None, dimension_order: list[str] | None = None,
@@ -516,33 +492,19 @@ def agreement_frames(
     calibrated judge (`calibrated`, same columns as `judge`) measured the same way beside the raw one.
 
     `judge`: columns transcript, dimension, status, score; `human`: the same plus rater."""
-    judge, human, calibrated = _shared_categories(judge, human, calibrated)
-    dim_names = [str(d) for d in judge["dimension"].cat.categories]
-    n_items, n_dims = len(judge["transcript"].cat.categories), len(dim_names)
-
-    def keys_of(frame: pd.DataFrame) -> np.ndarray:
-        return frame["dimension"].cat.codes.to_numpy(np.int64) * n_items + frame["transcript"].cat.codes.to_numpy()
-
-    hkey = keys_of(human)
-    hscore = human["score"].to_numpy(float)
-    hcode = status_codes(human["status"], hscore)
-    consensus = Consensus.build(hkey, hcode)
-    labelled = {dim_names[d] for d in np.unique(consensus.ukey // n_items).tolist()} if n_items else set()
-    dims = list(dict.fromkeys((dimension_order or []) + judge["dimension"].drop_duplicates().astype(str).tolist()))
-    dims = [d for d in dims if d in labelled]
+    coded = code_frames(judge, human, calibrated, dimension_order)
+    dims, dim_names, n_items, labels = coded.dims, coded.dim_names, coded.n_items, coded.labels
     if not dims:
         from evaluator.errors import BadInput
 
         raise BadInput("no dimension has both a judge score and a human label for the same transcript: "
                        "check that the labels and the judgments are about the same transcripts")
     dim_code = {d: i for i, d in enumerate(dim_names)}
-    wanted = np.zeros(n_dims, dtype=bool)
-    wanted[[dim_code[d] for d in dims]] = True
     scales = scales or {}
     level = "system" if systems is not None else "item"
     notes: list[str] = []
-    raters = sorted(map(str, human["rater"].unique().tolist()))
-    units = sorted(set(systems.values())) if systems is not None else list(judge["transcript"].cat.categories)
+    raters = coded.raters
+    units = sorted(set(systems.values())) if systems is not None else coded.items
     code = {u: i for i, u in enumerate(units)}
     resampler = Resampler(len(code), n_boot, seed)
 
@@ -552,43 +514,23 @@ def agreement_frames(
         return metric_set(p.judge, p.human, p.items, sc, n_boot, seed, resampler=resampler, n_units=len(code),
                           plan=plan)
 
-    jkey_all = keys_of(judge)
-    jscore_all = judge["score"].to_numpy(float)
-    jcode = status_codes(judge["status"], jscore_all)
-    counts = status_counts(jkey_all, jcode, consensus, n_items, n_dims)
-    statuses = {dim_names[d]: StatusCounts(**dict(zip(STATUS_FIELDS, map(int, row), strict=True)))
-                for d, row in enumerate(counts) if row.any()}
-    scored_h = (hcode == SCORED) & wanted[hkey // n_items]
-    labels = CodedLabels.build(hkey[scored_h], human["rater"].cat.codes.to_numpy()[scored_h], hscore[scored_h])
-    del hkey, hscore, hcode, scored_h
-
-    def paired(key: np.ndarray, score: np.ndarray, codes: np.ndarray) -> JudgeRows:
-        """The judge rows to pair (scored, consensus scored, a wanted dimension), sorted by key."""
-        ok = (codes == SCORED) & (consensus.of(key) == SCORED) & wanted[key // n_items]
-        order = np.argsort(key[ok], kind="stable")
-        return JudgeRows(key[ok][order], score[ok][order])
+    statuses = {d: StatusCounts(**dict(zip(STATUS_FIELDS, map(int, row), strict=True)))
+                for d, row in coded.statuses.items()}
 
     system_of_item = np.zeros(0, dtype=np.int64)
     if systems is not None:
-        system_of_item = np.array([code.get(systems.get(str(t), ""), -1) for t in judge["transcript"].cat.categories],
-                                  dtype=np.int64)
+        system_of_item = np.array([code.get(systems.get(t, ""), -1) for t in coded.items], dtype=np.int64)
 
     def judge_vs_human(rows: JudgeRows, lab: CodedLabels) -> Pairs:
         if level == "system":
             return system_pairs(rows, lab, n_items, system_of_item, len(code))
         return (mean_pairs if pairing == "mean" else each_pairs)(rows, lab, n_items)
 
-    raw = paired(jkey_all, jscore_all, jcode)
-    del jkey_all, jscore_all, jcode
-    cal_rows = None
-    if calibrated is not None:
-        cscore = calibrated["score"].to_numpy(float)
-        cal_rows = paired(keys_of(calibrated), cscore, status_codes(calibrated["status"], cscore))
+    raw, cal_rows = coded.judge, coded.calibrated
     group_of_item = None
     if groups is not None and level == "item":
         gcode = {g: i for i, g in enumerate(sorted(set(groups.values())))}
-        group_of_item = np.array([gcode.get(groups.get(str(t), ""), -1) for t in judge["transcript"].cat.categories],
-                                 dtype=np.int64)
+        group_of_item = np.array([gcode.get(groups.get(t, ""), -1) for t in coded.items], dtype=np.int64)
     rater_by_dim = human.groupby("dimension", observed=True)["rater"].unique()
     per_dim: dict[str, DimensionAgreement] = {}
     pooled_status = StatusCounts()

@@ -83,11 +83,18 @@ class CodedLabels:
         """(position in `keys`, label row) for every scored label of each key whose item has at least
         `min_raters` raters; ordered as `keys` then rater, so sorted keys give sorted output."""
         u = self.find(keys)
-        safe = np.maximum(u, 0)
-        c = np.where((u >= 0) & (self.count[safe] >= min_raters), self.count[safe], 0)
+        count = _take(self.count, u, 0)
+        c = np.where(count >= min_raters, count, 0)
         pos = np.repeat(np.arange(len(keys)), c)
         within = np.arange(len(pos)) - np.repeat(np.cumsum(c) - c, c)
-        return pos, np.repeat(self.start[safe], c) + within
+        return pos, np.repeat(_take(self.start, u, 0), c) + within
+
+
+def _take(values: np.ndarray, index: np.ndarray, default: int) -> np.ndarray:
+    """values[index], `default` where index is -1 (and everywhere when `values` is empty)."""
+    if len(values) == 0:
+        return np.full(len(index), default, dtype=values.dtype)
+    return np.where(index >= 0, values[np.maximum(index, 0)], default)
 
 
 def _find(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -122,8 +129,7 @@ class Consensus:
         return cls(ukey, status.astype(np.int8))
 
     def of(self, keys: np.ndarray) -> np.ndarray:
-        u = _find(self.ukey, keys)
-        return np.where(u >= 0, self.status[np.maximum(u, 0)], MISSING).astype(np.int8)
+        return _take(self.status, _find(self.ukey, keys), MISSING).astype(np.int8)
 
 
 def status_counts(jkey: np.ndarray, jcode: np.ndarray, consensus: Consensus, n_items: int,
@@ -200,3 +206,92 @@ def system_pairs(judge: JudgeRows, labels: CodedLabels, n_items: int, system_of_
     mean_judge = np.bincount(inv, weights=judge.score[ok][has], minlength=len(groups)) / n
     mean_human = np.bincount(inv, weights=(labels.total[u] / labels.count[u])[has], minlength=len(groups)) / n
     return Pairs(mean_judge, mean_human, (groups % n_systems).astype(np.int32))
+
+
+def shared_categories(judge: pd.DataFrame, human: pd.DataFrame,
+                      calibrated: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Transcript, dimension and rater columns as categoricals over one shared set of values, so a
+    code means the same item in every frame (and a transcript's code is its resampling unit)."""
+    frames = [judge, human] + ([calibrated] if calibrated is not None else [])
+    out = [f.copy(deep=False) for f in frames]
+
+    def as_str_category(col: pd.Series) -> pd.Series:
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col.cat.rename_categories(lambda c: str(c))
+        return col.astype(str).astype("category")
+
+    for col in ("transcript", "dimension"):
+        parts = [as_str_category(f[col]) for f in out]
+        values = sorted(set().union(*(set(p.cat.categories) for p in parts)))
+        for f, part in zip(out, parts, strict=True):
+            f[col] = part.cat.set_categories(values)
+    raters = as_str_category(out[1]["rater"])
+    out[1]["rater"] = raters.cat.set_categories(sorted(raters.cat.categories), ordered=True)
+    return out[0], out[1], (out[2] if calibrated is not None else None)
+
+
+@dataclass
+class Coded:
+    """Judge scores and human labels ready to pair: the dimensions both sides have (`dims`, in the
+    order asked), their scored labels, the judge rows to pair (scored, with a scored consensus) and
+    per dimension the status counts (STATUS_FIELDS)."""
+
+    dim_names: list[str]
+    items: list[str]
+    dims: list[str]
+    labels: CodedLabels
+    judge: JudgeRows
+    calibrated: JudgeRows | None
+    statuses: dict[str, np.ndarray]
+    raters: list[str]
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def code(self, dim: str) -> int:
+        return self.dim_names.index(dim)
+
+
+def code_frames(judge: pd.DataFrame, human: pd.DataFrame, calibrated: pd.DataFrame | None = None,
+                dimension_order: list[str] | None = None) -> Coded:
+    """`judge` (and `calibrated`): columns transcript, dimension, status, score; `human`: the same plus
+    rater. Dimensions: those of `dimension_order`, then the judge's, that any rater labelled."""
+    judge, human, calibrated = shared_categories(judge, human, calibrated)
+    dim_names = [str(d) for d in judge["dimension"].cat.categories]
+    items = [str(t) for t in judge["transcript"].cat.categories]
+    n_items, n_dims = len(items), len(dim_names)
+
+    def keys_of(frame: pd.DataFrame) -> np.ndarray:
+        return frame["dimension"].cat.codes.to_numpy(np.int64) * n_items + frame["transcript"].cat.codes.to_numpy()
+
+    hkey = keys_of(human)
+    hscore = human["score"].to_numpy(float)
+    hcode = status_codes(human["status"], hscore)
+    consensus = Consensus.build(hkey, hcode)
+    labelled = {dim_names[d] for d in np.unique(consensus.ukey // n_items).tolist()} if n_items else set()
+    dims = list(dict.fromkeys((dimension_order or []) + judge["dimension"].drop_duplicates().astype(str).tolist()))
+    dims = [d for d in dims if d in labelled]
+    wanted = np.zeros(n_dims, dtype=bool)
+    wanted[[dim_names.index(d) for d in dims]] = True
+    jkey = keys_of(judge)
+    jscore = judge["score"].to_numpy(float)
+    jcode = status_codes(judge["status"], jscore)
+    counts = status_counts(jkey, jcode, consensus, n_items, n_dims)
+    scored_h = (hcode == SCORED) & wanted[hkey // n_items]
+    labels = CodedLabels.build(hkey[scored_h], human["rater"].cat.codes.to_numpy()[scored_h], hscore[scored_h])
+    del hkey, hscore, hcode, scored_h
+
+    def paired(key: np.ndarray, score: np.ndarray, codes: np.ndarray) -> JudgeRows:
+        """The judge rows to pair (scored, consensus scored, a wanted dimension), sorted by key."""
+        ok = (codes == SCORED) & (consensus.of(key) == SCORED) & wanted[key // n_items]
+        order = np.argsort(key[ok], kind="stable")
+        return JudgeRows(key[ok][order], score[ok][order])
+
+    cal_rows = None
+    if calibrated is not None:
+        cscore = calibrated["score"].to_numpy(float)
+        cal_rows = paired(keys_of(calibrated), cscore, status_codes(calibrated["status"], cscore))
+    return Coded(dim_names=dim_names, items=items, dims=dims, labels=labels, judge=paired(jkey, jscore, jcode),
+                 calibrated=cal_rows, statuses={dim_names[d]: row for d, row in enumerate(counts) if row.any()},
+                 raters=sorted(map(str, human["rater"].unique().tolist())))
