@@ -6,7 +6,10 @@
 Agreement: ITEMS transcripts x DIMS dimensions of fractional judge scores (expected scores, every value
 distinct: the hardest case for rank statistics and alpha) against RATERS integer labels per item,
 with BOOTSTRAP resamples, through `evaluator.calibrate.agreement.agreement` (the function the CLI
-calls). Prints wall time and peak memory (ru_maxrss of this process: records included).
+calls). Prints CPU time, wall time, the machine's load average before and after (on a shared
+machine wall time measures the neighbours too) and peak memory (ru_maxrss of this process: the
+input frames included). Run both pairings: `--pairing each --raters 3` is the largest case (3
+million pairs per pooled comparison).
 
 --calibration: two synthetic datasets labelled by the same raters (each with a personal offset), a
 judge that is lenient, bent and mixes two dimensions; fits on A and prints, per dimension, the chosen
@@ -92,16 +95,21 @@ def bench_agreement(args) -> None:
     t1 = time.perf_counter()
     print(f"generated {len(judge):,} judge scores and {len(human):,} labels in {t1 - t0:.1f} s "
           f"(peak {peak_mb():.0f} MB so far)")
+    load_before = os.getloadavg()
     c1 = time.process_time()
     report = agreement_frames(judge, human, ScaleSpec(min=1, max=5), n_boot=args.bootstrap, seed=0,
                               pairing=args.pairing)
     t2 = time.perf_counter()
     cpu = time.process_time() - c1
+    load_after = os.getloadavg()
     o = report.overall.judge_vs_human
     print(f"agreement: {args.items:,} items x {args.dims} dimensions x {args.raters} raters, "
-          f"{args.bootstrap} resamples, pairing {args.pairing}: {t2 - t1:.1f} s wall, {cpu:.1f} s CPU "
-          f"(all threads; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    print(f"peak memory (whole process): {peak_mb():.0f} MB")
+          f"{args.bootstrap} resamples, pairing {args.pairing}")
+    print(f"  CPU {cpu:.1f} s (this process, all threads), wall {t2 - t1:.1f} s; 1-minute load average "
+          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after, on {os.cpu_count()} cores "
+          "(wall exceeds CPU by the time other processes held the cores)")
+    print(f"  peak resident memory of the whole process: {peak_mb():.0f} MB (interpreter, libraries and the "
+          "input frames included)")
     print(f"overall: n={o.n} QWK={o.qwk:.3f} {o.qwk_ci} alpha({o.krippendorff_alpha_level})="
           f"{o.krippendorff_alpha:.3f} tau={o.kendall:.3f} {o.kendall_ci}")
     loo = report.overall.leave_one_out
@@ -133,13 +141,13 @@ def bench_calibration(args) -> None:
     report = agreement(judge_b, human_b, scale, n_boot=0, calibrated=calibrated)
     print("MAE against the raters' mean; CV = 5-fold cross-validated on A; B = the calibration fitted on all of A "
           "applied to B")
-    print(f"{'dim':5} {'chosen':22} {'raw A':>6} {'CV A':>6} {'raw B':>6} {'cal B':>6} {'raw r B':>8} {'cal r B':>8}")
+    print(f"{'dim':5} {'chosen':26} {'raw A':>6} {'CV A':>6} {'raw B':>6} {'cal B':>6} {'raw r B':>8} {'cal r B':>8}")
     for dim, c in result.dimensions.items():
         chosen = c.map(c.chosen)
         cv = chosen.cv_with_offsets if chosen.rater_offsets else chosen.cv
         d = report.dimensions[dim]
         name = c.chosen + (" + rater offsets" if chosen.rater_offsets else "")
-        print(f"{dim:5} {name:22} {cv.before.mae:6.3f} {cv.after.mae:6.3f} {d.judge_vs_human.mae:6.3f} "
+        print(f"{dim:5} {name:26} {cv.before.mae:6.3f} {cv.after.mae:6.3f} {d.judge_vs_human.mae:6.3f} "
               f"{d.calibrated.mae:6.3f} {d.judge_vs_human.pearson:8.3f} {d.calibrated.pearson:8.3f}")
 
 

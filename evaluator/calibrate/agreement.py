@@ -29,6 +29,17 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from evaluator.calibrate.coded import (
+    STATUS_FIELDS,
+    CodedLabels,
+    JudgeRows,
+    code_frames,
+    each_pairs,
+    leave_one_out_pairs,
+    mean_pairs,
+    rater_pairs,
+    system_pairs,
+)
 from evaluator.calibrate.pairing import (
     EXACT_DEFINITION,
     PAIRING_DEFINITIONS,
@@ -36,10 +47,6 @@ from evaluator.calibrate.pairing import (
     Pairs,
     human_frame,
     judge_frame,
-    judge_pairs,
-    leave_one_out,
-    rater_pairs,
-    scored_labels_frame,
 )
 from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, ScaleSpec
 from evaluator.calibrate.resample import (
@@ -158,11 +165,17 @@ class AgreementReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
     definitions: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def pooled_key(self) -> str:
+        """Where the pooled row goes: `overall`, unless a dimension is itself called that (Topical-Chat's
+        "overall" criterion): then `overall (pooled)`, so neither hides the other."""
+        return "overall (pooled)" if "overall" in self.dimensions else "overall"
+
     def rows(self) -> list[dict]:
         """One flat row per dimension and `overall` (metrics, their intervals as _lo/_hi, the ceiling's
         QWK and the calibrated QWK where present): the table `evaluate agreement --out` writes."""
         out = []
-        for dim_id, d in [*self.dimensions.items(), ("overall", self.overall)]:
+        for dim_id, d in [*self.dimensions.items(), (self.pooled_key, self.overall)]:
             row: dict = {"dimension": dim_id, "pairing": self.pairing, "level": self.level}
             for key, value in d.judge_vs_human.model_dump().items():
                 if key.endswith("_ci"):
@@ -175,7 +188,8 @@ class AgreementReport(BaseModel):
         return out
 
     def to_json(self) -> dict:
-        """The documented JSON: keyed by dimension id plus `overall`; metrics at the top of each value."""
+        """The documented JSON: keyed by dimension id plus `overall` (the pooled row; `overall (pooled)`
+        when a dimension has that name); metrics at the top of each value."""
 
         def one(d: DimensionAgreement) -> dict:
             out = d.judge_vs_human.model_dump(mode="json")
@@ -191,8 +205,8 @@ class AgreementReport(BaseModel):
             return out
 
         doc = {dim: one(d) for dim, d in self.dimensions.items()}
-        doc["overall"] = one(self.overall)
-        doc["overall"]["definitions"] = self.definitions
+        doc[self.pooled_key] = one(self.overall)
+        doc[self.pooled_key]["definitions"] = self.definitions
         return doc
 
 
@@ -219,9 +233,23 @@ def undefined_reasons(a: np.ndarray, b: np.ndarray, scale: ScaleSpec) -> dict[st
     if np.ptp(la) == 0 or np.ptp(lb) == 0:
         side = "judge" if np.ptp(la) == 0 else "human"
         reasons["qwk"] = f"{side} scores round to a single level: kappa is not informative"
-    if np.ptp(np.concatenate([a, b])) == 0:
+    if np.ptp(a) == 0 and np.ptp(b) == 0 and a[0] == b[0]:
         reasons["krippendorff_alpha"] = "every score is the same value: alpha is undefined"
     return reasons
+
+
+def _spearman_exact(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho as scipy's spearmanr defines it (Pearson of average ranks), one rank vector at a
+    time: spearmanr stacks both and copies them several times, the peak of a 3-million-pair pooled
+    comparison."""
+    from scipy import stats
+
+    ra = stats.rankdata(a)
+    ra -= ra.mean()
+    rb = stats.rankdata(b)
+    rb -= rb.mean()
+    den = np.sqrt(np.dot(ra, ra) * np.dot(rb, rb))
+    return float(np.dot(ra, rb) / den) if den > 0 else float("nan")
 
 
 def point_metrics(first: np.ndarray, second: np.ndarray, scale: ScaleSpec) -> dict[str, float | None]:
@@ -249,7 +277,7 @@ def point_metrics_explained(first, second, scale: ScaleSpec,
     if prep.binned and "kendall" not in reasons:
         from scipy import stats
 
-        table["spearman"] = stats.spearmanr(a, b).statistic
+        table["spearman"] = _spearman_exact(a, b)
         table["kendall"] = stats.kendalltau(a, b).statistic
     for name in METRICS:
         if name not in reasons:
@@ -314,12 +342,13 @@ def bootstrap_cis_explained(first, second, clusters, scale, n_boot, seed, level=
     if n_boot <= 0:
         return dict.fromkeys(METRICS), {}
     if n_units is not None:  # clusters are already codes in 0..n_units-1
-        idx, size = np.asarray(clusters, dtype=np.int64), n_units
+        idx, size = np.asarray(clusters), n_units
     else:
         idx, size = cluster_index(list(clusters), universe)
     n_clusters = len(np.unique(idx))
     if n_clusters < MIN_CLUSTERS_FOR_CI:
-        reason = f"only {n_clusters} transcript(s) to resample; at least {MIN_CLUSTERS_FOR_CI} are needed"
+        reason = (f"only {n_clusters} transcript(s) (systems, at system level) to resample; at least "
+                  f"{MIN_CLUSTERS_FOR_CI} are needed")
         return dict.fromkeys(METRICS), {f"{m}_ci": reason for m in METRICS}
     if resampler is None or resampler.n_clusters != size:
         resampler = Resampler(size, n_boot, seed)
@@ -358,23 +387,23 @@ def metric_set(first, second, clusters, scale: ScaleSpec, n_boot: int, seed: int
     a = np.asarray(first, dtype=float)
     b = np.asarray(second, dtype=float)
     prep = None
+    n_clusters = 0
     if len(a):
-        idx, size = (np.asarray(clusters, dtype=np.int64), n_units) if n_units is not None \
+        idx, size = (np.asarray(clusters), n_units) if n_units is not None \
             else cluster_index(list(clusters), universe)
+        n_clusters = int(np.count_nonzero(np.bincount(idx, minlength=size)))
         prep = Prepared(a, b, idx, size, scale)
     values, reasons, alpha_level = point_metrics_explained(a, b, scale, prep)
-    if plan is not None and prep is not None and n_boot > 0 and \
-            len(np.unique(np.asarray(clusters))) >= MIN_CLUSTERS_FOR_CI:
-        m = MetricSet.model_validate({"n": len(a), "n_transcripts": len(np.unique(np.asarray(clusters))), **values,
-                                      "reasons": reasons, "krippendorff_alpha_level": alpha_level})
+    head = {"n": len(a), "n_transcripts": n_clusters, **values, "reasons": reasons,
+            "krippendorff_alpha_level": alpha_level if len(a) else None}
+    if plan is not None and prep is not None and n_boot > 0 and n_clusters >= MIN_CLUSTERS_FOR_CI:
+        m = MetricSet.model_validate(head)
         plan.pending.append((m, prep, values))
         return m
     cis, ci_reasons = bootstrap_cis_explained(a, b, clusters, scale, n_boot, seed, resampler=resampler,
                                               universe=universe, defined=values, n_units=n_units, prep=prep)
-    return MetricSet.model_validate({
-        "n": len(a), "n_transcripts": len(np.unique(np.asarray(clusters))), **values,
-        **{f"{k}_ci": v for k, v in cis.items()}, "reasons": {**reasons, **ci_reasons},
-        "krippendorff_alpha_level": alpha_level if len(a) else None})
+    return MetricSet.model_validate({**head, **{f"{k}_ci": v for k, v in cis.items()},
+                                     "reasons": {**reasons, **ci_reasons}})
 
 
 def confusion(first, second, scale: ScaleSpec) -> Confusion:
@@ -386,14 +415,17 @@ def confusion(first, second, scale: ScaleSpec) -> Confusion:
     return Confusion(labels=scale.levels, matrix=np.bincount(cells, minlength=k * k).reshape(k, k).tolist())
 
 
-def grouped_metrics(pairs: pd.DataFrame, by: str, scale: ScaleSpec, n_boot: int, seed: int) -> GroupedMetrics:
-    """Each statistic within each group (column `group` of `pairs`), then the unweighted mean over the
+def grouped_metrics(judge: np.ndarray, human: np.ndarray, group: np.ndarray, by: str, scale: ScaleSpec,
+                    n_boot: int, seed: int) -> GroupedMetrics:
+    """Each statistic within each group (`group`: a code per pair), then the unweighted mean over the
     groups that define it; intervals resample groups."""
     table: dict[str, list[float]] = {name: [] for name in METRICS}
+    order = np.argsort(group, kind="stable")
+    cuts = np.flatnonzero(np.diff(group[order])) + 1
     n_groups = 0
-    for _, g in pairs.groupby("group", sort=True, observed=True):
+    for rows in np.split(order, cuts) if len(order) else []:
         n_groups += 1
-        values = point_metrics(g["judge"].to_numpy(float), g["human"].to_numpy(float), scale)
+        values = point_metrics(judge[rows], human[rows], scale)
         for name in METRICS:
             value = values[name]
             table[name].append(np.nan if value is None else value)
@@ -435,76 +467,6 @@ def human_consensus(labels: list[HumanLabel]) -> dict[tuple[str, str], tuple[str
     return out
 
 
-def consensus_frame(human: pd.DataFrame) -> pd.DataFrame:
-    """Per (transcript, dimension): `h_status`, as human_consensus decides it."""
-    scored = (human["status"] == "scored") & human["score"].notna()
-    g = human.assign(_s=scored, _n=human["status"] == "not_observed").groupby(["transcript", "dimension"],
-                                                                              sort=False, observed=True)
-    c = g[["_s", "_n"]].sum().reset_index()
-    c["h_status"] = np.where((c["_s"] > 0) & (c["_s"] >= c["_n"]), "scored",
-                             np.where(c["_n"] > 0, "not_observed", "missing"))
-    return c[["transcript", "dimension", "h_status"]]
-
-
-_STATUS_FIELDS = {
-    ("scored", "scored"): "both_scored", ("not_observed", "not_observed"): "both_not_observed",
-    ("not_observed", "scored"): "judge_not_observed_human_scored",
-    ("scored", "not_observed"): "human_not_observed_judge_scored",
-}
-
-
-def _status_counts(judge: pd.DataFrame, consensus: pd.DataFrame) -> tuple[dict[str, StatusCounts], pd.DataFrame]:
-    """Status counts per dimension and the (transcript, dimension) items both sides scored."""
-    j = judge[["transcript", "dimension", "status"]].rename(columns={"status": "j_status"})
-    j = j.assign(j_status=np.where(j["j_status"].isin(["scored", "not_observed"]), j["j_status"], "missing"))
-    m = j.merge(consensus, on=["transcript", "dimension"], how="outer")
-    m["j_status"] = m["j_status"].fillna("missing")
-    m["h_status"] = m["h_status"].fillna("missing")
-    js, hs = m["j_status"].to_numpy(), m["h_status"].to_numpy()
-    m["field"] = np.select(
-        [hs == "missing", js == "missing"] + [(js == a) & (hs == b) for a, b in _STATUS_FIELDS],
-        ["no_human_label", "no_judge_score", *_STATUS_FIELDS.values()], default="")
-    out: dict[str, StatusCounts] = {}
-    for (dim, field), n in m.groupby(["dimension", "field"], observed=True).size().items():
-        out.setdefault(str(dim), StatusCounts())
-        setattr(out[str(dim)], str(field), int(n))
-    both = m[m["field"] == "both_scored"][["transcript", "dimension"]]
-    return out, both
-
-
-def _scored(frame: pd.DataFrame, both: pd.DataFrame) -> pd.DataFrame:
-    f = frame[(frame["status"] == "scored") & frame["score"].notna()][["transcript", "dimension", "score"]]
-    return f.merge(both, on=["transcript", "dimension"]).rename(columns={"score": "judge"})
-
-
-def _by_system(pairs: pd.DataFrame, systems: dict[str, str], code: dict[str, int]) -> pd.DataFrame:
-    """One pair per (dimension, system): the mean judge and the mean human score over its items."""
-    p = pairs.assign(system=pairs["transcript"].astype(str).map(systems)).dropna(subset=["system"])
-    g = p.groupby(["dimension", "system"], sort=True, observed=True)[["judge", "human"]].mean().reset_index()
-    return g.assign(item=g["system"].map(code).astype(np.int64), transcript=g["system"])
-
-
-def _shared_categories(judge: pd.DataFrame, human: pd.DataFrame, calibrated: pd.DataFrame | None):
-    """Transcript, dimension and rater columns as categoricals over one shared set of values: merges
-    and groupings then work on small integer codes (memory and speed at 10^6 rows), and a transcript's
-    code is its resampling unit."""
-    frames = [judge, human] + ([calibrated] if calibrated is not None else [])
-    out = [f.copy(deep=False) for f in frames]
-    def as_str_category(col: pd.Series) -> pd.Series:
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            return col.cat.rename_categories(lambda c: str(c))
-        return col.astype(str).astype("category")
-
-    for col in ("transcript", "dimension"):
-        parts = [as_str_category(f[col]) for f in out]
-        values = sorted(set().union(*(set(p.cat.categories) for p in parts)))
-        for f, part in zip(out, parts, strict=True):
-            f[col] = part.cat.set_categories(values)
-    raters = as_str_category(out[1]["rater"])
-    out[1]["rater"] = raters.cat.set_categories(sorted(raters.cat.categories), ordered=True)
-    return out[0], out[1], (out[2] if calibrated is not None else None)
-
-
 def agreement(
     judge: list[JudgeScore], human: list[HumanLabel], scale: ScaleSpec, *, n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0, judge_identity: JudgeIdentity | None = None, dimension_order: list[str] | None = None,
@@ -530,21 +492,19 @@ def agreement_frames(
     calibrated judge (`calibrated`, same columns as `judge`) measured the same way beside the raw one.
 
     `judge`: columns transcript, dimension, status, score; `human`: the same plus rater."""
-    judge, human, calibrated = _shared_categories(judge, human, calibrated)
-    consensus = consensus_frame(human)
-    dims = list(dict.fromkeys((dimension_order or []) + judge["dimension"].drop_duplicates().astype(str).tolist()))
-    labelled = set(consensus["dimension"].unique())
-    dims = [d for d in dims if d in labelled]
+    coded = code_frames(judge, human, calibrated, dimension_order)
+    dims, dim_names, n_items, labels = coded.dims, coded.dim_names, coded.n_items, coded.labels
     if not dims:
         from evaluator.errors import BadInput
 
         raise BadInput("no dimension has both a judge score and a human label for the same transcript: "
                        "check that the labels and the judgments are about the same transcripts")
+    dim_code = {d: i for i, d in enumerate(dim_names)}
     scales = scales or {}
     level = "system" if systems is not None else "item"
     notes: list[str] = []
-    raters = sorted(map(str, human["rater"].unique().tolist()))
-    units = sorted(set(systems.values())) if systems is not None else list(judge["transcript"].cat.categories)
+    raters = coded.raters
+    units = sorted(set(systems.values())) if systems is not None else coded.items
     code = {u: i for i, u in enumerate(units)}
     resampler = Resampler(len(code), n_boot, seed)
 
@@ -554,107 +514,86 @@ def agreement_frames(
         return metric_set(p.judge, p.human, p.items, sc, n_boot, seed, resampler=resampler, n_units=len(code),
                           plan=plan)
 
-    statuses, both = _status_counts(judge, consensus)
-    labels = scored_labels_frame(human)
-    js = _scored(judge, both)
-    js = js.assign(item=js["transcript"].cat.codes.astype(np.int64))
-    jh = judge_pairs(js, labels, pairing if level == "item" else "mean")
-    if level == "system":
-        jh = _by_system(jh, systems or {}, code)
-    loo = leave_one_out(js, labels) if level == "item" else None
-    hh = rater_pairs(labels[labels["dimension"].isin(dims)]) if level == "item" else None
-    if hh is not None:
-        hh = hh.assign(item=hh["transcript"].cat.codes.astype(np.int64))
-    cal = None
-    if calibrated is not None:
-        cs = _scored(calibrated, both)
-        cs = cs.assign(item=cs["transcript"].cat.codes.astype(np.int64))
-        cal = judge_pairs(cs, labels, pairing if level == "item" else "mean")
+    statuses = {d: StatusCounts(**dict(zip(STATUS_FIELDS, map(int, row), strict=True)))
+                for d, row in coded.statuses.items()}
+
+    system_of_item = np.zeros(0, dtype=np.int64)
+    if systems is not None:
+        system_of_item = np.array([code.get(systems.get(t, ""), -1) for t in coded.items], dtype=np.int64)
+
+    def judge_vs_human(rows: JudgeRows, lab: CodedLabels) -> Pairs:
         if level == "system":
-            cal = _by_system(cal, systems or {}, code)
+            return system_pairs(rows, lab, n_items, system_of_item, len(code))
+        return (mean_pairs if pairing == "mean" else each_pairs)(rows, lab, n_items)
 
-    class _Split:
-        """One dimension's rows of a frame, cut when asked (one dimension's copy alive at a time)."""
-
-        def __init__(self, frame: pd.DataFrame | None):
-            self.frame = frame
-            self.rows = {} if frame is None else {
-                str(d): ix for d, ix in frame.groupby("dimension", sort=False, observed=True).indices.items()}
-
-        def __contains__(self, dim: str) -> bool:
-            return dim in self.rows
-
-        def __getitem__(self, dim: str) -> pd.DataFrame:
-            if self.frame is None:
-                raise KeyError(dim)
-            return self.frame.iloc[self.rows[dim]]
-
-        def get(self, dim: str, default: pd.DataFrame) -> pd.DataFrame:
-            return self[dim] if dim in self.rows else default
-
-    jh_d, loo_d, hh_d, cal_d = _Split(jh), _Split(loo), _Split(hh), _Split(cal)
+    raw, cal_rows = coded.judge, coded.calibrated
+    group_of_item = None
+    if groups is not None and level == "item":
+        gcode = {g: i for i, g in enumerate(sorted(set(groups.values())))}
+        group_of_item = np.array([gcode.get(groups.get(t, ""), -1) for t in coded.items], dtype=np.int64)
     rater_by_dim = human.groupby("dimension", observed=True)["rater"].unique()
     per_dim: dict[str, DimensionAgreement] = {}
-    pooled: dict[str, list[Pairs]] = defaultdict(list)
     pooled_status = StatusCounts()
-    empty = jh.iloc[:0]
-    for dim in dims:
+    for dim in dims:  # each dimension's pairs are built here and released after its bootstrap pass
         sc = scales.get(dim, scale)
-        p = Pairs.of(jh_d.get(dim, empty))
+        d = dim_code[dim]
+        lab, rows = labels.dimension(d, n_items), raw.dimension(d, n_items)
+        p = judge_vs_human(rows, lab)
         hh_m = loo_m = grouped = cal_m = None
-        if dim in hh_d:
-            hp = Pairs.of(hh_d[dim], "first", "second")
-            hh_m = measure(hp, sc)
-            pooled["hh"].append(hp)
-        if dim in loo_d:
-            lh, lj = Pairs.of(loo_d[dim], "rater_score", "rest"), Pairs.of(loo_d[dim], "judge", "rest")
-            loo_m = LeaveOneOut(human=measure(lh, sc), judge=measure(lj, sc))
-            pooled["loo_h"].append(lh)
-            pooled["loo_j"].append(lj)
-        if groups is not None and level == "item":
-            frame = jh_d.get(dim, empty)
-            grouped = grouped_metrics(frame.assign(group=frame["transcript"].astype(str).map(groups))
-                                      .dropna(subset=["group"]),
-                                      group_by or "group", sc, n_boot, seed)
-        if cal is not None:
-            cp = Pairs.of(cal_d.get(dim, cal.iloc[:0]))
-            cal_m = measure(cp, sc)
-            pooled["cal"].append(cp)
+        if level == "item":
+            if len(hp := rater_pairs(lab, n_items)):
+                hh_m = measure(hp, sc)
+            lh, lj = leave_one_out_pairs(rows, lab, n_items)
+            if len(lh):
+                loo_m = LeaveOneOut(human=measure(lh, sc), judge=measure(lj, sc))
+        if group_of_item is not None:
+            g = group_of_item[p.items]
+            grouped = grouped_metrics(p.judge[g >= 0], p.human[g >= 0], g[g >= 0], group_by or "group", sc,
+                                      n_boot, seed)
+        if cal_rows is not None:
+            cal_m = measure(judge_vs_human(cal_rows.dimension(d, n_items), lab), sc)
         st = statuses.get(dim, StatusCounts())
         per_dim[dim] = DimensionAgreement(
             dimension=dim, judge_vs_human=measure(p, sc), confusion=confusion(p.judge, p.human, sc), statuses=st,
-            human_human=hh_m, raters=sorted(rater_by_dim.get(dim, [])), leave_one_out=loo_m, grouped=grouped,
-            calibrated=cal_m, scale=sc)
+            human_human=hh_m, raters=sorted(map(str, rater_by_dim.get(dim, []))), leave_one_out=loo_m,
+            grouped=grouped, calibrated=cal_m, scale=sc)
         plan.run()  # this dimension's comparisons in one pass; their tables are then released
-        pooled["jh"].append(p)
         for field in StatusCounts.model_fields:
             setattr(pooled_status, field, getattr(pooled_status, field) + getattr(st, field))
         if len(p) < 10:
             notes.append(f"{dim}: only {len(p)} paired scores; intervals are wide and the point values fragile")
-    del jh_d, loo_d, hh_d, cal_d, jh, loo, hh, cal, labels, js  # the pooled rows below are all that is left
     used_scales = sorted({(s.min, s.max) for s in (scales.get(d, scale) for d in dims)})
     overall_scale = ScaleSpec(min=used_scales[0][0], max=used_scales[0][1]) if len(used_scales) == 1 else scale
-    all_jh = Pairs.concat(pooled.pop("jh", []))
 
-    def pooled_measure(key: str) -> MetricSet | None:
-        parts = pooled.pop(key, [])  # released as soon as measured
-        return measure(Pairs.concat(parts), overall_scale) if parts else None
+    def pooled_measure(p: Pairs) -> MetricSet | None:
+        """One pooled comparison measured and its bootstrap run before the next is built (one set of
+        pooled pairs alive at a time)."""
+        if not len(p):
+            return None
+        m = measure(p, overall_scale)
+        plan.run()
+        return m
 
     if len(used_scales) == 1:
-        overall_jh = measure(all_jh, overall_scale)
-        overall_hh = pooled_measure("hh")
-        loo_human, loo_judge = pooled_measure("loo_h"), pooled_measure("loo_j")
-        overall_loo = LeaveOneOut(human=loo_human, judge=loo_judge) if loo_human and loo_judge else None
-        overall_cal = pooled_measure("cal") if calibrated is not None else None
+        all_jh = judge_vs_human(raw, labels)
         overall_conf = confusion(all_jh.judge, all_jh.human, overall_scale)
+        overall_jh = pooled_measure(all_jh) or measure(all_jh, overall_scale)
+        del all_jh
+        overall_hh = overall_loo = None
+        if level == "item":
+            overall_hh = pooled_measure(rater_pairs(labels, n_items))
+            lh, lj = leave_one_out_pairs(raw, labels, n_items)
+            loo_human, loo_judge = pooled_measure(lh), pooled_measure(lj)
+            del lh, lj
+            overall_loo = LeaveOneOut(human=loo_human, judge=loo_judge) if loo_human and loo_judge else None
+        overall_cal = pooled_measure(judge_vs_human(cal_rows, labels)) if cal_rows is not None else None
     else:
         why = "dimensions are on different scales; no pooled row (see each dimension)"
-        overall_jh = MetricSet(n=len(all_jh), n_transcripts=len(set(all_jh.items.tolist())),
-                               reasons=dict.fromkeys(METRICS, why))
+        items = judge_vs_human(raw, labels).items
+        overall_jh = MetricSet(n=len(items), n_transcripts=len(np.unique(items)), reasons=dict.fromkeys(METRICS, why))
         overall_hh = overall_loo = overall_cal = None
         overall_conf = Confusion(labels=[], matrix=[])
         notes.append(why)
-    plan.run()
     overall = DimensionAgreement(
         dimension="overall", judge_vs_human=overall_jh, confusion=overall_conf, statuses=pooled_status,
         human_human=overall_hh, raters=raters, leave_one_out=overall_loo, calibrated=overall_cal,

@@ -64,6 +64,8 @@ class CalibrationSettings(BaseModel):
     ordinal: bool = True
     rater_offsets: bool = True
     n_bootstrap: int = Field(500, ge=0)
+    cv_group_by: str | None = Field(None, description="the column whose groups (e.g. source documents) are "
+                                                      "held out whole by the cross-validation")
 
 
 class IsotonicParams(BaseModel):
@@ -87,6 +89,7 @@ class CrossValidation(BaseModel):
 
     folds: int
     n: int
+    held_out: str = Field("transcript", description="the unit each fold holds out whole")
     before: MetricSet = Field(description="raw judge scores vs human, on the held-out items")
     after: MetricSet = Field(description="calibrated scores vs human, on the same held-out items")
 
@@ -252,11 +255,12 @@ class _Data(BaseModel):
     y: list[float]
     features: list[list[float]]
     labels: list[dict[str, float]] = Field(default_factory=list, description="rater -> score, per transcript")
+    groups: list[str] = Field(default_factory=list, description="the CV group of each transcript (when grouped)")
 
 
 def _dimension_data(dim: str, judge: dict[str, dict[str, JudgeScore]], consensus, feature_names: list[str],
                     labels: dict[tuple[str, str], dict[str, float]] | None = None,
-                    prob_levels: dict[str, int] | None = None) -> _Data:
+                    prob_levels: dict[str, int] | None = None, groups: dict[str, str] | None = None) -> _Data:
     ts, xs, ys, fs, ls = [], [], [], [], []
     for transcript in sorted(judge):
         j = judge[transcript].get(dim)
@@ -269,7 +273,8 @@ def _dimension_data(dim: str, judge: dict[str, dict[str, JudgeScore]], consensus
         row = feature_row(judge[transcript], prob_levels or {})
         fs.append([np.nan if (v := row.get(f)) is None else float(v) for f in feature_names])
         ls.append((labels or {}).get((transcript, dim), {}) or {"mean": float(h_score)})
-    return _Data(transcripts=ts, x=xs, y=ys, features=fs, labels=ls)
+    return _Data(transcripts=ts, x=xs, y=ys, features=fs, labels=ls,
+                 groups=[groups.get(t, f"transcript {t}") for t in ts] if groups is not None else [])
 
 
 def rater_offsets(pred: np.ndarray, labels: list[dict[str, float]]) -> dict[str, float]:
@@ -340,14 +345,11 @@ def _cross_validate(data: _Data, feature_names: list[str], scale: ScaleSpec, set
                     methods: list[Method], offsets: bool) -> tuple[dict[Method, np.ndarray], dict[Method, np.ndarray]]:
     """Held-out predictions of each method (and with per-rater offsets learned on the training folds),
     every item predicted by a model that never saw it or its labels."""
-    from sklearn.model_selection import KFold
-
     fitter = _Fitter(data, feature_names, scale)
     n = len(data.x)
     preds: dict[Method, np.ndarray] = {m: np.empty(n) for m in methods}
     with_off: dict[Method, np.ndarray] = {m: np.empty(n) for m in methods} if offsets else {}
-    folds = KFold(n_splits=min(settings.folds, n), shuffle=True, random_state=settings.seed)
-    for train, test in folds.split(fitter.x):
+    for train, test in _folds(data, settings):
         for method in methods:
             params = fitter.fit(method, train)
             preds[method][test] = fitter.predict(method, params, test)
@@ -355,6 +357,25 @@ def _cross_validate(data: _Data, feature_names: list[str], scale: ScaleSpec, set
                 off = rater_offsets(fitter.predict(method, params, train), [data.labels[i] for i in train])
                 with_off[method][test] = _with_offsets(preds[method][test], [data.labels[i] for i in test], off, scale)
     return preds, with_off
+
+
+def _folds(data: _Data, settings: CalibrationSettings):
+    """(train, test) index pairs: k-fold over transcripts, or over groups (every transcript of a
+    group, e.g. a source document, held out together: a map is then judged on documents it never
+    saw, as it will be used)."""
+    from sklearn.model_selection import GroupKFold, KFold
+
+    n = len(data.x)
+    if data.groups:
+        k = min(settings.folds, len(set(data.groups)))
+        return GroupKFold(n_splits=k, shuffle=True, random_state=settings.seed).split(data.x, groups=data.groups)
+    return KFold(n_splits=min(settings.folds, n), shuffle=True, random_state=settings.seed).split(data.x)
+
+
+def _held_out(data: _Data, settings: CalibrationSettings) -> tuple[int, str]:
+    if data.groups:
+        return min(settings.folds, len(set(data.groups))), f"group ({settings.cv_group_by})"
+    return min(settings.folds, len(data.x)), "transcript"
 
 
 def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: ScaleSpec,
@@ -366,6 +387,11 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
             dimension=dim, n=n, status="refused",
             reason=f"{n} labelled transcript(s) with a judge score; need at least {settings.min_labels} "
                    f"(--min-labels) to fit and cross-validate a calibration")
+    if data.groups and len(set(data.groups)) < 2:
+        return DimensionCalibration(
+            dimension=dim, n=n, status="refused",
+            reason=f"every labelled transcript is in one {settings.cv_group_by} group: cross-validation by group "
+                   "needs at least 2")
     methods: list[Method] = ["identity", "isotonic"]
     if len(feature_names) > 1:
         methods.append("multi_ridge")
@@ -373,7 +399,7 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
         methods.append("ordinal")
     offsets = settings.rater_offsets and raters_recur(data.labels)
     preds, with_off = _cross_validate(data, feature_names, scale, settings, methods, offsets)
-    k = min(settings.folds, n)
+    k, held_out = _held_out(data, settings)
     y = np.array(data.y)
     before = metric_set(preds["identity"], y, data.transcripts, scale, settings.n_bootstrap, settings.seed)
     fitter = _Fitter(data, feature_names, scale)
@@ -384,9 +410,9 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
         fitted = fitter.fit(method, everything)
         m = CalibrationMap(dimension=dim, method=method, n=n,
                            params=None if fitted is None else fitted.model_dump(),
-                           cv=CrossValidation(folds=k, n=n, before=before, after=after))
+                           cv=CrossValidation(folds=k, n=n, held_out=held_out, before=before, after=after))
         if offsets:
-            m.cv_with_offsets = CrossValidation(folds=k, n=n, before=before, after=metric_set(
+            m.cv_with_offsets = CrossValidation(folds=k, n=n, held_out=held_out, before=before, after=metric_set(
                 with_off[method], y, data.transcripts, scale, settings.n_bootstrap, settings.seed))
             m.rater_offsets = rater_offsets(fitter.predict(method, fitted, everything), data.labels)
         maps.append(m)
@@ -444,10 +470,12 @@ def fit_calibration(
     judge: list[JudgeScore], human: list[HumanLabel], scale: ScaleSpec, settings: CalibrationSettings, *,
     judge_identity: JudgeIdentity | None = None, dimension_order: list[str] | None = None,
     label_imports: list[str] | None = None, scales: dict[str, ScaleSpec] | None = None,
+    groups: dict[str, str] | None = None,
 ) -> CalibrationResult:
     """Fit and cross-validate every dimension that has enough labels; refuse the others.
 
-    Raises BadInput when no dimension has enough labels, saying how many are needed.
+    `groups` (transcript -> group, with settings.cv_group_by naming the column): folds hold out whole
+    groups. Raises BadInput when no dimension has enough labels, saying how many are needed.
     """
     consensus = human_consensus(human)
     labels: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
@@ -475,7 +503,7 @@ def fit_calibration(
     results = {}
     for d in dims:
         names = names_for(d)
-        data = _dimension_data(d, by_transcript, consensus, names, labels, prob_levels)
+        data = _dimension_data(d, by_transcript, consensus, names, labels, prob_levels, groups)
         results[d] = calibrate_dimension(d, data, names, scales.get(d, scale), settings)
     fitted = [r for r in results.values() if r.status == "fitted"]
     if not fitted:

@@ -227,6 +227,10 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
     Structural problems (bad JSON, ragged CSV rows, missing columns) are all reported at once.
     """
     path = Path(path)
+    for name in sorted(meta_columns):
+        if _canonical(name) in {"transcript", "rater", "dimension", "score"}:
+            raise BadInput(f"column '{name}' is the {_canonical(name)} column itself: --group-by and --system-col "
+                           "name another column of the files (a document or system id)")
     text, sha = _decode(path)
     problems: list[Problem] = []
     rows: list[RawRow] = []
@@ -373,16 +377,20 @@ class PlainScores(BaseModel):
 
 
 def read_plain(path: Path | str, *, kind: Literal["judge", "human"], scale: ScaleSpec | None = None,
-               na: tuple[float, ...] = (), meta_columns: frozenset[str] = frozenset()) -> PlainScores:
+               na: tuple[float, ...] = (), meta_columns: frozenset[str] = frozenset(),
+               na_by_dimension: dict[str, tuple[float, ...]] | None = None) -> PlainScores:
     """Read a plain score file (no store, no rubric) and validate it; BadInput lists every problem.
 
-    `na`: sentinel values that mean "not applicable" (read as not observed, never as scores).
+    `na`: sentinel values that mean "not applicable" (read as not observed, never as scores);
+    `na_by_dimension`: more of them for one dimension each.
     `meta_columns`: columns kept as attributes of the transcript (e.g. a document or system id); a
     transcript must carry one value per column. Judge files may give level probabilities (`p1..pK`
     in long form, `<dimension>_p1..` in wide form): they must be numbers in [0, 1] summing to 1."""
     parsed = read_score_file(path, need_rater=(kind == "human"), default_rater=kind, meta_columns=meta_columns,
                              read_probs=(kind == "judge"))
-    rows = [r.model_copy(update={"cell": "not_observed"}) if _is_na(r.cell, na) else r for r in parsed.rows]
+    by_dim = na_by_dimension or {}
+    rows = [r.model_copy(update={"cell": "not_observed"}) if _is_na(r.cell, na + by_dim.get(r.dimension, ())) else r
+            for r in parsed.rows]
     labels, problems = validate_rows(rows, plain_resolver(scale))
     meta: dict[str, dict[str, str]] = {}
     for row in parsed.rows:
@@ -432,8 +440,11 @@ def _parse_probs(cells: dict[int, Any]) -> list[float] | str:
         values = [float(cells[k]) for k in levels]
     except (TypeError, ValueError):
         return "a level probability is not a number"
-    if any(not math.isfinite(v) or v < 0 or v > 1 for v in values) or abs(sum(values) - 1) > 0.02:
-        return f"level probabilities must be in [0, 1] and sum to 1 (sum {sum(values):.3f})"
+    outside = [f"p{k}={v:g}" for k, v in zip(levels, values, strict=True) if not (math.isfinite(v) and 0 <= v <= 1)]
+    if outside:
+        return f"level probabilities must be in [0, 1] ({', '.join(outside)})"
+    if abs(sum(values) - 1) > 0.02:
+        return f"level probabilities must sum to 1 (sum {sum(values):.3f})"
     total = sum(values)
     return [v / total for v in values]
 

@@ -71,56 +71,6 @@ def human_frame(human: Iterable[HumanLabel]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["transcript", "rater", "dimension", "status", "score"])
 
 
-def scored_labels_frame(human: pd.DataFrame) -> pd.DataFrame:
-    """Scored labels with, per (transcript, dimension), the number of raters who scored and their sum."""
-    h = human[(human["status"] == "scored") & human["score"].notna()][["transcript", "rater", "dimension", "score"]]
-    g = h.groupby(["transcript", "dimension"], sort=False, observed=True)["score"]
-    return h.assign(n_raters=g.transform("size"), total=g.transform("sum"))
-
-
-def judge_pairs(judge: pd.DataFrame, labels: pd.DataFrame, pairing: Pairing) -> pd.DataFrame:
-    """Judge scores (columns transcript, dimension, judge, item) paired with human scores (column
-    `human`): with the raters' mean under `mean`, with every rater's label (column `rater`) under `each`."""
-    if pairing == "mean":
-        means = labels.drop_duplicates(["transcript", "dimension"])
-        means = means.assign(human=means["total"] / means["n_raters"])[["transcript", "dimension", "human"]]
-        return judge.merge(means, on=["transcript", "dimension"])
-    return judge.merge(labels[["transcript", "dimension", "rater", "score"]].rename(columns={"score": "human"}),
-                       on=["transcript", "dimension"])
-
-
-def leave_one_out(judge: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    """Per (item, held-out rater) with at least two raters: `rater_score` (the held-out rater), `rest`
-    (the mean of the other raters) and `judge`; the like-for-like human ceiling and the judge beside it."""
-    h = labels[labels["n_raters"] >= 2]
-    h = h.assign(rest=(h["total"] - h["score"]) / (h["n_raters"] - 1)).rename(columns={"score": "rater_score"})
-    return judge.merge(h[["transcript", "dimension", "rater", "rater_score", "rest"]], on=["transcript", "dimension"])
-
-
-def rater_pairs(labels: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of raters who scored the same item (first, second: earlier and later rater id).
-
-    Rows sorted by item and rater; the pairs of an item are its rows at offsets 1..m-1 from each
-    other, so memory stays linear in the number of pairs (a self-merge would build m^2 rows per item)."""
-    h = labels.sort_values(["transcript", "dimension", "rater"], kind="stable").reset_index(drop=True)
-    key = h.groupby(["transcript", "dimension"], sort=False, observed=True)
-    pos = key.cumcount().to_numpy()
-    size = h["n_raters"].to_numpy()
-    parts = []
-    for offset in range(1, int(size.max()) if len(h) else 1):
-        i = np.flatnonzero(pos + offset < size)
-        parts.append(pd.DataFrame({"transcript": h["transcript"].to_numpy()[i],
-                                   "dimension": h["dimension"].to_numpy()[i],
-                                   "first": h["score"].to_numpy()[i], "second": h["score"].to_numpy()[i + offset]}))
-    if not parts:
-        return pd.DataFrame({"transcript": h["transcript"].iloc[:0], "dimension": h["dimension"].iloc[:0],
-                             "first": [], "second": []})
-    out = pd.concat(parts, ignore_index=True)
-    for col in ("transcript", "dimension"):
-        out[col] = pd.Categorical(out[col], dtype=h[col].dtype)
-    return out
-
-
 class ExactAgreement(BaseModel):
     """Exact and within-one agreement for one dimension with 95% Wilson intervals (what the report page shows)."""
 
@@ -156,18 +106,23 @@ def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel],
     Wilson intervals treat pairs as independent, which under `each` (several pairs per item) is
     optimistic; `evaluate agreement` gives item-resampled bootstrap intervals.
     """
-    j = judge_frame(judge)
-    j = j[(j["status"] == "scored") & j["score"].notna()].rename(columns={"score": "judge"})
-    pairs = judge_pairs(j[["transcript", "dimension", "judge"]], scored_labels_frame(human_frame(human)), pairing)
+    from evaluator.calibrate.coded import code_frames, each_pairs, mean_pairs
+
+    coded = code_frames(judge_frame(judge), human_frame(human))
     out = []
-    for dim, p in pairs.groupby("dimension", sort=True, observed=True):
+    for dim in sorted(coded.dims):
+        d = coded.code(dim)
+        p = (mean_pairs if pairing == "mean" else each_pairs)(coded.judge.dimension(d, coded.n_items),
+                                                              coded.labels.dimension(d, coded.n_items), coded.n_items)
         n = len(p)
-        diff = (p["judge"] - p["human"]).abs().to_numpy()
+        if not n:
+            continue
+        diff = np.abs(p.judge - p.human)
         k_exact, k_within = float(np.sum(diff < 0.5)), float(np.sum(diff <= 1 + 1e-9))
         exact_lo, exact_hi = wilson(k_exact, n)
         within_lo, within_hi = wilson(k_within, n)
         out.append(ExactAgreement(
-            dimension=str(dim), pairing=pairing, n=n, n_items=int(p["transcript"].nunique()),
+            dimension=dim, pairing=pairing, n=n, n_items=len(np.unique(p.items)),
             exact=k_exact / n, exact_lo=exact_lo, exact_hi=exact_hi,
             within_one=k_within / n, within_one_lo=within_lo, within_one_hi=within_hi, mae=float(diff.mean())))
     return out
@@ -189,14 +144,21 @@ def ceiling_agreement(human: list[HumanLabel]) -> list[CeilingAgreement]:
     """Per dimension: how often a rater agrees exactly with the mean of the others (items with two or
     more raters). Compared with `exact_agreement(..., "mean")`, the judge and the humans stand on the
     same footing: both are measured against a mean of raters, never a single rater against a pair."""
-    labels = scored_labels_frame(human_frame(human))
-    h = labels[labels["n_raters"] >= 2]
-    rest = (h["total"] - h["score"]) / (h["n_raters"] - 1)
-    diff = (h["score"] - rest).abs()
+    from evaluator.calibrate.coded import JudgeRows, code_frames, leave_one_out_pairs
+
+    frame = human_frame(human)
+    items = frame[["transcript", "dimension"]].drop_duplicates()
+    # every labelled item stands in for a judge score, so the one leave-one-out join gives the raters' side
+    coded = code_frames(items.assign(status="scored", score=0.0), frame)
     out = []
-    for dim, d in diff.groupby(h["dimension"], sort=True, observed=True):
-        n = len(d)
-        k = float(np.sum(d.to_numpy() < 0.5))
+    for dim in sorted(coded.dims):
+        d = coded.code(dim)
+        labels = coded.labels.dimension(d, coded.n_items)
+        rater, _ = leave_one_out_pairs(JudgeRows(labels.ukey, np.zeros(len(labels.ukey))), labels, coded.n_items)
+        n = len(rater)
+        if not n:
+            continue
+        k = float(np.sum(np.abs(rater.judge - rater.human) < 0.5))
         lo, hi = wilson(k, n)
-        out.append(CeilingAgreement(dimension=str(dim), n=n, exact=k / n if n else None, exact_lo=lo, exact_hi=hi))
+        out.append(CeilingAgreement(dimension=dim, n=n, exact=k / n, exact_lo=lo, exact_hi=hi))
     return out

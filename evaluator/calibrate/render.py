@@ -55,11 +55,11 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
     table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human}){at_level}")
     for dim, d in report.dimensions.items():
         table.add_row(*_row(dim, d.judge_vs_human))
-    table.add_row(*_row("[bold]overall[/bold]", report.overall.judge_vs_human))
+    table.add_row(*_row(f"[bold]{escape(report.pooled_key)}[/bold]", report.overall.judge_vs_human))
     console.print(table)
     if any(d.calibrated is not None for d in report.dimensions.values()):
         cal = _metric_table("Calibrated judge vs human (same pairs, scores after the calibration)")
-        for dim, d in [*report.dimensions.items(), ("[bold]overall[/bold]", report.overall)]:
+        for dim, d in [*report.dimensions.items(), (f"[bold]{escape(report.pooled_key)}[/bold]", report.overall)]:
             if d.calibrated is not None:
                 cal.add_row(*_row(dim, d.calibrated))
         console.print(cal)
@@ -69,7 +69,7 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
                     show_edge=False, padding=(0, 1), collapse_padding=True)
         for col in ("dimension", "n", "rater r", "judge r", "rater MAE", "judge MAE", "rater QWK", "judge QWK"):
             loo.add_column(col, justify="left" if col == "dimension" else "right", no_wrap=True)
-        for dim, d in [*report.dimensions.items(), ("[bold]overall[/bold]", report.overall)]:
+        for dim, d in [*report.dimensions.items(), (f"[bold]{escape(report.pooled_key)}[/bold]", report.overall)]:
             if d.leave_one_out is not None:
                 h, j = d.leave_one_out.human, d.leave_one_out.judge
                 loo.add_row(dim, str(h.n), _fmt(h.pearson), _fmt(j.pearson), _fmt(h.mae), _fmt(j.mae), _fmt(h.qwk),
@@ -93,7 +93,7 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
     cis.add_column("dimension", no_wrap=True)
     for _, header in _CI_COLUMNS:
         cis.add_column(header, justify="right", no_wrap=True)
-    for dim, d in [*report.dimensions.items(), ("[bold]overall[/bold]", report.overall)]:
+    for dim, d in [*report.dimensions.items(), (f"[bold]{escape(report.pooled_key)}[/bold]", report.overall)]:
         cis.add_row(dim, *[_ci(getattr(d.judge_vs_human, f"{name}_ci")) for name, _ in _CI_COLUMNS])
     console.print(cis)
     if report.overall.human_human is not None:
@@ -101,7 +101,7 @@ def render_agreement(report: AgreementReport, console: Console) -> None:
         for dim, d in report.dimensions.items():
             if d.human_human is not None:
                 hh.add_row(*_row(dim, d.human_human))
-        hh.add_row(*_row("[bold]overall[/bold]", report.overall.human_human))
+        hh.add_row(*_row(f"[bold]{escape(report.pooled_key)}[/bold]", report.overall.human_human))
         console.print(hh)
     s = report.overall.statuses
     console.print(f"not observed: both {s.both_not_observed}, judge only {s.judge_not_observed_human_scored}, "
@@ -128,7 +128,9 @@ def render_calibration(result: CalibrationResult, console: Console, stored: bool
     """Print the maps' held-out comparison, which one is used, and the warnings."""
     judge = result.judge.label if result.judge else "judge file"
     table = Table(title=f"Calibration {result.id} ({escape(judge)}): held-out agreement, "
-                        f"{result.settings.folds}-fold cross-validation", title_justify="left", pad_edge=False,
+                        f"{result.settings.folds}-fold cross-validation"
+                        + (f" holding out whole {escape(result.settings.cv_group_by)} groups"
+                           if result.settings.cv_group_by else ""), title_justify="left", pad_edge=False,
                   box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
     for col in ("dimension", "n", "method", "MAE", "95% CI", "exact", "QWK", "ρ", "use"):
         table.add_column(col, justify="left" if col in ("dimension", "method", "use") else "right", no_wrap=True)

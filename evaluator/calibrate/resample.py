@@ -37,13 +37,14 @@ _SUMS = ("n", "exact", "within_one", "absdiff", "diff", "sqdiff", "x", "y", "xx"
 
 def to_levels(x: np.ndarray, scale: ScaleSpec) -> np.ndarray:
     """Round half up to the nearest level and clip to the scale (for kappa and confusion matrices)."""
-    return np.clip(np.floor(np.asarray(x, dtype=float) + 0.5), scale.min, scale.max).astype(int)
+    return np.clip(np.floor(np.asarray(x, dtype=float) + 0.5), scale.min, scale.max).astype(np.int32)
 
 
 def is_integral(values: np.ndarray, scale: ScaleSpec) -> bool:
     """True when every value is a level of the scale: then alpha is ordinal, else interval."""
     v = np.asarray(values, dtype=float)
-    return bool(np.all(np.abs(v - np.round(v)) < 1e-9) and np.all((v >= scale.min) & (v <= scale.max)))
+    return bool(len(v) == 0 or (v.min() >= scale.min and v.max() <= scale.max
+                                and np.abs(v - np.round(v)).max() < 1e-9))
 
 
 def _rank_bins(v: np.ndarray) -> tuple[np.ndarray, int, bool]:
@@ -51,10 +52,20 @@ def _rank_bins(v: np.ndarray) -> tuple[np.ndarray, int, bool]:
     of bins, and whether values were grouped."""
     uniq, idx = np.unique(v, return_inverse=True)
     if len(uniq) <= RANK_BINS:
-        return idx, len(uniq), False
+        return idx.astype(np.int32), len(uniq), False
+    del idx
     edges = np.unique(np.quantile(v, np.linspace(0, 1, RANK_BINS + 1)[1:-1]))
-    idx = np.searchsorted(edges, v, side="right")
-    return idx, len(edges) + 1, True
+    return np.searchsorted(edges, v, side="right").astype(np.int32), len(edges) + 1, True
+
+
+def _cluster_sums(a: np.ndarray, b: np.ndarray, cluster_idx: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Per cluster, the sums named in _SUMS; one column at a time, so memory stays a few vectors
+    whatever the number of rows."""
+    d = a - b
+    absd = np.abs(d)
+    columns = (lambda: None, lambda: absd < 0.5, lambda: absd <= 1 + _EPS, lambda: absd, lambda: d,
+               lambda: d * d, lambda: a, lambda: b, lambda: a * a, lambda: b * b, lambda: a * b)
+    return np.column_stack([np.bincount(cluster_idx, weights=make(), minlength=n_clusters) for make in columns])
 
 
 class Prepared:
@@ -66,34 +77,36 @@ class Prepared:
         self.n = len(a)
         self.scale = scale
         self.k = scale.max - scale.min + 1
-        self.alpha_level = "ordinal" if is_integral(np.concatenate([a, b]), scale) else "interval"
-        d = a - b
-        absd = np.abs(d)
-        columns = (lambda: None, lambda: absd < 0.5, lambda: absd <= 1 + _EPS, lambda: absd, lambda: d,
-                   lambda: d * d, lambda: a, lambda: b, lambda: a * a, lambda: b * b, lambda: a * b)
-        # one column at a time: memory stays a few vectors whatever the number of rows
-        self.F = np.column_stack([np.bincount(cluster_idx, weights=make(), minlength=n_clusters)
-                                  for make in columns])
+        self.alpha_level = "ordinal" if is_integral(a, scale) and is_integral(b, scale) else "interval"
+        self.F = _cluster_sums(a, b, cluster_idx, n_clusters)
         ix, vx, bx = _rank_bins(a)
         iy, vy, by = _rank_bins(b)
         self.shape = (vx, vy)
         self.binned = bx or by  # rank statistics of the data itself then come from scipy on exact values
-        lx, ly = to_levels(a, scale) - scale.min, to_levels(b, scale) - scale.min
-        # one sparse matrix: the value-table cells, then the level-table cells (one product per resample chunk)
+        # one sparse matrix per cluster row: the value-table cells, then the level-table cells (one
+        # product per resample chunk); int32 cells and float32 counts (whole numbers far below 2^24,
+        # held exactly) keep the transient memory near 12 bytes a pair
+        cells = np.empty(2 * self.n, dtype=np.int32)
+        cells[:self.n] = ix * vy + iy
+        del ix, iy
+        cells[self.n:] = vx * vy + (to_levels(a, scale) - scale.min) * self.k + (to_levels(b, scale) - scale.min)
+        rows = np.concatenate([cluster_idx, cluster_idx]).astype(np.int32)
         width = vx * vy + self.k ** 2
-        keys = np.concatenate([cluster_idx * width + ix * vy + iy, cluster_idx * width + vx * vy + lx * self.k + ly])
-        keys, counts = np.unique(keys, return_counts=True)  # sorted: rows in order, duplicates summed
-        indptr = np.searchsorted(keys // width, np.arange(n_clusters + 1))
-        # counts are whole numbers far below 2^24: float32 holds every table exactly, at half the traffic
-        self.tables = sparse.csr_matrix((counts.astype(np.float32), (keys % width).astype(np.int32), indptr),
-                                        shape=(n_clusters, width))
+        self.tables = sparse.coo_matrix((np.ones(2 * self.n, dtype=np.float32), (rows, cells)),
+                                        shape=(n_clusters, width)).tocsr()
+        self.tables.sum_duplicates()
 
-    def stats(self, weights: np.ndarray, weights32: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Every statistic for each row of a (resamples x clusters) weight matrix (`weights32`: the same
-        as float32, when the caller has it for several comparisons)."""
-        s = weights @ self.F
-        t = np.asarray(self.tables.T @ (weights.astype(np.float32) if weights32 is None else weights32).T,
-                       dtype=float).T
+    def stats(self, weights: np.ndarray, counts_t: np.ndarray | None = None,
+              sums: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every statistic for each row of a (resamples x clusters) weight matrix. A caller with several
+        comparisons passes, made once per chunk, `counts_t` (the same weights as a C-contiguous float32
+        clusters x resamples matrix: the layout the sparse product wants; a transposed view is copied
+        inside scipy on every call) and `sums` (weights @ F, from one product with every comparison's F
+        side by side: the weights are read once, not once per comparison)."""
+        s = weights @ self.F if sums is None else sums
+        if counts_t is None:
+            counts_t = np.ascontiguousarray(weights.T, dtype=np.float32)
+        t = (self.tables.T @ counts_t).T.astype(float)
         cut = self.shape[0] * self.shape[1]
         return table_stats(s, t[:, :cut].reshape(-1, *self.shape), t[:, cut:].reshape(-1, self.k, self.k),
                            self.alpha_level)
@@ -221,12 +234,17 @@ class Resampler:
 
     def chunks(self, width: int = 0) -> Iterator[np.ndarray]:
         """(resamples x clusters) float count matrices, in chunks that bound memory."""
+        for block in self.count_chunks(width):
+            yield block.astype(float)
+
+    def count_chunks(self, width: int = 0) -> Iterator[np.ndarray]:
+        """The same chunks as stored (small unsigned integers), for callers that convert once."""
         if self._blocks is None:
             self._blocks = self._draw()
         step = self.chunk_size(width)
         for block in self._blocks:
             for s in range(0, len(block), step):
-                yield block[s:s + step].astype(float)
+                yield block[s:s + step]
 
     def _draw(self) -> list[np.ndarray]:
         rng = np.random.default_rng(self.seed)
@@ -251,10 +269,14 @@ def bootstrap_distributions(preps: list[Prepared], resampler: Resampler) -> list
     is made once and used by every comparison (all share the resampled units)."""
     width = max([p.F.shape[1] + p.shape[0] * p.shape[1] * 4 + p.k ** 2 for p in preps] + [1])
     parts: list[dict[str, list[np.ndarray]]] = [{} for _ in preps]
-    for w in resampler.chunks(width):
-        w32 = w.astype(np.float32)
-        for prep, acc in zip(preps, parts, strict=True):
-            for name, values in prep.stats(w, w32).items():
+    side_by_side = np.hstack([p.F for p in preps]) if preps else np.zeros((resampler.n_clusters, 0))
+    for counts in resampler.count_chunks(width):
+        w = counts.astype(float)
+        all_sums = w @ side_by_side
+        counts_t = np.ascontiguousarray(counts.T, dtype=np.float32)
+        for i, (prep, acc) in enumerate(zip(preps, parts, strict=True)):
+            sums = all_sums[:, i * len(_SUMS):(i + 1) * len(_SUMS)]
+            for name, values in prep.stats(w, counts_t, sums).items():
                 acc.setdefault(name, []).append(values)
     return [{name: np.concatenate(v) for name, v in acc.items()} for acc in parts]
 

@@ -152,7 +152,8 @@ class ScoreSource(BaseModel):
     human_file: Path | None = None
     scale: str | None = Field(None, description="'MIN-MAX' for plain files; default: inferred from the data")
     scales: list[str] = Field(default_factory=list, description="'MIN-MAX' or 'DIMENSION=MIN-MAX' entries")
-    na: list[float] = Field(default_factory=list, description="sentinel values meaning 'not applicable'")
+    na: list[str] = Field(default_factory=list,
+                          description="'VALUE' or 'DIMENSION=VALUE' entries: scores meaning 'not applicable'")
     raters: list[str] = Field(default_factory=list)
     group_by: str | None = Field(None, description="a column of the judge/human files")
     system_col: str | None = Field(None, description="the column naming each item's system")
@@ -204,14 +205,60 @@ def parse_scales(entries: list[str]) -> tuple[ScaleSpec | None, dict[str, ScaleS
     return default, per_dim
 
 
+class NaCodes(BaseModel):
+    """Score values that mean 'not applicable': for every dimension, and per dimension."""
+
+    everywhere: tuple[float, ...] = ()
+    by_dimension: dict[str, tuple[float, ...]] = Field(default_factory=dict)
+
+    def of(self, dimension: str) -> tuple[float, ...]:
+        return self.everywhere + self.by_dimension.get(dimension, ())
+
+
+def parse_na(entries: list[str], default: ScaleSpec | None, per_dim: dict[str, ScaleSpec]) -> NaCodes:
+    """'0' for every dimension, 'engaging=0' for one (repeatable). A code that is also a level of a
+    scale the user gave is refused: it would silently turn real scores (the zeros of a 0-1
+    criterion) into 'not applicable'."""
+    codes = NaCodes()
+    for entry in entries:
+        dim, _, text = entry.rpartition("=") if "=" in entry else ("", "", entry)
+        try:
+            value = float(text)
+        except ValueError:
+            raise BadInput(f"--na must be a number (e.g. 0) or DIMENSION=NUMBER, got {entry!r}") from None
+        if "=" in entry and not dim.strip():
+            raise BadInput(f"--na {entry!r}: no dimension before '='")
+        if dim.strip():
+            codes.by_dimension[dim.strip()] = codes.by_dimension.get(dim.strip(), ()) + (value,)
+        else:
+            codes.everywhere += (value,)
+    for value in codes.everywhere:
+        clash = sorted(d for d, sc in per_dim.items() if sc.min <= value <= sc.max)
+        if default is not None and default.min <= value <= default.max:
+            raise BadInput(f"--na {value:g} is also a score of the scale {default.min}-{default.max} given with "
+                           "--scale: every such score would be read as 'not applicable'")
+        if clash:
+            elsewhere = [d for d in per_dim if d not in clash]
+            hint = " ".join(f"--na {d}={value:g}" for d in elsewhere) or f"--na DIMENSION={value:g}"
+            raise BadInput(f"--na {value:g} would also turn the real score {value:g} of "
+                           + ", ".join(f"{d} (scale {per_dim[d].min}-{per_dim[d].max})" for d in clash)
+                           + f" into 'not applicable'; give the code for the dimensions where it means that: {hint}")
+    for dim, values in codes.by_dimension.items():
+        sc = per_dim.get(dim, default)
+        for value in values:
+            if sc is not None and sc.min <= value <= sc.max:
+                raise BadInput(f"--na {dim}={value:g} is a score of {dim}'s scale {sc.min}-{sc.max}")
+    return codes
+
+
 def _infer_scale(values: list[float], what: str, notes: list[str]) -> ScaleSpec:
     if not values:
         raise BadInput("no numeric scores in either file")
     lo, hi = math.floor(min(values)), math.ceil(max(values))
     if lo == 0:
         notes.append(f"the inferred scale of {what} starts at 0 ({lo}-{max(hi, lo + 1)}): if 0 means 'not applicable' "
-                     "pass --na 0 (it is then kept apart, as 'not observed'); if 0 is a real score, pass "
-                     "--scale 0-N to say so and silence this")
+                     "pass --na 0, or --na DIMENSION=0 where it means that (it is then kept apart, as 'not "
+                     "observed'); if 0 is a real score, pass --scale 0-N (or DIMENSION=0-N) to say so and silence this")
     return ScaleSpec(min=lo, max=max(hi, lo + 1))
 
 
@@ -238,10 +285,12 @@ def _gather_files(src: ScoreSource) -> Gathered:
     if not (src.judge_file and src.human_file):
         raise BadInput("--judge FILE and --human FILE go together: give both, or neither to use the store")
     default, per_dim = parse_scales(([src.scale] if src.scale else []) + list(src.scales))
-    na = tuple(float(v) for v in src.na)
+    na = parse_na(src.na, default, per_dim)
     meta_cols = frozenset(c for c in (src.group_by, src.system_col) if c)
-    jf = read_plain(src.judge_file, kind="judge", na=na, meta_columns=meta_cols)
-    hf = read_plain(src.human_file, kind="human", na=na, meta_columns=meta_cols)
+    jf = read_plain(src.judge_file, kind="judge", na=na.everywhere, na_by_dimension=na.by_dimension,
+                    meta_columns=meta_cols)
+    hf = read_plain(src.human_file, kind="human", na=na.everywhere, na_by_dimension=na.by_dimension,
+                    meta_columns=meta_cols)
     _require_shared_transcripts(jf.labels, hf.labels, src.judge_file, src.human_file)
     notes: list[str] = []
     inferred = default is None
@@ -255,9 +304,12 @@ def _gather_files(src: ScoreSource) -> Gathered:
                     and not ((sc := per_dim.get(r.dimension, default)).min <= r.score <= sc.max)]
         if problems:
             raise problems_error(str(path), problems, f"nothing was read (the {kind} file; --scale, --na)")
-    unknown = sorted(set(per_dim) - {r.dimension for r in jf.labels + hf.labels})
-    if unknown:
-        raise BadInput(f"--scale names dimension(s) {', '.join(unknown)} that neither file has")
+    present = {r.dimension for r in jf.labels + hf.labels}
+    for option, named in (("--scale", per_dim), ("--na", na.by_dimension)):
+        unknown = sorted(set(named) - present)
+        if unknown:
+            raise BadInput(f"{option} names dimension(s) {', '.join(unknown)} that neither file has "
+                           f"(they have: {', '.join(sorted(present))})")
     meta: dict[str, dict[str, str]] = {}
     for meta_of_file in (jf.meta, hf.meta):
         for transcript, columns in meta_of_file.items():
@@ -271,8 +323,8 @@ def _gather_files(src: ScoreSource) -> Gathered:
             raise BadInput(f"no column '{col}' in either file (--group-by / --system-col name a column)")
     judge = [JudgeScore(transcript=r.transcript, dimension=r.dimension, status=r.status, score=r.score,
                         probs=jf.probs.get((r.transcript, r.dimension))) for r in jf.labels]
-    human = [HumanLabel(**r.model_dump(include=set(HumanLabel.model_fields))) for r in hf.labels
-             if not src.raters or r.rater in src.raters]
+    # the validated labels are HumanLabels already: no second object per label (memory at 10^5 labels)
+    human: list[HumanLabel] = [r for r in hf.labels if not src.raters or r.rater in src.raters]
     return Gathered(judge=judge, human=human, scale=default, scales=per_dim, meta=meta, notes=notes,
                     dimension_order=list(dict.fromkeys(r.dimension for r in jf.labels)), scale_inferred=inferred)
 
@@ -396,12 +448,14 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
     from evaluator.store.db import default_db_path, open_store
 
     src = request.source
-    if src.group_by or src.system_col:
-        raise BadInput("--group-by and --system-col are options of `evaluate agreement`")
+    if src.system_col:
+        raise BadInput("--system-col is an option of `evaluate agreement`")
     if src.judge_file or src.human_file:
         g = _gather_files(src)
-        result = fit_calibration(g.judge, g.human, g.scale, request.settings, dimension_order=g.dimension_order,
-                                 scales=g.scales)
+        groups = {t: m[src.group_by] for t, m in g.meta.items() if src.group_by in m} if src.group_by else None
+        settings = request.settings.model_copy(update={"cv_group_by": src.group_by})
+        result = fit_calibration(g.judge, g.human, g.scale, settings, dimension_order=g.dimension_order,
+                                 scales=g.scales, groups=groups)
         outcome = CalibrateOutcome(result=result, notes=g.notes)
         if request.save:  # plain files: only when asked (--save), never a surprise database in the cwd
             with open_store(src.db or default_db_path()) as store:
@@ -441,7 +495,7 @@ class ApplyRequest(BaseModel):
     db: Path | None = None
     human_file: Path | None = Field(None, description="labels of the same items: per-rater offsets apply")
     scales: list[str] = Field(default_factory=list)
-    na: list[float] = Field(default_factory=list)
+    na: list[str] = Field(default_factory=list)
 
 
 def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]:
@@ -450,13 +504,14 @@ def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]
 
     result = load_calibration(request.calibration, request.db)
     default, per_dim = parse_scales(request.scales)
-    jf = read_plain(request.judge_file, kind="judge", na=tuple(request.na))
+    na = parse_na(request.na, default, per_dim)
+    jf = read_plain(request.judge_file, kind="judge", na=na.everywhere, na_by_dimension=na.by_dimension)
     judge = [JudgeScore(transcript=r.transcript, dimension=r.dimension, status=r.status, score=r.score,
                         probs=jf.probs.get((r.transcript, r.dimension))) for r in jf.labels]
-    human = None
+    human: list[HumanLabel] | None = None
     if request.human_file is not None:
-        hf = read_plain(request.human_file, kind="human", na=tuple(request.na))
-        human = [HumanLabel(**r.model_dump(include=set(HumanLabel.model_fields))) for r in hf.labels]
+        hf = read_plain(request.human_file, kind="human", na=na.everywhere, na_by_dimension=na.by_dimension)
+        human = list(hf.labels)
     check_applicable(result, judge, default or result.scale, per_dim or result.scales)
     calibrated = apply_calibration(result, judge, human)
     rows = []

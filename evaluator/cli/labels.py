@@ -27,8 +27,9 @@ HumanFileOpt = Annotated[Path | None, typer.Option("--human", help="Plain human 
 ScaleOpt = Annotated[list[str] | None, typer.Option(
     "--scale", help="Scale of plain files, e.g. 1-5 (default: inferred from the scores); DIMENSION=1-3 sets one "
                     "dimension's (repeatable).")]
-NaOpt = Annotated[list[float] | None, typer.Option(
-    "--na", help="A score value meaning 'not applicable' (e.g. 0): read as not observed, never as a score (repeatable).")]
+NaOpt = Annotated[list[str] | None, typer.Option(
+    "--na", help="A score value meaning 'not applicable' (e.g. 0): read as not observed, never as a score; "
+                 "DIMENSION=0 for one dimension only (repeatable).")]
 CalibrationRefOpt = Annotated[str | None, typer.Option(
     "--calibration", help="Calibration file (from `calibrate --out`) or a calibration id stored in --db.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for bootstrap and fold assignment (results are reproducible).")]
@@ -139,6 +140,9 @@ def calibrate_cmd(
     ordinal: Annotated[bool, typer.Option("--ordinal/--no-ordinal", help="Also fit a proportional-odds (ordinal) model.")] = True,
     rater_offsets: Annotated[bool, typer.Option("--rater-offsets/--no-rater-offsets", help="Also try per-rater offsets when rater ids recur.")] = True,
     out: Annotated[Path | None, typer.Option("--out", help="Write the calibration to this JSON file (apply it elsewhere with --calibration FILE).")] = None,
+    group_by: Annotated[str | None, typer.Option(
+        "--group-by", help="A column of the judge/human files (e.g. a document or system id): cross-validation "
+                           "holds out whole groups, so the estimate is for groups the map never saw.")] = None,
     save: Annotated[bool | None, typer.Option("--save/--no-save", help="Keep it in --db by id (default: yes from the store, no for plain files).")] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for held-out intervals.")] = 500,
     seed: SeedOpt = 0, output_format: FormatOpt = "table",
@@ -159,7 +163,7 @@ def calibrate_cmd(
         fail(ValueError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}"), EXIT_BAD_INPUT)
         return
     outcome = run_calibration(CalibrateRequest(
-        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na), settings=settings,
+        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by), settings=settings,
         out=out, save=save))
     for note in outcome.notes:
         console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
