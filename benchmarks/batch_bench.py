@@ -1,16 +1,19 @@
 """Benchmark: `evaluate cohort --batch` through the fake batch server (tests/fakebatch.py, real HTTP
 through litellm, real DuckDB), and a kill -9 sweep.
 
-    python benchmarks/batch_bench.py [--n 1000 3000] [--sweep 20] [--sweep-n 30]
+    python benchmarks/batch_bench.py [--n 1000 10000] [--sweep 20] [--sweep-n 30]
 
 Per N: N transcripts (the sample rounds repeated, each with a varying closing line so content hashes
-differ). Prints the time to render and upload (the submitting run: read, hash, render, write the
-input file, upload, create, ledger), the time to collect and store (download, store the replies, judge
-them through the normal parse path, write the judgments), and the peak RSS of this process.
+differ), judged by the real CLI in a subprocess (`evaluate cohort --batch`) against the fake batch
+server running in this process. Prints the time to render and upload (the submitting run: read, hash,
+render, write the input files, record, upload, create), the time to collect and store (download,
+store the replies, judge them through the normal parse path, write the judgments), the peak RSS of
+each of those two processes (os.wait4: the fake server's copies of the files are not counted), and
+the store's size and bytes per request row in the ledger.
 
-Sweep: SWEEP runs of a smaller cohort, each killed with SIGKILL: the first three at the ledger's
-crash hooks (EVALUATOR_TEST_CRASH_AT = after_upload, after_create, during_download), the rest after a
-delay spread over the run's lifetime. Each is then finished by running the same command until nothing
+Sweep: SWEEP runs of a smaller cohort, each killed with SIGKILL: the first four at the ledger's
+crash hooks (EVALUATOR_TEST_CRASH_AT = after_record, after_upload, after_create, during_download), the
+rest after a delay spread over the run's lifetime. Each is then finished by running the same command until nothing
 waits, and the sweep prints, per kill, lost (transcripts never scored) and duplicated (requests the
 server received in more than one created batch). Goal: 0 / 0. No assertions: people read the numbers.
 """
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -55,10 +57,6 @@ def request(folder: Path, db: Path, fake: FakeLLM) -> CohortRequest:
     return CohortRequest(path=folder, cohort="bench", judge=judge, db=db, concurrency=8)
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def until_done(fake: FakeLLM, folder: Path, db: Path, rounds: int = 8) -> tuple[int, int]:
     """Run the same command until nothing waits; (scored, total)."""
     summary = None
@@ -70,19 +68,33 @@ def until_done(fake: FakeLLM, folder: Path, db: Path, rounds: int = 8) -> tuple[
     return summary.scored, summary.total
 
 
+def timed_cli(fake: FakeLLM, folder: Path, db: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB, exit code) of one `evaluate cohort --batch` subprocess."""
+    t0 = time.perf_counter()
+    proc = cli(fake, folder, db, None)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024, proc.returncode
+
+
 def bench(n: int, base: Path) -> None:
     folder, db = base / f"rounds_{n}", base / f"bench_{n}.duckdb"
     make_cohort(folder, n)
     with FakeLLM(Call(valid)) as fake:
         fake.batch_state.steps_to_finish = 1  # the first poll finds it completed
-        t0 = time.perf_counter()
-        first = score_cohort_batch(request(folder, db, fake), BatchOptions())
-        t1 = time.perf_counter()
-        second = score_cohort_batch(request(folder, db, fake), BatchOptions())
-        t2 = time.perf_counter()
-    print(f"N={n}: render+upload {t1 - t0:.1f} s ({first.skipped} submitted, {fake.batch_creates} batch(es)); "
-          f"collect+store {t2 - t1:.1f} s ({second.scored} scored of {second.total}); "
-          f"peak RSS {peak_mb():.0f} MB", flush=True)
+        up, up_mb, up_code = timed_cli(fake, folder, db)
+        creates = fake.batch_creates
+        down, down_mb, down_code = timed_cli(fake, folder, db)
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    scored = con.execute("SELECT count(*) FILTER (status = 'scored') FROM judgments").fetchone()[0]
+    body = con.execute("SELECT avg(length(body)), count(*) FROM batch_requests").fetchone()
+    con.close()
+    print(f"N={n}: render+upload {up:.1f} s (exit {up_code}, {creates} batch(es), peak RSS {up_mb:.0f} MB); "
+          f"collect+store {down:.1f} s (exit {down_code}, {scored} scored, peak RSS {down_mb:.0f} MB); "
+          f"store {db.stat().st_size / 1e6:.0f} MB, ledger body {body[0]:.0f} B/request over {body[1]} rows",
+          flush=True)
 
 
 def cli(fake: FakeLLM, folder: Path, db: Path, crash: str | None) -> subprocess.Popen:
@@ -120,7 +132,7 @@ def lifetime(n: int, base: Path) -> float:
 
 
 def sweep(kills: int, n: int, base: Path) -> None:
-    hooks = ["after_upload", "after_create", "during_download"]
+    hooks = ["after_record", "after_upload", "after_create", "during_download"]
     totals = [0, 0, 0]  # lost, duplicated, kills delivered
     life = lifetime(n, base)
     timed = max(kills - len(hooks), 1)
@@ -158,7 +170,7 @@ def sweep(kills: int, n: int, base: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, nargs="*", default=[1000, 3000])
+    ap.add_argument("--n", type=int, nargs="*", default=[1000, 10000])
     ap.add_argument("--sweep", type=int, default=20)
     ap.add_argument("--sweep-n", type=int, default=30)
     a = ap.parse_args()

@@ -110,7 +110,8 @@ class BatchCohortRunner(CohortRunner):
         llm = _llm_judge(self.judge)
         self.live = llm.adapter
         self.known: dict[str, KnownRequest] = {}
-        self.transport = BatchTransport(llm.adapter, self.known, discount, spool, repairs=repairs)
+        self.transport = BatchTransport(llm.adapter, self.known, discount, spool, repairs=repairs,
+                                        exact_costs=request.max_cost is not None)
         llm.adapter = self.transport
         self.judge = _DeferringJudge(self.judge)
         self.pending = 0

@@ -38,8 +38,8 @@ FORMAT_REJECTED = "response_format rejected: "
 
 
 def crash_point(name: str) -> None:
-    """Test hook: SIGKILL this process at `name` when EVALUATOR_TEST_CRASH_AT says so (the one place
-    the variable is read)."""
+    """Test hook: SIGKILL this process at `name` (after_record, after_upload, after_create,
+    during_download) when EVALUATOR_TEST_CRASH_AT says so (the one place the variable is read)."""
     if os.environ.get("EVALUATOR_TEST_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
 

@@ -223,6 +223,7 @@ async def submit(api: BatchAPI, path: Path, spool: Spool, cohort: str, model: st
         while spool.parts:
             part = spool.parts[0]
             row = record(path, part, cohort, model, api_base)
+            L.crash_point("after_record")
             spool.parts.pop(0)  # recorded: from here the ledger owns the file (reconcile finishes it)
             try:
                 await advance(api, path, row, restart=False)
