@@ -8,7 +8,7 @@ differ), judged by the real CLI in a subprocess (`evaluate cohort --batch`) agai
 server running in this process. Prints the time to render and upload (the submitting run: read, hash,
 render, write the input files, record, upload, create), the time to collect and store (download,
 store the replies, judge them through the normal parse path, write the judgments), the peak RSS of
-each of those two processes (os.wait4: the fake server's copies of the files are not counted), and
+each of those two processes (VmHWM polled from /proc: the fake server's copies are not counted), and
 the store's size and bytes per request row in the ledger.
 
 Sweep: SWEEP runs of a smaller cohort, each killed with SIGKILL: the first four at the ledger's
@@ -68,13 +68,28 @@ def until_done(fake: FakeLLM, folder: Path, db: Path, rounds: int = 8) -> tuple[
     return summary.scored, summary.total
 
 
+def _hwm_mb(pid: int) -> float | None:
+    """The process's peak RSS so far (VmHWM: per address space, so reset by exec; the rusage of a
+    child would start from this process's size at the fork, fake server and all)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def timed_cli(fake: FakeLLM, folder: Path, db: Path) -> tuple[float, float, int]:
     """(seconds, peak RSS in MB, exit code) of one `evaluate cohort --batch` subprocess."""
     t0 = time.perf_counter()
     proc = cli(fake, folder, db, None)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - t0, usage.ru_maxrss / 1024, proc.returncode
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _hwm_mb(proc.pid) or 0.0)
+        time.sleep(0.1)
+    return time.perf_counter() - t0, peak, proc.returncode
 
 
 def bench(n: int, base: Path) -> None:
@@ -132,12 +147,16 @@ def lifetime(n: int, base: Path) -> float:
 
 
 def sweep(kills: int, n: int, base: Path) -> None:
+    """Run until `kills` SIGKILLs were delivered (at most 2 x kills runs): the hooks first, then
+    timed kills spread over a run's lifetime. A run that ends before its kill shortens the lifetime
+    the next delays are spread over (the machine's load changes under the sweep)."""
     hooks = ["after_record", "after_upload", "after_create", "during_download"]
     totals = [0, 0, 0]  # lost, duplicated, kills delivered
     life = lifetime(n, base)
     timed = max(kills - len(hooks), 1)
     print(f"sweep: an unkilled submitting run of {n} transcripts takes {life:.1f} s (CLI start-up included)")
-    for k in range(kills):
+    k = 0
+    while totals[2] < kills and k < 2 * kills:
         folder, db = base / f"sweep_{k}", base / f"sweep_{k}.duckdb"
         make_cohort(folder, n)
         with FakeLLM(Call(valid)) as fake:
@@ -145,14 +164,16 @@ def sweep(kills: int, n: int, base: Path) -> None:
             hook = hooks[k] if k < len(hooks) else None
             if hook == "during_download":  # submit first, so the killed run is the collecting one
                 score_cohort_batch(request(folder, db, fake), BatchOptions())
+            t0 = time.perf_counter()
             proc = cli(fake, folder, db, hook)
             if hook:
                 proc.wait(timeout=300)
                 where = hook
             else:  # a kill at a time spread over the run: reading, rendering, uploading, creating, ledger
-                delay = life * (0.15 + 0.8 * (k - len(hooks)) / timed)
+                delay = life * (0.1 + 0.8 * ((totals[2] - len(hooks)) % timed) / timed)
                 try:
                     proc.wait(timeout=delay)
+                    life = min(life, time.perf_counter() - t0)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
@@ -162,10 +183,11 @@ def sweep(kills: int, n: int, base: Path) -> None:
         totals[0] += lost
         totals[1] += dup
         totals[2] += proc.returncode == -9
-        print(f"kill {k + 1:2d} at {where:16s} exit {proc.returncode:4d}"
+        k += 1
+        print(f"run {k:2d}: kill at {where:16s} exit {proc.returncode:4d}"
               f"{'' if proc.returncode == -9 else ' (finished before the kill)'}: lost {lost}, duplicated {dup}, "
               f"batches created {fake.batch_creates}", flush=True)
-    print(f"sweep: {kills} runs, {totals[2]} killed with SIGKILL, lost {totals[0]}, duplicated {totals[1]}")
+    print(f"sweep: {k} runs, {totals[2]} killed with SIGKILL, lost {totals[0]}, duplicated {totals[1]}")
 
 
 def main() -> None:

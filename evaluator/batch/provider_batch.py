@@ -154,11 +154,15 @@ def step_down(live: Any, rejected: list[tuple[str, str]]) -> None:
 
 
 async def _cycle(request: CohortRequest, opts: BatchOptions, api: BatchAPI, path: Path,
-                 progress: Callable[[Counters], None] | None, notice: Callable[[str], None] | None
-                 ) -> tuple[CohortSummary, int]:
-    """reconcile, collect, judge, submit; returns the summary and how many requests still wait."""
+                 progress: Callable[[Counters], None] | None, notice: Callable[[str], None] | None,
+                 last: CohortSummary | None = None) -> tuple[CohortSummary, int]:
+    """reconcile, collect, judge, submit; returns the summary and how many requests still wait.
+    With `last` (a --wait poll after a full cycle), a poll that finished no batch skips the judging
+    pass: nothing new can be judged or submitted, and re-rendering the cohort is what costs time."""
     await reconcile(api, path, request.cohort)
-    await collect(api, path, request.cohort)
+    finished, _ = await collect(api, path, request.cohort)
+    if last is not None and not finished:
+        return last, L.session(path, partial(L.waiting, cohort=request.cohort))[0]
     model = request.judge.model or ""
     left = None
     if request.max_cost is not None:  # reserve the worst case before upload
@@ -236,7 +240,7 @@ def score_cohort_batch(request: CohortRequest, opts: BatchOptions,
                 notice(f"{done}/{total} request(s) done at the provider ({waiting} request(s) at the provider); "
                        f"elapsed {time.monotonic() - started:.0f} s; next poll in {opts.poll_seconds:g} s")
             await asyncio.sleep(opts.poll_seconds)
-            summary, waiting = await _cycle(request, opts, api, path, progress, notice)
+            summary, waiting = await _cycle(request, opts, api, path, progress, notice, last=summary)
         return summary
 
     return asyncio.run(go())
