@@ -177,17 +177,21 @@ async def _cycle(request: CohortRequest, opts: BatchOptions, api: BatchAPI, path
             budget = runner.budget
             spool.spent = lambda: budget.spent
         summary = await runner.run()
-        ids = await submit(api, path, spool, request.cohort, model, request.judge.api_base)
+        # interrupted (Ctrl-C, SIGTERM): stop here; the requests written so far are rendered again next run
+        ids = [] if summary.status == "interrupted" else await submit(api, path, spool, request.cohort, model,
+                                                                      request.judge.api_base)
     finally:
         spool.close()
     if spool.refused:
         summary.warnings.append({"item": "-", "warning": f"--max-cost: {spool.refused} request(s) not submitted "
                                  "(their worst case would exceed the budget)"})
     requests, _ = L.session(path, partial(L.waiting, cohort=request.cohort))
+    if summary.status == "interrupted":  # what it deferred was not submitted: nothing is pending for it
+        return summary, requests
     summary.batch_pending = runner.pending
     notes = []
     if ids:
-        notes.append(f"{len(spool.seen) - spool.refused} request(s) submitted in {len(ids)} new provider batch(es)")
+        notes.append(f"{len(spool.seen)} request(s) submitted in {len(ids)} new provider batch(es)")
     if runner.pending:
         notes.append(f"results pending: {runner.pending} transcript(s) await the provider ({requests} request(s) "
                      "in its batches, done within 24 h); run the same command again to collect and judge them "
