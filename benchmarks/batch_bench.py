@@ -1,16 +1,19 @@
 """Benchmark: `evaluate cohort --batch` through the fake batch server (tests/fakebatch.py, real HTTP
 through litellm, real DuckDB), and a kill -9 sweep.
 
-    python benchmarks/batch_bench.py [--n 1000 3000] [--sweep 20] [--sweep-n 30]
+    python benchmarks/batch_bench.py [--n 1000 10000] [--sweep 20] [--sweep-n 30]
 
 Per N: N transcripts (the sample rounds repeated, each with a varying closing line so content hashes
-differ). Prints the time to render and upload (the submitting run: read, hash, render, write the
-input file, upload, create, ledger), the time to collect and store (download, store the replies, judge
-them through the normal parse path, write the judgments), and the peak RSS of this process.
+differ), judged by the real CLI in a subprocess (`evaluate cohort --batch`) against the fake batch
+server running in this process. Prints the time to render and upload (the submitting run: read, hash,
+render, write the input files, record, upload, create), the time to collect and store (download,
+store the replies, judge them through the normal parse path, write the judgments), the peak RSS of
+each of those two processes (VmHWM polled from /proc: the fake server's copies are not counted), and
+the store's size and bytes per request row in the ledger.
 
-Sweep: SWEEP runs of a smaller cohort, each killed with SIGKILL: the first three at the ledger's
-crash hooks (EVALUATOR_TEST_CRASH_AT = after_upload, after_create, during_download), the rest after a
-delay spread over the run's lifetime. Each is then finished by running the same command until nothing
+Sweep: SWEEP runs of a smaller cohort, each killed with SIGKILL: the first four at the ledger's
+crash hooks (EVALUATOR_TEST_CRASH_AT = after_record, after_upload, after_create, during_download), the
+rest after a delay spread over the run's lifetime. Each is then finished by running the same command until nothing
 waits, and the sweep prints, per kill, lost (transcripts never scored) and duplicated (requests the
 server received in more than one created batch). Goal: 0 / 0. No assertions: people read the numbers.
 """
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -55,10 +57,6 @@ def request(folder: Path, db: Path, fake: FakeLLM) -> CohortRequest:
     return CohortRequest(path=folder, cohort="bench", judge=judge, db=db, concurrency=8)
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def until_done(fake: FakeLLM, folder: Path, db: Path, rounds: int = 8) -> tuple[int, int]:
     """Run the same command until nothing waits; (scored, total)."""
     summary = None
@@ -70,19 +68,48 @@ def until_done(fake: FakeLLM, folder: Path, db: Path, rounds: int = 8) -> tuple[
     return summary.scored, summary.total
 
 
+def _hwm_mb(pid: int) -> float | None:
+    """The process's peak RSS so far (VmHWM: per address space, so reset by exec; the rusage of a
+    child would start from this process's size at the fork, fake server and all)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def timed_cli(fake: FakeLLM, folder: Path, db: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB, exit code) of one `evaluate cohort --batch` subprocess."""
+    t0 = time.perf_counter()
+    proc = cli(fake, folder, db, None)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _hwm_mb(proc.pid) or 0.0)
+        time.sleep(0.1)
+    return time.perf_counter() - t0, peak, proc.returncode
+
+
 def bench(n: int, base: Path) -> None:
     folder, db = base / f"rounds_{n}", base / f"bench_{n}.duckdb"
     make_cohort(folder, n)
     with FakeLLM(Call(valid)) as fake:
         fake.batch_state.steps_to_finish = 1  # the first poll finds it completed
-        t0 = time.perf_counter()
-        first = score_cohort_batch(request(folder, db, fake), BatchOptions())
-        t1 = time.perf_counter()
-        second = score_cohort_batch(request(folder, db, fake), BatchOptions())
-        t2 = time.perf_counter()
-    print(f"N={n}: render+upload {t1 - t0:.1f} s ({first.skipped} submitted, {fake.batch_creates} batch(es)); "
-          f"collect+store {t2 - t1:.1f} s ({second.scored} scored of {second.total}); "
-          f"peak RSS {peak_mb():.0f} MB", flush=True)
+        up, up_mb, up_code = timed_cli(fake, folder, db)
+        creates = fake.batch_creates
+        down, down_mb, down_code = timed_cli(fake, folder, db)
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    scored = con.execute("SELECT count(*) FILTER (status = 'scored') FROM judgments").fetchone()[0]
+    body = con.execute("SELECT avg(length(body)), count(*) FROM batch_requests").fetchone()
+    con.close()
+    print(f"N={n}: render+upload {up:.1f} s (exit {up_code}, {creates} batch(es), peak RSS {up_mb:.0f} MB); "
+          f"collect+store {down:.1f} s (exit {down_code}, {scored} scored, peak RSS {down_mb:.0f} MB); "
+          f"store {db.stat().st_size / 1e6:.0f} MB, ledger body {body[0]:.0f} B/request over {body[1]} rows",
+          flush=True)
 
 
 def cli(fake: FakeLLM, folder: Path, db: Path, crash: str | None) -> subprocess.Popen:
@@ -120,12 +147,16 @@ def lifetime(n: int, base: Path) -> float:
 
 
 def sweep(kills: int, n: int, base: Path) -> None:
-    hooks = ["after_upload", "after_create", "during_download"]
+    """Run until `kills` SIGKILLs were delivered (at most 2 x kills runs): the hooks first, then
+    timed kills spread over a run's lifetime. A run that ends before its kill shortens the lifetime
+    the next delays are spread over (the machine's load changes under the sweep)."""
+    hooks = ["after_record", "after_upload", "after_create", "during_download"]
     totals = [0, 0, 0]  # lost, duplicated, kills delivered
     life = lifetime(n, base)
     timed = max(kills - len(hooks), 1)
     print(f"sweep: an unkilled submitting run of {n} transcripts takes {life:.1f} s (CLI start-up included)")
-    for k in range(kills):
+    k = 0
+    while totals[2] < kills and k < 2 * kills:
         folder, db = base / f"sweep_{k}", base / f"sweep_{k}.duckdb"
         make_cohort(folder, n)
         with FakeLLM(Call(valid)) as fake:
@@ -133,14 +164,16 @@ def sweep(kills: int, n: int, base: Path) -> None:
             hook = hooks[k] if k < len(hooks) else None
             if hook == "during_download":  # submit first, so the killed run is the collecting one
                 score_cohort_batch(request(folder, db, fake), BatchOptions())
+            t0 = time.perf_counter()
             proc = cli(fake, folder, db, hook)
             if hook:
                 proc.wait(timeout=300)
                 where = hook
             else:  # a kill at a time spread over the run: reading, rendering, uploading, creating, ledger
-                delay = life * (0.15 + 0.8 * (k - len(hooks)) / timed)
+                delay = life * (0.1 + 0.8 * ((totals[2] - len(hooks)) % timed) / timed)
                 try:
                     proc.wait(timeout=delay)
+                    life = min(life, time.perf_counter() - t0)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
@@ -150,15 +183,16 @@ def sweep(kills: int, n: int, base: Path) -> None:
         totals[0] += lost
         totals[1] += dup
         totals[2] += proc.returncode == -9
-        print(f"kill {k + 1:2d} at {where:16s} exit {proc.returncode:4d}"
+        k += 1
+        print(f"run {k:2d}: kill at {where:16s} exit {proc.returncode:4d}"
               f"{'' if proc.returncode == -9 else ' (finished before the kill)'}: lost {lost}, duplicated {dup}, "
               f"batches created {fake.batch_creates}", flush=True)
-    print(f"sweep: {kills} runs, {totals[2]} killed with SIGKILL, lost {totals[0]}, duplicated {totals[1]}")
+    print(f"sweep: {k} runs, {totals[2]} killed with SIGKILL, lost {totals[0]}, duplicated {totals[1]}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, nargs="*", default=[1000, 3000])
+    ap.add_argument("--n", type=int, nargs="*", default=[1000, 10000])
     ap.add_argument("--sweep", type=int, default=20)
     ap.add_argument("--sweep-n", type=int, default=30)
     a = ap.parse_args()

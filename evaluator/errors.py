@@ -14,7 +14,7 @@ EXIT_OUTPUT_CLOSED = 141  # stdout closed by its reader (`| head`): 128 + SIGPIP
 
 # The table in `evaluate --help` and the README.
 EXIT_CODES = {
-    EXIT_OK: "every dimension scored (or not observed where allowed)",
+    EXIT_OK: "every dimension scored (or not observed where allowed); with --batch: the rest awaits the provider",
     EXIT_NOT_FULLY_SCORED: "partially scored or unscored",
     EXIT_BAD_INPUT: "bad input: file, rubric, option, config or database",
     EXIT_JUDGE_UNAVAILABLE: "judge unavailable: model unreachable, unknown, or credentials refused",

@@ -85,7 +85,9 @@ def cohort_scores(dimensions: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str
 def cohort_verdict(summary: Any, thresholds: list[Threshold]) -> tuple[int, list[str]]:
     """A cohort run's exit code and the gate's failures: 3 aborted (judge unavailable), 130
     interrupted, 1 not every transcript fully scored, 4 below a threshold, else 0. A dry run judges
-    nothing, so it only fails on unreadable inputs.
+    nothing, so it only fails on unreadable inputs. Transcripts a provider batch has not answered yet
+    (`batch_pending`) are not failures: with nothing else wrong the exit is 0, and the thresholds wait
+    for the whole cohort (the run that collects the last reply applies them).
     """
     from evaluator.errors import (
         EXIT_BELOW_THRESHOLD,
@@ -101,6 +103,9 @@ def cohort_verdict(summary: Any, thresholds: list[Threshold]) -> tuple[int, list
         return EXIT_INTERRUPTED, []
     if summary.dry_run:
         return (EXIT_OK if summary.failed == 0 else EXIT_NOT_FULLY_SCORED), []
+    pending = getattr(summary, "batch_pending", 0)
+    if pending and summary.scored + pending == summary.total:
+        return EXIT_OK, []
     below = check(thresholds, *cohort_scores(summary.dimensions)) if thresholds else []
     if summary.scored != summary.total:
         return EXIT_NOT_FULLY_SCORED, below

@@ -9,7 +9,10 @@
 When a batch completes, each input line is answered by the server's chat script, exactly as a live
 `POST /v1/chat/completions` would be (a `Reply` or `Call` goes to the output file, an `Error` to the
 error file with its status). `expire_after=n` makes the batch expire after answering n lines (the rest
-are listed in the error file as `batch_expired`: a partial failure).
+are listed in the error file as `batch_expired`: a partial failure). `reject_format="json_schema"`
+refuses that structured-output mode as a provider does for a model without it: the whole batch
+fails validation (`reject_as="batch"`) or every such line gets a 400 in the error file
+(`reject_as="requests"`).
 
 State lives on the FakeLLM instance (`fake.batches`), so a test process can count what a killed CLI
 subprocess created over HTTP: `fake.batch_creates`.
@@ -35,7 +38,16 @@ class BatchState:
     final_status: str = "completed"
     expire_after: int | None = None
     steps_to_finish: int = 2  # GETs from validating to the final state
+    reject_format: str | None = None
+    reject_as: str = "batch"  # or "requests"
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+REJECTED = "Invalid parameter: 'response_format' of type '{}' is not supported with this model."
+
+
+def _mode(body: dict[str, Any]) -> str:
+    return str((body.get("response_format") or {}).get("type", "none"))
 
 
 def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
@@ -129,9 +141,12 @@ def _advance(fake: Any, st: BatchState, b: dict[str, Any]) -> None:
     if b["_gets"] < st.steps_to_finish:
         b["status"] = "in_progress"
         return
-    if st.final_status == "failed":
+    refused = st.reject_format is not None and st.reject_as == "batch" and any(
+        _mode(json.loads(ln)["body"]) == st.reject_format for ln in st.files[b["input_file_id"]][1].splitlines())
+    if st.final_status == "failed" or refused:
+        message = REJECTED.format(st.reject_format) if refused else "fakebatch: failed by script"
         b["status"] = "failed"
-        b["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": "fakebatch: failed by script"}]}
+        b["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": message}]}
         b["request_counts"]["failed"] = b["request_counts"]["total"]
         return
     _finish(fake, st, b, st.final_status, answer=st.expire_after)
@@ -149,6 +164,11 @@ def _finish(fake: Any, st: BatchState, b: dict[str, Any], status: str, answer: i
                 err.append({"id": rid, "custom_id": line["custom_id"], "response": None,
                             "error": {"code": "batch_expired", "message": "This request could not be executed before "
                                       "the completion window expired."}})
+            continue
+        if st.reject_format is not None and st.reject_as == "requests" and _mode(line["body"]) == st.reject_format:
+            err.append({"id": rid, "custom_id": line["custom_id"], "error": None, "response": {
+                "status_code": 400, "request_id": rid, "body": fake._error_body(
+                    400, REJECTED.format(st.reject_format), "invalid_request_error", None, model=line["body"]["model"])}})
             continue
         step = fake._next_step()
         step = Reply(step) if isinstance(step, str) else step

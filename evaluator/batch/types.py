@@ -72,6 +72,8 @@ class CohortSummary(Counters):
     skipped_items: list[str] = Field(default_factory=list)
     dry_run: bool = False
     estimate: dict[str, Any] | None = None
+    batch_pending: int = Field(
+        default=0, description="--batch: transcripts whose requests await the provider (not a failure: collect later)")
 
 
 def validate(request: CohortRequest) -> None:

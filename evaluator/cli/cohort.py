@@ -31,6 +31,7 @@ def cohort_cmd(
     wait: Annotated[bool, typer.Option("--wait", help="With --batch: poll until every batch is done.")] = False,
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0, help="With --batch --wait: seconds between polls.")] = 30.0,
     batch_discount: Annotated[Optional[float], typer.Option("--batch-discount", min=0.0, max=1.0, help="Batch price as a fraction of the live price when litellm's price map has no batch price (default 0.5).")] = None,
+    batch_repairs: Annotated[bool, typer.Option("--batch-repairs", help="With --batch: send repairs of invalid replies as a follow-up batch (batch price, collected by the next run) instead of live calls.")] = False,
     *,
     rubric: Optional[str] = None,
     judge: Any = None,  # a JudgeOptions, built by @with_judge_options from the judge flags
@@ -52,7 +53,7 @@ def cohort_cmd(
         if batch:
             from evaluator.batch.provider_batch import BatchOptions, score_cohort_batch
 
-            options = BatchOptions(wait=wait, poll_seconds=poll_seconds, discount=batch_discount)
+            options = BatchOptions(wait=wait, poll_seconds=poll_seconds, discount=batch_discount, repairs=batch_repairs)
             summary = score_cohort_batch(request, options, progress.update, progress.notice)
         else:
             summary = score_cohort(request, progress.update, progress.notice)

@@ -5,9 +5,12 @@ provider batch's stored reply.
 Why a transport and not a second judge: a batch reply must pass through exactly the parse / validate /
 evidence-check / repair path a live reply takes (judge/llm.py). So the LLM judge runs unchanged; only
 where its first request is answered changes. A request the batch has not answered yet is *deferred*:
-the transport notes its body (to be submitted) and the judgment of that transcript is dropped, not
-stored. Repairs (a follow-up turn after an invalid reply) go to the live model, so one bad batch reply
-costs one live call instead of another day of waiting.
+the transport hands its body to the run's batch input files (a `RequestSink`) and the judgment of
+that transcript is dropped, not stored. Repairs (a follow-up turn after an invalid reply) go to the
+live model by default, so one bad batch reply costs one live call instead of another day of waiting;
+with `repairs=True` (`--batch-repairs`) a repair turn is deferred like a first request: the next batch
+carries the same conversation a live repair sends (the original messages, the model's reply, the
+repair message), re-created identically by the next run from the stored reply.
 
 The custom_id of a request is the SHA-256 of its body: rendering is deterministic, so the same
 transcript, rubric, prompt and model always map to the same id, and a reply stored under it is found
@@ -20,10 +23,11 @@ import contextvars
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from evaluator.errors import EvaluatorError
-from evaluator.judge.transport import CallFailed, CallResult, Capabilities, ChatTransport
+from evaluator.errors import BadInput, EvaluatorError
+from evaluator.judge.transport import CallFailed, CallResult, Capabilities, ChatTransport, estimate_tokens
 
 # OpenAI's documented batch limits (https://platform.openai.com/docs/guides/batch): 50,000 requests
 # and 200 MB per input file. Other providers are smaller; these bound every split.
@@ -55,48 +59,75 @@ def request_body(adapter: Any, messages: list[dict[str, Any]], schema: dict[str,
     return kwargs
 
 
-def custom_id(body: dict[str, Any]) -> str:
+def body_json(body: dict[str, Any]) -> str:
+    """The one serialisation of a request body: the batch line's and the custom_id's."""
+    return json.dumps(body, sort_keys=True, ensure_ascii=False)
+
+
+def custom_id(body: dict[str, Any] | str) -> str:
     """The request's id in a batch: the SHA-256 of its body (found again by any later run)."""
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    text = body if isinstance(body, str) else body_json(body)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def format_rejection(text: str) -> bool:
+    """Whether a provider's error text names the structured-output mode (the live adapter's test)."""
+    from evaluator.judge.llm_adapter import _format_rejected
+
+    return _format_rejected(text)  # type: ignore[arg-type]  # it reads str(exc)
 
 
 @dataclass
 class KnownRequest:
     """What the ledger knows about one custom_id, across every batch it went into."""
 
+    cache_key: str | None = None
     reply: dict[str, Any] | None = None  # the provider's response body (a chat.completion)
     pending_in: str | None = None  # ledger id of an unfinished batch that holds it
     failures: list[str] = field(default_factory=list)  # provider reasons, one per failed attempt
 
 
 @dataclass
-class Wanted:
-    """A first request no batch holds yet: its body and the transcript it judges."""
+class ItemContext:
+    """The transcript a judge call belongs to: set per judgment by the batch runner (and copied into
+    the judge's per-dimension tasks with the context), filled in by the transport."""
 
-    body: dict[str, Any]
-    cache_key: str | None
+    key: str | None
     item: str | None
+    waits: set[str] = field(default_factory=set)  # ledger ids its requests wait in ("new": this run's)
+    refused: str | None = None  # why a request of it was not submitted (--max-cost)
 
 
-# the transcript a judge call belongs to (set per judgment by the batch runner; copied into the
-# judge's per-dimension tasks with the context)
-CURRENT_ITEM: contextvars.ContextVar[tuple[str | None, str | None, set[str]] | None] = contextvars.ContextVar(
-    "batch_item", default=None)
+CURRENT_ITEM: contextvars.ContextVar[ItemContext | None] = contextvars.ContextVar("batch_item", default=None)
+
+
+class RequestSink(Protocol):
+    """Where a request no batch holds yet goes (provider_submit.Spool: the batch input files)."""
+
+    def add(self, cid: str, line_body: str, body: dict[str, Any], item: ItemContext | None,
+            worst_usd: float) -> str | None:
+        """Take the request; None when taken, else why not (it is then not submitted)."""
+        ...
 
 
 class BatchTransport:
-    """A ChatTransport answering first requests from stored batch replies; see the module docstring.
+    """A ChatTransport answering requests from stored batch replies; see the module docstring.
     `retries`: how many times a request the provider failed or expired is sent again in a new batch
-    before it is unscored with the provider's reason."""
+    before it is unscored with the provider's reason. `repairs`: repair turns go into the next batch
+    too (`--batch-repairs`) instead of to the live model. `exact_costs`: a deferred request's worst
+    case is priced from the model's tokenizer (for --max-cost; ~20 ms a request on a loaded machine),
+    else from the conservative characters-per-token heuristic (the ledger's figure for reading)."""
 
     def __init__(self, live: ChatTransport, known: dict[str, KnownRequest], discount: float,
-                 retries: int = 1) -> None:
+                 sink: RequestSink, retries: int = 1, repairs: bool = False, exact_costs: bool = True) -> None:
         self.live = live
         self.model = live.model
         self.known = known
         self.discount = discount
+        self.sink = sink
         self.retries = retries
-        self.wanted: dict[str, Wanted] = {}
+        self.repairs = repairs
+        self.exact_costs = exact_costs
 
     @property
     def fallbacks(self) -> list[str]:
@@ -118,10 +149,12 @@ class BatchTransport:
 
     async def complete(self, messages: list[dict[str, Any]], schema: dict[str, Any],
                        top_logprobs: int = 0) -> CallResult:
-        if any(m.get("role") == "assistant" for m in messages):  # a repair turn: live, at once
+        repair = any(m.get("role") == "assistant" for m in messages)
+        if repair and not self.repairs:  # a repair turn: live, at once
             return await self.live.complete(messages, schema, top_logprobs)
         body = request_body(self.live, messages, schema, top_logprobs)
-        cid = custom_id(body)
+        line = body_json(body)
+        cid = custom_id(line)
         known = self.known.get(cid) or KnownRequest()
         mode = str(body.get("response_format", {}).get("type", "none"))
         if known.reply is not None:
@@ -131,10 +164,17 @@ class BatchTransport:
                              f"{known.failures[-1]}", attempts=len(known.failures), latency_ms=0.0,
                              response_format=mode)
         current = CURRENT_ITEM.get()
-        if current is not None:
-            current[2].add(known.pending_in or "new")
         if known.pending_in is None:
-            self.wanted[cid] = Wanted(body, current[0] if current else None, current[1] if current else None)
+            tokens = (self.count_tokens(messages) if self.exact_costs
+                      else sum(estimate_tokens(str(m.get("content") or "")) for m in messages))
+            worst = self.price(tokens, int(body.get("max_tokens") or 0)) or 0.0
+            refused = self.sink.add(cid, line, body, current, worst)
+            if refused and current is not None:
+                current.refused = refused
+            self.known[cid] = KnownRequest(cache_key=current.key if current else None,
+                                           pending_in=None if refused else "new")
+        if current is not None:
+            current.waits.add(known.pending_in or "new")
         # CallFailed ends this group's attempt without a repair; the batch runner drops the judgment
         raise CallFailed("awaiting the provider batch", attempts=0, latency_ms=0.0, response_format=mode)
 
@@ -164,6 +204,31 @@ def batch_discount(model: str, given: float | None) -> float:
     return DEFAULT_BATCH_DISCOUNT
 
 
+# Providers whose batch API takes OpenAI's input file (one `POST /v1/chat/completions` per line)
+# through litellm's files/batches calls: upload, create, retrieve, list, cancel, download.
+OPENAI_SHAPE_PROVIDERS = frozenset({"openai", "azure", "hosted_vllm", "litellm_proxy"})
+
+
+def check_batch_provider(model: str) -> None:
+    """Refuse, before anything is rendered or recorded, a model whose batches litellm cannot create.
+    Anthropic: litellm (checked with 1.110.2) retrieves a Message Batch and downloads its results, but
+    its create_batch, cancel_batch and list_batches refuse custom_llm_provider="anthropic" (its
+    Anthropic batch transformation raises NotImplementedError for creation), so there is nothing to
+    submit through; tests/test_provider_batch.py pins this, and fails once litellm can."""
+    provider = provider_of(model)
+    if provider in OPENAI_SHAPE_PROVIDERS:
+        return
+    if provider == "anthropic":
+        raise BadInput(f"--batch with {model}: litellm cannot create Anthropic Message Batches (its create_batch, "
+                       "cancel_batch and list_batches do not support custom_llm_provider='anthropic'; it can only "
+                       "retrieve a batch and its results), and every model call goes through litellm. Judge this "
+                       "cohort live (without --batch), or use --batch with an OpenAI model.")
+    raise BadInput(f"--batch with {model}: batches are submitted in OpenAI's format through litellm, for the "
+                   f"providers {', '.join(sorted(OPENAI_SHAPE_PROVIDERS))} (or an OpenAI-compatible server with "
+                   f"--api-base and an openai/ model); '{provider}' is not one of them. Judge this cohort live "
+                   "(without --batch).")
+
+
 class BatchAPI:
     """The provider's files and batches endpoints, through litellm (OpenAI's shape: also any
     OpenAI-compatible server at api_base)."""
@@ -171,6 +236,7 @@ class BatchAPI:
     def __init__(self, model: str, api_base: str | None, api_key: str | None, timeout: float) -> None:
         from evaluator.judge.llm_adapter import _litellm
 
+        check_batch_provider(model)
         self.ll = _litellm()
         self.provider = provider_of(model)
         self.common: dict[str, Any] = {"custom_llm_provider": self.provider, "timeout": timeout}
@@ -181,8 +247,10 @@ class BatchAPI:
         elif api_base and self.provider == "openai":
             self.common["api_key"] = "not-needed"  # never send OPENAI_API_KEY to another host
 
-    async def upload(self, name: str, content: bytes) -> str:
-        f = await self.ll.acreate_file(file=(name, content), purpose="batch", **self.common)
+    async def upload(self, name: str, path: Path) -> str:
+        """Upload the input file from disk (an open file: the HTTP client reads it in pieces)."""
+        with path.open("rb") as handle:
+            f = await self.ll.acreate_file(file=(name, handle), purpose="batch", **self.common)
         return str(f.id)
 
     async def create(self, input_file_id: str, metadata: dict[str, str]) -> dict[str, Any]:

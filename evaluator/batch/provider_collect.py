@@ -1,0 +1,131 @@
+"""Collecting provider batches: poll the unfinished ones, download the output and error files of the
+finished ones, and store every reply (or the provider's reason) in `batch_requests`.
+
+Memory stays flat: a downloaded file is read line by line and stored a chunk of lines per transaction
+(each UPDATE is idempotent, so a kill half-way only means the next run downloads and stores again: the
+provider keeps the files). The ledger row becomes `done` last, in the transaction that also marks what
+neither file answered (the batch ended first: expired, failed, cancelled).
+
+A batch the provider refused for its structured-output mode (the whole batch failed, or every request
+of it failed, with an error naming the response format) is recorded in `batch_ledger.error`
+(`provider_ledger.FORMAT_REJECTED`): the next judging pass renders its requests with the next mode of
+the model's capabilities (provider_batch.py), exactly as a live call steps down.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from evaluator.batch import provider_ledger as L
+from evaluator.judge.batch_transport import BatchAPI, format_rejection
+
+STORE_CHUNK = 2_000  # replies per transaction
+
+
+def parse_line(raw: bytes) -> tuple[str, str | None, str | None]:
+    """(custom_id, the reply as JSON text or None, the provider's reason or None) of one result line."""
+    rec = json.loads(raw)
+    resp, err = rec.get("response") or {}, rec.get("error")
+    if err is None and resp.get("status_code") == 200:
+        return rec["custom_id"], json.dumps(resp.get("body"), ensure_ascii=False), None
+    body = resp.get("body") or {}
+    why = (err or {}).get("message") or (body.get("error") or {}).get("message") or str(err or body)
+    code = (err or {}).get("code") or resp.get("status_code")
+    return rec["custom_id"], None, f"{code}: {why}" if code else str(why)
+
+
+def _store_chunk(con: Any, lid: str, chunk: list[list[Any]]) -> None:
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _results (custom_id VARCHAR, state VARCHAR, reply VARCHAR, "
+                "error VARCHAR)")
+    con.execute("DELETE FROM _results")
+    L.insert_frame(con, "_results", ["custom_id", "state", "reply", "error"], chunk)
+    con.execute("UPDATE batch_requests SET state = x.state, reply = x.reply, error = x.error FROM _results x "
+                "WHERE batch_requests.ledger_id = ? AND batch_requests.custom_id = x.custom_id", [lid])
+
+
+def store_file(path: Path, lid: str, data: bytes) -> int:
+    """Store one result file's lines, STORE_CHUNK per transaction, in one session. Returns lines read."""
+    def go(store: Any) -> int:
+        n = 0
+        chunk: list[list[Any]] = []
+        for raw in io.BytesIO(data):  # one line at a time, never a list of them
+            if not raw.strip():
+                continue
+            cid, reply, why = parse_line(raw)
+            chunk.append([cid, "done" if reply is not None else "failed", reply, why])
+            n += 1
+            if len(chunk) >= STORE_CHUNK:
+                L.tx(store, partial(_store_chunk, lid=lid, chunk=chunk))
+                chunk = []
+        if chunk:
+            L.tx(store, partial(_store_chunk, lid=lid, chunk=chunk))
+        return n
+
+    return int(L.session(path, go))
+
+
+def _batch_errors(b: dict[str, Any]) -> list[str]:
+    errors = b.get("errors") or {}
+    data = errors.get("data") if isinstance(errors, dict) else getattr(errors, "data", None)
+    return [str(e.get("message") if isinstance(e, dict) else getattr(e, "message", e)) for e in data or []]
+
+
+def _finish(con: Any, lid: str, b: dict[str, Any], counts: dict[str, Any], missing: str) -> None:
+    """What neither file answered, the format verdict, and the row's `done`: one transaction."""
+    status = str(b.get("status"))
+    con.execute("UPDATE batch_requests SET state = ?, error = ? WHERE ledger_id = ? AND state = 'submitted'",
+                ["cancelled" if status == "cancelled" else "failed", missing, lid])
+    error = _format_verdict(con, lid, status, _batch_errors(b))
+    con.execute("UPDATE batch_ledger SET state = 'done', provider_status = ?, counts = ?, output_file_id = ?, "
+                "error_file_id = ?, error = coalesce(?, error), updated_at = ? WHERE id = ?",
+                [status, json.dumps(counts), b.get("output_file_id"), b.get("error_file_id"), error, L.now(), lid])
+
+
+def _format_verdict(con: Any, lid: str, status: str, errors: list[str]) -> str | None:
+    """FORMAT_REJECTED + "<mode>: <message>" when the provider refused the batch for its response
+    format: the batch failed naming it, or every request failed naming it; else None."""
+    mode = con.execute("SELECT coalesce(json_extract_string(body, '$.response_format.type'), 'none') "
+                       "FROM batch_requests WHERE ledger_id = ? LIMIT 1", [lid]).fetchone()
+    if not mode or mode[0] == "none":
+        return None
+    message = next((e for e in errors if format_rejection(e)), None) if status == "failed" else None
+    if message is None:
+        total, failed, named = con.execute(
+            "SELECT count(*), count(*) FILTER (state = 'failed'), max(error) FILTER (state = 'failed') "
+            "FROM batch_requests WHERE ledger_id = ?", [lid]).fetchone()
+        if not total or failed < total or not named or not format_rejection(named):
+            return None
+        message = named
+    return f"{L.FORMAT_REJECTED}{mode[0]}: {message[:300]}"
+
+
+async def collect(api: BatchAPI, path: Path, cohort: str | None) -> tuple[int, list[dict[str, Any]]]:
+    """Poll unfinished batches; store the results of finished ones. Returns (batches finished now,
+    the status of each batch polled)."""
+    rows = L.session(path, lambda s: L.rows(s, "state = 'submitted' AND (? IS NULL OR cohort = ?)", [cohort, cohort]))
+    finished = 0
+    polled = []
+    for row in rows:
+        b = await api.retrieve(row["batch_id"])
+        status, counts = str(b.get("status")), b.get("request_counts") or {}
+        counts = counts if isinstance(counts, dict) else dict(vars(counts))
+        polled.append({"id": row["id"], "batch_id": row["batch_id"], "status": status, "counts": counts,
+                       "n_requests": row["n_requests"]})
+        if status not in L.FINAL:
+            L.update(path, row["id"], provider_status=status, counts=json.dumps(counts))
+            continue
+        for fid in (b.get("output_file_id"), b.get("error_file_id")):
+            if fid:
+                data = await api.content(fid)
+                L.crash_point("during_download")
+                store_file(path, row["id"], data)
+                del data
+        errs = _batch_errors(b)
+        missing = f"the batch ended {status}" + (f": {errs[0]}" if errs else "")
+        L.write(path, partial(_finish, lid=row["id"], b=b, counts=counts, missing=missing))
+        finished += 1
+    return finished, polled

@@ -1,0 +1,232 @@
+"""The provider-batch ledger in DuckDB (`batch_ledger`, `batch_requests`: migration 0012), and the
+spool folder that holds a batch's input file until the provider has it.
+
+What is stored per request, and why not the body: a request body is ~25 KB (the rendered prompt and
+the rubric's schema), so storing it would double the store for a big cohort. The ledger keeps the
+request's *envelope* in `batch_requests.body`: every field but the messages, the response format as
+its type alone, and the SHA-256 of the messages. Nothing needs the full body after the provider has
+it: the custom_id is the SHA-256 of the full body, so a retry or a repair re-renders the request from
+the stored transcript, rubric and prompt version (rendering is deterministic) and is verified by that
+hash; the rendered prompt of every judged request is stored once, in its judgment's exchange. Before
+the provider has the bytes, they live in the spool file `<db>.batches/<ledger id>.jsonl` (the exact
+input file, its SHA-256 in the ledger row), deleted once the batch is created.
+
+A request's `state`: submitted (waiting in its batch), done (reply stored), failed (the provider's
+reason stored), cancelled, dropped (its batch never reached the provider: re-rendered next run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evaluator.judge.batch_transport import KnownRequest
+from evaluator.store.db import Store, default_db_path, open_store
+
+FINAL = ("completed", "failed", "expired", "cancelled")
+LEDGER_KEY = "evaluator_ledger_id"
+DB_WAIT = 30.0
+# `batch_ledger.error` of a batch the provider refused for its structured-output mode: the prefix,
+# then "<mode>: <the provider's message>" (read back by `rejected_modes`)
+FORMAT_REJECTED = "response_format rejected: "
+
+
+def crash_point(name: str) -> None:
+    """Test hook: SIGKILL this process at `name` (after_record, after_upload, after_create,
+    during_download) when EVALUATOR_TEST_CRASH_AT says so (the one place the variable is read)."""
+    if os.environ.get("EVALUATOR_TEST_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def now() -> datetime:
+    """UTC now, naive (the store's TIMESTAMP columns)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def db_path(db: Path | None) -> Path:
+    """The store file: the given one, else the default."""
+    return db or default_db_path()
+
+
+def session(path: Path, fn: Callable[[Store], Any]) -> Any:
+    """One short DB session (the file is not held between steps: a report can read meanwhile)."""
+    with open_store(path, wait_seconds=DB_WAIT) as store:
+        return fn(store)
+
+
+def tx(store: Store, fn: Callable[[Any], Any]) -> Any:
+    """`fn(con)` in one transaction (rolled back on any error)."""
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        out = fn(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return out
+
+
+def write(path: Path, fn: Callable[[Any], Any]) -> Any:
+    """One session, one transaction."""
+    return session(path, lambda store: tx(store, fn))
+
+
+def insert_frame(con: Any, table: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Bulk insert through a pandas frame (DuckDB's executemany costs ~0.5 ms a row)."""
+    import pandas as pd
+
+    con.register("_rows", pd.DataFrame(rows, columns=columns))
+    try:
+        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _rows")
+    finally:
+        con.unregister("_rows")
+
+
+def scalar(store: Store, sql: str, params: list[Any] | None = None) -> Any:
+    """The first column of the first row (None if no row)."""
+    row = store.con.execute(sql, params or []).fetchone()
+    return row[0] if row else None
+
+
+def rows(store: Store, where: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Ledger rows matching `where`, oldest first, as dicts."""
+    cur = store.con.execute(f"SELECT * FROM batch_ledger WHERE {where} ORDER BY submitted_at", params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def update(path: Path, lid: str, **values: Any) -> None:
+    """Set columns of one ledger row (and its updated_at) in a session of its own."""
+    sets = ", ".join(f"{k} = ?" for k in values)
+    session(path, lambda s: s.con.execute(f"UPDATE batch_ledger SET {sets}, updated_at = ? WHERE id = ?",
+                                          [*values.values(), now(), lid]))
+
+
+# -- what a request is -------------------------------------------------------------------------
+def envelope(body: dict[str, Any]) -> dict[str, Any]:
+    """What the ledger stores of a request body (see the module docstring): no messages, no schema."""
+    env = {k: v for k, v in body.items() if k != "messages"}
+    fmt = env.get("response_format")
+    if isinstance(fmt, dict):
+        env["response_format"] = {"type": fmt.get("type")}
+    messages = body.get("messages") or []
+    env["messages_sha256"] = hashlib.sha256(
+        json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    env["n_messages"] = len(messages)  # more than the prompt's: a repair turn
+    return env
+
+
+def known_for(store: Store, cache_keys: Iterable[str]) -> dict[str, KnownRequest]:
+    """Every request the ledger holds for these transcripts (their cache keys): looked up a chunk of
+    transcripts at a time, so memory holds the replies of one chunk, not of the whole cohort."""
+    keys = [k for k in cache_keys if k]
+    known: dict[str, KnownRequest] = {}
+    if not keys:
+        return known
+    for cid, key, lid, state, reply, error in store.con.execute(
+            "SELECT r.custom_id, r.cache_key, r.ledger_id, r.state, r.reply, r.error FROM batch_requests r "
+            "JOIN batch_ledger l ON l.id = r.ledger_id WHERE r.cache_key IN (SELECT unnest(?)) "
+            "ORDER BY l.submitted_at", [keys]).fetchall():
+        k = known.setdefault(cid, KnownRequest(cache_key=key))
+        if state == "done" and reply is not None:
+            k.reply = json.loads(reply)
+        elif state == "submitted":
+            k.pending_in = lid
+        elif state == "failed":
+            k.failures.append(error or "failed")
+    return known
+
+
+def waiting(store: Store, cohort: str) -> tuple[int, int]:
+    """(requests, transcripts) of this cohort still at the provider."""
+    row = store.con.execute(
+        "SELECT count(*), count(DISTINCT r.cache_key) FROM batch_requests r JOIN batch_ledger l "
+        "ON l.id = r.ledger_id WHERE r.state = 'submitted' AND l.cohort = ?", [cohort]).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def provider_progress(store: Store, cohort: str) -> tuple[int, int]:
+    """(requests the provider reports finished, requests) over this cohort's unfinished batches."""
+    done = total = 0
+    for counts, n in store.con.execute("SELECT counts, n_requests FROM batch_ledger WHERE cohort = ? AND "
+                                       "state <> 'done'", [cohort]).fetchall():
+        c = json.loads(counts) if counts else {}
+        done += int(c.get("completed") or 0) + int(c.get("failed") or 0)
+        total += int(n)
+    return done, total
+
+
+def reserved(store: Store) -> float:
+    """Worst-case cost of the batches still running (already committed against the budget)."""
+    return float(scalar(store, "SELECT sum(worst_cost_usd) FROM batch_ledger WHERE state <> 'done'") or 0.0)
+
+
+def rejected_modes(store: Store, model: str, api_base: str | None) -> list[tuple[str, str]]:
+    """(mode, the provider's message) of every structured-output mode a batch of this model was
+    refused for, oldest first (the next run's requests use the next mode)."""
+    out = []
+    for (error,) in store.con.execute(
+            "SELECT error FROM batch_ledger WHERE model = ? AND api_base IS NOT DISTINCT FROM ? AND "
+            "starts_with(error, ?) ORDER BY submitted_at", [model, api_base, FORMAT_REJECTED]).fetchall():
+        mode, _, message = error[len(FORMAT_REJECTED):].partition(": ")
+        out.append((mode, message))
+    return out
+
+
+def list_batches(db: Path | None, cohort: str | None = None) -> list[dict[str, Any]]:
+    """Every ledger row (newest last) with its request counts by state."""
+    def q(store: Store) -> list[dict[str, Any]]:
+        found = rows(store, "(? IS NULL OR cohort = ?)", [cohort, cohort])
+        counts: dict[str, dict[str, int]] = {}
+        for lid, state, n in store.con.execute(
+                "SELECT ledger_id, state, count(*) FROM batch_requests GROUP BY ALL").fetchall():
+            counts.setdefault(lid, {})[state] = n
+        for r in found:
+            r["requests"] = counts.get(r["id"], {})
+            r["counts"] = json.loads(r["counts"]) if r.get("counts") else None
+        return found
+
+    return session(db_path(db), q)
+
+
+# -- the spool folder ----------------------------------------------------------------------------
+def spool_dir(path: Path) -> Path:
+    """Where input files wait for their upload: next to the store, like its journal."""
+    return path.with_name(path.name + ".batches")
+
+
+def spool_file(path: Path, lid: str) -> Path:
+    """The input file of one ledger row."""
+    return spool_dir(path) / f"{lid}.jsonl"
+
+
+def tidy_spool(path: Path, keep: set[str]) -> int:
+    """Delete spool files no ledger row waits for (`keep`: ledger ids still uploading) whose writer
+    is gone (its lock is free): what a run killed before recording its batches left behind."""
+    from evaluator.batch.journal import _lock
+
+    folder = spool_dir(path)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for f in folder.glob("*.jsonl"):
+        lid = f.name.split(".", 1)[0]
+        if lid in keep:
+            continue
+        try:
+            with f.open("rb") as handle:
+                if not _lock(handle):
+                    continue  # a live run is writing it
+            f.unlink(missing_ok=True)
+            f.with_suffix(".meta").unlink(missing_ok=True)
+            removed += 1
+        except OSError:
+            continue
+    return removed
