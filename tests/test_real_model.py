@@ -46,11 +46,12 @@ URL = os.environ.get("EVALUATOR_LOCAL_MODEL_URL", "")
 MODEL = os.environ.get("EVALUATOR_LOCAL_MODEL", "openai/local-model")
 # With scripts/local-model.sh's one thread, SmolLM2-135M on a 2-core machine at load 9-12 reads prompts
 # at 25-80 tokens/s and generates at 10-30 tokens/s (README). The deadline covers a ~3,500-token prompt
-# read at 10 tokens/s plus the whole reply at 3 tokens/s; the reply budget fits 5 dimensions (reasoning,
-# up to 3 quotes and a score each: ~60-100 tokens) and bounds the time a rambling reply can take.
+# read at 10 tokens/s plus the whole reply at 3 tokens/s. The reply budget fits 5 dimensions (reasoning,
+# up to 3 quotes and a score each: ~80-120 tokens) and bounds the time a rambling reply takes: the 135M
+# model rambles until the limit in every request, so this budget sets most of the tests' time.
 TIMEOUT = os.environ.get("EVALUATOR_LOCAL_MODEL_TIMEOUT", "600")
 CONTEXT = os.environ.get("EVALUATOR_LOCAL_MODEL_CONTEXT", "8192")
-MAX_TOKENS = os.environ.get("EVALUATOR_LOCAL_MODEL_MAX_TOKENS", "500")
+MAX_TOKENS = os.environ.get("EVALUATOR_LOCAL_MODEL_MAX_TOKENS", "600")
 
 
 @pytest.fixture
