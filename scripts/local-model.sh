@@ -42,7 +42,7 @@ START_TIMEOUT="${LOCAL_MODEL_START_TIMEOUT:-180}"
 # On a CPU shared with other work, a second thread that is not scheduled stalls the first one at
 # every barrier: with 2 threads on a 2-core machine at load 12, generation fell to 0.7 tokens/s, with
 # 1 thread it ran at 10-13 tokens/s (figures: README, "Judging fully offline with a local model").
-# One thread is therefore the default; on a quiet machine `LOCAL_MODEL_THREADS=$(nproc)` reads
+# One thread is therefore the default; on a quiet machine `LOCAL_MODEL_THREADS=$(nproc)` may read
 # prompts faster. `--poll 0` lets idle threads sleep instead of burning a core another process needs.
 THREADS="${LOCAL_MODEL_THREADS:-1}"
 THREADS_BATCH="${LOCAL_MODEL_THREADS_BATCH:-$THREADS}"
