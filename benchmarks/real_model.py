@@ -10,6 +10,12 @@ then calls, repairs, response formats, prompt and generation speed, and wall tim
     python benchmarks/real_model.py                                   # transcripts/ + datasets/sample_labels.csv
     python benchmarks/real_model.py --set datasets/heldout --limit 3
     python benchmarks/real_model.py --model openai/qwen2.5-7b --api-base http://127.0.0.1:8080/v1 --timeout 1800
+    python benchmarks/real_model.py --probe 3      # server speed only: 3 fixed requests, no judging
+
+`--probe N` sends N identical requests (the first 4,000 characters of a sample transcript, about
+1,000 tokens, 60 tokens generated, the server's prompt cache off) and prints llama.cpp's own timings
+with the machine's load average: the quick way to compare server settings such as
+LOCAL_MODEL_THREADS (scripts/local-model.sh) on the machine at hand.
 
 Speeds: llama.cpp's server counts the prompt tokens it actually read (prompt-cache hits are not
 re-read) and the tokens it generated, with the seconds spent on each (`/metrics`, llama-server
@@ -86,6 +92,33 @@ def server_metrics(api_base: str) -> dict[str, float] | None:
     return out or None
 
 
+def probe(api_base: str, model: str, runs: int, timeout: float) -> int:
+    """Server speed on a fixed ~1,000-token prompt, as llama.cpp reports it (`timings` in the reply)."""
+    import httpx
+
+    text = (ROOT / "transcripts" / "cosine_topk.md").read_text(encoding="utf-8")[:4000]
+    body = {"model": model.removeprefix("openai/"), "max_tokens": 60, "temperature": 0, "cache_prompt": False,
+            "messages": [{"role": "user", "content": f"Summarise this interview in three sentences.\n\n{text}"}]}
+    url = f"{api_base.rstrip('/')}/chat/completions"
+    for i in range(1, runs + 1):
+        load = os.getloadavg()[0]
+        started = time.perf_counter()
+        try:
+            r = httpx.post(url, json=body, timeout=timeout)
+            r.raise_for_status()
+        except httpx.HTTPError as e:
+            print(f"probe {i}: failed after {time.perf_counter() - started:.0f} s: {e!r}", file=sys.stderr)
+            return 1
+        t = r.json().get("timings") or {}
+        if not t:
+            print(f"probe {i}: {time.perf_counter() - started:.1f} s (no llama.cpp timings from this server)")
+            continue
+        print(f"probe {i}: load {load:.1f}  prompt {t['prompt_n']} tokens at {t['prompt_per_second']:.1f} tok/s  "
+              f"generation {t['predicted_n']} tokens at {t['predicted_per_second']:.1f} tok/s  "
+              f"wall {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, help="a folder with transcripts/ and labels_*.csv (e.g. datasets/heldout)")
@@ -97,11 +130,14 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per request (CPU servers are slow)")
     parser.add_argument("--context-tokens", type=int, default=8192, help="the server's context size")
     parser.add_argument("--max-tokens", type=int, default=1200)
+    parser.add_argument("--probe", type=int, metavar="N", help="only measure server speed with N fixed requests")
     args = parser.parse_args()
     if not args.api_base:
         print("no local model configured: pass --api-base or set EVALUATOR_LOCAL_MODEL_URL "
               "(scripts/local-model.sh start; eval \"$(scripts/local-model.sh env)\")", file=sys.stderr)
         return 2
+    if args.probe:
+        return probe(args.api_base, args.model, args.probe, args.timeout)
     folder = args.set / "transcripts" if args.set else args.transcripts
     label_files = sorted(args.set.glob("labels*.csv")) if args.set else args.labels
     if not label_files:

@@ -23,6 +23,9 @@
 #   LOCAL_MODEL_PORT    port on 127.0.0.1       (default: 8089)
 #   LOCAL_MODEL_CTX     context size in tokens  (default: 8192)
 #   LOCAL_MODEL_JOBS    build parallelism       (default: 2)
+#   LOCAL_MODEL_THREADS        threads for generation          (default: 1, see below)
+#   LOCAL_MODEL_THREADS_BATCH  threads for prompt reading      (default: LOCAL_MODEL_THREADS)
+#   LOCAL_MODEL_POLL           llama.cpp --poll level, 0-100   (default: 0: idle threads sleep)
 #   LOCAL_MODEL_PYTHON  python with pip         (default: python3)
 #   LOCAL_MODEL_EXTRA_ARGS  extra llama-server arguments, e.g. "--no-jinja"
 #   LOCAL_MODEL_START_TIMEOUT  seconds to wait for the server (default: 180)
@@ -35,6 +38,15 @@ CTX="${LOCAL_MODEL_CTX:-8192}"
 JOBS="${LOCAL_MODEL_JOBS:-2}"
 PY="${LOCAL_MODEL_PYTHON:-python3}"
 START_TIMEOUT="${LOCAL_MODEL_START_TIMEOUT:-180}"
+# Threads: llama.cpp's worker threads meet at a barrier after every operation and spin-wait there.
+# On a CPU shared with other work, a second thread that is not scheduled stalls the first one at
+# every barrier: with 2 threads on a 2-core machine at load 12, generation fell to 0.7 tokens/s, with
+# 1 thread it ran at 10-13 tokens/s (figures: README, "Judging fully offline with a local model").
+# One thread is therefore the default; on a quiet machine `LOCAL_MODEL_THREADS=$(nproc)` may read
+# prompts faster. `--poll 0` lets idle threads sleep instead of burning a core another process needs.
+THREADS="${LOCAL_MODEL_THREADS:-1}"
+THREADS_BATCH="${LOCAL_MODEL_THREADS_BATCH:-$THREADS}"
+POLL="${LOCAL_MODEL_POLL:-0}"
 
 # Pinned inputs. Bump a version only together with its hash.
 LLAMA_CPP_PYTHON_VERSION="0.3.36"
@@ -161,7 +173,8 @@ start() {
     # time counters at /metrics (benchmarks/real_model.py reads prompt and generation speed there).
     # shellcheck disable=SC2086
     "$SERVER_BIN" -m "$MODEL" --alias "$MODEL_ALIAS" --host 127.0.0.1 --port "$PORT" \
-        --parallel 1 --ctx-size "$CTX" --threads "$(nproc)" --no-webui --metrics \
+        --parallel 1 --ctx-size "$CTX" --threads "$THREADS" --threads-batch "$THREADS_BATCH" \
+        --poll "$POLL" --no-webui --metrics \
         ${LOCAL_MODEL_EXTRA_ARGS:-} >"$LOG" 2>&1 &
     local pid=$!
     echo "$pid" >"$PIDFILE"
@@ -188,7 +201,7 @@ EOF
         sleep 1
         waited=$((waited + 1))
     done
-    say "ready after ${waited}s: $(base)/v1 (model alias: $MODEL_ALIAS)"
+    say "ready after ${waited}s: $(base)/v1 (model alias: $MODEL_ALIAS; threads $THREADS, batch threads $THREADS_BATCH, poll $POLL)"
 }
 
 stop() {
