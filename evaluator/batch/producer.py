@@ -18,7 +18,7 @@ from evaluator.models import JudgeInfo
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 
 CHUNK = 256  # items per cache lookup once the run is under way
-FIRST_CHUNK = 16  # the first lookups are small, so the first calls start at once (the chunk doubles)
+FIRST_CHUNK = 16  # the first lookup is small, so the first calls start at once; the chunk doubles up to CHUNK
 INTERRUPTED = "not judged: the run was interrupted"
 Hits = dict[str, tuple[str, str]]  # cache key -> (judgment id, status)
 
@@ -35,7 +35,7 @@ class Producer:
         self.items = iter_items(request.path, on_skip)  # one pass, shared with list_unjudged
         self.reader = Reader()
         self.chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)
-        self.chunk_size = min(CHUNK, max(FIRST_CHUNK, request.concurrency))
+        self.chunk_size = FIRST_CHUNK
         self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
 
     def _rubric_for(self, exercise: str | None) -> tuple[Rubric, list[str]]:

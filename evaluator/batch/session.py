@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evaluator.store.db import Store, open_store
+from evaluator.store.db import Store, open_store, store_error
 
 DB_WAIT_SECONDS = 30.0
-HOLD_SECONDS = 2.0  # the longest the run keeps the file at a stretch: a reader waits up to 5 s
+HOLD_SECONDS = 3.0  # the longest the run keeps the file at a stretch: a reader waits up to 5 s
 REST_SECONDS = 1.0  # after letting go, the writer leaves the file to readers at least this long
 
 
@@ -20,11 +20,12 @@ class StoreLink:
     """Serialised DB sessions, run in a thread so the event loop keeps the calls flowing.
 
     Sessions that follow each other closely share one connection: connecting, checking the
-    migrations and closing (a checkpoint) cost more than a small group commit, and a run commits
-    about once a second. DuckDB admits one process at a time, so the file is let go after
-    HOLD_SECONDS at most, and as soon as there is nothing to write (`release`); the writer then
-    leaves it alone for REST_SECONDS (`resting`), so `evaluate report --serve` and other readers,
-    which retry for a few seconds, get in between."""
+    migrations and closing (a checkpoint) cost more than a small group commit, a run commits about
+    once a second, and each checkpoint leaves a row group behind (fewer checkpoints: fewer, larger
+    row groups, less memory for every later scan). DuckDB admits one process at a time, so the
+    file is let go after HOLD_SECONDS at most, and as soon as there is nothing to write
+    (`release`); the writer then leaves it alone for REST_SECONDS (`resting`), so `evaluate report
+    --serve` and other readers, which retry for a few seconds, get in between."""
 
     def __init__(self, path: Path, notice: Callable[[str], None] | None = None,
                  hold: float = HOLD_SECONDS) -> None:
@@ -55,10 +56,10 @@ class StoreLink:
             return
         self._released = time.monotonic()
         try:
-            store.close()
-        except Exception:
+            store.close()  # checkpoints: what was committed is safe in the WAL even if this fails
+        except Exception as e:
             if not quiet:
-                raise
+                raise store_error(self.path, "could not close it", e) from None
 
     def resting(self) -> bool:
         """The file was let go moments ago: readers' turn (the writer's commit can wait a tick)."""
