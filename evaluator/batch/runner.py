@@ -247,6 +247,12 @@ class CohortRunner:
 
     # -- the run -------------------------------------------------------------------------------
     async def run(self) -> CohortSummary:
+        try:
+            return await self._run()
+        finally:
+            await self.link.release()  # the file is free once the run returns, whatever ended it
+
+    async def _run(self) -> CohortSummary:
         started = time.perf_counter()
         status, message = "completed", None
         stop_on_sigterm = on_sigterm(asyncio.current_task())  # `timeout`, `kill`, a CI job: like Ctrl-C
@@ -282,10 +288,7 @@ class CohortRunner:
             status, message = "aborted", str(self.abort)
         if self.budget and self.budget.exhausted:
             message = (message + "; " if message else "") + self.budget.message(len(self.rec.tally.skipped))
-        try:
-            return await self._finish(status, message, started)
-        finally:
-            await self.link.release()  # the file is free once the run returns
+        return await self._finish(status, message, started)
 
     async def _finish(self, status: str, message: str | None, started: float) -> CohortSummary:
         summary = self.rec.tally.summary(cohort=self.req.cohort, run_id=self.run_id, status=status, message=message,
