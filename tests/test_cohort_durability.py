@@ -62,6 +62,34 @@ def stop(proc: subprocess.Popen, sig: int) -> tuple[str, str]:
             proc.communicate(timeout=10)
 
 
+# ------------------------------------------------------------------ readers while a cohort writes
+
+def test_a_reader_gets_in_while_a_cohort_commits(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """The cohort keeps its connection across group commits but lets the file go every couple of
+    seconds: a reader that waits as `report --serve` does (5 s) gets in each time, mid-run, and sees
+    the judgments committed so far."""
+    n = 24
+    fake_llm.script(Call(valid, delay=0.5))
+    folder, db = tmp_path / "cohort", tmp_path / "e.duckdb"
+    make_cohort(folder, n)
+    proc = start(fake_llm, folder, db, "--concurrency", "2")
+    seen = []
+    try:
+        wait_until(proc, lambda: len(fake_llm.chat_requests) >= 4)
+        while proc.poll() is None and len(seen) < 4:
+            with open_store(db, read_only=True, wait_seconds=5.0) as store:  # raises StoreLocked if kept out
+                seen.append(store.count("judgments"))
+            time.sleep(0.3)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["scored"] == n
+    assert len(seen) >= 2 and seen == sorted(seen), seen  # mid-run reads, each seeing at least as much
+
+
 # ------------------------------------------------------------------------- SIGKILL: the journal
 
 @pytest.mark.parametrize("concurrency", [2, 4])

@@ -17,7 +17,8 @@ from evaluator.errors import EvaluatorError
 from evaluator.models import JudgeInfo
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 
-CHUNK = 256
+CHUNK = 256  # items per cache lookup once the run is under way
+FIRST_CHUNK = 16  # the first lookup is small, so the first calls start at once; the chunk doubles up to CHUNK
 INTERRUPTED = "not judged: the run was interrupted"
 Hits = dict[str, tuple[str, str]]  # cache key -> (judgment id, status)
 
@@ -34,6 +35,7 @@ class Producer:
         self.items = iter_items(request.path, on_skip)  # one pass, shared with list_unjudged
         self.reader = Reader()
         self.chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)
+        self.chunk_size = FIRST_CHUNK
         self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
 
     def _rubric_for(self, exercise: str | None) -> tuple[Rubric, list[str]]:
@@ -56,8 +58,9 @@ class Producer:
                 self.rec.fail(item, str(e))
             except Exception as e:  # isolation: one file's surprise never stops the cohort
                 self.rec.fail(item, f"cannot read it: {type(e).__name__}: {e}")
-            if len(self.chunk) >= CHUNK:
+            if len(self.chunk) >= self.chunk_size:
                 await self._look_up(queue)
+                self.chunk_size = min(CHUNK, self.chunk_size * 2)
         if self.chunk:  # already read: reuse still counts, the rest reach a worker (which skips them on abort)
             await self._look_up(queue)
         self.reader.close()

@@ -7,8 +7,9 @@ Shape of a run (one process, the only DuckDB writer):
     workers (--concurrency): parse, check the budget (batch/budget.py), judge, journal the reply
               (fsync'd at once: batch/journal.py), hand it to the commit buffer (batch/commits.py)
     writer:   every ~second, one DuckDB transaction with everything finished, then the journal goes
-The database is opened per session and closed again, so `evaluate report --serve` can read between
-sessions (DuckDB admits one process at a time). A SIGKILL loses only the judgments in flight: the
+The connection is kept across commits that follow closely, but let go every couple of seconds and
+whenever there is nothing to write, so `evaluate report --serve` can read between (DuckDB admits one
+process at a time: batch/session.py). A SIGKILL loses only the judgments in flight: the
 next run folds the journal into the store first, and finds the rest in the cache; running the same
 command after an interruption also reuses whatever the interrupted run judged (--force included).
 """
@@ -16,6 +17,7 @@ command after an interruption also reuses whatever the interrupted run judged (-
 from __future__ import annotations
 
 import asyncio
+import gc
 import shlex
 import time
 import uuid
@@ -49,9 +51,6 @@ from evaluator.rubrics import select_rubric
 from evaluator.store.db import Store, StoreFull, default_db_path
 from evaluator.store.owners import other_live_runs
 
-FLUSH_MAX_FACTOR = 8  # the writer's longest interval between group commits, in flush_seconds
-FLUSH_MAX_ENTRIES = 256  # pending judgments that commit at the next tick, whatever the interval
-
 __all__ = ["CohortRequest", "CohortRunner", "CohortSummary", "Counters", "score_cohort", "validate"]
 
 
@@ -80,6 +79,7 @@ class CohortRunner:
         self.abort: EvaluatorError | None = None  # judge unavailable, or no space left for the store
         self.run_started = False
         self.resume_from: list[str] = []  # unfinished runs of this same command: their judgments are reused
+        self.first: asyncio.Task | None = None  # the run's first session, started before any file is read
         self.producer = Producer(request, self.info, self.rec, self._lookup, self._stopping, self._notify,
                                  notice)
         self.rubric_hint = select_rubric(request.rubric, None) if request.rubric else None
@@ -112,6 +112,8 @@ class CohortRunner:
             cached = {} if self.req.force else store.cached_ids(keys)
             return cached, store.resumable(self.resume_from, keys)
 
+        if self.first is not None:
+            await self.first  # its failure (a locked or unreadable store) is the run's, said once
         result: tuple[Hits, Hits] = await self.link.run(find)
         return result
 
@@ -156,26 +158,24 @@ class CohortRunner:
         return result
 
     async def _writer(self, stop: asyncio.Event) -> None:
-        """Group commits, spaced out as the run goes: each DuckDB session (connect, migration check,
-        write, checkpoint, close) costs real time on a small machine, and replies are durable in the
-        journal as they arrive, so the store can be folded into less often once the run is under way.
-        The interval starts at `flush_seconds` (a report sees the first judgments at once) and doubles
-        after each commit up to FLUSH_MAX_FACTOR times it; FLUSH_MAX_ENTRIES pending judgments commit
-        at the next tick whatever the interval, so memory held for the store stays bounded."""
+        """Group commits every `flush_seconds` (a report sees judgments within about a second, and the
+        last commit of the run stays small: it is what the run waits for at the end). Replies are
+        durable in the journal as they arrive, so a commit can wait: a tick with nothing to write
+        lets the file go, and one in the readers' turn (StoreLink.resting) is skipped. The run's
+        last commit is _finish's."""
         tick = self.req.flush_seconds
-        interval, since = tick, 0.0
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=tick)
+                break
             except TimeoutError:
                 pass
-            since += tick
-            due = since >= interval or len(self.commits.pending.entries) >= FLUSH_MAX_ENTRIES
-            if self.commits and (due or stop.is_set()):
+            if not self.commits:
+                await self.link.release()
+            elif not self.link.resting():
                 try:
                     await self._commit()
-                    since, interval = 0.0, min(interval * 2, tick * FLUSH_MAX_FACTOR)
-                except StoreError:  # e.g. held by another process past the wait: the next flush retries
+                except StoreError:  # e.g. held by another process past the wait: the next tick retries
                     pass
 
     # -- producer and workers ------------------------------------------------------------------
@@ -247,6 +247,12 @@ class CohortRunner:
 
     # -- the run -------------------------------------------------------------------------------
     async def run(self) -> CohortSummary:
+        try:
+            return await self._run()
+        finally:
+            await self.link.release()  # the file is free once the run returns, whatever ended it
+
+    async def _run(self) -> CohortSummary:
         started = time.perf_counter()
         status, message = "completed", None
         stop_on_sigterm = on_sigterm(asyncio.current_task())  # `timeout`, `kill`, a CI job: like Ctrl-C
@@ -254,6 +260,8 @@ class CohortRunner:
         preload = asyncio.create_task(asyncio.to_thread(__import__, "pandas"))
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.req.concurrency * 2)
         stop = asyncio.Event()
+        # the first session (journals of killed runs folded in, the run row) while the first files are read
+        first = self.first = asyncio.create_task(self.link.run(self._ensure_run))
         writer = asyncio.create_task(self._writer(stop))
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self.req.concurrency)]
         try:
@@ -268,7 +276,7 @@ class CohortRunner:
         finally:
             stop_on_sigterm()
             stop.set()
-            await asyncio.gather(writer, preload, return_exceptions=True)
+            await asyncio.gather(writer, preload, first, return_exceptions=True)
         self.rec.skip_leftovers()
         c = self.rec.tally.counters
         if status == "interrupted":
@@ -319,4 +327,11 @@ def score_cohort(request: CohortRequest, progress: Callable[[Counters], None] | 
         from evaluator.batch.estimate import estimate_cohort
 
         return estimate_cohort(request)
-    return asyncio.run(CohortRunner(request, progress, notice).run())
+    # What exists before the run (modules, the judge, rubrics) lives as long as the run: frozen out
+    # of the cycle collector's full passes, which re-scan every tracked object each time (~0.3 s with
+    # litellm loaded, every call in flight stalled meanwhile); a run's own garbage is collected as usual.
+    gc.freeze()
+    try:
+        return asyncio.run(CohortRunner(request, progress, notice).run())
+    finally:
+        gc.unfreeze()

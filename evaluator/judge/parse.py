@@ -180,16 +180,19 @@ def _normalise_evidence(raw: Any) -> Any:
 
 # ---------------------------------------------------------------- evidence
 
+_WORD = re.compile(r"\w+")
+
+
 def _norm(text: str) -> str:
-    text = text.casefold().replace("’", "'").replace("“", '"').replace("”", '"')
-    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+    """Words only, case-folded, one space apart: what quotes and places are compared as. (Quote marks
+    and other punctuation are never word characters, so they only separate words.) One findall pass:
+    every turn of every judgment goes through here."""
+    return " ".join(_WORD.findall(text.casefold()))
 
 
 _LABEL_PREFIX = re.compile(r"^\s*(\[[^\]]{1,24}\]\s*)?(\*\*)?[^\W\d_][\w .'’-]{0,30}"
                            r"(\([^)]{1,20}\))?(\*\*)?[:：]\s*(\*\*)?\s*")
 
-
-_WORD = re.compile(r"\w+")
 _LEAD, _TRAIL = re.compile(r"[^\w\s]*"), re.compile(r"[^\w\s]*$")
 
 
@@ -198,12 +201,19 @@ class _Place:
     in the normalised text to one in the original (so a located quote is stored as a span the
     report can highlight without matching again)."""
 
-    __slots__ = ("_map", "normed", "original", "role", "source")
+    __slots__ = ("_map", "_normed", "original", "role", "source")
 
     def __init__(self, source: str, role: str, original: str) -> None:
         self.source, self.role, self.original = source, role, original
-        self.normed = _norm(original)
+        self._normed: str | None = None
         self._map: tuple[list[int], list[int], list[int] | None] | None = None
+
+    @property
+    def normed(self) -> str:
+        """Normalised on first search: a quote found in a candidate turn never reads the others."""
+        if self._normed is None:
+            self._normed = _norm(self.original)
+        return self._normed
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original characters [start, end) of the normalised text came from."""
@@ -302,6 +312,8 @@ def misplaced_quotes(parses: dict[str, DimensionParse], prompt_parts: list[tuple
     """Rejected quotes that the model copied from the prompt itself (the rubric's anchors, the
     instructions) instead of the interview, each named with where it came from. Small models do this
     and repeat it on a generic repair request; saying which quote came from where breaks the loop."""
+    if not any(dp.dropped for dp in parses.values()):
+        return []  # nothing was dropped: the prompt need not be read at all
     # role: the Evidence model knows only the interview's roles; only the place's name is used here
     index = EvidenceIndex([_Place(label, "interviewer", text) for label, text in prompt_parts])
     out = []
