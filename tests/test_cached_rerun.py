@@ -32,6 +32,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("EVALUATOR_CACHE_DIR", str(tmp_path / "cache"))  # a fresh facts cache per test
     monkeypatch.chdir(tmp_path)
+    # the facts are also kept per process: an earlier test of this process that asked for the same
+    # model left them in memory, so the in-process first run would not write them to this test's
+    # cache and the re-run process would have to ask litellm (the order-dependent failure seen before)
+    from evaluator.judge import llm_adapter
+
+    llm_adapter._model_facts.cache_clear()
 
 
 def run_process(args: list[str], cwd: Path) -> tuple[int, str, bool]:
