@@ -250,8 +250,6 @@ class CohortRunner:
         started = time.perf_counter()
         status, message = "completed", None
         stop_on_sigterm = on_sigterm(asyncio.current_task())  # `timeout`, `kill`, a CI job: like Ctrl-C
-        # the first write imports pandas (~1 s): do it now, off the loop, so the first commit is not late
-        preload = asyncio.create_task(asyncio.to_thread(__import__, "pandas"))
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.req.concurrency * 2)
         stop = asyncio.Event()
         writer = asyncio.create_task(self._writer(stop))
@@ -268,7 +266,7 @@ class CohortRunner:
         finally:
             stop_on_sigterm()
             stop.set()
-            await asyncio.gather(writer, preload, return_exceptions=True)
+            await asyncio.gather(writer, return_exceptions=True)
         self.rec.skip_leftovers()
         c = self.rec.tally.counters
         if status == "interrupted":
