@@ -17,7 +17,6 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import time
@@ -30,6 +29,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from evaluator.errors import JudgeUnavailable
+from evaluator.judge.memo import cache_dir, read_json, write_json
 from evaluator.judge.ratelimit import RateLimiter
 from evaluator.judge.transport import (
     FORMAT_MODES,
@@ -112,9 +112,7 @@ def _facts_file() -> Path | None:
         version = metadata.version("litellm")
     except metadata.PackageNotFoundError:
         return None
-    base = os.environ.get("EVALUATOR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "evaluator")
-    return Path(base) / f"model-facts-litellm-{version}.json"
+    return cache_dir() / f"model-facts-litellm-{version}.json"
 
 
 @lru_cache(maxsize=64)
@@ -124,22 +122,13 @@ def _model_facts(model: str) -> tuple[dict[str, Any], list[str], str]:
     judge's identity (the cache key) needs the model's context size, and a re-run whose judgments
     are all cached must not pay litellm's import (~5-10 s) only to learn it again."""
     path = _facts_file()
-    try:
-        kept = json.loads(path.read_text(encoding="utf-8")) if path else {}
-    except (OSError, ValueError):
-        kept = {}
-    entry = kept.get(model) if isinstance(kept, dict) else None
+    kept = read_json(path) if path else {}
+    entry = kept.get(model)
     if isinstance(entry, list) and len(entry) == 3:
         return dict(entry[0]), list(entry[1]), str(entry[2])
     facts = _ask_litellm(model)
     if path is not None:
-        try:  # best effort: a read-only home only means litellm is asked again next time
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({**kept, model: list(facts)}, default=str), encoding="utf-8")
-            os.replace(tmp, path)
-        except (OSError, TypeError, ValueError):
-            pass
+        write_json(path, {**kept, model: list(facts)})
     return facts
 
 
