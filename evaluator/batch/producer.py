@@ -17,7 +17,9 @@ from evaluator.errors import EvaluatorError
 from evaluator.models import JudgeInfo
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 
-CHUNK = 256
+CHUNK = 256  # items read per cache lookup (one DB session each) ...
+MAX_CHUNK = 1024  # ... doubling up to this while every item of a chunk was found: a fully cached re-run
+# of 2,000 opens the store 4 times instead of 8, and a run that judges still starts after 256 reads
 INTERRUPTED = "not judged: the run was interrupted"
 Hits = dict[str, tuple[str, str]]  # cache key -> (judgment id, status)
 
@@ -34,6 +36,7 @@ class Producer:
         self.items = iter_items(request.path, on_skip)  # one pass, shared with list_unjudged
         self.reader = Reader()
         self.chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)
+        self.chunk_size = CHUNK
         self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
 
     def _rubric_for(self, exercise: str | None) -> tuple[Rubric, list[str]]:
@@ -56,7 +59,7 @@ class Producer:
                 self.rec.fail(item, str(e))
             except Exception as e:  # isolation: one file's surprise never stops the cohort
                 self.rec.fail(item, f"cannot read it: {type(e).__name__}: {e}")
-            if len(self.chunk) >= CHUNK:
+            if len(self.chunk) >= self.chunk_size:
                 await self._look_up(queue)
         if self.chunk:  # already read: reuse still counts, the rest reach a worker (which skips them on abort)
             await self._look_up(queue)
@@ -66,6 +69,8 @@ class Producer:
 
     async def _look_up(self, queue: asyncio.Queue) -> None:
         cached, resumed = await self.lookup([p.key for p in self.chunk])
+        if all(p.key in cached or p.key in resumed for p in self.chunk):
+            self.chunk_size = min(self.chunk_size * 2, MAX_CHUNK)
         dedup = self.rec.dedup
         for p in self.chunk:
             hit = cached.get(p.key) or resumed.get(p.key)
