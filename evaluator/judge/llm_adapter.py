@@ -554,10 +554,13 @@ class LiteLLMAdapter:
 
     async def _request(self, kwargs: dict[str, Any]) -> Any:
         """One HTTP request under a total deadline. litellm's `timeout=` bounds each read only; on
-        expiry `wait_for` cancels the request, which closes its connection (nothing keeps reading)."""
+        expiry the request is cancelled, which closes its connection (nothing keeps reading). Not
+        `wait_for`: on Python 3.11 a reply arriving with a Ctrl-C returned the reply and swallowed the
+        cancellation, and the interrupted worker went on judging."""
         started = time.perf_counter()
         try:
-            response = await asyncio.wait_for(self._ll.acompletion(**kwargs), self.config.timeout)
+            async with asyncio.timeout(self.config.timeout):
+                response = await self._ll.acompletion(**kwargs)
         except TimeoutError:
             message = (f"no complete reply within the {self.config.timeout:g} s deadline per request (--timeout): "
                        "the server was too slow to connect, answer or finish sending")
