@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,13 +47,17 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     prompt.prompt_version.cache_clear()
 
 
-def run_process(args: list[str], cwd: Path) -> tuple[int, str, list[str]]:
-    """(exit code, stdout, which of HEAVY were imported) of one `evaluate` process."""
+LOADING = "loading the model client"
+TERMINAL = {"FORCE_COLOR": "1"}  # rich takes stderr for a terminal: the progress bar and the loading notice
+
+
+def run_process(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str, list[str], str]:
+    """(exit code, stdout, which of HEAVY were imported, stderr) of one `evaluate` process."""
     p = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True,
-                       env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}, timeout=120)
-    marks = [line for line in p.stderr.splitlines() if line.startswith("HEAVY-IMPORTED ")]
+                       env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})}, timeout=300)
+    marks = re.findall(r"HEAVY-IMPORTED (\[.*\])", p.stderr)  # after a progress bar's cursor controls
     assert marks, p.stderr
-    return p.returncode, p.stdout, json.loads(marks[-1].split(" ", 1)[1])
+    return p.returncode, p.stdout, json.loads(marks[-1]), p.stderr
 
 
 def test_cached_cohort_rerun_never_imports_litellm(fake_llm: FakeLLM, tmp_path: Path) -> None:
@@ -63,20 +68,22 @@ def test_cached_cohort_rerun_never_imports_litellm(fake_llm: FakeLLM, tmp_path: 
     assert first.code == 0, first.stderr
     assert len(fake_llm.chat_requests) == 4
 
-    code, out, imported = run_process(cohort_args(folder, db, base_url=fake_llm.base_url), tmp_path)
+    # on a terminal too: the "loading the model client" notice no longer loads it up front
+    code, out, imported, err = run_process(cohort_args(folder, db, base_url=fake_llm.base_url), tmp_path, TERMINAL)
     assert code == 0, out
     doc = json.loads(out)
     assert doc["cached"] == 4 and doc["scored"] == 4
     assert len(fake_llm.chat_requests) == 4  # no call
-    assert imported == []
+    assert imported == [] and LOADING not in err
 
     # one new transcript: the same command now needs the client, and judges only that one
     (folder / "new.md").write_text((folder / "round_00.md").read_text(encoding="utf-8") + "\nInterviewer: One more.\n",
                                    encoding="utf-8")
-    code, out, imported = run_process(cohort_args(folder, db, base_url=fake_llm.base_url), tmp_path)
+    code, out, imported, err = run_process(cohort_args(folder, db, base_url=fake_llm.base_url), tmp_path, TERMINAL)
     assert code == 0, out
     assert json.loads(out)["cached"] == 4 and len(fake_llm.chat_requests) == 5
     assert "litellm" in imported and "jinja2" in imported  # the probe sees what a judging run loads
+    assert LOADING in err  # said when the client is loaded, and only then
 
 
 def test_cached_single_file_never_imports_litellm(fake_llm: FakeLLM, tmp_path: Path) -> None:
@@ -85,14 +92,14 @@ def test_cached_single_file_never_imports_litellm(fake_llm: FakeLLM, tmp_path: P
     path = make_cohort(folder, 1)[0]
     args = ["judge", str(path), "--db", str(db), "--format", "json", "--model", MODEL,
             "--api-base", fake_llm.base_url, "--retry-wait", "0.01", "--timeout", "20"]
-    code, out, imported = run_process(args, tmp_path)
+    code, out, imported, _ = run_process(args, tmp_path)
     assert code == 0, out
     assert "litellm" in imported and len(fake_llm.chat_requests) == 1
 
-    code, out, imported = run_process(args, tmp_path)
+    code, out, imported, err = run_process(args, tmp_path, TERMINAL)
     assert code == 0, out
     assert len(fake_llm.chat_requests) == 1
-    assert imported == []
+    assert imported == [] and LOADING not in err
 
 
 def test_model_facts_are_kept_per_litellm_version(tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -85,6 +87,16 @@ class RequestTimeout(TimeoutError):
     """No complete reply within the request's total deadline (connect, first byte and whole body)."""
 
 
+_on_load: list[Callable[[], None]] = []
+
+
+def on_client_load(announce: Callable[[], None]) -> None:
+    """Have `announce` called once, just before litellm is first imported (5-25 s on a cold disk), so
+    a terminal can say what the wait is. Nothing is imported now: a run whose judgments are all
+    cached never loads the client, and announces nothing."""
+    _on_load.append(announce)
+
+
 def _litellm():
     """Import litellm lazily (4-5 s) and without its network fetch of the price map.
 
@@ -93,6 +105,8 @@ def _litellm():
     late while the others queue behind it."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    while _on_load and "litellm" not in sys.modules:
+        _on_load.pop(0)()
     import litellm
 
     litellm.suppress_debug_info = True
