@@ -201,8 +201,6 @@ class CohortRunner:
             except Exception as e:  # isolation: one transcript's surprise never stops the cohort
                 self.rec.fail(p.item, f"internal error: {type(e).__name__}: {e}", p.source, p.key)
             self._notify()
-            if asyncio.current_task().cancelling():  # type: ignore[union-attr]  # a stop some library swallowed
-                raise asyncio.CancelledError
 
     async def _judge_one(self, p: Prepared) -> None:
         transcript = await asyncio.to_thread(parse_source, p.source)  # CPU only (the file is read): no deadline
