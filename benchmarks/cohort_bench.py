@@ -16,8 +16,9 @@ what was in flight when it died; every finished reply is journaled as it arrives
 
     python benchmarks/cohort_bench.py --floor --process
 
---process also times `evaluate cohort` as fresh processes, first run then the fully cached re-run
-(which must not import litellm: the share goal is < 5% at N=200, < 3% at 2,000). --floor also sends
+--process also times `evaluate cohort` as fresh processes on cohorts of 200 and 2,000 transcripts
+(`--process N1,N2` for other sizes), first run then the fully cached re-run, which must not import
+litellm, pandas or jinja2: the share goal is < 5% at N=200, < 3% at 2,000. --floor also sends
 the same requests with the bare clients (litellm in 1, 2 and 4 processes; the openai SDK), nothing of
 ours around them: the ceiling any harness built on that client can reach on this machine.
 """
@@ -163,31 +164,62 @@ def client_floor(folder: Path, base_url: str, n: int, concurrency: int) -> list[
     return out
 
 
-def process_rerun(n: int, concurrency: int, base_url: str) -> tuple[float, float, bool]:
-    """`evaluate cohort` as a user runs it, twice, each a fresh process: (first run's process time,
-    the fully cached re-run's, whether the re-run imported litellm). The re-run's whole cost is
-    start-up, reading the files and one cache lookup per chunk: it should not pay the model client."""
+RERUN_GOALS = {200: 5.0, 2000: 3.0}  # the fully cached re-run's share of the first run, per cohort size (%)
+
+
+def process_rerun(n: int, concurrency: int, base_url: str, repeats: int = 3) -> dict:
+    """`evaluate cohort` as a user runs it, each a fresh process: the first run, then the fully cached
+    re-run `repeats` times. Returns wall and CPU (user+sys) seconds of each and the modules the
+    re-runs imported that they have no use for. A re-run's whole cost is start-up, reading the files
+    and the cache lookups: it must not pay the model client, pandas or the prompt rendering.
+
+    The children get their own cache folder (the first run starts cold: it computes the judge's
+    version and litellm's facts and keeps them) and bytecode caching, which this machine's
+    PYTHONDONTWRITEBYTECODE turns off: an installed package has its .pyc files (pip compiles them),
+    and compiling the package again in every process is not a cost a user pays."""
     import json
     import subprocess
 
-    probe = ("import sys\nfrom evaluator.cli import run\ntry:\n    run()\nfinally:\n"
-             "    print('LITELLM', 'litellm' in sys.modules, file=sys.stderr)\n")
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    times, imported = [], False
+    heavy = ("litellm", "openai", "pandas", "numpy", "scipy", "jinja2")
+    probe = ("import json, sys\nfrom evaluator.cli import run\ntry:\n    run()\nfinally:\n"
+             f"    print('HEAVY', json.dumps([m for m in {heavy!r} if m in sys.modules]), file=sys.stderr)\n")
     with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", EVALUATOR_CACHE_DIR=str(Path(tmp) / "cache"),
+                   PYTHONPYCACHEPREFIX=str(Path(tmp) / "pyc"))
         folder, db = Path(tmp) / "cohort", Path(tmp) / "proc.duckdb"
         folder.mkdir()
         make_cohort(folder, n)
         cmd = [sys.executable, "-c", probe, "cohort", str(folder), "--cohort", "proc", "--db", str(db),
                "--format", "json", "--model", "openai/bench-model", "--api-base", base_url,
                "--concurrency", str(concurrency), "--timeout", "30"]
-        for _ in range(2):
+        runs, imported = [], []
+        for i in range(1 + repeats):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            times.append(time.perf_counter() - t0)
-            json.loads(p.stdout)  # a run that failed says so here
-            imported = "LITELLM True" in p.stderr
-    return times[0], times[1], imported
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            doc = json.loads(p.stdout)  # a run that failed says so here
+            runs.append((wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime))
+            if i:
+                assert doc["cached"] == n and doc["calls"] == 0, f"the re-run was not fully cached: {doc}"
+                imported = json.loads(p.stderr.rsplit("HEAVY ", 1)[1])
+    return {"first": runs[0], "reruns": runs[1:], "imported": imported}
+
+
+def print_process_rerun(n: int, r: dict) -> None:
+    import statistics
+
+    first_wall, first_cpu = r["first"]
+    wall = statistics.median(w for w, _ in r["reruns"])
+    cpu = statistics.median(c for _, c in r["reruns"])
+    goal = RERUN_GOALS.get(n)
+    heavy = ", ".join(r["imported"]) or "none of litellm, pandas, jinja2..."
+    print(f"  process re-run N={n:<5} first run {first_wall:.2f} s (CPU {first_cpu:.2f} s); fully cached re-run "
+          f"{wall:.2f} s (CPU {cpu:.2f} s; median of {len(r['reruns'])}) = {wall / first_wall * 100:.1f}% of the "
+          f"first run's time, {cpu / first_cpu * 100:.1f}% of its CPU"
+          f"{f' (goal < {goal:g}%)' if goal else ''}; imported: {heavy}")
 
 
 def longest_prompt() -> tuple[str, int, int, int, int, int]:
@@ -259,8 +291,9 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.3)
     ap.add_argument("--floor", action="store_true", help="also time the same requests sent by the bare "
                     "clients (litellm, the openai SDK) with nothing of ours around them: the ceiling for the harness")
-    ap.add_argument("--process", action="store_true", help="also run `evaluate cohort` twice as fresh "
-                    "processes (first run, then fully cached) and print the re-run's share of the process time")
+    ap.add_argument("--process", nargs="?", const="200,2000", metavar="N1,N2", help="also run `evaluate cohort` "
+                    "as fresh processes, first run then the fully cached re-run (3 times), on cohorts of these sizes "
+                    "(default 200,2000: the goals' sizes), and print the re-run's share of the first run")
     ap.add_argument("--memory", metavar="N1,N2", help="instead: peak RSS of fresh processes scoring N1 and N2 "
                     "transcripts (latency 20 ms), to show memory stays flat as the cohort grows")
     ap.add_argument("--kill-sweep", metavar="C1,C2", help="instead: SIGKILL live runs at these concurrencies "
@@ -279,14 +312,13 @@ def main() -> None:
             print(f"N={n:>6}: peak RSS {rss}")
         return
 
+    load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())
     from evaluator.judge.llm_adapter import _litellm
 
     # one-time imports, paid once per process, are kept out of the timed region: litellm and the
-    # client stack it loads (4-5 s), and pandas, which the store's writes use (~0.5 s)
+    # client stack it loads (4-5 s)
     t_import = time.perf_counter()
     _litellm()
-    import pandas  # noqa: F401
-
     t_import = time.perf_counter() - t_import
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -304,7 +336,8 @@ def main() -> None:
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cached, cached_wall, _ = run_once(folder, db, base_url, args.concurrency, "bench")
         floor = client_floor(folder, base_url, args.n, args.concurrency) if args.floor else []
-        proc = process_rerun(args.n, args.concurrency, base_url) if args.process else None
+        sizes = [int(k) for k in args.process.split(",")] if args.process else []
+        proc = {k: process_rerun(k, args.concurrency, base_url) for k in sizes}
         stop.set()
         server_requests = ports.get(timeout=30)
     server.join(timeout=10)
@@ -326,16 +359,17 @@ def main() -> None:
         ours, bare = first.calls / wall, args.n / floor[0][1]
         print(f"  request rate        ours {ours:.1f}/s   bare litellm.acompletion {bare:.1f}/s   "
               f"ratio {ours / bare:.2f} (goal >= 0.9)")
-    if proc:
-        print(f"  process re-run      first run {proc[0]:.2f} s, fully cached re-run {proc[1]:.2f} s = "
-              f"{proc[1] / proc[0] * 100:.1f}% (goal < 5% at 200, < 3% at 2,000); litellm imported: {proc[2]}")
+    for k, r in proc.items():
+        print_process_rerun(k, r)
     name, chars, code, prompt, unenforced, schema = longest_prompt()
     print(f"  prompt              {prompt} characters in the messages on the longest sample ({name}: transcript "
           f"{chars}, code files {code}) + {schema} characters of response_format schema; {unenforced} without the "
           "schema enforced (json_object/none: the shape is in the prompt)")
-    print(f"  one-time imports    {t_import:.2f} s (litellm, its client stack, pandas; not in the timed runs)")
+    print(f"  one-time imports    {t_import:.2f} s (litellm and its client stack; not in the timed runs)")
     print(f"  cached re-run       {cached_wall:.3f} s = {cached_wall / wall * 100:.1f}% of the first run, "
           f"{cached.calls} calls, {cached.cached} cached")
+    print(f"  machine load        {load0} at the start, {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end "
+          f"(1, 5, 15 min; {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

@@ -583,10 +583,22 @@ _NOT_CONTENT = re.compile(r"<!--.*?(?:-->|\Z)|^[ \t]*(?:#{1,6}[ \t][^\n]*|#{1,6}
                           re.DOTALL | re.MULTILINE)
 
 
-def _has_content(body: str) -> bool:
-    """Whether any word is left once headings, HTML comments, rules and fences are set aside."""
-    rest = _NOT_CONTENT.sub("", body)
-    return any(c.isalnum() for c in rest)
+CONTENT_PREFIX = 1024  # characters of the opening lines that decide `_has_content` for almost every file
+
+
+def _words_left(text: str) -> bool:
+    return any(c.isalnum() for c in _NOT_CONTENT.sub("", text))
+
+
+def _has_content(body: str, prefix: int = CONTENT_PREFIX) -> bool:
+    """Whether any word is left once headings, HTML comments, rules and fences are set aside.
+
+    The opening lines decide it for almost every file, so they are tested first, and the whole body
+    (~0.3 ms per 6 KB, paid before every cache lookup) only when they hold no word. The prefix ends
+    where a line ends: a heading or rule line in it is the whole line, and a comment it cuts is read
+    as running to its end, so a word left in the prefix is a word left in the whole body."""
+    cut = body.find("\n", prefix)
+    return (cut != -1 and _words_left(body[:cut])) or _words_left(body)
 
 
 def parse_source(source: Source) -> Transcript:

@@ -13,7 +13,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 from evaluator.models import Flag, Transcript
@@ -118,7 +118,7 @@ _NOT_SUBORDINATE = "".join(
 
 class _Check(NamedTuple):
     name: str
-    pattern: re.Pattern[str]
+    source: str  # the pattern, compiled on first use (`_compiled`): a run that scans nothing compiles none
     anchors: tuple[str, ...]  # located in the text; each hit must start a word
     gate: tuple[str, ...]  # whole words (lower case): an anchor is looked for only if a related word is in the text
     back: int = 0  # back == 0: pattern.match at the anchor; else pattern.search from `back` chars before it
@@ -128,7 +128,14 @@ class _Check(NamedTuple):
 
 
 def _check(name: str, pattern: str, anchors: tuple[str, ...], gate: tuple[str, ...] | None = None, **kw) -> _Check:
-    return _Check(name, re.compile(pattern, re.MULTILINE), anchors, anchors if gate is None else gate, **kw)
+    return _Check(name, pattern, anchors, anchors if gate is None else gate, **kw)
+
+
+@cache
+def _compiled(source: str, flags: int = re.MULTILINE) -> re.Pattern[str]:
+    """The checks' patterns take ~25 ms to compile: paid by the first scan, not by every import (a
+    fully cached re-run scans no transcript)."""
+    return re.compile(source, flags)
 
 
 _CHECKS: tuple[_Check, ...] = (
@@ -262,13 +269,12 @@ def _dimension_checks(dimension_ids: tuple[str, ...]) -> tuple[_Check, ...]:
     ids = sorted({d.lower() for d in dimension_ids}, key=len, reverse=True)
     gate = tuple(max(re.split(r"[^a-z0-9]+", k), key=len) for k in [*ids, "dimensions"])
     keys = "|".join(map(re.escape, [*ids, "dimensions"]))
-    checks = [_Check("fake judge output", re.compile(r'"(?:' + keys + r')"\s*:\s*[{\[0-9]', re.MULTILINE),
+    checks = [_Check("fake judge output", r'"(?:' + keys + r')"\s*:\s*[{\[0-9]',
                      tuple(f'"{k}"' for k in [*ids, "dimensions"]), gate, fwd=len(keys) + 40)]
     if ids:  # "recovery = 5/5", "invariant: 5, edge_cases: 5" (not a kwarg "recovery=5", nor "invariant: 5 items")
         bare = r"(?:" + "|".join(map(re.escape, ids)) + r")[\"']?\s*[=:]\s*[\"']?" + _TOP + r"\b"
-        checks.append(_Check("fake judge output", re.compile(
-            bare + r"(?:\s*/\s*5\b|[\"']?[\s,;]+" + bare + ")", re.MULTILINE),
-            tuple(ids), gate, fwd=80, near=("5", "five")))
+        checks.append(_Check("fake judge output", bare + r"(?:\s*/\s*5\b|[\"']?[\s,;]+" + bare + ")",
+                             tuple(ids), gate, fwd=80, near=("5", "five")))
     return tuple(checks)
 
 
@@ -404,8 +410,8 @@ def _line_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[int
                         line = view[start:end] if check.cased else view[start:end].lower()
                         lines[(start, check.cased)] = line
                     if (not check.near or any(w in line[lo - start : hi - start] for w in check.near)) and (
-                        check.pattern.search(line, lo - start, hi - start) if check.back
-                        else check.pattern.match(line, lo - start, hi - start)
+                        _compiled(check.source).search(line, lo - start, hi - start) if check.back
+                        else _compiled(check.source).match(line, lo - start, hi - start)
                     ):
                         hits.setdefault(low.count(b"\n", 0, start), []).append(check.name)
                         p = buf.find(a, end)  # one finding per line and check
@@ -531,7 +537,7 @@ def _rot13_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[in
 
 # The same two moves in other languages: telling the grader to drop its instructions, and addressing
 # it. Checked on the visible text before look-alike folding (which would turn Cyrillic into Latin).
-_FOREIGN = re.compile(
+_FOREIGN = (
     # ignore/forget ... instructions/rules (es, pt, it, fr, de, nl, ru, uk, pl, zh, ja, ko)
     # (verb forms that are not English: English is the main checks' business, with their exceptions)
     r"(?:ignora\w*|ignorez|ignoriere\w*|ignorier\w*|ignoreer\w*|olvid\w*|omit[ae]\w*|dimentic\w*|oubli\w*|"
@@ -550,9 +556,8 @@ _FOREIGN = re.compile(
     r"|(?:给|致|對|对)?(?:评分|評分|阅卷|閱卷)(?:模型|系统|系統|者|员|員|老师|AI)[：:]|評価者(?:へ|様)|채점자(?:에게|님)"
     # the top score, asked for
     r"|满分|滿分|満点|만점|(?:puntuaci[oó]n|nota|calificaci[oó]n)\s+m[aá]xima|h[öo]chstnote|volle\s+punktzahl|"
-    r"note\s+maximale|максимальн\w*\s+балл|высш\w*\s+балл|punteggio\s+massimo|pontua[cç][aã]o\s+m[aá]xima",
-    re.IGNORECASE,
-)
+    r"note\s+maximale|максимальн\w*\s+балл|высш\w*\s+балл|punteggio\s+massimo|pontua[cç][aã]o\s+m[aá]xima"
+)  # compiled on first use, like the checks
 _FOREIGN_GATE = ("ignor", "olvid", "omit", "esque", "dimentic", "oubli", "vergiss", "missacht", "negeer", "игнор",
                  "забуд", "ігнор", "zignoruj", "忽", "无视", "無視", "理会", "잊", "무시", "nota", "note", "hinweis",
                  "notiz", "nachricht", "mensaje", "messaggio", "message", "примечание", "сообщение", "заметка",
@@ -575,7 +580,7 @@ def _foreign_hits(visible: str) -> dict[int, list[str]]:
     hits: dict[int, list[str]] = {}
     for start in starts:
         end = low.find("\n", start)
-        if _FOREIGN.search(low, start, len(low) if end == -1 else end):
+        if _compiled(_FOREIGN, re.IGNORECASE).search(low, start, len(low) if end == -1 else end):
             hits[low.count("\n", 0, start)] = ["addresses the grader (not in English)"]
     return hits
 

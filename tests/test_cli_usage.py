@@ -11,7 +11,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from fakellm import FakeLLM
+from fakellm import Call, FakeLLM
+from replies import valid
 from typer.testing import CliRunner
 
 from evaluator.cli import app
@@ -176,14 +177,20 @@ def test_unknown_provider_is_exit_3_for_judge_and_cohort(tmp_path, fake_llm: Fak
 def test_loading_the_model_client_is_said_on_a_terminal(tmp_path, fake_llm: FakeLLM):
     if not EXE.exists():
         pytest.skip("console script not installed next to this interpreter")
-    # a missing transcript: the client loads before the file is read, and nothing is judged (fast)
-    args = [str(EXE), str(tmp_path / "absent.md"), "--no-store", "--model", "openai/test-model",
-            "--api-base", fake_llm.base_url]
-    tty = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                         env=process_env(TTY_COMPATIBLE="1", LITELLM_LOCAL_MODEL_COST_MAP="True"))
+    # said when the client loads, which is when a judgment needs it (a missing file loads nothing)
+    fake_llm.script(Call(valid))
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "EVALUATOR_CACHE_DIR": str(tmp_path / "cache")}
+    missing = [str(EXE), str(tmp_path / "absent.md"), "--no-store", "--model", "openai/test-model",
+               "--api-base", fake_llm.base_url]
+    tty = subprocess.run(missing, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env=process_env(TTY_COMPATIBLE="1", **env))
+    assert tty.returncode == 2 and "loading the model client" not in tty.stderr, tty.stderr
+    args = [str(EXE), str(LRU), "--no-store", "--model", "openai/test-model", "--api-base", fake_llm.base_url]
+    tty = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env=process_env(TTY_COMPATIBLE="1", **env))
     assert "loading the model client" in tty.stderr, tty.stderr
-    piped = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                           env=process_env(LITELLM_LOCAL_MODEL_COST_MAP="True"))
+    piped = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                           env=process_env(**env))
     assert "loading the model client" not in piped.stderr
 
 

@@ -525,3 +525,27 @@ def test_a_read_that_hangs_is_abandoned_at_its_deadline_and_the_next_one_runs(tm
 
     assert asyncio.run(go()) == 42
     os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the abandoned thread finish
+
+
+def test_a_read_interrupted_as_it_finishes_still_stops_the_producer(tmp_path: Path) -> None:
+    """Ctrl-C landing in the same loop turn as a read's result (ordered so here, not raced): the read
+    is interrupted. Python 3.11's asyncio.wait_for returned the result and swallowed the cancellation,
+    so an interrupted run went on reading and judging (a flaky Ctrl-C test under load)."""
+    from evaluator.batch.prepare import Reader
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        reader = Reader()
+
+        def read() -> int:
+            loop.call_soon_threadsafe(task.cancel)  # queued just before the reader hands its result over
+            return 42
+
+        task = asyncio.create_task(reader.run(read, tmp_path / "round.md"))
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            reader.close()
+
+    asyncio.run(go())

@@ -39,8 +39,10 @@ def evaluate_subprocess(base_url: str, tmp_path: Path, *extra: str, env: dict[st
     db = tmp_path / "e.duckdb"
     exe = Path(sys.executable).with_name("evaluate")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from evaluator.cli import run; run()"]
+    # the timeout only guards against a hang: the child imports litellm (5-25 s cold), far longer on a
+    # loaded machine, and a guard near that time made these tests fail under load for no fault of ours
     proc = subprocess.run([*cmd, *judge_args(base_url, db, *extra)], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **(env or {})}, cwd=tmp_path)
+                          timeout=300, env={**os.environ, **(env or {})}, cwd=tmp_path)
     return Run(proc.returncode, proc.stdout, proc.stderr, db, None)
 
 

@@ -25,14 +25,17 @@ SHOW = ("import json, evaluator; from evaluator.judge.prompt import prompt_versi
         "print(json.dumps([evaluator.__file__, prompt_version(), baseline_version()]))")
 
 
-def versions(tmp_path: Path, edits: dict[str, str]) -> tuple[str, str]:
-    """(prompt version, baseline version) of a copy of the package with `edits` appended to files."""
+def versions(tmp_path: Path, edits: dict[str, str], cache: Path | None = None) -> tuple[str, str]:
+    """(prompt version, baseline version) of a copy of the package with `edits` appended to files
+    (`cache`: the folder where versions are kept between processes, else the suite's)."""
     root = tmp_path / "copy"
     shutil.copytree(PACKAGE, root / "evaluator", ignore=shutil.ignore_patterns("__pycache__"))
     for name, addition in edits.items():
         path = root / "evaluator" / name
         path.write_text(path.read_text(encoding="utf-8") + addition, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    if cache is not None:
+        env["EVALUATOR_CACHE_DIR"] = str(cache)
     out = subprocess.run([sys.executable, "-c", SHOW], capture_output=True, text=True, env=env, check=False,
                          cwd=root, timeout=120)  # `-c` puts the working directory first on sys.path
     assert out.returncode == 0, out.stderr
@@ -83,3 +86,25 @@ def test_a_change_in_scoring_changes_the_baseline_version(tmp_path: Path, origin
     prompt, baseline = versions(tmp_path, {"judge/baseline.py": rounding})
     assert baseline != original[1]
     assert prompt == original[0]
+
+
+def test_versions_are_kept_for_this_exact_code_and_computed_again_after_any_edit(
+        tmp_path: Path, original: tuple[str, str]) -> None:
+    """A fully cached re-run must not render the probes again (judge/memo.py keeps the versions on
+    disk), yet a kept version is never read back for code or templates that changed."""
+    cache = tmp_path / "cache"
+    assert versions(tmp_path / "a", {}, cache) == original  # computed, then kept
+    kept_file = cache / "judge-versions.json"
+    kept = json.loads(kept_file.read_text(encoding="utf-8"))
+    assert list(kept.values()) == [{"prompt": original[0], "baseline": original[1]}]
+
+    # a later process of the same code reads what is kept (planted here: it is not computed again)
+    planted = {"prompt": "judge-v1@planted", "baseline": "baseline-v1+planted"}
+    kept_file.write_text(json.dumps({key: planted for key in kept}), encoding="utf-8")
+    assert versions(tmp_path / "b", {}, cache) == ("judge-v1@planted", "baseline-v1+planted")
+
+    # an edited template is other code: its versions are computed, not read back
+    prompt, baseline = versions(tmp_path / "c", {"prompts/judge_system.md": "\nOne more rule.\n"}, cache)
+    assert prompt not in (planted["prompt"], original[0])
+    assert baseline == original[1]  # computed again, and the same: the baseline reads no template
+    assert len(json.loads(kept_file.read_text(encoding="utf-8"))) == 2  # both kept

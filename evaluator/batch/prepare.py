@@ -132,8 +132,9 @@ class Reader:
                 pass
 
         self._jobs.put((fn, settle))
-        try:
-            return await asyncio.wait_for(future, self.seconds)
+        try:  # not wait_for: on 3.11 it returns a result that lands with a Ctrl-C, and the run goes on
+            async with asyncio.timeout(self.seconds):
+                return await future
         except TimeoutError:
             self._jobs.put(None)  # the stuck thread ends if it ever returns; the next read gets a new one
             self._jobs = None

@@ -17,8 +17,10 @@ from evaluator.errors import EvaluatorError
 from evaluator.models import JudgeInfo
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 
-CHUNK = 256  # items per cache lookup once the run is under way
-FIRST_CHUNK = 16  # the first lookup is small, so the first calls start at once; the chunk doubles up to CHUNK
+FIRST_CHUNK = 16  # the first lookup is small, so the first calls start at once; the chunk doubles ...
+CHUNK = 256  # ... up to this once the run is under way (one DB session per lookup) ...
+MAX_CHUNK = 1024  # ... and on up to this while every item of a chunk was found: a fully cached re-run
+# of 2,000 opens the store a few times, not once per 256 items
 INTERRUPTED = "not judged: the run was interrupted"
 Hits = dict[str, tuple[str, str]]  # cache key -> (judgment id, status)
 
@@ -60,7 +62,6 @@ class Producer:
                 self.rec.fail(item, f"cannot read it: {type(e).__name__}: {e}")
             if len(self.chunk) >= self.chunk_size:
                 await self._look_up(queue)
-                self.chunk_size = min(CHUNK, self.chunk_size * 2)
         if self.chunk:  # already read: reuse still counts, the rest reach a worker (which skips them on abort)
             await self._look_up(queue)
         self.reader.close()
@@ -69,6 +70,8 @@ class Producer:
 
     async def _look_up(self, queue: asyncio.Queue) -> None:
         cached, resumed = await self.lookup([p.key for p in self.chunk])
+        all_found = all(p.key in cached or p.key in resumed for p in self.chunk)
+        self.chunk_size = min(self.chunk_size * 2, MAX_CHUNK if all_found else CHUNK)
         dedup = self.rec.dedup
         for p in self.chunk:
             hit = cached.get(p.key) or resumed.get(p.key)

@@ -256,8 +256,6 @@ class CohortRunner:
         started = time.perf_counter()
         status, message = "completed", None
         stop_on_sigterm = on_sigterm(asyncio.current_task())  # `timeout`, `kill`, a CI job: like Ctrl-C
-        # the first write imports pandas (~1 s): do it now, off the loop, so the first commit is not late
-        preload = asyncio.create_task(asyncio.to_thread(__import__, "pandas"))
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.req.concurrency * 2)
         stop = asyncio.Event()
         # the first session (journals of killed runs folded in, the run row) while the first files are read
@@ -276,7 +274,7 @@ class CohortRunner:
         finally:
             stop_on_sigterm()
             stop.set()
-            await asyncio.gather(writer, preload, first, return_exceptions=True)
+            await asyncio.gather(writer, first, return_exceptions=True)
         self.rec.skip_leftovers()
         c = self.rec.tally.counters
         if status == "interrupted":

@@ -127,14 +127,14 @@ def render_runs(runs: list[dict[str, Any]], console) -> None:
 
 
 def model_client_notice(options: Any, console: Any) -> None:
-    """Load litellm (5-25 s on a cold disk) under a "loading the model client" spinner on a terminal,
-    so the first call does not sit behind a progress bar stuck at 0/?. Nothing for the baseline judge,
-    nothing when stderr is not a terminal (logs stay clean), nothing when it is already loaded."""
+    """On a terminal, say "loading the model client (litellm)..." when the judge first needs litellm
+    (5-25 s on a cold disk), so the wait is explained rather than a bar stuck at 0/?. Nothing is
+    loaded here: a run whose judgments are all cached never imports litellm, and says nothing.
+    Nothing for the baseline judge, nor when stderr is not a terminal (logs stay clean)."""
     import sys
 
     if not getattr(options, "model", None) or not console.is_terminal or "litellm" in sys.modules:
         return
-    from evaluator.judge.llm_adapter import _litellm
+    from evaluator.judge.llm_adapter import on_client_load
 
-    console.print("[dim]loading the model client (litellm)...[/dim]")
-    _litellm()
+    on_client_load(lambda: console.print("[dim]loading the model client (litellm)...[/dim]"))

@@ -552,7 +552,14 @@ def baseline_version() -> str:
 
     A change to the scoring that changes any probe's output changes the version, and so every cache
     key; a refactor or a comment does not, so stored judgments and calibrations stay valid. Nobody
-    has to remember to bump a number. Computed once per process, on first use (~30 ms)."""
+    has to remember to bump a number. Computed on first use (~30 ms) and kept on disk for this exact
+    code (judge/memo.py)."""
+    from evaluator.judge.memo import remembered
+
+    return remembered("baseline", _probe_version)
+
+
+def _probe_version() -> str:
     from evaluator.judge import probe
 
     rubric = probe.rubric()

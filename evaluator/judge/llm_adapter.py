@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from evaluator.errors import JudgeUnavailable
+from evaluator.judge.memo import cache_dir, read_json, write_json
 from evaluator.judge.ratelimit import RateLimiter
 from evaluator.judge.transport import (
     FORMAT_MODES,
@@ -87,6 +88,16 @@ class RequestTimeout(TimeoutError):
     """No complete reply within the request's total deadline (connect, first byte and whole body)."""
 
 
+_on_load: list[Callable[[], None]] = []
+
+
+def on_client_load(announce: Callable[[], None]) -> None:
+    """Have `announce` called once, just before litellm is first imported (5-25 s on a cold disk), so
+    a terminal can say what the wait is. Nothing is imported now: a run whose judgments are all
+    cached never loads the client, and announces nothing."""
+    _on_load.append(announce)
+
+
 def _litellm():
     """Import litellm lazily (4-5 s) and without its network fetch of the price map.
 
@@ -96,6 +107,8 @@ def _litellm():
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     first = "litellm" not in sys.modules
+    while _on_load and first:
+        _on_load.pop(0)()
     import litellm
 
     litellm.suppress_debug_info = True
@@ -119,9 +132,7 @@ def _facts_file() -> Path | None:
         version = metadata.version("litellm")
     except metadata.PackageNotFoundError:
         return None
-    base = os.environ.get("EVALUATOR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "evaluator")
-    return Path(base) / f"model-facts-litellm-{version}.json"
+    return cache_dir() / f"model-facts-litellm-{version}.json"
 
 
 @lru_cache(maxsize=64)
@@ -131,22 +142,13 @@ def _model_facts(model: str) -> tuple[dict[str, Any], list[str], str]:
     judge's identity (the cache key) needs the model's context size, and a re-run whose judgments
     are all cached must not pay litellm's import (~5-10 s) only to learn it again."""
     path = _facts_file()
-    try:
-        kept = json.loads(path.read_text(encoding="utf-8")) if path else {}
-    except (OSError, ValueError):
-        kept = {}
-    entry = kept.get(model) if isinstance(kept, dict) else None
+    kept = read_json(path) if path else {}
+    entry = kept.get(model)
     if isinstance(entry, list) and len(entry) == 3:
         return dict(entry[0]), list(entry[1]), str(entry[2])
     facts = _ask_litellm(model)
     if path is not None:
-        try:  # best effort: a read-only home only means litellm is asked again next time
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({**kept, model: list(facts)}, default=str), encoding="utf-8")
-            os.replace(tmp, path)
-        except (OSError, TypeError, ValueError):
-            pass
+        write_json(path, {**kept, model: list(facts)})
     return facts
 
 
@@ -572,10 +574,13 @@ class LiteLLMAdapter:
 
     async def _request(self, kwargs: dict[str, Any]) -> Any:
         """One HTTP request under a total deadline. litellm's `timeout=` bounds each read only; on
-        expiry `wait_for` cancels the request, which closes its connection (nothing keeps reading)."""
+        expiry the request is cancelled, which closes its connection (nothing keeps reading). Not
+        `wait_for`: on Python 3.11 a reply arriving with a Ctrl-C returned the reply and swallowed the
+        cancellation, and the interrupted worker went on judging."""
         started = time.perf_counter()
         try:
-            response = await asyncio.wait_for(self._ll.acompletion(**kwargs), self.config.timeout)
+            async with asyncio.timeout(self.config.timeout):
+                response = await self._ll.acompletion(**kwargs)
         except TimeoutError:
             message = (f"no complete reply within the {self.config.timeout:g} s deadline per request (--timeout): "
                        "the server was too slow to connect, answer or finish sending")

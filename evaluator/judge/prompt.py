@@ -42,7 +42,14 @@ def prompt_version() -> str:
 
     So a change to fencing, neutralising, the turn layout, the cut or the schema changes the version
     (and every cache key), while a comment, a docstring or a refactor that renders the same does not:
-    stored judgments and calibrations stay valid. Computed once per process, on first use (~20 ms)."""
+    stored judgments and calibrations stay valid. Computed on first use (~0.1 s with the jinja2 import)
+    and kept on disk for this exact code (judge/memo.py): a fully cached re-run renders nothing."""
+    from evaluator.judge.memo import remembered
+
+    return remembered("prompt", _probe_version)
+
+
+def _probe_version() -> str:
     from evaluator.judge import probe
 
     rubric = probe.rubric()
