@@ -111,7 +111,7 @@ def _route(fake: Any, st: BatchState, method: str, parts: list[str], raw: bytes,
         }
         return 200, _public(st.batches[bid])
     if method == "GET" and len(parts) == 1:
-        data = [_public(b) for b in sorted(st.batches.values(), key=lambda b: -b["created_at"])]
+        data = [_public(b) for b in reversed(st.batches.values())]
         return 200, {"object": "list", "data": data, "has_more": False,
                      "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
     b = st.batches.get(parts[1]) if len(parts) > 1 else None
