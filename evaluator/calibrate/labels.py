@@ -367,60 +367,38 @@ def plain_resolver(scale: ScaleSpec | None) -> Callable[[str], TranscriptMatch]:
     return lambda ref: TranscriptMatch(key=ref, source=None, scale=scale, dimensions=None)
 
 
-class PlainScores(BaseModel):
-    """A plain score file as read for `--judge/--human`: validated labels plus the named extra columns
-    per transcript and, for judge files, each score's level probabilities."""
+class PlainScores:
+    """A plain score file as read for `--judge/--human`, as records: for small callers (tests, the
+    baseline's dev-set check). The CLI path keeps the columns (`columns.read_columns`)."""
 
-    labels: list[ValidatedLabel]
-    meta: dict[str, dict[str, str]] = Field(default_factory=dict, description="transcript -> column -> value")
-    probs: dict[tuple[str, str], list[float]] = Field(default_factory=dict)
+    def __init__(self, columns) -> None:
+        self.columns = columns
+
+    @property
+    def labels(self) -> list[ValidatedLabel]:
+        from evaluator.calibrate.columns import human_records
+
+        return [ValidatedLabel(**h.model_dump(), transcript_ref=h.transcript)
+                for h in human_records(self.columns.frame, self.columns.line_of_record)]
+
+    @property
+    def meta(self) -> dict[str, dict[str, str]]:
+        m = self.columns.meta.set_index("transcript")
+        return {str(t): {str(k): str(v) for k, v in row.items()} for t, row in m.iterrows()}
+
+    @property
+    def probs(self) -> dict[tuple[str, str], list[float]]:
+        return self.columns.probs
 
 
 def read_plain(path: Path | str, *, kind: Literal["judge", "human"], scale: ScaleSpec | None = None,
                na: tuple[float, ...] = (), meta_columns: frozenset[str] = frozenset(),
                na_by_dimension: dict[str, tuple[float, ...]] | None = None) -> PlainScores:
-    """Read a plain score file (no store, no rubric) and validate it; BadInput lists every problem.
+    """Read a plain score file (no store, no rubric) and validate it; see `columns.read_columns`."""
+    from evaluator.calibrate.columns import read_columns
 
-    `na`: sentinel values that mean "not applicable" (read as not observed, never as scores);
-    `na_by_dimension`: more of them for one dimension each.
-    `meta_columns`: columns kept as attributes of the transcript (e.g. a document or system id); a
-    transcript must carry one value per column. Judge files may give level probabilities (`p1..pK`
-    in long form, `<dimension>_p1..` in wide form): they must be numbers in [0, 1] summing to 1."""
-    parsed = read_score_file(path, need_rater=(kind == "human"), default_rater=kind, meta_columns=meta_columns,
-                             read_probs=(kind == "judge"))
-    by_dim = na_by_dimension or {}
-    rows = [r.model_copy(update={"cell": "not_observed"}) if _is_na(r.cell, na + by_dim.get(r.dimension, ())) else r
-            for r in parsed.rows]
-    labels, problems = validate_rows(rows, plain_resolver(scale))
-    meta: dict[str, dict[str, str]] = {}
-    for row in parsed.rows:
-        seen = meta.setdefault(row.transcript, row.meta)
-        for name, value in row.meta.items():
-            if seen.get(name) != value:
-                problems.append(Problem(line=row.line, message=(
-                    f"{row.transcript}: column '{name}' is '{value}' here but '{seen.get(name)}' on an earlier row; "
-                    "a transcript belongs to one group")))
-    probs: dict[tuple[str, str], list[float]] = {}
-    for row in parsed.rows:
-        if row.probs:
-            got = _parse_probs(row.probs)
-            if isinstance(got, str):
-                problems.append(Problem(line=row.line, message=f"{row.dimension}: {got}"))
-            else:
-                probs[(row.transcript, row.dimension)] = got
-    if kind == "judge":
-        by_item: dict[tuple[str, str], int] = {}
-        for label in labels:
-            item = (label.transcript, label.dimension)
-            if item in by_item:
-                problems.append(Problem(line=label.line, message=(
-                    f"second judge score for {label.transcript} / {label.dimension} (first on line {by_item[item]}); "
-                    "a judge file holds one score per transcript and dimension")))
-            else:
-                by_item[item] = label.line or 0
-    if problems:
-        raise problems_error(str(path), problems, "nothing was read")
-    return PlainScores(labels=labels, meta=meta, probs=probs)
+    return PlainScores(read_columns(path, kind=kind, scale=scale, na=na, na_by_dimension=na_by_dimension,
+                                    meta_columns=meta_columns))
 
 
 def _is_na(cell: Any, na: tuple[float, ...]) -> bool:
