@@ -225,7 +225,7 @@ def _first(reason: np.ndarray, mask: np.ndarray, message: str) -> None:
 
 
 def _long_rows(table: _Table, need_rater: bool, default_rater: str, meta_columns: frozenset[str],
-               read_probs: bool) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[Problem], list[str]]:
+               read_probs: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[Problem], list[str]]:
     """One row per (record, dimension cell): record, transcript, rater, dimension, cell, column order;
     the record-level problems (a record with one gives no rows), as `labels.py` words them."""
     n = table.n
@@ -308,7 +308,7 @@ def _long_rows(table: _Table, need_rater: bool, default_rater: str, meta_columns
     rec = merged["record"].astype(np.int64)
     merged["transcript"], merged["rater"] = transcript[rec], rater[rec]
     meta = {name: values[rec] for name, values in meta_values.items()}
-    return pd.DataFrame(merged), meta, problems, prob_names
+    return merged, meta, problems, prob_names  # arrays, not a frame: pandas would turn None cells into NaN
 
 
 def _parse_cells(dimension: pd.Categorical, cells: np.ndarray, na: tuple[float, ...],
@@ -319,11 +319,11 @@ def _parse_cells(dimension: pd.Categorical, cells: np.ndarray, na: tuple[float, 
     status = np.full(n, 2, dtype=np.int8)
     score = np.full(n, np.nan)
     error = np.full(n, None, dtype=object)
-    plain = np.array([type(v) in (str, int, float, type(None)) for v in cells], dtype=bool)
+    plain = np.array([type(v) in (str, int, float) for v in cells], dtype=bool)  # None: missing, as initialised
     dims = np.asarray(dimension.codes)
     for d, name in enumerate(dimension.categories):
         rows = np.flatnonzero((dims == d) & plain)
-        odd = np.flatnonzero((dims == d) & ~plain)
+        odd = np.flatnonzero((dims == d) & ~plain & (cells != None))  # noqa: E711 - elementwise
         codes, uniques = pd.factorize(pd.Series(cells[rows], dtype=object), use_na_sentinel=False)
         parsed = [_parse_one(v, na + na_by_dimension.get(str(name), ())) for v in uniques]
         if len(rows):
@@ -359,7 +359,7 @@ def _floats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         except (TypeError, ValueError):
             return None
 
-    hashable = np.array([isinstance(v, (str, int, float, type(None))) and not isinstance(v, bool) for v in values])
+    hashable = np.array([type(v) in (str, int, float) for v in values], dtype=bool)
     out = np.full(len(values), np.nan)
     ok = np.zeros(len(values), dtype=bool)
     rows = np.flatnonzero(hashable)
@@ -399,15 +399,15 @@ def read_columns(path: Path | str, *, kind: Literal["judge", "human"], scale: Sc
     rows, meta, problems, prob_names = _long_rows(table, need_rater, kind, meta_columns, read_probs)
     if problems:
         raise problems_error(str(path), problems, "nothing was read")
-    if not len(rows):
+    if not len(rows["record"]):
         raise BadInput(f"{path}: no labels found (only a header?)")
     line_of_record = table.line_of_record
     del table
     frame = pd.DataFrame({
-        "transcript": pd.Categorical(rows["transcript"].to_numpy()),
-        "rater": pd.Categorical(rows["rater"].to_numpy()),
-        "dimension": pd.Categorical(rows["dimension"].to_numpy()),
-        "record": rows["record"].to_numpy(np.int64)})
+        "transcript": pd.Categorical(rows["transcript"]),
+        "rater": pd.Categorical(rows["rater"]),
+        "dimension": pd.Categorical(rows["dimension"]),
+        "record": rows["record"].astype(np.int64)})
     problems = _validate(frame, rows, meta, prob_names, kind, scale, na, na_by_dimension or {}, line_of_record)
     if problems:
         raise problems_error(str(path), problems, "nothing was read")
@@ -416,7 +416,7 @@ def read_columns(path: Path | str, *, kind: Literal["judge", "human"], scale: Sc
                         line_of_record=line_of_record)
 
 
-def _validate(frame: pd.DataFrame, rows: pd.DataFrame, meta: dict[str, np.ndarray], prob_names: list[str],
+def _validate(frame: pd.DataFrame, rows: dict[str, np.ndarray], meta: dict[str, np.ndarray], prob_names: list[str],
               kind: str, scale: ScaleSpec | None, na: tuple[float, ...], na_by_dimension: dict[str, tuple[float, ...]],
               line_of_record: Callable[[], np.ndarray]) -> list[Problem]:
     """Fill frame's status, score and p columns; every problem with its line (rows in file order)."""
@@ -434,7 +434,7 @@ def _validate(frame: pd.DataFrame, rows: pd.DataFrame, meta: dict[str, np.ndarra
     key = (d_codes * n_r + r_codes) * max(n_t, 1) + t_codes
     first_of = _first_index(key)
     dup = first_of != np.arange(n)
-    status, score, error = _parse_cells(frame["dimension"].array, rows["cell"].to_numpy(), na, na_by_dimension)
+    status, score, error = _parse_cells(frame["dimension"].array, rows["cell"], na, na_by_dimension)
     if scale is not None:
         outside = (status == 0) & ~((score >= scale.min) & (score <= scale.max))
     else:
@@ -483,10 +483,10 @@ def _first_index(key: np.ndarray) -> np.ndarray:
     return first[inverse]
 
 
-def _check_probs(frame: pd.DataFrame, rows: pd.DataFrame, prob_names: list[str], dnames: np.ndarray,
+def _check_probs(frame: pd.DataFrame, rows: dict[str, np.ndarray], prob_names: list[str], dnames: np.ndarray,
                  lines: Callable[[], np.ndarray]) -> list[Problem]:
     """Level probabilities: p1..pK without gaps, numbers in [0, 1] summing to 1 (then normalised)."""
-    raw = {c: rows[c].to_numpy() for c in prob_names}
+    raw = {c: rows[c] for c in prob_names}
     given = np.column_stack([np.array([v is not ABSENT for v in raw[c]], dtype=bool) for c in prob_names])
     values = np.full(given.shape, np.nan)
     number = np.zeros(given.shape, dtype=bool)
