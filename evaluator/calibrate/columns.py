@@ -66,6 +66,13 @@ class _Table:
     n: int
     line_of_record: Callable[[], np.ndarray]
     problems: list[Problem] = field(default_factory=list)
+    may_be_absent: bool = False  # JSONL: a record may lack a key; a CSV row has every column
+
+    def given(self, values: np.ndarray) -> np.ndarray:
+        """Where a cell is given (possibly empty), as opposed to ABSENT."""
+        if not self.may_be_absent:
+            return np.ones(len(values), dtype=bool)
+        return np.array([v is not ABSENT for v in values], dtype=bool)
 
 
 @dataclass
@@ -146,29 +153,40 @@ def _read_csv(path: Path, text: str, meta_columns: frozenset[str], need_rater: b
         raise BadInput(f"{path}: line 1: long form needs a 'score' column beside 'dimension'")
     frame = None
     try:
-        frame = pd.read_csv(io.StringIO(text, newline=""), dtype=str, na_filter=False, keep_default_na=False,
-                            skip_blank_lines=True, engine="c")
+        # every column as a categorical: a cell costs a code, each distinct text is one Python string
+        frame = pd.read_csv(io.StringIO(text, newline=""), dtype="category", na_filter=False,
+                            keep_default_na=False, skip_blank_lines=True, engine="c")
     except (pd.errors.ParserError, ValueError, csv.Error):
         frame = None
     if frame is not None and len(frame.columns) == len(header):
-        frame.columns = [h.strip() for h in header]
-        cells = frame.to_numpy(dtype=object) if len(frame) else np.empty((0, len(header)), dtype=object)
-        short = pd.isna(frame).to_numpy()
-        blank = short | (frame.apply(lambda c: c.str.strip().eq("")).to_numpy() if len(frame) else short)
-        keep = ~blank.all(axis=1)
+        short = np.zeros(len(frame), dtype=bool)
+        blank_all = np.ones(len(frame), dtype=bool)
+        blanks = []
+        for name in frame.columns:
+            codes = np.asarray(frame[name].cat.codes)
+            empty = np.array([not str(c).strip() for c in frame[name].cat.categories], dtype=bool)
+            blank = (codes < 0) | (empty[np.maximum(codes, 0)] if len(empty) else True)
+            short |= codes < 0
+            blank_all &= blank
+            blanks.append(blank)
+        keep = ~blank_all
         if not short[keep].any():
-            cells, blank = cells[keep], blank[keep]
-            cells[blank] = None
+            columns = {}
+            for h, name, blank in zip(header, frame.columns, blanks, strict=True):
+                cells = np.asarray(frame[name].array, dtype=object)[keep]  # references to the distinct strings
+                cells[blank[keep]] = None
+                columns[h.strip()] = cells
+            n = int(keep.sum())
+            del frame
             lines_cache: list[np.ndarray] = []
 
             def line_of_record() -> np.ndarray:
                 if not lines_cache:
                     lines = _csv_lines(text)
-                    lines_cache.append(lines if len(lines) == len(cells) else np.arange(len(cells)) + 2)
+                    lines_cache.append(lines if len(lines) == n else np.arange(n) + 2)
                 return lines_cache[0]
 
-            del frame
-            return _Table({h.strip(): cells[:, i] for i, h in enumerate(header)}, len(cells), line_of_record)
+            return _Table(columns, n, line_of_record)
     problems = _csv_structure_problems(text, len(header))
     if not problems:
         problems = [Problem(line=None, message="not valid CSV (the parser refused it)")]
@@ -211,7 +229,7 @@ def _read_jsonl(text: str, meta_columns: frozenset[str], read_probs: bool) -> _T
                 col.append(ABSENT)
     line_array = np.array(lines, dtype=np.int64)
     out = {k: np.array(v + [], dtype=object) for k, v in columns.items()}
-    return _Table(out, len(lines), lambda: line_array, problems)
+    return _Table(out, len(lines), lambda: line_array, problems, may_be_absent=True)
 
 
 # -- from records to labels -----------------------------------------------------------------------------------
@@ -252,11 +270,11 @@ def _long_rows(table: _Table, need_rater: bool, default_rater: str, meta_columns
         _first(reason, rater == None, "no rater given")  # noqa: E711
     rater[rater == None] = default_rater  # noqa: E711
     dim_col = col("dimension")
-    is_long = np.array([v is not ABSENT for v in dim_col], dtype=bool)
+    is_long = table.given(dim_col) if "dimension" in canon else np.zeros(n, dtype=bool)
     dimension = _text(dim_col)
     _first(reason, is_long & (dimension == None), "no dimension given")  # noqa: E711
     score_col = col("score")
-    _first(reason, is_long & np.array([v is ABSENT for v in score_col], dtype=bool),
+    _first(reason, is_long & ~table.given(score_col),
            "no score field (use an empty value for a missing label)")
     long_probs = sorted(((int(m.group(1)), raw) for name, raw in canon.items()
                          if read_probs and (m := _LONG_PROB.fullmatch(name))))
@@ -269,7 +287,7 @@ def _long_rows(table: _Table, need_rater: bool, default_rater: str, meta_columns
             if m:
                 cell_names.remove(name)
                 wide_probs.setdefault(m.group(1), []).append((int(m.group(2)), canon[name]))
-    present = {name: np.array([v is not ABSENT for v in col(name)], dtype=bool) for name in cell_names}
+    present = {name: table.given(col(name)) for name in cell_names}
     n_cells = sum(present.values(), np.zeros(n, dtype=int))
     _first(reason, ~is_long & (n_cells == 0), "no dimension columns (long form needs transcript, rater, "
                                               "dimension, score; wide form one column per dimension)")
@@ -278,11 +296,14 @@ def _long_rows(table: _Table, need_rater: bool, default_rater: str, meta_columns
     if lines is not None:
         problems += [Problem(line=int(lines[i]), message=str(reason[i])) for i in np.flatnonzero(reason != None)]  # noqa: E711
     ok = reason == None  # noqa: E711
-    parts: list[dict[str, np.ndarray]] = []
+    # dimensions as codes: the long records' names first, then the wide columns'
     long_ok = np.flatnonzero(ok & is_long)
+    long_codes, dim_names = pd.factorize(pd.Series(dimension[long_ok], dtype=object))
+    dim_names = [str(d) for d in dim_names]
+    parts: list[dict[str, np.ndarray]] = []
     if len(long_ok):
-        part = {"record": long_ok, "dimension": dimension[long_ok], "cell": score_col[long_ok],
-                "order": np.zeros(len(long_ok), dtype=np.int64)}
+        part = {"record": long_ok.astype(np.int32), "dimension": long_codes.astype(np.int32),
+                "cell": score_col[long_ok], "order": np.zeros(len(long_ok), dtype=np.int32)}
         for k, raw in long_probs:
             part[f"p{k}"] = table.columns[raw][long_ok]
         parts.append(part)
@@ -291,49 +312,91 @@ def _long_rows(table: _Table, need_rater: bool, default_rater: str, meta_columns
         if not len(rows):
             continue
         dim = name.removeprefix(_SCORES_KEY)
-        part = {"record": rows, "dimension": np.full(len(rows), dim, dtype=object),
-                "cell": col(name)[rows], "order": np.full(len(rows), position, dtype=np.int64)}
+        if dim not in dim_names:
+            dim_names.append(dim)
+        part = {"record": rows.astype(np.int32), "dimension": np.full(len(rows), dim_names.index(dim), dtype=np.int32),
+                "cell": col(name)[rows], "order": np.full(len(rows), position, dtype=np.int32)}
         for k, raw in wide_probs.get(dim, []):
             part[f"p{k}"] = table.columns[raw][rows]
         parts.append(part)
     prob_names = sorted({k for p in parts for k in p if _LONG_PROB.fullmatch(k)}, key=lambda c: int(c[1:]))
-    if parts:
-        merged = {k: np.concatenate([p.get(k, np.full(len(p["record"]), ABSENT, dtype=object)) for p in parts])
-                  for k in ["record", "dimension", "cell", "order", *prob_names]}
-    else:
-        merged = {k: np.empty(0, dtype=object) for k in ["record", "dimension", "cell", "order", *prob_names]}
-        merged["record"] = merged["order"] = np.empty(0, dtype=np.int64)
-    order = np.lexsort((merged["order"].astype(np.int64), merged["record"].astype(np.int64)))
-    merged = {k: v[order] for k, v in merged.items()}
-    rec = merged["record"].astype(np.int64)
-    merged["transcript"], merged["rater"] = transcript[rec], rater[rec]
+    names = ["record", "dimension", "cell", "order", *prob_names]
+    if not parts:
+        parts = [{"record": np.empty(0, np.int32), "dimension": np.empty(0, np.int32),
+                  "cell": np.empty(0, object), "order": np.empty(0, np.int32)}]
+    if len(parts) == 1:
+        merged = {k: parts[0].get(k, np.full(len(parts[0]["record"]), ABSENT, dtype=object)) for k in names}
+    else:  # file order: by record, then the record's columns
+        order = np.lexsort((np.concatenate([p["order"] for p in parts]), np.concatenate([p["record"] for p in parts])))
+        sizes = [len(p["record"]) for p in parts]
+        merged = {}
+        for column in names:  # one column at a time, each part's piece released once copied
+            pieces = [p.pop(column, None) for p in parts]
+            merged[column] = np.concatenate([np.full(size, ABSENT, dtype=object) if x is None else x
+                                        for x, size in zip(pieces, sizes, strict=True)])[order]
+            del pieces
+    del parts
+    rec = merged["record"]
+    t_codes, t_names = pd.factorize(pd.Series(transcript, dtype=object))
+    r_codes, r_names = pd.factorize(pd.Series(rater, dtype=object))
+    merged["transcript"] = pd.Categorical.from_codes(t_codes[rec], [str(t) for t in t_names])
+    merged["rater"] = pd.Categorical.from_codes(r_codes[rec], [str(r) for r in r_names])
+    merged["dimension"] = pd.Categorical.from_codes(merged["dimension"], dim_names)
     meta = {name: values[rec] for name, values in meta_values.items()}
     return merged, meta, problems, prob_names  # arrays, not a frame: pandas would turn None cells into NaN
 
 
 def _parse_cells(dimension: pd.Categorical, cells: np.ndarray, na: tuple[float, ...],
-                 na_by_dimension: dict[str, tuple[float, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(status code 0 scored / 1 not observed / 2 missing / -1 bad, score, error message or None), each
-    distinct cell of a dimension parsed once by the same `parse_cell` the store import uses."""
+                 na_by_dimension: dict[str, tuple[float, ...]],
+                 text_only: bool) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(status code 0 scored / 1 not observed / 2 missing / -1 bad, score, row -> error message): each
+    distinct (dimension, cell) parsed once by the same `parse_cell` the store import uses. `text_only`
+    (CSV): every cell is a string or None; JSON cells of other types (true, objects) are parsed one by one
+    (hashing would merge true with 1, and objects do not hash)."""
     n = len(cells)
-    status = np.full(n, 2, dtype=np.int8)
+    status = np.full(n, 2, dtype=np.int8)  # None: missing
     score = np.full(n, np.nan)
-    error = np.full(n, None, dtype=object)
-    plain = np.array([type(v) in (str, int, float) for v in cells], dtype=bool)  # None: missing, as initialised
-    dims = np.asarray(dimension.codes)
-    for d, name in enumerate(dimension.categories):
-        rows = np.flatnonzero((dims == d) & plain)
-        odd = np.flatnonzero((dims == d) & ~plain & (cells != None))  # noqa: E711 - elementwise
-        codes, uniques = pd.factorize(pd.Series(cells[rows], dtype=object), use_na_sentinel=False)
-        parsed = [_parse_one(v, na + na_by_dimension.get(str(name), ())) for v in uniques]
-        if len(rows):
-            st = np.array([p[0] for p in parsed], dtype=np.int8)
-            sc = np.array([p[1] for p in parsed], dtype=float)
-            er = np.array([p[2] for p in parsed], dtype=object)
-            status[rows], score[rows], error[rows] = st[codes], sc[codes], er[codes]
-        for i in odd:
-            status[i], score[i], error[i] = _parse_one(cells[i], na + na_by_dimension.get(str(name), ()))
-    return status, score, error
+    errors: dict[int, str] = {}  # row -> message
+    if text_only:
+        plain = ~pd.isna(cells)
+        odd = np.empty(0, dtype=np.int64)
+    else:
+        plain = np.array([type(v) in (str, int, float) for v in cells], dtype=bool)
+        odd = np.flatnonzero(~plain & (cells != None))  # noqa: E711 - elementwise
+    dims = np.asarray(dimension.codes).astype(np.int64)
+    names = [str(c) for c in dimension.categories]
+    rows = np.flatnonzero(plain)
+    codes, uniques = pd.factorize(cells[rows], use_na_sentinel=False)
+    pair_codes, pairs = _dense_factorize(dims[rows] * max(len(uniques), 1) + codes, len(names) * max(len(uniques), 1))
+    del codes
+    parsed = [_parse_one(uniques[k % max(len(uniques), 1)], na + na_by_dimension.get(names[k // max(len(uniques), 1)],
+                                                                                   ()))
+              for k in pairs]
+    if len(rows):
+        status[rows] = np.array([p[0] for p in parsed], dtype=np.int8)[pair_codes]
+        score[rows] = np.array([p[1] for p in parsed], dtype=float)[pair_codes]
+        for j in np.flatnonzero(status[rows] < 0):
+            errors[int(rows[j])] = str(parsed[pair_codes[j]][2])
+    for i in odd:
+        status[i], score[i], message = _parse_one(cells[i], na + na_by_dimension.get(names[dims[i]], ()))
+        if message is not None:
+            errors[int(i)] = message
+    return status, score, errors
+
+
+def _dense_factorize(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """pd.factorize for small non-negative keys (< size), by a lookup table: a hash table over 10^6
+    keys costs more memory than the keys themselves."""
+    if size > 4 * len(key) + 1_000_000:
+        codes, uniques = pd.factorize(key)
+        return codes, np.asarray(uniques)
+    seen = np.zeros(size, dtype=bool)
+    seen[key] = True
+    uniques = np.flatnonzero(seen)
+    del seen
+    lookup = np.zeros(size, dtype=np.int64)
+    lookup[uniques] = np.arange(len(uniques))
+    return lookup[key], uniques
 
 
 _STATUS = {"scored": 0, "not_observed": 1, "missing": 2}
@@ -404,21 +467,22 @@ def read_columns(path: Path | str, *, kind: Literal["judge", "human"], scale: Sc
     line_of_record = table.line_of_record
     del table
     frame = pd.DataFrame({
-        "transcript": pd.Categorical(rows["transcript"]),
-        "rater": pd.Categorical(rows["rater"]),
-        "dimension": pd.Categorical(rows["dimension"]),
-        "record": rows["record"].astype(np.int64)})
-    problems = _validate(frame, rows, meta, prob_names, kind, scale, na, na_by_dimension or {}, line_of_record)
+        **{c: pd.Categorical(rows[c]).remove_unused_categories() for c in ("transcript", "rater", "dimension")},
+        "record": rows["record"]})
+    problems = _validate(frame, rows, meta, prob_names, kind, scale, na, na_by_dimension or {}, line_of_record,
+                         text_only=not is_jsonl)
     if problems:
         raise problems_error(str(path), problems, "nothing was read")
-    meta_frame = pd.DataFrame({"transcript": frame["transcript"].astype(str), **meta}).drop_duplicates("transcript")
-    return ScoreColumns(path=str(path), frame=frame, meta=meta_frame.reset_index(drop=True),
+    first = first_rows(frame["transcript"])
+    meta_frame = pd.DataFrame({"transcript": frame["transcript"].iloc[first].astype(str).to_numpy(),
+                               **{name: values[first] for name, values in meta.items()}})
+    return ScoreColumns(path=str(path), frame=frame, meta=meta_frame,
                         line_of_record=line_of_record)
 
 
 def _validate(frame: pd.DataFrame, rows: dict[str, np.ndarray], meta: dict[str, np.ndarray], prob_names: list[str],
               kind: str, scale: ScaleSpec | None, na: tuple[float, ...], na_by_dimension: dict[str, tuple[float, ...]],
-              line_of_record: Callable[[], np.ndarray]) -> list[Problem]:
+              line_of_record: Callable[[], np.ndarray], text_only: bool) -> list[Problem]:
     """Fill frame's status, score and p columns; every problem with its line (rows in file order)."""
     n = len(frame)
     lines_cache: list[np.ndarray] = []
@@ -434,20 +498,20 @@ def _validate(frame: pd.DataFrame, rows: dict[str, np.ndarray], meta: dict[str, 
     key = (d_codes * n_r + r_codes) * max(n_t, 1) + t_codes
     first_of = _first_index(key)
     dup = first_of != np.arange(n)
-    status, score, error = _parse_cells(frame["dimension"].array, rows["cell"], na, na_by_dimension)
+    status, score, error = _parse_cells(frame["dimension"].array, rows["cell"], na, na_by_dimension, text_only)
     if scale is not None:
         outside = (status == 0) & ~((score >= scale.min) & (score <= scale.max))
     else:
         outside = np.zeros(n, dtype=bool)
     bad = dup | (status < 0) | outside
     problems: list[Problem] = []
-    tnames, rnames, dnames = (frame[c].astype(str).to_numpy() for c in ("transcript", "rater", "dimension"))
+    tnames, rnames, dnames = (_Names(frame[c]) for c in ("transcript", "rater", "dimension"))
     for i in np.flatnonzero(bad):
         if dup[i]:
             msg = (f"duplicate label for {tnames[i]} / rater {rnames[i]} / {dnames[i]} "
                    f"(first given on line {lines()[first_of[i]]})")
         elif status[i] < 0:
-            msg = f"{dnames[i]}: {error[i]}"
+            msg = f"{dnames[i]}: {error[int(i)]}"
         else:
             assert scale is not None
             msg = f"{dnames[i]}: score {score[i]:g} is outside the scale {scale.min}-{scale.max}"
@@ -477,13 +541,36 @@ def _validate(frame: pd.DataFrame, rows: dict[str, np.ndarray], meta: dict[str, 
     return problems
 
 
+class _Names:
+    """names[i]: the value of a categorical column at row i, looked up only for rows with a problem
+    (a column of 10^6 Python strings would cost more than the whole frame)."""
+
+    def __init__(self, column: pd.Series) -> None:
+        self.codes = np.asarray(column.cat.codes)
+        self.categories = column.cat.categories
+
+    def __getitem__(self, i: int | np.integer) -> str:
+        return str(self.categories[self.codes[i]])
+
+
+def first_rows(column: pd.Series) -> np.ndarray:
+    """Row of the first appearance of each value of a categorical column, in order of appearance."""
+    _, first = np.unique(np.asarray(column.cat.codes), return_index=True)
+    return np.sort(first)
+
+
+def distinct(column: pd.Series) -> list[str]:
+    """The values of a categorical column in order of first appearance."""
+    return [str(v) for v in column.iloc[first_rows(column)]]
+
+
 def _first_index(key: np.ndarray) -> np.ndarray:
     """For each position, the position of the first occurrence of its key."""
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     return first[inverse]
 
 
-def _check_probs(frame: pd.DataFrame, rows: dict[str, np.ndarray], prob_names: list[str], dnames: np.ndarray,
+def _check_probs(frame: pd.DataFrame, rows: dict[str, np.ndarray], prob_names: list[str], dnames: _Names,
                  lines: Callable[[], np.ndarray]) -> list[Problem]:
     """Level probabilities: p1..pK without gaps, numbers in [0, 1] summing to 1 (then normalised)."""
     raw = {c: rows[c] for c in prob_names}

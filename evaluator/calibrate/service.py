@@ -20,6 +20,7 @@ from evaluator.calibrate.calibration import (
     check_applicable,
     fit_calibration,
 )
+from evaluator.calibrate.columns import read_columns
 from evaluator.calibrate.labels import (
     TranscriptMatch,
     ValidatedLabel,
@@ -289,8 +290,8 @@ def _require_shared_transcripts(judge: pd.DataFrame, human: pd.DataFrame, judge_
                                 human_file: Path) -> None:
     """Two files that name their transcripts differently (a hash in one, a file name in the other) share
     no item: every statistic would be empty. Say so instead of printing a table of n = 0."""
-    judged = set(judge["transcript"].astype(str).unique())
-    labelled = set(human["transcript"].astype(str).unique())
+    judged = set(map(str, judge["transcript"].cat.remove_unused_categories().cat.categories))
+    labelled = set(map(str, human["transcript"].cat.remove_unused_categories().cat.categories))
     if judged & labelled:
         return
 
@@ -307,7 +308,7 @@ def _check_scales(cols, kind: str, default: ScaleSpec, per_dim: dict[str, ScaleS
     from evaluator.calibrate.labels import Problem
 
     f = cols.frame
-    dims = f["dimension"].astype(str).to_numpy()
+    dims = f["dimension"].cat.categories
     lo = np.array([per_dim.get(d, default).min for d in f["dimension"].cat.categories], dtype=float)
     hi = np.array([per_dim.get(d, default).max for d in f["dimension"].cat.categories], dtype=float)
     codes = np.asarray(f["dimension"].cat.codes)
@@ -316,7 +317,7 @@ def _check_scales(cols, kind: str, default: ScaleSpec, per_dim: dict[str, ScaleS
         bad = np.flatnonzero(~np.isnan(score) & ((score < lo[codes]) | (score > hi[codes])))
     if len(bad):
         lines = cols.lines(bad)
-        problems = [Problem(line=int(ln), message=f"{dims[i]}: score {score[i]:g} is outside the scale "
+        problems = [Problem(line=int(ln), message=f"{dims[codes[i]]}: score {score[i]:g} is outside the scale "
                                                   f"{lo[codes[i]]:g}-{hi[codes[i]]:g}")
                     for i, ln in zip(bad, lines, strict=True)]
         raise problems_error(cols.path, problems, f"nothing was read (the {kind} file; --scale, --na)")
@@ -340,7 +341,6 @@ def _merge_meta(judge: pd.DataFrame, human: pd.DataFrame, columns: list[str]) ->
 
 
 def _read_pair(judge_file: Path, human_file: Path | None, na: NaCodes, meta_cols: frozenset[str] = frozenset()):
-    from evaluator.calibrate.columns import read_columns
 
     jf = read_columns(judge_file, kind="judge", na=na.everywhere, na_by_dimension=na.by_dimension,
                       meta_columns=meta_cols)
@@ -350,6 +350,7 @@ def _read_pair(judge_file: Path, human_file: Path | None, na: NaCodes, meta_cols
 
 
 def _gather_files(src: ScoreSource) -> Gathered:
+    from evaluator.calibrate.columns import distinct
     if not (src.judge_file and src.human_file):
         raise BadInput("--judge FILE and --human FILE go together: give both, or neither to use the store")
     default, per_dim = parse_scales(([src.scale] if src.scale else []) + list(src.scales))
@@ -367,7 +368,7 @@ def _gather_files(src: ScoreSource) -> Gathered:
         default = _infer_scale(values, "the scores", notes) if len(values) else ScaleSpec(min=1, max=5)
     for kind, cols in (("judge", jf), ("human", hf)):
         _check_scales(cols, kind, default, per_dim)
-    present = set(jf.frame["dimension"].astype(str).unique()) | set(hf.frame["dimension"].astype(str).unique())
+    present = set(distinct(jf.frame["dimension"])) | set(distinct(hf.frame["dimension"]))
     for option, named in (("--scale", per_dim), ("--na", na.by_dimension)):
         unknown = sorted(set(named) - present)
         if unknown:
@@ -376,9 +377,9 @@ def _gather_files(src: ScoreSource) -> Gathered:
     meta = _merge_meta(jf.meta, hf.meta, sorted(meta_cols))
     human = hf.frame
     if src.raters:
-        human = human[human["rater"].astype(str).isin(src.raters)].reset_index(drop=True)
+        human = human[human["rater"].isin(src.raters)].reset_index(drop=True)
     return Gathered(judge=jf.frame, human=human, scale=default, scales=per_dim, meta=meta, notes=notes,
-                    dimension_order=[str(d) for d in pd.unique(jf.frame["dimension"].astype(str))],
+                    dimension_order=distinct(jf.frame["dimension"]),
                     scale_inferred=inferred)
 
 
