@@ -109,27 +109,24 @@ class ScoreColumns:
 
 
 # -- parsing ----------------------------------------------------------------------------------------------
-def _csv_lines(text: str) -> np.ndarray:
-    """Line number of each non-blank CSV record (where it ends, as the csv module counts)."""
+def _csv_scan(text: str, width: int) -> tuple[np.ndarray, list[Problem]]:
+    """One pass of the csv module over the data rows: the line of each non-blank record (where it
+    ends, as the csv module counts) and every row whose number of fields is not the header's (pandas
+    pads a short row with empty cells, which would read a missing field as a missing label)."""
     reader = csv.reader(io.StringIO(text, newline=""))
     next(reader, None)
-    return np.array([reader.line_num for values in reader if values and any(v.strip() for v in values)],
-                    dtype=np.int64)
-
-
-def _csv_structure_problems(text: str, width: int) -> list[Problem]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader, None)
+    lines: list[int] = []
     problems = []
     try:
         for values in reader:
             if not values or all(not v.strip() for v in values):
                 continue
+            lines.append(reader.line_num)
             if len(values) != width:
                 problems.append(Problem(line=reader.line_num, message=f"{len(values)} fields, the header has {width}"))
     except csv.Error as e:
         problems.append(Problem(line=reader.line_num, message=f"not valid CSV: {e}"))
-    return problems
+    return np.array(lines, dtype=np.int64), problems
 
 
 def _read_csv(path: Path, text: str, meta_columns: frozenset[str], need_rater: bool) -> _Table:
@@ -151,46 +148,36 @@ def _read_csv(path: Path, text: str, meta_columns: frozenset[str], need_rater: b
         raise BadInput(f"{path}: line 1: no 'rater' column: human labels need a rater id on every row")
     if "dimension" in names and "score" not in names:
         raise BadInput(f"{path}: line 1: long form needs a 'score' column beside 'dimension'")
-    frame = None
+    lines, problems = _csv_scan(text, len(header))
+    if problems:
+        raise problems_error(str(path), problems, "nothing was read")
     try:
-        # every column as a categorical: a cell costs a code, each distinct text is one Python string
-        frame = pd.read_csv(io.StringIO(text, newline=""), dtype="category", na_filter=False,
+        # every cell as text ("001" stays "001"), then each column as a categorical: a cell costs a
+        # code and each distinct text one Python string. header=None: the header line is read as
+        # data and fixes the width (with a header, pandas takes an extra leading field as an index)
+        frame = pd.read_csv(io.StringIO(text, newline=""), header=None, dtype=str, na_filter=False,
                             keep_default_na=False, skip_blank_lines=True, engine="c")
-    except (pd.errors.ParserError, ValueError, csv.Error):
-        frame = None
-    if frame is not None and len(frame.columns) == len(header):
-        short = np.zeros(len(frame), dtype=bool)
-        blank_all = np.ones(len(frame), dtype=bool)
-        blanks = []
-        for name in frame.columns:
-            codes = np.asarray(frame[name].cat.codes)
-            empty = np.array([not str(c).strip() for c in frame[name].cat.categories], dtype=bool)
-            blank = (codes < 0) | (empty[np.maximum(codes, 0)] if len(empty) else True)
-            short |= codes < 0
-            blank_all &= blank
-            blanks.append(blank)
-        keep = ~blank_all
-        if not short[keep].any():
-            columns = {}
-            for h, name, blank in zip(header, frame.columns, blanks, strict=True):
-                cells = np.asarray(frame[name].array, dtype=object)[keep]  # references to the distinct strings
-                cells[blank[keep]] = None
-                columns[h.strip()] = cells
-            n = int(keep.sum())
-            del frame
-            lines_cache: list[np.ndarray] = []
-
-            def line_of_record() -> np.ndarray:
-                if not lines_cache:
-                    lines = _csv_lines(text)
-                    lines_cache.append(lines if len(lines) == n else np.arange(n) + 2)
-                return lines_cache[0]
-
-            return _Table(columns, n, line_of_record)
-    problems = _csv_structure_problems(text, len(header))
-    if not problems:
-        problems = [Problem(line=None, message="not valid CSV (the parser refused it)")]
-    raise problems_error(str(path), problems, "nothing was read")
+    except (pd.errors.ParserError, ValueError, csv.Error) as e:
+        raise BadInput(f"{path}: not valid CSV: {e}") from None
+    frame = frame.iloc[1:].reset_index(drop=True)
+    frame = pd.DataFrame({name: pd.Categorical(frame.pop(name)) for name in list(frame.columns)})
+    blank_all = np.ones(len(frame), dtype=bool)
+    blanks = []
+    for name in frame.columns:
+        codes = np.asarray(frame[name].cat.codes)
+        empty = np.array([not str(c).strip() for c in frame[name].cat.categories], dtype=bool)
+        blank = (codes < 0) | (empty[np.maximum(codes, 0)] if len(empty) else True)
+        blank_all &= blank
+        blanks.append(blank)
+    keep = ~blank_all
+    if len(frame.columns) != len(header) or int(keep.sum()) != len(lines):
+        raise BadInput(f"{path}: not valid CSV: the rows could not be read consistently (check quoting)")
+    columns = {}
+    for h, name, blank in zip(header, frame.columns, blanks, strict=True):
+        cells = np.asarray(frame[name].array, dtype=object)[keep]  # references to the distinct strings
+        cells[blank[keep]] = None
+        columns[h.strip()] = cells
+    return _Table(columns, len(lines), lambda: lines)
 
 
 def _read_jsonl(text: str, meta_columns: frozenset[str], read_probs: bool) -> _Table:
@@ -243,7 +230,7 @@ def _first(reason: np.ndarray, mask: np.ndarray, message: str) -> None:
 
 
 def _long_rows(table: _Table, need_rater: bool, default_rater: str, meta_columns: frozenset[str],
-               read_probs: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[Problem], list[str]]:
+               read_probs: bool) -> tuple[dict[str, Any], dict[str, np.ndarray], list[Problem], list[str], Any]:
     """One row per (record, dimension cell): record, transcript, rater, dimension, cell, column order;
     the record-level problems (a record with one gives no rows), as `labels.py` words them."""
     n = table.n
@@ -343,7 +330,9 @@ def _long_rows(table: _Table, need_rater: bool, default_rater: str, meta_columns
     merged["rater"] = pd.Categorical.from_codes(r_codes[rec], [str(r) for r in r_names])
     merged["dimension"] = pd.Categorical.from_codes(merged["dimension"], dim_names)
     meta = {name: values[rec] for name, values in meta_values.items()}
-    return merged, meta, problems, prob_names  # arrays, not a frame: pandas would turn None cells into NaN
+    n_long = int(is_long.sum())
+    layout = "long" if n_long == n else "wide" if n_long == 0 else "mixed"
+    return merged, meta, problems, prob_names, layout  # arrays, not a frame: pandas would turn None into NaN
 
 
 def _parse_cells(dimension: pd.Categorical, cells: np.ndarray, na: tuple[float, ...],
@@ -438,6 +427,48 @@ def _floats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- the reader -------------------------------------------------------------------------------------------
+@dataclass
+class RowsRead:
+    """A file's labels before validation: one entry per (record, dimension cell) in file order (arrays:
+    record, transcript, rater, dimension, cell and p1..pK), the named extra columns per row, and what
+    traces the file (sha256, format, layout, number of records)."""
+
+    rows: dict[str, Any]
+    meta: dict[str, np.ndarray]
+    prob_names: list[str]
+    line_of_record: Callable[[], np.ndarray]
+    sha256: str
+    file_format: Literal["csv", "jsonl"]
+    layout: Literal["long", "wide", "mixed"]
+    n_records: int
+
+    def lines(self) -> np.ndarray:
+        return self.line_of_record()[self.rows["record"]]
+
+
+def read_rows(path: Path | str, *, need_rater: bool = True, default_rater: str = "judge",
+              meta_columns: frozenset[str] = frozenset(), read_probs: bool = False) -> RowsRead:
+    """Parse a CSV (header row) or JSONL (one object a line) file into label rows; BadInput lists every
+    structural problem (bad JSON, ragged CSV rows, missing columns or values) at once."""
+    path = Path(path)
+    for name in sorted(meta_columns):
+        if _canonical(name) in {"transcript", "rater", "dimension", "score"}:
+            raise BadInput(f"column '{name}' is the {_canonical(name)} column itself: --group-by and --system-col "
+                           "name another column of the files (a document or system id)")
+    text, sha = _decode(path)
+    is_jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"} or text.lstrip().startswith("{")
+    table = _read_jsonl(text, meta_columns, read_probs) if is_jsonl else _read_csv(path, text, meta_columns,
+                                                                                    need_rater)
+    del text
+    rows, meta, problems, prob_names, layout = _long_rows(table, need_rater, default_rater, meta_columns, read_probs)
+    if problems:
+        raise problems_error(str(path), problems, "nothing was read")
+    if not len(rows["record"]):
+        raise BadInput(f"{path}: no labels found (only a header?)")
+    return RowsRead(rows=rows, meta=meta, prob_names=prob_names, line_of_record=table.line_of_record, sha256=sha,
+                    file_format="jsonl" if is_jsonl else "csv", layout=layout, n_records=table.n)
+
+
 def read_columns(path: Path | str, *, kind: Literal["judge", "human"], scale: ScaleSpec | None = None,
                  na: tuple[float, ...] = (), na_by_dimension: dict[str, tuple[float, ...]] | None = None,
                  meta_columns: frozenset[str] = frozenset()) -> ScoreColumns:
@@ -448,24 +479,11 @@ def read_columns(path: Path | str, *, kind: Literal["judge", "human"], scale: Sc
     `meta_columns`: columns kept as attributes of the transcript (e.g. a document or system id); a
     transcript must carry one value per column. Judge files may give level probabilities (`p1..pK`
     in long form, `<dimension>_p1..` in wide form): they must be numbers in [0, 1] summing to 1."""
-    path = Path(path)
-    need_rater, read_probs = kind == "human", kind == "judge"
-    for name in sorted(meta_columns):
-        if _canonical(name) in {"transcript", "rater", "dimension", "score"}:
-            raise BadInput(f"column '{name}' is the {_canonical(name)} column itself: --group-by and --system-col "
-                           "name another column of the files (a document or system id)")
-    text, _ = _decode(path)
-    is_jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"} or text.lstrip().startswith("{")
-    table = _read_jsonl(text, meta_columns, read_probs) if is_jsonl else _read_csv(path, text, meta_columns,
-                                                                                    need_rater)
-    del text
-    rows, meta, problems, prob_names = _long_rows(table, need_rater, kind, meta_columns, read_probs)
-    if problems:
-        raise problems_error(str(path), problems, "nothing was read")
-    if not len(rows["record"]):
-        raise BadInput(f"{path}: no labels found (only a header?)")
-    line_of_record = table.line_of_record
-    del table
+    got = read_rows(path, need_rater=kind == "human", default_rater=kind, meta_columns=meta_columns,
+                    read_probs=kind == "judge")
+    rows, meta, prob_names, line_of_record, is_jsonl = got.rows, got.meta, got.prob_names, got.line_of_record, \
+        got.file_format == "jsonl"
+    del got
     frame = pd.DataFrame({
         **{c: pd.Categorical(rows[c]).remove_unused_categories() for c in ("transcript", "rater", "dimension")},
         "record": rows["record"]})
