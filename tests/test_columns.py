@@ -65,3 +65,17 @@ def test_store_import_parses_with_the_same_reader(tmp_path):
     parsed = read_score_file(path)
     assert [(r.line, r.transcript, r.dimension, r.cell) for r in parsed.rows] == [(3, "t1", "a", "1"), (3, "t1", "b", None)]
     assert parsed.layout == "wide" and parsed.n_records == 1
+
+
+def test_a_transcript_belongs_to_one_group(tmp_path):
+    from evaluator.calibrate.service import AgreementRequest, ScoreSource, run_agreement
+
+    judge = write(tmp_path, "j.csv", "transcript,doc,a\nt1,d1,2\nt2,d1,3\nt3,d2,4\n")
+    inside = write(tmp_path, "bad.csv", "transcript,rater,doc,a\nt1,r1,d1,2\nt1,r2,d2,3\n")
+    with pytest.raises(BadInput, match="line 3: t1: column 'doc' is 'd2' here but 'd1' on an earlier row"):
+        read_columns(inside, kind="human", meta_columns=frozenset({"doc"}))
+    human = write(tmp_path, "h.csv", "transcript,rater,doc,a\nt1,r1,d1,2\nt2,r1,d9,3\nt3,r1,d2,4\n")
+    request = AgreementRequest(source=ScoreSource(judge_file=judge, human_file=human, scale="1-5", group_by="doc"),
+                               n_bootstrap=0)
+    with pytest.raises(BadInput, match="t2: column 'doc' is 'd1' in the judge file but 'd9' in the human file"):
+        run_agreement(request)

@@ -327,12 +327,14 @@ def _merge_meta(judge: pd.DataFrame, human: pd.DataFrame, columns: list[str]) ->
     """One row per transcript of either file; a transcript in another group in the other file is an error."""
     if not columns:
         return None
-    both = judge.merge(human, on="transcript", how="inner", suffixes=("_judge", "_human"))
-    for _, row in both.iterrows():
-        for col in columns:
-            if row[f"{col}_judge"] != row[f"{col}_human"]:
-                raise BadInput(f"{row['transcript']}: column '{col}' is '{row[f'{col}_judge']}' in the judge file "
-                               f"but '{row[f'{col}_human']}' in the human file")
+    both = human.merge(judge, on="transcript", how="inner", suffixes=("_human", "_judge"))  # human file order
+    differ = np.column_stack([(both[f"{c}_judge"] != both[f"{c}_human"]).to_numpy(bool) for c in columns])
+    if differ.any():
+        i = int(np.flatnonzero(differ.any(axis=1))[0])
+        col = columns[int(np.flatnonzero(differ[i])[0])]
+        row = both.iloc[i]
+        raise BadInput(f"{row['transcript']}: column '{col}' is '{row[f'{col}_judge']}' in the judge file "
+                       f"but '{row[f'{col}_human']}' in the human file")
     merged = pd.concat([judge, human]).drop_duplicates("transcript")
     for col in columns:
         if col not in merged or merged[col].isna().all():
