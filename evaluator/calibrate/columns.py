@@ -628,7 +628,8 @@ def _check_probs(frame: pd.DataFrame, rows: dict[str, np.ndarray], prob_names: l
 
 # -- records, where a caller needs them ------------------------------------------------------------------
 def judge_records(frame: pd.DataFrame) -> list[JudgeScore]:
-    """JudgeScore per row (with its level probabilities): for calibration, which works on records."""
+    """JudgeScore per row (with its level probabilities): for calibration, which works on records.
+    Built without validation: every value was validated on its column."""
     cols = [c for c in frame.columns if _LONG_PROB.fullmatch(str(c))]
     probs = frame[cols].to_numpy(float) if cols else None
     out = []
@@ -637,16 +638,17 @@ def judge_records(frame: pd.DataFrame) -> list[JudgeScore]:
         p = None
         if probs is not None and not np.isnan(probs[i, 0]):
             p = [float(x) for x in probs[i] if not np.isnan(x)]
-        out.append(JudgeScore(transcript=t, dimension=d, status=s, score=None if np.isnan(v) else float(v), probs=p))
+        out.append(JudgeScore.model_construct(transcript=t, dimension=d, status=s,
+                                              score=None if np.isnan(v) else float(v), judgment_id=None, probs=p))
     return out
 
 
 def human_records(frame: pd.DataFrame, line_of_record: Callable[[], np.ndarray] | None = None) -> list[HumanLabel]:
-    """HumanLabel per row: for calibration, which works on records."""
+    """HumanLabel per row: for calibration, which works on records (validated on the columns already)."""
     lines = line_of_record()[frame["record"].to_numpy()] if line_of_record is not None and "record" in frame \
         else np.zeros(len(frame), dtype=np.int64)
-    return [HumanLabel(transcript=t, rater=r, dimension=d, status=s, score=None if np.isnan(v) else float(v),
-                       line=int(ln) or None)
+    return [HumanLabel.model_construct(transcript=t, rater=r, dimension=d, status=s,
+                                       score=None if np.isnan(v) else float(v), line=int(ln) or None)
             for t, r, d, s, v, ln in zip(frame["transcript"].astype(str), frame["rater"].astype(str),
                                          frame["dimension"].astype(str), frame["status"].astype(str),
                                          frame["score"].to_numpy(float), lines, strict=True)]
