@@ -79,3 +79,23 @@ def test_a_transcript_belongs_to_one_group(tmp_path):
                                n_bootstrap=0)
     with pytest.raises(BadInput, match="t2: column 'doc' is 'd1' in the judge file but 'd9' in the human file"):
         run_agreement(request)
+
+
+def test_parquet_reads_as_the_same_table_in_csv(tmp_path):
+    """Typed Parquet columns (integer rater ids, decimal scores, nulls) are read as their text, so the
+    file is validated exactly as the same table written as CSV; a problem's line is the row number."""
+    import duckdb
+
+    path = tmp_path / "h.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM (VALUES ('001', 1, 2.5, NULL), ('t2', 2, NULL, 'not_observed')) "
+               f"t(transcript, rater, a, b)) TO '{path}' (FORMAT parquet)")
+    assert labels(read_columns(path, kind="human")) == [
+        ("001", "1", "a", "scored", 2.5), ("001", "1", "b", "missing", None),
+        ("t2", "2", "a", "missing", None), ("t2", "2", "b", "not_observed", None)]
+    with pytest.raises(BadInput, match="line 1: a: score 2.5 is outside the scale 3-5"):
+        from evaluator.calibrate.records import ScaleSpec
+
+        read_columns(path, kind="human", scale=ScaleSpec(min=3, max=5))
+    broken = write(tmp_path, "broken.parquet", "PAR1 not really")
+    with pytest.raises(BadInput, match="not a readable Parquet file"):
+        read_columns(broken, kind="human")

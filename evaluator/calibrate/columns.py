@@ -19,6 +19,7 @@ null), carry a nested "scores" object, or be broken on one line that must be nam
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -32,6 +33,7 @@ import pandas as pd
 
 from evaluator.calibrate.labels import (
     IGNORED_COLUMNS,
+    MAX_LABEL_FILE_BYTES,
     Problem,
     _canonical,
     _decode,
@@ -42,6 +44,7 @@ from evaluator.calibrate.labels import (
 )
 from evaluator.calibrate.records import HumanLabel, JudgeScore, ScaleSpec
 from evaluator.errors import BadInput
+from evaluator.files import read_capped
 
 _LONG_PROB = re.compile(r"p(\d+)")
 _WIDE_PROB = re.compile(r"(.+)_p(\d+)")
@@ -129,12 +132,8 @@ def _csv_scan(text: str, width: int) -> tuple[np.ndarray, list[Problem]]:
     return np.array(lines, dtype=np.int64), problems
 
 
-def _read_csv(path: Path, text: str, meta_columns: frozenset[str], need_rater: bool) -> _Table:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except csv.Error as e:
-        raise BadInput(f"{path}: line 1: not valid CSV: {e}") from None
+def _check_header(path: Path, header: list[str], meta_columns: frozenset[str], need_rater: bool) -> None:
+    """The columns a file with a header (CSV, Parquet) must have, before any row is read."""
     missing_meta = sorted(meta_columns - {h.strip() for h in header})
     if missing_meta:
         raise BadInput(f"{path}: line 1: no column {', '.join(map(repr, missing_meta))} (found: {', '.join(header)})")
@@ -148,6 +147,48 @@ def _read_csv(path: Path, text: str, meta_columns: frozenset[str], need_rater: b
         raise BadInput(f"{path}: line 1: no 'rater' column: human labels need a rater id on every row")
     if "dimension" in names and "score" not in names:
         raise BadInput(f"{path}: line 1: long form needs a 'score' column beside 'dimension'")
+
+
+def _read_parquet(path: Path, meta_columns: frozenset[str], need_rater: bool) -> _Table:
+    """Every column as text through DuckDB (already a dependency: `export` writes Parquet with it), so a
+    Parquet file is validated exactly as the same table written as CSV. There are no lines: a problem's
+    'line' is the row number, counting the first row as 1."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        rel = con.read_parquet(str(path))
+        header = [str(c) for c in rel.columns]
+        _check_header(path, header, meta_columns, need_rater)
+        select = ", ".join(f'CAST("{c.replace(chr(34), chr(34) * 2)}" AS VARCHAR)' for c in header)
+        as_text = rel.query("t", f"SELECT {select} FROM t")
+        assert as_text is not None
+        data = as_text.fetchnumpy()
+    except duckdb.Error as e:
+        raise BadInput(f"{path}: not a readable Parquet file: {str(e).splitlines()[0]}") from None
+    finally:
+        con.close()
+    cells = []
+    for values in data.values():
+        mask = np.ma.getmaskarray(values)
+        col = np.asarray(np.ma.getdata(values), dtype=object).copy()
+        col[mask] = None
+        col[np.array([v is not None and not str(v).strip() for v in col], dtype=bool)] = None
+        cells.append(col)
+    n = len(cells[0]) if cells else 0
+    keep = ~np.logical_and.reduce([c == None for c in cells]) if cells else np.zeros(0, bool)  # noqa: E711
+    lines = np.flatnonzero(keep) + 1
+    return _Table({h.strip(): c[keep] for h, c in zip(header, cells, strict=True)}, int(keep.sum()) if n else 0,
+                  lambda: lines)
+
+
+def _read_csv(path: Path, text: str, meta_columns: frozenset[str], need_rater: bool) -> _Table:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except csv.Error as e:
+        raise BadInput(f"{path}: line 1: not valid CSV: {e}") from None
+    _check_header(path, header, meta_columns, need_rater)
     lines, problems = _csv_scan(text, len(header))
     if problems:
         raise problems_error(str(path), problems, "nothing was read")
@@ -438,12 +479,20 @@ class RowsRead:
     prob_names: list[str]
     line_of_record: Callable[[], np.ndarray]
     sha256: str
-    file_format: Literal["csv", "jsonl"]
+    file_format: Literal["csv", "jsonl", "parquet"]
     layout: Literal["long", "wide", "mixed"]
     n_records: int
 
     def lines(self) -> np.ndarray:
         return self.line_of_record()[self.rows["record"]]
+
+
+def _is_parquet(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False  # reported by the reader that opens it
 
 
 def read_rows(path: Path | str, *, need_rater: bool = True, default_rater: str = "judge",
@@ -455,18 +504,24 @@ def read_rows(path: Path | str, *, need_rater: bool = True, default_rater: str =
         if _canonical(name) in {"transcript", "rater", "dimension", "score"}:
             raise BadInput(f"column '{name}' is the {_canonical(name)} column itself: --group-by and --system-col "
                            "name another column of the files (a document or system id)")
-    text, sha = _decode(path)
-    is_jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"} or text.lstrip().startswith("{")
-    table = _read_jsonl(text, meta_columns, read_probs) if is_jsonl else _read_csv(path, text, meta_columns,
-                                                                                    need_rater)
-    del text
+    file_format: Literal["csv", "jsonl", "parquet"]
+    if path.suffix.lower() == ".parquet" or _is_parquet(path):
+        file_format, sha = "parquet", hashlib.sha256(read_capped(path, MAX_LABEL_FILE_BYTES, "scores file")).hexdigest()
+        table = _read_parquet(path, meta_columns, need_rater)
+    else:
+        text, sha = _decode(path)
+        is_jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"} or text.lstrip().startswith("{")
+        file_format = "jsonl" if is_jsonl else "csv"
+        table = _read_jsonl(text, meta_columns, read_probs) if is_jsonl else _read_csv(path, text, meta_columns,
+                                                                                        need_rater)
+        del text
     rows, meta, problems, prob_names, layout = _long_rows(table, need_rater, default_rater, meta_columns, read_probs)
     if problems:
         raise problems_error(str(path), problems, "nothing was read")
     if not len(rows["record"]):
         raise BadInput(f"{path}: no labels found (only a header?)")
     return RowsRead(rows=rows, meta=meta, prob_names=prob_names, line_of_record=table.line_of_record, sha256=sha,
-                    file_format="jsonl" if is_jsonl else "csv", layout=layout, n_records=table.n)
+                    file_format=file_format, layout=layout, n_records=table.n)
 
 
 def read_columns(path: Path | str, *, kind: Literal["judge", "human"], scale: ScaleSpec | None = None,

@@ -72,7 +72,7 @@ class ScoreFile(BaseModel):
     """A parsed file: rows plus what is needed to trace an import back to it."""
 
     path: str
-    file_format: Literal["csv", "jsonl"]
+    file_format: Literal["csv", "jsonl", "parquet"]
     layout: RecordLayout | Literal["mixed"]
     sha256: str
     n_records: int
