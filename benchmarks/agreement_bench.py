@@ -2,6 +2,7 @@
 
     python benchmarks/agreement_bench.py [--items 100000] [--dims 10] [--raters 2] [--bootstrap 1000]
     python benchmarks/agreement_bench.py --calibration [--items 3000]
+    python benchmarks/agreement_bench.py --via-files [--items 100000] [--dims 10] [--raters 3]
 
 Agreement: ITEMS transcripts x DIMS dimensions of fractional judge scores (expected scores, every value
 distinct: the hardest case for rank statistics and alpha) against RATERS integer labels per item,
@@ -10,6 +11,11 @@ calls). Prints CPU time, wall time, the machine's load average before and after 
 machine wall time measures the neighbours too) and peak memory (ru_maxrss of this process: the
 input frames included). Run both pairings: `--pairing each --raters 3` is the largest case (3
 million pairs per pooled comparison).
+
+--via-files: the whole CLI path of `evaluate agreement --judge J --human H`: writes a wide judge CSV
+(one row per item, one column per dimension) and a wide human CSV (one row per item and rater) to a
+temporary folder, then times `evaluator.calibrate.service.run_agreement` (the one library function
+the CLI calls: reading, validating and measuring) and prints CPU, wall, load and peak memory.
 
 --calibration: two synthetic datasets labelled by the same raters (each with a personal offset), a
 judge that is lenient, bent and mixes two dimensions; fits on A and prints, per dimension, the chosen
@@ -118,6 +124,54 @@ def bench_agreement(args) -> None:
               f"judge vs the same rest r={loo.judge.pearson:.3f}")
 
 
+def write_files(folder, items: int, dims: int, raters: int, seed: int):
+    """The synthetic data as the two CSV files a user would bring (wide form, two decimals)."""
+    from pathlib import Path
+
+    judge, human = synthetic_frames(items, dims, raters, seed)
+    j = judge.pivot(index="transcript", columns="dimension", values="score").round(2)
+    h = human.pivot_table(index=["transcript", "rater"], columns="dimension", values="score", observed=True)
+    judge_file, human_file = Path(folder) / "judge.csv", Path(folder) / "human.csv"
+    j.to_csv(judge_file)
+    h.astype(int).to_csv(human_file)
+    return judge_file, human_file
+
+
+def bench_via_files(args) -> None:
+    import multiprocessing
+    import tempfile
+    from pathlib import Path
+
+    from evaluator.calibrate.service import AgreementRequest, ScoreSource, run_agreement
+
+    with tempfile.TemporaryDirectory() as folder:
+        # written by a child process, so this process's peak memory is the CLI path's alone
+        child = multiprocessing.get_context("spawn").Process(
+            target=write_files, args=(folder, args.items, args.dims, args.raters, 1))
+        child.start()
+        child.join()
+        judge_file, human_file = Path(folder) / "judge.csv", Path(folder) / "human.csv"
+        sizes = judge_file.stat().st_size / 1e6, human_file.stat().st_size / 1e6
+        before = peak_mb()
+        print(f"wrote {judge_file.name} ({sizes[0]:.1f} MB) and {human_file.name} ({sizes[1]:.1f} MB) "
+              f"in a child process; peak memory here before reading: {before:.0f} MB")
+        load_before = os.getloadavg()
+        c1, t1 = time.process_time(), time.perf_counter()
+        request = AgreementRequest(source=ScoreSource(judge_file=judge_file, human_file=human_file, scale="1-5"),
+                                   n_bootstrap=args.bootstrap, seed=0, pairing=args.pairing)
+        report = run_agreement(request)
+        t2, cpu = time.perf_counter(), time.process_time() - c1
+        load_after = os.getloadavg()
+    o = report.overall.judge_vs_human
+    print(f"evaluate agreement --judge --human: {args.items:,} items x {args.dims} dimensions x {args.raters} raters, "
+          f"{args.bootstrap} resamples, pairing {args.pairing}")
+    print(f"  CPU {cpu:.1f} s, wall {t2 - t1:.1f} s; 1-minute load average {load_before[0]:.1f} before, "
+          f"{load_after[0]:.1f} after, on {os.cpu_count()} cores")
+    print(f"  peak resident memory of the whole process: {peak_mb():.0f} MB (reading, validating, pairing and "
+          "resampling; interpreter and libraries included)")
+    print(f"overall: n={o.n} QWK={o.qwk:.3f} {o.qwk_ci} tau={o.kendall:.3f}")
+
+
 def bench_calibration(args) -> None:
     from evaluator.calibrate.agreement import agreement
     from evaluator.calibrate.calibration import (
@@ -159,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--pairing", choices=("mean", "each"), default="mean")
     ap.add_argument("--calibration", action="store_true")
+    ap.add_argument("--via-files", action="store_true", help="time the CLI path: write CSV files, read and measure")
     args = ap.parse_args(argv)
-    if args.calibration:
+    if args.via_files:
+        args.items, args.dims, args.raters = args.items or 100_000, args.dims or 10, args.raters or 3
+        bench_via_files(args)
+    elif args.calibration:
         args.items, args.dims, args.raters = args.items or 3000, args.dims or 4, args.raters or 4
         bench_calibration(args)
     else:

@@ -12,16 +12,13 @@ tested without a database or files.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from evaluator.calibrate.records import HumanLabel, LabelStatus, ScaleSpec
@@ -56,9 +53,6 @@ class RawRow(BaseModel):
     probs: dict[int, Any] | None = Field(None, description="level number (1 = lowest) -> probability cell")
 
 
-# Level probabilities in judge files: long form `p1..pK` columns; wide form `<dimension>_p1..<dimension>_pK`.
-_LONG_PROB = re.compile(r"p(\d+)")
-_WIDE_PROB = re.compile(r"(.+)_p(\d+)")
 
 
 class Problem(BaseModel):
@@ -78,7 +72,7 @@ class ScoreFile(BaseModel):
     """A parsed file: rows plus what is needed to trace an import back to it."""
 
     path: str
-    file_format: Literal["csv", "jsonl"]
+    file_format: Literal["csv", "jsonl", "parquet"]
     layout: RecordLayout | Literal["mixed"]
     sha256: str
     n_records: int
@@ -163,141 +157,23 @@ def _canonical(name: str) -> str:
     return ALIASES.get(key, key)
 
 
-def _rows_from_record(
-    line: int, record: dict[str, Any], need_rater: bool, problems: list[Problem], default_rater: str,
-    meta_columns: frozenset[str] = frozenset(), read_probs: bool = False,
-) -> tuple[list[RawRow], RecordLayout]:
-    """Turn one long- or wide-form record into rows; report what is missing."""
-    raw_keys = {str(k).strip(): v for k, v in record.items()}
-    meta = {}
-    for name in meta_columns:
-        if name not in raw_keys or raw_keys[name] is None or not str(raw_keys[name]).strip():
-            problems.append(Problem(line=line, message=f"no value in column '{name}'"))
-            return [], "long" if "dimension" in record else "wide"
-        meta[name] = str(raw_keys[name]).strip()
-    rec = {_canonical(k): v for k, v in raw_keys.items() if k not in meta_columns}
-    probs_long = {int(m.group(1)): v for k, v in rec.items() if read_probs and (m := _LONG_PROB.fullmatch(k))}
-    rec = {k: v for k, v in rec.items() if not (read_probs and _LONG_PROB.fullmatch(k))}
-    transcript = rec.get("transcript")
-    if transcript is None or not str(transcript).strip():
-        problems.append(Problem(line=line, message="no transcript given"))
-        return [], "long" if "dimension" in rec else "wide"
-    transcript = str(transcript).strip()
-    rater = rec.get("rater")
-    if rater is None or not str(rater).strip():
-        if need_rater:
-            problems.append(Problem(line=line, message="no rater given"))
-            return [], "long" if "dimension" in rec else "wide"
-        rater = default_rater
-    rater = str(rater).strip()
-    if "dimension" in rec:
-        dimension = rec.get("dimension")
-        if dimension is None or not str(dimension).strip():
-            problems.append(Problem(line=line, message="no dimension given"))
-            return [], "long"
-        if "score" not in rec:
-            problems.append(Problem(line=line, message="no score field (use an empty value for a missing label)"))
-            return [], "long"
-        return [RawRow(line=line, transcript=transcript, rater=rater, dimension=str(dimension).strip(),
-                       cell=rec.get("score"), meta=meta, probs=probs_long or None)], "long"
-    scores = rec.get("scores")
-    if isinstance(scores, dict):
-        cells = {str(k).strip(): v for k, v in scores.items()}
-    else:
-        cells = {k: v for k, v in rec.items() if k not in {"transcript", "rater", "score", "scores"}
-                 and k not in IGNORED_COLUMNS}
-    wide_probs: dict[str, dict[int, Any]] = {}
-    if read_probs:
-        for k in list(cells):
-            m = _WIDE_PROB.fullmatch(k)
-            if m:
-                wide_probs.setdefault(m.group(1), {})[int(m.group(2))] = cells.pop(k)
-    if not cells:
-        problems.append(Problem(line=line, message="no dimension columns (long form needs transcript, rater, "
-                                                    "dimension, score; wide form one column per dimension)"))
-        return [], "wide"
-    return [RawRow(line=line, transcript=transcript, rater=rater, dimension=dim, cell=cell, meta=meta,
-                   probs=wide_probs.get(dim)) for dim, cell in cells.items()], "wide"
-
-
 def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater: str = "judge",
                     meta_columns: frozenset[str] = frozenset(), read_probs: bool = False) -> ScoreFile:
-    """Parse a CSV (header row) or JSONL (one object a line) file into rows with line numbers.
+    """Parse a CSV (header row) or JSONL (one object a line) file into rows with line numbers, for the
+    store import (which resolves every transcript reference before validating). The parsing is
+    `columns.read_rows`, the one reader of score files; structural problems are all reported at once."""
+    from evaluator.calibrate.columns import ABSENT, read_rows
 
-    Structural problems (bad JSON, ragged CSV rows, missing columns) are all reported at once.
-    """
-    path = Path(path)
-    for name in sorted(meta_columns):
-        if _canonical(name) in {"transcript", "rater", "dimension", "score"}:
-            raise BadInput(f"column '{name}' is the {_canonical(name)} column itself: --group-by and --system-col "
-                           "name another column of the files (a document or system id)")
-    text, sha = _decode(path)
-    problems: list[Problem] = []
-    rows: list[RawRow] = []
-    layouts: set[RecordLayout] = set()
-    n_records = 0
-    is_jsonl = path.suffix.lower() in {".jsonl", ".ndjson", ".json"} or text.lstrip().startswith("{")
-    if is_jsonl:
-        fmt: Literal["csv", "jsonl"] = "jsonl"
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            n_records += 1
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(Problem(line=number, message=f"not valid JSON: {e.msg}"))
-                continue
-            if not isinstance(record, dict):
-                problems.append(Problem(line=number, message="expected a JSON object"))
-                continue
-            got, layout = _rows_from_record(number, record, need_rater, problems, default_rater, meta_columns,
-                                            read_probs)
-            rows.extend(got)
-            layouts.add(layout)
-    else:
-        fmt = "csv"
-        reader = csv.reader(io.StringIO(text, newline=""))
-        try:
-            header = next(reader)
-        except csv.Error as e:
-            raise BadInput(f"{path}: line 1: not valid CSV: {e}") from None
-        missing_meta = sorted(meta_columns - {h.strip() for h in header})
-        if missing_meta:
-            raise BadInput(f"{path}: line 1: no column {', '.join(map(repr, missing_meta))} "
-                           f"(found: {', '.join(header)})")
-        names = [_canonical(h) for h in header]
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            raise BadInput(f"{path}: line 1: column(s) {', '.join(dupes)} appear more than once")
-        if "transcript" not in names:
-            raise BadInput(f"{path}: line 1: no 'transcript' column (found: {', '.join(header)})")
-        if need_rater and "rater" not in names:
-            raise BadInput(f"{path}: line 1: no 'rater' column: human labels need a rater id on every row")
-        if "dimension" in names and "score" not in names:
-            raise BadInput(f"{path}: line 1: long form needs a 'score' column beside 'dimension'")
-        try:
-            for values in reader:
-                number = reader.line_num
-                if not values or all(not v.strip() for v in values):
-                    continue
-                n_records += 1
-                if len(values) != len(names):
-                    problems.append(Problem(line=number, message=f"{len(values)} fields, the header has {len(names)}"))
-                    continue
-                record = {h: (v if v.strip() else None) for h, v in zip(header, values, strict=True)}
-                got, layout = _rows_from_record(number, record, need_rater, problems, default_rater, meta_columns,
-                                            read_probs)
-                rows.extend(got)
-                layouts.add(layout)
-        except csv.Error as e:
-            problems.append(Problem(line=reader.line_num, message=f"not valid CSV: {e}"))
-    if problems:
-        raise problems_error(str(path), problems, "nothing was read")
-    if not rows:
-        raise BadInput(f"{path}: no labels found (only a header?)")
-    return ScoreFile(path=str(path), file_format=fmt, layout=layouts.pop() if len(layouts) == 1 else "mixed",
-                     sha256=sha, n_records=n_records, rows=rows)
+    got = read_rows(path, need_rater=need_rater, default_rater=default_rater, meta_columns=meta_columns,
+                    read_probs=read_probs)
+    r, lines = got.rows, got.lines()
+    transcripts, raters, dims = (np.asarray(r[c], dtype=object) for c in ("transcript", "rater", "dimension"))
+    rows = [RawRow(line=int(lines[i]), transcript=transcripts[i], rater=raters[i], dimension=dims[i],
+                   cell=r["cell"][i], meta={name: str(values[i]) for name, values in got.meta.items()},
+                   probs={int(c[1:]): r[c][i] for c in got.prob_names if r[c][i] is not ABSENT} or None)
+            for i in range(len(lines))]
+    return ScoreFile(path=str(path), file_format=got.file_format, layout=got.layout, sha256=got.sha256,
+                     n_records=got.n_records, rows=rows)
 
 
 def validate_rows(
@@ -367,60 +243,38 @@ def plain_resolver(scale: ScaleSpec | None) -> Callable[[str], TranscriptMatch]:
     return lambda ref: TranscriptMatch(key=ref, source=None, scale=scale, dimensions=None)
 
 
-class PlainScores(BaseModel):
-    """A plain score file as read for `--judge/--human`: validated labels plus the named extra columns
-    per transcript and, for judge files, each score's level probabilities."""
+class PlainScores:
+    """A plain score file as read for `--judge/--human`, as records: for small callers (tests, the
+    baseline's dev-set check). The CLI path keeps the columns (`columns.read_columns`)."""
 
-    labels: list[ValidatedLabel]
-    meta: dict[str, dict[str, str]] = Field(default_factory=dict, description="transcript -> column -> value")
-    probs: dict[tuple[str, str], list[float]] = Field(default_factory=dict)
+    def __init__(self, columns) -> None:
+        self.columns = columns
+
+    @property
+    def labels(self) -> list[ValidatedLabel]:
+        from evaluator.calibrate.columns import human_records
+
+        return [ValidatedLabel(**h.model_dump(), transcript_ref=h.transcript)
+                for h in human_records(self.columns.frame, self.columns.line_of_record)]
+
+    @property
+    def meta(self) -> dict[str, dict[str, str]]:
+        m = self.columns.meta.set_index("transcript")
+        return {str(t): {str(k): str(v) for k, v in row.items()} for t, row in m.iterrows()}
+
+    @property
+    def probs(self) -> dict[tuple[str, str], list[float]]:
+        return self.columns.probs
 
 
 def read_plain(path: Path | str, *, kind: Literal["judge", "human"], scale: ScaleSpec | None = None,
                na: tuple[float, ...] = (), meta_columns: frozenset[str] = frozenset(),
                na_by_dimension: dict[str, tuple[float, ...]] | None = None) -> PlainScores:
-    """Read a plain score file (no store, no rubric) and validate it; BadInput lists every problem.
+    """Read a plain score file (no store, no rubric) and validate it; see `columns.read_columns`."""
+    from evaluator.calibrate.columns import read_columns
 
-    `na`: sentinel values that mean "not applicable" (read as not observed, never as scores);
-    `na_by_dimension`: more of them for one dimension each.
-    `meta_columns`: columns kept as attributes of the transcript (e.g. a document or system id); a
-    transcript must carry one value per column. Judge files may give level probabilities (`p1..pK`
-    in long form, `<dimension>_p1..` in wide form): they must be numbers in [0, 1] summing to 1."""
-    parsed = read_score_file(path, need_rater=(kind == "human"), default_rater=kind, meta_columns=meta_columns,
-                             read_probs=(kind == "judge"))
-    by_dim = na_by_dimension or {}
-    rows = [r.model_copy(update={"cell": "not_observed"}) if _is_na(r.cell, na + by_dim.get(r.dimension, ())) else r
-            for r in parsed.rows]
-    labels, problems = validate_rows(rows, plain_resolver(scale))
-    meta: dict[str, dict[str, str]] = {}
-    for row in parsed.rows:
-        seen = meta.setdefault(row.transcript, row.meta)
-        for name, value in row.meta.items():
-            if seen.get(name) != value:
-                problems.append(Problem(line=row.line, message=(
-                    f"{row.transcript}: column '{name}' is '{value}' here but '{seen.get(name)}' on an earlier row; "
-                    "a transcript belongs to one group")))
-    probs: dict[tuple[str, str], list[float]] = {}
-    for row in parsed.rows:
-        if row.probs:
-            got = _parse_probs(row.probs)
-            if isinstance(got, str):
-                problems.append(Problem(line=row.line, message=f"{row.dimension}: {got}"))
-            else:
-                probs[(row.transcript, row.dimension)] = got
-    if kind == "judge":
-        by_item: dict[tuple[str, str], int] = {}
-        for label in labels:
-            item = (label.transcript, label.dimension)
-            if item in by_item:
-                problems.append(Problem(line=label.line, message=(
-                    f"second judge score for {label.transcript} / {label.dimension} (first on line {by_item[item]}); "
-                    "a judge file holds one score per transcript and dimension")))
-            else:
-                by_item[item] = label.line or 0
-    if problems:
-        raise problems_error(str(path), problems, "nothing was read")
-    return PlainScores(labels=labels, meta=meta, probs=probs)
+    return PlainScores(read_columns(path, kind=kind, scale=scale, na=na, na_by_dimension=na_by_dimension,
+                                    meta_columns=meta_columns))
 
 
 def _is_na(cell: Any, na: tuple[float, ...]) -> bool:

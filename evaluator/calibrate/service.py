@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
-from evaluator.calibrate.agreement import DEFAULT_BOOTSTRAP, AgreementReport, agreement
+from evaluator.calibrate.agreement import DEFAULT_BOOTSTRAP, AgreementReport, agreement_frames
 from evaluator.calibrate.calibration import (
     CalibrationResult,
     CalibrationSettings,
@@ -18,6 +20,7 @@ from evaluator.calibrate.calibration import (
     check_applicable,
     fit_calibration,
 )
+from evaluator.calibrate.columns import read_columns
 from evaluator.calibrate.labels import (
     TranscriptMatch,
     ValidatedLabel,
@@ -25,7 +28,7 @@ from evaluator.calibrate.labels import (
     read_score_file,
     validate_rows,
 )
-from evaluator.calibrate.pairing import Pairing
+from evaluator.calibrate.pairing import Pairing, human_frame, judge_frame
 from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, ScaleSpec
 from evaluator.calibrate.store import ImportRecord, JudgeSelection
 from evaluator.errors import BadInput
@@ -160,16 +163,37 @@ class ScoreSource(BaseModel):
 
 
 class Gathered(BaseModel):
-    judge: list[JudgeScore]
-    human: list[HumanLabel]
+    """The scores to compare, as columns: `judge` (transcript, dimension, status, score and, where
+    given, level probabilities p1..pK) and `human` (the same plus rater)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    judge: pd.DataFrame
+    human: pd.DataFrame
     scale: ScaleSpec
     scales: dict[str, ScaleSpec] = Field(default_factory=dict)
     identity: JudgeIdentity | None = None
     dimension_order: list[str] = Field(default_factory=list)
     label_imports: list[str] = Field(default_factory=list)
-    meta: dict[str, dict[str, str]] = Field(default_factory=dict)
+    meta: pd.DataFrame | None = Field(None, description="one row per transcript: the named extra columns")
     notes: list[str] = Field(default_factory=list)
     scale_inferred: bool = False
+
+    def judge_records(self) -> list[JudgeScore]:
+        from evaluator.calibrate.columns import judge_records
+
+        return judge_records(self.judge)
+
+    def human_records(self) -> list[HumanLabel]:
+        from evaluator.calibrate.columns import human_records
+
+        return human_records(self.human)
+
+    def column_of(self, column: str | None) -> dict[str, str] | None:
+        """Transcript -> value of a named extra column (--group-by, --system-col)."""
+        if not column or self.meta is None or column not in self.meta:
+            return None
+        return dict(zip(self.meta["transcript"].astype(str), self.meta[column].astype(str), strict=True))
 
 
 def _open_existing(db: Path | None):
@@ -251,10 +275,10 @@ def parse_na(entries: list[str], default: ScaleSpec | None, per_dim: dict[str, S
     return codes
 
 
-def _infer_scale(values: list[float], what: str, notes: list[str]) -> ScaleSpec:
-    if not values:
+def _infer_scale(values: np.ndarray, what: str, notes: list[str]) -> ScaleSpec:
+    if not len(values):
         raise BadInput("no numeric scores in either file")
-    lo, hi = math.floor(min(values)), math.ceil(max(values))
+    lo, hi = math.floor(float(np.min(values))), math.ceil(float(np.max(values)))
     if lo == 0:
         notes.append(f"the inferred scale of {what} starts at 0 ({lo}-{max(hi, lo + 1)}): if 0 means 'not applicable' "
                      "pass --na 0, or --na DIMENSION=0 where it means that (it is then kept apart, as 'not "
@@ -262,12 +286,12 @@ def _infer_scale(values: list[float], what: str, notes: list[str]) -> ScaleSpec:
     return ScaleSpec(min=lo, max=max(hi, lo + 1))
 
 
-def _require_shared_transcripts(judge: list[ValidatedLabel], human: list[ValidatedLabel], judge_file: Path,
+def _require_shared_transcripts(judge: pd.DataFrame, human: pd.DataFrame, judge_file: Path,
                                 human_file: Path) -> None:
     """Two files that name their transcripts differently (a hash in one, a file name in the other) share
     no item: every statistic would be empty. Say so instead of printing a table of n = 0."""
-    judged = {r.transcript for r in judge}
-    labelled = {r.transcript for r in human}
+    judged = set(map(str, judge["transcript"].cat.remove_unused_categories().cat.categories))
+    labelled = set(map(str, human["transcript"].cat.remove_unused_categories().cat.categories))
     if judged & labelled:
         return
 
@@ -279,54 +303,86 @@ def _require_shared_transcripts(judge: list[ValidatedLabel], human: list[Validat
                    "each transcript the same way")
 
 
-def _gather_files(src: ScoreSource) -> Gathered:
-    from evaluator.calibrate.labels import Problem, read_plain
+def _check_scales(cols, kind: str, default: ScaleSpec, per_dim: dict[str, ScaleSpec]) -> None:
+    """Every score within its dimension's scale, or BadInput naming each one outside by line."""
+    from evaluator.calibrate.labels import Problem
 
+    f = cols.frame
+    dims = f["dimension"].cat.categories
+    lo = np.array([per_dim.get(d, default).min for d in f["dimension"].cat.categories], dtype=float)
+    hi = np.array([per_dim.get(d, default).max for d in f["dimension"].cat.categories], dtype=float)
+    codes = np.asarray(f["dimension"].cat.codes)
+    score = f["score"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~np.isnan(score) & ((score < lo[codes]) | (score > hi[codes])))
+    if len(bad):
+        lines = cols.lines(bad)
+        problems = [Problem(line=int(ln), message=f"{dims[codes[i]]}: score {score[i]:g} is outside the scale "
+                                                  f"{lo[codes[i]]:g}-{hi[codes[i]]:g}")
+                    for i, ln in zip(bad, lines, strict=True)]
+        raise problems_error(cols.path, problems, f"nothing was read (the {kind} file; --scale, --na)")
+
+
+def _merge_meta(judge: pd.DataFrame, human: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:
+    """One row per transcript of either file; a transcript in another group in the other file is an error."""
+    if not columns:
+        return None
+    both = human.merge(judge, on="transcript", how="inner", suffixes=("_human", "_judge"))  # human file order
+    differ = np.column_stack([(both[f"{c}_judge"] != both[f"{c}_human"]).to_numpy(bool) for c in columns])
+    if differ.any():
+        i = int(np.flatnonzero(differ.any(axis=1))[0])
+        col = columns[int(np.flatnonzero(differ[i])[0])]
+        row = both.iloc[i]
+        raise BadInput(f"{row['transcript']}: column '{col}' is '{row[f'{col}_judge']}' in the judge file "
+                       f"but '{row[f'{col}_human']}' in the human file")
+    merged = pd.concat([judge, human]).drop_duplicates("transcript")
+    for col in columns:
+        if col not in merged or merged[col].isna().all():
+            raise BadInput(f"no column '{col}' in either file (--group-by / --system-col name a column)")
+    return merged.reset_index(drop=True)
+
+
+def _read_pair(judge_file: Path, human_file: Path | None, na: NaCodes, meta_cols: frozenset[str] = frozenset()):
+
+    jf = read_columns(judge_file, kind="judge", na=na.everywhere, na_by_dimension=na.by_dimension,
+                      meta_columns=meta_cols)
+    hf = None if human_file is None else read_columns(human_file, kind="human", na=na.everywhere,
+                                                      na_by_dimension=na.by_dimension, meta_columns=meta_cols)
+    return jf, hf
+
+
+def _gather_files(src: ScoreSource) -> Gathered:
+    from evaluator.calibrate.columns import distinct
     if not (src.judge_file and src.human_file):
         raise BadInput("--judge FILE and --human FILE go together: give both, or neither to use the store")
     default, per_dim = parse_scales(([src.scale] if src.scale else []) + list(src.scales))
     na = parse_na(src.na, default, per_dim)
     meta_cols = frozenset(c for c in (src.group_by, src.system_col) if c)
-    jf = read_plain(src.judge_file, kind="judge", na=na.everywhere, na_by_dimension=na.by_dimension,
-                    meta_columns=meta_cols)
-    hf = read_plain(src.human_file, kind="human", na=na.everywhere, na_by_dimension=na.by_dimension,
-                    meta_columns=meta_cols)
-    _require_shared_transcripts(jf.labels, hf.labels, src.judge_file, src.human_file)
+    jf, hf = _read_pair(src.judge_file, src.human_file, na, meta_cols)
+    assert hf is not None
+    _require_shared_transcripts(jf.frame, hf.frame, src.judge_file, src.human_file)
     notes: list[str] = []
     inferred = default is None
     if default is None:
-        values = [r.score for r in jf.labels + hf.labels if r.score is not None and r.dimension not in per_dim]
-        default = _infer_scale(values, "the scores", notes) if values else ScaleSpec(min=1, max=5)
-    for kind, labels, path in (("judge", jf.labels, src.judge_file), ("human", hf.labels, src.human_file)):
-        problems = [Problem(line=r.line, message=f"{r.dimension}: score {r.score:g} is outside the scale "
-                                                 f"{sc.min}-{sc.max}")
-                    for r in labels if r.score is not None
-                    and not ((sc := per_dim.get(r.dimension, default)).min <= r.score <= sc.max)]
-        if problems:
-            raise problems_error(str(path), problems, f"nothing was read (the {kind} file; --scale, --na)")
-    present = {r.dimension for r in jf.labels + hf.labels}
+        values = np.concatenate([f.frame["score"].to_numpy(float)[~f.frame["dimension"].isin(list(per_dim)).to_numpy()]
+                                 for f in (jf, hf)])
+        values = values[~np.isnan(values)]
+        default = _infer_scale(values, "the scores", notes) if len(values) else ScaleSpec(min=1, max=5)
+    for kind, cols in (("judge", jf), ("human", hf)):
+        _check_scales(cols, kind, default, per_dim)
+    present = set(distinct(jf.frame["dimension"])) | set(distinct(hf.frame["dimension"]))
     for option, named in (("--scale", per_dim), ("--na", na.by_dimension)):
         unknown = sorted(set(named) - present)
         if unknown:
             raise BadInput(f"{option} names dimension(s) {', '.join(unknown)} that neither file has "
                            f"(they have: {', '.join(sorted(present))})")
-    meta: dict[str, dict[str, str]] = {}
-    for meta_of_file in (jf.meta, hf.meta):
-        for transcript, columns in meta_of_file.items():
-            seen = meta.setdefault(transcript, {})
-            for col, value in columns.items():
-                if seen.setdefault(col, value) != value:
-                    raise BadInput(f"{transcript}: column '{col}' is '{seen[col]}' in the judge file but "
-                                   f"'{value}' in the human file")
-    for col in meta_cols:
-        if not any(col in v for v in meta.values()):
-            raise BadInput(f"no column '{col}' in either file (--group-by / --system-col name a column)")
-    judge = [JudgeScore(transcript=r.transcript, dimension=r.dimension, status=r.status, score=r.score,
-                        probs=jf.probs.get((r.transcript, r.dimension))) for r in jf.labels]
-    # the validated labels are HumanLabels already: no second object per label (memory at 10^5 labels)
-    human: list[HumanLabel] = [r for r in hf.labels if not src.raters or r.rater in src.raters]
-    return Gathered(judge=judge, human=human, scale=default, scales=per_dim, meta=meta, notes=notes,
-                    dimension_order=list(dict.fromkeys(r.dimension for r in jf.labels)), scale_inferred=inferred)
+    meta = _merge_meta(jf.meta, hf.meta, sorted(meta_cols))
+    human = hf.frame
+    if src.raters:
+        human = human[human["rater"].isin(src.raters)].reset_index(drop=True)
+    return Gathered(judge=jf.frame, human=human, scale=default, scales=per_dim, meta=meta, notes=notes,
+                    dimension_order=distinct(jf.frame["dimension"]),
+                    scale_inferred=inferred)
 
 
 def _gather_store(store, src: ScoreSource) -> Gathered:
@@ -347,8 +403,17 @@ def _gather_store(store, src: ScoreSource) -> Gathered:
                        "choose one rubric with --rubric")
     lo, hi = scales.pop() if scales else (1, 5)
     order = list(dict.fromkeys(d.id for r in rubrics for d in r.dimensions))
-    return Gathered(judge=judge, human=human, scale=ScaleSpec(min=lo, max=hi), identity=identity,
-                    dimension_order=order, label_imports=imports)
+    return Gathered(judge=_judge_frame(judge), human=human_frame(human), scale=ScaleSpec(min=lo, max=hi),
+                    identity=identity, dimension_order=order, label_imports=imports)
+
+
+def _judge_frame(judge: list[JudgeScore]) -> pd.DataFrame:
+    """Stored judge scores as the columns the file reader gives (level probabilities as p1..pK)."""
+    frame = judge_frame(judge)
+    k = max((len(j.probs) for j in judge if j.probs), default=0)
+    for level in range(1, k + 1):
+        frame[f"p{level}"] = [j.probs[level - 1] if j.probs and len(j.probs) >= level else np.nan for j in judge]
+    return frame
 
 
 def gather(src: ScoreSource) -> Gathered:
@@ -396,19 +461,23 @@ def run_agreement(request: AgreementRequest) -> AgreementReport:
     calibrated = None
     if request.calibration:
         result = load_calibration(request.calibration, src.db)
-        scores: list[JudgeScore | HumanLabel] = [*g.judge, *g.human]
-        values = [x.score for x in scores if x.score is not None and x.dimension not in g.scales]
-        if g.scale_inferred and values and result.scale.min <= min(values) and max(values) <= result.scale.max:
+        scores = pd.concat([g.judge[["dimension", "score"]], g.human[["dimension", "score"]]])
+        values = scores["score"][~scores["dimension"].astype(str).isin(list(g.scales))].dropna()
+        if g.scale_inferred and len(values) and result.scale.min <= values.min() and values.max() <= result.scale.max:
             g.scale = result.scale  # no --scale given: the calibration's scale, which the scores fit in
             g.notes = [n for n in g.notes if "inferred scale" not in n]
-        check_applicable(result, g.judge, g.scale, g.scales)
-        calibrated = apply_calibration(result, g.judge, g.human)
-    groups = {t: m[src.group_by] for t, m in g.meta.items() if src.group_by in m} if src.group_by else None
-    systems = {t: m[src.system_col] for t, m in g.meta.items() if src.system_col in m} \
-        if request.level == "system" else None
-    report = agreement(g.judge, g.human, g.scale, n_boot=request.n_bootstrap, seed=request.seed,
-                       judge_identity=g.identity, dimension_order=g.dimension_order, pairing=request.pairing,
-                       scales=g.scales, groups=groups, group_by=src.group_by, systems=systems, calibrated=calibrated)
+        judge_records = g.judge_records()
+        check_applicable(result, judge_records, g.scale, g.scales)
+        calibrated = judge_frame(apply_calibration(result, judge_records, g.human_records()))
+        del judge_records
+    groups = g.column_of(src.group_by)
+    systems = g.column_of(src.system_col) if request.level == "system" else None
+    if request.level == "system" and systems is None:
+        systems = {}
+    report = agreement_frames(g.judge, g.human, g.scale, n_boot=request.n_bootstrap, seed=request.seed,
+                              judge_identity=g.identity, dimension_order=g.dimension_order, pairing=request.pairing,
+                              scales=g.scales, groups=groups, group_by=src.group_by, systems=systems,
+                              calibrated=calibrated)
     report.notes = g.notes + report.notes
     if request.calibration:
         report.notes.append(f"calibrated: the same statistics for the scores after calibration {result.id} "
@@ -452,9 +521,10 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
         raise BadInput("--system-col is an option of `evaluate agreement`")
     if src.judge_file or src.human_file:
         g = _gather_files(src)
-        groups = {t: m[src.group_by] for t, m in g.meta.items() if src.group_by in m} if src.group_by else None
+        groups = g.column_of(src.group_by)
         settings = request.settings.model_copy(update={"cv_group_by": src.group_by})
-        result = fit_calibration(g.judge, g.human, g.scale, settings, dimension_order=g.dimension_order,
+        result = fit_calibration(g.judge_records(), g.human_records(), g.scale, settings,
+                                 dimension_order=g.dimension_order,
                                  scales=g.scales, groups=groups)
         outcome = CalibrateOutcome(result=result, notes=g.notes)
         if request.save:  # plain files: only when asked (--save), never a surprise database in the cwd
@@ -464,7 +534,8 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
     else:
         with _open_existing(src.db) as store:
             g = _gather_store(store, src)
-            result = fit_calibration(g.judge, g.human, g.scale, request.settings, judge_identity=g.identity,
+            result = fit_calibration(g.judge_records(), g.human_records(), g.scale, request.settings,
+                                     judge_identity=g.identity,
                                      dimension_order=g.dimension_order, label_imports=g.label_imports)
             save = request.save is not False
             n = sql.save_calibration(store, result) if save else 0
@@ -500,18 +571,14 @@ class ApplyRequest(BaseModel):
 
 def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]:
     """Calibrated scores for a plain judge file: rows of transcript, dimension, raw, calibrated, method."""
-    from evaluator.calibrate.labels import read_plain
+    from evaluator.calibrate.columns import human_records, judge_records
 
     result = load_calibration(request.calibration, request.db)
     default, per_dim = parse_scales(request.scales)
     na = parse_na(request.na, default, per_dim)
-    jf = read_plain(request.judge_file, kind="judge", na=na.everywhere, na_by_dimension=na.by_dimension)
-    judge = [JudgeScore(transcript=r.transcript, dimension=r.dimension, status=r.status, score=r.score,
-                        probs=jf.probs.get((r.transcript, r.dimension))) for r in jf.labels]
-    human: list[HumanLabel] | None = None
-    if request.human_file is not None:
-        hf = read_plain(request.human_file, kind="human", na=na.everywhere, na_by_dimension=na.by_dimension)
-        human = list(hf.labels)
+    jf, hf = _read_pair(request.judge_file, request.human_file, na)
+    judge = judge_records(jf.frame)
+    human = None if hf is None else human_records(hf.frame)
     check_applicable(result, judge, default or result.scale, per_dim or result.scales)
     calibrated = apply_calibration(result, judge, human)
     rows = []
