@@ -295,6 +295,9 @@ _CONFUSABLES = str.maketrans({
 # Letter-by-letter spacing ("I g n o r e", "N-o-t-e", "i.g.n.o.r.e"): runs of single letters joined
 # by one separator, collapsed when a line has a run of at least four (so "a b" and "e.g." stay).
 _SPACED = re.compile(r"(?<![^\W_])[^\W_](?:(?P<sep>[ .\-·*_])[^\W_])(?:(?P=sep)[^\W_])*(?![^\W_])")
+# The middle of a run of four ("s L s L s" of "L s L s L s L"): every line `_unspace` changes holds
+# one, and a pattern opening with a character class is scanned for in C, ~5x faster than `_SPACED`.
+_SPACED_CORE = re.compile(r"(?P<sep>[ .\-·*_])[^\W_](?P=sep)[^\W_](?P=sep)")
 
 
 def _unspace(line: str) -> str:
@@ -328,8 +331,8 @@ def _view(text: str) -> str:
     text = _visible(text)
     if not text.isascii():
         text = text.translate(_CONFUSABLES)
-    if _SPACED.search(text):
-        text = "\n".join(_unspace(line) if _SPACED.search(line) else line for line in text.split("\n"))
+    if _SPACED_CORE.search(text):
+        text = "\n".join(_unspace(line) if _SPACED_CORE.search(line) else line for line in text.split("\n"))
     return text
 
 
@@ -375,12 +378,18 @@ def _index(checks: tuple[_Check, ...]) -> _Index:
     return {w: tuple(v) for w, v in index.items()}
 
 
-def _line_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[int, list[str]]:
-    """Line index -> names of the checks matching that line of `view`."""
+def _index_words(view: str, index: _Index) -> set[bytes]:
+    """The words of `index` that are word tokens of `view`: no check of another word can match."""
+    return index.keys() & view.encode("ascii", "replace").translate(_WORDS).split()
+
+
+def _line_hits(view: str, checks: tuple[_Check, ...], index: _Index, words: set[bytes] | None = None
+               ) -> dict[int, list[str]]:
+    """Line index -> names of the checks matching that line of `view` (`words`: its `_index_words`)."""
     raw = view.encode("ascii", "replace")  # one byte per character: offsets are the view's
     low = raw.translate(_LOWER)
     todo: dict[int, dict[bytes, None]] = {}
-    for word in index.keys() & low.translate(_WORDS).split():
+    for word in _index_words(view, index) if words is None else words:
         for n, anchors in index[word]:
             todo.setdefault(n, {}).update(dict.fromkeys(anchors))
     if not todo:
@@ -462,15 +471,18 @@ def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) 
         [transcript.source.replace("\\", "/").rsplit("/", 1)[-1], *(cf.name for cf in transcript.code_files)])]
     flags: list[Flag] = []
     seen: set[tuple[str, str]] = set()
-    for source, text in places:
+    visibles = [_visible(text) for _, text in places]
+    gates = _foreign_gates("\n".join(visibles).lower())
+    for (source, text), visible in zip(places, visibles, strict=True):
         view = _view(text)
-        hits = _line_hits(view, checks, index)
+        words = _index_words(view, index)
+        hits = _line_hits(view, checks, index, words) if words else {}
         for name, pattern, gate in whole_text:  # on the view: '﹤﹤﹤END' and '<\u200b<<END' count too
             if any(g in view for g in gate):
                 for m in pattern.finditer(view):
                     hits.setdefault(view.count("\n", 0, m.start()), []).append(name)
-        for found in (_encoded_hits(view, checks, index), _split_hits(view, checks, index, hits),
-                      _rot13_hits(view, checks, index), _foreign_hits(_visible(text))):
+        for found in (_encoded_hits(view, checks, index), _split_hits(view, checks, index, hits, words),
+                      _rot13_hits(view, checks, index), _foreign_hits(visible, gates)):
             for line, names in found.items():
                 hits.setdefault(line, []).extend(names)
         hidden = invisible_payload(text) if not text.isascii() else None
@@ -489,12 +501,13 @@ def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) 
     return flags
 
 
-def _split_hits(view: str, checks: tuple[_Check, ...], index: _Index, line_hits: dict[int, list[str]]
-                ) -> dict[int, list[str]]:
+def _split_hits(view: str, checks: tuple[_Check, ...], index: _Index, line_hits: dict[int, list[str]],
+                words: set[bytes]) -> dict[int, list[str]]:
     r"""An instruction split over the lines of one paragraph ("ignore your\nprevious\ninstructions"):
     each paragraph is joined into one line and checked again, in one pass; a finding no single line
-    of the paragraph had is reported at the paragraph's first line."""
-    if "\n" not in view:
+    of the paragraph had is reported at the paragraph's first line. Joining makes no new word (lines
+    are joined with a space), so a view without any of the index's `words` has nothing to find."""
+    if not words or "\n" not in view:
         return {}
     lines = view.split("\n")
     joined, first = [], []  # one joined line per paragraph, and where it starts in `lines`
@@ -521,7 +534,8 @@ _ROT13_HINT = re.compile(r"\brot[\s-]?13\b|\bcaesar\b", re.IGNORECASE)
 
 def _rot13_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[int, list[str]]:
     """Text that says it is ROT13 (the hint a model needs to decode it) is decoded and checked."""
-    if not _ROT13_HINT.search(view):
+    # the hint holds "13" or a "caesar" (the view is NFKC: no other character case-folds to its letters)
+    if not (("13" in view or "caesar" in view.lower()) and _ROT13_HINT.search(view)):
         return {}
     import codecs
 
@@ -560,12 +574,24 @@ _FOREIGN_GATE = ("ignor", "olvid", "omit", "esque", "dimentic", "oubli", "vergis
                  "höchst", "hochst", "punktzahl", "maximale", "балл", "massimo")
 
 
-def _foreign_hits(visible: str) -> dict[int, list[str]]:
-    """Lines matching _FOREIGN; only lines holding one of its gate words are searched (a scan of the
-    whole text with the alternation costs ~50x more)."""
+# The gate words to look for: in ASCII text only the ASCII ones, and no word holding another one
+# ("zignoruj" holds "ignor"): the lines found are the same, with half the searches.
+_FOREIGN_GATES = {ascii_only: tuple(g for g in _FOREIGN_GATE if (g.isascii() or not ascii_only) and not any(
+    o != g and o in g for o in _FOREIGN_GATE)) for ascii_only in (False, True)}
+
+
+def _foreign_gates(low: str) -> tuple[str, ...]:
+    """The gate words in `low` (the lower-cased texts of a transcript, one a line): looked for once
+    over the transcript, then only these in each of its turns and files."""
+    return tuple(g for g in _FOREIGN_GATES[low.isascii()] if g in low)
+
+
+def _foreign_hits(visible: str, gates: tuple[str, ...] | None = None) -> dict[int, list[str]]:
+    """Lines matching _FOREIGN; only lines holding one of its gate words (`gates`: a superset of those
+    in `visible`) are searched (a scan of the whole text with the alternation costs ~50x more)."""
     low = visible.lower()
     starts: set[int] = set()
-    for g in _FOREIGN_GATE:
+    for g in _foreign_gates(low) if gates is None else gates:
         p = low.find(g)
         while p != -1:
             start = low.rfind("\n", 0, p) + 1
