@@ -719,18 +719,39 @@ _SECRET_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
 )
 
 
+# Start words sharing a rare piece are found with one search for the piece, then compared in place:
+# 24 searches of the text instead of 37 (each costs ~15 us on a 30 KB prompt; a regex alternation of
+# the words costs more than all of them, as `re` tries the branches at every candidate letter).
+_SHARED_PIECES = ("k-", "xox", "api", "ecret", "_token", "-token")
+
+
+def _shape_searches() -> dict[bytes, tuple[tuple[bytes, int, re.Pattern[str]], ...]]:
+    """Each piece -> (start word, offset of the piece in it, pattern): every occurrence of a word is one of
+    its piece, at the word's offset."""
+    found: dict[bytes, list[tuple[bytes, int, re.Pattern[str]]]] = {}
+    for starts, pattern in _SECRET_SHAPES:
+        for first in starts:
+            piece = next((p for p in _SHARED_PIECES if p in first), first)
+            found.setdefault(piece.encode(), []).append((first.encode(), first.index(piece), pattern))
+    return {piece: tuple(words) for piece, words in found.items()}
+
+
+_SHAPE_SEARCHES = _shape_searches()
+
+
 def _redact_shapes(text: str) -> str:
     low = text.encode("ascii", "replace").lower()  # one byte per character: offsets are the text's
     spans: list[tuple[int, int, str]] = []
-    for starts, pattern in _SECRET_SHAPES:
-        for first in starts:
-            word = first.encode()
-            p = low.find(word)
-            while p != -1:
-                m = pattern.match(text, p)
-                if m:
-                    spans.append((m.start(), m.end(), (m.groupdict().get("keep") or "") + REDACTED))
-                p = low.find(word, p + 1)
+    for piece, words in _SHAPE_SEARCHES.items():
+        q = low.find(piece)
+        while q != -1:
+            for word, offset, pattern in words:
+                p = q - offset
+                if p >= 0 and low.startswith(word, p):
+                    m = pattern.match(text, p)
+                    if m:
+                        spans.append((m.start(), m.end(), (m.groupdict().get("keep") or "") + REDACTED))
+            q = low.find(piece, q + 1)
     if not spans:
         return text
     out, pos = [], 0
