@@ -7,7 +7,7 @@ leave them byte-identical).
 
 Covered: `detect_injection` on transcripts/, datasets/heldout*/, datasets/baseline_dev*/ and every
 attack and benign sentence of datasets/injection/ (as a candidate turn and as a code file), and
-`redact` / `redact_value` of the same texts with secrets planted in them.
+`redact` / `redact_value` of the same texts with secrets planted in them, and `neutralise` of them.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _planted(text: str) -> str:
 
 def main() -> None:
     os.environ.update(SECRETS)
-    from evaluator.safety import redact, redact_value, redactor
+    from evaluator.safety import neutralise, redact, redact_value, redactor
 
     out: dict[str, object] = {}
     files = sorted(ROOT.glob("transcripts/*.md")) + sorted(ROOT.glob("datasets/heldout*/**/*.md")) + sorted(
@@ -58,12 +58,13 @@ def main() -> None:
             out[rel] = {"error": type(exc).__name__}
             continue
         text = path.read_text(encoding="utf-8")
-        out[rel] = {"flags": _flags(t), "redact": redact(_planted(text)),
+        out[rel] = {"flags": _flags(t), "redact": redact(_planted(text)), "neutralise": neutralise(text),
                     "redact_value": redact_value({"a": [_planted(text[:500]), 3, None], "b": text[-300:]})}
     for part in ("dev", "heldout"):
         attacks, benign = load_part(part)
         for i, a in enumerate(attacks):
-            out[f"{part} attack {i}"] = _flags(as_transcript(a["text"], a.get("in", "transcript")))
+            out[f"{part} attack {i}"] = [_flags(as_transcript(a["text"], a.get("in", "transcript"))),
+                                         neutralise(a["text"])]
         for i, b in enumerate(benign):
             out[f"{part} benign {i}"] = [_flags(as_transcript(b)), _flags(as_transcript(b, "code"))]
             out[f"{part} benign {i} redact"] = redactor()(_planted(b))

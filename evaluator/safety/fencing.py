@@ -37,6 +37,9 @@ _LOOKALIKES = str.maketrans({
 })
 # Three angle brackets, also spaced ("< < <"), as one delimiter-like run.
 _TRIPLE = re.compile(r"<[ \t]*<[ \t]*<|>[ \t]*>[ \t]*>|\u2039[ \t]*\u2039[ \t]*\u2039|\u203a[ \t]*\u203a[ \t]*\u203a")
+# Any three angle brackets in a row: every `_TRIPLE` and `_DELIM_LIKE` match opens with such a run.
+# Looked for first, as a pattern opening with a character class is scanned ~5x faster than theirs.
+_BRACKET_RUN = re.compile(r"[<>\u2039\u203a][ \t]*[<>\u2039\u203a][ \t]*[<>\u2039\u203a]")
 
 
 def neutralise(text: str) -> str:
@@ -46,7 +49,9 @@ def neutralise(text: str) -> str:
     if not text.isascii():
         text = _INVISIBLE.sub("", text).translate(_LOOKALIKES)
     if "<" in text or ">" in text or "\u2039" in text or "\u203a" in text:
-        text = _TRIPLE.sub(lambda m: "\u2039\u2039\u2039" if m.group(0)[0] in "<\u2039" else "\u203a\u203a\u203a", text)
+        if _BRACKET_RUN.search(text):
+            text = _TRIPLE.sub(lambda m: "\u2039\u2039\u2039" if m.group(0)[0] in "<\u2039" else "\u203a\u203a\u203a",
+                               text)
         text = _TAG_LIKE.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
         text = _CHATML.sub(lambda m: m.group(0).replace("<|", "‹|").replace("|>", "|›"), text)
     return text

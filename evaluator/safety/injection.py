@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
 from evaluator.models import Flag, Transcript
-from evaluator.safety.fencing import _CHATML, _DELIM_LIKE, _TAG_LIKE
+from evaluator.safety.fencing import _BRACKET_RUN, _CHATML, _DELIM_LIKE, _TAG_LIKE
 from evaluator.safety.hidden import _view, _visible, invisible_payload
 
 # ---------------------------------------------------------------------------------------------------
@@ -353,6 +353,15 @@ def _encoded_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[
     return hits
 
 
+# Delimiter imitation, looked for over a whole text (it may span lines), where a cheap test (`gate`)
+# shows a match is possible.
+_WHOLE_TEXT: tuple[tuple[re.Pattern[str], Callable[[str], bool]], ...] = (
+    (_DELIM_LIKE, lambda view: _BRACKET_RUN.search(view) is not None),
+    (_TAG_LIKE, lambda view: "<" in view),
+    (_CHATML, lambda view: "<|" in view),
+)
+
+
 def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) -> list[Flag]:
     """Flag candidate text or code that addresses the grader or imitates delimiters.
 
@@ -360,11 +369,6 @@ def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) 
     attack. Each flag names the turn or file and quotes the offending line.
     """
     checks, index = _checks_for(tuple(dimension_ids))
-    whole_text = (  # delimiter imitation may span lines; these start with a literal and are cheap
-        ("imitates prompt delimiters", _DELIM_LIKE, ("<", ">", "\u2039", "\u203a")),
-        ("imitates prompt delimiters", _TAG_LIKE, ("<",)),
-        ("imitates prompt delimiters", _CHATML, ("<|",)),
-    )
     places: list[tuple[str, str]] = [
         (t.id, t.text) for t in transcript.turns if t.role in ("candidate", "unknown")
     ] + [(cf.name, cf.content) for cf in transcript.code_files]
@@ -379,10 +383,10 @@ def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) 
         view = _view(text)
         words = _index_words(view, index)
         hits = _line_hits(view, checks, index, words) if words else {}
-        for name, pattern, gate in whole_text:  # on the view: '﹤﹤﹤END' and '<\u200b<<END' count too
-            if any(g in view for g in gate):
+        for pattern, gate in _WHOLE_TEXT:  # on the view: '﹤﹤﹤END' and '<\u200b<<END' count too
+            if gate(view):
                 for m in pattern.finditer(view):
-                    hits.setdefault(view.count("\n", 0, m.start()), []).append(name)
+                    hits.setdefault(view.count("\n", 0, m.start()), []).append("imitates prompt delimiters")
         for found in (_encoded_hits(view, checks, index), _split_hits(view, checks, index, hits, words),
                       _rot13_hits(view, checks, index), _foreign_hits(visible, gates)):
             for line, names in found.items():
