@@ -438,10 +438,24 @@ def _split_hits(view: str, checks: tuple[_Check, ...], index: _Index, line_hits:
 _ROT13_HINT = re.compile(r"\brot[\s-]?13\b|\bcaesar\b", re.IGNORECASE)
 
 
+def _may_hint_rot13(view: str) -> bool:
+    """False when `view` cannot hold a `_ROT13_HINT`: it has no "caesar" and no "13" after "rot" (and
+    a separator), in any case. The view is NFKC: no other character case-folds to the hint's letters.
+    A case-insensitive regex scan of a code file costs ~0.1 ms; these searches a few microseconds."""
+    low = view.lower()
+    if "caesar" in low or not view.isascii():  # (lower() may change the length of non-ASCII text)
+        return "13" in view or "caesar" in low
+    q = low.find("13")
+    while q != -1:
+        if low.endswith("rot", 0, q) or (q > 0 and low[q - 1] in " \t\n\r\f\v-" and low.endswith("rot", 0, q - 1)):
+            return True
+        q = low.find("13", q + 1)
+    return False
+
+
 def _rot13_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[int, list[str]]:
     """Text that says it is ROT13 (the hint a model needs to decode it) is decoded and checked."""
-    # the hint holds "13" or a "caesar" (the view is NFKC: no other character case-folds to its letters)
-    if not (("13" in view or "caesar" in view.lower()) and _ROT13_HINT.search(view)):
+    if not (_may_hint_rot13(view) and _ROT13_HINT.search(view)):
         return {}
     import codecs
 
