@@ -22,7 +22,7 @@ BOUNDED = settings(max_examples=300, deadline=None, derandomize=True)
 
 PIECES = ["<", ">", "<<", ">>", "\u2039", "\u203a", " ", "\t", "\n", "-", ".", "_", "*", "\u00b7", "a", "b", "X", "é",
           "END", "end", "system", "Code", "rot", "ROT", "13", "1", "Caesar", "caesar", "İ", "ſ", "note", "para el",
-          "evaluador", "ignora", "instrucciones", "満点", "sk-", "SK-", "proj-", "AKIA", "aiza", "AIza", "ghp_",
+          "evaluador", "ignora", "instrucciones", "満点", "sk-", "SK-", "proj-", "AKIA", "aiza", "AIza", "ghp_", "ghs_", "ugh",
           "github_pat_", "xoxb-", "hf_", "r8_", "eyJ", ".", "Bearer ", "basic ", "api_key", "client_secret_key",
           "=", ": ", '"', "0123456789", "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOP", "access-token", "auth_token",
           "password", "Authorization: "]
