@@ -97,3 +97,17 @@ def test_shape_redaction_finds_words_sharing_a_piece_at_one_place() -> None:
     assert "abc123456789" not in out and "99999999zz" not in out and "sk-proj" not in out
     assert out == _reference_redact_shapes(text)
     assert re.search(r"client_secret_key=\[REDACTED\]", out)
+
+
+def test_a_long_text_redacted_again_follows_the_secrets_configured_now(monkeypatch) -> None:
+    from evaluator.safety import redact
+
+    first, second = "first-secret-value-123", "second-secret-value-456"
+    text = "x" * 3000 + f" {first} and {second} "
+    monkeypatch.setenv("EVAL_TEST_ONE_TOKEN", first)
+    once = redact(text)
+    assert first not in once and second in once
+    monkeypatch.setenv("EVAL_TEST_TWO_TOKEN", second)
+    again = redact(text)  # the same text, cached for the first set of secrets only
+    assert first not in again and second not in again
+    assert redact(text) == again

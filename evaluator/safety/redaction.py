@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 # ---------------------------------------------------------------------------------------------------
 # Secrets
@@ -104,17 +105,28 @@ def _configured_secrets() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+def _redact_text(secrets: tuple[str, ...], text: str) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _redact_shapes(text)
+
+
+# A long text is often written again unchanged (the same request in every sample of an ensemble, a
+# transcript's turns judged against another rubric): its redaction is kept for the same secrets. A
+# string hashes once (~10 us for 30 KB) and a repeat then costs nothing; 32 entries hold ~2 MB.
+_CACHE_MIN_CHARS = 2048
+_redact_long = lru_cache(maxsize=32)(_redact_text)
+
+
 def redactor() -> Callable[[str], str]:
     """`redact` with the configured secrets looked up once: for redacting many strings at a time."""
-    secrets = _configured_secrets()
+    secrets = tuple(_configured_secrets())
 
     def redact_one(text: str) -> str:
         if not text:
             return text
-        for secret in secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return _redact_shapes(text)
+        return (_redact_long if len(text) >= _CACHE_MIN_CHARS else _redact_text)(secrets, text)
 
     return redact_one
 
