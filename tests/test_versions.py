@@ -60,7 +60,7 @@ def test_comments_and_docstrings_keep_both_versions(tmp_path: Path, original: tu
     comment = "\n# A comment that changes nothing the judge produces.\n"
     edits = {
         "judge/prompt.py": comment + 'def _unused_helper():\n    """A docstring."""\n',
-        "safety.py": comment, "judge/baseline.py": comment, "judge/signals.py": comment,
+        "safety/fencing.py": comment, "judge/baseline.py": comment, "judge/signals.py": comment,
     }
     assert versions(tmp_path, edits) == original
 
@@ -69,7 +69,7 @@ def test_a_change_in_fencing_changes_the_prompt_version(tmp_path: Path, original
     fencing = ("\n_fence = fence\n\n"
                "def fence(kind, label, body, tag):  # one more blank line after the opening delimiter\n"
                "    return _fence(kind, label, body, tag).replace('\\n', '\\n\\n', 1)\n")
-    prompt, baseline = versions(tmp_path, {"safety.py": fencing})
+    prompt, baseline = versions(tmp_path, {"safety/fencing.py": fencing})
     assert prompt != original[0]
     assert baseline == original[1]  # the baseline reads no prompt
 

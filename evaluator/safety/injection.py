@@ -1,34 +1,16 @@
-"""Candidate text is untrusted data: fence it, neutralise look-alike delimiters, flag grader-addressing.
-
-The fence carries a tag derived from the content hash, so it is stable for caching yet cannot be
-predicted by the text it encloses (the text would have to contain its own hash). Anything in the
-text that imitates our delimiters is defanged before fencing, so it cannot close the data section.
-"""
+"""Injection detection: flag candidate text that addresses the grader (see the policy below)."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from typing import NamedTuple
 
 from evaluator.models import Flag, Transcript
-
-# Our delimiters use these markers; the same characters in candidate text are replaced by look-alikes
-# that read the same to a human but can never form a delimiter.
-_DELIM_CHARS = {"<<<": "‹‹‹", ">>>": "›››"}
-_TAG_LIKE = re.compile(
-    r"</?\s*(transcript|code|candidate_data|data|system|instructions?|rubric|assistant|user|im_start|im_end)\b[^>]*>",
-    re.IGNORECASE,
-)
-_CHATML = re.compile(r"<\|[^|>]{1,30}\|>")
-
-_DELIM_LIKE = re.compile(r"(?:<[ \t]*<[ \t]*<|>[ \t]*>[ \t]*>|\u2039{3}|\u203a{3})\s*(?:end|transcript|code|system)",
-                         re.IGNORECASE)
+from evaluator.safety.fencing import _BRACKET_RUN, _CHATML, _DELIM_LIKE, _TAG_LIKE
+from evaluator.safety.hidden import _view, _visible, invisible_payload
 
 # ---------------------------------------------------------------------------------------------------
 # Injection detection
@@ -278,83 +260,6 @@ def _dimension_checks(dimension_ids: tuple[str, ...]) -> tuple[_Check, ...]:
     return tuple(checks)
 
 
-# Invisible characters: every format character (Cf: zero-width spaces and joiners, soft hyphen, bidi
-# controls, word joiners, BOM, the U+E0000 tag block...) and the supplementary variation selectors,
-# which can carry a hidden byte each ("emoji smuggling"). The model may read what a person cannot see.
-_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
-                        "\U000e0000-\U000e007f\U000e0100-\U000e01ef\U0001d173-\U0001d17a]")
-_TAGS = re.compile("[\U000e0000-\U000e007f]+")
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
-_VARIATION = re.compile("[\U000e0100-\U000e01ef]")
-
-# Letters of other scripts that look like Latin letters and survive NFKC (from Unicode's confusables
-# table, single-letter entries for Cyrillic, Greek, Armenian and Latin extensions): "grаder" with a
-# Cyrillic а reads as "grader" to a model and must read so to the checks too.
-_CONFUSABLES = str.maketrans({
-    **dict(zip("аеіјоросухѕԁԛԝһӏɡьԍ", "aeijopocyxsdqwhlgbG", strict=True)),
-    **dict(zip("АВЕЅІЈКМНОРСТХУҮԚԜҺԌ", "ABESIJKMHOPCTXYYQWHG", strict=True)),
-    **dict(zip("αοιкνρυχκτϲϳ", "aoikvpuxktcj", strict=True)),
-    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹ", "ABEZHIKMNOPTYXC", strict=True)),
-    **dict(zip("օսոհցզ", "ounhgq", strict=True)),
-    **dict(zip("ıɑɩʏʟɴʀꜱ", "iaiylnrs", strict=True)),
-})
-# Letter-by-letter spacing ("I g n o r e", "N-o-t-e", "i.g.n.o.r.e"): runs of single letters joined
-# by one separator, collapsed when a line has a run of at least four (so "a b" and "e.g." stay).
-_SPACED = re.compile(r"(?<![^\W_])[^\W_](?:(?P<sep>[ .\-·*_])[^\W_])(?:(?P=sep)[^\W_])*(?![^\W_])")
-
-
-def _unspace(line: str) -> str:
-    runs = list(_SPACED.finditer(line))
-    if not any(len(m.group(0)) >= 7 for m in runs):  # 4 letters and 3 separators
-        return line
-    out, pos = [], 0
-    for m in runs:
-        out.append(line[pos : m.start()])
-        out.append(m.group(0).replace(m.group("sep"), ""))
-        pos = m.end()
-    out.append(line[pos:])
-    return re.sub(r"[ \t]{2,}", " ", "".join(out))
-
-
-def _visible(text: str) -> str:
-    """NFKC ('５／５' is '5/5'), tag characters read as the ASCII they encode, other invisible
-    characters dropped. Never adds or removes a newline, so line i is line i of the text."""
-    if text.isascii():
-        return text
-    text = unicodedata.normalize("NFKC", text)
-    if _TAGS.search(text):
-        text = _TAGS.sub(lambda m: "".join(chr(ord(c) - 0xE0000) if 0x20 <= ord(c) - 0xE0000 < 0x7F else ""
-                                           for c in m.group(0)).replace("\n", " "), text)
-    return _INVISIBLE.sub("", text) if _INVISIBLE.search(text) else text
-
-
-def _view(text: str) -> str:
-    """What the checks read: `_visible`, look-alike letters of other scripts read as Latin, and
-    letter-by-letter spacing closed up. Line i of the view is line i of the text."""
-    text = _visible(text)
-    if not text.isascii():
-        text = text.translate(_CONFUSABLES)
-    if _SPACED.search(text):
-        text = "\n".join(_unspace(line) if _SPACED.search(line) else line for line in text.split("\n"))
-    return text
-
-
-def invisible_payload(text: str) -> str | None:
-    """Why `text` may say something a reader cannot see (tag characters, bidi controls, variation
-    selectors carrying data), or None. Zero-width spaces alone are common in pasted text: they are
-    not flagged, only removed before the other checks."""
-    reasons = []
-    tags = "".join(_TAGS.findall(text))
-    if tags:
-        hidden = "".join(chr(ord(c) - 0xE0000) for c in tags if 0x20 <= ord(c) - 0xE0000 < 0x7F)
-        reasons.append(f"invisible Unicode tag characters spelling {hidden[:120]!r}")
-    if _BIDI.search(text):
-        reasons.append("bidirectional control characters (the text displays in another order than it is read)")
-    if len(_VARIATION.findall(text)) >= 4:
-        reasons.append("a run of invisible variation selectors (data hidden in them)")
-    return "; ".join(reasons) or None
-
-
 _LOWER = bytes.maketrans(bytes(range(65, 91)), bytes(range(97, 123)))
 _WORDS = bytes(b if chr(b).isascii() and chr(b).isalnum() else 32 for b in range(256)).translate(_LOWER)
 _WORD_CHAR = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -381,12 +286,18 @@ def _index(checks: tuple[_Check, ...]) -> _Index:
     return {w: tuple(v) for w, v in index.items()}
 
 
-def _line_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[int, list[str]]:
-    """Line index -> names of the checks matching that line of `view`."""
+def _index_words(view: str, index: _Index) -> set[bytes]:
+    """The words of `index` that are word tokens of `view`: no check of another word can match."""
+    return index.keys() & view.encode("ascii", "replace").translate(_WORDS).split()
+
+
+def _line_hits(view: str, checks: tuple[_Check, ...], index: _Index, words: set[bytes] | None = None
+               ) -> dict[int, list[str]]:
+    """Line index -> names of the checks matching that line of `view` (`words`: its `_index_words`)."""
     raw = view.encode("ascii", "replace")  # one byte per character: offsets are the view's
     low = raw.translate(_LOWER)
     todo: dict[int, dict[bytes, None]] = {}
-    for word in index.keys() & low.translate(_WORDS).split():
+    for word in _index_words(view, index) if words is None else words:
         for n, anchors in index[word]:
             todo.setdefault(n, {}).update(dict.fromkeys(anchors))
     if not todo:
@@ -448,6 +359,15 @@ def _encoded_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[
     return hits
 
 
+# Delimiter imitation, looked for over a whole text (it may span lines), where a cheap test (`gate`)
+# shows a match is possible.
+_WHOLE_TEXT: tuple[tuple[re.Pattern[str], Callable[[str], bool]], ...] = (
+    (_DELIM_LIKE, lambda view: _BRACKET_RUN.search(view) is not None),
+    (_TAG_LIKE, lambda view: "<" in view),
+    (_CHATML, lambda view: "<|" in view),
+)
+
+
 def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) -> list[Flag]:
     """Flag candidate text or code that addresses the grader or imitates delimiters.
 
@@ -455,11 +375,6 @@ def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) 
     attack. Each flag names the turn or file and quotes the offending line.
     """
     checks, index = _checks_for(tuple(dimension_ids))
-    whole_text = (  # delimiter imitation may span lines; these start with a literal and are cheap
-        ("imitates prompt delimiters", _DELIM_LIKE, ("<", ">", "\u2039", "\u203a")),
-        ("imitates prompt delimiters", _TAG_LIKE, ("<",)),
-        ("imitates prompt delimiters", _CHATML, ("<|",)),
-    )
     places: list[tuple[str, str]] = [
         (t.id, t.text) for t in transcript.turns if t.role in ("candidate", "unknown")
     ] + [(cf.name, cf.content) for cf in transcript.code_files]
@@ -468,15 +383,18 @@ def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) 
         [transcript.source.replace("\\", "/").rsplit("/", 1)[-1], *(cf.name for cf in transcript.code_files)])]
     flags: list[Flag] = []
     seen: set[tuple[str, str]] = set()
-    for source, text in places:
+    visibles = [_visible(text) for _, text in places]
+    gates = _foreign_gates("\n".join(visibles).lower())
+    for (source, text), visible in zip(places, visibles, strict=True):
         view = _view(text)
-        hits = _line_hits(view, checks, index)
-        for name, pattern, gate in whole_text:  # on the view: '﹤﹤﹤END' and '<\u200b<<END' count too
-            if any(g in view for g in gate):
+        words = _index_words(view, index)
+        hits = _line_hits(view, checks, index, words) if words else {}
+        for pattern, gate in _WHOLE_TEXT:  # on the view: '﹤﹤﹤END' and '<\u200b<<END' count too
+            if gate(view):
                 for m in pattern.finditer(view):
-                    hits.setdefault(view.count("\n", 0, m.start()), []).append(name)
-        for found in (_encoded_hits(view, checks, index), _split_hits(view, checks, index, hits),
-                      _rot13_hits(view, checks, index), _foreign_hits(_visible(text))):
+                    hits.setdefault(view.count("\n", 0, m.start()), []).append("imitates prompt delimiters")
+        for found in (_encoded_hits(view, checks, index), _split_hits(view, checks, index, hits, words),
+                      _rot13_hits(view, checks, index), _foreign_hits(visible, gates)):
             for line, names in found.items():
                 hits.setdefault(line, []).extend(names)
         hidden = invisible_payload(text) if not text.isascii() else None
@@ -495,12 +413,13 @@ def detect_injection(transcript: Transcript, dimension_ids: Sequence[str] = ()) 
     return flags
 
 
-def _split_hits(view: str, checks: tuple[_Check, ...], index: _Index, line_hits: dict[int, list[str]]
-                ) -> dict[int, list[str]]:
+def _split_hits(view: str, checks: tuple[_Check, ...], index: _Index, line_hits: dict[int, list[str]],
+                words: set[bytes]) -> dict[int, list[str]]:
     r"""An instruction split over the lines of one paragraph ("ignore your\nprevious\ninstructions"):
     each paragraph is joined into one line and checked again, in one pass; a finding no single line
-    of the paragraph had is reported at the paragraph's first line."""
-    if "\n" not in view:
+    of the paragraph had is reported at the paragraph's first line. Joining makes no new word (lines
+    are joined with a space), so a view without any of the index's `words` has nothing to find."""
+    if not words or "\n" not in view:
         return {}
     lines = view.split("\n")
     joined, first = [], []  # one joined line per paragraph, and where it starts in `lines`
@@ -525,9 +444,24 @@ def _split_hits(view: str, checks: tuple[_Check, ...], index: _Index, line_hits:
 _ROT13_HINT = re.compile(r"\brot[\s-]?13\b|\bcaesar\b", re.IGNORECASE)
 
 
+def _may_hint_rot13(view: str) -> bool:
+    """False when `view` cannot hold a `_ROT13_HINT`: it has no "caesar" and no "13" after "rot" (and
+    a separator), in any case. The view is NFKC: no other character case-folds to the hint's letters.
+    A case-insensitive regex scan of a code file costs ~0.1 ms; these searches a few microseconds."""
+    low = view.lower()
+    if "caesar" in low or not view.isascii():  # (lower() may change the length of non-ASCII text)
+        return "13" in view or "caesar" in low
+    q = low.find("13")
+    while q != -1:
+        if low.endswith("rot", 0, q) or (q > 0 and low[q - 1] in " \t\n\r\f\v-" and low.endswith("rot", 0, q - 1)):
+            return True
+        q = low.find("13", q + 1)
+    return False
+
+
 def _rot13_hits(view: str, checks: tuple[_Check, ...], index: _Index) -> dict[int, list[str]]:
     """Text that says it is ROT13 (the hint a model needs to decode it) is decoded and checked."""
-    if not _ROT13_HINT.search(view):
+    if not (_may_hint_rot13(view) and _ROT13_HINT.search(view)):
         return {}
     import codecs
 
@@ -565,12 +499,24 @@ _FOREIGN_GATE = ("ignor", "olvid", "omit", "esque", "dimentic", "oubli", "vergis
                  "höchst", "hochst", "punktzahl", "maximale", "балл", "massimo")
 
 
-def _foreign_hits(visible: str) -> dict[int, list[str]]:
-    """Lines matching _FOREIGN; only lines holding one of its gate words are searched (a scan of the
-    whole text with the alternation costs ~50x more)."""
+# The gate words to look for: in ASCII text only the ASCII ones, and no word holding another one
+# ("zignoruj" holds "ignor"): the lines found are the same, with half the searches.
+_FOREIGN_GATES = {ascii_only: tuple(g for g in _FOREIGN_GATE if (g.isascii() or not ascii_only) and not any(
+    o != g and o in g for o in _FOREIGN_GATE)) for ascii_only in (False, True)}
+
+
+def _foreign_gates(low: str) -> tuple[str, ...]:
+    """The gate words in `low` (the lower-cased texts of a transcript, one a line): looked for once
+    over the transcript, then only these in each of its turns and files."""
+    return tuple(g for g in _FOREIGN_GATES[low.isascii()] if g in low)
+
+
+def _foreign_hits(visible: str, gates: tuple[str, ...] | None = None) -> dict[int, list[str]]:
+    """Lines matching _FOREIGN; only lines holding one of its gate words (`gates`: a superset of those
+    in `visible`) are searched (a scan of the whole text with the alternation costs ~50x more)."""
     low = visible.lower()
     starts: set[int] = set()
-    for g in _FOREIGN_GATE:
+    for g in _foreign_gates(low) if gates is None else gates:
         p = low.find(g)
         while p != -1:
             start = low.rfind("\n", 0, p) + 1
@@ -583,205 +529,3 @@ def _foreign_hits(visible: str) -> dict[int, list[str]]:
         if _compiled(_FOREIGN, re.IGNORECASE).search(low, start, len(low) if end == -1 else end):
             hits[low.count("\n", 0, start)] = ["addresses the grader (not in English)"]
     return hits
-
-
-def fence_tag(content_hash: str) -> str:
-    """A fence tag derived from the content: a candidate cannot know (and imitate) it in advance."""
-    return hashlib.sha256(("fence:" + content_hash).encode()).hexdigest()[:10]
-
-
-# Characters that read as '<', '>' or '|' (fullwidth and small forms, angle brackets, modifier
-# letters, box drawing): mapped to the defanged forms before delimiters are looked for.
-_LOOKALIKES = str.maketrans({
-    **dict.fromkeys("\uff1c\ufe64\u02c2\u1438\u2329\u3008\u27e8\u276e\u276c\u29fc\u2039", "\u2039"),
-    **dict.fromkeys("\uff1e\ufe65\u02c3\u1433\u232a\u3009\u27e9\u276f\u276d\u29fd\u203a", "\u203a"),
-    **dict.fromkeys("\uff5c\u01c0\u2223\u2502\u23d0", "\u00a6"),
-})
-# Three angle brackets, also spaced ("< < <"), as one delimiter-like run.
-_TRIPLE = re.compile(r"<[ \t]*<[ \t]*<|>[ \t]*>[ \t]*>|\u2039[ \t]*\u2039[ \t]*\u2039|\u203a[ \t]*\u203a[ \t]*\u203a")
-
-
-def neutralise(text: str) -> str:
-    """Defang anything that imitates a prompt delimiter or chat-template token, including look-alikes
-    (fullwidth '＜＜＜', '<\u200b<<' split by invisible characters, '< < <'). Invisible characters
-    (zero-width, bidi controls, tag characters) are removed: they carry nothing a reader can see."""
-    if not text.isascii():
-        text = _INVISIBLE.sub("", text).translate(_LOOKALIKES)
-    if "<" in text or ">" in text or "\u2039" in text or "\u203a" in text:
-        text = _TRIPLE.sub(lambda m: "\u2039\u2039\u2039" if m.group(0)[0] in "<\u2039" else "\u203a\u203a\u203a", text)
-        text = _TAG_LIKE.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
-        text = _CHATML.sub(lambda m: m.group(0).replace("<|", "‹|").replace("|>", "|›"), text)
-    return text
-
-
-_LINE_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-
-
-def inline(text: str, limit: int = 200) -> str:
-    """Untrusted text placed outside a fence (a file name, a front-matter value, a quote repeated in a
-    repair request): one line, no delimiter look-alike, no invisible character, no angle bracket, at
-    most `limit` characters, as a JSON string (quoted, so it reads as a value, not as an instruction)."""
-    text = _LINE_BREAKS.sub(" ", neutralise(text)).replace("<", "‹").replace(">", "›")
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _label(label: str) -> str:
-    """A fence header's `key=value` with the value quoted by `inline` (file names are untrusted)."""
-    key, sep, value = label.partition("=")
-    if sep and re.fullmatch(r"[a-z_]{1,20}", key):
-        return f"{key}={inline(value)}"
-    return inline(label)
-
-
-def fence(kind: str, label: str, body: str, tag: str) -> str:
-    """Wrap untrusted text in an unforgeable delimiter pair; the label (a file name) is quoted, and
-    left out when empty."""
-    head = f"{kind} {_label(label)}" if label else kind
-    return f"<<<{head} tag={tag}>>>\n{neutralise(body)}\n<<<END {kind} tag={tag}>>>"
-
-
-# A delimiter line of any tag (the tag is compared after matching: one pattern for every transcript,
-# not one compiled per tag, which also flushed the `re` module's cache of everyone else's patterns).
-_FENCE_LINE = re.compile(r"<<<(?:END )?[A-Z]+ [^\n<>]*tag=([^\n<>]*)>>>")
-
-
-def seal(prompt: str, tag: str) -> str:
-    """`prompt` with every delimiter look-alike outside the real fences of `tag` neutralised: whatever
-    reaches the prompt outside a fence (rubric text, ids, notes) cannot open or close a data section."""
-    out, pos = [], 0
-    for m in _FENCE_LINE.finditer(prompt):
-        if m.group(1) != tag:  # a look-alike with another tag is text like any other
-            continue
-        out.append(neutralise(prompt[pos : m.start()]))
-        out.append(m.group(0))
-        pos = m.end()
-    out.append(neutralise(prompt[pos:]))
-    return "".join(out)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Secrets
-#
-# A provider's error body may echo the API key it refused ("Incorrect API key provided: sk-..."), and
-# that text becomes a stored reason, an exchange's error, a flag, a printed message. `redact` is applied
-# where text leaves the process (the store's writes, printed judgments, error messages), so no caller
-# has to remember it. It removes every configured secret (environment variables whose names say KEY,
-# TOKEN, SECRET or PASSWORD, and values passed to `register_secret`) and anything shaped like a
-# provider key or a bearer token.
-# ---------------------------------------------------------------------------------------------------
-
-REDACTED = "[REDACTED]"
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-_MIN_SECRET_CHARS = 8
-_registered: set[str] = set()
-_KEY_CHARS = r"[A-Za-z0-9_*-]"
-# (words that start a secret, lower case; the pattern matched where one of them occurs). Only the
-# places where a start word occurs are tried: a regex scan of a whole stored prompt costs ~0.5 ms
-# per KB, and every string written to the store goes through here.
-_SECRET_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
-    (starts, re.compile(pattern, re.IGNORECASE)) for starts, pattern in (
-        # OpenAI, Anthropic
-        (("sk-", "rk-", "pk-"), r"(?<![\w-])[srp]k-(?:[A-Za-z0-9]{2,12}-){0,3}" + _KEY_CHARS + "{16,}"),
-        (("akia", "asia"), r"(?<![\w-])(?-i:AKIA|ASIA)(?-i:[A-Z0-9]){16}(?![\w-])"),  # AWS access key ids
-        (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), r"(?<![\w-])(?:gh[pousr]_|github_pat_)\w{20,}"),
-        (("xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"), r"(?<![\w-])xox[abprs]-[A-Za-z0-9-]{10,}"),  # Slack
-        (("aiza",), r"(?<![\w-])(?-i:AIza)[0-9A-Za-z_-]{30,}"),  # Google
-        (("hf_", "gsk_", "glpat-", "r8_"), r"(?<![\w-])(?:hf_|gsk_|glpat-|r8_)" + _KEY_CHARS + "{20,}"),
-        (("eyj",), r"(?<![\w-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),  # JWTs
-        (("bearer", "basic"), r"(?<![\w-])(?P<keep>(?:bearer|basic)\s+)[A-Za-z0-9._~+/=*-]{8,}"),
-        (("api_key", "api-key", "apikey", "access_token", "access-token", "auth_token", "auth-token", "secret_key",
-          "secret-key", "client_secret", "client-secret", "password", "authorization"),
-         r"(?P<keep>[\w-]+[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)(?=[^\s\"',;}{)]*[0-9])[^\s\"',;}{)]{8,}"),
-    )
-)
-
-
-def _redact_shapes(text: str) -> str:
-    low = text.encode("ascii", "replace").lower()  # one byte per character: offsets are the text's
-    spans: list[tuple[int, int, str]] = []
-    for starts, pattern in _SECRET_SHAPES:
-        for first in starts:
-            word = first.encode()
-            p = low.find(word)
-            while p != -1:
-                m = pattern.match(text, p)
-                if m:
-                    spans.append((m.start(), m.end(), (m.groupdict().get("keep") or "") + REDACTED))
-                p = low.find(word, p + 1)
-    if not spans:
-        return text
-    out, pos = [], 0
-    for start, end, replacement in sorted(spans):
-        if start < pos:  # overlaps one already replaced
-            continue
-        out += [text[pos:start], replacement]
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def register_secret(value: str | None) -> None:
-    """Treat `value` as a secret from now on (a key given some other way than the environment)."""
-    if value and len(value) >= _MIN_SECRET_CHARS:
-        _registered.add(value)
-
-
-def _configured_secrets() -> list[str]:
-    import os
-
-    found = set(_registered)
-    for name, value in os.environ.items():
-        if _SECRET_NAME.search(name) and len(value.strip()) >= _MIN_SECRET_CHARS:
-            found.add(value.strip())
-    return sorted(found, key=len, reverse=True)
-
-
-def redactor() -> Callable[[str], str]:
-    """`redact` with the configured secrets looked up once: for redacting many strings at a time."""
-    secrets = _configured_secrets()
-
-    def redact_one(text: str) -> str:
-        if not text:
-            return text
-        for secret in secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return _redact_shapes(text)
-
-    return redact_one
-
-
-def redact(text: str) -> str:
-    """`text` without any configured secret or anything shaped like a key or bearer token."""
-    return redactor()(text) if text else text
-
-
-def redact_value(value: object, _redact: Callable[[str], str] | None = None) -> object:
-    """`redact` over every string inside JSON-like data (dicts, lists), other values unchanged."""
-    one = _redact or redactor()
-    if isinstance(value, str):
-        return one(value)
-    if isinstance(value, dict):
-        return {k: redact_value(v, one) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact_value(v, one) for v in value]
-    return value
-
-
-# A whole escape sequence (CSI incl. the 8-bit form, OSC up to BEL/ST, other two-byte ESC forms), then
-# any other control character: C0 but tab and newline, DEL, C1, and bidi overrides that reorder what
-# a terminal shows.
-_ESCAPES = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?|\x1b.?"
-    "|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]",
-    re.DOTALL,
-)
-
-
-def for_terminal(text: str) -> str:
-    """`text` safe to print: no escape sequence or control character from a transcript, a file name or
-    a model's reply can move the cursor, recolour, retitle or clear the user's terminal."""
-    return _ESCAPES.sub("", text) if text else text
