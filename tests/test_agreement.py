@@ -152,3 +152,16 @@ def test_fractional_scores_are_accepted_on_both_sides():
     m = report.dimensions["d"].judge_vs_human
     assert m.exact == pytest.approx(4 / 6)  # differences of exactly 0.5 (2.0/2.5, 3.5/3.0) are not exact
     assert m.mae == pytest.approx(np.mean([0.2, 0.1, 0.1, 0.1, 0.5, 0.5]))
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 7), (3, 7), (7, 7), (50, 50), (1, 3)])
+def test_wilson_interval_matches_scipy_and_reaches_the_bounds_exactly(k: int, n: int) -> None:
+    """All pairs agreeing is an upper bound of exactly 1 (floating point used to land a hair below)."""
+    from scipy.stats import binomtest
+
+    from evaluator.calibrate.pairing import wilson
+
+    lo, hi = wilson(k, n)
+    ci = binomtest(k, n).proportion_ci(method="wilson")
+    assert lo == pytest.approx(ci.low, abs=1e-4) and hi == pytest.approx(ci.high, abs=1e-4)
+    assert (hi == 1.0) == (k == n) and (lo == 0.0) == (k == 0)

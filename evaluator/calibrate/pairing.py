@@ -95,7 +95,10 @@ def wilson(k: float, n: int, z: float = 1.96) -> tuple[float | None, float | Non
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # k = 0 and k = n give exactly 0 and 1 in exact arithmetic; floating point lands a hair inside
+    lower = 0.0 if k <= 0 else max(0.0, centre - half)
+    upper = 1.0 if k >= n else min(1.0, centre + half)
+    return lower, upper
 
 
 def exact_agreement(judge: list[JudgeScore], human: list[HumanLabel],
