@@ -69,8 +69,10 @@ def load_terms(path: Path | None) -> tuple[str, ...]:
     """Company (or any other) names to redact, one per line; blank lines and # comments ignored."""
     if path is None:
         return ()
-    try:
-        text = Path(path).read_text(encoding="utf-8")
+    from evaluator.files import read_capped
+
+    try:  # only a regular file, capped: a FIFO or /dev/zero given by mistake must not hang the run
+        text = read_capped(path, 5_000_000, "--redact-list").decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"--redact-list {path}: cannot read it ({e})") from None
     return tuple(dict.fromkeys(line.strip() for line in text.splitlines()

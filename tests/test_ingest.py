@@ -846,3 +846,11 @@ def test_has_content_from_the_opening_lines_agrees_with_the_full_scan(prefix: in
         assert _has_content(body, prefix) == _words_left(body)
 
     agree()
+
+
+def test_a_redact_list_that_is_a_fifo_is_refused(tmp_path):
+    fifo = tmp_path / "terms.txt"
+    os.mkfifo(fifo)
+    run = cli(str(REPO / "transcripts" / "cosine_topk.md"), "--redact-list", str(fifo), "--db",
+              str(tmp_path / "e.duckdb"), timeout=30)
+    assert run.returncode == 2 and "FIFO" in run.stderr, run.stderr

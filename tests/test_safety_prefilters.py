@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from evaluator.safety.fencing import _BRACKET_RUN, _DELIM_LIKE, _TRIPLE
 from evaluator.safety.hidden import _SPACED, _SPACED_CORE, _unspace
-from evaluator.safety.injection import _FOREIGN, _FOREIGN_GATE, _ROT13_HINT, _foreign_gates, _may_hint_rot13
+from evaluator.safety.injection import _FOREIGN, _FOREIGN_GATE, _ROT13_HINT, _compiled, _foreign_gates, _may_hint_rot13
 from evaluator.safety.redaction import _SECRET_SHAPES, REDACTED, _redact_shapes
 
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True)
@@ -60,7 +60,7 @@ def test_foreign_gates_of_a_transcript_cover_every_gate_of_its_parts(parts: list
     for part in parts:
         low = part.lower()
         for line in low.split("\n"):
-            if _FOREIGN.search(line):  # a match has a gate word in its line, and the gates find that line
+            if _compiled(_FOREIGN, re.IGNORECASE).search(line):  # a match has a gate word in its line, and the gates find that line
                 assert any(g in line for g in _FOREIGN_GATE)
                 assert any(g in line for g in gates)
 

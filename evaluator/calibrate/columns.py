@@ -44,7 +44,7 @@ from evaluator.calibrate.labels import (
 )
 from evaluator.calibrate.records import HumanLabel, JudgeScore, ScaleSpec
 from evaluator.errors import BadInput
-from evaluator.files import read_capped
+from evaluator.files import open_regular, read_capped
 
 _LONG_PROB = re.compile(r"p(\d+)")
 _WIDE_PROB = re.compile(r"(.+)_p(\d+)")
@@ -488,11 +488,12 @@ class RowsRead:
 
 
 def _is_parquet(path: Path) -> bool:
+    """Sniffed through `open_regular`: a plain open() of a FIFO waits for a writer forever."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "scores file") as f:
             return f.read(4) == b"PAR1"
-    except OSError:
-        return False  # reported by the reader that opens it
+    except (BadInput, OSError):
+        return False  # reported, in its own words, by the reader that opens it
 
 
 def read_rows(path: Path | str, *, need_rater: bool = True, default_rater: str = "judge",
