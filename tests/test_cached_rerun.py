@@ -31,12 +31,8 @@ PROBE = ("import json, sys\nfrom evaluator.cli import run\ntry:\n    run()\nfina
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_API_KEY", "EVALUATOR_DB",
-                 "EVALUATOR_RUBRICS_DIR", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
+def _clean_env(isolated: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EVALUATOR_CACHE_DIR", str(tmp_path / "cache"))  # a fresh facts cache per test
-    monkeypatch.chdir(tmp_path)
     # the facts are also kept per process: an earlier test of this process that asked for the same
     # model left them in memory, so the in-process first run would not write them to this test's
     # cache and the re-run process would have to ask litellm (the order-dependent failure seen before)

@@ -18,12 +18,8 @@ from test_cohort import cohort_args, make_cohort, query, scalar
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_API_KEY", "EVALUATOR_DB",
-                 "EVALUATOR_RUBRICS_DIR", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE",
-                 "EVALUATOR_TEST_CRASH_AT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+def _clean_env(isolated: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EVALUATOR_TEST_CRASH_AT", raising=False)
 
 
 def run_cli(fake: FakeLLM, *args: str, crash: str | None = None) -> subprocess.CompletedProcess:

@@ -36,7 +36,7 @@ from evaluator.cli import app
 from evaluator.ingest import load_transcript
 from evaluator.judge.parse import EvidenceIndex
 
-pytestmark = pytest.mark.real_model
+pytestmark = [pytest.mark.real_model, pytest.mark.usefixtures("isolated")]
 
 ROOT = Path(__file__).resolve().parent.parent
 # A real, short round (~1,200 characters, ~350 tokens): the prompt is then mostly the rubric and the
@@ -60,14 +60,6 @@ def server_url() -> str:
         pytest.skip("EVALUATOR_LOCAL_MODEL_URL not set: no local model server configured "
                     "(scripts/local-model.sh start; eval \"$(scripts/local-model.sh env)\")")
     return URL.rstrip("/")
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("EVALUATOR_MODEL", "EVALUATOR_API_BASE", "EVALUATOR_API_KEY", "EVALUATOR_DB",
-                 "EVALUATOR_RUBRICS_DIR", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
 
 
 class _RefuseJsonSchema(BaseHTTPRequestHandler):
