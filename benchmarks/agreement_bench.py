@@ -3,6 +3,7 @@
     python benchmarks/agreement_bench.py [--items 100000] [--dims 10] [--raters 2] [--bootstrap 1000]
     python benchmarks/agreement_bench.py --calibration [--items 3000]
     python benchmarks/agreement_bench.py --via-files [--items 100000] [--dims 10] [--raters 3]
+    python benchmarks/agreement_bench.py --calibrate [--items 20000] [--dims 6] [--raters 3] [--bootstrap 0]
 
 Agreement: ITEMS transcripts x DIMS dimensions of fractional judge scores (expected scores, every value
 distinct: the hardest case for rank statistics and alpha) against RATERS integer labels per item,
@@ -16,6 +17,12 @@ million pairs per pooled comparison).
 (one row per item, one column per dimension) and a wide human CSV (one row per item and rater) to a
 temporary folder, then times `evaluator.calibrate.service.run_agreement` (the one library function
 the CLI calls: reading, validating and measuring) and prints CPU, wall, load and peak memory.
+
+--calibrate: the CLI path of `evaluate calibrate --judge J --human H --out C` (fit) and of
+`evaluate calibrated --judge J --human H --calibration C` (apply, per-rater offsets included) on the
+wide CSV files of --via-files. Each stage runs in a fresh process, so each peak memory is that stage's
+own; prints CPU, wall, load and peak resident memory per stage. Resamples default to 0 here (the
+held-out intervals cost the same CPU whatever the data layout; pass --bootstrap to include them).
 
 --calibration: two synthetic datasets labelled by the same raters (each with a personal offset), a
 judge that is lenient, bent and mixes two dimensions; fits on A and prints, per dimension, the chosen
@@ -172,6 +179,60 @@ def bench_via_files(args) -> None:
     print(f"overall: n={o.n} QWK={o.qwk:.3f} {o.qwk_ci} tau={o.kendall:.3f}")
 
 
+def _stage(name: str, folder: str, bootstrap: int, queue) -> None:
+    """One calibrate stage in this (fresh) process; puts (cpu, wall, peak MB, summary) on the queue."""
+    from pathlib import Path
+
+    from evaluator.calibrate.calibration import CalibrationSettings
+    from evaluator.calibrate.service import (
+        ApplyRequest,
+        CalibrateRequest,
+        ScoreSource,
+        apply_to_file,
+        run_calibration,
+    )
+
+    judge_file, human_file, cal_file = (Path(folder) / n for n in ("judge.csv", "human.csv", "calibration.json"))
+    c1, t1 = time.process_time(), time.perf_counter()
+    if name == "fit":
+        outcome = run_calibration(CalibrateRequest(
+            source=ScoreSource(judge_file=judge_file, human_file=human_file, scale="1-5"),
+            settings=CalibrationSettings(n_bootstrap=bootstrap), out=cal_file))
+        chosen = {d: c.chosen for d, c in outcome.result.dimensions.items()}
+        summary = f"{outcome.result.id}; chosen: {', '.join(f'{d}={m}' for d, m in chosen.items())}"
+    else:
+        result, rows = apply_to_file(ApplyRequest(judge_file=judge_file, human_file=human_file,
+                                                  calibration=str(cal_file)))
+        cal = np.array([np.nan if r["calibrated"] is None else r["calibrated"] for r in rows], dtype=float)
+        summary = f"{len(rows):,} rows calibrated by {result.id}; mean calibrated score {np.nanmean(cal):.6f}"
+    queue.put((time.process_time() - c1, time.perf_counter() - t1, peak_mb(), summary))
+
+
+def bench_calibrate(args) -> None:
+    import multiprocessing
+    import tempfile
+
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as folder:
+        child = spawn.Process(target=write_files, args=(folder, args.items, args.dims, args.raters, 1))
+        child.start()
+        child.join()
+        print(f"calibrate: {args.items:,} items x {args.dims} dimensions x {args.raters} raters (wide CSV files), "
+              f"{args.bootstrap} resamples, on {os.cpu_count()} cores")
+        for name, what in (("fit", "evaluate calibrate --judge --human --out"),
+                           ("apply", "evaluate calibrated --judge --human --calibration")):
+            queue = spawn.Queue()
+            load_before = os.getloadavg()
+            proc = spawn.Process(target=_stage, args=(name, folder, args.bootstrap, queue))
+            proc.start()
+            cpu, wall, peak, summary = queue.get()
+            proc.join()
+            load_after = os.getloadavg()
+            print(f"  {name:5} ({what}): CPU {cpu:.1f} s, wall {wall:.1f} s, peak resident memory {peak:.0f} MB "
+                  f"(whole process); 1-minute load {load_before[0]:.1f} before, {load_after[0]:.1f} after")
+            print(f"        {summary}")
+
+
 def bench_calibration(args) -> None:
     from evaluator.calibrate.agreement import agreement
     from evaluator.calibrate.calibration import (
@@ -210,11 +271,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--items", type=int, default=None)
     ap.add_argument("--dims", type=int, default=None)
     ap.add_argument("--raters", type=int, default=None)
-    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--bootstrap", type=int, default=None)
     ap.add_argument("--pairing", choices=("mean", "each"), default="mean")
     ap.add_argument("--calibration", action="store_true")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="time `calibrate` (fit) and `calibrated` (apply) on files, peak memory per stage")
     ap.add_argument("--via-files", action="store_true", help="time the CLI path: write CSV files, read and measure")
     args = ap.parse_args(argv)
+    if args.calibrate:
+        args.items, args.dims, args.raters = args.items or 20_000, args.dims or 6, args.raters or 3
+        args.bootstrap = args.bootstrap or 0
+        bench_calibrate(args)
+        return 0
+    args.bootstrap = 1000 if args.bootstrap is None else args.bootstrap
     if args.via_files:
         args.items, args.dims, args.raters = args.items or 100_000, args.dims or 10, args.raters or 3
         bench_via_files(args)

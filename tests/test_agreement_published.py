@@ -321,13 +321,13 @@ def test_a_calibration_for_other_criteria_or_another_scale_is_refused(summeval, 
 def test_calibration_cross_validation_can_hold_out_whole_documents(summeval, tmp_path):
     """`calibrate --group-by doc_id`: every fold holds out whole documents (checked on the folds
     themselves), and the document records what was held out; without it, folds hold out transcripts."""
-    from evaluator.calibrate.calibration import CalibrationSettings, _Data, _folds
+    from evaluator.calibrate.calibration import CalibrationSettings, DimensionData, _folds
 
     data, ja, ha, _ = summeval
     items = data.items("coherence")
     groups = [data.doc[i] for i in items]
-    d = _Data(transcripts=items, x=[0.0] * len(items), y=[0.0] * len(items), features=[[0.0]] * len(items),
-              groups=groups)
+    d = DimensionData(transcripts=np.array(items, dtype=object), x=np.zeros(len(items)), y=np.zeros(len(items)),
+                      features=np.zeros((len(items), 1)), groups=np.array(groups, dtype=object))
     seen_test = set()
     for train, test in _folds(d, CalibrationSettings(folds=5, cv_group_by="doc_id")):
         held = {groups[i] for i in test}

@@ -24,6 +24,10 @@ indicator) predicts each human dimension; it uses signals a single map cannot (a
 dimensions up). Ridge because labels are few and judge dimensions correlate. It is compared with the
 per-dimension map on the same folds and only chosen if it is better held out.
 
+The data are arrays throughout (fitdata.py): a judge-score grid and integer-coded labels, so a
+research-scale file (10^5 items x 10 dimensions x 3 raters) is fitted and applied without one
+object per label.
+
 Every choice is made by k-fold cross-validation: the method with the lowest held-out MAE wins, raw
 scores included ("identity"), so a calibration that makes things worse is reported and not used.
 Fitted parameters are plain JSON (thresholds, coefficients), applied here with numpy and checked
@@ -34,13 +38,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, Field
 
-from evaluator.calibrate.agreement import MetricSet, human_consensus, metric_set
+from evaluator.calibrate.agreement import MetricSet, metric_set
+from evaluator.calibrate.fitdata import (
+    CalibrationInput,
+    Labels,
+    ScoreGrid,
+    human_frame_of,
+    judge_frame_of,
+    labels_fingerprint,
+    prob_feature,
+)
 from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, LinearParams, ScaleSpec
 from evaluator.errors import BadInput
 
@@ -193,25 +207,6 @@ def apply_multi(params: RidgeParams, features: np.ndarray) -> np.ndarray:
     return np.clip(z @ np.asarray(params.coef) + params.intercept, *params.clip)
 
 
-def prob_feature(dim: str, level: int) -> str:
-    """The feature name of a dimension's probability of its `level`-th scale level (1 = lowest)."""
-    return f"{dim}#p{level}"
-
-
-def feature_row(scores: dict[str, JudgeScore], prob_levels: dict[str, int]) -> dict[str, float | None]:
-    """A transcript's features: each dimension's score (None unless scored) and, for dimensions fitted
-    with level probabilities, p2..pK (p1 is implied by the others)."""
-    row: dict[str, float | None] = {}
-    for dim, j in scores.items():
-        row[dim] = float(j.score) if j.status == "scored" and j.score is not None else None
-    for dim, k in prob_levels.items():
-        js = scores.get(dim)
-        probs = js.probs if js is not None and js.probs is not None and len(js.probs) == k else None
-        for level in range(2, k + 1):
-            row[prob_feature(dim, level)] = probs[level - 1] if probs else None
-    return row
-
-
 def _vector(names: list[str], features: dict[str, float | None]) -> np.ndarray:
     return np.array([[np.nan if features.get(f) is None else features[f] for f in names]], dtype=float)
 
@@ -249,74 +244,62 @@ def after_mae(cv: CrossValidation | None) -> float:
     return cv.after.mae if cv is not None and cv.after.mae is not None else float("inf")
 
 
-class _Data(BaseModel):
-    transcripts: list[str]
-    x: list[float]
-    y: list[float]
-    features: list[list[float]]
-    labels: list[dict[str, float]] = Field(default_factory=list, description="rater -> score, per transcript")
-    groups: list[str] = Field(default_factory=list, description="the CV group of each transcript (when grouped)")
+@dataclass
+class DimensionData:
+    """One dimension's training data: the items (sorted ids) with a judge score and a scored human
+    consensus, their raw scores `x`, consensus `y`, feature rows, scored labels (rater offsets, soft
+    targets) and, when folds hold out groups, each item's group."""
+
+    transcripts: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    features: np.ndarray
+    labels: Labels | None = None
+    groups: np.ndarray | None = None
 
 
-def _dimension_data(dim: str, judge: dict[str, dict[str, JudgeScore]], consensus, feature_names: list[str],
-                    labels: dict[tuple[str, str], dict[str, float]] | None = None,
-                    prob_levels: dict[str, int] | None = None, groups: dict[str, str] | None = None) -> _Data:
-    ts, xs, ys, fs, ls = [], [], [], [], []
-    for transcript in sorted(judge):
-        j = judge[transcript].get(dim)
-        h_status, h_score = consensus.get((transcript, dim), ("missing", None))
-        if j is None or j.status != "scored" or j.score is None or h_status != "scored" or h_score is None:
-            continue
-        ts.append(transcript)
-        xs.append(float(j.score))
-        ys.append(float(h_score))
-        row = feature_row(judge[transcript], prob_levels or {})
-        fs.append([np.nan if (v := row.get(f)) is None else float(v) for f in feature_names])
-        ls.append((labels or {}).get((transcript, dim), {}) or {"mean": float(h_score)})
-    return _Data(transcripts=ts, x=xs, y=ys, features=fs, labels=ls,
-                 groups=[groups.get(t, f"transcript {t}") for t in ts] if groups is not None else [])
-
-
-def rater_offsets(pred: np.ndarray, labels: list[dict[str, float]]) -> dict[str, float]:
+def rater_offsets(pred: np.ndarray, labels: Labels) -> dict[str, float]:
     """Each rater's mean residual (label minus prediction), shrunk towards 0 and centred so the
-    label-weighted mean offset is 0 (an item with unknown raters gets the plain prediction)."""
-    sums: dict[str, float] = defaultdict(float)
-    counts: dict[str, int] = defaultdict(int)
-    for p, lab in zip(pred, labels, strict=True):
-        for r, v in lab.items():
-            sums[r] += v - p
-            counts[r] += 1
-    raw = {r: sums[r] / (counts[r] + OFFSET_SHRINK) for r in sums}
-    total = sum(counts.values())
-    centre = sum(raw[r] * counts[r] for r in raw) / total if total else 0.0
-    return {r: raw[r] - centre for r in raw}
+    label-weighted mean offset is 0 (an item with unknown raters gets the plain prediction). Raters
+    in order of their first label; residuals summed in label order."""
+    residual = labels.score - np.asarray(pred, dtype=float)[labels.item]
+    sums = np.bincount(labels.rater, weights=residual, minlength=len(labels.names))
+    counts = labels.rater_counts()
+    _, first = np.unique(labels.rater, return_index=True)
+    order = labels.rater[np.sort(first)]
+    raw = {labels.names[r]: sums[r] / (counts[r] + OFFSET_SHRINK) for r in order}
+    total = int(counts.sum())
+    centre = sum(raw[labels.names[r]] * int(counts[r]) for r in order) / total if total else 0.0
+    return {name: float(v - centre) for name, v in raw.items()}
 
 
-def _with_offsets(pred: np.ndarray, labels: list[dict[str, float]], offsets: dict[str, float],
-                  scale: ScaleSpec) -> np.ndarray:
-    shift = np.array([np.mean([offsets.get(r, 0.0) for r in lab]) if lab else 0.0 for lab in labels])
-    return np.clip(pred + shift, scale.min, scale.max)
+def _shift(labels: Labels, offsets: dict[str, float]) -> np.ndarray:
+    """Each item's mean offset of its raters (unknown raters: 0; no raters: 0)."""
+    per_rater = np.array([offsets.get(name, 0.0) for name in labels.names], dtype=float)
+    return labels.item_means(per_rater[labels.rater] if len(labels.rater) else np.zeros(0))
 
 
-def raters_recur(labels: list[dict[str, float]]) -> bool:
+def _with_offsets(pred: np.ndarray, labels: Labels, offsets: dict[str, float], scale: ScaleSpec) -> np.ndarray:
+    return np.clip(pred + _shift(labels, offsets), scale.min, scale.max)
+
+
+def raters_recur(labels: Labels) -> bool:
     """True when at least two raters each labelled MIN_RATER_LABELS items: offsets are estimable."""
-    counts: dict[str, int] = defaultdict(int)
-    for lab in labels:
-        for r in lab:
-            counts[r] += 1
-    return sum(c >= MIN_RATER_LABELS for c in counts.values()) >= 2
+    return int((labels.rater_counts() >= MIN_RATER_LABELS).sum()) >= 2
 
 
 class _Fitter:
     """Fit and predict each method on index subsets of one dimension's data."""
 
-    def __init__(self, data: _Data, feature_names: list[str], scale: ScaleSpec):
-        from evaluator.calibrate.ordinal import soft_targets
+    def __init__(self, data: DimensionData, feature_names: list[str], scale: ScaleSpec):
+        from evaluator.calibrate.ordinal import soft_targets_grouped
 
-        self.x, self.y, self.f = np.array(data.x), np.array(data.y), np.array(data.features, dtype=float)
+        self.x, self.y, self.f = data.x, data.y, data.features
         self.names = feature_names
         self.scale = scale
-        self.targets = soft_targets([list(lab.values()) for lab in data.labels], scale)
+        labels = data.labels
+        self.targets = soft_targets_grouped(labels.score, labels.counts, scale) if labels is not None \
+            else soft_targets_grouped(data.y, np.ones(len(data.y), dtype=np.int64), scale)
 
     def fit(self, method: Method, idx: np.ndarray):
         from evaluator.calibrate.ordinal import fit_ordinal
@@ -341,7 +324,7 @@ class _Fitter:
         return predict_expected(params, self.f[idx])
 
 
-def _cross_validate(data: _Data, feature_names: list[str], scale: ScaleSpec, settings: CalibrationSettings,
+def _cross_validate(data: DimensionData, feature_names: list[str], scale: ScaleSpec, settings: CalibrationSettings,
                     methods: list[Method], offsets: bool) -> tuple[dict[Method, np.ndarray], dict[Method, np.ndarray]]:
     """Held-out predictions of each method (and with per-rater offsets learned on the training folds),
     every item predicted by a model that never saw it or its labels."""
@@ -354,31 +337,32 @@ def _cross_validate(data: _Data, feature_names: list[str], scale: ScaleSpec, set
             params = fitter.fit(method, train)
             preds[method][test] = fitter.predict(method, params, test)
             if offsets:
-                off = rater_offsets(fitter.predict(method, params, train), [data.labels[i] for i in train])
-                with_off[method][test] = _with_offsets(preds[method][test], [data.labels[i] for i in test], off, scale)
+                assert data.labels is not None
+                off = rater_offsets(fitter.predict(method, params, train), data.labels.take(train))
+                with_off[method][test] = _with_offsets(preds[method][test], data.labels.take(test), off, scale)
     return preds, with_off
 
 
-def _folds(data: _Data, settings: CalibrationSettings):
+def _folds(data: DimensionData, settings: CalibrationSettings):
     """(train, test) index pairs: k-fold over transcripts, or over groups (every transcript of a
     group, e.g. a source document, held out together: a map is then judged on documents it never
     saw, as it will be used)."""
     from sklearn.model_selection import GroupKFold, KFold
 
     n = len(data.x)
-    if data.groups:
+    if data.groups is not None:
         k = min(settings.folds, len(set(data.groups)))
         return GroupKFold(n_splits=k, shuffle=True, random_state=settings.seed).split(data.x, groups=data.groups)
     return KFold(n_splits=min(settings.folds, n), shuffle=True, random_state=settings.seed).split(data.x)
 
 
-def _held_out(data: _Data, settings: CalibrationSettings) -> tuple[int, str]:
-    if data.groups:
+def _held_out(data: DimensionData, settings: CalibrationSettings) -> tuple[int, str]:
+    if data.groups is not None:
         return min(settings.folds, len(set(data.groups))), f"group ({settings.cv_group_by})"
     return min(settings.folds, len(data.x)), "transcript"
 
 
-def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: ScaleSpec,
+def calibrate_dimension(dim: str, data: DimensionData, feature_names: list[str], scale: ScaleSpec,
                         settings: CalibrationSettings) -> DimensionCalibration:
     """Fit every candidate map for one dimension; choose by held-out MAE (ties: the simpler)."""
     n = len(data.x)
@@ -387,7 +371,7 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
             dimension=dim, n=n, status="refused",
             reason=f"{n} labelled transcript(s) with a judge score; need at least {settings.min_labels} "
                    f"(--min-labels) to fit and cross-validate a calibration")
-    if data.groups and len(set(data.groups)) < 2:
+    if data.groups is not None and len(set(data.groups)) < 2:
         return DimensionCalibration(
             dimension=dim, n=n, status="refused",
             reason=f"every labelled transcript is in one {settings.cv_group_by} group: cross-validation by group "
@@ -397,7 +381,7 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
         methods.append("multi_ridge")
     if settings.ordinal:
         methods.append("ordinal")
-    offsets = settings.rater_offsets and raters_recur(data.labels)
+    offsets = settings.rater_offsets and data.labels is not None and raters_recur(data.labels)
     preds, with_off = _cross_validate(data, feature_names, scale, settings, methods, offsets)
     k, held_out = _held_out(data, settings)
     y = np.array(data.y)
@@ -414,6 +398,7 @@ def calibrate_dimension(dim: str, data: _Data, feature_names: list[str], scale: 
         if offsets:
             m.cv_with_offsets = CrossValidation(folds=k, n=n, held_out=held_out, before=before, after=metric_set(
                 with_off[method], y, data.transcripts, scale, settings.n_bootstrap, settings.seed))
+            assert data.labels is not None
             m.rater_offsets = rater_offsets(fitter.predict(method, fitted, everything), data.labels)
         maps.append(m)
 
@@ -454,41 +439,52 @@ def calibration_id(judge: JudgeIdentity | None, settings: CalibrationSettings, s
     return "cal-" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def _prob_levels(judge: list[JudgeScore]) -> dict[str, int]:
-    """Dimension -> number of level probabilities the judge gives (one number per dimension)."""
-    seen: dict[str, set[int]] = defaultdict(set)
-    for j in judge:
-        if j.probs is not None:
-            seen[j.dimension].add(len(j.probs))
-    bad = {d: sorted(k) for d, k in seen.items() if len(k) > 1}
-    if bad:
-        raise BadInput(f"level probabilities have different lengths within a dimension: {bad}")
-    return {d: next(iter(k)) for d, k in seen.items()}
-
-
 def fit_calibration(
     judge: list[JudgeScore], human: list[HumanLabel], scale: ScaleSpec, settings: CalibrationSettings, *,
     judge_identity: JudgeIdentity | None = None, dimension_order: list[str] | None = None,
     label_imports: list[str] | None = None, scales: dict[str, ScaleSpec] | None = None,
     groups: dict[str, str] | None = None,
 ) -> CalibrationResult:
+    """fit_calibration_frames for records (the library API; files and the store go through frames)."""
+    return fit_calibration_frames(judge_frame_of(judge), human_frame_of(human), scale, settings,
+                                  judge_identity=judge_identity, dimension_order=dimension_order,
+                                  label_imports=label_imports, scales=scales, groups=groups)
+
+
+def _dimension_data(dim: str, data: CalibrationInput, names: list[str], prob_levels: dict[str, int],
+                    groups: dict[str, str] | None) -> DimensionData:
+    """The items with a judge score and a scored human consensus for `dim`, in id order."""
+    grid, human = data.grid, data.human
+    assert human is not None
+    _, agreed, mean = human.consensus(dim, len(grid.items))
+    x = grid.column(dim)
+    items = np.flatnonzero(~np.isnan(x) & agreed)
+    transcripts = grid.items.to_numpy(dtype=object)[items]
+    return DimensionData(
+        transcripts=transcripts, x=x[items], y=mean[items], features=grid.features(names, prob_levels, items),
+        labels=human.labels(dim, items),
+        groups=None if groups is None else np.array([groups.get(t, f"transcript {t}") for t in transcripts],
+                                                    dtype=object))
+
+
+def fit_calibration_frames(
+    judge: pd.DataFrame, human: pd.DataFrame, scale: ScaleSpec, settings: CalibrationSettings, *,
+    judge_identity: JudgeIdentity | None = None, dimension_order: list[str] | None = None,
+    label_imports: list[str] | None = None, scales: dict[str, ScaleSpec] | None = None,
+    groups: dict[str, str] | None = None,
+) -> CalibrationResult:
     """Fit and cross-validate every dimension that has enough labels; refuse the others.
 
-    `groups` (transcript -> group, with settings.cv_group_by naming the column): folds hold out whole
-    groups. Raises BadInput when no dimension has enough labels, saying how many are needed.
+    `judge`, `human`: the columns of a judge / human score file (fitdata.py). `groups` (transcript ->
+    group, with settings.cv_group_by naming the column): folds hold out whole groups. Raises BadInput
+    when no dimension has enough labels, saying how many are needed.
     """
-    consensus = human_consensus(human)
-    labels: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
-    for h in human:
-        if h.status == "scored" and h.score is not None:
-            labels[(h.transcript, h.dimension)][h.rater] = float(h.score)
-    by_transcript: dict[str, dict[str, JudgeScore]] = defaultdict(dict)
-    for j in judge:
-        by_transcript[j.transcript][j.dimension] = j
-    dim_names = list(dict.fromkeys((dimension_order or []) + sorted({j.dimension for j in judge})))
-    dim_names = [f for f in dim_names if any(f in d for d in by_transcript.values())]
-    prob_levels = {d: k for d, k in _prob_levels(judge).items() if d in dim_names}
-    dims = [d for d in dim_names if any(k[1] == d for k in consensus)]
+    data = CalibrationInput.build(judge, human)
+    grid, labels = data.grid, data.human
+    assert labels is not None
+    dim_names = [d for d in dict.fromkeys((dimension_order or []) + sorted(grid.dims)) if d in grid.dims]
+    prob_levels = {d: k for d, k in grid.prob_levels().items() if d in dim_names}
+    dims = [d for d in dim_names if len(labels.dimension_rows(d))]
     if not dims:
         raise BadInput("no dimension has both judge scores and human labels for the same transcripts")
     scales = {d: s for d, s in (scales or {}).items() if d in dims}
@@ -501,10 +497,12 @@ def fit_calibration(
                       for f in [d] + [prob_feature(d, k) for k in range(2, prob_levels.get(d, 0) + 1)]]
 
     results = {}
+    labelled = np.zeros(len(grid.items), dtype=bool)
     for d in dims:
         names = names_for(d)
-        data = _dimension_data(d, by_transcript, consensus, names, labels, prob_levels, groups)
-        results[d] = calibrate_dimension(d, data, names, scales.get(d, scale), settings)
+        labelled |= labels.consensus(d, len(grid.items))[0]
+        results[d] = calibrate_dimension(d, _dimension_data(d, data, names, prob_levels, groups), names,
+                                         scales.get(d, scale), settings)
     fitted = [r for r in results.values() if r.status == "fitted"]
     if not fitted:
         counts = ", ".join(f"{r.dimension}: {r.n}" for r in results.values())
@@ -513,12 +511,10 @@ def fit_calibration(
                        "or lower --min-labels knowing the held-out estimate will be unreliable")
     warnings = [w for r in results.values() for w in r.warnings]
     warnings += [f"{r.dimension}: not calibrated: {r.reason}" for r in results.values() if r.status == "refused"]
-    fingerprint = hashlib.sha256(json.dumps(
-        sorted((h.transcript, h.rater, h.dimension, h.status, h.score) for h in human), default=str
-    ).encode()).hexdigest()
+    fingerprint = labels_fingerprint(human)
     return CalibrationResult(
         id=calibration_id(judge_identity, settings, scale, results, fingerprint), judge=judge_identity, scale=scale,
-        settings=settings, n_transcripts=len({t for t in by_transcript if any((t, d) in consensus for d in dims)}),
+        settings=settings, n_transcripts=int((grid.present.any(axis=1) & labelled).sum()),
         dimensions=results, label_imports=label_imports or [], warnings=warnings, scales=scales,
         features=dim_names, prob_levels=prob_levels,
     )
@@ -534,12 +530,10 @@ def calibrate_judgment(result_maps: dict[str, CalibrationMap], raw: dict[str, fl
 
 
 # -- applying a calibration to other data -----------------------------------------------------------------
-def check_applicable(result: CalibrationResult, judge: list[JudgeScore], scale: ScaleSpec,
-                     scales: dict[str, ScaleSpec] | None = None) -> None:
-    """BadInput when the calibration cannot be applied to these scores: no dimension in common, a
-    feature dimension (or its level probabilities) missing, or a different scale."""
+def _check(result: CalibrationResult, grid: ScoreGrid, scale: ScaleSpec,
+           scales: dict[str, ScaleSpec] | None = None) -> None:
     scales = scales or {}
-    present = {j.dimension for j in judge}
+    present = set(grid.dims)
     fitted = {d for d, c in result.dimensions.items() if c.status == "fitted"}
     common = fitted & present
     if not common:
@@ -560,37 +554,90 @@ def check_applicable(result: CalibrationResult, judge: list[JudgeScore], scale: 
             problems.append(f"{dim}: its {m.method} map uses judge dimension(s) {', '.join(missing)}, "
                             "absent from these scores")
         for d, k in result.prob_levels.items():
-            if any(f.startswith(f"{d}#p") for f in needed) and not any(
-                    j.dimension == d and j.probs is not None and len(j.probs) == k for j in judge):
+            if any(f.startswith(f"{d}#p") for f in needed) and not (d in grid.n_probs and (grid.n_probs[d] == k).any()):
                 problems.append(f"{dim}: its {m.method} map uses {d}'s {k} level probabilities (p1..p{k}), "
                                 "absent from these scores")
     if problems:
         raise BadInput(f"calibration {result.id} does not fit these scores:\n  " + "\n  ".join(problems))
 
 
+def check_applicable(result: CalibrationResult, judge: list[JudgeScore], scale: ScaleSpec,
+                     scales: dict[str, ScaleSpec] | None = None) -> None:
+    """BadInput when the calibration cannot be applied to these scores: no dimension in common, a
+    feature dimension (or its level probabilities) missing, or a different scale."""
+    _check(result, CalibrationInput.build(judge_frame_of(judge), None).grid, scale, scales)
+
+
+def _predict(m: CalibrationMap, grid: ScoreGrid, items: np.ndarray, prob_levels: dict[str, int]) -> np.ndarray:
+    """A map's calibrated scores for the judge's scores of `dim` on the grid rows `items`."""
+    from evaluator.calibrate.ordinal import OrdinalParams, predict_expected
+
+    raw = grid.column(m.dimension)[items]
+    if m.method == "identity":
+        return raw.copy()
+    if m.method == "isotonic":
+        return apply_isotonic(IsotonicParams.model_validate(m.params), raw)
+    if m.method == "ordinal":
+        op = OrdinalParams.model_validate(m.params)
+        return predict_expected(op, grid.features(op.features, prob_levels, items))
+    params = RidgeParams.model_validate(m.params)
+    return apply_multi(params, grid.features(params.features, prob_levels, items))
+
+
+def calibrate_frame(result: CalibrationResult, judge: pd.DataFrame, human: pd.DataFrame | None = None, *,
+                    scale: ScaleSpec | None = None, scales: dict[str, ScaleSpec] | None = None,
+                    check: bool = True) -> np.ndarray:
+    """Calibrated score of every row of a judge frame (raw where its dimension has no fitted map or it
+    is not scored). With human labels, per-rater offsets apply for each item's raters (those who
+    said "scored"), clipped to the scale. `check`: BadInput first when the calibration does not fit
+    the scores (check_applicable; `scale`, `scales`: the scores', default the calibration's)."""
+    data = CalibrationInput.build(judge, human)
+    grid = data.grid
+    if check:
+        _check(result, grid, scale or result.scale, result.scales if scales is None else scales)
+    out = judge["score"].to_numpy(float).copy()
+    for dim, c in result.dimensions.items():
+        m = c.map(c.chosen) if c.status == "fitted" else None
+        if m is None or dim not in grid.dims:
+            continue
+        rows = np.flatnonzero((grid.row_dim == grid.dims.index(dim)) & grid.row_scored)
+        items = grid.row_item[rows]
+        value = _predict(m, grid, items, result.prob_levels)
+        if m.rater_offsets and data.human is not None:
+            order = np.argsort(items, kind="stable")
+            raters = data.human.labels(dim, items[order], for_fit=False)
+            rated = np.empty(len(items), dtype=bool)
+            rated[order] = raters.counts > 0
+            shift = np.empty(len(items))
+            shift[order] = _shift(raters, m.rater_offsets)
+            sc = result.scale_of(dim)
+            value = np.where(rated, np.clip(value + shift, sc.min, sc.max), value)
+        out[rows] = value
+    return out
+
+
 def apply_calibration(result: CalibrationResult, judge: list[JudgeScore],
                       human: list[HumanLabel] | None = None) -> list[JudgeScore]:
-    """Calibrated copies of the judge scores (raw where a dimension has no fitted map). With human
-    labels, per-rater offsets apply for each item's raters."""
-    maps = {d: c.map(c.chosen) for d, c in result.dimensions.items() if c.status == "fitted"}
-    raters: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for h in human or []:
-        if h.status == "scored":
-            raters[(h.transcript, h.dimension)].append(h.rater)
-    by_transcript: dict[str, dict[str, JudgeScore]] = defaultdict(dict)
-    for j in judge:
-        by_transcript[j.transcript][j.dimension] = j
+    """Calibrated copies of the judge scores (raw where a dimension has no fitted map), grouped by
+    transcript in order of appearance. With human labels, per-rater offsets apply for each item's raters."""
+    frame = judge_frame_of(judge)
+    values = calibrate_frame(result, frame, None if human is None else human_frame_of(human), check=False)
+    maps = {d for d, c in result.dimensions.items() if c.status == "fitted" and c.map(c.chosen) is not None}
     out = []
-    for transcript, scores in by_transcript.items():
-        row = feature_row(scores, result.prob_levels)
-        for dim, j in scores.items():
-            m = maps.get(dim)
-            if m is None or j.status != "scored" or j.score is None:
-                out.append(j)
-                continue
-            value = apply_map(m, j.score, row, raters.get((transcript, dim)), result.scale_of(dim))
-            out.append(j.model_copy(update={"score": value}))
+    for i in transcript_order(frame["transcript"]):
+        j = judge[i]
+        calibrated = j.dimension in maps and j.status == "scored" and j.score is not None
+        out.append(j.model_copy(update={"score": float(values[i])}) if calibrated else j)
     return out
+
+
+def transcript_order(transcripts: pd.Series) -> np.ndarray:
+    """Row positions grouped by transcript in order of first appearance (file order within one)."""
+    codes = np.asarray(pd.Categorical(transcripts).codes, dtype=np.int64)
+    _, first = np.unique(codes, return_index=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return np.argsort(rank[codes] if len(codes) else codes, kind="stable")
 
 
 def write_calibration_file(result: CalibrationResult, path) -> None:

@@ -34,17 +34,24 @@ class OrdinalParams(LinearParams):
 
 def soft_targets(labels: list[list[float]], scale: ScaleSpec) -> np.ndarray:
     """(items x levels) weights: each label split between the two nearest levels, averaged per item."""
+    counts = np.array([len(values) for values in labels], dtype=np.int64)
+    flat = np.array([v for values in labels for v in values], dtype=float)
+    return soft_targets_grouped(flat, counts, scale)
+
+
+def soft_targets_grouped(values: np.ndarray, counts: np.ndarray, scale: ScaleSpec) -> np.ndarray:
+    """soft_targets for labels given item after item (`counts[i]` labels of item i, then item i+1's).
+    Each cell sums its shares in label order (bincount adds in input order), as a loop would."""
     k = len(scale.levels)
-    out = np.zeros((len(labels), k))
-    for i, values in enumerate(labels):
-        for v in values:
-            pos = min(max(v - scale.min, 0), k - 1)
-            lo = int(np.floor(pos))
-            frac = pos - lo
-            out[i, lo] += (1 - frac) / len(values)
-            if frac > 0:
-                out[i, min(lo + 1, k - 1)] += frac / len(values)
-    return out
+    n = len(counts)
+    item = np.repeat(np.arange(n), counts)
+    pos = np.minimum(np.maximum(np.asarray(values, dtype=float) - scale.min, 0), k - 1)
+    lo = np.floor(pos).astype(np.int64)
+    frac = pos - lo
+    per = counts[item]
+    cells = np.column_stack([item * k + lo, item * k + np.minimum(lo + 1, k - 1)]).ravel()
+    shares = np.column_stack([(1 - frac) / per, frac / per]).ravel()  # a zero share adds nothing
+    return np.bincount(cells, weights=shares, minlength=n * k).reshape(n, k)
 
 
 def _design(x: np.ndarray, params: OrdinalParams) -> np.ndarray:

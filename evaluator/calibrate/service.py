@@ -16,11 +16,12 @@ from evaluator.calibrate.agreement import DEFAULT_BOOTSTRAP, AgreementReport, ag
 from evaluator.calibrate.calibration import (
     CalibrationResult,
     CalibrationSettings,
-    apply_calibration,
-    check_applicable,
-    fit_calibration,
+    calibrate_frame,
+    fit_calibration_frames,
+    transcript_order,
 )
 from evaluator.calibrate.columns import read_columns
+from evaluator.calibrate.fitdata import judge_frame_of
 from evaluator.calibrate.labels import (
     TranscriptMatch,
     ValidatedLabel,
@@ -28,8 +29,8 @@ from evaluator.calibrate.labels import (
     read_score_file,
     validate_rows,
 )
-from evaluator.calibrate.pairing import Pairing, human_frame, judge_frame
-from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, ScaleSpec
+from evaluator.calibrate.pairing import Pairing, human_frame
+from evaluator.calibrate.records import JudgeIdentity, ScaleSpec
 from evaluator.calibrate.store import ImportRecord, JudgeSelection
 from evaluator.errors import BadInput
 
@@ -178,16 +179,6 @@ class Gathered(BaseModel):
     meta: pd.DataFrame | None = Field(None, description="one row per transcript: the named extra columns")
     notes: list[str] = Field(default_factory=list)
     scale_inferred: bool = False
-
-    def judge_records(self) -> list[JudgeScore]:
-        from evaluator.calibrate.columns import judge_records
-
-        return judge_records(self.judge)
-
-    def human_records(self) -> list[HumanLabel]:
-        from evaluator.calibrate.columns import human_records
-
-        return human_records(self.human)
 
     def column_of(self, column: str | None) -> dict[str, str] | None:
         """Transcript -> value of a named extra column (--group-by, --system-col)."""
@@ -403,17 +394,8 @@ def _gather_store(store, src: ScoreSource) -> Gathered:
                        "choose one rubric with --rubric")
     lo, hi = scales.pop() if scales else (1, 5)
     order = list(dict.fromkeys(d.id for r in rubrics for d in r.dimensions))
-    return Gathered(judge=_judge_frame(judge), human=human_frame(human), scale=ScaleSpec(min=lo, max=hi),
+    return Gathered(judge=judge_frame_of(judge), human=human_frame(human), scale=ScaleSpec(min=lo, max=hi),
                     identity=identity, dimension_order=order, label_imports=imports)
-
-
-def _judge_frame(judge: list[JudgeScore]) -> pd.DataFrame:
-    """Stored judge scores as the columns the file reader gives (level probabilities as p1..pK)."""
-    frame = judge_frame(judge)
-    k = max((len(j.probs) for j in judge if j.probs), default=0)
-    for level in range(1, k + 1):
-        frame[f"p{level}"] = [j.probs[level - 1] if j.probs and len(j.probs) >= level else np.nan for j in judge]
-    return frame
 
 
 def gather(src: ScoreSource) -> Gathered:
@@ -466,10 +448,8 @@ def run_agreement(request: AgreementRequest) -> AgreementReport:
         if g.scale_inferred and len(values) and result.scale.min <= values.min() and values.max() <= result.scale.max:
             g.scale = result.scale  # no --scale given: the calibration's scale, which the scores fit in
             g.notes = [n for n in g.notes if "inferred scale" not in n]
-        judge_records = g.judge_records()
-        check_applicable(result, judge_records, g.scale, g.scales)
-        calibrated = judge_frame(apply_calibration(result, judge_records, g.human_records()))
-        del judge_records
+        calibrated = g.judge[["transcript", "dimension", "status"]].assign(
+            score=calibrate_frame(result, g.judge, g.human, scale=g.scale, scales=g.scales))
     groups = g.column_of(src.group_by)
     systems = g.column_of(src.system_col) if request.level == "system" else None
     if request.level == "system" and systems is None:
@@ -523,9 +503,8 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
         g = _gather_files(src)
         groups = g.column_of(src.group_by)
         settings = request.settings.model_copy(update={"cv_group_by": src.group_by})
-        result = fit_calibration(g.judge_records(), g.human_records(), g.scale, settings,
-                                 dimension_order=g.dimension_order,
-                                 scales=g.scales, groups=groups)
+        result = fit_calibration_frames(g.judge, g.human, g.scale, settings, dimension_order=g.dimension_order,
+                                        scales=g.scales, groups=groups)
         outcome = CalibrateOutcome(result=result, notes=g.notes)
         if request.save:  # plain files: only when asked (--save), never a surprise database in the cwd
             with open_store(src.db or default_db_path()) as store:
@@ -534,9 +513,8 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
     else:
         with _open_existing(src.db) as store:
             g = _gather_store(store, src)
-            result = fit_calibration(g.judge_records(), g.human_records(), g.scale, request.settings,
-                                     judge_identity=g.identity,
-                                     dimension_order=g.dimension_order, label_imports=g.label_imports)
+            result = fit_calibration_frames(g.judge, g.human, g.scale, request.settings, judge_identity=g.identity,
+                                            dimension_order=g.dimension_order, label_imports=g.label_imports)
             save = request.save is not False
             n = sql.save_calibration(store, result) if save else 0
             outcome = CalibrateOutcome(result=result, stored=save, judgments_calibrated=n,
@@ -570,24 +548,28 @@ class ApplyRequest(BaseModel):
 
 
 def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]:
-    """Calibrated scores for a plain judge file: rows of transcript, dimension, raw, calibrated, method."""
-    from evaluator.calibrate.columns import human_records, judge_records
-
+    """Calibrated scores for a plain judge file: rows of transcript, dimension, raw, calibrated, method
+    (grouped by transcript in order of appearance)."""
     result = load_calibration(request.calibration, request.db)
     default, per_dim = parse_scales(request.scales)
     na = parse_na(request.na, default, per_dim)
     jf, hf = _read_pair(request.judge_file, request.human_file, na)
-    judge = judge_records(jf.frame)
-    human = None if hf is None else human_records(hf.frame)
-    check_applicable(result, judge, default or result.scale, per_dim or result.scales)
-    calibrated = apply_calibration(result, judge, human)
+    judge = jf.frame
+    calibrated = calibrate_frame(result, judge, None if hf is None else hf.frame, scale=default or result.scale,
+                                 scales=per_dim or result.scales)
+    methods = {}
+    for dim, c in result.dimensions.items():
+        m = c.map(c.chosen) if c.status == "fitted" else None
+        if m is not None:
+            methods[dim] = m.method + (" + raters" if m.rater_offsets and hf is not None else "")
+    dims, statuses = judge["dimension"].astype(str).to_numpy(), judge["status"].astype(str).to_numpy()
+    transcripts, raw = judge["transcript"].astype(str).to_numpy(), judge["score"].to_numpy(float)
     rows = []
-    for raw, cal in zip(judge, calibrated, strict=True):
-        c = result.dimensions.get(raw.dimension)
-        m = c.map(c.chosen) if c is not None and c.status == "fitted" else None
-        method = "raw (no map)" if m is None else m.method + (" + raters" if m.rater_offsets and human else "")
-        rows.append({"transcript": raw.transcript, "dimension": raw.dimension, "status": raw.status,
-                     "raw": raw.score, "calibrated": cal.score, "method": method, "calibration": result.id})
+    for i in transcript_order(judge["transcript"]):
+        rows.append({"transcript": transcripts[i], "dimension": dims[i], "status": statuses[i],
+                     "raw": None if np.isnan(raw[i]) else float(raw[i]),
+                     "calibrated": None if np.isnan(calibrated[i]) else float(calibrated[i]),
+                     "method": methods.get(dims[i], "raw (no map)"), "calibration": result.id})
     return result, rows
 
 
