@@ -14,7 +14,7 @@ recovered:
 - fixed without ever saying what was wrong (a blind retry that happens to pass, or following the
   interviewer step by step): 2; rerunning until green with no change, or never fixing it: 1.
 
-"Not observed" is kept for rounds where nothing went wrong at all. The tables live in `tables.py`.
+"Not observed" is kept for rounds where nothing went wrong at all. The tables live in `tables/recovery.py`.
 """
 
 from __future__ import annotations

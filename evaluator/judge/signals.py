@@ -1,12 +1,14 @@
-"""Text signals for the offline baseline judge: the tables of `tables.py` compiled, and the small
+"""Text signals for the offline baseline judge: the tables of `tables/` compiled, and the small
 detectors that find those signals in a transcript view (see `segment.py` for how the view is cut).
 
 Everything here is small pure functions so that a reader can see exactly what the baseline looks for;
-the scoring policy itself lives in `baseline.py` (and `recovery.py` for mistake episodes).
+the scoring policy itself lives in one module per dimension (`invariant.py`, `edge_cases.py`,
+`restraint.py`, `recovery.py`, `cost.py`), wired into the judge by `baseline.py`.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import lru_cache
 
@@ -194,4 +196,13 @@ def prompted_turns(view: View) -> dict[int, bool]:
     for n in range(view.turn_count):
         out[n] = last
         last = all(asks[n]) if n in asks else last
+    return out
+
+
+def bodies_of_tests(view: View) -> list[tuple[Piece, list[Piece]]]:
+    """Each test function's `def` line with the lines of its body (up to the next test in the block)."""
+    out = []
+    for t in (p for p in view.code if p.context == "test" and TEST_DEF.match(p.text)):
+        block = [p for p in view.code if p.context == "test" and p.pos[0] == t.pos[0] and p.pos > t.pos]
+        out.append((t, list(itertools.takewhile(lambda p: not TEST_DEF.match(p.text), block))))
     return out
