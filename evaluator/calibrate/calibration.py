@@ -30,8 +30,9 @@ object per label.
 
 Every choice is made by k-fold cross-validation: the method with the lowest held-out MAE wins, raw
 scores included ("identity"), so a calibration that makes things worse is reported and not used.
-Fitted parameters are plain JSON (thresholds, coefficients), applied here with numpy and checked
-against scikit-learn's own predict in tests, so stored calibrations never depend on pickles.
+Fitted parameters are plain JSON (thresholds, coefficients), applied with numpy (maps.py) and checked
+against scikit-learn's own predict in tests, so stored calibrations never depend on pickles. This
+module fits; maps.py holds the document and its maps, applying.py applies them to other scores.
 """
 
 from __future__ import annotations
@@ -39,209 +40,52 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
 
-from evaluator.calibrate.agreement import MetricSet, metric_set
+from evaluator.calibrate.agreement import metric_set
+from evaluator.calibrate.applying import (
+    apply_calibration,
+    calibrate_frame,
+    check_applicable,
+    transcript_order,
+)
 from evaluator.calibrate.fitdata import (
     CalibrationInput,
     Labels,
-    ScoreGrid,
     human_frame_of,
     judge_frame_of,
     labels_fingerprint,
     prob_feature,
 )
-from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, LinearParams, ScaleSpec
+from evaluator.calibrate.maps import (
+    ABSOLUTE_MIN_LABELS,
+    DEFAULT_MIN_LABELS,
+    FILE_FORMAT,
+    FILE_VERSION,
+    CalibrationMap,
+    CalibrationResult,
+    CalibrationSettings,
+    CrossValidation,
+    DimensionCalibration,
+    IsotonicParams,
+    Method,
+    RidgeParams,
+    after_mae,
+    apply_isotonic,
+    apply_multi,
+    fit_isotonic,
+    fit_multi,
+    read_calibration_document,
+    write_calibration_file,
+)
+from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore, ScaleSpec
 from evaluator.errors import BadInput
 
-Method = Literal["identity", "isotonic", "multi_ridge", "ordinal"]
-FILE_FORMAT = "evaluator.calibration"
-FILE_VERSION = 1
 OFFSET_SHRINK = 5.0  # a rater's offset is sum(residuals) / (n + OFFSET_SHRINK): few labels, small offset
 MIN_RATER_LABELS = 5
-DEFAULT_MIN_LABELS = 10
-ABSOLUTE_MIN_LABELS = 4
 _SIMPLER_FIRST: tuple[Method, ...] = ("identity", "isotonic", "multi_ridge", "ordinal")
-
-
-class CalibrationSettings(BaseModel):
-    """The knobs of a calibration fit; part of its id, so a changed setting is a new version."""
-
-    folds: int = Field(5, ge=2, le=50)
-    min_labels: int = Field(DEFAULT_MIN_LABELS, ge=ABSOLUTE_MIN_LABELS)
-    seed: int = 0
-    multi_signal: bool = True
-    ordinal: bool = True
-    rater_offsets: bool = True
-    n_bootstrap: int = Field(500, ge=0)
-    cv_group_by: str | None = Field(None, description="the column whose groups (e.g. source documents) are "
-                                                      "held out whole by the cross-validation")
-
-
-class IsotonicParams(BaseModel):
-    """sklearn IsotonicRegression's X_thresholds_ / y_thresholds_; prediction is linear interpolation,
-    clipped at the ends (out_of_bounds='clip')."""
-
-    x: list[float]
-    y: list[float]
-
-
-class RidgeParams(LinearParams):
-    """SimpleImputer(mean, indicator) -> StandardScaler -> RidgeCV, as numbers."""
-
-    intercept: float
-    alpha: float
-    clip: tuple[float, float]
-
-
-class CrossValidation(BaseModel):
-    """Held-out agreement before and after a map, the evidence a map is chosen on."""
-
-    folds: int
-    n: int
-    held_out: str = Field("transcript", description="the unit each fold holds out whole")
-    before: MetricSet = Field(description="raw judge scores vs human, on the held-out items")
-    after: MetricSet = Field(description="calibrated scores vs human, on the same held-out items")
-
-
-class CalibrationMap(BaseModel):
-    """One fitted judge-score -> human-score map for a dimension, with its held-out evidence."""
-
-    dimension: str
-    method: Method
-    n: int
-    params: dict | None = None
-    cv: CrossValidation | None = None
-    chosen: bool = False
-    warning: str | None = None
-    rater_offsets: dict[str, float] | None = Field(
-        None, description="added for an item's raters (their mean) when they are known; chosen only if it "
-                          "lowers held-out error")
-    cv_with_offsets: CrossValidation | None = None
-
-
-class DimensionCalibration(BaseModel):
-    """A dimension's candidate maps and the one chosen, or why calibration was refused."""
-
-    dimension: str
-    n: int
-    status: Literal["fitted", "refused"]
-    reason: str | None = None
-    chosen: Method = "identity"
-    maps: list[CalibrationMap] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-
-    def map(self, method: Method) -> CalibrationMap | None:
-        return next((m for m in self.maps if m.method == method), None)
-
-
-class CalibrationResult(BaseModel):
-    """The calibration document: versioned and self-contained, so it can be stored and applied later."""
-
-    format: str = FILE_FORMAT
-    format_version: int = FILE_VERSION
-    id: str = Field(description="version: hash of judge identity, rubric versions, settings, labels and fit")
-    judge: JudgeIdentity | None
-    scale: ScaleSpec
-    settings: CalibrationSettings
-    n_transcripts: int
-    dimensions: dict[str, DimensionCalibration]
-    label_imports: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-    scales: dict[str, ScaleSpec] = Field(default_factory=dict, description="per-dimension scales, where they differ")
-    features: list[str] = Field(default_factory=list, description="judge dimensions used as features")
-    prob_levels: dict[str, int] = Field(default_factory=dict, description="dimension -> number of level "
-                                                                          "probabilities used as features")
-
-    def scale_of(self, dim: str) -> ScaleSpec:
-        return self.scales.get(dim, self.scale)
-
-
-# -- the maps -------------------------------------------------------------------------------------
-def fit_isotonic(x: np.ndarray, y: np.ndarray, scale: ScaleSpec) -> IsotonicParams:
-    """Monotone judge -> human map, clipped to the scale: it never reorders the judge's ranking."""
-    from sklearn.isotonic import IsotonicRegression
-
-    model = IsotonicRegression(y_min=scale.min, y_max=scale.max, increasing=True, out_of_bounds="clip")
-    model.fit(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-    return IsotonicParams(x=model.X_thresholds_.tolist(), y=model.y_thresholds_.tolist())
-
-
-def apply_isotonic(params: IsotonicParams, x: np.ndarray) -> np.ndarray:
-    """Evaluate a stored isotonic map: linear interpolation between its thresholds, as sklearn does."""
-    return np.interp(np.asarray(x, dtype=float), params.x, params.y)
-
-
-def fit_multi(features: np.ndarray, y: np.ndarray, names: list[str], scale: ScaleSpec) -> RidgeParams:
-    """Ridge on all judge dimensions (NaN = not observed / unscored), alpha by efficient LOO CV."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    imputer = SimpleImputer(strategy="mean", add_indicator=True, keep_empty_features=True)
-    pipe = make_pipeline(imputer, StandardScaler(), RidgeCV(alphas=np.logspace(-2, 3, 16)))
-    pipe.fit(np.asarray(features, dtype=float), np.asarray(y, dtype=float))
-    scaler, ridge = pipe[1], pipe[2]
-    indicator = imputer.indicator_.features_.tolist() if imputer.indicator_ is not None else []
-    return RidgeParams(
-        features=names, impute=np.nan_to_num(imputer.statistics_, nan=0.0).tolist(),
-        indicator_columns=indicator, mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(),
-        coef=ridge.coef_.tolist(), intercept=float(ridge.intercept_), alpha=float(ridge.alpha_),
-        clip=(float(scale.min), float(scale.max)),
-    )
-
-
-def apply_multi(params: RidgeParams, features: np.ndarray) -> np.ndarray:
-    """Evaluate a stored ridge map, with missing features imputed and flagged as in fitting."""
-    x = np.atleast_2d(np.asarray(features, dtype=float))
-    missing = np.isnan(x)
-    filled = np.where(missing, np.asarray(params.impute)[None, :], x)
-    if params.indicator_columns:
-        filled = np.hstack([filled, missing[:, params.indicator_columns].astype(float)])
-    z = (filled - np.asarray(params.mean)) / np.asarray(params.scale)
-    return np.clip(z @ np.asarray(params.coef) + params.intercept, *params.clip)
-
-
-def _vector(names: list[str], features: dict[str, float | None]) -> np.ndarray:
-    return np.array([[np.nan if features.get(f) is None else features[f] for f in names]], dtype=float)
-
-
-def apply_map(m: CalibrationMap, raw: float | None, all_raw: dict[str, float | None],
-              raters: list[str] | None = None, scale: ScaleSpec | None = None) -> float | None:
-    """A calibrated score for one judgment's dimension; None stays None (not observed stays so).
-
-    `all_raw`: the transcript's features (feature_row); `raters`: who labelled the item, for the
-    per-rater offsets (unknown raters count as average raters)."""
-    from evaluator.calibrate.ordinal import OrdinalParams, predict_expected
-
-    if raw is None:
-        return None
-    if m.method == "identity":
-        value = float(raw)
-    elif m.method == "isotonic":
-        value = float(apply_isotonic(IsotonicParams.model_validate(m.params), np.array([raw]))[0])
-    elif m.method == "ordinal":
-        op = OrdinalParams.model_validate(m.params)
-        value = float(predict_expected(op, _vector(op.features, all_raw))[0])
-    else:
-        params = RidgeParams.model_validate(m.params)
-        value = float(apply_multi(params, _vector(params.features, all_raw))[0])
-    if m.rater_offsets and raters:
-        value += float(np.mean([m.rater_offsets.get(r, 0.0) for r in raters]))
-        if scale is not None:
-            value = min(max(value, scale.min), scale.max)
-    return value
-
-
-# -- fitting with cross-validation --------------------------------------------------------------------
-def after_mae(cv: CrossValidation | None) -> float:
-    """Held-out MAE after calibration; infinite when not measured, so an unmeasured map never wins."""
-    return cv.after.mae if cv is not None and cv.after.mae is not None else float("inf")
 
 
 @dataclass
@@ -273,14 +117,8 @@ def rater_offsets(pred: np.ndarray, labels: Labels) -> dict[str, float]:
     return {name: float(v - centre) for name, v in raw.items()}
 
 
-def _shift(labels: Labels, offsets: dict[str, float]) -> np.ndarray:
-    """Each item's mean offset of its raters (unknown raters: 0; no raters: 0)."""
-    per_rater = np.array([offsets.get(name, 0.0) for name in labels.names], dtype=float)
-    return labels.item_means(per_rater[labels.rater] if len(labels.rater) else np.zeros(0))
-
-
 def _with_offsets(pred: np.ndarray, labels: Labels, offsets: dict[str, float], scale: ScaleSpec) -> np.ndarray:
-    return np.clip(pred + _shift(labels, offsets), scale.min, scale.max)
+    return np.clip(pred + labels.item_shift(offsets), scale.min, scale.max)
 
 
 def raters_recur(labels: Labels) -> bool:
@@ -520,148 +358,12 @@ def fit_calibration_frames(
     )
 
 
-def calibrate_judgment(result_maps: dict[str, CalibrationMap], raw: dict[str, float | None]) -> dict[str, float | None]:
-    """Calibrated scores for one judgment: dimension -> value (raw where no map applies)."""
-    out: dict[str, float | None] = {}
-    for dim, value in raw.items():
-        m = result_maps.get(dim)
-        out[dim] = apply_map(m, value, raw) if m is not None else value
-    return out
-
-
-# -- applying a calibration to other data -----------------------------------------------------------------
-def _check(result: CalibrationResult, grid: ScoreGrid, scale: ScaleSpec,
-           scales: dict[str, ScaleSpec] | None = None) -> None:
-    scales = scales or {}
-    present = set(grid.dims)
-    fitted = {d for d, c in result.dimensions.items() if c.status == "fitted"}
-    common = fitted & present
-    if not common:
-        raise BadInput(f"calibration {result.id} is for dimension(s) {', '.join(sorted(fitted))}; the judge scores "
-                       f"have {', '.join(sorted(present))}: no dimension in common")
-    problems = []
-    for dim in sorted(common):
-        theirs, ours = result.scale_of(dim), scales.get(dim, scale)
-        if (theirs.min, theirs.max) != (ours.min, ours.max):
-            problems.append(f"{dim}: calibration fitted on scale {theirs.min}-{theirs.max}, "
-                            f"these scores are on {ours.min}-{ours.max}")
-        m = result.dimensions[dim].map(result.dimensions[dim].chosen)
-        if m is None:  # no map: nothing beyond the scale to check
-            continue
-        needed = (m.params or {}).get("features", [])
-        missing = sorted({f.split("#p")[0] for f in needed} - present)
-        if missing:
-            problems.append(f"{dim}: its {m.method} map uses judge dimension(s) {', '.join(missing)}, "
-                            "absent from these scores")
-        for d, k in result.prob_levels.items():
-            if any(f.startswith(f"{d}#p") for f in needed) and not (d in grid.n_probs and (grid.n_probs[d] == k).any()):
-                problems.append(f"{dim}: its {m.method} map uses {d}'s {k} level probabilities (p1..p{k}), "
-                                "absent from these scores")
-    if problems:
-        raise BadInput(f"calibration {result.id} does not fit these scores:\n  " + "\n  ".join(problems))
-
-
-def check_applicable(result: CalibrationResult, judge: list[JudgeScore], scale: ScaleSpec,
-                     scales: dict[str, ScaleSpec] | None = None) -> None:
-    """BadInput when the calibration cannot be applied to these scores: no dimension in common, a
-    feature dimension (or its level probabilities) missing, or a different scale."""
-    _check(result, CalibrationInput.build(judge_frame_of(judge), None).grid, scale, scales)
-
-
-def _predict(m: CalibrationMap, grid: ScoreGrid, items: np.ndarray, prob_levels: dict[str, int]) -> np.ndarray:
-    """A map's calibrated scores for the judge's scores of `dim` on the grid rows `items`."""
-    from evaluator.calibrate.ordinal import OrdinalParams, predict_expected
-
-    raw = grid.column(m.dimension)[items]
-    if m.method == "identity":
-        return raw.copy()
-    if m.method == "isotonic":
-        return apply_isotonic(IsotonicParams.model_validate(m.params), raw)
-    if m.method == "ordinal":
-        op = OrdinalParams.model_validate(m.params)
-        return predict_expected(op, grid.features(op.features, prob_levels, items))
-    params = RidgeParams.model_validate(m.params)
-    return apply_multi(params, grid.features(params.features, prob_levels, items))
-
-
-def calibrate_frame(result: CalibrationResult, judge: pd.DataFrame, human: pd.DataFrame | None = None, *,
-                    scale: ScaleSpec | None = None, scales: dict[str, ScaleSpec] | None = None,
-                    check: bool = True) -> np.ndarray:
-    """Calibrated score of every row of a judge frame (raw where its dimension has no fitted map or it
-    is not scored). With human labels, per-rater offsets apply for each item's raters (those who
-    said "scored"), clipped to the scale. `check`: BadInput first when the calibration does not fit
-    the scores (check_applicable; `scale`, `scales`: the scores', default the calibration's)."""
-    data = CalibrationInput.build(judge, human)
-    grid = data.grid
-    if check:
-        _check(result, grid, scale or result.scale, result.scales if scales is None else scales)
-    out = judge["score"].to_numpy(float).copy()
-    for dim, c in result.dimensions.items():
-        m = c.map(c.chosen) if c.status == "fitted" else None
-        if m is None or dim not in grid.dims:
-            continue
-        rows = np.flatnonzero((grid.row_dim == grid.dims.index(dim)) & grid.row_scored)
-        items = grid.row_item[rows]
-        value = _predict(m, grid, items, result.prob_levels)
-        if m.rater_offsets and data.human is not None:
-            order = np.argsort(items, kind="stable")
-            raters = data.human.labels(dim, items[order], for_fit=False)
-            rated = np.empty(len(items), dtype=bool)
-            rated[order] = raters.counts > 0
-            shift = np.empty(len(items))
-            shift[order] = _shift(raters, m.rater_offsets)
-            sc = result.scale_of(dim)
-            value = np.where(rated, np.clip(value + shift, sc.min, sc.max), value)
-        out[rows] = value
-    return out
-
-
-def apply_calibration(result: CalibrationResult, judge: list[JudgeScore],
-                      human: list[HumanLabel] | None = None) -> list[JudgeScore]:
-    """Calibrated copies of the judge scores (raw where a dimension has no fitted map), grouped by
-    transcript in order of appearance. With human labels, per-rater offsets apply for each item's raters."""
-    frame = judge_frame_of(judge)
-    values = calibrate_frame(result, frame, None if human is None else human_frame_of(human), check=False)
-    maps = {d for d, c in result.dimensions.items() if c.status == "fitted" and c.map(c.chosen) is not None}
-    out = []
-    for i in transcript_order(frame["transcript"]):
-        j = judge[i]
-        calibrated = j.dimension in maps and j.status == "scored" and j.score is not None
-        out.append(j.model_copy(update={"score": float(values[i])}) if calibrated else j)
-    return out
-
-
-def transcript_order(transcripts: pd.Series) -> np.ndarray:
-    """Row positions grouped by transcript in order of first appearance (file order within one)."""
-    codes = np.asarray(pd.Categorical(transcripts).codes, dtype=np.int64)
-    _, first = np.unique(codes, return_index=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first)] = np.arange(len(first))
-    return np.argsort(rank[codes] if len(codes) else codes, kind="stable")
-
-
-def write_calibration_file(result: CalibrationResult, path) -> None:
-    """The calibration as versioned JSON (format, format_version, id, maps as plain numbers)."""
-    from pathlib import Path
-
-    Path(path).write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
-
-
-def read_calibration_document(text: str, where: str) -> CalibrationResult:
-    """Parse a calibration document; bad JSON or a wrong format is a clear BadInput."""
-    from pydantic import ValidationError
-
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BadInput(f"{where}: not a calibration file (not JSON: {e.msg})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FILE_FORMAT:
-        raise BadInput(f"{where}: not a calibration file (no \"format\": \"{FILE_FORMAT}\")")
-    if doc.get("format_version") != FILE_VERSION:
-        raise BadInput(f"{where}: calibration file version {doc.get('format_version')}; this evaluator reads "
-                       f"version {FILE_VERSION}")
-    try:
-        return CalibrationResult.model_validate(doc)
-    except ValidationError as e:
-        raise BadInput(f"{where}: invalid calibration file: {e.errors()[0]['msg']} at "
-                       f"{'.'.join(map(str, e.errors()[0]['loc']))}") from None
+# the document's types and maps (maps.py) and the applying (applying.py), importable from here as before
+__all__ = [
+    "ABSOLUTE_MIN_LABELS", "DEFAULT_MIN_LABELS", "FILE_FORMAT", "FILE_VERSION", "CalibrationMap",
+    "CalibrationResult", "CalibrationSettings", "CrossValidation", "DimensionCalibration", "DimensionData",
+    "IsotonicParams", "Method", "RidgeParams", "after_mae", "apply_calibration", "apply_isotonic",
+    "apply_multi", "calibrate_dimension", "calibrate_frame", "calibration_id",
+    "check_applicable", "fit_calibration", "fit_calibration_frames", "fit_isotonic", "fit_multi", "rater_offsets",
+    "raters_recur", "read_calibration_document", "transcript_order", "write_calibration_file",
+]

@@ -96,6 +96,11 @@ class Labels:
             out[items] = per_label[rows].sum(axis=1) / c
         return out
 
+    def item_shift(self, offsets: dict[str, float]) -> np.ndarray:
+        """Each item's mean offset of its raters (a rater without an offset: 0; no raters: 0)."""
+        per_rater = np.array([offsets.get(name, 0.0) for name in self.names], dtype=float)
+        return self.item_means(per_rater[self.rater] if len(self.rater) else np.zeros(0))
+
 
 @dataclass
 class ScoreGrid:

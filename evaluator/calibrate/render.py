@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evaluator.calibrate.agreement import AgreementReport, MetricSet
-from evaluator.calibrate.calibration import CalibrationResult, after_mae
+from evaluator.calibrate.maps import CalibrationResult, after_mae
 
 # RMSE and the intervals are in --format json
 _COLUMNS = [("n", "n"), ("exact", "exact"), ("within_one", "±1"), ("qwk", "QWK"), ("krippendorff_alpha", "α"),

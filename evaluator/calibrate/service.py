@@ -421,7 +421,7 @@ class AgreementRequest(BaseModel):
 def load_calibration(ref: str, db: Path | None) -> CalibrationResult:
     """A calibration from a file written by `calibrate --out`, or by id (prefix) from the store."""
     from evaluator.calibrate import store as sql
-    from evaluator.calibrate.calibration import read_calibration_document
+    from evaluator.calibrate.maps import read_calibration_document
 
     path = Path(ref)
     if path.is_file():
@@ -493,7 +493,7 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
     """Fit and cross-validate; write the document to --out; from the store, also save it (by id) with
     calibrated scores beside raw ones; from plain files, save it by id only when asked (--save)."""
     from evaluator.calibrate import store as sql
-    from evaluator.calibrate.calibration import write_calibration_file
+    from evaluator.calibrate.maps import write_calibration_file
     from evaluator.store.db import default_db_path, open_store
 
     src = request.source

@@ -11,14 +11,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel
 
-from evaluator.calibrate.calibration import (
-    CalibrationMap,
-    CalibrationResult,
-    calibrate_judgment,
-)
+from evaluator.calibrate.applying import calibrate_frame
 from evaluator.calibrate.labels import ScoreFile, ValidatedLabel
+from evaluator.calibrate.maps import CalibrationMap, CalibrationResult
 from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore
 from evaluator.errors import BadInput, StoreError
 from evaluator.store.db import Store
@@ -251,15 +250,16 @@ def save_calibration(store: Store, result: CalibrationResult) -> int:
         " ON d.judgment_id = j.id WHERE j.judge_kind = ? AND j.model IS NOT DISTINCT FROM ? AND j.prompt_version = ?"
         " AND j.rubric_version IN (SELECT unnest(?::VARCHAR[])) ORDER BY j.id, d.position",
         [j.judge_kind, j.model, j.prompt_version, j.rubric_versions]).fetchall()
-    raw_by_judgment: dict[str, dict[str, float | None]] = {}
-    for jid, dim, status, score in targets:
-        raw_by_judgment.setdefault(jid, {})[dim] = float(score) if status == "scored" and score is not None else None
+    # every target judgment calibrated at once (applying.py): a judgment is an item, its dimensions the grid
+    frame = pd.DataFrame(targets, columns=["transcript", "dimension", "status", "score"])
+    frame["score"] = pd.to_numeric(frame["score"], errors="coerce").where(frame["status"] == "scored")
+    values = calibrate_frame(result, frame, check=False) if targets else np.zeros(0)
+    raw = frame["score"].to_numpy(float)
     calibrated_rows = []
-    for jid, raw in raw_by_judgment.items():
-        calibrated = calibrate_judgment({d: m for d, m in chosen.items() if m is not None}, raw)
-        for dim, value in calibrated.items():
-            if (used := chosen.get(dim)) is not None:
-                calibrated_rows.append([result.id, jid, dim, used.method, raw[dim], value])
+    for i, (jid, dim, _status, _score) in enumerate(targets):
+        if (used := chosen.get(dim)) is not None:
+            calibrated_rows.append([result.id, jid, dim, used.method, None if np.isnan(raw[i]) else float(raw[i]),
+                                    None if np.isnan(values[i]) else float(values[i])])
     try:
         con.execute("BEGIN TRANSACTION")
         con.execute(
@@ -279,7 +279,7 @@ def save_calibration(store: Store, result: CalibrationResult) -> int:
     except duckdb.Error as e:
         con.execute("ROLLBACK")
         raise StoreError(f"{store.path}: could not store the calibration: {str(e).splitlines()[0]}") from None
-    return len(raw_by_judgment)
+    return len({jid for jid, *_ in targets})
 
 
 def latest_calibration_maps(store: Store, judge: JudgeIdentity,
@@ -328,7 +328,7 @@ def save_calibration_document(store: Store, result: CalibrationResult) -> bool:
 
 def load_calibration_document(store: Store, ref: str) -> CalibrationResult:
     """The calibration with this id (or unique id prefix)."""
-    from evaluator.calibrate.calibration import read_calibration_document
+    from evaluator.calibrate.maps import read_calibration_document
 
     rows = store.con.execute("SELECT id, document FROM calibration_files WHERE id LIKE ? || '%' ORDER BY id",
                              [ref]).fetchall()
