@@ -168,3 +168,28 @@ def test_the_score_grid_reads_statuses_probabilities_and_labels_as_the_records_d
     assert fit.score.tolist() == [3.0, 4.0, 5.0]
     applying = data.human.labels("a", np.array([1]), for_fit=False)  # as a list of raters: both kept
     assert applying.counts.tolist() == [3]
+
+
+def test_calibrated_rows_keep_the_files_order_and_their_own_scores(tmp_path: Path) -> None:
+    """A long-form judge file sorted by dimension (not grouped by transcript): every output row is the
+    file's row with its own calibrated score. (The records path paired the file's rows with scores
+    listed transcript by transcript, so such a file got other rows' calibrated scores.)"""
+    lines = (GOLDEN / "judge_b.jsonl").read_text().splitlines()
+    by_dimension = sorted(lines, key=lambda ln: json.loads(ln)["dimension"])
+    shuffled = tmp_path / "judge_b_by_dimension.jsonl"
+    shuffled.write_text("\n".join(by_dimension) + "\n")
+    out = tmp_path / "calibrated.csv"
+    r = runner.invoke(app, ["calibrated", "--judge", str(shuffled), "--human", str(GOLDEN / "human_b.csv"),
+                            "--calibration", str(GOLDEN / "expected_calibration.json"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    with open(out, newline="") as f:
+        got = list(csv.DictReader(f))
+    assert [(g["transcript"], g["dimension"]) for g in got] == \
+        [(json.loads(ln)["transcript"], json.loads(ln)["dimension"]) for ln in by_dimension]
+    with open(GOLDEN / "expected_calibrated.csv", newline="") as f:
+        want = {(w["transcript"], w["dimension"]): w for w in csv.DictReader(f)}
+    for g in got:
+        w = want[(g["transcript"], g["dimension"])]
+        assert (g["raw"], g["method"]) == (w["raw"], w["method"])
+        assert (g["calibrated"] == w["calibrated"] == "") or \
+            float(g["calibrated"]) == pytest.approx(float(w["calibrated"]), rel=1e-12, abs=1e-12)

@@ -49,7 +49,6 @@ from evaluator.calibrate.applying import (
     apply_calibration,
     calibrate_frame,
     check_applicable,
-    transcript_order,
 )
 from evaluator.calibrate.fitdata import (
     CalibrationInput,
@@ -365,5 +364,5 @@ __all__ = [
     "IsotonicParams", "Method", "RidgeParams", "after_mae", "apply_calibration", "apply_isotonic",
     "apply_multi", "calibrate_dimension", "calibrate_frame", "calibration_id",
     "check_applicable", "fit_calibration", "fit_calibration_frames", "fit_isotonic", "fit_multi", "rater_offsets",
-    "raters_recur", "read_calibration_document", "transcript_order", "write_calibration_file",
+    "raters_recur", "read_calibration_document", "write_calibration_file",
 ]

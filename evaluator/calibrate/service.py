@@ -18,7 +18,6 @@ from evaluator.calibrate.calibration import (
     CalibrationSettings,
     calibrate_frame,
     fit_calibration_frames,
-    transcript_order,
 )
 from evaluator.calibrate.columns import read_columns
 from evaluator.calibrate.fitdata import judge_frame_of
@@ -548,8 +547,8 @@ class ApplyRequest(BaseModel):
 
 
 def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]:
-    """Calibrated scores for a plain judge file: rows of transcript, dimension, raw, calibrated, method
-    (grouped by transcript in order of appearance)."""
+    """Calibrated scores for a plain judge file: rows of transcript, dimension, raw, calibrated, method,
+    in the file's order (each row's own calibrated score, however the file is sorted)."""
     result = load_calibration(request.calibration, request.db)
     default, per_dim = parse_scales(request.scales)
     na = parse_na(request.na, default, per_dim)
@@ -565,7 +564,7 @@ def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]
     dims, statuses = judge["dimension"].astype(str).to_numpy(), judge["status"].astype(str).to_numpy()
     transcripts, raw = judge["transcript"].astype(str).to_numpy(), judge["score"].to_numpy(float)
     rows = []
-    for i in transcript_order(judge["transcript"]):
+    for i in range(len(judge)):
         rows.append({"transcript": transcripts[i], "dimension": dims[i], "status": statuses[i],
                      "raw": None if np.isnan(raw[i]) else float(raw[i]),
                      "calibrated": None if np.isnan(calibrated[i]) else float(calibrated[i]),
