@@ -15,9 +15,10 @@ refuses that structured-output mode as a provider does for a model without it: t
 fails validation (`reject_as="batch"`) or every such line gets a 400 in the error file
 (`reject_as="requests"`).
 
-`enqueued_token_limit=n` enforces OpenAI's batch queue limit: a batch whose prompt tokens (message
-characters / 4), added to those of the batches not finished yet, exceed n is created, then fails on its
-first GET with OpenAI's `token_limit_exceeded` error (`limit_failures` counts them). `foreign(n)` adds n
+`enqueued_token_limit=n` enforces OpenAI's batch queue limit: a batch is validated on its first GET (as
+OpenAI validates after the create), and if its prompt tokens (message characters / 4) added to those of
+the validated batches not finished yet exceed n, it fails with OpenAI's `token_limit_exceeded` error
+(`limit_failures` counts them; `peak_enqueued` is the most tokens ever enqueued at once). `foreign(n)` adds n
 finished batches of other users (created after everything so far: a list shows them first).
 
 State lives on the FakeLLM instance (`fake.batches`), so a test process can count what a killed CLI
@@ -48,6 +49,7 @@ class BatchState:
     reject_as: str = "batch"  # or "requests"
     enqueued_token_limit: int | None = None
     limit_failures: int = 0
+    peak_enqueued: int = 0
     list_calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,9 +66,9 @@ class BatchState:
                     "request_counts": {"total": 0, "completed": 0, "failed": 0}}
 
     def enqueued(self) -> int:
-        """Prompt tokens of the accepted batches not finished yet (what the queue limit counts)."""
+        """Prompt tokens of the validated batches not finished yet (what the queue limit counts)."""
         return sum(b.get("_tokens", 0) for b in self.batches.values()
-                   if b["status"] in ("validating", "in_progress", "finalizing", "cancelling") and not b.get("_over"))
+                   if b["status"] in ("in_progress", "finalizing", "cancelling"))
 
 
 REJECTED = "Invalid parameter: 'response_format' of type '{}' is not supported with this model."
@@ -138,14 +140,13 @@ def _route(fake: Any, st: BatchState, method: str, parts: list[str], raw: bytes,
         lines = [ln for ln in st.files[body["input_file_id"]][1].splitlines() if ln.strip()]
         parsed = [json.loads(ln) for ln in lines]
         tokens = sum(_prompt_tokens(ln) for ln in parsed)
-        over = st.enqueued_token_limit is not None and st.enqueued() + tokens > st.enqueued_token_limit
         st.batches[bid] = {
             "id": bid, "object": "batch", "endpoint": body.get("endpoint"), "errors": None,
             "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window", "24h"),
             "status": "validating", "output_file_id": None, "error_file_id": None,
             "created_at": int(time.time()), "metadata": body.get("metadata"),
             "request_counts": {"total": len(lines), "completed": 0, "failed": 0}, "_gets": 0,
-            "_tokens": tokens, "_over": over, "_model": parsed[0]["body"].get("model") if parsed else "",
+            "_tokens": tokens, "_model": parsed[0]["body"].get("model") if parsed else "",
         }
         return 200, _public(st.batches[bid])
     if method == "GET" and len(parts) == 1:
@@ -180,14 +181,16 @@ def _advance(fake: Any, st: BatchState, b: dict[str, Any]) -> None:
     if b["status"] not in ("validating", "in_progress"):
         return
     b["_gets"] += 1
-    if b["_over"]:  # validation found the queue full
+    limit = st.enqueued_token_limit
+    if b["status"] == "validating" and limit is not None and st.enqueued() + b["_tokens"] > limit:
         st.limit_failures += 1
         b["status"] = "failed"
         b["errors"] = {"object": "list", "data": [{"code": "token_limit_exceeded", "line": None, "param": None,
-                       "message": OVER_LIMIT.format(model=b["_model"], limit=st.enqueued_token_limit)}]}
+                       "message": OVER_LIMIT.format(model=b["_model"], limit=limit)}]}
         return
     if b["_gets"] < st.steps_to_finish:
         b["status"] = "in_progress"
+        st.peak_enqueued = max(st.peak_enqueued, st.enqueued())
         return
     refused = st.reject_format is not None and st.reject_as == "batch" and any(
         _mode(json.loads(ln)["body"]) == st.reject_format for ln in st.files[b["input_file_id"]][1].splitlines())

@@ -58,8 +58,10 @@ def estimate_judgment(transcript: Transcript, rubric: Rubric, options: JudgeOpti
     if wants_ensemble(options):  # --samples/--jury: every member is a judgment of its own
         return _sum_members(transcript, rubric, options, format_mode)
     if not options.model:
-        return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "worst_case_usd": 0.0}
+        return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "worst_case_usd": 0.0,
+                "heuristic_prompt_tokens": 0}
     from evaluator.judge.prompt import render
+    from evaluator.judge.transport import estimate_tokens
 
     groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
     transport = _transport(options)
@@ -68,16 +70,19 @@ def estimate_judgment(transcript: Transcript, rubric: Rubric, options: JudgeOpti
     enforced = (format_mode or transport.capabilities.structured_output[0]) == "json_schema"
     context = transport.context_tokens()
     attempts, reply = 1 + options.repair_attempts, options.max_tokens
-    prompt = completion = worst_prompt = 0
+    prompt = completion = worst_prompt = heuristic = 0
     for dims in groups:
-        first = transport.count_tokens(render(transcript, rubric, dims, context, reserve_tokens=reply,
-                                              enforced=enforced).messages)
+        messages = render(transcript, rubric, dims, context, reserve_tokens=reply, enforced=enforced).messages
+        first = transport.count_tokens(messages)
+        heuristic += sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
         prompt += first
         completion += min(reply, COMPLETION_TOKENS_OVERHEAD + COMPLETION_TOKENS_PER_DIMENSION * len(dims))
         worst_prompt += attempts * first + (reply + REPAIR_MESSAGE_TOKENS) * attempts * (attempts - 1) // 2
     return {"calls": len(groups), "prompt_tokens": prompt, "completion_tokens": completion,
             "cost_usd": transport.price(prompt, completion),
-            "worst_case_usd": transport.price(worst_prompt, attempts * reply * len(groups))}
+            "worst_case_usd": transport.price(worst_prompt, attempts * reply * len(groups)),
+            # the conservative characters-per-token count a batch submission holds to an enqueued-token limit
+            "heuristic_prompt_tokens": heuristic}
 
 
 def _sum_members(transcript: Transcript, rubric: Rubric, options: JudgeOptions,
@@ -86,7 +91,7 @@ def _sum_members(transcript: Transcript, rubric: Rubric, options: JudgeOptions,
     from evaluator.judge.ensemble import member_options
 
     total: dict[str, Any] = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-                             "worst_case_usd": 0.0}
+                             "worst_case_usd": 0.0, "heuristic_prompt_tokens": 0}
     per_juror: dict[Any, dict[str, Any]] = {}
     for juror, _, member in member_options(options):
         e = per_juror.get(juror)
@@ -151,8 +156,8 @@ def estimate_cohort(request: CohortRequest, format_mode: str | None = None) -> C
                 summary.failures.append({"item": item.key, "source": str(item.path), "error": str(err)})
                 continue
             est["to_judge"] += 1
-            for k in ("calls", "prompt_tokens", "completion_tokens"):
-                est[k] += e[k]
+            for k in ("calls", "prompt_tokens", "completion_tokens", "heuristic_prompt_tokens"):
+                est[k] = est.get(k, 0) + e[k]
             for k in ("cost_usd", "worst_case_usd"):
                 est[k] = None if est[k] is None or e[k] is None else est[k] + e[k]
     finally:

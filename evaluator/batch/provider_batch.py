@@ -257,8 +257,10 @@ def _dry_run(request: CohortRequest, opts: BatchOptions) -> CohortSummary:
 
     summary = estimate_cohort(request, _batch_mode(request))
     est = summary.estimate or {}
-    # what a provider's enqueued-token limit counts (prompt tokens), and the waves it takes under one
-    est["batch_enqueued_tokens"] = est.get("prompt_tokens", 0)
+    # the prompt tokens the submission holds to an enqueued-token limit (the model's tokenizer with
+    # --max-cost, else the conservative heuristic: see BatchTransport), and the waves it takes under one
+    heuristic = est.pop("heuristic_prompt_tokens", 0)
+    est["batch_enqueued_tokens"] = est.get("prompt_tokens", 0) if request.max_cost is not None else heuristic
     if opts.max_enqueued_tokens:
         est["batch_waves"] = -(-int(est["batch_enqueued_tokens"]) // opts.max_enqueued_tokens)
     discount = batch_discount(request.judge.model or "", opts.discount)
