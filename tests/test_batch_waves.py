@@ -245,3 +245,30 @@ def test_sigkill_after_creating_a_refused_batch_again_never_creates_it_twice(fak
     metas = [b["metadata"] for b in st.batches.values()]
     assert sorted(m["evaluator_attempt"] for m in metas) == ["0", "0", "1"]
     assert set(completed_once(fake_llm).values()) == {1} and len(completed_once(fake_llm)) == 4
+
+
+def test_the_limit_is_remembered_and_lowered_to_the_figure_the_provider_gave(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from evaluator.batch import provider_ledger as L
+    from evaluator.batch.provider_waves import limit_for
+    from evaluator.store.db import open_store
+
+    t0 = datetime(2026, 1, 1)
+    with open_store(tmp_path / "s.duckdb") as store:
+        def row(i: int, setting: int | None, error: str | None) -> None:
+            store.con.execute("INSERT INTO batch_ledger (id, provider, model, state, input_sha256, n_requests, "
+                              "submitted_at, updated_at, max_enqueued_tokens, error) "
+                              "VALUES (?, 'openai', 'openai/m', 'done', '', 0, ?, ?, ?, ?)",
+                              [str(i), t0 + timedelta(seconds=i), t0 + timedelta(seconds=i), setting, error])
+
+        assert limit_for(store, "openai/m", None, None) is None  # nothing known: no limit
+        row(1, None, f"{L.ENQUEUED_LIMIT}token_limit_exceeded: {OPENAI}")
+        assert limit_for(store, "openai/m", None, None) == 2_000_000  # the provider's figure
+        assert limit_for(store, "openai/m", None, 5_000_000) == 5_000_000  # a setting starts afresh (a new tier)
+        row(2, 5_000_000, None)
+        assert limit_for(store, "openai/m", None, None) == 5_000_000  # remembered
+        row(3, 5_000_000, f"{L.ENQUEUED_LIMIT}token_limit_exceeded: {AZURE}")
+        assert limit_for(store, "openai/m", None, None) == 30_000  # lowered to the figure given under it
+        assert limit_for(store, "openai/m", None, 0) is None
+        assert limit_for(store, "openai/m", "http://elsewhere/v1", None) is None

@@ -9,8 +9,9 @@ tokens per model"; no limit on output tokens). A batch over it is created, then 
 
 How:
   * The limit is `--max-enqueued-tokens N` (remembered in the ledger row of each batch, so `evaluate
-    batches collect` and later runs keep it; 0: no limit), else the figure of the provider's last
-    enqueued-limit message for this model, else none: everything is submitted at once, as before.
+    batches collect` and later runs keep it; 0: no limit), lowered to the figure of the provider's
+    enqueued-limit message when one came under that setting; unset, that figure; else none: everything
+    is submitted at once, as before.
   * Input files are split so that none holds more than the limit (provider_submit.Spool), and a batch is
     submitted only while this store's batches in flight for the model (uploading, creating, submitted)
     plus its own estimated prompt tokens fit; the rest are recorded `queued` (their input files wait in
@@ -84,20 +85,26 @@ def _model_rows(where: str) -> str:
 
 def limit_for(store: Store, model: str, api_base: str | None, given: int | None) -> int | None:
     """The enqueued-token limit waves keep to: `given` (0: none), else the one the latest batch of this
-    model was recorded under, else the figure of the provider's latest enqueued-limit message."""
+    model was recorded under; lowered to the figure of the provider's latest enqueued-limit message
+    among batches recorded under that same setting (a new setting, e.g. after a tier upgrade, starts
+    afresh); with no setting at all, that figure alone."""
     if given is None:
         given = L.scalar(store, "SELECT max_enqueued_tokens FROM batch_ledger WHERE "
                          + _model_rows("max_enqueued_tokens IS NOT NULL ORDER BY submitted_at DESC LIMIT 1"),
                          [model, api_base])
-    if given is not None:
-        return int(given) or None
+    if given == 0:
+        return None
+    figure = None
     for (error,) in store.con.execute(
-            "SELECT error FROM batch_ledger WHERE " + _model_rows("starts_with(error, ?) ORDER BY updated_at DESC"),
-            [model, api_base, L.ENQUEUED_LIMIT]).fetchall():
+            "SELECT error FROM batch_ledger WHERE " + _model_rows(
+                "max_enqueued_tokens IS NOT DISTINCT FROM ? AND starts_with(error, ?) ORDER BY updated_at DESC"),
+            [model, api_base, given, L.ENQUEUED_LIMIT]).fetchall():
         figure = limit_figure(error)
         if figure:
-            return figure
-    return None
+            break
+    if given is None or figure is None:
+        return figure if given is None else int(given)
+    return min(int(given), figure)
 
 
 def in_flight(store: Store, model: str, api_base: str | None) -> int:

@@ -215,10 +215,12 @@ OPENAI_SHAPE_PROVIDERS = frozenset({"openai", "azure", "hosted_vllm", "litellm_p
 
 def check_batch_provider(model: str) -> None:
     """Refuse, before anything is rendered or recorded, a model whose batches litellm cannot create.
-    Anthropic: litellm (checked with 1.110.2) retrieves a Message Batch and downloads its results, but
-    its create_batch, cancel_batch and list_batches refuse custom_llm_provider="anthropic" (its
-    Anthropic batch transformation raises NotImplementedError for creation), so there is nothing to
-    submit through; tests/test_provider_batch.py pins this, and fails once litellm can."""
+    Anthropic: litellm (checked with 1.110.2, the newest release on the package index on 2026-12-05)
+    retrieves a Message Batch and downloads its results, but its create_batch, cancel_batch and
+    list_batches refuse custom_llm_provider="anthropic" (its Anthropic batch transformation raises
+    NotImplementedError for creation; its development branch adds list and cancel, still not create),
+    so there is nothing to submit through; tests/test_provider_batch.py pins this, and fails once
+    litellm can."""
     provider = provider_of(model)
     if provider in OPENAI_SHAPE_PROVIDERS:
         return
