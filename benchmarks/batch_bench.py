@@ -1,7 +1,7 @@
 """Benchmark: `evaluate cohort --batch` through the fake batch server (tests/fakebatch.py, real HTTP
 through litellm, real DuckDB), and a kill -9 sweep.
 
-    python benchmarks/batch_bench.py [--n 1000 10000] [--sweep 20] [--sweep-n 30]
+    python benchmarks/batch_bench.py [--n 1000 10000] [--sweep 20] [--sweep-n 30] [--waves 4]
 
 Per N: N transcripts (the sample rounds repeated, each with a varying closing line so content hashes
 differ), judged by the real CLI in a subprocess (`evaluate cohort --batch`) against the fake batch
@@ -16,6 +16,11 @@ crash hooks (EVALUATOR_TEST_CRASH_AT = after_record, after_upload, after_create,
 rest after a delay spread over the run's lifetime. Each is then finished by running the same command until nothing
 waits, and the sweep prints, per kill, lost (transcripts never scored) and duplicated (requests the
 server received in more than one created batch). Goal: 0 / 0. No assertions: people read the numbers.
+
+Waves (`--waves K`, default 4; 0 skips): the same sweep with `--max-enqueued-tokens` set to a K-th of
+the cohort's estimated prompt tokens (and the fake server enforcing that limit), so each cohort goes
+to the provider in about K waves; two more hook kills land in a wave (the run after the first collects
+a batch and is killed after uploading / after creating the next queued one).
 """
 
 from __future__ import annotations
@@ -53,15 +58,16 @@ def make_cohort(folder: Path, n: int) -> None:
 
 
 def request(folder: Path, db: Path, fake: FakeLLM) -> CohortRequest:
+    """The cohort as the library takes it (the finishing runs of the sweep go in-process)."""
     judge = JudgeOptions(model=MODEL, api_base=fake.base_url, timeout=60.0, retry_initial_wait=0.01)
     return CohortRequest(path=folder, cohort="bench", judge=judge, db=db, concurrency=8)
 
 
-def until_done(fake: FakeLLM, folder: Path, db: Path, rounds: int = 8) -> tuple[int, int]:
-    """Run the same command until nothing waits; (scored, total)."""
+def until_done(fake: FakeLLM, folder: Path, db: Path, limit: int | None = None, rounds: int = 16) -> tuple[int, int]:
+    """Run the same command until nothing waits (a wave a run); (scored, total)."""
     summary = None
     for _ in range(rounds):
-        summary = score_cohort_batch(request(folder, db, fake), BatchOptions())
+        summary = score_cohort_batch(request(folder, db, fake), BatchOptions(max_enqueued_tokens=limit))
         if not summary.skipped:
             break
     assert summary is not None
@@ -84,7 +90,7 @@ def _hwm_mb(pid: int) -> float | None:
 def timed_cli(fake: FakeLLM, folder: Path, db: Path) -> tuple[float, float, int]:
     """(seconds, peak RSS in MB, exit code) of one `evaluate cohort --batch` subprocess."""
     t0 = time.perf_counter()
-    proc = cli(fake, folder, db, None)
+    proc = cli(fake, folder, db, None, None)
     peak = 0.0
     while proc.poll() is None:
         peak = max(peak, _hwm_mb(proc.pid) or 0.0)
@@ -112,13 +118,15 @@ def bench(n: int, base: Path) -> None:
           flush=True)
 
 
-def cli(fake: FakeLLM, folder: Path, db: Path, crash: str | None) -> subprocess.Popen:
+def cli(fake: FakeLLM, folder: Path, db: Path, crash: str | None, limit: int | None) -> subprocess.Popen:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     env.pop("EVALUATOR_TEST_CRASH_AT", None)
     if crash:
         env["EVALUATOR_TEST_CRASH_AT"] = crash
     args = ["cohort", str(folder), "--cohort", "bench", "--db", str(db), "--format", "json", "--batch",
             "--model", MODEL, "--api-base", fake.base_url, "--retry-wait", "0.01"]
+    if limit:
+        args += ["--max-enqueued-tokens", str(limit)]
     return subprocess.Popen([sys.executable, "-c", "from evaluator.cli import run; run()", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -136,36 +144,51 @@ def duplicated(fake: FakeLLM) -> int:
     return sum(c - 1 for c in seen.values() if c > 1)
 
 
-def lifetime(n: int, base: Path) -> float:
-    """Seconds one unkilled submitting run of this cohort takes (the timed kills are spread over it)."""
+def lifetime(n: int, base: Path) -> tuple[float, int]:
+    """Seconds one unkilled submitting run of this cohort takes (the timed kills are spread over it),
+    and the cohort's estimated prompt tokens as the ledger records them (what waves are cut by)."""
+    import duckdb
+
     folder, db = base / "lifetime", base / "lifetime.duckdb"
     make_cohort(folder, n)
     with FakeLLM(Call(valid)) as fake:
         t0 = time.perf_counter()
-        cli(fake, folder, db, None).wait(timeout=300)
-        return time.perf_counter() - t0
+        cli(fake, folder, db, None, None).wait(timeout=300)
+        took = time.perf_counter() - t0
+    con = duckdb.connect(str(db), read_only=True)
+    tokens = con.execute("SELECT coalesce(sum(enqueued_tokens), 0) FROM batch_ledger").fetchone()[0]
+    con.close()
+    return took, int(tokens)
 
 
-def sweep(kills: int, n: int, base: Path) -> None:
+def sweep(kills: int, n: int, base: Path, waves: int = 0) -> None:
     """Run until `kills` SIGKILLs were delivered (at most 2 x kills runs): the hooks first, then
     timed kills spread over a run's lifetime. A run that ends before its kill shortens the lifetime
-    the next delays are spread over (the machine's load changes under the sweep)."""
+    the next delays are spread over (the machine's load changes under the sweep). `waves`: the
+    cohort goes to the provider in about that many waves (--max-enqueued-tokens)."""
     hooks = ["after_record", "after_upload", "after_create", "during_download"]
     totals = [0, 0, 0]  # lost, duplicated, kills delivered
-    life = lifetime(n, base)
+    life, tokens = lifetime(n, base)
+    limit = -(-tokens // waves) if waves else None
+    if limit:
+        hooks += ["wave:after_upload", "wave:after_create"]
     timed = max(kills - len(hooks), 1)
-    print(f"sweep: an unkilled submitting run of {n} transcripts takes {life:.1f} s (CLI start-up included)")
+    print(f"sweep{' in waves' if limit else ''}: an unkilled submitting run of {n} transcripts takes {life:.1f} s "
+          f"(CLI start-up included)" + (f"; --max-enqueued-tokens {limit} ({tokens} estimated prompt tokens, "
+                                         f"about {waves} waves)" if limit else ""))
     k = 0
     while totals[2] < kills and k < 2 * kills:
         folder, db = base / f"sweep_{k}", base / f"sweep_{k}.duckdb"
         make_cohort(folder, n)
         with FakeLLM(Call(valid)) as fake:
             fake.batch_state.steps_to_finish = 1
+            fake.batch_state.enqueued_token_limit = limit
             hook = hooks[k] if k < len(hooks) else None
-            if hook == "during_download":  # submit first, so the killed run is the collecting one
-                score_cohort_batch(request(folder, db, fake), BatchOptions())
+            # submit first, so the killed run is the collecting one (and, for wave:, the one submitting a wave)
+            if hook == "during_download" or (hook or "").startswith("wave:"):
+                score_cohort_batch(request(folder, db, fake), BatchOptions(max_enqueued_tokens=limit))
             t0 = time.perf_counter()
-            proc = cli(fake, folder, db, hook)
+            proc = cli(fake, folder, db, hook.removeprefix("wave:") if hook else None, limit)
             if hook:
                 proc.wait(timeout=300)
                 where = hook
@@ -178,7 +201,7 @@ def sweep(kills: int, n: int, base: Path) -> None:
                     proc.kill()
                     proc.wait()
                 where = f"t={delay:.1f}s"
-            scored, total = until_done(fake, folder, db)
+            scored, total = until_done(fake, folder, db, limit)
             lost, dup = total - scored, duplicated(fake)
         totals[0] += lost
         totals[1] += dup
@@ -186,8 +209,10 @@ def sweep(kills: int, n: int, base: Path) -> None:
         k += 1
         print(f"run {k:2d}: kill at {where:16s} exit {proc.returncode:4d}"
               f"{'' if proc.returncode == -9 else ' (finished before the kill)'}: lost {lost}, duplicated {dup}, "
-              f"batches created {fake.batch_creates}", flush=True)
-    print(f"sweep: {k} runs, {totals[2]} killed with SIGKILL, lost {totals[0]}, duplicated {totals[1]}")
+              f"batches created {fake.batch_creates}, refused for the queue limit {fake.batch_state.limit_failures}",
+              flush=True)
+    print(f"sweep{' in waves' if limit else ''}: {k} runs, {totals[2]} killed with SIGKILL, lost {totals[0]}, "
+          f"duplicated {totals[1]}")
 
 
 def main() -> None:
@@ -195,12 +220,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, nargs="*", default=[1000, 10000])
     ap.add_argument("--sweep", type=int, default=20)
     ap.add_argument("--sweep-n", type=int, default=30)
+    ap.add_argument("--waves", type=int, default=4, help="also sweep in about this many waves (0: skip)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for n in a.n:
             bench(n, Path(tmp))
         if a.sweep:
             sweep(a.sweep, a.sweep_n, Path(tmp))
+            if a.waves:
+                sweep(a.sweep, a.sweep_n, Path(tmp) / "waves", a.waves)
 
 
 if __name__ == "__main__":

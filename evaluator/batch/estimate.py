@@ -45,45 +45,58 @@ def price(options: JudgeOptions, prompt_tokens: int, completion_tokens: int) -> 
 REPAIR_MESSAGE_TOKENS = 600  # a repair request: the errors found and what to resend (generous)
 
 
-def estimate_judgment(transcript: Transcript, rubric: Rubric, options: JudgeOptions) -> dict[str, Any]:
-    """Prompt tokens counted on the real rendered prompt(s), one call per group of dimensions; the
-    expected cost and the worst case, which --max-cost reserves: every allowed repair is made, every
-    reply is as long as --max-tokens, and each repair re-sends the conversation so far (the prompt,
-    the earlier replies and the repair requests). A cost is None when the price is unknown."""
+def estimate_judgment(transcript: Transcript, rubric: Rubric, options: JudgeOptions,
+                      format_mode: str | None = None) -> dict[str, Any]:
+    """Prompt tokens counted on the real rendered prompt(s), one call per group of dimensions, rendered
+    for the structured-output mode the request goes with (the model's first, or `format_mode`: where a
+    provider refused the first); the expected cost and the worst case, which --max-cost reserves: every
+    allowed repair is made, every reply is as long as --max-tokens, and each repair re-sends the
+    conversation so far (the prompt, the earlier replies and the repair requests). A cost is None when
+    the price is unknown."""
     from evaluator.judge.ensemble import wants_ensemble
 
     if wants_ensemble(options):  # --samples/--jury: every member is a judgment of its own
-        return _sum_members(transcript, rubric, options)
+        return _sum_members(transcript, rubric, options, format_mode)
     if not options.model:
-        return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "worst_case_usd": 0.0}
+        return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "worst_case_usd": 0.0,
+                "heuristic_prompt_tokens": 0}
     from evaluator.judge.prompt import render
+    from evaluator.judge.transport import estimate_tokens
 
     groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
     transport = _transport(options)
+    # the prompt as the judge renders it for the mode it will send: without json_schema the system
+    # message carries the reply's shape too (~640 characters more; judge/llm.py decides the same way)
+    enforced = (format_mode or transport.capabilities.structured_output[0]) == "json_schema"
     context = transport.context_tokens()
     attempts, reply = 1 + options.repair_attempts, options.max_tokens
-    prompt = completion = worst_prompt = 0
+    prompt = completion = worst_prompt = heuristic = 0
     for dims in groups:
-        first = transport.count_tokens(render(transcript, rubric, dims, context, reserve_tokens=reply).messages)
+        messages = render(transcript, rubric, dims, context, reserve_tokens=reply, enforced=enforced).messages
+        first = transport.count_tokens(messages)
+        heuristic += sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
         prompt += first
         completion += min(reply, COMPLETION_TOKENS_OVERHEAD + COMPLETION_TOKENS_PER_DIMENSION * len(dims))
         worst_prompt += attempts * first + (reply + REPAIR_MESSAGE_TOKENS) * attempts * (attempts - 1) // 2
     return {"calls": len(groups), "prompt_tokens": prompt, "completion_tokens": completion,
             "cost_usd": transport.price(prompt, completion),
-            "worst_case_usd": transport.price(worst_prompt, attempts * reply * len(groups))}
+            "worst_case_usd": transport.price(worst_prompt, attempts * reply * len(groups)),
+            # the conservative characters-per-token count a batch submission holds to an enqueued-token limit
+            "heuristic_prompt_tokens": heuristic}
 
 
-def _sum_members(transcript: Transcript, rubric: Rubric, options: JudgeOptions) -> dict[str, Any]:
+def _sum_members(transcript: Transcript, rubric: Rubric, options: JudgeOptions,
+                 format_mode: str | None = None) -> dict[str, Any]:
     """One estimate per juror (its model's tokenizer and price), times its samples."""
     from evaluator.judge.ensemble import member_options
 
     total: dict[str, Any] = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-                             "worst_case_usd": 0.0}
+                             "worst_case_usd": 0.0, "heuristic_prompt_tokens": 0}
     per_juror: dict[Any, dict[str, Any]] = {}
     for juror, _, member in member_options(options):
         e = per_juror.get(juror)
         if e is None:
-            e = per_juror[juror] = estimate_judgment(transcript, rubric, member)
+            e = per_juror[juror] = estimate_judgment(transcript, rubric, member, format_mode)
         for k, v in e.items():
             total[k] = None if total[k] is None or v is None else total[k] + v
     return total
@@ -96,9 +109,10 @@ def members_per_judgment(options: JudgeOptions) -> int:
     return len(member_options(options)) if wants_ensemble(options) else 1
 
 
-def estimate_cohort(request: CohortRequest) -> CohortSummary:
-    """Dry run: read every item, skip what the store already has, estimate the rest. No model call,
-    no write (the store is opened read-only, and only if it exists)."""
+def estimate_cohort(request: CohortRequest, format_mode: str | None = None) -> CohortSummary:
+    """Dry run: read every item, skip what the store already has, estimate the rest (`format_mode`:
+    the structured-output mode the requests will go with, when not the model's first). No model
+    call, no write (the store is opened read-only, and only if it exists)."""
     import time
 
     from evaluator.batch.inputs import iter_items, key_extra
@@ -136,14 +150,14 @@ def estimate_cohort(request: CohortRequest) -> CohortSummary:
                     summary.cached += 1
                     continue
                 seen.add(key)
-                e = estimate_judgment(parse_source(source), rubric, request.judge)
+                e = estimate_judgment(parse_source(source), rubric, request.judge, format_mode)
             except EvaluatorError as err:
                 summary.failed += 1
                 summary.failures.append({"item": item.key, "source": str(item.path), "error": str(err)})
                 continue
             est["to_judge"] += 1
-            for k in ("calls", "prompt_tokens", "completion_tokens"):
-                est[k] += e[k]
+            for k in ("calls", "prompt_tokens", "completion_tokens", "heuristic_prompt_tokens"):
+                est[k] = est.get(k, 0) + e[k]
             for k in ("cost_usd", "worst_case_usd"):
                 est[k] = None if est[k] is None or e[k] is None else est[k] + e[k]
     finally:

@@ -4,13 +4,16 @@ results within 24 hours), with a ledger in DuckDB that survives a kill at any mo
 One command does everything, and running it again continues:
     1. reconcile: finish any ledger row a killed run left half-way (provider_submit.py);
     2. collect: poll every unfinished batch; download the output and error files of finished ones and
-       store every reply (or the provider's reason) in `batch_requests` (provider_collect.py);
+       store every reply (or the provider's reason) in `batch_requests` (provider_collect.py); then the
+       next wave: queued batches the enqueued-token limit now has room for are submitted
+       (provider_waves.py);
     3. judge: the ordinary cohort runner (batch/runner.py) with the judge's requests answered from the
        stored replies (judge/batch_transport.py), looked up a chunk of transcripts at a time: the same
        parse / validate / evidence-check path as live calls, the same cache, the same judgment rows.
        Repairs go to the live model, or with `--batch-repairs` into the next batch;
     4. submit: the requests no reply answers yet, written to the batch input files as the pass defers
-       them (split by the provider's limits), are recorded and submitted (provider_submit.py).
+       them (split by the provider's limits), are recorded and submitted (provider_submit.py), or
+       recorded as queued where the enqueued-token limit has no room for them yet.
 A request the provider failed or expired is sent once more in a new batch, then unscored with the
 provider's reason. A batch refused for its structured-output mode is sent again with the model's next
 mode (json_schema -> json_object -> none), the step recorded in the ledger.
@@ -34,7 +37,8 @@ from evaluator.batch import provider_ledger as L
 from evaluator.batch.prepare import Prepared
 from evaluator.batch.producer import Hits
 from evaluator.batch.provider_collect import collect
-from evaluator.batch.provider_submit import Spool, reconcile, submit
+from evaluator.batch.provider_submit import Spool, claim, reconcile, release, submit
+from evaluator.batch.provider_waves import in_flight, limit_for, models, wave
 from evaluator.batch.runner import CohortRunner
 from evaluator.batch.types import CohortRequest, CohortSummary, Counters, validate
 from evaluator.errors import BadInput
@@ -66,6 +70,9 @@ class BatchOptions:
     repairs: bool = False  # --batch-repairs: repair turns go into the next batch, not to the live model
     max_requests: int = MAX_REQUESTS_PER_BATCH
     max_bytes: int = MAX_BYTES_PER_BATCH
+    # --max-enqueued-tokens: the provider's enqueued-token limit to submit in waves under (0: none;
+    # None: the one the ledger remembers, else the figure of the provider's last limit message)
+    max_enqueued_tokens: int | None = None
 
 
 # -- the judging pass ----------------------------------------------------------------------------
@@ -159,15 +166,18 @@ async def _cycle(request: CohortRequest, opts: BatchOptions, api: BatchAPI, path
     """reconcile, collect, judge, submit; returns the summary and how many requests still wait.
     With `last` (a --wait poll after a full cycle), a poll that finished no batch skips the judging
     pass: nothing new can be judged or submitted, and re-rendering the cohort is what costs time."""
+    model, base = request.judge.model or "", request.judge.api_base
     await reconcile(api, path, request.cohort)
     finished, _ = await collect(api, path, request.cohort)
+    waved = await wave(api, path, request.cohort, model, base, opts.max_enqueued_tokens)
     if last is not None and not finished:
         return last, L.session(path, partial(L.waiting, cohort=request.cohort))[0]
-    model = request.judge.model or ""
     left = None
     if request.max_cost is not None:  # reserve the worst case before upload
         left = max(request.max_cost - L.session(path, L.reserved), 0.0)
-    spool = Spool(path, opts.max_requests, opts.max_bytes, left)
+    limit, flying = L.session(path, lambda s: (limit_for(s, model, base, opts.max_enqueued_tokens),
+                                               in_flight(s, model, base)))
+    spool = Spool(path, opts.max_requests, opts.max_bytes, left, max_tokens=limit)
     try:
         runner = BatchCohortRunner(request, spool, batch_discount(model, opts.discount), opts.repairs,
                                    progress, notice)
@@ -178,8 +188,9 @@ async def _cycle(request: CohortRequest, opts: BatchOptions, api: BatchAPI, path
             spool.spent = lambda: budget.spent
         summary = await runner.run()
         # interrupted (Ctrl-C, SIGTERM): stop here; the requests written so far are rendered again next run
-        ids = [] if summary.status == "interrupted" else await submit(api, path, spool, request.cohort, model,
-                                                                      request.judge.api_base)
+        recorded = limit if opts.max_enqueued_tokens is None else opts.max_enqueued_tokens
+        ids, held = ([], []) if summary.status == "interrupted" else await submit(
+            api, path, spool, request.cohort, model, base, limit, flying, recorded)
     finally:
         spool.close()
     if spool.refused:
@@ -190,8 +201,19 @@ async def _cycle(request: CohortRequest, opts: BatchOptions, api: BatchAPI, path
         return summary, requests
     summary.batch_pending = runner.pending
     notes = []
-    if ids:
+    if ids and not held:
         notes.append(f"{len(spool.seen)} request(s) submitted in {len(ids)} new provider batch(es)")
+    elif held:
+        notes.append(f"{len(spool.seen)} request(s) recorded in {len(ids) + len(held)} new provider batch(es), "
+                     f"{len(ids)} of them submitted now")
+    if waved:
+        notes.append(f"{len(waved)} queued batch(es) submitted in this wave")
+    q_batches, q_requests = L.session(path, partial(L.queued, cohort=request.cohort))
+    if q_batches:
+        notes.append(f"{q_batches} batch(es) ({q_requests} request(s)) queued under the enqueued-token limit "
+                     f"({'~' + format(limit, ',') + ' tokens' if limit else 'as the provider reported it'}): "
+                     "submitted as earlier batches finish (the same command again, `evaluate batches collect`, "
+                     "or --wait)")
     if runner.pending:
         notes.append(f"results pending: {runner.pending} transcript(s) await the provider ({requests} request(s) "
                      "in its batches, done within 24 h); run the same command again to collect and judge them "
@@ -210,11 +232,37 @@ def _api(request: CohortRequest) -> BatchAPI:
     return BatchAPI(j.model, j.api_base, key, j.timeout)
 
 
+def _batch_mode(request: CohortRequest) -> str | None:
+    """The structured-output mode batch requests go with when the ledger holds refusals of earlier
+    modes (as `step_down` sets it), else None (the model's first). Read-only: a dry run writes nothing."""
+    from evaluator.batch.estimate import _transport
+    from evaluator.store.db import Store
+
+    path = request.db or L.db_path(None)
+    if not path.exists():
+        return None
+    try:
+        with Store(path, read_only=True) as store:
+            refused = {m for m, _ in L.rejected_modes(store, request.judge.model or "", request.judge.api_base)}
+    except Exception:  # noqa: BLE001 - an older store, or one a writer holds: no refusals to know of
+        return None
+    if not refused:
+        return None
+    order = _transport(request.judge).capabilities.structured_output
+    return next((m for m in order if m not in refused), "none")
+
+
 def _dry_run(request: CohortRequest, opts: BatchOptions) -> CohortSummary:
     from evaluator.batch.estimate import estimate_cohort
 
-    summary = estimate_cohort(request)
+    summary = estimate_cohort(request, _batch_mode(request))
     est = summary.estimate or {}
+    # the prompt tokens the submission holds to an enqueued-token limit (the model's tokenizer with
+    # --max-cost, else the conservative heuristic: see BatchTransport), and the waves it takes under one
+    heuristic = est.pop("heuristic_prompt_tokens", 0)
+    est["batch_enqueued_tokens"] = est.get("prompt_tokens", 0) if request.max_cost is not None else heuristic
+    if opts.max_enqueued_tokens:
+        est["batch_waves"] = -(-int(est["batch_enqueued_tokens"]) // opts.max_enqueued_tokens)
     discount = batch_discount(request.judge.model or "", opts.discount)
     for k in [k for k in est if k.endswith("_usd")]:
         v = est[k]
@@ -241,7 +289,9 @@ def score_cohort_batch(request: CohortRequest, opts: BatchOptions,
         while opts.wait and waiting:
             if notice:
                 done, total = L.session(path, partial(L.provider_progress, cohort=request.cohort))
-                notice(f"{done}/{total} request(s) done at the provider ({waiting} request(s) at the provider); "
+                _, held = L.session(path, partial(L.queued, cohort=request.cohort))
+                notice(f"{done}/{total} request(s) done at the provider ({waiting - held} request(s) at the provider"
+                       + (f", {held} queued for a later wave" if held else "") + "); "
                        f"elapsed {time.monotonic() - started:.0f} s; next poll in {opts.poll_seconds:g} s")
             await asyncio.sleep(opts.poll_seconds)
             summary, waiting = await _cycle(request, opts, api, path, progress, notice, last=summary)
@@ -264,9 +314,10 @@ def _each_api(db: Path | None, cohort: str | None, api_key: str | None, timeout:
 
 
 def collect_batches(db: Path | None, cohort: str | None, api_key: str | None = None,
-                    timeout: float = 120.0) -> list[dict[str, Any]]:
-    """`evaluate batches collect`: finish half-made batches, poll, store finished results (judging
-    them is `evaluate cohort --batch` again: it needs the judge options)."""
+                    timeout: float = 120.0, max_enqueued_tokens: int | None = None) -> list[dict[str, Any]]:
+    """`evaluate batches collect`: finish half-made batches, poll, store finished results, and submit
+    the next wave of queued batches (judging them is `evaluate cohort --batch` again: it needs the
+    judge options). `max_enqueued_tokens`: as `cohort --batch --max-enqueued-tokens` (None: remembered)."""
     path = L.db_path(db)
 
     async def go() -> list[dict[str, Any]]:
@@ -274,9 +325,34 @@ def collect_batches(db: Path | None, cohort: str | None, api_key: str | None = N
         for api in _each_api(db, cohort, api_key, timeout):
             await reconcile(api, path, cohort)
             polled += (await collect(api, path, cohort))[1]
+        for model, base in models(path, cohort):
+            api = _api_for({"model": model, "api_base": base}, api_key, timeout)
+            for lid in await wave(api, path, cohort, model, base, max_enqueued_tokens):
+                polled.append({"id": lid, "status": "submitted in this wave"})
         return polled
 
     return asyncio.run(go())
+
+
+def cancel_queued(path: Path, lid: str) -> str:
+    """Close a queued batch (its requests cancelled: the next `cohort --batch` renders them again) and
+    delete its spool file; "cancelled", or "busy" when another process is submitting it."""
+    handle = claim(path, lid)
+    if handle is None:
+        return "busy"
+    try:
+        def close(con: Any) -> None:
+            con.execute("UPDATE batch_requests SET state = 'cancelled', error = 'cancelled before it was submitted' "
+                        "WHERE ledger_id = ? AND state = 'queued'", [lid])
+            con.execute("UPDATE batch_ledger SET state = 'done', provider_status = 'cancelled', updated_at = ? "
+                        "WHERE id = ? AND state = 'queued'", [L.now(), lid])
+
+        L.write(path, close)
+        L.spool_file(path, lid).unlink(missing_ok=True)
+        L.spool_file(path, lid).with_suffix(".meta").unlink(missing_ok=True)
+    finally:
+        release(path, lid, handle)
+    return "cancelled"
 
 
 def cancel_batches(db: Path | None, cohort: str | None, api_key: str | None = None,
@@ -288,7 +364,9 @@ def cancel_batches(db: Path | None, cohort: str | None, api_key: str | None = No
     async def go() -> list[dict[str, Any]]:
         out = []
         for r in list_batches(db, cohort):
-            if r["state"] == "submitted" and r["batch_id"]:
+            if r["state"] == "queued":  # never (or no longer) at the provider: closed here
+                out.append({"id": r["id"], "batch_id": None, "status": cancel_queued(path, r["id"])})
+            elif r["state"] == "submitted" and r["batch_id"]:
                 b = await _api_for(r, api_key, timeout).cancel(r["batch_id"])
                 L.update(path, r["id"], provider_status=b.get("status"))
                 out.append({"id": r["id"], "batch_id": r["batch_id"], "status": b.get("status")})

@@ -9,7 +9,8 @@ neither file answered (the batch ended first: expired, failed, cancelled).
 A batch the provider refused for its structured-output mode (the whole batch failed, or every request
 of it failed, with an error naming the response format) is recorded in `batch_ledger.error`
 (`provider_ledger.FORMAT_REJECTED`): the next judging pass renders its requests with the next mode of
-the model's capabilities (provider_batch.py), exactly as a live call steps down.
+the model's capabilities (provider_batch.py), exactly as a live call steps down. A batch the provider
+failed for its enqueued-token limit is queued for a later wave instead (provider_waves.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.batch import provider_ledger as L
+from evaluator.batch.provider_waves import limit_message, on_limit_failure
 from evaluator.judge.batch_transport import BatchAPI, format_rejection
 
 STORE_CHUNK = 2_000  # replies per transaction
@@ -117,6 +119,10 @@ async def collect(api: BatchAPI, path: Path, cohort: str | None) -> tuple[int, l
                        "n_requests": row["n_requests"]})
         if status not in L.FINAL:
             L.update(path, row["id"], provider_status=status, counts=json.dumps(counts))
+            continue
+        limited = limit_message(b) if status == "failed" else None
+        if limited is not None:  # the provider's queue was full: a later wave sends it again (no attempt spent)
+            on_limit_failure(path, row, limited)
             continue
         for fid in (b.get("output_file_id"), b.get("error_file_id")):
             if fid:

@@ -11,8 +11,9 @@ hash; the rendered prompt of every judged request is stored once, in its judgmen
 the provider has the bytes, they live in the spool file `<db>.batches/<ledger id>.jsonl` (the exact
 input file, its SHA-256 in the ledger row), deleted once the batch is created.
 
-A request's `state`: submitted (waiting in its batch), done (reply stored), failed (the provider's
-reason stored), cancelled, dropped (its batch never reached the provider: re-rendered next run).
+A request's `state`: queued (its batch waits for a wave under the enqueued-token limit), submitted
+(waiting in its batch), done (reply stored), failed (the provider's reason stored), cancelled, dropped
+(its batch never reached the provider: re-rendered next run).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ DB_WAIT = 30.0
 # `batch_ledger.error` of a batch the provider refused for its structured-output mode: the prefix,
 # then "<mode>: <the provider's message>" (read back by `rejected_modes`)
 FORMAT_REJECTED = "response_format rejected: "
+# `batch_ledger.error` of a batch the provider failed for its enqueued-token (or -request) limit: the
+# prefix, then the provider's message (provider_waves.py reads the limit's figure back from it)
+ENQUEUED_LIMIT = "enqueued limit: "
+IN_FLIGHT = ("uploading", "creating", "submitted")  # ledger states whose tokens the provider holds
 
 
 def crash_point(name: str) -> None:
@@ -137,7 +142,7 @@ def known_for(store: Store, cache_keys: Iterable[str]) -> dict[str, KnownRequest
         k = known.setdefault(cid, KnownRequest(cache_key=key))
         if state == "done" and reply is not None:
             k.reply = json.loads(reply)
-        elif state == "submitted":
+        elif state in ("submitted", "queued"):
             k.pending_in = lid
         elif state == "failed":
             k.failures.append(error or "failed")
@@ -145,10 +150,17 @@ def known_for(store: Store, cache_keys: Iterable[str]) -> dict[str, KnownRequest
 
 
 def waiting(store: Store, cohort: str) -> tuple[int, int]:
-    """(requests, transcripts) of this cohort still at the provider."""
+    """(requests, transcripts) of this cohort still at the provider or queued for a later wave."""
     row = store.con.execute(
         "SELECT count(*), count(DISTINCT r.cache_key) FROM batch_requests r JOIN batch_ledger l "
-        "ON l.id = r.ledger_id WHERE r.state = 'submitted' AND l.cohort = ?", [cohort]).fetchone()
+        "ON l.id = r.ledger_id WHERE r.state IN ('submitted', 'queued') AND l.cohort = ?", [cohort]).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def queued(store: Store, cohort: str | None) -> tuple[int, int]:
+    """(batches, requests) recorded but waiting for a wave under the enqueued-token limit."""
+    row = store.con.execute("SELECT count(*), coalesce(sum(n_requests), 0) FROM batch_ledger WHERE state = 'queued' "
+                            "AND (? IS NULL OR cohort = ?)", [cohort, cohort]).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 

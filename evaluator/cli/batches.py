@@ -11,7 +11,7 @@ import typer
 from evaluator.cli import app, console
 from evaluator.cli import options as opt
 
-Action = Annotated[str, typer.Argument(help="list (default), collect (poll and store finished results), or cancel.")]
+Action = Annotated[str, typer.Argument(help="list (default), collect (poll, store finished results, submit the next wave of queued batches), or cancel.")]
 
 
 @app.command("batches")
@@ -20,6 +20,7 @@ def batches_cmd(
     cohort: Annotated[Optional[str], typer.Option("--cohort", help="Only this cohort's batches.")] = None,
     api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="EVALUATOR_API_KEY", help="Key for the provider (collect, cancel).")] = None,
     timeout: Annotated[float, typer.Option(min=1.0, help="Seconds per provider call.")] = 120.0,
+    max_enqueued_tokens: Annotated[Optional[int], typer.Option("--max-enqueued-tokens", min=0, help="collect: submit the next wave of queued batches under this enqueued-token limit (default: the one the ledger remembers; 0: none).")] = None,
     db: opt.Db = None,
     output_format: opt.Format = "table",
 ) -> None:
@@ -30,7 +31,7 @@ def batches_cmd(
     if action == "list":
         rows = pb.list_batches(db, cohort)
     elif action == "collect":
-        rows = pb.collect_batches(db, cohort, api_key, timeout)
+        rows = pb.collect_batches(db, cohort, api_key, timeout, max_enqueued_tokens)
     elif action == "cancel":
         rows = pb.cancel_batches(db, cohort, api_key, timeout)
     else:

@@ -32,6 +32,7 @@ def cohort_cmd(
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0, help="With --batch --wait: seconds between polls.")] = 30.0,
     batch_discount: Annotated[Optional[float], typer.Option("--batch-discount", min=0.0, max=1.0, help="Batch price as a fraction of the live price when litellm's price map has no batch price (default 0.5).")] = None,
     batch_repairs: Annotated[bool, typer.Option("--batch-repairs", help="With --batch: send repairs of invalid replies as a follow-up batch (batch price, collected by the next run) instead of live calls.")] = False,
+    max_enqueued_tokens: Annotated[Optional[int], typer.Option("--max-enqueued-tokens", min=0, help="With --batch: the provider's enqueued-token limit for this model (OpenAI: 'batch queue limit' on the account's limits page): submit in waves under it, the next wave as earlier batches finish. Remembered in the ledger; 0: no limit. Unset: the remembered one, else the figure from the provider's last limit error.")] = None,
     *,
     rubric: Optional[str] = None,
     judge: Any = None,  # a JudgeOptions, built by @with_judge_options from the judge flags
@@ -53,7 +54,8 @@ def cohort_cmd(
         if batch:
             from evaluator.batch.provider_batch import BatchOptions, score_cohort_batch
 
-            options = BatchOptions(wait=wait, poll_seconds=poll_seconds, discount=batch_discount, repairs=batch_repairs)
+            options = BatchOptions(wait=wait, poll_seconds=poll_seconds, discount=batch_discount, repairs=batch_repairs,
+                                   max_enqueued_tokens=max_enqueued_tokens)
             summary = score_cohort_batch(request, options, progress.update, progress.notice)
         else:
             summary = score_cohort(request, progress.update, progress.notice)

@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +38,7 @@ MAX_BYTES_PER_BATCH = 200 * 1024 * 1024
 # Providers sell batch processing at half the live price; used when litellm's map has no batch price.
 DEFAULT_BATCH_DISCOUNT = 0.5
 ENDPOINT = "/v1/chat/completions"
+FIND_SKEW_SECONDS = 3600  # finding a lost create: list back to an hour before the row went to `creating`
 
 
 class AwaitingBatch(EvaluatorError):
@@ -105,8 +108,9 @@ class RequestSink(Protocol):
     """Where a request no batch holds yet goes (provider_submit.Spool: the batch input files)."""
 
     def add(self, cid: str, line_body: str, body: dict[str, Any], item: ItemContext | None,
-            worst_usd: float) -> str | None:
-        """Take the request; None when taken, else why not (it is then not submitted)."""
+            worst_usd: float, tokens: int = 0) -> str | None:
+        """Take the request (`tokens`: its estimated prompt tokens, what an enqueued-token limit
+        counts); None when taken, else why not (it is then not submitted)."""
         ...
 
 
@@ -168,7 +172,7 @@ class BatchTransport:
             tokens = (self.count_tokens(messages) if self.exact_costs
                       else sum(estimate_tokens(str(m.get("content") or "")) for m in messages))
             worst = self.price(tokens, int(body.get("max_tokens") or 0)) or 0.0
-            refused = self.sink.add(cid, line, body, current, worst)
+            refused = self.sink.add(cid, line, body, current, worst, tokens)
             if refused and current is not None:
                 current.refused = refused
             self.known[cid] = KnownRequest(cache_key=current.key if current else None,
@@ -211,10 +215,12 @@ OPENAI_SHAPE_PROVIDERS = frozenset({"openai", "azure", "hosted_vllm", "litellm_p
 
 def check_batch_provider(model: str) -> None:
     """Refuse, before anything is rendered or recorded, a model whose batches litellm cannot create.
-    Anthropic: litellm (checked with 1.110.2) retrieves a Message Batch and downloads its results, but
-    its create_batch, cancel_batch and list_batches refuse custom_llm_provider="anthropic" (its
-    Anthropic batch transformation raises NotImplementedError for creation), so there is nothing to
-    submit through; tests/test_provider_batch.py pins this, and fails once litellm can."""
+    Anthropic: litellm (checked with 1.110.2, the newest release on the package index on 2026-12-05)
+    retrieves a Message Batch and downloads its results, but its create_batch, cancel_batch and
+    list_batches refuse custom_llm_provider="anthropic" (its Anthropic batch transformation raises
+    NotImplementedError for creation; its development branch adds list and cancel, still not create),
+    so there is nothing to submit through; tests/test_provider_batch.py pins this, and fails once
+    litellm can."""
     provider = provider_of(model)
     if provider in OPENAI_SHAPE_PROVIDERS:
         return
@@ -264,14 +270,25 @@ class BatchAPI:
     async def cancel(self, batch_id: str) -> dict[str, Any]:
         return _plain(await self.ll.acancel_batch(batch_id=batch_id, **self.common))
 
-    async def find(self, key: str, value: str) -> dict[str, Any] | None:
-        """A batch whose metadata[key] == value (reconciling a create whose answer was lost)."""
-        page = await self.ll.alist_batches(limit=100, **self.common)
-        for b in getattr(page, "data", None) or []:
-            d = _plain(b)
-            if (d.get("metadata") or {}).get(key) == value:
-                return d
-        return None
+    async def find(self, match: Callable[[dict[str, Any]], bool],
+                   since: datetime | None = None) -> dict[str, Any] | None:
+        """The batch whose metadata `match` accepts (reconciling a create whose answer was lost). Pages
+        through the provider's list (newest first, 100 a page, `after` the last id while `has_more`),
+        and stops after a page of batches all created more than an hour before `since` (UTC, naive:
+        when the row went to `creating`; the hour absorbs clock skew): older ones are not this create."""
+        oldest = None if since is None else since.replace(tzinfo=UTC).timestamp() - FIND_SKEW_SECONDS
+        after: str | None = None
+        while True:
+            page = _plain(await self.ll.alist_batches(limit=100, after=after, **self.common))
+            data = [_plain(b) for b in page.get("data") or []]
+            for d in data:
+                if match(d.get("metadata") or {}):
+                    return d
+            if not data or not page.get("has_more"):
+                return None
+            if oldest is not None and all(int(d.get("created_at") or 0) < oldest for d in data):
+                return None
+            after = str(data[-1]["id"])
 
     async def content(self, file_id: str) -> bytes:
         r = await self.ll.afile_content(file_id=file_id, **self.common)

@@ -389,4 +389,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX batch_requests_custom ON batch_requests (custom_id);
         """,
     ),
+    (
+        "0014_s5_batch_waves",
+        """
+        -- Waves under the provider's enqueued-token limit (evaluator/batch/provider_submit.py): a batch
+        -- recorded but not yet submitted is `queued` (its input file waits in the spool folder, or at the
+        -- provider when an earlier create was failed for the limit); `enqueued_tokens` is its estimated
+        -- prompt tokens (what the limit counts), `max_enqueued_tokens` the --max-enqueued-tokens it was
+        -- recorded under, `attempt` how many times it was created before (the metadata of each create
+        -- carries it, so a create whose answer was lost is found again and never made twice).
+        ALTER TABLE batch_ledger ADD COLUMN enqueued_tokens BIGINT;
+        ALTER TABLE batch_ledger ADD COLUMN max_enqueued_tokens BIGINT;
+        ALTER TABLE batch_ledger ADD COLUMN attempt INTEGER DEFAULT 0;
+        """,
+    ),
 ]
