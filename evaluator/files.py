@@ -70,3 +70,15 @@ def read_capped(path: Path | str, limit: int, what: str) -> bytes:
     if len(data) > limit:  # the file grew while we read it
         raise BadInput(f"{what}: {path} is over the {limit:,}-byte limit")
     return data
+
+
+def csv_delimiter(text: str) -> str:
+    """The field separator of a CSV text, read from its header line: a comma, unless the header has
+    none and has semicolons or tabs. Spreadsheets set to a locale whose decimal mark is a comma save
+    "CSV" with semicolons, and TSV exports use tabs; read with commas, their whole header is one
+    column and every column looks missing. Only the header decides, so a comma inside a value (a
+    note, a decimal comma) never changes how the file is read."""
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    if "," in header:
+        return ","
+    return next((d for d in (";", "\t") if d in header), ",")
