@@ -175,3 +175,34 @@ def test_report_weakest_dimension_is_every_tied_lowest_and_none_when_level(tmp_p
     assert weakest_for["Cost awareness"] == 0
     assert weakest_for["Edge cases named, handled and tested"] == 1
     assert weakest_for["Restraint (smallest correct version first)"] == 1
+
+
+# -- not English -------------------------------------------------------------------------------------------------
+JAPANESE = """---
+candidate: Jonas Weber
+interviewer: Priya Nair
+---
+Priya Nair: TTL付きのLRUキャッシュを作ってください。常に成り立つ条件は何ですか？
+Jonas Weber: まず不変条件です。マップとリストは常に同じキーを持ち、サイズは容量を超えません。各テストで確認します。
+Priya Nair: 境界条件は？
+Jonas Weber: 容量ゼロ、期限切れのエントリ、同じキーの再書き込み、時計が戻る場合です。まず一番簡単な版から作ります。
+Priya Nair: コストは？
+Jonas Weber: 各操作はO(1)で、メモリは容量に比例します。
+"""
+
+
+def test_a_round_in_japanese_is_flagged_not_english(tmp_path):
+    """No spaces between words: the whole round is under the word minimum, yet plainly not English."""
+    (tmp_path / "ja.md").write_text(JAPANESE, encoding="utf-8")
+    r = run(tmp_path / "ja.md", "--no-store", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert "not_english" in json.loads(r.stdout)["flags"]
+
+
+def test_a_short_english_round_is_not_flagged(tmp_path):
+    text = ("Interviewer: Build an LRU cache.\nCandidate: The invariant is that the map and the list always hold "
+            "the same keys, and size never exceeds capacity; edge cases are capacity zero and re-put.\n")
+    (tmp_path / "en.md").write_text(text, encoding="utf-8")
+    r = run(tmp_path / "en.md", "--no-store", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert "not_english" not in json.loads(r.stdout)["flags"]
