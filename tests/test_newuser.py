@@ -206,3 +206,13 @@ def test_a_short_english_round_is_not_flagged(tmp_path):
     r = run(tmp_path / "en.md", "--no-store", "--format", "json")
     assert r.exit_code == 0, r.output
     assert "not_english" not in json.loads(r.stdout)["flags"]
+
+
+def test_nan_score_is_refused_with_how_to_write_a_missing_label(tmp_path):
+    """pandas and Python's json write NaN for a missing value; it is not read as one (a NaN can also be a
+    bug upstream), but the message says how to write a missing label."""
+    human = tmp_path / "human.jsonl"
+    human.write_text('{"transcript": "d1", "rater": "a", "coherence": NaN}\n', encoding="utf-8")
+    r = run("agreement", "--judge", _judge_file(tmp_path), "--human", human)
+    assert r.exit_code == 2
+    assert "line 1: coherence: score nan is not a finite number (a missing label is an empty cell, or NA)" in r.stderr

@@ -160,7 +160,7 @@ def parse_cell(cell: Any) -> tuple[LabelStatus, float | None]:
                 hint = f" (a decimal comma? write {text.replace(',', '.')})"
             raise ValueError(f"score {str(cell).strip()!r} is not a number, 'not_observed' or empty{hint}") from None
     if not math.isfinite(value):
-        raise ValueError(f"score {cell!r} is not a finite number")
+        raise ValueError(f"score {cell!r} is not a finite number (a missing label is an empty cell, or NA)")
     return "scored", value
 
 
