@@ -82,3 +82,18 @@ def csv_delimiter(text: str) -> str:
     if "," in header:
         return ","
     return next((d for d in (";", "\t") if d in header), ",")
+
+
+def utf16_as_utf8(data: bytes, what: str) -> bytes:
+    """Bytes of a text file that starts with a UTF-16 byte-order mark, re-encoded as UTF-8; any other
+    bytes unchanged. Windows writes UTF-16 more often than people know (PowerShell 5's `>` and
+    `Out-File`, Excel's "Unicode Text" export, Notepad's "Unicode"); read as UTF-8 such a file is full
+    of NUL bytes and was refused as binary. With the mark the encoding is certain, so it is decoded;
+    without one nothing is guessed."""
+    if data[:2] not in (b"\xff\xfe", b"\xfe\xff") or data[:4] == b"\xff\xfe\x00\x00":  # not UTF-32
+        return data
+    try:
+        return data.decode("utf-16").encode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{what}: starts as UTF-16 text but is not valid UTF-16 (byte {e.start}); "
+                       "re-save it as UTF-8") from None

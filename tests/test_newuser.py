@@ -216,3 +216,34 @@ def test_nan_score_is_refused_with_how_to_write_a_missing_label(tmp_path):
     r = run("agreement", "--judge", _judge_file(tmp_path), "--human", human)
     assert r.exit_code == 2
     assert "line 1: coherence: score nan is not a finite number (a missing label is an empty cell, or NA)" in r.stderr
+
+
+# -- UTF-16 from Windows -------------------------------------------------------------------------------------------
+def test_a_utf16_transcript_is_judged_as_its_utf8_twin(tmp_path):
+    """PowerShell 5's `>` writes UTF-16 with a byte-order mark: the same round, the same hash and scores."""
+    utf8, utf16 = tmp_path / "a.md", tmp_path / "b.md"
+    utf8.write_text(LRU.read_text(encoding="utf-8"), encoding="utf-8")
+    utf16.write_text(LRU.read_text(encoding="utf-8").replace("\n", "\r\n"), encoding="utf-16")
+    docs = []
+    for p in (utf8, utf16):
+        r = run(p, "--no-store", "--format", "json")
+        assert r.exit_code == 0, r.output
+        docs.append(json.loads(r.stdout))
+    assert docs[0]["transcript"]["hash"] == docs[1]["transcript"]["hash"]
+    assert [d["score"] for d in docs[0]["dimensions"]] == [d["score"] for d in docs[1]["dimensions"]]
+
+
+def test_utf16_without_a_byte_order_mark_is_still_refused(tmp_path):
+    p = tmp_path / "a.md"
+    p.write_bytes("Interviewer: hi\nCandidate: hello there\n".encode("utf-16-le"))
+    r = run(p, "--no-store")
+    assert r.exit_code == 2 and "binary" in r.stderr
+
+
+def test_excel_unicode_text_labels_import(tmp_path):
+    """Excel's "Unicode Text" export: UTF-16 LE with a byte-order mark, tab-separated, CRLF."""
+    text = "transcript\trater\tinvariant\tedge_cases\r\nlru_ttl_cache.md\tr1\t5\t4\r\nagent_loop.md\tr1\t2\t\r\n"
+    (tmp_path / "labels.txt").write_bytes(text.encode("utf-16"))
+    r = run("labels", "import", tmp_path / "labels.txt", "--transcripts", SAMPLES, "--db", tmp_path / "l.duckdb")
+    assert r.exit_code == 0, r.output
+    assert "4 labels" in r.stdout and "3 scored" in r.stdout and "1 missing" in r.stdout

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from evaluator.calibrate.records import HumanLabel, LabelStatus, ScaleSpec
 from evaluator.errors import BadInput
-from evaluator.files import read_capped
+from evaluator.files import read_capped, utf16_as_utf8
 
 MAX_LABEL_FILE_BYTES = 50_000_000
 MAX_PROBLEMS_SHOWN = 40
@@ -167,6 +167,7 @@ def parse_cell(cell: Any) -> tuple[LabelStatus, float | None]:
 def _decode(path: Path) -> tuple[str, str]:
     data = read_capped(path, MAX_LABEL_FILE_BYTES, "scores file")
     sha = hashlib.sha256(data).hexdigest()
+    data = utf16_as_utf8(data, str(path))
     if b"\x00" in data[:65536]:
         raise BadInput(f"{path}: looks like a binary file, expected CSV or JSONL text")
     try:
