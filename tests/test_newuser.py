@@ -247,3 +247,14 @@ def test_excel_unicode_text_labels_import(tmp_path):
     r = run("labels", "import", tmp_path / "labels.txt", "--transcripts", SAMPLES, "--db", tmp_path / "l.duckdb")
     assert r.exit_code == 0, r.output
     assert "4 labels" in r.stdout and "3 scored" in r.stdout and "1 missing" in r.stdout
+
+
+def test_cohort_folder_lists_a_stray_code_file_without_claiming_a_transcript_reads_it(tmp_path):
+    folder = tmp_path / "rounds"
+    folder.mkdir()
+    shutil.copy(LRU, folder / "a.md")
+    (folder / "data.json").write_text("{}", encoding="utf-8")
+    r = run("cohort", folder, "--cohort", "c1", "--db", tmp_path / "e.duckdb", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["total"] == 1
+    assert "code (read only with a transcript that names it): data.json" in r.stderr

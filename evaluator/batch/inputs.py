@@ -83,7 +83,7 @@ def _classify_folder(folder: Path) -> tuple[list[Path], dict[str, list[str]]]:
         elif p.suffix.lower() in TRANSCRIPT_SUFFIXES:
             transcripts.append(p)
         elif p.suffix.lower() in CODE_SUFFIXES:
-            skipped["code (read with the transcript that names it)"].append(str(relative))
+            skipped["code (read only with a transcript that names it)"].append(str(relative))
         else:
             skipped[f"not a transcript format ({', '.join(TRANSCRIPT_SUFFIXES)})"].append(str(relative))
     return transcripts, skipped
