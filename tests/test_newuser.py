@@ -258,3 +258,21 @@ def test_cohort_folder_lists_a_stray_code_file_without_claiming_a_transcript_rea
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["total"] == 1
     assert "code (read only with a transcript that names it): data.json" in r.stderr
+
+
+def test_report_filter_with_the_wrong_case_names_the_candidate_meant(tmp_path):
+    """Among many candidates the one meant is rarely in the first twelve known names listed."""
+    db = tmp_path / "e.duckdb"
+    folder = tmp_path / "rounds"
+    folder.mkdir()
+    for i in range(14):
+        (folder / f"r{i:02d}.md").write_text(LRU.read_text(encoding="utf-8").replace("Dana Smith", f"Aaron {i:02d}"),
+                                            encoding="utf-8")
+    (folder / "z.md").write_text(LRU.read_text(encoding="utf-8").replace("Dana Smith", "Zoe Quinn"), encoding="utf-8")
+    assert run("cohort", folder, "--cohort", "spring-2026", "--db", db).exit_code == 0
+    r = run("report", "--db", db, "--candidate", "zoe quinn", "--out", tmp_path / "rep")
+    assert r.exit_code == 2
+    assert "no candidate named 'zoe quinn' in the store (did you mean 'Zoe Quinn'?)" in r.stderr
+    r = run("report", "--db", db, "--cohort", "spring2026", "--out", tmp_path / "rep")
+    assert r.exit_code == 2 and "(did you mean 'spring-2026'?)" in r.stderr
+    assert not (tmp_path / "rep").exists()
