@@ -96,7 +96,7 @@ def evaluate_files(request: FilesRequest, stdin: BinaryIO | None = None) -> Iter
             source = (read_stdin_transcript(stdin or sys.stdin.buffer, request.each.code) if name == STDIN
                       else Path(name))
             if isinstance(source, Path) and source.is_dir():  # the obvious next step, not just "not a file"
-                raise BadInput(f"transcript: {name} is a folder; to judge the transcripts in it, run "
+                raise BadInput(f"transcript: {name} is a directory; to judge the transcripts in it, run "
                                f"`evaluate cohort {shlex.quote(name)} --cohort NAME`")
             outcome.result = evaluate_file(replace(request.each, transcript=source))
             outcome.below = check(request.thresholds, judgment_scores(outcome.result.judgment.dimensions))

@@ -139,11 +139,11 @@ def test_a_folder_given_to_evaluate_points_to_cohort_and_does_not_stop_the_other
     shutil.copy(LRU, folder / "a.md")
     r = run(folder, "--db", tmp_path / "e.duckdb")
     assert r.exit_code == 2 and "Traceback" not in r.output
-    assert f"is a folder; to judge the transcripts in it, run `evaluate cohort '{folder}' --cohort NAME`" in r.stderr
+    assert f"is a directory; to judge the transcripts in it, run `evaluate cohort '{folder}' --cohort NAME`" in r.stderr
     r = run(folder, folder / "a.md", "--db", tmp_path / "e.duckdb", "--format", "json")
     docs = json.loads(r.stdout)
     assert r.exit_code == 2
-    assert "is a folder" in docs[0]["error"] and docs[1]["status"] == "scored"
+    assert "is a directory" in docs[0]["error"] and docs[1]["status"] == "scored"
 
 
 # -- report: the weakest dimension of a candidate whose scores tie ---------------------------------------------
