@@ -276,3 +276,18 @@ def test_report_filter_with_the_wrong_case_names_the_candidate_meant(tmp_path):
     r = run("report", "--db", db, "--cohort", "spring2026", "--out", tmp_path / "rep")
     assert r.exit_code == 2 and "(did you mean 'spring-2026'?)" in r.stderr
     assert not (tmp_path / "rep").exists()
+
+
+def test_a_budget_too_small_for_one_judgment_does_not_advise_running_again(tmp_path, fake_llm):
+    folder = tmp_path / "rounds"
+    folder.mkdir()
+    shutil.copy(LRU, folder / "a.md")
+    fake_llm.script(answer())
+    r = run("cohort", folder, "--cohort", "c1", "--db", tmp_path / "e.duckdb", "--model", "openai/test-model",
+            "--api-base", fake_llm.base_url, "--price-in", "1", "--price-out", "1", "--max-cost", "0.000001")
+    assert r.exit_code == 1, r.output
+    out = " ".join(r.stdout.split())
+    assert "running again cannot help" in out
+    assert "1 transcript(s) not judged by this run (why: below)." in out
+    assert "run the same command again" not in out
+    assert not fake_llm.chat_requests
