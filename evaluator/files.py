@@ -70,3 +70,30 @@ def read_capped(path: Path | str, limit: int, what: str) -> bytes:
     if len(data) > limit:  # the file grew while we read it
         raise BadInput(f"{what}: {path} is over the {limit:,}-byte limit")
     return data
+
+
+def csv_delimiter(text: str) -> str:
+    """The field separator of a CSV text, read from its header line: a comma, unless the header has
+    none and has semicolons or tabs. Spreadsheets set to a locale whose decimal mark is a comma save
+    "CSV" with semicolons, and TSV exports use tabs; read with commas, their whole header is one
+    column and every column looks missing. Only the header decides, so a comma inside a value (a
+    note, a decimal comma) never changes how the file is read."""
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    if "," in header:
+        return ","
+    return next((d for d in (";", "\t") if d in header), ",")
+
+
+def utf16_as_utf8(data: bytes, what: str) -> bytes:
+    """Bytes of a text file that starts with a UTF-16 byte-order mark, re-encoded as UTF-8; any other
+    bytes unchanged. Windows writes UTF-16 more often than people know (PowerShell 5's `>` and
+    `Out-File`, Excel's "Unicode Text" export, Notepad's "Unicode"); read as UTF-8 such a file is full
+    of NUL bytes and was refused as binary. With the mark the encoding is certain, so it is decoded;
+    without one nothing is guessed."""
+    if data[:2] not in (b"\xff\xfe", b"\xfe\xff") or data[:4] == b"\xff\xfe\x00\x00":  # not UTF-32
+        return data
+    try:
+        return data.decode("utf-16").encode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{what}: starts as UTF-16 text but is not valid UTF-16 (byte {e.start}); "
+                       "re-save it as UTF-8") from None

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from evaluator.errors import BadInput
-from evaluator.files import read_capped
+from evaluator.files import read_capped, utf16_as_utf8
 from evaluator.formats import convert
 from evaluator.models import CodeBlock, CodeFile, Transcript, Turn
 
@@ -137,6 +137,7 @@ def decode_text(data: bytes, what: str) -> tuple[str, list[str]]:
     (transcripts pasted through several tools often carry one stray byte, and losing the whole round
     for it would be worse); more than 2% invalid is not UTF-8 text and is rejected."""
     warnings: list[str] = []
+    data = utf16_as_utf8(data, what)
     if not data.strip():
         raise BadInput(f"{what}: file is empty")
     sample = data[:65536]

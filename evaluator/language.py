@@ -3,7 +3,9 @@
 No language model: the share of very common English function words among the words of the text
 (outside code blocks), and the share of ASCII letters among its letters. English prose runs at
 30-50 % function words; other languages written in Latin script stay under 10 %, and other
-scripts fail the ASCII test. Too short a text (under MIN_WORDS words) is not judged.
+scripts fail the ASCII test. Too short a text (under MIN_WORDS words) is not judged, unless it has
+MIN_LETTERS letters: Chinese and Japanese put no spaces between words, so a whole round can be a few
+dozen "words" by the pattern below while plainly failing the ASCII test.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 
 MIN_WORDS = 40
+MIN_LETTERS = 120
 MIN_FUNCTION_WORD_SHARE = 0.15
 MIN_ASCII_LETTER_SHARE = 0.7
 
@@ -28,12 +31,13 @@ def english_warning(text: str) -> str | None:
     """A warning when `text` does not look like English, else None (also for short texts)."""
     prose = _CODE_BLOCK.sub(" ", text)
     words = [w.lower() for w in _WORD.findall(prose)]
-    if len(words) < MIN_WORDS:
-        return None
     letters = [c for c in prose if c.isalpha()]
+    if len(words) < MIN_WORDS and len(letters) < MIN_LETTERS:
+        return None
     ascii_share = sum(c.isascii() for c in letters) / len(letters)
     function_share = sum(w in _FUNCTION_WORDS for w in words) / len(words)
-    if ascii_share >= MIN_ASCII_LETTER_SHARE and function_share >= MIN_FUNCTION_WORD_SHARE:
+    enough_words = len(words) >= MIN_WORDS
+    if ascii_share >= MIN_ASCII_LETTER_SHARE and (function_share >= MIN_FUNCTION_WORD_SHARE or not enough_words):
         return None
     return (f"the transcript does not look like English ({function_share:.0%} common English words, "
             f"{ascii_share:.0%} ASCII letters): the baseline judge reads English signals only, so its scores "

@@ -7,6 +7,7 @@ that cannot be used at all (exit 3) stops the call: every later file would fail 
 
 from __future__ import annotations
 
+import shlex
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -94,6 +95,9 @@ def evaluate_files(request: FilesRequest, stdin: BinaryIO | None = None) -> Iter
         try:
             source = (read_stdin_transcript(stdin or sys.stdin.buffer, request.each.code) if name == STDIN
                       else Path(name))
+            if isinstance(source, Path) and source.is_dir():  # the obvious next step, not just "not a file"
+                raise BadInput(f"transcript: {name} is a directory; to judge the transcripts in it, run "
+                               f"`evaluate cohort {shlex.quote(name)} --cohort NAME`")
             outcome.result = evaluate_file(replace(request.each, transcript=source))
             outcome.below = check(request.thresholds, judgment_scores(outcome.result.judgment.dimensions))
         except JudgeUnavailable:

@@ -64,11 +64,14 @@ class Budget:
             need = math.ceil(first * 10000) / 10000  # rounded up: the printed figure does start it
             return (f"--max-cost ${self.limit:.4f} is below the worst case of a single judgment "
                     f"(${first:.4f}: every repair made, every reply --max-tokens long), so nothing was judged "
-                    f"and running again cannot help: {left} transcript(s) left unjudged; give --max-cost "
+                    f"and {RERUN_CANNOT_HELP}: {left} transcript(s) left unjudged; give --max-cost "
                     f"{need:.4f} or more to start (a dry run gives the worst case of the whole cohort), or "
                     "lower --max-tokens or --repair-attempts")
         return (f"--max-cost reached: {left} transcript(s) left unjudged (${self.spent:.4f} spent; each run has "
                 "its own budget, and a re-run pays only for what is left)")
+
+
+RERUN_CANNOT_HELP = "running again cannot help"  # the summary then does not advise running again
 
 
 def check_price(options: Any) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.errors import BadInput
-from evaluator.files import open_regular
+from evaluator.files import csv_delimiter, open_regular
 from evaluator.formats import TRANSCRIPT_SUFFIXES
 from evaluator.ingest import _LANG_BY_SUFFIX as CODE_SUFFIXES
 from evaluator.ingest import session_date
@@ -83,7 +83,7 @@ def _classify_folder(folder: Path) -> tuple[list[Path], dict[str, list[str]]]:
         elif p.suffix.lower() in TRANSCRIPT_SUFFIXES:
             transcripts.append(p)
         elif p.suffix.lower() in CODE_SUFFIXES:
-            skipped["code (read with the transcript that names it)"].append(str(relative))
+            skipped["code (read only with a transcript that names it)"].append(str(relative))
         else:
             skipped[f"not a transcript format ({', '.join(TRANSCRIPT_SUFFIXES)})"].append(str(relative))
     return transcripts, skipped
@@ -141,7 +141,9 @@ def _read_manifest(manifest: Path) -> Iterator[BatchItem]:
         raise BadInput(f"manifest: {manifest} is over the {MAX_MANIFEST_BYTES:,}-byte limit")
     with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
         if manifest.suffix.lower() == ".csv":
-            reader = csv.DictReader(handle)
+            sep = csv_delimiter(handle.readline())
+            handle.seek(0)
+            reader = csv.DictReader(handle, delimiter=sep)
             header = [h.strip().lower() for h in (reader.fieldnames or [])]
             if not {"path", "transcript", "file"} & set(header):
                 raise BadInput(f"{manifest}: the CSV header needs a 'path' column "

@@ -39,12 +39,13 @@ from evaluator.calibrate.labels import (
     _decode,
     _is_na,
     _parse_probs,
+    aliases_of,
     parse_cell,
     problems_error,
 )
 from evaluator.calibrate.records import HumanLabel, JudgeScore, ScaleSpec
 from evaluator.errors import BadInput
-from evaluator.files import open_regular, read_capped
+from evaluator.files import csv_delimiter, open_regular, read_capped
 
 _LONG_PROB = re.compile(r"p(\d+)")
 _WIDE_PROB = re.compile(r"(.+)_p(\d+)")
@@ -70,6 +71,7 @@ class _Table:
     line_of_record: Callable[[], np.ndarray]
     problems: list[Problem] = field(default_factory=list)
     may_be_absent: bool = False  # JSONL: a record may lack a key; a CSV row has every column
+    keys_seen: list[str] = field(default_factory=list)  # JSONL: every top-level key, as written
 
     def given(self, values: np.ndarray) -> np.ndarray:
         """Where a cell is given (possibly empty), as opposed to ABSENT."""
@@ -112,11 +114,11 @@ class ScoreColumns:
 
 
 # -- parsing ----------------------------------------------------------------------------------------------
-def _csv_scan(text: str, width: int) -> tuple[np.ndarray, list[Problem]]:
+def _csv_scan(text: str, width: int, sep: str) -> tuple[np.ndarray, list[Problem]]:
     """One pass of the csv module over the data rows: the line of each non-blank record (where it
     ends, as the csv module counts) and every row whose number of fields is not the header's (pandas
     pads a short row with empty cells, which would read a missing field as a missing label)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     next(reader, None)
     lines: list[int] = []
     problems = []
@@ -141,12 +143,18 @@ def _check_header(path: Path, header: list[str], meta_columns: frozenset[str], n
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise BadInput(f"{path}: line 1: column(s) {', '.join(dupes)} appear more than once")
-    if "transcript" not in names:
-        raise BadInput(f"{path}: line 1: no 'transcript' column (found: {', '.join(header)})")
-    if need_rater and "rater" not in names:
-        raise BadInput(f"{path}: line 1: no 'rater' column: human labels need a rater id on every row")
+    _require_names(path, "line 1: no", "column", names, header, need_rater)
     if "dimension" in names and "score" not in names:
         raise BadInput(f"{path}: line 1: long form needs a 'score' column beside 'dimension'")
+
+
+def _require_names(path: Path, where: str, kind: str, names: list[str], found: list[str], need_rater: bool) -> None:
+    """A file with no transcript (or, for labels, no rater) column at all: one message naming the
+    columns found and the names accepted, not one problem per row."""
+    for name, why in (("transcript", ""), ("rater", ": human labels need a rater id on every row")):
+        if name not in names and (name == "transcript" or need_rater):
+            raise BadInput(f"{path}: {where} '{name}' {kind}{why} (found: {', '.join(found) or 'none'}; "
+                           f"read as {name}: {aliases_of(name)})")
 
 
 def _read_parquet(path: Path, meta_columns: frozenset[str], need_rater: bool) -> _Table:
@@ -183,20 +191,21 @@ def _read_parquet(path: Path, meta_columns: frozenset[str], need_rater: bool) ->
 
 
 def _read_csv(path: Path, text: str, meta_columns: frozenset[str], need_rater: bool) -> _Table:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    sep = csv_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     try:
         header = next(reader)
     except csv.Error as e:
         raise BadInput(f"{path}: line 1: not valid CSV: {e}") from None
     _check_header(path, header, meta_columns, need_rater)
-    lines, problems = _csv_scan(text, len(header))
+    lines, problems = _csv_scan(text, len(header), sep)
     if problems:
         raise problems_error(str(path), problems, "nothing was read")
     try:
         # every cell as text ("001" stays "001"), then each column as a categorical: a cell costs a
         # code and each distinct text one Python string. header=None: the header line is read as
         # data and fixes the width (with a header, pandas takes an extra leading field as an index)
-        frame = pd.read_csv(io.StringIO(text, newline=""), header=None, dtype=str, na_filter=False,
+        frame = pd.read_csv(io.StringIO(text, newline=""), header=None, dtype=str, na_filter=False, sep=sep,
                             keep_default_na=False, skip_blank_lines=True, engine="c")
     except (pd.errors.ParserError, ValueError, csv.Error) as e:
         raise BadInput(f"{path}: not valid CSV: {e}") from None
@@ -228,6 +237,7 @@ def _read_jsonl(text: str, meta_columns: frozenset[str], read_probs: bool) -> _T
     lines: list[int] = []
     problems: list[Problem] = []
     reserved = {"transcript", "rater", "dimension", "score"}
+    seen: dict[str, None] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -240,6 +250,7 @@ def _read_jsonl(text: str, meta_columns: frozenset[str], read_probs: bool) -> _T
             problems.append(Problem(line=number, message="expected a JSON object"))
             continue
         flat = {str(k).strip(): v for k, v in record.items()}
+        seen.update(dict.fromkeys(flat))
         scores = {_canonical(k): v for k, v in flat.items() if k not in meta_columns}.get("scores")
         if isinstance(scores, dict) and "dimension" not in {_canonical(k) for k in flat}:
             flat = {k: v for k, v in flat.items() if k in meta_columns or _canonical(k) in reserved
@@ -257,7 +268,7 @@ def _read_jsonl(text: str, meta_columns: frozenset[str], read_probs: bool) -> _T
                 col.append(ABSENT)
     line_array = np.array(lines, dtype=np.int64)
     out = {k: np.array(v + [], dtype=object) for k, v in columns.items()}
-    return _Table(out, len(lines), lambda: line_array, problems, may_be_absent=True)
+    return _Table(out, len(lines), lambda: line_array, problems, may_be_absent=True, keys_seen=list(seen))
 
 
 # -- from records to labels -----------------------------------------------------------------------------------
@@ -516,6 +527,9 @@ def read_rows(path: Path | str, *, need_rater: bool = True, default_rater: str =
         table = _read_jsonl(text, meta_columns, read_probs) if is_jsonl else _read_csv(path, text, meta_columns,
                                                                                         need_rater)
         del text
+        if is_jsonl and table.n:
+            _require_names(path, "no record has a", "field", [_canonical(k) for k in table.keys_seen],
+                           table.keys_seen, need_rater)
     rows, meta, problems, prob_names, layout = _long_rows(table, need_rater, default_rater, meta_columns, read_probs)
     if problems:
         raise problems_error(str(path), problems, "nothing was read")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from evaluator.calibrate.records import HumanLabel, LabelStatus, ScaleSpec
 from evaluator.errors import BadInput
-from evaluator.files import read_capped
+from evaluator.files import read_capped, utf16_as_utf8
 
 MAX_LABEL_FILE_BYTES = 50_000_000
 MAX_PROBLEMS_SHOWN = 40
@@ -35,7 +36,16 @@ ALIASES = {
     "rater": "rater", "rater_id": "rater", "annotator": "rater", "labeller": "rater", "labeler": "rater",
     "dimension": "dimension", "dimension_id": "dimension",
     "score": "score", "label": "score", "value": "score",
+    "item": "transcript", "item_id": "transcript", "filename": "transcript",
+    "worker": "rater", "worker_id": "rater", "annotator_id": "rater", "coder": "rater",
+    "criterion": "dimension", "aspect": "dimension", "metric": "dimension",
+    "rating": "score",
 }
+
+
+def aliases_of(name: str) -> str:
+    """The column names read as `name`, for messages about a missing column."""
+    return ", ".join(k for k, v in ALIASES.items() if v == name)
 IGNORED_COLUMNS = {"note", "notes", "comment", "comments", "rationale"}
 MISSING_TOKENS = {"", "na", "n/a", "-", "missing", "null", "none", "?"}
 NOT_OBSERVED_TOKENS = {"not_observed", "not observed", "not-observed", "notobserved", "n/o", "no_obs"}
@@ -102,10 +112,23 @@ class ValidatedLabel(HumanLabel):
 
 
 def problems_error(path: str, problems: list[Problem], what: str = "nothing was imported") -> BadInput:
-    """One BadInput listing every problem (capped), sorted by line."""
+    """One BadInput listing every problem (capped), sorted by line. A message repeated on many lines (an
+    extra text column read as a dimension, an unknown rater on every row) is listed once, at its first
+    line, with the other lines after it, so the distinct problems stay in view."""
     ordered = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
-    shown = [f"  {p}" for p in ordered[:MAX_PROBLEMS_SHOWN]]
-    more = len(ordered) - len(shown)
+    lines_of: dict[str, list[int | None]] = {}
+    for p in ordered:
+        lines_of.setdefault(p.message, []).append(p.line)
+    entries = []
+    for message, lines in lines_of.items():
+        entry = str(Problem(line=lines[0], message=message))
+        also = [str(n) for n in lines[1:] if n is not None]
+        if also:
+            rest = f" and {len(also) - 5} more" if len(also) > 5 else ""
+            entry += f" (also line{'s' if len(also) > 1 else ''} {', '.join(also[:5])}{rest})"
+        entries.append(entry)
+    shown = [f"  {e}" for e in entries[:MAX_PROBLEMS_SHOWN]]
+    more = len(entries) - len(shown)
     if more > 0:
         shown.append(f"  ... and {more} more")
     noun = "problem" if len(ordered) == 1 else "problems"
@@ -132,15 +155,19 @@ def parse_cell(cell: Any) -> tuple[LabelStatus, float | None]:
         try:
             value = float(text)
         except ValueError:
-            raise ValueError(f"score {str(cell).strip()!r} is not a number, 'not_observed' or empty") from None
+            hint = ""
+            if re.fullmatch(r"[-+]?\d+,\d+", text):  # a decimal comma; guessing could read "1,000" as 1
+                hint = f" (a decimal comma? write {text.replace(',', '.')})"
+            raise ValueError(f"score {str(cell).strip()!r} is not a number, 'not_observed' or empty{hint}") from None
     if not math.isfinite(value):
-        raise ValueError(f"score {cell!r} is not a finite number")
+        raise ValueError(f"score {cell!r} is not a finite number (a missing label is an empty cell, or NA)")
     return "scored", value
 
 
 def _decode(path: Path) -> tuple[str, str]:
     data = read_capped(path, MAX_LABEL_FILE_BYTES, "scores file")
     sha = hashlib.sha256(data).hexdigest()
+    data = utf16_as_utf8(data, str(path))
     if b"\x00" in data[:65536]:
         raise BadInput(f"{path}: looks like a binary file, expected CSV or JSONL text")
     try:

@@ -22,8 +22,8 @@ RunOpt = Annotated[str | None, typer.Option(help="Judge run id (or prefix) to co
 ModelOpt = Annotated[str | None, typer.Option(help="Judge model to compare ('baseline' for the offline judge).")]
 RubricOpt = Annotated[str | None, typer.Option(help="Only judgments made with this rubric id.")]
 RaterOpt = Annotated[list[str] | None, typer.Option("--rater", help="Only these raters' labels (repeatable).")]
-JudgeFileOpt = Annotated[Path | None, typer.Option("--judge", help="Plain judge score file (CSV/JSONL: transcript, dimension, score).")]
-HumanFileOpt = Annotated[Path | None, typer.Option("--human", help="Plain human label file (CSV/JSONL: transcript, rater, dimension, score).")]
+JudgeFileOpt = Annotated[Path | None, typer.Option("--judge", help="Plain judge score file (CSV/JSONL/Parquet: transcript, dimension, score).")]
+HumanFileOpt = Annotated[Path | None, typer.Option("--human", help="Plain human label file (CSV/JSONL/Parquet: transcript, rater, dimension, score).")]
 ScaleOpt = Annotated[list[str] | None, typer.Option(
     "--scale", help="Scale of plain files, e.g. 1-5 (default: inferred from the scores); DIMENSION=1-3 sets one "
                     "dimension's (repeatable).")]
@@ -51,7 +51,7 @@ def _source(db, run, model, rubric, rater, judge_file, human_file, scale, na=Non
 
 @labels_app.command("import")
 def labels_import(
-    file: Annotated[Path, typer.Argument(help="CSV or JSONL, long (transcript,rater,dimension,score) or wide form.")],
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet, long (transcript,rater,dimension,score) or wide form.")],
     rubric: Annotated[str | None, typer.Option(help="Rubric id or YAML path (default: per transcript, as the judge picks it).")] = None,
     transcripts: Annotated[list[Path] | None, typer.Option("--transcripts", help="Folder to find transcripts named in the file (repeatable).")] = None,
     db: DbOpt = None,

@@ -76,8 +76,10 @@ def render_summary(s: Any, console: Any) -> None:
                       f"[yellow]{s.partial} partial[/yellow], [red]{s.unscored} unscored, {s.failed} failed[/red]"
                       f"{f', {s.skipped} not judged' if s.skipped else ''}")
         if s.skipped:
-            console.print(f"[yellow]{s.skipped} transcript(s) not judged by this run[/yellow] (why: below): "
-                          "run the same command again to judge them.")
+            from evaluator.batch.budget import RERUN_CANNOT_HELP
+
+            again = "" if RERUN_CANNOT_HELP in (s.message or "") else ": run the same command again to judge them"
+            console.print(f"[yellow]{s.skipped} transcript(s) not judged by this run[/yellow] (why: below){again}.")
         if s.dimensions:
             t = Table(title="per dimension (scored judgments)")
             for col in ("dimension", "n", "mean", "median", "distribution", "not observed", "unscored"):

@@ -313,6 +313,17 @@ def heatmap(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
         GROUP BY candidate, dimension_id ORDER BY candidate, position""", params)
 
 
+# A candidate's weakest dimensions: every one tied at their lowest mean, and none when all their scored
+# dimensions are level (a candidate scored 4 everywhere has no weakest dimension; picking one by name
+# would credit it to whichever sorts first, and a cohort of such candidates would look weakest there).
+_LOWEST_CTE = """,
+        {name} AS (
+            SELECT p.candidate, p.dimension_id FROM {per} p
+            JOIN (SELECT candidate, min(m) AS lo, max(m) AS hi FROM {per} GROUP BY candidate) r USING (candidate)
+            WHERE p.m - r.lo < 1e-9 AND r.hi - r.lo >= 1e-9
+        )"""
+
+
 def weakest_dimensions(con, schema: Schema, f: Filters, low: int = 2) -> list[dict[str, Any]]:
     """Dimensions by ascending mean, with the share of scores at or below `low`, and how many
     candidates have that dimension as their own weakest."""
@@ -321,10 +332,7 @@ def weakest_dimensions(con, schema: Schema, f: Filters, low: int = 2) -> list[di
         per_cand AS (
             SELECT candidate, dimension_id, avg(score) AS m FROM dims WHERE dim_status = 'scored'
             GROUP BY candidate, dimension_id
-        ),
-        cand_weakest AS (
-            SELECT candidate, arg_min(dimension_id, (m, dimension_id)) AS dimension_id FROM per_cand GROUP BY candidate
-        )
+        )""" + _LOWEST_CTE.format(per="per_cand", name="cand_weakest") + """
         SELECT d.dimension_id, avg(d.score) AS mean, count(d.score) AS n,
                avg(CASE WHEN d.score <= ? THEN 1.0 ELSE 0.0 END) AS share_low,
                (SELECT count(*) FROM cand_weakest w WHERE w.dimension_id = d.dimension_id) AS weakest_for
@@ -394,7 +402,8 @@ def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
 
 
 def candidates_summary(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
-    """Per candidate: sessions, date range, mean score, mean of the latest session, weakest dimension."""
+    """Per candidate: sessions, date range, mean score, mean of the latest session, weakest dimensions
+    (`weakest`: the tied lowest in rubric order; null when every scored dimension has the same mean)."""
     sql, params = _scope_sql(schema, f)
     return _rows(con, sql + _dims_cte() + """,
         per_judgment AS (
@@ -402,16 +411,16 @@ def candidates_summary(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
             WHERE dim_status = 'scored' GROUP BY id, candidate, session_date, created_at
         ),
         per_dim AS (
-            SELECT candidate, dimension_id, avg(score) AS m FROM dims WHERE dim_status = 'scored'
-            GROUP BY candidate, dimension_id
-        )
+            SELECT candidate, dimension_id, min(position) AS position, avg(score) AS m FROM dims
+            WHERE dim_status = 'scored' GROUP BY candidate, dimension_id
+        )""" + _LOWEST_CTE.format(per="per_dim", name="lowest") + """
         SELECT j.candidate, count(DISTINCT j.transcript_hash) AS sessions, count(*) AS judgments,
                min(j.session_date) AS first_date, max(j.session_date) AS last_date,
                (SELECT avg(mean) FROM per_judgment p WHERE p.candidate = j.candidate) AS mean,
                (SELECT arg_max(mean, (session_date, created_at, id)) FROM per_judgment p
                  WHERE p.candidate = j.candidate) AS latest_mean,
-               (SELECT arg_min(dimension_id, (m, dimension_id)) FROM per_dim d
-                 WHERE d.candidate = j.candidate) AS weakest
+               (SELECT list(w.dimension_id ORDER BY d.position, w.dimension_id) FROM lowest w
+                  JOIN per_dim d USING (candidate, dimension_id) WHERE w.candidate = j.candidate) AS weakest
         FROM judged j GROUP BY j.candidate ORDER BY j.candidate""", params)
 
 
