@@ -202,12 +202,14 @@ class LLMJudge:
                 break
             step = next_step(kind, steps, bound, self.config.temperature, self.adapter.capabilities.sampling_levers)
             sampling = step.sampling
+            # the schema of what is asked again: a server that enforces it must not spend the reply's
+            # tokens on dimensions already accepted (their answers would be ignored)
+            schema = self._schema(rubric, pending, step.reasoning_chars)
             if step.brief:
                 # the failed reply is left out (the model is not shown its loop to continue) and the
                 # first messages stay byte-identical, so a server's prompt cache re-reads only the tail
                 steps.append(step)
                 changes.append(f"repair {attempt + 1} ({', '.join(d.id for d in pending)}): {step.describe()}")
-                schema = self._schema(rubric, dims, step.reasoning_chars)
                 why = kind.why(max_tokens)
                 messages = list(rendered.messages) + [
                     {"role": "assistant", "content": render_withheld(why)},

@@ -24,7 +24,7 @@ from evaluator.models import Transcript
 from evaluator.rubrics import Dimension, Rubric
 from evaluator.safety import fence, fence_tag, neutralise, seal
 
-PROMPT_FILES = ("judge_system.md", "judge_user.md.j2", "repair_user.md.j2", "judge_rubric.md.j2",
+PROMPT_FILES = ("judge_system.md.j2", "judge_user.md.j2", "repair_user.md.j2", "judge_rubric.md.j2",
                 "repair_brief_user.md.j2", "repair_withheld.md.j2")
 PROMPT_NAME = "judge-v1"
 MIN_TRANSCRIPT_TOKENS = 500
@@ -183,9 +183,9 @@ def static_prompt(rubric: Rubric, dims: list[Dimension], enforced: bool = True,
     the bound on each reasoning the model is told (repair.reasoning_chars fits it to --max-tokens)."""
     def build() -> str:
         shown = _template("judge_rubric.md.j2").render(
-            rubric=rubric, dimensions=dims, example="" if enforced else example_output(rubric, dims),
-            reasoning_chars=reasoning_chars)
-        return _template_text("judge_system.md") + neutralise(shown).rstrip("\n") + "\n"
+            rubric=rubric, dimensions=dims, example="" if enforced else example_output(rubric, dims))
+        rules = _template("judge_system.md.j2").render(reasoning_chars=reasoning_chars)
+        return rules + neutralise(shown).rstrip("\n") + "\n"
 
     return _memo(("static", rubric.version, tuple(d.id for d in dims), enforced, reasoning_chars), build)
 

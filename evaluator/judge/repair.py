@@ -29,7 +29,7 @@ from evaluator.judge.transport import CHARS_PER_TOKEN
 REASONING_CHARS = 600  # the most any dimension's reasoning is asked for ("2-4 sentences")
 MIN_REASONING_CHARS = 80  # one plain sentence: a tighter bound would leave nothing to read
 REASONING_SHARE = 0.4  # of each dimension's share of --max-tokens: score and 1-3 quotes need the rest
-QUOTE_CHARS = 200  # the judge's rule for a quote (judge_system.md); a schema bound where enforced
+QUOTE_CHARS = 200  # the judge's rule for a quote (judge_system.md.j2); a schema bound where enforced
 FREQUENCY_PENALTY = 0.5  # OpenAI's range is -2..2; 0.5 breaks a loop without garbling JSON keys
 REPAIR_TEMPERATURE = 0.4  # small: enough for a deterministic reply to differ, not enough to ramble
 REPAIR_POLICY = "brief-v1"  # part of the judge's identity (cache key): bump when the steps change
