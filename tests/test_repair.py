@@ -68,6 +68,17 @@ def test_loops_that_run_into_the_end_of_a_reply_are_found(text: str) -> None:
     assert "repeat" in loop.describe() or "loop" in loop.describe()
 
 
+SMOLLM2 = json.loads((REPO / "tests" / "data" / "smollm2_replies.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", ["copies_lines_until_cut_off", "bounded_strings_cut_off", "one_sentence_everywhere"])
+def test_real_small_model_replies_that_went_round_in_circles_are_found(name: str) -> None:
+    """Replies SmolLM2-135M really sent: the same anchor line copied into every dimension and quote
+    until the limit (twice cut off, once closed). None has an exact period; compression finds them."""
+    loop = find_loop(SMOLLM2[name])
+    assert loop is not None and loop.unit == "" and "loop" in loop.describe()
+
+
 def test_the_loop_is_described_by_its_repeated_unit() -> None:
     loop = find_loop(LOOP_REPLY)
     assert loop is not None and loop.repeats >= 30  # the tail searched holds most of the 40 rounds

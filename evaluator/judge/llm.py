@@ -213,9 +213,9 @@ class LLMJudge:
                 why = kind.why(max_tokens)
                 messages = list(rendered.messages) + [
                     {"role": "assistant", "content": render_withheld(why)},
-                    {"role": "user", "content": render_brief_repair(
-                        why, pending, rendered.tag, step.reasoning_chars,
-                        example=example_output(rubric, pending) if enforced else "")},
+                    # no example of the shape: the reply ran too long, its shape was not the problem, and
+                    # a small model copies an example's placeholders ("<verbatim quote>") as its answer
+                    {"role": "user", "content": render_brief_repair(why, pending, rendered.tag, step.reasoning_chars)},
                 ]
                 continue
             # append, never re-render: the earlier messages stay byte-identical, so a local server's

@@ -78,7 +78,7 @@ def _probe_version() -> str:
         output_schema(rubric, dims, 300), REPAIR_POLICY,
         [next_step(Failure(cut_off=True), [], 300, 0.0, ("frequency_penalty", "temperature")),
          next_step(Failure(cut_off=True), [Step(True, 150)], 300, 0.0, ("frequency_penalty", "temperature"))],
-        render_brief_repair(Failure(cut_off=True).why(600), one, full.tag, 150, example=example_output(rubric, one)),
+        render_brief_repair(Failure(cut_off=True).why(600), one, full.tag, 150),
         render_withheld(Failure(cut_off=True).why(600)),
     ]
     digest = hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
@@ -334,13 +334,13 @@ def render_repair(errors: list[str], dims: list[Dimension], tag: str, misplaced:
     )
 
 
-def render_brief_repair(why: str, dims: list[Dimension], tag: str, reasoning_chars: int, example: str = "") -> str:
+def render_brief_repair(why: str, dims: list[Dimension], tag: str, reasoning_chars: int) -> str:
     """The follow-up user message after a reply that looped or was cut off (repair.py): it says why
     in general words, quotes nothing of the failed reply, and asks for reasoning within
     `reasoning_chars` characters and each quote once."""
     return _template("repair_brief_user.md.j2").render(
         why=why, dimension_list=", ".join(f"`{d.id}`" for d in dims), tag=tag, reasoning_chars=reasoning_chars,
-        quote_chars=QUOTE_CHARS, example=example,
+        quote_chars=QUOTE_CHARS,
     )
 
 
