@@ -190,6 +190,12 @@ def main() -> int:
     print()
     print(f"judgments: {len(judged)} ({', '.join(f'{s} {statuses.count(s)}' for s in sorted(set(statuses)))})  "
           f"requests: {len(exchanges)} (repairs {repairs})  formats: {', '.join(formats) or 'none'}")
+    per = [len(j.exchanges) for j in judged.values()]
+    if per:
+        print(f"requests per transcript: {', '.join(map(str, per))} (mean {statistics.fmean(per):.1f})")
+    reasons = [d.reason or "" for j in judged.values() for d in j.dimensions if d.status == "unscored"]
+    for reason, n in sorted({r: reasons.count(r) for r in reasons}.items(), key=lambda kv: -kv[1]):
+        print(f"unscored x{n}: {reason[:300]}")
     if exchanges:
         print(f"tokens: prompt {prompt} ({prompt / len(exchanges):.0f}/request), completion {completion}  "
               f"server busy {busy:.0f} s: {(prompt + completion) / max(busy, 1e-9):.1f} tokens/s end to end")

@@ -104,7 +104,7 @@ def test_versions_are_kept_for_this_exact_code_and_computed_again_after_any_edit
     assert versions(tmp_path / "b", {}, cache) == ("judge-v1@planted", "baseline-v1+planted")
 
     # an edited template is other code: its versions are computed, not read back
-    prompt, baseline = versions(tmp_path / "c", {"prompts/judge_system.md": "\nOne more rule.\n"}, cache)
+    prompt, baseline = versions(tmp_path / "c", {"prompts/judge_system.md.j2": "\nOne more rule.\n"}, cache)
     assert prompt not in (planted["prompt"], original[0])
     assert baseline == original[1]  # computed again, and the same: the baseline reads no template
     assert len(json.loads(kept_file.read_text(encoding="utf-8"))) == 2  # both kept

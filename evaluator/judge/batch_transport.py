@@ -51,10 +51,10 @@ def provider_of(model: str) -> str:
 
 
 def request_body(adapter: Any, messages: list[dict[str, Any]], schema: dict[str, Any],
-                 top_logprobs: int = 0) -> dict[str, Any]:
+                 top_logprobs: int = 0, sampling: dict[str, float] | None = None) -> dict[str, Any]:
     """The chat-completions body a batch line carries: what the live adapter would send, without the
     client-side settings (timeout, retries, where to send it, the key)."""
-    kwargs = adapter._kwargs(messages, schema, adapter.format_mode, top_logprobs)
+    kwargs = adapter._kwargs(messages, schema, adapter.format_mode, top_logprobs, sampling)
     for name in ("timeout", "num_retries", "max_retries", "api_base", "api_key"):
         kwargs.pop(name, None)
     model = str(kwargs["model"])
@@ -152,11 +152,11 @@ class BatchTransport:
         return None if live is None else live * self.discount
 
     async def complete(self, messages: list[dict[str, Any]], schema: dict[str, Any],
-                       top_logprobs: int = 0) -> CallResult:
+                       top_logprobs: int = 0, sampling: dict[str, float] | None = None) -> CallResult:
         repair = any(m.get("role") == "assistant" for m in messages)
         if repair and not self.repairs:  # a repair turn: live, at once
-            return await self.live.complete(messages, schema, top_logprobs)
-        body = request_body(self.live, messages, schema, top_logprobs)
+            return await self.live.complete(messages, schema, top_logprobs, sampling)
+        body = request_body(self.live, messages, schema, top_logprobs, sampling)
         line = body_json(body)
         cid = custom_id(line)
         known = self.known.get(cid) or KnownRequest()

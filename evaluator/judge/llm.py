@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 from evaluator.judge.base import JudgeOutput
+from evaluator.judge.degenerate import find_loop
 from evaluator.judge.distribution import score_distribution
 from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
 from evaluator.judge.parse import (
@@ -19,7 +20,25 @@ from evaluator.judge.parse import (
     misplaced_quotes,
     validate_dimensions,
 )
-from evaluator.judge.prompt import example_output, output_schema, prompt_version, render, render_repair
+from evaluator.judge.prompt import (
+    example_output,
+    output_schema,
+    prompt_version,
+    render,
+    render_brief_repair,
+    render_repair,
+    render_withheld,
+)
+from evaluator.judge.repair import (
+    REPAIR_POLICY,
+    Failure,
+    Step,
+    deterministic,
+    fingerprint,
+    next_step,
+    reasoning_chars,
+    stop_reason,
+)
 from evaluator.judge.transport import CallFailed, CallResult, ChatTransport
 from evaluator.models import (
     DimensionResult,
@@ -49,6 +68,11 @@ class LLMJudge:
                   "context_tokens": self.adapter.context_tokens()}
         if self._top_logprobs():  # the result then carries distributions: a different result
             params["top_logprobs"] = self._top_logprobs()
+        caps = self.adapter.capabilities
+        # what this model's requests may carry beyond the configured sampling: length bounds in the
+        # schema, and the sampling levers a repair sets after a looping or cut-off reply (repair.py)
+        params["repair"] = {"policy": REPAIR_POLICY, "string_bounds": caps.string_bounds,
+                            "levers": list(caps.sampling_levers)}
         return JudgeInfo(
             kind="llm", model=self.config.model, prompt_version=prompt_version(),
             # everything that changes the result goes into the cache key: sampling, where the model is
@@ -90,9 +114,18 @@ class LLMJudge:
     ) -> JudgeOutput:
         context = self.adapter.context_tokens()
         enforced = self._format_mode() == "json_schema"
-        rendered = render(transcript, rubric, dims, context, reserve_tokens=self.config.max_tokens, enforced=enforced)
-        schema = output_schema(rubric, dims)
+        max_tokens = self.config.max_tokens
+        bound = reasoning_chars(max_tokens, len(dims))
+        rendered = render(transcript, rubric, dims, context, reserve_tokens=max_tokens, enforced=enforced,
+                          reasoning_chars=bound)
+        schema = self._schema(rubric, dims, bound)
         messages: list[dict[str, Any]] = list(rendered.messages)
+        sampling: dict[str, float] = {}  # this request's overrides of the configured sampling
+        steps: list[Step] = []  # the brief repairs sent (repair.py's ladder goes on from the last)
+        changes: list[str] = []  # what each brief repair changed, for the flag
+        sent: list[str] = []  # fingerprints of the requests sent, in order
+        stopped: str | None = None
+        kind = Failure()
         accepted: dict[str, DimensionParse] = {}
         answered_in: dict[str, CallResult] = {}  # the reply each accepted dimension came from
         last: dict[str, DimensionParse] = {}
@@ -102,10 +135,16 @@ class LLMJudge:
         pending = list(dims)
         failure: str | None = None
         call_failed = False
-        cut_off = False
         for attempt in range(1 + self.repair_attempts):
+            request = fingerprint(messages, schema, sampling)
+            if request in sent and deterministic(self.config.temperature, self.config.seed, sampling):
+                stopped = stop_reason(sent.index(request) + 1, kind, self.adapter.capabilities.sampling_levers,
+                                      max_tokens)
+                break
+            sent.append(request)
             try:
-                result = await self.adapter.complete(messages, schema, top_logprobs=self._top_logprobs())
+                result = await self.adapter.complete(messages, schema, top_logprobs=self._top_logprobs(),
+                                                     sampling=sampling or None)
             except CallFailed as e:
                 exchanges.append(Exchange(
                     attempt=attempt + 1, purpose="initial" if attempt == 0 else "repair",
@@ -134,6 +173,13 @@ class LLMJudge:
                     else:
                         errors.append(dp.error)
                 misplaced = misplaced_quotes({k: p for k, p in parsed.items() if p.error}, rendered.prompt_parts)
+            left = [d for d in dims if d.id not in accepted]
+            kind = Failure(cut_off=result.finish_reason == "length", loop=find_loop(result.text) if left else None)
+            if left and kind.cut_off:
+                errors.append(f"the reply was cut off at the {max_tokens}-token limit "
+                              "(finish_reason=length): answer more briefly, or raise --max-tokens")
+            if left and kind.loop is not None:
+                errors.append(kind.loop.describe())
             exchanges.append(Exchange(
                 attempt=attempt + 1, purpose="initial" if attempt == 0 else "repair",
                 dimensions=[d.id for d in pending], response_format=result.response_format,
@@ -148,14 +194,30 @@ class LLMJudge:
                 completion_tokens=result.completion_tokens or 0, cost_usd=result.cost_usd,
                 latency_ms=result.latency_ms,
             ))
-            pending = [d for d in dims if d.id not in accepted]
-            cut_off = result.finish_reason == "length"
-            if pending and cut_off:
-                errors.append(f"the reply was cut off at the {self.config.max_tokens}-token limit "
-                              "(finish_reason=length): answer more briefly, or raise --max-tokens")
+            pending = left
             if not pending:
                 break
             failure = "; ".join(errors)
+            if attempt == self.repair_attempts:
+                break
+            step = next_step(kind, steps, bound, self.config.temperature, self.adapter.capabilities.sampling_levers)
+            sampling = step.sampling
+            # the schema of what is asked again: a server that enforces it must not spend the reply's
+            # tokens on dimensions already accepted (their answers would be ignored)
+            schema = self._schema(rubric, pending, step.reasoning_chars)
+            if step.brief:
+                # the failed reply is left out (the model is not shown its loop to continue) and the
+                # first messages stay byte-identical, so a server's prompt cache re-reads only the tail
+                steps.append(step)
+                changes.append(f"repair {attempt + 1} ({', '.join(d.id for d in pending)}): {step.describe()}")
+                why = kind.why(max_tokens)
+                messages = list(rendered.messages) + [
+                    {"role": "assistant", "content": render_withheld(why)},
+                    # no example of the shape: the reply ran too long, its shape was not the problem, and
+                    # a small model copies an example's placeholders ("<verbatim quote>") as its answer
+                    {"role": "user", "content": render_brief_repair(why, pending, rendered.tag, step.reasoning_chars)},
+                ]
+                continue
             # append, never re-render: the earlier messages stay byte-identical, so a local server's
             # prompt cache (llama.cpp `cache_prompt`) reads only the new tail of a repair request
             messages = messages + [
@@ -176,10 +238,9 @@ class LLMJudge:
                 dropped_total += len(prev.dropped) if prev else 0
                 results.append(DimensionResult(
                     id=d.id, status="unscored",
-                    reason=((failure if call_failed or not (prev and prev.error) else prev.error)
-                            or "no valid answer")
-                    + (f" (the last reply was cut off at the {self.config.max_tokens}-token limit: raise --max-tokens)"
-                       if cut_off and not call_failed else ""),
+                    reason=_unscored_reason(
+                        (failure if call_failed or not (prev and prev.error) else prev.error) or "no valid answer",
+                        None if call_failed else kind, stopped, max_tokens),
                     rationale=prev.reasoning if prev else "",
                     dropped_evidence=prev.dropped if prev else [],
                 ))
@@ -198,8 +259,16 @@ class LLMJudge:
         if len(exchanges) > 1 and any(e.purpose == "repair" for e in exchanges):
             asked = dict.fromkeys(dim for e in exchanges if e.purpose == "repair" for dim in e.dimensions)
             flags.append(Flag(kind="repaired", detail=f"{len(exchanges) - 1} repair request(s) for {', '.join(asked)}"))
+        if changes:
+            flags.append(Flag(kind="repair_changed", detail="; ".join(changes)))
+        if stopped:
+            flags.append(Flag(kind="repair_stopped", detail=stopped))
         return JudgeOutput(dimensions=results, exchanges=exchanges, usage=usage, flags=flags,
                            truncation=rendered.truncation)
+
+    def _schema(self, rubric: Rubric, dims: list[Dimension], chars: int) -> dict[str, Any]:
+        """The output schema sent: with length bounds where the server's json_schema mode enforces them."""
+        return output_schema(rubric, dims, chars if self.adapter.capabilities.string_bounds else None)
 
     def _format_mode(self) -> str:
         """The structured-output mode the next request goes with: the transport's current one where it
@@ -216,3 +285,15 @@ class LLMJudge:
             return {"distribution_note": f"{self.config.model} does not return log-probabilities (its capabilities)"}
         dist = score_distribution(result.text, result.logprobs, dim.id, rubric.scale.levels, top)
         return {"distribution": dist.probs, "expected_score": dist.expected, "distribution_note": dist.note}
+
+
+def _unscored_reason(base: str, kind: Failure | None, stopped: str | None, max_tokens: int) -> str:
+    """Why a dimension ended unscored: the last problem with it, then what ran away in the last reply
+    (cut off, looping: the user's lever is --max-tokens or another model), then why no further repair
+    was sent, if one was withheld."""
+    reason = base
+    if kind is not None and kind.cut_off:
+        reason += f" (the last reply was cut off at the {max_tokens}-token limit: raise --max-tokens)"
+    if kind is not None and kind.loop is not None and kind.loop.describe() not in base:
+        reason += f" ({kind.loop.describe()})"
+    return f"{reason}; {stopped}" if stopped else reason

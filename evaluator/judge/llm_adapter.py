@@ -24,15 +24,19 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
 from evaluator.errors import JudgeUnavailable
-from evaluator.judge.memo import cache_dir, read_json, write_json
+from evaluator.judge.capabilities import (  # re-exported: the adapter's public names before the split
+    BATCH_PROVIDERS,
+    OPENAI_MAX_TOP_LOGPROBS,
+    _facts_file,
+    _model_facts,
+    is_local,
+    resolve_capabilities,
+)
 from evaluator.judge.ratelimit import RateLimiter
 from evaluator.judge.transport import (
     FORMAT_MODES,
@@ -44,17 +48,14 @@ from evaluator.judge.transport import (
     tokens_for_chars,
 )
 
-__all__ = ["FORMAT_MODES", "CallFailed", "CallResult", "Capabilities", "LiteLLMAdapter", "ModelConfig",
-           "RequestTimeout"]
+__all__ = ["BATCH_PROVIDERS", "FORMAT_MODES", "OPENAI_MAX_TOP_LOGPROBS", "CallFailed", "CallResult", "Capabilities",
+           "LiteLLMAdapter", "ModelConfig", "RequestTimeout", "_facts_file", "is_local", "resolve_capabilities"]
 
 # Conservative speeds of a CPU-only local server (llama.cpp on 2-8 cores, 1B-8B model), for the advice
 # given when a local request times out; a real measurement from this run replaces the prompt figure.
 LOCAL_PROMPT_TOKENS_PER_S = 10
 LOCAL_REPLY_TOKENS_PER_S = 5
 DEFAULT_CONTEXT_TOKENS = 16000  # for models litellm's map does not know: safe for most local servers
-OPENAI_MAX_TOP_LOGPROBS = 20  # OpenAI's documented ceiling for top_logprobs; vLLM/llama.cpp accept it
-# Providers with an asynchronous batch endpoint that litellm can drive (files + batches API).
-BATCH_PROVIDERS = frozenset({"openai", "azure", "vertex_ai", "bedrock"})
 # Providers serving Claude models, whose prompt cache needs an explicit marker (litellm passes it on).
 CACHE_CONTROL_PROVIDERS = frozenset({"anthropic", "bedrock", "vertex_ai"})
 
@@ -123,70 +124,6 @@ def _litellm():
         # full passes, which otherwise re-scan them all (~0.3 s each, every call in flight stalled)
         gc.freeze()
     return litellm
-
-
-def _facts_file() -> Path | None:
-    """Where litellm's facts about models are kept between runs, per litellm version (its bundled map
-    changes with it): $EVALUATOR_CACHE_DIR, else the user's cache directory. None without litellm."""
-    try:
-        version = metadata.version("litellm")
-    except metadata.PackageNotFoundError:
-        return None
-    return cache_dir() / f"model-facts-litellm-{version}.json"
-
-
-@lru_cache(maxsize=64)
-def _model_facts(model: str) -> tuple[dict[str, Any], list[str], str]:
-    """(litellm's map entry or {}, the OpenAI parameters litellm will pass for it, its provider):
-    looked up once per model per process, and kept on disk per litellm version. Why on disk: the
-    judge's identity (the cache key) needs the model's context size, and a re-run whose judgments
-    are all cached must not pay litellm's import (~5-10 s) only to learn it again."""
-    path = _facts_file()
-    kept = read_json(path) if path else {}
-    entry = kept.get(model)
-    if isinstance(entry, list) and len(entry) == 3:
-        return dict(entry[0]), list(entry[1]), str(entry[2])
-    facts = _ask_litellm(model)
-    if path is not None:
-        write_json(path, {**kept, model: list(facts)})
-    return facts
-
-
-def _ask_litellm(model: str) -> tuple[dict[str, Any], list[str], str]:
-    ll = _litellm()
-    try:
-        info = dict(ll.get_model_info(model))
-    except Exception:  # noqa: BLE001 - litellm raises assorted errors for models its map does not know
-        info = {}
-    try:
-        params = list(ll.get_supported_openai_params(model=model) or [])
-    except Exception:  # noqa: BLE001 - as above: unknown means "no facts", not a failure
-        params = []
-    try:
-        provider = ll.get_llm_provider(model)[1]
-    except Exception:  # noqa: BLE001 - as above
-        provider = ""
-    return info, params, provider
-
-
-def resolve_capabilities(model: str, api_base: str | None) -> Capabilities:
-    """The model's flags from litellm's facts. A mode the map says the model lacks is left out of the
-    order (no request is wasted on it); an unknown model keeps the full order and learns by fallback.
-    A self-hosted server (api_base) has no batch endpoint as far as we can know."""
-    info, params, provider = _model_facts(model)
-    modes: tuple[str, ...] = FORMAT_MODES
-    if info.get("supports_response_schema") is False:
-        modes = tuple(m for m in modes if m != "json_schema")
-    if params and "response_format" not in params:
-        modes = ("none",)
-    logprobs = "logprobs" in params and "top_logprobs" in params
-    return Capabilities(
-        structured_output=modes,
-        logprobs=logprobs,
-        max_top_logprobs=OPENAI_MAX_TOP_LOGPROBS if logprobs else 0,
-        tool_calling=bool(info.get("supports_function_calling") or "tools" in params),
-        batch_api=provider in BATCH_PROVIDERS and not api_base,
-    )
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -395,7 +332,7 @@ class LiteLLMAdapter:
 
     # -- the call ------------------------------------------------------------------------------
     def _kwargs(self, messages: list[dict[str, Any]], schema: dict[str, Any], mode: str,
-                top_logprobs: int = 0) -> dict[str, Any]:
+                top_logprobs: int = 0, sampling: dict[str, float] | None = None) -> dict[str, Any]:
         c = self.config
         if self._explicit_cache():
             messages = _mark_static_prefix(messages)
@@ -403,6 +340,8 @@ class LiteLLMAdapter:
             model=c.model, messages=messages, temperature=c.temperature, max_tokens=c.max_tokens,
             timeout=c.timeout, num_retries=0, max_retries=0,
         )
+        levers = self.capabilities.sampling_levers
+        kwargs.update({k: v for k, v in (sampling or {}).items() if k in levers})  # never a parameter it refuses
         if top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=top_logprobs)
         if c.seed is not None:
@@ -470,9 +409,10 @@ class LiteLLMAdapter:
         return True
 
     async def complete(self, messages: list[dict[str, Any]], schema: dict[str, Any],
-                       top_logprobs: int = 0) -> CallResult:
+                       top_logprobs: int = 0, sampling: dict[str, float] | None = None) -> CallResult:
         """One logical call: retried on transient errors, each request within a total deadline of
-        `timeout` seconds, stepped down on format (or log-probability) rejection."""
+        `timeout` seconds, stepped down on format (or log-probability) rejection. `sampling`: a
+        repair's overrides of the configured sampling (only the levers the capabilities list)."""
         from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_attempt
         from tenacity.wait import wait_exponential_jitter
 
@@ -516,7 +456,8 @@ class LiteLLMAdapter:
                             await self.limiter.acquire(estimate)
                         sent[0] = self.format_mode  # this request's mode (others may step it down meanwhile)
                         sent_top[0] = 0 if self._logprobs_refused else self.capabilities.top_logprobs(top_logprobs)
-                        response = await self._request(self._kwargs(messages, schema, sent[0], sent_top[0]))
+                        response = await self._request(self._kwargs(messages, schema, sent[0], sent_top[0],
+                                                                     sampling))
             except RetryError as e:
                 exc = e.last_attempt.exception() or e  # a failed attempt always holds its exception
                 latency = (time.perf_counter() - started) * 1000
@@ -639,24 +580,6 @@ class LiteLLMAdapter:
             return float(p) + float(q)
         except Exception:  # noqa: BLE001 - litellm raises assorted errors for unmapped models
             return None
-
-
-def is_local(model: str, api_base: str | None) -> bool:
-    """A server on this machine or the local network (llama.cpp, Ollama, vLLM on a LAN box): slow
-    prompt reading is expected there, unlike at a hosted provider."""
-    import ipaddress
-    from urllib.parse import urlparse
-
-    if not api_base:
-        return model.startswith(("ollama/", "ollama_chat/"))  # litellm's default: localhost:11434
-    host = (urlparse(api_base).hostname or "").lower()
-    if host == "localhost" or host.endswith((".local", ".localhost", ".lan", ".internal")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return ip.is_loopback or ip.is_private or ip.is_unspecified
 
 
 def _cached_tokens(response: Any) -> int:

@@ -18,12 +18,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from evaluator.errors import BadInput
+from evaluator.judge.repair import QUOTE_CHARS, REASONING_CHARS, REPAIR_POLICY, Failure, Step, next_step
 from evaluator.judge.transport import CHARS_PER_TOKEN, estimate_tokens
 from evaluator.models import Transcript
 from evaluator.rubrics import Dimension, Rubric
 from evaluator.safety import fence, fence_tag, neutralise, seal
 
-PROMPT_FILES = ("judge_system.md", "judge_user.md.j2", "repair_user.md.j2", "judge_rubric.md.j2")
+PROMPT_FILES = ("judge_system.md.j2", "judge_user.md.j2", "repair_user.md.j2", "judge_rubric.md.j2",
+                "repair_brief_user.md.j2", "repair_withheld.md.j2")
 PROMPT_NAME = "judge-v1"
 MIN_TRANSCRIPT_TOKENS = 500
 
@@ -72,6 +74,12 @@ def _probe_version() -> str:
                       ["`recovery`: 'a quote' is from the rubric's anchors for `recovery`, not from the interview"]),
         render_repair(["the reply contains no JSON object (it looks like prose)"], one, full.tag,
                       example=example_output(rubric, one)),
+        # the bounded schema, the brief repair and the policy's steps for a probe loop
+        output_schema(rubric, dims, 300), REPAIR_POLICY,
+        [next_step(Failure(cut_off=True), [], 300, 0.0, ("frequency_penalty", "temperature")),
+         next_step(Failure(cut_off=True), [Step(True, 150)], 300, 0.0, ("frequency_penalty", "temperature"))],
+        render_brief_repair(Failure(cut_off=True).why(600), one, full.tag, 150),
+        render_withheld(Failure(cut_off=True).why(600)),
     ]
     digest = hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
     return f"{PROMPT_NAME}@{digest[:12]}"
@@ -106,36 +114,46 @@ def _memo(key: tuple, build):
     return _MODELS[key]
 
 
-def dimension_model(rubric: Rubric, dim: Dimension) -> type[BaseModel]:
-    """Reasoning before score (field order is the generation order), score limited to the scale."""
-    return _memo(("dim", rubric.version, dim.id), lambda: create_model(
+def dimension_model(rubric: Rubric, dim: Dimension, reasoning_chars: int | None = None) -> type[BaseModel]:
+    """Reasoning before score (field order is the generation order), score limited to the scale.
+    `reasoning_chars`: a `maxLength` on the reasoning and on each quote (QUOTE_CHARS), in the schema
+    only, for servers whose json_schema mode enforces it (a grammar closes the string at the bound, so
+    a reply cannot loop inside it until the token limit). Validation never rejects a longer text:
+    an answer that is fine but wordy is not worth a repair."""
+    strings: dict[str, Any] = {"maxLength": reasoning_chars} if reasoning_chars else {}
+    quotes: dict[str, Any] = {"items": {"type": "string", "maxLength": QUOTE_CHARS}} if reasoning_chars else {}
+    return _memo(("dim", rubric.version, dim.id, reasoning_chars), lambda: create_model(
         f"Dimension_{dim.id}",
         __config__=ConfigDict(extra="forbid"),
-        reasoning=(str, Field(description="2-4 sentences: what the candidate did, against the anchors")),
+        reasoning=(str, Field(description="2-4 sentences: what the candidate did, against the anchors",
+                              json_schema_extra=strings or None)),
         # a Literal built at run time from the rubric's scale: valid for pydantic, opaque to mypy
         score=(Literal[score_values(rubric, dim)],  # type: ignore[arg-type]
                Field(description="the anchor level that fits best")),
         # maxItems in the schema only (a longer list is still read): with the schema enforced, a small
         # model otherwise repeats one quote until the token limit cuts the reply off (seen on llama.cpp)
         evidence=(list[str], Field(description="1-3 verbatim quotes from the transcript or code",
-                                   json_schema_extra={"maxItems": 3})),
+                                   json_schema_extra={"maxItems": 3, **quotes})),
     ))
 
 
-def output_model(rubric: Rubric, dims: list[Dimension]) -> type[BaseModel]:
-    """The reply's pydantic model, one field per dimension asked: validation and the sent schema agree."""
+def output_model(rubric: Rubric, dims: list[Dimension], reasoning_chars: int | None = None) -> type[BaseModel]:
+    """The reply's pydantic model, one field per dimension asked: validation and the sent schema agree
+    (apart from the schema-only length bounds, see dimension_model)."""
     def build() -> type[BaseModel]:
-        fields = {d.id: (dimension_model(rubric, d), ...) for d in dims}
+        fields = {d.id: (dimension_model(rubric, d, reasoning_chars), ...) for d in dims}
         dims_model = create_model("Dimensions", __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
         return create_model("Judgment", __config__=ConfigDict(extra="forbid"), dimensions=(dims_model, ...))
 
-    return _memo(("out", rubric.version, tuple(d.id for d in dims)), build)
+    return _memo(("out", rubric.version, tuple(d.id for d in dims), reasoning_chars), build)
 
 
-def output_schema(rubric: Rubric, dims: list[Dimension]) -> dict[str, Any]:
-    """JSON schema fit for OpenAI strict structured outputs (all fields required, no extras)."""
-    return _memo(("schema", rubric.version, tuple(d.id for d in dims)),
-                 lambda: output_model(rubric, dims).model_json_schema())
+def output_schema(rubric: Rubric, dims: list[Dimension], reasoning_chars: int | None = None) -> dict[str, Any]:
+    """JSON schema fit for OpenAI strict structured outputs (all fields required, no extras); with
+    `reasoning_chars`, string `maxLength` bounds for servers that enforce them (not OpenAI's strict
+    mode, which refuses the keyword: Capabilities.string_bounds decides)."""
+    return _memo(("schema", rubric.version, tuple(d.id for d in dims), reasoning_chars),
+                 lambda: output_model(rubric, dims, reasoning_chars).model_json_schema())
 
 
 def example_output(rubric: Rubric, dims: list[Dimension]) -> str:
@@ -155,18 +173,21 @@ def _example(rubric: Rubric, dims: list[Dimension]) -> str:
     return '{"dimensions": {\n' + ",\n".join(lines) + "\n}}"
 
 
-def static_prompt(rubric: Rubric, dims: list[Dimension], enforced: bool = True) -> str:
+def static_prompt(rubric: Rubric, dims: list[Dimension], enforced: bool = True,
+                  reasoning_chars: int = REASONING_CHARS) -> str:
     """The system message: the rules, the rubric, and the reply's shape unless the server enforces the
     schema (`enforced`: it is sent as `response_format`, and repeating it costs ~600 characters a call).
     The same bytes for every transcript judged with these dimensions in one mode, so providers' prefix
     caches can reuse it (the candidate's text only comes after it, in the user message). Rubric text is
-    neutralised, not trusted: a custom rubric cannot open or close a data section."""
+    neutralised, not trusted: a custom rubric cannot open or close a data section. `reasoning_chars`:
+    the bound on each reasoning the model is told (repair.reasoning_chars fits it to --max-tokens)."""
     def build() -> str:
         shown = _template("judge_rubric.md.j2").render(
             rubric=rubric, dimensions=dims, example="" if enforced else example_output(rubric, dims))
-        return _template_text("judge_system.md") + neutralise(shown).rstrip("\n") + "\n"
+        rules = _template("judge_system.md.j2").render(reasoning_chars=reasoning_chars)
+        return rules + neutralise(shown).rstrip("\n") + "\n"
 
-    return _memo(("static", rubric.version, tuple(d.id for d in dims), enforced), build)
+    return _memo(("static", rubric.version, tuple(d.id for d in dims), enforced, reasoning_chars), build)
 
 
 # ---------------------------------------------------------------- rendering
@@ -232,13 +253,14 @@ def _fit_turns(transcript: Transcript, budget_tokens: int) -> tuple[list[str], l
 
 def render(
     transcript: Transcript, rubric: Rubric, dims: list[Dimension], context_tokens: int, reserve_tokens: int,
-    enforced: bool = True,
+    enforced: bool = True, reasoning_chars: int = REASONING_CHARS,
 ) -> Rendered:
     """Build the judge messages for these dimensions, fitting the transcript into the context.
     `enforced`: the request goes with the schema as `response_format: json_schema`; otherwise the
-    system message shows the reply's shape (json_object, or no response format at all)."""
+    system message shows the reply's shape (json_object, or no response format at all).
+    `reasoning_chars`: the bound on each dimension's reasoning, told in the system message."""
     tag = fence_tag(transcript.content_hash)
-    system = static_prompt(rubric, dims, enforced)
+    system = static_prompt(rubric, dims, enforced, reasoning_chars)
     common = dict(
         tag=tag, n_turns=len(transcript.turns), n_code=len(transcript.code_files),
         dimension_list=", ".join(f"`{d.id}`" for d in dims),
@@ -310,3 +332,20 @@ def render_repair(errors: list[str], dims: list[Dimension], tag: str, misplaced:
         errors=errors, dimension_list=", ".join(f"`{d.id}`" for d in dims), tag=tag, misplaced=misplaced or [],
         example=example,
     )
+
+
+def render_brief_repair(why: str, dims: list[Dimension], tag: str, reasoning_chars: int) -> str:
+    """The follow-up user message after a reply that looped or was cut off (repair.py): it says why
+    in general words, quotes nothing of the failed reply, and asks for reasoning within
+    `reasoning_chars` characters and each quote once."""
+    return _template("repair_brief_user.md.j2").render(
+        why=why, dimension_list=", ".join(f"`{d.id}`" for d in dims), tag=tag, reasoning_chars=reasoning_chars,
+        quote_chars=QUOTE_CHARS,
+    )
+
+
+def render_withheld(why: str) -> str:
+    """What stands in for a failed reply that is left out of a repair request: the roles still
+    alternate (some providers require it; the batch transport tells a repair by its assistant turn),
+    and the model is not shown its own loop to continue."""
+    return _template("repair_withheld.md.j2").render(why=why).strip()

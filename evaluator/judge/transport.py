@@ -26,6 +26,11 @@ FORMAT_MODES: tuple[str, ...] = ("json_schema", "json_object", "none")
 # context, the rate limiter's advance estimate, and the count when no tokenizer knows the model.
 CHARS_PER_TOKEN = 3.2
 
+# Sampling parameters a repair request may set (judge/repair.py), strongest for a loop first:
+# `frequency_penalty` makes tokens already said less likely (OpenAI's range -2..2; llama.cpp, vLLM and
+# most OpenAI-compatible servers take it), `temperature` lets a deterministic reply differ at all.
+SAMPLING_LEVERS: tuple[str, ...] = ("frequency_penalty", "temperature")
+
 
 def tokens_for_chars(chars: int) -> int:
     """Tokens of `chars` characters by the conservative heuristic (rounded down)."""
@@ -46,6 +51,12 @@ class Capabilities:
     max_top_logprobs: int = 0  # how many alternatives per token it returns at most
     tool_calling: bool = False
     batch_api: bool = False  # an asynchronous batch endpoint (cheaper, hours of latency)
+    # the json_schema mode holds strings to `maxLength` (llama.cpp's grammars do; OpenAI's strict mode
+    # rejects the keyword), so a bound on the reasoning's length can go into the schema, not only the prompt
+    string_bounds: bool = False
+    # sampling parameters a repair may change after a reply that looped or was cut off, in the order
+    # tried (a subset of SAMPLING_LEVERS the provider accepts); empty: only the prompt can change
+    sampling_levers: tuple[str, ...] = ()
 
     def top_logprobs(self, wanted: int) -> int:
         """Alternatives per token to ask for: `wanted` within what the model returns (0: do not ask)."""
@@ -101,10 +112,12 @@ class ChatTransport(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     async def complete(self, messages: list[dict[str, Any]], schema: dict[str, Any],
-                       top_logprobs: int = 0) -> CallResult:
+                       top_logprobs: int = 0, sampling: dict[str, float] | None = None) -> CallResult:
         """One logical call: retried on transient errors, within a total deadline per request,
         stepped down through `capabilities.structured_output` when the server rejects a mode.
         `top_logprobs` > 0 asks for that many alternatives per token (only if the model can).
+        `sampling` overrides the configured sampling for this request (a repair's levers, taken
+        only from `capabilities.sampling_levers`).
         Raises CallFailed (recorded as unscored) or JudgeUnavailable (stop: nothing can work)."""
         ...
 
