@@ -199,3 +199,32 @@ def test_read_capped_reads_files_whose_size_is_not_what_they_hold(tmp_path: Path
         assert b"Pid:" in read_capped(status, 1_000_000, "t")
         with pytest.raises(BadInput, match="over the 10-byte limit"):
             read_capped(status, 10, "t")
+
+
+def test_a_process_builds_only_the_command_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first argument names a command: only it is built (the app itself stays whole). Anything
+    else sees every command: the default command, help, a mistyped name that gets a suggestion."""
+    import subprocess
+    import sys
+
+    from evaluator.cli import _for_this_process, app
+
+    names = [c.name for c in app.registered_commands]
+    only = _for_this_process(["cohort", "folder", "--cohort", "x"])
+    assert [c.name for c in only.registered_commands] == ["cohort"] and only.registered_groups == []
+    rubrics = _for_this_process(["rubrics", "list"])
+    assert rubrics.registered_commands == [] and [g.name for g in rubrics.registered_groups] == ["rubrics"]
+    for args in ([], ["transcript.md"], ["--help"], ["--version"], ["cohrt"]):
+        assert _for_this_process(args) is app
+    monkeypatch.setenv("_EVALUATE_COMPLETE", "complete_bash")
+    assert _for_this_process(["cohort"]) is app
+    assert [c.name for c in app.registered_commands] == names and len(names) > 5
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from evaluator.cli import run; run()", *args],
+                              capture_output=True, text=True, timeout=120,
+                              env={k: v for k, v in os.environ.items() if k != "_EVALUATE_COMPLETE"})
+
+    assert "--cohort" in cli("cohort", "--help").stdout
+    typo = cli("cohrt")
+    assert typo.returncode == 2 and "evaluate cohort" in typo.stderr
