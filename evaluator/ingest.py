@@ -493,17 +493,21 @@ def load_code_file(path: Path) -> tuple[CodeFile, list[str]]:
     return CodeFile(name=path.name, path=str(path), content=text, language=_language(path)), warnings
 
 
-def referenced_code_files(text: str, directory: Path, exclude: Path) -> list[Path]:
-    """Files named in the transcript that exist next to it (e.g. 'see lru_cache.py')."""
-    found: list[Path] = []
+def named_code_files(text: str, directory: Path) -> list[Path]:
+    """Every file the transcript names (e.g. 'see lru_cache.py'), beside it, whether it exists or not."""
     names = []
     for m in _CODE_SUFFIX.finditer(text):  # find the suffix, then walk back over the name: fast on long text
         start = m.start()
         while start > 0 and _NAME_CHAR.match(text[start - 1]):
             start -= 1
         names.append(text[start : m.end()].strip("./-"))
-    for name in dict.fromkeys(n for n in names if n and not n.startswith(".")):
-        p = directory / name
+    return [directory / name for name in dict.fromkeys(n for n in names if n and not n.startswith("."))]
+
+
+def referenced_code_files(text: str, directory: Path, exclude: Path) -> list[Path]:
+    """Files named in the transcript that exist next to it (e.g. 'see lru_cache.py')."""
+    found: list[Path] = []
+    for p in named_code_files(text, directory):
         try:
             if p.is_file() and p.resolve() != exclude.resolve() and directory.resolve() in p.resolve().parents:
                 found.append(p)

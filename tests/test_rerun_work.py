@@ -228,3 +228,115 @@ def test_a_process_builds_only_the_command_it_runs(monkeypatch: pytest.MonkeyPat
     assert "--cohort" in cli("cohort", "--help").stdout
     typo = cli("cohrt")
     assert typo.returncode == 2 and "evaluate cohort" in typo.stderr
+
+
+# ------------------------------------------------------------------ the read memo (batch/readmemo.py)
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """The transcripts read in full (the real read still happens); the memo in this test's cache
+    folder, trusting files at once (they were all written moments ago: see test_racy_files...)."""
+    from evaluator.batch import prepare, readmemo
+
+    monkeypatch.setenv("EVALUATOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(readmemo, "RACY_SECONDS", -5.0)
+    seen: list[str] = []
+    read = prepare.read_source
+
+    def spy(path: Path, code: Any = ()) -> Any:
+        seen.append(Path(path).name)
+        return read(path, code)
+
+    monkeypatch.setattr(prepare, "read_source", spy)
+    return seen
+
+
+def judged(fake_llm: FakeLLM, tmp_path: Path, n: int) -> tuple[Path, Path, list[Path]]:
+    """A folder of n transcripts, judged once into a fresh store: (folder, db, paths)."""
+    fake_llm.script(Call(valid))
+    folder, db = tmp_path / "c", tmp_path / "e.duckdb"
+    paths = make_cohort(folder, n)
+    assert cohort(folder, db, base_url=fake_llm.base_url).doc["calls"] == n
+    return folder, db, paths
+
+
+def test_an_unchanged_cohort_is_not_read_again_and_any_change_is(fake_llm: FakeLLM, tmp_path: Path,
+                                                                 reads: list[str]) -> None:
+    folder, db, paths = judged(fake_llm, tmp_path, 4)
+    assert sorted(reads) == sorted(p.name for p in paths)
+    members = members_of(db)
+
+    reads.clear()
+    again = cohort(folder, db, "--cohort", "c2", base_url=fake_llm.base_url)  # rows from the memo
+    assert again.doc["cached"] == 4 and again.doc["calls"] == 0 and reads == []
+    assert members_of(db, "c2") == {k: {**m, "cohort": "c2", "added_at": members_of(db, "c2")[k]["added_at"]}
+                                     for k, m in members.items()}
+
+    # an edit of the same size (a letter for another): re-read and judged again
+    data, before = paths[0].read_bytes(), paths[0].stat()
+    paths[0].write_bytes(data.replace(b"Thanks", b"Thonks", 1))
+    # the content alone moved (same size, same inode, the old modification time put back): the change
+    # time, which no tool can set back, still tells
+    os.utime(paths[0], ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = paths[0].stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    reads.clear()
+    edited = cohort(folder, db, base_url=fake_llm.base_url)
+    assert edited.doc["calls"] == 1 and edited.doc["cached"] == 3 and reads == [paths[0].name]
+    assert "Thonks" in str(fake_llm.chat_requests[-1])  # the judge saw the file, not the memo
+
+    # touched, content unchanged: read again (its signature moved), still cached
+    os.utime(paths[1])
+    reads.clear()
+    touched = cohort(folder, db, base_url=fake_llm.base_url)
+    assert touched.doc["calls"] == 0 and reads == [paths[1].name]
+
+
+def test_a_code_file_named_in_the_transcript_and_added_later_is_seen(fake_llm: FakeLLM, tmp_path: Path,
+                                                                     reads: list[str]) -> None:
+    """The memo signs the names a transcript mentions that did not exist: one put there since changes
+    the content (the code goes to the judge) and is judged."""
+    fake_llm.script(Call(valid))
+    folder, db = tmp_path / "c", tmp_path / "e.duckdb"
+    path = make_cohort(folder, 1)[0]
+    path.write_text(path.read_text(encoding="utf-8") + "\nCandidate: my code is in solver_x.py\n", encoding="utf-8")
+    assert cohort(folder, db, base_url=fake_llm.base_url).doc["calls"] == 1
+    reads.clear()
+    assert cohort(folder, db, base_url=fake_llm.base_url).doc["calls"] == 0 and reads == []
+    (folder / "solver_x.py").write_text("def solve():\n    return 42\n", encoding="utf-8")
+    reads.clear()
+    run = cohort(folder, db, base_url=fake_llm.base_url)
+    assert run.doc["calls"] == 1 and reads == [path.name]
+    assert "return 42" in str(fake_llm.chat_requests[-1])
+
+
+def test_force_and_a_missing_judgment_read_the_file_before_judging(fake_llm: FakeLLM, tmp_path: Path,
+                                                                   reads: list[str]) -> None:
+    folder, db, paths = judged(fake_llm, tmp_path, 3)
+    reads.clear()
+    forced = cohort(folder, db, "--force", base_url=fake_llm.base_url)
+    assert forced.doc["calls"] == 3 and sorted(reads) == sorted(p.name for p in paths)
+    sent = " ".join(map(str, fake_llm.chat_requests[-3:]))  # the judge saw each file's own words
+    assert all(f"time ({i:02d})" in sent for i in range(3))
+    # the same files judged into another store: nothing cached there, each is read and judged
+    reads.clear()
+    other = cohort(folder, tmp_path / "other.duckdb", base_url=fake_llm.base_url)
+    assert other.doc["calls"] == 3 and len(reads) == 3 and other.doc["scored"] == 3
+
+
+def test_racy_files_and_another_package_version_are_read_again(
+        fake_llm: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads: list[str]) -> None:
+    from evaluator.batch import readmemo
+
+    monkeypatch.setattr(readmemo, "RACY_SECONDS", 3600.0)  # every file changed "just now": not trusted
+    folder, db, _ = judged(fake_llm, tmp_path, 2)
+    reads.clear()
+    assert cohort(folder, db, base_url=fake_llm.base_url).doc["cached"] == 2 and len(reads) == 2
+
+    monkeypatch.setattr(readmemo, "RACY_SECONDS", -5.0)
+    cohort(folder, db, base_url=fake_llm.base_url)
+    reads.clear()
+    assert cohort(folder, db, base_url=fake_llm.base_url).doc["cached"] == 2 and reads == []
+    monkeypatch.setattr(readmemo, "fingerprint", lambda: "another version of the package")
+    reads.clear()
+    assert cohort(folder, db, base_url=fake_llm.base_url).doc["cached"] == 2 and len(reads) == 2
