@@ -63,8 +63,10 @@ def read_capped(path: Path | str, limit: int, what: str) -> bytes:
         size = os.fstat(f.fileno()).st_size
         if size > limit:
             raise BadInput(f"{what}: {path} is {size:,} bytes, over the {limit:,}-byte limit")
-        try:
-            data = f.read(limit + 1)
+        try:  # what fstat says, and one byte more to see growth: a read of `limit` bytes would
+            data = f.read(size + 1)  # allocate that much (5 MB per transcript, half its read's cost)
+            if len(data) > size:  # the file grew since: read on, up to the cap
+                data += f.read(limit + 1 - len(data))
         except OSError as e:
             raise BadInput(f"{what}: cannot read {path}: {e.strerror}") from None
     if len(data) > limit:  # the file grew while we read it

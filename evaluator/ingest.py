@@ -228,13 +228,29 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+def _plainly_small(raw: str) -> bool:
+    """Front matter that cannot break either limit, seen without parsing it (the check's YAML pass
+    cost as much as the load itself): with no `&` there is no anchor, so no alias expands; every
+    collection opens with one of `[{-?:` of its own, so they bound the depth; and a short text holds
+    few values (fewer than three nodes per character: `?` alone is a mapping, a null key and its value)."""
+    return ("&" not in raw and 3 * len(raw) + 3 <= MAX_FRONT_MATTER_NODES
+            and sum(map(raw.count, "[{-?:")) < MAX_FRONT_MATTER_DEPTH)
+
+
 def _check_front_matter_size(raw: str) -> None:
     """Refuse front matter too big to be metadata, and YAML alias bombs ("billion laughs"): a few
     hundred bytes of nested aliases expand to billions of nodes. The expanded size is counted on the
-    parser's events, before anything is built, so the check costs one pass over at most 64 KB."""
+    parser's events, before anything is built, so the check costs one pass over at most 64 KB; front
+    matter that plainly cannot break the limits (most: a few plain fields) skips it."""
     if len(raw) > MAX_FRONT_MATTER_CHARS:
         raise BadInput(f"front matter is {len(raw):,} characters, over the {MAX_FRONT_MATTER_CHARS:,}-character "
                        "limit: it should hold a few metadata fields")
+    if not _plainly_small(raw):
+        _count_front_matter(raw)
+
+
+def _count_front_matter(raw: str) -> None:
+    """The expanded size and depth, counted on the parser's events (BadInput past a limit)."""
     sizes: dict[str, int] = {}
     stack: list[list[Any]] = [[0, None]]  # [expanded nodes so far, anchor] per open collection
     total = 0
@@ -478,17 +494,21 @@ def load_code_file(path: Path) -> tuple[CodeFile, list[str]]:
     return CodeFile(name=path.name, path=str(path), content=text, language=_language(path)), warnings
 
 
-def referenced_code_files(text: str, directory: Path, exclude: Path) -> list[Path]:
-    """Files named in the transcript that exist next to it (e.g. 'see lru_cache.py')."""
-    found: list[Path] = []
+def named_code_files(text: str, directory: Path) -> list[Path]:
+    """Every file the transcript names (e.g. 'see lru_cache.py'), beside it, whether it exists or not."""
     names = []
     for m in _CODE_SUFFIX.finditer(text):  # find the suffix, then walk back over the name: fast on long text
         start = m.start()
         while start > 0 and _NAME_CHAR.match(text[start - 1]):
             start -= 1
         names.append(text[start : m.end()].strip("./-"))
-    for name in dict.fromkeys(n for n in names if n and not n.startswith(".")):
-        p = directory / name
+    return [directory / name for name in dict.fromkeys(n for n in names if n and not n.startswith("."))]
+
+
+def referenced_code_files(text: str, directory: Path, exclude: Path) -> list[Path]:
+    """Files named in the transcript that exist next to it (e.g. 'see lru_cache.py')."""
+    found: list[Path] = []
+    for p in named_code_files(text, directory):
         try:
             if p.is_file() and p.resolve() != exclude.resolve() and directory.resolve() in p.resolve().parents:
                 found.append(p)

@@ -3,6 +3,7 @@ transaction, with every paid reply journaled first (batch/journal.py) so a kill 
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,30 @@ class Batch:
         members = {**{(m["cohort"], m["transcript_hash"]): m for e in self.entries for m in e.members},
                    **self.members}
         store.save_batch(run_id, [(e.judgment, e.transcript, e.rubric) for e in fresh], items,
-                         list(members.values()), totals, ids=[e.judgment_id for e in fresh])
+                         changed_members(store, list(members.values())), totals, ids=[e.judgment_id for e in fresh])
+
+
+MEMBER_FIELDS = ("transcript_hash", "source", "candidate", "exercise", "session_date")
+
+
+def changed_members(store: Store, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The membership rows that change something. Writing one is an upsert that also drops the
+    file's rows of other contents (an edited file replaces its old version); a row identical to the
+    only stored row of its file, and the only row of that file in this batch, changes nothing, and
+    rewriting every member was most of a cached re-run's commit."""
+    by_cohort: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for m in members:
+        by_cohort[m["cohort"]].append(m)
+    changed = []
+    for cohort, rows in by_cohort.items():
+        stored: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
+        for row in store.cohort_member_rows(cohort, [m["transcript_hash"] for m in rows],
+                                            [m["source"] for m in rows if m.get("source") is not None]):
+            stored[row[1]].append(tuple(row))
+        in_batch = Counter(m.get("source") for m in rows)
+        changed += [m for m in rows if in_batch[m.get("source")] > 1 or m.get("source") is None
+                    or stored.get(m["source"]) != [tuple(m.get(f) for f in MEMBER_FIELDS)]]
+    return changed
 
 
 class CommitBuffer:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from evaluator.batch.inputs import BatchItem, key_extra
+from evaluator.batch.readmemo import ReadMemo
 from evaluator.errors import BadInput
 from evaluator.ingest import Source, read_source
 from evaluator.models import JudgeInfo, Transcript
@@ -45,6 +46,7 @@ class Prepared:
     key: str
     file_metadata: dict[str, Any] | None = None  # the file's own front matter, when a manifest overrides it
     transcript: Transcript | None = None  # parsed by the worker that judges it
+    unread: bool = False  # known from the read memo: the source has no text, read it before judging
 
 
 def check_files(item: BatchItem) -> None:
@@ -77,12 +79,18 @@ def check_metadata(path: Path, metadata: dict[str, Any]) -> None:
 
 
 def prepare(item: BatchItem, rubric_for: Callable[[str | None], tuple[Rubric, list[str]]],
-            judge: JudgeInfo) -> Prepared:
-    """Read one item and compute its cache key (runs in a reader thread)."""
+            judge: JudgeInfo, memo: ReadMemo | None = None) -> Prepared:
+    """Read one item and compute its cache key (runs in a reader thread). With a memo, an item none
+    of whose files changed since a run read it is not read again (`Prepared.unread`)."""
     if item.error:
         raise BadInput(item.error)
     check_files(item)
-    source = read_source(item.path, item.code)
+    source = memo.recall(item) if memo else None
+    unread = source is not None
+    if source is None:
+        source = read_source(item.path, item.code)
+        if memo:
+            memo.keep(item, source)
     check_metadata(item.path, source.metadata)
     file_metadata = None
     if item.overrides:  # the judge reads the transcript with them (whose words are the candidate's)
@@ -90,7 +98,7 @@ def prepare(item: BatchItem, rubric_for: Callable[[str | None], tuple[Rubric, li
     rubric, warnings = rubric_for(source.exercise)
     source.warnings = source.warnings + warnings
     key = cache_key(source.content_hash, rubric, judge, key_extra(item.overrides))
-    return Prepared(item, source, rubric, key, file_metadata=file_metadata)
+    return Prepared(item, source, rubric, key, file_metadata=file_metadata, unread=unread)
 
 
 class Reader:

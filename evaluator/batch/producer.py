@@ -1,7 +1,8 @@
 """The cohort's producer: reads each item off the loop (batch/prepare.py), looks items up a chunk at
 a time (the store's cache, the interrupted runs of this same command, identical copies in this
 cohort), records what is reused and queues the rest for the workers. The queue is bounded, so memory
-stays flat however large the cohort."""
+stays flat however large the cohort. A file unchanged since a run read it is known from the read
+memo (batch/readmemo.py) without reading it; one the lookup does not find is read before it is queued."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from functools import partial
 
 from evaluator.batch.inputs import iter_items
 from evaluator.batch.prepare import Prepared, Reader, prepare
+from evaluator.batch.readmemo import ReadMemo
 from evaluator.batch.records import Recorder
 from evaluator.batch.types import CohortRequest
 from evaluator.errors import EvaluatorError
@@ -36,6 +38,7 @@ class Producer:
         self.lookup, self.stopped, self.notify = lookup, stopped, notify
         self.items = iter_items(request.path, on_skip)  # one pass, shared with list_unjudged
         self.reader = Reader()
+        self.memo = ReadMemo(request.path)
         self.chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)
         self.chunk_size = FIRST_CHUNK
         self._rubrics: dict[str | None, tuple[Rubric, list[str]]] = {}
@@ -54,8 +57,8 @@ class Producer:
                 self.rec.skip(item, None, why)  # summary says what a re-run will judge
                 continue
             try:
-                self.chunk.append(await self.reader.run(partial(prepare, item, self._rubric_for, self.judge),
-                                                        item.path))
+                self.chunk.append(await self.reader.run(
+                    partial(prepare, item, self._rubric_for, self.judge, self.memo), item.path))
             except EvaluatorError as e:
                 self.rec.fail(item, str(e))
             except Exception as e:  # isolation: one file's surprise never stops the cohort
@@ -64,6 +67,11 @@ class Producer:
                 await self._look_up(queue)
         if self.chunk:  # already read: reuse still counts, the rest reach a worker (which skips them on abort)
             await self._look_up(queue)
+        if not self.stopped():  # a run cut short keeps the memo it had
+            try:
+                await self.reader.run(self.memo.save, self.memo.path)
+            except EvaluatorError:  # too slow a drive: the next run reads the files again
+                pass
         self.reader.close()
         for _ in range(n_workers):
             await queue.put(None)
@@ -73,10 +81,14 @@ class Producer:
         all_found = all(p.key in cached or p.key in resumed for p in self.chunk)
         self.chunk_size = min(self.chunk_size * 2, MAX_CHUNK if all_found else CHUNK)
         dedup = self.rec.dedup
+        unread = []
         for p in self.chunk:
             hit = cached.get(p.key) or resumed.get(p.key)
             if hit:
                 self.rec.reuse(p, *hit)
+                continue
+            if p.unread:  # known from the memo, not found: to be read, then judged
+                unread.append(p)
                 continue
             verdict = dedup.classify(p.key, p.item.key)
             if verdict == "finished":  # the original already finished in this run
@@ -86,7 +98,26 @@ class Producer:
             else:
                 await queue.put(p)
         self.notify()
+        self.chunk[:] = unread  # an interrupt while they are read lists them
+        if unread:
+            await self._read_in_full(queue)
         self.chunk.clear()
+
+    async def _read_in_full(self, queue: asyncio.Queue) -> None:
+        """The items the memo knew but the store does not have (judged elsewhere since, or --force):
+        read now, as any new file, and looked up again (with their text, the same key)."""
+        read: list[Prepared] = []
+        for p in list(self.chunk):
+            try:
+                read.append(await self.reader.run(partial(prepare, p.item, self._rubric_for, self.judge),
+                                                  p.item.path))
+            except EvaluatorError as e:
+                self.rec.fail(p.item, str(e))
+            except Exception as e:  # isolation: one file's surprise never stops the cohort
+                self.rec.fail(p.item, f"cannot read it: {type(e).__name__}: {e}")
+        self.chunk[:] = read
+        if read:
+            await self._look_up(queue)
 
     def list_unjudged(self, queue: asyncio.Queue) -> None:
         """After an interrupt: what was read but not started, and what was never read (listing the

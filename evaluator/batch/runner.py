@@ -2,7 +2,8 @@
 cache, shared rate limits, a cost budget, and writes that survive any kill.
 
 Shape of a run (one process, the only DuckDB writer):
-    producer: read + hash items off the loop (batch/prepare.py) -> one cache lookup per chunk ->
+    producer: read + hash items off the loop (batch/prepare.py; files unchanged since a run read
+              them are known from batch/readmemo.py) -> one cache lookup per chunk ->
               reused items recorded, the rest queued (bounded queue: memory stays flat)
     workers (--concurrency): parse, check the budget (batch/budget.py), judge, journal the reply
               (fsync'd at once: batch/journal.py), hand it to the commit buffer (batch/commits.py)

@@ -481,6 +481,16 @@ class Store:
         return {r[0] for r in self.con.execute("SELECT id FROM judgments WHERE id IN (SELECT unnest(?))",
                                                [list(ids)]).fetchall()}
 
+    def cohort_member_rows(self, cohort: str, hashes: list[str], sources: list[str]) -> list[tuple[Any, ...]]:
+        """(transcript_hash, source, candidate, exercise, session_date) of the cohort's members with
+        any of these contents or sources: what a batch's membership rows would overwrite."""
+        if not hashes and not sources:
+            return []
+        return self.con.execute(
+            "SELECT transcript_hash, source, candidate, exercise, session_date FROM cohort_members WHERE cohort = ?"
+            " AND (transcript_hash IN (SELECT unnest(?)) OR source IN (SELECT unnest(?)))",
+            [cohort, list(hashes), list(sources)]).fetchall()
+
     def find_cached(self, cache_key: str) -> dict[str, Any] | None:
         """The newest fully scored judgment for this cache key, as stored (None if there is none).
 
