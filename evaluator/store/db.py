@@ -139,7 +139,7 @@ def with_members(judgments: list[tuple[Judgment, Transcript, Rubric]], ids: list
 IN_LIST = 1024  # keys per lookup statement (a cohort's lookups come a chunk of at most 1,024 items at a time)
 
 
-def _in_lists(keys: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
+def in_lists(keys: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
     """("(?, ?, ...)", keys) at most IN_LIST distinct keys at a time, for `column IN <marks>`
     lookups. A list of constants is what lets DuckDB find each key in the column's ART index (a
     primary key or judgments_cache_key); `IN (SELECT unnest(?))` is a join, which scans every row
@@ -445,7 +445,7 @@ class Store:
             return rows
         key = _KEY[table]
         at = _COLUMNS[table].index(key)
-        stored = {r[0] for marks, keys in _in_lists(row[at] for row in rows)
+        stored = {r[0] for marks, keys in in_lists(row[at] for row in rows)
                   for r in self.con.execute(f"SELECT {key} FROM {table} WHERE {key} IN {marks}", keys).fetchall()}
         return [row for row in rows if row[at] not in stored]
 
@@ -487,7 +487,7 @@ class Store:
 
     def cached_ids(self, cache_keys: list[str]) -> dict[str, tuple[str, str]]:
         """cache_key -> (judgment id, status) of the newest fully scored judgment, for many keys at once."""
-        rows = [r for marks, keys in _in_lists(cache_keys) for r in self.con.execute(
+        rows = [r for marks, keys in in_lists(cache_keys) for r in self.con.execute(
             "SELECT cache_key, arg_max(id, created_at), arg_max(status, created_at) FROM judgments"
             f" WHERE status = 'scored' AND cache_key IN {marks} GROUP BY cache_key", keys).fetchall()]
         return {r[0]: (r[1], r[2]) for r in rows}
@@ -507,7 +507,7 @@ class Store:
         again, --force or not. Failed calls were not paid for and are tried again."""
         if not run_ids:
             return {}
-        rows = [r for marks, keys in _in_lists(cache_keys) for r in self.con.execute(
+        rows = [r for marks, keys in in_lists(cache_keys) for r in self.con.execute(
             "SELECT j.cache_key, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at) FROM judgments j"
             f" WHERE j.cache_key IN {marks} AND j.run_id IN (SELECT unnest(?))"
             " AND EXISTS (SELECT 1 FROM exchanges e WHERE e.judgment_id = j.id AND e.raw_response IS NOT NULL)"
@@ -516,7 +516,7 @@ class Store:
 
     def stored_judgment_ids(self, ids: list[str]) -> set[str]:
         """Which of these judgment ids are stored already (a journal replay never inserts one twice)."""
-        return {r[0] for marks, chunk in _in_lists(ids)
+        return {r[0] for marks, chunk in in_lists(ids)
                 for r in self.con.execute(f"SELECT id FROM judgments WHERE id IN {marks}", chunk).fetchall()}
 
     def find_cached(self, cache_key: str) -> dict[str, Any] | None:
