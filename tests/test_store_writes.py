@@ -99,3 +99,66 @@ def test_lookups_of_many_keys_go_a_bounded_list_at_a_time(tmp_path: Path, monkey
         assert store.stored_judgment_ids([*ids, ids[0], "missing"]) == set(ids)
         marks = list(store_db.in_lists(["a", "b", "a", "c"]))
     assert marks == [("(?, ?)", ["a", "b"]), ("(?)", ["c"])]
+
+
+# ------------------------------------------------------------------------ provider batch ledger
+
+def _ledger(store, lid: str, at: str, rows: list[tuple[str, str, str, str | None, str | None]]) -> None:
+    """A ledger row submitted at `at` and its requests (custom_id, cache_key, state, reply, error)."""
+    store.con.execute("INSERT INTO batch_ledger (id, provider, state, input_sha256, n_requests, submitted_at) "
+                      "VALUES (?, 'openai', 'done', 'x', ?, ?)", [lid, len(rows), at])
+    for seq, (cid, key, state, reply, error) in enumerate(rows):
+        store.con.execute("INSERT INTO batch_requests (ledger_id, seq, custom_id, cache_key, body, state, reply, "
+                          "error) VALUES (?, ?, ?, ?, '{}', ?, ?, ?)", [lid, seq, cid, key, state, reply, error])
+
+
+def test_the_ledger_lookup_takes_many_keys_a_bounded_list_at_a_time(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """known_for answers for every key however many, each request's attempts oldest first."""
+    from evaluator.batch import provider_ledger as L
+
+    monkeypatch.setattr(store_db, "IN_LIST", 2)
+    with open_store(tmp_path / "e.duckdb") as store:
+        _ledger(store, "b1", "2026-01-01", [("c0", "k0", "failed", None, "500: first"),
+                                            ("c1", "k1", "done", '{"n": 1}', None),
+                                            ("c2", "k2", "submitted", None, None)])
+        _ledger(store, "b2", "2026-01-02", [("c0", "k0", "failed", None, "500: second"),
+                                            ("c3", "k3", "done", '{"n": 3}', None),
+                                            ("c4", "k4", "done", '{"n": 4}', None)])
+        known = L.known_for(store, ["k0", "k1", "k2", "k3", "k4", "k1", "absent"])
+    assert sorted(known) == ["c0", "c1", "c2", "c3", "c4"]
+    assert known["c0"].failures == ["500: first", "500: second"]
+    assert known["c1"].reply == {"n": 1} and known["c4"].reply == {"n": 4}
+    assert known["c2"].pending_in == "b1" and known["c2"].cache_key == "k2"
+
+
+def test_a_result_file_is_stored_a_session_per_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every line of a downloaded file lands, a chunk per session (DuckDB holds an UPDATE's data
+    until the session's checkpoint), so readers get in between and memory holds one chunk."""
+    import json
+
+    from evaluator.batch import provider_collect as C
+    from evaluator.batch import provider_ledger as L
+
+    db = tmp_path / "e.duckdb"
+    with open_store(db) as store:
+        _ledger(store, "b1", "2026-01-01", [(f"c{i}", f"k{i}", "submitted", None, None) for i in range(5)])
+    lines = [{"custom_id": f"c{i}", "response": {"status_code": 200, "body": {"n": i}}} for i in range(4)]
+    lines.append({"custom_id": "c4", "error": {"code": "server_error", "message": "boom"}})
+    data = b"".join(json.dumps(x).encode() + b"\n" for x in lines) + b"\n"
+    sessions = []
+    real = L.session
+
+    def counted(path, fn):
+        sessions.append(path)
+        return real(path, fn)
+
+    monkeypatch.setattr(C, "STORE_CHUNK", 2)
+    monkeypatch.setattr(L, "session", counted)
+    assert C.store_file(db, "b1", data) == 5
+    assert len(sessions) == 3
+    with open_store(db, read_only=True) as store:
+        rows = store.con.execute("SELECT custom_id, state, reply, error FROM batch_requests ORDER BY seq").fetchall()
+    assert [(c, s) for c, s, _, _ in rows] == [("c0", "done"), ("c1", "done"), ("c2", "done"), ("c3", "done"),
+                                               ("c4", "failed")]
+    assert json.loads(rows[3][2]) == {"n": 3} and rows[4][3] == "server_error: boom"
