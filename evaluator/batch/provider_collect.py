@@ -50,24 +50,27 @@ def _store_chunk(con: Any, lid: str, chunk: list[list[Any]]) -> None:
 
 
 def store_file(path: Path, lid: str, data: bytes) -> int:
-    """Store one result file's lines, STORE_CHUNK per transaction, in one session. Returns lines read."""
-    def go(store: Any) -> int:
-        n = 0
-        chunk: list[list[Any]] = []
-        for raw in io.BytesIO(data):  # one line at a time, never a list of them
-            if not raw.strip():
-                continue
-            cid, reply, why = parse_line(raw)
-            chunk.append([cid, "done" if reply is not None else "failed", reply, why])
-            n += 1
-            if len(chunk) >= STORE_CHUNK:
-                L.tx(store, partial(_store_chunk, lid=lid, chunk=chunk))
-                chunk = []
-        if chunk:
-            L.tx(store, partial(_store_chunk, lid=lid, chunk=chunk))
-        return n
+    """Store one result file's lines, STORE_CHUNK per transaction, each in a session of its own.
+    Returns lines read.
 
-    return int(L.session(path, go))
+    A session per chunk, not one for the file: DuckDB keeps what an UPDATE wrote in memory until
+    the next checkpoint (at the session's close), so one session held every reply of the file at
+    once (~3 KB a request) on top of the file itself; closing after each chunk bounds it to a chunk
+    (and lets `report --serve` in between)."""
+    n = 0
+    chunk: list[list[Any]] = []
+    for raw in io.BytesIO(data):  # one line at a time, never a list of them
+        if not raw.strip():
+            continue
+        cid, reply, why = parse_line(raw)
+        chunk.append([cid, "done" if reply is not None else "failed", reply, why])
+        n += 1
+        if len(chunk) >= STORE_CHUNK:
+            L.write(path, partial(_store_chunk, lid=lid, chunk=chunk))
+            chunk = []
+    if chunk:
+        L.write(path, partial(_store_chunk, lid=lid, chunk=chunk))
+    return n
 
 
 def _batch_errors(b: dict[str, Any]) -> list[str]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.judge.batch_transport import KnownRequest
-from evaluator.store.db import Store, default_db_path, open_store
+from evaluator.store.db import Store, default_db_path, in_lists, open_store
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 LEDGER_KEY = "evaluator_ledger_id"
@@ -135,10 +135,13 @@ def known_for(store: Store, cache_keys: Iterable[str]) -> dict[str, KnownRequest
     known: dict[str, KnownRequest] = {}
     if not keys:
         return known
-    for cid, key, lid, state, reply, error in store.con.execute(
-            "SELECT r.custom_id, r.cache_key, r.ledger_id, r.state, r.reply, r.error FROM batch_requests r "
-            "JOIN batch_ledger l ON l.id = r.ledger_id WHERE r.cache_key IN (SELECT unnest(?)) "
-            "ORDER BY l.submitted_at", [keys]).fetchall():
+    # a list of constants (not IN (SELECT unnest(?)), a join): the scan reads the replies asked for,
+    # not every reply of the ledger into the buffer pool (a collecting run's memory grew with it)
+    found = [row for marks, chunk in in_lists(keys) for row in store.con.execute(
+        "SELECT r.custom_id, r.cache_key, r.ledger_id, r.state, r.reply, r.error FROM batch_requests r "
+        f"JOIN batch_ledger l ON l.id = r.ledger_id WHERE r.cache_key IN {marks} ORDER BY l.submitted_at",
+        chunk).fetchall()]  # a request's rows all in one chunk (by cache key): still oldest first
+    for cid, key, lid, state, reply, error in found:
         k = known.setdefault(cid, KnownRequest(cache_key=key))
         if state == "done" and reply is not None:
             k.reply = json.loads(reply)

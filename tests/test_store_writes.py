@@ -1,0 +1,164 @@
+"""How group commits and lookups reach the store (evaluator/store/db.py): keys are looked up in their
+index and rows already stored are left alone without ON CONFLICT, a run item written twice still
+ends with its last row, and lookups of many keys go a bounded list at a time. These are the
+behaviours the memory work (peak RSS flat in the cohort's size) must keep."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from support import make_cohort
+
+from evaluator.ingest import parse_source, read_source
+from evaluator.models import Judgment, Transcript
+from evaluator.pipeline import JudgeOptions, build_judge, judge_transcript
+from evaluator.rubrics import Rubric, select_rubric
+from evaluator.store import db as store_db
+from evaluator.store.db import open_store
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
+def _judged(tmp_path: Path, n: int) -> list[tuple[Judgment, Transcript, Rubric]]:
+    """n judgments by the offline judge, each of its own transcript."""
+    judge = build_judge(JudgeOptions())
+    out = []
+    for p in make_cohort(tmp_path / "rounds", n):
+        t = parse_source(read_source(p))
+        rubric = select_rubric(None, t.exercise)
+        out.append((asyncio.run(judge_transcript(t, rubric, judge)), t, rubric))
+    return out
+
+
+def _item(name: str, status: str, jid: str, t: Transcript) -> dict:
+    return {"item": name, "source": name, "status": status, "error": None, "transcript_hash": t.content_hash,
+            "judgment_id": jid}
+
+
+def _count(store, table: str) -> int:
+    return store.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_a_transcript_judged_again_is_stored_once_with_both_judgments(tmp_path: Path) -> None:
+    """A re-judged transcript (another run, --force) keeps one row of transcript, text and rubric."""
+    judged = _judged(tmp_path, 2)
+    with open_store(tmp_path / "e.duckdb") as store:
+        first = store.save_batch("run-1", judged)
+        again = store.save_batch("run-2", judged[:1] + judged)  # the same transcript twice in a batch too
+        assert len(set(first + again)) == 5
+        assert _count(store, "judgments") == 5
+        assert _count(store, "transcripts") == 2
+        assert _count(store, "transcript_texts") == 2
+        assert _count(store, "rubric_versions") == len({r.version for _, _, r in judged})
+        assert store.stored_judgment_ids([*first, "nope"]) == set(first)
+
+
+def test_a_run_item_written_twice_keeps_its_last_row(tmp_path: Path) -> None:
+    """The same (run, item) in a later commit replaces the earlier row, as ON CONFLICT DO UPDATE did,
+    and the rest of that commit (its judgment, a new item) is stored with it."""
+    (j0, t0, r0), (j1, t1, r1) = _judged(tmp_path, 2)
+    with open_store(tmp_path / "e.duckdb") as store:
+        store.save_batch("run-1", [], items=[_item("a.md", "skipped", None, t0)])
+        ids = store.save_batch("run-1", [(j0, t0, r0)], ids=["j0"],
+                               items=[_item("a.md", j0.status, "j0", t0), _item("b.md", "failed", None, t1)])
+        assert ids == ["j0"]
+        rows = store.con.execute("SELECT item, status, judgment_id FROM run_items ORDER BY item").fetchall()
+        assert rows == [("a.md", j0.status, "j0"), ("b.md", "failed", None)]
+        assert store.stored_judgment_ids(["j0"]) == {"j0"}
+        assert _count(store, "exchanges") == len(j0.exchanges)
+
+
+def test_a_failed_batch_stores_nothing_of_it(tmp_path: Path) -> None:
+    """A batch that fails even the ON CONFLICT way (a judgment id stored already) is rolled back whole."""
+    (j0, t0, r0), (j1, t1, r1) = _judged(tmp_path, 2)
+    with open_store(tmp_path / "e.duckdb") as store:
+        store.save_batch("run-1", [(j0, t0, r0)], ids=["j0"])
+        with pytest.raises(store_db.StoreError):
+            store.save_batch("run-1", [(j1, t1, r1), (j0, t0, r0)], ids=["j1", "j0"],
+                             items=[_item("b.md", j1.status, "j1", t1)])
+        assert store.stored_judgment_ids(["j0", "j1"]) == {"j0"}
+        assert _count(store, "run_items") == 0
+        assert _count(store, "transcripts") == 1
+
+
+def test_lookups_of_many_keys_go_a_bounded_list_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More keys than one statement takes (and repeated keys) give the same answers as one lookup."""
+    monkeypatch.setattr(store_db, "IN_LIST", 2)
+    judged = _judged(tmp_path, 5)
+    with open_store(tmp_path / "e.duckdb") as store:
+        run_id = store.start_run(command="cohort", judge_info=judged[0][0].judge, rubric=None, request_key="k")
+        ids = store.save_batch(run_id, judged)
+        keys = [j.cache_key for j, _, _ in judged]
+        scored = {j.cache_key: (jid, j.status) for jid, (j, _, _) in zip(ids, judged, strict=True)
+                  if j.status == "scored"}
+        assert scored
+        assert store.cached_ids([*keys, keys[0], "missing"]) == scored
+        assert store.resumable([run_id], [*keys, "missing"]) == {}  # the offline judge paid for no reply
+        assert store.stored_judgment_ids([*ids, ids[0], "missing"]) == set(ids)
+        marks = list(store_db.in_lists(["a", "b", "a", "c"]))
+    assert marks == [("(?, ?)", ["a", "b"]), ("(?)", ["c"])]
+
+
+# ------------------------------------------------------------------------ provider batch ledger
+
+def _ledger(store, lid: str, at: str, rows: list[tuple[str, str, str, str | None, str | None]]) -> None:
+    """A ledger row submitted at `at` and its requests (custom_id, cache_key, state, reply, error)."""
+    store.con.execute("INSERT INTO batch_ledger (id, provider, state, input_sha256, n_requests, submitted_at) "
+                      "VALUES (?, 'openai', 'done', 'x', ?, ?)", [lid, len(rows), at])
+    for seq, (cid, key, state, reply, error) in enumerate(rows):
+        store.con.execute("INSERT INTO batch_requests (ledger_id, seq, custom_id, cache_key, body, state, reply, "
+                          "error) VALUES (?, ?, ?, ?, '{}', ?, ?, ?)", [lid, seq, cid, key, state, reply, error])
+
+
+def test_the_ledger_lookup_takes_many_keys_a_bounded_list_at_a_time(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """known_for answers for every key however many, each request's attempts oldest first."""
+    from evaluator.batch import provider_ledger as L
+
+    monkeypatch.setattr(store_db, "IN_LIST", 2)
+    with open_store(tmp_path / "e.duckdb") as store:
+        _ledger(store, "b1", "2026-01-01", [("c0", "k0", "failed", None, "500: first"),
+                                            ("c1", "k1", "done", '{"n": 1}', None),
+                                            ("c2", "k2", "submitted", None, None)])
+        _ledger(store, "b2", "2026-01-02", [("c0", "k0", "failed", None, "500: second"),
+                                            ("c3", "k3", "done", '{"n": 3}', None),
+                                            ("c4", "k4", "done", '{"n": 4}', None)])
+        known = L.known_for(store, ["k0", "k1", "k2", "k3", "k4", "k1", "absent"])
+    assert sorted(known) == ["c0", "c1", "c2", "c3", "c4"]
+    assert known["c0"].failures == ["500: first", "500: second"]
+    assert known["c1"].reply == {"n": 1} and known["c4"].reply == {"n": 4}
+    assert known["c2"].pending_in == "b1" and known["c2"].cache_key == "k2"
+
+
+def test_a_result_file_is_stored_a_session_per_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every line of a downloaded file lands, a chunk per session (DuckDB holds an UPDATE's data
+    until the session's checkpoint), so readers get in between and memory holds one chunk."""
+    import json
+
+    from evaluator.batch import provider_collect as C
+    from evaluator.batch import provider_ledger as L
+
+    db = tmp_path / "e.duckdb"
+    with open_store(db) as store:
+        _ledger(store, "b1", "2026-01-01", [(f"c{i}", f"k{i}", "submitted", None, None) for i in range(5)])
+    lines = [{"custom_id": f"c{i}", "response": {"status_code": 200, "body": {"n": i}}} for i in range(4)]
+    lines.append({"custom_id": "c4", "error": {"code": "server_error", "message": "boom"}})
+    data = b"".join(json.dumps(x).encode() + b"\n" for x in lines) + b"\n"
+    sessions = []
+    real = L.session
+
+    def counted(path, fn):
+        sessions.append(path)
+        return real(path, fn)
+
+    monkeypatch.setattr(C, "STORE_CHUNK", 2)
+    monkeypatch.setattr(L, "session", counted)
+    assert C.store_file(db, "b1", data) == 5
+    assert len(sessions) == 3
+    with open_store(db, read_only=True) as store:
+        rows = store.con.execute("SELECT custom_id, state, reply, error FROM batch_requests ORDER BY seq").fetchall()
+    assert [(c, s) for c, s, _, _ in rows] == [("c0", "done"), ("c1", "done"), ("c2", "done"), ("c3", "done"),
+                                               ("c4", "failed")]
+    assert json.loads(rows[3][2]) == {"n": 3} and rows[4][3] == "server_error: boom"
