@@ -272,3 +272,22 @@ def test_the_limit_is_remembered_and_lowered_to_the_figure_the_provider_gave(tmp
         assert limit_for(store, "openai/m", None, None) == 30_000  # lowered to the figure given under it
         assert limit_for(store, "openai/m", None, 0) is None
         assert limit_for(store, "openai/m", "http://elsewhere/v1", None) is None
+
+
+def test_wait_splits_and_resubmits_a_batch_the_provider_refused_in_a_later_poll(fake_llm: FakeLLM,
+                                                                               tmp_path: Path) -> None:
+    import fakebatch
+
+    fake_llm.script(Call(valid))
+    make_cohort(tmp_path / "probe", 4, sample=SAMPLES[0], tag="p")  # what one request weighs at the server
+    score_cohort_batch(_request(fake_llm, tmp_path / "probe", tmp_path / "p.duckdb"), BatchOptions())
+    (probe,) = fake_llm.batch_state.batches.values()
+    fake_llm.batch_state = st = fakebatch.BatchState(enqueued_token_limit=int(probe["_tokens"] / 4 * 1.2))
+    folder, db = tmp_path / "rounds", tmp_path / "s.duckdb"
+    make_cohort(folder, 4, sample=SAMPLES[0])
+    # one --wait call: it submits one batch of four, whose refusal the first poll finds; the batch is too
+    # big for the figure on its own, so the same call renders its requests again, split, and goes on
+    final = score_cohort_batch(_request(fake_llm, folder, db), BatchOptions(wait=True, poll_seconds=0.0))
+    assert final.scored == 4 and final.batch_pending == 0, final
+    assert st.limit_failures == 1 and st.creates == 5
+    assert set(completed_once(fake_llm).values()) == {1} and len(completed_once(fake_llm)) == 4

@@ -125,7 +125,9 @@ async def collect(api: BatchAPI, path: Path, cohort: str | None) -> tuple[int, l
             continue
         limited = limit_message(b) if status == "failed" else None
         if limited is not None:  # the provider's queue was full: a later wave sends it again (no attempt spent)
-            on_limit_failure(path, row, limited)
+            # dropped (too big for the limit on its own): its requests are rendered again, split, by this
+            # run's judging pass, so it counts as finished (a --wait poll would skip that pass otherwise)
+            finished += on_limit_failure(path, row, limited) == "dropped"
             continue
         for fid in (b.get("output_file_id"), b.get("error_file_id")):
             if fid:
