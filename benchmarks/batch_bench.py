@@ -112,10 +112,11 @@ def bench(n: int, base: Path) -> None:
     scored = con.execute("SELECT count(*) FILTER (status = 'scored') FROM judgments").fetchone()[0]
     body = con.execute("SELECT avg(length(body)), count(*) FROM batch_requests").fetchone()
     con.close()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"N={n}: render+upload {up:.1f} s (exit {up_code}, {creates} batch(es), peak RSS {up_mb:.0f} MB); "
           f"collect+store {down:.1f} s (exit {down_code}, {scored} scored, peak RSS {down_mb:.0f} MB); "
-          f"store {db.stat().st_size / 1e6:.0f} MB, ledger body {body[0]:.0f} B/request over {body[1]} rows",
-          flush=True)
+          f"store {db.stat().st_size / 1e6:.0f} MB, ledger body {body[0]:.0f} B/request over {body[1]} rows; "
+          f"machine load {load} (1, 5, 15 min; {os.cpu_count()} cores)", flush=True)
 
 
 def cli(fake: FakeLLM, folder: Path, db: Path, crash: str | None, limit: int | None) -> subprocess.Popen:

@@ -305,11 +305,16 @@ def main() -> None:
     if args.memory:
         import subprocess
 
+        peaks = []
         for n in args.memory.split(","):
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
             out = subprocess.run([sys.executable, __file__, "--n", n, "--concurrency", str(args.concurrency),
                                   "--latency", "0.02"], capture_output=True, text=True, check=True).stdout
             rss = next(line for line in out.splitlines() if "peak RSS" in line).split("peak RSS", 1)[1].strip()
-            print(f"N={n:>6}: peak RSS {rss}")
+            peaks.append(float(rss.split()[0]))
+            print(f"N={n:>6}: peak RSS {rss}; machine load {load} at its start (1, 5, 15 min; {os.cpu_count()} cores)")
+        if len(peaks) > 1:
+            print(f"largest over smallest: {peaks[-1] / peaks[0]:.2f} (goal <= 1.10: memory flat in the cohort's size)")
         return
 
     load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())
