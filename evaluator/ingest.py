@@ -511,6 +511,9 @@ _CODE_CUE = re.compile(
     r"(?:\b(?:file|code|solution|implementation|script|attached|see|in|is|saved\s+(?:as|to|in)|write|wrote)"
     r"\s*:?\s*|\]\(\s*)[`'\"*]*$", re.IGNORECASE)
 
+# `File "parse.py", line 4, in f`: a quoted traceback names a file, not where the code is
+_TRACEBACK_LINE = re.compile(r"""["']?,\s*line\s+\d""")
+
 
 def missing_code_references(text: str, metadata: dict, directory: Path, attached: set[str]) -> list[str]:
     """Warnings for the code files the transcript says its code is in (front matter `code:`, a
@@ -521,7 +524,8 @@ def missing_code_references(text: str, metadata: dict, directory: Path, attached
     front = metadata.get("code")
     named = [v.strip() for v in (front if isinstance(front, list) else [front]) if isinstance(v, str) and v.strip()]
     for name, start in _file_names(text):
-        if _CODE_CUE.search(text, max(0, start - 40), start) is not None:
+        end = start + len(name)
+        if _CODE_CUE.search(text, max(0, start - 40), start) is not None and not _TRACEBACK_LINE.match(text, end):
             named.append(name)
     warnings = []
     for name in dict.fromkeys(named):

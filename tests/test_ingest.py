@@ -595,7 +595,8 @@ def test_each_way_of_naming_the_code_file_warns_when_it_is_missing(tmp_path, tex
 
 def test_file_like_word_in_passing_is_no_warning(tmp_path):
     t = load(tmp_path, "Interviewer: ok\n\nCandidate: Like Django's settings.py or functools.py, "
-                       "I'd reach for os.path.join.\n")
+                       "I'd reach for os.path.join.\n\nInterviewer: it fails:\n\n```\nTraceback (most recent "
+                       "call last):\n  File \"parse.py\", line 4, in parse_invoice\n```\n")
     assert t.code_files == []
     assert t.warnings == []
 
