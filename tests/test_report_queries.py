@@ -450,6 +450,8 @@ def test_judge_quality_is_per_cohort_and_the_all_cohorts_page_says_what_it_pools
         page = f"quality/{pages.slug(cohort)}.html"
         html = (out / page).read_text()
         assert f"Judge quality · {cohort}" in html
+        judged_with = re.search(r'id="judged-with">([^<]+)<', html)[1]
+        assert all(m in judged_with for m in judges) and ("pool its rubric versions" in judged_with) == (cohort == "autumn")
         found_judges, cells = _agreement_cells(html)
         assert found_judges == judges and set(cells) == exact, (cohort, found_judges, cells)
         # the cohort's overview page links to its own judge-quality page, which links back

@@ -374,16 +374,15 @@ def cv_summary(cv: Any) -> str:
 
 def cohort_quality(con, schema: q.Schema, site: Site) -> dict[str, Any]:
     """On the all-cohorts page: each cohort's judges, rubric versions and labelled transcripts, and
-    whether pooling them compares like with like (one judge and one rubric version across every
-    cohort with judgments). Cohorts judged differently are read on their own pages."""
+    whether pooling compares like with like (everything in scope, judgments in no cohort included,
+    made by one judge under one rubric version). Cohorts judged differently are read on their own pages."""
     rows = []
     for cohort in site.options["cohort"]:
         scope = q.judged_with(con, schema, Filters(**{**site.filters.__dict__, "cohort": cohort}))
         if scope["judgments"]:
             rows.append({"cohort": cohort, **scope})
-    setups = {(tuple(r["models"]), tuple(r["rubric_versions"])) for r in rows}
-    alike = len(setups) == 1 and all(len(m) == 1 and len(v) == 1 for m, v in setups)
-    return {"rows": rows, "alike": alike}
+    pooled = q.judged_with(con, schema, site.filters)
+    return {"rows": rows, "alike": len(pooled["models"]) == 1 and len(pooled["rubric_versions"]) == 1}
 
 
 def render_quality(con, schema: q.Schema, site: Site, cohort: str | None = None) -> str:
@@ -407,7 +406,8 @@ def render_quality(con, schema: q.Schema, site: Site, cohort: str | None = None)
     scope = f.cohort
     by_cohort = cohort_quality(con, schema, site) if scope is None and site.options["cohort"] else None
     return render("quality.html", **site.frame("quality", f"Judge quality · {scope or 'All cohorts'}"),
-                  cohort=scope, by_cohort=by_cohort, data=data, curves=curves, probes=probes,
+                  cohort=scope, by_cohort=by_cohort, judged=q.judged_with(con, schema, f), data=data, curves=curves,
+                  probes=probes,
                   reliability=reliability(con, schema, f),
                   agreement_chart=(charts.agreement(data["agreement"], data["ceiling"], site.names)
                                    if data["agreement"] else None))
