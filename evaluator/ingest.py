@@ -494,15 +494,23 @@ def load_code_file(path: Path) -> tuple[CodeFile, list[str]]:
     return CodeFile(name=path.name, path=str(path), content=text, language=_language(path)), warnings
 
 
-def named_code_files(text: str, directory: Path) -> list[Path]:
-    """Every file the transcript names (e.g. 'see lru_cache.py'), beside it, whether it exists or not."""
+def _file_names(text: str) -> list[tuple[str, int]]:
+    """Every file-like name in the text (`name.py`, `dir/name.json`...) with where it starts."""
     names = []
     for m in _CODE_SUFFIX.finditer(text):  # find the suffix, then walk back over the name: fast on long text
         start = m.start()
         while start > 0 and _NAME_CHAR.match(text[start - 1]):
             start -= 1
-        names.append(text[start : m.end()].strip("./-"))
-    return [directory / name for name in dict.fromkeys(n for n in names if n and not n.startswith("."))]
+        raw = text[start : m.end()]
+        name = raw.strip("./-")
+        if name and not name.startswith("."):
+            names.append((name, start + raw.index(name)))
+    return names
+
+
+def named_code_files(text: str, directory: Path) -> list[Path]:
+    """Every file the transcript names (e.g. 'see lru_cache.py'), beside it, whether it exists or not."""
+    return [directory / name for name in dict.fromkeys(n for n, _ in _file_names(text))]
 
 
 def referenced_code_files(text: str, directory: Path, exclude: Path) -> list[Path]:
@@ -515,6 +523,44 @@ def referenced_code_files(text: str, directory: Path, exclude: Path) -> list[Pat
         except OSError:
             continue
     return found
+
+
+# Words that, right before a file name, say the candidate's code is in that file ("the full file is
+# x.py", "it's all in x.py", "see x.py", "I'll write `x.py`", "code: x.py"), as opposed to a name
+# merely mentioned ("functools.lru_cache", "like Django's settings.py does").
+_CODE_CUE = re.compile(
+    r"(?:\b(?:file|code|solution|implementation|script|attached|see|in|is|saved\s+(?:as|to|in)|write|wrote)"
+    r"\s*:?\s*|\]\(\s*)[`'\"*]*$", re.IGNORECASE)
+
+# `File "parse.py", line 4, in f`: a quoted traceback names a file, not where the code is
+_TRACEBACK_LINE = re.compile(r"""["']?,\s*line\s+\d""")
+
+
+def missing_code_references(text: str, metadata: dict, directory: Path, attached: set[str]) -> list[str]:
+    """Warnings for the code files the transcript says its code is in (front matter `code:`, a
+    Markdown link, or a name right after a cue such as "the file is", "it's in", "see") that are not
+    beside it and were not given otherwise (`attached`: names of the code files attached). Without
+    them the judge scores the talk without the code, so the user must hear it; a name merely
+    mentioned in passing gets no warning (ingest tries every file-like name, most are not files)."""
+    front = metadata.get("code")
+    named = [v.strip() for v in (front if isinstance(front, list) else [front]) if isinstance(v, str) and v.strip()]
+    for name, start in _file_names(text):
+        end = start + len(name)
+        if _CODE_CUE.search(text, max(0, start - 40), start) is not None and not _TRACEBACK_LINE.match(text, end):
+            named.append(name)
+    warnings = []
+    for name in dict.fromkeys(named):
+        if "/" in name or "\\" in name or Path(name).name in attached:
+            continue  # only a plain name is looked for beside the transcript
+        try:
+            if (directory / name).is_file():
+                continue
+        except OSError:
+            pass
+        warnings.append(f"the transcript says its code is in {name}, but no {name} is beside it in "
+                        f"{directory}: judged without that code (put the file next to the transcript or "
+                        f"pass it with --code)")
+    return warnings
 
 
 def content_hash(text: str, code_files: list[CodeFile]) -> str:
@@ -597,6 +643,7 @@ def read_source(path: Path | str, code_paths: list[Path] | tuple[Path, ...] = ()
             raise
         code_files.append(cf)
         warnings += w
+    warnings += missing_code_references(text, meta, path.parent, {cf.name for cf in code_files})
     return Source(path, text, meta, body, body_line, code_files, warnings, content_hash(text, code_files))
 
 

@@ -570,9 +570,43 @@ def test_code_referenced_by_name_is_attached(tmp_path):
     assert [c.name for c in t.code_files] == ["cache.py"]
 
 
-def test_referenced_name_that_does_not_exist_is_ignored(tmp_path):
+def test_code_file_the_transcript_names_but_is_not_beside_it_is_a_warning(tmp_path):
+    # moved to another folder without its code: judged without it, and the user is told so (once)
     t = load(tmp_path, REFS)
     assert t.code_files == []
+    assert len(t.warnings) == 1
+    assert "cache.py" in t.warnings[0] and "--code" in t.warnings[0]
+
+
+@pytest.mark.parametrize("text", [
+    "Interviewer: ok\n\nCandidate: The full file is lru_ttl_cache.py. Here are the tests.\n",
+    "Interviewer: ok\n\nCandidate: I'll write `lru_ttl_cache.py` first.\n",
+    "Interviewer: ok\n\nCandidate: Here is [my code](lru_ttl_cache.py).\n",
+    "---\ncandidate: Dana\ncode: lru_ttl_cache.py\n---\nInterviewer: ok\n\nCandidate: done.\n",
+])
+def test_each_way_of_naming_the_code_file_warns_when_it_is_missing(tmp_path, text):
+    t = load(tmp_path, text)
+    assert [w for w in t.warnings if "lru_ttl_cache.py" in w], t.warnings
+    (tmp_path / "lru_ttl_cache.py").write_text("class Cache: ...\n")
+    t = load(tmp_path, text)
+    assert [c.name for c in t.code_files] == ["lru_ttl_cache.py"]
+    assert t.warnings == []
+
+
+def test_file_like_word_in_passing_is_no_warning(tmp_path):
+    t = load(tmp_path, "Interviewer: ok\n\nCandidate: Like Django's settings.py or functools.py, "
+                       "I'd reach for os.path.join.\n\nInterviewer: it fails:\n\n```\nTraceback (most recent "
+                       "call last):\n  File \"parse.py\", line 4, in parse_invoice\n```\n")
+    assert t.code_files == []
+    assert t.warnings == []
+
+
+def test_named_code_file_given_elsewhere_is_no_warning(tmp_path):
+    elsewhere = tmp_path / "code"
+    elsewhere.mkdir()
+    (elsewhere / "cache.py").write_text("class Cache: ...\n")
+    t = load(tmp_path, REFS, code_paths=[elsewhere / "cache.py"])
+    assert [c.name for c in t.code_files] == ["cache.py"]
     assert t.warnings == []
 
 

@@ -403,3 +403,94 @@ def test_stored_calibration_results_read_as_numbers_people_use():
                      "after": {"mae": 0.44999999999999996, "exact": 0.6}})
     assert cv_summary(cv) == "MAE 0.60 → 0.45 · exact 40% → 60% (5-fold)"
     assert cv_summary(None) == cv_summary("not json") == "–"
+
+
+def _two_cohorts(path: Path, autumn_sessions: int) -> Path:
+    """Cohort spring judged by one judge under the revised rubric, every label agreeing with it;
+    cohort autumn (with `autumn_sessions` > 1: also the first judge and the first rubric version)
+    labelled two or more points away from every score, so its exact agreement is 0."""
+    with Store(path) as store:
+        generate(store, SyntheticSpec(candidates=2, sessions_per_candidate=1, cohorts=("spring",), seed=1))
+        generate(store, SyntheticSpec(candidates=2, sessions_per_candidate=autumn_sessions, cohorts=("autumn",),
+                                      seed=2))
+        rows = store.con.execute("""
+            SELECT j.transcript_hash, d.dimension_id, d.score, j.rubric_id, j.rubric_version, r.cohort
+            FROM judgments j JOIN runs r ON r.id = j.run_id JOIN dimension_scores d ON d.judgment_id = j.id
+            WHERE d.status = 'scored' ORDER BY j.id, d.dimension_id""").fetchall()
+        labels = []
+        for i, (h, dim, score, rid, rv, cohort) in enumerate(rows):
+            human = score if cohort == "spring" else (1 if score >= 3 else 5)
+            labels += [("imp", 2 * i + k, h, h, rater, dim, rid, rv, "scored", float(human))
+                       for k, rater in enumerate(("ana", "ben"))]
+        store.con.executemany("INSERT INTO human_labels (import_id, line, transcript_hash, transcript_ref, rater,"
+                              " dimension_id, rubric_id, rubric_version, status, score) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                              labels)
+    return path
+
+
+def _agreement_cells(html: str) -> tuple[set[str], list[str]]:
+    """(judges, exact-agreement cells) of a judge-quality page's agreement table."""
+    section = html[html.index("<h2>Exact agreement"):]
+    section = section[:section.index("</section>")]
+    judges = set(re.findall(r"<tr><td>[^<]*</td><td>([^<]+)</td>", section))
+    return judges, re.findall(r'<td class="r"><b>([^<]+)</b></td>', section)
+
+
+def test_judge_quality_is_per_cohort_and_the_all_cohorts_page_says_what_it_pools(tmp_path):
+    db = _two_cohorts(tmp_path / "two.duckdb", autumn_sessions=3)
+    with duckdb.connect(str(db), read_only=True) as c:
+        schema = q.read_schema(c)
+        spring = q.judge_quality(c, schema, Filters(cohort="spring"))
+        autumn = q.judge_quality(c, schema, Filters(cohort="autumn"))
+        pooled = q.judge_quality(c, schema, Filters())
+        n_spring = sum(r["n"] for r in spring["agreement"])
+        n_autumn = sum(r["n"] for r in autumn["agreement"])
+        assert n_spring and n_autumn and sum(r["n"] for r in pooled["agreement"]) == n_spring + n_autumn
+        assert {r["exact"] for r in spring["agreement"]} == {1.0}
+        assert {r["exact"] for r in autumn["agreement"]} == {0.0}
+        assert {r["model"] for r in spring["agreement"]} == {MODELS[1]}
+        assert {r["model"] for r in autumn["agreement"]} == set(MODELS)
+        # the human ceiling is over the cohort's own labelled transcripts (two raters: two per item)
+        assert sum(r["n"] for r in spring["ceiling"]) == 2 * n_spring
+        assert sum(r["n"] for r in pooled["ceiling"]) == 2 * (n_spring + n_autumn)
+
+    out = tmp_path / "report"
+    build.build_report(db, out)
+    for cohort, judges, exact in (("spring", {MODELS[1]}, {"100%"}), ("autumn", set(MODELS), {"0%"})):
+        page = f"quality/{pages.slug(cohort)}.html"
+        html = (out / page).read_text()
+        assert f"Judge quality · {cohort}" in html
+        judged_with = re.search(r'id="judged-with">([^<]+)<', html)[1]
+        assert all(m in judged_with for m in judges) and ("pool its rubric versions" in judged_with) == (cohort == "autumn")
+        found_judges, cells = _agreement_cells(html)
+        assert found_judges == judges and set(cells) == exact, (cohort, found_judges, cells)
+        # the cohort's overview page links to its own judge-quality page, which links back
+        overview = (out / "cohort" / f"{pages.slug(cohort)}.html").read_text()
+        assert f'href="../{page}"' in overview
+        assert f'href="../cohort/{pages.slug(cohort)}.html"' in html
+    everything = (out / "quality.html").read_text()
+    assert "Judge quality · All cohorts" in everything and 'id="cohort-judges"' in everything
+    assert "badge flag\">pooled" in everything  # judged differently: the pooled figures say so
+    for cohort in ("spring", "autumn"):
+        assert f'href="quality/{pages.slug(cohort)}.html"' in everything
+    # the pooled figures describe neither cohort (100% and 0% pool into figures in between)
+    assert set(_agreement_cells(everything)[1]) - {"100%", "0%"}
+
+    # a report built for one cohort: its judge-quality page is that cohort's, with nothing pooled
+    one = tmp_path / "spring-only"
+    build.build_report(db, one, Filters(cohort="spring"))
+    html = (one / "quality.html").read_text()
+    assert 'id="cohort-judges"' not in html
+    judges, cells = _agreement_cells(html)
+    assert judges == {MODELS[1]} and set(cells) == {"100%"}
+    assert (one / "quality" / f"{pages.slug('spring')}.html").is_file()
+    assert not (one / "quality" / f"{pages.slug('autumn')}.html").exists()
+
+
+def test_cohorts_judged_alike_are_said_to_pool_like_with_like(tmp_path):
+    db = _two_cohorts(tmp_path / "alike.duckdb", autumn_sessions=1)
+    out = tmp_path / "report"
+    build.build_report(db, out)
+    everything = (out / "quality.html").read_text()
+    assert 'id="cohort-judges"' in everything
+    assert "badge flag\">pooled" not in everything and "pool like with like" in everything

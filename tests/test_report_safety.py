@@ -435,12 +435,12 @@ def test_unknown_prices_show_as_unknown_not_zero(rerun_store, retried_store, tmp
         html = page.read_text()
         assert "$0.0000" not in html and "unknown" in html, page.name
     cost_html = (out / "cost.html").read_text()
-    assert re.search(r'<div class="kpi-n">unknown</div><div class="kpi-l">total \(4 with unknown price\)', cost_html)
+    assert re.search(r'<div class="kpi-n">unknown</div><div class="kpi-l">total, every cohort \(4 with unknown price\)', cost_html)
     assert _cost_row(cost_html, "c") == "unknown"
-    assert _cost_card((out / "index.html").read_text()) == ("unknown", "judge cost, every judgment (4 with unknown price)")
+    assert _cost_card((out / "index.html").read_text()) == ("unknown", "judge cost, every judgment in every cohort (4 with unknown price)")
     # some prices known: a lower bound, and the mean only over the known ones (0.0665 over 5)
     mixed = tmp_path / "mixed"
     build.build_report(retried_store[0], mixed)
     cost_html = (mixed / "cost.html").read_text()
-    assert '<div class="kpi-n">at least $0.0665</div><div class="kpi-l">total (1 with unknown price)' in cost_html
+    assert '<div class="kpi-n">at least $0.0665</div><div class="kpi-l">total, every cohort (1 with unknown price)' in cost_html
     assert '<div class="kpi-n">$0.0133</div><div class="kpi-l">per judgment with a known price (5)' in cost_html

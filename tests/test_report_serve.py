@@ -117,3 +117,14 @@ def test_every_registered_view_is_served_built_linked_and_in_the_navigation(serv
 def test_a_view_registered_twice_is_refused():
     with pytest.raises(ValueError, match="registered twice"):
         views.register(views.VIEWS["cost"])
+
+
+def test_a_cohorts_judge_quality_is_served_and_linked_from_its_overview(server):
+    status, overview = raw(server, "/?cohort=spring-2026")
+    assert status == 200
+    link = re.search(r'href="(/quality\?cohort=[^"]+)"[^>]*>judge quality of this cohort', overview)[1]
+    status, page = raw(server, link)
+    assert status == 200 and "Judge quality · spring-2026" in page and 'id="cohort-judges"' not in page
+    status, everything = raw(server, "/quality")
+    assert status == 200 and "Judge quality · All cohorts" in everything and 'id="cohort-judges"' in everything
+    assert 'href="/quality?cohort=autumn-2026"' in everything

@@ -669,7 +669,10 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
         for model, scores in by_model.items()
         for a in exact_agreement(list(scores.values()), list(labels.values()), "mean")),
         key=lambda r: (r["dimension_id"], str(r["model"])))
-    all_labels = con.execute(f"SELECT transcript_hash, rater, dimension_id, human FROM ({LABELS_SQL})").fetchall()
+    # the ceiling over the labelled transcripts in scope: a cohort's page compares its judge with its raters
+    all_labels = con.execute(sql + f"""
+        SELECT transcript_hash, rater, dimension_id, human FROM ({LABELS_SQL})
+        WHERE transcript_hash IN (SELECT transcript_hash FROM judged)""", params).fetchall()
     result["ceiling"] = [
         {"dimension_id": c.dimension, "n": c.n, "exact": c.exact, "lo": c.exact_lo, "hi": c.exact_hi}
         for c in ceiling_agreement([HumanLabel(transcript=t, rater=r, dimension=d, status="scored", score=s)
@@ -679,6 +682,18 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
                coalesce(1.96 * stddev_samp(human) / sqrt(count(*)), 0) AS half_width
         FROM pairs GROUP BY ALL ORDER BY dimension_id, model, judge""", params)
     return result
+
+
+def judged_with(con, schema: Schema, f: Filters) -> dict[str, Any]:
+    """The judges and rubric versions of the judgments in scope and how many of their transcripts
+    have human labels: what tells whether two cohorts' judge-quality figures can be read together."""
+    sql, params = _scope_sql(schema, f)
+    row = con.execute(sql + f"""
+        SELECT list(DISTINCT model ORDER BY model), list(DISTINCT rubric_version ORDER BY rubric_version),
+               count(*), count(DISTINCT transcript_hash) FILTER (
+                   WHERE transcript_hash IN (SELECT transcript_hash FROM ({LABELS_SQL})))
+        FROM judged""", params).fetchone()
+    return {"models": row[0] or [], "rubric_versions": row[1] or [], "judgments": row[2], "labelled": row[3]}
 
 
 # -- cost ---------------------------------------------------------------------------------------------

@@ -372,9 +372,24 @@ def cv_summary(cv: Any) -> str:
     return (" · ".join(parts) + folds) if parts else "–"
 
 
-def render_quality(con, schema: q.Schema, site: Site) -> str:
-    """Whether the judge can be trusted (agreement, calibration, probes, reliability) on one page."""
-    f = site.filters
+def cohort_quality(con, schema: q.Schema, site: Site) -> dict[str, Any]:
+    """On the all-cohorts page: each cohort's judges, rubric versions and labelled transcripts, and
+    whether pooling compares like with like (everything in scope, judgments in no cohort included,
+    made by one judge under one rubric version). Cohorts judged differently are read on their own pages."""
+    rows = []
+    for cohort in site.options["cohort"]:
+        scope = q.judged_with(con, schema, Filters(**{**site.filters.__dict__, "cohort": cohort}))
+        if scope["judgments"]:
+            rows.append({"cohort": cohort, **scope})
+    pooled = q.judged_with(con, schema, site.filters)
+    return {"rows": rows, "alike": len(pooled["models"]) == 1 and len(pooled["rubric_versions"]) == 1}
+
+
+def render_quality(con, schema: q.Schema, site: Site, cohort: str | None = None) -> str:
+    """Whether the judge can be trusted (agreement, calibration, probes, reliability) on one page, for
+    one cohort (as its overview page is) or for all of them, where the page says what it pools and
+    links to each cohort's own page."""
+    f = Filters(**{**site.filters.__dict__, "cohort": cohort}) if cohort is not None else site.filters
     data = q.judge_quality(con, schema, f)
     scale = q.score_scale(con, schema, f)
     curves = []
@@ -388,16 +403,27 @@ def render_quality(con, schema: q.Schema, site: Site) -> str:
     probes = q.probe_runs(con)
     from evaluator.report.reliability import reliability
 
-    return render("quality.html", **site.frame("quality", "Judge quality"), data=data, curves=curves, probes=probes,
+    scope = f.cohort
+    by_cohort = cohort_quality(con, schema, site) if scope is None and site.options["cohort"] else None
+    return render("quality.html", **site.frame("quality", f"Judge quality · {scope or 'All cohorts'}"),
+                  cohort=scope, by_cohort=by_cohort, judged=q.judged_with(con, schema, f), data=data, curves=curves,
+                  probes=probes,
                   reliability=reliability(con, schema, f),
                   agreement_chart=(charts.agreement(data["agreement"], data["ceiling"], site.names)
                                    if data["agreement"] else None))
 
 
+def _build_quality(b: Static) -> None:
+    b.write("quality.html", render_quality(b.con, b.schema, b.site))
+    for cohort in b.cohorts:
+        b.write(f"quality/{slug(cohort)}.html", render_quality(b.con, b.schema, b.deep, cohort))
+
+
 register(View(
-    key="quality", route="/quality", nav="Judge quality", path=lambda p: "quality.html",
-    live=lambda r: (HTTPStatus.OK, render_quality(r.con, r.schema, r.site)),
-    build=lambda b: b.write("quality.html", render_quality(b.con, b.schema, b.site))))
+    key="quality", route="/quality", nav="Judge quality", params=(Param("cohort"),),
+    path=lambda p: f"quality/{slug(p['cohort'])}.html" if p.get("cohort") else "quality.html",
+    live=lambda r: (HTTPStatus.OK, render_quality(r.con, r.schema, r.site, r.site.filters.cohort)),
+    build=_build_quality))
 
 
 # -- cost ---------------------------------------------------------------------------------------------------
