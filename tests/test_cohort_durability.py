@@ -549,3 +549,64 @@ def test_a_read_interrupted_as_it_finishes_still_stops_the_producer(tmp_path: Pa
             reader.close()
 
     asyncio.run(go())
+
+
+def test_a_backlog_commits_in_bounded_batches_and_a_kill_between_them_loses_nothing(tmp_path: Path) -> None:
+    """However many replies piled up (a stall), one commit takes at most `cap` of them; the journal
+    segment goes only with the batch that takes its last entry, so a kill between two bounded
+    commits replays the segment: the committed ones are skipped, the rest stored, none twice."""
+    from evaluator.batch.commits import CommitBuffer
+    from evaluator.batch.journal import Journal, JournalWriter
+
+    db, entries = _entries(tmp_path, 5)
+    buf = CommitBuffer(JournalWriter(Journal(db, "run-1")))
+
+    async def pile_up() -> None:
+        await asyncio.gather(*(buf.add_judgment(e) for e in entries))
+
+    asyncio.run(pile_up())
+    segment = buf.writer.journal.current
+    assert segment is not None and segment.path.exists()
+    with open_store(db) as store:
+        first = asyncio.run(buf.take(cap=2))
+        assert first.partial and len(first.entries) == 2 and not first.segments
+        first.write(store, "run-1", {})
+        buf.committed(first)
+        assert segment.path.exists() and len(buf.pending.entries) == 3  # the rest waits, still journaled
+
+        # a kill here: the next run folds the whole segment; the two committed are not stored twice
+        replayed = read_entries(segment.path.read_bytes())
+        assert [e.judgment_id for e in replayed] == [e.judgment_id for e in entries]
+        assert store.stored_judgment_ids([e.judgment_id for e in replayed]) == {"j0", "j1"}
+
+        sizes = [2]
+        while True:
+            batch = asyncio.run(buf.take(cap=2))
+            sizes.append(len(batch.entries))
+            batch.write(store, "run-1", {})
+            buf.committed(batch)
+            if not batch.partial:
+                break
+        assert sizes == [2, 2, 1] and not buf  # bounded, and all of them taken
+        assert store.count("judgments") == 5
+        assert store.con.execute("SELECT count(DISTINCT judgment_id) FROM exchanges").fetchone()[0] == sum(
+            1 for e in entries if e.judgment.exchanges)
+    assert not segment.path.exists()  # gone with the batch that took its last entry
+
+
+def test_a_run_whose_replies_pile_up_stores_them_all_in_bounded_commits(tmp_path: Path) -> None:
+    """No group commit during the run (a long flush interval): the end of the run finds more
+    judgments pending than one commit takes, commits them in bounded batches, and every one lands
+    with its run item; the journal is gone."""
+    from evaluator.batch.commits import MAX_COMMIT_JUDGMENTS
+    from evaluator.batch.runner import CohortRequest, score_cohort
+
+    n = MAX_COMMIT_JUDGMENTS + 7
+    folder, db = tmp_path / "cohort", tmp_path / "b.duckdb"
+    make_cohort(folder, n)
+    summary = score_cohort(CohortRequest(path=folder, cohort="pile", db=db, flush_seconds=600.0))
+    assert summary.status == "completed" and summary.total == n and summary.failed == 0
+    assert scalar(db, "SELECT count(*) FROM judgments") == n
+    assert scalar(db, "SELECT count(*) FROM run_items WHERE run_id = ? AND judgment_id IS NOT NULL",
+                  [summary.run_id]) == n
+    assert not Path(f"{db}.journal").exists()

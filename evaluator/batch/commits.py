@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluator.batch.journal import Entry, JournalWriter, Segment, fold
+from evaluator.errors import StoreError
 from evaluator.store.db import Store
 
 
@@ -19,6 +20,7 @@ class Batch:
     items: list[dict[str, Any]] = field(default_factory=list)
     members: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
+    partial: bool = False  # more judgments were pending than one batch takes (CommitBuffer.take)
 
     def __bool__(self) -> bool:
         return bool(self.entries or self.items)
@@ -33,6 +35,8 @@ class Batch:
         store.save_batch(run_id, [(e.judgment, e.transcript, e.rubric) for e in fresh], items,
                          changed_members(store, list(members.values())), totals, ids=[e.judgment_id for e in fresh])
 
+
+MAX_COMMIT_JUDGMENTS = 200  # per transaction; see CommitBuffer.take
 
 MEMBER_FIELDS = ("transcript_hash", "source", "candidate", "exercise", "session_date")
 
@@ -64,11 +68,16 @@ class CommitBuffer:
     def __init__(self, writer: JournalWriter) -> None:
         self.writer = writer
         self.pending = Batch()
+        self.unjournaled: set[str] = set()  # judgment ids pending in memory only (the journal could not keep them)
 
     async def add_judgment(self, entry: Entry) -> None:
         """Returns once the entry is on disk in the journal (a full drive raises StoreFull: the entry
         is still kept in memory for the commit)."""
-        await self.writer.append(entry, lambda: self.pending.entries.append(entry))
+        try:
+            await self.writer.append(entry, lambda: self.pending.entries.append(entry))
+        except StoreError:
+            self.unjournaled.add(entry.judgment_id)
+            raise
 
     def add_row(self, item: dict[str, Any], member: dict[str, Any] | None) -> None:
         """An item status that cost nothing (cached, failed, skipped): memory only until the commit."""
@@ -79,12 +88,24 @@ class CommitBuffer:
     def __bool__(self) -> bool:
         return bool(self.pending)
 
-    async def take(self, last: bool = False) -> Batch:
+    async def take(self, last: bool = False, cap: int = MAX_COMMIT_JUDGMENTS) -> Batch:
         """Detach what is pending, with the journal segment holding its entries (the `last` one of a
-        run waits for the appends under way first)."""
+        run waits for the appends under way first).
+
+        At most `cap` judgments go in one batch: a commit's memory is its batch's (the judgments,
+        their exchanges, DuckDB's buffers for them), and a stall (a slow drive, the file held by a
+        reader) can pile up any number of replies, so without a cap the run's peak grew with how
+        much piled up. The rest stays pending for the next commit, right after (the batch is `partial`).
+        A partial batch leaves the journal segment as it is: the segment goes only with the batch
+        that takes the last of its entries, so a kill in between replays the committed ones too,
+        which the fold skips (stored already)."""
         if last:
             await self.writer.drain()
         async with self.writer.io:
+            if len(self.pending.entries) > cap:
+                batch = Batch(entries=self.pending.entries[:cap], partial=True)
+                del self.pending.entries[:cap]
+                return batch
             batch, self.pending = self.pending, Batch()
             segment = self.writer.journal.rotate()
             if segment is not None:
@@ -92,6 +113,7 @@ class CommitBuffer:
             return batch
 
     def committed(self, batch: Batch) -> None:
+        self.unjournaled.difference_update(e.judgment_id for e in batch.entries)
         for segment in batch.segments:
             segment.discard()
 

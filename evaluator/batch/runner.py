@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evaluator.batch.budget import Budget, check_price
-from evaluator.batch.commits import CommitBuffer
+from evaluator.batch.commits import Batch, CommitBuffer
 from evaluator.batch.dedup import Dedup
 from evaluator.batch.health import JudgeHealth
 from evaluator.batch.inputs import key_extra
@@ -139,7 +139,13 @@ class CohortRunner:
         """Group-commit what is pending (and run `then` in the same session). A failed write keeps
         everything (rows in memory, replies in the journal) for the next attempt; a full drive stops
         the run, since every further reply would have nowhere to go."""
-        batch = await self.commits.take(last=then is not None)
+        while (batch := await self.commits.take(last=then is not None)).partial:
+            await self._write(batch)  # a backlog: bounded transactions back to back, `then` with the last
+            if then is None and self.link.resting():  # the file was let go: readers' turn, the next tick goes on
+                return None
+        return await self._write(batch, then)
+
+    async def _write(self, batch: Batch, then: Callable[[Store], Any] | None = None) -> Any:
         totals = self.rec.tally.totals()
 
         def session(store: Store) -> Any:
@@ -302,8 +308,8 @@ class CohortRunner:
             summary.dimensions = await self._commit(then=finish)
         except StoreFull as e:  # exit 2; what was committed stays, the journal keeps what it could
             left = self.commits.pending
-            kept = sum(s.records for s in left.segments)
-            lost = len(left.entries) - kept
+            lost = sum(e.judgment_id in self.commits.unjournaled for e in left.entries)
+            kept = len(left.entries) - lost
             raise StoreFull(
                 f"{e}. The run stopped; what was stored before is intact. {kept} finished judgment(s) not yet in "
                 f"the store are kept in {self.link.path}.journal: the next run stores them once there is space "
