@@ -9,7 +9,7 @@ from typing import Any
 
 from evaluator.batch.journal import Entry, JournalWriter, Segment, fold
 from evaluator.errors import StoreError
-from evaluator.store.db import Store
+from evaluator.store.db import MEMBER_FIELDS, Store
 
 
 @dataclass
@@ -37,8 +37,6 @@ class Batch:
 
 
 MAX_COMMIT_JUDGMENTS = 200  # per transaction; see CommitBuffer.take
-
-MEMBER_FIELDS = ("transcript_hash", "source", "candidate", "exercise", "session_date")
 
 
 def changed_members(store: Store, members: list[dict[str, Any]]) -> list[dict[str, Any]]:

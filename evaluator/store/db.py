@@ -136,6 +136,9 @@ def with_members(judgments: list[tuple[Judgment, Transcript, Rubric]], ids: list
     return out, out_ids, links
 
 
+# A cohort membership row's own fields, in the order cohort_member_rows returns them.
+MEMBER_FIELDS = ("transcript_hash", "source", "candidate", "exercise", "session_date")
+
 IN_LIST = 1024  # keys per lookup statement (a cohort's lookups come a chunk of at most 1,024 items at a time)
 
 
@@ -520,12 +523,12 @@ class Store:
                 for r in self.con.execute(f"SELECT id FROM judgments WHERE id IN {marks}", chunk).fetchall()}
 
     def cohort_member_rows(self, cohort: str, hashes: list[str], sources: list[str]) -> list[tuple[Any, ...]]:
-        """(transcript_hash, source, candidate, exercise, session_date) of the cohort's members with
-        any of these contents or sources: what a batch's membership rows would overwrite."""
+        """MEMBER_FIELDS of the cohort's members with any of these contents or sources: what a batch's
+        membership rows would overwrite."""
         if not hashes and not sources:
             return []
         return self.con.execute(
-            "SELECT transcript_hash, source, candidate, exercise, session_date FROM cohort_members WHERE cohort = ?"
+            f"SELECT {', '.join(MEMBER_FIELDS)} FROM cohort_members WHERE cohort = ?"
             " AND (transcript_hash IN (SELECT unnest(?)) OR source IN (SELECT unnest(?)))",
             [cohort, list(hashes), list(sources)]).fetchall()
 
