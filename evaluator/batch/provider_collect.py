@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.batch import provider_ledger as L
-from evaluator.batch.provider_waves import limit_message, on_limit_failure
+from evaluator.batch.provider_waves import batch_errors, limit_message, on_limit_failure
 from evaluator.judge.batch_transport import BatchAPI, format_rejection
 
 STORE_CHUNK = 2_000  # replies per transaction
@@ -74,9 +74,7 @@ def store_file(path: Path, lid: str, data: bytes) -> int:
 
 
 def _batch_errors(b: dict[str, Any]) -> list[str]:
-    errors = b.get("errors") or {}
-    data = errors.get("data") if isinstance(errors, dict) else getattr(errors, "data", None)
-    return [str(e.get("message") if isinstance(e, dict) else getattr(e, "message", e)) for e in data or []]
+    return [message for _, message in batch_errors(b)]
 
 
 def _finish(con: Any, lid: str, b: dict[str, Any], counts: dict[str, Any], missing: str) -> None:

@@ -66,14 +66,18 @@ def limit_figure(message: str) -> int | None:
     return int(float(m[1].replace(",", "")) * _SCALE.get((m[2] or "").upper(), 1))
 
 
-def limit_message(batch: dict[str, Any]) -> str | None:
-    """The provider's enqueued-limit message of a failed batch (its `errors`), or None."""
+def batch_errors(batch: dict[str, Any]) -> list[tuple[Any, str]]:
+    """(code, message) of each error a batch carries in `errors.data` (dicts, or the SDK's objects)."""
     errors = batch.get("errors") or {}
     data = errors.get("data") if isinstance(errors, dict) else getattr(errors, "data", None)
-    for e in data or []:
-        code = e.get("code") if isinstance(e, dict) else getattr(e, "code", None)
-        message = e.get("message") if isinstance(e, dict) else getattr(e, "message", None)
-        text = f"{code}: {message}" if code else str(message)
+    return [(e.get("code"), str(e.get("message"))) if isinstance(e, dict)
+            else (getattr(e, "code", None), str(getattr(e, "message", e))) for e in data or []]
+
+
+def limit_message(batch: dict[str, Any]) -> str | None:
+    """The provider's enqueued-limit message of a failed batch (its `errors`), or None."""
+    for code, message in batch_errors(batch):
+        text = f"{code}: {message}" if code else message
         if enqueued_limit(text):
             return text
     return None
