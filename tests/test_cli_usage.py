@@ -159,6 +159,39 @@ def test_closed_stdout_is_not_a_judgment_status(tmp_path):
         assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr
 
 
+def _to_closed_stdout(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([str(EXE), *args], stdout=write, stderr=subprocess.PIPE, text=True, env=process_env(),
+                              cwd=cwd, timeout=120)
+    finally:
+        os.close(write)
+
+
+def test_every_kind_of_output_to_a_closed_pipe_exits_141_quietly(tmp_path):
+    """`evaluate --help | head -1` and the like: help and --version (printed while arguments are parsed,
+    by typer's own rich console or click's echo), tables, JSON written at exit, a written report."""
+    if not EXE.exists():
+        pytest.skip("console script not installed next to this interpreter")
+    db = tmp_path / "e.duckdb"
+    assert invoke("cohort", LRU.parent, "--cohort", "c", "--db", db).exit_code == 0
+    for args in (["--help"], ["cohort", "--help"], ["rubrics", "show", "--help"], ["--version"], ["rubrics", "list"],
+                 ["runs", "--db", str(db)], ["runs", "--db", str(db), "--format", "json"], ["batches", "--db", str(db)],
+                 ["judgments", "list", "--db", str(db)], ["report", "--db", str(db), "--out", str(tmp_path / "r")]):
+        p = _to_closed_stdout(args, tmp_path)
+        assert p.returncode == 141, (args, p.returncode, p.stderr)
+        assert p.stderr == "", (args, p.stderr)
+
+
+def test_an_error_whose_json_document_meets_a_closed_pipe_keeps_its_exit_code(tmp_path):
+    if not EXE.exists():
+        pytest.skip("console script not installed next to this interpreter")
+    p = _to_closed_stdout(["runs", "--db", str(tmp_path / "absent.duckdb"), "--format", "json"], tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert "absent.duckdb" in p.stderr and "Traceback" not in p.stderr and "Exception ignored" not in p.stderr
+
+
 # ---------------------------------------------------------------------------------- unknown provider
 
 def test_unknown_provider_is_exit_3_for_judge_and_cohort(tmp_path, fake_llm: FakeLLM):

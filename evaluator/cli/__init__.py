@@ -7,7 +7,9 @@ Heavy imports (litellm, duckdb, pandas) happen inside commands so `evaluate --he
 the first argument is not a known command (STACK-NOTES: a callback would swallow subcommands).
 
 Errors are handled in one place, `DefaultCommandGroup.invoke`: a library `EvaluatorError` becomes its
-message and exit code (as JSON on stdout under `--format json`), a closed stdout pipe exits 141.
+message and exit code (as JSON on stdout under `--format json`). A closed stdout pipe (`| head`) exits
+141 quietly wherever it is met: help and `--version` (printed while arguments are parsed), a command's
+output, rich's consoles (typer's help panels included) and the last flush at exit (`_output_closed`).
 """
 
 from __future__ import annotations
@@ -104,8 +106,19 @@ class DefaultCommandGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         _name_metavars(self)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        _closed_output_ends_every_console()
+        return super().main(*args, **kwargs)
+
     def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
                      **extra: Any) -> Context:
+        """`--help` and `--version` print here, while arguments are parsed, outside `invoke`."""
+        try:
+            return self._make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            _output_closed()
+
+    def _make_context(self, info_name: str | None, args: list[str], parent: Context | None, **extra: Any) -> Context:
         """The project config file becomes click's `default_map` (flag > env > config > default)."""
         if parent is None and "default_map" not in extra and not os.environ.get("_EVALUATE_COMPLETE"):
             from evaluator.config import apply_settings, default_map, load_settings
@@ -169,20 +182,48 @@ def _refuse_mistyped_command(word: str, commands: list[str]) -> None:
 
 
 def _emit_json_error(message: str, code: int) -> NoReturn:
-    sys.stdout.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False) + "\n")
+    """The error is already on stderr: a reader gone from stdout does not change its exit code."""
+    try:
+        sys.stdout.write(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
     raise typer.Exit(code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is buffered cannot fail again
+    (Python would print "Exception ignored ... BrokenPipeError" and exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file descriptor (a test runner's buffer)
+        pass
 
 
 def _output_closed() -> NoReturn:
     """Stdout was closed by the reader (`evaluate X | head -1`): not a judgment status. Exit 141
     (128 + SIGPIPE, what a shell reports for a process killed by a closed pipe), quietly.
+
+    SystemExit rather than typer.Exit: it also ends the process where click is not there to turn an
+    Exit into one (the final flush in `run`).
     """
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
-    except (OSError, ValueError):  # not a real file descriptor (a test runner's buffer)
-        pass
-    raise typer.Exit(EXIT_OUTPUT_CLOSED)
+    _silence_stdout()
+    raise SystemExit(EXIT_OUTPUT_CLOSED)
+
+
+def _console_output_closed(self: Any) -> NoReturn:
+    self.quiet = True  # what rich's own hook does: print nothing more
+    _output_closed()
+
+
+def _closed_output_ends_every_console() -> None:
+    """A print to a closed pipe ends in rich's `Console.on_broken_pipe`, whose default exits 1 (a judgment
+    status here). Every console of the process gets ours, typer's (help, usage errors) included: rich
+    documents the method as the one to override, and typer makes its consoles itself."""
+    from rich.console import Console
+
+    Console.on_broken_pipe = _console_output_closed  # type: ignore[method-assign]
 
 
 def _exit_codes_help() -> str:
@@ -206,9 +247,7 @@ def console(stderr: bool = False) -> Any:
     """A rich console; messages on stderr are never hard-wrapped (paths stay greppable in logs)."""
     from rich.console import Console
 
-    c = Console(stderr=stderr, highlight=False, soft_wrap=stderr)
-    c.on_broken_pipe = _output_closed  # type: ignore[method-assign]  # rich's own exits 1, a judgment status
-    return c
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
 def json_errors() -> bool:
@@ -273,7 +312,12 @@ def _for_this_process(args: list[str]) -> typer.Typer:
 def run() -> None:
     """Console-script entry: usage errors exit 2 with click's message; nothing prints a traceback."""
     try:
-        _for_this_process(sys.argv[1:])()
+        try:
+            _for_this_process(sys.argv[1:])()
+        except SystemExit:
+            _deliver_stdout()
+            raise
+        _deliver_stdout()
     except KeyboardInterrupt:
         console(stderr=True).print("[red]interrupted[/red]")
         sys.exit(EXIT_INTERRUPTED)
@@ -288,6 +332,17 @@ def run() -> None:
             "traceback and please report it."
         )
         sys.exit(EXIT_INTERNAL)
+
+
+def _deliver_stdout() -> None:
+    """Flush what is still buffered for stdout (a short JSON document is written at exit, not at
+    `write`): a reader gone by then is a closed pipe like any other, 141 and no noise."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _output_closed()
+    except (OSError, ValueError):  # stdout closed by the caller (`>&-`): nothing to deliver
+        pass
 
 
 # Register the command modules (each imports only typer at import time).
