@@ -3,16 +3,23 @@
 `DIM=3.5` asks that dimension DIM score at least 3.5; a plain `3.5` asks it of the mean over every
 scored dimension. Dimensions without a score (not observed, unscored) neither pass nor fail the gate:
 an unscored dimension already makes the exit code 1.
+
+A threshold is checked against the rubrics it can apply to before anything is judged
+(`check_against_rubrics`): a dimension none of them has is a typo, and a score outside their scale
+(`--fail-under 9` on a 1-5 rubric can never pass, `0.8` can never fail) is a mistake, not a gate.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evaluator.errors import BadInput
+
+if TYPE_CHECKING:
+    from evaluator.rubrics import Rubric
 
 ALL = None  # the threshold on the mean over all scored dimensions
 
@@ -42,6 +49,57 @@ def parse_thresholds(values: list[str] | None) -> list[Threshold]:
                            "for the mean over all dimensions")
         out.append(Threshold(dim.strip() or ALL, score))
     return out
+
+
+def check_against_rubrics(thresholds: list[Threshold], rubrics: Iterable[Rubric]) -> None:
+    """BadInput for a threshold no rubric in `rubrics` can give meaning to: one naming a dimension none
+    of them has, or a score outside the scale of every rubric it applies to (those with the dimension;
+    all of them for the mean). A score within one rubric's scale passes: which rubric a transcript
+    gets may be known only once it is read (its exercise picks one), and scales can differ between
+    rubrics. The scale's own ends are fine (`--fail-under 5`: only top scores pass).
+    """
+    rubrics = list(rubrics)
+    for t in thresholds:
+        concerned = [r for r in rubrics if t.dimension is ALL or t.dimension in r.dimension_ids]
+        if not concerned:
+            known = sorted({d for r in rubrics for d in r.dimension_ids})
+            raise BadInput(f"--fail-under {t.dimension}={t.score:g}: no such dimension in {_named(rubrics)} "
+                           f"(known: {', '.join(known) or 'none'})")
+        if any(r.scale.min <= t.score <= r.scale.max for r in concerned):
+            continue
+        flag = f"{t.score:g}" if t.dimension is ALL else f"{t.dimension}={t.score:g}"
+        what = (f"a mean of {t.score:g} over all dimensions" if t.dimension is ALL
+                else f"a score of {t.score:g} on {t.dimension}")
+        never = "be reached" if all(t.score > r.scale.max for r in concerned) else "fail"
+        scales = sorted({(r.scale.min, r.scale.max) for r in concerned})
+        raise BadInput(f"--fail-under {flag}: {_named(concerned)} {_scored(concerned)}, so {what} can never "
+                       f"{never}; give a score within {' or '.join(f'{lo}-{hi}' for lo, hi in scales)}")
+
+
+def _named(rubrics: list[Rubric]) -> str:
+    ids = sorted({r.id for r in rubrics})
+    return f"rubric '{ids[0]}'" if len(ids) == 1 else "rubrics " + ", ".join(f"'{i}'" for i in ids)
+
+
+def _scored(rubrics: list[Rubric]) -> str:
+    """`scores 1-5`, or each rubric's scale when they differ."""
+    scales = {(r.scale.min, r.scale.max) for r in rubrics}
+    if len(scales) == 1:
+        lo, hi = scales.pop()
+        return f"score{'s' if len({r.id for r in rubrics}) == 1 else ''} {lo}-{hi}"
+    return "score " + ", ".join(f"{r.scale.min}-{r.scale.max} ('{r.id}')" for r in sorted(rubrics, key=lambda r: r.id))
+
+
+def cohort_thresholds(values: list[str] | None, rubric: str | None) -> list[Threshold]:
+    """A cohort's `--fail-under` values, parsed and checked before any transcript is judged against
+    the rubrics the cohort can use: the `--rubric` given, else every rubric a transcript's exercise can
+    select (the rubrics folder, the default included)."""
+    thresholds = parse_thresholds(values)
+    if thresholds:
+        from evaluator.rubrics import load_all, select_rubric
+
+        check_against_rubrics(thresholds, [select_rubric(rubric, None)] if rubric else load_all())
+    return thresholds
 
 
 def check(thresholds: list[Threshold], scores: Mapping[str, float | None],

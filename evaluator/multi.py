@@ -23,7 +23,7 @@ from evaluator.errors import (
     EvaluatorError,
     JudgeUnavailable,
 )
-from evaluator.gate import Threshold, check, judgment_scores
+from evaluator.gate import check, judgment_scores
 from evaluator.pipeline import EvaluateRequest, EvaluateResult, evaluate_file
 
 STDIN = "-"
@@ -33,11 +33,11 @@ STDIN_SOURCE = "<stdin>"
 @dataclass
 class FilesRequest:
     """What `evaluate A.md B.md -` was asked: the transcripts ('-' is stdin), how to judge each
-    (`each`: code, rubric, judge, store; its `transcript` is replaced by each one in turn), the gate."""
+    (`each`: code, rubric, judge, store, the --fail-under gate; its `transcript` is replaced by each
+    one in turn)."""
 
     transcripts: list[str]
     each: EvaluateRequest
-    thresholds: list[Threshold] = field(default_factory=list)
 
 
 @dataclass
@@ -99,7 +99,7 @@ def evaluate_files(request: FilesRequest, stdin: BinaryIO | None = None) -> Iter
                 raise BadInput(f"transcript: {name} is a directory; to judge the transcripts in it, run "
                                f"`evaluate cohort {shlex.quote(name)} --cohort NAME`")
             outcome.result = evaluate_file(replace(request.each, transcript=source))
-            outcome.below = check(request.thresholds, judgment_scores(outcome.result.judgment.dimensions))
+            outcome.below = check(request.each.thresholds, judgment_scores(outcome.result.judgment.dimensions))
         except JudgeUnavailable:
             raise
         except EvaluatorError as e:

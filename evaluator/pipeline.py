@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from evaluator.errors import BadInput
+from evaluator.gate import Threshold, check_against_rubrics
 from evaluator.ingest import load_transcript
 from evaluator.judge.base import Judge
 from evaluator.judge.llm_adapter import ModelConfig
@@ -81,6 +82,7 @@ class EvaluateRequest:
     db: Path | None = None
     store: bool = True
     force: bool = False
+    thresholds: list[Threshold] = field(default_factory=list)  # --fail-under: checked against the rubric first
 
 
 @dataclass
@@ -268,6 +270,7 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
                   else load_transcript(request.transcript, request.code))
     rubric, rubric_warnings = select_rubric_with_warnings(request.rubric, transcript.exercise)
     transcript.warnings.extend(rubric_warnings)
+    check_against_rubrics(request.thresholds, [rubric])  # a gate that cannot work is refused before any call
     judge = build_judge(request.judge)
     info = judge.info()
     notices = [BASELINE_NOTICE] if info.kind == "baseline" else []

@@ -304,6 +304,76 @@ def test_fail_under_gates_a_cohort_mean(tmp_path):
     assert gated.exit_code == 4 and json.loads(gated.stdout)["fail_under"]
 
 
+def test_fail_under_outside_the_rubric_scale_is_refused_before_any_call(tmp_path, fake_llm: FakeLLM):
+    """`--fail-under 9` on a 1-5 rubric can never pass and `0.5` can never fail: exit 2 naming the scale,
+    before the model is asked anything (the rubric is known only once the transcript is read)."""
+    model = ["--model", "openai/m", "--api-base", fake_llm.base_url, "--retries", "0"]
+    for value, never in (("9", "be reached"), ("0.5", "fail"), ("invariant=5.5", "be reached")):
+        r = invoke(LRU, "--db", tmp_path / "e.duckdb", "--fail-under", value, *model)
+        assert r.exit_code == 2, (value, r.output)
+        assert f"--fail-under {value}: rubric 'lru_ttl_cache' scores 1-5" in flat(r.stderr)
+        assert f"can never {never}" in flat(r.stderr) and "within 1-5" in flat(r.stderr)
+    typo = invoke(LRU, "--no-store", "--fail-under", "invarient=3", *model)
+    assert typo.exit_code == 2 and "no such dimension" in flat(typo.stderr)
+    assert fake_llm.chat_requests == [] and not (tmp_path / "e.duckdb").exists()
+    fake_llm.script(Call(valid))
+    edge = invoke(LRU, "--no-store", "--fail-under", "5", "--fail-under", "invariant=1", *model)
+    assert edge.exit_code in (0, 4), edge.output  # the scale's own ends are thresholds like any other
+
+
+def test_cohort_fail_under_outside_every_rubric_scale_is_refused_before_judging(tmp_path):
+    db = tmp_path / "e.duckdb"
+    for args in (["--fail-under", "9"], ["--fail-under", "restraint=0"], ["--rubric", "default", "--fail-under", "6"]):
+        r = invoke("cohort", LRU.parent, "--cohort", "c", "--db", db, *args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "1-5" in flat(r.stderr) and "can never" in flat(r.stderr)
+    assert not db.exists()  # refused before the run: nothing judged, nothing stored
+    assert invoke("cohort", LRU.parent, "--cohort", "c", "--db", db, "--fail-under", "nosuch=3").exit_code == 2
+
+
+def _ten_point_rubrics(folder: Path) -> Path:
+    """The default rubric (1-5) and one that extends it on a 0-10 scale, claiming the exercise `essay`."""
+    import yaml
+
+    from evaluator.rubrics import builtin_rubrics_dir
+
+    folder.mkdir()
+    base = builtin_rubrics_dir()
+    assert base is not None
+    (folder / "default.yaml").write_text((base / "default.yaml").read_text())
+    default = yaml.safe_load((base / "default.yaml").read_text())
+    dims = [{"id": d["id"], "anchors": {i: f"level {i} of {d['id']}" for i in range(11)}} for d in default["dimensions"]]
+    (folder / "ten.yaml").write_text(yaml.safe_dump({"id": "ten", "title": "Ten", "extends": "default",
+                                                     "exercises": ["essay"], "scale": {"min": 0, "max": 10},
+                                                     "dimensions": dims}))
+    return folder
+
+
+def test_fail_under_with_rubrics_on_different_scales(tmp_path):
+    """A threshold passes when some rubric it may meet has it on its scale (which one a cohort's
+    transcript gets is known only once it is read); one that fits none names every scale. A single
+    transcript is held to its own rubric's scale."""
+    env = {"EVALUATOR_RUBRICS_DIR": str(_ten_point_rubrics(tmp_path / "rubrics"))}
+    db = tmp_path / "e.duckdb"
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "a.md").write_text(LRU.read_text())
+    fits_ten = invoke("cohort", folder, "--cohort", "c", "--db", db, "--fail-under", "8", env=env)
+    assert fits_ten.exit_code == 4, fits_ten.output  # accepted: 8 is on the 0-10 scale; the 1-5 means miss it
+    fits_none = invoke("cohort", folder, "--cohort", "c", "--db", db, "--fail-under", "11", env=env)
+    assert fits_none.exit_code == 2
+    assert "1-5 ('default'), 0-10 ('ten')" in flat(fits_none.stderr) and "within 0-10 or 1-5" in flat(fits_none.stderr)
+    exact = invoke("cohort", folder, "--cohort", "c", "--db", db, "--rubric", "default", "--fail-under", "8", env=env)
+    assert exact.exit_code == 2 and "rubric 'default' scores 1-5" in flat(exact.stderr)
+    one = invoke(folder / "a.md", "--no-store", "--fail-under", "8", env=env)  # no exercise `essay`: the default
+    assert one.exit_code == 2 and "rubric 'default' scores 1-5" in flat(one.stderr)
+    essay = folder / "essay.md"
+    essay.write_text("---\nexercise: essay\n---\n" + LRU.read_text().split("---", 2)[-1])
+    assert invoke(essay, "--no-store", "--fail-under", "8", env=env).exit_code in (0, 4)
+    low = invoke(essay, "--no-store", "--fail-under", "0", env=env)
+    assert low.exit_code in (0, 4), low.output  # 0 is the bottom of this rubric's scale
+
+
 def test_gate_weighs_dimension_means_by_their_counts():
     from evaluator.gate import check, parse_thresholds
 

@@ -42,9 +42,9 @@ def cohort_cmd(
 
     from evaluator.batch.runner import CohortRequest, score_cohort
     from evaluator.cli.progress import CohortProgress, model_client_notice, render_summary
-    from evaluator.gate import cohort_verdict, parse_thresholds
+    from evaluator.gate import cohort_thresholds, cohort_verdict
 
-    thresholds = parse_thresholds(fail_under)
+    thresholds = cohort_thresholds(fail_under, rubric)
     request = CohortRequest(
         path=path, cohort=cohort, judge=judge, rubric=rubric, db=db, concurrency=concurrency,
         rpm=rpm, tpm=tpm, force=force, dry_run=dry_run, max_cost=max_cost,

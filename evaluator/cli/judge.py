@@ -38,8 +38,8 @@ def judge_cmd(
     from evaluator.pipeline import EvaluateRequest
 
     each = EvaluateRequest(transcript=Path(transcripts[0]), code=list(code or []), rubric=rubric, judge=judge,
-                           db=db, store=not no_store, force=force)
-    request = FilesRequest(transcripts=list(transcripts), each=each, thresholds=parse_thresholds(fail_under))
+                           db=db, store=not no_store, force=force, thresholds=parse_thresholds(fail_under))
+    request = FilesRequest(transcripts=list(transcripts), each=each)
     from evaluator.cli.progress import model_client_notice
 
     model_client_notice(judge, console(stderr=True))
