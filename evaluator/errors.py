@@ -17,7 +17,8 @@ EXIT_CODES = {
     EXIT_OK: "every dimension scored (or not observed where allowed); with --batch: the rest awaits the provider",
     EXIT_NOT_FULLY_SCORED: "partially scored or unscored",
     EXIT_BAD_INPUT: "bad input: file, rubric, option, config or database",
-    EXIT_JUDGE_UNAVAILABLE: "judge unavailable: model unreachable, unknown, or credentials refused",
+    EXIT_JUDGE_UNAVAILABLE: "judge unavailable: model unreachable, unknown, credentials refused, or failing every "
+                            "request",
     EXIT_BELOW_THRESHOLD: "scored, but below a --fail-under threshold",
     EXIT_INTERNAL: "internal error (a bug: rerun with EVALUATOR_DEBUG=1)",
     EXIT_INTERRUPTED: "interrupted",

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from evaluator.errors import BadInput
+from evaluator.errors import BadInput, JudgeUnavailable
 from evaluator.gate import Threshold, check_against_rubrics
 from evaluator.ingest import load_transcript
 from evaluator.judge.base import Judge
 from evaluator.judge.llm_adapter import ModelConfig
+from evaluator.judge.unanswered import server_failed
 from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Transcript, Usage
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 from evaluator.safety import detect_injection
@@ -263,6 +264,21 @@ def weigh_jury(store, judge: Judge, rubric: Rubric, transcript: Transcript) -> b
     return judge.weights is not None
 
 
+def unanswered_error(judgment: Judgment, options: JudgeOptions, judgment_id: str | None) -> JudgeUnavailable:
+    """A judge whose every request failed on the server's side is unavailable (exit 3), as one that
+    cannot be reached: the transcript did not score nothing, the model was never heard from. The
+    failed judgment is stored all the same (unscored, with its exchanges: what the server said), as a
+    cohort stores its own; it is never reused, so the next run judges afresh."""
+    where = f" at {options.api_base}" if options.api_base else ""
+    kept = f"; recorded as unscored judgment {judgment_id[:8]} (evaluate show)" if judgment_id else ""
+    error = JudgeUnavailable(
+        f"model {judgment.judge.model}{where} answered none of the {judgment.usage.calls} request(s) sent: "
+        f"every one failed on the server's side (last: {judgment.exchanges[-1].error}){kept}; run again when "
+        "the server is healthy")
+    error.requests = judgment.usage.calls
+    return error
+
+
 def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
     """Judge one transcript file end to end and (unless told not to) store the judgment."""
     started = time.perf_counter()
@@ -306,6 +322,8 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
             run_id = store.start_run(command="evaluate", judge_info=info, rubric=rubric)
             judgment_id = store.save_judgment(run_id, judgment, transcript, rubric)
             store.finish_run(run_id, judgment.status)
+    if server_failed(judgment):
+        raise unanswered_error(judgment, request.judge, judgment_id)
     return EvaluateResult(
         judgment=judgment, transcript=transcript, rubric=rubric, judgment_id=judgment_id,
         db_path=str(db_path) if db_path else None, wall_seconds=time.perf_counter() - started,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakellm import Call, Error, FakeLLM
+from fakellm import Call, Error, FakeLLM, Reply
 from replies import valid
 from support import cohort, cohort_args, make_cohort, query, scalar
 
@@ -299,6 +299,18 @@ def test_a_judge_answering_500_to_everything_stops_like_an_unavailable_one(fake_
     assert len(fake_llm.chat_requests) == 3 * 2  # three judgments of two attempts, then nothing more
     assert doc["skipped"] == 7 and len(doc["skipped_items"]) == 7 and doc["unscored"] == 3
     assert scalar(db, "SELECT status FROM runs WHERE id = ?", [doc["run_id"]]) == "aborted"
+
+
+def test_a_judge_that_times_out_on_everything_stops_like_an_unavailable_one(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """No reply before --timeout, every time: the adapter's own deadline (RequestTimeout) counts as the
+    server failing, as `evaluate TRANSCRIPT` says for one transcript, so the run stops (exit 3)."""
+    fake_llm.script(Reply("{}", delay=3.0))
+    folder, db = tmp_path / "c", tmp_path / "e.duckdb"
+    make_cohort(folder, 5)
+    run = cohort(folder, db, "--concurrency", "1", "--retries", "0", "--timeout", "0.3", base_url=fake_llm.base_url)
+    doc = run.doc
+    assert run.code == 3 and doc["status"] == "aborted", doc
+    assert "RequestTimeout" in doc["message"] and doc["skipped"] == 2
 
 
 def test_server_errors_after_the_judge_answered_do_not_stop_the_run(fake_llm: FakeLLM, tmp_path: Path) -> None:

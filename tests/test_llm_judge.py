@@ -342,26 +342,60 @@ def test_500_then_valid_is_scored(fake_llm: FakeLLM, tmp_path: Path) -> None:
     assert len(exchanges) == 1 and exchanges[0]["transport_attempts"] == 2
 
 
-def test_500_storm_ends_unscored_after_the_retries(fake_llm: FakeLLM, tmp_path: Path) -> None:
+def test_500_storm_is_a_judge_unavailable_after_the_retries(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """A server answering 500 to everything is as unusable as one that cannot be reached: exit 3 with
+    the server's last error (as `evaluate cohort` stops), the failed judgment stored as unscored."""
     fake_llm.script(Error(500))  # always
     run = evaluate(fake_llm.base_url, tmp_path, "--retries", "2")
 
-    assert run.code == 1
+    assert run.code == 3
     assert_no_traceback(run)
-    doc = run.doc
-    assert doc["status"] == "unscored"
-    assert run.statuses() == dict.fromkeys(DIMS, "unscored")
-    assert doc["reason"] and "InternalServerError" in doc["reason"] and "3 attempts" in doc["reason"]
-    assert all(d["reason"] == doc["reason"] for d in doc["dimensions"])
+    assert run.doc["exit_code"] == 3
+    error = run.doc["error"]
+    assert "openai/test-model" in error and "answered none of the 3 request(s)" in error
+    assert "InternalServerError after 3 attempts" in error and "The server had an error" in error
     assert len(fake_llm.chat_requests) == 3  # 1 + 2 retries, and no repair requests after a failed call
 
     j, dims, exchanges = stored(run.db)
-    assert j["status"] == "unscored" and j["reason"] == doc["reason"]
+    assert j["status"] == "unscored" and "InternalServerError" in j["reason"] and j["id"][:8] in error
     assert all(d["status"] == "unscored" and d["score"] is None for d in dims.values())
     assert len(exchanges) == 1
     ex = exchanges[0]
     assert ex["raw_response"] is None and ex["transport_attempts"] == 3
     assert "InternalServerError" in ex["error"] and "The server had an error" in ex["error"]
+
+
+@pytest.mark.parametrize("step, says", [(Error(502), "BadGatewayError"), (Error(503), "ServiceUnavailableError"),
+                                        (Reply("{}", delay=3.0), "RequestTimeout")],
+                         ids=["502", "503", "timeout"])
+def test_every_request_failing_on_the_server_is_exit_3_like_an_unreachable_model(
+        fake_llm: FakeLLM, tmp_path: Path, step: Any, says: str) -> None:
+    fake_llm.script(step)  # always
+    run = evaluate(fake_llm.base_url, tmp_path, "--retries", "1", "--retry-wait", "0.01", "--timeout", "0.5")
+
+    assert run.code == 3, run.stdout
+    assert_no_traceback(run)
+    assert "answered none of the 2 request(s)" in run.doc["error"] and f"last: {says} after 2 attempts" in run.doc["error"]
+    if says == "RequestTimeout":
+        assert "--timeout" in run.doc["error"]  # the adapter's advice on the deadline reaches the user
+
+
+def test_a_server_failing_every_request_stops_several_transcripts_at_the_first(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Error(500))
+    other = REPO / "transcripts" / "rag_pipeline.md"
+    run = evaluate(fake_llm.base_url, tmp_path, "--retries", "0", str(other))
+
+    assert run.code == 3 and "answered none" in run.stderr.replace("\n", " ")
+    assert len(fake_llm.chat_requests) == 1  # the second transcript would fail the same way: not sent
+
+
+def test_500_storm_from_the_console_script_is_one_clear_line(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    fake_llm.script(Error(500))
+    run = evaluate_subprocess(fake_llm.base_url, tmp_path, "--retries", "0")
+
+    assert run.code == 3, run.stderr
+    assert_no_traceback(run)
+    assert run.stderr.startswith("error: model openai/test-model at ") and "InternalServerError" in run.stderr
 
 
 # ------------------------------------------------------------------------------------------- 10. timeout

@@ -5,17 +5,10 @@ retries and ending "completed" with nothing scored."""
 from __future__ import annotations
 
 from evaluator.errors import JudgeUnavailable
+from evaluator.judge.unanswered import server_failed
 from evaluator.models import Judgment
 
 FAILED_JUDGMENTS = 3  # the first N judgments of a run all failed on server errors: stop
-SERVER_ERRORS = ("InternalServerError", "ServiceUnavailableError", "BadGatewayError", "APIError",
-                 "APIConnectionError", "Timeout")
-
-
-def server_failed(j: Judgment) -> bool:
-    """No reply at all, and the last error of every call was the server's (5xx), not a rate limit."""
-    return bool(j.exchanges) and all(e.raw_response is None and e.error is not None
-                                     and e.error.startswith(SERVER_ERRORS) for e in j.exchanges)
 
 
 class JudgeHealth:
