@@ -106,6 +106,19 @@ _BARE_LABEL = re.compile(
     r")\s*$"
 )
 _TS_GROUPS = ("ts1", "ts2", "ts3", "ts4", "ts5")
+# WhatsApp chat exports: each message starts with its date and time, in brackets (iOS:
+# `[12/03/2026, 14:02:11] Alice: text`) or before a dash (Android: `12/03/2026, 14:02 - Alice: text`),
+# day or month first, 12- or 24-hour, with or without seconds; its further lines follow unstamped. A
+# stamped line with no `Name: ` is the app's own notice (`Messages and calls are end-to-end encrypted`,
+# `Alice added Bob`), as is one iOS attributes to the chat with its text marked by U+200E: neither is
+# anyone's turn. The sender is anything up to the colon (a saved name, or a phone number).
+_CHAT_DATE = r"\d{1,4}[./-]\d{1,2}[./-]\d{2,4}"
+_CHAT_STAMP = re.compile(
+    rf"[ \t\u200e]*(?:\[(?P<bracketed>{_CHAT_DATE},?\s+{_CLOCK})\]\s*|(?P<dashed>{_CHAT_DATE},?\s+{_CLOCK})\s+[-–]\s+)")
+_CHAT_SENDER = re.compile(r"(?P<name>[^\s:\u200e][^:\u200e]{0,59}?):(?:[ \t]+|$)(?P<rest>.*)$")
+# An attachment the export left out: Android's `<Media omitted>`, iOS's `image omitted`, `<attached: x>`.
+_CHAT_MEDIA = re.compile(r"\u200e?\s*(?:<media omitted>|<attached: [^>]*>|(?:image|video|audio|sticker|gif|document"
+                         r"|contact card) omitted)\s*$", re.IGNORECASE)
 _QUOTE_PREFIX = re.compile(r"^[ \t]{0,3}> ?")
 # counted over "\n" + body: a literal first character lets `re` skip ahead to each line start
 _QUOTED_LINE = re.compile(r"\n[ \t]*>")
@@ -122,6 +135,7 @@ class _Label(NamedTuple):
     weak: bool  # a list item ("- Name: ...") or a bare "Name 10:30" line: could be prose
     timestamp: str | None
     rest: str  # text after the label on the same line
+    chat: bool = False  # a chat export's stamped message line
 
 
 _FENCE = re.compile(r"^\s*(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+#.\-]*)")
@@ -334,9 +348,29 @@ def _match_label(i: int, line: str) -> _Label | None:
     return None
 
 
-def _label_candidates(lines: list[str]) -> list[_Label]:
-    """Lines outside code fences that look like `Speaker: text` (or an Otter-style `Speaker 1  0:03`)."""
+def _chat_message(i: int, line: str) -> tuple[bool, _Label | None]:
+    """(whether the line carries a chat export's stamp, the message's label): stamped with no label
+    is the app's own notice."""
+    if line.lstrip(" \t\u200e")[:1] not in "0123456789[":  # cheap: most lines start otherwise
+        return False, None
+    stamp = _CHAT_STAMP.match(line)
+    if stamp is None:
+        return False, None
+    sender = _CHAT_SENDER.match(line, stamp.end())
+    if sender is None:
+        return True, None
+    rest = sender.group("rest")
+    if rest.startswith("\u200e") and not _CHAT_MEDIA.match(rest):
+        return True, None
+    return True, _Label(i, sender.group("name").strip(), None, True, False,
+                        stamp.group("bracketed") or stamp.group("dashed"), rest.lstrip("\u200e"), chat=True)
+
+
+def _label_candidates(lines: list[str]) -> tuple[list[_Label], set[int]]:
+    """Lines outside code fences that look like `Speaker: text` (or an Otter-style `Speaker 1  0:03`),
+    and the lines that are a chat app's own notices."""
     found, fence = [], None
+    notices: set[int] = set()
     for i, line in enumerate(lines):
         m = ("`" in line or "~" in line) and _FENCE.match(line)
         if m:
@@ -346,10 +380,14 @@ def _label_candidates(lines: list[str]) -> list[_Label]:
                 fence = None
             continue
         if fence is None and (":" in line or "：" in line):
-            label = _match_label(i, line)
+            stamped, label = _chat_message(i, line)
+            if stamped and label is None:
+                notices.add(i)
+                continue
+            label = label or _match_label(i, line)
             if label and label.name.lower() not in NOT_SPEAKERS:
                 found.append(label)
-    return found
+    return found, notices
 
 
 def _accepted_labels(cands: list[_Label], meta: dict) -> dict[str, str | None]:
@@ -435,10 +473,17 @@ def parse_turns(body: str, meta: dict, first_line: int = 1) -> tuple[list[Turn],
 def _parse_turns(body: str, meta: dict, first_line: int) -> tuple[list[Turn], bool, list[str]]:
     """parse_turns on a body already unquoted (unquoting twice would strip nested quotes too)."""
     lines = body.split("\n")
-    cands = _label_candidates(lines)
+    cands, notices = _label_candidates(lines)
     accepted = _accepted_labels(cands, meta)
     starts = [c for c in cands if c.name in accepted]
     warnings: list[str] = []
+    if sum(c.chat for c in starts) >= 2:  # a chat export: its app's notices are nobody's words
+        lines = ["" if i in notices else line for i, line in enumerate(lines)]
+        body = "\n".join(lines)
+        media = sum(bool(_CHAT_MEDIA.match(c.rest)) for c in starts if c.chat)
+        if media:
+            warnings.append(f"{media} attachment(s) (photos, files, voice notes) were left out of the chat export "
+                            "(<Media omitted>): the judge reads only the text")
     if not starts:
         return _one_block(body, first_line, "no speaker labels recognised: the transcript is judged as one block")
     unresolved = sorted(n for n, r in accepted.items() if r is None)

@@ -305,6 +305,85 @@ def test_zoom_and_teams_label_lines(tmp_path):
     assert t.turns[1].timestamp == "10:03 AM"
 
 
+WHATSAPP_ANDROID = """12/03/2026, 14:00 - Messages and calls are end-to-end encrypted. No one outside of this chat, not even WhatsApp, can read or listen to them. Tap to learn more.
+12/03/2026, 14:01 - Priya Nair created group "Mock interview"
+12/03/2026, 14:02 - Priya Nair: Hi Dana, the task is an LRU cache with a TTL.
+How would you start?
+12/03/2026, 14:03 - Dana Smith: A dict from key to node plus a doubly linked list for recency.
+
+The invariant: both hold the same keys, size never exceeds capacity.
+12/03/2026, 14:04 - Dana Smith: <Media omitted>
+12/03/2026, 14:04 - Priya Nair added Sam
+12/03/2026, 14:05 - Priya Nair: What about expiry?
+12/03/2026, 14:06 - Dana Smith: Lazily on get, against an injectable clock.
+"""
+
+WHATSAPP_IOS = ("\u200e[3/12/26, 2:00:01\u202fPM] Mock interview: \u200eMessages and calls are end-to-end encrypted. "
+                "No one outside of this chat, not even WhatsApp, can read or listen to them.\n"
+                "[3/12/26, 2:02:11\u202fPM] Priya Nair: Hi Dana, the task is an LRU cache with a TTL.\n"
+                "[3/12/26, 2:03:40\u202fPM] Dana Smith: A dict from key to node plus a linked list.\n"
+                "Both hold the same keys.\n"
+                "\u200e[3/12/26, 2:04:00\u202fPM] Dana Smith: \u200eimage omitted\n"
+                "[3/12/26, 2:05:10\u202fPM] Priya Nair: What about expiry?\n"
+                "[3/12/26, 2:06:00\u202fPM] Dana Smith: Lazily on get.\n")
+
+
+def test_whatsapp_android_export(tmp_path):
+    """`date, time - Name: text`: one turn per message with its further lines; the app's notices
+    (encryption, group changes) are nobody's turn; a left-out attachment is said."""
+    t = load(tmp_path, WHATSAPP_ANDROID, name="WhatsApp Chat with Dana Smith.txt")
+    assert t.speakers_recognised
+    assert [x.id for x in t.turns] == ["t1", "t2", "t3", "t4", "t5"]  # no preamble: the notices are dropped
+    assert spoken(t) == [
+        ("interviewer", "Hi Dana, the task is an LRU cache with a TTL.\nHow would you start?"),
+        ("candidate", "A dict from key to node plus a doubly linked list for recency.\n\n"
+                      "The invariant: both hold the same keys, size never exceeds capacity."),
+        ("candidate", "<Media omitted>"),
+        ("interviewer", "What about expiry?"),  # "Priya Nair added Sam" is not part of any turn
+        ("candidate", "Lazily on get, against an injectable clock.")]
+    assert [x.speaker for x in t.turns[:2]] == ["Priya Nair", "Dana Smith"]
+    assert t.turns[0].timestamp == "12/03/2026, 14:02"
+    lines = WHATSAPP_ANDROID.split("\n")
+    assert [lines[x.line - 1][:18] for x in t.turns] == ["12/03/2026, 14:02 "] * 1 + [
+        "12/03/2026, 14:03 ", "12/03/2026, 14:04 ", "12/03/2026, 14:05 ", "12/03/2026, 14:06 "]
+    assert any("1 attachment(s)" in w for w in t.warnings)
+    assert any("guessed" in w for w in t.warnings)  # no front matter: first speaker taken as interviewer
+
+
+def test_whatsapp_ios_export_12_hour_with_seconds(tmp_path):
+    t = load(tmp_path, WHATSAPP_IOS, name="_chat.txt")
+    assert spoken(t) == [("interviewer", "Hi Dana, the task is an LRU cache with a TTL."),
+                         ("candidate", "A dict from key to node plus a linked list.\nBoth hold the same keys."),
+                         ("candidate", "image omitted"), ("interviewer", "What about expiry?"),
+                         ("candidate", "Lazily on get.")]
+    assert "Mock interview" not in {x.speaker for x in t.turns}  # the chat's own notice is no speaker
+    assert t.turns[0].timestamp == "3/12/26, 2:02:11\u202fPM"
+    assert any("1 attachment(s)" in w for w in t.warnings)
+
+
+@pytest.mark.parametrize("stamp", ["12/03/2026, 14:02 - ", "03/12/2026, 2:02 PM - ", "3/12/26, 2:02 p.m. - ",
+                                   "12.03.26, 14:02 - ", "2026-03-12 14:02:05 - ", "[12/03/2026, 14:02:11] ",
+                                   "[03/12/2026, 2:02:11 PM] ", "[12/03/2026 14:02] "])
+def test_whatsapp_stamp_variants_with_roles_from_front_matter(tmp_path, stamp):
+    text = (f"---\ncandidate: Dana Smith\n---\n{stamp}Priya Nair: Build an LRU cache.\n"
+            f"{stamp}Dana Smith: First the invariant.\nThen the code.\n{stamp}+44 7700 900123: Sorry, wrong chat\n"
+            f"{stamp}Priya Nair: Go on.\n{stamp}Dana Smith: Done.\n{stamp}+44 7700 900123: bye\n")
+    t = load(tmp_path, text)
+    assert [(x.speaker, x.role) for x in t.turns[:2]] == [("Priya Nair", "interviewer"), ("Dana Smith", "candidate")]
+    assert t.turns[1].text == "First the invariant.\nThen the code."
+    assert "+44 7700 900123" in {x.speaker for x in t.turns}  # an unsaved contact is a sender too
+    assert t.turns[0].timestamp == stamp.strip(" -[]")
+
+
+def test_a_stamped_log_line_in_an_ordinary_transcript_stays_in_its_turn(tmp_path):
+    """Only a chat export's stamped lines without a sender are the app's notices: in a Markdown
+    transcript the same line is what the speaker said."""
+    text = ("Interviewer: What did the log say?\n\nCandidate: This:\n12/03/2026, 14:02 - cache rebuilt in 3 s\n\n"
+            "Interviewer: Fine.\n")
+    t = load(tmp_path, text)
+    assert spoken(t)[1] == ("candidate", "This:\n12/03/2026, 14:02 - cache rebuilt in 3 s")
+
+
 def test_bare_time_line_in_prose_is_not_a_speaker(tmp_path):
     text = ("Interviewer: When do we stop?\n\nCandidate: We said:\nMeeting at 10:30\n\nInterviewer: And?\n\n"
             "Candidate: Again\nMeeting at 10:30\n")
