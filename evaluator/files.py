@@ -5,16 +5,18 @@ report 0 bytes and then never end (or never start: opening a FIFO blocks until a
 So a path is opened with O_NONBLOCK (the open of a FIFO returns at once), checked with fstat on
 the open descriptor (no race between the check and the read), and read with a cap of its own
 that does not depend on what the file claims to be. Every reader of transcripts, code, label,
-score and manifest files goes through here, so the rule is the same everywhere.
+score and manifest files goes through here, so the rule is the same everywhere; so does their text
+encoding: UTF-8 (a byte-order mark allowed), or UTF-16 with its byte-order mark.
 """
 
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from evaluator.errors import BadInput
 
@@ -92,10 +94,40 @@ def utf16_as_utf8(data: bytes, what: str) -> bytes:
     `Out-File`, Excel's "Unicode Text" export, Notepad's "Unicode"); read as UTF-8 such a file is full
     of NUL bytes and was refused as binary. With the mark the encoding is certain, so it is decoded;
     without one nothing is guessed."""
-    if data[:2] not in (b"\xff\xfe", b"\xfe\xff") or data[:4] == b"\xff\xfe\x00\x00":  # not UTF-32
+    if not _utf16_mark(data):
         return data
     try:
         return data.decode("utf-16").encode("utf-8")
     except UnicodeDecodeError as e:
         raise BadInput(f"{what}: starts as UTF-16 text but is not valid UTF-16 (byte {e.start}); "
                        "re-save it as UTF-8") from None
+
+
+def _utf16_mark(head: bytes) -> bool:
+    return head[:2] in (b"\xff\xfe", b"\xfe\xff") and head[:4] != b"\xff\xfe\x00\x00"  # not UTF-32
+
+
+def read_text(path: Path | str, limit: int, what: str) -> str:
+    """The text of a regular file of at most `limit` bytes: UTF-8 (a byte-order mark allowed), or
+    UTF-16 with its mark, as every user file is read. BadInput for anything else."""
+    data = utf16_as_utf8(read_capped(path, limit, what), f"{what} {path}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{what}: {path} is not UTF-8 text (byte {e.start}); re-save it as UTF-8") from None
+
+
+def open_text(path: Path | str, limit: int, what: str) -> TextIO:
+    """A regular file of at most `limit` bytes opened for streaming text (newlines untranslated, for
+    the csv module), decoded as `read_text` decodes: the encoding is chosen from its first bytes, so a
+    file read a line at a time (a cohort manifest of 100k rows) is never held whole."""
+    raw = open_regular(path, what)
+    try:
+        if os.fstat(raw.fileno()).st_size > limit:
+            raise BadInput(f"{what}: {path} is over the {limit:,}-byte limit")
+        head = raw.read(4)
+        raw.seek(0)
+    except BaseException:
+        raw.close()
+        raise
+    return io.TextIOWrapper(raw, encoding="utf-16" if _utf16_mark(head) else "utf-8-sig", newline="")

@@ -69,11 +69,11 @@ def load_terms(path: Path | None) -> tuple[str, ...]:
     """Company (or any other) names to redact, one per line; blank lines and # comments ignored."""
     if path is None:
         return ()
-    from evaluator.files import read_capped
+    from evaluator.files import read_text
 
     try:  # only a regular file, capped: a FIFO or /dev/zero given by mistake must not hang the run
-        text = read_capped(path, 5_000_000, "--redact-list").decode("utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        text = read_text(path, 5_000_000, "--redact-list")
+    except OSError as e:
         raise BadInput(f"--redact-list {path}: cannot read it ({e})") from None
     return tuple(dict.fromkeys(line.strip() for line in text.splitlines()
                                if line.strip() and not line.lstrip().startswith("#")))

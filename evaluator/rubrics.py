@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evaluator.errors import BadInput
-from evaluator.files import read_capped
+from evaluator.files import read_text
 
 DEFAULT_RUBRIC_ID = "default"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -227,10 +227,10 @@ def _format_validation_error(path: Path, err: ValidationError, dims: Any = None)
 
 def read_rubric_file(path: Path) -> RubricFile:
     """A rubric file parsed and checked (safe YAML, capped size), or BadInput naming the file."""
-    raw = read_capped(path, 1_000_000, "rubric file")  # regular files only: never a FIFO or /dev/zero
+    text = read_text(path, 1_000_000, "rubric file")  # regular files only: never a FIFO or /dev/zero
     try:
-        data = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER)
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        data = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as e:
         raise BadInput(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise BadInput(f"{path}: a rubric must be a YAML mapping with id, title and dimensions")

@@ -249,6 +249,52 @@ def test_excel_unicode_text_labels_import(tmp_path):
     assert "4 labels" in r.stdout and "3 scored" in r.stdout and "1 missing" in r.stdout
 
 
+@pytest.mark.parametrize("name, text, encoding", [
+    ("cohort.csv", "path,candidate\r\nrounds/a.md,Ada Ünal\r\nrounds/b.md,Bo Two\r\n", "utf-16"),
+    ("cohort.txt.csv", "path\tcandidate\r\nrounds/a.md\tAda Ünal\r\nrounds/b.md\tBo Two\r\n", "utf-16"),  # Excel
+    ("cohort.jsonl", '{"path": "rounds/a.md", "candidate": "Ada Ünal"}\n{"path": "rounds/b.md", "candidate": "Bo Two"}\n',
+     "utf-16-be-bom"),
+])
+def test_a_utf16_manifest_is_read_like_a_utf16_transcript_or_label_file(tmp_path, name, text, encoding):
+    """A manifest saved by PowerShell or Excel as UTF-16 with its byte-order mark is read as the
+    transcripts and label files are (was: refused as "not UTF-8 text")."""
+    folder = tmp_path / "rounds"
+    folder.mkdir()
+    shutil.copy(LRU, folder / "a.md")
+    shutil.copy(SAMPLES / "rag_pipeline.md", folder / "b.md")
+    data = b"\xfe\xff" + text.encode("utf-16-be") if encoding == "utf-16-be-bom" else text.encode(encoding)
+    (tmp_path / name).write_bytes(data)
+    db = tmp_path / "e.duckdb"
+    r = run("cohort", tmp_path / name, "--cohort", "c1", "--db", db, "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["scored"] == 2
+    members = {m["candidate"] for m in query(db, "SELECT candidate FROM cohort_members")}
+    assert members == {"Ada Ünal", "Bo Two"}
+
+
+def test_a_utf16_manifest_without_its_mark_is_still_refused(tmp_path):
+    (tmp_path / "cohort.csv").write_bytes("path\nrounds/a.md\n".encode("utf-16-le"))
+    r = run("cohort", tmp_path / "cohort.csv", "--cohort", "c1", "--db", tmp_path / "e.duckdb")
+    assert r.exit_code == 2 and "cohort.csv" in r.stderr
+
+
+def test_utf16_rubric_and_redact_list_are_read_like_every_user_file(tmp_path):
+    rubric = tmp_path / "mine.yaml"
+    rubric.write_bytes((REPO / "rubrics" / "default.yaml").read_text(encoding="utf-8")
+                       .replace("id: default", "id: mine").encode("utf-16"))
+    r = run(LRU, "--rubric", rubric, "--no-store", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["rubric"]["id"] == "mine"
+    terms = tmp_path / "terms.txt"
+    terms.write_bytes("# companies\nAcme Corp\n".encode("utf-16"))
+    from evaluator.redact import load_terms
+
+    assert load_terms(terms) == ("Acme Corp",)
+    terms.write_bytes(b"\xff\xfeA\x00\x00\xd8")  # a UTF-16 mark, then a lone surrogate
+    with pytest.raises(Exception, match="not valid UTF-16"):
+        load_terms(terms)
+
+
 def test_cohort_folder_lists_a_stray_code_file_without_claiming_a_transcript_reads_it(tmp_path):
     folder = tmp_path / "rounds"
     folder.mkdir()

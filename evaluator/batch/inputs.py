@@ -9,7 +9,6 @@ so the run records it and carries on.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from collections import defaultdict
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.errors import BadInput
-from evaluator.files import csv_delimiter, open_regular
+from evaluator.files import csv_delimiter, open_text
 from evaluator.formats import TRANSCRIPT_SUFFIXES
 from evaluator.ingest import _LANG_BY_SUFFIX as CODE_SUFFIXES
 from evaluator.ingest import session_date
@@ -157,11 +156,7 @@ def _iter_manifest(manifest: Path) -> Iterator[BatchItem]:
 
 
 def _read_manifest(manifest: Path) -> Iterator[BatchItem]:
-    raw = open_regular(manifest, "manifest")
-    if os.fstat(raw.fileno()).st_size > MAX_MANIFEST_BYTES:
-        raw.close()
-        raise BadInput(f"manifest: {manifest} is over the {MAX_MANIFEST_BYTES:,}-byte limit")
-    with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
+    with open_text(manifest, MAX_MANIFEST_BYTES, "manifest") as handle:  # UTF-8, or UTF-16 with its mark
         if manifest.suffix.lower() == ".csv":
             sep = csv_delimiter(handle.readline())
             handle.seek(0)
