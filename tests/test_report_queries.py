@@ -461,7 +461,8 @@ def test_judge_quality_is_per_cohort_and_the_all_cohorts_page_says_what_it_pools
         html = (out / page).read_text()
         assert f"Judge quality · {cohort}" in html
         judged_with = re.search(r'id="judged-with">([^<]+)<', html)[1]
-        assert all(m in judged_with for m in judges) and ("pool its rubric versions" in judged_with) == (cohort == "autumn")
+        assert all(m in judged_with for m in judges)
+        assert ("per judge and rubric version" in judged_with) == (cohort == "autumn")
         found_judges, cells = _agreement_cells(html)
         assert found_judges == judges and set(cells) == exact, (cohort, found_judges, cells)
         # the cohort's overview page links to its own judge-quality page, which links back
@@ -485,6 +486,45 @@ def test_judge_quality_is_per_cohort_and_the_all_cohorts_page_says_what_it_pools
     assert judges == {MODELS[1]} and set(cells) == {"100%"}
     assert (one / "quality" / f"{pages.slug('spring')}.html").is_file()
     assert not (one / "quality" / f"{pages.slug('autumn')}.html").exists()
+
+
+def test_agreement_is_split_by_rubric_version_and_judgments_in_no_cohort_have_a_row(tmp_path):
+    """Cohort autumn was judged under two rubric versions: each judge's agreement rows are per version
+    (the anchors changed: two judges, not one), not pooled; a cohort judged under one version keeps
+    one row per judge. Standalone judgments (`evaluate FILE`, in no cohort) are pooled into the
+    all-cohorts figures, so the table of each cohort's judge has a row for them too."""
+    db = _two_cohorts(tmp_path / "two.duckdb", autumn_sessions=3)
+    with Store(db) as store:
+        generate(store, SyntheticSpec(candidates=1, sessions_per_candidate=1, cohorts=(), seed=7))
+    with duckdb.connect(str(db), read_only=True) as c:
+        schema = q.read_schema(c)
+        autumn = q.judge_quality(c, schema, Filters(cohort="autumn"))
+        spring = q.judge_quality(c, schema, Filters(cohort="spring"))
+        labelled = c.execute("""
+            SELECT DISTINCT j.model, j.rubric_version FROM judgments j JOIN runs r ON r.id = j.run_id
+            WHERE r.cohort = 'autumn' AND j.transcript_hash IN (SELECT transcript_hash FROM human_labels)""").fetchall()
+        loose = q.judged_with(c, schema, Filters(), no_cohort=True)
+    versions = {v for _, v in labelled}
+    assert len(versions) == 2  # the fixture: autumn straddles the rubric revision
+    assert {(r["model"], r["rubric_version"]) for r in autumn["agreement"]} == set(labelled)
+    per_row = {(r["dimension_id"], r["model"], r["rubric_version"]) for r in autumn["agreement"]}
+    assert len(per_row) == len(autumn["agreement"])  # one row per dimension, judge and version
+    assert {r["rubric_version"] for r in spring["agreement"]} == {None}  # one version: nothing to split
+    assert loose["judgments"] >= 1 and loose["models"]
+
+    out = tmp_path / "report"
+    build.build_report(db, out)
+    html = (out / f"quality/{pages.slug('autumn')}.html").read_text()
+    section = html[html.index("<h2>Exact agreement"):]
+    section = section[:section.index("</section>")]
+    assert "<th>Rubric version</th>" in section and all(v in section for v in versions)
+    everything = (out / "quality.html").read_text()
+    table = everything[everything.index('id="cohort-judges"'):]
+    table = table[:table.index("</table>")]
+    assert "(no cohort)" in table and "standalone judgments" in table
+    assert table.count("<tr>") == 1 + 3  # the header, spring, autumn and the judgments in no cohort
+    spring_page = (out / f"quality/{pages.slug('spring')}.html").read_text()
+    assert "<th>Rubric version</th>" not in spring_page
 
 
 def test_cohorts_judged_alike_are_said_to_pool_like_with_like(tmp_path):

@@ -227,13 +227,16 @@ def agreement(rows: list[dict[str, Any]], ceiling: list[dict[str, Any]],
     Horizontal bars: the dimension names sit beside them, wrapped, and fit a phone's width without
     rotated labels running into each other or into the legend."""
     data: list[dict[str, Any]] = []
-    models = sorted({r["model"] for r in rows})
+    # one series per judge, or per judge and rubric version when the rows are split by version
+    models = sorted({(str(r["model"]), r.get("rubric_version") or "") for r in rows})
     order = list(dict.fromkeys(r["dimension_id"] for r in rows))[::-1]  # first dimension on top
     dim_label = {d: wrapped(names.get(d, {}).get("name", d), 20, 3) for d in order}
-    for i, m in enumerate(models):
-        rs = sorted([r for r in rows if r["model"] == m], key=lambda r: order.index(r["dimension_id"]))
+    for i, (m, version) in enumerate(models):
+        rs = sorted([r for r in rows if (str(r["model"]), r.get("rubric_version") or "") == (m, version)],
+                    key=lambda r: order.index(r["dimension_id"]))
         data.append({
-            "type": "bar", "orientation": "h", "name": label(m), "y": [dim_label[r["dimension_id"]] for r in rs],
+            "type": "bar", "orientation": "h", "name": label(f"{m} · {version}" if version else m),
+            "y": [dim_label[r["dimension_id"]] for r in rs],
             "x": [round(100 * r["exact"], 1) for r in rs], "marker": {"color": SERIES_COLORS[i % len(SERIES_COLORS)]},
             "error_x": {"type": "data", "symmetric": False, "color": "#374151",
                         "array": [round(100 * (r["hi"] - r["exact"]), 1) for r in rs],

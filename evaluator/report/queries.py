@@ -646,7 +646,7 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
     pairs = sql + _dims_cte() + f""",
         labels AS ({LABELS_SQL}),
         pairs AS (
-            SELECT d.dimension_id, d.model, d.score AS judge, l.human, l.rater, d.transcript_hash
+            SELECT d.dimension_id, d.model, d.score AS judge, l.human, l.rater, d.transcript_hash, d.rubric_version
             FROM dims d JOIN labels l ON l.transcript_hash = d.transcript_hash AND l.dimension_id = d.dimension_id
             WHERE d.dim_status = 'scored' AND l.human IS NOT NULL
         )"""
@@ -655,20 +655,25 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
     from evaluator.calibrate.pairing import ceiling_agreement, exact_agreement
     from evaluator.calibrate.records import HumanLabel, JudgeScore
 
-    rows = con.execute(pairs + " SELECT dimension_id, model, judge, human, rater, transcript_hash FROM pairs",
-                       params).fetchall()
+    rows = con.execute(pairs + " SELECT dimension_id, model, judge, human, rater, transcript_hash, rubric_version"
+                               " FROM pairs", params).fetchall()
     labels = {(r[5], r[4], r[0]): HumanLabel(transcript=r[5], rater=r[4], dimension=r[0], status="scored", score=r[3])
               for r in rows}
-    by_model: dict[str, dict[tuple[str, str], JudgeScore]] = {}
-    for dim, model, judge, _human, _rater, transcript in rows:
-        by_model.setdefault(model, {})[(transcript, dim)] = JudgeScore(
+    # A judge's scores under two rubric versions are two judges' (the anchors changed), and one
+    # transcript judged under both would pair twice: with more than one version in scope, each
+    # (judge, rubric version) gets its own rows (`rubric_version` None: one version, named on the page).
+    split = len({r[6] for r in rows}) > 1
+    by_judge: dict[tuple[str, str | None], dict[tuple[str, str], JudgeScore]] = {}
+    for dim, model, judge, _human, _rater, transcript, version in rows:
+        by_judge.setdefault((model, version if split else None), {})[(transcript, dim)] = JudgeScore(
             transcript=transcript, dimension=dim, status="scored", score=judge)
     result["agreement"] = sorted((
-        {"dimension_id": a.dimension, "model": model, "n": a.n, "exact": a.exact, "lo": a.exact_lo, "hi": a.exact_hi,
-         "within1": a.within_one, "within1_lo": a.within_one_lo, "within1_hi": a.within_one_hi, "mae": a.mae}
-        for model, scores in by_model.items()
+        {"dimension_id": a.dimension, "model": model, "rubric_version": version, "n": a.n, "exact": a.exact,
+         "lo": a.exact_lo, "hi": a.exact_hi, "within1": a.within_one, "within1_lo": a.within_one_lo,
+         "within1_hi": a.within_one_hi, "mae": a.mae}
+        for (model, version), scores in by_judge.items()
         for a in exact_agreement(list(scores.values()), list(labels.values()), "mean")),
-        key=lambda r: (r["dimension_id"], str(r["model"])))
+        key=lambda r: (r["dimension_id"], str(r["model"]), str(r["rubric_version"])))
     # the ceiling over the labelled transcripts in scope: a cohort's page compares its judge with its raters
     all_labels = con.execute(sql + f"""
         SELECT transcript_hash, rater, dimension_id, human FROM ({LABELS_SQL})
@@ -684,15 +689,16 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
     return result
 
 
-def judged_with(con, schema: Schema, f: Filters) -> dict[str, Any]:
+def judged_with(con, schema: Schema, f: Filters, *, no_cohort: bool = False) -> dict[str, Any]:
     """The judges and rubric versions of the judgments in scope and how many of their transcripts
-    have human labels: what tells whether two cohorts' judge-quality figures can be read together."""
+    have human labels: what tells whether two cohorts' judge-quality figures can be read together.
+    `no_cohort`: only the judgments in scope that no cohort holds (a standalone `evaluate FILE`)."""
     sql, params = _scope_sql(schema, f)
     row = con.execute(sql + f"""
         SELECT list(DISTINCT model ORDER BY model), list(DISTINCT rubric_version ORDER BY rubric_version),
                count(*), count(DISTINCT transcript_hash) FILTER (
                    WHERE transcript_hash IN (SELECT transcript_hash FROM ({LABELS_SQL})))
-        FROM judged""", params).fetchone()
+        FROM judged{" WHERE cohort IS NULL" if no_cohort else ""}""", params).fetchone()
     return {"models": row[0] or [], "rubric_versions": row[1] or [], "judgments": row[2], "labelled": row[3]}
 
 

@@ -375,12 +375,17 @@ def cv_summary(cv: Any) -> str:
 def cohort_quality(con, schema: q.Schema, site: Site) -> dict[str, Any]:
     """On the all-cohorts page: each cohort's judges, rubric versions and labelled transcripts, and
     whether pooling compares like with like (everything in scope, judgments in no cohort included,
-    made by one judge under one rubric version). Cohorts judged differently are read on their own pages."""
+    made by one judge under one rubric version). Cohorts judged differently are read on their own pages.
+    The judgments in no cohort (`evaluate FILE`) are pooled too, so they get a row of their own
+    (`cohort` None: they have no page)."""
     rows = []
     for cohort in site.options["cohort"]:
         scope = q.judged_with(con, schema, Filters(**{**site.filters.__dict__, "cohort": cohort}))
         if scope["judgments"]:
             rows.append({"cohort": cohort, **scope})
+    loose = q.judged_with(con, schema, site.filters, no_cohort=True)
+    if loose["judgments"]:
+        rows.append({"cohort": None, **loose})
     pooled = q.judged_with(con, schema, site.filters)
     return {"rows": rows, "alike": len(pooled["models"]) == 1 and len(pooled["rubric_versions"]) == 1}
 
