@@ -23,7 +23,7 @@ from evaluator.gate import Threshold, check_against_rubrics
 from evaluator.ingest import load_transcript
 from evaluator.judge.base import Judge
 from evaluator.judge.llm_adapter import ModelConfig
-from evaluator.judge.unanswered import server_failed
+from evaluator.judge.unanswered import last_error, unanswered
 from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Transcript, Usage
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 from evaluator.safety import detect_injection
@@ -273,7 +273,7 @@ def unanswered_error(judgment: Judgment, options: JudgeOptions, judgment_id: str
     kept = f"; recorded as unscored judgment {judgment_id[:8]} (evaluate show)" if judgment_id else ""
     error = JudgeUnavailable(
         f"model {judgment.judge.model}{where} answered none of the {judgment.usage.calls} request(s) sent: "
-        f"every one failed on the server's side (last: {judgment.exchanges[-1].error}){kept}; run again when "
+        f"every one failed on the server's side (last: {last_error(judgment)}){kept}; run again when "
         "the server is healthy")
     error.requests = judgment.usage.calls
     return error
@@ -322,7 +322,7 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
             run_id = store.start_run(command="evaluate", judge_info=info, rubric=rubric)
             judgment_id = store.save_judgment(run_id, judgment, transcript, rubric)
             store.finish_run(run_id, judgment.status)
-    if server_failed(judgment):
+    if unanswered(judgment):
         raise unanswered_error(judgment, request.judge, judgment_id)
     return EvaluateResult(
         judgment=judgment, transcript=transcript, rubric=rubric, judgment_id=judgment_id,

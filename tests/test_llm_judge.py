@@ -389,6 +389,15 @@ def test_a_server_failing_every_request_stops_several_transcripts_at_the_first(f
     assert len(fake_llm.chat_requests) == 1  # the second transcript would fail the same way: not sent
 
 
+def test_repeated_samples_all_failing_on_the_server_are_exit_3(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """--samples: the aggregate is unanswered when every sample is (one answer would be an answer)."""
+    fake_llm.script(Error(503))
+    run = evaluate(fake_llm.base_url, tmp_path, "--retries", "0", "--samples", "2")
+
+    assert run.code == 3, run.stdout
+    assert "answered none" in run.doc["error"] and "ServiceUnavailableError" in run.doc["error"]
+
+
 def test_500_storm_from_the_console_script_is_one_clear_line(fake_llm: FakeLLM, tmp_path: Path) -> None:
     fake_llm.script(Error(500))
     run = evaluate_subprocess(fake_llm.base_url, tmp_path, "--retries", "0")
