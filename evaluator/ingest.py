@@ -351,7 +351,8 @@ def _match_label(i: int, line: str) -> _Label | None:
 def _chat_message(i: int, line: str) -> tuple[bool, _Label | None]:
     """(whether the line carries a chat export's stamp, the message's label): stamped with no label
     is the app's own notice."""
-    if line.lstrip(" \t\u200e")[:1] not in "0123456789[":  # cheap: most lines start otherwise
+    first = line.lstrip(" \t\u200e")[:1]
+    if not first or first not in "0123456789[":  # cheap: most lines start otherwise
         return False, None
     stamp = _CHAT_STAMP.match(line)
     if stamp is None:
