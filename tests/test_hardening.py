@@ -152,12 +152,14 @@ def test_provider_error_echoing_the_key_is_redacted_everywhere(tmp_path, status,
         run = evaluate(server, tmp_path, fmt=fmt, env={"EVALUATOR_API_KEY": SECRET})
         requests = server.chat_requests
     assert requests and requests[0].header("authorization") == f"Bearer {SECRET}"  # the key was used
-    assert run.code == 1, run.stderr  # recorded as unscored, with the reason
+    # recorded as unscored, with the reason; a 500 to every request is also a judge unavailable (exit 3),
+    # whose message quotes the server's error
+    assert run.code == (3 if status == 500 else 1), run.stderr
     for secret in (SECRET, OTHER):
         assert secret not in run.stdout and secret not in run.stderr
         assert text_columns_containing(run.db, secret) == []
         assert secret.encode() not in run.db.read_bytes()
-    assert "[REDACTED]" in run.stdout
+    assert "[REDACTED]" in (run.stdout + run.stderr if status == 500 else run.stdout)
     assert text_columns_containing(run.db, "[REDACTED]")  # the reason is kept, only the key is gone
 
 
