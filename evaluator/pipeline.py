@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from evaluator.errors import BadInput
 from evaluator.ingest import load_transcript
 from evaluator.judge.base import Judge
-from evaluator.judge.llm_adapter import ModelConfig
+from evaluator.judge.request import ModelConfig
 from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Transcript, Usage
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
 from evaluator.safety import detect_injection
@@ -38,7 +38,7 @@ BASELINE_NOTICE = (
 
 @dataclass
 class JudgeOptions(ModelConfig):
-    """How to judge: the model call's settings (one definition, in the adapter) plus the repair
+    """How to judge: the model call's settings (one definition, judge/request.py) plus the repair
     budget. `model=None` selects the offline baseline judge."""
 
     model: str | None = None  # type: ignore[assignment]
