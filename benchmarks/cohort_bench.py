@@ -82,8 +82,9 @@ def run_once(folder: Path, db: Path, base_url: str, concurrency: int, cohort: st
 def floor_requests(folder: Path, base_url: str, n: int) -> list[dict]:
     """The harness's real requests for the cohort: its prompts, response_format and call options."""
     from evaluator.ingest import parse_source, read_source
-    from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
+    from evaluator.judge.llm_adapter import LiteLLMAdapter
     from evaluator.judge.prompt import output_schema, render
+    from evaluator.judge.request import ModelConfig
     from evaluator.rubrics import select_rubric_with_warnings
 
     adapter = LiteLLMAdapter(ModelConfig(model="openai/bench-model", api_base=base_url, timeout=30))
@@ -92,7 +93,7 @@ def floor_requests(folder: Path, base_url: str, n: int) -> list[dict]:
         source = read_source(path, [])
         rubric = select_rubric_with_warnings(None, source.exercise)[0]
         messages = render(parse_source(source), rubric, rubric.dimensions, adapter.context_tokens(), 4096).messages
-        requests.append(adapter._kwargs(messages, output_schema(rubric, rubric.dimensions), "json_schema"))
+        requests.append(adapter.request_kwargs(messages, output_schema(rubric, rubric.dimensions), "json_schema"))
     return requests
 
 
@@ -103,9 +104,9 @@ def floor_client(client: str, requests: list[dict], concurrency: int, ready, go,
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if client == "litellm":
-        from evaluator.judge.llm_adapter import _litellm
+        from evaluator.judge.litellm_client import load_litellm
 
-        litellm = _litellm()
+        litellm = load_litellm()
 
         def send(kwargs: dict):
             return litellm.acompletion(**kwargs)
@@ -318,12 +319,12 @@ def main() -> None:
         return
 
     load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    from evaluator.judge.llm_adapter import _litellm
+    from evaluator.judge.litellm_client import load_litellm
 
     # one-time imports, paid once per process, are kept out of the timed region: litellm and the
     # client stack it loads (4-5 s)
     t_import = time.perf_counter()
-    _litellm()
+    load_litellm()
     t_import = time.perf_counter() - t_import
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

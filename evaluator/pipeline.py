@@ -22,7 +22,7 @@ from evaluator.errors import BadInput, JudgeUnavailable
 from evaluator.gate import Threshold, check_against_rubrics
 from evaluator.ingest import load_transcript
 from evaluator.judge.base import Judge
-from evaluator.judge.llm_adapter import ModelConfig
+from evaluator.judge.request import ModelConfig
 from evaluator.judge.unanswered import last_error, unanswered
 from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Judgment, Transcript, Usage
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
@@ -40,7 +40,7 @@ BASELINE_NOTICE = (
 
 @dataclass
 class JudgeOptions(ModelConfig):
-    """How to judge: the model call's settings (one definition, in the adapter) plus the repair
+    """How to judge: the model call's settings (one definition, judge/request.py) plus the repair
     budget. `model=None` selects the offline baseline judge."""
 
     model: str | None = None  # type: ignore[assignment]

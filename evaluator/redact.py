@@ -22,10 +22,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evaluator.errors import BadInput
-from evaluator.ingest import CANDIDATE_WORDS, INTERVIEWER_WORDS
 from evaluator.judge.base import Judge, JudgeOutput
 from evaluator.models import DimensionResult, Evidence, Flag, JudgeInfo, Transcript
 from evaluator.rubrics import Rubric
+from evaluator.speakers import CANDIDATE_WORDS, INTERVIEWER_WORDS
 
 # Front matter keys that name people (value: a name or a list of names) and companies.
 PERSON_KEYS = {"candidate": "candidate", "interviewer": "interviewer", "interviewers": "interviewer",

@@ -6,7 +6,7 @@ import os
 
 # litellm downloads its price map at import unless told not to; set before any test imports it.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-# the adapter keeps litellm's model facts on disk (evaluator/judge/llm_adapter.py): not in the user's cache
+# the adapter keeps litellm's model facts on disk (evaluator/judge/capabilities.py): not in the user's cache
 os.environ.setdefault("EVALUATOR_CACHE_DIR", os.path.join(__import__("tempfile").mkdtemp(prefix="evaluator-test-"), "cache"))
 
 from collections.abc import Iterator  # noqa: E402

@@ -37,9 +37,9 @@ def _clean_env(isolated: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     # model left them in memory, so the in-process first run would not write them to this test's
     # cache and the re-run process would have to ask litellm (the order-dependent failure seen before)
     # The same holds for the judge's prompt version (kept in the cache folder by the first run).
-    from evaluator.judge import llm_adapter, prompt
+    from evaluator.judge import capabilities, prompt
 
-    llm_adapter._model_facts.cache_clear()
+    capabilities._model_facts.cache_clear()
     prompt.prompt_version.cache_clear()
 
 
@@ -100,12 +100,12 @@ def test_cached_single_file_never_imports_litellm(fake_llm: FakeLLM, tmp_path: P
 
 def test_model_facts_are_kept_per_litellm_version(tmp_path: Path) -> None:
     """The facts the judge's identity needs are kept on disk and read back identically."""
-    from evaluator.judge import llm_adapter
+    from evaluator.judge import capabilities
 
-    llm_adapter._model_facts.cache_clear()
-    first = llm_adapter._model_facts("openai/gpt-4o-mini")
-    path = llm_adapter._facts_file()
+    capabilities._model_facts.cache_clear()
+    first = capabilities._model_facts("openai/gpt-4o-mini")
+    path = capabilities._facts_file()
     assert path is not None and path.exists() and path.parent == tmp_path / "cache"
-    llm_adapter._model_facts.cache_clear()
-    assert llm_adapter._model_facts("openai/gpt-4o-mini") == first
+    capabilities._model_facts.cache_clear()
+    assert capabilities._model_facts("openai/gpt-4o-mini") == first
     assert first[0].get("max_input_tokens")  # a model litellm's map knows

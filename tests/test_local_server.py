@@ -21,7 +21,7 @@ from fakellm import Call, FakeLLM
 from replies import answer, build_reply
 from test_llm_judge import evaluate, stored
 
-from evaluator.judge.llm_adapter import is_local
+from evaluator.judge.capabilities import is_local
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

@@ -19,12 +19,10 @@ from fakellm import Call, Error, FakeLLM, split_tokens
 from replies import build_reply
 from support import evaluate, query
 
+from evaluator.judge.capabilities import resolve_capabilities
 from evaluator.judge.distribution import score_distribution
-from evaluator.judge.llm_adapter import (
-    LiteLLMAdapter,
-    ModelConfig,
-    resolve_capabilities,
-)
+from evaluator.judge.llm_adapter import LiteLLMAdapter
+from evaluator.judge.request import ModelConfig
 from evaluator.judge.transport import Capabilities, ChatTransport, TokenLogprob
 
 pytestmark = pytest.mark.usefixtures("isolated")

@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from evaluator.ingest import load_transcript
-from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
+from evaluator.judge.llm_adapter import LiteLLMAdapter
 from evaluator.judge.parse import EvidenceIndex
 from evaluator.judge.prompt import example_output, output_schema, render
+from evaluator.judge.reply import reply_cost
+from evaluator.judge.request import ModelConfig
 from evaluator.rubrics import select_rubric
 from evaluator.safety import neutralise
 
@@ -98,13 +100,13 @@ def test_a_hostile_custom_rubric_cannot_open_a_fence_in_the_system_message(tmp_p
 def test_claude_requests_mark_the_static_prefix_for_caching_and_others_are_untouched() -> None:
     _, rubric, r = _render(SAMPLES[0], "default")
     schema = output_schema(rubric, rubric.dimensions)
-    claude = LiteLLMAdapter(ModelConfig(model="anthropic/claude-3-5-haiku-latest"))._kwargs(r.messages, schema, "none")
+    claude = LiteLLMAdapter(ModelConfig(model="anthropic/claude-3-5-haiku-latest")).request_kwargs(r.messages, schema, "none")
     system = claude["messages"][0]
     assert system["content"] == [{"type": "text", "text": r.messages[0]["content"],
                                   "cache_control": {"type": "ephemeral"}}]
     assert claude["messages"][1] == r.messages[1]
     assert isinstance(r.messages[0]["content"], str)  # what is stored stays the plain message
-    gpt = LiteLLMAdapter(ModelConfig(model="openai/gpt-4o-mini"))._kwargs(r.messages, schema, "none")
+    gpt = LiteLLMAdapter(ModelConfig(model="openai/gpt-4o-mini")).request_kwargs(r.messages, schema, "none")
     assert gpt["messages"] == r.messages
 
 
@@ -118,10 +120,9 @@ def test_cached_prompt_tokens_cost_less_at_the_users_price() -> None:
                              usage=Usage(prompt_tokens=10_000, completion_tokens=500, total_tokens=10_500,
                                          prompt_tokens_details=PromptTokensDetailsWrapper(cached_tokens=cached)))
 
-    adapter = LiteLLMAdapter(ModelConfig(model="openai/gpt-4o-mini", input_cost_per_token=1e-6,
-                                         output_cost_per_token=2e-6))
-    full = adapter._cost(reply(0), 10_000, 500)
-    part = adapter._cost(reply(8_000), 10_000, 500)
+    config = ModelConfig(model="openai/gpt-4o-mini", input_cost_per_token=1e-6, output_cost_per_token=2e-6)
+    full = reply_cost(config, reply(0), 10_000, 500)
+    part = reply_cost(config, reply(8_000), 10_000, 500)
     assert full == 10_000 * 1e-6 + 500 * 2e-6
     assert part is not None and full is not None
     assert abs(part - (full - 8_000 * 1e-6 * 0.5)) < 1e-12  # gpt-4o-mini's map: cached input at half price

@@ -342,9 +342,9 @@ def test_litellm_still_cannot_create_anthropic_batches(fake_llm: FakeLLM) -> Non
     Batches this fails, and --batch should route them (retrieve and results already work)."""
     import asyncio
 
-    from evaluator.judge.llm_adapter import _litellm
+    from evaluator.judge.litellm_client import load_litellm
 
-    ll = _litellm()
+    ll = load_litellm()
     for call in (lambda: ll.acreate_batch(completion_window="24h", endpoint="/v1/chat/completions",
                                           input_file_id="file-x", custom_llm_provider="anthropic",
                                           api_base=fake_llm.base_url, api_key="k"),

@@ -156,20 +156,20 @@ def test_folder_listing_keeps_its_order_and_reasons(tmp_path: Path) -> None:
 def test_front_matter_skips_the_expansion_pass_only_where_no_limit_can_be_broken(raw: str) -> None:
     """With limits small enough for short texts to reach, whatever is let through unparsed passes
     the full count too (and the real limits are checked the same way)."""
-    from evaluator import ingest
+    from evaluator import front_matter as fm
 
-    limits = (ingest.MAX_FRONT_MATTER_DEPTH, ingest.MAX_FRONT_MATTER_NODES)
+    limits = (fm.MAX_FRONT_MATTER_DEPTH, fm.MAX_FRONT_MATTER_NODES)
     try:
-        ingest.MAX_FRONT_MATTER_DEPTH, ingest.MAX_FRONT_MATTER_NODES = 4, 40
-        if ingest._plainly_small(raw):
-            ingest._count_front_matter(raw)  # raises BadInput past a limit
+        fm.MAX_FRONT_MATTER_DEPTH, fm.MAX_FRONT_MATTER_NODES = 4, 40
+        if fm._plainly_small(raw):
+            fm._count_front_matter(raw)  # raises BadInput past a limit
     finally:
-        ingest.MAX_FRONT_MATTER_DEPTH, ingest.MAX_FRONT_MATTER_NODES = limits
+        fm.MAX_FRONT_MATTER_DEPTH, fm.MAX_FRONT_MATTER_NODES = limits
 
 
 def test_alias_bombs_and_deep_nesting_are_still_refused() -> None:
     from evaluator.errors import BadInput
-    from evaluator.ingest import split_front_matter
+    from evaluator.front_matter import split_front_matter
 
     bomb = "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: &d [*c, *c]\ne: &e [*d, *d]\nf: &f [*e, *e]\n" \
            "g: &g [*f, *f]\nh: &h [*g, *g]\ni: &i [*h, *h]\nj: &j [*i, *i]\nk: &k [*j, *j]\nl: &l [*k, *k]\n" \

@@ -188,8 +188,9 @@ def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater:
                     meta_columns: frozenset[str] = frozenset(), read_probs: bool = False) -> ScoreFile:
     """Parse a CSV (header row) or JSONL (one object a line) file into rows with line numbers, for the
     store import (which resolves every transcript reference before validating). The parsing is
-    `columns.read_rows`, the one reader of score files; structural problems are all reported at once."""
-    from evaluator.calibrate.columns import ABSENT, read_rows
+    `label_rows.read_rows`, the one reader of score files; structural problems are all reported at once."""
+    from evaluator.calibrate.label_rows import read_rows
+    from evaluator.calibrate.score_files import ABSENT
 
     got = read_rows(path, need_rater=need_rater, default_rater=default_rater, meta_columns=meta_columns,
                     read_probs=read_probs)

@@ -137,6 +137,6 @@ def model_client_notice(options: Any, console: Any) -> None:
 
     if not getattr(options, "model", None) or not console.is_terminal or "litellm" in sys.modules:
         return
-    from evaluator.judge.llm_adapter import on_client_load
+    from evaluator.judge.litellm_client import on_client_load
 
     on_client_load(lambda: console.print("[dim]loading the model client (litellm)...[/dim]"))

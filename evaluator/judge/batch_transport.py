@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evaluator.errors import BadInput, EvaluatorError
-from evaluator.judge.transport import CallFailed, CallResult, Capabilities, ChatTransport, estimate_tokens
+from evaluator.judge.call_errors import format_rejected
+from evaluator.judge.litellm_client import load_litellm
+from evaluator.judge.transport import CallFailed, CallResult, Capabilities, ChatTransport, estimate_message_tokens
 
 # OpenAI's documented batch limits (https://platform.openai.com/docs/guides/batch): 50,000 requests
 # and 200 MB per input file. Other providers are smaller; these bound every split.
@@ -54,7 +56,7 @@ def request_body(adapter: Any, messages: list[dict[str, Any]], schema: dict[str,
                  top_logprobs: int = 0, sampling: dict[str, float] | None = None) -> dict[str, Any]:
     """The chat-completions body a batch line carries: what the live adapter would send, without the
     client-side settings (timeout, retries, where to send it, the key)."""
-    kwargs = adapter._kwargs(messages, schema, adapter.format_mode, top_logprobs, sampling)
+    kwargs = adapter.request_kwargs(messages, schema, adapter.format_mode, top_logprobs, sampling)
     for name in ("timeout", "num_retries", "max_retries", "api_base", "api_key"):
         kwargs.pop(name, None)
     model = str(kwargs["model"])
@@ -75,9 +77,7 @@ def custom_id(body: dict[str, Any] | str) -> str:
 
 def format_rejection(text: str) -> bool:
     """Whether a provider's error text names the structured-output mode (the live adapter's test)."""
-    from evaluator.judge.llm_adapter import _format_rejected
-
-    return _format_rejected(text)  # type: ignore[arg-type]  # it reads str(exc)
+    return format_rejected(text)
 
 
 @dataclass
@@ -170,7 +170,7 @@ class BatchTransport:
         current = CURRENT_ITEM.get()
         if known.pending_in is None:
             tokens = (self.count_tokens(messages) if self.exact_costs
-                      else sum(estimate_tokens(str(m.get("content") or "")) for m in messages))
+                      else estimate_message_tokens(messages))
             worst = self.price(tokens, int(body.get("max_tokens") or 0)) or 0.0
             refused = self.sink.add(cid, line, body, current, worst, tokens)
             if refused and current is not None:
@@ -199,9 +199,8 @@ def batch_discount(model: str, given: float | None) -> float:
     (`input_cost_per_token_batches` / `input_cost_per_token`), else DEFAULT_BATCH_DISCOUNT."""
     if given is not None:
         return given
-    from evaluator.judge.llm_adapter import _litellm
-
-    info = _litellm().model_cost.get(model) or _litellm().model_cost.get(model.split("/", 1)[-1]) or {}
+    costs = load_litellm().model_cost
+    info = costs.get(model) or costs.get(model.split("/", 1)[-1]) or {}
     live, batch = info.get("input_cost_per_token"), info.get("input_cost_per_token_batches")
     if live and batch:
         return float(batch) / float(live)
@@ -240,10 +239,8 @@ class BatchAPI:
     OpenAI-compatible server at api_base)."""
 
     def __init__(self, model: str, api_base: str | None, api_key: str | None, timeout: float) -> None:
-        from evaluator.judge.llm_adapter import _litellm
-
         check_batch_provider(model)
-        self.ll = _litellm()
+        self.ll = load_litellm()
         self.provider = provider_of(model)
         self.common: dict[str, Any] = {"custom_llm_provider": self.provider, "timeout": timeout}
         if api_base:

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from evaluator.judge.litellm_client import load_litellm
 from evaluator.judge.memo import cache_dir, read_json, write_json
 from evaluator.judge.transport import FORMAT_MODES, SAMPLING_LEVERS, Capabilities
 
@@ -54,9 +55,7 @@ def _model_facts(model: str) -> tuple[dict[str, Any], list[str], str]:
 
 
 def _ask_litellm(model: str) -> tuple[dict[str, Any], list[str], str]:
-    from evaluator.judge.llm_adapter import _litellm
-
-    ll = _litellm()
+    ll = load_litellm()
     try:
         info = dict(ll.get_model_info(model))
     except Exception:  # noqa: BLE001 - litellm raises assorted errors for models its map does not know

@@ -12,7 +12,7 @@ from typing import Any
 from evaluator.judge.base import JudgeOutput
 from evaluator.judge.degenerate import find_loop
 from evaluator.judge.distribution import score_distribution
-from evaluator.judge.llm_adapter import LiteLLMAdapter, ModelConfig
+from evaluator.judge.llm_adapter import LiteLLMAdapter
 from evaluator.judge.parse import (
     DimensionParse,
     EvidenceIndex,
@@ -39,6 +39,7 @@ from evaluator.judge.repair import (
     reasoning_chars,
     stop_reason,
 )
+from evaluator.judge.request import ModelConfig
 from evaluator.judge.transport import CallFailed, CallResult, ChatTransport
 from evaluator.models import (
     DimensionResult,

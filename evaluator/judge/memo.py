@@ -2,7 +2,7 @@
 pays for none of the work that only serves to name the judge.
 
 Two things are kept, both under `cache_dir()`:
-- litellm's facts about a model (llm_adapter.py), per litellm version;
+- litellm's facts about a model (capabilities.py), per litellm version;
 - the judge versions (prompt.prompt_version, baseline.baseline_version). Each is computed by
   running the judge on fixed probes (probe.py): exact, but ~0.1 s of CPU plus the jinja2 import and
   the schema building a cached run otherwise never needs. They are kept under a fingerprint of

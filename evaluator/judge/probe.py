@@ -37,7 +37,8 @@ def code_file(name: str, shown_as: str | None = None) -> CodeFile:
 
 def transcript(name: str, code: tuple[CodeFile, ...] = ()) -> Transcript:
     """A probe transcript read and parsed the way `evaluate` reads a file."""
-    from evaluator.ingest import Source, content_hash, parse_source, split_front_matter
+    from evaluator.front_matter import split_front_matter
+    from evaluator.ingest import Source, content_hash, parse_source
 
     raw = text(name)
     meta, body, body_line, warnings = split_front_matter(raw)

@@ -3,8 +3,9 @@
 Why a protocol: the LLM judge, the cost estimate and the cohort runner need five things from a model
 (send a chat, the context size, a token count, a price, what the model can do) and nothing about how
 they are obtained. The litellm adapter (`llm_adapter.py`) is the implementation; a batch-API transport
-or a jury of models can be another without the judge changing. Nothing outside the adapter imports
-litellm.
+or a jury of models can be another without the judge changing. litellm itself is imported in one
+place (`litellm_client.py`), on first need, and only the adapter's modules and the provider batch
+calls use it.
 
 The capability flags are data (`Capabilities`), resolved once per model: which structured-output
 modes to try and in which order, whether token log-probabilities can be asked for, tool calling, a
@@ -40,6 +41,11 @@ def tokens_for_chars(chars: int) -> int:
 def estimate_tokens(text: str) -> int:
     """Tokens of `text` by the conservative heuristic, plus one (never under-counts in practice)."""
     return tokens_for_chars(len(text)) + 1
+
+
+def estimate_message_tokens(messages: list[dict[str, Any]]) -> int:
+    """Prompt tokens of chat messages by the heuristic (each message's content, counted as text)."""
+    return sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ class TextRecord(NamedTuple):
 
 def text_record(transcript: Transcript) -> TextRecord:
     """The stored form of a transcript's turns and code files."""
-    from evaluator.ingest import candidate_speaker
+    from evaluator.speakers import candidate_speaker
 
     turns: list[dict[str, Any]] = [{"id": t.id, "speaker": t.speaker, "role": t.role, "timestamp": t.timestamp,
                                     "text": t.text} for t in transcript.turns]
