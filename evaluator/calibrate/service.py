@@ -119,8 +119,13 @@ def _transcript_resolver(store, request: ImportRequest):
 def import_labels(request: ImportRequest) -> ImportSummary:
     """Validate the whole file, then store every label in one transaction, or nothing."""
     from evaluator.calibrate import store as sql
+    from evaluator.rubrics import select_rubric
     from evaluator.store.db import default_db_path, open_store
 
+    if request.rubric is not None:
+        # a typo in --rubric is one error, up front: not one per transcript of the file, and not hidden
+        # behind "already imported, nothing to do" (exit 0) when the file is in the store already
+        select_rubric(request.rubric, None)
     parsed = read_score_file(request.file, need_rater=True)
     with open_store(request.db or default_db_path()) as store:
         previous = sql.find_import_by_sha(store, parsed.sha256)
