@@ -43,3 +43,21 @@ def test_a_mistyped_label_rubric_is_refused_when_the_file_was_imported_already(t
     assert again.exit_code == 2, again.output
     assert "unknown rubric 'defualt'" in words(again.output)
     assert "already imported" not in words(again.output)
+
+
+# -- evaluate report --db in a folder that does not exist ----------------------------------------------------
+def test_report_refuses_a_db_in_a_missing_folder_like_every_command(tmp_path):
+    """The advice used to be "judge some transcripts first (evaluate TRANSCRIPT.md --db nodir/x.duckdb)",
+    which then fails for the missing folder: say what is wrong instead, as every other --db does."""
+    r = run("report", "--db", "nodir/x.duckdb", "--out", "rep")  # relative: the cwd is tmp_path
+    assert r.exit_code == 2, r.output
+    out = words(r.output)
+    assert "does not exist" in out and "judge some transcripts first" not in out
+    assert not (tmp_path / "rep").exists()
+
+
+def test_report_reads_evaluator_db_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALUATOR_DB", "nodir/x.duckdb")
+    r = run("report", "--out", "rep")
+    assert r.exit_code == 2, r.output
+    assert "does not exist" in words(r.output)

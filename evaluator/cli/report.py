@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from evaluator.cli import app, console, fail
+from evaluator.cli import options as opt
 from evaluator.errors import EXIT_BAD_INPUT
 
 
@@ -24,7 +25,7 @@ def _date(value: str | None, option: str) -> date | None:
 
 @app.command("report")
 def report_cmd(
-    db: Annotated[Path | None, typer.Option(help="DuckDB file (env EVALUATOR_DB; default ./evaluator.duckdb).")] = None,
+    db: opt.Db = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Report folder (default: reports/report-YYYYMMDD-HHMMSS).")] = None,
     serve: Annotated[bool, typer.Option("--serve", help="Serve the views live on 127.0.0.1 instead of writing files (read-only).")] = False,
     port: Annotated[int, typer.Option(help="Port for --serve (0: any free port).")] = 8765,
