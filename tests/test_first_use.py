@@ -61,3 +61,21 @@ def test_report_reads_evaluator_db_from_the_environment(tmp_path, monkeypatch):
     r = run("report", "--out", "rep")
     assert r.exit_code == 2, r.output
     assert "does not exist" in words(r.output)
+
+
+# -- evaluate batches with nothing in the ledger -------------------------------------------------------------
+@pytest.mark.parametrize("action", ["list", "collect", "cancel"])
+def test_batches_with_none_in_the_store_says_so(tmp_path, action):
+    """An empty table with headers only reads like a rendering fault: say there is nothing, and how
+    batches come to be."""
+    r = run("batches", action, "--db", "b.duckdb", "--cohort", "spring")
+    assert r.exit_code == 0, r.output
+    out = words(r.output)
+    assert "no provider batches" in out and "cohort 'spring'" in out and "evaluate cohort" in out, r.output
+    assert "ledger id" not in out
+
+
+def test_batches_json_with_none_is_an_empty_list(tmp_path):
+    r = run("batches", "--db", "b.duckdb", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == "[]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -39,6 +40,9 @@ def batches_cmd(
     if output_format == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=str, ensure_ascii=False) + "\n")
         return
+    if not rows:
+        _say_none(action, cohort, db)
+        return
     from rich.table import Table
 
     table = Table("ledger id", "cohort", "state", "provider status", "batch id", "requests")
@@ -48,3 +52,14 @@ def batches_cmd(
                       str(r.get("provider_status") or r.get("status") or "-"), str(r.get("batch_id") or "-"),
                       ", ".join(f"{k} {v}" for k, v in reqs.items()))
     console().print(table)
+
+
+def _say_none(action: str, cohort: str | None, db: Path | None) -> None:
+    """No batch in the ledger: a headers-only table reads like a rendering fault, so say so, and how
+    batches come to be."""
+    from evaluator.store.db import default_db_path
+
+    scope = f" for cohort {cohort!r}" if cohort else ""
+    done = {"list": "", "collect": ": nothing to collect", "cancel": ": nothing to cancel"}[action]
+    console().print(f"no provider batches{scope} in {db or default_db_path()}{done} (`evaluate cohort PATH "
+                    "--cohort NAME --batch --model MODEL` submits them)", markup=False)
