@@ -1,10 +1,13 @@
 """Mistakes a new user makes on the first day, over the real CLI: a typo in `labels import --rubric`,
-a `--db` path in a folder that does not exist on `evaluate report`, and commands with nothing to list."""
+a `--db` path in a folder that does not exist on `evaluate report`, commands with nothing to list, and
+the wording of what they are told when a model server is down."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
-from support import REPO
+from support import LRU, REPO
 from typer.testing import CliRunner
 
 from evaluator.cli import app
@@ -79,3 +82,20 @@ def test_batches_json_with_none_is_an_empty_list(tmp_path):
     r = run("batches", "--db", "b.duckdb", "--format", "json")
     assert r.exit_code == 0, r.output
     assert r.stdout.strip() == "[]"
+
+
+# -- a model server that is not running ----------------------------------------------------------------------
+def _unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(("retries", "said"), [("0", "after 1 attempt:"), ("1", "after 2 attempts:")])
+def test_unreachable_model_counts_its_attempts_in_words(tmp_path, retries, said):
+    """`--retries 0` is one attempt, not "1 attempts"."""
+    base = f"http://127.0.0.1:{_unused_port()}/v1"
+    r = run(LRU, "--model", "openai/test-model", "--api-base", base, "--retries", retries, "--retry-wait", "0",
+            "--db", "e.duckdb")
+    assert r.exit_code == 3, r.output
+    assert "unreachable" in words(r.output) and said in words(r.output), r.output

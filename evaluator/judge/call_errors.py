@@ -170,10 +170,11 @@ def retries_exhausted(ll: Any, exc: BaseException, model: str, api_base: str | N
                       latency_ms: float, mode: str) -> Exception:
     """What to raise when transient errors outlasted the retries: a server that never answered stops
     the run; one that answered with errors fails this call (unscored)."""
+    tries = f"{attempts} attempt{'' if attempts == 1 else 's'}"
     if connection_error(ll, exc):
         return JudgeUnavailable(f"model {model} is unreachable{f' at {api_base}' if api_base else ''} "
-                                f"after {attempts} attempts: {short_error(exc)}")
-    return CallFailed(f"{type(exc).__name__} after {attempts} attempts: "
+                                f"after {tries}: {short_error(exc)}")
+    return CallFailed(f"{type(exc).__name__} after {tries}: "
                       f"{short_error(exc, 700 if isinstance(exc, RequestTimeout) else 300)}",
                       attempts, latency_ms, mode)
 
