@@ -99,3 +99,34 @@ def test_unreachable_model_counts_its_attempts_in_words(tmp_path, retries, said)
             "--db", "e.duckdb")
     assert r.exit_code == 3, r.output
     assert "unreachable" in words(r.output) and said in words(r.output), r.output
+
+
+# -- a label or agreement command while another process briefly holds the store ----------------------------
+HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])          # read-write: takes DuckDB's file lock, as a cohort's commit does
+print("ready", flush=True)
+time.sleep(1.5)
+"""
+
+
+@pytest.mark.parametrize("command", [["labels", "import", LABELS, "--transcripts", REPO / "transcripts"],
+                                     ["labels", "list"], ["agreement", "--bootstrap", "0"]])
+def test_label_commands_wait_for_a_briefly_held_store_like_evaluate_does(tmp_path, command):
+    """A cohort holds the store for short sessions only; `evaluate FILE`, `runs`, `show` and `report`
+    wait for one to end. The label commands failed at once ("in use by another process") instead."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "shared.duckdb"
+    assert run(LRU, "--db", db).exit_code == 0
+    assert run("labels", "import", LABELS, "--transcripts", REPO / "transcripts", "--db", db).exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        r = run(*command, "--db", db)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert r.exit_code == 0, r.output

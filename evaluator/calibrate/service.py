@@ -34,6 +34,9 @@ from evaluator.calibrate.store import ImportRecord, JudgeSelection
 from evaluator.errors import BadInput
 
 _HEX = re.compile(r"[0-9a-f]{8,64}")
+# A cohort, `evaluate FILE` or a report build holds the store for short sessions only: wait for one
+# to end (as `evaluate FILE`, `runs` and `show` do) rather than fail at once with "in use".
+STORE_WAIT_SECONDS = 5.0
 
 
 # -- labels import ----------------------------------------------------------------------------------------
@@ -127,7 +130,7 @@ def import_labels(request: ImportRequest) -> ImportSummary:
         # behind "already imported, nothing to do" (exit 0) when the file is in the store already
         select_rubric(request.rubric, None)
     parsed = read_score_file(request.file, need_rater=True)
-    with open_store(request.db or default_db_path()) as store:
+    with open_store(request.db or default_db_path(), wait_seconds=STORE_WAIT_SECONDS) as store:
         previous = sql.find_import_by_sha(store, parsed.sha256)
         if previous is not None:
             return ImportSummary(record=previous, already_imported=True, db_path=str(store.path))
@@ -197,7 +200,7 @@ def _open_existing(db: Path | None):
     path = Path(db or default_db_path())
     if not path.exists():
         raise BadInput(f"no database at {path}: judge some transcripts and import labels first (or pass --db)")
-    return open_store(path)
+    return open_store(path, wait_seconds=STORE_WAIT_SECONDS)
 
 
 def parse_scale(text: str) -> ScaleSpec:
@@ -511,7 +514,7 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
                                         scales=g.scales, groups=groups)
         outcome = CalibrateOutcome(result=result, notes=g.notes)
         if request.save:  # plain files: only when asked (--save), never a surprise database in the cwd
-            with open_store(src.db or default_db_path()) as store:
+            with open_store(src.db or default_db_path(), wait_seconds=STORE_WAIT_SECONDS) as store:
                 sql.save_calibration_document(store, result)
                 outcome.stored, outcome.db_path = True, str(store.path)
     else:
