@@ -130,3 +130,27 @@ def test_label_commands_wait_for_a_briefly_held_store_like_evaluate_does(tmp_pat
         proc.kill()
         proc.wait(timeout=10)
     assert r.exit_code == 0, r.output
+
+
+# -- a score column with no dimension column -----------------------------------------------------------------
+@pytest.mark.parametrize("header", ["transcript,rater,score", "File;Annotator;Rating"])
+def test_a_score_column_without_a_dimension_column_is_one_header_error(tmp_path, header):
+    """A first guess at a label file (one overall score per transcript) used to get "line 2: no dimension
+    columns" repeated for every row; the header is what is wrong, and it can say how to fix it."""
+    sep = ";" if ";" in header else ","
+    rows = "".join(f"{sep.join([name, 'r1', '3'])}\n" for name in ("agent_loop.md", "lru_ttl_cache.md"))
+    (tmp_path / "labels.csv").write_text(header + "\n" + rows, encoding="utf-8")
+    r = run("labels", "import", "labels.csv", "--transcripts", REPO / "transcripts", "--db", "l.duckdb")
+    assert r.exit_code == 2, r.output
+    out = words(r.output)
+    assert "line 1:" in out and "'dimension' column" in out and "criterion" in out, out
+    assert "line 2" not in out and "line 3" not in out, out
+
+
+def test_a_wide_label_file_with_a_total_column_still_imports(tmp_path):
+    """The header check above is for files with no dimension at all: an extra total is ignored as before."""
+    (tmp_path / "labels.csv").write_text("transcript,rater,invariant,edge_cases,score,notes\n"
+                                         "agent_loop.md,r1,2,3,5,ok\n", encoding="utf-8")
+    r = run("labels", "import", "labels.csv", "--transcripts", REPO / "transcripts", "--db", "l.duckdb")
+    assert r.exit_code == 0, r.output
+    assert "2 scored" in words(r.output)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from evaluator.calibrate.labels import (
+    IGNORED_COLUMNS,
     MAX_LABEL_FILE_BYTES,
     Problem,
     _canonical,
@@ -136,6 +137,14 @@ def _check_header(path: Path, header: list[str], meta_columns: frozenset[str], n
     _require_names(path, "line 1: no", "column", names, header, need_rater)
     if "dimension" in names and "score" not in names:
         raise BadInput(f"{path}: line 1: long form needs a 'score' column beside 'dimension'")
+    # a score column and nothing that could be a dimension: a header problem, one message, not one per row
+    # (a wide file's extra score column, e.g. a total beside the dimensions, is still ignored as before)
+    others = set(names) - {"transcript", "rater", "score", "scores"} - IGNORED_COLUMNS \
+        - {_canonical(m) for m in meta_columns}
+    if "score" in names and "dimension" not in names and not {n for n in others if not LONG_PROB.fullmatch(n)}:
+        raise BadInput(f"{path}: line 1: a score column needs a 'dimension' column beside it (long form: transcript, "
+                       f"rater, dimension, score; read as dimension: {aliases_of('dimension')}), or name each "
+                       "score column after its dimension (wide form: transcript, rater, invariant, ...)")
 
 
 def _require_names(path: Path, where: str, kind: str, names: list[str], found: list[str], need_rater: bool) -> None:
