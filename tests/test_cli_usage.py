@@ -514,6 +514,26 @@ def test_export_judgments_and_dimensions(stored, tmp_path, suffix):
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
 
 
+def test_export_into_a_named_pipe_writes_through_it_and_leaves_it_a_pipe(stored, tmp_path):
+    """A destination that is not a regular file (a FIFO here; /dev/stdout or /dev/null alike) is
+    written into, never renamed over: as root, the rename replaced /dev/null with a plain file."""
+    import stat
+    import threading
+
+    pipe = tmp_path / "rows.csv"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    r = invoke("export", pipe, "--db", stored)
+    reader.join(timeout=30)
+    assert r.exit_code == 0, r.output
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    lines = received[0].decode().splitlines()
+    assert lines[0].startswith("judgment_id") and len(lines) > 1
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+
 def test_export_bad_requests_are_exit_2(stored, tmp_path):
     assert invoke("export", tmp_path / "x.xlsx", "--db", stored).exit_code == 2
     assert invoke("export", tmp_path / "x.csv", "--table", "nope", "--db", stored).exit_code == 2

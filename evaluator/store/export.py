@@ -93,7 +93,7 @@ def write_table(rows: list[dict[str, Any]], out: Path, fmt: str | None = None) -
     request = ExportRequest(out=out, format=fmt)
     fmt = _format(request)
     _check_destination(out)
-    partial = out.with_name(f".{out.name}.partial")
+    partial = _partial_for(out)
     frame = pd.DataFrame(rows)
     con = duckdb.connect()
     try:
@@ -104,8 +104,44 @@ def write_table(rows: list[dict[str, Any]], out: Path, fmt: str | None = None) -
         raise StoreError(f"could not write {out}: {str(e).splitlines()[0]}") from None
     finally:
         con.close()
-    os.replace(partial, out)
+    _publish(partial, out)
     return ExportResult(out=out, format=fmt, rows=len(rows))
+
+
+def _special(out: Path) -> bool:
+    """A destination that exists and is not a regular file: /dev/stdout, /dev/null, a named pipe.
+    Renaming over it would replace the device itself (as root, /dev/null became a plain file), so it
+    is written into instead."""
+    return out.exists() and not out.is_file()
+
+
+def _partial_for(out: Path) -> Path:
+    """Where the rows are written first: beside a regular destination, so the finished file is
+    renamed into place in one step; in the temporary folder for a special one (never into /dev)."""
+    if _special(out):
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix=".evaluate-export-", suffix=".partial")
+        os.close(fd)
+        return Path(name)
+    return out.with_name(f".{out.name}.partial")
+
+
+def _publish(partial: Path, out: Path) -> None:
+    """Replace a regular file in one rename (a reader never sees half an export); copy into a special
+    destination, which cannot be renamed over."""
+    if not _special(out):
+        os.replace(partial, out)
+        return
+    import shutil
+
+    try:
+        with open(partial, "rb") as src, open(out, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except OSError as e:
+        raise BadInput(f"cannot write to {out}: {e.strerror or e}") from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _check_destination(out: Path) -> None:
@@ -128,7 +164,7 @@ def export(request: ExportRequest) -> ExportResult:
     where = ""
     if request.cohort:  # COPY takes no bound parameters: the name goes in as a quoted SQL literal
         where = "WHERE " + in_cohort_sql(_literal(request.cohort))
-    partial = request.out.with_name(f".{request.out.name}.partial")
+    partial = _partial_for(request.out)
     with open_store(request.db or default_db_path(), read_only=True, wait_seconds=5.0) as store:
         if request.cohort and not store.con.execute("SELECT count(*) FROM cohorts WHERE name = ?",
                                                     [request.cohort]).fetchone()[0]:  # type: ignore[index]
@@ -140,5 +176,5 @@ def export(request: ExportRequest) -> ExportResult:
         except duckdb.Error as e:
             partial.unlink(missing_ok=True)
             raise StoreError(f"could not export to {request.out}: {str(e).splitlines()[0]}") from None
-    os.replace(partial, request.out)
+    _publish(partial, request.out)
     return ExportResult(out=request.out, format=fmt, rows=int(rows))
