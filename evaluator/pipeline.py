@@ -190,7 +190,7 @@ async def judge_transcript(transcript: Transcript, rubric: Rubric, judge: Judge,
 def _locate_evidence(transcript: Transcript, dimensions: list[DimensionResult]) -> int:
     """Every quote, from any judge, is checked against the transcript and code with the same rules;
     the LLM judge has done it already (match set), the baseline's quotes get their place filled in."""
-    from evaluator.judge.parse import EvidenceIndex
+    from evaluator.judge.evidence import EvidenceIndex
 
     index = None
     dropped = 0

@@ -14,7 +14,7 @@ import pytest
 
 from evaluator.judge.base import Judge, JudgeOutput
 from evaluator.judge.baseline import BaselineJudge, map_score
-from evaluator.judge.parse import EvidenceIndex
+from evaluator.judge.evidence import EvidenceIndex
 from evaluator.models import CodeBlock, CodeFile, DimensionResult, Transcript, Turn
 from evaluator.rubrics import Dimension, Rubric, Scale
 

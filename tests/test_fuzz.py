@@ -16,13 +16,10 @@ from hypothesis import strategies as st
 from evaluator.errors import BadInput
 from evaluator.ingest import parse_source, read_source
 from evaluator.judge.baseline import BaselineJudge
-from evaluator.judge.parse import (
-    EvidenceIndex,
-    _norm,
-    extract_json,
-    validate_dimensions,
-)
+from evaluator.judge.evidence import EvidenceIndex, _norm
+from evaluator.judge.parse import validate_dimensions
 from evaluator.judge.prompt import render
+from evaluator.judge.reply_json import extract_json
 from evaluator.rubrics import select_rubric
 from evaluator.safety import detect_injection, fence_tag
 

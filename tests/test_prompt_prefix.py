@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from evaluator.ingest import load_transcript
+from evaluator.judge.evidence import EvidenceIndex
 from evaluator.judge.llm_adapter import LiteLLMAdapter
-from evaluator.judge.parse import EvidenceIndex
 from evaluator.judge.prompt import example_output, output_schema, render
 from evaluator.judge.reply import reply_cost
 from evaluator.judge.request import ModelConfig

@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 
 from evaluator.cli import app
 from evaluator.ingest import load_transcript
-from evaluator.judge.parse import EvidenceIndex
+from evaluator.judge.evidence import EvidenceIndex
 
 pytestmark = [pytest.mark.real_model, pytest.mark.usefixtures("isolated")]
 

@@ -21,7 +21,7 @@ import pytest
 from support import CHROMIUM, Watched
 
 from evaluator.ingest import load_transcript
-from evaluator.judge.parse import EvidenceIndex
+from evaluator.judge.evidence import EvidenceIndex
 from evaluator.models import DimensionResult, Flag, JudgeInfo, Judgment, Usage
 from evaluator.pipeline import EvaluateRequest, evaluate_file
 from evaluator.report import build

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from evaluator.cli import app
 from evaluator.errors import StoreError
-from evaluator.judge.parse import _norm
+from evaluator.judge.evidence import _norm
 from evaluator.report import build, pages, views
 from evaluator.report import queries as q
 from evaluator.report.queries import Filters

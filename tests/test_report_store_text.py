@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evaluator.batch.runner import CohortRequest, score_cohort
-from evaluator.judge.parse import EvidenceIndex, _norm
+from evaluator.judge.evidence import EvidenceIndex, _norm
 from evaluator.models import Transcript, Turn
 from evaluator.pipeline import EvaluateRequest, evaluate_file
 from evaluator.report import build, pages

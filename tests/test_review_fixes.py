@@ -10,7 +10,7 @@ from replies import valid
 from support import cohort, make_cohort
 
 from evaluator.ingest import load_transcript
-from evaluator.judge.parse import EvidenceIndex
+from evaluator.judge.evidence import EvidenceIndex
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from evaluator.safety.fencing import _BRACKET_RUN, _DELIM_LIKE, _TRIPLE
 from evaluator.safety.hidden import _SPACED, _SPACED_CORE, _unspace
-from evaluator.safety.injection import _FOREIGN, _FOREIGN_GATE, _ROT13_HINT, _compiled, _foreign_gates, _may_hint_rot13
+from evaluator.safety.injection_checks import _compiled
+from evaluator.safety.injection_foreign import _FOREIGN, _FOREIGN_GATE, _foreign_gates
+from evaluator.safety.injection_scan import _ROT13_HINT, _may_hint_rot13
 from evaluator.safety.redaction import _SECRET_SHAPES, REDACTED, _redact_shapes
 
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True)

@@ -12,14 +12,9 @@ from typing import Any
 from evaluator.judge.base import JudgeOutput
 from evaluator.judge.degenerate import find_loop
 from evaluator.judge.distribution import score_distribution
+from evaluator.judge.evidence import EvidenceIndex, misplaced_quotes
 from evaluator.judge.llm_adapter import LiteLLMAdapter
-from evaluator.judge.parse import (
-    DimensionParse,
-    EvidenceIndex,
-    extract_json,
-    misplaced_quotes,
-    validate_dimensions,
-)
+from evaluator.judge.parse import DimensionParse, validate_dimensions
 from evaluator.judge.prompt import (
     example_output,
     output_schema,
@@ -39,6 +34,7 @@ from evaluator.judge.repair import (
     reasoning_chars,
     stop_reason,
 )
+from evaluator.judge.reply_json import extract_json
 from evaluator.judge.request import ModelConfig
 from evaluator.judge.transport import CallFailed, CallResult, ChatTransport
 from evaluator.models import (

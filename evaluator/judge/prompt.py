@@ -202,7 +202,7 @@ class Rendered:
     truncation: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     # (where, text) of everything the model is shown that is NOT the interview: a rejected quote found
-    # here is named in the repair request (see parse.misplaced_quotes). Not sent; not in the cache key.
+    # here is named in the repair request (see evidence.misplaced_quotes). Not sent; not in the cache key.
     prompt_parts: list[tuple[str, str]] = field(default_factory=list)
 
 

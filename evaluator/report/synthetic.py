@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from evaluator.ingest import Source, content_hash, parse_source, split_front_matter
-from evaluator.judge.parse import EvidenceIndex
+from evaluator.judge.evidence import EvidenceIndex
 from evaluator.models import (
     DimensionResult,
     Flag,

@@ -3,7 +3,8 @@ and no secret or terminal escape leaves the process.
 
 One module per responsibility, re-exported here (callers import from `evaluator.safety`):
 `fencing` (fences, neutralising, sealing a prompt), `injection` (flags for text that addresses the
-grader), `hidden` (reading text as a model would: invisible characters, look-alike letters),
+grader; its checks in `injection_checks`, scanned by `injection_scan`, other languages in
+`injection_foreign`), `hidden` (reading text as a model would: invisible characters, look-alike letters),
 `redaction` (secrets out of stored and printed text, terminal escapes out of printed text).
 """
 
