@@ -40,6 +40,7 @@ FORMAT_REJECTED = "response_format rejected: "
 # prefix, then the provider's message (provider_waves.py reads the limit's figure back from it)
 ENQUEUED_LIMIT = "enqueued limit: "
 IN_FLIGHT = ("uploading", "creating", "submitted")  # ledger states whose tokens the provider holds
+DOWNLOAD_SUFFIX = ".download"  # a result file being downloaded into the spool folder (provider_collect.py)
 
 
 def crash_point(name: str) -> None:
@@ -224,23 +225,25 @@ def spool_file(path: Path, lid: str) -> Path:
 
 def tidy_spool(path: Path, keep: set[str]) -> int:
     """Delete spool files no ledger row waits for (`keep`: ledger ids still uploading) whose writer
-    is gone (its lock is free): what a run killed before recording its batches left behind."""
+    is gone (its lock is free): what a run killed before recording its batches left behind, and the
+    result files a run killed while collecting was downloading (provider_collect.py)."""
     from evaluator.batch.journal import _lock
 
     folder = spool_dir(path)
     if not folder.is_dir():
         return 0
     removed = 0
-    for f in folder.glob("*.jsonl"):
+    for f in [*folder.glob("*.jsonl"), *folder.glob(f"*{DOWNLOAD_SUFFIX}")]:
         lid = f.name.split(".", 1)[0]
-        if lid in keep:
+        if lid in keep and f.suffix == ".jsonl":
             continue
         try:
             with f.open("rb") as handle:
                 if not _lock(handle):
                     continue  # a live run is writing it
             f.unlink(missing_ok=True)
-            f.with_suffix(".meta").unlink(missing_ok=True)
+            if f.suffix == ".jsonl":
+                f.with_suffix(".meta").unlink(missing_ok=True)
             removed += 1
         except OSError:
             continue

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ MAX_BYTES_PER_BATCH = 200 * 1024 * 1024
 # Providers sell batch processing at half the live price; used when litellm's map has no batch price.
 DEFAULT_BATCH_DISCOUNT = 0.5
 ENDPOINT = "/v1/chat/completions"
+DOWNLOAD_CHUNK = 1 << 20  # bytes read from a result file's HTTP stream at a time
 FIND_SKEW_SECONDS = 3600  # finding a lost create: list back to an hour before the row went to `creating`
 
 
@@ -290,9 +291,22 @@ class BatchAPI:
                 return None
             after = str(data[-1]["id"])
 
-    async def content(self, file_id: str) -> bytes:
-        r = await self.ll.afile_content(file_id=file_id, **self.common)
-        return bytes(getattr(r, "content", b"") or b"")
+    async def content(self, file_id: str) -> AsyncIterator[bytes]:
+        """A file's bytes (a batch's output or error file), DOWNLOAD_CHUNK at a time as they arrive:
+        a result file is ~1.6 KB a request (16 MB at 10,000), and reading it whole held it twice
+        (litellm's response object and its parse). litellm streams the providers it names in
+        FILE_CONTENT_STREAMING_PROVIDERS (openai, hosted_vllm, litellm_proxy) and hands the others
+        (Azure) the whole body, which then comes in one piece."""
+        r = await self.ll.afile_content(file_id=file_id, stream=True, chunk_size=DOWNLOAD_CHUNK, **self.common)
+        stream = getattr(r, "stream_iterator", None)
+        if stream is None:
+            yield bytes(getattr(r, "content", b"") or b"")
+            return
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await stream.aclose()  # the HTTP connection goes back to the pool however the reading ended
 
 
 def _plain(obj: Any) -> dict[str, Any]:
