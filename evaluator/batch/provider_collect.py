@@ -45,12 +45,12 @@ def parse_line(raw: bytes) -> tuple[str, str | None, str | None]:
 
 
 def _store_chunk(con: Any, lid: str, chunk: list[list[Any]]) -> None:
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _results (custom_id VARCHAR, state VARCHAR, reply VARCHAR, "
-                "error VARCHAR)")
-    con.execute("DELETE FROM _results")
-    L.insert_frame(con, "_results", ["custom_id", "state", "reply", "error"], chunk)
-    con.execute("UPDATE batch_requests SET state = x.state, reply = x.reply, error = x.error FROM _results x "
-                "WHERE batch_requests.ledger_id = ? AND batch_requests.custom_id = x.custom_id", [lid])
+    """One chunk's replies into its ledger rows: joined by custom_id within the batch's rows, the
+    replies passed as parameters (no temporary table, no pandas frame)."""
+    derived, params = L.rows_param(["custom_id", "state", "reply", "error"], chunk)
+    con.execute(f"UPDATE batch_requests SET state = x.state, reply = x.reply, error = x.error FROM {derived} x "
+                f"WHERE batch_requests.ledger_id = ${len(params) + 1} AND batch_requests.custom_id = x.custom_id",
+                [*params, lid])
 
 
 def store_file(path: Path, lid: str, lines: Iterable[bytes]) -> int:
