@@ -112,8 +112,12 @@ def test_sigkill_never_submits_twice_nor_loses_results(fake_llm: FakeLLM, tmp_pa
     else:
         killed = batch_run(fake_llm, folder, db, crash=point)
     assert killed.returncode == -9
+    downloads = sorted(db.with_name(db.name + ".batches").glob("*.download"))
+    if point == "during_download":  # killed with the result file half on disk: left for the next run to tidy
+        assert len(downloads) == 1 and downloads[0].stat().st_size > 0
     final = run_until_done(fake_llm, folder, db)
     assert final["scored"] == 3, final
+    assert not list(db.with_name(db.name + ".batches").glob("*.download"))  # the killed run's file deleted
     assert fake_llm.batch_creates == 1  # never created twice
     assert scalar(db, "SELECT count(*) FROM batch_requests") == 3
     assert scalar(db, "SELECT count(*) FROM judgments WHERE status = 'scored'") == 3
@@ -353,3 +357,21 @@ def test_litellm_still_cannot_create_anthropic_batches(fake_llm: FakeLLM) -> Non
         with pytest.raises(Exception, match="doesn.t support"):
             asyncio.run(call())
     assert fake_llm.batch_creates == 0
+
+
+def test_a_result_file_being_downloaded_is_kept_while_its_writer_lives(tmp_path: Path) -> None:
+    """tidy_spool deletes a download a killed run left (its lock is free), never one a live collect
+    is writing or reading back (it holds the lock), nor a spool file still waiting for its upload."""
+    from evaluator.batch import provider_ledger as L
+    from evaluator.batch.journal import _lock
+
+    db = tmp_path / "s.duckdb"
+    folder = L.spool_dir(db)
+    folder.mkdir()
+    orphan, live, waiting = folder / "a.1.download", folder / "b.2.download", folder / "b.jsonl"
+    for f in (orphan, live, waiting):
+        f.write_bytes(b"{}\n")
+    with live.open("rb") as handle:
+        assert _lock(handle)
+        assert L.tidy_spool(db, keep={"b"}) == 1
+    assert not orphan.exists() and live.exists() and waiting.exists()

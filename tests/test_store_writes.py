@@ -6,6 +6,7 @@ behaviours the memory work (peak RSS flat in the cohort's size) must keep."""
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
@@ -155,7 +156,7 @@ def test_a_result_file_is_stored_a_session_per_chunk(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(C, "STORE_CHUNK", 2)
     monkeypatch.setattr(L, "session", counted)
-    assert C.store_file(db, "b1", data) == 5
+    assert C.store_file(db, "b1", io.BytesIO(data)) == 5
     assert len(sessions) == 3
     with open_store(db, read_only=True) as store:
         rows = store.con.execute("SELECT custom_id, state, reply, error FROM batch_requests ORDER BY seq").fetchall()

@@ -1,7 +1,9 @@
 """Collecting provider batches: poll the unfinished ones, download the output and error files of the
 finished ones, and store every reply (or the provider's reason) in `batch_requests`.
 
-Memory stays flat: a downloaded file is read line by line and stored a chunk of lines per transaction
+Memory stays flat in the cohort's size: a result file is streamed to a file in the spool folder as it
+arrives (`<ledger id>.<random>.download`, locked while this process uses it, so `tidy_spool` deletes only
+what a killed run left), then read back line by line and stored a chunk of lines per transaction
 (each UPDATE is idempotent, so a kill half-way only means the next run downloads and stores again: the
 provider keeps the files). The ledger row becomes `done` last, in the transaction that also marks what
 neither file answered (the batch ended first: expired, failed, cancelled).
@@ -15,13 +17,15 @@ failed for its enqueued-token limit is queued for a later wave instead (provider
 
 from __future__ import annotations
 
-import io
 import json
+import uuid
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from evaluator.batch import provider_ledger as L
+from evaluator.batch.journal import _lock
 from evaluator.batch.provider_waves import batch_errors, limit_message, on_limit_failure
 from evaluator.judge.batch_transport import BatchAPI, format_rejection
 
@@ -41,17 +45,17 @@ def parse_line(raw: bytes) -> tuple[str, str | None, str | None]:
 
 
 def _store_chunk(con: Any, lid: str, chunk: list[list[Any]]) -> None:
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS _results (custom_id VARCHAR, state VARCHAR, reply VARCHAR, "
-                "error VARCHAR)")
-    con.execute("DELETE FROM _results")
-    L.insert_frame(con, "_results", ["custom_id", "state", "reply", "error"], chunk)
-    con.execute("UPDATE batch_requests SET state = x.state, reply = x.reply, error = x.error FROM _results x "
-                "WHERE batch_requests.ledger_id = ? AND batch_requests.custom_id = x.custom_id", [lid])
+    """One chunk's replies into its ledger rows: joined by custom_id within the batch's rows, the
+    replies passed as parameters (no temporary table, no pandas frame)."""
+    derived, params = L.rows_param(["custom_id", "state", "reply", "error"], chunk)
+    con.execute(f"UPDATE batch_requests SET state = x.state, reply = x.reply, error = x.error FROM {derived} x "
+                f"WHERE batch_requests.ledger_id = ${len(params) + 1} AND batch_requests.custom_id = x.custom_id",
+                [*params, lid])
 
 
-def store_file(path: Path, lid: str, data: bytes) -> int:
-    """Store one result file's lines, STORE_CHUNK per transaction, each in a session of its own.
-    Returns lines read.
+def store_file(path: Path, lid: str, lines: Iterable[bytes]) -> int:
+    """Store one result file's lines (an open file: read one line at a time, never a list of them),
+    STORE_CHUNK per transaction, each in a session of its own. Returns lines read.
 
     A session per chunk, not one for the file: DuckDB keeps what an UPDATE wrote in memory until
     the next checkpoint (at the session's close), so one session held every reply of the file at
@@ -59,7 +63,7 @@ def store_file(path: Path, lid: str, data: bytes) -> int:
     (and lets `report --serve` in between)."""
     n = 0
     chunk: list[list[Any]] = []
-    for raw in io.BytesIO(data):  # one line at a time, never a list of them
+    for raw in lines:
         if not raw.strip():
             continue
         cid, reply, why = parse_line(raw)
@@ -71,6 +75,27 @@ def store_file(path: Path, lid: str, data: bytes) -> int:
     if chunk:
         L.write(path, partial(_store_chunk, lid=lid, chunk=chunk))
     return n
+
+
+async def download_and_store(api: BatchAPI, path: Path, lid: str, file_id: str) -> int:
+    """Stream one result file to the spool folder, then store its lines (`store_file`); the file is
+    deleted once stored. Returns lines stored. Its lock is held from the first byte to the delete, so
+    a second process reconciling the same store leaves it alone; a kill leaves it unlocked, and the
+    next run's `tidy_spool` deletes it (the ledger row is not `done`: that run downloads again)."""
+    folder = L.spool_dir(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"{lid}.{uuid.uuid4().hex[:12]}{L.DOWNLOAD_SUFFIX}"
+    try:
+        with file.open("w+b") as handle:
+            _lock(handle)
+            async for block in api.content(file_id):
+                handle.write(block)
+                L.crash_point("during_download")
+            handle.flush()
+            handle.seek(0)
+            return store_file(path, lid, handle)
+    finally:
+        file.unlink(missing_ok=True)
 
 
 def _batch_errors(b: dict[str, Any]) -> list[str]:
@@ -129,10 +154,7 @@ async def collect(api: BatchAPI, path: Path, cohort: str | None) -> tuple[int, l
             continue
         for fid in (b.get("output_file_id"), b.get("error_file_id")):
             if fid:
-                data = await api.content(fid)
-                L.crash_point("during_download")
-                store_file(path, row["id"], data)
-                del data
+                await download_and_store(api, path, row["id"], fid)
         errs = _batch_errors(b)
         missing = f"the batch ended {status}" + (f": {errs[0]}" if errs else "")
         L.write(path, partial(_finish, lid=row["id"], b=b, counts=counts, missing=missing))

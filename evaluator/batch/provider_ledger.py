@@ -40,6 +40,7 @@ FORMAT_REJECTED = "response_format rejected: "
 # prefix, then the provider's message (provider_waves.py reads the limit's figure back from it)
 ENQUEUED_LIMIT = "enqueued limit: "
 IN_FLIGHT = ("uploading", "creating", "submitted")  # ledger states whose tokens the provider holds
+DOWNLOAD_SUFFIX = ".download"  # a result file being downloaded into the spool folder (provider_collect.py)
 
 
 def crash_point(name: str) -> None:
@@ -83,15 +84,19 @@ def write(path: Path, fn: Callable[[Any], Any]) -> Any:
     return session(path, lambda store: tx(store, fn))
 
 
-def insert_frame(con: Any, table: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """Bulk insert through a pandas frame (DuckDB's executemany costs ~0.5 ms a row)."""
-    import pandas as pd
+def rows_param(columns: list[str], rows: list[list[Any]]) -> tuple[str, list[list[Any]]]:
+    """`rows` as a derived table for one statement: "(SELECT unnest($1) AS a, unnest($2) AS b, ...)"
+    and its parameters (each column one list). DuckDB's executemany costs ~0.5 ms a row, and a pandas
+    frame costs the pandas import (~50 MB of memory, more than the rest of a ledger step holds)."""
+    table = "(SELECT " + ", ".join(f"unnest(${i + 1}) AS {c}" for i, c in enumerate(columns)) + ")"
+    return table, [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in columns]
 
-    con.register("_rows", pd.DataFrame(rows, columns=columns))
-    try:
-        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _rows")
-    finally:
-        con.unregister("_rows")
+
+def insert_rows(con: Any, table: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Bulk insert of `rows` (lists in `columns` order) in one statement."""
+    if rows:
+        derived, params = rows_param(columns, rows)
+        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {derived}", params)
 
 
 def scalar(store: Store, sql: str, params: list[Any] | None = None) -> Any:
@@ -224,23 +229,25 @@ def spool_file(path: Path, lid: str) -> Path:
 
 def tidy_spool(path: Path, keep: set[str]) -> int:
     """Delete spool files no ledger row waits for (`keep`: ledger ids still uploading) whose writer
-    is gone (its lock is free): what a run killed before recording its batches left behind."""
+    is gone (its lock is free): what a run killed before recording its batches left behind, and the
+    result files a run killed while collecting was downloading (provider_collect.py)."""
     from evaluator.batch.journal import _lock
 
     folder = spool_dir(path)
     if not folder.is_dir():
         return 0
     removed = 0
-    for f in folder.glob("*.jsonl"):
+    for f in [*folder.glob("*.jsonl"), *folder.glob(f"*{DOWNLOAD_SUFFIX}")]:
         lid = f.name.split(".", 1)[0]
-        if lid in keep:
+        if lid in keep and f.suffix == ".jsonl":
             continue
         try:
             with f.open("rb") as handle:
                 if not _lock(handle):
                     continue  # a live run is writing it
             f.unlink(missing_ok=True)
-            f.with_suffix(".meta").unlink(missing_ok=True)
+            if f.suffix == ".jsonl":
+                f.with_suffix(".meta").unlink(missing_ok=True)
             removed += 1
         except OSError:
             continue

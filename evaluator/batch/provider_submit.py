@@ -180,8 +180,8 @@ def record(path: Path, part: Part, cohort: str, model: str, api_base: str | None
                     [part.lid, cohort, provider_of(model), model, api_base, state, row["input_sha256"], part.size,
                      part.n, part.worst_usd, L.now(), L.now(), part.tokens, limit])
         for chunk in _meta_rows(part, "queued" if queued else "submitted"):
-            L.insert_frame(con, "batch_requests", ["ledger_id", "seq", "custom_id", "cache_key", "item", "body",
-                                                   "state"], chunk)
+            L.insert_rows(con, "batch_requests", ["ledger_id", "seq", "custom_id", "cache_key", "item", "body",
+                                                  "state"], chunk)
 
     L.write(path, insert)
     return row
