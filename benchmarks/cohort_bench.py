@@ -14,6 +14,13 @@ instead kills a live `evaluate cohort` process (SIGKILL) at 25%, 50% and 75% of 
 same command again, and prints the calls paid twice beside --concurrency (goal: re-paid <= C: only
 what was in flight when it died; every finished reply is journaled as it arrives).
 
+    python benchmarks/cohort_bench.py --memory 1000,10000 [--repeats 3]
+
+instead runs fresh processes on cohorts of 1,000 and 10,000 transcripts (server latency 20 ms), each
+size --repeats times, interleaved, and prints every run's peak RSS with the machine's load, then the
+medians and their ratio (goal: <= 1.10, memory flat in the cohort's size). One run's peak depends on
+when the group commits land, so a single pair of runs can be tens of MiB off either way.
+
     python benchmarks/cohort_bench.py --floor --process
 
 --process also times `evaluate cohort` as fresh processes on cohorts of 200 and 2,000 transcripts

@@ -96,3 +96,26 @@ def test_the_read_memo_spools_its_entries_and_saves_them_whole(tmp_path: Path,
     fewer.save()  # two items gone from the cohort: the memo keeps only what this run had
     fresh = readmemo.ReadMemo(folder)
     assert fresh.recall(items[1]) is not None and fresh.recall(items[0]) is None
+
+
+def test_the_store_link_lets_go_after_so_many_judgments_written(tmp_path: Path) -> None:
+    """A backlog committed back to back must not pile up in one connection (DuckDB keeps what it
+    wrote in memory until the checkpoint at close): the link closes once `hold_rows` were written,
+    however recent the open."""
+    import asyncio
+
+    from evaluator.batch.session import StoreLink
+
+    link = StoreLink(tmp_path / "e.duckdb", hold=3600.0, hold_rows=300)
+    still_open: list[bool] = []
+
+    async def go() -> None:
+        for rows in (0, 200, 99, 1, 200):
+            await link.run(lambda store: None, rows=rows)
+            still_open.append(link._store is not None)
+        await link.release()
+
+    asyncio.run(go())
+    # open after 0, 200 and 299 rows; let go at 300; the next session opens it again
+    assert still_open == [True, True, True, False, True]
+    assert link._store is None

@@ -154,7 +154,7 @@ class CohortRunner:
             return then(store) if then else None
 
         try:
-            result = await self.link.run(session)
+            result = await self.link.run(session, rows=len(batch.entries))
         except StoreError as e:
             self.commits.undo(batch)
             if isinstance(e, StoreFull):
