@@ -119,3 +119,32 @@ def test_the_store_link_lets_go_after_so_many_judgments_written(tmp_path: Path) 
     # open after 0, 200 and 299 rows; let go at 300; the next session opens it again
     assert still_open == [True, True, True, False, True]
     assert link._store is None
+
+
+def test_membership_writes_new_updated_replaced_and_in_another_cohort(tmp_path: Path) -> None:
+    """A new cohort's members are plain inserts; a member stored already is updated in place (its
+    added_at kept), an edited file replaces its old content's row, and the same content in another
+    cohort is a row of its own: as the statements that read the whole table did."""
+    from evaluator.models import JudgeInfo
+    from evaluator.store.db import open_store
+
+    def member(cohort: str, h: str, source: str, candidate: str) -> dict[str, str]:
+        return {"cohort": cohort, "transcript_hash": h, "source": source, "candidate": candidate,
+                "exercise": "lru", "session_date": "2026-01-02"}
+
+    with open_store(tmp_path / "e.duckdb") as store:
+        run = store.start_run(command="cohort", judge_info=JudgeInfo(kind="baseline", prompt_version="v1"),
+                              rubric=None, cohort="c1")
+        store.save_batch(run, [], members=[member("c1", "h1", "a.md", "Ada"), member("c1", "h2", "b.md", "Bo")])
+        first = dict(store.con.execute("SELECT transcript_hash, added_at FROM cohort_members").fetchall())
+        store.save_batch(run, [], members=[member("c1", "h1", "a.md", "Ada L."),  # same content: updated
+                                           member("c1", "h3", "b.md", "Bo"),  # b.md edited: h2 replaced
+                                           member("c2", "h1", "a.md", "Ada")])  # another cohort
+        rows = store.con.execute("SELECT cohort, transcript_hash, source, candidate, added_at FROM cohort_members"
+                                 " ORDER BY cohort, transcript_hash").fetchall()
+        assert [r[:4] for r in rows] == [("c1", "h1", "a.md", "Ada L."), ("c1", "h3", "b.md", "Bo"),
+                                         ("c2", "h1", "a.md", "Ada")]
+        assert rows[0][4] == first["h1"]
+        assert store.cohort_member_rows("c1", ["h3"], ["a.md"]) in (
+            [("h3", "b.md", "Bo", "lru", "2026-01-02"), ("h1", "a.md", "Ada L.", "lru", "2026-01-02")],
+            [("h1", "a.md", "Ada L.", "lru", "2026-01-02"), ("h3", "b.md", "Bo", "lru", "2026-01-02")])
