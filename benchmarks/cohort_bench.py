@@ -14,6 +14,13 @@ instead kills a live `evaluate cohort` process (SIGKILL) at 25%, 50% and 75% of 
 same command again, and prints the calls paid twice beside --concurrency (goal: re-paid <= C: only
 what was in flight when it died; every finished reply is journaled as it arrives).
 
+    python benchmarks/cohort_bench.py --memory 1000,10000 [--repeats 3]
+
+instead runs fresh processes on cohorts of 1,000 and 10,000 transcripts (server latency 20 ms), each
+size --repeats times, interleaved, and prints every run's peak RSS with the machine's load, then the
+medians and their ratio (goal: <= 1.10, memory flat in the cohort's size). One run's peak depends on
+when the group commits land, so a single pair of runs can be tens of MiB off either way.
+
     python benchmarks/cohort_bench.py --floor --process
 
 --process also times `evaluate cohort` as fresh processes on cohorts of 200 and 2,000 transcripts
@@ -285,6 +292,31 @@ def kill_sweep(n: int, concurrencies: list[int], latency: float) -> None:
                           f"{'ok' if re_paid <= c else 'OVER'} (<= {c})")
 
 
+def memory_sweep(sizes: list[int], concurrency: int, repeats: int) -> None:
+    """Peak RSS of `repeats` fresh processes per cohort size (fake server latency 20 ms), sizes
+    interleaved (1k, 10k, 1k, 10k...) so a change in the machine's load lands on both; every run is
+    printed with the load at its start, then the medians and their ratio."""
+    import statistics
+    import subprocess
+
+    peaks: dict[int, list[float]] = {n: [] for n in sizes}
+    for r in range(repeats):
+        for n in sizes:
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            out = subprocess.run([sys.executable, __file__, "--n", str(n), "--concurrency", str(concurrency),
+                                  "--latency", "0.02"], capture_output=True, text=True, check=True).stdout
+            rss = next(line for line in out.splitlines() if "peak RSS" in line).split("peak RSS", 1)[1].strip()
+            peaks[n].append(float(rss.split()[0]))
+            print(f"run {r + 1}/{repeats} N={n:>6}: peak RSS {rss}; machine load {load} at its start "
+                  f"(1, 5, 15 min; {os.cpu_count()} cores)", flush=True)
+    for n in sizes:
+        runs = ", ".join(f"{p:.0f}" for p in peaks[n])
+        print(f"N={n:>6}: median peak RSS {statistics.median(peaks[n]):.0f} MiB (runs: {runs})")
+    if len(sizes) > 1:
+        low, high = statistics.median(peaks[sizes[0]]), statistics.median(peaks[sizes[-1]])
+        print(f"largest over smallest (medians): {high / low:.2f} (goal <= 1.10: memory flat in the cohort's size)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
@@ -296,7 +328,10 @@ def main() -> None:
                     "as fresh processes, first run then the fully cached re-run (3 times), on cohorts of these sizes "
                     "(default 200,2000: the goals' sizes), and print the re-run's share of the first run")
     ap.add_argument("--memory", metavar="N1,N2", help="instead: peak RSS of fresh processes scoring N1 and N2 "
-                    "transcripts (latency 20 ms), to show memory stays flat as the cohort grows")
+                    "transcripts (latency 20 ms; --repeats of each, every run printed, then the medians), to "
+                    "show memory stays flat as the cohort grows")
+    ap.add_argument("--repeats", type=int, default=3, help="with --memory: fresh processes per size (every "
+                    "run is printed, and the median; one run's peak varies by tens of MiB with when commits land)")
     ap.add_argument("--kill-sweep", metavar="C1,C2", help="instead: SIGKILL live runs at these concurrencies "
                     "mid-run, resume, and print the calls paid twice (goal: <= C)")
     args = ap.parse_args()
@@ -304,18 +339,7 @@ def main() -> None:
         kill_sweep(args.n, [int(c) for c in args.kill_sweep.split(",")], args.latency)
         return
     if args.memory:
-        import subprocess
-
-        peaks = []
-        for n in args.memory.split(","):
-            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-            out = subprocess.run([sys.executable, __file__, "--n", n, "--concurrency", str(args.concurrency),
-                                  "--latency", "0.02"], capture_output=True, text=True, check=True).stdout
-            rss = next(line for line in out.splitlines() if "peak RSS" in line).split("peak RSS", 1)[1].strip()
-            peaks.append(float(rss.split()[0]))
-            print(f"N={n:>6}: peak RSS {rss}; machine load {load} at its start (1, 5, 15 min; {os.cpu_count()} cores)")
-        if len(peaks) > 1:
-            print(f"largest over smallest: {peaks[-1] / peaks[0]:.2f} (goal <= 1.10: memory flat in the cohort's size)")
+        memory_sweep([int(n) for n in args.memory.split(",")], args.concurrency, args.repeats)
         return
 
     load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())

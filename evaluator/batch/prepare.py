@@ -89,9 +89,9 @@ def prepare(item: BatchItem, rubric_for: Callable[[str | None], tuple[Rubric, li
     unread = source is not None
     if source is None:
         source = read_source(item.path, item.code)
-        if memo:
-            memo.keep(item, source)
-    check_metadata(item.path, source.metadata)
+    check_metadata(item.path, source.metadata)  # before the memo keeps it: it is written out at once
+    if memo and not unread:
+        memo.keep(item, source)
     file_metadata = None
     if item.overrides:  # the judge reads the transcript with them (whose words are the candidate's)
         file_metadata, source.metadata = source.metadata, {**source.metadata, **item.overrides}

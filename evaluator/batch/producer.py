@@ -72,6 +72,7 @@ class Producer:
                 await self.reader.run(self.memo.save, self.memo.path)
             except EvaluatorError:  # too slow a drive: the next run reads the files again
                 pass
+        self.memo.close()
         self.reader.close()
         for _ in range(n_workers):
             await queue.put(None)

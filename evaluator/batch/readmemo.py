@@ -13,6 +13,11 @@ Two guards: an entry is kept only for files last changed RACY_SECONDS or more be
 "racy" case), and the whole memo belongs to one version of the package and its dependencies
 (judge/memo.py's fingerprint): a change to how files are parsed reads them all again.
 
+What a run remembers goes to an unnamed temporary file as it is read (the spool), not into a dict:
+an entry (its file signatures, front matter, warnings) is ~1 KiB, and a dict of them lived as long
+as the run (~10 MiB at 10,000 transcripts). `save` copies the spool into the memo's file, a line at a
+time, so neither the run nor its end holds the cohort's entries.
+
 A hit gives a Source without its text: enough for the cache lookup and the cohort's rows. An item the
 lookup does not find is read in full before it is judged (batch/producer.py), so a judge never sees
 the memo, only the file.
@@ -21,14 +26,16 @@ the memo, only the file.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from evaluator.batch.inputs import BatchItem
 from evaluator.ingest import Source, named_code_files
-from evaluator.judge.memo import cache_dir, fingerprint, read_json, write_json
+from evaluator.judge.memo import cache_dir, fingerprint, read_json
 
 RACY_SECONDS = 2.0
 
@@ -50,8 +57,10 @@ class ReadMemo:
         where = os.path.abspath(cohort_input)
         self.path = cache_dir() / "reads" / f"{hashlib.sha256(where.encode()).hexdigest()[:32]}.json"
         self._old: dict[str, Any] | None = None
-        self._new: dict[str, Any] = {}
+        self._spool: IO[str] | None = None  # this run's entries, one `"key": {...}` line each
+        self._recalled: set[str] = set()  # keys of the old entries this run found unchanged
         self._changed = False
+        self._broken = False  # the spool could not be written: nothing is saved (the next run reads again)
 
     def _entries(self) -> dict[str, Any]:
         if self._old is None:
@@ -75,7 +84,8 @@ class ReadMemo:
                             list(entry["warnings"]), str(entry["hash"]))
         except (KeyError, TypeError, ValueError):  # an entry of another shape: read the file
             return None
-        self._new[key] = entry
+        self._remember(key, entry)
+        self._recalled.add(key)
         return source
 
     def keep(self, item: BatchItem, source: Source) -> None:
@@ -88,16 +98,51 @@ class ReadMemo:
         settled = time.time_ns() - int(RACY_SECONDS * 1e9)
         if signed[0][1] is None or any(sig and max(sig[1], sig[2]) > settled for _, sig in signed):
             return
-        self._new[self._key(item)] = {"files": [list(f) for f in signed], "hash": source.content_hash,
-                                      "meta": source.metadata,
-                                      "body_line": source.body_line, "warnings": source.warnings}
+        self._remember(self._key(item), {"files": [list(f) for f in signed], "hash": source.content_hash,
+                                         "meta": source.metadata, "body_line": source.body_line,
+                                         "warnings": source.warnings})
         self._changed = True
 
+    def _remember(self, key: str, entry: dict[str, Any]) -> None:
+        """Spool one entry of the memo this run leaves (as JSON, written at once: the front matter as
+        read, whatever is done with the Source later)."""
+        if self._broken:
+            return
+        try:
+            line = f"{json.dumps(key)}: {json.dumps(entry, default=str)}\n"
+            if self._spool is None:
+                self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - until save
+            self._spool.write(line)
+        except (OSError, TypeError, ValueError):
+            self._broken = True
+
     def save(self) -> None:
-        """Keep the entries of this run's items (the memo is as large as the cohort, never larger)."""
+        """Keep the entries of this run's items (the memo is as large as the cohort, never larger),
+        replacing the file whole (a reader never sees half of it); best effort, like every memo."""
         version = _version()
-        if version and (self._changed or (self._old is not None and set(self._old) != set(self._new))):
-            write_json(self.path, {"fingerprint": version, "entries": self._new})
+        stale = self._old is not None and len(self._recalled) != len(self._old)  # an item gone since
+        try:
+            if version and not self._broken and (self._changed or stale):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+                with open(tmp, "w", encoding="utf-8") as out:
+                    out.write(f'{{"fingerprint": {json.dumps(version)}, "entries": {{')
+                    if self._spool is not None:
+                        self._spool.seek(0)
+                        for n, line in enumerate(self._spool):  # a key twice (a manifest row repeated): the last wins
+                            out.write(line[:-1] if n == 0 else ", " + line[:-1])
+                    out.write("}}")
+                os.replace(tmp, self.path)
+        except OSError:
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Drop the spool (the run is over, or cut short: the memo stays as it was)."""
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.close()
 
 
 def _version() -> str | None:

@@ -77,7 +77,7 @@ class Recorder:
         copies = self.dedup.finish(p.key, entry.judgment_id, judgment.status)
         for it, src, error in [(p.item, p.source, None), *((d, s, f"same content as {p.item.key}") for d, s in copies)]:
             if error:
-                self.tally.reused(judgment.status)
+                self.tally.reused(judgment.status, judgment, it.key)
             row, member = self.rows(it, judgment.status, src, entry.judgment_id, error)
             entry.items.append(row)
             if member:

@@ -35,7 +35,6 @@ from evaluator.batch.prepare import Prepared
 from evaluator.batch.producer import INTERRUPTED, Hits, Producer
 from evaluator.batch.records import Recorder
 from evaluator.batch.session import StoreLink, on_sigterm
-from evaluator.batch.summary import run_dimensions
 from evaluator.batch.types import (
     CohortRequest,
     CohortSummary,
@@ -155,7 +154,7 @@ class CohortRunner:
             return then(store) if then else None
 
         try:
-            result = await self.link.run(session)
+            result = await self.link.run(session, rows=len(batch.entries))
         except StoreError as e:
             self.commits.undo(batch)
             if isinstance(e, StoreFull):
@@ -298,11 +297,11 @@ class CohortRunner:
     async def _finish(self, status: str, message: str | None, started: float) -> CohortSummary:
         summary = self.rec.tally.summary(cohort=self.req.cohort, run_id=self.run_id, status=status, message=message,
                                          judge=self.info.model_dump(), db=str(self.link.path))
-        run_id = self.run_id
+        run_id, tally = self.run_id, self.rec.tally
 
         def finish(store: Store) -> dict:
             store.finish_run(run_id, status)
-            return run_dimensions(store.con, run_id)
+            return tally.run_dimensions(store.con, run_id)
 
         try:
             summary.dimensions = await self._commit(then=finish)

@@ -14,6 +14,7 @@ from evaluator.store.db import Store, open_store, store_error
 DB_WAIT_SECONDS = 30.0
 HOLD_SECONDS = 3.0  # the longest the run keeps the file at a stretch: a reader waits up to 5 s
 REST_SECONDS = 1.0  # after letting go, the writer leaves the file to readers at least this long
+HOLD_ROWS = 200  # judgments a connection writes before it is let go (checkpointed): see StoreLink
 
 
 class StoreLink:
@@ -25,28 +26,35 @@ class StoreLink:
     row groups, less memory for every later scan). DuckDB admits one process at a time, so the
     file is let go after HOLD_SECONDS at most, and as soon as there is nothing to write
     (`release`); the writer then leaves it alone for REST_SECONDS (`resting`), so `evaluate report
-    --serve` and other readers, which retry for a few seconds, get in between."""
+    --serve` and other readers, which retry for a few seconds, get in between.
+
+    It is also let go once it has written HOLD_ROWS judgments: until its checkpoint, DuckDB keeps
+    what a connection wrote in memory (0.1-0.2 MiB a judgment measured, indexes reloaded on top), so a backlog
+    committed back to back (a slow machine, a stall) made the run's peak RSS grow by tens of MiB
+    with it, more often the larger the cohort."""
 
     def __init__(self, path: Path, notice: Callable[[str], None] | None = None,
-                 hold: float = HOLD_SECONDS) -> None:
+                 hold: float = HOLD_SECONDS, hold_rows: int = HOLD_ROWS) -> None:
         self.path = path
         self.lock = asyncio.Lock()
         self.notice = notice
-        self.hold = hold
+        self.hold, self.hold_rows = hold, hold_rows
         self._store: Store | None = None
         self._opened = 0.0  # when the file was taken (time.monotonic)
+        self._rows = 0  # judgments written through the connection that is open
         self._released = float("-inf")  # when it was last let go
 
-    def _session(self, fn: Callable[[Store], Any]) -> Any:
+    def _session(self, fn: Callable[[Store], Any], rows: int = 0) -> Any:
         if self._store is None:
             self._store = _appending(open_store(self.path, wait_seconds=DB_WAIT_SECONDS, on_wait=self.notice))
-            self._opened = time.monotonic()
+            self._opened, self._rows = time.monotonic(), 0
         try:
             result = fn(self._store)
         except BaseException:
             self._close(quiet=True)  # the next session starts from a fresh connection; this error is the news
             raise
-        if time.monotonic() - self._opened >= self.hold:
+        self._rows += rows
+        if time.monotonic() - self._opened >= self.hold or self._rows >= self.hold_rows:
             self._close()
         return result
 
@@ -65,8 +73,9 @@ class StoreLink:
         """The file was let go moments ago: readers' turn (the writer's commit can wait a tick)."""
         return self._store is None and time.monotonic() - self._released < REST_SECONDS
 
-    async def run(self, fn: Callable[[Store], Any]) -> Any:
-        return await self._serialised(self._session, fn)
+    async def run(self, fn: Callable[[Store], Any], rows: int = 0) -> Any:
+        """`fn(store)` in a session; `rows`: how many judgments it writes (see HOLD_ROWS)."""
+        return await self._serialised(lambda f: self._session(f, rows), fn)
 
     async def release(self) -> None:
         """Let go of the file (nothing to write for now, or the run is over)."""

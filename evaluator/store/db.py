@@ -476,12 +476,14 @@ class Store:
             for i in free:
                 if isinstance(row[i], str):
                     row[i] = clean(row[i])
+        if table == "cohort_members" and upsert and not self._members_collide(rows):
+            upsert = False  # all new in their cohorts: nothing to replace
         # bigger lists of long texts (prompts) get slower per row in DuckDB's parameter conversion
         for start in range(0, len(rows), INSERT_ROWS):
             chunk = rows[start:start + INSERT_ROWS]
             params = [list(col) for col in zip(*chunk, strict=True)]
             batch = "(SELECT " + ", ".join(f"unnest(${i + 1}) AS {c}" for i, c in enumerate(columns)) + ")"
-            if table == "cohort_members":  # an edited file replaces its old content in the cohort
+            if table == "cohort_members" and upsert:  # an edited file replaces its old content in the cohort
                 self.con.execute(
                     f"DELETE FROM cohort_members m USING {batch} b WHERE m.cohort = b.cohort"
                     " AND m.source = b.source AND m.transcript_hash <> b.transcript_hash", params)
@@ -525,12 +527,32 @@ class Store:
     def cohort_member_rows(self, cohort: str, hashes: list[str], sources: list[str]) -> list[tuple[Any, ...]]:
         """MEMBER_FIELDS of the cohort's members with any of these contents or sources: what a batch's
         membership rows would overwrite."""
-        if not hashes and not sources:
-            return []
-        return self.con.execute(
-            f"SELECT {', '.join(MEMBER_FIELDS)} FROM cohort_members WHERE cohort = ?"
-            " AND (transcript_hash IN (SELECT unnest(?)) OR source IN (SELECT unnest(?)))",
-            [cohort, list(hashes), list(sources)]).fetchall()
+        found: dict[str, tuple[Any, ...]] = {}  # by transcript_hash: a row matching both is listed once
+        for column, keys in (("transcript_hash", hashes), ("source", sources)):
+            for row in self._members_by(column, keys, f"{', '.join(MEMBER_FIELDS)}, cohort"):
+                if row[-1] == cohort:
+                    found[row[0]] = row[:-1]
+        return list(found.values())
+
+    def _members_by(self, column: str, keys: Iterable[str], fields: str) -> list[tuple[Any, ...]]:
+        """cohort_members rows whose `column` is one of `keys`, found through its index (0015): a
+        scan of the table read all of it into memory, at every commit of a cohort."""
+        return [r for marks, chunk in in_lists(keys)
+                for r in self.con.execute(f"SELECT {fields} FROM cohort_members WHERE {column} IN {marks}",
+                                          chunk).fetchall()]
+
+    def _members_collide(self, rows: list[list[Any]]) -> bool:
+        """Whether any membership row to write meets a stored one: the same content in its cohort (an
+        upsert) or the same file in its cohort (its old content is replaced). Only then does the write
+        need the statements that read the whole table (DELETE ... USING, ON CONFLICT); a new cohort's
+        members are plain inserts."""
+        keys = {(r[0], r[1]) for r in rows}
+        files = {(r[0], r[2]) for r in rows if r[2] is not None}
+        if len(keys) < len(rows):  # the same member twice in one write: as before
+            return True
+        stored = self._members_by("transcript_hash", (r[1] for r in rows), "cohort, transcript_hash, source")
+        stored += self._members_by("source", (f for _, f in files), "cohort, transcript_hash, source")
+        return any((c, h) in keys or (c, src) in files for c, h, src in stored)
 
     def find_cached(self, cache_key: str) -> dict[str, Any] | None:
         """The newest fully scored judgment for this cache key, as stored (None if there is none).

@@ -403,4 +403,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE batch_ledger ADD COLUMN attempt INTEGER DEFAULT 0;
         """,
     ),
+    (
+        "0015_s6_livemem",
+        """
+        -- A cohort's commits look its members up by content and by file (evaluator/store/db.py:
+        -- cohort_member_rows, _insert_rows); without an index each lookup read the whole table, whose
+        -- many small row groups (one per checkpoint) held ~9 MiB of a 10,000-member cohort in memory.
+        CREATE INDEX cohort_members_hash ON cohort_members (transcript_hash);
+        CREATE INDEX cohort_members_source ON cohort_members (source);
+        """,
+    ),
 ]

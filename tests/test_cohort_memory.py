@@ -1,0 +1,150 @@
+"""What a live cohort run keeps in memory while it runs: the dimension summary is counted as
+judgments finish (not read back from all of dimension_scores at the end), and the read memo's new
+entries wait on disk, not in a dict as large as the cohort. Both must give what they gave before."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from support import SAMPLES, cohort, query
+
+from evaluator.batch.summary import DimensionTally, dimension_summary, run_dimensions
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
+def test_dimension_tally_matches_the_row_by_row_summary_in_any_feeding_order() -> None:
+    rows = [("b", "0", "scored", 3), ("b", "1", "not_observed", None), ("a", "0", "scored", 4),
+            ("a", "1", "scored", 2), ("a", "2", "unscored", None), ("c", "0", "scored", 4),
+            ("c", "1", "scored", 3), ("c", "2", "scored", 1)]
+    dims = {"0": "correctness", "1": "testing", "2": "communication"}
+    in_order = sorted(rows)  # (item, position): the order run_dimensions reads them in
+    expected = dimension_summary([(dims[pos], status, score) for _, pos, status, score in in_order])
+    tally = DimensionTally()
+    for item, pos, status, score in rows:  # finished in another order than the items sort
+        tally.add((item, int(pos)), dims[pos], status, score)
+    assert tally.result() == expected
+    assert list(expected) == ["correctness", "testing", "communication"]
+    assert expected["correctness"] == {"count": 3, "mean": 3.667, "median": 4,
+                                       "distribution": {"3": 1, "4": 2}, "not_observed": 0, "unscored": 0}
+    assert expected["testing"]["median"] == 2.5 and expected["testing"]["not_observed"] == 1
+    assert expected["communication"]["unscored"] == 1
+
+
+def test_a_run_that_judged_everything_sums_its_dimensions_as_the_store_does(tmp_path: Path) -> None:
+    """Every sample round (several rubrics, so dimensions differ between items) and an identical copy
+    (it shares its original's judgment): the summary counted as judgments finished equals the one
+    read back from the store."""
+    folder = tmp_path / "rounds"
+    folder.mkdir()
+    for p in SAMPLES:
+        shutil.copy(p, folder / p.name)
+    shutil.copy(SAMPLES[0], folder / f"zz_copy_of_{SAMPLES[0].name}")
+    db = tmp_path / "e.duckdb"
+    run = cohort(folder, db, "--concurrency", "3", name="mem")
+    assert run.code == 0, run.stderr
+    assert run.doc["total"] == len(SAMPLES) + 1
+    items = query(db, "SELECT judgment_id FROM run_items WHERE run_id = ?", [run.doc["run_id"]])
+    assert len({i["judgment_id"] for i in items}) == len(SAMPLES)  # the copy shares a judgment
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = run_dimensions(con, run.doc["run_id"])
+    assert run.doc["dimensions"] == stored and len(stored) > 3
+    assert sum(d["count"] + d["not_observed"] + d["unscored"] for d in stored.values()) > len(SAMPLES)
+
+
+def test_the_read_memo_spools_its_entries_and_saves_them_whole(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries kept during a run are on disk (the spool) until `save` writes the memo: a new memo
+    recalls them all; a run that finds one item gone rewrites it without that item; a repeated key
+    (a manifest row twice) is saved once, the last one winning."""
+    from evaluator.batch import readmemo
+    from evaluator.batch.inputs import BatchItem
+    from evaluator.ingest import read_source
+
+    monkeypatch.setenv("EVALUATOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(readmemo, "RACY_SECONDS", -5.0)
+    folder = tmp_path / "rounds"
+    folder.mkdir()
+    items = []
+    for p in SAMPLES[:3]:
+        shutil.copy(p, folder / p.name)
+        items.append(BatchItem(key=p.name, path=folder / p.name))
+    memo = readmemo.ReadMemo(folder)
+    for item in [*items, items[0]]:
+        memo.keep(item, read_source(item.path, []))
+    assert memo._spool is not None and memo._spool.tell() > 0
+    memo.save()
+    assert memo._spool is None
+    saved = (tmp_path / "cache" / "reads").glob("*.json")
+    doc = json.loads(next(saved).read_text(encoding="utf-8"))
+    assert len(doc["entries"]) == 3
+
+    again = readmemo.ReadMemo(folder)
+    recalled = [again.recall(i) for i in items]
+    assert all(r is not None for r in recalled)
+    first = read_source(items[0].path, [])
+    as_json = json.loads(json.dumps(first.metadata, default=str))  # what a memo has always kept (dates as text)
+    assert (recalled[0].content_hash, recalled[0].metadata) == (first.content_hash, as_json)
+    again.save()  # nothing changed, nothing gone: the file is left as it is
+
+    fewer = readmemo.ReadMemo(folder)
+    assert fewer.recall(items[1]) is not None
+    fewer.save()  # two items gone from the cohort: the memo keeps only what this run had
+    fresh = readmemo.ReadMemo(folder)
+    assert fresh.recall(items[1]) is not None and fresh.recall(items[0]) is None
+
+
+def test_the_store_link_lets_go_after_so_many_judgments_written(tmp_path: Path) -> None:
+    """A backlog committed back to back must not pile up in one connection (DuckDB keeps what it
+    wrote in memory until the checkpoint at close): the link closes once `hold_rows` were written,
+    however recent the open."""
+    import asyncio
+
+    from evaluator.batch.session import StoreLink
+
+    link = StoreLink(tmp_path / "e.duckdb", hold=3600.0, hold_rows=300)
+    still_open: list[bool] = []
+
+    async def go() -> None:
+        for rows in (0, 200, 99, 1, 200):
+            await link.run(lambda store: None, rows=rows)
+            still_open.append(link._store is not None)
+        await link.release()
+
+    asyncio.run(go())
+    # open after 0, 200 and 299 rows; let go at 300; the next session opens it again
+    assert still_open == [True, True, True, False, True]
+    assert link._store is None
+
+
+def test_membership_writes_new_updated_replaced_and_in_another_cohort(tmp_path: Path) -> None:
+    """A new cohort's members are plain inserts; a member stored already is updated in place (its
+    added_at kept), an edited file replaces its old content's row, and the same content in another
+    cohort is a row of its own: as the statements that read the whole table did."""
+    from evaluator.models import JudgeInfo
+    from evaluator.store.db import open_store
+
+    def member(cohort: str, h: str, source: str, candidate: str) -> dict[str, str]:
+        return {"cohort": cohort, "transcript_hash": h, "source": source, "candidate": candidate,
+                "exercise": "lru", "session_date": "2026-01-02"}
+
+    with open_store(tmp_path / "e.duckdb") as store:
+        run = store.start_run(command="cohort", judge_info=JudgeInfo(kind="baseline", prompt_version="v1"),
+                              rubric=None, cohort="c1")
+        store.save_batch(run, [], members=[member("c1", "h1", "a.md", "Ada"), member("c1", "h2", "b.md", "Bo")])
+        first = dict(store.con.execute("SELECT transcript_hash, added_at FROM cohort_members").fetchall())
+        store.save_batch(run, [], members=[member("c1", "h1", "a.md", "Ada L."),  # same content: updated
+                                           member("c1", "h3", "b.md", "Bo"),  # b.md edited: h2 replaced
+                                           member("c2", "h1", "a.md", "Ada")])  # another cohort
+        rows = store.con.execute("SELECT cohort, transcript_hash, source, candidate, added_at FROM cohort_members"
+                                 " ORDER BY cohort, transcript_hash").fetchall()
+        assert [r[:4] for r in rows] == [("c1", "h1", "a.md", "Ada L."), ("c1", "h3", "b.md", "Bo"),
+                                         ("c2", "h1", "a.md", "Ada")]
+        assert rows[0][4] == first["h1"]
+        assert store.cohort_member_rows("c1", ["h3"], ["a.md"]) in (
+            [("h3", "b.md", "Bo", "lru", "2026-01-02"), ("h1", "a.md", "Ada L.", "lru", "2026-01-02")],
+            [("h1", "a.md", "Ada L.", "lru", "2026-01-02"), ("h3", "b.md", "Bo", "lru", "2026-01-02")])
