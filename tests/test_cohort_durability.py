@@ -622,3 +622,46 @@ def test_a_run_whose_replies_pile_up_stores_them_all_in_bounded_commits(tmp_path
     assert scalar(db, "SELECT count(*) FROM run_items WHERE run_id = ? AND judgment_id IS NOT NULL",
                   [summary.run_id]) == n
     assert not Path(f"{db}.journal").exists()
+
+
+def test_a_backlog_past_its_bound_holds_the_worker_until_a_commit_makes_room(tmp_path: Path, monkeypatch) -> None:
+    """Commits falling behind (a busy machine, a large store) used to let finished judgments pile up
+    in memory without bound: past BACKLOG_JUDGMENTS the worker whose reply is already durable waits
+    for a commit to be written before it takes more work; a store that stays held only delays it by
+    BACKLOG_WAIT_SECONDS (the run goes on, as before)."""
+    from evaluator.batch import commits
+    from evaluator.batch.journal import Journal, JournalWriter
+
+    monkeypatch.setattr(commits, "BACKLOG_JUDGMENTS", 3)
+    db, entries = _entries(tmp_path, 5)
+    buf = commits.CommitBuffer(JournalWriter(Journal(db, "run-1")))
+
+    async def until_pending(n: int) -> None:
+        for _ in range(500):
+            if len(buf.pending.entries) >= n:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{n} entries never became pending")
+
+    async def go() -> None:
+        await asyncio.gather(*(buf.add_judgment(e) for e in entries[:2]))
+        third = asyncio.create_task(buf.add_judgment(entries[2]))
+        await until_pending(3)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not third.done()  # durable and pending, but its worker waits for room
+        batch = await buf.take()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not third.done()  # taken is not written: the memory is still held
+        with open_store(db) as store:
+            batch.write(store, "run-1", {})
+        buf.committed(batch)
+        await asyncio.wait_for(third, 5)
+
+        monkeypatch.setattr(commits, "BACKLOG_WAIT_SECONDS", 0.05)
+        monkeypatch.setattr(commits, "BACKLOG_JUDGMENTS", 1)
+        await asyncio.wait_for(buf.add_judgment(entries[3]), 5)  # no commit comes: it goes on after the wait
+        assert len(buf.pending.entries) == 1
+
+    asyncio.run(go())

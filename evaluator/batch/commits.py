@@ -3,6 +3,7 @@ transaction, with every paid reply journaled first (batch/journal.py) so a kill 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,12 @@ class Batch:
 
 
 MAX_COMMIT_JUDGMENTS = 200  # per transaction; see CommitBuffer.take
+# Finished judgments waiting in memory beyond which a worker waits for a commit before taking more
+# work (each holds its transcript, prompt and reply): when commits fall behind, on a busy machine or
+# a large store, the backlog and the run's peak memory grew without bound. The wait is bounded too:
+# a store held by another process must not stall the run (its replies are in the journal anyway).
+BACKLOG_JUDGMENTS = 2 * MAX_COMMIT_JUDGMENTS
+BACKLOG_WAIT_SECONDS = 10.0
 
 
 def changed_members(store: Store, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,6 +74,8 @@ class CommitBuffer:
         self.writer = writer
         self.pending = Batch()
         self.unjournaled: set[str] = set()  # judgment ids pending in memory only (the journal could not keep them)
+        self.room = asyncio.Event()  # set while the backlog is under BACKLOG_JUDGMENTS
+        self.room.set()
 
     async def add_judgment(self, entry: Entry) -> None:
         """Returns once the entry is on disk in the journal (a full drive raises StoreFull: the entry
@@ -76,6 +85,12 @@ class CommitBuffer:
         except StoreError:
             self.unjournaled.add(entry.judgment_id)
             raise
+        if len(self.pending.entries) >= BACKLOG_JUDGMENTS:
+            self.room.clear()
+            try:  # the entry is durable already: waiting here only keeps the next one from piling up
+                await asyncio.wait_for(self.room.wait(), BACKLOG_WAIT_SECONDS)
+            except TimeoutError:
+                pass
 
     def add_row(self, item: dict[str, Any], member: dict[str, Any] | None) -> None:
         """An item status that cost nothing (cached, failed, skipped): memory only until the commit."""
@@ -103,15 +118,17 @@ class CommitBuffer:
             if len(self.pending.entries) > cap:
                 batch = Batch(entries=self.pending.entries[:cap], partial=True)
                 del self.pending.entries[:cap]
-                return batch
-            batch, self.pending = self.pending, Batch()
-            segment = self.writer.journal.rotate()
-            if segment is not None:
-                batch.segments.append(segment)
+            else:
+                batch, self.pending = self.pending, Batch()
+                segment = self.writer.journal.rotate()
+                if segment is not None:
+                    batch.segments.append(segment)
             return batch
 
     def committed(self, batch: Batch) -> None:
         self.unjournaled.difference_update(e.judgment_id for e in batch.entries)
+        if len(self.pending.entries) < BACKLOG_JUDGMENTS:  # written and let go: room for more
+            self.room.set()
         for segment in batch.segments:
             segment.discard()
 
