@@ -154,3 +154,21 @@ def test_a_wide_label_file_with_a_total_column_still_imports(tmp_path):
     r = run("labels", "import", "labels.csv", "--transcripts", REPO / "transcripts", "--db", "l.duckdb")
     assert r.exit_code == 0, r.output
     assert "2 scored" in words(r.output)
+
+
+# -- evaluate cohort FILE: the reverse of `evaluate FOLDER` --------------------------------------------------
+def test_cohort_of_one_transcript_file_points_at_evaluate_file(tmp_path):
+    """`evaluate FOLDER` already says to run `evaluate cohort`; the reverse mistake says to run `evaluate FILE`."""
+    r = run("cohort", LRU, "--cohort", "x", "--db", tmp_path / "c.duckdb")
+    assert r.exit_code == 2, r.output
+    out = words(r.output)
+    assert f"expected a folder of transcripts or a manifest (.csv, .jsonl); to judge this one transcript, run `evaluate {LRU}`" in out
+
+
+def test_cohort_of_a_non_transcript_file_gets_no_evaluate_hint(tmp_path):
+    other = tmp_path / "notes.pdf"
+    other.write_bytes(b"%PDF")
+    r = run("cohort", other, "--cohort", "x", "--db", tmp_path / "c.duckdb")
+    assert r.exit_code == 2, r.output
+    out = words(r.output)
+    assert "expected a folder of transcripts or a manifest" in out and "to judge this one transcript" not in out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,7 +52,10 @@ def iter_items(path: Path, on_skip: Callable[[str], None] | None = None) -> Iter
     elif path.suffix.lower() in MANIFEST_SUFFIXES:
         yield from _iter_manifest(path)
     else:
-        raise BadInput(f"{path}: expected a folder of transcripts or a manifest (.csv, .jsonl)")
+        # the reverse of `evaluate FOLDER`: point at the obvious next step, not just "wrong kind of file"
+        hint = (f"; to judge this one transcript, run `evaluate {shlex.quote(str(path))}`"
+                if path.suffix.lower() in TRANSCRIPT_SUFFIXES else "")
+        raise BadInput(f"{path}: expected a folder of transcripts or a manifest (.csv, .jsonl){hint}")
 
 
 def _iter_folder(folder: Path, on_skip: Callable[[str], None] | None = None) -> Iterator[BatchItem]:
