@@ -704,6 +704,20 @@ def test_csv_manifest_without_a_path_column_is_bad_input(fake_llm: FakeLLM, tmp_
     assert len(fake_llm.chat_requests) == 0
 
 
+@pytest.mark.parametrize(("name", "text"), [("m.csv", "path\n"), ("m.csv", "path,candidate\n\n\n"),
+                                            ("m.jsonl", ""), ("m.jsonl", "\n  \n\n")])
+def test_a_manifest_listing_no_transcripts_is_bad_input_as_an_empty_folder(
+        fake_llm: FakeLLM, tmp_path: Path, name: str, text: str) -> None:
+    """A header only, or a JSONL file of blank lines, is a mistake (exit 2), not "completed, 0 transcript(s)"."""
+    manifest = tmp_path / name
+    manifest.write_text(text, encoding="utf-8")
+    run = cohort(manifest, tmp_path / "e.duckdb", base_url=fake_llm.base_url)
+    assert run.code == 2, run.stdout + run.stderr
+    assert_no_traceback(run)
+    assert "manifest lists no transcripts" in " ".join(run.stderr.split())
+    assert len(fake_llm.chat_requests) == 0
+
+
 # ----------------------------------------------------------------------------------- 9. bad inputs
 
 def test_empty_and_binary_files_fail_alone_and_the_rest_is_scored(fake_llm: FakeLLM, tmp_path: Path) -> None:

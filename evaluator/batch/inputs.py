@@ -151,12 +151,17 @@ def key_extra(overrides: dict[str, str]) -> dict[str, str] | None:
 
 
 def _iter_manifest(manifest: Path) -> Iterator[BatchItem]:
+    listed = 0
     try:
-        yield from _read_manifest(manifest)
+        for item in _read_manifest(manifest):
+            listed += 1
+            yield item
     except UnicodeDecodeError as e:
         raise BadInput(f"{manifest}: not UTF-8 text (byte {e.start}); re-save the manifest as UTF-8") from None
     except csv.Error as e:
         raise BadInput(f"{manifest}: not a valid CSV file: {e}") from None
+    if not listed:  # as an empty folder: nothing to judge is a mistake, not a run of 0 transcripts
+        raise BadInput(f"{manifest}: manifest lists no transcripts (one row per transcript, with its 'path')")
 
 
 def _read_manifest(manifest: Path) -> Iterator[BatchItem]:
