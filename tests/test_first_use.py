@@ -67,10 +67,19 @@ def test_report_reads_evaluator_db_from_the_environment(tmp_path, monkeypatch):
 
 
 # -- evaluate batches with nothing in the ledger -------------------------------------------------------------
+def _empty_store(path: str) -> None:
+    """A database with nothing in it yet (a missing one is refused, as by `runs`)."""
+    from evaluator.store.db import open_store
+
+    with open_store(path):
+        pass
+
+
 @pytest.mark.parametrize("action", ["list", "collect", "cancel"])
 def test_batches_with_none_in_the_store_says_so(tmp_path, action):
     """An empty table with headers only reads like a rendering fault: say there is nothing, and how
     batches come to be."""
+    _empty_store("b.duckdb")
     r = run("batches", action, "--db", "b.duckdb", "--cohort", "spring")
     assert r.exit_code == 0, r.output
     out = words(r.output)
@@ -79,6 +88,7 @@ def test_batches_with_none_in_the_store_says_so(tmp_path, action):
 
 
 def test_batches_json_with_none_is_an_empty_list(tmp_path):
+    _empty_store("b.duckdb")
     r = run("batches", "--db", "b.duckdb", "--format", "json")
     assert r.exit_code == 0, r.output
     assert r.stdout.strip() == "[]"

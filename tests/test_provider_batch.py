@@ -375,3 +375,19 @@ def test_a_result_file_being_downloaded_is_kept_while_its_writer_lives(tmp_path:
         assert _lock(handle)
         assert L.tidy_spool(db, keep={"b"}) == 1
     assert not orphan.exists() and live.exists() and waiting.exists()
+
+
+@pytest.mark.parametrize("action", ["list", "collect", "cancel"])
+def test_batches_refuse_a_missing_database_as_runs_does_and_never_create_it(tmp_path: Path, action: str) -> None:
+    """`evaluate batches --db TYPO` used to create an empty database and say "no provider batches"."""
+    from typer.testing import CliRunner
+
+    from evaluator.cli import app
+
+    db = tmp_path / "nosuch.duckdb"
+    runs = CliRunner().invoke(app, ["runs", "--db", str(db)])
+    got = CliRunner().invoke(app, ["batches", action, "--db", str(db)])
+    assert runs.exit_code == 2 and got.exit_code == runs.exit_code, got.output
+    assert " ".join(got.stderr.split()) == " ".join(runs.stderr.split())
+    assert "no database at" in " ".join(got.stderr.split())
+    assert not db.exists()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.judge.batch_transport import KnownRequest
-from evaluator.store.db import Store, default_db_path, in_lists, open_store
+from evaluator.store.db import Store, default_db_path, in_lists, open_store, require_existing
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 LEDGER_KEY = "evaluator_ledger_id"
@@ -213,7 +213,9 @@ def list_batches(db: Path | None, cohort: str | None = None) -> list[dict[str, A
             r["counts"] = json.loads(r["counts"]) if r.get("counts") else None
         return found
 
-    return session(db_path(db), q)
+    path = db_path(db)
+    require_existing(path)  # list, collect and cancel all start here: none of them creates the file
+    return session(path, q)
 
 
 # -- the spool folder ----------------------------------------------------------------------------

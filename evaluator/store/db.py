@@ -238,6 +238,13 @@ def open_store(path: Path | str, read_only: bool = False, wait_seconds: float = 
             delay = min(delay * 2, 0.5)
 
 
+def require_existing(path: Path) -> None:
+    """Refuse a database file that does not exist, for commands that only read or act on what is
+    stored: opening it for writing would create an empty file and report "nothing" as if it were so."""
+    if not path.exists():
+        raise StoreError(f"no database at {path}: nothing has been stored there yet")
+
+
 class Store:
     """A connection to one DuckDB file at the current schema (use open_store: it waits for locks)."""
 
@@ -245,8 +252,8 @@ class Store:
         import duckdb
 
         self.path = Path(path)
-        if read_only and not self.path.exists():
-            raise StoreError(f"no database at {self.path}: nothing has been stored there yet")
+        if read_only:
+            require_existing(self.path)
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory, expected a DuckDB file")
         if not read_only:
