@@ -391,3 +391,20 @@ def test_batches_refuse_a_missing_database_as_runs_does_and_never_create_it(tmp_
     assert " ".join(got.stderr.split()) == " ".join(runs.stderr.split())
     assert "no database at" in " ".join(got.stderr.split())
     assert not db.exists()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_batch_without_a_model_is_refused_for_a_dry_run_too(tmp_path: Path, dry_run: bool) -> None:
+    """A dry run used to estimate 0 calls / $0 for the baseline, which has no batch API at all."""
+    from typer.testing import CliRunner
+
+    from evaluator.cli import app
+
+    folder = tmp_path / "t"
+    make_cohort(folder, 2)
+    db = tmp_path / "e.duckdb"
+    args = ["cohort", str(folder), "--cohort", "s", "--batch", "--db", str(db)] + (["--dry-run"] if dry_run else [])
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "--batch needs an LLM judge: pass --model" in " ".join(r.stderr.split())
+    assert "Traceback" not in r.output

@@ -97,11 +97,14 @@ class _DeferringJudge:
         return out
 
 
+NEEDS_LLM = "--batch needs an LLM judge: pass --model (the offline baseline has no batch API)"
+
+
 def _llm_judge(judge: Any) -> Any:
     while not hasattr(judge, "adapter"):
         inner = getattr(judge, "inner", None)
         if inner is None:
-            raise BadInput("--batch needs an LLM judge: pass --model (the offline baseline has no batch API)")
+            raise BadInput(NEEDS_LLM)  # a judge built without a model: _batch_model refused it already
         judge = inner
     return judge
 
@@ -223,13 +226,19 @@ async def _cycle(request: CohortRequest, opts: BatchOptions, api: BatchAPI, path
     return summary, requests
 
 
-def _api(request: CohortRequest) -> BatchAPI:
+def _batch_model(request: CohortRequest) -> str:
+    """The model the batches go to; checked once, before a dry run or a real one (an estimate of 0
+    calls for the baseline would read as "free", when the real run is refused)."""
+    if not request.judge.model:
+        raise BadInput(NEEDS_LLM)
+    return request.judge.model
+
+
+def _api(request: CohortRequest, model: str) -> BatchAPI:
     j = request.judge
-    if not j.model:
-        raise BadInput("--batch needs an LLM judge: pass --model (the offline baseline has no batch API)")
-    check_batch_provider(j.model)
+    check_batch_provider(model)
     key = j.api_key.get_secret_value() if j.api_key is not None else None
-    return BatchAPI(j.model, j.api_base, key, j.timeout)
+    return BatchAPI(model, j.api_base, key, j.timeout)
 
 
 def _batch_mode(request: CohortRequest) -> str | None:
@@ -278,10 +287,11 @@ def score_cohort_batch(request: CohortRequest, opts: BatchOptions,
     """The one library call behind `evaluate cohort --batch`: see the module docstring. With
     `opts.wait`, polls every `opts.poll_seconds` until nothing waits, telling progress via `notice`."""
     validate(request)
+    model = _batch_model(request)
     if request.dry_run:
         return _dry_run(request, opts)
     path = request.db or L.db_path(None)
-    api = _api(request)
+    api = _api(request, model)
     started = time.monotonic()
 
     async def go() -> CohortSummary:
