@@ -790,6 +790,16 @@ def test_unreachable_server_aborts_with_exit_3(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------- 11. baseline judge
 
+def test_baseline_cohort_says_no_model_is_configured_once_as_evaluate_file_does(tmp_path: Path) -> None:
+    from evaluator.pipeline import BASELINE_NOTICE
+
+    make_cohort(tmp_path / "t", 3)
+    run = cohort(tmp_path / "t", tmp_path / "e.duckdb")
+    assert run.code == 0, run.stderr
+    assert " ".join(run.stderr.split()).count(BASELINE_NOTICE) == 1, run.stderr
+    assert "No model configured" not in run.stdout  # stdout stays the JSON document
+
+
 def test_baseline_judge_scores_the_sample_folder_and_caches_it(tmp_path: Path) -> None:
     db = tmp_path / "e.duckdb"
     n = len(SAMPLES)

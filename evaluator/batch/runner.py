@@ -46,7 +46,7 @@ from evaluator.errors import EvaluatorError, JudgeUnavailable, StoreError
 from evaluator.ingest import parse_source
 from evaluator.judge.base import Judge
 from evaluator.judge.ensemble import EnsembleJudge
-from evaluator.pipeline import build_judge, judge_transcript, stored_members
+from evaluator.pipeline import BASELINE_NOTICE, build_judge, judge_transcript, stored_members
 from evaluator.rubrics import select_rubric
 from evaluator.store.db import Store, StoreFull, default_db_path
 from evaluator.store.owners import other_live_runs
@@ -67,6 +67,8 @@ class CohortRunner:
         # always shared, even without rpm/tpm: a Retry-After from the provider pauses every worker
         self.judge: Judge = build_judge(request.judge, RateLimiter(request.rpm, request.tpm))
         self.info = self.judge.info()
+        if self.info.kind == "baseline" and notice:  # said as `evaluate FILE` says it: once, up front
+            notice(BASELINE_NOTICE)
         self.composite = isinstance(self.judge, EnsembleJudge)  # samples or a jury: members may be stored
         self.run_id = str(uuid.uuid4())
         self.request_key = request_key(request, self.info.model_dump(mode="json"))
