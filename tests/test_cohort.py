@@ -25,6 +25,7 @@ import pytest
 from fakellm import Call, Error, FakeLLM, Reply
 from replies import valid
 from support import (
+    LRU,
     SAMPLES,
     cohort,
     cohort_args,
@@ -716,6 +717,35 @@ def test_a_manifest_listing_no_transcripts_is_bad_input_as_an_empty_folder(
     assert_no_traceback(run)
     assert "manifest lists no transcripts" in " ".join(run.stderr.split())
     assert len(fake_llm.chat_requests) == 0
+
+
+
+def _bad_inputs(tmp_path: Path) -> list[Path]:
+    empty = tmp_path / "empty"
+    empty.mkdir(exist_ok=True)
+    header_only = tmp_path / "m.csv"
+    header_only.write_text("path\n", encoding="utf-8")
+    no_header = tmp_path / "n.csv"
+    no_header.write_text("name\nx.md\n", encoding="utf-8")
+    return [tmp_path / "missing", empty, header_only, no_header, LRU]
+
+
+def test_bad_input_records_no_run_and_no_cohort(tmp_path: Path) -> None:
+    """Refused before anything is recorded: no database is created for it, and in an existing one
+    no run row (it used to stay `running`, then show as `killed`) and no empty cohort in the report."""
+    db = tmp_path / "e.duckdb"
+    for bad in _bad_inputs(tmp_path):
+        run = cohort(bad, db, name="oops")
+        assert run.code == 2, (bad, run.stderr)
+        assert_no_traceback(run)
+        assert not db.exists(), bad
+    make_cohort(tmp_path / "good", 2)
+    assert cohort(tmp_path / "good", db, name="good").code == 0
+    for bad in _bad_inputs(tmp_path):
+        assert cohort(bad, db, name="oops").code == 2, bad
+    assert scalar(db, "SELECT count(*) FROM runs") == 1
+    assert [r["name"] for r in query(db, "SELECT name FROM cohorts")] == ["good"]
+    assert not list(tmp_path.glob("*.journal*"))
 
 
 # ----------------------------------------------------------------------------------- 9. bad inputs
