@@ -61,7 +61,7 @@ def estimate_judgment(transcript: Transcript, rubric: Rubric, options: JudgeOpti
         return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "worst_case_usd": 0.0,
                 "heuristic_prompt_tokens": 0}
     from evaluator.judge.prompt import render
-    from evaluator.judge.transport import estimate_tokens
+    from evaluator.judge.transport import estimate_message_tokens
 
     groups = [rubric.dimensions] if rubric.judge_mode == "single" else [[d] for d in rubric.dimensions]
     transport = _transport(options)
@@ -74,7 +74,7 @@ def estimate_judgment(transcript: Transcript, rubric: Rubric, options: JudgeOpti
     for dims in groups:
         messages = render(transcript, rubric, dims, context, reserve_tokens=reply, enforced=enforced).messages
         first = transport.count_tokens(messages)
-        heuristic += sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
+        heuristic += estimate_message_tokens(messages)
         prompt += first
         completion += min(reply, COMPLETION_TOKENS_OVERHEAD + COMPLETION_TOKENS_PER_DIMENSION * len(dims))
         worst_prompt += attempts * first + (reply + REPAIR_MESSAGE_TOKENS) * attempts * (attempts - 1) // 2
