@@ -529,15 +529,16 @@ class Store:
 
     def resumable(self, run_ids: list[str], cache_keys: list[str]) -> dict[str, tuple[str, str]]:
         """cache_key -> (judgment id, status) of what these (unfinished) runs judged, whatever the
-        status, as long as the model answered (a reply was paid for): resuming never pays for them
-        again, --force or not. Failed calls were not paid for and are tried again."""
+        status, as long as the model answered (a reply was paid for) or the judge was the offline
+        baseline (deterministic: judging again gives the same judgment, a second row): resuming never
+        judges them again, --force or not. Failed calls were not paid for and are tried again."""
         if not run_ids:
             return {}
         rows = [r for marks, keys in in_lists(cache_keys) for r in self.con.execute(
             "SELECT j.cache_key, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at) FROM judgments j"
             f" WHERE j.cache_key IN {marks} AND j.run_id IN (SELECT unnest(?))"
-            " AND EXISTS (SELECT 1 FROM exchanges e WHERE e.judgment_id = j.id AND e.raw_response IS NOT NULL)"
-            " GROUP BY j.cache_key", [*keys, list(run_ids)]).fetchall()]
+            " AND (j.judge_kind = 'baseline' OR EXISTS (SELECT 1 FROM exchanges e WHERE e.judgment_id = j.id"
+            " AND e.raw_response IS NOT NULL)) GROUP BY j.cache_key", [*keys, list(run_ids)]).fetchall()]
         return {r[0]: (r[1], r[2]) for r in rows}
 
     def stored_judgment_ids(self, ids: list[str]) -> set[str]:
