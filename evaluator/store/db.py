@@ -270,14 +270,17 @@ class Store:
             if read_only:
                 self._check_schema()
             else:
-                self._no_vacuum()
+                # no row-group vacuum at this connection's checkpoints: see Store.setting
+                self.setting("SET max_vacuum_tasks = 0")
                 self.migrate()
         except BaseException:
             self.con.close()
             raise
 
-    def _no_vacuum(self) -> None:
-        """No row-group vacuum at this connection's checkpoints. The store is written in many small
+    def setting(self, statement: str) -> None:
+        """A DuckDB `SET` where this DuckDB has it (one without it works as it did).
+
+        Every writing connection sets `max_vacuum_tasks = 0`. The store is written in many small
         commits (a cohort's every second), each leaving a small row group; DuckDB's checkpoint merges
         them by reading and rewriting the whole table. Cohort sessions skipped it, so the next
         ordinary write paid for all of it at once: one `evaluate FILE` after a 10,000-transcript
@@ -285,7 +288,7 @@ class Store:
         chunk a batch collect stored paid a share that grew with the store. The cost: more, smaller
         row groups (a 1,000-transcript store 18 MiB instead of 11)."""
         try:
-            self.con.execute("SET max_vacuum_tasks = 0")
+            self.con.execute(statement)
         except Exception:  # noqa: BLE001, S110 - a DuckDB without the setting works as it did
             pass
 
