@@ -363,7 +363,7 @@ def test_a_result_file_being_downloaded_is_kept_while_its_writer_lives(tmp_path:
     """tidy_spool deletes a download a killed run left (its lock is free), never one a live collect
     is writing or reading back (it holds the lock), nor a spool file still waiting for its upload."""
     from evaluator.batch import provider_ledger as L
-    from evaluator.batch.journal import _lock
+    from evaluator.batch.journal import try_lock
 
     db = tmp_path / "s.duckdb"
     folder = L.spool_dir(db)
@@ -372,7 +372,7 @@ def test_a_result_file_being_downloaded_is_kept_while_its_writer_lives(tmp_path:
     for f in (orphan, live, waiting):
         f.write_bytes(b"{}\n")
     with live.open("rb") as handle:
-        assert _lock(handle)
+        assert try_lock(handle)
         assert L.tidy_spool(db, keep={"b"}) == 1
     assert not orphan.exists() and live.exists() and waiting.exists()
 

@@ -34,8 +34,9 @@ except ImportError:  # pragma: no cover - Windows: the process id in the name te
     fcntl = None  # type: ignore[assignment]
 
 
-def _lock(handle: IO[bytes]) -> bool:
-    """Take the segment's lock without waiting; False if a live process holds it."""
+def try_lock(handle: IO[bytes]) -> bool:
+    """Take a spool or journal file's lock without waiting; False if a live process holds it (the
+    journal, the provider batch spool and downloads all mark "in use by a live run" this way)."""
     if fcntl is None:
         return True
     try:
@@ -48,7 +49,7 @@ def _lock(handle: IO[bytes]) -> bool:
 def _orphan(path: Path, handle: IO[bytes]) -> bool:
     """Whether a segment's writer is gone: its lock is free (and, where there is no flock, the
     process id in its name is not running: `<run>-<pid>-<n>.jsonl`)."""
-    if not _lock(handle):
+    if not try_lock(handle):
         return False
     if fcntl is not None:  # a free lock proves it
         return True
@@ -114,7 +115,7 @@ class Segment:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.handle: IO[bytes] = open(path, "ab")  # noqa: SIM115 - kept open (and locked) until discarded
-        _lock(self.handle)
+        try_lock(self.handle)
         self.records = 0
 
     def write(self, lines: list[bytes]) -> int:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.batch import provider_ledger as L
-from evaluator.batch.journal import _lock
+from evaluator.batch.journal import try_lock
 from evaluator.batch.provider_waves import batch_errors, limit_message, on_limit_failure
 from evaluator.judge.batch_transport import BatchAPI, format_rejection
 
@@ -87,7 +87,7 @@ async def download_and_store(api: BatchAPI, path: Path, lid: str, file_id: str) 
     file = folder / f"{lid}.{uuid.uuid4().hex[:12]}{L.DOWNLOAD_SUFFIX}"
     try:
         with file.open("w+b") as handle:
-            _lock(handle)
+            try_lock(handle)
             async for block in api.content(file_id):
                 handle.write(block)
                 L.crash_point("during_download")

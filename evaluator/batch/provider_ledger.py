@@ -233,7 +233,7 @@ def tidy_spool(path: Path, keep: set[str]) -> int:
     """Delete spool files no ledger row waits for (`keep`: ledger ids still uploading) whose writer
     is gone (its lock is free): what a run killed before recording its batches left behind, and the
     result files a run killed while collecting was downloading (provider_collect.py)."""
-    from evaluator.batch.journal import _lock
+    from evaluator.batch.journal import try_lock
 
     folder = spool_dir(path)
     if not folder.is_dir():
@@ -245,7 +245,7 @@ def tidy_spool(path: Path, keep: set[str]) -> int:
             continue
         try:
             with f.open("rb") as handle:
-                if not _lock(handle):
+                if not try_lock(handle):
                     continue  # a live run is writing it
             f.unlink(missing_ok=True)
             if f.suffix == ".jsonl":

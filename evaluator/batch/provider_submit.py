@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from evaluator.batch import provider_ledger as L
-from evaluator.batch.journal import _lock
+from evaluator.batch.journal import try_lock
 from evaluator.judge.batch_transport import ENDPOINT, BatchAPI, ItemContext, provider_of
 
 META_CHUNK = 5_000  # request rows per insert when a batch is recorded
@@ -139,7 +139,7 @@ class Spool:
         lid = str(uuid.uuid4())
         path = self.folder / f"{lid}.jsonl"
         handle = path.open("wb")
-        _lock(handle)  # held until the batch is submitted (or the process dies)
+        try_lock(handle)  # held until the batch is submitted (or the process dies)
         part = Part(lid, path, handle, path.with_suffix(".meta").open("w", encoding="utf-8"))
         self.parts.append(part)
         return part
@@ -264,7 +264,7 @@ def claim(path: Path, lid: str) -> IO[bytes] | None:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.touch()
     handle = file.open("rb")
-    if _lock(handle):
+    if try_lock(handle):
         return handle
     handle.close()
     return None
