@@ -115,7 +115,7 @@ def bench_agreement(args) -> None:
     t2 = time.perf_counter()
     cpu = time.process_time() - c1
     load_after = os.getloadavg()
-    o = report.overall.judge_vs_human
+    o = report.reports[0].overall.judge_vs_human  # plain files: one report
     print(f"agreement: {args.items:,} items x {args.dims} dimensions x {args.raters} raters, "
           f"{args.bootstrap} resamples, pairing {args.pairing}")
     print(f"  CPU {cpu:.1f} s (this process, all threads), wall {t2 - t1:.1f} s; 1-minute load average "
@@ -169,7 +169,7 @@ def bench_via_files(args) -> None:
         report = run_agreement(request)
         t2, cpu = time.perf_counter(), time.process_time() - c1
         load_after = os.getloadavg()
-    o = report.overall.judge_vs_human
+    o = report.reports[0].overall.judge_vs_human  # plain files: one report
     print(f"evaluate agreement --judge --human: {args.items:,} items x {args.dims} dimensions x {args.raters} raters, "
           f"{args.bootstrap} resamples, pairing {args.pairing}")
     print(f"  CPU {cpu:.1f} s, wall {t2 - t1:.1f} s; 1-minute load average {load_before[0]:.1f} before, "
@@ -201,7 +201,7 @@ def _stage(name: str, folder: str, bootstrap: int, queue) -> None:
         chosen = {d: c.chosen for d, c in outcome.result.dimensions.items()}
         summary = f"{outcome.result.id}; chosen: {', '.join(f'{d}={m}' for d, m in chosen.items())}"
     else:
-        result, rows = apply_to_file(ApplyRequest(judge_file=judge_file, human_file=human_file,
+        result, rows, _ = apply_to_file(ApplyRequest(judge_file=judge_file, human_file=human_file,
                                                   calibration=str(cal_file)))
         cal = np.array([np.nan if r["calibrated"] is None else r["calibrated"] for r in rows], dtype=float)
         summary = f"{len(rows):,} rows calibrated by {result.id}; mean calibrated score {np.nanmean(cal):.6f}"

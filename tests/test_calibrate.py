@@ -195,19 +195,28 @@ def sample_db(tmp_path_factory):
 
 
 def test_cli_agreement_on_the_samples(sample_db):
-    table = runner.invoke(app, ["agreement", "--db", str(sample_db), "--bootstrap", "200"])
+    # the samples are judged under four rubrics (default and three exercise rubrics), each one version:
+    # one report per rubric version, unless pooling them is asked for
+    split = runner.invoke(app, ["agreement", "--db", str(sample_db), "--bootstrap", "0", "--format", "json"])
+    assert split.exit_code == 0, split.output
+    versions = json.loads(split.stdout)["rubric_versions"]
+    assert len(versions) == 4 and {v.split("@")[0] for v in versions} == {
+        "default", "lru_ttl_cache", "agent_loop", "rag_pipeline"}
+    assert all(doc["overall"]["rubric_versions"] == [v] for v, doc in versions.items())
+    table = runner.invoke(app, ["agreement", "--db", str(sample_db), "--bootstrap", "200", "--pool-rubric-versions"])
     assert table.exit_code == 0, table.output
-    assert "Human vs human" in table.output and "overall" in table.output
-    doc = runner.invoke(app, ["agreement", "--db", str(sample_db), "--bootstrap", "200", "--format", "json"])
+    assert "Human vs human" in table.output and "overall" in table.output and "POOLED" in table.output
+    doc = runner.invoke(app, ["agreement", "--db", str(sample_db), "--bootstrap", "200", "--format", "json",
+                              "--pool-rubric-versions"])
     assert doc.exit_code == 0
     data = json.loads(doc.stdout)
-    assert "overall" in data and "invariant" in data
+    assert "overall" in data and "invariant" in data and sorted(data["overall"]["rubric_versions"]) == sorted(versions)
     for key in ("n", "exact", "within_one", "qwk", "krippendorff_alpha", "spearman", "kendall", "pearson", "mae",
                 "rmse", "bias", "qwk_ci", "krippendorff_alpha_ci", "mae_ci"):
         assert key in data["overall"]
     assert data["invariant"]["human_human"]["n"] == 10
     one = runner.invoke(app, ["agreement", "--db", str(sample_db), "--rater", "rater_a", "--bootstrap", "0",
-                              "--format", "json"])
+                              "--format", "json", "--pool-rubric-versions"])
     assert json.loads(one.stdout)["overall"]["human_human"] is None
 
 
@@ -220,8 +229,12 @@ def test_cli_agreement_with_a_filter_matching_nothing_says_what_is_stored(sample
 
 
 def test_cli_calibrate_on_the_samples_and_show_calibrated(sample_db):
-    result = runner.invoke(app, ["calibrate", "--db", str(sample_db), "--bootstrap", "100"])
+    per_version = runner.invoke(app, ["calibrate", "--db", str(sample_db), "--bootstrap", "0"])
+    assert per_version.exit_code == 2  # no rubric version alone has 10 labelled transcripts
+    assert "fitted per rubric version" in per_version.output and "--pool-rubric-versions" in per_version.output
+    result = runner.invoke(app, ["calibrate", "--db", str(sample_db), "--bootstrap", "100", "--pool-rubric-versions"])
     assert result.exit_code == 0, result.output
+    assert "POOLED" in result.output
     assert "refused" in result.output  # grounding has one labelled transcript
     assert "stored as cal-" in result.output
     shown = runner.invoke(app, ["calibrated", "--db", str(sample_db), "--format", "json"])

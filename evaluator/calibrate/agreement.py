@@ -184,6 +184,8 @@ class AgreementReport(BaseModel):
                     row[key] = value
             row["human_human_qwk"] = d.human_human.qwk if d.human_human else None
             row["calibrated_qwk"] = d.calibrated.qwk if d.calibrated else None
+            if self.judge is not None:  # the store's scores: which rubric version(s) they were made under
+                row["rubric_versions"] = ", ".join(self.judge.rubric_versions)
             out.append(row)
         return out
 
@@ -207,6 +209,8 @@ class AgreementReport(BaseModel):
         doc = {dim: one(d) for dim, d in self.dimensions.items()}
         doc[self.pooled_key] = one(self.overall)
         doc[self.pooled_key]["definitions"] = self.definitions
+        if self.judge is not None:  # more than one only when pooling them was asked for
+            doc[self.pooled_key]["rubric_versions"] = self.judge.rubric_versions
         return doc
 
 

@@ -25,6 +25,35 @@ from evaluator.calibrate.records import HumanLabel, JudgeScore, ScaleSpec
 from evaluator.errors import BadInput
 
 
+def check_rubric_versions(result: CalibrationResult, versions: list[str] | None,
+                          what: str = "these scores") -> str | None:
+    """BadInput when a calibration is applied to scores made under a rubric version it was not fitted
+    on: a map learned on one version's scores (its anchors, its scale in use) says nothing about
+    another's, however alike their dimension names. `versions`: the rubric versions the scores were
+    made under, None when unknown (a plain file). Returns a warning to show when either side's
+    version is unknown, or when the calibration itself pooled several versions; None when they match."""
+    fitted = list(result.judge.rubric_versions) if result.judge is not None else []
+    if versions is None:
+        if fitted:
+            them = "it" if len(fitted) == 1 else "them"
+            return (f"calibration {result.id} was fitted on judgments under rubric version(s) {', '.join(fitted)}; "
+                    f"{what} carry no rubric version: apply it only to scores judged under {them}")
+        return None
+    if not fitted:
+        return (f"calibration {result.id} was fitted on plain files of unknown rubric version; {what} were made "
+                f"under {', '.join(versions)}: apply it only if those files were judged under the same rubric version")
+    other = sorted(set(versions) - set(fitted))
+    if other:
+        raise BadInput(f"calibration {result.id} was fitted on judgments under rubric version(s) {', '.join(fitted)}; "
+                       f"{what} were made under {', '.join(other)}. A calibration maps one rubric version's scores "
+                       "and does not carry over to another (the anchors changed): fit one on these judgments "
+                       f"(evaluate calibrate --rubric-version {other[0]})")
+    if len(fitted) > 1:
+        return (f"calibration {result.id} was fitted pooled over rubric versions {', '.join(fitted)}: its maps mix "
+                "those versions' scales")
+    return None
+
+
 def _check(result: CalibrationResult, grid: ScoreGrid, scale: ScaleSpec,
            scales: dict[str, ScaleSpec] | None = None) -> None:
     scales = scales or {}

@@ -183,7 +183,9 @@ class HumanColumns:
         rows = self.dimension_rows(dim)
         rows = rows[(self.status[rows] == SCORED) if for_fit else self.said_scored[rows]]
         pos = np.searchsorted(items, self.item[rows])
-        keep = (pos < len(items)) & (items[np.minimum(pos, len(items) - 1)] == self.item[rows])
+        # no item (a dimension whose labels are all on transcripts these scores do not have): no label kept
+        keep = ((pos < len(items)) & (items[np.minimum(pos, len(items) - 1)] == self.item[rows])) if len(items) \
+            else np.zeros(len(rows), dtype=bool)
         rows, pos = rows[keep], pos[keep]
         order = np.argsort(pos, kind="stable")
         rows, pos = rows[order], pos[order]

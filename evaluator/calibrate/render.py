@@ -11,6 +11,7 @@ from rich.table import Table
 
 from evaluator.calibrate.agreement import AgreementReport, MetricSet
 from evaluator.calibrate.maps import CalibrationResult, after_mae
+from evaluator.calibrate.records import JudgeIdentity
 
 # RMSE and the intervals are in --format json
 _COLUMNS = [("n", "n"), ("exact", "exact"), ("within_one", "±1"), ("qwk", "QWK"), ("krippendorff_alpha", "α"),
@@ -48,11 +49,22 @@ def _metric_table(title: str) -> Table:
 _CI_COLUMNS = [("qwk", "QWK"), ("krippendorff_alpha", "α"), ("spearman", "ρ"), ("mae", "MAE"), ("bias", "bias")]
 
 
-def render_agreement(report: AgreementReport, console: Console) -> None:
-    """Print an agreement report as terminal tables (point estimates, intervals, confusion)."""
+def versions_of(judge: JudgeIdentity | None) -> str:
+    """The rubric version(s) a judge's scores were made under, as a title names them ('' for plain files)."""
+    versions = judge.rubric_versions if judge is not None else []
+    if len(versions) > 1:
+        return f", rubric versions {', '.join(versions)} POOLED"
+    return f", rubric version {versions[0]}" if versions else ""
+
+
+def render_agreement(report: AgreementReport, console: Console, versions_apart: bool = False) -> None:
+    """Print an agreement report as terminal tables (point estimates, intervals, confusion).
+    `versions_apart`: one of several reports, one per rubric version: headed by its version."""
     judge = report.judge.label if report.judge else "judge file"
     at_level = " at system level" if report.level == "system" else ""
-    table = _metric_table(f"Judge ({escape(judge)}) vs human ({report.human}){at_level}")
+    if versions_apart and report.judge is not None:
+        console.rule(f"[bold]rubric version {escape(', '.join(report.judge.rubric_versions))}[/bold]", align="left")
+    table = _metric_table(f"Judge ({escape(judge + versions_of(report.judge))}) vs human ({report.human}){at_level}")
     for dim, d in report.dimensions.items():
         table.add_row(*_row(dim, d.judge_vs_human))
     table.add_row(*_row(f"[bold]{escape(report.pooled_key)}[/bold]", report.overall.judge_vs_human))
@@ -127,7 +139,7 @@ def render_calibration(result: CalibrationResult, console: Console, stored: bool
                        plain: bool = False, out: str | None = None) -> None:
     """Print the maps' held-out comparison, which one is used, and the warnings."""
     judge = result.judge.label if result.judge else "judge file"
-    table = Table(title=f"Calibration {result.id} ({escape(judge)}): held-out agreement, "
+    table = Table(title=f"Calibration {result.id} ({escape(judge + versions_of(result.judge))}): held-out agreement, "
                         f"{result.settings.folds}-fold cross-validation"
                         + (f" holding out whole {escape(result.settings.cv_group_by)} groups"
                            if result.settings.cv_group_by else ""), title_justify="left", pad_edge=False,

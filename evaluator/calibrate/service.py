@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluator.calibrate.agreement import DEFAULT_BOOTSTRAP, AgreementReport, agreement_frames
+from evaluator.calibrate.applying import check_rubric_versions
 from evaluator.calibrate.calibration import (
     CalibrationResult,
     CalibrationSettings,
@@ -186,6 +187,8 @@ class Gathered(BaseModel):
     meta: pd.DataFrame | None = Field(None, description="one row per transcript: the named extra columns")
     notes: list[str] = Field(default_factory=list)
     scale_inferred: bool = False
+    versions: str | None = Field(None, description="the rubric version(s) of the store's judge scores, as the "
+                                                   "output names them (ScoreSet.label); None for plain files")
 
     def column_of(self, column: str | None) -> dict[str, str] | None:
         """Transcript -> value of a named extra column (--group-by, --system-col)."""
@@ -383,7 +386,9 @@ def _gather_files(src: ScoreSource) -> Gathered:
                     scale_inferred=inferred)
 
 
-def _gather_store(store, src: ScoreSource) -> Gathered:
+def _gather_store(store, src: ScoreSource) -> list[Gathered]:
+    """The store's labels against the judge's scores, one Gathered per rubric version (or one pooled
+    over them when the selection asks to pool)."""
     from evaluator.calibrate import store as sql
     from evaluator.rubrics import Rubric
 
@@ -393,21 +398,26 @@ def _gather_store(store, src: ScoreSource) -> Gathered:
     if not human:
         who = f" from rater(s) {', '.join(src.raters)}" if src.raters else ""
         raise BadInput(f"{store.path}: no human labels{who}; import some with `evaluate labels import FILE`")
-    judge, identity, definitions = sql.judge_scores(store, src.selection)
-    rubrics = [Rubric.model_validate(d) for d in definitions]
-    scales = {(r.scale.min, r.scale.max) for r in rubrics}
-    if len(scales) > 1:
-        raise BadInput(f"the selected judgments use rubrics with different scales ({sorted(scales)}); "
-                       "choose one rubric with --rubric")
-    lo, hi = scales.pop() if scales else (1, 5)
-    order = list(dict.fromkeys(d.id for r in rubrics for d in r.dimensions))
-    return Gathered(judge=judge_frame_of(judge), human=human_frame(human), scale=ScaleSpec(min=lo, max=hi),
-                    identity=identity, dimension_order=order, label_imports=imports)
+    labels = human_frame(human)
+    out = []
+    for found in sql.judge_score_sets(store, src.selection):
+        rubrics = [Rubric.model_validate(d) for d in found.definitions]
+        scales = {(r.scale.min, r.scale.max) for r in rubrics}
+        if len(scales) > 1:
+            raise BadInput(f"the selected judgments use rubrics with different scales ({sorted(scales)}); "
+                           "choose one rubric with --rubric")
+        lo, hi = scales.pop() if scales else (1, 5)
+        order = list(dict.fromkeys(d.id for r in rubrics for d in r.dimensions))
+        out.append(Gathered(judge=judge_frame_of(found.scores), human=labels, scale=ScaleSpec(min=lo, max=hi),
+                            identity=found.identity, dimension_order=order, label_imports=imports,
+                            versions=found.label))
+    return out
 
 
-def gather(src: ScoreSource) -> Gathered:
+def gather(src: ScoreSource) -> list[Gathered]:
+    """The scores to compare: one set for plain files; from the store, one per rubric version."""
     if src.judge_file or src.human_file:
-        return _gather_files(src)
+        return [_gather_files(src)]
     with _open_existing(src.db) as store:
         return _gather_store(store, src)
 
@@ -439,24 +449,41 @@ def load_calibration(ref: str, db: Path | None) -> CalibrationResult:
         return sql.load_calibration_document(store, ref)
 
 
-def run_agreement(request: AgreementRequest) -> AgreementReport:
-    """Judge vs human agreement, after checking that the options fit together."""
+class AgreementOutcome(BaseModel):
+    """What `evaluate agreement` reports: one report per rubric version of the store's judge scores
+    (one for plain files, or when pooling the versions was asked for)."""
+
+    reports: list[AgreementReport]
+
+    def to_json(self) -> dict:
+        """One report: its document as documented. Several (one per rubric version): {"rubric_versions":
+        {version: that version's document}}, never one document mixing them."""
+        if len(self.reports) == 1:
+            return self.reports[0].to_json()
+        return {"rubric_versions": {", ".join(r.judge.rubric_versions if r.judge else []): r.to_json()
+                                    for r in self.reports}}
+
+    def rows(self) -> list[dict]:
+        return [row for r in self.reports for row in r.rows()]
+
+
+def _agreement_of(g: Gathered, request: AgreementRequest, calibration: CalibrationResult | None) -> AgreementReport:
     src = request.source
-    if request.level == "system" and not src.system_col:
-        raise BadInput("--level system needs --system-col COLUMN (the column naming each item's system)")
-    if src.system_col and request.level != "system":
-        raise BadInput("--system-col is used with --level system")
-    g = gather(src)
     calibrated = None
-    if request.calibration:
-        result = load_calibration(request.calibration, src.db)
+    notes = list(g.notes)
+    if calibration is not None:
+        warning = check_rubric_versions(calibration, g.identity.rubric_versions if g.identity else None,
+                                        "these judge scores")
+        if warning:
+            notes.append(warning)
         scores = pd.concat([g.judge[["dimension", "score"]], g.human[["dimension", "score"]]])
         values = scores["score"][~scores["dimension"].astype(str).isin(list(g.scales))].dropna()
-        if g.scale_inferred and len(values) and result.scale.min <= values.min() and values.max() <= result.scale.max:
-            g.scale = result.scale  # no --scale given: the calibration's scale, which the scores fit in
-            g.notes = [n for n in g.notes if "inferred scale" not in n]
+        if g.scale_inferred and len(values) and calibration.scale.min <= values.min() and \
+                values.max() <= calibration.scale.max:
+            g.scale = calibration.scale  # no --scale given: the calibration's scale, which the scores fit in
+            notes = [n for n in notes if "inferred scale" not in n]
         calibrated = g.judge[["transcript", "dimension", "status"]].assign(
-            score=calibrate_frame(result, g.judge, g.human, scale=g.scale, scales=g.scales))
+            score=calibrate_frame(calibration, g.judge, g.human, scale=g.scale, scales=g.scales))
     groups = g.column_of(src.group_by)
     systems = g.column_of(src.system_col) if request.level == "system" else None
     if request.level == "system" and systems is None:
@@ -465,16 +492,34 @@ def run_agreement(request: AgreementRequest) -> AgreementReport:
                               judge_identity=g.identity, dimension_order=g.dimension_order, pairing=request.pairing,
                               scales=g.scales, groups=groups, group_by=src.group_by, systems=systems,
                               calibrated=calibrated)
-    report.notes = g.notes + report.notes
-    if request.calibration:
-        report.notes.append(f"calibrated: the same statistics for the scores after calibration {result.id} "
-                            f"(fitted on {result.n_transcripts} transcripts), beside the raw ones")
+    report.notes = notes + report.notes
+    if g.identity is not None and len(g.identity.rubric_versions) > 1:
+        report.notes.insert(0, f"{g.versions}: asked for with --pool-rubric-versions, these figures mix the "
+                               "versions' scales (each version alone: leave the option out)")
+    if calibration is not None:
+        report.notes.append(f"calibrated: the same statistics for the scores after calibration {calibration.id} "
+                            f"(fitted on {calibration.n_transcripts} transcripts), beside the raw ones")
+    return report
+
+
+def run_agreement(request: AgreementRequest) -> AgreementOutcome:
+    """Judge vs human agreement, after checking that the options fit together: one report per rubric
+    version of the store's judge scores, never one pooling them unless asked (--pool-rubric-versions)."""
+    src = request.source
+    if request.level == "system" and not src.system_col:
+        raise BadInput("--level system needs --system-col COLUMN (the column naming each item's system)")
+    if src.system_col and request.level != "system":
+        raise BadInput("--system-col is used with --level system")
+    sets = gather(src)
+    calibration = load_calibration(request.calibration, src.db) if request.calibration else None
+    outcome = AgreementOutcome(reports=[_agreement_of(g, request, calibration) for g in sets])
     if request.out is not None:
         from evaluator.store.export import write_table
 
-        written = write_table(report.rows(), request.out)
-        report.notes.append(f"wrote the agreement table ({written.rows} rows, {written.format}) to {written.out}")
-    return report
+        written = write_table(outcome.rows(), request.out)
+        outcome.reports[-1].notes.append(f"wrote the agreement table ({written.rows} rows, {written.format}) "
+                                         f"to {written.out}")
+    return outcome
 
 
 # -- calibration --------------------------------------------------------------------------------------------
@@ -488,17 +533,71 @@ class CalibrateRequest(BaseModel):
 
 
 class CalibrateOutcome(BaseModel):
-    result: CalibrationResult
+    """The calibrations fitted: one per rubric version of the store's judge scores (one for plain
+    files, or when pooling the versions was asked for), with how many stored judgments each calibrated."""
+
+    results: list[CalibrationResult]
     stored: bool = False
-    judgments_calibrated: int = 0
+    judgments_calibrated: list[int] = Field(default_factory=list)
     db_path: str | None = None
     out: str | None = None
     notes: list[str] = Field(default_factory=list)
 
+    @property
+    def result(self) -> CalibrationResult:
+        """The one calibration fitted (plain files, one rubric version)."""
+        if len(self.results) != 1:
+            raise ValueError(f"{len(self.results)} calibrations were fitted (one per rubric version): read `results`")
+        return self.results[0]
+
+    def to_json(self) -> dict:
+        """One calibration: its document as written by --out, with where it went. Several (one per
+        rubric version): {"calibrations": [each document]}."""
+        docs = []
+        for result, n in zip(self.results, self.judgments_calibrated or [0] * len(self.results), strict=True):
+            doc = result.model_dump(mode="json")
+            doc.update(stored=self.stored, judgments_calibrated=n, out=self.out)
+            docs.append(doc)
+        return docs[0] if len(docs) == 1 else {"calibrations": docs}
+
+
+def _fit_store(store, src: ScoreSource, request: CalibrateRequest) -> CalibrateOutcome:
+    """One calibration per rubric version of the selected judgments (or one pooled, when asked): a
+    version with too few labels is refused with the reason while the others are fitted."""
+    from evaluator.calibrate import store as sql
+
+    sets = _gather_store(store, src)
+    if request.out is not None and len(sets) > 1:
+        raise BadInput(f"the selected judgments were made under {len(sets)} rubric versions "
+                       f"({'; '.join(g.versions or '' for g in sets)}): one calibration each, and --out writes one. "
+                       "Choose a version with --rubric-version (or pool them explicitly with --pool-rubric-versions)")
+    results, refused = [], []
+    for g in sets:
+        try:
+            results.append(fit_calibration_frames(g.judge, g.human, g.scale, request.settings,
+                                                  judge_identity=g.identity, dimension_order=g.dimension_order,
+                                                  label_imports=g.label_imports))
+        except BadInput as e:
+            if len(sets) == 1:
+                raise
+            refused.append(f"{g.versions}: not calibrated: {e}")
+    if not results:
+        raise BadInput("no rubric version has enough labels to calibrate (a calibration is fitted per rubric version):"
+                       "\n  " + "\n  ".join(refused) + "\nLabel more transcripts of one version, or fit one "
+                       "calibration over them all with --pool-rubric-versions (it then mixes their scales)")
+    save = request.save is not False
+    counts = [sql.save_calibration(store, r) if save else 0 for r in results]
+    notes = [f"{g.versions}: asked for with --pool-rubric-versions, one calibration mixes the versions' scales"
+             for g in sets if g.identity is not None and len(g.identity.rubric_versions) > 1]
+    return CalibrateOutcome(results=results, stored=save, judgments_calibrated=counts, db_path=str(store.path),
+                            notes=notes + refused)
+
 
 def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
-    """Fit and cross-validate; write the document to --out; from the store, also save it (by id) with
-    calibrated scores beside raw ones; from plain files, save it by id only when asked (--save)."""
+    """Fit and cross-validate; write the document to --out; from the store, also save each (by id) with
+    calibrated scores beside raw ones, one per rubric version (each records the version it was fitted
+    on, and is applied to that version's judgments only); from plain files, save it by id only when
+    asked (--save)."""
     from evaluator.calibrate import store as sql
     from evaluator.calibrate.maps import write_calibration_file
     from evaluator.store.db import default_db_path, open_store
@@ -512,23 +611,17 @@ def run_calibration(request: CalibrateRequest) -> CalibrateOutcome:
         settings = request.settings.model_copy(update={"cv_group_by": src.group_by})
         result = fit_calibration_frames(g.judge, g.human, g.scale, settings, dimension_order=g.dimension_order,
                                         scales=g.scales, groups=groups)
-        outcome = CalibrateOutcome(result=result, notes=g.notes)
+        outcome = CalibrateOutcome(results=[result], notes=g.notes, judgments_calibrated=[0])
         if request.save:  # plain files: only when asked (--save), never a surprise database in the cwd
             with open_store(src.db or default_db_path(), wait_seconds=STORE_WAIT_SECONDS) as store:
                 sql.save_calibration_document(store, result)
                 outcome.stored, outcome.db_path = True, str(store.path)
     else:
         with _open_existing(src.db) as store:
-            g = _gather_store(store, src)
-            result = fit_calibration_frames(g.judge, g.human, g.scale, request.settings, judge_identity=g.identity,
-                                            dimension_order=g.dimension_order, label_imports=g.label_imports)
-            save = request.save is not False
-            n = sql.save_calibration(store, result) if save else 0
-            outcome = CalibrateOutcome(result=result, stored=save, judgments_calibrated=n,
-                                       db_path=str(store.path))
+            outcome = _fit_store(store, src, request)
     if request.out is not None:
         try:
-            write_calibration_file(result, request.out)
+            write_calibration_file(outcome.result, request.out)
         except OSError as e:
             raise BadInput(f"{request.out}: cannot write the calibration file: {e.strerror}") from None
         outcome.out = str(request.out)
@@ -554,10 +647,21 @@ class ApplyRequest(BaseModel):
     na: list[str] = Field(default_factory=list)
 
 
-def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]:
+class Applied(NamedTuple):
+    """A calibration applied to a plain judge file: the calibration, the rows, what to warn about."""
+
+    result: CalibrationResult
+    rows: list[dict]
+    notes: list[str]
+
+
+def apply_to_file(request: ApplyRequest) -> Applied:
     """Calibrated scores for a plain judge file: rows of transcript, dimension, raw, calibrated, method,
-    in the file's order (each row's own calibrated score, however the file is sorted)."""
+    in the file's order (each row's own calibrated score, however the file is sorted). A calibration
+    fitted on stored judgments names its rubric version; the file's scores carry none, so `notes`
+    says to apply it only to scores judged under that version."""
     result = load_calibration(request.calibration, request.db)
+    warning = check_rubric_versions(result, None, f"the scores in {request.judge_file}")
     default, per_dim = parse_scales(request.scales)
     na = parse_na(request.na, default, per_dim)
     jf, hf = _read_pair(request.judge_file, request.human_file, na)
@@ -577,7 +681,7 @@ def apply_to_file(request: ApplyRequest) -> tuple[CalibrationResult, list[dict]]
                      "raw": None if np.isnan(raw[i]) else float(raw[i]),
                      "calibrated": None if np.isnan(calibrated[i]) else float(calibrated[i]),
                      "method": methods.get(dims[i], "raw (no map)"), "calibration": result.id})
-    return result, rows
+    return Applied(result, rows, [warning] if warning else [])
 
 
 def write_rows(rows: list[dict], out: Path) -> None:
@@ -599,6 +703,7 @@ def write_rows(rows: list[dict], out: Path) -> None:
 
 
 __all__ = [
-    "AgreementRequest", "ApplyRequest", "CalibrateRequest", "ImportRequest", "ScoreSource", "ValidatedLabel",
+    "AgreementOutcome", "AgreementRequest", "Applied",
+    "ApplyRequest", "CalibrateRequest", "ImportRequest", "ScoreSource", "ValidatedLabel",
     "apply_to_file", "calibrated_scores", "import_labels", "list_labels", "run_agreement", "run_calibration",
 ]

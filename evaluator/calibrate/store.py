@@ -47,11 +47,34 @@ class ImportRecord(BaseModel):
 
 
 class JudgeSelection(BaseModel):
-    """Which stored judgments to compare: a run (id or prefix), a model ('baseline' = offline judge), a rubric id."""
+    """Which stored judgments to compare: a run (id or prefix), a model ('baseline' = offline judge), a
+    rubric id, a rubric version (or its prefix). `pool_rubric_versions`: one set of scores over every
+    rubric version selected (asked for explicitly, and labelled pooled), instead of one per version."""
 
     run: str | None = None
     model: str | None = None
     rubric: str | None = None
+    rubric_version: str | None = None
+    pool_rubric_versions: bool = False
+
+
+class ScoreSet(BaseModel):
+    """The judge scores of one statistic: those made under one rubric version, or (asked for with
+    `pool_rubric_versions`) under every version selected. Why apart: a rubric version is one
+    instrument (its anchors); scores made under two versions mix two scales in one figure."""
+
+    scores: list[JudgeScore]
+    identity: JudgeIdentity
+    definitions: list[dict]
+    pooled: bool = False
+
+    @property
+    def label(self) -> str:
+        """How the output names the rubric version(s) the scores were made under."""
+        versions = self.identity.rubric_versions
+        if len(versions) > 1:
+            return f"rubric versions {', '.join(versions)} (pooled)"
+        return f"rubric version {versions[0]}" if versions else "no rubric version"
 
 
 # -- transcripts ---------------------------------------------------------------------------------
@@ -164,28 +187,36 @@ def _selected_judgments_sql(sel: JudgeSelection) -> tuple[str, list]:
     if sel.rubric:
         where.append("j.rubric_id = ?")
         params.append(sel.rubric)
+    if sel.rubric_version:
+        where.append("starts_with(j.rubric_version, ?)")
+        params.append(sel.rubric_version)
     return " AND ".join(where), params
 
 
 def _no_match_message(store: Store, sel: JudgeSelection) -> str:
     """Nothing matches: with no filter the store has no scored judgment; with one, say what is stored
     (a mistyped --model must not read as an empty store)."""
-    what = ", ".join(f"{k}={v}" for k, v in sel.model_dump().items() if v)
+    what = ", ".join(f"{k}={v}" for k, v in sel.model_dump(exclude={"pool_rubric_versions"}).items() if v)
     stored = store.con.execute(
-        "SELECT DISTINCT CASE WHEN judge_kind = 'baseline' THEN 'baseline' ELSE model END, rubric_id FROM judgments"
-        " WHERE status IN ('scored', 'partial')").fetchall()
+        "SELECT DISTINCT CASE WHEN judge_kind = 'baseline' THEN 'baseline' ELSE model END, rubric_id, rubric_version"
+        " FROM judgments WHERE status IN ('scored', 'partial')").fetchall()
     if not what or not stored:
         return (f"{store.path}: no stored scored judgments{f' match ({what})' if what else ''}; judge some "
                 "transcripts first (evaluate TRANSCRIPT.md --db ...)")
-    models = ", ".join(sorted({str(m) for m, _ in stored if m}))
-    rubrics = ", ".join(sorted({str(r) for _, r in stored if r}))
+    models = ", ".join(sorted({str(m) for m, _, _ in stored if m}))
+    rubrics = ", ".join(sorted({str(r) for _, r, _ in stored if r}))
+    known = ", ".join(sorted({str(v) for *_, v in stored if v}))
+    versions = f"; rubric versions: {known}" if sel.rubric_version else ""
     return (f"{store.path}: no stored scored judgments match ({what}); stored judges: {models}; rubrics: {rubrics}"
-            " (runs: `evaluate runs`)")
+            f"{versions} (runs: `evaluate runs`)")
 
 
-def judge_scores(store: Store, sel: JudgeSelection) -> tuple[list[JudgeScore], JudgeIdentity, list[dict]]:
-    """The newest matching judgment per transcript, its dimension scores, the judge it came from, and
-    the rubric definitions involved. Several judges matching at once is an error: their scores are not
+def judge_score_sets(store: Store, sel: JudgeSelection) -> list[ScoreSet]:
+    """The judge's scores per rubric version (oldest version first): the newest matching judgment per
+    transcript and version, its dimension scores, the judge, and the rubric definition. A transcript
+    judged under two versions counts once in each. With `sel.pool_rubric_versions`, one set over
+    every version selected instead (the newest judgment per transcript, whatever its version), which
+    says it is pooled. Several judges matching at once is an error: their scores are not
     comparable, so the user must choose (--model, --run)."""
     where, params = _selected_judgments_sql(sel)
     judges = store.con.execute(
@@ -198,27 +229,47 @@ def judge_scores(store: Store, sel: JudgeSelection) -> tuple[list[JudgeScore], J
         raise BadInput(f"judgments from several judges match: {listing}. Choose one with --model "
                        "(a model name, or 'baseline') or --run")
     kind, model, prompt = judges[0][:3]
+    per = "j.transcript_hash" if sel.pool_rubric_versions else "j.transcript_hash, j.rubric_version"
     rows = store.con.execute(
         f"""
         WITH latest AS (
             SELECT j.id, j.transcript_hash, j.rubric_version FROM judgments j WHERE {where}
-            QUALIFY row_number() OVER (PARTITION BY j.transcript_hash ORDER BY j.created_at DESC, j.id DESC) = 1
+            QUALIFY row_number() OVER (PARTITION BY {per} ORDER BY j.created_at DESC, j.id DESC) = 1
         )
         SELECT l.id, l.transcript_hash, l.rubric_version, d.dimension_id, d.status, d.score,
-               d.distribution, d.expected_score
+               d.distribution, d.expected_score, min(v.created_at) OVER (PARTITION BY l.rubric_version) AS since
         FROM latest l JOIN dimension_scores d ON d.judgment_id = l.id
-        ORDER BY l.transcript_hash, d.position
+        LEFT JOIN rubric_versions v ON v.version = l.rubric_version
+        ORDER BY since, l.rubric_version, l.transcript_hash, d.position
         """, params).fetchall()
-    scores = [JudgeScore(transcript=r[1], dimension=r[3], judgment_id=r[0],
-                         status=r[4] if r[4] in ("scored", "not_observed") else "missing",
-                         score=r[5] if r[4] == "scored" else None,
-                         probs=_level_probs(r[6], r[7]) if r[4] == "scored" else None) for r in rows]
-    versions = sorted({r[2] for r in rows})
-    rubrics = [json.loads(r[0]) for r in store.con.execute(
-        "SELECT definition FROM rubric_versions WHERE version IN (SELECT unnest(?::VARCHAR[])) ORDER BY version",
-        [versions]).fetchall()]
-    identity = JudgeIdentity(judge_kind=kind, model=model, prompt_version=prompt, rubric_versions=versions)
-    return scores, identity, rubrics
+    groups: dict[str | None, list] = {}
+    for r in rows:
+        groups.setdefault(None if sel.pool_rubric_versions else r[2], []).append(r)
+    definitions = {v: json.loads(d) for v, d in store.con.execute(
+        "SELECT version, definition FROM rubric_versions WHERE version IN (SELECT unnest(?::VARCHAR[]))",
+        [sorted({r[2] for r in rows})]).fetchall()}
+    out = []
+    for group in groups.values():
+        scores = [JudgeScore(transcript=r[1], dimension=r[3], judgment_id=r[0],
+                             status=r[4] if r[4] in ("scored", "not_observed") else "missing",
+                             score=r[5] if r[4] == "scored" else None,
+                             probs=_level_probs(r[6], r[7]) if r[4] == "scored" else None) for r in group]
+        versions = sorted({r[2] for r in group})
+        identity = JudgeIdentity(judge_kind=kind, model=model, prompt_version=prompt, rubric_versions=versions)
+        out.append(ScoreSet(scores=scores, identity=identity, pooled=len(versions) > 1,
+                            definitions=[definitions[v] for v in versions if v in definitions]))
+    return out
+
+
+def judge_scores(store: Store, sel: JudgeSelection) -> tuple[list[JudgeScore], JudgeIdentity, list[dict]]:
+    """The scores of one rubric version (the selection must match one, or ask to pool them):
+    (scores, judge, rubric definitions), for callers that take one set of scores."""
+    sets = judge_score_sets(store, sel)
+    if len(sets) > 1:
+        raise BadInput(f"the judgments selected were made under {len(sets)} rubric versions "
+                       f"({', '.join(v for s in sets for v in s.identity.rubric_versions)}); choose one with "
+                       "--rubric-version, or pool them explicitly with --pool-rubric-versions")
+    return sets[0].scores, sets[0].identity, sets[0].definitions
 
 
 def _level_probs(distribution: str | None, expected: float | None) -> list[float] | None:

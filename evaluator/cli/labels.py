@@ -21,6 +21,11 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")
 RunOpt = Annotated[str | None, typer.Option(help="Judge run id (or prefix) to compare.")]
 ModelOpt = Annotated[str | None, typer.Option(help="Judge model to compare ('baseline' for the offline judge).")]
 RubricOpt = Annotated[str | None, typer.Option(help="Only judgments made with this rubric id.")]
+RubricVersionOpt = Annotated[str | None, typer.Option(
+    "--rubric-version", help="Only judgments made under this rubric version (or a prefix of it, e.g. default@3f2a).")]
+PoolOpt = Annotated[bool, typer.Option(
+    "--pool-rubric-versions", help="One figure over every rubric version selected, labelled pooled (default: one "
+                                   "per rubric version: scores under two versions are two instruments).")]
 RaterOpt = Annotated[list[str] | None, typer.Option("--rater", help="Only these raters' labels (repeatable).")]
 JudgeFileOpt = Annotated[Path | None, typer.Option("--judge", help="Plain judge score file (CSV/JSONL/Parquet: transcript, dimension, score).")]
 HumanFileOpt = Annotated[Path | None, typer.Option("--human", help="Plain human label file (CSV/JSONL/Parquet: transcript, rater, dimension, score).")]
@@ -40,11 +45,14 @@ def _check_format(output_format: str) -> None:
         fail(ValueError(f"--format must be 'table' or 'json', got {output_format!r}"), EXIT_BAD_INPUT)
 
 
-def _source(db, run, model, rubric, rater, judge_file, human_file, scale, na=None, group_by=None, system_col=None):
+def _source(db, run, model, rubric, rater, judge_file, human_file, scale, na=None, group_by=None, system_col=None,
+            rubric_version=None, pool=False):
     from evaluator.calibrate.service import ScoreSource
     from evaluator.calibrate.store import JudgeSelection
 
-    return ScoreSource(db=db, selection=JudgeSelection(run=run, model=model, rubric=rubric), judge_file=judge_file,
+    selection = JudgeSelection(run=run, model=model, rubric=rubric, rubric_version=rubric_version,
+                               pool_rubric_versions=pool)
+    return ScoreSource(db=db, selection=selection, judge_file=judge_file,
                        human_file=human_file, scales=list(scale or []), na=list(na or []), raters=list(rater or []),
                        group_by=group_by, system_col=system_col)
 
@@ -92,7 +100,8 @@ def labels_list(db: DbOpt = None, output_format: FormatOpt = "table") -> None:
 
 @app.command("agreement")
 def agreement_cmd(
-    db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None, rater: RaterOpt = None,
+    db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None,
+    rubric_version: RubricVersionOpt = None, pool_rubric_versions: PoolOpt = False, rater: RaterOpt = None,
     judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None, na: NaOpt = None,
     pairing: Annotated[str, typer.Option(help="mean: judge vs the raters' mean per item; each: judge vs every "
                                               "rater's label.")] = "mean",
@@ -118,21 +127,25 @@ def agreement_cmd(
         fail(ValueError(f"--pairing must be 'mean' or 'each', got {pairing!r}"), EXIT_BAD_INPUT)
     if level not in ("item", "system"):
         fail(ValueError(f"--level must be 'item' or 'system', got {level!r}"), EXIT_BAD_INPUT)
-    report = run_agreement(AgreementRequest(
-        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by, system_col),
+    outcome = run_agreement(AgreementRequest(
+        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by, system_col,
+                       rubric_version, pool_rubric_versions),
         n_bootstrap=bootstrap, seed=seed, pairing=pairing, level=level,  # type: ignore[arg-type]  # checked above
         calibration=calibration, out=out))
     if output_format == "json":
-        for note in report.notes:
-            console(stderr=True).print(f"[dim]note: {note}[/dim]")
-        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        for report in outcome.reports:
+            for note in report.notes:
+                console(stderr=True).print(f"[dim]note: {note}[/dim]")
+        sys.stdout.write(json.dumps(outcome.to_json(), indent=2) + "\n")
     else:
-        render_agreement(report, console())
+        for report in outcome.reports:
+            render_agreement(report, console(), versions_apart=len(outcome.reports) > 1)
 
 
 @app.command("calibrate")
 def calibrate_cmd(
-    db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None, rater: RaterOpt = None,
+    db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None,
+    rubric_version: RubricVersionOpt = None, pool_rubric_versions: PoolOpt = False, rater: RaterOpt = None,
     judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None, na: NaOpt = None,
     folds: Annotated[int, typer.Option(help="k for k-fold cross-validation.")] = 5,
     min_labels: Annotated[int, typer.Option(help="Refuse to fit a dimension with fewer labelled transcripts.")] = 10,
@@ -163,19 +176,18 @@ def calibrate_cmd(
         fail(ValueError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}"), EXIT_BAD_INPUT)
         return
     outcome = run_calibration(CalibrateRequest(
-        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by), settings=settings,
+        source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by,
+                       rubric_version=rubric_version, pool=pool_rubric_versions), settings=settings,
         out=out, save=save))
     for note in outcome.notes:
         console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
     if output_format == "json":
-        for w in outcome.result.warnings:
+        for w in (w for r in outcome.results for w in r.warnings):
             console(stderr=True).print(f"[yellow]warning:[/yellow] {w}")
-        doc = outcome.result.model_dump(mode="json")
-        doc.update(stored=outcome.stored, judgments_calibrated=outcome.judgments_calibrated, out=outcome.out)
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(json.dumps(outcome.to_json(), indent=2) + "\n")
     else:
-        render_calibration(outcome.result, console(), outcome.stored, outcome.judgments_calibrated,
-                           plain=bool(judge_file), out=outcome.out)
+        for result, n in zip(outcome.results, outcome.judgments_calibrated, strict=True):
+            render_calibration(result, console(), outcome.stored, n, plain=bool(judge_file), out=outcome.out)
 
 
 @app.command("calibrated")
@@ -202,9 +214,11 @@ def calibrated_cmd(
     if judge_file is not None:
         if not calibration:
             raise BadInput("--judge needs --calibration FILE|ID (the calibration to apply)")
-        result, rows = apply_to_file(ApplyRequest(judge_file=judge_file, calibration=calibration, db=db,
-                                                  human_file=human_file, scales=list(scale or []),
-                                                  na=list(na or [])))
+        result, rows, notes = apply_to_file(ApplyRequest(judge_file=judge_file, calibration=calibration, db=db,
+                                                         human_file=human_file, scales=list(scale or []),
+                                                         na=list(na or [])))
+        for note in notes:
+            console(stderr=True).print(f"[yellow]warning:[/yellow] {note}")
         if out is not None:
             write_rows(rows, out)
             console(stderr=True).print(f"wrote {len(rows)} calibrated scores ({result.id}) to {out}")
