@@ -74,23 +74,38 @@ def test_quality_page_shows_sample_stability_and_jury_alpha(browser, report) -> 
     stability = _table(w, "stability")
     dims = [r["dimension_id"] for r in query(db, """SELECT DISTINCT d.dimension_id, d.position FROM dimension_scores d
             JOIN judgments j ON j.id = d.judgment_id WHERE j.kind = 'aggregate' ORDER BY d.position""")]
-    assert len(stability) == len(dims)
+    # the cohort's transcripts are judged under several rubrics (default and exercise rubrics): one row
+    # per rubric version and dimension, never one pooling the versions
+    per_version = {r["rubric_version"]: r["n"] for r in query(db, """
+        SELECT rubric_version, count(DISTINCT transcript_hash) AS n FROM judgments
+        WHERE kind = 'aggregate' AND model LIKE '%median of 3%' GROUP BY 1""")}
+    assert len(per_version) > 1 and sum(per_version.values()) == 4  # four transcripts
+    assert len(stability) == len(dims) * len(per_version)
     assert {r[1] for r in stability} == {"openai/model-s (median of 3)"}
-    assert all(r[2] == "4" and r[3] == "3" for r in stability)  # four transcripts, three samples each
+    assert {r[2] for r in stability} == set(per_version)
+    assert all(r[3] == str(per_version[r[2]]) and r[4] == "3" for r in stability)  # three samples each
     # The first dimension moves one level with the seed's parity (stable); the second jumps two
     # levels on the third sample of every transcript whose base score leaves room (unstable).
-    rows = query(db, """SELECT d.dimension_id, d.ensemble FROM dimension_scores d JOIN judgments j ON j.id = d.judgment_id
+    rows = query(db, """SELECT j.rubric_version, d.dimension_id, d.ensemble FROM dimension_scores d
+                        JOIN judgments j ON j.id = d.judgment_id
                         WHERE j.kind = 'aggregate' AND j.model LIKE '%median of 3%'""")
-    second = [json.loads(r["ensemble"]) for r in rows if r["dimension_id"] == dims[1]]
-    share = sum(s["unstable"] for s in second) / len(second)
-    assert share > 0
-    assert stability[1][6] == f"{100 * share:.0f}%"
-    assert stability[0][6] == "0%"
+    unstable = 0
+    for version in per_version:
+        mine = [r for r in stability if r[2] == version]
+        second = [json.loads(r["ensemble"]) for r in rows if r["dimension_id"] == dims[1] and r["rubric_version"] == version]
+        share = sum(s["unstable"] for s in second) / len(second)
+        unstable += share > 0
+        assert mine[1][7] == f"{100 * share:.0f}%"
+        assert mine[0][7] == "0%"
+    assert unstable
     jury = _table(w, "jury")
-    assert len(jury) == len(dims)
-    assert all(r[1] == "jury(openai/model-a, openai/model-b) median" and r[3] == "2" for r in jury)
+    jury_versions = sorted({r["rubric_version"] for r in query(
+        db, "SELECT rubric_version FROM judgments WHERE kind = 'aggregate' AND model LIKE 'jury%'")})
+    assert len(jury) == len(dims) * len(jury_versions) and [r[2] for r in jury[::len(dims)]] == jury_versions
+    assert all(r[1] == "jury(openai/model-a, openai/model-b) median" and r[4] == "2" for r in jury)
     first = [json.loads(r["ensemble"]) for r in query(
         db, """SELECT d.ensemble FROM dimension_scores d JOIN judgments j ON j.id = d.judgment_id
-               WHERE j.kind = 'aggregate' AND j.model LIKE 'jury%' AND d.dimension_id = ?""", [dims[0]])]
+               WHERE j.kind = 'aggregate' AND j.model LIKE 'jury%' AND d.dimension_id = ? AND j.rubric_version = ?""",
+        [dims[0], jury_versions[0]])]
     alpha = jury_alpha([s["jurors"] for s in first], [1, 2, 3, 4, 5])
-    assert alpha is not None and jury[0][4] == f"{alpha:,.2f}"
+    assert jury[0][5] == (f"{alpha:,.2f}" if alpha is not None else "undefined")

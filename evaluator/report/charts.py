@@ -264,28 +264,46 @@ def agreement(rows: list[dict[str, Any]], ceiling: list[dict[str, Any]],
 
 def calibration_curve(curve: list[dict[str, Any]], calibrated: list[dict[str, Any]], dimension: str,
                       scale: tuple[int, int]) -> dict[str, Any]:
-    """Judge score -> mean human score (with 95% interval) per judge, the stored calibration map, and
-    the diagonal a perfectly calibrated judge would follow."""
+    """Judge score -> mean human score (with 95% interval) per judge and rubric version, each one's
+    stored calibration map (dashed, in its colour), and the diagonal a perfectly calibrated judge
+    would follow. Series are named by rubric version when the dimension has several: a judge's
+    curves under two versions are two instruments', never one line."""
     lo, hi = scale
     data: list[dict[str, Any]] = [{"type": "scatter", "mode": "lines", "name": "perfect", "x": [lo, hi], "y": [lo, hi],
                                    "line": {"color": "#9ca3af", "dash": "dot"}, "hoverinfo": "skip"}]
-    for i, m in enumerate(sorted({r["model"] for r in curve})):
-        rs = [r for r in curve if r["model"] == m]
-        color = SERIES_COLORS[i % len(SERIES_COLORS)]
-        data.append({"type": "scatter", "mode": "lines+markers", "name": label(m), "x": [r["judge"] for r in rs],
-                     "y": [round(r["mean_human"], 2) for r in rs], "line": {"color": color},
-                     "error_y": {"type": "data", "array": [round(r["half_width"], 2) for r in rs], "color": color},
-                     "customdata": [r["n"] for r in rs],
-                     "hovertemplate": "judge %{x} → humans %{y:.2f} (n=%{customdata})<extra></extra>"})
     cal = [r for r in calibrated if r["dimension_id"] == dimension]
-    if cal:
-        data.append({"type": "scatter", "mode": "lines+markers", "name": "stored calibration",
-                     "x": [r["judge"] for r in cal], "y": [round(r["calibrated"], 2) for r in cal],
-                     "line": {"color": "#111827", "dash": "dash"}, "marker": {"symbol": "diamond"},
-                     "hovertemplate": "judge %{x} → calibrated %{y:.2f}<extra></extra>"})
+    series = sorted({(str(r["model"]), str(r["rubric_version"])) for r in [*curve, *cal]})
+    by_version = len({v for _, v in series}) > 1
+
+    def name(model: str, version: str) -> str:
+        return label(f"{model} · {version}" if by_version else model)
+
+    for i, (m, v) in enumerate(series):
+        color = SERIES_COLORS[i % len(SERIES_COLORS)]
+        rs = [r for r in curve if (str(r["model"]), str(r["rubric_version"])) == (m, v)]
+        if rs:
+            data.append({"type": "scatter", "mode": "lines+markers", "name": name(m, v), "legendgroup": name(m, v),
+                         "x": [r["judge"] for r in rs], "y": [round(r["mean_human"], 2) for r in rs],
+                         "line": {"color": color},
+                         "error_y": {"type": "data", "array": [round(r["half_width"], 2) for r in rs], "color": color},
+                         "customdata": [r["n"] for r in rs],
+                         "hovertemplate": "judge %{x} → humans %{y:.2f} (n=%{customdata})"
+                                          "<extra>%{fullData.name}</extra>"})
+        cs = [r for r in cal if (str(r["model"]), str(r["rubric_version"])) == (m, v)]
+        if cs:
+            pooled = " (fitted pooled over several rubric versions)" if any(r.get("pooled") for r in cs) else ""
+            data.append({"type": "scatter", "mode": "lines+markers", "name": f"{name(m, v)}: stored calibration",
+                         "legendgroup": name(m, v), "x": [r["judge"] for r in cs],
+                         "y": [round(r["calibrated"], 2) for r in cs],
+                         "line": {"color": color, "dash": "dash"}, "marker": {"symbol": "diamond"},
+                         "hovertemplate": f"judge %{{x}} → calibrated %{{y:.2f}}{label(pooled)}"
+                                          "<extra>%{fullData.name}</extra>"})
     score_axis = {"range": [lo - 0.3, hi + 0.3], "dtick": 1, "gridcolor": GRID, "fixedrange": True}
+    legend = len(series) > 1
     return {"data": data, "layout": _layout(
-        height=260, showlegend=False, margin={"l": 36, "r": 10, "t": 10, "b": 40},
+        height=260 + (30 * len(series) if legend else 0), showlegend=legend,
+        margin={"l": 36, "r": 10, "t": 10, "b": 40},
+        legend={"orientation": "h", "x": 0, "y": -0.25, "yanchor": "top"},
         xaxis={"title": {"text": "judge score"}, **score_axis},
         yaxis={"title": {"text": "human"}, **score_axis})}
 

@@ -629,20 +629,36 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
                               "definition": f"{PAIRING_DEFINITIONS['mean']}; {EXACT_DEFINITION}"}
     result["calibrations"] = _rows(con, """
         SELECT c.id, c.created_at, coalesce(c.model, c.judge_kind) AS model, c.prompt_version,
-               c.rubric_versions, c.n_transcripts, m.dimension_id, m.method, m.n, m.cv, m.warning
+               CAST(c.rubric_versions AS VARCHAR[]) AS rubric_versions, c.n_transcripts, m.dimension_id, m.method,
+               m.n, m.cv, m.warning
         FROM calibrations c JOIN calibration_maps m ON m.calibration_id = c.id AND m.chosen
         ORDER BY c.created_at DESC, m.dimension_id LIMIT 200""")
-    # The newest calibration's map, read off the scores it produced: raw -> calibrated.
-    result["calibrated_curve"] = _rows(con, """
-        WITH newest AS (SELECT id FROM calibrations ORDER BY created_at DESC LIMIT 1)
-        SELECT dimension_id, raw_score AS judge, avg(calibrated_score) AS calibrated, count(*) AS n
-        FROM calibrated_scores WHERE calibration_id IN (SELECT id FROM newest)
-          AND raw_score IS NOT NULL AND calibrated_score IS NOT NULL
-        GROUP BY ALL ORDER BY dimension_id, judge""")
+    sql, params = _scope_sql(schema, f)
+    # For each judge and rubric version in scope, the newest calibration that calibrated its judgments
+    # (save_calibration writes calibrated scores only for the versions a calibration was fitted on),
+    # its map read off the scores it produced: raw -> calibrated. One judge's map under rubric v1 is
+    # never drawn on its v2 curve; `pooled`: a calibration fitted over several versions at once.
+    result["calibrated_curve"] = _rows(con, sql + """,
+        cal AS (
+            SELECT cs.calibration_id, c.created_at, coalesce(j.model, j.judge_kind) AS model, j.rubric_version,
+                   json_array_length(c.rubric_versions) > 1 AS pooled, cs.dimension_id, cs.raw_score,
+                   cs.calibrated_score
+            FROM calibrated_scores cs JOIN calibrations c ON c.id = cs.calibration_id
+            JOIN judgments j ON j.id = cs.judgment_id
+            JOIN (SELECT DISTINCT model, rubric_version FROM judged) s
+              ON s.model = coalesce(j.model, j.judge_kind) AND s.rubric_version = j.rubric_version
+            WHERE cs.raw_score IS NOT NULL AND cs.calibrated_score IS NOT NULL
+        ),
+        newest AS (SELECT model, rubric_version, arg_max(calibration_id, (created_at, calibration_id)) AS id
+                   FROM cal GROUP BY ALL)
+        SELECT cal.dimension_id, cal.model, cal.rubric_version, cal.calibration_id, cal.pooled,
+               cal.raw_score AS judge, avg(cal.calibrated_score) AS calibrated, count(*) AS n
+        FROM cal JOIN newest n ON n.model = cal.model AND n.rubric_version = cal.rubric_version
+                               AND n.id = cal.calibration_id
+        GROUP BY ALL ORDER BY dimension_id, model, rubric_version, judge""", params)
     result["n_labels"] = con.execute(f"SELECT count(*) FROM ({LABELS_SQL})").fetchone()[0]
     if not result["n_labels"]:
         return result
-    sql, params = _scope_sql(schema, f)
     pairs = sql + _dims_cte() + f""",
         labels AS ({LABELS_SQL}),
         pairs AS (
@@ -682,10 +698,12 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
         {"dimension_id": c.dimension, "n": c.n, "exact": c.exact, "lo": c.exact_lo, "hi": c.exact_hi}
         for c in ceiling_agreement([HumanLabel(transcript=t, rater=r, dimension=d, status="scored", score=s)
                                     for t, r, d, s in all_labels])]
+    # judge score -> mean human, per judge and rubric version (a curve is one instrument's): every row
+    # names its version; the chart labels series by version only when there are several
     result["curve"] = _rows(con, pairs + """
-        SELECT dimension_id, model, judge, count(*) AS n, avg(human) AS mean_human,
+        SELECT dimension_id, model, rubric_version, judge, count(*) AS n, avg(human) AS mean_human,
                coalesce(1.96 * stddev_samp(human) / sqrt(count(*)), 0) AS half_width
-        FROM pairs GROUP BY ALL ORDER BY dimension_id, model, judge""", params)
+        FROM pairs GROUP BY ALL ORDER BY dimension_id, model, rubric_version, judge""", params)
     return result
 
 

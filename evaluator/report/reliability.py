@@ -18,32 +18,39 @@ from evaluator.report import queries as q
 
 
 def ensemble_rows(con, schema: q.Schema, f: q.Filters) -> list[dict[str, Any]]:
-    """(judge, dimension, rubric position, member statistics) of every aggregate in scope."""
+    """(judge, rubric version, dimension, rubric position, member statistics) of every aggregate in scope."""
     sql, params = q._scope_sql(schema, f)
     return q._rows(con, sql + """
-        SELECT j.model, d.dimension_id, d.position, d.ensemble
+        SELECT j.model, j.rubric_version, d.dimension_id, d.position, d.ensemble
         FROM judged j JOIN dimension_scores d ON d.judgment_id = j.id
         WHERE d.ensemble IS NOT NULL
         ORDER BY j.model, d.position, d.dimension_id""", params)
 
 
 def summarise(rows: Iterable[Mapping[str, Any]], levels: list[int]) -> dict[str, list[dict[str, Any]]]:
-    """Per judge and dimension: `stability` of repeated samples (mean agreement with the median,
-    share flagged unstable, mean range) and `jury` agreement (Krippendorff's alpha over the jurors,
-    share of transcripts where they are two levels or more apart)."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    """Per judge, rubric version and dimension: `stability` of repeated samples (mean agreement with
+    the median, share flagged unstable, mean range) and `jury` agreement (Krippendorff's alpha over the
+    jurors, share of transcripts where they are two levels or more apart). A judge's samples under two
+    rubric versions are two instruments' and are never pooled: with several versions among the rows,
+    each row names its `rubric_version` (None when there is one, named on the page)."""
+    rows = list(rows)
+    split = len({r.get("rubric_version") for r in rows}) > 1
+    groups: dict[tuple[str, str | None, str], dict[str, Any]] = {}
     for r in rows:
         stats = json.loads(r["ensemble"]) if isinstance(r["ensemble"], str) else r["ensemble"]
-        g = groups.setdefault((r["model"], r["dimension_id"]), {"position": r["position"], "stats": []})
+        key = (r["model"], r.get("rubric_version") if split else None, r["dimension_id"])
+        g = groups.setdefault(key, {"position": r["position"], "stats": []})
         g["stats"].append(stats)
     stability, jury = [], []
-    for (model, dim_id), g in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[1]["position"], kv[0][1])):
+    for (model, version, dim_id), g in sorted(groups.items(),
+                                              key=lambda kv: (kv[0][0], str(kv[0][1]), kv[1]["position"], kv[0][2])):
         stats = [s for s in g["stats"] if s]
         per_juror = max((s["n"] // max(1, len(s.get("jurors") or {})) for s in stats), default=1)
         scored = [s for s in stats if s.get("min") is not None]
         if per_juror > 1 and scored:
             stability.append({
-                "model": model, "dimension_id": dim_id, "n": len(scored), "samples": per_juror,
+                "model": model, "rubric_version": version, "dimension_id": dim_id, "n": len(scored),
+                "samples": per_juror,
                 "unstable": sum(bool(s.get("unstable")) for s in scored) / len(scored),
                 "spread": sum(_sample_spread(s) for s in scored) / len(scored),
                 "agreement": _mean(s.get("agreement") for s in scored if len(s.get("jurors") or {}) <= 1),
@@ -51,7 +58,7 @@ def summarise(rows: Iterable[Mapping[str, Any]], levels: list[int]) -> dict[str,
         juries = [s for s in stats if len(s.get("jurors") or {}) > 1]
         if juries:
             jury.append({
-                "model": model, "dimension_id": dim_id, "n": len(juries),
+                "model": model, "rubric_version": version, "dimension_id": dim_id, "n": len(juries),
                 "jurors": len(juries[0]["jurors"]),
                 "alpha": jury_alpha([s["jurors"] for s in juries], levels),
                 "disagree": sum(bool(s.get("disagree")) for s in juries) / len(juries),
