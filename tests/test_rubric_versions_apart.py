@@ -226,3 +226,28 @@ def test_stability_and_jury_rows_are_per_rubric_version():
     assert [(r["rubric_version"], r["n"], r["unstable"]) for r in split] == [("r@1", 2, 0.0), ("r@2", 2, 1.0)]
     one = summarise(rows[:2], [1, 2, 3, 4, 5])["stability"]
     assert [(r["rubric_version"], r["n"]) for r in one] == [(None, 2)]
+
+
+def test_a_calibration_names_what_it_cannot_vouch_for():
+    """check_rubric_versions over the documents that exist: fitted on one version (refused on another),
+    fitted pooled over several (kept readable: applied to one of them, with a warning), from plain
+    files (no version: a warning on stored scores) and applied to a plain file (a warning)."""
+    from evaluator.calibrate.applying import check_rubric_versions
+    from evaluator.calibrate.maps import CalibrationResult, CalibrationSettings
+    from evaluator.calibrate.records import JudgeIdentity, ScaleSpec
+    from evaluator.errors import BadInput
+
+    def doc(versions: list[str] | None) -> CalibrationResult:
+        judge = None if versions is None else JudgeIdentity(judge_kind="llm", model="m", prompt_version="p",
+                                                            rubric_versions=versions)
+        return CalibrationResult(id="cal-x", judge=judge, scale=ScaleSpec(min=1, max=5),
+                                 settings=CalibrationSettings(), n_transcripts=10, dimensions={})
+
+    assert check_rubric_versions(doc(["r@1"]), ["r@1"]) is None
+    with pytest.raises(BadInput, match="fitted on judgments under rubric version\\(s\\) r@1; these scores were "
+                                       "made under r@2"):
+        check_rubric_versions(doc(["r@1"]), ["r@1", "r@2"])
+    assert "pooled over rubric versions r@1, r@2" in check_rubric_versions(doc(["r@1", "r@2"]), ["r@2"])
+    assert "unknown rubric version" in check_rubric_versions(doc(None), ["r@2"])
+    assert "carry no rubric version" in check_rubric_versions(doc(["r@1"]), None)
+    assert check_rubric_versions(doc(None), None) is None  # plain files on both sides: nothing known to compare
