@@ -278,16 +278,18 @@ def test_cohort_with_samples_stores_members_and_aggregates(fake_llm: FakeLLM, tm
     again = cohort(folder, db, "--samples", "5", base_url=fake_llm.base_url)
     assert again.code == 0 and len(fake_llm.chat_requests) == 10
     # calibration and agreement read the aggregates (the medians), never a single sampled draw
-    from evaluator.calibrate.store import JudgeSelection, judge_scores
+    from evaluator.calibrate.store import JudgeSelection, judge_score_sets
     from evaluator.errors import BadInput
     from evaluator.store.db import open_store
 
     aggregates = {r["id"] for r in query(db, "SELECT id FROM judgments WHERE kind = 'aggregate'")}
     with open_store(db) as store:
-        scores, _, _ = judge_scores(store, JudgeSelection(model="openai/test-model (median of 5)"))
+        # one set per rubric version (the two transcripts' exercises pick two rubrics)
+        sets = judge_score_sets(store, JudgeSelection(model="openai/test-model (median of 5)"))
+        scores = [s for found in sets for s in found.scores]
         assert scores and {s.judgment_id for s in scores} <= aggregates
         with pytest.raises(BadInput):  # the sampled draws alone are no judge to calibrate
-            judge_scores(store, JudgeSelection(model="openai/test-model"))
+            judge_score_sets(store, JudgeSelection(model="openai/test-model"))
 
 
 # ------------------------------------------------------------------------------------ weighted juries
