@@ -200,3 +200,36 @@ def test_sample_labels_import_cleanly(tmp_path):
     con.close()
     assert raters == {"rater_a", "rater_b"}
     assert statuses.get("not_observed", 0) >= 2 and statuses.get("missing", 0) >= 1
+
+
+def test_the_same_file_under_another_rubric_is_imported_against_that_rubric(tmp_path):
+    """Labels are checked and recorded against a rubric: re-importing a file under another --rubric
+    imports it (against that rubric); only the same file against the same rubric is "already imported",
+    and the message says which rubric it was imported against."""
+    shutil.copy(SAMPLES / "agent_loop.md", tmp_path / "agent_loop.md")
+    db = tmp_path / "e.duckdb"
+    good = write(tmp_path, "labels.csv", "transcript,rater,invariant,edge_cases\nagent_loop.md,r1,3,4\n")
+    wide = CliRunner(env={"COLUMNS": "400"})
+
+    def imported(*rubric: str) -> str:
+        r = wide.invoke(app, ["labels", "import", str(good), "--db", str(db), *rubric])
+        assert r.exit_code == 0, r.output
+        return " ".join(r.output.split())
+
+    assert "against rubric default" in imported("--rubric", "default")
+    again = imported("--rubric", "agent_loop")
+    assert "imported 2 labels" in again and "against rubric agent_loop" in again
+    assert "imported before" in again and "against rubric default" in again
+    same = imported("--rubric", "agent_loop")
+    assert "already imported" in same and "against rubric agent_loop" in same and "another --rubric" in same
+    assert _count(db, "label_imports") == 2 and _count(db, "human_labels") == 4
+    con = duckdb.connect(str(db), read_only=True)
+    rubrics = {r[0] for r in con.execute("SELECT DISTINCT rubric_id FROM human_labels").fetchall()}
+    con.close()
+    assert rubrics == {"default", "agent_loop"}
+    # checked against the rubric asked for: a dimension that rubric does not have is refused, nothing stored
+    grounded = write(tmp_path, "grounded.csv", "transcript,rater,grounding\nagent_loop.md,r1,3\n")
+    assert wide.invoke(app, ["labels", "import", str(grounded), "--db", str(db), "--rubric", "rag_pipeline"]).exit_code == 0
+    bad = wide.invoke(app, ["labels", "import", str(grounded), "--db", str(db), "--rubric", "default"])
+    assert bad.exit_code == 2 and "unknown dimension 'grounding'" in " ".join(bad.output.split())
+    assert _count(db, "label_imports") == 3

@@ -52,6 +52,9 @@ class ImportRequest(BaseModel):
 class ImportSummary(BaseModel):
     record: ImportRecord
     already_imported: bool = False
+    rubrics: list[str] = Field(default_factory=list, description="the rubric ids the labels were checked against")
+    earlier: ImportRecord | None = Field(None, description="an import of the same file under other rubrics")
+    earlier_rubrics: list[str] = Field(default_factory=list)
     transcripts: int = 0
     scored: int = 0
     not_observed: int = 0
@@ -126,23 +129,31 @@ def import_labels(request: ImportRequest) -> ImportSummary:
     from evaluator.store.db import default_db_path, open_store
 
     if request.rubric is not None:
-        # a typo in --rubric is one error, up front: not one per transcript of the file, and not hidden
-        # behind "already imported, nothing to do" (exit 0) when the file is in the store already
+        # a typo in --rubric is one error, up front: not one per transcript of the file
         select_rubric(request.rubric, None)
     parsed = read_score_file(request.file, need_rater=True)
     with open_store(request.db or default_db_path(), wait_seconds=STORE_WAIT_SECONDS) as store:
-        previous = sql.find_import_by_sha(store, parsed.sha256)
-        if previous is not None:
-            return ImportSummary(record=previous, already_imported=True, db_path=str(store.path))
         labels, problems = validate_rows(parsed.rows, _transcript_resolver(store, request))
         if problems:
             raise problems_error(str(request.file), problems)
+        # Labels are checked and recorded against a rubric (its scale, its dimensions): the same file is
+        # "already imported" only when an earlier import recorded it against the same rubric versions;
+        # under another --rubric (or once the rubric changed) it is imported again, against that one.
+        against = {(lb.transcript, lb.rubric_id, lb.rubric_version) for lb in labels}
+        rubrics = sorted({str(lb.rubric_id) for lb in labels})
+        earlier = sql.imports_by_sha(store, parsed.sha256)
+        same = next((e for e in earlier if sql.import_rubrics(store, e.id) == against), None)
+        if same is not None:
+            return ImportSummary(record=same, already_imported=True, rubrics=rubrics, db_path=str(store.path))
         record = sql.insert_labels(store, parsed, labels)
+        before = earlier[0] if earlier else None
         return ImportSummary(
             record=record, transcripts=len({lb.transcript for lb in labels}),
             scored=sum(lb.status == "scored" for lb in labels),
             not_observed=sum(lb.status == "not_observed" for lb in labels),
-            missing=sum(lb.status == "missing" for lb in labels), db_path=str(store.path))
+            missing=sum(lb.status == "missing" for lb in labels), db_path=str(store.path), rubrics=rubrics,
+            earlier=before,
+            earlier_rubrics=sorted({r for _, r, _ in sql.import_rubrics(store, before.id)}) if before else [])
 
 
 def list_labels(db: Path | None) -> list[dict]:
