@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.errors import BadInput, StoreError
+from evaluator.store.names import require_cohort
 
 FORMATS = {"csv": "(FORMAT csv, HEADER true)", "jsonl": "(FORMAT json)", "parquet": "(FORMAT parquet)"}
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
@@ -166,9 +167,7 @@ def export(request: ExportRequest) -> ExportResult:
         where = "WHERE " + in_cohort_sql(_literal(request.cohort))
     partial = _partial_for(request.out)
     with open_store(request.db or default_db_path(), read_only=True, wait_seconds=5.0) as store:
-        if request.cohort and not store.con.execute("SELECT count(*) FROM cohorts WHERE name = ?",
-                                                    [request.cohort]).fetchone()[0]:  # type: ignore[index]
-            raise BadInput(f"no cohort '{request.cohort}' in {store.path}")
+        require_cohort(store.con, request.cohort)
         query = QUERIES[request.table].format(where=where)
         try:
             store.con.execute(f"COPY ({query}) TO {_literal(str(partial))} {FORMATS[fmt]}")
