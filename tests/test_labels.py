@@ -233,3 +233,15 @@ def test_the_same_file_under_another_rubric_is_imported_against_that_rubric(tmp_
     bad = wide.invoke(app, ["labels", "import", str(grounded), "--db", str(db), "--rubric", "default"])
     assert bad.exit_code == 2 and "unknown dimension 'grounding'" in " ".join(bad.output.split())
     assert _count(db, "label_imports") == 3
+
+
+def test_a_transcript_column_wins_over_its_aliases_but_two_aliases_are_ambiguous(tmp_path):
+    """`evaluate export` writes `transcript` beside `transcript_hash`: the column named as the role is
+    the one read. Two aliases with no such column (an `id` and a `file`) stay an error, not a guess."""
+    both = write(tmp_path, "both.csv", "transcript_hash,transcript,rater,dimension,score\nabc123,a.md,r1,invariant,3\n")
+    assert [r.transcript for r in read_score_file(both).rows] == ["a.md"]
+    first = write(tmp_path, "first.csv", "transcript,transcript_hash,rater,dimension,score\na.md,abc123,r1,invariant,3\n")
+    assert [r.transcript for r in read_score_file(first).rows] == ["a.md"]
+    two = write(tmp_path, "two.csv", "id,file,rater,dimension,score\nabc123,a.md,r1,invariant,3\n")
+    with pytest.raises(BadInput, match="transcript appear more than once"):
+        read_score_file(two)

@@ -34,6 +34,7 @@ from evaluator.calibrate.store import ImportRecord, JudgeSelection
 from evaluator.errors import BadInput
 
 _HEX = re.compile(r"[0-9a-f]{8,64}")
+_JUDGMENT_ID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{1,12}){0,4}")  # a judgment id (uuid), or a prefix of one
 # A cohort, `evaluate FILE` or a report build holds the store for short sessions only: wait for one
 # to end (as `evaluate FILE`, `runs` and `show` do) rather than fail at once with "in use".
 STORE_WAIT_SECONDS = 5.0
@@ -70,9 +71,10 @@ def _search_dirs(request: ImportRequest) -> list[Path]:
 
 
 def _transcript_resolver(store, request: ImportRequest):
-    """Ref -> TranscriptMatch or an error message. A hex string is a stored content hash (prefix);
-    otherwise a file on disk (path, or name in a search folder) wins over a stored transcript's name,
-    since the file is what the rater read now."""
+    """Ref -> TranscriptMatch or an error message. A hex string is a stored content hash (prefix), else
+    a judgment id (prefix: the `judgment_id` column of `evaluate export`, its transcript); otherwise a
+    file on disk (path, or name in a search folder) wins over a stored transcript's name, since the file
+    is what the rater read now."""
     from evaluator.calibrate import store as sql
     from evaluator.ingest import load_transcript
     from evaluator.rubrics import select_rubric
@@ -100,6 +102,13 @@ def _transcript_resolver(store, request: ImportRequest):
                 if len(found) > 1:
                     return (f"transcript hash prefix '{ref}' is ambiguous ({len(found)} stored transcripts); "
                             "give more characters")
+            if _JUDGMENT_ID.fullmatch(ref.lower()):
+                found = sql.stored_transcripts_by_judgment(store, ref)
+                if len(found) == 1:
+                    return match(found[0].hash, found[0].source, found[0].exercise)
+                if len(found) > 1:
+                    return (f"judgment id prefix '{ref}' is ambiguous (judgments of {len(found)} transcripts); "
+                            "give more characters")
             candidates = [Path(ref)] + [d / ref for d in dirs]
             candidates += [c.with_name(c.name + ".md") for c in candidates if not c.suffix]
             for path in candidates:
@@ -116,8 +125,8 @@ def _transcript_resolver(store, request: ImportRequest):
         except BadInput as e:
             return f"transcript '{ref}': {e}"
         looked = ", ".join(str(d) for d in dirs)
-        return (f"unknown transcript '{ref}': not a stored transcript's hash or file name, and no such file "
-                f"(looked in {looked}; add --transcripts DIR)")
+        return (f"unknown transcript '{ref}': not a stored transcript's hash or file name, nor a judgment id, and "
+                f"no such file (looked in {looked}; add --transcripts DIR)")
 
     return resolve
 

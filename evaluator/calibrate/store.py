@@ -64,8 +64,13 @@ def stored_transcripts_by_hash(store: Store, prefix: str) -> list[StoredTranscri
 
 
 def stored_transcripts_by_name(store: Store, name: str) -> list[StoredTranscript]:
-    """Stored transcripts whose source path, file name or stem equals `name`."""
-    rows = store.con.execute("SELECT hash, source, exercise FROM transcripts ORDER BY first_seen").fetchall()
+    """Stored transcripts whose source path, file name or stem equals `name`: the path a transcript was
+    first stored under, or any a judgment of it was made under (what `evaluate export` writes as
+    `transcript`, when the same text was judged again from another file)."""
+    rows = store.con.execute(
+        "SELECT t.hash, s.source, t.exercise FROM (SELECT hash, source FROM transcripts"
+        " UNION SELECT transcript_hash, source FROM judgments) s JOIN transcripts t ON t.hash = s.hash"
+        " WHERE contains(s.source, ?) ORDER BY t.first_seen, s.source", [name]).fetchall()
     out = []
     for h, source, exercise in rows:
         if source is None:
@@ -74,6 +79,15 @@ def stored_transcripts_by_name(store: Store, name: str) -> list[StoredTranscript
         if name in (source, p.name, p.stem):
             out.append(StoredTranscript(hash=h, source=source, exercise=exercise))
     return out
+
+
+def stored_transcripts_by_judgment(store: Store, prefix: str) -> list[StoredTranscript]:
+    """The transcripts of the judgments whose id starts with `prefix`: a label file written against
+    `evaluate export` may name each row by its `judgment_id`."""
+    rows = store.con.execute(
+        "SELECT DISTINCT t.hash, j.source, t.exercise FROM judgments j JOIN transcripts t ON t.hash = j.transcript_hash"
+        " WHERE j.id LIKE ? || '%' ORDER BY t.hash", [prefix.lower()]).fetchall()
+    return [StoredTranscript(hash=r[0], source=r[1], exercise=r[2]) for r in rows]
 
 
 # -- labels ----------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ FORMATS = {"csv": "(FORMAT csv, HEADER true)", "jsonl": "(FORMAT json)", "parque
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 
 _JUDGMENT_COLUMNS = """
-    j.id AS judgment_id, j.created_at, j.run_id, j.status, j.reason, j.source, j.transcript_hash,
+    j.id AS judgment_id, j.created_at, j.run_id, j.status, j.reason, j.source,
+    coalesce(j.source, j.transcript_hash) AS transcript, j.transcript_hash,
     t.candidate, t.exercise, t.session_date, j.rubric_id, j.rubric_version, j.judge_kind, j.model,
     j.prompt_version"""
 QUERIES = {
