@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evaluator.errors import BadInput
@@ -51,29 +52,53 @@ def parse_thresholds(values: list[str] | None) -> list[Threshold]:
     return out
 
 
-def check_against_rubrics(thresholds: list[Threshold], rubrics: Iterable[Rubric]) -> None:
+def check_against_rubrics(thresholds: list[Threshold], rubrics: Iterable[Rubric], *, every: bool = False,
+                          used_by: Mapping[str, int] | None = None) -> None:
     """BadInput for a threshold no rubric in `rubrics` can give meaning to: one naming a dimension none
     of them has, or a score outside the scale of every rubric it applies to (those with the dimension;
     all of them for the mean). A score within one rubric's scale passes: which rubric a transcript
     gets may be known only once it is read (its exercise picks one), and scales can differ between
     rubrics. The scale's own ends are fine (`--fail-under 5`: only top scores pass).
+
+    With `every`, `rubrics` are the ones the run will use (each transcript read, its rubric known):
+    the score must then be on the scale of each of them it applies to, since the transcripts of a
+    rubric it is outside of can never pass (or never fail). `used_by`: rubric id -> transcripts that
+    use it, for the message.
     """
     rubrics = list(rubrics)
+    if every and not rubrics:  # nothing readable: the run reports each item, and gates nothing
+        return
     for t in thresholds:
         concerned = [r for r in rubrics if t.dimension is ALL or t.dimension in r.dimension_ids]
         if not concerned:
             known = sorted({d for r in rubrics for d in r.dimension_ids})
-            raise BadInput(f"--fail-under {t.dimension}={t.score:g}: no such dimension in {_named(rubrics)} "
+            where = f"the rubrics this cohort's transcripts use ({_named(rubrics)})" if every else _named(rubrics)
+            raise BadInput(f"--fail-under {t.dimension}={t.score:g}: no such dimension in {where} "
                            f"(known: {', '.join(known) or 'none'})")
-        if any(r.scale.min <= t.score <= r.scale.max for r in concerned):
+        off = [r for r in concerned if not r.scale.min <= t.score <= r.scale.max]
+        if not off or (len(off) < len(concerned) and not every):
             continue
         flag = f"{t.score:g}" if t.dimension is ALL else f"{t.dimension}={t.score:g}"
         what = (f"a mean of {t.score:g} over all dimensions" if t.dimension is ALL
                 else f"a score of {t.score:g} on {t.dimension}")
-        never = "be reached" if all(t.score > r.scale.max for r in concerned) else "fail"
-        scales = sorted({(r.scale.min, r.scale.max) for r in concerned})
-        raise BadInput(f"--fail-under {flag}: {_named(concerned)} {_scored(concerned)}, so {what} can never "
-                       f"{never}; give a score within {' or '.join(f'{lo}-{hi}' for lo, hi in scales)}")
+        never = "be reached" if all(t.score > r.scale.max for r in off) else "fail"
+        users = ""
+        if used_by:
+            n = sum(used_by.get(r.id, 0) for r in off)
+            users = f" (used by {n} transcript{'s' if n != 1 else ''} of this cohort)"
+        raise BadInput(f"--fail-under {flag}: {_named(off)}{users} {_scored(off)}, so {what} can never "
+                       f"{never}; {_within(concerned, every)}")
+
+
+def _within(rubrics: list[Rubric], every: bool) -> str:
+    """What to give instead: a score on one of the scales, or (`every`) on all of them at once."""
+    scales = sorted({(r.scale.min, r.scale.max) for r in rubrics})
+    if not every:
+        return f"give a score within {' or '.join(f'{lo}-{hi}' for lo, hi in scales)}"
+    lo, hi = max(s[0] for s in scales), min(s[1] for s in scales)
+    if lo <= hi:
+        return f"give a score within {lo}-{hi}"
+    return "their scales do not overlap: gate each rubric's transcripts in a cohort of their own (--rubric)"
 
 
 def _named(rubrics: list[Rubric]) -> str:
@@ -90,15 +115,26 @@ def _scored(rubrics: list[Rubric]) -> str:
     return "score " + ", ".join(f"{r.scale.min}-{r.scale.max} ('{r.id}')" for r in sorted(rubrics, key=lambda r: r.id))
 
 
-def cohort_thresholds(values: list[str] | None, rubric: str | None) -> list[Threshold]:
+def cohort_thresholds(values: list[str] | None, rubric: str | None, path: Path | None = None) -> list[Threshold]:
     """A cohort's `--fail-under` values, parsed and checked before any transcript is judged against
-    the rubrics the cohort can use: the `--rubric` given, else every rubric a transcript's exercise can
-    select (the rubrics folder, the default included)."""
+    the rubrics the cohort will use: the `--rubric` given, else the rubric each transcript of `path`
+    gets from its exercise (read now: a threshold off one of their scales is refused before any call,
+    not found out at the end); without `path`, every rubric an exercise can select."""
     thresholds = parse_thresholds(values)
-    if thresholds:
-        from evaluator.rubrics import load_all, select_rubric
+    if not thresholds:
+        return thresholds
+    from evaluator.rubrics import load_all, select_rubric
 
-        check_against_rubrics(thresholds, [select_rubric(rubric, None)] if rubric else load_all())
+    if rubric:
+        check_against_rubrics(thresholds, [select_rubric(rubric, None)])
+    elif path is not None:
+        from evaluator.batch.prepare import rubrics_in_use
+
+        used = rubrics_in_use(path)
+        check_against_rubrics(thresholds, [r for r, _ in used], every=True,
+                              used_by={r.id: n for r, n in used})
+    else:
+        check_against_rubrics(thresholds, load_all())
     return thresholds
 
 

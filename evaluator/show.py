@@ -13,6 +13,7 @@ from typing import Any
 
 from evaluator.errors import BadInput
 from evaluator.pipeline import EvaluateResult
+from evaluator.store.names import require_cohort
 
 READ_WAIT_SECONDS = 5.0
 STATUSES = ("scored", "partial", "unscored")
@@ -125,9 +126,6 @@ def list_judgments(db: Path | None, filters: JudgmentFilters) -> list[dict[str, 
         {'WHERE ' + ' AND '.join(where) if where else ''}
         GROUP BY ALL ORDER BY j.created_at DESC, j.id LIMIT ?"""
     with _open(db) as store:
-        if filters.cohort and not store.con.execute("SELECT count(*) FROM cohorts WHERE name = ?",
-                                                    [filters.cohort]).fetchone()[0]:
-            known = [r[0] for r in store.con.execute("SELECT name FROM cohorts ORDER BY name").fetchall()]
-            raise BadInput(f"no cohort '{filters.cohort}' (known: {', '.join(known) or 'none'})")
+        require_cohort(store.con, filters.cohort)
         rows = store.con.execute(sql, [*params, filters.limit]).fetchall()
     return [dict(zip(LIST_COLUMNS, row, strict=True)) for row in rows]

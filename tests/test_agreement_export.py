@@ -55,3 +55,49 @@ def test_agreement_table_into_a_missing_folder_is_bad_input(tmp_path: Path) -> N
     r = CliRunner().invoke(app, ["agreement", "--judge", str(judge), "--human", str(human), "--scale", "1-5",
                                  "--out", str(tmp_path / "nowhere" / "a.csv")])
     assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def test_labels_written_against_an_export_match_its_judgments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`evaluate export` keyed its rows by content hash while people name transcripts by file (or by the
+    row's judgment id): a label file written against an export matched nothing. Now the export carries
+    `transcript` (the file as judged), which labels import and the plain-file agreement both read, and
+    labels import also takes the export's `judgment_id`: export -> labels -> import -> agreement."""
+    import csv
+
+    from support import make_cohort
+
+    make_cohort(tmp_path / "c", 4)
+    db = tmp_path / "e.duckdb"
+    judged = CliRunner().invoke(app, ["cohort", "c", "--cohort", "spring", "--db", str(db)])  # relative paths
+    assert judged.exit_code == 0, judged.output
+    export = tmp_path / "scores.csv"
+    assert CliRunner().invoke(app, ["export", str(export), "--table", "dimensions", "--db", str(db)]).exit_code == 0
+    rows = [r for r in csv.DictReader(export.open()) if r["score"]]
+    assert {r["transcript"] for r in rows} == {f"c/round_{i:02d}.md" for i in range(4)}
+    by_name, by_judgment = tmp_path / "ann.csv", tmp_path / "bob.csv"
+    with by_name.open("w", newline="") as a, by_judgment.open("w", newline="") as b:
+        ann, bob = csv.writer(a), csv.writer(b)
+        ann.writerow(["transcript", "rater", "dimension", "score"])
+        bob.writerow(["id", "rater", "dimension", "score"])
+        for r in rows:
+            score = int(float(r["score"]))
+            ann.writerow([r["transcript"], "ann", r["dimension_id"], score])
+            bob.writerow([r["judgment_id"], "bob", r["dimension_id"], max(1, score - 1)])
+    elsewhere = tmp_path / "elsewhere"  # the files are not at the exported paths from here: matched in the store
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for labels in (by_name, by_judgment):
+        imported = CliRunner().invoke(app, ["labels", "import", str(labels), "--db", str(db)])
+        assert imported.exit_code == 0, imported.output
+    stored = CliRunner().invoke(app, ["agreement", "--db", str(db), "--bootstrap", "0", "--format", "json"])
+    assert stored.exit_code == 0, stored.output
+    per_dim = {d: v["n"] for d, v in json.loads(stored.stdout).items() if d != "overall"}
+    expected: dict[str, int] = {}
+    for r in rows:
+        expected[r["dimension_id"]] = expected.get(r["dimension_id"], 0) + 1
+    assert per_dim == expected  # every exported score paired with its labels
+    plain = CliRunner().invoke(app, ["agreement", "--judge", str(export), "--human", str(by_name), "--scale", "1-5",
+                                     "--bootstrap", "0", "--format", "json"])
+    assert plain.exit_code == 0, plain.output
+    doc = json.loads(plain.stdout)
+    assert doc["overall"]["n"] == len(rows) and doc["overall"]["exact"] == 1.0

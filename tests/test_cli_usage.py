@@ -350,25 +350,44 @@ def _ten_point_rubrics(folder: Path) -> Path:
 
 
 def test_fail_under_with_rubrics_on_different_scales(tmp_path):
-    """A threshold passes when some rubric it may meet has it on its scale (which one a cohort's
-    transcript gets is known only once it is read); one that fits none names every scale. A single
-    transcript is held to its own rubric's scale."""
+    """Without --rubric a cohort's threshold is checked, before any call, against each rubric its
+    transcripts' exercises select: one off the scale of any of them can never pass (or never fail)
+    for that rubric's transcripts, so it is refused naming it. A single transcript is held to its own
+    rubric's scale."""
     env = {"EVALUATOR_RUBRICS_DIR": str(_ten_point_rubrics(tmp_path / "rubrics"))}
     db = tmp_path / "e.duckdb"
-    folder = tmp_path / "c"
-    folder.mkdir()
-    (folder / "a.md").write_text(LRU.read_text())
-    fits_ten = invoke("cohort", folder, "--cohort", "c", "--db", db, "--fail-under", "8", env=env)
-    assert fits_ten.exit_code == 4, fits_ten.output  # accepted: 8 is on the 0-10 scale; the 1-5 means miss it
-    fits_none = invoke("cohort", folder, "--cohort", "c", "--db", db, "--fail-under", "11", env=env)
+    essay_text = "---\nexercise: essay\n---\n" + LRU.read_text().split("---", 2)[-1]
+    plain, essays, mixed = tmp_path / "plain", tmp_path / "essays", tmp_path / "mixed"
+    for folder in (plain, essays, mixed):
+        folder.mkdir()
+    (plain / "a.md").write_text(LRU.read_text())  # exercise lru_ttl_cache: no such rubric here, the default
+    (essays / "essay.md").write_text(essay_text)
+    (mixed / "a.md").write_text(LRU.read_text())
+    (mixed / "essay.md").write_text(essay_text)
+
+    only_default = invoke("cohort", plain, "--cohort", "c", "--db", db, "--fail-under", "8", env=env)
+    assert only_default.exit_code == 2, only_default.output
+    assert ("--fail-under 8: rubric 'default' (used by 1 transcript of this cohort) scores 1-5, so a mean of 8 "
+            "over all dimensions can never be reached; give a score within 1-5") in flat(only_default.stderr)
+    assert not db.exists()  # refused before the run: nothing judged, nothing stored
+    one_off = invoke("cohort", mixed, "--cohort", "c", "--db", db, "--fail-under", "invariant=8", env=env)
+    assert one_off.exit_code == 2 and "rubric 'default' (used by 1 transcript of this cohort)" in flat(one_off.stderr)
+    assert not db.exists()
+    fits_none = invoke("cohort", mixed, "--cohort", "c", "--db", db, "--fail-under", "11", env=env)
     assert fits_none.exit_code == 2
-    assert "1-5 ('default'), 0-10 ('ten')" in flat(fits_none.stderr) and "within 0-10 or 1-5" in flat(fits_none.stderr)
-    exact = invoke("cohort", folder, "--cohort", "c", "--db", db, "--rubric", "default", "--fail-under", "8", env=env)
+    assert "1-5 ('default'), 0-10 ('ten')" in flat(fits_none.stderr) and "within 1-5" in flat(fits_none.stderr)
+    typo = invoke("cohort", mixed, "--cohort", "c", "--db", db, "--fail-under", "nosuch=3", env=env)
+    assert typo.exit_code == 2 and "the rubrics this cohort's transcripts use" in flat(typo.stderr)
+    assert not db.exists()
+    fits_ten = invoke("cohort", essays, "--cohort", "c", "--db", db, "--fail-under", "8", env=env)
+    assert fits_ten.exit_code in (0, 4), fits_ten.output  # every transcript is on the 0-10 scale
+    fits_both = invoke("cohort", mixed, "--cohort", "c2", "--db", db, "--fail-under", "3", env=env)
+    assert fits_both.exit_code in (0, 4), fits_both.output
+    exact = invoke("cohort", essays, "--cohort", "c", "--db", db, "--rubric", "default", "--fail-under", "8", env=env)
     assert exact.exit_code == 2 and "rubric 'default' scores 1-5" in flat(exact.stderr)
-    one = invoke(folder / "a.md", "--no-store", "--fail-under", "8", env=env)  # no exercise `essay`: the default
+    one = invoke(plain / "a.md", "--no-store", "--fail-under", "8", env=env)  # no exercise `essay`: the default
     assert one.exit_code == 2 and "rubric 'default' scores 1-5" in flat(one.stderr)
-    essay = folder / "essay.md"
-    essay.write_text("---\nexercise: essay\n---\n" + LRU.read_text().split("---", 2)[-1])
+    essay = essays / "essay.md"
     assert invoke(essay, "--no-store", "--fail-under", "8", env=env).exit_code in (0, 4)
     low = invoke(essay, "--no-store", "--fail-under", "0", env=env)
     assert low.exit_code in (0, 4), low.output  # 0 is the bottom of this rubric's scale

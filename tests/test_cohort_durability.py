@@ -313,6 +313,38 @@ def test_a_judge_that_times_out_on_everything_stops_like_an_unavailable_one(fake
     assert "RequestTimeout" in doc["message"] and doc["skipped"] == 2
 
 
+@pytest.mark.parametrize("ensemble", [["--samples", "2"], ["--jury", "openai/juror-a,openai/juror-b"]])
+def test_samples_or_a_jury_failing_every_call_stop_like_a_single_model(fake_llm: FakeLLM, tmp_path: Path,
+                                                                      ensemble: list[str]) -> None:
+    """Every member of every judgment fails on the server's side (here 500s; a timeout is the same): the
+    run stops with exit 3 after the first few judgments, as it does for one model and as `evaluate FILE
+    --samples/--jury` does, instead of paying every transcript's retries and ending "completed"."""
+    fake_llm.script(Error(500))
+    folder, db = tmp_path / "c", tmp_path / "e.duckdb"
+    make_cohort(folder, 8)
+    run = cohort(folder, db, "--concurrency", "1", "--retries", "0", *ensemble, base_url=fake_llm.base_url)
+    assert run.exception is None
+    doc = run.doc
+    assert run.code == 3 and doc["status"] == "aborted", doc
+    assert "server errors" in doc["message"] and "InternalServerError" in doc["message"]
+    assert len(fake_llm.chat_requests) == 3 * 2  # three judgments of two members, one attempt each
+    assert doc["skipped"] == 5 and doc["unscored"] == 3
+    assert scalar(db, "SELECT status FROM runs WHERE id = ?", [doc["run_id"]]) == "aborted"
+
+
+def test_one_juror_answering_is_an_answer(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """A jury where one model answers and the other fails on every call is not an unavailable judge:
+    the cohort completes (each transcript scored by the juror that answered)."""
+    fake_llm.script(Call(valid), Error(500), Call(valid), Error(500), Call(valid), Error(500), Call(valid),
+                    Error(500))
+    folder, db = tmp_path / "c", tmp_path / "e.duckdb"
+    make_cohort(folder, 4)
+    run = cohort(folder, db, "--concurrency", "1", "--retries", "0", "--jury", "openai/juror-a,openai/juror-b",
+                 base_url=fake_llm.base_url)
+    assert run.doc["status"] == "completed", run.doc
+    assert run.doc["skipped"] == 0
+
+
 def test_server_errors_after_the_judge_answered_do_not_stop_the_run(fake_llm: FakeLLM, tmp_path: Path) -> None:
     fake_llm.script(Call(valid), Error(500))
     folder, db = tmp_path / "c", tmp_path / "e.duckdb"

@@ -78,8 +78,11 @@ def _empty_store(path: str) -> None:
 @pytest.mark.parametrize("action", ["list", "collect", "cancel"])
 def test_batches_with_none_in_the_store_says_so(tmp_path, action):
     """An empty table with headers only reads like a rendering fault: say there is nothing, and how
-    batches come to be."""
-    _empty_store("b.duckdb")
+    batches come to be. (The cohort exists, judged live: an unknown one is a typo, refused as by
+    every command that reads a cohort.)"""
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "a.md").write_text((REPO / "transcripts" / "lru_ttl_cache.md").read_text())
+    assert run("cohort", tmp_path / "live", "--cohort", "spring", "--db", "b.duckdb").exit_code == 0
     r = run("batches", action, "--db", "b.duckdb", "--cohort", "spring")
     assert r.exit_code == 0, r.output
     out = words(r.output)

@@ -200,3 +200,48 @@ def test_sample_labels_import_cleanly(tmp_path):
     con.close()
     assert raters == {"rater_a", "rater_b"}
     assert statuses.get("not_observed", 0) >= 2 and statuses.get("missing", 0) >= 1
+
+
+def test_the_same_file_under_another_rubric_is_imported_against_that_rubric(tmp_path):
+    """Labels are checked and recorded against a rubric: re-importing a file under another --rubric
+    imports it (against that rubric); only the same file against the same rubric is "already imported",
+    and the message says which rubric it was imported against."""
+    shutil.copy(SAMPLES / "agent_loop.md", tmp_path / "agent_loop.md")
+    db = tmp_path / "e.duckdb"
+    good = write(tmp_path, "labels.csv", "transcript,rater,invariant,edge_cases\nagent_loop.md,r1,3,4\n")
+    wide = CliRunner(env={"COLUMNS": "400"})
+
+    def imported(*rubric: str) -> str:
+        r = wide.invoke(app, ["labels", "import", str(good), "--db", str(db), *rubric])
+        assert r.exit_code == 0, r.output
+        return " ".join(r.output.split())
+
+    assert "against rubric default" in imported("--rubric", "default")
+    again = imported("--rubric", "agent_loop")
+    assert "imported 2 labels" in again and "against rubric agent_loop" in again
+    assert "imported before" in again and "against rubric default" in again
+    same = imported("--rubric", "agent_loop")
+    assert "already imported" in same and "against rubric agent_loop" in same and "another --rubric" in same
+    assert _count(db, "label_imports") == 2 and _count(db, "human_labels") == 4
+    con = duckdb.connect(str(db), read_only=True)
+    rubrics = {r[0] for r in con.execute("SELECT DISTINCT rubric_id FROM human_labels").fetchall()}
+    con.close()
+    assert rubrics == {"default", "agent_loop"}
+    # checked against the rubric asked for: a dimension that rubric does not have is refused, nothing stored
+    grounded = write(tmp_path, "grounded.csv", "transcript,rater,grounding\nagent_loop.md,r1,3\n")
+    assert wide.invoke(app, ["labels", "import", str(grounded), "--db", str(db), "--rubric", "rag_pipeline"]).exit_code == 0
+    bad = wide.invoke(app, ["labels", "import", str(grounded), "--db", str(db), "--rubric", "default"])
+    assert bad.exit_code == 2 and "unknown dimension 'grounding'" in " ".join(bad.output.split())
+    assert _count(db, "label_imports") == 3
+
+
+def test_a_transcript_column_wins_over_its_aliases_but_two_aliases_are_ambiguous(tmp_path):
+    """`evaluate export` writes `transcript` beside `transcript_hash`: the column named as the role is
+    the one read. Two aliases with no such column (an `id` and a `file`) stay an error, not a guess."""
+    both = write(tmp_path, "both.csv", "transcript_hash,transcript,rater,dimension,score\nabc123,a.md,r1,invariant,3\n")
+    assert [r.transcript for r in read_score_file(both).rows] == ["a.md"]
+    first = write(tmp_path, "first.csv", "transcript,transcript_hash,rater,dimension,score\na.md,abc123,r1,invariant,3\n")
+    assert [r.transcript for r in read_score_file(first).rows] == ["a.md"]
+    two = write(tmp_path, "two.csv", "id,file,rater,dimension,score\nabc123,a.md,r1,invariant,3\n")
+    with pytest.raises(BadInput, match="transcript appear more than once"):
+        read_score_file(two)

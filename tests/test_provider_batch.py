@@ -408,3 +408,29 @@ def test_batch_without_a_model_is_refused_for_a_dry_run_too(tmp_path: Path, dry_
     assert r.exit_code == 2, r.output
     assert "--batch needs an LLM judge: pass --model" in " ".join(r.stderr.split())
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("bad", ["missing folder", "empty folder", "empty manifest", "unknown rubric"])
+def test_batch_with_bad_input_is_refused_before_the_database_is_created(tmp_path: Path, bad: str) -> None:
+    """A batch cycle opens the store (to reconcile and collect earlier batches) before it reads a
+    transcript: a typo in the input or the rubric used to leave an empty database behind."""
+    from typer.testing import CliRunner
+
+    from evaluator.cli import app
+
+    folder = tmp_path / "t"
+    make_cohort(folder, 2)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.csv").write_text("")
+    path, extra, says = {
+        "missing folder": (tmp_path / "nosuch", [], "cohort input not found"),
+        "empty folder": (tmp_path / "empty", [], "no transcripts found"),
+        "empty manifest": (tmp_path / "empty.csv", [], "needs a 'path' column"),
+        "unknown rubric": (folder, ["--rubric", "nosuch"], "unknown rubric 'nosuch'"),
+    }[bad]
+    db = tmp_path / "e.duckdb"
+    r = CliRunner().invoke(app, ["cohort", str(path), "--cohort", "s", "--batch", "--model", "openai/test-model",
+                                 "--api-base", "http://127.0.0.1:9/v1", "--db", str(db), *extra])
+    assert r.exit_code == 2, r.output
+    assert says in " ".join(r.stderr.split())
+    assert not db.exists() and not list(tmp_path.glob("e.duckdb*"))

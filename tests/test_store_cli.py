@@ -460,7 +460,26 @@ def test_runs_lists_newest_first_with_counts_and_filters_by_cohort(tmp_path):
     table = flat(invoke("runs", "--db", db).stdout)
     assert runs[0]["id"][:8] in table and "completed" in table and "2/2" in table and "spring" in table
     typo = invoke("runs", "--db", db, "--cohort", "sprnig")  # as `judgments list`: an error, not "no runs yet"
-    assert typo.exit_code == 2 and "no cohort 'sprnig'" in flat(typo.stderr) and "known: spring" in flat(typo.stderr)
+    assert typo.exit_code == 2 and "no cohort named 'sprnig'" in flat(typo.stderr) and "known: spring" in flat(typo.stderr)
+
+
+def test_every_command_that_reads_a_cohort_says_the_same_for_an_unknown_one(tmp_path):
+    """`report --cohort` suggested the name meant; `runs`, `judgments list`, `export` and `batches` each
+    had their own wording, or none (`batches` said "no provider batches" for a typo). One message now."""
+    db = tmp_path / "c.duckdb"
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "a.md").write_text(LRU.read_text(encoding="utf-8"), encoding="utf-8")
+    assert invoke("cohort", folder, "--cohort", "spring-2026", "--db", db, "--format", "json").exit_code == 0
+    commands = [["runs"], ["judgments", "list"], ["export", tmp_path / "out.csv"], ["batches", "list"],
+                ["batches", "collect"], ["batches", "cancel"], ["report", "--out", tmp_path / "rep"]]
+    for command in commands:
+        r = invoke(*command, "--db", db, "--cohort", "spring2026")
+        assert r.exit_code == 2, (command, r.output)
+        assert ("no cohort named 'spring2026' in the store (did you mean 'spring-2026'?); known: spring-2026"
+                in flat(r.stderr)), (command, r.stderr)
+        ok = invoke(*command, "--db", db, "--cohort", "spring-2026")
+        assert ok.exit_code == 0, (command, ok.output)
 
 
 def test_runs_bad_input_is_a_clear_error(tmp_path):

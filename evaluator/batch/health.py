@@ -1,12 +1,16 @@
 """A judge that answers every request with a server error is as unavailable as one that cannot be
 reached: stop the cohort (exit 3, what is left listed) instead of paying for every transcript's
-retries and ending "completed" with nothing scored."""
+retries and ending "completed" with nothing scored. With --samples or --jury a judgment is unanswered
+when every member is (judge/unanswered.py, as `evaluate FILE` decides it): one juror answering is
+an answer."""
 
 from __future__ import annotations
 
 from evaluator.errors import JudgeUnavailable
-from evaluator.judge.unanswered import server_failed
+from evaluator.judge.unanswered import heard, last_error, server_failed, unanswered
 from evaluator.models import Judgment
+
+__all__ = ["FAILED_JUDGMENTS", "JudgeHealth", "server_failed"]
 
 FAILED_JUDGMENTS = 3  # the first N judgments of a run all failed on server errors: stop
 
@@ -25,12 +29,12 @@ class JudgeHealth:
         """Note a finished judgment; the error that stops the run, when the judge looks down."""
         if self.answered:
             return None
-        if not server_failed(j):
-            self.answered = any(e.raw_response is not None for e in j.exchanges) or self.answered
+        if not unanswered(j):
+            self.answered = heard(j)
             return None
         self.failed += 1
         self.calls += j.usage.calls
-        self.last_error = j.exchanges[-1].error
+        self.last_error = last_error(j)
         if self.failed < self.limit:
             return None
         return JudgeUnavailable(

@@ -9,6 +9,7 @@ so the run records it and carries on.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import shlex
@@ -56,6 +57,16 @@ def iter_items(path: Path, on_skip: Callable[[str], None] | None = None) -> Iter
         hint = (f"; to judge this one transcript, run `evaluate {shlex.quote(str(path))}`"
                 if path.suffix.lower() in TRANSCRIPT_SUFFIXES else "")
         raise BadInput(f"{path}: expected a folder of transcripts or a manifest (.csv, .jsonl){hint}")
+
+
+def readable_items(path: Path, on_skip: Callable[[str], None] | None = None) -> Iterator[BatchItem]:
+    """`iter_items` with its first item already taken: an input that cannot be read at all (missing,
+    not a folder or manifest, nothing in it) is refused here, before a run records or creates anything
+    (no run row left `running`, no empty cohort in the report, no empty database). A folder is walked
+    whole for its first item anyway."""
+    items = iter_items(path, on_skip)
+    first = next(items, None)
+    return items if first is None else itertools.chain([first], items)
 
 
 def _iter_folder(folder: Path, on_skip: Callable[[str], None] | None = None) -> Iterator[BatchItem]:

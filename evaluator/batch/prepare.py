@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from evaluator.batch.inputs import BatchItem, key_extra
+from evaluator.batch.inputs import BatchItem, key_extra, readable_items
 from evaluator.batch.readmemo import ReadMemo
-from evaluator.errors import BadInput
+from evaluator.errors import BadInput, EvaluatorError
 from evaluator.ingest import Source, read_source
 from evaluator.models import JudgeInfo, Transcript
 from evaluator.pipeline import cache_key
-from evaluator.rubrics import Rubric
+from evaluator.rubrics import Rubric, select_rubric
 
 ITEM_SECONDS = 20.0  # reading + parsing one transcript takes milliseconds; this is for what hangs
 ITEM_BYTES = 16 << 20  # a transcript with its code files
@@ -99,6 +99,35 @@ def prepare(item: BatchItem, rubric_for: Callable[[str | None], tuple[Rubric, li
     source.warnings = source.warnings + warnings
     key = cache_key(source.content_hash, rubric, judge, key_extra(item.overrides))
     return Prepared(item, source, rubric, key, file_metadata=file_metadata, unread=unread)
+
+
+def rubrics_in_use(path: Path) -> list[tuple[Rubric, int]]:
+    """The rubrics the items of a cohort input are judged against when no --rubric is given (each
+    item's exercise picks one, a manifest's `exercise` column included), with how many items use each.
+    For checks that must hold for every rubric a run will use before it makes any call (--fail-under);
+    what changed since a run read it is read again (the read memo knows the rest). An item that cannot
+    be read is left out here: the run reports it as it always does."""
+    memo = ReadMemo(path)
+    by_exercise: dict[str | None, Rubric] = {}
+    used: dict[str, list[Any]] = {}
+    try:
+        for item in readable_items(path):
+            if item.error:
+                continue
+            try:
+                check_files(item)
+                source = memo.recall(item) or read_source(item.path, item.code)
+            except EvaluatorError:
+                continue
+            source.metadata = {**source.metadata, **item.overrides}
+            exercise = source.exercise
+            if exercise not in by_exercise:
+                by_exercise[exercise] = select_rubric(None, exercise)
+            rubric = by_exercise[exercise]
+            used.setdefault(rubric.version, [rubric, 0])[1] += 1
+    finally:
+        memo.close()
+    return [(r, n) for r, n in used.values()]
 
 
 class Reader:

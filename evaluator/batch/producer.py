@@ -7,11 +7,10 @@ memo (batch/readmemo.py) without reading it; one the lookup does not find is rea
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 
-from evaluator.batch.inputs import BatchItem, iter_items
+from evaluator.batch.inputs import BatchItem, readable_items
 from evaluator.batch.prepare import Prepared, Reader, prepare
 from evaluator.batch.readmemo import ReadMemo
 from evaluator.batch.records import Recorder
@@ -37,13 +36,8 @@ class Producer:
                  on_skip: Callable[[str], None] | None = None) -> None:
         self.req, self.judge, self.rec = request, judge, rec
         self.lookup, self.stopped, self.notify = lookup, stopped, notify
-        items = iter_items(request.path, on_skip)  # one pass, shared with list_unjudged
-        # The first item is taken now, before the run records anything: an input that cannot be read
-        # at all (missing, not a folder or manifest, nothing in it) is refused with no run row (left
-        # `running`, later `killed`) and no empty cohort in the report. A folder is walked whole for
-        # its first item anyway, before the run's first session could start.
-        first = next(items, None)
-        self.items: Iterator[BatchItem] = items if first is None else itertools.chain([first], items)
+        # one pass, shared with list_unjudged; an unreadable input is refused now, before the run records anything
+        self.items: Iterator[BatchItem] = readable_items(request.path, on_skip)
         self.reader = Reader()
         self.memo = ReadMemo(request.path)
         self.chunk: list[Prepared] = []  # read, not yet looked up (an interrupt lists it)

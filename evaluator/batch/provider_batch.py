@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.batch import provider_ledger as L
+from evaluator.batch.inputs import readable_items
 from evaluator.batch.prepare import Prepared
 from evaluator.batch.producer import Hits
 from evaluator.batch.provider_collect import collect
@@ -55,7 +56,7 @@ from evaluator.judge.batch_transport import (
     check_batch_provider,
 )
 from evaluator.models import JudgeInfo, Transcript
-from evaluator.rubrics import Rubric
+from evaluator.rubrics import Rubric, select_rubric
 
 list_batches = L.list_batches  # `evaluate batches` (list)
 
@@ -290,6 +291,7 @@ def score_cohort_batch(request: CohortRequest, opts: BatchOptions,
     model = _batch_model(request)
     if request.dry_run:
         return _dry_run(request, opts)
+    refuse_bad_input(request)
     path = request.db or L.db_path(None)
     api = _api(request, model)
     started = time.monotonic()
@@ -308,6 +310,15 @@ def score_cohort_batch(request: CohortRequest, opts: BatchOptions,
         return summary
 
     return asyncio.run(go())
+
+
+def refuse_bad_input(request: CohortRequest) -> None:
+    """What the live runner refuses before its first session (an unreadable input, an unknown
+    --rubric), refused before the ledger's first session too: a batch cycle opens the store to
+    reconcile and collect before it reads a transcript, which created an empty database for a typo."""
+    readable_items(request.path)
+    if request.rubric:
+        select_rubric(request.rubric, None)
 
 
 # -- `evaluate batches collect|cancel` -----------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any
 
 from evaluator.judge.batch_transport import KnownRequest
 from evaluator.store.db import Store, default_db_path, in_lists, open_store, require_existing
+from evaluator.store.names import require_cohort
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 LEDGER_KEY = "evaluator_ledger_id"
@@ -203,6 +204,7 @@ def rejected_modes(store: Store, model: str, api_base: str | None) -> list[tuple
 def list_batches(db: Path | None, cohort: str | None = None) -> list[dict[str, Any]]:
     """Every ledger row (newest last) with its request counts by state."""
     def q(store: Store) -> list[dict[str, Any]]:
+        require_cohort(store.con, cohort)
         found = rows(store, "(? IS NULL OR cohort = ?)", [cohort, cohort])
         counts: dict[str, dict[str, int]] = {}
         for lid, state, n in store.con.execute(

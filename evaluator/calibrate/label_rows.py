@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from evaluator.calibrate.labels import IGNORED_COLUMNS, Problem, _canonical, problems_error
+from evaluator.calibrate.labels import IGNORED_COLUMNS, Problem, _canonical, _exact, problems_error
 from evaluator.calibrate.score_files import (
     ABSENT,
     LONG_PROB,
@@ -86,7 +86,9 @@ def _long_rows(table: CellTable, need_rater: bool, default_rater: str, meta_colu
     canon: dict[str, str] = {}
     for raw in table.columns:
         if raw not in meta_columns:
-            canon.setdefault(raw if raw.startswith(SCORES_KEY) else _canonical(raw), raw)
+            role = raw if raw.startswith(SCORES_KEY) else _canonical(raw)
+            if role not in canon or (_exact(raw) and not _exact(canon[role])):  # `transcript` over its aliases
+                canon[role] = raw
 
     def col(name: str) -> np.ndarray:
         raw = canon.get(name)

@@ -184,6 +184,22 @@ def _canonical(name: str) -> str:
     return ALIASES.get(key, key)
 
 
+def _exact(name: str) -> bool:
+    """The column is named as its role itself (`transcript`), not by an alias of it (`transcript_hash`)."""
+    return name.strip().lower() == _canonical(name)
+
+
+def ambiguous_columns(names: list[str]) -> list[str]:
+    """The roles more than one column is read as, where none of them is named as the role itself. A
+    column named `transcript` beside an alias of it (`evaluate export` writes `transcript`, the file
+    name, beside `transcript_hash`) is the one read; the alias is then an ordinary extra column."""
+    roles: dict[str, list[str]] = {}
+    for name in names:
+        roles.setdefault(_canonical(name), []).append(name)
+    return sorted(role for role, cols in roles.items()
+                  if len(cols) > 1 and sum(_exact(c) for c in cols) != 1)
+
+
 def read_score_file(path: Path | str, *, need_rater: bool = True, default_rater: str = "judge",
                     meta_columns: frozenset[str] = frozenset(), read_probs: bool = False) -> ScoreFile:
     """Parse a CSV (header row) or JSONL (one object a line) file into rows with line numbers, for the

@@ -33,6 +33,7 @@ from evaluator.calibrate.labels import (
     _canonical,
     _decode,
     aliases_of,
+    ambiguous_columns,
     problems_error,
 )
 from evaluator.errors import BadInput
@@ -131,8 +132,8 @@ def _check_header(path: Path, header: list[str], meta_columns: frozenset[str], n
     if missing_meta:
         raise BadInput(f"{path}: line 1: no column {', '.join(map(repr, missing_meta))} (found: {', '.join(header)})")
     names = [_canonical(h) for h in header]
-    if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = ambiguous_columns(header)
+    if dupes:
         raise BadInput(f"{path}: line 1: column(s) {', '.join(dupes)} appear more than once")
     _require_names(path, "line 1: no", "column", names, header, need_rater)
     if "dimension" in names and "score" not in names:

@@ -35,6 +35,7 @@ from evaluator.calibrate.store import ImportRecord, JudgeSelection
 from evaluator.errors import BadInput
 
 _HEX = re.compile(r"[0-9a-f]{8,64}")
+_JUDGMENT_ID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{1,12}){0,4}")  # a judgment id (uuid), or a prefix of one
 # A cohort, `evaluate FILE` or a report build holds the store for short sessions only: wait for one
 # to end (as `evaluate FILE`, `runs` and `show` do) rather than fail at once with "in use".
 STORE_WAIT_SECONDS = 5.0
@@ -53,6 +54,9 @@ class ImportRequest(BaseModel):
 class ImportSummary(BaseModel):
     record: ImportRecord
     already_imported: bool = False
+    rubrics: list[str] = Field(default_factory=list, description="the rubric ids the labels were checked against")
+    earlier: ImportRecord | None = Field(None, description="an import of the same file under other rubrics")
+    earlier_rubrics: list[str] = Field(default_factory=list)
     transcripts: int = 0
     scored: int = 0
     not_observed: int = 0
@@ -68,9 +72,10 @@ def _search_dirs(request: ImportRequest) -> list[Path]:
 
 
 def _transcript_resolver(store, request: ImportRequest):
-    """Ref -> TranscriptMatch or an error message. A hex string is a stored content hash (prefix);
-    otherwise a file on disk (path, or name in a search folder) wins over a stored transcript's name,
-    since the file is what the rater read now."""
+    """Ref -> TranscriptMatch or an error message. A hex string is a stored content hash (prefix), else
+    a judgment id (prefix: the `judgment_id` column of `evaluate export`, its transcript); otherwise a
+    file on disk (path, or name in a search folder) wins over a stored transcript's name, since the file
+    is what the rater read now."""
     from evaluator.calibrate import store as sql
     from evaluator.ingest import load_transcript
     from evaluator.rubrics import select_rubric
@@ -98,6 +103,13 @@ def _transcript_resolver(store, request: ImportRequest):
                 if len(found) > 1:
                     return (f"transcript hash prefix '{ref}' is ambiguous ({len(found)} stored transcripts); "
                             "give more characters")
+            if _JUDGMENT_ID.fullmatch(ref.lower()):
+                found = sql.stored_transcripts_by_judgment(store, ref)
+                if len(found) == 1:
+                    return match(found[0].hash, found[0].source, found[0].exercise)
+                if len(found) > 1:
+                    return (f"judgment id prefix '{ref}' is ambiguous (judgments of {len(found)} transcripts); "
+                            "give more characters")
             candidates = [Path(ref)] + [d / ref for d in dirs]
             candidates += [c.with_name(c.name + ".md") for c in candidates if not c.suffix]
             for path in candidates:
@@ -114,8 +126,8 @@ def _transcript_resolver(store, request: ImportRequest):
         except BadInput as e:
             return f"transcript '{ref}': {e}"
         looked = ", ".join(str(d) for d in dirs)
-        return (f"unknown transcript '{ref}': not a stored transcript's hash or file name, and no such file "
-                f"(looked in {looked}; add --transcripts DIR)")
+        return (f"unknown transcript '{ref}': not a stored transcript's hash or file name, nor a judgment id, and "
+                f"no such file (looked in {looked}; add --transcripts DIR)")
 
     return resolve
 
@@ -127,23 +139,31 @@ def import_labels(request: ImportRequest) -> ImportSummary:
     from evaluator.store.db import default_db_path, open_store
 
     if request.rubric is not None:
-        # a typo in --rubric is one error, up front: not one per transcript of the file, and not hidden
-        # behind "already imported, nothing to do" (exit 0) when the file is in the store already
+        # a typo in --rubric is one error, up front: not one per transcript of the file
         select_rubric(request.rubric, None)
     parsed = read_score_file(request.file, need_rater=True)
     with open_store(request.db or default_db_path(), wait_seconds=STORE_WAIT_SECONDS) as store:
-        previous = sql.find_import_by_sha(store, parsed.sha256)
-        if previous is not None:
-            return ImportSummary(record=previous, already_imported=True, db_path=str(store.path))
         labels, problems = validate_rows(parsed.rows, _transcript_resolver(store, request))
         if problems:
             raise problems_error(str(request.file), problems)
+        # Labels are checked and recorded against a rubric (its scale, its dimensions): the same file is
+        # "already imported" only when an earlier import recorded it against the same rubric versions;
+        # under another --rubric (or once the rubric changed) it is imported again, against that one.
+        against = {(lb.transcript, lb.rubric_id, lb.rubric_version) for lb in labels}
+        rubrics = sorted({str(lb.rubric_id) for lb in labels})
+        earlier = sql.imports_by_sha(store, parsed.sha256)
+        same = next((e for e in earlier if sql.import_rubrics(store, e.id) == against), None)
+        if same is not None:
+            return ImportSummary(record=same, already_imported=True, rubrics=rubrics, db_path=str(store.path))
         record = sql.insert_labels(store, parsed, labels)
+        before = earlier[0] if earlier else None
         return ImportSummary(
             record=record, transcripts=len({lb.transcript for lb in labels}),
             scored=sum(lb.status == "scored" for lb in labels),
             not_observed=sum(lb.status == "not_observed" for lb in labels),
-            missing=sum(lb.status == "missing" for lb in labels), db_path=str(store.path))
+            missing=sum(lb.status == "missing" for lb in labels), db_path=str(store.path), rubrics=rubrics,
+            earlier=before,
+            earlier_rubrics=sorted({r for _, r, _ in sql.import_rubrics(store, before.id)}) if before else [])
 
 
 def list_labels(db: Path | None) -> list[dict]:

@@ -87,8 +87,13 @@ def stored_transcripts_by_hash(store: Store, prefix: str) -> list[StoredTranscri
 
 
 def stored_transcripts_by_name(store: Store, name: str) -> list[StoredTranscript]:
-    """Stored transcripts whose source path, file name or stem equals `name`."""
-    rows = store.con.execute("SELECT hash, source, exercise FROM transcripts ORDER BY first_seen").fetchall()
+    """Stored transcripts whose source path, file name or stem equals `name`: the path a transcript was
+    first stored under, or any a judgment of it was made under (what `evaluate export` writes as
+    `transcript`, when the same text was judged again from another file)."""
+    rows = store.con.execute(
+        "SELECT t.hash, s.source, t.exercise FROM (SELECT hash, source FROM transcripts"
+        " UNION SELECT transcript_hash, source FROM judgments) s JOIN transcripts t ON t.hash = s.hash"
+        " WHERE contains(s.source, ?) ORDER BY t.first_seen, s.source", [name]).fetchall()
     out = []
     for h, source, exercise in rows:
         if source is None:
@@ -99,14 +104,30 @@ def stored_transcripts_by_name(store: Store, name: str) -> list[StoredTranscript
     return out
 
 
+def stored_transcripts_by_judgment(store: Store, prefix: str) -> list[StoredTranscript]:
+    """The transcripts of the judgments whose id starts with `prefix`: a label file written against
+    `evaluate export` may name each row by its `judgment_id`."""
+    rows = store.con.execute(
+        "SELECT DISTINCT t.hash, j.source, t.exercise FROM judgments j JOIN transcripts t ON t.hash = j.transcript_hash"
+        " WHERE j.id LIKE ? || '%' ORDER BY t.hash", [prefix.lower()]).fetchall()
+    return [StoredTranscript(hash=r[0], source=r[1], exercise=r[2]) for r in rows]
+
+
 # -- labels ----------------------------------------------------------------------------------------
-def find_import_by_sha(store: Store, sha: str) -> ImportRecord | None:
-    """The newest import of a file with this content, so a re-import is noticed."""
-    row = store.con.execute(
+def imports_by_sha(store: Store, sha: str) -> list[ImportRecord]:
+    """Every import of a file with this content, newest first."""
+    rows = store.con.execute(
         "SELECT id, imported_at, source_file, file_sha256, n_labels, raters FROM label_imports"
-        " WHERE file_sha256 = ? ORDER BY imported_at DESC LIMIT 1", [sha]).fetchone()
-    return None if row is None else ImportRecord(id=row[0], imported_at=row[1], source_file=row[2],
-                                                 file_sha256=row[3], n_labels=row[4], raters=json.loads(row[5]))
+        " WHERE file_sha256 = ? ORDER BY imported_at DESC, id DESC", [sha]).fetchall()
+    return [ImportRecord(id=r[0], imported_at=r[1], source_file=r[2], file_sha256=r[3], n_labels=r[4],
+                         raters=json.loads(r[5])) for r in rows]
+
+
+def import_rubrics(store: Store, import_id: str) -> set[tuple[str, str, str]]:
+    """(transcript hash, rubric id, rubric version) of an import's labels: what it was validated and
+    recorded against."""
+    return set(store.con.execute("SELECT DISTINCT transcript_hash, rubric_id, rubric_version FROM human_labels"
+                                 " WHERE import_id = ?", [import_id]).fetchall())
 
 
 def insert_labels(store: Store, parsed: ScoreFile, labels: list[ValidatedLabel]) -> ImportRecord:

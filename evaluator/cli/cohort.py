@@ -44,7 +44,7 @@ def cohort_cmd(
     from evaluator.cli.progress import CohortProgress, model_client_notice, render_summary
     from evaluator.gate import cohort_thresholds, cohort_verdict
 
-    thresholds = cohort_thresholds(fail_under, rubric)
+    thresholds = cohort_thresholds(fail_under, rubric, path)
     request = CohortRequest(
         path=path, cohort=cohort, judge=judge, rubric=rubric, db=db, concurrency=concurrency,
         rpm=rpm, tpm=tpm, force=force, dry_run=dry_run, max_cost=max_cost,

@@ -68,13 +68,19 @@ def labels_import(
     from evaluator.calibrate.service import ImportRequest, import_labels
 
     s = import_labels(ImportRequest(file=file, db=db, rubric=rubric, transcripts_dirs=list(transcripts or [])))
+    rubrics = ", ".join(s.rubrics)
     if s.already_imported:
         console().print(f"{file}: already imported as {s.record.id[:8]} on {s.record.imported_at:%Y-%m-%d %H:%M} "
-                        f"({s.record.n_labels} labels); nothing to do")
+                        f"({s.record.n_labels} labels, against rubric {rubrics}); nothing to do (another "
+                        "--rubric imports it again, against that rubric)", markup=False)
         return
     console().print(f"imported {s.record.n_labels} labels from {file} into {s.db_path}: {s.transcripts} transcripts, "
                     f"raters {', '.join(s.record.raters)}; {s.scored} scored, {s.not_observed} not observed, "
-                    f"{s.missing} missing (import {s.record.id[:8]})")
+                    f"{s.missing} missing, against rubric {rubrics} (import {s.record.id[:8]})", markup=False)
+    if s.earlier is not None:
+        console().print(f"note: the same file was imported before as {s.earlier.id[:8]} against rubric "
+                        f"{', '.join(s.earlier_rubrics)}; for each transcript, rater and dimension the newest "
+                        "import's label is the one used", markup=False)
 
 
 @labels_app.command("list")

@@ -33,3 +33,11 @@ def last_error(j: Judgment) -> str | None:
     if j.kind == "aggregate":
         return next((e for m in reversed(j.members) if (e := last_error(m.judgment))), None)
     return j.exchanges[-1].error if j.exchanges else None
+
+
+def heard(j: Judgment) -> bool:
+    """The model (any member, for an aggregate) answered at least one request: later failures are then
+    the ordinary kind, not a judge that cannot be used."""
+    if j.kind == "aggregate":
+        return any(heard(m.judgment) for m in j.members)
+    return any(e.raw_response is not None for e in j.exchanges)

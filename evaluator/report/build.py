@@ -41,6 +41,7 @@ from evaluator.errors import BadInput, StoreError
 from evaluator.report import pages, views
 from evaluator.report import queries as q
 from evaluator.report.queries import Filters
+from evaluator.store.names import unknown_name
 
 LOCK_WAIT_SECONDS = 5.0
 MARKER = ".evaluate-report"  # in every report folder: the one sign that `--out` may replace it
@@ -91,25 +92,12 @@ def connect_read_only(db: Path, wait: float = LOCK_WAIT_SECONDS):
     return open_store(db, read_only=True, wait_seconds=wait).con
 
 
-def _did_you_mean(value: str, known: list[str]) -> str:
-    """The known names that differ from `value` only in case, else the closest few: in a long list of
-    candidates the one meant is rarely among the first twelve shown."""
-    import difflib
-
-    same = [k for k in known if k.casefold() == value.casefold()]
-    close = same or difflib.get_close_matches(value, known, n=3, cutoff=0.6)
-    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-
-
 def validate_filters(options: dict[str, Any], f: Filters) -> None:
     """Unknown filter values are a usage error (exit 2) naming the known ones, not an empty report."""
     for key in ("cohort", "candidate", "exercise", "model"):
         value = getattr(f, key)
         if value is not None and value not in options[key]:
-            known = ", ".join(map(str, options[key][:12])) or "none"
-            more = f" (+{len(options[key]) - 12} more)" if len(options[key]) > 12 else ""
-            raise BadInput(f"no {key.replace('_', ' ')} named {value!r} in the store"
-                           f"{_did_you_mean(value, list(map(str, options[key])))}; known: {known}{more}")
+            raise unknown_name(key.replace("_", " "), value, list(map(str, options[key])))
     if f.rubric_version is not None and not any(v.startswith(f.rubric_version) for v in options["rubric_version"]):
         raise BadInput(f"no rubric version starting with {f.rubric_version!r}; known: "
                        f"{', '.join(options['rubric_version']) or 'none'}")

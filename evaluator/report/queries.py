@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 from evaluator.errors import StoreError
 from evaluator.store.migrations import MIGRATIONS
+from evaluator.store.names import known_cohorts
 
 UNNAMED_CANDIDATE = "(no name)"  # + the transcript's file name and hash: one unnamed session, one candidate
 NO_EXERCISE = "(none)"
@@ -229,9 +230,7 @@ def filter_options(con, schema: Schema) -> dict[str, Any]:
                list(DISTINCT rubric_version ORDER BY rubric_version), list(DISTINCT model ORDER BY model),
                min(session_date), max(session_date), count(*)
         FROM judged WHERE """ + NOT_PROBE_INPUT, params).fetchone()
-    cohorts = [r[0] for r in con.execute(
-        "SELECT name FROM cohorts UNION SELECT cohort FROM cohort_members"
-        " UNION SELECT cohort FROM runs WHERE cohort IS NOT NULL").fetchall()]
+    cohorts = known_cohorts(con)
     rubric_rows = _rows(con, "SELECT version, rubric_id, title, created_at FROM rubric_versions ORDER BY created_at")
     return {
         "cohort": sorted(set(cohorts)),

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.errors import BadInput, StoreError
+from evaluator.store.names import require_cohort
 
 FORMATS = {"csv": "(FORMAT csv, HEADER true)", "jsonl": "(FORMAT json)", "parquet": "(FORMAT parquet)"}
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 
 _JUDGMENT_COLUMNS = """
-    j.id AS judgment_id, j.created_at, j.run_id, j.status, j.reason, j.source, j.transcript_hash,
+    j.id AS judgment_id, j.created_at, j.run_id, j.status, j.reason, j.source,
+    coalesce(j.source, j.transcript_hash) AS transcript, j.transcript_hash,
     t.candidate, t.exercise, t.session_date, j.rubric_id, j.rubric_version, j.judge_kind, j.model,
     j.prompt_version"""
 QUERIES = {
@@ -166,9 +168,7 @@ def export(request: ExportRequest) -> ExportResult:
         where = "WHERE " + in_cohort_sql(_literal(request.cohort))
     partial = _partial_for(request.out)
     with open_store(request.db or default_db_path(), read_only=True, wait_seconds=5.0) as store:
-        if request.cohort and not store.con.execute("SELECT count(*) FROM cohorts WHERE name = ?",
-                                                    [request.cohort]).fetchone()[0]:  # type: ignore[index]
-            raise BadInput(f"no cohort '{request.cohort}' in {store.path}")
+        require_cohort(store.con, request.cohort)
         query = QUERIES[request.table].format(where=where)
         try:
             store.con.execute(f"COPY ({query}) TO {_literal(str(partial))} {FORMATS[fmt]}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from evaluator.errors import BadInput
 from evaluator.store.db import default_db_path, open_store
+from evaluator.store.names import require_cohort
 from evaluator.store.owners import (
     effective_status,
     mark_killed,
@@ -33,9 +34,7 @@ def recent_runs(db: Any = None, cohort: str | None = None, limit: int = 20) -> l
         rows = store.con.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {where} ORDER BY started_at DESC LIMIT ?",
                                  [*params, limit]).fetchall()
         if cohort and not rows:  # as `judgments list`: a mistyped cohort is an error, not "no runs stored yet"
-            known = [r[0] for r in store.con.execute(
-                "SELECT DISTINCT cohort FROM runs WHERE cohort IS NOT NULL ORDER BY 1").fetchall()]
-            raise BadInput(f"no cohort '{cohort}' in {store.path} (known: {', '.join(known) or 'none'})")
+            require_cohort(store.con, cohort)
     out = []
     for row in rows:
         run = dict(zip(RUN_COLUMNS, row, strict=True))
