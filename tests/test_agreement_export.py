@@ -91,7 +91,12 @@ def test_labels_written_against_an_export_match_its_judgments(tmp_path: Path, mo
         assert imported.exit_code == 0, imported.output
     stored = CliRunner().invoke(app, ["agreement", "--db", str(db), "--bootstrap", "0", "--format", "json"])
     assert stored.exit_code == 0, stored.output
-    per_dim = {d: v["n"] for d, v in json.loads(stored.stdout).items() if d != "overall"}
+    doc = json.loads(stored.stdout)  # one report per rubric version when the cohort spans several
+    per_dim: dict[str, int] = {}
+    for report in doc["rubric_versions"].values() if "rubric_versions" in doc else [doc]:
+        for d, v in report.items():
+            if d != "overall":
+                per_dim[d] = per_dim.get(d, 0) + v["n"]
     expected: dict[str, int] = {}
     for r in rows:
         expected[r["dimension_id"]] = expected.get(r["dimension_id"], 0) + 1
