@@ -111,7 +111,7 @@ class Producer:
                 hits[p.item.key] = hit
             elif refused:
                 p.refused = True
-                self.rec.tally.counters.reread += 1
+                self.rec.tally.counters.reread += not p.unread  # counted once it is read (_read_in_full)
         all_found = len(hits) == len(self.chunk)
         self.chunk_size = min(self.chunk_size * 2, MAX_CHUNK if all_found else CHUNK)
         dedup = self.rec.dedup
