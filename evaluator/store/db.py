@@ -537,15 +537,24 @@ class Store:
         if any_status:  # a reply was paid for, or the judge is the deterministic baseline
             where += (" AND (j.judge_kind = 'baseline' OR EXISTS (SELECT 1 FROM exchanges e WHERE"
                       " e.judgment_id = j.id AND e.raw_response IS NOT NULL))")
-        found: dict[str, list[Candidate]] = {}
+        rows: list[tuple[Any, ...]] = []
         for marks, keys in in_lists(cache_keys):
-            rows = self.con.execute(
-                "SELECT j.cache_key, j.text_key, (j.text_key IS NULL AND CAST(j.flags AS VARCHAR) LIKE"
-                " '%\"kind\": \"speakers_unrecognised\"%') AS unrecognised, arg_max(j.id, j.created_at),"
-                " arg_max(j.status, j.created_at), max(j.created_at) AS newest FROM judgments j"
-                f" WHERE j.cache_key IN {marks}{where} GROUP BY ALL ORDER BY newest DESC", [*keys, *runs]).fetchall()
-            for key, text_key, unrecognised, jid, status, _ in rows:
-                found.setdefault(key, []).append((jid, status, StoredView(text_key, bool(unrecognised))))
+            rows += self.con.execute(
+                "SELECT j.cache_key, j.text_key, false, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at),"
+                f" max(j.created_at) FROM judgments j WHERE j.cache_key IN {marks}{where} GROUP BY ALL",
+                [*keys, *runs]).fetchall()
+        legacy = [r[0] for r in rows if r[1] is None]
+        if legacy:  # rows from before the text key (0007): told apart by their flag, read only for them
+            rows = [r for r in rows if r[1] is not None]
+            for marks, keys in in_lists(legacy):
+                rows += self.con.execute(
+                    "SELECT j.cache_key, NULL, CAST(j.flags AS VARCHAR) LIKE '%\"kind\": \"speakers_unrecognised\"%'"
+                    " AS unrecognised, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at), max(j.created_at)"
+                    f" FROM judgments j WHERE j.cache_key IN {marks}{where} AND j.text_key IS NULL GROUP BY ALL",
+                    [*keys, *runs]).fetchall()
+        found: dict[str, list[Candidate]] = {}
+        for key, text_key, unrecognised, jid, status, _ in sorted(rows, key=lambda r: r[5], reverse=True):
+            found.setdefault(key, []).append((jid, status, StoredView(text_key, bool(unrecognised))))
         return found
 
     def reusable_ids(self, views: Mapping[str, View]) -> tuple[dict[str, tuple[str, str]], set[str]]:
