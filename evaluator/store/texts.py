@@ -55,8 +55,9 @@ def text_record(transcript: Transcript) -> TextRecord:
 
 def refused_notice(n: int) -> str:
     """The one line a run prints when it judged again what it could not reuse (`reusable`)."""
-    return (f"{n} cached judgment{'s' if n != 1 else ''} not reused: the transcript is now read differently "
-            "(speaker turns or code files); judged again, the stored one kept")
+    several = n != 1
+    return (f"{n} cached judgment{'s' if several else ''} not reused: the transcript is now read differently "
+            f"(speaker turns or code files); judged again, the stored one{'s' if several else ''} kept")
 
 
 class View(NamedTuple):
