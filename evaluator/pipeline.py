@@ -235,20 +235,21 @@ def judgment_from_record(record: dict, info: JudgeInfo) -> Judgment:
 
 
 def stored_members(store, judge: Judge, transcript: Transcript, rubric: Rubric,
-                   key_extra: dict | None = None) -> dict[str, tuple[str, Judgment]]:
-    """The members of a composite judge already stored (cache key -> id and judgment): raising
-    --samples or adding a juror pays only for what is new. Empty for a plain judge."""
+                   key_extra: dict | None = None) -> tuple[dict[str, tuple[str, Judgment]], int]:
+    """The members of a composite judge already stored (cache key -> id and judgment) and made on
+    the view the transcript gives now: raising --samples or adding a juror pays only for what is new.
+    Also how many stored members were refused for another view (store/texts.py). Empty for a plain judge."""
     from evaluator.judge.ensemble import EnsembleJudge
+    from evaluator.store.texts import view_of
 
     if not isinstance(judge, EnsembleJudge):
-        return {}
-    found: dict[str, tuple[str, Judgment]] = {}
-    for key, (_, _, member) in zip(judge.member_keys(transcript.content_hash, rubric, key_extra), judge.members,
-                                  strict=True):
-        record = store.find_cached(key)
-        if record is not None:
-            found[key] = (record["id"], judgment_from_record(record, member.info()))
-    return found
+        return {}, 0
+    view = view_of(transcript)
+    infos = dict(zip(judge.member_keys(transcript.content_hash, rubric, key_extra),
+                     (member.info() for _, _, member in judge.members), strict=True))
+    hits, refused = store.reusable_ids(dict.fromkeys(infos, view))
+    found = {key: (jid, judgment_from_record(store.load_judgment(jid), infos[key])) for key, (jid, _) in hits.items()}
+    return found, len(refused)
 
 
 def weigh_jury(store, judge: Judge, rubric: Rubric, transcript: Transcript) -> bool:
@@ -295,8 +296,10 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
     reuse: dict[str, tuple[str, Judgment]] = {}
     if request.store:
         from evaluator.store.db import default_db_path, open_store
+        from evaluator.store.texts import refused_notice, view_of
 
         db_path = request.db or default_db_path()
+        record, refused = None, 0
         # The store is opened twice, briefly: to look up the cache (and to fail before paying for a
         # call if the file is unusable), then to save. Holding it while the model thinks would lock
         # out a cohort writer or a report server for the whole call.
@@ -304,16 +307,22 @@ def evaluate_file(request: EvaluateRequest) -> EvaluateResult:
             if weigh_jury(store, judge, rubric, transcript):  # the weights are part of the judge's identity
                 info = judge.info()
                 key = cache_key(transcript.content_hash, rubric, info)
-            record = None if request.force else store.find_cached(key)
-            if record is None and not request.force:
-                reuse = stored_members(store, judge, transcript, rubric)
+            if not request.force:  # reused only if made on the text the judge reads now (store/texts.py)
+                hits, refused_keys = store.reusable_ids({key: view_of(transcript)})
+                record = store.load_judgment(hits[key][0]) if key in hits else None
+                refused = len(refused_keys)
+                if record is None:
+                    reuse, members_refused = stored_members(store, judge, transcript, rubric)
+                    refused += members_refused
+        if refused:
+            notices.append(refused_notice(refused))
         if record is not None:
             return EvaluateResult(
                 judgment=judgment_from_record(record, info), transcript=transcript, rubric=rubric,
                 cached=True, judgment_id=record["id"], db_path=str(db_path),
                 wall_seconds=time.perf_counter() - started,
-                notices=notices + [f"Reused the stored judgment {record['id'][:8]} (same transcript, rubric, "
-                                   "prompt, model and parameters); --force to judge again."],
+                notices=notices + [f"Reused the stored judgment {record['id'][:8]} (same transcript as read now, "
+                                   "rubric, prompt, model and parameters); --force to judge again."],
             )
     judgment = asyncio.run(judge_transcript(transcript, rubric, judge, reuse=reuse))
     judgment_id = None

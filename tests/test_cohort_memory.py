@@ -60,10 +60,12 @@ def test_the_read_memo_spools_its_entries_and_saves_them_whole(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Entries kept during a run are on disk (the spool) until `save` writes the memo: a new memo
     recalls them all; a run that finds one item gone rewrites it without that item; a repeated key
-    (a manifest row twice) is saved once, the last one winning."""
+    (a manifest row twice) is saved once, the last one winning. Each keeps the view the file gives
+    (store/texts.py), recalled with it."""
     from evaluator.batch import readmemo
     from evaluator.batch.inputs import BatchItem
-    from evaluator.ingest import read_source
+    from evaluator.ingest import parse_source, read_source
+    from evaluator.store.texts import view_of
 
     monkeypatch.setenv("EVALUATOR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(readmemo, "RACY_SECONDS", -5.0)
@@ -75,7 +77,10 @@ def test_the_read_memo_spools_its_entries_and_saves_them_whole(tmp_path: Path,
         items.append(BatchItem(key=p.name, path=folder / p.name))
     memo = readmemo.ReadMemo(folder)
     for item in [*items, items[0]]:
-        memo.keep(item, read_source(item.path, []))
+        source = read_source(item.path, [])
+        entry = memo.entry(item, source)
+        assert entry is not None
+        memo.keep(item, entry, view_of(parse_source(source)))
     assert memo._spool is not None and memo._spool.tell() > 0
     memo.save()
     assert memo._spool is None
@@ -88,7 +93,9 @@ def test_the_read_memo_spools_its_entries_and_saves_them_whole(tmp_path: Path,
     assert all(r is not None for r in recalled)
     first = read_source(items[0].path, [])
     as_json = json.loads(json.dumps(first.metadata, default=str))  # what a memo has always kept (dates as text)
-    assert (recalled[0].content_hash, recalled[0].metadata) == (first.content_hash, as_json)
+    source, view, _ = recalled[0]  # type: ignore[misc]
+    assert (source.content_hash, source.metadata) == (first.content_hash, as_json)
+    assert view == view_of(parse_source(first))
     again.save()  # nothing changed, nothing gone: the file is left as it is
 
     fewer = readmemo.ReadMemo(folder)

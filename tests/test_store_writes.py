@@ -18,6 +18,7 @@ from evaluator.pipeline import JudgeOptions, build_judge, judge_transcript
 from evaluator.rubrics import Rubric, select_rubric
 from evaluator.store import db as store_db
 from evaluator.store.db import open_store
+from evaluator.store.texts import StoredView, text_record
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -97,8 +98,12 @@ def test_lookups_of_many_keys_go_a_bounded_list_at_a_time(tmp_path: Path, monkey
         assert scored
         assert store.cached_ids([*keys, keys[0], "missing"]) == scored
         # the offline judge's judgments are resumable too (deterministic: judging again only adds rows)
+        # (per view the judgment was made on: store/texts.py)
         assert store.resumable([run_id], [*keys, "missing"]) == {
-            j.cache_key: (jid, j.status) for jid, (j, _, _) in zip(ids, judged, strict=True)}
+            j.cache_key: [(jid, j.status, StoredView(text_record(t).key, False))]
+            for jid, (j, t, _) in zip(ids, judged, strict=True)}
+        assert {k: [c[:2] for c in found] for k, found in store.cached_views([*keys, keys[0], "missing"]).items()} \
+            == {k: [hit] for k, hit in scored.items()}
         assert store.stored_judgment_ids([*ids, ids[0], "missing"]) == set(ids)
         marks = list(store_db.in_lists(["a", "b", "a", "c"]))
     assert marks == [("(?, ?)", ["a", "b"]), ("(?)", ["c"])]

@@ -120,6 +120,7 @@ def estimate_cohort(request: CohortRequest, format_mode: str | None = None) -> C
     from evaluator.ingest import parse_source, read_source
     from evaluator.rubrics import select_rubric
     from evaluator.store.db import Store, default_db_path
+    from evaluator.store.texts import view_of
 
     started = time.perf_counter()
     info = build_judge(request.judge).info()
@@ -146,11 +147,18 @@ def estimate_cohort(request: CohortRequest, format_mode: str | None = None) -> C
                     rubrics[rkey] = select_rubric(request.rubric, source.exercise)
                 rubric = rubrics[rkey]
                 key = cache_key(source.content_hash, rubric, info, key_extra(item.overrides))
-                if key in seen or (store is not None and store.cached_ids([key])):
+                if key in seen:
                     summary.cached += 1
                     continue
+                transcript = parse_source(source)
+                if store is not None:  # reused only if made on the text the judge reads now (store/texts.py)
+                    hits, refused = store.reusable_ids({key: view_of(transcript)})
+                    summary.reread += len(refused)
+                    if hits:
+                        summary.cached += 1
+                        continue
                 seen.add(key)
-                e = estimate_judgment(parse_source(source), rubric, request.judge, format_mode)
+                e = estimate_judgment(transcript, rubric, request.judge, format_mode)
             except EvaluatorError as err:
                 summary.failed += 1
                 summary.failures.append({"item": item.key, "source": str(item.path), "error": str(err)})

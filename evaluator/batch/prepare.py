@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 from evaluator.batch.inputs import BatchItem, key_extra, readable_items
 from evaluator.batch.readmemo import ReadMemo
 from evaluator.errors import BadInput, EvaluatorError
-from evaluator.ingest import Source, read_source
+from evaluator.ingest import Source, parse_source, read_source
 from evaluator.models import JudgeInfo, Transcript
 from evaluator.pipeline import cache_key
 from evaluator.rubrics import Rubric, select_rubric
+from evaluator.store.texts import View, view_of
 
 ITEM_SECONDS = 20.0  # reading + parsing one transcript takes milliseconds; this is for what hangs
 ITEM_BYTES = 16 << 20  # a transcript with its code files
@@ -47,6 +48,9 @@ class Prepared:
     file_metadata: dict[str, Any] | None = None  # the file's own front matter, when a manifest overrides it
     transcript: Transcript | None = None  # parsed by the worker that judges it
     unread: bool = False  # known from the read memo: the source has no text, read it before judging
+    view: View | None = None  # what the judge reads of it (store/texts.py), once known
+    memo_entry: dict[str, Any] | None = None  # what the read memo keeps of it, once its view is known
+    refused: bool = False  # the store has judgments of its cache key, made on another view: judged again
 
 
 def check_files(item: BatchItem) -> None:
@@ -85,20 +89,42 @@ def prepare(item: BatchItem, rubric_for: Callable[[str | None], tuple[Rubric, li
     if item.error:
         raise BadInput(item.error)
     check_files(item)
-    source = memo.recall(item) if memo else None
-    unread = source is not None
-    if source is None:
+    recalled = memo.recall(item) if memo else None
+    view, entry = None, None
+    if recalled is None:
         source = read_source(item.path, item.code)
+    else:
+        source, view, entry = recalled
+    unread = recalled is not None
     check_metadata(item.path, source.metadata)  # before the memo keeps it: it is written out at once
     if memo and not unread:
-        memo.keep(item, source)
+        entry = memo.entry(item, source)
     file_metadata = None
     if item.overrides:  # the judge reads the transcript with them (whose words are the candidate's)
         file_metadata, source.metadata = source.metadata, {**source.metadata, **item.overrides}
     rubric, warnings = rubric_for(source.exercise)
     source.warnings = source.warnings + warnings
     key = cache_key(source.content_hash, rubric, judge, key_extra(item.overrides))
-    return Prepared(item, source, rubric, key, file_metadata=file_metadata, unread=unread)
+    return Prepared(item, source, rubric, key, file_metadata=file_metadata, unread=unread, view=view,
+                    memo_entry=None if view is not None else entry)
+
+
+def settle_view(p: Prepared, memo: ReadMemo | None) -> Transcript | None:
+    """Know the item's view, parsing it if no memo entry gave it, and keep the memo entry with it.
+    Returns the parse, if one was made. The source must have its text (not `unread`)."""
+    transcript = None
+    if p.view is None:
+        transcript = parse_source(p.source)
+        p.view = view_of(transcript)
+    if memo is not None and p.memo_entry is not None:
+        memo.keep(p.item, p.memo_entry, p.view)
+        p.memo_entry = None
+    return transcript
+
+
+def parse_prepared(p: Prepared, memo: ReadMemo | None) -> Transcript:
+    """The transcript a worker judges, its view kept in the memo (once, whichever parse knew it first)."""
+    return settle_view(p, memo) or parse_source(p.source)
 
 
 def rubrics_in_use(path: Path) -> list[tuple[Rubric, int]]:
@@ -116,7 +142,8 @@ def rubrics_in_use(path: Path) -> list[tuple[Rubric, int]]:
                 continue
             try:
                 check_files(item)
-                source = memo.recall(item) or read_source(item.path, item.code)
+                recalled = memo.recall(item)
+                source = recalled[0] if recalled else read_source(item.path, item.code)
             except EvaluatorError:
                 continue
             source.metadata = {**source.metadata, **item.overrides}

@@ -2,7 +2,11 @@
 a time (the store's cache, the interrupted runs of this same command, identical copies in this
 cohort), records what is reused and queues the rest for the workers. The queue is bounded, so memory
 stays flat however large the cohort. A file unchanged since a run read it is known from the read
-memo (batch/readmemo.py) without reading it; one the lookup does not find is read before it is queued."""
+memo (batch/readmemo.py) without reading it; one the lookup does not find is read before it is queued.
+
+A stored judgment is reused only if it was made on the view the transcript gives now (store/texts.py):
+the memo knows the view of a file it has seen; any other item the store has a judgment for is parsed
+here (on the reader) to know it. One made on another view is judged again, and counted (`reread`)."""
 
 from __future__ import annotations
 
@@ -11,20 +15,21 @@ from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 
 from evaluator.batch.inputs import BatchItem, readable_items
-from evaluator.batch.prepare import Prepared, Reader, prepare
+from evaluator.batch.prepare import Prepared, Reader, prepare, settle_view
 from evaluator.batch.readmemo import ReadMemo
 from evaluator.batch.records import Recorder
 from evaluator.batch.types import CohortRequest
 from evaluator.errors import EvaluatorError
 from evaluator.models import JudgeInfo
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
+from evaluator.store.texts import Candidate, pick
 
 FIRST_CHUNK = 16  # the first lookup is small, so the first calls start at once; the chunk doubles ...
 CHUNK = 256  # ... up to this once the run is under way (one DB session per lookup) ...
 MAX_CHUNK = 1024  # ... and on up to this while every item of a chunk was found: a fully cached re-run
 # of 2,000 opens the store a few times, not once per 256 items
 INTERRUPTED = "not judged: the run was interrupted"
-Hits = dict[str, tuple[str, str]]  # cache key -> (judgment id, status)
+Hits = dict[str, list[Candidate]]  # cache key -> stored judgments, one per view, newest first (Store.cached_views)
 
 
 class Producer:
@@ -68,24 +73,47 @@ class Producer:
                 await self._look_up(queue)
         if self.chunk:  # already read: reuse still counts, the rest reach a worker (which skips them on abort)
             await self._look_up(queue)
-        if not self.stopped():  # a run cut short keeps the memo it had
+        for _ in range(n_workers):
+            await queue.put(None)
+
+    async def finish(self, keep: bool) -> None:
+        """After the workers (they keep the views of what they judged): save the read memo unless the
+        run was cut short (it keeps the memo it had), then let the reader go."""
+        if keep:
             try:
                 await self.reader.run(self.memo.save, self.memo.path)
             except EvaluatorError:  # too slow a drive: the next run reads the files again
                 pass
+        self.close()
+
+    def close(self) -> None:
         self.memo.close()
         self.reader.close()
-        for _ in range(n_workers):
-            await queue.put(None)
 
     async def _look_up(self, queue: asyncio.Queue) -> None:
         cached, resumed = await self.lookup([p.key for p in self.chunk])
-        all_found = all(p.key in cached or p.key in resumed for p in self.chunk)
+        await self._settle_views([p for p in self.chunk if p.key in cached or p.key in resumed])
+        hits: dict[str, tuple[str, str]] = {}
+        for p in self.chunk:
+            if p.view is None:  # failed to read or parse (recorded): not looked up
+                continue
+            hit, refused = pick(cached.get(p.key, []), p.view)
+            if hit is None:
+                hit, again = pick(resumed.get(p.key, []), p.view)
+                refused = refused or again
+            if hit:
+                hits[p.item.key] = hit
+            elif refused:
+                p.refused = True
+                self.rec.tally.counters.reread += not p.unread  # counted once it is read (_read_in_full)
+        all_found = len(hits) == len(self.chunk)
         self.chunk_size = min(self.chunk_size * 2, MAX_CHUNK if all_found else CHUNK)
         dedup = self.rec.dedup
         unread = []
         for p in self.chunk:
-            hit = cached.get(p.key) or resumed.get(p.key)
+            if p.item.key in self.rec.accounted:  # failed while its view was settled
+                continue
+            hit = hits.get(p.item.key)
             if hit:
                 self.rec.reuse(p, *hit)
                 continue
@@ -105,14 +133,35 @@ class Producer:
             await self._read_in_full(queue)
         self.chunk.clear()
 
+    async def _settle_views(self, found: list[Prepared]) -> None:
+        """The views of the items the store has a judgment for, where the memo did not give them: an
+        item known from the memo is read first (its Source has no text), then each is parsed."""
+        for p in found:
+            if p.view is not None:
+                continue
+            try:
+                if p.unread:
+                    await self._reread(p)
+                await self.reader.run(partial(settle_view, p, self.memo), p.item.path)
+            except EvaluatorError as e:
+                self.rec.fail(p.item, str(e), p.source, p.key)
+            except Exception as e:  # isolation: one file's surprise never stops the cohort
+                self.rec.fail(p.item, f"cannot read it: {type(e).__name__}: {e}", p.source, p.key)
+
+    async def _reread(self, p: Prepared) -> None:
+        """Read an item the memo knew (in place: the memo's entry is still its, the file unchanged)."""
+        fresh = await self.reader.run(partial(prepare, p.item, self._rubric_for, self.judge), p.item.path)
+        p.source, p.rubric, p.key, p.file_metadata, p.unread = (fresh.source, fresh.rubric, fresh.key,
+                                                                fresh.file_metadata, False)
+
     async def _read_in_full(self, queue: asyncio.Queue) -> None:
         """The items the memo knew but the store does not have (judged elsewhere since, or --force):
         read now, as any new file, and looked up again (with their text, the same key)."""
         read: list[Prepared] = []
         for p in list(self.chunk):
             try:
-                read.append(await self.reader.run(partial(prepare, p.item, self._rubric_for, self.judge),
-                                                  p.item.path))
+                await self._reread(p)
+                read.append(p)
             except EvaluatorError as e:
                 self.rec.fail(p.item, str(e))
             except Exception as e:  # isolation: one file's surprise never stops the cohort

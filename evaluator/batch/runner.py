@@ -31,7 +31,7 @@ from evaluator.batch.dedup import Dedup
 from evaluator.batch.health import JudgeHealth
 from evaluator.batch.inputs import key_extra
 from evaluator.batch.journal import Journal, JournalWriter, replay_orphans
-from evaluator.batch.prepare import Prepared
+from evaluator.batch.prepare import Prepared, parse_prepared
 from evaluator.batch.producer import INTERRUPTED, Hits, Producer
 from evaluator.batch.records import Recorder
 from evaluator.batch.session import StoreLink, on_sigterm
@@ -43,7 +43,6 @@ from evaluator.batch.types import (
     validate,
 )
 from evaluator.errors import EvaluatorError, JudgeUnavailable, StoreError
-from evaluator.ingest import parse_source
 from evaluator.judge.base import Judge
 from evaluator.judge.ensemble import EnsembleJudge
 from evaluator.pipeline import BASELINE_NOTICE, build_judge, judge_transcript, stored_members
@@ -111,7 +110,7 @@ class CohortRunner:
 
         def find(store: Store) -> tuple[Hits, Hits]:
             self._ensure_run(store)
-            cached = {} if self.req.force else store.cached_ids(keys)
+            cached = {} if self.req.force else store.cached_views(keys)
             return cached, store.resumable(self.resume_from, keys)
 
         if self.first is not None:
@@ -211,7 +210,8 @@ class CohortRunner:
             self._notify()
 
     async def _judge_one(self, p: Prepared) -> None:
-        transcript = await asyncio.to_thread(parse_source, p.source)  # CPU only (the file is read): no deadline
+        # CPU only (the file is read): no deadline. The parse also gives the view the read memo keeps
+        transcript = await asyncio.to_thread(parse_prepared, p, self.producer.memo)
         worst = await self._reserve(p, transcript)
         if worst is None:
             return
@@ -222,7 +222,8 @@ class CohortRunner:
             reuse = None
             if self.composite and not self.req.force:  # raising --samples or adding a juror pays only for what is new
                 judge = self.judge
-                reuse = await self.link.run(lambda s: stored_members(s, judge, transcript, p.rubric, extra))
+                reuse, refused = await self.link.run(lambda s: stored_members(s, judge, transcript, p.rubric, extra))
+                self.rec.tally.counters.reread += refused
             judgment = await judge_transcript(transcript, p.rubric, self.judge, extra, reuse=reuse)
             if self.budget:
                 self.budget.spend(judgment.usage.cost_usd)  # spent before the reservation goes
@@ -273,6 +274,7 @@ class CohortRunner:
         try:
             await self.producer.run(queue, len(workers))
             await asyncio.gather(*workers)
+            await self.producer.finish(keep=not self._stopping())
         except asyncio.CancelledError:  # Ctrl-C: keep everything finished so far, then report
             status = "interrupted"
             for w in workers:
@@ -280,6 +282,7 @@ class CohortRunner:
             await asyncio.gather(*workers, return_exceptions=True)
             self.producer.list_unjudged(queue)
         finally:
+            self.producer.close()
             stop_on_sigterm()
             stop.set()
             await asyncio.gather(writer, first, return_exceptions=True)

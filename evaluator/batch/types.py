@@ -41,6 +41,8 @@ class Counters(BaseModel):
     partial: int = 0
     unscored: int = 0
     cached: int = 0
+    reread: int = Field(default=0, description="stored judgments not reused: made on a text the transcript is no "
+                        "longer read as (store/texts.py); judged again")
     failed: int = 0
     skipped: int = 0
     in_flight: int = 0

@@ -75,6 +75,10 @@ def render_summary(s: Any, console: Any) -> None:
         console.print(f"{s.total} transcript(s): [green]{s.scored} scored[/green] ({s.cached} from cache), "
                       f"[yellow]{s.partial} partial[/yellow], [red]{s.unscored} unscored, {s.failed} failed[/red]"
                       f"{f', {s.skipped} not judged' if s.skipped else ''}")
+        if s.reread:
+            from evaluator.store.texts import refused_notice
+
+            console.print(f"[yellow]{escape(refused_notice(s.reread))}[/yellow]")
         if s.skipped:
             from evaluator.batch.budget import RERUN_CANNOT_HELP
 

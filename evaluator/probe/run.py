@@ -33,6 +33,7 @@ from evaluator.pipeline import (
 from evaluator.probe.stats import UNPERTURBED
 from evaluator.redact import RedactingJudge
 from evaluator.rubrics import Rubric, select_rubric_with_warnings
+from evaluator.store.texts import view_of
 
 MAX_RETEST = 20
 
@@ -151,7 +152,8 @@ def run_probe(request: ProbeRequest) -> ProbeResult:
         job.key = cache_key(job.transcript.content_hash, job.rubric, info, job.extra)
     db_path = request.db or default_db_path()
     with open_store(db_path, wait_seconds=STORE_WAIT_SECONDS) as store:
-        cached = {} if request.force else store.cached_ids([j.key for j in jobs])
+        # reused only if made on the text the judge reads now (store/texts.py)
+        cached = {} if request.force else store.reusable_ids({j.key: view_of(j.transcript) for j in jobs})[0]
     for job in jobs:
         if job.key in cached:
             job.judgment_id = cached[job.key][0]

@@ -10,7 +10,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from evaluator.rubrics import Rubric
 from evaluator.safety import redactor
 from evaluator.store.migrations import MIGRATIONS
 from evaluator.store.owners import mark_killed, this_host
-from evaluator.store.texts import TextRecord, text_record
+from evaluator.store.texts import Candidate, StoredView, TextRecord, View, pick, text_record
 
 DEFAULT_DB = "evaluator.duckdb"
 INSERT_ROWS = 256  # rows per INSERT statement in save_batch
@@ -515,11 +515,61 @@ class Store:
             self.con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {batch} {conflict}", params)
 
     def cached_ids(self, cache_keys: list[str]) -> dict[str, tuple[str, str]]:
-        """cache_key -> (judgment id, status) of the newest fully scored judgment, for many keys at once."""
+        """cache_key -> (judgment id, status) of the newest fully scored judgment, for many keys at
+        once, whatever view it was made on (see `cached_views` for reuse)."""
         rows = [r for marks, keys in in_lists(cache_keys) for r in self.con.execute(
             "SELECT cache_key, arg_max(id, created_at), arg_max(status, created_at) FROM judgments"
             f" WHERE status = 'scored' AND cache_key IN {marks} GROUP BY cache_key", keys).fetchall()]
         return {r[0]: (r[1], r[2]) for r in rows}
+
+    def cached_views(self, cache_keys: Iterable[str], run_ids: Sequence[str] | None = None,
+                     any_status: bool = False) -> dict[str, list[Candidate]]:
+        """cache_key -> the newest judgment made on each view (store/texts.py), newest first: what a
+        reuse picks from once it knows the view the transcript gives now (texts.pick). Fully scored
+        ones only, unless `any_status` (what `resumable` needs); with `run_ids`, only theirs."""
+        where = "" if any_status else " AND j.status = 'scored'"
+        runs: list[Any] = []
+        if run_ids is not None:
+            if not run_ids:
+                return {}
+            where += " AND j.run_id IN (SELECT unnest(?))"
+            runs = [list(run_ids)]
+        if any_status:  # a reply was paid for, or the judge is the deterministic baseline
+            where += (" AND (j.judge_kind = 'baseline' OR EXISTS (SELECT 1 FROM exchanges e WHERE"
+                      " e.judgment_id = j.id AND e.raw_response IS NOT NULL))")
+        rows: list[tuple[Any, ...]] = []
+        for marks, keys in in_lists(cache_keys):
+            rows += self.con.execute(
+                "SELECT j.cache_key, j.text_key, false, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at),"
+                f" max(j.created_at) FROM judgments j WHERE j.cache_key IN {marks}{where} GROUP BY ALL",
+                [*keys, *runs]).fetchall()
+        legacy = [r[0] for r in rows if r[1] is None]
+        if legacy:  # rows from before the text key (0007): told apart by their flag, read only for them
+            rows = [r for r in rows if r[1] is not None]
+            for marks, keys in in_lists(legacy):
+                rows += self.con.execute(
+                    "SELECT j.cache_key, NULL, CAST(j.flags AS VARCHAR) LIKE '%\"kind\": \"speakers_unrecognised\"%'"
+                    " AS unrecognised, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at), max(j.created_at)"
+                    f" FROM judgments j WHERE j.cache_key IN {marks}{where} AND j.text_key IS NULL GROUP BY ALL",
+                    [*keys, *runs]).fetchall()
+        found: dict[str, list[Candidate]] = {}
+        for key, text_key, unrecognised, jid, status, _ in sorted(rows, key=lambda r: r[5], reverse=True):
+            found.setdefault(key, []).append((jid, status, StoredView(text_key, bool(unrecognised))))
+        return found
+
+    def reusable_ids(self, views: Mapping[str, View]) -> tuple[dict[str, tuple[str, str]], set[str]]:
+        """For callers that know each transcript's view: cache_key -> (judgment id, status) of the
+        newest fully scored judgment made on it, and the keys whose stored judgments were all made
+        on another view (judged again; the caller says how many)."""
+        hits: dict[str, tuple[str, str]] = {}
+        refused: set[str] = set()
+        for key, candidates in self.cached_views(views).items():
+            hit, other = pick(candidates, views[key])
+            if hit:
+                hits[key] = hit
+            elif other:
+                refused.add(key)
+        return hits, refused
 
     def unfinished_runs(self, request_key: str) -> list[str]:
         """The runs of this same request since its last completed one (interrupted, killed, aborted):
@@ -530,19 +580,13 @@ class Store:
             " TIMESTAMP '0001-01-01')", [request_key, request_key]).fetchall()
         return [r[0] for r in rows]
 
-    def resumable(self, run_ids: list[str], cache_keys: list[str]) -> dict[str, tuple[str, str]]:
-        """cache_key -> (judgment id, status) of what these (unfinished) runs judged, whatever the
-        status, as long as the model answered (a reply was paid for) or the judge was the offline
+    def resumable(self, run_ids: list[str], cache_keys: list[str]) -> dict[str, list[Candidate]]:
+        """cache_key -> what these (unfinished) runs judged, per view (as `cached_views`), whatever
+        the status, as long as the model answered (a reply was paid for) or the judge was the offline
         baseline (deterministic: judging again gives the same judgment, a second row): resuming never
-        judges them again, --force or not. Failed calls were not paid for and are tried again."""
-        if not run_ids:
-            return {}
-        rows = [r for marks, keys in in_lists(cache_keys) for r in self.con.execute(
-            "SELECT j.cache_key, arg_max(j.id, j.created_at), arg_max(j.status, j.created_at) FROM judgments j"
-            f" WHERE j.cache_key IN {marks} AND j.run_id IN (SELECT unnest(?))"
-            " AND (j.judge_kind = 'baseline' OR EXISTS (SELECT 1 FROM exchanges e WHERE e.judgment_id = j.id"
-            " AND e.raw_response IS NOT NULL)) GROUP BY j.cache_key", [*keys, list(run_ids)]).fetchall()]
-        return {r[0]: (r[1], r[2]) for r in rows}
+        judges them again, --force or not, unless the transcript is now read differently. Failed
+        calls were not paid for and are tried again."""
+        return self.cached_views(cache_keys, run_ids, any_status=True)
 
     def stored_judgment_ids(self, ids: list[str]) -> set[str]:
         """Which of these judgment ids are stored already (a journal replay never inserts one twice)."""
