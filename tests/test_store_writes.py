@@ -111,8 +111,10 @@ def _ledger(store, lid: str, at: str, rows: list[tuple[str, str, str, str | None
     store.con.execute("INSERT INTO batch_ledger (id, provider, state, input_sha256, n_requests, submitted_at) "
                       "VALUES (?, 'openai', 'done', 'x', ?, ?)", [lid, len(rows), at])
     for seq, (cid, key, state, reply, error) in enumerate(rows):
-        store.con.execute("INSERT INTO batch_requests (ledger_id, seq, custom_id, cache_key, body, state, reply, "
-                          "error) VALUES (?, ?, ?, ?, '{}', ?, ?, ?)", [lid, seq, cid, key, state, reply, error])
+        store.con.execute("INSERT INTO batch_requests (ledger_id, seq, custom_id, cache_key, body, state, "
+                          "error) VALUES (?, ?, ?, ?, '{}', ?, ?)", [lid, seq, cid, key, state, error])
+        if reply is not None:
+            store.con.execute("INSERT INTO batch_replies VALUES (?, ?, ?)", [lid, cid, reply])
 
 
 def test_the_ledger_lookup_takes_many_keys_a_bounded_list_at_a_time(tmp_path: Path,
@@ -161,7 +163,8 @@ def test_a_result_file_is_stored_a_session_per_chunk(tmp_path: Path, monkeypatch
     assert C.store_file(db, "b1", io.BytesIO(data)) == 5
     assert len(sessions) == 3
     with open_store(db, read_only=True) as store:
-        rows = store.con.execute("SELECT custom_id, state, reply, error FROM batch_requests ORDER BY seq").fetchall()
+        rows = store.con.execute("SELECT r.custom_id, r.state, p.reply, r.error FROM batch_requests r LEFT JOIN "
+                                 "batch_replies p USING (ledger_id, custom_id) ORDER BY r.seq").fetchall()
     assert [(c, s) for c, s, _, _ in rows] == [("c0", "done"), ("c1", "done"), ("c2", "done"), ("c3", "done"),
                                                ("c4", "failed")]
     assert json.loads(rows[3][2]) == {"n": 3} and rows[4][3] == "server_error: boom"
