@@ -434,3 +434,36 @@ def test_batch_with_bad_input_is_refused_before_the_database_is_created(tmp_path
     assert r.exit_code == 2, r.output
     assert says in " ".join(r.stderr.split())
     assert not db.exists() and not list(tmp_path.glob("e.duckdb*"))
+
+
+def test_a_run_leaves_no_client_to_close_on_a_later_loop(fake_llm: FakeLLM, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """A run closes the HTTP clients litellm made for its calls before its event loop ends. Left to
+    the garbage collector, one freed while a later loop of the process ran (the next run, here the
+    loop below) was closed there and failed ("Event loop is closed", logged by asyncio as a task
+    exception nobody retrieved)."""
+    import asyncio
+    import gc
+    import logging
+
+    from evaluator.batch.provider_batch import BatchOptions, score_cohort_batch
+
+    folder, db = tmp_path / "rounds", tmp_path / "s.duckdb"
+    make_cohort(folder, 2)
+    fake_llm.script(Call(valid))
+    caplog.set_level(logging.ERROR, logger="asyncio")
+
+    async def later() -> None:
+        gc.collect()  # what the run dropped is freed now, while this loop runs
+        await asyncio.sleep(0.2)
+
+    gc.collect()
+    gc.disable()  # nothing of the run is freed before the later loop (the collector's timing is not the test's)
+    try:
+        summary = score_cohort_batch(_request(fake_llm, folder, db), BatchOptions())
+        asyncio.run(later())
+    finally:
+        gc.enable()
+    gc.collect()
+    assert summary.skipped == 2 and fake_llm.batch_creates == 1
+    assert not [r for r in caplog.records if r.name == "asyncio"], [r.getMessage() for r in caplog.records]

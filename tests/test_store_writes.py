@@ -116,8 +116,10 @@ def _ledger(store, lid: str, at: str, rows: list[tuple[str, str, str, str | None
     store.con.execute("INSERT INTO batch_ledger (id, provider, state, input_sha256, n_requests, submitted_at) "
                       "VALUES (?, 'openai', 'done', 'x', ?, ?)", [lid, len(rows), at])
     for seq, (cid, key, state, reply, error) in enumerate(rows):
-        store.con.execute("INSERT INTO batch_requests (ledger_id, seq, custom_id, cache_key, body, state, reply, "
-                          "error) VALUES (?, ?, ?, ?, '{}', ?, ?, ?)", [lid, seq, cid, key, state, reply, error])
+        store.con.execute("INSERT INTO batch_requests (ledger_id, seq, custom_id, cache_key, body, state, "
+                          "error) VALUES (?, ?, ?, ?, '{}', ?, ?)", [lid, seq, cid, key, state, error])
+        if reply is not None:
+            store.con.execute("INSERT INTO batch_replies VALUES (?, ?, ?)", [lid, cid, reply])
 
 
 def test_the_ledger_lookup_takes_many_keys_a_bounded_list_at_a_time(tmp_path: Path,
@@ -166,10 +168,91 @@ def test_a_result_file_is_stored_a_session_per_chunk(tmp_path: Path, monkeypatch
     assert C.store_file(db, "b1", io.BytesIO(data)) == 5
     assert len(sessions) == 3
     with open_store(db, read_only=True) as store:
-        rows = store.con.execute("SELECT custom_id, state, reply, error FROM batch_requests ORDER BY seq").fetchall()
+        rows = store.con.execute("SELECT r.custom_id, r.state, p.reply, r.error FROM batch_requests r LEFT JOIN "
+                                 "batch_replies p USING (ledger_id, custom_id) ORDER BY r.seq").fetchall()
     assert [(c, s) for c, s, _, _ in rows] == [("c0", "done"), ("c1", "done"), ("c2", "done"), ("c3", "done"),
                                                ("c4", "failed")]
     assert json.loads(rows[3][2]) == {"n": 3} and rows[4][3] == "server_error: boom"
+
+
+def test_a_result_file_stored_again_adds_no_reply_twice_and_ignores_lines_of_no_request(tmp_path: Path) -> None:
+    """A run killed after storing a chunk but before the batch's row is `done` downloads and stores
+    the file again: every reply is kept once, and a line naming no request of the batch is dropped."""
+    import json
+
+    from evaluator.batch import provider_collect as C
+    from evaluator.batch import provider_ledger as L
+
+    db = tmp_path / "e.duckdb"
+    with open_store(db) as store:
+        _ledger(store, "b1", "2026-01-01", [(f"c{i}", f"k{i}", "submitted", None, None) for i in range(3)])
+    lines = [{"custom_id": f"c{i}", "response": {"status_code": 200, "body": {"n": i}}} for i in range(3)]
+    lines.append({"custom_id": "stranger", "response": {"status_code": 200, "body": {"n": 9}}})
+    data = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    assert C.store_file(db, "b1", io.BytesIO(data)) == 4
+    assert C.store_file(db, "b1", io.BytesIO(data)) == 4
+    with open_store(db, read_only=True) as store:
+        replies = store.con.execute("SELECT custom_id, count(*) FROM batch_replies GROUP BY ALL ORDER BY 1").fetchall()
+        known = L.known_for(store, ["k0", "k1", "k2"])
+    assert replies == [("c0", 1), ("c1", 1), ("c2", 1)]
+    assert {cid: k.reply for cid, k in known.items()} == {f"c{i}": {"n": i} for i in range(3)}
+
+
+def test_replies_stored_in_another_order_than_the_lookups_are_all_found(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider may return a result file in any order: a chunk's replies then lie far apart in
+    `batch_replies`, read a group of nearby positions per query, and every one is still found."""
+    import random
+
+    from evaluator.batch import provider_ledger as L
+
+    monkeypatch.setattr(L, "REPLY_SPAN", 3)
+    order = list(range(40))
+    random.Random(7).shuffle(order)
+    with open_store(tmp_path / "e.duckdb") as store:
+        _ledger(store, "b1", "2026-01-01", [(f"c{i}", f"k{i}", "done", f'{{"n": {i}}}', None) for i in order])
+        known = L.known_for(store, [f"k{i}" for i in range(0, 40, 3)])
+    assert {cid: k.reply for cid, k in known.items()} == {f"c{i}": {"n": i} for i in range(0, 40, 3)}
+
+
+def test_the_replies_migration_keeps_every_ledger_row_and_reply(tmp_path: Path) -> None:
+    """0017 moves the replies a store of the older migrations kept in `batch_requests.reply` into
+    `batch_replies`: every ledger row stays, with its state and reason, and every reply is found
+    by the lookup as before."""
+    import json
+
+    import duckdb
+
+    from evaluator.batch import provider_ledger as L
+    from evaluator.store.migrations import MIGRATIONS
+
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as c:
+        c.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+        for name, sql in MIGRATIONS:
+            if name == "0017_s7_batchmem":
+                break
+            c.execute(sql)
+            c.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+        for lid, at in (("b1", "2026-01-01"), ("b2", "2026-01-02")):
+            c.execute("INSERT INTO batch_ledger (id, provider, state, input_sha256, n_requests, submitted_at) "
+                      "VALUES (?, 'openai', 'done', 'x', 2, ?)", [lid, at])
+        rows = [("b1", 0, "c0", "k0", "failed", None, "500: boom"), ("b1", 1, "c1", "k1", "done", '{"n": 1}', None),
+                ("b2", 0, "c0", "k0", "done", '{"n": 0}', None), ("b2", 1, "c2", "k2", "submitted", None, None)]
+        c.executemany("INSERT INTO batch_requests (ledger_id, seq, custom_id, cache_key, body, state, reply, error) "
+                      "VALUES (?, ?, ?, ?, '{}', ?, ?, ?)", [list(r) for r in rows])
+    with open_store(db) as store:  # a writing open applies the migration
+        assert "0017_s7_batchmem" in store.applied_migrations()
+        kept = store.con.execute("SELECT ledger_id, seq, custom_id, cache_key, state, error FROM batch_requests "
+                                 "ORDER BY ledger_id, seq").fetchall()
+        moved = store.con.execute("SELECT ledger_id, custom_id, reply FROM batch_replies ORDER BY 1, 2").fetchall()
+        left = store.con.execute("SELECT count(*) FROM batch_requests WHERE reply IS NOT NULL").fetchone()[0]
+        known = L.known_for(store, ["k0", "k1", "k2"])
+    assert kept == [(lid, seq, cid, key, state, error) for lid, seq, cid, key, state, _, error in rows]
+    assert [(lid, cid, json.loads(r)) for lid, cid, r in moved] == [("b1", "c1", {"n": 1}), ("b2", "c0", {"n": 0})]
+    assert left == 0
+    assert known["c0"].reply == {"n": 0} and known["c0"].failures == ["500: boom"]
+    assert known["c1"].reply == {"n": 1} and known["c2"].pending_in == "b2" and known["c2"].reply is None
 
 
 def test_a_write_after_many_small_commits_does_not_rewrite_the_table(tmp_path):

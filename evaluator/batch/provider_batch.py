@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from evaluator.batch import provider_ledger as L
 from evaluator.batch.inputs import readable_items
@@ -54,11 +54,13 @@ from evaluator.judge.batch_transport import (
     KnownRequest,
     batch_discount,
     check_batch_provider,
+    close_clients,
 )
 from evaluator.models import JudgeInfo, Transcript
 from evaluator.rubrics import Rubric, select_rubric
 
 list_batches = L.list_batches  # `evaluate batches` (list)
+T = TypeVar("T")
 
 
 @dataclass
@@ -285,6 +287,17 @@ def _dry_run(request: CohortRequest, opts: BatchOptions) -> CohortSummary:
     return summary
 
 
+def _run(main: Callable[[], Awaitable[T]]) -> T:
+    """`asyncio.run(main())`, closing litellm's HTTP clients before the loop ends (close_clients)."""
+    async def go() -> T:
+        try:
+            return await main()
+        finally:
+            await close_clients()
+
+    return asyncio.run(go())
+
+
 def score_cohort_batch(request: CohortRequest, opts: BatchOptions,
                        progress: Callable[[Counters], None] | None = None,
                        notice: Callable[[str], None] | None = None) -> CohortSummary:
@@ -312,7 +325,7 @@ def score_cohort_batch(request: CohortRequest, opts: BatchOptions,
             summary, waiting = await _cycle(request, opts, api, path, progress, notice, last=summary)
         return summary
 
-    return asyncio.run(go())
+    return _run(go)
 
 
 def refuse_bad_input(request: CohortRequest) -> None:
@@ -355,7 +368,7 @@ def collect_batches(db: Path | None, cohort: str | None, api_key: str | None = N
                 polled.append({"id": lid, "status": "submitted in this wave"})
         return polled
 
-    return asyncio.run(go())
+    return _run(go)
 
 
 def cancel_queued(path: Path, lid: str) -> str:
@@ -396,4 +409,4 @@ def cancel_batches(db: Path | None, cohort: str | None, api_key: str | None = No
                 out.append({"id": r["id"], "batch_id": r["batch_id"], "status": b.get("status")})
         return out
 
-    return asyncio.run(go())
+    return _run(go)

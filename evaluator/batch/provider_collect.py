@@ -1,10 +1,11 @@
 """Collecting provider batches: poll the unfinished ones, download the output and error files of the
-finished ones, and store every reply (or the provider's reason) in `batch_requests`.
+finished ones, and store every reply in `batch_replies` (each request's state, or the provider's
+reason, in `batch_requests`).
 
 Memory stays flat in the cohort's size: a result file is streamed to a file in the spool folder as it
 arrives (`<ledger id>.<random>.download`, locked while this process uses it, so `tidy_spool` deletes only
 what a killed run left), then read back line by line and stored a chunk of lines per transaction
-(each UPDATE is idempotent, so a kill half-way only means the next run downloads and stores again: the
+(each chunk's writes are idempotent, so a kill half-way only means the next run downloads and stores again: the
 provider keeps the files). The ledger row becomes `done` last, in the transaction that also marks what
 neither file answered (the batch ended first: expired, failed, cancelled).
 
@@ -45,12 +46,24 @@ def parse_line(raw: bytes) -> tuple[str, str | None, str | None]:
 
 
 def _store_chunk(con: Any, lid: str, chunk: list[list[Any]]) -> None:
-    """One chunk's replies into its ledger rows: joined by custom_id within the batch's rows, the
-    replies passed as parameters (no temporary table, no pandas frame)."""
-    derived, params = L.rows_param(["custom_id", "state", "reply", "error"], chunk)
-    con.execute(f"UPDATE batch_requests SET state = x.state, reply = x.reply, error = x.error FROM {derived} x "
-                f"WHERE batch_requests.ledger_id = ${len(params) + 1} AND batch_requests.custom_id = x.custom_id",
-                [*params, lid])
+    """One chunk's lines: the replies appended to `batch_replies`, each request's state and the
+    provider's reason set in its ledger row (joined by custom_id within the batch's rows; the lines
+    passed as parameters: no temporary table, no pandas frame). A reply already stored (the chunk
+    stored again after a kill before the batch's row was `done`) is not appended twice, and a line
+    naming no request of the batch is ignored, as the UPDATE ignores it."""
+    lines = {row[0]: row for row in chunk}  # a custom_id twice in a file: its last line, as the UPDATE had it
+    answered = [[c, r] for c, _, r, _ in lines.values() if r is not None]
+    if answered:
+        replies, params = L.rows_param(["custom_id", "reply"], answered)
+        n = len(params) + 1
+        con.execute(f"INSERT INTO batch_replies SELECT ${n}, x.custom_id, x.reply FROM {replies} x "
+                    f"WHERE x.custom_id IN (SELECT custom_id FROM batch_requests WHERE ledger_id = ${n}) "
+                    f"AND x.custom_id NOT IN (SELECT custom_id FROM batch_replies WHERE ledger_id = ${n})",
+                    [*params, lid])
+    states, params = L.rows_param(["custom_id", "state", "error"], [[c, s, e] for c, s, _, e in lines.values()])
+    n = len(params) + 1
+    con.execute(f"UPDATE batch_requests SET state = x.state, error = x.error FROM {states} x "
+                f"WHERE batch_requests.ledger_id = ${n} AND batch_requests.custom_id = x.custom_id", [*params, lid])
 
 
 def store_file(path: Path, lid: str, lines: Iterable[bytes]) -> int:

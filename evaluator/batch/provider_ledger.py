@@ -1,5 +1,6 @@
-"""The provider-batch ledger in DuckDB (`batch_ledger`, `batch_requests`: migration 0012), and the
-spool folder that holds a batch's input file until the provider has it.
+"""The provider-batch ledger in DuckDB (`batch_ledger`, `batch_requests`: migration 0012; the replies
+in `batch_replies`: 0017), and the spool folder that holds a batch's input file until the provider
+has it.
 
 What is stored per request, and why not the body: a request body is ~25 KB (the rendered prompt and
 the rubric's schema), so storing it would double the store for a big cohort. The ledger keeps the
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.judge.batch_transport import KnownRequest
-from evaluator.store.db import Store, default_db_path, in_lists, open_store, require_existing
+from evaluator.store.db import IN_LIST, Store, default_db_path, in_lists, open_store, require_existing
 from evaluator.store.names import require_cohort
 
 FINAL = ("completed", "failed", "expired", "cancelled")
@@ -136,26 +137,54 @@ def envelope(body: dict[str, Any]) -> dict[str, Any]:
 
 def known_for(store: Store, cache_keys: Iterable[str]) -> dict[str, KnownRequest]:
     """Every request the ledger holds for these transcripts (their cache keys): looked up a chunk of
-    transcripts at a time, so memory holds the replies of one chunk, not of the whole cohort."""
+    transcripts at a time, so memory holds the replies of one chunk, not of the whole cohort.
+
+    Two steps, so no step reads a reply it does not return: the requests (their states and the
+    positions of their replies in `batch_replies`: small columns, whatever the plan), then the
+    replies of the chunk by position (`_replies`). One query joining the replies scanned that
+    column for every request of the ledger (DuckDB plans a long IN list as a join), ~3 KB a request
+    decompressed per chunk: a collecting run's memory grew with the store, its time with its square."""
     keys = [k for k in cache_keys if k]
     known: dict[str, KnownRequest] = {}
     if not keys:
         return known
-    # a list of constants (not IN (SELECT unnest(?)), a join): the scan reads the replies asked for,
-    # not every reply of the ledger into the buffer pool (a collecting run's memory grew with it)
     found = [row for marks, chunk in in_lists(keys) for row in store.con.execute(
-        "SELECT r.custom_id, r.cache_key, r.ledger_id, r.state, r.reply, r.error FROM batch_requests r "
-        f"JOIN batch_ledger l ON l.id = r.ledger_id WHERE r.cache_key IN {marks} ORDER BY l.submitted_at",
+        "SELECT r.custom_id, r.cache_key, r.ledger_id, r.state, r.error, p.rowid FROM batch_requests r "
+        "JOIN batch_ledger l ON l.id = r.ledger_id "
+        "LEFT JOIN batch_replies p ON p.ledger_id = r.ledger_id AND p.custom_id = r.custom_id "
+        f"WHERE r.cache_key IN {marks} ORDER BY l.submitted_at",
         chunk).fetchall()]  # a request's rows all in one chunk (by cache key): still oldest first
-    for cid, key, lid, state, reply, error in found:
+    replies = _replies(store, [at for _, _, _, state, _, at in found if state == "done" and at is not None])
+    for cid, key, lid, state, error, at in found:
         k = known.setdefault(cid, KnownRequest(cache_key=key))
-        if state == "done" and reply is not None:
-            k.reply = json.loads(reply)
+        if state == "done" and at in replies:
+            k.reply = json.loads(replies[at])
         elif state in ("submitted", "queued"):
             k.pending_in = lid
         elif state == "failed":
             k.failures.append(error or "failed")
     return known
+
+
+REPLY_SPAN = 2048  # positions one reply query covers at most: a DuckDB vector
+
+
+def _replies(store: Store, rowids: list[int]) -> dict[int, str]:
+    """The replies at these positions of `batch_replies` (rowids of the same session), read a group
+    of nearby positions per query: DuckDB narrows the scan to the range of a list of rowids, so a
+    query reads the blocks of its group's replies only. A result file is stored in its order, which
+    is the cohort's as the provider keeps it (one or two queries a chunk); a provider that shuffles
+    its output costs more queries, never a scan of every reply."""
+    out: dict[int, str] = {}
+    ordered = sorted(set(rowids))
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] - ordered[start] >= REPLY_SPAN or i - start >= IN_LIST:
+            group = ordered[start:i]
+            out.update(store.con.execute(f"SELECT rowid, reply FROM batch_replies WHERE rowid IN "
+                                         f"({', '.join('?' * len(group))})", group).fetchall())
+            start = i
+    return out
 
 
 def waiting(store: Store, cohort: str) -> tuple[int, int]:

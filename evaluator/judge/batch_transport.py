@@ -19,6 +19,7 @@ again by any later run.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import json
@@ -43,6 +44,7 @@ ENDPOINT = "/v1/chat/completions"
 DOWNLOAD_CHUNK = 1 << 20  # bytes read from a result file's HTTP stream at a time
 # litellm_metadata of a retrieve: no second download of the output file by litellm's logging (retrieve)
 NO_BATCH_COST_LOGGING = {"batch_ignore_default_logging": True}
+CLOSE_SECONDS = 5.0  # the longest closing litellm's clients at the end of a run waits
 FIND_SKEW_SECONDS = 3600  # finding a lost create: list back to an hour before the row went to `creating`
 
 
@@ -312,6 +314,30 @@ class BatchAPI:
                 yield chunk
         finally:
             await stream.aclose()  # the HTTP connection goes back to the pool however the reading ended
+
+
+async def close_clients() -> None:
+    """Close the HTTP clients litellm made for this event loop's calls, before the loop ends.
+
+    litellm's files and batches calls build a new OpenAI client per call and drop it unclosed; it
+    is freed only when the garbage collector gets to it, and its finaliser then schedules the close
+    on whatever loop runs at that moment: a later `asyncio.run` of the same process (a test, a
+    benchmark, a library user), where closing connections of the finished loop fails with "Event
+    loop is closed", printed as a task exception nobody retrieved. So: the cached clients are
+    closed, the dropped ones collected now (their closes scheduled on this loop) and waited for."""
+    import gc
+    import sys
+
+    if "litellm" not in sys.modules:  # no call was made: nothing to close (and no 4 s import)
+        return
+    from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
+    await close_litellm_async_clients()
+    gc.collect()
+    closing = [t for t in asyncio.all_tasks()
+               if not t.done() and getattr(t.get_coro(), "__qualname__", "").endswith(".aclose")]
+    if closing:
+        await asyncio.wait(closing, timeout=CLOSE_SECONDS)
 
 
 def _plain(obj: Any) -> dict[str, Any]:

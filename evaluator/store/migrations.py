@@ -413,4 +413,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX cohort_members_source ON cohort_members (source);
         """,
     ),
+    (
+        "0017_s7_batchmem",
+        """
+        -- Provider batch replies in a table of their own (evaluator/batch/provider_collect.py), appended
+        -- as a result file is stored: they were an UPDATE of `batch_requests.reply`, a ~3 KB value per
+        -- request, and every lookup of a chunk's requests (provider_ledger.known_for) scanned that column
+        -- for every request of the ledger, so a collecting run's memory and time grew with the store.
+        -- The ledger rows keep their state and the provider's reason; the replies move here, unchanged.
+        CREATE TABLE batch_replies (
+            ledger_id VARCHAR NOT NULL,
+            custom_id VARCHAR NOT NULL,
+            reply JSON NOT NULL
+        );
+        INSERT INTO batch_replies SELECT ledger_id, custom_id, reply FROM batch_requests WHERE reply IS NOT NULL
+            ORDER BY ledger_id, seq;
+        UPDATE batch_requests SET reply = NULL WHERE reply IS NOT NULL;
+        """,
+    ),
 ]
