@@ -121,6 +121,31 @@ def test_the_store_link_lets_go_after_so_many_judgments_written(tmp_path: Path) 
     assert link._store is None
 
 
+
+def test_the_store_link_never_takes_a_write_past_its_rows(tmp_path: Path) -> None:
+    """A connection that wrote some judgments is let go before a write that would take it past
+    `hold_rows`: that write goes through a fresh connection (the peak was the fullest connection's);
+    a lookup (no rows) never closes it, and one write larger than `hold_rows` still goes through."""
+    import asyncio
+
+    from evaluator.batch.session import StoreLink
+
+    link = StoreLink(tmp_path / "e.duckdb", hold=3600.0, hold_rows=300)
+    used: list[object] = []
+    writes = (200, 0, 100, 1, 0, 150, 150, 400)
+
+    async def go() -> None:
+        for rows in writes:
+            await link.run(lambda store, r=rows: used.append(store) or store.count("judgments"), rows=rows)
+        await link.release()
+
+    asyncio.run(go())
+    # 200, a lookup and 100 share one (300, let go at its end); 1, a lookup, 150 the next (151);
+    # 150 more would make 301: a fresh one (150), then 400 on a fresh one alone
+    assert [len({id(s) for s in used[a:b]}) for a, b in ((0, 3), (3, 6), (6, 7), (7, 8))] == [1, 1, 1, 1]
+    assert len({id(used[i]) for i in (0, 3, 6, 7)}) == 4
+    assert link._store is None
+
 def test_membership_writes_new_updated_replaced_and_in_another_cohort(tmp_path: Path) -> None:
     """A new cohort's members are plain inserts; a member stored already is updated in place (its
     added_at kept), an edited file replaces its old content's row, and the same content in another
