@@ -34,8 +34,8 @@ class StoreLink:
     with it, more often the larger the cohort. And it is let go before a write that would take it
     past HOLD_ROWS (a fresh connection writes it): a connection that had written 199 took another
     group commit of up to 200, and the run's peak was the largest such session's (resident memory
-    just before a close rose with the judgments the connection held: ~355 MiB at 180-220, ~380 at
-    280-320, in a 10,000 run); a larger cohort has more sessions to reach that tail."""
+    just before a close rose with the judgments the connection held: 332-367 MiB at 170-220,
+    358-385 at 280-320, in one 10,000 run); a larger cohort has more sessions to reach that tail."""
 
     def __init__(self, path: Path, notice: Callable[[str], None] | None = None,
                  hold: float = HOLD_SECONDS, hold_rows: int = HOLD_ROWS) -> None:
