@@ -128,6 +128,31 @@ def test_the_store_link_lets_go_after_so_many_judgments_written(tmp_path: Path) 
     assert link._store is None
 
 
+
+def test_the_store_link_never_takes_a_write_past_its_rows(tmp_path: Path) -> None:
+    """A connection that wrote some judgments is let go before a write that would take it past
+    `hold_rows`: that write goes through a fresh connection (the peak was the fullest connection's);
+    a lookup (no rows) never closes it, and one write larger than `hold_rows` still goes through."""
+    import asyncio
+
+    from evaluator.batch.session import StoreLink
+
+    link = StoreLink(tmp_path / "e.duckdb", hold=3600.0, hold_rows=300)
+    used: list[object] = []
+    writes = (200, 0, 100, 1, 0, 150, 150, 400)
+
+    async def go() -> None:
+        for rows in writes:
+            await link.run(lambda store, r=rows: used.append(store) or store.count("judgments"), rows=rows)
+        await link.release()
+
+    asyncio.run(go())
+    # 200, a lookup and 100 share one (300, let go at its end); 1, a lookup, 150 the next (151);
+    # 150 more would make 301: a fresh one (150), then 400 on a fresh one alone
+    assert [len({id(s) for s in used[a:b]}) for a, b in ((0, 3), (3, 6), (6, 7), (7, 8))] == [1, 1, 1, 1]
+    assert len({id(used[i]) for i in (0, 3, 6, 7)}) == 4
+    assert link._store is None
+
 def test_membership_writes_new_updated_replaced_and_in_another_cohort(tmp_path: Path) -> None:
     """A new cohort's members are plain inserts; a member stored already is updated in place (its
     added_at kept), an edited file replaces its old content's row, and the same content in another
@@ -155,3 +180,57 @@ def test_membership_writes_new_updated_replaced_and_in_another_cohort(tmp_path: 
         assert store.cohort_member_rows("c1", ["h3"], ["a.md"]) in (
             [("h3", "b.md", "Bo", "lru", "2026-01-02"), ("h1", "a.md", "Ada L.", "lru", "2026-01-02")],
             [("h1", "a.md", "Ada L.", "lru", "2026-01-02"), ("h3", "b.md", "Bo", "lru", "2026-01-02")])
+
+
+def test_the_malloc_arena_cap_is_asked_of_glibc_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """batch/arenas.py: on glibc, mallopt takes the cap; on any other C library (no
+    CS_GNU_LIBC_VERSION, or no confstr at all) the C library is never called."""
+    import ctypes
+    import os
+
+    from evaluator.batch import arenas
+
+    real = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else None
+    if real and real.startswith("glibc"):
+        assert arenas.glibc() and arenas.limit_arenas() is True
+    calls: list[object] = []
+    monkeypatch.setattr(ctypes, "CDLL", lambda *a, **k: calls.append(a) or pytest.fail("C library called"))
+    for other in (ValueError("unknown name"), OSError(22, "EINVAL"), AttributeError("no confstr")):
+        def confstr(name: str, e: BaseException = other) -> str:
+            raise e
+
+        monkeypatch.setattr(os, "confstr", confstr)
+        assert arenas.glibc() is False and arenas.limit_arenas() is False
+    monkeypatch.setattr(os, "confstr", lambda name: "musl 1.2.4")
+    assert arenas.limit_arenas() is False
+    assert calls == []
+
+
+def test_a_cohort_runs_where_the_arena_cap_cannot_be_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not glibc, or a C library without mallopt: the run goes on as before, every item judged and stored."""
+    import ctypes
+    import os
+
+    from evaluator.batch import arenas
+
+    folder = tmp_path / "rounds"
+    folder.mkdir()
+    for p in SAMPLES[:3]:
+        shutil.copy(p, folder / p.name)
+
+    class NoMallopt:
+        def __init__(self, *a: object) -> None:
+            pass
+
+        def __getattr__(self, name: str) -> object:
+            raise AttributeError(name)
+
+    monkeypatch.setattr(ctypes, "CDLL", NoMallopt)
+    assert arenas.limit_arenas() is False
+    for n, confstr in enumerate((lambda name: "glibc 2.36", lambda name: "")):  # no mallopt; not glibc
+        monkeypatch.setattr(os, "confstr", confstr)
+        db = tmp_path / f"e{n}.duckdb"
+        run = cohort(folder, db, name="arenas")
+        assert run.code == 0, run.stderr
+        assert run.doc["scored"] + run.doc["partial"] + run.doc["unscored"] == 3
+        assert len(query(db, "SELECT id FROM judgments")) == 3

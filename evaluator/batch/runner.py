@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from evaluator.batch.arenas import limit_arenas
 from evaluator.batch.budget import Budget, check_price
 from evaluator.batch.commits import Batch, CommitBuffer
 from evaluator.batch.dedup import Dedup
@@ -340,6 +341,7 @@ def score_cohort(request: CohortRequest, progress: Callable[[Counters], None] | 
     # of the cycle collector's full passes, which re-scan every tracked object each time (~0.3 s with
     # litellm loaded, every call in flight stalled meanwhile); a run's own garbage is collected as usual.
     gc.freeze()
+    limit_arenas()  # before the run's threads: freed memory is reused, not held per thread (batch/arenas.py)
     try:
         return asyncio.run(CohortRunner(request, progress, notice).run())
     finally:
