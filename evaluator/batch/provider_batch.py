@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from evaluator.batch import provider_ledger as L
+from evaluator.batch.arenas import limit_arenas
 from evaluator.batch.inputs import readable_items
 from evaluator.batch.prepare import Prepared
 from evaluator.batch.producer import Hits
@@ -288,7 +289,11 @@ def _dry_run(request: CohortRequest, opts: BatchOptions) -> CohortSummary:
 
 
 def _run(main: Callable[[], Awaitable[T]]) -> T:
-    """`asyncio.run(main())`, closing litellm's HTTP clients before the loop ends (close_clients)."""
+    """`asyncio.run(main())`, closing litellm's HTTP clients before the loop ends (close_clients), with
+    glibc's arenas capped first as for a live run (batch/arenas.py): a collect judges as fast as it
+    reads, so its store sessions come and go as often as a live run's."""
+    limit_arenas()
+
     async def go() -> T:
         try:
             return await main()
