@@ -149,7 +149,8 @@ def bench_via_files(args) -> None:
     import tempfile
     from pathlib import Path
 
-    from evaluator.calibrate.service import AgreementRequest, ScoreSource, run_agreement
+    from evaluator.calibrate.gathering import ScoreSource
+    from evaluator.calibrate.service import AgreementRequest, run_agreement
 
     with tempfile.TemporaryDirectory() as folder:
         # written by a child process, so this process's peak memory is the CLI path's alone
@@ -184,10 +185,10 @@ def _stage(name: str, folder: str, bootstrap: int, queue) -> None:
     from pathlib import Path
 
     from evaluator.calibrate.calibration import CalibrationSettings
+    from evaluator.calibrate.gathering import ScoreSource
     from evaluator.calibrate.service import (
         ApplyRequest,
         CalibrateRequest,
-        ScoreSource,
         apply_to_file,
         run_calibration,
     )

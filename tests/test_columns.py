@@ -68,7 +68,8 @@ def test_store_import_parses_with_the_same_reader(tmp_path):
 
 
 def test_a_transcript_belongs_to_one_group(tmp_path):
-    from evaluator.calibrate.service import AgreementRequest, ScoreSource, run_agreement
+    from evaluator.calibrate.gathering import ScoreSource
+    from evaluator.calibrate.service import AgreementRequest, run_agreement
 
     judge = write(tmp_path, "j.csv", "transcript,doc,a\nt1,d1,2\nt2,d1,3\nt3,d2,4\n")
     inside = write(tmp_path, "bad.csv", "transcript,rater,doc,a\nt1,r1,d1,2\nt1,r2,d2,3\n")

@@ -401,13 +401,9 @@ def _layout_store(root: Path) -> Path:
     import shutil
 
     from evaluator.batch.runner import CohortRequest, score_cohort
-    from evaluator.calibrate.service import (
-        CalibrateRequest,
-        ImportRequest,
-        ScoreSource,
-        import_labels,
-        run_calibration,
-    )
+    from evaluator.calibrate.gathering import ScoreSource
+    from evaluator.calibrate.importing import ImportRequest, import_labels
+    from evaluator.calibrate.service import CalibrateRequest, run_calibration
 
     shutil.copytree(SAMPLES, root / "transcripts")
     db = root / "store.duckdb"

@@ -8,6 +8,8 @@ Modules:
   judged by k-fold cross-validation; versioned by judge and rubric versions.
 - store: every SQL statement of this package (labels, judge scores, calibrations).
 - service: the functions the CLI calls (one per command), wiring files/store to the pure functions.
+- importing: `labels import` / `labels list` (a label file resolved and stored in one transaction).
+- gathering: the scores to compare, from the store or two plain files, for agreement and calibration.
 - align: few-shot selection (pure) and the optional ragas alignment.
 
 Statistics are pure functions over records, so they are testable without a database and the same

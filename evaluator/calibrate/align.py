@@ -173,11 +173,11 @@ def run_align(request: AlignRequest) -> AlignResult:  # pragma: no cover - needs
         raise BadInput("`evaluate align` aligns an LLM judge: give --model (or set EVALUATOR_MODEL)")
     api_base = request.api_base or os.environ.get("EVALUATOR_API_BASE")
     from evaluator.calibrate import store as sql
-    from evaluator.calibrate.service import _open_existing
+    from evaluator.calibrate.gathering import open_existing
     from evaluator.ingest import load_transcript
     from evaluator.rubrics import Rubric, select_rubric
 
-    with _open_existing(request.db) as store:
+    with open_existing(request.db) as store:
         labels, _ = sql.current_labels(store, request.raters or None)
         meta = store.con.execute(
             "SELECT DISTINCT transcript_hash, source, rubric_id FROM human_labels").fetchall()

@@ -47,7 +47,7 @@ def _check_format(output_format: str) -> None:
 
 def _source(db, run, model, rubric, rater, judge_file, human_file, scale, na=None, group_by=None, system_col=None,
             rubric_version=None, pool=False):
-    from evaluator.calibrate.service import ScoreSource
+    from evaluator.calibrate.gathering import ScoreSource
     from evaluator.calibrate.store import JudgeSelection
 
     selection = JudgeSelection(run=run, model=model, rubric=rubric, rubric_version=rubric_version,
@@ -65,7 +65,7 @@ def labels_import(
     db: DbOpt = None,
 ) -> None:
     """Import human labels: all rows or none; every problem reported with its line number."""
-    from evaluator.calibrate.service import ImportRequest, import_labels
+    from evaluator.calibrate.importing import ImportRequest, import_labels
 
     s = import_labels(ImportRequest(file=file, db=db, rubric=rubric, transcripts_dirs=list(transcripts or [])))
     rubrics = ", ".join(s.rubrics)
@@ -89,7 +89,7 @@ def labels_list(db: DbOpt = None, output_format: FormatOpt = "table") -> None:
     _check_format(output_format)
     from rich.table import Table
 
-    from evaluator.calibrate.service import list_labels
+    from evaluator.calibrate.importing import list_labels
 
     rows = list_labels(db)
     if output_format == "json":
