@@ -79,20 +79,18 @@ def _transcript_resolver(store, request: ImportRequest):
 
     def resolve(ref: str) -> TranscriptMatch | str:
         try:
-            if _HEX.fullmatch(ref.lower()):
-                found = sql.stored_transcripts_by_hash(store, ref)
-                if len(found) == 1:
-                    return match(found[0].hash, found[0].source, found[0].exercise)
-                if len(found) > 1:
-                    return (f"transcript hash prefix '{ref}' is ambiguous ({len(found)} stored transcripts); "
-                            "give more characters")
-            if _JUDGMENT_ID.fullmatch(ref.lower()):
-                found = sql.stored_transcripts_by_judgment(store, ref)
-                if len(found) == 1:
-                    return match(found[0].hash, found[0].source, found[0].exercise)
-                if len(found) > 1:
-                    return (f"judgment id prefix '{ref}' is ambiguous (judgments of {len(found)} transcripts); "
-                            "give more characters")
+            for pattern, lookup, ambiguous in (
+                (_HEX, sql.stored_transcripts_by_hash,
+                 "transcript hash prefix '{ref}' is ambiguous ({n} stored transcripts)"),
+                (_JUDGMENT_ID, sql.stored_transcripts_by_judgment,
+                 "judgment id prefix '{ref}' is ambiguous (judgments of {n} transcripts)"),
+            ):
+                if pattern.fullmatch(ref.lower()):
+                    found = lookup(store, ref)
+                    if len(found) == 1:
+                        return match(found[0].hash, found[0].source, found[0].exercise)
+                    if len(found) > 1:
+                        return ambiguous.format(ref=ref, n=len(found)) + "; give more characters"
             candidates = [Path(ref)] + [d / ref for d in dirs]
             candidates += [c.with_name(c.name + ".md") for c in candidates if not c.suffix]
             for path in candidates:
