@@ -373,6 +373,28 @@ def test_a_budget_below_one_judgments_worst_case_says_what_it_needs(fake_llm: Fa
     assert len(fake_llm.chat_requests) >= 1 and enough.doc["scored"] >= 1  # that budget does start one
 
 
+
+def test_the_budget_a_refusal_asks_for_starts_whichever_transcript_comes_first() -> None:
+    """Nothing fitted, so every transcript was refused; a re-run may try any of them first (workers
+    reach the budget in no fixed order), so the figure asked for is the largest worst case refused,
+    not the first: with the first (0.5 here) a re-run that tried the 0.9 one first judged nothing."""
+
+    async def refuse_all() -> str:
+        budget = Budget(0.0001)
+        for worst in (0.5, 0.9, 0.2):
+            assert not await budget.reserve(worst)
+        return budget.message(3)
+
+    msg = asyncio.run(refuse_all())
+    assert "worst case of a single judgment ($0.5000" in msg and "give --max-cost 0.9000 or more" in msg
+
+    async def rerun(order: tuple[float, ...]) -> bool:
+        budget = Budget(0.9)
+        return await budget.reserve(order[0])
+
+    assert asyncio.run(rerun((0.9, 0.5, 0.2))) and asyncio.run(rerun((0.2, 0.9, 0.5)))
+
+
 # ------------------------------------------------------------------------------ a full drive
 
 @pytest.fixture

@@ -23,6 +23,7 @@ class Budget:
         self.reservations = 0  # judgments in flight holding a worst-case reservation
         self.exhausted = False
         self.first_refused: float | None = None  # the worst case that exhausted the budget
+        self.largest_refused = 0.0  # the largest worst case of any judgment refused (see message)
         self._changed = asyncio.Condition()
 
     async def reserve(self, worst_usd: float) -> bool:
@@ -35,6 +36,7 @@ class Budget:
                     break
                 await self._changed.wait()
             if self.exhausted:
+                self.largest_refused = max(self.largest_refused, worst_usd)
                 return False
             self.reserved += worst_usd
             self.reservations += 1
@@ -61,7 +63,10 @@ class Budget:
         again cannot help, so say what the budget would need to be."""
         first = self.first_refused
         if self.spent == 0 and first is not None and first > self.limit:
-            need = math.ceil(first * 10000) / 10000  # rounded up: the printed figure does start it
+            # Every transcript left was refused, and any of them may be the first a re-run tries (the
+            # order workers reach the budget is not fixed): the largest worst case, rounded up, is the
+            # figure that does start one whichever comes first.
+            need = math.ceil(self.largest_refused * 10000) / 10000
             return (f"--max-cost ${self.limit:.4f} is below the worst case of a single judgment "
                     f"(${first:.4f}: every repair made, every reply --max-tokens long), so nothing was judged "
                     f"and {RERUN_CANNOT_HELP}: {left} transcript(s) left unjudged; give --max-cost "
