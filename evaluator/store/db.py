@@ -514,14 +514,6 @@ class Store:
             conflict = _CONFLICT.get(table, "") if upsert else ""
             self.con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {batch} {conflict}", params)
 
-    def cached_ids(self, cache_keys: list[str]) -> dict[str, tuple[str, str]]:
-        """cache_key -> (judgment id, status) of the newest fully scored judgment, for many keys at
-        once, whatever view it was made on (see `cached_views` for reuse)."""
-        rows = [r for marks, keys in in_lists(cache_keys) for r in self.con.execute(
-            "SELECT cache_key, arg_max(id, created_at), arg_max(status, created_at) FROM judgments"
-            f" WHERE status = 'scored' AND cache_key IN {marks} GROUP BY cache_key", keys).fetchall()]
-        return {r[0]: (r[1], r[2]) for r in rows}
-
     def cached_views(self, cache_keys: Iterable[str], run_ids: Sequence[str] | None = None,
                      any_status: bool = False) -> dict[str, list[Candidate]]:
         """cache_key -> the newest judgment made on each view (store/texts.py), newest first: what a
