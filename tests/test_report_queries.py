@@ -534,3 +534,28 @@ def test_cohorts_judged_alike_are_said_to_pool_like_with_like(tmp_path):
     everything = (out / "quality.html").read_text()
     assert 'id="cohort-judges"' in everything
     assert "badge flag\">pooled" not in everything and "pool like with like" in everything
+
+
+def test_overview_scores_use_one_rubric_version_and_judge_per_rubric(con):
+    """The synthetic history revises the rubric and changes the judge part-way: the overview's score
+    views keep, per rubric, the newest version and the judge of most sessions under it; every other
+    series is listed (with its count) as left out, and the counts add up to the whole scope."""
+    schema = q.read_schema(con)
+    raw = _raw(con)
+    series = q.series_shown(con, schema, Filters())
+    pairs = {(r["rubric_version"], r["model"]) for r in raw}
+    assert {(s["rubric_version"], s["model"]) for s in series} == pairs and len(pairs) > 1
+    shown = [s for s in series if s["shown"]]
+    assert len(shown) == 1  # one rubric id
+    newest = con.execute("SELECT version FROM rubric_versions ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+    under_newest = {m: len({r["id"] for r in raw if r["rubric_version"] == newest and r["model"] == m})
+                    for v, m in pairs if v == newest}
+    assert shown[0]["rubric_version"] == newest and under_newest[shown[0]["model"]] == max(under_newest.values())
+    pooled = q.overview_totals(con, schema, Filters())
+    one = q.overview_totals(con, schema, Filters(), one_series=True)
+    assert sum(s["judgments"] for s in series) == pooled["judgments"]
+    assert one["judgments"] == shown[0]["judgments"] and (one["rubric_versions"], one["models"]) == (1, 1)
+    dist = q.dimension_distribution(con, schema, Filters(), one_series=True)
+    expected = sum(1 for r in raw if (r["rubric_version"], r["model"]) == (newest, shown[0]["model"])
+                   and r["status"] == "scored")
+    assert sum(d["n_scored"] for d in dist) == expected

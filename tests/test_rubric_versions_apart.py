@@ -251,3 +251,50 @@ def test_a_calibration_names_what_it_cannot_vouch_for():
     assert "unknown rubric version" in check_rubric_versions(doc(None), ["r@2"])
     assert "carry no rubric version" in check_rubric_versions(doc(["r@1"]), None)
     assert check_rubric_versions(doc(None), None) is None  # plain files on both sides: nothing known to compare
+
+
+def _kpi(page: str, label: str) -> int:
+    return int(re.search(r'<div class="kpi-n">([\d,]+)</div><div class="kpi-l">' + label, page)[1].replace(",", ""))
+
+
+def _scored_per_dimension(page: str) -> dict[str, int]:
+    """The distribution chart's sessions per dimension (its bars' counts summed over the levels)."""
+    section = page[page.index("<h2>Score distribution"):]
+    spec = json.loads(html.unescape(re.search(r'data-spec="([^"]+)"', section)[1]))
+    totals: dict[str, int] = {}
+    for trace in spec["data"]:
+        for dim, count in zip(trace["y"], trace["customdata"], strict=True):
+            totals[dim] = totals.get(dim, 0) + count
+    return totals
+
+
+def _scored(db: Path, version: str) -> int:
+    return query(db, """SELECT count(*) AS n FROM judgments j JOIN dimension_scores d ON d.judgment_id = j.id
+                        WHERE j.rubric_version = ? AND d.status = 'scored'""", [version])[0]["n"]
+
+
+def test_report_overview_shows_the_newest_rubric_version_and_names_what_it_left_out(two_versions, tmp_path):
+    """The overview's KPIs, score distribution, heatmap and candidates table pooled v1's and v2's
+    judgments (seven transcripts counted twice, under two sets of anchors). Now they use the newest
+    version, and a notice says how many judgments of v1 were left out and the options that show them."""
+    db, v1, v2 = two_versions
+    out = tmp_path / "report"
+    built = run("report", "--db", db, "--out", out)
+    assert built.exit_code == 0, built.output
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert _kpi(page, "judgments") == 7 and _kpi(page, "sessions") == 7
+    assert sum(_scored_per_dimension(page).values()) == _scored(db, v2)
+    note = page[page.index('id="series-left-out"'):]
+    note = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", note[:note.index("</table>")])).split())
+    assert f"{v2} by baseline" in note and "Left out: 10 judgments" in note
+    assert f"evaluate report --rubric-version {v1} --model baseline" in note
+    heat = page[page.index("<h2>Candidates × dimensions"):]
+    spec = json.loads(html.unescape(re.search(r'data-spec="([^"]+)"', heat)[1]))
+    assert sum(n for row in spec["data"][0]["customdata"] for _, n in row) == _scored(db, v2)
+
+    # what the note says to run shows v1's judgments alone, with nothing left out
+    older = run("report", "--db", db, "--out", tmp_path / "v1", "--rubric-version", v1, "--model", "baseline")
+    assert older.exit_code == 0, older.output
+    page = (tmp_path / "v1" / "index.html").read_text(encoding="utf-8")
+    assert _kpi(page, "judgments") == 10 and 'id="series-left-out"' not in page
+    assert sum(_scored_per_dimension(page).values()) == _scored(db, v1)

@@ -14,7 +14,8 @@ that show scores use one judgment per transcript, rubric version and judge model
 (`BEST_FIRST`): scored before partial before unscored, the latest within a status. A forced re-run
 replaces, it does not double count; a later failed attempt (a rate-limited run that left everything
 unscored) does not hide an earlier score. Failed attempts stay listed with the judgments that were
-not fully scored (`coverage`). Cost counts every judgment, because every call was paid for, each in
+not fully scored (`coverage`). The overview's score views go further (`one_series`): one rubric
+version and one judge per rubric (`_SERIES_CTES`), never a pool of two instruments. Cost counts every judgment, because every call was paid for, each in
 one cohort (`_paid_sql`: the cost page and the overview's cost card). An unknown price (cost_usd
 NULL) is never counted as zero: sums are over the known costs, with the number of unknown ones
 beside them, and the pages show "unknown" or "at least".
@@ -69,9 +70,9 @@ class ScopeCache:
 
     def __init__(self, con) -> None:
         self.con = con
-        self.tables: dict[tuple[Filters, bool], str] = {}
+        self.tables: dict[tuple[Filters, bool, bool], str] = {}
 
-    def table(self, key: tuple[Filters, bool], sql: str, params: list[Any]) -> str:
+    def table(self, key: tuple[Filters, bool, bool], sql: str, params: list[Any]) -> str:
         name = self.tables.get(key)
         if name is None:
             name = f"report_scope_{len(self.tables)}"
@@ -126,7 +127,26 @@ NOT_PROBE_INPUT = ("id NOT IN (SELECT judgment_id FROM probe_items WHERE perturb
 BEST_FIRST = ("CASE status WHEN 'scored' THEN 0 WHEN 'partial' THEN 1 ELSE 2 END, created_at DESC, id")
 
 
-def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, list[Any]]:
+# Which series (rubric version x judge model) of each rubric the overview shows (`one_series`): the
+# rubric's newest version in scope (the one defined last; of two defined at once, the one judged
+# last), and under it the judge that judged the most sessions (ties: the one that judged last). Reads
+# `judged_all` (the judgments in scope, one per transcript, version and judge); `series` lists every
+# series with its count, `chosen` the shown one per rubric. Only here.
+_SERIES_CTES = """,
+    series AS (
+        SELECT j.rubric_id, j.rubric_version, j.model, count(*) AS judgments,
+               count(DISTINCT j.transcript_hash) AS transcripts, max(j.created_at) AS last_judged,
+               any_value(v.created_at) AS defined
+        FROM judged_all j LEFT JOIN rubric_versions v ON v.version = j.rubric_version GROUP BY ALL
+    ),
+    newest AS (SELECT rubric_id, arg_max(rubric_version, (defined, last_judged)) AS rubric_version
+               FROM series GROUP BY rubric_id),
+    chosen AS (SELECT s.rubric_id, s.rubric_version, arg_max(s.model, (s.transcripts, s.last_judged)) AS model
+               FROM series s JOIN newest n USING (rubric_id, rubric_version) GROUP BY ALL)"""
+
+
+def _scope_sql(schema: Schema, f: Filters, latest: bool = True,
+               one_series: bool = False) -> tuple[str, list[Any]]:
     """CTEs ending in `judged`: one row per judgment in scope with its effective metadata (read from
     the scope cache's temporary table when the schema has one). With `latest` (the score views),
     only the judgment `BEST_FIRST` chooses per transcript, rubric version and judge model; without,
@@ -134,10 +154,17 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
     for) the judgment; `cohort` the one it is shown in. The judgments of perturbed inputs that bias
     probes made (`evaluate probe`: swapped names, removed code...) are not judgments of a real
     session: the score views (`latest`) leave them out; every judgment (cost) keeps them, and the
-    views over every judgment that show sessions filter them with `NOT_PROBE_INPUT`."""
+    views over every judgment that show sessions filter them with `NOT_PROBE_INPUT`.
+
+    With `one_series` (the overview's score views; implies `latest`), only the judgments of one
+    series per rubric (`_SERIES_CTES`: its newest version in scope, and that version's main judge). A
+    score under an edited anchor, or by another judge, is another measurement: a distribution or a
+    candidate's mean over both would describe neither (`series_shown` counts what is left out)."""
     if schema.scopes is not None:
-        plain, plain_params = _scope_sql(Schema(), f, latest)
-        return f"WITH judged AS (SELECT * FROM {schema.scopes.table((f, latest), plain, plain_params)})\n", []
+        plain, plain_params = _scope_sql(Schema(), f, latest, one_series)
+        key = (f, latest or one_series, one_series)
+        return f"WITH judged AS (SELECT * FROM {schema.scopes.table(key, plain, plain_params)})\n", []
+    latest = latest or one_series
     params: list[Any] = []
     if f.cohort is not None:
         # The cohort's member transcripts, judged by its runs or reused by them from the cache.
@@ -183,6 +210,9 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
 
         where.append(f"id NOT IN ({SAMPLE_MEMBER_IDS_SQL})")
     where_sql = ("WHERE " + " AND ".join(where)) if where else ""
+    shown = (_SERIES_CTES + """,
+    judged AS (SELECT j.* FROM judged_all j JOIN chosen c USING (rubric_id, rubric_version, model))"""
+             if one_series else "")
     qualify = ("QUALIFY row_number() OVER (PARTITION BY transcript_hash, rubric_version, model"
                f" ORDER BY {BEST_FIRST}) = 1") if latest else ""
     sql = f"""
@@ -205,7 +235,7 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True) -> tuple[str, li
         FROM scoped s LEFT JOIN transcripts t ON t.hash = s.transcript_hash
         LEFT JOIN speakers sp ON sp.transcript_hash = s.transcript_hash
     ),
-    judged AS (SELECT * FROM base {where_sql} {qualify})
+    {"judged_all" if one_series else "judged"} AS (SELECT * FROM base {where_sql} {qualify}){shown}
     """
     return sql, params + wparams
 
@@ -255,9 +285,9 @@ def dimension_names(con) -> dict[str, dict[str, Any]]:
     return {r[0]: {"name": r[1] or r[0], "min": r[2], "max": r[3]} for r in rows}
 
 
-def score_scale(con, schema: Schema, f: Filters) -> tuple[int, int]:
+def score_scale(con, schema: Schema, f: Filters, one_series: bool = False) -> tuple[int, int]:
     """The widest scale among the rubric versions in scope (default 1-5)."""
-    sql, params = _scope_sql(schema, f)
+    sql, params = _scope_sql(schema, f, one_series=one_series)
     row = con.execute(sql + """
         SELECT min(coalesce(CAST(rv.definition ->> '$.scale.min' AS INTEGER), 1)),
                max(coalesce(CAST(rv.definition ->> '$.scale.max' AS INTEGER), 5))
@@ -269,16 +299,17 @@ def score_scale(con, schema: Schema, f: Filters) -> tuple[int, int]:
 # -- cohort overview ---------------------------------------------------------------------------------
 
 
-def overview_totals(con, schema: Schema, f: Filters) -> dict[str, Any]:
+def overview_totals(con, schema: Schema, f: Filters, one_series: bool = False) -> dict[str, Any]:
     """Counts over the judgments the scores use; the cost over every judgment made (`cost_total`)."""
-    sql, params = _scope_sql(schema, f)
+    sql, params = _scope_sql(schema, f, one_series=one_series)
     totals = _rows(con, sql + """
         SELECT count(*) AS judgments, count(DISTINCT transcript_hash) AS transcripts,
                count(DISTINCT candidate) AS candidates, count(DISTINCT exercise) AS exercises,
                count(*) FILTER (WHERE status = 'scored') AS scored,
                count(*) FILTER (WHERE status = 'partial') AS partial,
                count(*) FILTER (WHERE status = 'unscored') AS unscored,
-               count(DISTINCT rubric_version) AS rubric_versions, count(DISTINCT model) AS models,
+               count(DISTINCT rubric_version) AS rubric_versions, count(DISTINCT rubric_id) AS rubric_ids,
+               count(DISTINCT model) AS models,
                list(DISTINCT model ORDER BY model) AS model_list,
                list(DISTINCT rubric_version ORDER BY rubric_version) AS version_list,
                min(session_date) AS first_date, max(session_date) AS last_date
@@ -288,9 +319,20 @@ def overview_totals(con, schema: Schema, f: Filters) -> dict[str, Any]:
     return totals
 
 
-def dimension_distribution(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
-    """One row per dimension: counts per score level, mean, and how many were not scored."""
+def series_shown(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
+    """Every series (rubric version x judge model) of the judgments in scope, with its judgments,
+    transcripts and whether the overview shows it (`shown`: its rubric's `_SERIES_CTES` choice): what
+    the overview's note says it left out, and how to see it."""
     sql, params = _scope_sql(schema, f)
+    return _rows(con, sql + ", judged_all AS (SELECT * FROM judged)" + _SERIES_CTES + """
+        SELECT s.rubric_id, s.rubric_version, s.model, s.judgments, s.transcripts, c.model IS NOT NULL AS shown
+        FROM series s LEFT JOIN chosen c USING (rubric_id, rubric_version, model)
+        ORDER BY s.rubric_id, shown DESC, s.defined DESC NULLS LAST, s.judgments DESC, s.model""", params)
+
+
+def dimension_distribution(con, schema: Schema, f: Filters, one_series: bool = False) -> list[dict[str, Any]]:
+    """One row per dimension: counts per score level, mean, and how many were not scored."""
+    sql, params = _scope_sql(schema, f, one_series=one_series)
     return _rows(con, sql + _dims_cte() + """
         SELECT dimension_id, min(position) AS position,
                count(*) FILTER (WHERE dim_status = 'scored') AS n_scored,
@@ -303,9 +345,9 @@ def dimension_distribution(con, schema: Schema, f: Filters) -> list[dict[str, An
         FROM dims GROUP BY dimension_id ORDER BY position, dimension_id""", params)
 
 
-def heatmap(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
+def heatmap(con, schema: Schema, f: Filters, one_series: bool = False) -> list[dict[str, Any]]:
     """Mean score per candidate and dimension (scored dimensions only)."""
-    sql, params = _scope_sql(schema, f)
+    sql, params = _scope_sql(schema, f, one_series=one_series)
     return _rows(con, sql + _dims_cte() + """
         SELECT candidate, dimension_id, min(position) AS position, avg(score) AS mean, count(score) AS n
         FROM dims WHERE dim_status = 'scored'
@@ -323,10 +365,10 @@ _LOWEST_CTE = """,
         )"""
 
 
-def weakest_dimensions(con, schema: Schema, f: Filters, low: int = 2) -> list[dict[str, Any]]:
+def weakest_dimensions(con, schema: Schema, f: Filters, low: int = 2, one_series: bool = False) -> list[dict[str, Any]]:
     """Dimensions by ascending mean, with the share of scores at or below `low`, and how many
     candidates have that dimension as their own weakest."""
-    sql, params = _scope_sql(schema, f)
+    sql, params = _scope_sql(schema, f, one_series=one_series)
     return _rows(con, sql + _dims_cte() + """,
         per_cand AS (
             SELECT candidate, dimension_id, avg(score) AS m FROM dims WHERE dim_status = 'scored'
@@ -400,10 +442,10 @@ def coverage(con, schema: Schema, f: Filters) -> dict[str, Any]:
             "judgment_reasons": judgment_reasons, "failed_items": failed_items}
 
 
-def candidates_summary(con, schema: Schema, f: Filters) -> list[dict[str, Any]]:
+def candidates_summary(con, schema: Schema, f: Filters, one_series: bool = False) -> list[dict[str, Any]]:
     """Per candidate: sessions, date range, mean score, mean of the latest session, weakest dimensions
     (`weakest`: the tied lowest in rubric order; null when every scored dimension has the same mean)."""
-    sql, params = _scope_sql(schema, f)
+    sql, params = _scope_sql(schema, f, one_series=one_series)
     return _rows(con, sql + _dims_cte() + """,
         per_judgment AS (
             SELECT id, candidate, session_date, created_at, avg(score) AS mean FROM dims

@@ -9,6 +9,7 @@ links between pages (`pages.Links`, `links.<view>(...)`) and the navigation bar 
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,18 +141,35 @@ def not_found(site: Site, title: str, message: str) -> tuple[int, str]:
 # -- overview (all cohorts, or one) -----------------------------------------------------------------
 
 
+def series_note(rows: list[dict[str, Any]], site: Site, cohort: str | None) -> dict[str, Any]:
+    """What the overview's scores show of each rubric (its newest version in scope, that version's
+    main judge) and what they leave out, each left-out series with the report options that show it
+    (and, served, a link to the overview filtered so). Why not pool: a score of 3 under an edited
+    anchor, or from another judge, is another measurement; why not one chart per series: the
+    candidate pages already draw every series apart, and the overview answers "how is this cohort
+    doing" with the current instrument."""
+    shown = [r for r in rows if r["shown"]]
+    left = [r for r in rows if not r["shown"]]
+    for r in left:
+        args = {"rubric_version": r["rubric_version"], "model": r["model"]}
+        r["options"] = " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in args.items())
+        r["link"] = None if site.links.static else site.links.overview(cohort, **args)
+    return {"shown": shown, "left": left, "judgments": sum(r["judgments"] for r in left)}
+
+
 def render_overview(con, schema: q.Schema, site: Site, cohort: str | None = None) -> str:
     """One renderer for the served overview and the static index and cohort pages, so they never differ."""
     f = Filters(**{**site.filters.__dict__, "cohort": cohort}) if cohort is not None else site.filters
-    scale = q.score_scale(con, schema, f)
-    totals = q.overview_totals(con, schema, f)
-    dist = q.dimension_distribution(con, schema, f)
-    heat = q.heatmap(con, schema, f)
-    cands = q.candidates_summary(con, schema, f)
+    scale = q.score_scale(con, schema, f, one_series=True)
+    totals = q.overview_totals(con, schema, f, one_series=True)
+    dist = q.dimension_distribution(con, schema, f, one_series=True)
+    heat = q.heatmap(con, schema, f, one_series=True)
+    cands = q.candidates_summary(con, schema, f, one_series=True)
     cand_links = {c["candidate"]: site.links.candidate(c["candidate"]) for c in cands}
     return render(
         "overview.html", **site.frame("overview", cohort or "All cohorts"), cohort=cohort, totals=totals,
-        scale=scale, distribution=dist, weakest=q.weakest_dimensions(con, schema, f),
+        series=series_note(q.series_shown(con, schema, f), site, cohort),
+        scale=scale, distribution=dist, weakest=q.weakest_dimensions(con, schema, f, one_series=True),
         coverage=q.coverage(con, schema, f), candidates=cands,
         dist_chart=charts.distribution(dist, site.names, scale) if dist else None,
         heat_chart=charts.heatmap(heat, site.names, scale, cand_links) if heat else None,
