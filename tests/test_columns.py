@@ -49,7 +49,9 @@ def test_problems_of_every_kind_with_lines(tmp_path):
     with pytest.raises(BadInput) as err:
         read_columns(path, kind="judge")
     assert str(err.value).splitlines()[1:] == [
-        "  line 3: duplicate label for t1 / rater judge / a (first given on line 2)",
+        "  line 3: second judge score for t1 / a (first on line 2); a judge file holds one score per transcript and "
+        "dimension (from `evaluate export`: --current --model M --rubric-version V writes one judge's one judgment "
+        "per transcript)",
         "  line 4: a: score 'x' is not a number, 'not_observed' or empty",
         "  line 5: a: level probabilities must sum to 1 (sum 1.800)"]
 

@@ -20,6 +20,14 @@ from evaluator.calibrate.records import ScaleSpec
 from evaluator.calibrate.score_files import ABSENT
 
 
+def _second_judge_score(transcript: str, dimension: str, first_line: int) -> str:
+    """A judge file with two scores for one transcript and dimension: most often an `evaluate export`
+    of every judgment (re-runs, other judges and versions, probes), so say how to export one."""
+    return (f"second judge score for {transcript} / {dimension} (first on line {first_line}); a judge file holds "
+            "one score per transcript and dimension (from `evaluate export`: --current --model M --rubric-version V "
+            "writes one judge's one judgment per transcript)")
+
+
 def validate(frame: pd.DataFrame, rows: dict[str, np.ndarray], meta: dict[str, np.ndarray], prob_names: list[str],
               kind: str, scale: ScaleSpec | None, na: tuple[float, ...], na_by_dimension: dict[str, tuple[float, ...]],
               line_of_record: Callable[[], np.ndarray], text_only: bool) -> list[Problem]:
@@ -47,7 +55,9 @@ def validate(frame: pd.DataFrame, rows: dict[str, np.ndarray], meta: dict[str, n
     problems: list[Problem] = []
     tnames, rnames, dnames = (_Names(frame[c]) for c in ("transcript", "rater", "dimension"))
     for i in np.flatnonzero(bad):
-        if dup[i]:
+        if dup[i] and kind == "judge":
+            msg = _second_judge_score(tnames[i], dnames[i], lines()[first_of[i]])
+        elif dup[i]:
             msg = (f"duplicate label for {tnames[i]} / rater {rnames[i]} / {dnames[i]} "
                    f"(first given on line {lines()[first_of[i]]})")
         elif status[i] < 0:
@@ -72,9 +82,8 @@ def validate(frame: pd.DataFrame, rows: dict[str, np.ndarray], meta: dict[str, n
         first = _first_index(item)
         for j in np.flatnonzero(first != np.arange(len(valid))):
             i, f = valid[j], valid[first[j]]
-            problems.append(Problem(line=int(lines()[i]), message=(
-                f"second judge score for {tnames[i]} / {dnames[i]} (first on line {lines()[f]}); "
-                "a judge file holds one score per transcript and dimension")))
+            problems.append(Problem(line=int(lines()[i]), message=_second_judge_score(tnames[i], dnames[i],
+                                                                                      lines()[f])))
     frame["status"] = pd.Categorical.from_codes(np.where(status < 0, 2, status),
                                                 categories=["scored", "not_observed", "missing"])
     frame["score"] = np.where(status == 0, score, np.nan)

@@ -32,7 +32,7 @@ MAX_PROBLEMS_SHOWN = 40
 # Column names people actually use, mapped to ours.
 ALIASES = {
     "transcript": "transcript", "transcript_id": "transcript", "transcript_hash": "transcript", "file": "transcript",
-    "id": "transcript",
+    "id": "transcript", "judgment_id": "transcript",  # `evaluate export`'s id of the judgment (its transcript)
     "rater": "rater", "rater_id": "rater", "annotator": "rater", "labeller": "rater", "labeler": "rater",
     "dimension": "dimension", "dimension_id": "dimension",
     "score": "score", "label": "score", "value": "score",

@@ -20,6 +20,7 @@ from evaluator.calibrate.labels import ScoreFile, ValidatedLabel
 from evaluator.calibrate.maps import CalibrationMap, CalibrationResult
 from evaluator.calibrate.records import HumanLabel, JudgeIdentity, JudgeScore
 from evaluator.errors import BadInput, StoreError
+from evaluator.store.current import PROBE_INPUT_IDS_SQL, best_first
 from evaluator.store.db import Store
 
 
@@ -78,6 +79,12 @@ class ScoreSet(BaseModel):
 
 
 # -- transcripts ---------------------------------------------------------------------------------
+# Transcripts stored only as a bias probe's perturbed copies (names swapped, filler removed...): stored
+# under the session's file name, they are not sessions, and would make that name look ambiguous.
+_PROBE_ONLY_TRANSCRIPTS = (f"SELECT transcript_hash FROM judgments WHERE id IN ({PROBE_INPUT_IDS_SQL})"
+                           f" EXCEPT SELECT transcript_hash FROM judgments WHERE id NOT IN ({PROBE_INPUT_IDS_SQL})")
+
+
 def stored_transcripts_by_hash(store: Store, prefix: str) -> list[StoredTranscript]:
     """Stored transcripts whose hash starts with `prefix` (labels may name items by short hash)."""
     rows = store.con.execute(
@@ -93,7 +100,8 @@ def stored_transcripts_by_name(store: Store, name: str) -> list[StoredTranscript
     rows = store.con.execute(
         "SELECT t.hash, s.source, t.exercise FROM (SELECT hash, source FROM transcripts"
         " UNION SELECT transcript_hash, source FROM judgments) s JOIN transcripts t ON t.hash = s.hash"
-        " WHERE contains(s.source, ?) ORDER BY t.first_seen, s.source", [name]).fetchall()
+        f" WHERE contains(s.source, ?) AND t.hash NOT IN ({_PROBE_ONLY_TRANSCRIPTS}) ORDER BY t.first_seen, s.source",
+        [name]).fetchall()
     out = []
     for h, source, exercise in rows:
         if source is None:
@@ -106,11 +114,19 @@ def stored_transcripts_by_name(store: Store, name: str) -> list[StoredTranscript
 
 def stored_transcripts_by_judgment(store: Store, prefix: str) -> list[StoredTranscript]:
     """The transcripts of the judgments whose id starts with `prefix`: a label file written against
-    `evaluate export` may name each row by its `judgment_id`."""
+    `evaluate export` may name each row by its `judgment_id`. A bias probe's judgment of a perturbed
+    input is refused (BadInput): the rater read the session, not the probe's altered copy of it or
+    of its rubric, and a label recorded against that copy would pair with nothing real."""
     rows = store.con.execute(
-        "SELECT DISTINCT t.hash, j.source, t.exercise FROM judgments j JOIN transcripts t ON t.hash = j.transcript_hash"
-        " WHERE j.id LIKE ? || '%' ORDER BY t.hash", [prefix.lower()]).fetchall()
-    return [StoredTranscript(hash=r[0], source=r[1], exercise=r[2]) for r in rows]
+        f"SELECT DISTINCT t.hash, j.source, t.exercise, j.id IN ({PROBE_INPUT_IDS_SQL}) FROM judgments j"
+        " JOIN transcripts t ON t.hash = j.transcript_hash WHERE j.id LIKE ? || '%' ORDER BY t.hash",
+        [prefix.lower()]).fetchall()
+    sessions = {r[0]: StoredTranscript(hash=r[0], source=r[1], exercise=r[2]) for r in rows if not r[3]}
+    if rows and not sessions:
+        raise BadInput(f"judgment {prefix} is a bias probe's judgment of a perturbed copy of the session "
+                       "(`evaluate probe`), not of the session: name the session's own judgment (the export's "
+                       "rows with role 'judgment'; `evaluate export --current` writes only those), or the transcript")
+    return list(sessions.values())
 
 
 # -- labels ----------------------------------------------------------------------------------------
@@ -192,10 +208,12 @@ def label_summary(store: Store) -> list[dict]:
 # -- judge scores ----------------------------------------------------------------------------------------
 def _selected_judgments_sql(sel: JudgeSelection) -> tuple[str, list]:
     # a --samples run's members are draws at a sampling temperature: its aggregate (the median) is the
-    # judgment that stands for the transcript, as in the report's score views
+    # judgment that stands for the transcript, as in the report's score views; a bias probe's judgments
+    # of perturbed inputs (reversed anchors, swapped names...) are not judgments of the session at all
     from evaluator.store.db import SAMPLE_MEMBER_IDS_SQL
 
-    where, params = ["j.status IN ('scored', 'partial')", f"j.id NOT IN ({SAMPLE_MEMBER_IDS_SQL})"], []
+    where, params = ["j.status IN ('scored', 'partial')", f"j.id NOT IN ({SAMPLE_MEMBER_IDS_SQL})",
+                     f"j.id NOT IN ({PROBE_INPUT_IDS_SQL})"], []
     if sel.run:
         where.append("j.run_id LIKE ? || '%'")
         params.append(sel.run)
@@ -233,12 +251,14 @@ def _no_match_message(store: Store, sel: JudgeSelection) -> str:
 
 
 def judge_score_sets(store: Store, sel: JudgeSelection) -> list[ScoreSet]:
-    """The judge's scores per rubric version (oldest version first): the newest matching judgment per
-    transcript and version, its dimension scores, the judge, and the rubric definition. A transcript
-    judged under two versions counts once in each. With `sel.pool_rubric_versions`, one set over
-    every version selected instead (the newest judgment per transcript, whatever its version), which
-    says it is pooled. Several judges matching at once is an error: their scores are not
-    comparable, so the user must choose (--model, --run)."""
+    """The judge's scores per rubric version (oldest version first): per transcript and version the
+    judgment the report uses too (store/current.py: a scored one before a partial one, the newest
+    within; `evaluate export` marks it `current`), its dimension scores, the judge, and the rubric
+    definition. A transcript judged under two versions counts once in each. With
+    `sel.pool_rubric_versions`, one set over every version selected instead (one judgment per
+    transcript, chosen the same way whatever its version), which says it is pooled. A bias probe's
+    judgments of perturbed inputs are never among them. Several judges matching at once is an
+    error: their scores are not comparable, so the user must choose (--model, --run)."""
     where, params = _selected_judgments_sql(sel)
     judges = store.con.execute(
         f"SELECT j.judge_kind, j.model, j.prompt_version, count(*) FROM judgments j WHERE {where}"
@@ -255,7 +275,7 @@ def judge_score_sets(store: Store, sel: JudgeSelection) -> list[ScoreSet]:
         f"""
         WITH latest AS (
             SELECT j.id, j.transcript_hash, j.rubric_version FROM judgments j WHERE {where}
-            QUALIFY row_number() OVER (PARTITION BY {per} ORDER BY j.created_at DESC, j.id DESC) = 1
+            QUALIFY row_number() OVER (PARTITION BY {per} ORDER BY {best_first("j")}) = 1
         )
         SELECT l.id, l.transcript_hash, l.rubric_version, d.dimension_id, d.status, d.score,
                d.distribution, d.expected_score, min(v.created_at) OVER (PARTITION BY l.rubric_version) AS since

@@ -78,10 +78,14 @@ def export_cmd(
     table: Annotated[str, typer.Option(help="judgments (one row each, with the mean score) or dimensions (one row per dimension score).")] = "judgments",
     export_format: Annotated[Optional[str], typer.Option("--format", "-f", help="csv, jsonl or parquet (default: from FILE's suffix).")] = None,
     cohort: Annotated[Optional[str], typer.Option(help="Only transcripts of this cohort.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Only this judge model ('baseline' for the offline judge).")] = None,
+    rubric_version: Annotated[Optional[str], typer.Option(help="Only this rubric version (a prefix is enough).")] = None,
+    current: Annotated[bool, typer.Option("--current", help="Only the judgment that stands for each transcript, rubric version and judge (as the report and agreement use it): no re-runs it replaced, --samples draws or probe judgments.")] = False,
     db: opt.Db = None,
 ) -> None:
-    """Export stored judgments or dimension scores as CSV, JSON Lines or Parquet."""
+    """Export stored judgments or dimension scores as CSV, JSON Lines or Parquet (each row's `role` and `current` say which judgment it is)."""
     from evaluator.store.export import ExportRequest, export
 
-    result = export(ExportRequest(out=out, table=table, format=export_format, db=db, cohort=cohort))
+    result = export(ExportRequest(out=out, table=table, format=export_format, db=db, cohort=cohort, model=model,
+                                  rubric_version=rubric_version, current=current))
     console(stderr=True).print(f"wrote {result.rows} row(s) to {result.out} ({result.format})", markup=False)

@@ -15,10 +15,11 @@ that show scores use one judgment per transcript, rubric version and judge model
 replaces, it does not double count; a later failed attempt (a rate-limited run that left everything
 unscored) does not hide an earlier score. Failed attempts stay listed with the judgments that were
 not fully scored (`coverage`). The overview's score views go further (`one_series`): one rubric
-version and one judge per rubric (`_SERIES_CTES`), never a pool of two instruments. Cost counts every judgment, because every call was paid for, each in
-one cohort (`_paid_sql`: the cost page and the overview's cost card). An unknown price (cost_usd
-NULL) is never counted as zero: sums are over the known costs, with the number of unknown ones
-beside them, and the pages show "unknown" or "at least".
+version and one judge per rubric (`_SERIES_CTES`), never a pool of two instruments. Cost counts
+every judgment, because every call was paid for, each in one cohort (`_paid_sql`: the cost page
+and the overview's cost card). An unknown price (cost_usd NULL) is never counted as zero: sums are
+over the known costs, with the number of unknown ones beside them, and the pages show "unknown" or
+"at least".
 
 The store must have every migration up to `REQUIRED_MIGRATION` (`read_schema` checks, and says to
 run any command that writes, which migrates it): no query here guesses at an older schema.
@@ -31,6 +32,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from evaluator.errors import StoreError
+from evaluator.store.current import BEST_FIRST, PROBE_INPUT_IDS_SQL
 from evaluator.store.migrations import MIGRATIONS
 from evaluator.store.names import known_cohorts
 
@@ -119,12 +121,10 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]
 # -- the judgments in scope ---------------------------------------------------------------------
 
 
-# Which judgment of a (transcript, rubric version, judge model) the score views use: the best status
-# (scored, then partial, then unscored), the latest within a status. Only here.
+# Which judgment of a (transcript, rubric version, judge model) the score views use: `BEST_FIRST`
+# (store/current.py, shared with export and agreement).
 # A judgment of a perturbed input a bias probe made (swapped names, code left out...): not a session.
-NOT_PROBE_INPUT = ("id NOT IN (SELECT judgment_id FROM probe_items WHERE perturbation <> 'none'"
-                   " AND judgment_id IS NOT NULL)")
-BEST_FIRST = ("CASE status WHEN 'scored' THEN 0 WHEN 'partial' THEN 1 ELSE 2 END, created_at DESC, id")
+NOT_PROBE_INPUT = f"id NOT IN ({PROBE_INPUT_IDS_SQL})"
 
 
 # Which series (rubric version x judge model) of each rubric the overview shows (`one_series`): the

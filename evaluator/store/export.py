@@ -3,6 +3,14 @@
 DuckDB writes all three natively (`COPY (query) TO file`), straight from the store, streaming: no
 DataFrame in between however large the store. The file is written beside its destination and moved
 into place, so a failed export never leaves half a file where the old one was.
+
+A transcript often has several judgments: re-runs, other judges, other rubric versions, the draws of
+a --samples run, a bias probe's judgments of perturbed copies (some under the session's own hash).
+Every row says what it is (`role`: judgment, sample or probe) and whether it is `current`: the one
+judgment the report and agreement use for its transcript, rubric version and judge
+(store/current.py). `--current` keeps only those and `--model`/`--rubric-version` one judge and
+version, which is what a judge file for `agreement --judge` (one score per transcript and
+dimension) or a label sheet keyed by `judgment_id` needs.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.errors import BadInput, StoreError
-from evaluator.store.names import require_cohort
+from evaluator.store.names import require_cohort, unknown_name
 
 FORMATS = {"csv": "(FORMAT csv, HEADER true)", "jsonl": "(FORMAT json)", "parquet": "(FORMAT parquet)"}
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
@@ -23,24 +31,36 @@ _JUDGMENT_COLUMNS = """
     coalesce(j.source, j.transcript_hash) AS transcript, j.transcript_hash,
     t.candidate, t.exercise, t.session_date, j.rubric_id, j.rubric_version, j.judge_kind, j.model,
     j.prompt_version"""
+# Appended after the columns earlier exports had, so a reader of those by position still works.
+_WHICH_COLUMNS = "j.role, j.current"
 QUERIES = {
     "judgments": f"""
         SELECT {_JUDGMENT_COLUMNS},
                round(avg(d.score) FILTER (WHERE d.status = 'scored'), 3) AS mean_score,
                count(*) FILTER (WHERE d.status = 'scored') AS scored_dimensions,
-               j.flags, j.warnings, j.calls, j.prompt_tokens, j.completion_tokens, j.cost_usd, j.latency_ms
-        FROM judgments j LEFT JOIN transcripts t ON t.hash = j.transcript_hash
+               j.flags, j.warnings, j.calls, j.prompt_tokens, j.completion_tokens, j.cost_usd, j.latency_ms,
+               {_WHICH_COLUMNS}
+        FROM j LEFT JOIN transcripts t ON t.hash = j.transcript_hash
              LEFT JOIN dimension_scores d ON d.judgment_id = j.id
-        {{where}}
         GROUP BY ALL ORDER BY j.created_at, j.id""",
     "dimensions": f"""
         SELECT {_JUDGMENT_COLUMNS}, d.dimension_id, d.position, d.status AS dimension_status, d.score,
-               d.rationale, d.evidence, d.reason AS dimension_reason
-        FROM judgments j LEFT JOIN transcripts t ON t.hash = j.transcript_hash
+               d.rationale, d.evidence, d.reason AS dimension_reason, {_WHICH_COLUMNS}
+        FROM j LEFT JOIN transcripts t ON t.hash = j.transcript_hash
              JOIN dimension_scores d ON d.judgment_id = j.id
-        {{where}}
         ORDER BY j.created_at, j.id, d.position""",
 }
+
+
+def _judgments_cte(where: str, current_only: bool) -> str:
+    """`j`: the judgments selected (`where`), each with its `role` and whether it is `current` among
+    them (store/current.py: the one the report and agreement use for its transcript, rubric version
+    and judge). Computed over the selection, so a cohort's export marks what that cohort's pages use."""
+    from evaluator.store.current import CURRENT_SQL, role_sql
+
+    only = " WHERE current" if current_only else ""
+    return (f"WITH jr AS (SELECT j.*, {role_sql()} AS role FROM judgments j {where}),\n"
+            f"j AS (SELECT * FROM (SELECT *, {CURRENT_SQL} AS current FROM jr){only})\n")
 
 
 @dataclass
@@ -52,6 +72,9 @@ class ExportRequest:
     format: str | None = None  # csv, jsonl, parquet; None: from the file's suffix
     db: Path | None = None
     cohort: str | None = None
+    model: str | None = None  # a judge model, or 'baseline' for the offline judge
+    rubric_version: str | None = None  # a version or a prefix of one
+    current: bool = False  # only the judgment that stands for each transcript, rubric version and judge
 
 
 @dataclass
@@ -153,6 +176,29 @@ def _check_destination(out: Path) -> None:
         raise BadInput(f"{out} is a folder: give a file name")
 
 
+def _where(con: Any, request: ExportRequest) -> str:
+    """The WHERE clause of the judgments asked for (COPY takes no bound parameters: values go in as
+    quoted SQL literals). An unknown --model is an error naming the close ones, as --cohort is; a
+    --rubric-version no judgment starts with lists the stored versions."""
+    where = []
+    if request.cohort:
+        where.append(in_cohort_sql(_literal(request.cohort)))
+    if request.model is not None:
+        known = [str(r[0]) for r in con.execute(
+            "SELECT DISTINCT coalesce(model, judge_kind) FROM judgments ORDER BY 1").fetchall()]
+        if request.model not in known:
+            raise unknown_name("judge model", request.model, known)
+        where.append(f"coalesce(j.model, j.judge_kind) = {_literal(request.model)}")
+    if request.rubric_version is not None:
+        versions = [str(r[0]) for r in con.execute(
+            "SELECT DISTINCT rubric_version FROM judgments ORDER BY 1").fetchall()]
+        if not any(v.startswith(request.rubric_version) for v in versions):
+            raise BadInput(f"no judgment was made under a rubric version starting with {request.rubric_version!r}; "
+                           f"known: {', '.join(versions) or 'none'}")
+        where.append(f"starts_with(j.rubric_version, {_literal(request.rubric_version)})")
+    return ("WHERE " + " AND ".join(where)) if where else ""
+
+
 def export(request: ExportRequest) -> ExportResult:
     """Write the rows; the destination's folder must exist, and an existing file is replaced."""
     import duckdb
@@ -163,13 +209,10 @@ def export(request: ExportRequest) -> ExportResult:
     if request.table not in QUERIES:
         raise BadInput(f"--table must be one of {', '.join(QUERIES)}, got {request.table!r}")
     _check_destination(request.out)
-    where = ""
-    if request.cohort:  # COPY takes no bound parameters: the name goes in as a quoted SQL literal
-        where = "WHERE " + in_cohort_sql(_literal(request.cohort))
-    partial = _partial_for(request.out)
     with open_store(request.db or default_db_path(), read_only=True, wait_seconds=5.0) as store:
         require_cohort(store.con, request.cohort)
-        query = QUERIES[request.table].format(where=where)
+        query = _judgments_cte(_where(store.con, request), request.current) + QUERIES[request.table]
+        partial = _partial_for(request.out)  # after the checks: a refused export leaves no temporary file
         try:
             store.con.execute(f"COPY ({query}) TO {_literal(str(partial))} {FORMATS[fmt]}")
             rows = store.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]  # type: ignore[index]
