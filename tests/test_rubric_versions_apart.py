@@ -298,3 +298,85 @@ def test_report_overview_shows_the_newest_rubric_version_and_names_what_it_left_
     page = (tmp_path / "v1" / "index.html").read_text(encoding="utf-8")
     assert _kpi(page, "judgments") == 10 and 'id="series-left-out"' not in page
     assert sum(_scored_per_dimension(page).values()) == _scored(db, v1)
+
+
+def _label_file(path: Path, db: Path, version: str, rater: str, shift: int) -> int:
+    """A label file of `rater` for every scored dimension of `version`'s judgments, `shift` points off
+    the judge (kept on the scale); returns its number of labels."""
+    rows = query(db, """SELECT j.source, d.dimension_id, d.score FROM judgments j JOIN dimension_scores d
+                        ON d.judgment_id = j.id WHERE j.rubric_version = ? AND d.status = 'scored' ORDER BY 1, 2""",
+                 [version])
+    path.write_text("transcript,rater,dimension,score\n" + "".join(
+        f"{Path(r['source']).name},{rater},{r['dimension_id']},{max(1, min(5, int(r['score']) + shift))}\n"
+        for r in rows), encoding="utf-8")
+    return len(rows)
+
+
+def test_labels_pair_with_judgments_of_their_own_rubric_version_first(two_versions, tmp_path):
+    """The fixture's labels were imported after the edit: recorded against v2. v1's agreement pairs
+    them anyway and says so with counts (or, --same-version-labels, not at all). Labels imported
+    again against v1 change v1's figures only: v2 keeps its own. Labels recorded against another
+    rubric are never paired, and said."""
+    db0, v1, v2 = two_versions
+    db = tmp_path / "store.duckdb"
+    shutil.copy(db0, db)
+    labelled = {v: query(db, """SELECT count(*) AS n FROM human_labels WHERE transcript_hash IN
+                                (SELECT transcript_hash FROM judgments WHERE rubric_version = ?)""", [v])[0]["n"]
+                for v in (v1, v2)}
+    agreement = ("agreement", "--db", db, "--bootstrap", "0", "--format", "json")
+
+    def reports(*extra: str) -> dict:
+        done = run(*agreement, *extra)
+        assert done.exit_code == 0, done.output
+        doc = json.loads(done.stdout)
+        return doc["rubric_versions"] if "rubric_versions" in doc else {doc["overall"]["rubric_versions"][0]: doc}
+
+    before = reports()
+    assert before[v1]["overall"]["label_versions"] == {"same_version": 0, "other_version": {v2: labelled[v1]},
+                                                       "left_out": {}, "other_rubric": {}}
+    assert before[v2]["overall"]["label_versions"]["same_version"] == labelled[v2]
+    assert before[v2]["overall"]["label_versions"]["other_version"] == {}
+    table = run("agreement", "--db", db, "--bootstrap", "0")
+    flat = " ".join(table.output.split())
+    assert f"{labelled[v1]} of {labelled[v1]} labels were recorded against another version of the rubric ({v2}: " \
+           f"{labelled[v1]})" in flat
+
+    strict = run(*agreement, "--same-version-labels")
+    assert strict.exit_code == 0, strict.output
+    doc = json.loads(strict.stdout)
+    assert doc["overall"]["rubric_versions"] == [v2] and doc["overall"]["n"] == before[v2]["overall"]["n"]
+    assert f"rubric version {v1}: no agreement: no label of its transcripts to pair with" in \
+           " ".join(strict.stderr.split())
+
+    # bob labels v1's judgments again, against v1's rubric (the original file), one point below the judge
+    original = tmp_path / "v1.yaml"
+    shutil.copy(ROOT / "rubrics" / "default.yaml", original)
+    again = tmp_path / "bob_v1.csv"
+    n_bob = _label_file(again, db, v1, "bob", -1)
+    imported = run("labels", "import", again, "--rubric", original, "--transcripts", ROOT / "transcripts", "--db", db)
+    assert imported.exit_code == 0, imported.output
+    assert {r["rubric_version"] for r in query(db, "SELECT DISTINCT rubric_version FROM human_labels WHERE import_id ="
+                                                   " (SELECT id FROM label_imports ORDER BY imported_at DESC LIMIT 1)")} \
+        == {v1}
+    after = reports()
+    assert after[v1]["overall"]["label_versions"]["same_version"] == n_bob
+    assert after[v1]["overall"]["label_versions"]["other_version"] == {v2: labelled[v1] - n_bob}  # ann's
+    assert after[v1]["overall"]["n"] == before[v1]["overall"]["n"]
+    assert after[v1]["overall"]["exact"] != before[v1]["overall"]["exact"]
+    assert json.dumps(after[v2], sort_keys=True) == json.dumps(before[v2], sort_keys=True)  # the newer import is v1's: v2 keeps pairing bob's labels of v2
+
+    # labels recorded against another rubric (its dimension ids overlap the default rubric's) never pair
+    other = tmp_path / "cy.csv"
+    name = Path(query(db, "SELECT source FROM judgments WHERE rubric_version = ? LIMIT 1", [v2])[0]["source"]).name
+    other.write_text(f"transcript,rater,dimension,score\n{name},cy,invariant,1\n{name},cy,edge_cases,1\n")
+    imported = run("labels", "import", other, "--rubric", ROOT / "rubrics" / "agent_loop.yaml",
+                   "--transcripts", ROOT / "transcripts", "--db", db)
+    assert imported.exit_code == 0, imported.output
+    last = reports()
+    for version in (v1, v2):
+        assert last[version]["overall"]["label_versions"]["other_rubric"] == {"agent_loop": 2}
+        assert all("cy" not in d["raters"] for d in last[version].values())
+        assert last[version]["overall"]["n"] == after[version]["overall"]["n"]
+    fitted = run("calibrate", "--db", db, *FIT, "--no-save")
+    assert fitted.exit_code == 0, fitted.output
+    assert "recorded against another rubric (agent_loop: 2) and are not paired" in " ".join(fitted.output.split())

@@ -164,6 +164,8 @@ class AgreementReport(BaseModel):
     overall: DimensionAgreement
     notes: list[str] = Field(default_factory=list)
     definitions: dict[str, str] = Field(default_factory=dict)
+    label_versions: dict | None = Field(None, description="from the store: the labels paired, by how their rubric "
+                                                          "version matches the judgments' (LabelMatch's counts)")
 
     @property
     def pooled_key(self) -> str:
@@ -211,6 +213,8 @@ class AgreementReport(BaseModel):
         doc[self.pooled_key]["definitions"] = self.definitions
         if self.judge is not None:  # more than one only when pooling them was asked for
             doc[self.pooled_key]["rubric_versions"] = self.judge.rubric_versions
+        if self.label_versions is not None:
+            doc[self.pooled_key]["label_versions"] = self.label_versions
         return doc
 
 

@@ -18,7 +18,7 @@ from evaluator.calibrate.fitdata import judge_frame_of
 from evaluator.calibrate.labels import problems_error
 from evaluator.calibrate.pairing import human_frame
 from evaluator.calibrate.records import JudgeIdentity, ScaleSpec
-from evaluator.calibrate.store import JudgeSelection
+from evaluator.calibrate.store import JudgeSelection, LabelMatch
 from evaluator.errors import BadInput
 
 # A cohort, `evaluate FILE` or a report build holds the store for short sessions only: wait for one
@@ -38,6 +38,8 @@ class ScoreSource(BaseModel):
     na: list[str] = Field(default_factory=list,
                           description="'VALUE' or 'DIMENSION=VALUE' entries: scores meaning 'not applicable'")
     raters: list[str] = Field(default_factory=list)
+    same_version_labels: bool = Field(False, description="from the store: pair only labels recorded against the "
+                                                         "judgments' own rubric version")
     group_by: str | None = Field(None, description="a column of the judge/human files")
     system_col: str | None = Field(None, description="the column naming each item's system")
 
@@ -60,6 +62,7 @@ class Gathered(BaseModel):
     scale_inferred: bool = False
     versions: str | None = Field(None, description="the rubric version(s) of the store's judge scores, as the "
                                                    "output names them (ScoreSet.label); None for plain files")
+    labels: LabelMatch | None = Field(None, description="from the store: how the labels' rubric versions match")
 
     def column_of(self, column: str | None) -> dict[str, str] | None:
         """Transcript -> value of a named extra column (--group-by, --system-col)."""
@@ -227,6 +230,9 @@ def gather_files(src: ScoreSource) -> Gathered:
     from evaluator.calibrate.columns import distinct
     if not (src.judge_file and src.human_file):
         raise BadInput("--judge FILE and --human FILE go together: give both, or neither to use the store")
+    if src.same_version_labels:
+        raise BadInput("--same-version-labels reads the rubric versions the store's labels were imported against: "
+                       "plain files carry none (leave out --judge/--human, or the option)")
     default, per_dim = parse_scales(([src.scale] if src.scale else []) + list(src.scales))
     na = parse_na(src.na, default, per_dim)
     meta_cols = frozenset(c for c in (src.group_by, src.system_col) if c)
@@ -265,13 +271,13 @@ def gather_store(store, src: ScoreSource) -> list[Gathered]:
 
     if src.group_by or src.system_col:
         raise BadInput("--group-by and --system-col read a column of plain files: use them with --judge/--human")
-    human, imports = sql.current_labels(store, src.raters or None)
-    if not human:
+    if not sql.has_labels(store, src.raters or None):
         who = f" from rater(s) {', '.join(src.raters)}" if src.raters else ""
         raise BadInput(f"{store.path}: no human labels{who}; import some with `evaluate labels import FILE`")
-    labels = human_frame(human)
     out = []
     for found in sql.judge_score_sets(store, src.selection):
+        match = sql.labels_for_judgments(store, sorted({s.judgment_id for s in found.scores if s.judgment_id}),
+                                         src.raters or None, src.same_version_labels)
         rubrics = [Rubric.model_validate(d) for d in found.definitions]
         scales = {(r.scale.min, r.scale.max) for r in rubrics}
         if len(scales) > 1:
@@ -279,9 +285,10 @@ def gather_store(store, src: ScoreSource) -> list[Gathered]:
                            "choose one rubric with --rubric")
         lo, hi = scales.pop() if scales else (1, 5)
         order = list(dict.fromkeys(d.id for r in rubrics for d in r.dimensions))
-        out.append(Gathered(judge=judge_frame_of(found.scores), human=labels, scale=ScaleSpec(min=lo, max=hi),
-                            identity=found.identity, dimension_order=order, label_imports=imports,
-                            versions=found.label))
+        out.append(Gathered(judge=judge_frame_of(found.scores), human=human_frame(match.labels),
+                            scale=ScaleSpec(min=lo, max=hi), identity=found.identity, dimension_order=order,
+                            label_imports=match.imports, versions=found.label, labels=match,
+                            notes=match.notes(found.label, sorted({r.id for r in rubrics}))))
     return out
 
 

@@ -107,6 +107,8 @@ def _agreement_of(g: Gathered, request: AgreementRequest, calibration: Calibrati
                               scales=g.scales, groups=groups, group_by=src.group_by, systems=systems,
                               calibrated=calibrated)
     report.notes = notes + report.notes
+    if g.labels is not None:
+        report.label_versions = g.labels.model_dump(exclude={"labels", "imports"})
     if g.identity is not None and len(g.identity.rubric_versions) > 1:
         report.notes.insert(0, f"{g.versions}: asked for with --pool-rubric-versions, these figures mix the "
                                "versions' scales (each version alone: leave the option out)")
@@ -126,7 +128,15 @@ def run_agreement(request: AgreementRequest) -> AgreementOutcome:
         raise BadInput("--system-col is used with --level system")
     sets = gather(src)
     calibration = load_calibration(request.calibration, src.db) if request.calibration else None
-    outcome = AgreementOutcome(reports=[_agreement_of(g, request, calibration) for g in sets])
+    # A rubric version none of whose transcripts has a label to pair (never labelled, or only against
+    # another version with --same-version-labels) is said, not an error that hides the other versions.
+    unpaired = [g for g in sets if len(sets) > 1 and g.labels is not None and not g.labels.paired]
+    kept = [g for g in sets if all(g is not u for u in unpaired)] or sets
+    outcome = AgreementOutcome(reports=[_agreement_of(g, request, calibration) for g in kept])
+    if kept is not sets:
+        outcome.reports[0].notes[:0] = [f"{g.versions}: no agreement: no label of its transcripts to pair with"
+                                        f"{' (--same-version-labels)' if g.labels and g.labels.left_out else ''}"
+                                        for g in unpaired]
     if request.out is not None:
         from evaluator.store.export import write_table
 
@@ -203,6 +213,7 @@ def _fit_store(store, src: ScoreSource, request: CalibrateRequest) -> CalibrateO
     counts = [sql.save_calibration(store, r) if save else 0 for r in results]
     notes = [f"{g.versions}: asked for with --pool-rubric-versions, one calibration mixes the versions' scales"
              for g in sets if g.identity is not None and len(g.identity.rubric_versions) > 1]
+    notes += [note for g in sets for note in g.notes]  # how each version's labels matched its judgments
     return CalibrateOutcome(results=results, stored=save, judgments_calibrated=counts, db_path=str(store.path),
                             notes=notes + refused)
 

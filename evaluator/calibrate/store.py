@@ -13,7 +13,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from evaluator.calibrate.applying import calibrate_frame
 from evaluator.calibrate.labels import ScoreFile, ValidatedLabel
@@ -189,6 +189,112 @@ def current_labels(store: Store, raters: list[str] | None = None) -> tuple[list[
               for r in rows if not raters or r[1] in raters]
     imports = sorted({r[6] for r in rows if not raters or r[1] in raters})
     return labels, imports
+
+
+class LabelMatch(BaseModel):
+    """The human labels a set of judge scores is compared with, and how their rubric matches the
+    judgments' (`labels_for_judgments`). Counts are over the labels of the judged transcripts only."""
+
+    labels: list[HumanLabel]
+    imports: list[str]
+    same_version: int = 0
+    other_version: dict[str, int] = Field(default_factory=dict,
+                                          description="rubric version -> labels recorded against it, paired anyway")
+    left_out: dict[str, int] = Field(default_factory=dict,
+                                     description="rubric version -> labels not paired (--same-version-labels)")
+    other_rubric: dict[str, int] = Field(default_factory=dict,
+                                         description="rubric id -> labels recorded against another rubric, not paired")
+
+    @property
+    def paired(self) -> int:
+        """Labels of the judged transcripts that are compared with their judgments."""
+        return self.same_version + sum(self.other_version.values())
+
+    def notes(self, versions: str, rubric_ids: list[str]) -> list[str]:
+        """What the output says about the labels it paired (`versions`: how it names the scores)."""
+        def listed(counts: dict[str, int]) -> str:
+            return ", ".join(f"{k}: {n}" for k, n in sorted(counts.items()))
+
+        out = []
+        if self.other_version:
+            n = sum(self.other_version.values())
+            out.append(f"{versions}: {n} of {n + self.same_version} labels were recorded against another version of "
+                       f"the rubric ({listed(self.other_version)}) and are paired with these judgments anyway (the "
+                       "rater read other anchors); --same-version-labels pairs only labels of the judgments' own "
+                       "version, and importing the file again (`labels import`) records it against the current one")
+        if self.left_out:
+            out.append(f"{versions}: {sum(self.left_out.values())} labels recorded against another version of the "
+                       f"rubric ({listed(self.left_out)}) are left out (--same-version-labels)")
+        if self.other_rubric:
+            out.append(f"{versions}: {sum(self.other_rubric.values())} labels of these transcripts were recorded "
+                       f"against another rubric ({listed(self.other_rubric)}) and are not paired: their dimensions are "
+                       f"that rubric's (to compare them with these judgments, import the file with --rubric "
+                       f"{' or '.join(rubric_ids)})")
+        return out
+
+
+def has_labels(store: Store, raters: list[str] | None = None) -> bool:
+    """Whether any label is stored (from one of `raters`, when given)."""
+    return store.con.execute("SELECT count(*) > 0 FROM human_labels WHERE ? OR list_contains(?::VARCHAR[], rater)",
+                             [not raters, raters or []]).fetchone()[0]  # type: ignore[index]
+
+
+def labels_for_judgments(store: Store, judgment_ids: list[str], raters: list[str] | None = None,
+                         same_version_only: bool = False) -> LabelMatch:
+    """The labels to compare with these judgments: per transcript, rater and dimension one label, and
+    only one recorded against the judgment's rubric (the same id), preferring one recorded against
+    its rubric version, the newest import within each.
+
+    Why pair across versions by default: a label is a rater's reading of the session against the
+    anchors of the version it was imported against; an edit of the anchors changes what a score
+    means, but refusing those labels would leave every version after an edit without any agreement
+    or calibration until the transcripts are labelled again, and labelling is the costly part (most
+    edits clarify an anchor, they do not move it). So they are paired, counted and named in the
+    output (`LabelMatch.notes`), and a rater's label of the judgments' own version is used wherever
+    there is one: importing a file again against the new version changes the new version's figures
+    and leaves the old version's paired with its own labels. `same_version_only` (the
+    --same-version-labels option) pairs only those. A label recorded against another rubric id is
+    never paired: it scores another rubric's dimensions, even where a dimension id is shared.
+
+    The labels of transcripts none of these judgments is of pair with no judge score but count in the
+    human-human figures: they are chosen the same way against the rubric versions of these judgments
+    (not counted in the notes)."""
+    rows = store.con.execute("""
+        WITH s AS (SELECT DISTINCT transcript_hash, rubric_id, rubric_version FROM judgments
+                   WHERE id IN (SELECT unnest(?::VARCHAR[]))),
+        l AS (
+            SELECT l.transcript_hash, l.rater, l.dimension_id, l.status, l.score, l.line, l.import_id,
+                   l.rubric_id, l.rubric_version, s.transcript_hash IS NOT NULL AS judged,
+                   coalesce(l.rubric_id = s.rubric_id, l.rubric_id IN (SELECT rubric_id FROM s)) AS same_rubric,
+                   coalesce(l.rubric_version = s.rubric_version,
+                            l.rubric_version IN (SELECT rubric_version FROM s)) AS same_version, i.imported_at
+            FROM human_labels l JOIN label_imports i ON i.id = l.import_id
+            LEFT JOIN s ON s.transcript_hash = l.transcript_hash
+            WHERE ? OR list_contains(?::VARCHAR[], l.rater)
+        )
+        SELECT * EXCLUDE (imported_at) FROM l
+        QUALIFY row_number() OVER (PARTITION BY transcript_hash, rater, dimension_id
+                                   ORDER BY same_rubric DESC, same_version DESC, imported_at DESC, import_id DESC) = 1
+        ORDER BY transcript_hash, rater, dimension_id""",
+        [judgment_ids, not raters, raters or []]).fetchall()
+    match = LabelMatch(labels=[], imports=[])
+    imports = set()
+    for transcript, rater, dim, status, score, line, import_id, rubric_id, version, judged, same_rubric, same in rows:
+        if not same_rubric or (same_version_only and not same):
+            if judged:
+                counts = match.other_rubric if not same_rubric else match.left_out
+                key = rubric_id if not same_rubric else version
+                counts[key] = counts.get(key, 0) + 1
+            continue
+        if judged and not same:
+            match.other_version[version] = match.other_version.get(version, 0) + 1
+        elif judged:
+            match.same_version += 1
+        match.labels.append(HumanLabel(transcript=transcript, rater=rater, dimension=dim, status=status, score=score,
+                                       line=line))
+        imports.add(import_id)
+    match.imports = sorted(imports)
+    return match
 
 
 def label_summary(store: Store) -> list[dict]:

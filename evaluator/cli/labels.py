@@ -26,6 +26,9 @@ RubricVersionOpt = Annotated[str | None, typer.Option(
 PoolOpt = Annotated[bool, typer.Option(
     "--pool-rubric-versions", help="One figure over every rubric version selected, labelled pooled (default: one "
                                    "per rubric version: scores under two versions are two instruments).")]
+SameVersionOpt = Annotated[bool, typer.Option(
+    "--same-version-labels", help="Pair only labels recorded against the judgments' own rubric version (default: "
+                                  "also labels of another version of the same rubric, counted in a note).")]
 RaterOpt = Annotated[list[str] | None, typer.Option("--rater", help="Only these raters' labels (repeatable).")]
 JudgeFileOpt = Annotated[Path | None, typer.Option("--judge", help="Plain judge score file (CSV/JSONL/Parquet: transcript, dimension, score).")]
 HumanFileOpt = Annotated[Path | None, typer.Option("--human", help="Plain human label file (CSV/JSONL/Parquet: transcript, rater, dimension, score).")]
@@ -46,7 +49,7 @@ def _check_format(output_format: str) -> None:
 
 
 def _source(db, run, model, rubric, rater, judge_file, human_file, scale, na=None, group_by=None, system_col=None,
-            rubric_version=None, pool=False):
+            rubric_version=None, pool=False, same_version=False):
     from evaluator.calibrate.gathering import ScoreSource
     from evaluator.calibrate.store import JudgeSelection
 
@@ -54,7 +57,7 @@ def _source(db, run, model, rubric, rater, judge_file, human_file, scale, na=Non
                                pool_rubric_versions=pool)
     return ScoreSource(db=db, selection=selection, judge_file=judge_file,
                        human_file=human_file, scales=list(scale or []), na=list(na or []), raters=list(rater or []),
-                       group_by=group_by, system_col=system_col)
+                       group_by=group_by, system_col=system_col, same_version_labels=same_version)
 
 
 @labels_app.command("import")
@@ -107,7 +110,8 @@ def labels_list(db: DbOpt = None, output_format: FormatOpt = "table") -> None:
 @app.command("agreement")
 def agreement_cmd(
     db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None,
-    rubric_version: RubricVersionOpt = None, pool_rubric_versions: PoolOpt = False, rater: RaterOpt = None,
+    rubric_version: RubricVersionOpt = None, pool_rubric_versions: PoolOpt = False,
+    same_version_labels: SameVersionOpt = False, rater: RaterOpt = None,
     judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None, na: NaOpt = None,
     pairing: Annotated[str, typer.Option(help="mean: judge vs the raters' mean per item; each: judge vs every "
                                               "rater's label.")] = "mean",
@@ -135,7 +139,7 @@ def agreement_cmd(
         fail(ValueError(f"--level must be 'item' or 'system', got {level!r}"), EXIT_BAD_INPUT)
     outcome = run_agreement(AgreementRequest(
         source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by, system_col,
-                       rubric_version, pool_rubric_versions),
+                       rubric_version, pool_rubric_versions, same_version_labels),
         n_bootstrap=bootstrap, seed=seed, pairing=pairing, level=level,  # type: ignore[arg-type]  # checked above
         calibration=calibration, out=out))
     if output_format == "json":
@@ -151,7 +155,8 @@ def agreement_cmd(
 @app.command("calibrate")
 def calibrate_cmd(
     db: DbOpt = None, run: RunOpt = None, model: ModelOpt = None, rubric: RubricOpt = None,
-    rubric_version: RubricVersionOpt = None, pool_rubric_versions: PoolOpt = False, rater: RaterOpt = None,
+    rubric_version: RubricVersionOpt = None, pool_rubric_versions: PoolOpt = False,
+    same_version_labels: SameVersionOpt = False, rater: RaterOpt = None,
     judge_file: JudgeFileOpt = None, human_file: HumanFileOpt = None, scale: ScaleOpt = None, na: NaOpt = None,
     folds: Annotated[int, typer.Option(help="k for k-fold cross-validation.")] = 5,
     min_labels: Annotated[int, typer.Option(help="Refuse to fit a dimension with fewer labelled transcripts.")] = 10,
@@ -183,7 +188,8 @@ def calibrate_cmd(
         return
     outcome = run_calibration(CalibrateRequest(
         source=_source(db, run, model, rubric, rater, judge_file, human_file, scale, na, group_by,
-                       rubric_version=rubric_version, pool=pool_rubric_versions), settings=settings,
+                       rubric_version=rubric_version, pool=pool_rubric_versions,
+                       same_version=same_version_labels), settings=settings,
         out=out, save=save))
     for note in outcome.notes:
         console(stderr=True).print(f"[yellow]note:[/yellow] {note}")
