@@ -380,3 +380,16 @@ def test_labels_pair_with_judgments_of_their_own_rubric_version_first(two_versio
     fitted = run("calibrate", "--db", db, *FIT, "--no-save")
     assert fitted.exit_code == 0, fitted.output
     assert "recorded against another rubric (agent_loop: 2) and are not paired" in " ".join(fitted.output.split())
+
+    # the report's judge-quality page pairs the same labels: its rows are `agreement`'s figures
+    out = tmp_path / "report"
+    built = run("report", "--db", db, "--out", out)
+    assert built.exit_code == 0, built.output
+    page = (out / "quality.html").read_text(encoding="utf-8")
+    table = page[page.index("<h2>Exact agreement with humans"):]
+    table = table[:table.index("</table>")]
+    shown = set(re.findall(r'<td class="mono">([^<]+)</td><td class="r">(\d+)</td>\s*<td class="r"><b>(\d+)%</b>',
+                           table))
+    expected = {(version, str(d["n"]), str(round(100 * d["exact"]))) for version, rep in last.items()
+                for dim, d in rep.items() if dim != "overall" and d["n"]}
+    assert shown == expected

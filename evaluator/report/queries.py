@@ -474,17 +474,24 @@ def candidate_names(con, schema: Schema, f: Filters) -> list[str]:
 # -- candidate ------------------------------------------------------------------------------------
 
 
+# Every stored calibrated score with its judgment's transcript and rubric (`_judgment_labels`'s source).
+_CALIBRATED = """(
+    SELECT cs.calibration_id, cs.dimension_id, cs.calibrated_score, jj.id, jj.transcript_hash, jj.rubric_id,
+           jj.rubric_version
+    FROM calibrated_scores cs JOIN judgments jj ON jj.id = cs.judgment_id
+    WHERE cs.calibrated_score IS NOT NULL)"""
+
+
 def _calibration_cte() -> str:
     """`calib`: the newest stored calibration of each judgment's dimension score (calibrated_scores),
     with a 95% half-width of 1.96 x the RMSE of calibrated vs human scores on the labelled transcripts
     of that calibration and dimension (in-sample, so if anything optimistic)."""
     return f""",
     calib_err AS (
-        SELECT cs.calibration_id, cs.dimension_id, count(*) AS n,
-               1.96 * sqrt(avg(power(cs.calibrated_score - l.human, 2))) AS half_width
-        FROM calibrated_scores cs JOIN judgments jj ON jj.id = cs.judgment_id
-        JOIN ({LABELS_SQL}) l ON l.transcript_hash = jj.transcript_hash AND l.dimension_id = cs.dimension_id
-        WHERE l.human IS NOT NULL AND cs.calibrated_score IS NOT NULL
+        SELECT calibration_id, dimension_id, count(*) AS n,
+               1.96 * sqrt(avg(power(calibrated_score - human, 2))) AS half_width
+        FROM ({_judgment_labels(_CALIBRATED, per="s.calibration_id, s.id")})
+        WHERE human IS NOT NULL
         GROUP BY ALL
     ),
     calib AS (
@@ -645,6 +652,25 @@ LABELS_SQL = """
     ) WHERE human IS NOT NULL"""
 
 
+def _judgment_labels(source: str, per: str = "s.id") -> str:
+    """SQL: the rows of `source` (judgment dimensions: id, transcript_hash, rubric_id, rubric_version,
+    dimension_id...), each joined with every rater's label as `evaluate agreement` and `calibrate`
+    pair them (calibrate/store.py, labels_for_judgments): a label recorded against the judgment's
+    rubric, one of the judgment's own rubric version first, the newest import within; `human` is its
+    score (NULL for a label that is not a score: a later 'missing' supersedes an earlier score). A
+    label imported against another rubric scores that rubric's dimensions and is never paired.
+    `per`: the columns of `source` that make one judgment dimension (with a calibration, say)."""
+    return f"""
+        SELECT s.*, l.rater, l.human FROM {source} s
+        JOIN (SELECT h.transcript_hash, h.dimension_id, h.rater, h.rubric_id, h.rubric_version, h.import_id,
+                     li.imported_at, CASE WHEN h.status = 'scored' THEN h.score END AS human
+              FROM human_labels h LEFT JOIN label_imports li ON li.id = h.import_id) l
+          ON l.transcript_hash = s.transcript_hash AND l.dimension_id = s.dimension_id AND l.rubric_id = s.rubric_id
+        QUALIFY row_number() OVER (PARTITION BY {per}, s.dimension_id, l.rater
+                                   ORDER BY l.rubric_version = s.rubric_version DESC, l.imported_at DESC NULLS LAST,
+                                            l.import_id DESC) = 1"""
+
+
 def _wilson(k: str, n: str, prefix: str = "") -> str:
     """SQL for the 95% Wilson interval (`lo`, `hi`) of k successes in n trials."""
     z = 1.96
@@ -701,11 +727,9 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
     if not result["n_labels"]:
         return result
     pairs = sql + _dims_cte() + f""",
-        labels AS ({LABELS_SQL}),
         pairs AS (
-            SELECT d.dimension_id, d.model, d.score AS judge, l.human, l.rater, d.transcript_hash, d.rubric_version
-            FROM dims d JOIN labels l ON l.transcript_hash = d.transcript_hash AND l.dimension_id = d.dimension_id
-            WHERE d.dim_status = 'scored' AND l.human IS NOT NULL
+            SELECT dimension_id, model, score AS judge, human, rater, transcript_hash, rubric_version
+            FROM ({_judgment_labels("dims")}) WHERE dim_status = 'scored' AND human IS NOT NULL
         )"""
     # One definition with `evaluate agreement` (its default pairing): the judge against the mean of the
     # raters, exact = |judge - human| < 0.5; the ceiling on the same footing (leave one rater out).
@@ -714,21 +738,23 @@ def judge_quality(con, schema: Schema, f: Filters) -> dict[str, Any]:
 
     rows = con.execute(pairs + " SELECT dimension_id, model, judge, human, rater, transcript_hash, rubric_version"
                                " FROM pairs", params).fetchall()
-    labels = {(r[5], r[4], r[0]): HumanLabel(transcript=r[5], rater=r[4], dimension=r[0], status="scored", score=r[3])
-              for r in rows}
     # A judge's scores under two rubric versions are two judges' (the anchors changed), and one
     # transcript judged under both would pair twice: with more than one version in scope, each
-    # (judge, rubric version) gets its own rows (`rubric_version` None: one version, named on the page).
+    # (judge, rubric version) gets its own rows (`rubric_version` None: one version, named on the page),
+    # each with the labels its own judgments were paired with (a rater's label may differ per version).
     split = len({r[6] for r in rows}) > 1
-    by_judge: dict[tuple[str, str | None], dict[tuple[str, str], JudgeScore]] = {}
-    for dim, model, judge, _human, _rater, transcript, version in rows:
-        by_judge.setdefault((model, version if split else None), {})[(transcript, dim)] = JudgeScore(
-            transcript=transcript, dimension=dim, status="scored", score=judge)
+    by_judge: dict[tuple[str, str | None], tuple[dict[tuple[str, str], JudgeScore],
+                                                 dict[tuple[str, str, str], HumanLabel]]] = {}
+    for dim, model, judge, human, rater, transcript, version in rows:
+        scores, labels = by_judge.setdefault((model, version if split else None), ({}, {}))
+        scores[(transcript, dim)] = JudgeScore(transcript=transcript, dimension=dim, status="scored", score=judge)
+        labels[(transcript, rater, dim)] = HumanLabel(transcript=transcript, rater=rater, dimension=dim,
+                                                      status="scored", score=human)
     result["agreement"] = sorted((
         {"dimension_id": a.dimension, "model": model, "rubric_version": version, "n": a.n, "exact": a.exact,
          "lo": a.exact_lo, "hi": a.exact_hi, "within1": a.within_one, "within1_lo": a.within_one_lo,
          "within1_hi": a.within_one_hi, "mae": a.mae}
-        for (model, version), scores in by_judge.items()
+        for (model, version), (scores, labels) in by_judge.items()
         for a in exact_agreement(list(scores.values()), list(labels.values()), "mean")),
         key=lambda r: (r["dimension_id"], str(r["model"]), str(r["rubric_version"])))
     # the ceiling over the labelled transcripts in scope: a cohort's page compares its judge with its raters
