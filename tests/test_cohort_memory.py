@@ -103,6 +103,39 @@ def test_the_read_memo_spools_its_entries_and_saves_them_whole(tmp_path: Path,
     fewer.save()  # two items gone from the cohort: the memo keeps only what this run had
     fresh = readmemo.ReadMemo(folder)
     assert fresh.recall(items[1]) is not None and fresh.recall(items[0]) is None
+    # the memo found is indexed, not parsed: the run holds where each line is, never the entries
+    assert all(isinstance(span, tuple) for span in (fresh._old or {}).values()) and len(fresh._old or {}) == 1
+    fresh.close()
+
+
+def test_a_read_memo_cut_short_or_of_another_shape_is_not_trusted(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A memo file whose end is missing (a full drive while it was saved) or that is not one entry a
+    line after its header (an older layout) recalls nothing: every item is read again."""
+    from evaluator.batch import readmemo
+    from evaluator.batch.inputs import BatchItem
+    from evaluator.ingest import parse_source, read_source
+    from evaluator.store.texts import view_of
+
+    monkeypatch.setenv("EVALUATOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(readmemo, "RACY_SECONDS", -5.0)
+    folder = tmp_path / "rounds"
+    folder.mkdir()
+    shutil.copy(SAMPLES[0], folder / SAMPLES[0].name)
+    item = BatchItem(key=SAMPLES[0].name, path=folder / SAMPLES[0].name)
+    memo = readmemo.ReadMemo(folder)
+    source = read_source(item.path, [])
+    entry = memo.entry(item, source)
+    assert entry is not None
+    memo.keep(item, entry, view_of(parse_source(source)))
+    memo.save()
+    whole = memo.path.read_text(encoding="utf-8")
+    assert readmemo.ReadMemo(folder).recall(item) is not None
+    memo.path.write_text(whole[:whole.rindex("}}")], encoding="utf-8")  # cut before its closing line
+    assert readmemo.ReadMemo(folder).recall(item) is None
+    doc = json.loads(whole)
+    memo.path.write_text(json.dumps(doc), encoding="utf-8")  # the same object on one line
+    assert readmemo.ReadMemo(folder).recall(item) is None
 
 
 def test_the_store_link_lets_go_after_so_many_judgments_written(tmp_path: Path) -> None:
