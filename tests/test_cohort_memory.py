@@ -267,3 +267,26 @@ def test_a_cohort_runs_where_the_arena_cap_cannot_be_set(tmp_path: Path, monkeyp
         assert run.code == 0, run.stderr
         assert run.doc["scored"] + run.doc["partial"] + run.doc["unscored"] == 3
         assert len(query(db, "SELECT id FROM judgments")) == 3
+
+
+def test_the_cli_has_duckdbs_jemalloc_give_freed_pages_back_at_once_unless_the_user_said_otherwise() -> None:
+    """The variable is set before DuckDB is loaded (jemalloc reads it then: its decay option says
+    whether it took), and only if unset."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import ctypes, os, sys; from evaluator.cli import run; import duckdb; "
+            "lib = ctypes.CDLL(sys.modules['_duckdb'].__file__); v = ctypes.c_ssize_t(-2); "
+            "n = ctypes.c_size_t(ctypes.sizeof(v)); "
+            "ok = hasattr(lib, 'duckdb_je_mallctl') and lib.duckdb_je_mallctl(b'opt.dirty_decay_ms', "
+            "ctypes.byref(v), ctypes.byref(n), None, ctypes.c_size_t(0)) == 0; "
+            "print(os.environ['DUCKDB_JE_MALLOC_CONF'], v.value if ok else 'no-jemalloc')")
+    env = {k: v for k, v in os.environ.items() if k != "DUCKDB_JE_MALLOC_CONF"}
+    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    conf, decay = ours.stdout.split()
+    assert conf == "dirty_decay_ms:0,muzzy_decay_ms:0" and decay in ("0", "no-jemalloc")
+    theirs = subprocess.run([sys.executable, "-c", code], env={**env, "DUCKDB_JE_MALLOC_CONF": "dirty_decay_ms:700"},
+                            capture_output=True, text=True, check=True)
+    conf, decay = theirs.stdout.split()
+    assert conf == "dirty_decay_ms:700" and decay in ("700", "no-jemalloc")
