@@ -103,6 +103,39 @@ def test_the_read_memo_spools_its_entries_and_saves_them_whole(tmp_path: Path,
     fewer.save()  # two items gone from the cohort: the memo keeps only what this run had
     fresh = readmemo.ReadMemo(folder)
     assert fresh.recall(items[1]) is not None and fresh.recall(items[0]) is None
+    # the memo found is indexed, not parsed: the run holds where each line is, never the entries
+    assert all(isinstance(span, tuple) for span in (fresh._old or {}).values()) and len(fresh._old or {}) == 1
+    fresh.close()
+
+
+def test_a_read_memo_cut_short_or_of_another_shape_is_not_trusted(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A memo file whose end is missing (a full drive while it was saved) or that is not one entry a
+    line after its header (an older layout) recalls nothing: every item is read again."""
+    from evaluator.batch import readmemo
+    from evaluator.batch.inputs import BatchItem
+    from evaluator.ingest import parse_source, read_source
+    from evaluator.store.texts import view_of
+
+    monkeypatch.setenv("EVALUATOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(readmemo, "RACY_SECONDS", -5.0)
+    folder = tmp_path / "rounds"
+    folder.mkdir()
+    shutil.copy(SAMPLES[0], folder / SAMPLES[0].name)
+    item = BatchItem(key=SAMPLES[0].name, path=folder / SAMPLES[0].name)
+    memo = readmemo.ReadMemo(folder)
+    source = read_source(item.path, [])
+    entry = memo.entry(item, source)
+    assert entry is not None
+    memo.keep(item, entry, view_of(parse_source(source)))
+    memo.save()
+    whole = memo.path.read_text(encoding="utf-8")
+    assert readmemo.ReadMemo(folder).recall(item) is not None
+    memo.path.write_text(whole[:whole.rindex("}}")], encoding="utf-8")  # cut before its closing line
+    assert readmemo.ReadMemo(folder).recall(item) is None
+    doc = json.loads(whole)
+    memo.path.write_text(json.dumps(doc), encoding="utf-8")  # the same object on one line
+    assert readmemo.ReadMemo(folder).recall(item) is None
 
 
 def test_the_store_link_lets_go_after_so_many_judgments_written(tmp_path: Path) -> None:
@@ -234,3 +267,26 @@ def test_a_cohort_runs_where_the_arena_cap_cannot_be_set(tmp_path: Path, monkeyp
         assert run.code == 0, run.stderr
         assert run.doc["scored"] + run.doc["partial"] + run.doc["unscored"] == 3
         assert len(query(db, "SELECT id FROM judgments")) == 3
+
+
+def test_the_cli_has_duckdbs_jemalloc_give_freed_pages_back_at_once_unless_the_user_said_otherwise() -> None:
+    """The variable is set before DuckDB is loaded (jemalloc reads it then: its decay option says
+    whether it took), and only if unset."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import ctypes, os, sys; from evaluator.cli import run; import duckdb; "
+            "lib = ctypes.CDLL(sys.modules['_duckdb'].__file__); v = ctypes.c_ssize_t(-2); "
+            "n = ctypes.c_size_t(ctypes.sizeof(v)); "
+            "ok = hasattr(lib, 'duckdb_je_mallctl') and lib.duckdb_je_mallctl(b'opt.dirty_decay_ms', "
+            "ctypes.byref(v), ctypes.byref(n), None, ctypes.c_size_t(0)) == 0; "
+            "print(os.environ['DUCKDB_JE_MALLOC_CONF'], v.value if ok else 'no-jemalloc')")
+    env = {k: v for k, v in os.environ.items() if k != "DUCKDB_JE_MALLOC_CONF"}
+    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    conf, decay = ours.stdout.split()
+    assert conf == "dirty_decay_ms:0,muzzy_decay_ms:0" and decay in ("0", "no-jemalloc")
+    theirs = subprocess.run([sys.executable, "-c", code], env={**env, "DUCKDB_JE_MALLOC_CONF": "dirty_decay_ms:700"},
+                            capture_output=True, text=True, check=True)
+    conf, decay = theirs.stdout.split()
+    assert conf == "dirty_decay_ms:700" and decay in ("700", "no-jemalloc")

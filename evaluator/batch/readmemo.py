@@ -18,6 +18,12 @@ an entry (its file signatures, front matter, warnings) is ~1 KiB, and a dict of 
 as the run (~10 MiB at 10,000 transcripts). `save` copies the spool into the memo's file, a line at a
 time, so neither the run nor its end holds the cohort's entries.
 
+The memo a run finds is not loaded whole either: the file is one JSON object with an entry a line,
+and a run keeps only where each key's line starts (`_index`), reading an entry when its item comes
+up. Parsed whole, the previous run's memo lived as long as the run: 22 MiB of resident memory at
+10,000 transcripts (2 at 1,000), the largest share of a batch collect's growth with the cohort (its
+judging pass follows the submitting run over the same files, so it always finds a full memo).
+
 A hit gives a Source without its text: enough for the cache lookup and the cohort's rows. An item the
 lookup does not find is read in full before it is judged (batch/producer.py), so a judge never sees
 the memo, only the file.
@@ -43,7 +49,7 @@ from typing import IO, Any
 
 from evaluator.batch.inputs import BatchItem
 from evaluator.ingest import Source, named_code_files
-from evaluator.judge.memo import cache_dir, fingerprint, read_json
+from evaluator.judge.memo import cache_dir, fingerprint
 from evaluator.store.texts import View
 
 RACY_SECONDS = 2.0
@@ -71,19 +77,43 @@ class ReadMemo:
     def __init__(self, cohort_input: Path) -> None:
         where = os.path.abspath(cohort_input)
         self.path = cache_dir() / "reads" / f"{hashlib.sha256(where.encode()).hexdigest()[:32]}.json"
-        self._old: dict[str, Any] | None = None
+        self._old: dict[str, tuple[int, int]] | None = None  # key -> (offset, length) of its line in the file
+        self._file: IO[bytes] | None = None  # the memo found, open while the run recalls from it
         self._spool: IO[str] | None = None  # this run's entries, one `"key": {...}` line each
         self._recalled: set[str] = set()  # keys of the old entries this run found unchanged
         self._changed = False
         self._broken = False  # the spool could not be written: nothing is saved (the next run reads again)
         self._lock = threading.Lock()
 
-    def _entries(self) -> dict[str, Any]:
-        if self._old is None:
-            doc = read_json(self.path)
-            entries = doc.get("entries") if doc.get("fingerprint") == _version() else None
-            self._old = entries if isinstance(entries, dict) else {}
+    def _index(self) -> dict[str, tuple[int, int]]:
+        """Where each entry of the memo found is: its key and line span, read once (no entry is parsed)."""
+        with self._lock:
+            if self._old is None:
+                self._old = {}
+                try:
+                    self._file = open(self.path, "rb")  # noqa: SIM115 - open while the run recalls
+                    self._old = _line_index(self._file)
+                except (OSError, ValueError, UnicodeDecodeError):
+                    self._old = {}
         return self._old
+
+    def _entry(self, key: str) -> Any:
+        """The memo's entry for this key, parsed from its line (None: none, or unreadable)."""
+        span = self._index().get(key)
+        if span is None:
+            return None
+        with self._lock:
+            if self._file is None:  # let go (saved or closed): nothing more is recalled
+                return None
+            try:
+                self._file.seek(span[0])
+                line = self._file.read(span[1]).decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                return None
+        try:
+            return _parse_line(line, whole=True)[1]
+        except ValueError:
+            return None
 
     @staticmethod
     def _key(item: BatchItem) -> str:
@@ -94,7 +124,7 @@ class ReadMemo:
         view when the entry has one read under the item's overrides (else None: the caller parses
         the file if it needs the view, and keeps the entry with it)."""
         key = self._key(item)
-        entry = self._entries().get(key)
+        entry = self._entry(key)
         try:
             if not entry or any(signature(path) != sig for path, sig in entry["files"]):
                 return None
@@ -147,17 +177,18 @@ class ReadMemo:
         replacing the file whole (a reader never sees half of it); best effort, like every memo."""
         version = _version()
         stale = self._old is not None and len(self._recalled) != len(self._old)  # an item gone since
+        self._let_go()  # the file found is replaced below (Windows refuses to replace an open file)
         try:
             if version and not self._broken and (self._changed or stale):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
                 with open(tmp, "w", encoding="utf-8") as out:
-                    out.write(f'{{"fingerprint": {json.dumps(version)}, "entries": {{')
+                    out.write(_header(version) + "\n")
                     if self._spool is not None:
                         self._spool.seek(0)
                         for n, line in enumerate(self._spool):  # a key twice (a manifest row repeated): the last wins
-                            out.write(line[:-1] if n == 0 else ", " + line[:-1])
-                    out.write("}}")
+                            out.write(line if n == 0 else "," + line)  # an entry a line: see _index
+                    out.write("}}\n")
                 os.replace(tmp, self.path)
         except OSError:
             pass
@@ -165,10 +196,55 @@ class ReadMemo:
             self.close()
 
     def close(self) -> None:
-        """Drop the spool (the run is over, or cut short: the memo stays as it was)."""
+        """Drop the spool and let the memo found go (the run is over, or cut short: the memo stays as it was)."""
         spool, self._spool = self._spool, None
         if spool is not None:
             spool.close()
+        self._let_go()
+
+    def _let_go(self) -> None:
+        with self._lock:
+            file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _header(version: str) -> str:
+    """The memo file's first line: the JSON object's opening up to its entries (one a line after it)."""
+    return f'{{"fingerprint": {json.dumps(version)}, "entries": {{'
+
+
+def _parse_line(line: str, whole: bool) -> tuple[str, Any]:
+    """(key, entry) of one entry line (`"key": {...}`, after the first with a leading comma); the
+    entry is parsed only if `whole`. ValueError: not such a line."""
+    text = line.lstrip(",")
+    key, end = _DECODER.raw_decode(text)
+    if not isinstance(key, str):
+        raise ValueError("not an entry line")
+    if not whole:
+        return key, None
+    rest = text[text.index(":", end) + 1:].lstrip()
+    return key, _DECODER.raw_decode(rest)[0]
+
+
+def _line_index(file: IO[bytes]) -> dict[str, tuple[int, int]]:
+    """Each key's (offset, length) of its entry line in a memo file of this version (a key twice: the
+    last); {} for a file of another version or shape (then every item is read)."""
+    version = _version()
+    header = file.readline(len(_header(version or "")) + 2) if version else b""
+    if not version or header.decode("utf-8").rstrip("\n") != _header(version):
+        return {}
+    index: dict[str, tuple[int, int]] = {}
+    offset = file.tell()
+    for raw in file:
+        if raw.startswith(b"}}"):
+            return index
+        index[_parse_line(raw.decode("utf-8"), whole=False)[0]] = (offset, len(raw))
+        offset += len(raw)
+    return {}  # cut short (a full drive while saving): not trusted
 
 
 def _version() -> str | None:
