@@ -99,7 +99,8 @@ def test_read_only_store_on_missing_file_is_clear(tmp_path):
 
 
 def test_failed_save_leaves_nothing_behind(tmp_path):
-    """One transaction per judgment: a failure while writing dimension rows rolls back every row."""
+    """One transaction per judgment: a failure while writing dimension rows rolls back every row; a
+    judgment scoring a dimension twice is refused before anything is written."""
     from evaluator.ingest import load_transcript
     from evaluator.judge.baseline import BaselineJudge
     from evaluator.pipeline import judge_transcript
@@ -109,14 +110,17 @@ def test_failed_save_leaves_nothing_behind(tmp_path):
     rubric = select_rubric(None, t.exercise, REPO / "rubrics")
     judge = BaselineJudge()
     judgment = asyncio.run(judge_transcript(t, rubric, judge))
-    broken = judgment.model_copy(update={"dimensions": judgment.dimensions + judgment.dimensions[:1]})
+    twice = judgment.model_copy(update={"dimensions": judgment.dimensions + judgment.dimensions[:1]})
+    no_status = judgment.dimensions[-1].model_copy(update={"status": None})  # NOT NULL: fails in the INSERT
+    broken = judgment.model_copy(update={"dimensions": [*judgment.dimensions[:-1], no_status]})
     db = tmp_path / "tx.duckdb"
     with Store(db) as s:
         run_id = s.start_run(command="test", judge_info=judge.info(), rubric=rubric)
-        with pytest.raises(StoreError):
-            s.save_judgment(run_id, broken, t, rubric)
-        for table in ("transcripts", "rubric_versions", "judgments", "dimension_scores", "exchanges"):
-            assert s.count(table) == 0, table
+        for bad in (twice, broken):
+            with pytest.raises(StoreError):
+                s.save_judgment(run_id, bad, t, rubric)
+            for table in ("transcripts", "rubric_versions", "judgments", "dimension_scores", "exchanges"):
+                assert s.count(table) == 0, table
         # the connection is still usable: the good judgment saves afterwards
         jid = s.save_judgment(run_id, judgment, t, rubric)
         assert s.count("judgments") == 1

@@ -280,3 +280,116 @@ def test_a_write_after_many_small_commits_does_not_rewrite_the_table(tmp_path):
     with open_store(db) as store:  # the next ordinary write
         store.con.execute("INSERT INTO cohorts VALUES ('late', ?, NULL)", [datetime.now()])
     assert row_groups() == before + 1  # nothing merged: only the new row group written
+
+
+def _old_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int) -> Path:
+    """A store written by the migrations before 0018_s8_lean_keys, holding n judgments."""
+    from evaluator.store.migrations import MIGRATIONS
+
+    db = tmp_path / "old.duckdb"
+    with monkeypatch.context() as m:
+        m.setattr(store_db, "MIGRATIONS", [mig for mig in MIGRATIONS if mig[0] != "0018_s8_lean_keys"])
+        with open_store(db) as store:
+            store.save_batch(store.start_run(command="t", judge_info=_judged_info(), rubric=None),
+                             _with_exchanges(_judged(tmp_path, n)))
+    return db
+
+
+def _with_exchanges(judged: list[tuple[Judgment, Transcript, Rubric]]) -> list[tuple[Judgment, Transcript, Rubric]]:
+    """The offline judge's judgments with two exchanges each, as a model's would have."""
+    from evaluator.models import Exchange
+
+    return [(j.model_copy(update={"exchanges": [
+        Exchange(attempt=a, purpose="initial" if a == 0 else "repair", dimensions=[d.id for d in j.dimensions],
+                 response_format="json", request_messages=[{"role": "user", "content": f"judge {i}"}],
+                 raw_response=f'{{"reply": {i}}}', prompt_tokens=10 + i, latency_ms=1.5)
+        for a in range(2)]}), t, r) for i, (j, t, r) in enumerate(judged)]
+
+
+def _judged_info():  # what start_run reads of a judge
+    from types import SimpleNamespace
+
+    return SimpleNamespace(kind="baseline", model=None, prompt_version="v", params=None)
+
+
+def _contents(con) -> dict:
+    return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+            for t in ("exchanges", "dimension_scores", "judgments")}
+
+
+def _keys(con) -> set[tuple[str, str]]:
+    return {(t, kind) for t, kind in con.execute(
+        "SELECT table_name, constraint_type FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+        " UNION ALL SELECT table_name, index_name FROM duckdb_indexes()").fetchall()}
+
+
+def test_the_lean_keys_migration_keeps_every_row_and_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0018 rebuilds exchanges and dimension_scores without their primary keys (and drops the
+    judgments_transcript index): every row of a store of the older migrations stays as it was,
+    with the same columns in the same order, defaults and NOT NULLs; judgments keep their key."""
+    import duckdb
+
+    db = _old_store(tmp_path, monkeypatch, 3)
+    with duckdb.connect(str(db)) as c:
+        before = _contents(c)
+        columns = c.execute("SELECT table_name, column_name, data_type, column_default, is_nullable FROM"
+                            " information_schema.columns WHERE table_name IN ('exchanges', 'dimension_scores')"
+                            " ORDER BY table_name, ordinal_position").fetchall()
+    assert len(before["exchanges"]) == 6 and len(before["dimension_scores"]) > 3
+    with open_store(db) as store:
+        assert "0018_s8_lean_keys" in store.applied_migrations()
+        assert _contents(store.con) == before
+        assert store.con.execute(
+            "SELECT table_name, column_name, data_type, column_default, is_nullable FROM information_schema.columns"
+            " WHERE table_name IN ('exchanges', 'dimension_scores') ORDER BY table_name, ordinal_position"
+        ).fetchall() == columns
+        keys = _keys(store.con)
+        store.con.execute("INSERT INTO exchanges (id, judgment_id, attempt, purpose) VALUES ('x', 'j', 0, 'p')")
+        with pytest.raises(duckdb.ConstraintException):  # NOT NULL kept
+            store.con.execute("INSERT INTO dimension_scores (judgment_id, position, status) VALUES ('j', 0, 's')")
+        assert store.con.execute("SELECT created_at IS NOT NULL FROM exchanges WHERE id = 'x'").fetchone()[0]
+    assert ("judgments", "PRIMARY KEY") in keys and ("judgments", "judgments_cache_key") in keys
+    assert not {("exchanges", "PRIMARY KEY"), ("dimension_scores", "PRIMARY KEY"),
+                ("judgments", "judgments_transcript")} & keys
+
+
+def test_a_failed_lean_keys_migration_leaves_the_store_as_it_was(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure half-way through the rebuild (after a table was dropped) rolls all of it back: the
+    old tables, keys and rows are there, the migration is not recorded, and the next open applies it."""
+    import duckdb
+
+    from evaluator.errors import StoreError
+    from evaluator.store.migrations import MIGRATIONS
+
+    db = _old_store(tmp_path, monkeypatch, 2)
+    with duckdb.connect(str(db)) as c:
+        before, keys = _contents(c), _keys(c)
+    broken = [(name, sql.replace("DROP INDEX judgments_transcript;", "SELECT error('disk on fire');"))
+              if name == "0018_s8_lean_keys" else (name, sql) for name, sql in MIGRATIONS]
+    assert broken != MIGRATIONS
+    monkeypatch.setattr(store_db, "MIGRATIONS", broken)
+    with pytest.raises(StoreError, match="0018_s8_lean_keys"):
+        open_store(db)
+    with duckdb.connect(str(db)) as c:
+        assert _contents(c) == before and _keys(c) == keys
+        assert "0018_s8_lean_keys" not in {r[0] for r in c.execute("SELECT name FROM schema_migrations").fetchall()}
+    monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS)
+    with open_store(db) as store:
+        assert _contents(store.con) == before and "0018_s8_lean_keys" in store.applied_migrations()
+
+
+def test_a_judgment_stored_twice_is_refused_whole_without_the_child_keys(tmp_path: Path) -> None:
+    """Exchanges and dimension scores have no key of their own since 0018: they are unique because
+    they are written only in their judgment's transaction, under the judgment's key. Saving the same
+    judgment id again fails as a whole and adds no exchange or dimension row."""
+    from evaluator.errors import StoreError
+
+    judged = _with_exchanges(_judged(tmp_path, 1))
+    with open_store(tmp_path / "e.duckdb") as store:
+        run = store.start_run(command="t", judge_info=_judged_info(), rubric=None)
+        store.save_batch(run, judged, ids=["j1"])
+        before = _contents(store.con)
+        with pytest.raises(StoreError):
+            store.save_batch(run, judged, ids=["j1"])
+        assert _contents(store.con) == before

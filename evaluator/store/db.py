@@ -118,6 +118,15 @@ def _paid(j: Judgment) -> list[Any]:
     return [u.calls, u.prompt_tokens, u.completion_tokens, u.cost_usd, u.latency_ms]
 
 
+def _one_row_per_dimension(j: Judgment) -> None:
+    """dimension_scores has no key since 0018_s8_lean_keys (a key index grew every commit's memory
+    with the store): a judgment naming a dimension twice is refused here, as its key refused it."""
+    ids = [d.id for d in j.dimensions]
+    if len(set(ids)) < len(ids):
+        raise StoreError(f"judgment of {j.source or j.transcript_hash} scores a dimension twice: "
+                         f"{', '.join(sorted({d for d in ids if ids.count(d) > 1}))}")
+
+
 def with_members(judgments: list[tuple[Judgment, Transcript, Rubric]], ids: list[str]
                  ) -> tuple[list[tuple[Judgment, Transcript, Rubric]], list[str], list[list[Any]]]:
     """Each aggregate preceded by its members judged in this run (new ids), and the
@@ -400,6 +409,7 @@ class Store:
         texts: dict[int, TextRecord] = {}  # per Transcript object: a batch's judgments of one share it
         seen_texts: set[str] = set()
         for jid, (j, transcript, rubric) in zip(ids, judgments, strict=True):
+            _one_row_per_dimension(j)
             text = texts.get(id(transcript))
             if text is None:
                 text = texts[id(transcript)] = text_record(transcript)

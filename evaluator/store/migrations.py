@@ -431,4 +431,65 @@ MIGRATIONS: list[tuple[str, str]] = [
         UPDATE batch_requests SET reply = NULL WHERE reply IS NOT NULL;
         """,
     ),
+    (
+        "0018_s8_lean_keys",
+        """
+        -- Exchanges and dimension scores without their primary keys. Nothing reads either table by its
+        -- key: exchanges are found by judgment (a join), and DuckDB answers `dimension_scores WHERE
+        -- judgment_id = ?` with a scan whatever the key, as it only looks a key of two columns up by
+        -- both. Yet every group commit inserted ~6 random keys per judgment into those two indexes and
+        -- the checkpoint at the end of each commit session wrote them out again, so a collecting run's
+        -- memory grew with the store. Nothing relied on their uniqueness either: both are written
+        -- only in the transaction that inserts their judgment, whose id is a fresh uuid under a
+        -- primary key (a replay that stored it already fails there, and Batch.write / journal.fold
+        -- skip stored ids first), and a rubric refuses a dimension id twice. Rebuilt as copies
+        -- (DuckDB cannot drop a primary key): same columns, order, types, defaults and NOT NULLs.
+        CREATE TABLE exchanges_0018 (
+            id VARCHAR NOT NULL,
+            judgment_id VARCHAR NOT NULL,
+            attempt INTEGER NOT NULL,
+            purpose VARCHAR NOT NULL,
+            dimensions JSON,
+            response_format VARCHAR,
+            request_messages JSON,
+            raw_response VARCHAR,
+            parsed JSON,
+            errors JSON,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            cost_usd DOUBLE,
+            latency_ms DOUBLE,
+            transport_attempts INTEGER,
+            error VARCHAR,
+            created_at TIMESTAMP DEFAULT current_timestamp,
+            reasoning VARCHAR
+        );
+        INSERT INTO exchanges_0018 SELECT id, judgment_id, attempt, purpose, dimensions, response_format,
+            request_messages, raw_response, parsed, errors, prompt_tokens, completion_tokens, cost_usd,
+            latency_ms, transport_attempts, error, created_at, reasoning FROM exchanges;
+        DROP TABLE exchanges;
+        ALTER TABLE exchanges_0018 RENAME TO exchanges;
+        CREATE TABLE dimension_scores_0018 (
+            judgment_id VARCHAR NOT NULL,
+            dimension_id VARCHAR NOT NULL,
+            position INTEGER NOT NULL,
+            status VARCHAR NOT NULL,
+            score INTEGER,
+            rationale VARCHAR,
+            evidence JSON,
+            dropped_evidence JSON,
+            reason VARCHAR,
+            distribution JSON,
+            expected_score DOUBLE,
+            distribution_note VARCHAR,
+            ensemble JSON
+        );
+        INSERT INTO dimension_scores_0018 SELECT judgment_id, dimension_id, position, status, score, rationale,
+            evidence, dropped_evidence, reason, distribution, expected_score, distribution_note, ensemble
+            FROM dimension_scores;
+        DROP TABLE dimension_scores;
+        ALTER TABLE dimension_scores_0018 RENAME TO dimension_scores;
+        DROP INDEX judgments_transcript;
+        """,
+    ),
 ]
