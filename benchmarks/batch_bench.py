@@ -26,7 +26,9 @@ a batch and is killed after uploading / after creating the next queued one).
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,11 @@ from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# The runs' read memos (one per cohort folder: evaluator/batch/readmemo.py) go to a folder of this
+# benchmark, removed at exit: in the user's cache they were never read again (0.6 GB after a day of runs).
+if not os.environ.get("EVALUATOR_CACHE_DIR"):  # one the caller gave is theirs: kept
+    os.environ["EVALUATOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="evaluator-bench-cache-")
+    atexit.register(shutil.rmtree, os.environ["EVALUATOR_CACHE_DIR"], True)
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 

@@ -33,9 +33,11 @@ ours around them: the ceiling any harness built on that client can reach on this
 from __future__ import annotations
 
 import argparse
+import atexit
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -44,6 +46,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the suite's scripted OpenAI-compatible server
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# The runs' read memos (one per cohort folder: evaluator/batch/readmemo.py) go to a folder of this
+# benchmark, removed at exit: in the user's cache they were never read again (0.6 GB after a day of runs).
+if not os.environ.get("EVALUATOR_CACHE_DIR"):  # one the caller gave is theirs: kept
+    os.environ["EVALUATOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="evaluator-bench-cache-")
+    atexit.register(shutil.rmtree, os.environ["EVALUATOR_CACHE_DIR"], True)
 
 
 def valid_reply(body: dict) -> str:
