@@ -421,7 +421,9 @@ def test_slow_reply_times_out_and_the_retry_is_scored(fake_llm: FakeLLM, tmp_pat
     assert len(requests) == 2
     assert 0.4 <= requests[1].time - requests[0].time < 1.9  # gave up at the timeout, not after the reply
     _, _, exchanges = stored(run.db)
-    assert len(exchanges) == 1 and exchanges[0]["transport_attempts"] == 2
+    # every request the server saw is counted; an attempt may also fail on the connection before the
+    # server reads it (counted, not seen: once in a full run, 3 attempts for the 2 requests seen)
+    assert len(exchanges) == 1 and exchanges[0]["transport_attempts"] >= 2
 
 
 # ------------------------------------------------------------------------- 11. json_schema rejected
