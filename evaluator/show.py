@@ -37,14 +37,19 @@ def _open(db: Path | None) -> Any:
 
 
 def _resolve_id(con: Any, ref: str) -> str:
-    """A judgment id from an id, an id prefix, or a transcript file (its newest judgment)."""
+    """A judgment id from an id, an id prefix, or a transcript file (its newest judgment of its own)."""
     path = Path(ref)
     if path.is_file():
         from evaluator.ingest import read_source
+        from evaluator.store.current import PROBE_INPUT_IDS_SQL
 
         digest = read_source(path).content_hash
-        row = con.execute("SELECT id FROM judgments WHERE transcript_hash = ? ORDER BY created_at DESC LIMIT 1",
-                          [digest]).fetchone()
+        # the file's own verdicts: not a bias probe's judgment of a perturbed copy stored under its hash
+        # (its anchors reversed, say; made in the transaction of the probe's retests, so "newest" was a
+        # tie), nor a member of a --samples or --jury verdict (stored with it: the aggregate stands)
+        row = con.execute(f"SELECT id FROM judgments WHERE transcript_hash = ? AND id NOT IN ({PROBE_INPUT_IDS_SQL})"
+                          " AND id NOT IN (SELECT member_id FROM judgment_members) ORDER BY created_at DESC, id"
+                          " LIMIT 1", [digest]).fetchone()
         if row is None:
             raise BadInput(f"{ref}: no stored judgment of this transcript (as it is now: an edited file is a "
                            f"new transcript); judge it with `evaluate {ref}`")

@@ -6,8 +6,16 @@ import os
 
 # litellm downloads its price map at import unless told not to; set before any test imports it.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-# the adapter keeps litellm's model facts on disk (evaluator/judge/capabilities.py): not in the user's cache
-os.environ.setdefault("EVALUATOR_CACHE_DIR", os.path.join(__import__("tempfile").mkdtemp(prefix="evaluator-test-"), "cache"))
+# the adapter keeps litellm's model facts on disk (evaluator/judge/capabilities.py), and cohorts their
+# read memos: not in the user's cache, and removed when the session ends (one a session piled up in /tmp)
+if not os.environ.get("EVALUATOR_CACHE_DIR"):
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache_root = tempfile.mkdtemp(prefix="evaluator-test-")
+    atexit.register(shutil.rmtree, _cache_root, True)
+    os.environ["EVALUATOR_CACHE_DIR"] = os.path.join(_cache_root, "cache")
 
 from collections.abc import Iterator  # noqa: E402
 

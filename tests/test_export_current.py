@@ -131,3 +131,24 @@ def test_labels_against_the_current_export_pair_with_those_judgments_only(store:
     one = run(*plain, "--judge", current)
     assert one.exit_code == 0, one.output
     assert json.loads(one.stdout)["overall"]["exact"] == 1.0
+
+
+def test_show_file_shows_the_sessions_own_newest_judgment_not_a_probes(store: Path, tmp_path: Path) -> None:
+    """`show FILE` shows the file's newest judgment. A bias probe's judgment of the file with its anchors
+    reversed is stored under the same hash, in the transaction of the probe's retests (the same
+    created_at), so "newest" was a tie the old query broke either way. Here the probe's is made the
+    strictly newest, as a tie broken the wrong way would leave it."""
+    import duckdb
+
+    probes = [r["judgment_id"] for r in query(store, "SELECT judgment_id FROM probe_items WHERE perturbation <> 'none'"
+                                                     " AND judgment_id IS NOT NULL")]
+    with duckdb.connect(str(store)) as con:
+        con.execute("UPDATE judgments SET created_at = created_at + INTERVAL 1 SECOND WHERE list_contains(?, id)",
+                    [probes])
+    shown = run("show", tmp_path / "c" / "agent_loop.md", "--db", store, "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    doc = json.loads(shown.stdout)
+    assert doc["store"]["judgment_id"] not in probes
+    assert doc["rubric"]["version"] in {r["rubric_version"] for r in query(
+        store, "SELECT rubric_version FROM judgments WHERE id NOT IN (SELECT judgment_id FROM probe_items"
+               " WHERE perturbation <> 'none' AND judgment_id IS NOT NULL)")}
