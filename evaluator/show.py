@@ -98,11 +98,15 @@ def show_judgment(db: Path | None, ref: str) -> EvaluateResult:
 
 
 LIST_COLUMNS = ("id", "created_at", "status", "source", "candidate", "exercise", "session_date", "rubric_version",
-                "judge_kind", "model", "mean_score", "scored_dimensions", "cost_usd")
+                "judge_kind", "model", "mean_score", "scored_dimensions", "cost_usd", "role")
 
 
 def list_judgments(db: Path | None, filters: JudgmentFilters) -> list[dict[str, Any]]:
-    """The newest stored judgments matching the filters, with their mean score over scored dimensions."""
+    """The newest stored judgments matching the filters, with their mean score over scored dimensions
+    and their `role` (store/current.py: 'judgment', or 'sample' / 'probe', which are not the file's
+    verdict: a probe's judgment of a perturbed copy may carry the file's own name and hash)."""
+    from evaluator.store.current import role_sql
+
     if filters.limit < 1:
         raise BadInput(f"--limit must be at least 1, got {filters.limit}")
     if filters.status is not None and filters.status not in STATUSES:
@@ -125,7 +129,7 @@ def list_judgments(db: Path | None, filters: JudgmentFilters) -> list[dict[str, 
     sql = f"""
         SELECT j.id, j.created_at, j.status, j.source, t.candidate, t.exercise, t.session_date, j.rubric_version,
                j.judge_kind, j.model, round(avg(d.score) FILTER (WHERE d.status = 'scored'), 3),
-               count(*) FILTER (WHERE d.status = 'scored'), j.cost_usd
+               count(*) FILTER (WHERE d.status = 'scored'), j.cost_usd, {role_sql()}
         FROM judgments j LEFT JOIN transcripts t ON t.hash = j.transcript_hash
              LEFT JOIN dimension_scores d ON d.judgment_id = j.id
         {'WHERE ' + ' AND '.join(where) if where else ''}

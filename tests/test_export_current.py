@@ -152,3 +152,17 @@ def test_show_file_shows_the_sessions_own_newest_judgment_not_a_probes(store: Pa
     assert doc["rubric"]["version"] in {r["rubric_version"] for r in query(
         store, "SELECT rubric_version FROM judgments WHERE id NOT IN (SELECT judgment_id FROM probe_items"
                " WHERE perturbation <> 'none' AND judgment_id IS NOT NULL)")}
+
+
+def test_judgments_list_says_which_rows_are_a_probes(store: Path) -> None:
+    """A probe's judgments of perturbed copies carry the session's file name (some its hash too):
+    `judgments list` says which they are, as export's `role` does."""
+    probes = {r["judgment_id"] for r in query(store, "SELECT judgment_id FROM probe_items WHERE perturbation <> 'none'"
+                                                     " AND judgment_id IS NOT NULL")}
+    listed = run("judgments", "list", "--limit", "100", "--db", store, "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert {r["id"] for r in rows if r["role"] == "probe"} == probes
+    assert {r["role"] for r in rows if r["id"] not in probes} == {"judgment"}
+    table = run("judgments", "list", "--limit", "100", "--db", store)
+    assert table.exit_code == 0 and table.output.count("(probe)") == len(probes)

@@ -67,7 +67,8 @@ def _render_judgments(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         judge = r["judge_kind"] + (f" {r['model']}" if r["model"] else "")
         mean = "-" if r["mean_score"] is None else f"{r['mean_score']:.2f}"
-        t.add_row(r["id"][:8], f"{r['created_at']:%m-%d %H:%M}", r["status"], mean, escape(r["source"] or "-"),
+        status = r["status"] if r["role"] == "judgment" else f"{r['status']} ({r['role']})"
+        t.add_row(r["id"][:8], f"{r['created_at']:%m-%d %H:%M}", status, mean, escape(r["source"] or "-"),
                   escape(r["candidate"] or "-"), escape(judge))
     console().print(t)
 
