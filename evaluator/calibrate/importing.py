@@ -133,7 +133,8 @@ def import_labels(request: ImportRequest) -> ImportSummary:
         against = {(lb.transcript, lb.rubric_id, lb.rubric_version) for lb in labels}
         rubrics = sorted({str(lb.rubric_id) for lb in labels})
         earlier = sql.imports_by_sha(store, parsed.sha256)
-        same = next((e for e in earlier if sql.import_rubrics(store, e.id) == against), None)
+        rubrics_of = {e.id: sql.import_rubrics(store, e.id) for e in earlier}
+        same = next((e for e in earlier if rubrics_of[e.id] == against), None)
         if same is not None:
             return ImportSummary(record=same, already_imported=True, rubrics=rubrics, db_path=str(store.path))
         record = sql.insert_labels(store, parsed, labels)
@@ -144,7 +145,7 @@ def import_labels(request: ImportRequest) -> ImportSummary:
             not_observed=sum(lb.status == "not_observed" for lb in labels),
             missing=sum(lb.status == "missing" for lb in labels), db_path=str(store.path), rubrics=rubrics,
             earlier=before,
-            earlier_rubrics=sorted({r for _, r, _ in sql.import_rubrics(store, before.id)}) if before else [])
+            earlier_rubrics=sorted({r for _, r, _ in rubrics_of[before.id]}) if before else [])
 
 
 def list_labels(db: Path | None) -> list[dict]:

@@ -67,7 +67,6 @@ class ScoreSet(BaseModel):
     scores: list[JudgeScore]
     identity: JudgeIdentity
     definitions: list[dict]
-    pooled: bool = False
 
     @property
     def label(self) -> str:
@@ -268,13 +267,14 @@ def labels_for_judgments(store: Store, judgment_ids: list[str], raters: list[str
                    coalesce(l.rubric_id = s.rubric_id, l.rubric_id IN (SELECT rubric_id FROM s)) AS same_rubric,
                    coalesce(l.rubric_version = s.rubric_version,
                             l.rubric_version IN (SELECT rubric_version FROM s)) AS same_version, i.imported_at
-            FROM human_labels l JOIN label_imports i ON i.id = l.import_id
+            FROM human_labels l LEFT JOIN label_imports i ON i.id = l.import_id
             LEFT JOIN s ON s.transcript_hash = l.transcript_hash
             WHERE ? OR list_contains(?::VARCHAR[], l.rater)
         )
         SELECT * EXCLUDE (imported_at) FROM l
         QUALIFY row_number() OVER (PARTITION BY transcript_hash, rater, dimension_id
-                                   ORDER BY same_rubric DESC, same_version DESC, imported_at DESC, import_id DESC) = 1
+                                   ORDER BY same_rubric DESC, same_version DESC, imported_at DESC NULLS LAST,
+                                            import_id DESC) = 1
         ORDER BY transcript_hash, rater, dimension_id""",
         [judgment_ids, not raters, raters or []]).fetchall()
     match = LabelMatch(labels=[], imports=[])
@@ -384,10 +384,10 @@ def judge_score_sets(store: Store, sel: JudgeSelection) -> list[ScoreSet]:
             QUALIFY row_number() OVER (PARTITION BY {per} ORDER BY {best_first("j")}) = 1
         )
         SELECT l.id, l.transcript_hash, l.rubric_version, d.dimension_id, d.status, d.score,
-               d.distribution, d.expected_score, min(v.created_at) OVER (PARTITION BY l.rubric_version) AS since
+               d.distribution, d.expected_score
         FROM latest l JOIN dimension_scores d ON d.judgment_id = l.id
         LEFT JOIN rubric_versions v ON v.version = l.rubric_version
-        ORDER BY since, l.rubric_version, l.transcript_hash, d.position
+        ORDER BY v.created_at, l.rubric_version, l.transcript_hash, d.position
         """, params).fetchall()
     groups: dict[str | None, list] = {}
     for r in rows:
@@ -403,20 +403,9 @@ def judge_score_sets(store: Store, sel: JudgeSelection) -> list[ScoreSet]:
                              probs=_level_probs(r[6], r[7]) if r[4] == "scored" else None) for r in group]
         versions = sorted({r[2] for r in group})
         identity = JudgeIdentity(judge_kind=kind, model=model, prompt_version=prompt, rubric_versions=versions)
-        out.append(ScoreSet(scores=scores, identity=identity, pooled=len(versions) > 1,
+        out.append(ScoreSet(scores=scores, identity=identity,
                             definitions=[definitions[v] for v in versions if v in definitions]))
     return out
-
-
-def judge_scores(store: Store, sel: JudgeSelection) -> tuple[list[JudgeScore], JudgeIdentity, list[dict]]:
-    """The scores of one rubric version (the selection must match one, or ask to pool them):
-    (scores, judge, rubric definitions), for callers that take one set of scores."""
-    sets = judge_score_sets(store, sel)
-    if len(sets) > 1:
-        raise BadInput(f"the judgments selected were made under {len(sets)} rubric versions "
-                       f"({', '.join(v for s in sets for v in s.identity.rubric_versions)}); choose one with "
-                       "--rubric-version, or pool them explicitly with --pool-rubric-versions")
-    return sets[0].scores, sets[0].identity, sets[0].definitions
 
 
 def _level_probs(distribution: str | None, expected: float | None) -> list[float] | None:

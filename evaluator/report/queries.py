@@ -643,12 +643,15 @@ def judgment_docs(con, schema: Schema, ids: list[str], f: Filters | None = None)
 
 # The current human labels as (transcript_hash, dimension_id, rater, human): scored labels only, a
 # later import superseding an earlier one for the same transcript, rater and dimension.
-LABELS_SQL = """
+# Every stored label with its import's time; `human`: its score (NULL for a label that is not one).
+_LABEL_ROWS = """SELECT h.transcript_hash, h.dimension_id, h.rater, h.rubric_id, h.rubric_version, h.import_id,
+                     li.imported_at, CASE WHEN h.status = 'scored' THEN h.score END AS human
+              FROM human_labels h LEFT JOIN label_imports li ON li.id = h.import_id"""
+LABELS_SQL = f"""
     SELECT transcript_hash, dimension_id, rater, human FROM (
-        SELECT h.transcript_hash, h.dimension_id, h.rater, CASE WHEN h.status = 'scored' THEN h.score END AS human
-        FROM human_labels h LEFT JOIN label_imports li ON li.id = h.import_id
-        QUALIFY row_number() OVER (PARTITION BY h.transcript_hash, h.rater, h.dimension_id
-                                   ORDER BY li.imported_at DESC NULLS LAST, h.import_id DESC) = 1
+        {_LABEL_ROWS}
+        QUALIFY row_number() OVER (PARTITION BY transcript_hash, rater, dimension_id
+                                   ORDER BY imported_at DESC NULLS LAST, import_id DESC) = 1
     ) WHERE human IS NOT NULL"""
 
 
@@ -662,9 +665,7 @@ def _judgment_labels(source: str, per: str = "s.id") -> str:
     `per`: the columns of `source` that make one judgment dimension (with a calibration, say)."""
     return f"""
         SELECT s.*, l.rater, l.human FROM {source} s
-        JOIN (SELECT h.transcript_hash, h.dimension_id, h.rater, h.rubric_id, h.rubric_version, h.import_id,
-                     li.imported_at, CASE WHEN h.status = 'scored' THEN h.score END AS human
-              FROM human_labels h LEFT JOIN label_imports li ON li.id = h.import_id) l
+        JOIN ({_LABEL_ROWS}) l
           ON l.transcript_hash = s.transcript_hash AND l.dimension_id = s.dimension_id AND l.rubric_id = s.rubric_id
         QUALIFY row_number() OVER (PARTITION BY {per}, s.dimension_id, l.rater
                                    ORDER BY l.rubric_version = s.rubric_version DESC, l.imported_at DESC NULLS LAST,

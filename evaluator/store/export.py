@@ -214,8 +214,8 @@ def export(request: ExportRequest) -> ExportResult:
         query = _judgments_cte(_where(store.con, request), request.current) + QUERIES[request.table]
         partial = _partial_for(request.out)  # after the checks: a refused export leaves no temporary file
         try:
-            store.con.execute(f"COPY ({query}) TO {_literal(str(partial))} {FORMATS[fmt]}")
-            rows = store.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]  # type: ignore[index]
+            # COPY answers with the rows it wrote: the query (windows over every judgment) runs once
+            rows = store.con.execute(f"COPY ({query}) TO {_literal(str(partial))} {FORMATS[fmt]}").fetchone()[0]  # type: ignore[index]
         except duckdb.Error as e:
             partial.unlink(missing_ok=True)
             raise StoreError(f"could not export to {request.out}: {str(e).splitlines()[0]}") from None
