@@ -115,26 +115,24 @@ def _scored(rubrics: list[Rubric]) -> str:
     return "score " + ", ".join(f"{r.scale.min}-{r.scale.max} ('{r.id}')" for r in sorted(rubrics, key=lambda r: r.id))
 
 
-def cohort_thresholds(values: list[str] | None, rubric: str | None, path: Path | None = None) -> list[Threshold]:
+def cohort_thresholds(values: list[str] | None, rubric: str | None, path: Path) -> list[Threshold]:
     """A cohort's `--fail-under` values, parsed and checked before any transcript is judged against
     the rubrics the cohort will use: the `--rubric` given, else the rubric each transcript of `path`
     gets from its exercise (read now: a threshold off one of their scales is refused before any call,
-    not found out at the end); without `path`, every rubric an exercise can select."""
+    not found out at the end)."""
     thresholds = parse_thresholds(values)
     if not thresholds:
         return thresholds
-    from evaluator.rubrics import load_all, select_rubric
+    from evaluator.rubrics import select_rubric
 
     if rubric:
         check_against_rubrics(thresholds, [select_rubric(rubric, None)])
-    elif path is not None:
+    else:
         from evaluator.batch.prepare import rubrics_in_use
 
         used = rubrics_in_use(path)
         check_against_rubrics(thresholds, [r for r, _ in used], every=True,
                               used_by={r.id: n for r, n in used})
-    else:
-        check_against_rubrics(thresholds, load_all())
     return thresholds
 
 

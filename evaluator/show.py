@@ -105,7 +105,7 @@ def list_judgments(db: Path | None, filters: JudgmentFilters) -> list[dict[str, 
     """The newest stored judgments matching the filters, with their mean score over scored dimensions
     and their `role` (store/current.py: 'judgment', or 'sample' / 'probe', which are not the file's
     verdict: a probe's judgment of a perturbed copy may carry the file's own name and hash)."""
-    from evaluator.store.current import role_sql
+    from evaluator.store.current import ROLE_SQL
 
     if filters.limit < 1:
         raise BadInput(f"--limit must be at least 1, got {filters.limit}")
@@ -129,7 +129,7 @@ def list_judgments(db: Path | None, filters: JudgmentFilters) -> list[dict[str, 
     sql = f"""
         SELECT j.id, j.created_at, j.status, j.source, t.candidate, t.exercise, t.session_date, j.rubric_version,
                j.judge_kind, j.model, round(avg(d.score) FILTER (WHERE d.status = 'scored'), 3),
-               count(*) FILTER (WHERE d.status = 'scored'), j.cost_usd, {role_sql()}
+               count(*) FILTER (WHERE d.status = 'scored'), j.cost_usd, {ROLE_SQL}
         FROM judgments j LEFT JOIN transcripts t ON t.hash = j.transcript_hash
              LEFT JOIN dimension_scores d ON d.judgment_id = j.id
         {'WHERE ' + ' AND '.join(where) if where else ''}

@@ -316,7 +316,7 @@ def _selected_judgments_sql(sel: JudgeSelection) -> tuple[str, list]:
     # a --samples run's members are draws at a sampling temperature: its aggregate (the median) is the
     # judgment that stands for the transcript, as in the report's score views; a bias probe's judgments
     # of perturbed inputs (reversed anchors, swapped names...) are not judgments of the session at all
-    from evaluator.store.db import SAMPLE_MEMBER_IDS_SQL
+    from evaluator.store.current import SAMPLE_MEMBER_IDS_SQL
 
     where, params = ["j.status IN ('scored', 'partial')", f"j.id NOT IN ({SAMPLE_MEMBER_IDS_SQL})",
                      f"j.id NOT IN ({PROBE_INPUT_IDS_SQL})"], []

@@ -206,7 +206,7 @@ def _scope_sql(schema: Schema, f: Filters, latest: bool = True,
         where.append("model = ?")
         wparams.append(f.model)
     if latest:  # the samples of a --samples run are shown through their aggregate (the median), not one by one
-        from evaluator.store.db import SAMPLE_MEMBER_IDS_SQL
+        from evaluator.store.current import SAMPLE_MEMBER_IDS_SQL
 
         where.append(f"id NOT IN ({SAMPLE_MEMBER_IDS_SQL})")
     where_sql = ("WHERE " + " AND ".join(where)) if where else ""

@@ -27,15 +27,15 @@ def best_first(alias: str = "") -> str:
 
 BEST_FIRST = best_first()
 
+# Ids of the judgments that are samples of a --samples run (members of an aggregate with more than
+# one sample): views of "the" judgment of a model show them through their aggregate instead.
+SAMPLE_MEMBER_IDS_SQL = ("SELECT member_id FROM judgment_members WHERE aggregate_id IN"
+                         " (SELECT aggregate_id FROM judgment_members WHERE sample > 0)")
 
-
-def role_sql() -> str:
-    """SQL for what a stored judgment `j` is: 'judgment' (of the session), 'sample' (one draw of a
-    --samples run: its aggregate, the median, stands for the transcript) or 'probe' (of an input a
-    bias probe perturbed). A function: the store module it reads is not imported with the report."""
-    from evaluator.store.db import SAMPLE_MEMBER_IDS_SQL
-
-    return (f"CASE WHEN j.id IN ({PROBE_INPUT_IDS_SQL}) THEN 'probe'"
+# SQL for what a stored judgment `j` is: 'judgment' (of the session), 'sample' (one draw of a
+# --samples run: its aggregate, the median, stands for the transcript) or 'probe' (of an input a
+# bias probe perturbed).
+ROLE_SQL = (f"CASE WHEN j.id IN ({PROBE_INPUT_IDS_SQL}) THEN 'probe'"
             f" WHEN j.id IN ({SAMPLE_MEMBER_IDS_SQL}) THEN 'sample' ELSE 'judgment' END")
 
 # Over rows of judgments with their `role`: true for the one that stands for its transcript, rubric

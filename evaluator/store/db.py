@@ -103,12 +103,6 @@ def _batch_redactor() -> Callable[[str], str]:
     return clean
 
 
-# Ids of the judgments that are samples of a --samples run (members of an aggregate with more than
-# one sample): views of "the" judgment of a model show them through their aggregate instead.
-SAMPLE_MEMBER_IDS_SQL = ("SELECT member_id FROM judgment_members WHERE aggregate_id IN"
-                         " (SELECT aggregate_id FROM judgment_members WHERE sample > 0)")
-
-
 def _paid(j: Judgment) -> list[Any]:
     """calls, tokens, cost and latency of the row. An aggregate's are zero: its members' rows carry
     what was paid, so every cost sum counts each call once."""
@@ -624,17 +618,6 @@ class Store:
         stored = self._members_by("transcript_hash", (r[1] for r in rows), "cohort, transcript_hash, source")
         stored += self._members_by("source", (f for _, f in files), "cohort, transcript_hash, source")
         return any((c, h) in keys or (c, src) in files for c, h, src in stored)
-
-    def find_cached(self, cache_key: str) -> dict[str, Any] | None:
-        """The newest fully scored judgment for this cache key, as stored (None if there is none).
-
-        Only `scored` judgments are reused: a partial or failed one is worth another try.
-        """
-        row = self.con.execute(
-            "SELECT id FROM judgments WHERE cache_key = ? AND status = 'scored' ORDER BY created_at DESC LIMIT 1",
-            [cache_key],
-        ).fetchone()
-        return self.load_judgment(row[0]) if row else None
 
     def load_judgment(self, judgment_id: str) -> dict[str, Any]:
         cols = [d[0] for d in self.con.execute("SELECT * FROM judgments LIMIT 0").description]

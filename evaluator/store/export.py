@@ -56,10 +56,10 @@ def _judgments_cte(where: str, current_only: bool) -> str:
     """`j`: the judgments selected (`where`), each with its `role` and whether it is `current` among
     them (store/current.py: the one the report and agreement use for its transcript, rubric version
     and judge). Computed over the selection, so a cohort's export marks what that cohort's pages use."""
-    from evaluator.store.current import CURRENT_SQL, role_sql
+    from evaluator.store.current import CURRENT_SQL, ROLE_SQL
 
     only = " WHERE current" if current_only else ""
-    return (f"WITH jr AS (SELECT j.*, {role_sql()} AS role FROM judgments j {where}),\n"
+    return (f"WITH jr AS (SELECT j.*, {ROLE_SQL} AS role FROM judgments j {where}),\n"
             f"j AS (SELECT * FROM (SELECT *, {CURRENT_SQL} AS current FROM jr){only})\n")
 
 
